@@ -1,0 +1,3 @@
+from archlint.cli import main
+
+main()

@@ -1,0 +1,269 @@
+"""The public surface for rules and plugins: Rule, Finding, Location, Severity, RuleContext.
+
+A third-party rule pack is a package that exposes Rule subclasses through the ``archlint.rules``
+entry-point group, exactly as the built-in pack ``archlint_rules`` does.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from archlint.graph import ModelGraph, NodeInfo
+    from archlint.loader import LoadedModel
+    from archlint.recurrent import RecurrentLayer
+
+__all__ = [
+    "LayerRule",
+    "Location",
+    "Finding",
+    "Rule",
+    "RuleContext",
+    "RuleDefinitionError",
+    "Severity",
+]
+
+
+class Severity(enum.Enum):
+    """How bad a finding is. Ordered: INFO < WARNING < ERROR."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls(text.lower())
+        except ValueError:
+            choices = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of: {choices})") from None
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding is. ONNX has no line numbers, so a location is a path through the model.
+
+    ``graph`` is the graph path (``main``, or ``main/loop_0.body`` inside a subgraph); ``node`` is
+    the node's name as written (possibly empty or duplicated), so ``node_index`` (its position in
+    its graph) and ``op_type`` are kept too. ``input``/``output`` name the operator slot
+    (``W``, ``initial_h``...) and ``tensor`` the tensor bound to it; ``attribute`` names an
+    attribute.
+    """
+
+    model: str
+    graph: str = "main"
+    node: str | None = None
+    node_index: int | None = None
+    op_type: str | None = None
+    input: str | None = None
+    output: str | None = None
+    tensor: str | None = None
+    attribute: str | None = None
+
+    def node_label(self) -> str | None:
+        """The node as a user finds it: its name, or ``<LSTM #3>`` when it has none."""
+        if self.node:
+            return self.node
+        if self.node_index is not None:
+            return f"<{self.op_type or 'node'} #{self.node_index}>"
+        return None
+
+    def slot_label(self) -> str | None:
+        slot = self.input or self.output
+        if slot is None:
+            return f"attribute {self.attribute}" if self.attribute else None
+        kind = "input" if self.input else "output"
+        if self.tensor and self.tensor != slot:
+            return f"{kind} {slot} ({self.tensor!r})"
+        return f"{kind} {slot}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One defect, found by a rule (source ``archlint``) or by a real runtime (``onnxruntime``)."""
+
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    location: Location
+    expected: str | None = None
+    actual: str | None = None
+    help: str | None = None
+    source: str = "archlint"
+
+    def fingerprint(self) -> str:
+        """Identity of this finding across runs, independent of node order and unrelated edits.
+
+        Built from the rule, the model's file name, the node's identity (its name; op type and
+        the tensors it touches when unnamed), the slot or attribute, and the checked values.
+        Node indices are left out on purpose: inserting a node elsewhere must not make an old
+        finding look new.
+        """
+        loc = self.location
+        node_identity = loc.node or (f"{loc.op_type}:{loc.tensor}" if loc.op_type else "")
+        parts = [
+            self.code,
+            PurePath(loc.model).name,
+            _strip_indices(loc.graph),
+            node_identity,
+            loc.input or loc.output or "",
+            loc.attribute or "",
+            self.expected or "",
+            self.actual or "",
+        ]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+_INDEX_IN_GRAPH_PATH = re.compile(r"#\d+")
+
+
+def _strip_indices(graph_path: str) -> str:
+    return _INDEX_IN_GRAPH_PATH.sub("", graph_path)
+
+
+class RuleDefinitionError(TypeError):
+    """A Rule subclass lacks its code, name, severity, summary or documentation sections."""
+
+
+_CODE_PATTERN = re.compile(r"^[A-Z]{1,8}\d{3,4}$")
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+DOC_SECTIONS = ("## What it does", "## Why is this bad?", "## Example")
+
+
+class Rule:
+    """Base class of every rule. Subclasses set the metadata and implement :meth:`check`.
+
+    The class docstring is the rule's documentation: a summary paragraph, then the sections
+    ``## What it does``, ``## Why is this bad?`` and ``## Example``. A subclass that defines
+    ``code`` without them is refused when the class is created, so a rule cannot ship undocumented.
+    """
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    severity: ClassVar[Severity]
+    summary: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            return  # an abstract intermediate base such as LayerRule
+        _validate_rule_class(cls)
+
+    @classmethod
+    def documentation(cls) -> str:
+        """The rule's docs as Markdown, from its docstring."""
+        import inspect
+
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    def check(self, ctx: RuleContext) -> Iterable[Finding]:
+        raise NotImplementedError
+
+
+def _validate_rule_class(cls: type[Rule]) -> None:
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    code = cls.__dict__.get("code")
+    if not isinstance(code, str) or not _CODE_PATTERN.match(code):
+        raise RuleDefinitionError(f"{where}: code must look like 'AL201', got {code!r}")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        raise RuleDefinitionError(f"{where}: name must be a kebab-case slug, got {name!r}")
+    if not isinstance(getattr(cls, "severity", None), Severity):
+        raise RuleDefinitionError(f"{where}: severity must be a Severity")
+    summary = getattr(cls, "summary", None)
+    if not isinstance(summary, str) or not summary.strip():
+        raise RuleDefinitionError(f"{where}: summary must be a non-empty string")
+    doc = cls.__doc__ or ""
+    missing = [section for section in DOC_SECTIONS if section not in doc]
+    if missing:
+        raise RuleDefinitionError(f"{where}: docstring lacks section(s) {', '.join(missing)}")
+    if cls.check is Rule.check and getattr(cls, "check_layer", None) is None:
+        raise RuleDefinitionError(f"{where}: implements neither check() nor check_layer()")
+
+
+class LayerRule(Rule):
+    """A rule that looks at one recurrent layer (LSTM, GRU or RNN node) at a time."""
+
+    ops: ClassVar[frozenset[str]] = frozenset({"LSTM", "GRU", "RNN"})
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        for layer in ctx.layers:
+            if layer.op_type in self.ops:
+                yield from self.check_layer(layer, ctx)
+
+    def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterable[Finding]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Everything a rule may read. Rules never re-parse protobuf: they read these views."""
+
+    model: LoadedModel
+    graph: ModelGraph
+    layers: tuple[RecurrentLayer, ...]
+    options: dict[str, object] = field(default_factory=dict)
+
+    def finding(
+        self,
+        rule: Rule | type[Rule],
+        where: RecurrentLayer | NodeInfo | None,
+        message: str,
+        *,
+        expected: object = None,
+        actual: object = None,
+        help: str | None = None,
+        input: str | None = None,
+        output: str | None = None,
+        tensor: str | None = None,
+        attribute: str | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        """Build a finding located at a layer or node (or at the model when ``where`` is None)."""
+        node = getattr(where, "node", where)
+        location = Location(
+            model=self.model.display_path,
+            graph=node.graph if node is not None else "main",
+            node=node.name if node is not None else None,
+            node_index=node.index if node is not None else None,
+            op_type=node.op_type if node is not None else None,
+            input=input,
+            output=output,
+            tensor=tensor if tensor is not None else _slot_tensor(node, input, output),
+            attribute=attribute,
+        )
+        return Finding(
+            code=rule.code,
+            name=rule.name,
+            severity=severity or rule.severity,
+            message=message,
+            location=location,
+            expected=None if expected is None else str(expected),
+            actual=None if actual is None else str(actual),
+            help=help,
+        )
+
+
+def _slot_tensor(node: NodeInfo | None, input: str | None, output: str | None) -> str | None:
+    if node is None:
+        return None
+    if input is not None:
+        return node.input_tensor(input)
+    if output is not None:
+        return node.output_tensor(output)
+    return None

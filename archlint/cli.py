@@ -1,0 +1,160 @@
+"""Command line: thin. Parse options, call the engine, pick a reporter.
+
+Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage error or unreadable input.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from archlint import __version__
+from archlint.api import Severity
+from archlint.engine import Linter, Report
+from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
+from archlint.reporters import REPORTERS
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+FAIL_ON_CHOICES = ("error", "warning", "info", "never")
+
+
+class UsageFailure(click.ClickException):
+    """A one-line error that exits 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"archlint: error: {self.format_message()}", err=True)
+
+
+def _split_codes(values: Sequence[str]) -> list[str]:
+    return [part.strip().upper() for value in values for part in value.split(",") if part.strip()]
+
+
+def _rules_or_fail() -> RuleSet:
+    try:
+        return load_rules()
+    except RegistryError as exc:
+        raise UsageFailure(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="archlint")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """archlint: catch broken LSTM/GRU/RNN layers in ONNX models before they ship."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--select", "select", multiple=True, metavar="CODES",
+              help="Rule codes or prefixes to enable (comma-separated, repeatable). Default: ALL.")
+@click.option("--ignore", "ignore", multiple=True, metavar="CODES",
+              help="Rule codes or prefixes to disable; the more specific of select/ignore wins.")
+@click.option("--format", "output_format", type=click.Choice(sorted(REPORTERS)), default="text",
+              show_default=True, help="Output format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to FILE instead of standard output.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
+              help="Lowest severity that makes the exit code 1.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+def lint(
+    paths: tuple[str, ...],
+    select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    output_format: str,
+    output: Path | None,
+    fail_on: str,
+    exit_zero: bool,
+) -> None:
+    """Lint ONNX models (files, or folders searched for *.onnx)."""
+    ruleset = _rules_or_fail()
+    selected_codes, ignored_codes = _split_codes(select) or ["ALL"], _split_codes(ignore)
+    unknown = unknown_prefixes(ruleset.rules, selected_codes + ignored_codes)
+    if unknown:
+        raise UsageFailure(f"unknown rule code or prefix: {', '.join(unknown)} "
+                           "(see `archlint rules`)")
+    rules = select_rules(ruleset.rules, selected_codes, ignored_codes)
+    report = Linter(rules).lint_paths(list(paths))
+    _emit(REPORTERS[output_format](report), output)
+    for model in report.errors:
+        click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
+    sys.exit(_exit_code(report, fail_on, exit_zero))
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageFailure(f"{output}: cannot write report: {exc.strerror or exc}") from exc
+
+
+def _exit_code(report: Report, fail_on: str, exit_zero: bool) -> int:
+    if report.errors:
+        return EXIT_USAGE
+    if exit_zero or fail_on == "never":
+        return EXIT_CLEAN
+    threshold = Severity.parse(fail_on).rank
+    failing = any(f.severity.rank >= threshold for f in report.findings)
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+@cli.command(name="rules")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def rules_command(output_format: str) -> None:
+    """List every rule: code, name, default severity, summary, origin."""
+    ruleset = _rules_or_fail()
+    rows = [(r.code, r.name, r.severity.value, ruleset.origin[r.code], r.summary)
+            for r in ruleset.rules]
+    if output_format == "json":
+        import json
+
+        keys = ("code", "name", "severity", "origin", "summary")
+        click.echo(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+        return
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [row[i].ljust(widths[i]) for i in range(4)]
+        click.echo("  ".join(cells) + "  " + row[4])
+
+
+@cli.command()
+@click.argument("code")
+def explain(code: str) -> None:
+    """Show a rule's documentation: what it does, why it matters, an example."""
+    ruleset = _rules_or_fail()
+    rule = ruleset.by_code(code)
+    if rule is None:
+        raise UsageFailure(f"unknown rule code {code!r} (see `archlint rules`)")
+    click.echo(f"{rule.code} {rule.name} ({rule.severity.value})\n")
+    click.echo(rule.documentation())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: click, plus a last line of defence against tracebacks."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="archlint", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # never a traceback for users, unless they ask for one
+        if debug:
+            traceback.print_exc()
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        click.echo(f"archlint: error: internal error: {message} (rerun with --debug)", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

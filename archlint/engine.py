@@ -1,0 +1,145 @@
+"""Views x rules -> findings.
+
+The engine loads a model, builds its graph and recurrent views once, and hands the same
+read-only context to every selected rule. A rule that raises does not stop the lint: its
+exception becomes an AL000 internal-error finding naming the rule, so one bad rule (or one
+model a rule does not understand) never hides the findings of the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archlint.api import Finding, Location, Rule, RuleContext, Severity
+from archlint.core_rules import InternalError
+from archlint.graph import build_graph
+from archlint.loader import LoadedModel, LoadError, discover_models, load_model
+from archlint.recurrent import build_layers
+
+__all__ = ["Linter", "ModelReport", "Report", "analyse"]
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """Findings for one model, or the one-line reason it could not be read."""
+
+    path: str
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+    recurrent_layers: int = 0
+    nodes: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    models: tuple[ModelReport, ...]
+    rules: tuple[type[Rule], ...]
+    elapsed_s: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(f for m in self.models for f in m.findings)
+
+    @property
+    def errors(self) -> tuple[ModelReport, ...]:
+        return tuple(m for m in self.models if m.error is not None)
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity is severity)
+
+    def worst(self) -> Severity | None:
+        severities = [f.severity for f in self.findings]
+        return max(severities, key=lambda s: s.rank) if severities else None
+
+
+def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
+    graph = build_graph(model)
+    layers = build_layers(graph, model.producer)
+    return RuleContext(model=model, graph=graph, layers=layers, options=dict(options or {}))
+
+
+class Linter:
+    """Runs a fixed set of rules over models."""
+
+    def __init__(
+        self,
+        rules: Sequence[type[Rule]],
+        severity_overrides: Mapping[str, Severity] | None = None,
+        options: Mapping[str, object] | None = None,
+    ) -> None:
+        self.rule_classes = tuple(rules)
+        self.rules = tuple(rule() for rule in self.rule_classes)
+        self.severity_overrides = dict(severity_overrides or {})
+        self.options = dict(options or {})
+
+    def lint_paths(self, paths: Sequence[str]) -> Report:
+        """Lint every model named or found under the paths. Unreadable ones become errors."""
+        started = time.perf_counter()
+        reports: list[ModelReport] = []
+        try:
+            targets = list(discover_models(paths))
+        except LoadError as exc:
+            return Report((ModelReport(exc.path, error=exc.reason),), self.rule_classes)
+        for shown, path in targets:
+            reports.append(self.lint_file(path, shown))
+        return Report(tuple(reports), self.rule_classes, time.perf_counter() - started)
+
+    def lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
+        started = time.perf_counter()
+        shown = shown or str(path)
+        try:
+            model = load_model(path, shown)
+        except LoadError as exc:
+            return ModelReport(shown, error=exc.reason)
+        ctx = analyse(model, self.options)
+        findings = self.run_rules(ctx)
+        return ModelReport(
+            path=shown,
+            findings=findings,
+            recurrent_layers=len(ctx.layers),
+            nodes=len(ctx.graph.nodes),
+            elapsed_s=time.perf_counter() - started,
+        )
+
+    def run_rules(self, ctx: RuleContext) -> tuple[Finding, ...]:
+        findings: list[Finding] = []
+        for rule in self.rules:
+            try:
+                findings.extend(self._apply_overrides(rule.check(ctx)))
+            except Exception as exc:  # a rule bug must not hide other rules' findings
+                findings.append(_internal_error(ctx, rule, exc))
+        return tuple(sorted(set(findings), key=_finding_order))
+
+    def _apply_overrides(self, findings: Iterable[Finding]) -> list[Finding]:
+        result = []
+        for finding in findings:
+            override = self.severity_overrides.get(finding.code)
+            if override is not None and override is not finding.severity:
+                finding = dataclasses.replace(finding, severity=override)
+            result.append(finding)
+        return result
+
+
+def _internal_error(ctx: RuleContext, rule: Rule, exc: Exception) -> Finding:
+    where = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    return Finding(
+        code=InternalError.code,
+        name=InternalError.name,
+        severity=InternalError.severity,
+        message=f"rule {rule.code} ({rule.name}) crashed on this model: {where}",
+        location=Location(model=ctx.model.display_path),
+        help="This is a bug in the rule, not in your model. Please report it with the model, "
+        "or run with --ignore " + rule.code + " meanwhile.",
+    )
+
+
+def _finding_order(f: Finding) -> tuple[str, int, str, str, str]:
+    loc = f.location
+    index = -1 if loc.node_index is None else loc.node_index
+    return (loc.graph, index, f.code, loc.input or loc.output or "", loc.attribute or "")

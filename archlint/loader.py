@@ -1,0 +1,292 @@
+"""Path -> ModelProto, safely.
+
+A static lint never reads external weight data: shapes come from initializer dims. Every
+external-data location is resolved on paper (no file is opened) and checked to stay inside the
+model's folder. Shape inference runs on a *skeleton* of the model whose large initializers are
+replaced by typed graph inputs, so it never serializes a copy of the weights.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import GraphProto, ModelProto, TensorProto
+
+__all__ = [
+    "ExternalDataRef",
+    "LoadError",
+    "LoadedModel",
+    "discover_models",
+    "load_model",
+]
+
+MODEL_SUFFIXES = (".onnx",)
+TEXT_SUFFIXES = (".onnx.txt", ".onnxtxt")
+# Initializers up to this many elements keep their values for shape inference and rules
+# (reshape targets, sequence_lens, slice bounds); bigger ones are described by dims alone.
+SMALL_TENSOR_ELEMENTS = 4096
+
+
+class LoadError(Exception):
+    """A model that cannot be read. ``str()`` is one line: path and reason."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ExternalDataRef:
+    """One initializer stored outside the model file, checked without opening anything."""
+
+    tensor: str
+    graph: str
+    location: str
+    resolved: str | None
+    problem: str | None  # None when the location is safe to use
+
+
+@dataclass
+class LoadedModel:
+    """A parsed model plus what the loader learnt about it.
+
+    ``proto`` holds the model as read (external data not loaded). ``inferred_graph`` is the
+    skeleton after shape inference: same nodes, shapes in value_info, weights left out.
+    """
+
+    path: Path
+    display_path: str
+    proto: ModelProto
+    inferred: ModelProto
+    external_data: tuple[ExternalDataRef, ...] = ()
+    inference_error: str | None = None
+    opset: int | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def producer(self) -> str:
+        return self.proto.producer_name
+
+
+def discover_models(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
+    """Yield (display path, path) for each model named or found (``*.onnx``) under a folder.
+
+    Raises LoadError for a missing path or a folder without models.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if _is_model_file(p, walking=True))
+            if not found:
+                raise LoadError(raw, "folder contains no .onnx models")
+            for model in found:
+                yield str(model), model
+        elif path.exists():
+            yield raw, path
+        else:
+            raise LoadError(raw, "no such file or folder")
+
+
+def _is_model_file(path: Path, *, walking: bool) -> bool:
+    name = path.name.lower()
+    if walking:
+        return name.endswith(MODEL_SUFFIXES) and path.is_file()
+    return name.endswith(MODEL_SUFFIXES + TEXT_SUFFIXES)
+
+
+def load_model(path: Path, display_path: str | None = None) -> LoadedModel:
+    """Read one model without its external data, check external-data paths, infer shapes."""
+    shown = display_path or str(path)
+    proto = _parse(path, shown)
+    _validate_structure(proto, shown)
+    external = tuple(_check_external_data(proto, path))
+    skeleton = build_skeleton(proto)
+    inferred, error = _infer_shapes(skeleton)
+    opset = next(
+        (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+        None,
+    )
+    return LoadedModel(
+        path=path,
+        display_path=shown,
+        proto=proto,
+        inferred=inferred,
+        external_data=external,
+        inference_error=error,
+        opset=opset,
+        metadata={p.key: p.value for p in proto.metadata_props},
+    )
+
+
+def _parse(path: Path, shown: str) -> ModelProto:
+    if path.is_dir():
+        raise LoadError(shown, "is a folder, expected a .onnx file")
+    if not path.is_file():
+        raise LoadError(shown, "not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoadError(shown, f"cannot read: {exc.strerror or exc}") from None
+    if not data:
+        raise LoadError(shown, "empty file, expected an ONNX model")
+    if path.name.lower().endswith(TEXT_SUFFIXES):
+        return _parse_text(data, shown)
+    model = ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        reason = "truncated or corrupt protobuf" if data[:1] in (b"\x08", b"\x12") else (
+            "not an ONNX model (not a protobuf ModelProto)"
+        )
+        raise LoadError(shown, f"{reason}: {_first_line(exc)}") from None
+    return model
+
+
+def _parse_text(data: bytes, shown: str) -> ModelProto:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LoadError(shown, "ONNX text file is not UTF-8") from None
+    try:
+        return onnx.parser.parse_model(text)
+    except Exception as exc:  # the parser raises its own ParseError type
+        raise LoadError(shown, f"invalid ONNX text format: {_first_line(exc)}") from None
+
+
+def _validate_structure(model: ModelProto, shown: str) -> None:
+    if not model.HasField("graph"):
+        raise LoadError(shown, "not an ONNX model: no graph (is this really a .onnx file?)")
+    if model.ir_version <= 0:
+        raise LoadError(shown, "not an ONNX model: missing or invalid ir_version")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+# --- external data ---------------------------------------------------------------------------
+
+
+def iter_graphs(graph: GraphProto, path: str = "main") -> Iterator[tuple[str, GraphProto]]:
+    """The graph and every subgraph (Loop/If/Scan bodies), depth first, with graph paths."""
+    stack = [(path, graph)]
+    while stack:
+        graph_path, current = stack.pop()
+        yield graph_path, current
+        for index, node in enumerate(current.node):
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    stack.append((subgraph_path(graph_path, node, index, attr.name), attr.g))
+                elif attr.type == onnx.AttributeProto.GRAPHS:
+                    for k, sub in enumerate(attr.graphs):
+                        name = f"{attr.name}[{k}]"
+                        stack.append((subgraph_path(graph_path, node, index, name), sub))
+
+
+def subgraph_path(parent: str, node: onnx.NodeProto, index: int, attr_name: str) -> str:
+    label = node.name or f"{node.op_type}#{index}"
+    return f"{parent}/{label}.{attr_name}"
+
+
+def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[ExternalDataRef]:
+    base = model_path.parent.resolve()
+    for graph_path, graph in iter_graphs(model.graph):
+        for tensor in _tensors_in(graph):
+            if tensor.data_location != TensorProto.EXTERNAL:
+                continue
+            entries = {e.key: e.value for e in tensor.external_data}
+            yield _judge_location(tensor.name, graph_path, entries.get("location", ""), base)
+
+
+def _tensors_in(graph: GraphProto) -> Iterator[TensorProto]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR:
+                yield attr.t
+
+
+def _judge_location(tensor: str, graph: str, location: str, base: Path) -> ExternalDataRef:
+    """Decide on paper whether an external-data location is safe; never opens it."""
+    def ref(resolved: str | None, problem: str | None) -> ExternalDataRef:
+        return ExternalDataRef(tensor, graph, location, resolved, problem)
+
+    if not location:
+        return ref(None, "external data without a location")
+    if "\x00" in location:
+        return ref(None, "location contains a NUL byte")
+    if os.path.isabs(location) or Path(location).is_absolute() or location.startswith(("\\", "/")):
+        return ref(None, "absolute location")
+    parts = location.replace("\\", "/").split("/")
+    if ".." in parts:
+        return ref(None, "location contains '..'")
+    # realpath follows symlinks with lstat/readlink only: the target is never opened.
+    resolved = Path(os.path.realpath(base / location))
+    if resolved != base and base not in resolved.parents:
+        return ref(str(resolved), "location resolves outside the model's folder")
+    if not os.path.lexists(resolved):
+        return ref(str(resolved), "data file is missing")
+    return ref(str(resolved), None)
+
+
+# --- shape inference on a skeleton ------------------------------------------------------------
+
+
+def tensor_elements(tensor: TensorProto) -> int:
+    total = 1
+    for dim in tensor.dims:
+        total *= max(int(dim), 0)
+    return total
+
+
+def _is_small_inline(tensor: TensorProto) -> bool:
+    return (
+        tensor.data_location != TensorProto.EXTERNAL
+        and tensor_elements(tensor) <= SMALL_TENSOR_ELEMENTS
+    )
+
+
+def build_skeleton(model: ModelProto) -> ModelProto:
+    """A copy of the model whose large or external initializers become typed graph inputs.
+
+    Shape inference only needs their type and dims; copying their bytes (inference serializes
+    the model) would double peak memory on big models.
+    """
+    skeleton = ModelProto()
+    for field_name in ("ir_version", "producer_name", "producer_version", "domain",
+                       "model_version", "doc_string"):
+        setattr(skeleton, field_name, getattr(model, field_name))
+    skeleton.opset_import.extend(model.opset_import)
+    skeleton.functions.extend(model.functions)
+    source, target = model.graph, skeleton.graph
+    target.name = source.name
+    target.node.extend(source.node)
+    target.input.extend(source.input)
+    target.output.extend(source.output)
+    target.value_info.extend(source.value_info)
+    declared = {vi.name for vi in source.input}
+    for tensor in source.initializer:
+        if _is_small_inline(tensor):
+            target.initializer.append(tensor)
+        elif tensor.name not in declared:
+            target.input.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
+            )
+    return skeleton
+
+
+def _infer_shapes(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
+    try:
+        inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=False, data_prop=True)
+    except Exception as exc:  # onnx raises InferenceError, ValidationError or RuntimeError
+        return skeleton, _first_line(exc)
+    return inferred, None

@@ -1,0 +1,55 @@
+"""Tensor shapes with symbolic dimensions.
+
+A dimension is an ``int`` (known), a ``str`` (a symbol such as ``batch``, kept as written) or
+``None`` (unknown). A shape is a tuple of dimensions, or ``None`` when even the rank is unknown.
+Comparisons follow one policy everywhere: two different numbers conflict; a symbol against a
+number, or two different symbols, cannot be proved wrong and so do not conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeAlias
+
+Dim: TypeAlias = "int | str | None"
+Shape: TypeAlias = "tuple[Dim, ...]"
+
+
+def format_dim(dim: Dim) -> str:
+    if dim is None:
+        return "?"
+    return str(dim)
+
+
+def format_shape(shape: Shape | None) -> str:
+    """``[seq, 2, batch, 3]``; ``unknown`` when the rank is unknown."""
+    if shape is None:
+        return "unknown"
+    return "[" + ", ".join(format_dim(d) for d in shape) + "]"
+
+
+def dims_conflict(a: Dim, b: Dim) -> bool:
+    """True only when two dimensions are provably different (two different numbers)."""
+    return isinstance(a, int) and isinstance(b, int) and a != b
+
+
+def dims_equal(a: Dim, b: Dim) -> bool:
+    """True when two dimensions are provably the same (same number or same symbol)."""
+    return a is not None and a == b
+
+
+def shapes_conflict(expected: Sequence[Dim], actual: Sequence[Dim]) -> bool:
+    """True when ranks differ or any pair of dimensions provably differs."""
+    if len(expected) != len(actual):
+        return True
+    return any(dims_conflict(e, a) for e, a in zip(expected, actual))
+
+
+def known_product(shape: Sequence[Dim]) -> int | None:
+    """Number of elements when every dimension is a known number, else ``None``."""
+    total = 1
+    for dim in shape:
+        if not isinstance(dim, int) or dim < 0:
+            return None
+        total *= dim
+    return total

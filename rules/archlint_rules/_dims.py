@@ -1,0 +1,66 @@
+"""Helpers shared by the built-in rules: compare selected axes of a slot's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from archlint.recurrent import RecurrentLayer
+from archlint.shapes import Shape, format_shape
+
+
+@dataclass(frozen=True)
+class AxisMismatch:
+    """One slot whose dims at some axes provably differ from what the layer needs."""
+
+    slot: str
+    tensor: str
+    actual: Shape
+    wanted: dict[int, int]  # axis -> expected value, only the axes that differ
+
+    @property
+    def expected(self) -> Shape:
+        return tuple(self.wanted.get(axis, dim) for axis, dim in enumerate(self.actual))
+
+    def expected_text(self) -> str:
+        return format_shape(self.expected)
+
+    def actual_text(self) -> str:
+        return format_shape(self.actual)
+
+
+def axis_mismatches(
+    layer: RecurrentLayer, wanted: Iterable[tuple[str, int, int]]
+) -> list[AxisMismatch]:
+    """For (slot, axis, expected) triples, the slots whose known dims differ.
+
+    A slot of unknown shape, too low a rank, or a symbolic dim at that axis cannot be proved
+    wrong and is skipped.
+    """
+    found: dict[str, dict[int, int]] = {}
+    for slot, axis, expected in wanted:
+        ref = layer.tensor(slot)
+        if ref is None or ref.shape is None or axis >= len(ref.shape):
+            continue
+        actual = ref.shape[axis]
+        if isinstance(actual, int) and actual != expected:
+            found.setdefault(slot, {})[axis] = expected
+    return [
+        AxisMismatch(slot, layer.tensor(slot).name, layer.shape(slot) or (), axes)  # type: ignore[union-attr]
+        for slot, axes in found.items()
+    ]
+
+
+def known_dim(layer: RecurrentLayer, slot: str, axis: int) -> int | None:
+    value = layer.dim(slot, axis)
+    return value if isinstance(value, int) else None
+
+
+def describe(layer: RecurrentLayer) -> str:
+    """``LSTM 'lstm_0'`` / ``GRU <GRU #3>`` for messages."""
+    return f"{layer.op_type} {layer.name!r}" if layer.name else f"{layer.op_type} {layer.label}"
+
+
+def slots_text(slots: Iterable[str]) -> str:
+    items = list(slots)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.recurrent import RecurrentLayer
+from archlint_rules._dims import AxisMismatch, axis_mismatches, describe, known_dim, slots_text
+
+_WEIGHT_SLOTS = ("W", "R", "B")
+
+
+class HiddenSizeMismatch(LayerRule):
+    """The hidden_size attribute disagrees with the shapes of the weights, states or outputs.
+
+    ## What it does
+    With D = num_directions, H = hidden_size, I = input size and g gates (LSTM 4 in the order
+    i, o, f, c; GRU 3; RNN 1), the spec requires W ``[D, g·H, I]``, R ``[D, g·H, H]``,
+    B ``[D, 2·g·H]``, P ``[D, 3·H]``, initial_h/initial_c ``[D, batch, H]`` and outputs
+    Y ``[seq, D, batch, H]``, Y_h/Y_c ``[D, batch, H]`` (``layout=1`` puts batch first).
+    This rule checks every H-sized axis against the attribute. When all the weights agree with
+    each other on a different H, it reports the attribute once instead of every tensor.
+
+    ## Why is this bad?
+    "Units" *is* the hidden size: each unit produces one float of h_t. Every gate output is
+    H wide, and the cell state too, since h_t = o_t ⊙ tanh(c_t) multiplies them elementwise:
+    there is no separate "number of cells". R is square per gate ([H, H]) because h_{t-1} is
+    fed back into every gate. A tensor sized for another H cannot be multiplied in;
+    onnxruntime rejects the model, or a converter that trusted the attribute slices the
+    weights wrongly.
+
+    ## Example
+    ``LSTM <hidden_size: int = 4> (X, W, R)`` with W ``[1, 12, 4]`` and R ``[1, 12, 3]``: both
+    weights imply H = 3 (12 = 4 gates x 3), so the fix is ``hidden_size = 3``. See
+    fixtures/AL201/bad.onnx.txt and its fix in fixtures/AL201/good.onnx.txt.
+    """
+
+    code = "AL201"
+    name = "hidden-size-mismatch"
+    severity = Severity.ERROR
+    summary = "hidden_size disagrees with W, R, B, P, initial states or declared outputs"
+
+    def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
+        hidden = layer.hidden_size
+        if hidden is None or hidden <= 0:
+            return  # missing or invalid hidden_size is another rule's finding
+        g = layer.gates
+        state_axis = 2
+        y_axis = 3
+        wanted = [
+            ("W", 1, g * hidden), ("R", 1, g * hidden), ("R", 2, hidden),
+            ("B", 1, 2 * g * hidden), ("P", 1, 3 * hidden),
+            ("initial_h", state_axis, hidden), ("initial_c", state_axis, hidden),
+            ("Y", y_axis, hidden), ("Y_h", state_axis, hidden), ("Y_c", state_axis, hidden),
+        ]
+        mismatches = axis_mismatches(layer, wanted)
+        if not mismatches:
+            return
+        implied = self._consistent_implied_size(layer, mismatches)
+        if implied is not None:
+            yield ctx.finding(
+                self, layer,
+                f"{describe(layer)} has hidden_size={hidden} but "
+                f"{slots_text(m.slot for m in mismatches)} imply hidden_size={implied}",
+                attribute="hidden_size", expected=implied, actual=hidden,
+                help=f"Set hidden_size={implied} (the value R's shape implies), or re-export "
+                "the weights for the intended size.",
+            )
+            return
+        for mismatch in mismatches:
+            yield self._slot_finding(layer, ctx, mismatch)
+
+    def _consistent_implied_size(
+        self, layer: RecurrentLayer, mismatches: list[AxisMismatch]
+    ) -> int | None:
+        """H' when every known weight dim disagrees with the attribute and agrees on H'."""
+        wrong = {m.slot for m in mismatches}
+        candidates: set[int] = set()
+        g = layer.gates
+        for slot, axis, per_h in (("W", 1, g), ("R", 1, g), ("R", 2, 1), ("B", 1, 2 * g)):
+            value = known_dim(layer, slot, axis)
+            if value is None:
+                continue
+            if slot not in wrong or value % per_h:
+                return None
+            candidates.add(value // per_h)
+        if len(candidates) != 1 or not wrong <= set(_WEIGHT_SLOTS):
+            return None
+        return candidates.pop()
+
+    def _slot_finding(
+        self, layer: RecurrentLayer, ctx: RuleContext, mismatch: AxisMismatch
+    ) -> Finding:
+        slot = mismatch.slot
+        is_output = slot in layer.outputs
+        kind = "output" if is_output else "input"
+        return ctx.finding(
+            self, layer,
+            f"{describe(layer)} {kind} {slot} has shape {mismatch.actual_text()}; "
+            f"hidden_size={layer.hidden_size} needs {mismatch.expected_text()}",
+            input=None if is_output else slot, output=slot if is_output else None,
+            expected=mismatch.expected_text(), actual=mismatch.actual_text(),
+            help=_hint(layer, mismatch),
+        )
+
+
+def _hint(layer: RecurrentLayer, mismatch: AxisMismatch) -> str:
+    g, h = layer.gates, layer.hidden_size or 0
+    slot, actual = mismatch.slot, mismatch.actual
+    if slot == "B" and len(actual) == 2 and actual[1] == g * h:
+        return (f"B has {g}·H = {g * h} values per direction: a single bias as Keras stores it. "
+                f"ONNX needs Wb and Rb concatenated ({2 * g * h}); append {g * h} zeros.")
+    if slot == "W" and len(actual) == 3 and actual[2] == g * h and actual[1] == layer.dim("X", 2):
+        return ("W looks like an untransposed Keras kernel [I, g·H]; transpose each direction "
+                "to [g·H, I].")
+    if slot == "R" and len(actual) == 3 and isinstance(actual[2], int) and actual[2] < h \
+            and actual[1] == g * h:
+        return (f"R's last dim {actual[2]} < hidden_size looks like a projection size "
+                "(PyTorch proj_size): ONNX LSTM has no projection. Export without proj_size, "
+                "or add the projection as a MatMul after the LSTM.")
+    if slot in layer.outputs:
+        return "Fix the declared output shape (value_info / graph output) to what the node produces."
+    return f"Re-export {slot} for hidden_size={h}, or correct the hidden_size attribute."
