@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from archlint.recurrent import RecurrentLayer
 
 __all__ = [
+    "Finding",
     "LayerRule",
     "Location",
-    "Finding",
     "Rule",
     "RuleContext",
     "RuleDefinitionError",
@@ -235,7 +235,9 @@ class RuleContext:
         severity: Severity | None = None,
     ) -> Finding:
         """Build a finding located at a layer or node (or at the model when ``where`` is None)."""
-        node = getattr(where, "node", where)
+        from archlint.recurrent import RecurrentLayer
+
+        node: NodeInfo | None = where.node if isinstance(where, RecurrentLayer) else where
         location = Location(
             model=self.model.display_path,
             graph=node.graph if node is not None else "main",

@@ -120,7 +120,7 @@ def rules_command(output_format: str) -> None:
         import json
 
         keys = ("code", "name", "severity", "origin", "summary")
-        click.echo(json.dumps([dict(zip(keys, row)) for row in rows], indent=2))
+        click.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2))
         return
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:

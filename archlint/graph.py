@@ -30,7 +30,7 @@ def dtype_name(dtype: int | None) -> str:
     if dtype is None:
         return "unknown"
     try:
-        return TensorProto.DataType.Name(dtype).lower()
+        return str(TensorProto.DataType.Name(dtype)).lower()
     except ValueError:
         return f"dtype{dtype}"
 
@@ -181,9 +181,9 @@ class _Builder:
         dag = model_graph.dag
 
         for name, tensor in initializers.items():
-            dtype, shape = tensor.data_type, tuple(int(d) for d in tensor.dims)
             table[name] = TensorInfo(
-                name, path, dtype, shape, is_initializer=True,
+                name, path, tensor.data_type, tuple(int(d) for d in tensor.dims),
+                is_initializer=True,
                 is_graph_input=name in original_inputs,
                 value=_small_value(tensor),
                 external=tensor.data_location == TensorProto.EXTERNAL,

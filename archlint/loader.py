@@ -224,7 +224,7 @@ def _judge_location(tensor: str, graph: str, location: str, base: Path) -> Exter
         return ref(None, "external data without a location")
     if "\x00" in location:
         return ref(None, "location contains a NUL byte")
-    if os.path.isabs(location) or Path(location).is_absolute() or location.startswith(("\\", "/")):
+    if Path(location).is_absolute() or location.startswith(("\\", "/")):
         return ref(None, "absolute location")
     parts = location.replace("\\", "/").split("/")
     if ".." in parts:
@@ -285,8 +285,13 @@ def build_skeleton(model: ModelProto) -> ModelProto:
 
 
 def _infer_shapes(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
+    """Strict inference first, for its error message; on failure, a lenient pass that keeps
+    every shape it can still infer."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=False, data_prop=True)
+        return onnx.shape_inference.infer_shapes(skeleton, strict_mode=True, data_prop=True), None
     except Exception as exc:  # onnx raises InferenceError, ValidationError or RuntimeError
-        return skeleton, _first_line(exc)
-    return inferred, None
+        error = _first_line(exc)
+    try:
+        return onnx.shape_inference.infer_shapes(skeleton, strict_mode=False, data_prop=True), error
+    except Exception:
+        return skeleton, error

@@ -239,7 +239,7 @@ def _bind(
     graph: ModelGraph, node: NodeInfo, slots: tuple[str, ...], names: tuple[str, ...]
 ) -> dict[str, TensorRef]:
     bound: dict[str, TensorRef] = {}
-    for slot, name in zip(slots, names):
+    for slot, name in zip(slots, names, strict=False):  # extra inputs: not ours
         if not name:
             continue  # an omitted optional input or output
         info = graph.tensor(name, node.graph)

@@ -44,7 +44,9 @@ def load_rules() -> RuleSet:
         try:
             target = ep.load()
         except Exception as exc:
-            raise RegistryError(f"rule plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+            raise RegistryError(
+                f"rule plugin {ep.name!r} ({ep.value}) failed to load: {exc}"
+            ) from exc
         for rule in _rules_from(target):
             existing = found.get(rule.code)
             if existing is not None and existing is not rule:

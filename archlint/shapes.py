@@ -42,7 +42,7 @@ def shapes_conflict(expected: Sequence[Dim], actual: Sequence[Dim]) -> bool:
     """True when ranks differ or any pair of dimensions provably differs."""
     if len(expected) != len(actual):
         return True
-    return any(dims_conflict(e, a) for e, a in zip(expected, actual))
+    return any(dims_conflict(e, a) for e, a in zip(expected, actual, strict=True))
 
 
 def known_product(shape: Sequence[Dim]) -> int | None:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
+
+_NODE_IN_MESSAGE = re.compile(r"node name: ([^)\s]+)\)")
 
 
 class ShapeInferenceFailed(Rule):
@@ -32,8 +35,12 @@ class ShapeInferenceFailed(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         error = ctx.model.inference_error
         if error:
+            named = _NODE_IN_MESSAGE.search(error)
+            node = next(
+                (n for n in ctx.graph.iter_nodes() if named and n.name == named.group(1)), None
+            )
             yield ctx.finding(
-                self, None, f"ONNX shape inference failed: {error}",
+                self, node, f"ONNX shape inference failed: {error}",
                 help="Run onnx.checker.check_model(model, full_check=True) to see the node; "
                 "fix the export so every node matches its operator schema.",
             )

@@ -118,5 +118,5 @@ def _hint(layer: RecurrentLayer, mismatch: AxisMismatch) -> str:
                 "(PyTorch proj_size): ONNX LSTM has no projection. Export without proj_size, "
                 "or add the projection as a MatMul after the LSTM.")
     if slot in layer.outputs:
-        return "Fix the declared output shape (value_info / graph output) to what the node produces."
+        return "Fix the declared output shape (value_info or graph output) to what the node makes."
     return f"Re-export {slot} for hidden_size={h}, or correct the hidden_size attribute."

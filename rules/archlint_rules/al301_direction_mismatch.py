@@ -54,8 +54,8 @@ class DirectionMismatch(LayerRule):
         weights = [known_dim(layer, slot, 0) for slot in _WEIGHT_SLOTS]
         known = {w for w in weights if w is not None}
         wrong = {m.slot for m in mismatches}
-        if len(known) == 1 and wrong == {s for s, w in zip(_WEIGHT_SLOTS, weights) if w} and \
-                known.pop() in (1, 2):
+        present = {s for s, w in zip(_WEIGHT_SLOTS, weights, strict=True) if w is not None}
+        if len(known) == 1 and wrong == present and known.pop() in (1, 2):
             implied = 2 if d == 1 else 1
             direction = "bidirectional" if implied == 2 else "forward (or reverse)"
             yield ctx.finding(

@@ -1,0 +1,31 @@
+# The two set-up commands in README.md are `make demo` and `make test`.
+# Each builds its own virtual environment with nothing but python3.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint typecheck pytest docs clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# demo: a plain (non-editable) install, then the main job on the bundled example models.
+demo: $(BIN)/activate
+	$(BIN)/python -m pip install --quiet .
+	$(BIN)/archlint lint fixtures/exported
+	@echo "--- a broken model (exit code ignored for the demo) ---"
+	-$(BIN)/archlint lint fixtures/AL201/bad.onnx.txt fixtures/AL301/bad.onnx.txt
+
+# test: editable install with test extras, then lint, type-check and the whole test suite.
+test: $(BIN)/activate
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/ruff check archlint rules tests scripts
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+docs: $(BIN)/activate
+	$(BIN)/python scripts/gen_rule_docs.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnx
+import pytest
+from click.testing import CliRunner, Result
+
+from archlint.cli import cli
+from archlint.engine import Linter
+from archlint.registry import load_rules, select_rules
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+ARCHLINT = [sys.executable, "-m", "archlint"]
+
+
+def invoke(*args: str) -> Result:
+    """Run the CLI in-process (fast); exit code and output as a user sees them."""
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def run_archlint(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run archlint in a child process, as a shell would."""
+    return subprocess.run(
+        [*ARCHLINT, *args], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, **(env or {})}, timeout=timeout, check=False,
+    )
+
+
+def lint_model(model: onnx.ModelProto, tmp_path: Path, select: Sequence[str] = ("ALL",),
+               name: str = "model.onnx"):
+    """Save a model to tmp_path and lint it with the selected rules; returns the findings."""
+    path = tmp_path / name
+    onnx.save_model(model, path)
+    rules = select_rules(load_rules().rules, select)
+    report = Linter(rules).lint_file(path)
+    assert report.error is None, report.error
+    return report.findings
+
+
+def lint_text(text: str, tmp_path: Path, select: Sequence[str] = ("ALL",)):
+    return lint_model(onnx.parser.parse_model(text), tmp_path, select)
+
+
+@pytest.fixture(scope="session")
+def backend_recurrent_cases() -> list:
+    """The onnx package's own LSTM/GRU/RNN node test cases (an outside corpus)."""
+    import warnings
+
+    from onnx.backend.test.case import node
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cases = node.collect_testcases()
+    return [c for c in cases
+            if any(n.op_type in ("LSTM", "GRU", "RNN") for n in c.model.graph.node)]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-snapshots", action="store_true",
+                     help="Rewrite fixtures/<CODE>/expected.txt from the current output.")
+    parser.addoption("--run-slow", action="store_true", help="Run tests marked slow.")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: pass --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,105 @@
+"""The loader's graph and the recurrent views: ids, edges, symbols, subgraphs, resolution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from archlint.engine import analyse
+from archlint.loader import load_model
+
+LSTM_IN_LOOP = """
+<ir_version: 8, opset_import: ["" : 17]>
+looped (int64 trip, bool cond, float[seq, batch, 4] X, float[1, 12, 4] W, float[1, 12, 3] R)
+    => (float[seq, 1, batch, 3] Yout)
+{
+  [shape_0] s = Shape(X)
+  [loop_0] Yout = Loop(trip, cond) <body = body (int64 i, bool c_in)
+      => (bool c_out, float[seq, 1, batch, 3] Y) {
+      [lstm_inner] Y = LSTM <hidden_size: int = 3> (X, W, R)
+      [id_0] c_out = Identity(c_in)
+  }>
+}
+"""
+
+
+def _ctx(tmp_path: Path, model: onnx.ModelProto):
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, path)
+    return analyse(load_model(path))
+
+
+def test_node_ids_edges_and_symbols(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, onnx.parser.parse_model(LSTM_IN_LOOP))
+    graph = ctx.graph
+    assert set(graph.nodes) == {"main/0", "main/1", "main/loop_0.body/0", "main/loop_0.body/1"}
+    inner = graph.nodes["main/loop_0.body/0"]
+    assert (inner.name, inner.op_type, inner.graph, inner.parent) == (
+        "lstm_inner", "LSTM", "main/loop_0.body", "main/1")
+    # the subgraph node reads X from the outer scope: an edge from the graph input
+    edge = graph.dag.edges["main:input:X", "main/loop_0.body/0"]
+    assert edge == {"tensor": "X", "dtype": TensorProto.FLOAT, "shape": ("seq", "batch", 4)}
+    assert graph.dag.has_edge("main/1", "main:output:Yout")
+    # symbols are kept as written, not dropped
+    assert graph.tensor("X").shape == ("seq", "batch", 4)
+    [layer] = ctx.layers
+    assert layer.node.id == "main/loop_0.body/0"
+    assert layer.shape("Y") == ("seq", 1, "batch", 3)
+
+
+def test_initializers_constants_and_value_info_resolve(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((2, 9, 5)).astype(np.float32), "W")
+    seq_lens = helper.make_node(
+        "Constant", [], ["lens"], name="lens_const",
+        value=numpy_helper.from_array(np.array([3, 2], dtype=np.int32)))
+    gru = helper.make_node(
+        "GRU", ["X", "W", "R", "", "lens"], ["Y", "Y_h"], name="gru_0", hidden_size=3,
+        direction="bidirectional", linear_before_reset=1, activations=["Sigmoid", "Tanh"] * 2,
+        clip=5.0)
+    graph = helper.make_graph(
+        [seq_lens, gru], "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", 2, 5]),
+         helper.make_tensor_value_info("R", TensorProto.FLOAT, [2, 9, 3])],
+        [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, None)],
+        initializer=[w],
+        value_info=[helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["seq", 2, 2, 3])],
+    )
+    ctx = _ctx(tmp_path, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    [layer] = ctx.layers
+    assert (layer.op_type, layer.direction, layer.num_directions, layer.hidden_size) == (
+        "GRU", "bidirectional", 2, 3)
+    assert (layer.layout, layer.clip, layer.linear_before_reset, layer.input_forget) == (
+        0, 5.0, 1, None)
+    assert layer.activations == ("Sigmoid", "Tanh", "Sigmoid", "Tanh")
+    assert layer.attribute_types["hidden_size"] == "int"
+    assert layer.shape("W") == (2, 9, 5) and layer.inputs["W"].is_constant
+    assert layer.shape("R") == (2, 9, 3) and layer.inputs["R"].is_graph_input
+    assert layer.inputs["sequence_lens"].value.tolist() == [3, 2]
+    assert layer.shape("Y") == ("seq", 2, 2, 3)  # declared value_info
+    assert layer.shape("Y_h") == (2, 2, 3)  # inferred by ONNX shape inference
+    assert "B" not in layer.inputs and "initial_h" not in layer.inputs
+    assert (layer.input_size, layer.implied_hidden_size, layer.batch_dim, layer.seq_dim) == (
+        5, 3, 2, "seq")
+    assert layer.expected_shape("B") == (2, 18)
+
+
+def test_large_initializer_is_described_by_dims_only(tmp_path: Path) -> None:
+    big = numpy_helper.from_array(np.zeros((1, 4 * 64, 64), dtype=np.float32), "R")
+    graph = helper.make_graph(
+        [helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=64)], "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [5, 1, 8]),
+         helper.make_tensor_value_info("W", TensorProto.FLOAT, [1, 256, 8])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+        initializer=[big],
+    )
+    ctx = _ctx(tmp_path, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    # the skeleton used for inference carries no weight bytes
+    assert not ctx.model.inferred.graph.initializer
+    [layer] = ctx.layers
+    assert layer.shape("R") == (1, 256, 64) and layer.inputs["R"].value is None
+    assert layer.shape("Y") == (5, 1, 1, 64)
+    assert layer.label == "<LSTM #0>"
