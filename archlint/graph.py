@@ -9,10 +9,9 @@ symbolic dimensions kept as written.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import networkx as nx
@@ -47,12 +46,28 @@ class TensorInfo:
     is_initializer: bool = False
     is_graph_input: bool = False
     is_graph_output: bool = False
-    value: np.ndarray[Any, Any] | None = None  # only for small constants
     external: bool = False
+    # The initializer or Constant node holding the value; decoded only when asked for.
+    constant_source: TensorProto | NodeProto | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @cached_property
+    def value(self) -> np.ndarray[Any, Any] | None:
+        """The value of a small constant (at most SMALL_TENSOR_ELEMENTS), else None."""
+        source = self.constant_source
+        if isinstance(source, NodeProto):
+            return _constant_value(source)
+        if isinstance(source, TensorProto):
+            return _small_value(source)
+        return None
 
     @property
     def is_constant(self) -> bool:
-        return self.value is not None or (self.is_initializer and not self.is_graph_input)
+        """Fixed at export time: an initializer that is not overridable, or a Constant output."""
+        if self.is_initializer:
+            return not self.is_graph_input
+        return self.constant_source is not None
 
 
 @dataclass(frozen=True)
@@ -98,175 +113,296 @@ def _slot_names(domain: str, op_type: str, kind: str) -> tuple[str, ...]:
     return tuple(p.name for p in params)
 
 
+# Ops whose attributes can hold subgraphs in the standard domains; nodes of other domains are
+# checked attribute by attribute (custom ops may carry graphs too).
+_CONTROL_FLOW_OPS = frozenset({"Loop", "If", "Scan", "SequenceMap"})
+_STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+# Subgraphs nested deeper than this are not descended into: a hostile model cannot make
+# archlint recurse or allocate without bound.
+MAX_SUBGRAPH_DEPTH = 32
+
+
+@dataclass
+class _Scope:
+    """One (sub)graph: its nodes and indexes by tensor name. Built eagerly, cheaply."""
+
+    path: str
+    parent: str | None
+    parent_node: str | None
+    protos: Any  # the graph's repeated NodeProto field (a reference, not a copy)
+    initializers: dict[str, TensorProto]
+    declared: dict[str, ValueInfoProto]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    producers: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor -> (node, slot)
+
+
 class ModelGraph:
-    """The model as a DiGraph plus per-scope tensor tables."""
+    """The model's nodes and tensors per graph scope, with a networkx DiGraph view.
+
+    Indexes by name are built in one pass; NodeInfo, TensorInfo and the DiGraph are built on
+    first use, so a rule pays only for what it reads (at 100k nodes a DiGraph built node by
+    node with Python objects costs more than parsing the protobuf).
+    """
 
     def __init__(self) -> None:
-        self.dag: nx.DiGraph = nx.DiGraph()
-        self.nodes: dict[str, NodeInfo] = {}
-        self._tensors: dict[str, dict[str, TensorInfo]] = {}
-        self._parents: dict[str, str | None] = {}
-        self.consumers: dict[tuple[str, str], list[str]] = {}
-        self.graph_inputs: dict[str, tuple[str, ...]] = {}
-        self.graph_outputs: dict[str, tuple[str, ...]] = {}
+        self._scopes: dict[str, _Scope] = {}
+        self._by_op: dict[str, list[str]] = {}
+        self._node_cache: dict[str, NodeInfo] = {}
+        self._tensor_cache: dict[tuple[str, str], TensorInfo | None] = {}
+        self._consumers: dict[tuple[str, str], list[str]] | None = None
+        self._dag: nx.DiGraph | None = None
+        self.nodes: Mapping[str, NodeInfo] = _NodeTable(self)
+        self.skipped_subgraphs: list[str] = []
 
+    # --- scopes -------------------------------------------------------------------------------
+    def graphs(self) -> tuple[str, ...]:
+        return tuple(self._scopes)
+
+    @property
+    def graph_inputs(self) -> dict[str, tuple[str, ...]]:
+        return {path: scope.inputs for path, scope in self._scopes.items()}
+
+    @property
+    def graph_outputs(self) -> dict[str, tuple[str, ...]]:
+        return {path: scope.outputs for path, scope in self._scopes.items()}
+
+    # --- tensors ------------------------------------------------------------------------------
     def tensor(self, name: str, graph: str = "main") -> TensorInfo | None:
         """Look a tensor up in ``graph`` and then its enclosing scopes."""
         scope: str | None = graph
         while scope is not None:
-            found = self._tensors.get(scope, {}).get(name)
+            found = self._scope_tensor(scope, name)
             if found is not None:
                 return found
-            scope = self._parents.get(scope)
+            owner = self._scopes.get(scope)
+            scope = owner.parent if owner is not None else None
         return None
 
     def tensors(self, graph: str = "main") -> Mapping[str, TensorInfo]:
-        return self._tensors.get(graph, {})
+        scope = self._scopes.get(graph)
+        if scope is None:
+            return {}
+        names = dict.fromkeys([*scope.inputs, *scope.initializers, *scope.producers])
+        table = {name: self._scope_tensor(graph, name) for name in names}
+        return {name: info for name, info in table.items() if info is not None}
 
-    def graphs(self) -> tuple[str, ...]:
-        return tuple(self._tensors)
+    def _scope_tensor(self, path: str, name: str) -> TensorInfo | None:
+        key = (path, name)
+        if key in self._tensor_cache:
+            return self._tensor_cache[key]
+        scope = self._scopes.get(path)
+        info = None if scope is None else _make_tensor(scope, name, self)
+        self._tensor_cache[key] = info
+        return info
+
+    # --- nodes --------------------------------------------------------------------------------
+    def node(self, node_id: str) -> NodeInfo:
+        cached = self._node_cache.get(node_id)
+        if cached is not None:
+            return cached
+        path, _, index_text = node_id.rpartition("/")
+        scope = self._scopes.get(path)
+        if scope is None or not index_text.isdigit() or int(index_text) >= len(scope.protos):
+            raise KeyError(node_id)
+        index = int(index_text)
+        proto = scope.protos[index]
+        info = NodeInfo(
+            id=node_id, graph=path, index=index, name=proto.name, op_type=proto.op_type,
+            domain=proto.domain, inputs=tuple(proto.input), outputs=tuple(proto.output),
+            proto=proto, parent=scope.parent_node,
+        )
+        self._node_cache[node_id] = info
+        return info
+
+    def iter_nodes(self, op_types: frozenset[str] | None = None) -> Iterator[NodeInfo]:
+        if op_types is None:
+            for node_id in self.nodes:
+                yield self.node(node_id)
+            return
+        for op_type in sorted(op_types):
+            for node_id in self._by_op.get(op_type, ()):
+                yield self.node(node_id)
 
     def producer(self, name: str, graph: str = "main") -> NodeInfo | None:
         info = self.tensor(name, graph)
         if info is None or info.producer is None:
             return None
-        return self.nodes.get(info.producer)
+        return self.node(info.producer)
+
+    @property
+    def consumers(self) -> dict[tuple[str, str], list[str]]:
+        """(defining scope, tensor) -> ids of the nodes that read it, subgraphs included."""
+        if self._consumers is None:
+            table: dict[tuple[str, str], list[str]] = {}
+            for path, scope in self._scopes.items():
+                for index, proto in enumerate(scope.protos):
+                    for name in proto.input:
+                        if not name:
+                            continue
+                        info = self.tensor(name, path)
+                        if info is not None:
+                            table.setdefault((info.graph, name), []).append(f"{path}/{index}")
+            self._consumers = table
+        return self._consumers
 
     def consumers_of(self, name: str, graph: str = "main") -> list[NodeInfo]:
         """Nodes in ``graph`` (and its subgraphs) that read tensor ``name`` of that scope."""
-        return [self.nodes[n] for n in self.consumers.get((graph, name), [])]
+        return [self.node(n) for n in self.consumers.get((graph, name), [])]
 
-    def iter_nodes(self, op_types: frozenset[str] | None = None) -> Iterator[NodeInfo]:
-        for node in self.nodes.values():
-            if op_types is None or node.op_type in op_types:
-                yield node
+    # --- the networkx view --------------------------------------------------------------------
+    @property
+    def dag(self) -> nx.DiGraph:
+        """Nodes ``main/3``; pseudo-nodes ``main:input:X``, ``main:init:W``, ``main:output:Y``;
+        edges carry tensor name, dtype and shape. Built on first use."""
+        if self._dag is None:
+            self._dag = _build_dag(self)
+        return self._dag
+
+    def _origin_id(self, info: TensorInfo) -> str:
+        if info.producer is not None:
+            return info.producer
+        kind = "init" if info.is_initializer else "input"
+        return f"{info.graph}:{kind}:{info.name}"
+
+
+class _NodeTable(Mapping[str, NodeInfo]):
+    """``graph.nodes``: every node id, NodeInfo built on access."""
+
+    def __init__(self, graph: ModelGraph) -> None:
+        self._graph = graph
+
+    def __getitem__(self, node_id: str) -> NodeInfo:
+        return self._graph.node(node_id)
+
+    def __iter__(self) -> Iterator[str]:
+        for path, scope in self._graph._scopes.items():
+            for index in range(len(scope.protos)):
+                yield f"{path}/{index}"
+
+    def __len__(self) -> int:
+        return sum(len(scope.protos) for scope in self._graph._scopes.values())
+
+
+def _build_dag(graph: ModelGraph) -> nx.DiGraph:
+    dag = nx.DiGraph()
+    edges: list[tuple[str, str, dict[str, Any]]] = []
+    for path, scope in graph._scopes.items():
+        for name in scope.initializers:
+            dag.add_node(f"{path}:init:{name}", kind="initializer", tensor=name, graph=path)
+        for name in scope.inputs:
+            if name not in scope.initializers:
+                dag.add_node(f"{path}:input:{name}", kind="input", tensor=name, graph=path)
+        for index, proto in enumerate(scope.protos):
+            node_id = f"{path}/{index}"
+            dag.add_node(node_id, kind="node", op_type=proto.op_type, name=proto.name, graph=path)
+            for name in proto.input:
+                info = graph.tensor(name, path) if name else None
+                if info is not None:
+                    edges.append((graph._origin_id(info), node_id, _edge_data(info)))
+        for name in scope.outputs:
+            out_id = f"{path}:output:{name}"
+            dag.add_node(out_id, kind="output", tensor=name, graph=path)
+            info = graph.tensor(name, path)
+            if info is not None:
+                edges.append((graph._origin_id(info), out_id, _edge_data(info)))
+    dag.add_edges_from(edges)
+    return dag
+
+
+def _edge_data(info: TensorInfo) -> dict[str, Any]:
+    return {"tensor": info.name, "dtype": info.dtype, "shape": info.shape}
+
+
+def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | None:
+    produced = scope.producers.get(name)
+    is_input = name in scope.inputs
+    is_output = name in scope.outputs
+    tensor = scope.initializers.get(name)
+    if produced is None and tensor is not None:
+        return TensorInfo(
+            name, scope.path, tensor.data_type, tuple(int(d) for d in tensor.dims),
+            is_initializer=True, is_graph_input=is_input, is_graph_output=is_output,
+            external=tensor.data_location == TensorProto.EXTERNAL, constant_source=tensor,
+        )
+    declared = scope.declared.get(name)
+    dtype, shape = type_of(declared) if declared is not None else (None, None)
+    if produced is not None:
+        index, slot = produced
+        proto = scope.protos[index]
+        is_constant = slot == 0 and proto.op_type == "Constant" and proto.domain in ("", "ai.onnx")
+        if is_constant and (dtype is None or shape is None):
+            value = _constant_value(proto)
+            if value is not None:
+                dtype = dtype or _np_to_onnx_dtype(value)
+                shape = shape if shape is not None else tuple(value.shape)
+        return TensorInfo(name, scope.path, dtype, shape, producer=f"{scope.path}/{index}",
+                          is_graph_output=is_output,
+                          constant_source=proto if is_constant else None)
+    if is_input:
+        return TensorInfo(name, scope.path, dtype, shape, is_graph_input=True,
+                          is_graph_output=is_output)
+    return None
 
 
 def build_graph(model: LoadedModel) -> ModelGraph:
-    builder = _Builder(model)
-    builder.add_graph(model.inferred.graph, "main", parent_scope=None, parent_node=None)
-    return builder.graph
-
-
-class _Builder:
-    def __init__(self, model: LoadedModel) -> None:
-        self.model = model
-        self.graph = ModelGraph()
-        # The skeleton left large initializers out; describe them from the original proto.
-        self.main_initializers = {t.name: t for t in model.proto.graph.initializer}
-        self.edges: list[tuple[str, str, dict[str, Any]]] = []
-
-    def add_graph(
-        self,
-        graph: GraphProto,
-        path: str,
-        parent_scope: str | None,
-        parent_node: str | None,
-    ) -> None:
-        model_graph = self.graph
-        model_graph._parents[path] = parent_scope
-        table: dict[str, TensorInfo] = {}
-        model_graph._tensors[path] = table
-        declared = _declared_types(graph)
-        initializers = self.main_initializers if path == "main" else {
-            t.name: t for t in graph.initializer
-        }
-        input_names = tuple(vi.name for vi in graph.input)
-        original_inputs = (
-            {vi.name for vi in self.model.proto.graph.input} if path == "main" else set(input_names)
+    graph = ModelGraph()
+    main_inputs = {vi.name for vi in model.proto.graph.input}
+    # The skeleton left large initializers out; describe them from the original proto.
+    main_initializers = {t.name: t for t in model.proto.graph.initializer}
+    stack: list[tuple[GraphProto, str, str | None, str | None, int]] = [
+        (model.inferred.graph, "main", None, None, 0)
+    ]
+    while stack:
+        proto, path, parent, parent_node, depth = stack.pop()
+        inputs = tuple(vi.name for vi in proto.input)
+        if path == "main":  # skeleton inputs that stand for initializers are not graph inputs
+            inputs = tuple(name for name in inputs if name in main_inputs)
+        scope = _Scope(
+            path=path, parent=parent, parent_node=parent_node, protos=proto.node,
+            initializers=main_initializers if path == "main"
+            else {t.name: t for t in proto.initializer},
+            declared=_declared_types(proto), inputs=inputs,
+            outputs=tuple(vi.name for vi in proto.output),
         )
-        output_names = tuple(vi.name for vi in graph.output)
-        model_graph.graph_inputs[path] = tuple(n for n in input_names if n in original_inputs)
-        model_graph.graph_outputs[path] = output_names
-        dag = model_graph.dag
-
-        for name, tensor in initializers.items():
-            table[name] = TensorInfo(
-                name, path, tensor.data_type, tuple(int(d) for d in tensor.dims),
-                is_initializer=True,
-                is_graph_input=name in original_inputs,
-                value=_small_value(tensor),
-                external=tensor.data_location == TensorProto.EXTERNAL,
-            )
-            dag.add_node(f"{path}:init:{name}", kind="initializer", tensor=name, graph=path)
-        for name in input_names:
-            if name in table or name not in original_inputs:
-                continue
-            dtype, shape = declared.get(name, (None, None))
-            table[name] = TensorInfo(name, path, dtype, shape, is_graph_input=True)
-            dag.add_node(f"{path}:input:{name}", kind="input", tensor=name, graph=path)
-
-        for index, node in enumerate(graph.node):
-            node_id = f"{path}/{index}"
-            info = NodeInfo(
-                id=node_id, graph=path, index=index, name=node.name, op_type=node.op_type,
-                domain=node.domain, inputs=tuple(node.input), outputs=tuple(node.output),
-                proto=node, parent=parent_node,
-            )
-            model_graph.nodes[node_id] = info
-            dag.add_node(node_id, kind="node", op_type=node.op_type, name=node.name, graph=path)
-            for tensor_name in node.input:
-                if tensor_name:
-                    self._connect(tensor_name, path, node_id)
-            constant = _constant_value(node)
-            for slot, tensor_name in enumerate(node.output):
-                if not tensor_name:
-                    continue
-                dtype, shape = declared.get(tensor_name, (None, None))
-                if constant is not None and slot == 0:
-                    dtype = dtype or _np_to_onnx_dtype(constant)
-                    shape = shape if shape is not None else tuple(constant.shape)
-                table[tensor_name] = TensorInfo(
-                    tensor_name, path, dtype, shape, producer=node_id,
-                    value=constant if slot == 0 else None,
-                )
-            for attr in node.attribute:
-                subgraphs: list[tuple[str, GraphProto]] = []
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    subgraphs.append((attr.name, attr.g))
-                elif attr.type == onnx.AttributeProto.GRAPHS:
-                    subgraphs.extend((f"{attr.name}[{k}]", g) for k, g in enumerate(attr.graphs))
-                for attr_name, sub in subgraphs:
+        graph._scopes[path] = scope
+        by_op, producers = graph._by_op, scope.producers
+        for index, node in enumerate(proto.node):
+            by_op.setdefault(node.op_type, []).append(f"{path}/{index}")
+            for slot, name in enumerate(node.output):
+                if name:
+                    producers[name] = (index, slot)
+            if node.op_type in _CONTROL_FLOW_OPS or node.domain not in _STANDARD_DOMAINS:
+                for attr_name, sub in _subgraphs(node):
                     sub_path = subgraph_path(path, node, index, attr_name)
-                    self.add_graph(sub, sub_path, parent_scope=path, parent_node=node_id)
-
-        for name in output_names:
-            out_id = f"{path}:output:{name}"
-            dag.add_node(out_id, kind="output", tensor=name, graph=path)
-            self._connect(name, path, out_id)
-            known = table.get(name)
-            if known is not None:
-                table[name] = dataclasses.replace(known, is_graph_output=True)
-        if path == "main":
-            dag.add_edges_from(self.edges)
-
-    def _connect(self, tensor_name: str, scope: str, consumer: str) -> None:
-        info = self.graph.tensor(tensor_name, scope)
-        if info is None:
-            return  # dangling reference: no producer anywhere (a rule may report it)
-        if info.producer is not None:
-            source = info.producer
-        elif info.is_initializer:
-            source = f"{info.graph}:init:{tensor_name}"
-        else:
-            source = f"{info.graph}:input:{tensor_name}"
-        self.graph.consumers.setdefault((info.graph, tensor_name), []).append(consumer)
-        self.edges.append(
-            (source, consumer, {"tensor": tensor_name, "dtype": info.dtype, "shape": info.shape})
-        )
+                    if depth + 1 > MAX_SUBGRAPH_DEPTH:
+                        graph.skipped_subgraphs.append(sub_path)
+                        continue
+                    stack.append((sub, sub_path, path, f"{path}/{index}", depth + 1))
+    return graph
 
 
-def _declared_types(graph: GraphProto) -> dict[str, tuple[int | None, Shape | None]]:
-    """Types from inputs, value_info and outputs; later entries refine unknown earlier ones."""
-    table: dict[str, tuple[int | None, Shape | None]] = {}
+def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.name, attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            for k, sub in enumerate(attr.graphs):
+                yield f"{attr.name}[{k}]", sub
+
+
+def _declared_types(graph: GraphProto) -> dict[str, ValueInfoProto]:
+    """Declared types by name (inputs, value_info, outputs), decoded only when asked for.
+
+    The first declaration wins unless it has no shape and a later one does.
+    """
+    table: dict[str, ValueInfoProto] = {}
     for vi in (*graph.input, *graph.value_info, *graph.output):
-        dtype, shape = type_of(vi)
         old = table.get(vi.name)
-        if old is None:
-            table[vi.name] = (dtype, shape)
-        else:
-            table[vi.name] = (old[0] if old[0] is not None else dtype,
-                              old[1] if old[1] is not None else shape)
+        if old is None or (
+            not old.type.tensor_type.HasField("shape") and vi.type.tensor_type.HasField("shape")
+        ):
+            table[vi.name] = vi
     return table
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import AttributeProto
 
-from archlint.graph import ModelGraph, NodeInfo
+from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.shapes import Dim, Shape
 
 __all__ = [
@@ -64,10 +64,15 @@ class TensorRef:
     name: str
     dtype: int | None
     shape: Shape | None
-    value: np.ndarray[Any, Any] | None = field(default=None, compare=False, repr=False)
     is_constant: bool = False
     is_graph_input: bool = False
     producer: str | None = None  # node id
+    info: TensorInfo | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def value(self) -> np.ndarray[Any, Any] | None:
+        """The tensor's value when it is a small constant, else None (decoded on demand)."""
+        return None if self.info is None else self.info.value
 
     @property
     def rank(self) -> int | None:
@@ -251,10 +256,10 @@ def _bind(
             name=name,
             dtype=info.dtype,
             shape=info.shape,
-            value=info.value,
             is_constant=info.is_constant,
             is_graph_input=info.is_graph_input,
             producer=info.producer,
+            info=info,
         )
     return bound
 

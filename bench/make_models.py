@@ -1,0 +1,149 @@
+"""Generate the benchmark models (never committed: they are big). See bench/README.md.
+
+    python bench/make_models.py OUT_DIR [--quick]
+
+Writes:
+  scale_<N>.onnx        N nodes: many small LSTMs (H=4) each followed by Squeeze, Relu, Add, Mul
+  bilstm_4x1024.onnx    4-layer bidirectional LSTM, input 1024, hidden 1024 (~370 MB inline)
+  bilstm_4x1024_ext/    the same with its weights as external data
+  sparse_2g/            a ~2 GB external-data model whose data file is sparse (no disk used)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = [helper.make_opsetid("", 17)]
+SCALE_SIZES = (1_000, 10_000, 30_000, 100_000)
+
+
+def scale_model(nodes: int, hidden: int = 4) -> onnx.ModelProto:
+    """A chain of units LSTM -> Squeeze -> Relu -> Add -> Mul (5 nodes each)."""
+    units = max(1, nodes // 5)
+    rng = np.random.default_rng(0)
+    inits, graph_nodes = [], []
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes_dir")
+    inits.append(axes)
+    current = "X"
+    for u in range(units):
+        w = numpy_helper.from_array(rng.standard_normal((1, 4 * hidden, hidden), np.float32), f"W{u}")
+        r = numpy_helper.from_array(rng.standard_normal((1, 4 * hidden, hidden), np.float32), f"R{u}")
+        b = numpy_helper.from_array(np.zeros((1, 8 * hidden), np.float32), f"B{u}")
+        inits += [w, r, b]
+        graph_nodes += [
+            helper.make_node("LSTM", [current, w.name, r.name, b.name], [f"y{u}"],
+                             name=f"lstm_{u}", hidden_size=hidden),
+            helper.make_node("Squeeze", [f"y{u}", "axes_dir"], [f"s{u}"], name=f"squeeze_{u}"),
+            helper.make_node("Relu", [f"s{u}"], [f"r{u}"], name=f"relu_{u}"),
+            helper.make_node("Add", [f"r{u}", current], [f"a{u}"], name=f"add_{u}"),
+            helper.make_node("Mul", [f"a{u}", f"r{u}"], [f"m{u}"], name=f"mul_{u}"),
+        ]
+        current = f"m{u}"
+    graph = helper.make_graph(
+        graph_nodes, f"scale_{nodes}",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", hidden])],
+        [helper.make_tensor_value_info(current, TensorProto.FLOAT, None)],
+        initializer=inits,
+    )
+    return helper.make_model(graph, opset_imports=OPSET)
+
+
+def bilstm_model(layers: int = 4, input_size: int = 1024, hidden: int = 1024) -> onnx.ModelProto:
+    """Stacked bidirectional LSTM as the classic PyTorch exporter lays it out."""
+    inits, nodes = [], []
+    current, size = "X", input_size
+    perm_shape = numpy_helper.from_array(np.array([0, 0, -1], dtype=np.int64), "flat_shape")
+    inits.append(perm_shape)
+    for k in range(layers):
+        for name, shape in ((f"W{k}", (2, 4 * hidden, size)), (f"R{k}", (2, 4 * hidden, hidden)),
+                            (f"B{k}", (2, 8 * hidden))):
+            inits.append(numpy_helper.from_array(np.zeros(shape, np.float32), name))
+        nodes += [
+            helper.make_node("LSTM", [current, f"W{k}", f"R{k}", f"B{k}"], [f"Y{k}"],
+                             name=f"lstm_{k}", hidden_size=hidden, direction="bidirectional"),
+            helper.make_node("Transpose", [f"Y{k}"], [f"T{k}"], name=f"transpose_{k}",
+                             perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", [f"T{k}", "flat_shape"], [f"F{k}"], name=f"reshape_{k}"),
+        ]
+        current, size = f"F{k}", 2 * hidden
+    graph = helper.make_graph(
+        nodes, "bilstm",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", input_size])],
+        [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["seq", "batch", 2 * hidden])],
+        initializer=inits,
+    )
+    return helper.make_model(graph, opset_imports=OPSET)
+
+
+def sparse_external_model(folder: Path, gigabytes: float = 2.0, hidden: int = 2048) -> Path:
+    """Initializers that point into one sparse data file of ~``gigabytes`` GB."""
+    folder.mkdir(parents=True, exist_ok=True)
+    per_tensor = 4 * hidden * hidden * 4 * 2  # W or R of a bidirectional layer, bytes
+    count = int(gigabytes * 2**30 // per_tensor)
+    inits, nodes, offset, current = [], [], 0, "X"
+    for k in range(count // 2):
+        for name in (f"W{k}", f"R{k}"):
+            tensor = TensorProto(name=name, data_type=TensorProto.FLOAT,
+                                 dims=(2, 4 * hidden, hidden))
+            tensor.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", "weights.bin"), ("offset", str(offset)),
+                               ("length", str(per_tensor))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+            offset += per_tensor
+            inits.append(tensor)
+        nodes.append(helper.make_node("LSTM", [current, f"W{k}", f"R{k}"], [f"Y{k}"],
+                                      name=f"lstm_{k}", hidden_size=hidden,
+                                      direction="bidirectional"))
+        nodes.append(helper.make_node("Transpose", [f"Y{k}"], [f"T{k}"], perm=[0, 2, 1, 3]))
+        nodes.append(helper.make_node("Reshape", [f"T{k}", "flat"], [f"F{k}"]))
+        current = f"F{k}"
+    inits.append(numpy_helper.from_array(np.array([0, 0, -1], dtype=np.int64), "flat"))
+    graph = helper.make_graph(
+        nodes, "sparse_2g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", hidden])],
+        [helper.make_tensor_value_info(current, TensorProto.FLOAT, None)],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=OPSET)
+    path = folder / "model.onnx"
+    onnx.save_model(model, path)
+    with (folder / "weights.bin").open("wb") as data:
+        data.truncate(offset)  # sparse: no blocks are written
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    args = parser.parse_args()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = (1_000, 10_000) if args.quick else SCALE_SIZES
+    for n in sizes:
+        path = out / f"scale_{n}.onnx"
+        if not path.exists():
+            onnx.save_model(scale_model(n), path)
+    inline = out / "bilstm_4x1024.onnx"
+    external = out / "bilstm_4x1024_ext" / "model.onnx"
+    if not inline.exists() or not external.exists():
+        model = bilstm_model(hidden=128, input_size=128) if args.quick else bilstm_model()
+        onnx.save_model(model, inline)
+        external.parent.mkdir(exist_ok=True)
+        onnx.save_model(model, external, save_as_external_data=True, location="weights.bin")
+    sparse = out / "sparse_2g" / "model.onnx"
+    if not sparse.exists():
+        sparse_external_model(sparse.parent, gigabytes=0.1 if args.quick else 2.0)
+    print("\n".join(f"{p.relative_to(out)}\t{os.path.getsize(p):,} bytes"
+                    for p in sorted(out.rglob("*")) if p.is_file()))
+
+
+if __name__ == "__main__":
+    main()
