@@ -17,7 +17,7 @@ from pathlib import Path
 from archlint.api import Finding, Location, Rule, RuleContext, Severity
 from archlint.core_rules import InternalError
 from archlint.graph import build_graph
-from archlint.loader import LoadedModel, LoadError, discover_models, load_model
+from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, discover_models, load_model
 from archlint.recurrent import build_layers
 
 __all__ = ["Linter", "ModelReport", "Report", "analyse"]
@@ -95,10 +95,12 @@ class Linter:
         shown = shown or str(path)
         try:
             model = load_model(path, shown)
+            ctx = analyse(model, self.options)
+            findings = self.run_rules(ctx)
         except LoadError as exc:
             return ModelReport(shown, error=exc.reason)
-        ctx = analyse(model, self.options)
-        findings = self.run_rules(ctx)
+        except UnicodeDecodeError:
+            return ModelReport(shown, error=INVALID_UTF8)
         return ModelReport(
             path=shown,
             findings=findings,
@@ -112,6 +114,8 @@ class Linter:
         for rule in self.rules:
             try:
                 findings.extend(self._apply_overrides(rule.check(ctx)))
+            except UnicodeDecodeError:
+                raise  # a corrupt model, not a rule bug: reported as unreadable
             except Exception as exc:  # a rule bug must not hide other rules' findings
                 findings.append(_internal_error(ctx, rule, exc))
         return tuple(sorted(set(findings), key=_finding_order))

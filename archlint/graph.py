@@ -119,7 +119,7 @@ _CONTROL_FLOW_OPS = frozenset({"Loop", "If", "Scan", "SequenceMap"})
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 # Subgraphs nested deeper than this are not descended into: a hostile model cannot make
 # archlint recurse or allocate without bound.
-MAX_SUBGRAPH_DEPTH = 32
+MAX_SUBGRAPH_DEPTH = 16
 
 
 @dataclass

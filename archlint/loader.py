@@ -9,6 +9,10 @@ replaced by typed graph inputs, so it never serializes a copy of the weights.
 from __future__ import annotations
 
 import os
+import select
+import signal
+import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +34,11 @@ TEXT_SUFFIXES = (".onnx.txt", ".onnxtxt")
 # Initializers up to this many elements keep their values for shape inference and rules
 # (reshape targets, sequence_lens, slice bounds); bigger ones are described by dims alone.
 SMALL_TENSOR_ELEMENTS = 4096
+
+
+# protobuf (proto2) does not check UTF-8 when parsing: a corrupt string field only fails when
+# Python reads it, wherever that happens. Every reader maps it to this one message.
+INVALID_UTF8 = "corrupt model: a string field (name, op type, attribute) is not valid UTF-8"
 
 
 class LoadError(Exception):
@@ -104,9 +113,12 @@ def load_model(path: Path, display_path: str | None = None) -> LoadedModel:
     """Read one model without its external data, check external-data paths, infer shapes."""
     shown = display_path or str(path)
     proto = _parse(path, shown)
-    _validate_structure(proto, shown)
-    external = tuple(_check_external_data(proto, path))
-    skeleton = build_skeleton(proto)
+    try:
+        _validate_structure(proto, shown)
+        external = tuple(_check_external_data(proto, path))
+        skeleton = build_skeleton(proto)
+    except UnicodeDecodeError:
+        raise LoadError(shown, INVALID_UTF8) from None
     inferred, error = _infer_shapes(skeleton)
     opset = next(
         (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
@@ -284,7 +296,18 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     return skeleton
 
 
+# A hostile model can make onnx's C++ shape inference abort or hang; it runs in a forked child
+# so that archlint survives and reports it (AL001). Generous: inference of 100k nodes takes ~1 s.
+INFERENCE_TIMEOUT_S = 300.0
+
+
 def _infer_shapes(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
+    if not hasattr(os, "fork"):  # Windows: no fork, run in process
+        return _infer_shapes_in_process(skeleton)
+    return _infer_shapes_in_child(skeleton)
+
+
+def _infer_shapes_in_process(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
     """Strict inference first, for its error message; on failure, a lenient pass that keeps
     every shape it can still infer."""
     try:
@@ -295,3 +318,66 @@ def _infer_shapes(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
         return onnx.shape_inference.infer_shapes(skeleton, strict_mode=False, data_prop=True), error
     except Exception:
         return skeleton, error
+
+
+def _infer_shapes_in_child(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
+    # The child's stderr goes to an anonymous temporary file: a C++ assertion message is kept
+    # for the finding instead of being printed over archlint's own output.
+    with tempfile.TemporaryFile() as child_stderr:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: infer, send (error, model bytes), exit without cleanup
+            _inference_child(skeleton, read_end, write_end, child_stderr.fileno())
+        os.close(write_end)
+        data = _read_with_timeout(read_end, INFERENCE_TIMEOUT_S)
+        if data is None:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        child_stderr.seek(0)
+        last_words = child_stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+    if data is None:
+        return skeleton, f"onnx shape inference did not finish in {INFERENCE_TIMEOUT_S:.0f} s"
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        said = f": {last_words[0][-200:]}" if last_words else ""
+        return skeleton, f"onnx shape inference crashed ({name}){said}; shapes were not inferred"
+    if os.WEXITSTATUS(status) != 0 or len(data) < 8:
+        return skeleton, "onnx shape inference failed in its worker process"
+    size = int.from_bytes(data[:8], "little")
+    error = data[8 : 8 + size].decode("utf-8", "replace") or None
+    inferred = ModelProto()
+    try:
+        inferred.ParseFromString(data[8 + size :])
+    except DecodeError:
+        return skeleton, error or "onnx shape inference returned an unreadable model"
+    return inferred, error
+
+
+def _inference_child(skeleton: ModelProto, read_end: int, write_end: int, stderr_fd: int) -> None:
+    code = 0
+    try:
+        os.dup2(stderr_fd, 2)
+        os.close(read_end)
+        inferred, error = _infer_shapes_in_process(skeleton)
+        header = (error or "").encode("utf-8", "replace")
+        payload = inferred.SerializeToString()
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(len(header).to_bytes(8, "little") + header + payload)
+    except BaseException:
+        code = 3
+    os._exit(code)
+
+
+def _read_with_timeout(fd: int, timeout: float) -> bytes | None:
+    """Everything until EOF, or None when the writer takes longer than ``timeout``."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    with os.fdopen(fd, "rb", buffering=0) as pipe:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([pipe], [], [], remaining)[0]:
+                return None
+            chunk = pipe.read(1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)

@@ -1,0 +1,333 @@
+"""Fuzzing: mutated fixture models never crash, hang or trace back.
+
+Property: for any mutation, archlint returns findings or a clean one-line error (exit 1 or 2),
+never an escaped exception and never an AL000 internal-error finding. The CI run is bounded
+(``ARCHLINT_FUZZ_EXAMPLES``, default 60 per test); ``pytest --run-slow`` runs 1,000.
+Every crash found becomes a regression fixture in tests/data/fuzz_regressions/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import onnx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import AttributeProto, TensorProto, helper
+
+from archlint.engine import Linter, ModelReport, analyse
+from archlint.graph import MAX_SUBGRAPH_DEPTH
+from archlint.loader import load_model
+from archlint.registry import load_rules
+
+from .conftest import FIXTURES, REPO, run_archlint
+
+RULES = load_rules().rules
+SEED_MODELS = [
+    FIXTURES / "exported" / "lstm_l2_bi_classic.onnx",
+    FIXTURES / "exported" / "gru_l2_uni_bf_h0.onnx",
+    FIXTURES / "exported" / "rnn_l1_bi_bf_h0.onnx",
+    FIXTURES / "exported" / "embed_lstm.onnx",
+    FIXTURES / "AL301" / "bad.onnx.txt",
+]
+REGRESSIONS = REPO / "tests" / "data" / "fuzz_regressions"
+EXAMPLES = int(os.environ.get("ARCHLINT_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,  # a hang is caught by the child-process test below, not by timing
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+SLOW = settings(FUZZ, max_examples=1000, derandomize=False)
+
+
+def _seed(index: int) -> onnx.ModelProto:
+    path = SEED_MODELS[index]
+    if path.name.endswith(".txt"):
+        return onnx.parser.parse_model(path.read_text())
+    return onnx.load_model(path)
+
+
+SAVE_CRASHERS = os.environ.get("ARCHLINT_FUZZ_SAVE")  # a folder: keep models that crash onnx
+
+
+def assert_lints_cleanly(path: Path) -> ModelReport:
+    report = Linter(RULES).lint_file(path)  # an escaped exception fails the test
+    crashed = [f for f in report.findings if f.code == "AL001" and "crashed" in f.message]
+    if crashed and SAVE_CRASHERS:
+        target = Path(SAVE_CRASHERS) / f"crasher_{abs(hash(path.read_bytes())):x}.onnx"
+        target.write_bytes(path.read_bytes())
+    if report.error is not None:
+        assert "\n" not in report.error and report.error.strip()
+    internal = [f.message for f in report.findings if f.code == "AL000"]
+    assert internal == [], internal
+    return report
+
+
+# --- byte level -------------------------------------------------------------------------------
+
+@st.composite
+def corrupted_bytes(draw: st.DrawFn) -> bytes:
+    path = SEED_MODELS[draw(st.integers(0, len(SEED_MODELS) - 2))]  # binary seeds only
+    data = bytearray(path.read_bytes())
+    for _ in range(draw(st.integers(0, 8))):
+        position = draw(st.integers(0, len(data) - 1))
+        data[position] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))]
+    return bytes(data)
+
+
+def _check_bytes(data: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "fuzzed.onnx"
+    path.write_bytes(data)
+    assert_lints_cleanly(path)
+
+
+@FUZZ
+@given(data=corrupted_bytes())
+def test_byte_flips_and_truncations(data: bytes, tmp_path: Path) -> None:
+    _check_bytes(data, tmp_path)
+
+
+@pytest.mark.slow
+@SLOW
+@given(data=corrupted_bytes())
+def test_byte_flips_and_truncations_long(data: bytes, tmp_path: Path) -> None:
+    _check_bytes(data, tmp_path)
+
+
+# --- proto level ------------------------------------------------------------------------------
+
+HUGE_DIMS = [2**62, 2**31, -1, -(2**40), 0, 1]
+
+
+def _pick(draw: st.DrawFn, items: list) -> object:  # type: ignore[type-arg]
+    return items[draw(st.integers(0, len(items) - 1))] if items else None
+
+
+def _set_dim(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    g = model.graph
+    infos = [*g.input, *g.output, *g.value_info]
+    vi = _pick(draw, infos)
+    if vi is None or not vi.type.tensor_type.HasField("shape"):
+        return
+    dims = vi.type.tensor_type.shape.dim
+    if not dims:
+        return
+    dim = dims[draw(st.integers(0, len(dims) - 1))]
+    if draw(st.booleans()):
+        dim.dim_value = draw(st.sampled_from(HUGE_DIMS))
+    else:
+        dim.dim_param = draw(st.sampled_from(["", "batch", "seq", "weird symbol"]))
+
+
+def _set_initializer_dims(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    init = _pick(draw, list(model.graph.initializer))
+    if init is not None and init.dims:
+        init.dims[draw(st.integers(0, len(init.dims) - 1))] = draw(st.sampled_from(HUGE_DIMS))
+
+
+ATTRIBUTE_VALUES = [
+    ("hidden_size", -3), ("hidden_size", 0), ("hidden_size", 2**62), ("hidden_size", 2.5),
+    ("hidden_size", "three"), ("direction", "sideways"), ("direction", 2), ("layout", 7),
+    ("activations", ["Nope"]), ("activations", []), ("clip", -1.0), ("clip", "x"),
+    ("input_forget", 5), ("linear_before_reset", [1, 2]), ("activation_alpha", [1.0] * 9),
+    ("perm", [0, 9, 1]), ("axis", 99), ("to", 999),
+]
+
+
+def _set_attribute(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    node = _pick(draw, list(model.graph.node))
+    if node is None:
+        return
+    name, value = draw(st.sampled_from(ATTRIBUTE_VALUES))
+    for index, attr in enumerate(node.attribute):
+        if attr.name == name:
+            del node.attribute[index]
+            break
+    if value == []:
+        node.attribute.append(helper.make_attribute(name, [], attr_type=AttributeProto.STRINGS))
+    else:
+        node.attribute.append(helper.make_attribute(name, value))
+
+
+def _break_attribute_type(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    node = _pick(draw, list(model.graph.node))
+    if node is None or not node.attribute:
+        return
+    attr = node.attribute[draw(st.integers(0, len(node.attribute) - 1))]
+    attr.type = draw(st.sampled_from([AttributeProto.UNDEFINED, AttributeProto.GRAPH,
+                                      AttributeProto.TENSOR, AttributeProto.STRINGS]))
+
+
+def _drop_or_duplicate_input(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    node = _pick(draw, list(model.graph.node))
+    if node is None or not node.input:
+        return
+    index = draw(st.integers(0, len(node.input) - 1))
+    if draw(st.booleans()):
+        del node.input[index]
+    else:
+        node.input.append(node.input[index])
+
+
+def _drop_or_duplicate_initializer(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    inits = model.graph.initializer
+    if not inits:
+        return
+    index = draw(st.integers(0, len(inits) - 1))
+    if draw(st.booleans()):
+        del inits[index]
+    else:
+        inits.append(inits[index])
+
+
+def _rename_tensor(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    node = _pick(draw, list(model.graph.node))
+    if node is not None and node.output:
+        other = node.input[0] if node.input else "x"
+        node.output[0] = draw(st.sampled_from(["", "renamed", other]))
+
+
+def _make_cycle(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    nodes = model.graph.node
+    if len(nodes) >= 2 and nodes[0].input and nodes[-1].output:
+        nodes[0].input[0] = nodes[-1].output[0]
+
+
+def _empty_names(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    for node in model.graph.node:
+        node.name = ""
+
+
+def _unknown_op(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    node = _pick(draw, list(model.graph.node))
+    if node is not None:
+        node.op_type = draw(st.sampled_from(["FooBar", "LSTM", "GRU", "RNN", "Loop", ""]))
+        node.domain = draw(st.sampled_from(["", "com.example", "ai.onnx.ml", "com.microsoft"]))
+
+
+def _opset_extremes(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    if model.opset_import:
+        model.opset_import[0].version = draw(st.sampled_from([1, 6, 7, 14, 22, 10_000, -1]))
+    model.ir_version = draw(st.sampled_from([1, 3, 4, 8, 10, 100]))
+
+
+def _wrap_in_subgraph(draw: st.DrawFn, model: onnx.ModelProto) -> None:
+    """Move the first recurrent node into a Loop, If or Scan body (outer-scope references)."""
+    g = model.graph
+    index = next((i for i, n in enumerate(g.node) if n.op_type in ("LSTM", "GRU", "RNN")), None)
+    if index is None:
+        return
+    inner = onnx.NodeProto()
+    inner.CopyFrom(g.node[index])
+    outputs = [o for o in inner.output if o]
+    if not outputs:
+        return
+    kind = draw(st.sampled_from(["Loop", "If", "Scan"]))
+    body_outputs = [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs]
+    if kind == "Loop":
+        body = helper.make_graph(
+            [inner, helper.make_node("Identity", ["cond_in"], ["cond_out"])], "body",
+            [helper.make_tensor_value_info("iter", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), *body_outputs])
+        wrapper = helper.make_node("Loop", ["", ""], [f"{o}_scan" for o in outputs],
+                                   name="fuzz_loop", body=body)
+    elif kind == "If":
+        body = helper.make_graph([inner], "then", [], body_outputs)
+        wrapper = helper.make_node("If", [g.input[0].name], outputs, name="fuzz_if",
+                                   then_branch=body, else_branch=body)
+    else:
+        body = helper.make_graph([inner], "scan_body", [], body_outputs)
+        wrapper = helper.make_node("Scan", [], outputs, name="fuzz_scan", body=body,
+                                   num_scan_inputs=0)
+    del g.node[index]
+    g.node.insert(index, wrapper)
+
+
+MUTATIONS: list[Callable[[st.DrawFn, onnx.ModelProto], None]] = [
+    _set_dim, _set_initializer_dims, _set_attribute, _break_attribute_type,
+    _drop_or_duplicate_input, _drop_or_duplicate_initializer, _rename_tensor, _make_cycle,
+    _empty_names, _unknown_op, _opset_extremes, _wrap_in_subgraph,
+]
+
+
+@st.composite
+def mutated_models(draw: st.DrawFn) -> onnx.ModelProto:
+    model = _seed(draw(st.integers(0, len(SEED_MODELS) - 1)))
+    for mutate in draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=4)):
+        mutate(draw, model)
+    return model
+
+
+def _check_model(model: onnx.ModelProto, tmp_path: Path) -> None:
+    path = tmp_path / "mutated.onnx"
+    path.write_bytes(model.SerializeToString())
+    assert_lints_cleanly(path)
+
+
+@FUZZ
+@given(model=mutated_models())
+def test_proto_mutations(model: onnx.ModelProto, tmp_path: Path) -> None:
+    _check_model(model, tmp_path)
+
+
+@pytest.mark.slow
+@SLOW
+@given(model=mutated_models())
+def test_proto_mutations_long(model: onnx.ModelProto, tmp_path: Path) -> None:
+    _check_model(model, tmp_path)
+
+
+# --- the command line on a sample: exit codes, one line, no traceback, bounded time ----------
+
+@settings(FUZZ, max_examples=min(EXAMPLES, 8))
+@given(model=mutated_models())
+def test_cli_on_mutated_models_is_bounded_and_clean(model: onnx.ModelProto, tmp_path: Path) -> None:
+    path = tmp_path / "mutated.onnx"
+    path.write_bytes(model.SerializeToString())
+    proc = run_archlint("lint", str(path), timeout=120)  # a hang fails here
+    assert proc.returncode in (0, 1, 2), proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    if proc.returncode == 2:
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert proc.stderr.startswith(f"archlint: error: {path}: ")
+
+
+@pytest.mark.parametrize("path", sorted(REGRESSIONS.glob("*.onnx")), ids=lambda p: p.name)
+def test_regressions(path: Path) -> None:
+    assert_lints_cleanly(path)
+
+
+def test_absurd_shapes_and_deep_nesting_are_bounded(tmp_path: Path) -> None:
+    """dims of 2**62 and a 30-deep If chain (protobuf refuses ~33): bounded work."""
+    leaf = helper.make_graph(
+        [helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=2**62)], "leaf", [],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+    inner = leaf
+    for depth in range(30):
+        node = helper.make_node("If", ["c"], ["Y"], name=f"if_{depth}",
+                                then_branch=inner, else_branch=leaf)
+        inner = helper.make_graph([node], f"level_{depth}", [],
+                                  [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+    graph = helper.make_graph(
+        list(inner.node), "deep",
+        [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("X", TensorProto.FLOAT, [2**62, 2**62, 2**62]),
+         helper.make_tensor_value_info("W", TensorProto.FLOAT, [1, 2**62, 2**62]),
+         helper.make_tensor_value_info("R", TensorProto.FLOAT, [1, 2**62, 2**62])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "deep.onnx"
+    path.write_bytes(model.SerializeToString())
+    proc = run_archlint("lint", str(path), timeout=120)
+    assert proc.returncode in (0, 1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr
+    graph = analyse(load_model(path)).graph
+    assert len(graph.skipped_subgraphs) == 2  # then and else below MAX_SUBGRAPH_DEPTH
+    assert max(path.count("/") for path in graph.graphs()) == MAX_SUBGRAPH_DEPTH
