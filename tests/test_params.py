@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from archlint.cli_params import count_paths, parse_layer_limits
@@ -390,3 +392,39 @@ def test_parse_layer_limits() -> None:
     assert parse_layer_limits(["/rnn/*=300k", "a=b=5"]) == {"/rnn/*": 300_000, "a=b": 5}
     with pytest.raises(ValueError, match="GLOB=N"):
         parse_layer_limits(["/rnn/*"])
+
+
+def test_matmul_whose_output_is_a_graph_output(tmp_path: Path) -> None:
+    """The last Linear of a model: its output feeds only the graph output (no bias Add)."""
+    model = count(_model([helper.make_node("MatMul", ["x", "Wl"], ["y"], name="head")],
+                         [_init("Wl", [4, 3])],
+                         [helper.make_tensor_value_info("x", FLOAT, ["b", 4])]), tmp_path)
+    assert totals(model) == (12, 12, 12)
+
+
+# --- the closed forms of the issue, for any geometry ------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(
+    op=st.sampled_from(["LSTM", "GRU", "RNN"]),
+    input_size=st.integers(1, 600),
+    hidden=st.integers(1, 300),
+    bidirectional=st.booleans(),
+    lbr=st.sampled_from([0, 1]),
+    with_b=st.booleans(),
+)
+def test_counts_match_the_closed_forms(
+    op: str, input_size: int, hidden: int, bidirectional: bool, lbr: int, with_b: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    d = 2 if bidirectional else 1
+    weights = g * hidden * input_size + g * hidden * hidden
+    onnx_bias = 2 * g * hidden if with_b else 0
+    keras_bias = onnx_bias if (op == "GRU" and lbr == 1) else onnx_bias // 2
+    attrs = {"linear_before_reset": lbr} if op == "GRU" else {}
+    model = count(recurrent_model(op, input_size=input_size, hidden=hidden, with_b=with_b,
+                                  direction="bidirectional" if bidirectional else "forward",
+                                  attrs=attrs), tmp_path_factory.mktemp("m"))
+    pytorch = None if (op == "GRU" and lbr == 0) else d * (weights + onnx_bias)
+    assert totals(model) == (d * (weights + onnx_bias), pytorch, d * (weights + keras_bias))
