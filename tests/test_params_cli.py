@@ -45,7 +45,7 @@ def test_text_notes_say_why_a_convention_is_missing() -> None:
     assert result.exit_code == 0
     lines = result.output.splitlines()
     assert "  gru_0   GRU   forward    1  4  2  24  12  18    54      n/a    n/a" in lines
-    assert ("  gru_0: PyTorch n/a: B disagrees with the other weights on H (AL201); "
+    assert ("  gru_0: PyTorch and Keras n/a: B disagrees with the other weights on H (AL201); "
             "only the ONNX count is certain") in lines
 
 
@@ -289,3 +289,9 @@ def test_readme_shows_real_output(monkeypatch: pytest.MonkeyPatch) -> None:
     block = readme.split(f"Real output (`{command}`):\n\n```text\n", 1)[1].split("```", 1)[0]
     args = command.split()[1:]
     assert invoke(*args).output == block
+
+
+def test_docs_quote_real_output() -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_params_docs.py"), "--check"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -112,8 +112,11 @@ def _layer_table(model: ModelParams) -> tuple[list[str], list[list[str]], list[s
 def _notes(model: ModelParams) -> list[str]:
     lines: list[str] = []
     for row in model.layers:
+        by_reason: dict[str, list[str]] = {}
         for convention, reason in row.unsupported.items():
-            lines.append(f"{row.label}: {convention.title} n/a: {reason}")
+            by_reason.setdefault(reason, []).append(convention.title)
+        lines.extend(f"{row.label}: {' and '.join(titles)} n/a: {reason}"
+                     for reason, titles in by_reason.items())
         lines.extend(f"{row.label}: {note}" for note in row.notes)
     for shared in model.shared:
         first, *rest = shared.nodes
