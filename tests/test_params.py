@@ -428,3 +428,33 @@ def test_counts_match_the_closed_forms(
                                   attrs=attrs), tmp_path_factory.mktemp("m"))
     pytorch = None if (op == "GRU" and lbr == 0) else d * (weights + onnx_bias)
     assert totals(model) == (d * (weights + onnx_bias), pytorch, d * (weights + keras_bias))
+
+
+def test_weights_read_inside_a_loop_body_count_once(tmp_path: Path) -> None:
+    """A Loop body reading an outer initializer (an unrolled cell) and the main graph reading
+    the same tensor: one tensor, one count."""
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h_in", "Wc"], ["m"], name="cell_matmul"),
+         helper.make_node("Add", ["m", "bc"], ["h_out"], name="cell_bias"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"], name="cond")],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", FLOAT, ["b", 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", FLOAT, ["b", 4])],
+    )
+    model = count(_model(
+        [helper.make_node("Loop", ["n", "", "x"], ["h"], name="unrolled", body=body),
+         helper.make_node("MatMul", ["h", "Wc"], ["y"], name="out_proj")],
+        [_init("Wc", [4, 4]), _init("bc", [4])],
+        [helper.make_tensor_value_info("n", TensorProto.INT64, []),
+         helper.make_tensor_value_info("x", FLOAT, ["b", 4])],
+    ), tmp_path)
+    inner, outer = model.layers
+    assert (inner.graph, inner.label) == ("main/unrolled.body", "cell_matmul")
+    assert [(s.slot, s.elements, s.shared_with) for s in inner.slots] == [
+        ("weight", 16, None), ("bias", 4, None)]
+    assert [(s.tensor, s.shared_with) for s in outer.slots] == [("Wc", "cell_matmul")]
+    assert totals(model) == (20, 20, 20)
+    assert [(s.tensor, s.nodes) for s in model.shared] == [("Wc", ("cell_matmul", "out_proj"))]

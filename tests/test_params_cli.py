@@ -295,3 +295,10 @@ def test_docs_quote_real_output() -> None:
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_params_docs.py"), "--check"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_output_file(tmp_path: Path) -> None:
+    target = tmp_path / "params.md"
+    result = invoke("params", LSTM_4_2, "--format", "markdown", "-o", str(target))
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert target.read_text().startswith("### ")
