@@ -12,7 +12,6 @@ from pathlib import Path
 
 import click
 
-from archlint.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageFailure, _emit
 from archlint.graph import build_graph
 from archlint.loader import LoadError, discover_models, load_model
 from archlint.params import (
@@ -138,6 +137,10 @@ def params_command(
     explain: bool,
 ) -> None:
     """Count parameters per layer (ONNX, PyTorch and Keras conventions); check budgets."""
+    # Imported here: archlint.cli registers this command at its end, so a module-level import
+    # would be circular whenever this module is imported first.
+    from archlint.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageFailure, _emit
+
     if explain:
         click.echo(CONVENTIONS_TEXT, nl=False)
         if not paths:

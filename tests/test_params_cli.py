@@ -302,3 +302,12 @@ def test_output_file(tmp_path: Path) -> None:
     result = invoke("params", LSTM_4_2, "--format", "markdown", "-o", str(target))
     assert (result.exit_code, result.stdout) == (0, "")
     assert target.read_text().startswith("### ")
+
+
+@pytest.mark.parametrize("module", ["archlint.cli_params", "archlint.params",
+                                    "archlint.reporters.params_report"])
+def test_modules_import_first_in_a_fresh_interpreter(module: str) -> None:
+    """archlint.cli registers the command at its end: importing cli_params first must work."""
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
