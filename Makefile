@@ -14,6 +14,7 @@ $(BIN)/activate:
 demo: $(BIN)/activate
 	$(BIN)/python -m pip install --quiet .
 	$(BIN)/archlint lint fixtures/exported
+	$(BIN)/archlint params fixtures/exported --summary
 	@echo "--- a broken model (exit code ignored for the demo) ---"
 	-$(BIN)/archlint lint fixtures/AL201/bad.onnx.txt fixtures/AL301/bad.onnx.txt
 

@@ -140,6 +140,11 @@ def explain(code: str) -> None:
     click.echo(rule.documentation())
 
 
+from archlint.cli_params import params_command  # noqa: E402  (it imports this module's helpers)
+
+cli.add_command(params_command)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: click, plus a last line of defence against tracebacks."""
     args = list(sys.argv[1:] if argv is None else argv)

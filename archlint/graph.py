@@ -135,6 +135,7 @@ class _Scope:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     producers: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor -> (node, slot)
+    children: dict[int, list[str]] = field(default_factory=dict)  # node index -> subgraph paths
 
 
 class ModelGraph:
@@ -276,9 +277,21 @@ class _NodeTable(Mapping[str, NodeInfo]):
         return self._graph.node(node_id)
 
     def __iter__(self) -> Iterator[str]:
-        for path, scope in self._graph._scopes.items():
-            for index in range(len(scope.protos)):
+        """Pre-order: each node, then the nodes of its subgraphs."""
+        scopes = self._graph._scopes
+        if "main" not in scopes:
+            return
+        stack: list[tuple[str, int]] = [("main", 0)]
+        while stack:
+            path, start = stack.pop()
+            scope = scopes[path]
+            for index in range(start, len(scope.protos)):
                 yield f"{path}/{index}"
+                children = scope.children.get(index)
+                if children:
+                    stack.append((path, index + 1))
+                    stack.extend((child, 0) for child in reversed(children))
+                    break
 
     def __len__(self) -> int:
         return sum(len(scope.protos) for scope in self._graph._scopes.values())
@@ -350,36 +363,52 @@ def build_graph(model: LoadedModel) -> ModelGraph:
     main_inputs = {vi.name for vi in model.proto.graph.input}
     # The skeleton left large initializers out; describe them from the original proto.
     main_initializers = {t.name: t for t in model.proto.graph.initializer}
-    stack: list[tuple[GraphProto, str, str | None, str | None, int]] = [
-        (model.inferred.graph, "main", None, None, 0)
-    ]
-    while stack:
-        proto, path, parent, parent_node, depth = stack.pop()
-        inputs = tuple(vi.name for vi in proto.input)
-        if path == "main":  # skeleton inputs that stand for initializers are not graph inputs
-            inputs = tuple(name for name in inputs if name in main_inputs)
-        scope = _Scope(
-            path=path, parent=parent, parent_node=parent_node, protos=proto.node,
-            initializers=main_initializers if path == "main"
-            else {t.name: t for t in proto.initializer},
-            declared=_declared_types(proto), inputs=inputs,
-            outputs=tuple(vi.name for vi in proto.output),
-        )
-        graph._scopes[path] = scope
-        by_op, producers = graph._by_op, scope.producers
-        for index, node in enumerate(proto.node):
-            by_op.setdefault(node.op_type, []).append(f"{path}/{index}")
-            for slot, name in enumerate(node.output):
-                if name:
-                    producers[name] = (index, slot)
-            if node.op_type in _CONTROL_FLOW_OPS or node.domain not in _STANDARD_DOMAINS:
-                for attr_name, sub in _subgraphs(node):
-                    sub_path = subgraph_path(path, node, index, attr_name)
-                    if depth + 1 > MAX_SUBGRAPH_DEPTH:
-                        graph.skipped_subgraphs.append(sub_path)
-                        continue
-                    stack.append((sub, sub_path, path, f"{path}/{index}", depth + 1))
+    _add_scope(graph, model.inferred.graph, "main", None, None, 0,
+               main_inputs, main_initializers)
     return graph
+
+
+def _add_scope(
+    graph: ModelGraph,
+    proto: GraphProto,
+    path: str,
+    parent: str | None,
+    parent_node: str | None,
+    depth: int,
+    main_inputs: set[str],
+    main_initializers: dict[str, TensorProto],
+) -> None:
+    """Index one graph, then its subgraphs right after their owner (pre-order, as a reader
+    walks the model). Recursion depth is bounded by MAX_SUBGRAPH_DEPTH."""
+    inputs = tuple(vi.name for vi in proto.input)
+    if path == "main":  # skeleton inputs that stand for initializers are not graph inputs
+        inputs = tuple(name for name in inputs if name in main_inputs)
+    scope = _Scope(
+        path=path, parent=parent, parent_node=parent_node, protos=proto.node,
+        initializers=main_initializers if path == "main"
+        else {t.name: t for t in proto.initializer},
+        declared=_declared_types(proto), inputs=inputs,
+        outputs=tuple(vi.name for vi in proto.output),
+    )
+    graph._scopes[path] = scope
+    by_op, producers = graph._by_op, scope.producers
+    for index, node in enumerate(proto.node):
+        by_op.setdefault(node.op_type, []).append(f"{path}/{index}")
+        for slot, name in enumerate(node.output):
+            if name:
+                producers[name] = (index, slot)
+        if node.op_type not in _CONTROL_FLOW_OPS and node.domain in _STANDARD_DOMAINS:
+            continue
+        for attr_name, sub in _subgraphs(node):
+            sub_path = subgraph_path(path, node, index, attr_name)
+            if sub_path in graph._scopes:  # two owners with the same name
+                sub_path = f"{path}/{node.name}#{index}.{attr_name}"
+            if depth + 1 > MAX_SUBGRAPH_DEPTH:
+                graph.skipped_subgraphs.append(sub_path)
+                continue
+            scope.children.setdefault(index, []).append(sub_path)
+            _add_scope(graph, sub, sub_path, path, f"{path}/{index}", depth + 1,
+                       main_inputs, main_initializers)
 
 
 def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:

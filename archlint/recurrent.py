@@ -20,7 +20,7 @@ import onnx
 from onnx import AttributeProto
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
-from archlint.shapes import Dim, Shape
+from archlint.shapes import Dim, Shape, known_product
 
 __all__ = [
     "ACTIVATIONS_PER_DIRECTION",
@@ -29,6 +29,7 @@ __all__ = [
     "INPUT_SLOTS",
     "OUTPUT_SLOTS",
     "RECURRENT_OPS",
+    "HiddenSizeEvidence",
     "RecurrentLayer",
     "TensorRef",
     "build_layers",
@@ -85,6 +86,23 @@ class TensorRef:
 
 
 @dataclass(frozen=True)
+class HiddenSizeEvidence:
+    """One weight axis whose size is a multiple of H: ``dim = per_h · H``."""
+
+    slot: str
+    axis: int
+    dim: int
+    per_h: int
+
+    @property
+    def implied(self) -> int | None:
+        """The H this axis implies, or None when ``dim`` is not a multiple of ``per_h``."""
+        if self.dim < 0 or self.dim % self.per_h:
+            return None
+        return self.dim // self.per_h
+
+
+@dataclass(frozen=True)
 class RecurrentLayer:
     """A resolved LSTM, GRU or RNN node."""
 
@@ -124,15 +142,28 @@ class RecurrentLayer:
         return DIRECTIONS.get(self.direction)
 
     @property
+    def hidden_size_evidence(self) -> tuple[HiddenSizeEvidence, ...]:
+        """Every known weight axis that carries H, in the order W rows, R rows, R columns, B.
+
+        The one place that knows how W ``[D, g·H, I]``, R ``[D, g·H, H]`` and B ``[D, 2·g·H]``
+        encode H: AL201 and the parameter report (archlint/params.py) both read it.
+        """
+        g = self.gates
+        found: list[HiddenSizeEvidence] = []
+        for slot, axis, per_h in (("W", 1, g), ("R", 1, g), ("R", 2, 1), ("B", 1, 2 * g)):
+            value = self.dim(slot, axis)
+            if isinstance(value, int):
+                found.append(HiddenSizeEvidence(slot, axis, value, per_h))
+        return tuple(found)
+
+    @property
     def implied_hidden_size(self) -> int | None:
-        """H as the weights imply it: R's last dim, else W's or R's gate axis / gates."""
-        r_last = self.dim("R", 2)
-        if isinstance(r_last, int) and r_last > 0:
-            return r_last
-        for slot in ("R", "W"):
-            rows = self.dim(slot, 1)
-            if isinstance(rows, int) and rows > 0 and rows % self.gates == 0:
-                return rows // self.gates
+        """H as the weights imply it: R's last dim, else R's or W's gate axis / gates."""
+        by_axis = {(e.slot, e.axis): e for e in self.hidden_size_evidence}
+        for key in (("R", 2), ("R", 1), ("W", 1)):
+            evidence = by_axis.get(key)
+            if evidence is not None and evidence.dim > 0 and evidence.implied is not None:
+                return evidence.implied
         return None
 
     @property
@@ -177,13 +208,24 @@ class RecurrentLayer:
         ref = self.tensor(slot)
         return None if ref is None else ref.dim(axis)
 
+    def slot_elements(self, slot: str) -> int | None:
+        """How many elements the tensor bound to ``slot`` holds, from its shape alone.
+
+        None when the slot is unbound or any dimension is unknown or symbolic. Weight data is
+        never read, so this works on models whose weights live in external files.
+        """
+        shape = self.shape(slot)
+        return None if shape is None else known_product(shape)
+
     # --- what the spec says each slot must look like ------------------------------------------
-    def expected_shape(self, slot: str) -> Shape | None:
+    def expected_shape(self, slot: str, hidden_size: int | None = None) -> Shape | None:
         """The spec's shape for a slot from D, H, I, batch and seq; None when D or H is unknown.
 
+        ``hidden_size`` overrides H (the parameter report asks with the H the weights imply).
         Dimensions that cannot be derived are None ("anything").
         """
-        d, h = self.num_directions, self.effective_hidden_size
+        d = self.num_directions
+        h = hidden_size if hidden_size is not None else self.effective_hidden_size
         if d is None or h is None:
             return None
         g, i = self.gates, self.input_size

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
-from archlint_rules._dims import AxisMismatch, axis_mismatches, describe, known_dim, slots_text
+from archlint_rules._dims import AxisMismatch, axis_mismatches, describe, slots_text
 
 _WEIGHT_SLOTS = ("W", "R", "B")
 
@@ -75,14 +75,11 @@ class HiddenSizeMismatch(LayerRule):
         """H' when every known weight dim disagrees with the attribute and agrees on H'."""
         wrong = {m.slot for m in mismatches}
         candidates: set[int] = set()
-        g = layer.gates
-        for slot, axis, per_h in (("W", 1, g), ("R", 1, g), ("R", 2, 1), ("B", 1, 2 * g)):
-            value = known_dim(layer, slot, axis)
-            if value is None:
-                continue
-            if slot not in wrong or value % per_h:
+        # The same evidence the parameter report uses for its implied H (archlint/params.py).
+        for evidence in layer.hidden_size_evidence:
+            if evidence.slot not in wrong or evidence.implied is None:
                 return None
-            candidates.add(value // per_h)
+            candidates.add(evidence.implied)
         if len(candidates) != 1 or not wrong <= set(_WEIGHT_SLOTS):
             return None
         return candidates.pop()

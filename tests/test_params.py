@@ -1,0 +1,460 @@
+"""Parameter counts: conventions, real PyTorch exports, shared tensors, budgets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+from archlint.cli_params import count_paths, parse_layer_limits
+from archlint.params import (
+    Convention,
+    ModelParams,
+    check_budgets,
+    parse_count,
+)
+
+from .conftest import FIXTURES
+
+EXPORTED = FIXTURES / "exported"
+MANIFEST = json.loads((EXPORTED / "manifest.json").read_text())
+EXPORTED_MODELS = sorted(name for name in MANIFEST if name.endswith(".onnx"))
+ONNX, PYTORCH, KERAS = Convention.ONNX, Convention.PYTORCH, Convention.KERAS
+FLOAT = TensorProto.FLOAT
+
+
+def count(model: onnx.ModelProto, tmp_path: Path, name: str = "model.onnx") -> ModelParams:
+    """Save, then count through the real loader (as `archlint params` does)."""
+    path = tmp_path / name
+    onnx.save_model(model, path)
+    (result,) = count_paths([str(path)])
+    assert result.error is None, result.error
+    return result
+
+
+def recurrent_model(
+    op: str,
+    *,
+    input_size: int,
+    hidden: int,
+    direction: str = "forward",
+    seq: int | str = "seq",
+    with_b: bool = True,
+    with_p: bool = False,
+    attrs: dict[str, int] | None = None,
+) -> onnx.ModelProto:
+    """One recurrent node whose weights are typed graph inputs (no weight bytes at all)."""
+    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    d = 2 if direction == "bidirectional" else 1
+    weights = [("W", [d, g * hidden, input_size]), ("R", [d, g * hidden, hidden])]
+    names = ["X", "W", "R"]
+    if with_b:
+        weights.append(("B", [d, 2 * g * hidden]))
+        names.append("B")
+    if with_p:
+        weights.append(("P", [d, 3 * hidden]))
+        names += ["", "", "", "P"] if with_b else ["", "", "", "", "P"]
+    node = helper.make_node(op, names, ["Y"], name=f"{op.lower()}_0", hidden_size=hidden,
+                            direction=direction, **(attrs or {}))
+    inputs = [helper.make_tensor_value_info("X", FLOAT, [seq, "batch", input_size])]
+    inputs += [helper.make_tensor_value_info(n, FLOAT, shape) for n, shape in weights]
+    graph = helper.make_graph([node], "g", inputs,
+                              [helper.make_tensor_value_info("Y", FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def totals(model: ModelParams) -> tuple[int | None, int | None, int | None]:
+    return model.total(ONNX), model.total(PYTORCH), model.total(KERAS)
+
+
+# --- acceptance: real PyTorch exports ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", EXPORTED_MODELS)
+def test_pytorch_total_equals_torch_numel_for_every_export(name: str) -> None:
+    """manifest.json records sum(p.numel()) of the module and of the recurrent module alone."""
+    entry = MANIFEST[name]
+    (model,) = count_paths([str(EXPORTED / name)])
+    assert model.error is None
+    assert model.total(PYTORCH) == entry["torch_param_count"]
+    recurrent = [row for row in model.layers if row.kind == "recurrent"]
+    assert sum(row.total(PYTORCH) or 0 for row in recurrent) == entry["rnn_param_count"]
+    assert [row.node for row in recurrent] == [n["name"] for n in entry["recurrent_nodes"]]
+    assert len(recurrent) == entry["num_layers"]
+    for row, node in zip(recurrent, entry["recurrent_nodes"], strict=True):
+        assert (row.hidden_size, row.direction) == (node["hidden_size"], node["direction"])
+        assert row.num_directions == (2 if entry["bidirectional"] else 1)
+    assert model.shared == ()
+
+
+def test_heads_are_counted_gru_linear_head() -> None:
+    (model,) = count_paths([str(EXPORTED / "gru_linear_head.onnx")])
+    rows = {row.label: row for row in model.layers}
+    assert set(rows) == {"/rnn/GRU", "/head/Gemm"}
+    head = rows["/head/Gemm"]
+    assert (head.kind, [(s.slot, s.tensor, s.elements) for s in head.slots]) == (
+        "linear", [("weight", "head.weight", 12), ("bias", "head.bias", 3)])
+    gru = rows["/rnn/GRU"]
+    # nn.GRU(5, 4): 3·4·5 + 3·4·4 + 6·4 = 60 + 48 + 24; Keras reset_after=True keeps 2 biases.
+    assert [s.elements for s in gru.slots] == [60, 48, 24]
+    assert (gru.linear_before_reset, gru.total(PYTORCH), gru.total(KERAS)) == (1, 132, 132)
+    assert totals(model) == (147, 147, 147)
+
+
+def test_heads_are_counted_embed_lstm() -> None:
+    (model,) = count_paths([str(EXPORTED / "embed_lstm.onnx")])
+    embed, lstm = model.layers
+    assert (embed.label, embed.kind, embed.total(PYTORCH)) == ("/embed/Gather", "embedding", 40)
+    assert (lstm.total(PYTORCH), lstm.total(KERAS)) == (108, 96)  # Keras: 48 + 36 + 12
+    assert totals(model) == (148, 148, 136)
+
+
+def test_dynamo_export_counts_layers_not_its_shape_constants() -> None:
+    """The dynamo exporter shares small shape constants between nodes: they are not weights."""
+    (model,) = count_paths([str(EXPORTED / "lstm_l2_bi_dynamo.onnx")])
+    assert [row.op_type for row in model.layers] == ["LSTM", "LSTM"]
+    assert totals(model) == (480, 480, 432)
+    assert (model.uncounted_tensors, model.uncounted_elements) == (8, 10)
+
+
+# --- acceptance: the worked examples -----------------------------------------------------------
+
+
+def test_pytorch_lstm_4_2_is_64_and_keras_56() -> None:
+    (model,) = count_paths([str(EXPORTED / "lstm_4_2.onnx")])
+    (row,) = model.layers
+    assert [(s.slot, s.elements, s.pytorch, s.keras) for s in row.slots] == [
+        ("W", 32, 32, 32), ("R", 16, 16, 16), ("B", 16, 16, 8)]
+    assert (row.num_directions, row.input_size, row.hidden_size) == (1, 4, 2)
+    assert totals(model) == (64, 64, 56)
+
+
+@pytest.mark.parametrize("seq", [1, 100, 5000, "seq"])
+def test_keras_lstm_2_on_100x4_is_56_and_seq_never_matters(seq: int | str,
+                                                            tmp_path: Path) -> None:
+    model = count(recurrent_model("LSTM", input_size=4, hidden=2, seq=seq), tmp_path)
+    (row,) = model.layers
+    w, r, b = row.slots
+    assert (w.keras, r.keras, b.keras) == (32, 16, 8)
+    assert totals(model) == (64, 64, 56)
+
+
+def test_bidirectional_lstm_512_256(tmp_path: Path) -> None:
+    model = count(recurrent_model("LSTM", input_size=512, hidden=256,
+                                  direction="bidirectional"), tmp_path)
+    (row,) = model.layers
+    assert row.num_directions == 2
+    assert totals(model) == (1_576_960, 1_576_960, 1_574_912)
+    per_direction = 4 * 256 * 512 + 4 * 256 * 256 + 8 * 256
+    assert per_direction == 788_480 and row.total(PYTORCH) == 2 * per_direction
+
+
+# --- conventions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lbr", "expected"),
+    [
+        # reset_after=True / nn.GRU: 3·H·I + 3·H·H + 6·H = 60 + 48 + 24
+        (1, (132, 132, 132)),
+        # ONNX still stores 6·H; Keras reset_after=False keeps one bias (3·H); nn.GRU cannot.
+        (0, (132, None, 120)),
+    ],
+)
+def test_gru_follows_linear_before_reset(
+    lbr: int, expected: tuple[int | None, ...], tmp_path: Path
+) -> None:
+    model = count(recurrent_model("GRU", input_size=5, hidden=4,
+                                  attrs={"linear_before_reset": lbr}), tmp_path)
+    assert totals(model) == expected
+    (row,) = model.layers
+    if lbr == 0:
+        assert "linear_before_reset=1" in row.unsupported[PYTORCH]
+        assert KERAS not in row.unsupported
+    else:
+        assert row.unsupported == {}
+
+
+def test_rnn_keras_keeps_one_bias(tmp_path: Path) -> None:
+    model = count(recurrent_model("RNN", input_size=3, hidden=5, direction="reverse"), tmp_path)
+    assert totals(model) == (15 + 25 + 10, 15 + 25 + 10, 15 + 25 + 5)
+
+
+def test_peepholes_exist_in_onnx_only(tmp_path: Path) -> None:
+    model = count(recurrent_model("LSTM", input_size=4, hidden=2, with_p=True), tmp_path)
+    (row,) = model.layers
+    assert row.slot("P") is not None and row.slot("P").elements == 6  # type: ignore[union-attr]
+    assert totals(model) == (70, None, None)
+    assert "peephole" in row.unsupported[PYTORCH] and "peephole" in row.unsupported[KERAS]
+
+
+def test_missing_b_counts_zero_biases_everywhere(tmp_path: Path) -> None:
+    model = count(recurrent_model("LSTM", input_size=4, hidden=2, with_b=False), tmp_path)
+    (row,) = model.layers
+    assert totals(model) == (48, 48, 48)
+    assert any("bias=False" in note and "use_bias=False" in note for note in row.notes)
+
+
+def test_bidirectional_doubles_every_convention(tmp_path: Path) -> None:
+    for op, lbr in (("LSTM", None), ("GRU", 1), ("GRU", 0), ("RNN", None)):
+        attrs = {} if lbr is None else {"linear_before_reset": lbr}
+        one = count(recurrent_model(op, input_size=3, hidden=2, attrs=attrs), tmp_path)
+        two = count(recurrent_model(op, input_size=3, hidden=2, direction="bidirectional",
+                                    attrs=attrs), tmp_path)
+        assert one.total(ONNX) is not None and one.total(KERAS) is not None
+        assert totals(two) == tuple(None if t is None else 2 * t for t in totals(one)), op
+
+
+def test_al201_weights_disagreeing_on_h_give_only_the_onnx_count() -> None:
+    """fixtures/AL201/bad.onnx.txt: counts follow the weights; AL201 reports the defect."""
+    (model,) = count_paths([str(FIXTURES / "AL201" / "bad.onnx.txt")])
+    lstm, gru = model.layers
+    assert (lstm.hidden_size, lstm.implied_hidden_size) == (4, 3)
+    assert totals(model) == (138, None, None)
+    assert lstm.total(PYTORCH) == 48 + 36  # W and R agree on H = 3; no B
+    assert any("hidden_size=4 but the weights imply 3" in n for n in lstm.notes)
+    assert gru.unsupported[PYTORCH].startswith("B disagrees with the other weights on H")
+
+
+def test_params_and_al201_read_the_same_implied_hidden_size(tmp_path: Path) -> None:
+    from archlint.engine import Linter
+    from archlint.registry import load_rules, select_rules
+
+    report = Linter(select_rules(load_rules().rules, ["AL201"])).lint_file(
+        FIXTURES / "AL201" / "bad.onnx.txt")
+    finding = next(f for f in report.findings if f.location.node == "lstm_0")
+    (model,) = count_paths([str(FIXTURES / "AL201" / "bad.onnx.txt")])
+    assert finding.expected == str(model.layers[0].implied_hidden_size) == "3"
+
+
+def test_backend_corpus_onnx_count_equals_the_weight_arrays(
+    backend_recurrent_cases: list, tmp_path: Path
+) -> None:
+    """The onnx package's own test data: W, R, B, P arrays fed to each node, summed."""
+    checked = 0
+    for case in backend_recurrent_cases:
+        node = next(n for n in case.model.graph.node if n.op_type in ("LSTM", "GRU", "RNN"))
+        inputs = {vi.name: arr for vi, arr in
+                  zip(case.model.graph.input, case.data_sets[0][0], strict=False)}
+        weights = [n for slot, n in zip("XWRB", node.input, strict=False) if slot != "X" and n]
+        if len(node.input) > 7 and node.input[7]:
+            weights.append(node.input[7])
+        if not all(w in inputs for w in weights):
+            continue
+        model = count(case.model, tmp_path, f"{case.name}.onnx")
+        assert model.total(ONNX) == sum(inputs[w].size for w in weights), case.name
+        checked += 1
+    assert checked >= 15
+
+
+# --- other parameterised nodes and shared tensors ----------------------------------------------
+
+
+def _model(nodes: Sequence[onnx.NodeProto], inits: Sequence[TensorProto],
+           inputs: Sequence[onnx.ValueInfoProto]) -> onnx.ModelProto:
+    graph = helper.make_graph(list(nodes), "g", list(inputs),
+                              [helper.make_tensor_value_info(nodes[-1].output[0], FLOAT, None)],
+                              initializer=list(inits))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def _init(name: str, shape: Sequence[int], dtype: type = np.float32) -> TensorProto:
+    return numpy_helper.from_array(np.zeros(shape, dtype=dtype), name)
+
+
+def test_tied_embedding_is_counted_once(tmp_path: Path) -> None:
+    """Gather and MatMul read one table (weight tying): PyTorch yields it once."""
+    model = count(_model(
+        [helper.make_node("Gather", ["E", "ids"], ["h"], name="embed"),
+         helper.make_node("MatMul", ["h", "Et"], ["m"], name="decoder"),
+         helper.make_node("Gemm", ["m", "Et2", "b"], ["y"], name="proj", transB=1),
+         helper.make_node("Gemm", ["y", "Et2", "b"], ["z"], name="proj2", transB=1)],
+        [_init("E", [10, 4]), _init("Et", [4, 10]), _init("Et2", [3, 10]), _init("b", [3])],
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
+    ), tmp_path)
+    assert [row.label for row in model.layers] == ["embed", "decoder", "proj", "proj2"]
+    proj2 = model.layers[3]
+    assert [s.shared_with for s in proj2.slots] == ["proj", "proj"]
+    assert proj2.total(ONNX) == 0
+    assert totals(model) == (40 + 40 + 30 + 3,) * 3
+    assert [(s.tensor, s.elements, s.nodes) for s in model.shared] == [
+        ("Et2", 30, ("proj", "proj2")), ("b", 3, ("proj", "proj2"))]
+
+
+def test_matmul_bias_add_and_activation_matmul(tmp_path: Path) -> None:
+    """nn.Linear on a 3-D input exports as MatMul + Add; a MatMul of two activations holds
+    nothing; a Gather from a constant int64 shape vector is not an embedding."""
+    model = count(_model(
+        [helper.make_node("MatMul", ["x", "Wl"], ["m"], name="fc"),
+         helper.make_node("Add", ["m", "bl"], ["a"], name="fc_bias"),
+         helper.make_node("MatMul", ["a", "x2"], ["s"], name="scores"),
+         helper.make_node("Gather", ["shape_vec", "i"], ["g"], name="pick"),
+         helper.make_node("Shape", ["g"], ["out"], name="shape")],
+        [_init("Wl", [4, 6]), _init("bl", [6]), _init("shape_vec", [3], np.int64)],
+        [helper.make_tensor_value_info("x", FLOAT, ["b", "t", 4]),
+         helper.make_tensor_value_info("x2", FLOAT, ["b", 6, "t"]),
+         helper.make_tensor_value_info("i", TensorProto.INT64, [])],
+    ), tmp_path)
+    (fc,) = model.layers
+    assert [(s.slot, s.elements) for s in fc.slots] == [("weight", 24), ("bias", 6)]
+    assert totals(model) == (30, 30, 30)
+    assert (model.uncounted_tensors, model.uncounted_elements) == (1, 3)
+
+
+def test_batchnorm_statistics_are_pytorch_buffers(tmp_path: Path) -> None:
+    model = count(_model(
+        [helper.make_node("Conv", ["x", "cw", "cb"], ["c"], name="conv"),
+         helper.make_node("BatchNormalization", ["c", "s", "bb", "mean", "var"], ["y"],
+                          name="bn"),
+         helper.make_node("LayerNormalization", ["y", "ls", "lb"], ["z"], name="ln", axis=-1)],
+        [_init("cw", [8, 3, 3, 3]), _init("cb", [8]), _init("s", [8]), _init("bb", [8]),
+         _init("mean", [8]), _init("var", [8]), _init("ls", [5]), _init("lb", [5])],
+        [helper.make_tensor_value_info("x", FLOAT, [1, 3, 7, 5])],
+    ), tmp_path)
+    conv, bn, ln = model.layers
+    assert (conv.total(ONNX), bn.total(ONNX), bn.total(PYTORCH), bn.total(KERAS)) == (
+        224, 32, 16, 32)
+    assert ln.total(PYTORCH) == 10
+    assert totals(model) == (266, 250, 266)
+
+
+def test_symbolic_weight_shape_is_unknown_not_zero(tmp_path: Path) -> None:
+    model = onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[seq, batch, 4] X, float[1, 8, n] W, float[1, 8, 2] R)
+            => (float[seq, 1, batch, 2] Y)
+        { [lstm] Y = LSTM <hidden_size: int = 2> (X, W, R) }
+    """)
+    result = count(model, tmp_path)
+    assert totals(result) == (None, None, None)
+    (failure,) = check_budgets(result, max_params=100)
+    assert failure.actual is None and failure.message.startswith("cannot check max-params=100")
+
+
+# --- budgets -----------------------------------------------------------------------------------
+
+
+def test_budgets_pass_and_fail_with_the_difference() -> None:
+    (model,) = count_paths([str(EXPORTED / "embed_lstm.onnx")])
+    assert check_budgets(model, max_params=148, max_layer_params=108,
+                         expect_params=148, convention=PYTORCH) == ()
+    over, expect = check_budgets(model, max_params=130, expect_params=148, convention=KERAS)
+    assert (over.check, over.limit, over.actual) == ("max-params", 130, 136)
+    assert over.message == "136 Keras parameters exceed max-params=130 by 6"
+    assert (expect.check, expect.actual) == ("expect-params", 136)
+    assert expect.message.startswith("expected 148 Keras parameters, found 136 (12 fewer)")
+    (more,) = check_budgets(model, expect_params=100)
+    assert "found 148 (48 more)" in more.message
+
+
+def test_layer_limits_by_glob_and_max_layer_params() -> None:
+    (model,) = count_paths([str(EXPORTED / "lstm_l2_bi_classic.onnx")])
+    failures = check_budgets(model, max_layer_params=250,
+                             layer_limits={"/rnn/LSTM": 200, "*LSTM_1": 1000, "enc*": 1})
+    assert [(f.check, f.node, f.limit, f.actual) for f in failures] == [
+        ("max-layer-params", "/rnn/LSTM_1", 250, 264),
+        ("layer-limits", "/rnn/LSTM", 200, 216),
+    ]
+    assert failures[1].message == (
+        "LSTM '/rnn/LSTM' has 216 ONNX parameters, over limit '/rnn/LSTM'=200 by 16")
+
+
+def test_unrepresentable_layer_fails_a_pytorch_budget(tmp_path: Path) -> None:
+    model = count(recurrent_model("LSTM", input_size=4, hidden=2, with_p=True), tmp_path)
+    (failure,) = check_budgets(model, expect_params=70, convention=PYTORCH)
+    assert failure.actual is None and "lstm_0" in failure.message
+    assert check_budgets(model, expect_params=70) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1576960", 1576960), ("1,576,960", 1576960), ("1_576_960", 1576960), ("1.5M", 1500000),
+     ("200k", 200000), ("2G", 2 * 10**9), (64, 64)],
+)
+def test_parse_count(text: str | int, value: int) -> None:
+    assert parse_count(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "-3", "1.2.3", "1.0000001k", "ten", "5T"])
+def test_parse_count_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="parameter count"):
+        parse_count(text)
+
+
+def test_parse_layer_limits() -> None:
+    assert parse_layer_limits(["/rnn/*=300k", "a=b=5"]) == {"/rnn/*": 300_000, "a=b": 5}
+    with pytest.raises(ValueError, match="GLOB=N"):
+        parse_layer_limits(["/rnn/*"])
+
+
+def test_matmul_whose_output_is_a_graph_output(tmp_path: Path) -> None:
+    """The last Linear of a model: its output feeds only the graph output (no bias Add)."""
+    model = count(_model([helper.make_node("MatMul", ["x", "Wl"], ["y"], name="head")],
+                         [_init("Wl", [4, 3])],
+                         [helper.make_tensor_value_info("x", FLOAT, ["b", 4])]), tmp_path)
+    assert totals(model) == (12, 12, 12)
+
+
+# --- the closed forms of the issue, for any geometry ------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(
+    op=st.sampled_from(["LSTM", "GRU", "RNN"]),
+    input_size=st.integers(1, 600),
+    hidden=st.integers(1, 300),
+    bidirectional=st.booleans(),
+    lbr=st.sampled_from([0, 1]),
+    with_b=st.booleans(),
+)
+def test_counts_match_the_closed_forms(
+    op: str, input_size: int, hidden: int, bidirectional: bool, lbr: int, with_b: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    d = 2 if bidirectional else 1
+    weights = g * hidden * input_size + g * hidden * hidden
+    onnx_bias = 2 * g * hidden if with_b else 0
+    keras_bias = onnx_bias if (op == "GRU" and lbr == 1) else onnx_bias // 2
+    attrs = {"linear_before_reset": lbr} if op == "GRU" else {}
+    model = count(recurrent_model(op, input_size=input_size, hidden=hidden, with_b=with_b,
+                                  direction="bidirectional" if bidirectional else "forward",
+                                  attrs=attrs), tmp_path_factory.mktemp("m"))
+    pytorch = None if (op == "GRU" and lbr == 0) else d * (weights + onnx_bias)
+    assert totals(model) == (d * (weights + onnx_bias), pytorch, d * (weights + keras_bias))
+
+
+def test_weights_read_inside_a_loop_body_count_once(tmp_path: Path) -> None:
+    """A Loop body reading an outer initializer (an unrolled cell) and the main graph reading
+    the same tensor: one tensor, one count."""
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h_in", "Wc"], ["m"], name="cell_matmul"),
+         helper.make_node("Add", ["m", "bc"], ["h_out"], name="cell_bias"),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"], name="cond")],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", FLOAT, ["b", 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", FLOAT, ["b", 4])],
+    )
+    model = count(_model(
+        [helper.make_node("Loop", ["n", "", "x"], ["h"], name="unrolled", body=body),
+         helper.make_node("MatMul", ["h", "Wc"], ["y"], name="out_proj")],
+        [_init("Wc", [4, 4]), _init("bc", [4])],
+        [helper.make_tensor_value_info("n", TensorProto.INT64, []),
+         helper.make_tensor_value_info("x", FLOAT, ["b", 4])],
+    ), tmp_path)
+    inner, outer = model.layers
+    assert (inner.graph, inner.label) == ("main/unrolled.body", "cell_matmul")
+    assert [(s.slot, s.elements, s.shared_with) for s in inner.slots] == [
+        ("weight", 16, None), ("bias", 4, None)]
+    assert [(s.tensor, s.shared_with) for s in outer.slots] == [("Wc", "cell_matmul")]
+    assert totals(model) == (20, 20, 20)
+    assert [(s.tensor, s.nodes) for s in model.shared] == [("Wc", ("cell_matmul", "out_proj"))]
