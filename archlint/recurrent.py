@@ -29,6 +29,7 @@ __all__ = [
     "INPUT_SLOTS",
     "OUTPUT_SLOTS",
     "RECURRENT_OPS",
+    "SLOT_RANKS",
     "RecurrentLayer",
     "TensorRef",
     "build_layers",
@@ -53,6 +54,11 @@ OUTPUT_SLOTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "RNN": ("Y", "Y_h"),
 })
 DIRECTIONS: Mapping[str, int] = MappingProxyType({"forward": 1, "reverse": 1, "bidirectional": 2})
+# The rank the spec gives every slot, whatever D, H and layout are.
+SLOT_RANKS: Mapping[str, int] = MappingProxyType({
+    "X": 3, "W": 3, "R": 3, "B": 2, "sequence_lens": 1, "initial_h": 3, "initial_c": 3, "P": 2,
+    "Y": 4, "Y_h": 3, "Y_c": 3,
+})
 _ATTRIBUTE_TYPE_NAMES = {v: k.lower() for k, v in AttributeProto.AttributeType.items()}
 
 
@@ -121,11 +127,11 @@ class RecurrentLayer:
     @property
     def implied_hidden_size(self) -> int | None:
         """H as the weights imply it: R's last dim, else W's or R's gate axis / gates."""
-        r_last = self.dim("R", 2)
+        r_last = self.conformable_dim("R", 2)
         if isinstance(r_last, int) and r_last > 0:
             return r_last
         for slot in ("R", "W"):
-            rows = self.dim(slot, 1)
+            rows = self.conformable_dim(slot, 1)
             if isinstance(rows, int) and rows > 0 and rows % self.gates == 0:
                 return rows // self.gates
         return None
@@ -139,18 +145,22 @@ class RecurrentLayer:
     def input_size(self) -> int | None:
         """I: W's last dim, else X's last dim."""
         for slot, axis in (("W", 2), ("X", 2)):
-            value = self.dim(slot, axis)
+            value = self.conformable_dim(slot, axis)
             if isinstance(value, int):
                 return value
         return None
 
     @property
     def seq_dim(self) -> Dim:
-        return self.dim("X", 1 if self.layout == 1 else 0)
+        return self.conformable_dim("X", 1 if self.layout == 1 else 0)
 
     @property
     def batch_dim(self) -> Dim:
-        return self.dim("X", 0 if self.layout == 1 else 1)
+        return self.conformable_dim("X", 0 if self.layout == 1 else 1)
+
+    def has_attribute(self, name: str) -> bool:
+        """Whether the node carries the attribute at all (of whatever type)."""
+        return name in self.attribute_types
 
     @property
     def effective_activations(self) -> tuple[str, ...] | None:
@@ -171,6 +181,19 @@ class RecurrentLayer:
     def dim(self, slot: str, axis: int) -> Dim:
         ref = self.tensor(slot)
         return None if ref is None else ref.dim(axis)
+
+    def has_spec_rank(self, slot: str) -> bool:
+        """True when the slot is bound, its rank is known and it is the rank the spec gives."""
+        ref = self.tensor(slot)
+        return ref is not None and ref.rank is not None and ref.rank == SLOT_RANKS.get(slot)
+
+    def conformable_dim(self, slot: str, axis: int) -> Dim:
+        """A dim of a slot that has the spec's rank; None ("cannot check") otherwise.
+
+        A tensor of the wrong rank is one defect (reported once, by the rank rule): reading its
+        axes as if they were the spec's would turn it into a cascade of unrelated findings.
+        """
+        return self.dim(slot, axis) if self.has_spec_rank(slot) else None
 
     # --- what the spec says each slot must look like ------------------------------------------
     def expected_shape(self, slot: str) -> Shape | None:
