@@ -149,3 +149,15 @@ def test_no_rule_crashes_on_any_recurrent_node(
     assert report.error is None
     crashed = [f.message for f in report.findings if f.code == "AL000"]
     assert crashed == []
+
+
+def test_cell_state_is_hidden_size_wide(tmp_path: Path) -> None:
+    # A "cell size" of 5 for an LSTM with H = 3: initial_c must be H wide, like initial_h.
+    text = ("g (float[4, 2, 2] X, float[1, 12, 2] W, float[1, 12, 3] R, float[1, 2, 3] H0, "
+            "float[1, 2, 5] C0) => (float[4, 1, 2, 3] Y) "
+            "{ [lstm_cell] Y = LSTM <hidden_size: int = 3> (X, W, R, , , H0, C0) }")
+    findings = lint_text(HEADER + text, tmp_path)
+    assert [(f.code, f.location.input, f.expected, f.actual) for f in findings] == [
+        ("AL201", "initial_c", "[1, 2, 3]", "[1, 2, 5]")]
+    assert "there is no separate cell size" in (findings[0].help or "")
+    assert "MatMul" in (findings[0].help or "")
