@@ -23,7 +23,9 @@ class OutputShapeMismatch(LayerRule):
     entry. Their seq and batch sizes are X's, whatever the declaration says. A wrong
     declaration makes every consumer that trusts it (shape inference, a runtime's memory
     planner, a converter) plan for the wrong tensor: a fixed seq baked into a declared Y is
-    wrong as soon as a sequence of another length arrives.
+    wrong as soon as a sequence of another length arrives. onnxruntime only logs
+    ``Error merging shape info for output. 'Y' source:{5,1,2,3} target:{4,1,2,3}. Falling
+    back to lenient merge.`` and returns the ``[5, 1, 2, 3]`` the declaration denies.
 
     ## Example
     ``LSTM (X, W, R)`` with X ``[5, 2, 4]`` and a graph output Y declared ``[4, 1, 2, 3]``:
