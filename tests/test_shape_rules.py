@@ -161,3 +161,13 @@ def test_cell_state_is_hidden_size_wide(tmp_path: Path) -> None:
         ("AL201", "initial_c", "[1, 2, 3]", "[1, 2, 5]")]
     assert "there is no separate cell size" in (findings[0].help or "")
     assert "MatMul" in (findings[0].help or "")
+
+
+def test_missing_hidden_size_names_the_weights_when_r_has_no_last_axis_known(
+    tmp_path: Path,
+) -> None:
+    text = ("g (float[4, 2, 2] X, float[1, 12, 2] W, float[1, 12, k] R) => (float[4, 1, 2, 3] Y) "
+            "{ [lstm_0] Y = LSTM (X, W, R) }")
+    findings = lint_text(HEADER + text, tmp_path, select=("AL202",))
+    assert [(f.message, f.expected) for f in findings] == [
+        ("LSTM 'lstm_0' has no hidden_size attribute; the weights imply hidden_size=3", "3")]

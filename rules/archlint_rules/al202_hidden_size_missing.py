@@ -45,9 +45,11 @@ class HiddenSizeMissing(LayerRule):
                 help="Add hidden_size = H, the width of h_t (R is [D, gates·H, H]).",
             )
             return
+        source = ("R implies" if isinstance(layer.conformable_dim("R", 2), int)
+                  else "the weights imply")
         yield ctx.finding(
             self, layer,
-            f"{describe(layer)} has no hidden_size attribute; R implies hidden_size={implied}",
+            f"{describe(layer)} has no hidden_size attribute; {source} hidden_size={implied}",
             attribute="hidden_size", expected=implied, actual="absent",
             help=f"Add the attribute hidden_size={implied}.",
         )
