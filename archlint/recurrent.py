@@ -29,6 +29,7 @@ __all__ = [
     "INPUT_SLOTS",
     "OUTPUT_SLOTS",
     "RECURRENT_OPS",
+    "SLOT_RANKS",
     "HiddenSizeEvidence",
     "RecurrentLayer",
     "TensorRef",
@@ -54,6 +55,11 @@ OUTPUT_SLOTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "RNN": ("Y", "Y_h"),
 })
 DIRECTIONS: Mapping[str, int] = MappingProxyType({"forward": 1, "reverse": 1, "bidirectional": 2})
+# The rank the spec gives every slot, whatever D, H and layout are.
+SLOT_RANKS: Mapping[str, int] = MappingProxyType({
+    "X": 3, "W": 3, "R": 3, "B": 2, "sequence_lens": 1, "initial_h": 3, "initial_c": 3, "P": 2,
+    "Y": 4, "Y_h": 3, "Y_c": 3,
+})
 _ATTRIBUTE_TYPE_NAMES = {v: k.lower() for k, v in AttributeProto.AttributeType.items()}
 
 
@@ -151,7 +157,7 @@ class RecurrentLayer:
         g = self.gates
         found: list[HiddenSizeEvidence] = []
         for slot, axis, per_h in (("W", 1, g), ("R", 1, g), ("R", 2, 1), ("B", 1, 2 * g)):
-            value = self.dim(slot, axis)
+            value = self.conformable_dim(slot, axis)
             if isinstance(value, int):
                 found.append(HiddenSizeEvidence(slot, axis, value, per_h))
         return tuple(found)
@@ -175,18 +181,22 @@ class RecurrentLayer:
     def input_size(self) -> int | None:
         """I: W's last dim, else X's last dim."""
         for slot, axis in (("W", 2), ("X", 2)):
-            value = self.dim(slot, axis)
+            value = self.conformable_dim(slot, axis)
             if isinstance(value, int):
                 return value
         return None
 
     @property
     def seq_dim(self) -> Dim:
-        return self.dim("X", 1 if self.layout == 1 else 0)
+        return self.conformable_dim("X", 1 if self.layout == 1 else 0)
 
     @property
     def batch_dim(self) -> Dim:
-        return self.dim("X", 0 if self.layout == 1 else 1)
+        return self.conformable_dim("X", 0 if self.layout == 1 else 1)
+
+    def has_attribute(self, name: str) -> bool:
+        """Whether the node carries the attribute at all (of whatever type)."""
+        return name in self.attribute_types
 
     @property
     def effective_activations(self) -> tuple[str, ...] | None:
@@ -216,6 +226,19 @@ class RecurrentLayer:
         """
         shape = self.shape(slot)
         return None if shape is None else known_product(shape)
+
+    def has_spec_rank(self, slot: str) -> bool:
+        """True when the slot is bound, its rank is known and it is the rank the spec gives."""
+        ref = self.tensor(slot)
+        return ref is not None and ref.rank is not None and ref.rank == SLOT_RANKS.get(slot)
+
+    def conformable_dim(self, slot: str, axis: int) -> Dim:
+        """A dim of a slot that has the spec's rank; None ("cannot check") otherwise.
+
+        A tensor of the wrong rank is one defect (reported once, by the rank rule): reading its
+        axes as if they were the spec's would turn it into a cascade of unrelated findings.
+        """
+        return self.dim(slot, axis) if self.has_spec_rank(slot) else None
 
     # --- what the spec says each slot must look like ------------------------------------------
     def expected_shape(self, slot: str, hidden_size: int | None = None) -> Shape | None:

@@ -34,13 +34,13 @@ def axis_mismatches(
 ) -> list[AxisMismatch]:
     """For (slot, axis, expected) triples, the slots whose known dims differ.
 
-    A slot of unknown shape, too low a rank, or a symbolic dim at that axis cannot be proved
-    wrong and is skipped.
+    A slot of unknown shape or a symbolic dim at that axis cannot be proved wrong and is
+    skipped; so is a slot whose rank is not the spec's (the rank rule AL101 reports it once).
     """
     found: dict[str, dict[int, int]] = {}
     for slot, axis, expected in wanted:
         ref = layer.tensor(slot)
-        if ref is None or ref.shape is None or axis >= len(ref.shape):
+        if ref is None or ref.shape is None or not layer.has_spec_rank(slot):
             continue
         actual = ref.shape[axis]
         if isinstance(actual, int) and actual != expected:
@@ -52,7 +52,7 @@ def axis_mismatches(
 
 
 def known_dim(layer: RecurrentLayer, slot: str, axis: int) -> int | None:
-    value = layer.dim(slot, axis)
+    value = layer.conformable_dim(slot, axis)
     return value if isinstance(value, int) else None
 
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
-from archlint_rules._dims import AxisMismatch, axis_mismatches, describe, slots_text
+from archlint_rules._dims import AxisMismatch, axis_mismatches, describe, known_dim, slots_text
 
 _WEIGHT_SLOTS = ("W", "R", "B")
 
@@ -18,7 +18,8 @@ class HiddenSizeMismatch(LayerRule):
     B ``[D, 2·g·H]``, P ``[D, 3·H]``, initial_h/initial_c ``[D, batch, H]`` and outputs
     Y ``[seq, D, batch, H]``, Y_h/Y_c ``[D, batch, H]`` (``layout=1`` puts batch first).
     This rule checks every H-sized axis against the attribute. When all the weights agree with
-    each other on a different H, it reports the attribute once instead of every tensor.
+    each other on a different H, it reports the attribute once instead of every tensor. When
+    the attribute is absent (AL202), the axes are checked against the H that R implies.
 
     ## Why is this bad?
     "Units" *is* the hidden size: each unit produces one float of h_t. Every gate output is
@@ -41,8 +42,13 @@ class HiddenSizeMismatch(LayerRule):
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         hidden = layer.hidden_size
+        declared = hidden is not None
+        if hidden is None and not layer.has_attribute("hidden_size"):
+            # No attribute (AL202 says so): the weights must still agree with the H that R
+            # implies, or adding the attribute will not be the whole fix.
+            hidden = known_dim(layer, "R", 2)
         if hidden is None or hidden <= 0:
-            return  # missing or invalid hidden_size is another rule's finding
+            return  # an invalid or unknowable hidden_size is another rule's finding
         g = layer.gates
         state_axis = 2
         y_axis = 3
@@ -55,7 +61,7 @@ class HiddenSizeMismatch(LayerRule):
         mismatches = axis_mismatches(layer, wanted)
         if not mismatches:
             return
-        implied = self._consistent_implied_size(layer, mismatches)
+        implied = self._consistent_implied_size(layer, mismatches) if declared else None
         if implied is not None:
             yield ctx.finding(
                 self, layer,
@@ -67,7 +73,7 @@ class HiddenSizeMismatch(LayerRule):
             )
             return
         for mismatch in mismatches:
-            yield self._slot_finding(layer, ctx, mismatch)
+            yield self._slot_finding(layer, ctx, mismatch, hidden, declared)
 
     def _consistent_implied_size(
         self, layer: RecurrentLayer, mismatches: list[AxisMismatch]
@@ -85,23 +91,25 @@ class HiddenSizeMismatch(LayerRule):
         return candidates.pop()
 
     def _slot_finding(
-        self, layer: RecurrentLayer, ctx: RuleContext, mismatch: AxisMismatch
+        self, layer: RecurrentLayer, ctx: RuleContext, mismatch: AxisMismatch, hidden: int,
+        declared: bool,
     ) -> Finding:
         slot = mismatch.slot
         is_output = slot in layer.outputs
         kind = "output" if is_output else "input"
+        source = f"hidden_size={hidden}" if declared else f"hidden_size={hidden} (implied by R)"
         return ctx.finding(
             self, layer,
             f"{describe(layer)} {kind} {slot} has shape {mismatch.actual_text()}; "
-            f"hidden_size={layer.hidden_size} needs {mismatch.expected_text()}",
+            f"{source} needs {mismatch.expected_text()}",
             input=None if is_output else slot, output=slot if is_output else None,
             expected=mismatch.expected_text(), actual=mismatch.actual_text(),
-            help=_hint(layer, mismatch),
+            help=_hint(layer, mismatch, hidden),
         )
 
 
-def _hint(layer: RecurrentLayer, mismatch: AxisMismatch) -> str:
-    g, h = layer.gates, layer.hidden_size or 0
+def _hint(layer: RecurrentLayer, mismatch: AxisMismatch, hidden: int) -> str:
+    g, h = layer.gates, hidden
     slot, actual = mismatch.slot, mismatch.actual
     if slot == "B" and len(actual) == 2 and actual[1] == g * h:
         return (f"B has {g}·H = {g * h} values per direction: a single bias as Keras stores it. "
@@ -114,6 +122,11 @@ def _hint(layer: RecurrentLayer, mismatch: AxisMismatch) -> str:
         return (f"R's last dim {actual[2]} < hidden_size looks like a projection size "
                 "(PyTorch proj_size): ONNX LSTM has no projection. Export without proj_size, "
                 "or add the projection as a MatMul after the LSTM.")
+    if slot in ("initial_c", "Y_c"):
+        return (f"The cell state is H = {h} wide (h_t = o_t ⊙ tanh(c_t) is elementwise): there "
+                f"is no separate cell size. Size {slot} for H = {h}; for a cell wider than the "
+                "output, set H to the cell width and project h_t down with a MatMul after the "
+                "LSTM.")
     if slot in layer.outputs:
         return "Fix the declared output shape (value_info or graph output) to what the node makes."
     return f"Re-export {slot} for hidden_size={h}, or correct the hidden_size attribute."

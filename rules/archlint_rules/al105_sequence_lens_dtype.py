@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from onnx import TensorProto
+
+from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.graph import dtype_name
+from archlint.recurrent import RecurrentLayer
+from archlint_rules._dims import describe
+
+
+class SequenceLensDtype(LayerRule):
+    """sequence_lens is not an int32 tensor.
+
+    ## What it does
+    The spec types sequence_lens as ``T1 = tensor(int32)``, one length per batch entry. This
+    rule reports a sequence_lens whose element type is known and is anything else.
+
+    ## Why is this bad?
+    sequence_lens[b] tells the recurrence where the sequence of batch entry b ends: steps
+    t >= sequence_lens[b] do not update h_t, and Y is zero there. The type is fixed by the
+    operator schema, so an int64 vector (the default integer type of PyTorch and NumPy) makes
+    the model invalid: onnxruntime refuses it at session creation with
+    ``Type Error: Type 'tensor(int64)' of input parameter (seq_lens) of operator (LSTM) ...
+    is invalid``.
+
+    ## Example
+    ``LSTM (X, W, R, B, seq_lens)`` with ``int64[batch] seq_lens``: insert
+    ``Cast <to = 6>`` (int32) before the LSTM, or declare the input as ``int32[batch]``.
+    See fixtures/AL105/bad.onnx.txt and good.onnx.txt.
+    """
+
+    code = "AL105"
+    name = "sequence-lens-dtype"
+    severity = Severity.ERROR
+    summary = "sequence_lens is not int32"
+
+    def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
+        ref = layer.inputs.get("sequence_lens")
+        if ref is None or ref.dtype is None or ref.dtype == TensorProto.INT32:
+            return
+        yield ctx.finding(
+            self, layer,
+            f"{describe(layer)} input sequence_lens is {dtype_name(ref.dtype)}; the operator "
+            "requires int32",
+            input="sequence_lens", expected="int32", actual=dtype_name(ref.dtype),
+            help="Cast sequence_lens to int32 (Cast to=6) before the node, or export it as "
+            "int32.",
+        )

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.recurrent import RecurrentLayer
+from archlint_rules._dims import describe
+
+
+class InvalidDirection(LayerRule):
+    """The direction attribute is not forward, reverse or bidirectional.
+
+    ## What it does
+    Reports a string ``direction`` attribute whose value is none of ``forward``, ``reverse``
+    and ``bidirectional`` (the spec's values, case-sensitive).
+
+    ## Why is this bad?
+    direction decides D = num_directions and the order in which x_1..x_T are fed to
+    h_t = f(x_t, h_{t-1}): forwards, backwards, or both with two sets of weights. Any other
+    value leaves D undefined, so none of the weight shapes can be checked. onnxruntime
+    refuses the node at session creation (``Invalid 'direction' argument of 'sideways'.
+    Must be one of 'forward', 'reverse', or 'bidirectional'.``).
+
+    ## Example
+    ``LSTM <direction: string = "Bidirectional">``: the value is case-sensitive; write
+    ``"bidirectional"``. See fixtures/AL210/bad.onnx.txt and good.onnx.txt.
+    """
+
+    code = "AL210"
+    name = "invalid-direction"
+    severity = Severity.ERROR
+    summary = "direction is not 'forward', 'reverse' or 'bidirectional'"
+
+    def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
+        if layer.num_directions is not None or layer.attribute_types.get("direction") != "string":
+            return
+        near = next((d for d in ("forward", "reverse", "bidirectional")
+                     if d == layer.direction.strip().lower()), None)
+        yield ctx.finding(
+            self, layer,
+            f"{describe(layer)} has direction={layer.direction!r}; the spec allows 'forward', "
+            "'reverse' or 'bidirectional'",
+            attribute="direction", expected="forward | reverse | bidirectional",
+            actual=layer.direction,
+            help=f"Write direction={near!r} (the value is case-sensitive)." if near
+            else "Set direction to 'forward', 'reverse' or 'bidirectional' (D = 1, 1, 2).",
+        )

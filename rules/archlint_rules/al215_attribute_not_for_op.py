@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.recurrent import RecurrentLayer
+from archlint_rules._attrs import ATTRIBUTE_TYPES
+from archlint_rules._dims import describe
+
+_BELONGS_TO = {"input_forget": "LSTM", "linear_before_reset": "GRU"}
+
+
+class AttributeNotForOp(LayerRule):
+    """The node carries an attribute its operator does not have.
+
+    ## What it does
+    Reports any attribute outside the operator's schema: ``input_forget`` exists only on
+    LSTM, ``linear_before_reset`` only on GRU; anything else not in the common set
+    (activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout)
+    is unknown too.
+
+    ## Why is this bad?
+    input_forget couples the LSTM's input and forget gates (f_t = 1 - i_t);
+    linear_before_reset moves the GRU's reset gate after R_h·h_{t-1}. Neither has a meaning
+    on another cell, so the author expected a behaviour the node will not have. The ONNX
+    checker rejects the model (``Unrecognized attribute``), and onnxruntime refuses it at
+    session creation.
+
+    ## Example
+    ``GRU <input_forget: int = 1>``: GRU has no input/forget coupling; remove the attribute.
+    See fixtures/AL215/bad.onnx.txt and good.onnx.txt.
+    """
+
+    code = "AL215"
+    name = "attribute-not-for-op"
+    severity = Severity.ERROR
+    summary = "An attribute the operator does not have (input_forget on GRU, ...)"
+
+    def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
+        known = ATTRIBUTE_TYPES[layer.op_type]
+        for attribute in layer.attribute_types:
+            if attribute in known:
+                continue
+            owner = _BELONGS_TO.get(attribute)
+            where = f"; it is an {owner} attribute" if owner == "LSTM" else (
+                f"; it is a {owner} attribute" if owner else "")
+            yield ctx.finding(
+                self, layer,
+                f"{describe(layer)} has attribute {attribute!r}, which {layer.op_type} does "
+                f"not have{where}",
+                attribute=attribute, expected=f"one of {', '.join(sorted(known))}",
+                actual=attribute,
+                help=f"Remove {attribute!r}"
+                + (f" (it belongs to {owner} nodes)." if owner else "."),
+            )

@@ -1,0 +1,197 @@
+"""Every onnxruntime CPU check on LSTM/GRU/RNN that archlint knows statically.
+
+For each row: a real onnxruntime session is created from fixtures/ort/<case>.onnx.txt (and,
+when the check fires at Run, run once with random inputs of the declared shapes) and must fail
+with onnxruntime's own message; archlint must flag the same model without running it, with
+exactly one error finding: the rule's code at the node's name. docs/onnxruntime-checks.md is
+the same table for readers. Rows marked "abort" kill the process, so they run in a child.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import onnx
+import pytest
+
+from archlint.api import Severity
+from archlint.engine import Linter
+from archlint.registry import load_rules
+
+from .conftest import FIXTURES
+
+ort = pytest.importorskip("onnxruntime")
+
+ORT_FIXTURES = FIXTURES / "ort"
+
+
+class Row(NamedTuple):
+    case: str  # fixtures/ort/<case>.onnx.txt
+    stage: str  # "session", "run" or "abort"
+    message: str  # a verbatim piece of onnxruntime 1.x's error text
+    code: str
+    node: str
+
+
+ROWS = [
+    Row("lstm_hidden_size_missing", "session",
+        'info.GetAttr("hidden_size", &int64_value).IsOK() && int64_value > 0 was false.',
+        "AL202", "lstm_0"),
+    Row("rnn_hidden_size_missing", "session",
+        'info.GetAttr("hidden_size", &hidden_size_).IsOK() was false.', "AL202", "rnn_0"),
+    Row("gru_hidden_size_zero", "session",
+        'info.GetAttr("hidden_size", &int64_value).IsOK() && int64_value > 0 was false.',
+        "AL203", "gru_0"),
+    Row("rnn_hidden_size_negative", "run", "Input W must have shape {1,-1,2}. Actual:{1,3,2}",
+        "AL203", "rnn_0"),
+    Row("lstm_clip_negative", "session", "clip_ > 0.f was false.", "AL214", "lstm_0"),
+    Row("gru_clip_zero", "session", "clip_ > 0.f was false.", "AL214", "gru_0"),
+    Row("lstm_bi_activations_one_direction", "session",
+        "activation_func_names.size() == static_cast<size_t>(num_directions_) * 3 was false.",
+        "AL211", "lstm_bi"),
+    Row("gru_activations_three", "session",
+        "activation_func_names.size() == static_cast<size_t>(num_directions_) * 2 was false.",
+        "AL211", "gru_0"),
+    Row("rnn_activations_three", "session",
+        "activations_.size() == static_cast<size_t>(num_directions) was false.",
+        "AL211", "rnn_0"),
+    Row("lstm_activation_unknown", "session",
+        "Expecting activation to be one of Affine, Relu, LeakyRelu, ThresholdedRelu, Tanh, "
+        "ScaledTanh, Sigmoid, HardSigmoid, Elu, Softsign, Softplus. Got Foo",
+        "AL212", "lstm_0"),
+    Row("rnn_activation_lowercase", "session", "RNN op: Invalid activation attribute - tanh",
+        "AL212", "rnn_0"),
+    Row("lstm_direction_sideways", "session",
+        "Invalid 'direction' argument of 'sideways'. Must be one of 'forward', 'reverse', "
+        "or 'bidirectional'.", "AL210", "lstm_0"),
+    Row("rnn_direction_sideways", "session",
+        "allowed_directions.find(direction_) != allowed_directions.end() was false.",
+        "AL210", "rnn_0"),
+    Row("lstm_layout_two", "session",
+        "layout_ == 0 was false. Batchwise recurrent operations (layout == 1) are not supported.",
+        "AL216", "lstm_0"),
+    Row("lstm_hidden_size_float", "session",
+        "Mismatched attribute type in 'lstm_0 : hidden_size'. Expected: 'INT', actual: 'FLOAT'",
+        "AL217", "lstm_0"),
+    Row("gru_input_forget", "session", "Unrecognized attribute: input_forget for operator GRU",
+        "AL215", "gru_0"),
+    Row("lstm_sequence_lens_int64", "session",
+        "Type Error: Type 'tensor(int64)' of input parameter (L) of operator (LSTM)",
+        "AL105", "lstm_0"),
+    Row("rnn_x_rank4", "session", "[ShapeInferenceError] First input tensor must have rank 3",
+        "AL101", "rnn_0"),
+    Row("lstm_w_input_size", "run", "Input W must have shape {1,12,2}. Actual:{1,12,5}",
+        "AL102", "lstm_0"),
+    Row("lstm_w_rank2", "run", "Input W must have shape {1,12,2}. Actual:{12,2}",
+        "AL101", "lstm_0"),
+    Row("lstm_hidden_size_vs_weights", "run", "Input W must have shape {1,20,2}. Actual:{1,12,2}",
+        "AL201", "lstm_0"),
+    Row("lstm_bi_weights_one_direction", "run",
+        "Input W must have shape {2,12,2}. Actual:{1,12,2}", "AL301", "lstm_bi"),
+    Row("lstm_r_hidden", "run", "Input R must have shape {1,12,3}. Actual:{1,12,4}",
+        "AL201", "lstm_0"),
+    Row("lstm_b_keras", "run", "Input B must have shape {1,8*3}. Actual:{1,12}",
+        "AL201", "lstm_0"),
+    Row("gru_sequence_lens_batch", "run", "Input sequence_lens must have shape {2}. Actual:{3}",
+        "AL103", "gru_0"),
+    Row("gru_sequence_lens_range", "run",
+        "Invalid value/s in sequence_lens. All values must be >= 0 and <= seq_length. "
+        "seq_length=4", "AL106", "gru_0"),
+    Row("gru_initial_h_batch", "run", "Input initial_h must have shape {1,2,3}. Actual:{1,3,3}",
+        "AL103", "gru_0"),
+    Row("gru_initial_h_no_batch", "run", "Input initial_h must have shape {1,2,3}. Actual:{1,3}",
+        "AL101", "gru_0"),
+    Row("lstm_initial_c_hidden", "run",
+        "Input initial_c must have shape {1,2,3}. Actual:{1,2,4}", "AL201", "lstm_0"),
+    Row("lstm_p_hidden", "run", "Input P must have shape {1,9}. Actual:{1,12}",
+        "AL201", "lstm_0"),
+    Row("lstm_batch_zero", "abort", "terminate called without an active exception",
+        "AL107", "lstm_0"),
+    Row("gru_seq_zero", "abort", "terminate called without an active exception",
+        "AL107", "gru_0"),
+]
+
+
+def _model_bytes(case: str) -> bytes:
+    text = (ORT_FIXTURES / f"{case}.onnx.txt").read_text(encoding="utf-8")
+    return onnx.parser.parse_model(text).SerializeToString()
+
+
+def _random_feeds(session: object) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for arg in session.get_inputs():  # type: ignore[attr-defined]
+        assert arg.type == "tensor(float)", arg  # run-stage fixtures feed only floats
+        feeds[arg.name] = rng.standard_normal(arg.shape).astype(np.float32)
+    return feeds
+
+
+def _onnxruntime_error(row: Row) -> str:
+    """The text onnxruntime fails with, at the stage the row names."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the exception carries the message; keep stderr quiet
+    model = _model_bytes(row.case)
+    if row.stage == "session":
+        with pytest.raises(Exception) as raised:
+            ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return str(raised.value)
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception) as raised:
+        session.run(None, _random_feeds(session))
+    return str(raised.value)
+
+
+_CHILD = textwrap.dedent("""
+    import sys, numpy as np, onnx, onnxruntime as ort
+    model = onnx.parser.parse_model(open(sys.argv[1], encoding="utf-8").read())
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {a.name: np.zeros(a.shape, np.float32) for a in s.get_inputs()}
+    s.run(None, feeds)
+    print("RUN RETURNED")
+""")
+
+
+def _aborting_child(row: Row, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(script), str(ORT_FIXTURES / f"{row.case}.onnx.txt")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def _archlint_errors(case: str) -> list[tuple[str, str | None]]:
+    report = Linter(load_rules().rules).lint_file(ORT_FIXTURES / f"{case}.onnx.txt")
+    assert report.error is None, report.error
+    return [(f.code, f.location.node) for f in report.findings if f.severity is Severity.ERROR]
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r.stage != "abort"], ids=lambda r: r.case)
+def test_onnxruntime_rejects_and_archlint_flags(row: Row) -> None:
+    assert row.message in _onnxruntime_error(row)
+    assert _archlint_errors(row.case) == [(row.code, row.node)]
+
+
+@pytest.mark.parametrize("row", [r for r in ROWS if r.stage == "abort"], ids=lambda r: r.case)
+def test_onnxruntime_aborts_and_archlint_flags(row: Row, tmp_path: Path) -> None:
+    child = _aborting_child(row, tmp_path)
+    assert child.returncode != 0 and "RUN RETURNED" not in child.stdout
+    assert row.message in child.stderr
+    assert _archlint_errors(row.case) == [(row.code, row.node)]
+
+
+def test_every_fixture_has_a_row() -> None:
+    fixtures = {p.name.removesuffix(".onnx.txt") for p in ORT_FIXTURES.glob("*.onnx.txt")}
+    assert fixtures == {r.case for r in ROWS}
+
+
+def test_docs_table_lists_every_row() -> None:
+    docs = (FIXTURES.parent / "docs" / "onnxruntime-checks.md").read_text(encoding="utf-8")
+    for row in ROWS:
+        assert f"`fixtures/ort/{row.case}.onnx.txt`" in docs, row.case
+        assert row.code in docs
