@@ -294,3 +294,15 @@ def test_unknown_target_exits_2_with_one_line_listing_the_known_ones() -> None:
     assert proc.stderr.strip() == ("archlint: error: unknown target 'trt' (known targets: "
                                    "onnxruntime-cpu, onnxruntime-cuda, openvino, tensorrt)")
     assert proc.stdout == ""
+
+
+def test_same_refusal_reached_two_ways_gives_two_distinct_findings() -> None:
+    """clip=0 under cpu (refused) and under cuda (falls back, then refused): two findings with
+    different fingerprints, so a baseline can tell them apart."""
+    result = invoke("lint", str(TARGETS / "clip_zero.onnx.txt"), "--format", "json",
+                    "--target", "onnxruntime-cpu", "--target", "onnxruntime-cuda")
+    findings = json.loads(result.stdout)["models"][0]["findings"]
+    assert [f["code"] for f in findings] == ["AL601", "AL601"]
+    assert len({f["fingerprint"] for f in findings}) == 2
+    assert any("falls back from onnxruntime-cuda to onnxruntime-cpu, which refuses it" in
+               f["message"] for f in findings)

@@ -4,6 +4,9 @@ targets that support the construct, and onnxruntime (installed) agrees with the 
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from archlint.targets import (
     load_profiles,
 )
 
-from .conftest import FIXTURES, REPO
+from .conftest import FIXTURES, REPO, run_archlint
 
 TARGET_FIXTURES = FIXTURES / "targets"
 ENTRIES: dict[str, Entry] = {e.id: e for p in load_profiles().values() for e in p.entries}
@@ -154,3 +157,36 @@ CPU_CLEAN = [f for f in FIXTURE_LIST if "onnxruntime-cpu" in f.clean_on]
 @pytest.mark.parametrize("fixture", CPU_CLEAN, ids=[f.path.name for f in CPU_CLEAN])
 def test_onnxruntime_cpu_really_runs_what_the_profile_accepts(fixture: TargetFixture) -> None:
     _run_on_cpu(_model(fixture.path))
+
+
+def test_target_docs_reference_is_up_to_date() -> None:
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_target_docs.py"),
+                           "--check"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_target_docs_list_every_entry_with_its_source() -> None:
+    page = (REPO / "docs" / "targets.md").read_text(encoding="utf-8")
+    for entry in ENTRIES.values():
+        row = next(line for line in page.splitlines() if line.startswith(f"| `{entry.id}` |"))
+        assert entry.source.replace("|", "\\|") in row
+
+
+_TIMING = re.compile(r" \[\d+\.\d+s\]$", re.MULTILINE)
+
+
+def test_target_docs_examples_are_real_output() -> None:
+    """Every `$ archlint ...` example in docs/targets.md prints what the page shows."""
+    page = (REPO / "docs" / "targets.md").read_text(encoding="utf-8")
+    examples = re.findall(r"```text\n(\$ .*?)```", page, flags=re.DOTALL)
+    assert len(examples) >= 3
+    for block in examples:
+        for part in re.split(r"(?m)^(?=\$ )", block):
+            if not part.startswith("$ "):
+                continue
+            command, _, shown = part.partition("\n")
+            args = shlex.split(command[2:])
+            assert args[0] == "archlint"
+            proc = run_archlint(*args[1:], cwd=REPO)
+            assert _TIMING.sub("", proc.stdout + proc.stderr).strip() == \
+                _TIMING.sub("", shown).strip(), command

@@ -23,7 +23,7 @@ from archlint.recurrent import RecurrentLayer
 from archlint.targets.fields import FIELDS, FieldValue, field_value
 
 __all__ = ["All", "Any_", "Condition", "ConditionError", "Leaf", "Not", "evaluate",
-           "parse_condition"]
+           "leaves_of", "parse_condition", "render"]
 
 COMPARE_OPS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
 LIST_OPS = frozenset({"in", "not_in", "any_not_in"})
@@ -190,6 +190,34 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return bool(left >= right)
     except TypeError:  # a field of an unexpected type: cannot check
         return False
+
+
+_SYMBOLS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def render(condition: Condition) -> str:
+    """A condition as one line of text, for the documentation."""
+    if isinstance(condition, Leaf):
+        if condition.op in UNARY_OPS:
+            return f"{condition.field} {condition.op}"
+        right = condition.ref if condition.ref is not None else _render_value(condition.value)
+        return f"{condition.field} {_SYMBOLS.get(condition.op, condition.op)} {right}"
+    if isinstance(condition, All):
+        return " and ".join(_wrap(item) for item in condition.items)
+    if isinstance(condition, Any_):
+        return " or ".join(_wrap(item) for item in condition.items)
+    return f"not ({render(condition.item)})"
+
+
+def _wrap(condition: Condition) -> str:
+    text = render(condition)
+    return f"({text})" if isinstance(condition, All | Any_) and len(condition.items) > 1 else text
+
+
+def _render_value(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def leaves_of(condition: Condition) -> Sequence[Leaf]:

@@ -28,3 +28,12 @@ def quoted(match: EntryMatch) -> str:
     text = match.runtime_message
     return f' "{text}"' if text else ""
 
+
+
+def provenance(match: EntryMatch) -> str:
+    """Where the entry comes from, for the help line; versions only when narrower than the
+    profile's (the profile's range is in docs/targets.md)."""
+    entry = match.entry
+    profile = load_profiles()[entry.profile]
+    versions = f"; {entry.versions}" if entry.versions != profile.versions else ""
+    return f"(source: {entry.source}{versions})"

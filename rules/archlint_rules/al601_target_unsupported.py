@@ -6,7 +6,7 @@ from typing import ClassVar
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
-from archlint_rules._targets import placements, quoted
+from archlint_rules._targets import placements, provenance, quoted
 
 _KINDS = ("refused", "miscomputed")
 
@@ -62,8 +62,7 @@ class TargetUnsupported(LayerRule):
                 said = f"; the runtime says{quoted(match)}" if match.runtime_message else ""
                 yield ctx.finding(
                     self, layer, f"{subject} {verdict} [{entry.id}]: {entry.reason}{said}",
-                    expected=f"{entry.profile}: {entry.expected}", actual=match.found,
-                    help=f"{entry.help} (profile {entry.profile}, {entry.versions}; "
-                    f"source: {entry.source})",
+                    expected=f"{placement.target}: {entry.expected}", actual=match.found,
+                    help=f"{entry.help} {provenance(match)}",
                     attribute=match.entry.attribute, input=match.entry.input,
                 )

@@ -7,7 +7,7 @@ from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint.targets import load_profiles
 from archlint_rules._dims import describe
-from archlint_rules._targets import placements, quoted
+from archlint_rules._targets import placements, provenance, quoted
 
 
 class TargetCpuFallback(LayerRule):
@@ -56,7 +56,6 @@ class TargetCpuFallback(LayerRule):
                 f"session.disable_cpu_ep_fallback=1 the runtime says{quoted(first)}",
                 expected=f"{placement.target}: " + "; ".join(m.entry.expected for m in moves),
                 actual="; ".join(m.found for m in moves),
-                help=f"{first.entry.help} (profile {first.entry.profile}, {first.entry.versions}; "
-                f"source: {first.entry.source})",
+                help=f"{first.entry.help} {provenance(first)}",
                 attribute=first.entry.attribute, input=first.entry.input,
             )

@@ -6,7 +6,7 @@ from typing import ClassVar
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
-from archlint_rules._targets import placements, quoted
+from archlint_rules._targets import placements, provenance, quoted
 
 
 class TargetBehaviourDiffers(LayerRule):
@@ -47,8 +47,7 @@ class TargetBehaviourDiffers(LayerRule):
                     self, layer,
                     f"{describe(layer)} on {placement.target} behaves differently at "
                     f"{entry.stage} [{entry.id}]: {entry.reason}{said}",
-                    expected=f"{entry.profile}: {entry.expected}", actual=match.found,
-                    help=f"{entry.help} (profile {entry.profile}, {entry.versions}; "
-                    f"source: {entry.source})",
+                    expected=f"{placement.target}: {entry.expected}", actual=match.found,
+                    help=f"{entry.help} {provenance(match)}",
                     attribute=match.entry.attribute, input=match.entry.input,
                 )
