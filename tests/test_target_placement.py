@@ -306,3 +306,52 @@ def test_same_refusal_reached_two_ways_gives_two_distinct_findings() -> None:
     assert len({f["fingerprint"] for f in findings}) == 2
     assert any("falls back from onnxruntime-cuda to onnxruntime-cpu, which refuses it" in
                f["message"] for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("op_and_attrs", "falls_back"),
+    [
+        ('RNN <hidden_size: int = 3, activations: strings = ["Tanh", "Tanh"]>', False),
+        ('RNN <hidden_size: int = 3, activations: strings = ["TANH"]>', False),
+        ('RNN <hidden_size: int = 3, activations: strings = ["Relu"]>', True),
+        ('RNN <hidden_size: int = 3>', False),
+    ],
+)
+def test_cuda_activation_check_compares_like_onnxruntime(
+    op_and_attrs: str, falls_back: bool, tmp_path: Path
+) -> None:
+    """RNNNeedFallbackToCPU: lower(activations[i]) against {"tanh", "tanh"}, listed ones only."""
+    text = f"""<ir_version: 8, opset_import: ["" : 17]>
+g (float[2, 1, 4] X, float[1, 3, 4] W, float[1, 3, 3] R) => (float[2, 1, 1, 3] Y) {{
+  Y = {op_and_attrs} (X, W, R)
+}}"""
+    placement = predict_placement(_layer_from_text(text, tmp_path), "onnxruntime-cuda")
+    assert placement.fell_back is falls_back
+
+
+# --- the condition language ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("condition", "holds"),
+    [
+        ({"field": "clip", "op": "present"}, False),
+        ({"field": "clip", "op": "absent"}, True),
+        ({"field": "clip", "op": "le", "value": 0}, False),  # unknown never compares
+        ({"not": {"field": "clip", "op": "gt", "value": 0}}, True),  # "not proven > 0"
+        ({"field": "hidden_size", "op": "eq", "value": 3}, True),
+        ({"field": "input_forget", "op": "eq", "value": 0}, True),  # spec default applied
+        ({"field": "activation_count", "op": "ne", "ref": "expected_activation_count"}, False),
+        ({"field": "effective_activations", "op": "any_not_in", "value": ["Sigmoid", "Tanh"]},
+         False),
+        ({"field": "inputs", "op": "contains", "value": "P"}, False),
+        ({"any": [{"field": "layout", "op": "eq", "value": 1},
+                  {"field": "op_type", "op": "in", "value": ["LSTM"]}]}, True),
+        ({"all": [{"field": "layout", "op": "eq", "value": 1},
+                  {"field": "op_type", "op": "in", "value": ["LSTM"]}]}, False),
+    ],
+)
+def test_condition_semantics(condition: dict[str, object], holds: bool) -> None:
+    from archlint.targets.conditions import evaluate, parse_condition
+
+    plain = _layer(FIXTURES / "AL602" / "good.onnx.txt")  # LSTM, hidden_size=3, no clip
+    assert (evaluate(parse_condition(condition, "t"), plain) is not None) is holds

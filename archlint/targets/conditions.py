@@ -8,7 +8,8 @@ In a profile (TOML), ``when`` is a list of conditions that must all hold. A cond
 
 Operators: ``eq ne lt le gt ge`` (compare), ``in not_in`` (the value is in / not in a list),
 ``present absent`` (the field is known / unknown), ``contains`` (a list field holds the value),
-``any_not_in`` (some element of a list field is not in the value list). A comparison against an
+``any_not_in`` (some element of a list field is not in the value list), ``not_prefix_of`` (a
+list field is not the start of the value list). A comparison against an
 unknown field never holds (a linter must not guess), so ``not`` is the only way to say
 "not proven": ``{ not = { field = "sequence_lens_min", op = "gt", value = 0 } }``.
 """
@@ -26,7 +27,7 @@ __all__ = ["All", "Any_", "Condition", "ConditionError", "Leaf", "Not", "evaluat
            "leaves_of", "parse_condition", "render"]
 
 COMPARE_OPS = frozenset({"eq", "ne", "lt", "le", "gt", "ge"})
-LIST_OPS = frozenset({"in", "not_in", "any_not_in"})
+LIST_OPS = frozenset({"in", "not_in", "any_not_in", "not_prefix_of"})
 UNARY_OPS = frozenset({"present", "absent"})
 OPS = COMPARE_OPS | LIST_OPS | UNARY_OPS | {"contains"}
 
@@ -110,7 +111,8 @@ def _parse_leaf(raw: Mapping[str, object], where: str) -> Leaf:
             raise ConditionError(f"{where}: op '{op}' takes no value")
         return Leaf(name, op)
     if ref is not None:
-        if op not in COMPARE_OPS or not isinstance(ref, str) or ref not in FIELDS:
+        if op not in COMPARE_OPS | {"not_prefix_of"} or not isinstance(ref, str) \
+                or ref not in FIELDS:
             raise ConditionError(f"{where}: 'ref' must name a field and go with a comparison")
         return Leaf(name, op, ref=ref)
     if not has_value:
@@ -171,6 +173,8 @@ def _leaf_holds(leaf: Leaf, layer: RecurrentLayer) -> bool:
         return value not in other
     if leaf.op == "contains":
         return isinstance(value, tuple) and other in value
+    if leaf.op == "not_prefix_of":
+        return isinstance(value, tuple) and tuple(other[: len(value)]) != value
     # any_not_in
     return isinstance(value, tuple) and any(item not in other for item in value)
 

@@ -94,6 +94,10 @@ def _default_activations_lower(layer: RecurrentLayer) -> tuple[str, ...] | None:
     return tuple(a.lower() for a in DEFAULT_ACTIVATIONS[layer.op_type] * d)
 
 
+def _default_activations_both_lower(layer: RecurrentLayer) -> tuple[str, ...]:
+    return tuple(a.lower() for a in DEFAULT_ACTIVATIONS[layer.op_type] * 2)
+
+
 def _expected_activation_count(layer: RecurrentLayer) -> int | None:
     d = layer.num_directions
     return None if d is None else ACTIVATIONS_PER_DIRECTION[layer.op_type] * d
@@ -146,6 +150,9 @@ FIELDS: Mapping[str, Field] = _fields(
     Field("default_activations_lower", "strs",
           "the spec's default activations for every direction, lower-cased",
           _default_activations_lower),
+    Field("default_activations_both_lower", "strs",
+          "the spec's default activations for two directions, lower-cased, whatever D is",
+          _default_activations_both_lower),
     Field("activation_count", "int", "how many activations are written; absent when none",
           lambda la: None if la.activations is None else len(la.activations)),
     Field("expected_activation_count", "int", "activations per direction (3/2/1) times D",
