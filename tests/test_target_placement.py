@@ -147,6 +147,8 @@ help = "h"
         ('ops = ["LSTM"]', 'ops = ["Conv"]', "ops must list some of LSTM, GRU, RNN"),
         ('value = 0 }', 'value = "zero" }', "layout is a number, got 'zero'"),
         ('help = "h"', 'hlep = "h"', "unknown key(s) hlep"),
+        ('help = "h"', 'help = "h"\nattribute = "lay_out"', "'lay_out' is not a recurrent attr"),
+        ('help = "h"', 'help = "h"\ninput = "Q"', "input 'Q' is not a recurrent input slot"),
         ('kind = "refused"', 'kind = "fallback"', "a fallback entry needs the profile's "
          "'fallback' target"),
     ],
@@ -355,3 +357,29 @@ def test_condition_semantics(condition: dict[str, object], holds: bool) -> None:
 
     plain = _layer(FIXTURES / "AL602" / "good.onnx.txt")  # LSTM, hidden_size=3, no clip
     assert (evaluate(parse_condition(condition, "t"), plain) is not None) is holds
+
+
+def test_target_rules_never_crash_on_odd_nodes(tmp_path: Path) -> None:
+    """Invalid direction, wrong attribute types, float lengths: no AL000, no exception."""
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+g (float[2, 1, 4] X, float[1, 12, 4] W, float[1, 12, 3] R, float[1, 9, 4] Wg,
+   float[1, 9, 3] Rg) => (float[2, 1, 1, 3] Y, float[2, 1, 1, 3] Y2, float[2, 1, 1, 3] Y3) {
+  lens = Constant <value: tensor = float[1] {2.5}> ()
+  [a] Y = LSTM <hidden_size: int = 3, direction: string = "sideways",
+                activations: strings = ["Sigmoid"], activation_alpha: floats = []> (X, W, R)
+  [b] Y2 = GRU <hidden_size: float = 3.0, clip: string = "x"> (X, Wg, Rg, , lens)
+  [c] Y3 = LSTM <hidden_size: int = 3, direction: string = "bidirectional",
+                 activations: strings = []> (X, W, R)
+}"""
+    model = onnx.parser.parse_model(text)
+    findings = []
+    for target in ALL_TARGETS:
+        path = tmp_path / f"{target}.onnx"
+        onnx.save_model(model, path)
+        from archlint.engine import Linter
+
+        report = Linter(select_rules(load_rules().rules, ["AL6"]),
+                        options={"targets": (target,)}).lint_file(path)
+        assert report.error is None
+        findings += [f.code for f in report.findings]
+    assert "AL000" not in findings

@@ -110,8 +110,9 @@ def _x_dtype(layer: RecurrentLayer) -> str | None:
 
 def _sequence_lens_min(layer: RecurrentLayer) -> int | None:
     ref = layer.tensor("sequence_lens")
-    if ref is None or ref.value is None or ref.value.size == 0:
-        return None
+    if ref is None or ref.value is None or ref.value.size == 0 \
+            or not np.issubdtype(ref.value.dtype, np.integer):
+        return None  # unknown, or not lengths at all (another rule's finding)
     return int(np.min(ref.value))
 
 

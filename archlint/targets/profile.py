@@ -18,7 +18,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from archlint.recurrent import RECURRENT_OPS, RecurrentLayer
+from archlint.recurrent import INPUT_SLOTS, RECURRENT_OPS, RecurrentLayer
 from archlint.targets.conditions import Condition, ConditionError, evaluate, parse_condition
 from archlint.targets.fields import FIELDS, field_value
 
@@ -48,6 +48,10 @@ _PROFILE_KEYS = frozenset({"name", "runtime", "provider", "versions", "source", 
 _ENTRY_KEYS = frozenset({"id", "kind", "ops", "when", "reason", "stage", "message",
                          "message_by_op", "source", "versions", "attribute", "input", "expected",
                          "help"})
+_ATTRIBUTES = frozenset({"activation_alpha", "activation_beta", "activations", "clip",
+                         "direction", "hidden_size", "input_forget", "layout",
+                         "linear_before_reset"})
+_INPUTS = frozenset(slot for slots in INPUT_SLOTS.values() for slot in slots)
 _REQUIRED_ENTRY_KEYS = ("id", "kind", "ops", "when", "reason", "stage", "source", "expected",
                         "help")
 
@@ -189,6 +193,10 @@ def _parse_entry(raw: object, profile: Mapping[str, Any], where: str) -> Entry:
     for template in [message, *by_op.values()]:
         if template is not None:
             _check_placeholders(template, where)
+    if raw.get("attribute", "layout") not in _ATTRIBUTES:
+        raise ProfileError(f"{where}: attribute {raw['attribute']!r} is not a recurrent attribute")
+    if raw.get("input", "X") not in _INPUTS:
+        raise ProfileError(f"{where}: input {raw['input']!r} is not a recurrent input slot")
     if kind == "refused" and message is None and not by_op:
         raise ProfileError(f"{where}: a refused entry must quote the runtime's message")
     return Entry(
