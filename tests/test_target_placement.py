@@ -383,3 +383,51 @@ g (float[2, 1, 4] X, float[1, 12, 4] W, float[1, 12, 3] R, float[1, 9, 4] Wg,
         assert report.error is None
         findings += [f.code for f in report.findings]
     assert "AL000" not in findings
+
+
+# --- comparing a prediction with what onnxruntime really does -----------------------------------
+
+def _observed_cpu_providers(model: onnx.ModelProto, tmp_path: Path) -> dict[str, str]:
+    """Node name -> provider, from onnxruntime's own profiler (a real session and run)."""
+    import onnxruntime as ort
+
+    from .test_targets import _zeros
+
+    options = ort.SessionOptions()
+    options.enable_profiling = True
+    options.profile_file_prefix = str(tmp_path / "ort_profile")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    session.run(None, _zeros(model))
+    events = json.loads(Path(session.end_profiling()).read_text())
+    return {e["name"].removesuffix("_kernel_time"): e["args"]["provider"]
+            for e in events if e.get("cat") == "Node" and "provider" in e.get("args", {})}
+
+
+@pytest.mark.parametrize("name", ["clip_positive", "input_forget", "peephole",
+                                  "gru_default_linear_before_reset", "sequence_lens_input"])
+def test_cpu_prediction_agrees_with_onnxruntime_placement(name: str, tmp_path: Path) -> None:
+    path = TARGETS / f"{name}.onnx.txt"
+    observed = _observed_cpu_providers(onnx.parser.parse_model(path.read_text()), tmp_path)
+    layer = _layer(path)
+    assert observed[layer.name] == "CPUExecutionProvider"
+    assert predict_placement(layer, "onnxruntime-cpu").disagreement(observed[layer.name]) is None
+
+
+def test_cpu_prediction_of_a_refusal_agrees_with_a_failed_session() -> None:
+    placement = predict_placement(_layer(TARGETS / "layout1.onnx.txt"), "onnxruntime-cpu")
+    assert placement.disagreement(None) is None
+    assert placement.disagreement("CPUExecutionProvider") == (
+        "profile onnxruntime-cpu predicted a refusal by onnxruntime-cpu for lstm_0 "
+        "(ort-cpu-layout), but the runtime gave CPUExecutionProvider: the profile does not "
+        "describe this runtime version (see docs/targets.md)")
+
+
+def test_a_node_observed_on_cuda_that_the_profile_sends_to_cpu_is_a_disagreement() -> None:
+    placement = predict_placement(_layer(TARGETS / "clip_positive.onnx.txt"), "onnxruntime-cuda")
+    assert placement.disagreement("CPUExecutionProvider") is None
+    assert placement.disagreement("CUDAExecutionProvider") == (
+        "profile onnxruntime-cuda predicted CPUExecutionProvider for lstm_0 "
+        "(ort-cuda-fallback-attributes), but the runtime gave CUDAExecutionProvider: the profile "
+        "does not describe this runtime version (see docs/targets.md)")

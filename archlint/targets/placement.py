@@ -52,6 +52,22 @@ class Placement:
     def miscomputed(self) -> bool:
         return any(m.entry.kind == "miscomputed" for m in self.reasons)
 
+    def disagreement(self, observed: str | None) -> str | None:
+        """Compare with what a runtime did; None when it agrees, else a one-line report.
+
+        ``observed`` is the provider the runtime assigned the node to, or None when it refused
+        the node (the session or the run failed on it). A disagreement means the profile no
+        longer describes the runtime in use: the runtime path reports it as a finding.
+        """
+        if observed == self.provider:
+            return None
+        predicted = self.provider or f"a refusal by {self.landed_on}"
+        actual = observed or "a refusal"
+        why = ", ".join(m.entry.id for m in self.reasons) or "no profile entry applies"
+        return (f"profile {self.target} predicted {predicted} for {self.node} ({why}), but the "
+                f"runtime gave {actual}: the profile does not describe this runtime version "
+                "(see docs/targets.md)")
+
 
 def predict_placement(
     layer: RecurrentLayer,
