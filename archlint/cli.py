@@ -64,6 +64,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Lowest severity that makes the exit code 1.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Deployment target to check against (repeatable): onnxruntime-cpu, "
+              "onnxruntime-cuda, tensorrt, openvino. See docs/targets.md.")
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -72,6 +75,7 @@ def lint(
     output: Path | None,
     fail_on: str,
     exit_zero: bool,
+    targets: tuple[str, ...],
 ) -> None:
     """Lint ONNX models (files, or folders searched for *.onnx)."""
     ruleset = _rules_or_fail()
@@ -81,11 +85,24 @@ def lint(
         raise UsageFailure(f"unknown rule code or prefix: {', '.join(unknown)} "
                            "(see `archlint rules`)")
     rules = select_rules(ruleset.rules, selected_codes, ignored_codes)
-    report = Linter(rules).lint_paths(list(paths))
+    report = Linter(rules, options=_target_options(targets)).lint_paths(list(paths))
     _emit(REPORTERS[output_format](report), output)
     for model in report.errors:
         click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
     sys.exit(_exit_code(report, fail_on, exit_zero))
+
+
+def _target_options(targets: tuple[str, ...]) -> dict[str, object]:
+    """Lint options for --target; an unknown name is a usage error listing the known ones."""
+    if not targets:
+        return {}
+    from archlint.targets import TARGETS_OPTION, UnknownTargetError, resolve_targets
+
+    try:
+        profiles = resolve_targets(targets)
+    except UnknownTargetError as exc:
+        raise UsageFailure(str(exc)) from exc
+    return {TARGETS_OPTION: tuple(p.name for p in profiles)}
 
 
 def _emit(text: str, output: Path | None) -> None:

@@ -9,6 +9,8 @@ symbolic dimensions kept as written.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -148,7 +150,9 @@ class ModelGraph:
 
     def __init__(self) -> None:
         self._scopes: dict[str, _Scope] = {}
-        self._by_op: dict[str, list[str]] = {}
+        # op type -> (pre-order position, node id), each list in pre-order
+        self._by_op: dict[str, list[tuple[int, str]]] = {}
+        self._preorder = itertools.count()
         self._node_cache: dict[str, NodeInfo] = {}
         self._tensor_cache: dict[tuple[str, str], TensorInfo | None] = {}
         self._consumers: dict[tuple[str, str], list[str]] | None = None
@@ -221,9 +225,9 @@ class ModelGraph:
             for node_id in self.nodes:
                 yield self.node(node_id)
             return
-        for op_type in sorted(op_types):
-            for node_id in self._by_op.get(op_type, ()):
-                yield self.node(node_id)
+        lists = [self._by_op.get(op_type, []) for op_type in op_types]
+        for _, node_id in heapq.merge(*lists):  # model order across op types
+            yield self.node(node_id)
 
     def producer(self, name: str, graph: str = "main") -> NodeInfo | None:
         info = self.tensor(name, graph)
@@ -393,7 +397,7 @@ def _add_scope(
     graph._scopes[path] = scope
     by_op, producers = graph._by_op, scope.producers
     for index, node in enumerate(proto.node):
-        by_op.setdefault(node.op_type, []).append(f"{path}/{index}")
+        by_op.setdefault(node.op_type, []).append((next(graph._preorder), f"{path}/{index}"))
         for slot, name in enumerate(node.output):
             if name:
                 producers[name] = (index, slot)

@@ -128,6 +128,9 @@ class RecurrentLayer:
     inputs: Mapping[str, TensorRef]  # only the slots that are bound
     outputs: Mapping[str, TensorRef]
     producer_name: str = ""
+    # Op types of the nodes whose subgraphs hold this node, innermost first (``("Loop",)`` for
+    # an LSTM in a Loop body): some runtimes handle recurrent ops inside loops differently.
+    enclosing_op_types: tuple[str, ...] = ()
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -302,7 +305,17 @@ def _build_layer(graph: ModelGraph, node: NodeInfo, producer_name: str) -> Recur
         inputs=MappingProxyType(_bind(graph, node, INPUT_SLOTS[op], node.inputs)),
         outputs=MappingProxyType(_bind(graph, node, OUTPUT_SLOTS[op], node.outputs)),
         producer_name=producer_name,
+        enclosing_op_types=_enclosing_op_types(graph, node),
     )
+
+
+def _enclosing_op_types(graph: ModelGraph, node: NodeInfo) -> tuple[str, ...]:
+    found: list[str] = []
+    parent = graph.nodes.get(node.parent) if node.parent else None
+    while parent is not None:
+        found.append(parent.op_type)
+        parent = graph.nodes.get(parent.parent) if parent.parent else None
+    return tuple(found)
 
 
 def _bind(

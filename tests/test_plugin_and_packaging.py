@@ -131,6 +131,8 @@ def test_wheel_ships_every_builtin_rule(tmp_path: Path) -> None:
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[archlint.rules]\nbuiltin = archlint_rules" in text
     assert "archlint = archlint.cli:main" in text
+    profiles = sorted(p.name for p in (REPO / "archlint" / "targets" / "profiles").glob("*.toml"))
+    assert profiles and all(f"archlint/targets/profiles/{p}" in names for p in profiles)
 
 
 def test_only_runtime_package_imports_onnxruntime() -> None:

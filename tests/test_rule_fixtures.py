@@ -24,7 +24,9 @@ def _fixture(code: str, kind: str) -> Path:
 
 def _render(code: str, path: Path) -> str:
     rule = next(r for r in RULES if r.code == code)
-    report = Linter([rule]).lint_file(path, str(path.relative_to(REPO)))
+    # Rules that only fire with options (deployment targets) declare what their fixtures need.
+    options = getattr(rule, "fixture_options", None)
+    report = Linter([rule], options=options).lint_file(path, str(path.relative_to(REPO)))
     assert report.error is None, report.error
     return "".join(format_finding(f) + "\n" for f in report.findings)
 
