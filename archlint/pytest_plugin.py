@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from archlint.api import Finding, Severity
-from archlint.config import ConfigError, lint_settings, load_config
+from archlint.config import Config, ConfigError, lint_settings, load_config
 from archlint.engine import Linter
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules
 from archlint.reporters.text import format_finding
@@ -51,17 +51,22 @@ class ArchlintFindings(Exception):
 
 class ArchlintFile(pytest.File):
     def collect(self) -> list[ArchlintItem]:
+        # a bad config is reported once per model at collection, as one line naming file and key
+        try:
+            config = load_config([self.path])
+        except ConfigError as exc:
+            raise self.CollectError(f"archlint: error: {exc}") from exc
         item: ArchlintItem = ArchlintItem.from_parent(self, name="archlint")
+        item.archlint_config = config
         item.add_marker("archlint")
         return [item]
 
 
 class ArchlintItem(pytest.Item):
+    archlint_config: Config = Config()
+
     def runtest(self) -> None:
-        try:
-            config = load_config([self.path])
-        except ConfigError as exc:
-            raise pytest.UsageError(f"archlint: {exc}") from exc
+        config = self.archlint_config
         settings = lint_settings(config)
         ruleset = self._rules()
         rules = select_rules(ruleset.rules, settings.select, settings.ignore)
