@@ -21,9 +21,9 @@ def _escape_property(text: str) -> str:
 def format_finding(finding: Finding) -> str:
     loc = finding.location
     node = loc.node_label()
-    where = f"{loc.graph}/{node}" if node else loc.graph
     title = f"{finding.code} {finding.name}"
-    lines = [f"{where}: {finding.message}"]
+    # a model-level finding (no node) needs no prefix: the annotation sits on the file
+    lines = [f"{loc.graph}/{node}: {finding.message}" if node else finding.message]
     if finding.expected is not None or finding.actual is not None:
         slot = loc.slot_label()
         lines.append(f"{slot + ': ' if slot else ''}expected {finding.expected or '-'}, "
