@@ -133,11 +133,15 @@ def lint(
 def _check_codes(ruleset: RuleSet, config: Config, select: Sequence[str], ignore: Sequence[str],
                  severity: Sequence[str]) -> None:
     """A typo in a code must not silently select nothing; name where the code came from."""
-    unknown = unknown_prefixes(ruleset.rules, [*select, *ignore, *severity])
+    inexact = [code for code in severity if ruleset.by_code(code) is None]
+    if inexact:  # severity overrides name whole codes, never prefixes
+        raise UsageFailure(f"{config.path}: severity.{inexact[0]}: not a rule code "
+                           "(see `archlint rules`)")
+    unknown = unknown_prefixes(ruleset.rules, [*select, *ignore])
     if not unknown:
         return
     where = f" (in {config.path})" if config.path and any(
-        code in (*(config.select or ()), *config.ignore, *config.extend_select, *severity)
+        code in (*(config.select or ()), *config.ignore, *config.extend_select)
         for code in unknown
     ) else ""
     raise UsageFailure(f"unknown rule code or prefix: {', '.join(unknown)}{where} "

@@ -186,3 +186,13 @@ def test_config_severity_fail_on_and_select_reach_the_lint(tmp_path: Path) -> No
     result = invoke("lint", str(model))
     assert (result.exit_code, "AL201" in result.output) == (0, False)
     assert invoke("lint", str(model), "--extend-select", "AL201").exit_code == 1
+
+
+def test_severity_override_must_name_a_whole_code(tmp_path: Path) -> None:
+    (tmp_path / "archlint.toml").write_text('[severity]\nAL2 = "info"\n')
+    model = tmp_path / "m.onnx.txt"
+    model.write_text((FIXTURES / "AL201" / "bad.onnx.txt").read_text())
+    result = invoke("lint", str(model))
+    assert result.exit_code == 2
+    assert result.stderr == (f"archlint: error: {(tmp_path / 'archlint.toml').resolve()}: "
+                             "severity.AL2: not a rule code (see `archlint rules`)\n")
