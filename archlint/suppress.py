@@ -144,11 +144,14 @@ class Suppressions:
                 suppressed += 1
             else:
                 kept.append(finding)
-        if report_unused:
-            kept.extend(
-                _unused(ctx, code) for code in from_metadata
-                if code not in used and not _matches_code(UnusedSuppression.code, path_codes)
-            )
+        if report_unused and not _matches_code(UnusedSuppression.code, path_codes):
+            # an entry may name AL010 itself ("AL010", "AL0"): it then silences the reports
+            silencers = [c for c in from_metadata if _matches_code(UnusedSuppression.code, [c])]
+            stale = [c for c in from_metadata if c not in used and c not in silencers]
+            if silencers:
+                suppressed += len(stale)
+            else:
+                kept.extend(_unused(ctx, code) for code in stale)
         baselined = 0
         if self.baseline is not None:
             before = len(kept)

@@ -108,6 +108,13 @@ def test_metadata_suppression_and_unused_suppression(tmp_path: Path) -> None:
     assert "suppresses AL301" in str(findings[0]["message"])
     # ignoring AL010 (as with RUF100) silences the report on stale entries
     assert _findings([str(path), "--ignore", "AL010"]) == []
+    # and so does the model's own entry naming AL010
+    entry.value = "AL201, AL301, AL010"
+    onnx.save_model(proto, path)
+    result = invoke("lint", str(path), "--format", "json", "--quiet")
+    report = json.loads(result.stdout)
+    assert report["summary"]["findings"] == 0
+    assert report["summary"]["suppressed"] == 4  # three AL201, one AL010 on AL301
 
 
 def test_per_path_ignores_are_relative_to_the_config_folder(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from archlint import __version__
 from archlint.api import Finding, Rule, Severity
+from archlint.core_rules import CORE_RULES
 from archlint.engine import Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -85,7 +86,8 @@ def _result(finding: Finding, rule_index: int | None) -> dict[str, Any]:
 
 
 def to_dict(report: Report) -> dict[str, Any]:
-    by_code = {rule.code: rule for rule in report.rules}
+    # core codes (AL000 internal-error) can fire even when a selection left them out
+    by_code = {rule.code: rule for rule in (*CORE_RULES, *report.rules)}
     fired = sorted({f.code for f in report.findings})
     descriptors = [_rule_descriptor(by_code[c]) for c in fired if c in by_code]
     index = {d["id"]: i for i, d in enumerate(descriptors)}
