@@ -15,8 +15,8 @@ import click
 from archlint import __version__
 from archlint.api import Severity
 from archlint.config import Config, ConfigError, lint_settings, load_config
-from archlint.engine import Linter, ModelReport, Report
-from archlint.loader import LoadError, discover_models
+from archlint.engine import Linter, Report
+from archlint.progress import ProgressLine
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
 from archlint.reporters import MACHINE_FORMATS, REPORTERS
 from archlint.reporters.text import summary_line
@@ -112,10 +112,9 @@ def lint(
             accepted = Baseline.read(baseline)
         except BaselineError as exc:
             raise UsageFailure(str(exc)) from exc
-    suppressions = Suppressions(config.per_path_ignores, config.per_node_ignores, config.root,
-                                accepted)
-    linter = Linter(rules, settings.severity, suppressions=suppressions)
-    with _Progress(paths, enabled=not quiet and sys.stderr.isatty()) as progress:
+    linter = Linter(rules, settings.severity,
+                    suppressions=Suppressions.from_config(config, accepted))
+    with ProgressLine(paths, enabled=not quiet and sys.stderr.isatty()) as progress:
         report = linter.lint_paths(list(paths), jobs=jobs, on_model=progress.advance)
     _emit(REPORTERS[output_format](report), output)
     if output_format in MACHINE_FORMATS and not quiet:
@@ -146,34 +145,6 @@ def _check_codes(ruleset: RuleSet, config: Config, select: Sequence[str], ignore
     ) else ""
     raise UsageFailure(f"unknown rule code or prefix: {', '.join(unknown)}{where} "
                        "(see `archlint rules`)")
-
-
-class _Progress:
-    """``[12/40] models/foo.onnx`` on one stderr line, only on a terminal; gone at the end."""
-
-    def __init__(self, paths: Sequence[str], enabled: bool) -> None:
-        self.enabled, self.done, self.total = enabled, 0, 0
-        if enabled:
-            try:
-                self.total = sum(1 for _ in discover_models(paths))
-            except LoadError:
-                self.enabled = False  # the linter reports it
-        self.enabled = self.enabled and self.total > 1
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def advance(self, model: ModelReport) -> None:
-        self.done += 1
-        if self.enabled:
-            width = 30
-            filled = width * self.done // self.total
-            line = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {model.path}"
-            click.echo("\r\x1b[2K" + line[:120], err=True, nl=False)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            click.echo("\r\x1b[2K", err=True, nl=False)
 
 
 def _emit(text: str, output: Path | None) -> None:

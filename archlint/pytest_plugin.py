@@ -70,8 +70,7 @@ class ArchlintItem(pytest.Item):
         settings = lint_settings(config)
         ruleset = self._rules()
         rules = select_rules(ruleset.rules, settings.select, settings.ignore)
-        linter = Linter(rules, settings.severity, suppressions=Suppressions(
-            config.per_path_ignores, config.per_node_ignores, config.root))
+        linter = Linter(rules, settings.severity, suppressions=Suppressions.from_config(config))
         shown = self.nodeid.split("::")[0]
         report = linter.lint_file(self.path, shown)
         if report.error is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from archlint import __version__
 from archlint.api import Finding, Location, RuleContext
+from archlint.config import Config
 from archlint.core_rules import UnusedSuppression
 
 __all__ = [
@@ -127,6 +128,10 @@ class Suppressions:
     per_node_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     root: Path | None = None
     baseline: Baseline | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, baseline: Baseline | None = None) -> Suppressions:
+        return cls(config.per_path_ignores, config.per_node_ignores, config.root, baseline)
 
     def apply(
         self, ctx: RuleContext, findings: Sequence[Finding], report_unused: bool
