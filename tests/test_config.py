@@ -175,11 +175,11 @@ def test_config_severity_fail_on_and_select_reach_the_lint(tmp_path: Path) -> No
     model = tmp_path / "m.onnx.txt"
     model.write_text((FIXTURES / "AL201" / "bad.onnx.txt").read_text())
     config = tmp_path / "archlint.toml"
-    config.write_text('[severity]\nAL201 = "warning"\n')
+    config.write_text('select = ["AL201"]\n[severity]\nAL201 = "warning"\n')
     result = invoke("lint", str(model))
     assert result.exit_code == 0  # demoted to warning; fail-on defaults to error
     assert "AL201 warning:" in result.output
-    config.write_text('fail-on = "warning"\n[severity]\nAL201 = "warning"\n')
+    config.write_text('select = ["AL201"]\nfail-on = "warning"\n[severity]\nAL201 = "warning"\n')
     assert invoke("lint", str(model)).exit_code == 1
     assert invoke("lint", str(model), "--fail-on", "error").exit_code == 0
     config.write_text('select = ["AL3"]\n')
