@@ -21,7 +21,6 @@ from archlint.core_rules import CORE_RULES
 from archlint.engine import Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/archlint/archlint"
 FINGERPRINT_KEY = "archlint/v1"
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
@@ -42,7 +41,6 @@ def _rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": docs.split("\n\n", 1)[0]},
         "help": {"text": docs, "markdown": docs},
-        "helpUri": f"{INFORMATION_URI}/blob/main/docs/rules/{rule.code}.md",
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": {"tags": ["onnx", "recurrent"]},
     }
@@ -104,7 +102,6 @@ def to_dict(report: Report) -> dict[str, Any]:
                 "name": "archlint",
                 "version": __version__,
                 "semanticVersion": __version__,
-                "informationUri": INFORMATION_URI,
                 "rules": descriptors,
             }},
             "invocations": [{
