@@ -110,22 +110,27 @@ class Linter:
         except LoadError as exc:
             return Report((ModelReport(exc.path, error=exc.reason),), self.rule_classes)
         if jobs > 1 and len(targets) > 1:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(targets))) as pool:
+            workers = min(jobs, len(targets))
+            # a few chunks per worker: the linter is pickled once per chunk, not per model,
+            # and a slow model still cannot hold up a whole share of the work
+            size = max(1, -(-len(targets) // (workers * 4)))
+            chunks = [targets[i:i + size] for i in range(0, len(targets), size)]
+            with ProcessPoolExecutor(max_workers=workers) as pool:
                 # map() yields in submission order, so output is deterministic
-                for report in pool.map(self._lint_target, targets):
-                    reports.append(report)
-                    if on_model is not None:
-                        on_model(report)
+                for chunk in pool.map(self._lint_targets, chunks):
+                    for report in chunk:
+                        reports.append(report)
+                        if on_model is not None:
+                            on_model(report)
         else:
             for target in targets:
-                reports.append(self._lint_target(target))
+                reports.extend(self._lint_targets([target]))
                 if on_model is not None:
                     on_model(reports[-1])
         return Report(tuple(reports), self.rule_classes, time.perf_counter() - started)
 
-    def _lint_target(self, target: tuple[str, Path]) -> ModelReport:
-        shown, path = target
-        return self.lint_file(path, shown)
+    def _lint_targets(self, targets: Sequence[tuple[str, Path]]) -> list[ModelReport]:
+        return [self.lint_file(path, shown) for shown, path in targets]
 
     def lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
         started = time.perf_counter()

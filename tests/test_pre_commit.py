@@ -35,6 +35,8 @@ def _snapshot_of_this_checkout(dest: Path) -> Path:
         cwd=REPO, check=True, capture_output=True, timeout=60,
     ).stdout.decode().split("\0")
     for name in filter(None, listed):
+        if name.split("/", 1)[0].startswith(".venv"):
+            continue  # a CI virtual environment that .gitignore does not know about
         source = REPO / name
         if source.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
