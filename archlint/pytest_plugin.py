@@ -16,7 +16,13 @@ import pytest
 from archlint.api import Finding, Severity
 from archlint.config import Config, ConfigError, lint_settings, load_config
 from archlint.engine import Linter
-from archlint.registry import RegistryError, RuleSet, load_rules, select_rules
+from archlint.registry import (
+    RegistryError,
+    RuleSet,
+    load_rules,
+    select_rules,
+    unknown_prefixes,
+)
 from archlint.reporters.text import format_finding
 from archlint.suppress import Suppressions
 
@@ -49,6 +55,16 @@ class ArchlintFindings(Exception):
         self.error = error
 
 
+def _rules(config: pytest.Config) -> RuleSet:
+    """The installed rules, loaded once per session."""
+    if _RULES not in config.stash:
+        try:
+            config.stash[_RULES] = load_rules()
+        except RegistryError as exc:
+            raise pytest.UsageError(f"archlint: {exc}") from exc
+    return config.stash[_RULES]
+
+
 class ArchlintFile(pytest.File):
     def collect(self) -> list[ArchlintItem]:
         # a bad config is reported once per model at collection, as one line naming file and key
@@ -56,6 +72,11 @@ class ArchlintFile(pytest.File):
             config = load_config([self.path])
         except ConfigError as exc:
             raise self.CollectError(f"archlint: error: {exc}") from exc
+        settings = lint_settings(config)
+        unknown = unknown_prefixes(_rules(self.config).rules, [*settings.select, *settings.ignore])
+        if unknown:  # a typo must not silently select nothing
+            raise self.CollectError(f"archlint: error: {config.path}: unknown rule code or "
+                                    f"prefix: {', '.join(unknown)} (see `archlint rules`)")
         item: ArchlintItem = ArchlintItem.from_parent(self, name="archlint")
         item.archlint_config = config
         item.add_marker("archlint")
@@ -68,7 +89,7 @@ class ArchlintItem(pytest.Item):
     def runtest(self) -> None:
         config = self.archlint_config
         settings = lint_settings(config)
-        ruleset = self._rules()
+        ruleset = _rules(self.config)
         rules = select_rules(ruleset.rules, settings.select, settings.ignore)
         linter = Linter(rules, settings.severity, suppressions=Suppressions.from_config(config))
         shown = self.nodeid.split("::")[0]
@@ -80,15 +101,6 @@ class ArchlintItem(pytest.Item):
         threshold = Severity.parse(settings.fail_on).rank
         if any(f.severity.rank >= threshold for f in report.findings):
             raise ArchlintFindings(report.findings)
-
-    def _rules(self) -> RuleSet:
-        stash = self.config.stash
-        if _RULES not in stash:
-            try:
-                stash[_RULES] = load_rules()
-            except RegistryError as exc:
-                raise pytest.UsageError(f"archlint: {exc}") from exc
-        return stash[_RULES]
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None

@@ -72,3 +72,12 @@ def test_a_bad_config_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["archlint: error: *archlint.toml: fail-on: must be one of error, "
                                  "warning, info, never; got integer 3"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_an_unknown_code_in_the_config_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    _save(pytester, "AL201", "bad", "m.onnx")
+    pytester.makefile(".toml", archlint='ignore = ["AL2O1"]\n')  # letter O, not zero
+    result = pytester.runpytest_subprocess("--archlint", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["archlint: error: *archlint.toml: unknown rule code or prefix: "
+                                 "AL2O1 (see `archlint rules`)"])
