@@ -14,9 +14,13 @@ import click
 
 from archlint import __version__
 from archlint.api import Severity
+from archlint.config import Config, ConfigError, lint_settings, load_config
 from archlint.engine import Linter, Report
+from archlint.progress import ProgressLine
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
-from archlint.reporters import REPORTERS
+from archlint.reporters import MACHINE_FORMATS, REPORTERS
+from archlint.reporters.text import summary_line
+from archlint.suppress import Baseline, BaselineError, Suppressions
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 FAIL_ON_CHOICES = ("error", "warning", "info", "never")
@@ -61,35 +65,91 @@ def cli(ctx: click.Context, debug: bool) -> None:
               show_default=True, help="Output format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to FILE instead of standard output.")
-@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
-              help="Lowest severity that makes the exit code 1.")
+@click.option("--extend-select", "extend_select", multiple=True, metavar="CODES",
+              help="Rule codes or prefixes to enable on top of the selection.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default=None,
+              help="Lowest severity that makes the exit code 1. [default: error]")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--target", "targets", multiple=True, metavar="NAME",
               help="Deployment target to check against (repeatable): onnxruntime-cpu, "
               "onnxruntime-cuda, tensorrt, openvino. See docs/targets.md.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (archlint.toml or pyproject.toml) instead of searching upwards.")
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report only findings whose fingerprint is not in this baseline file.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Record today's findings in FILE (exit 0); later runs use --baseline FILE.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Lint models in N parallel processes (output order is unchanged).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar and no summary line on stderr.")
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
     ignore: tuple[str, ...],
     output_format: str,
     output: Path | None,
-    fail_on: str,
+    extend_select: tuple[str, ...],
+    fail_on: str | None,
     exit_zero: bool,
+    config_path: Path | None,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    jobs: int,
+    quiet: bool,
     targets: tuple[str, ...],
 ) -> None:
     """Lint ONNX models (files, or folders searched for *.onnx)."""
     ruleset = _rules_or_fail()
-    selected_codes, ignored_codes = _split_codes(select) or ["ALL"], _split_codes(ignore)
-    unknown = unknown_prefixes(ruleset.rules, selected_codes + ignored_codes)
-    if unknown:
-        raise UsageFailure(f"unknown rule code or prefix: {', '.join(unknown)} "
-                           "(see `archlint rules`)")
-    rules = select_rules(ruleset.rules, selected_codes, ignored_codes)
-    report = Linter(rules, options=_target_options(targets)).lint_paths(list(paths))
+    try:
+        config = load_config(list(paths), config_path)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from exc
+    settings = lint_settings(config, select=_split_codes(select), ignore=_split_codes(ignore),
+                             extend_select=_split_codes(extend_select), fail_on=fail_on)
+    _check_codes(ruleset, config, settings.select, settings.ignore,
+                 list(settings.severity))
+    rules = select_rules(ruleset.rules, settings.select, settings.ignore)
+    accepted = None
+    if baseline is not None and write_baseline is None:
+        try:
+            accepted = Baseline.read(baseline)
+        except BaselineError as exc:
+            raise UsageFailure(str(exc)) from exc
+    linter = Linter(rules, settings.severity,
+                    suppressions=Suppressions.from_config(config, accepted),
+                    options=_target_options(targets or config.targets))
+    with ProgressLine(paths, enabled=not quiet and sys.stderr.isatty()) as progress:
+        report = linter.lint_paths(list(paths), jobs=jobs, on_model=progress.advance)
     _emit(REPORTERS[output_format](report), output)
+    if output_format in MACHINE_FORMATS and not quiet:
+        click.echo(summary_line(report), err=True)
     for model in report.errors:
         click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
-    sys.exit(_exit_code(report, fail_on, exit_zero))
+    if write_baseline is not None:
+        _emit(Baseline.render(report.findings), write_baseline)
+        click.echo(f"archlint: wrote {len(report.findings)} findings to baseline "
+                   f"{write_baseline}", err=True)
+        sys.exit(EXIT_USAGE if report.errors else EXIT_CLEAN)
+    sys.exit(_exit_code(report, settings.fail_on, exit_zero))
+
+
+def _check_codes(ruleset: RuleSet, config: Config, select: Sequence[str], ignore: Sequence[str],
+                 severity: Sequence[str]) -> None:
+    """A typo in a code must not silently select nothing; name where the code came from."""
+    inexact = [code for code in severity if ruleset.by_code(code) is None]
+    if inexact:  # severity overrides name whole codes, never prefixes
+        raise UsageFailure(f"{config.path}: severity.{inexact[0]}: not a rule code "
+                           "(see `archlint rules`)")
+    unknown = unknown_prefixes(ruleset.rules, [*select, *ignore])
+    if not unknown:
+        return
+    where = f" (in {config.path})" if config.path and any(
+        code in (*(config.select or ()), *config.ignore, *config.extend_select)
+        for code in unknown
+    ) else ""
+    raise UsageFailure(f"unknown rule code or prefix: {', '.join(unknown)}{where} "
+                       "(see `archlint rules`)")
 
 
 def _target_options(targets: tuple[str, ...]) -> dict[str, object]:

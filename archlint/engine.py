@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from archlint.api import Finding, Location, Rule, RuleContext, Severity
-from archlint.core_rules import InternalError
+from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
 from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, discover_models, load_model
 from archlint.recurrent import build_layers
+from archlint.suppress import Suppressions
 
 __all__ = ["Linter", "ModelReport", "Report", "analyse"]
 
@@ -33,6 +35,8 @@ class ModelReport:
     recurrent_layers: int = 0
     nodes: int = 0
     elapsed_s: float = 0.0
+    suppressed: int = 0  # findings removed by per-path/per-node/metadata ignores
+    baselined: int = 0  # findings removed because the baseline holds their fingerprint
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,14 @@ class Report:
     @property
     def errors(self) -> tuple[ModelReport, ...]:
         return tuple(m for m in self.models if m.error is not None)
+
+    @property
+    def suppressed(self) -> int:
+        return sum(m.suppressed for m in self.models)
+
+    @property
+    def baselined(self) -> int:
+        return sum(m.baselined for m in self.models)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity is severity)
@@ -72,23 +84,53 @@ class Linter:
         rules: Sequence[type[Rule]],
         severity_overrides: Mapping[str, Severity] | None = None,
         options: Mapping[str, object] | None = None,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self.rule_classes = tuple(rules)
         self.rules = tuple(rule() for rule in self.rule_classes)
         self.severity_overrides = dict(severity_overrides or {})
         self.options = dict(options or {})
+        self.suppressions = suppressions or Suppressions()
 
-    def lint_paths(self, paths: Sequence[str]) -> Report:
-        """Lint every model named or found under the paths. Unreadable ones become errors."""
+    def lint_paths(
+        self,
+        paths: Sequence[str],
+        jobs: int = 1,
+        on_model: Callable[[ModelReport], None] | None = None,
+    ) -> Report:
+        """Lint every model named or found under the paths. Unreadable ones become errors.
+
+        ``jobs`` > 1 lints in that many processes; the report keeps the discovery order either
+        way. ``on_model`` is called as each model finishes (a progress bar).
+        """
         started = time.perf_counter()
         reports: list[ModelReport] = []
         try:
             targets = list(discover_models(paths))
         except LoadError as exc:
             return Report((ModelReport(exc.path, error=exc.reason),), self.rule_classes)
-        for shown, path in targets:
-            reports.append(self.lint_file(path, shown))
+        if jobs > 1 and len(targets) > 1:
+            workers = min(jobs, len(targets))
+            # a few chunks per worker: the linter is pickled once per chunk, not per model,
+            # and a slow model still cannot hold up a whole share of the work
+            size = max(1, -(-len(targets) // (workers * 4)))
+            chunks = [targets[i:i + size] for i in range(0, len(targets), size)]
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                # map() yields in submission order, so output is deterministic
+                for chunk in pool.map(self._lint_targets, chunks):
+                    for report in chunk:
+                        reports.append(report)
+                        if on_model is not None:
+                            on_model(report)
+        else:
+            for target in targets:
+                reports.extend(self._lint_targets([target]))
+                if on_model is not None:
+                    on_model(reports[-1])
         return Report(tuple(reports), self.rule_classes, time.perf_counter() - started)
+
+    def _lint_targets(self, targets: Sequence[tuple[str, Path]]) -> list[ModelReport]:
+        return [self.lint_file(path, shown) for shown, path in targets]
 
     def lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
         started = time.perf_counter()
@@ -96,14 +138,19 @@ class Linter:
         try:
             model = load_model(path, shown)
             ctx = analyse(model, self.options)
-            findings = self.run_rules(ctx)
+            filtered = self.suppressions.apply(
+                ctx, self.run_rules(ctx), report_unused=UnusedSuppression in self.rule_classes
+            )
         except LoadError as exc:
             return ModelReport(shown, error=exc.reason)
         except UnicodeDecodeError:
             return ModelReport(shown, error=INVALID_UTF8)
         return ModelReport(
             path=shown,
-            findings=findings,
+            findings=tuple(sorted(set(self._apply_overrides(filtered.findings)),
+                                  key=_finding_order)),
+            suppressed=filtered.suppressed,
+            baselined=filtered.baselined,
             recurrent_layers=len(ctx.layers),
             nodes=len(ctx.graph.nodes),
             elapsed_s=time.perf_counter() - started,
@@ -143,7 +190,9 @@ def _internal_error(ctx: RuleContext, rule: Rule, exc: Exception) -> Finding:
     )
 
 
-def _finding_order(f: Finding) -> tuple[str, int, str, str, str]:
+def _finding_order(f: Finding) -> tuple[str, int, str, str, str, str]:
     loc = f.location
     index = -1 if loc.node_index is None else loc.node_index
-    return (loc.graph, index, f.code, loc.input or loc.output or "", loc.attribute or "")
+    # the message breaks ties, so the order never depends on set() iteration
+    return (loc.graph, index, f.code, loc.input or loc.output or "", loc.attribute or "",
+            f.message)

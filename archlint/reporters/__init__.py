@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from archlint.engine import Report
-from archlint.reporters import json_report, text
+from archlint.reporters import github, json_report, junit, sarif, text
 
 Reporter = Callable[[Report], str]
 
 REPORTERS: dict[str, Reporter] = {
     "text": text.render,
     "json": json_report.render,
+    "sarif": sarif.render,
+    "junit": junit.render,
+    "github": github.render,
 }
+# Formats a machine parses: the summary line goes to stderr, never into the report.
+MACHINE_FORMATS = frozenset({"json", "sarif", "junit", "github"})
 
-__all__ = ["REPORTERS", "Reporter"]
+__all__ = ["MACHINE_FORMATS", "REPORTERS", "Reporter"]

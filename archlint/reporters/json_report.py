@@ -49,6 +49,8 @@ def to_dict(report: Report) -> dict[str, Any]:
                 "error": m.error,
                 "nodes": m.nodes,
                 "recurrent_layers": m.recurrent_layers,
+                "suppressed": m.suppressed,
+                "baselined": m.baselined,
                 "findings": [finding_to_dict(f) for f in m.findings],
             }
             for m in report.models
@@ -58,6 +60,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             "unreadable": len(report.errors),
             "findings": len(report.findings),
             "by_severity": {s.value: report.count(s) for s in Severity},
+            "suppressed": report.suppressed,
+            "baselined": report.baselined,
             "elapsed_s": round(report.elapsed_s, 3),
         },
     }

@@ -35,6 +35,10 @@ def summary_line(report: Report) -> str:
             f"({', '.join(parts)}) in {models} model{'s' if models != 1 else ''}")
     if unreadable:
         text += f", {unreadable} unreadable"
+    if report.suppressed:
+        text += f", {report.suppressed} suppressed"
+    if report.baselined:
+        text += f", {report.baselined} in baseline"
     return text + f" [{report.elapsed_s:.2f}s]"
 
 

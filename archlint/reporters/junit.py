@@ -1,0 +1,63 @@
+"""JUnit XML, as GitLab, Jenkins and most CI dashboards read it.
+
+One ``<testsuite>`` per model. Each selected rule is a test case: a clean rule passes once; a
+rule that fired gives one failing test case per finding (so the dashboard lists every node),
+named ``CODE name: graph/node``. A model that cannot be read is one test case with ``<error>``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from archlint.engine import ModelReport, Report
+from archlint.reporters.text import format_finding
+
+
+def _case(suite: ET.Element, model: str, name: str, seconds: float = 0.0) -> ET.Element:
+    return ET.SubElement(suite, "testcase", name=name, classname=model, file=model,
+                         time=f"{seconds:.3f}")
+
+
+def _suite(report: Report, model: ModelReport) -> tuple[ET.Element, int, int, int]:
+    suite = ET.Element("testsuite", name=model.path)
+    tests = failures = errors = 0
+    if model.error is not None:
+        case = _case(suite, model.path, "load model")
+        ET.SubElement(case, "error", message=model.error, type="unreadable").text = model.error
+        tests, errors = 1, 1
+    else:
+        for rule in report.rules:
+            fired = [f for f in model.findings if f.code == rule.code]
+            if not fired:
+                _case(suite, model.path, f"{rule.code} {rule.name}")
+                tests += 1
+            for finding in fired:
+                loc = finding.location
+                node = loc.node_label()
+                where = f"{loc.graph}/{node}" if node else loc.graph
+                case = _case(suite, model.path, f"{rule.code} {rule.name}: {where}")
+                failure = ET.SubElement(case, "failure", message=finding.message,
+                                        type=finding.severity.value)
+                failure.text = format_finding(finding)
+                tests, failures = tests + 1, failures + 1
+    suite.set("tests", str(tests))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", "0")
+    suite.set("time", f"{model.elapsed_s:.3f}")
+    return suite, tests, failures, errors
+
+
+def render(report: Report) -> str:
+    root = ET.Element("testsuites", name="archlint")
+    totals = [0, 0, 0]
+    for model in report.models:
+        suite, *counts = _suite(report, model)
+        root.append(suite)
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+    root.set("tests", str(totals[0]))
+    root.set("failures", str(totals[1]))
+    root.set("errors", str(totals[2]))
+    root.set("time", f"{report.elapsed_s:.3f}")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
