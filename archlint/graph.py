@@ -133,8 +133,11 @@ class ModelGraph:
         return self.nodes.get(info.producer)
 
     def consumers_of(self, name: str, graph: str = "main") -> list[NodeInfo]:
-        """Nodes in ``graph`` (and its subgraphs) that read tensor ``name`` of that scope."""
-        return [self.nodes[n] for n in self.consumers.get((graph, name), [])]
+        """Nodes in ``graph`` (and its subgraphs) that read tensor ``name`` of that scope.
+
+        Graph-output pseudo-nodes are consumers in the DAG but not ONNX nodes: left out.
+        """
+        return [self.nodes[n] for n in self.consumers.get((graph, name), []) if n in self.nodes]
 
     def iter_nodes(self, op_types: frozenset[str] | None = None) -> Iterator[NodeInfo]:
         for node in self.nodes.values():

@@ -1,0 +1,88 @@
+"""Layout rules AL302-AL313: each bad fixture is a real model that onnxruntime runs (silent
+bugs, with the wrong numbers shown) or fails on at another size (baked shapes), and archlint
+names the exact node; the good fixture and the real exports stay clean."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
+
+from .conftest import FIXTURES
+from .layout_support import codes_and_nodes, fixture_model, lint, run_ort
+
+EXPORTED = FIXTURES / "exported"
+
+
+# --- AL302 baked shape -----------------------------------------------------------------------
+def test_al302_flags_the_dynamo_export_reshape_that_onnxruntime_fails_on() -> None:
+    findings = lint(EXPORTED / "lstm_l2_bi_dynamo.onnx")
+    assert codes_and_nodes(findings) == [("AL302", "node_Reshape_236")]
+    finding = findings[0]
+    assert finding.actual == "[5, -1, 6]"
+    assert finding.expected == "[0, -1, 6] with allowzero=0"
+    assert "'seq'" in finding.message and "'x'" in finding.message
+    model = onnx.load(EXPORTED / "lstm_l2_bi_dynamo.onnx")
+    assert run_ort(model, {"seq": 5, "batch": 3})["output"].shape == (5, 3, 6)
+    with pytest.raises(OrtFail,
+                       match="node_Reshape_236"):
+        run_ort(model, {"seq": 7, "batch": 3})
+
+
+def test_al302_classic_export_is_clean_and_runs_at_any_length() -> None:
+    assert lint(EXPORTED / "lstm_l2_bi_classic.onnx") == ()
+    model = onnx.load(EXPORTED / "lstm_l2_bi_classic.onnx")
+    assert run_ort(model, {"seq": 7, "batch": 3})["output"].shape == (7, 3, 6)
+
+
+def test_al302_fixture_fails_in_onnxruntime_at_another_sequence_length() -> None:
+    bad = fixture_model("AL302", "bad")
+    assert run_ort(bad, {"seq": 5, "batch": 2})["out"].shape == (5, 2, 6)
+    with pytest.raises(OrtFail, match="flatten"):
+        run_ort(bad, {"seq": 7, "batch": 2})
+    good = fixture_model("AL302", "good")
+    assert run_ort(good, {"seq": 7, "batch": 2})["out"].shape == (7, 2, 6)
+    assert codes_and_nodes(lint(FIXTURES / "AL302" / "bad.onnx.txt")) == [("AL302", "flatten")]
+
+
+# --- AL303 / AL304: folding the direction axis ------------------------------------------------
+def _pytorch_order(y: np.ndarray) -> np.ndarray:
+    """What PyTorch returns for a bidirectional Y [seq, 2, batch, H]: [seq, batch, 2·H]."""
+    seq, _, batch, hidden = y.shape
+    return np.concatenate([y[:, 0], y[:, 1]], axis=-1).reshape(seq, batch, 2 * hidden)
+
+
+@pytest.mark.parametrize(("code", "node"), [("AL303", "flatten"), ("AL304", "to_sbhd")])
+def test_misfolded_direction_runs_silently_with_wrong_features(code: str, node: str) -> None:
+    dims = {"seq": 4, "batch": 3}
+    good = run_ort(fixture_model(code, "good"), dims)["out"]
+    bad = run_ort(fixture_model(code, "bad"), dims)["out"]
+    assert bad.shape == good.shape == (4, 3, 6)  # runs, same shape: nothing fails
+    assert not np.allclose(bad, good)  # ...but the features are others
+    assert codes_and_nodes(lint(FIXTURES / code / "bad.onnx.txt")) == [(code, node)]
+
+
+def test_good_fold_matches_pytorch_order() -> None:
+    model = fixture_model("AL303", "good")
+    model.graph.output.append(
+        onnx.helper.make_tensor_value_info("Y", 1, None))
+    out = run_ort(model, {"seq": 4, "batch": 3})
+    np.testing.assert_allclose(out["out"], _pytorch_order(out["Y"]))
+
+
+# --- AL311 PyTorch GRU linear_before_reset ------------------------------------------------------
+def test_al311_linear_before_reset_changes_the_numbers() -> None:
+    dims = {"seq": 4, "batch": 2}
+    bad = run_ort(fixture_model("AL311", "bad"), dims)["Y"]
+    good = run_ort(fixture_model("AL311", "good"), dims)["Y"]
+    assert bad.shape == good.shape
+    assert not np.allclose(bad, good)
+    assert codes_and_nodes(lint(FIXTURES / "AL311" / "bad.onnx.txt")) == [("AL311", "gru_0")]
+
+
+def test_al311_ignores_other_producers(tmp_path) -> None:
+    text = (FIXTURES / "AL311" / "bad.onnx.txt").read_text().replace('"pytorch"', '"tf2onnx"')
+    path = tmp_path / "other.onnx.txt"
+    path.write_text(text)
+    assert lint(path, ["AL311"]) == ()
