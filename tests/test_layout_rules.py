@@ -86,3 +86,33 @@ def test_al311_ignores_other_producers(tmp_path) -> None:
     path = tmp_path / "other.onnx.txt"
     path.write_text(text)
     assert lint(path, ["AL311"]) == ()
+
+
+# --- AL305 / AL306 / AL307: multi-layer and h/c state wiring -----------------------------------
+@pytest.mark.parametrize(("code", "output", "nodes"), [
+    ("AL305", "Y1", ["gru_0", "gru_1"]),
+    ("AL306", "h_n", ["cat_h", "cat_c"]),
+    ("AL307", "Y2", ["decoder", "side"]),
+])
+def test_state_wiring_bugs_run_silently_with_other_numbers(
+    code: str, output: str, nodes: list[str]
+) -> None:
+    dims = {"seq": 4, "seq2": 3, "batch": 2}
+    good = run_ort(fixture_model(code, "good"), dims)
+    bad = run_ort(fixture_model(code, "bad"), dims)
+    assert bad[output].shape == good[output].shape
+    assert not np.allclose(bad[output], good[output])
+    assert codes_and_nodes(lint(FIXTURES / code / "bad.onnx.txt")) == [(code, n) for n in nodes]
+
+
+def test_al305_expected_rows_follow_layer_index() -> None:
+    findings = lint(FIXTURES / "AL305" / "bad.onnx.txt", ["AL305"])
+    assert [(f.location.node, f.expected, f.actual) for f in findings] == [
+        ("gru_0", "rows [0, 1)", "rows [1, 2)"), ("gru_1", "rows [1, 2)", "rows [0, 1)")]
+
+
+def test_al307_side_lstm_also_differs_when_c_is_fed_h() -> None:
+    dims = {"seq": 4, "seq2": 3, "batch": 2}
+    good = run_ort(fixture_model("AL307", "good"), dims)["Y3"]
+    bad = run_ort(fixture_model("AL307", "bad"), dims)["Y3"]
+    assert not np.allclose(bad, good)

@@ -123,3 +123,30 @@ def labelled(labels: tuple[str, ...], shape: tuple[Dim, ...] | None) -> str:
         dim = shape[k] if shape is not None and k < len(shape) else None
         parts.append(f"{label}={dim}" if isinstance(dim, int) else label)
     return "[" + ", ".join(parts) + "]"
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Each layer's index k in its stack and the first layer of that stack (by node id)."""
+
+    index: dict[str, int]
+    root: dict[str, str]
+
+    @classmethod
+    def of(cls, ctx: RuleContext) -> StackInfo:
+        from archlint.patterns import chain_roots, layer_chain
+
+        return cls(layer_chain(ctx.graph, ctx.layers), chain_roots(ctx.graph, ctx.layers))
+
+
+def rows_text(rows: tuple[int, int]) -> str:
+    return f"rows [{rows[0]}, {rows[1]})"
+
+
+def recurrent_outputs(ctx: RuleContext) -> dict[tuple[str, str], tuple[RecurrentLayer, str]]:
+    """(graph, tensor) -> (layer, output slot) for every bound output of every layer."""
+    found: dict[tuple[str, str], tuple[RecurrentLayer, str]] = {}
+    for layer in ctx.layers:
+        for slot, ref in layer.outputs.items():
+            found[(layer.node.graph, ref.name)] = (layer, slot)
+    return found
