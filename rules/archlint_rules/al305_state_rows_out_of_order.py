@@ -52,10 +52,10 @@ class StateRowsOutOfOrder(Rule):
                 if ref is None:
                     continue
                 origin = state_origin(ctx.graph, ref.name, layer.node.graph)
-                root = ctx.graph.tensor(origin.root, layer.node.graph)
-                if root is None or not root.is_graph_input or root.is_initializer:
+                info = ctx.graph.tensor(origin.root, layer.node.graph)
+                if info is None or not info.is_graph_input or info.is_initializer:
                     continue  # zeros or weights: any order of equal rows is the same
-                if root.shape is None or len(root.shape) != 3 or origin.rows is None:
+                if info.shape is None or len(info.shape) != 3 or origin.rows is None:
                     continue
                 fed.setdefault((origin.root, slot), []).append((layer, origin.rows))
         for (root, slot), users in fed.items():
