@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 import pytest
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from .conftest import FIXTURES
 from .layout_support import codes_and_nodes, fixture_model, lint, run_ort
@@ -116,3 +117,66 @@ def test_al307_side_lstm_also_differs_when_c_is_fed_h() -> None:
     good = run_ort(fixture_model("AL307", "good"), dims)["Y3"]
     bad = run_ort(fixture_model("AL307", "bad"), dims)["Y3"]
     assert not np.allclose(bad, good)
+
+
+# --- AL308 / AL309 / AL312: the batch axis of the states ----------------------------------------
+@pytest.mark.parametrize(("code", "output", "nodes"), [
+    ("AL308", "Y", ["lstm_0", "lstm_0"]),
+    ("AL309", "Y", ["lstm_0", "lstm_0"]),
+    ("AL312", "Y1", ["lstm_1"]),
+])
+def test_state_batch_bugs_work_for_batch_1_only(code: str, output: str, nodes: list[str]) -> None:
+    bad = fixture_model(code, "bad")
+    assert run_ort(bad, {"seq": 4, "batch": 1, "N": 1})[output].shape[-2] == 1
+    with pytest.raises((OrtFail, InvalidArgument)):
+        run_ort(bad, {"seq": 4, "batch": 2, "N": 2})
+    good = run_ort(fixture_model(code, "good"), {"seq": 4, "batch": 2})
+    assert good[output].shape[-2] == 2
+    assert codes_and_nodes(lint(FIXTURES / code / "bad.onnx.txt")) == [(code, n) for n in nodes]
+
+
+def test_al309_severity_depends_on_fixed_or_other_symbol() -> None:
+    findings = lint(FIXTURES / "AL309" / "bad.onnx.txt", ["AL309"])
+    assert [(f.location.input, f.severity.value, f.actual) for f in findings] == [
+        ("initial_c", "error", "1"), ("initial_h", "warning", "'N'")]
+
+
+def test_al312_names_the_direction_axis() -> None:
+    [finding] = lint(FIXTURES / "AL312" / "bad.onnx.txt", ["AL312"])
+    assert "axis 1 of 'Y0'" in finding.message
+    assert finding.actual == "D axis of Y of LSTM 'lstm_0'"
+
+
+# --- AL310: state layout vs the layout attribute -------------------------------------------------
+def test_al310_layout1_with_seq_major_state_is_silent_in_the_reference_runtime() -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    good, bad = fixture_model("AL310", "good"), fixture_model("AL310", "bad")
+    # onnxruntime's CPU kernels refuse layout=1 outright; onnx's reference runtime runs it.
+    with pytest.raises(OrtFail, match="layout"):
+        run_ort(good, {"seq": 4, "batch": 3})
+    rng = np.random.default_rng(0)
+    feeds = {"X": rng.standard_normal((3, 4, 4)), "h0": rng.standard_normal((1, 3, 3)),
+             "W": rng.standard_normal((1, 12, 4)), "R": rng.standard_normal((1, 12, 3))}
+    feeds = {k: v.astype(np.float32) for k, v in feeds.items()}
+    y_good = ReferenceEvaluator(good).run(None, feeds)[0]
+    y_bad = ReferenceEvaluator(bad).run(None, feeds)[0]
+    assert y_bad.shape == y_good.shape == (3, 4, 1, 3)  # runs, right shape
+    assert not np.allclose(y_bad, y_good)  # ...from the wrong initial state
+    assert codes_and_nodes(lint(FIXTURES / "AL310" / "bad.onnx.txt")) == [("AL310", "lstm_bf")]
+
+
+def test_al310_reverse_batch_major_state_on_layout0_fails_for_batch_2(tmp_path) -> None:
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    rev (float[seq, batch, 4] X, float[batch, 1, 3] h0, float[1, 9, 4] W, float[1, 9, 3] R)
+        => (float[seq, 1, batch, 3] Y)
+    { [gru_sf] Y, Y_h = GRU <hidden_size: int = 3> (X, W, R, , , h0) }"""
+    model = onnx.parser.parse_model(text)
+    assert run_ort(model, {"seq": 4, "batch": 1})["Y"].shape == (4, 1, 1, 3)
+    with pytest.raises(OrtFail):
+        run_ort(model, {"seq": 4, "batch": 2})
+    path = tmp_path / "rev.onnx"
+    onnx.save_model(model, path)
+    findings = lint(path)
+    assert codes_and_nodes(findings) == [("AL310", "gru_sf")]
+    assert findings[0].expected == "[D, batch, H]"

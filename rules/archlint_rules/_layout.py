@@ -150,3 +150,33 @@ def recurrent_outputs(ctx: RuleContext) -> dict[tuple[str, str], tuple[Recurrent
         for slot, ref in layer.outputs.items():
             found[(layer.node.graph, ref.name)] = (layer, slot)
     return found
+
+
+def state_batch_axis(layer: RecurrentLayer) -> int:
+    """The batch axis of initial_h / initial_c: 1 for [D, batch, H], 0 with layout=1."""
+    return 0 if layer.layout == 1 else 1
+
+
+def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | None:
+    """How a state is a constant ("initializer 'H0'", "ConstantOfShape 'zeros'"), else None."""
+    from archlint.patterns import const_ints, state_origin
+
+    ref = layer.inputs.get(slot)
+    if ref is None:
+        return None
+    origin = state_origin(ctx.graph, ref.name, layer.node.graph)
+    info = ctx.graph.tensor(origin.root, layer.node.graph)
+    if info is None:
+        return None
+    if info.is_initializer and not info.is_graph_input:
+        return f"initializer {origin.root!r}"
+    producer = origin.producer
+    if producer is None:
+        return None
+    if producer.op_type == "Constant":
+        return f"Constant {producer.label!r}"
+    shape_at = {"ConstantOfShape": 0, "Expand": 1}.get(producer.op_type)
+    if shape_at is not None and len(producer.inputs) > shape_at \
+            and const_ints(ctx.graph, producer.inputs[shape_at], producer.graph) is not None:
+        return f"{producer.op_type} {producer.label!r} with a constant shape"
+    return None
