@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+from archlint.engine import Linter
+from archlint.registry import load_rules, select_rules
 
 from .conftest import FIXTURES
 from .layout_support import codes_and_nodes, fixture_model, lint, run_ort
@@ -180,3 +186,94 @@ def test_al310_reverse_batch_major_state_on_layout0_fails_for_batch_2(tmp_path) 
     findings = lint(path)
     assert codes_and_nodes(findings) == [("AL310", "gru_sf")]
     assert findings[0].expected == "[D, batch, H]"
+
+
+# --- AL313: stacked input size -----------------------------------------------------------------
+def test_al313_stacked_input_size_fails_in_onnxruntime_only_at_run_time() -> None:
+    bad = fixture_model("AL313", "bad")
+    session = ort.InferenceSession(bad.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert session is not None  # it loads: the mismatch is invisible until run time
+    with pytest.raises((OrtFail, InvalidArgument)):
+        run_ort(bad, {"seq": 4, "batch": 2})
+    assert run_ort(fixture_model("AL313", "good"), {"seq": 4, "batch": 2})["Y1"].shape == \
+        (4, 1, 2, 3)
+    [finding] = lint(FIXTURES / "AL313" / "bad.onnx.txt")
+    assert (finding.code, finding.location.node, finding.expected, finding.actual) == (
+        "AL313", "lstm_1", "I = D·H = 6", "I = 3")
+
+
+# --- robustness: models the rules do not understand ---------------------------------------------
+ODD_MODELS = {
+    "transpose_without_perm_and_computed_reshape": """
+      odd (float[seq, batch, 4] X, float[2, 12, 4] W, float[2, 12, 3] R, int64[3] T)
+          => (float[a, b, c] out) {
+        [lstm] Y, Yh = LSTM <hidden_size: int = 3, direction: string = "bidirectional"> (X, W, R)
+        [t] Yt = Transpose (Y)
+        [r] out = Reshape (Yt, T)
+      }""",
+    "bad_perm_and_gather_of_states": """
+      odd (float[seq, batch, 4] X, float[1, 12, 4] W, float[1, 12, 3] R, float[4, batch, 3] S,
+           int64[2] idx) => (float[a, b, c, d] out) {
+        [g] h = Gather <axis: int = 0> (S, idx)
+        [lstm] Y, Yh, Yc = LSTM <hidden_size: int = 3> (X, W, R, , , h, h)
+        [t] out = Transpose <perm: ints = [0, 0, 1, 2]> (Y)
+      }""",
+    "negative_slice_step_and_unknown_direction": """
+      odd (float[seq, batch, 4] X, float[2, 9, 4] W, float[2, 9, 3] R, float[4, batch, 3] S)
+          => (float[a, b, c, d] Y) {
+        [s] st = Constant <value: tensor = int64[1] {3}> ()
+        [e] en = Constant <value: tensor = int64[1] {0}> ()
+        [ax] ax = Constant <value: tensor = int64[1] {0}> ()
+        [step] sp = Constant <value: tensor = int64[1] {-1}> ()
+        [sl] h = Slice (S, st, en, ax, sp)
+        [gru] Y, Yh = GRU <hidden_size: int = 3, direction: string = "sideways"> (X, W, R, , , h)
+        [cat] hn = Concat <axis: int = 2> (Yh)
+      }""",
+    "state_shape_from_float_mul": """
+      odd (float[seq, batch, 4] X, float[1, 3, 4] W, float[1, 3, 3] R) => (float[a, b, c] out) {
+        [sh] s = Shape (X)
+        [m] s2 = Mul (s, s)
+        [z] h0 = ConstantOfShape (s2)
+        [rnn] Y, Yh = RNN <hidden_size: int = 3> (X, W, R, , , h0)
+        [e] out = Expand (Yh, s2)
+      }""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_MODELS))
+def test_layout_rules_never_crash_on_odd_models(name: str, tmp_path) -> None:
+    text = '<ir_version: 8, opset_import: ["" : 17]>\n' + ODD_MODELS[name]
+    path = tmp_path / f"{name}.onnx"
+    onnx.save_model(onnx.parser.parse_model(text), path)
+    findings = lint(path, ["AL3"])
+    assert [f.message for f in findings if f.code == "AL000"] == []
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_layout_rules_never_crash_on_mutated_exports(data: st.DataObject, tmp_path) -> None:
+    """Random perms, Constant values and dropped inputs in real exports: no rule crashes."""
+    name = data.draw(st.sampled_from(["lstm_l2_bi_classic.onnx", "lstm_l2_bi_dynamo.onnx",
+                                      "gru_l3_bi_bf_h0.onnx", "lstm_l2_bi_sf_h0.onnx"]))
+    model = onnx.load(EXPORTED / name)
+    nodes = list(model.graph.node)
+    for _ in range(data.draw(st.integers(1, 6))):
+        node = nodes[data.draw(st.integers(0, len(nodes) - 1))]
+        small_ints = st.lists(st.integers(-3, 7), min_size=0, max_size=5)
+        if node.op_type == "Transpose":
+            del node.attribute[:]
+            node.attribute.append(onnx.helper.make_attribute(
+                "perm", data.draw(small_ints), attr_type=onnx.AttributeProto.INTS))
+        elif node.op_type == "Constant":
+            values = data.draw(small_ints)
+            del node.attribute[:]
+            node.attribute.append(onnx.helper.make_attribute(
+                "value", onnx.helper.make_tensor("v", onnx.TensorProto.INT64, [len(values)],
+                                                 values)))
+        elif len(node.input) > 1 and data.draw(st.booleans()):
+            node.input[data.draw(st.integers(1, len(node.input) - 1))] = ""
+    path = tmp_path / "mutated.onnx"
+    onnx.save_model(model, path)
+    report = Linter(select_rules(load_rules().rules, ["AL3"])).lint_file(path)
+    assert [f.message for f in report.findings if f.code == "AL000"] == []
