@@ -277,3 +277,32 @@ def test_layout_rules_never_crash_on_mutated_exports(data: st.DataObject, tmp_pa
     onnx.save_model(model, path)
     report = Linter(select_rules(load_rules().rules, ["AL3"])).lint_file(path)
     assert [f.message for f in report.findings if f.code == "AL000"] == []
+
+
+_AL302_MORE = """<ir_version: 8, opset_import: ["" : 17]>
+more (float[seq, batch, 4] X, float[1, 12, 4] W, float[1, 12, 3] R)
+    => (float[seq, 1, batch, 3] out, float[1, batch, 3] hb, float[1, a, 3] flat) {
+  [lstm] Y, Yh, Yc = LSTM <hidden_size: int = 3> (X, W, R)
+  [bias_shape] s = Constant <value: tensor = int64[4] {5, 1, 2, 3}> ()
+  [bias] b = ConstantOfShape (s)
+  [add] out = Add (Y, b)
+  [h_shape] hs = Constant <value: tensor = int64[3] {1, 2, 3}> ()
+  [expand_h] hb = Expand (Yh, hs)
+  [unit] us = Constant <value: tensor = int64[3] {1, -1, 3}> ()
+  [unit_axis] flat = Reshape (Y, us)
+}"""
+
+
+def test_al302_constant_of_shape_and_expand_bake_seq_and_batch(tmp_path) -> None:
+    model = onnx.parser.parse_model(_AL302_MORE)
+    assert run_ort(model, {"seq": 5, "batch": 2})["out"].shape == (5, 1, 2, 3)
+    for dims in ({"seq": 7, "batch": 2}, {"seq": 5, "batch": 3}):
+        with pytest.raises((OrtFail, InvalidArgument)):
+            run_ort(model, dims)
+    path = tmp_path / "more.onnx"
+    onnx.save_model(model, path)
+    findings = lint(path, ["AL302"])
+    # Reshape [1, -1, 3] inserts a unit axis and merges the rest: nothing is baked there.
+    assert [(f.location.node, f.actual) for f in findings] == [
+        ("bias", "[5, 1, 2, 3]"), ("expand_h", "[1, 2, 3]")]
+    assert "'batch'" in findings[1].message and "'seq'" not in findings[1].message

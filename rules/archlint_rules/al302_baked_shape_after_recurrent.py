@@ -57,10 +57,38 @@ class BakedShapeAfterRecurrent(Rule):
             baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
             if baked:
                 yield self._finding(ctx, node, data.shape, target, baked, symbols)
+        yield from self._constant_of_shape(ctx, downstream, symbols)
+
+    def _constant_of_shape(
+        self, ctx: RuleContext, downstream: set[str], symbols: dict[str, str]
+    ) -> Iterator[Finding]:
+        """A constant-shape ConstantOfShape combined with a recurrent output's dynamic axes."""
+        recurrent_ids = {layer.node.id for layer in ctx.layers}
+        for node in ctx.graph.iter_nodes(frozenset({"ConstantOfShape"})):
+            target = reshape_target(ctx.graph, node)
+            if target is None or not node.outputs:
+                continue
+            for consumer in ctx.graph.consumers_of(node.outputs[0], node.graph):
+                if consumer.id in recurrent_ids:
+                    continue  # a state: AL308 checks its batch
+                skip_axis = attr_int(consumer, "axis") if consumer.op_type == "Concat" else None
+                for other in consumer.inputs:
+                    producer = ctx.graph.producer(other, consumer.graph) if other else None
+                    info = ctx.graph.tensor(other, consumer.graph) if other else None
+                    if producer is None or info is None or info.shape is None or not (
+                            producer.id in downstream or producer.id in recurrent_ids):
+                        continue
+                    baked = _broadcast_baked(info.shape, target, skip_axis)
+                    baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
+                    if baked:
+                        yield self._finding(ctx, node, info.shape, target, baked, symbols,
+                                            partner=consumer)
+                        break
 
     def _finding(
         self, ctx: RuleContext, node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...],
         baked: list[tuple[int, int, str]], symbols: dict[str, str],
+        partner: NodeInfo | None = None,
     ) -> Finding:
         parts = [
             f"{target[j]} fixes axis {axis} ({dim!r}, dynamic in graph input {symbols[dim]!r})"
@@ -76,11 +104,17 @@ class BakedShapeAfterRecurrent(Rule):
         else:
             expected = "a target computed from Shape() of the input"
             how = "Compute the target from Shape() of the input"
+        what = f"for input {format_shape(shape)}"
+        if partner is not None:
+            what = f"and meets {format_shape(shape)} from a recurrent node in {node_text(partner)}"
+            expected = "a shape computed from Shape() of that tensor"
+            how = "Compute the shape from Shape() of the recurrent output it is combined with"
         return ctx.finding(
             self, node,
-            f"{node_text(node)} has the constant target {ints_text(target)} for input "
-            f"{format_shape(shape)}: " + "; ".join(parts),
-            input="shape", expected=expected, actual=ints_text(target),
+            f"{node_text(node)} has the constant target {ints_text(target)} {what}: "
+            + "; ".join(parts),
+            input="input" if partner is not None else "shape",
+            expected=expected, actual=ints_text(target),
             help=f"{how}, or re-export with dynamic shapes that cover this axis (torch: the "
             "classic exporter, dynamo=False, keeps Reshape [0, 0, -1]). As it is, any other "
             "length fails or mixes axes.",
@@ -95,15 +129,25 @@ def _baked_axes(
     if node.op_type == "Reshape":
         groups = align_reshape(shape, target, attr_int(node, "allowzero") == 1)
         for j, axes in sorted(groups.items()):
-            if target[j] <= 0 or len(axes) != 1:
+            if target[j] <= 1 or len(axes) != 1:  # a 1 is an inserted unit axis
                 continue
             dim = shape[axes[0]]
             if isinstance(dim, str):
                 found.append((j, axes[0], dim))
         return found
-    offset = len(target) - len(shape)  # Expand broadcasts right-aligned
+    return _broadcast_baked(shape, target, None)
+
+
+def _broadcast_baked(
+    shape: tuple[Dim, ...], target: tuple[int, ...], skip_axis: int | None
+) -> list[tuple[int, int, str]]:
+    """Right-aligned (broadcasting) comparison: a number > 1 against a symbolic axis."""
+    found: list[tuple[int, int, str]] = []
+    offset = len(target) - len(shape)
     for j, value in enumerate(target):
         axis = j - offset
-        if axis >= 0 and value > 1 and isinstance(shape[axis], str):
+        if skip_axis is not None and axis in (skip_axis, skip_axis + len(shape)):
+            continue  # Concat's own axis may differ
+        if 0 <= axis < len(shape) and value > 1 and isinstance(shape[axis], str):
             found.append((j, axis, str(shape[axis])))
     return found
