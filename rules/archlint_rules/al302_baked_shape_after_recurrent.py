@@ -10,14 +10,16 @@ from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, int
 
 
 class BakedShapeAfterRecurrent(Rule):
-    """A constant Reshape/Expand target after a recurrent node fixes an axis declared dynamic.
+    """A constant Reshape/Expand/ConstantOfShape shape after a recurrent node fixes a dynamic axis.
 
     ## What it does
     Looks at every Reshape and Expand downstream of an LSTM, GRU or RNN whose target shape is a
     constant. It lines the target up with the axes of the data it reshapes (a ``0`` copies an
     axis, a number takes the run of known axes whose product it is, the ``-1`` takes what is
     left) and reports a number that stands where the data has a symbolic axis, such as the
-    ``seq`` or ``batch`` of the graph input X ``[seq, batch, I]``.
+    ``seq`` or ``batch`` of the graph input X ``[seq, batch, I]``. A ConstantOfShape with a
+    constant shape is checked the same way against the recurrent output it is combined with
+    (Add, Mul, Concat...), with broadcasting's right alignment.
 
     ## Why is this bad?
     A recurrent node's outputs carry the sequence and batch axes of X: Y is
@@ -39,7 +41,9 @@ class BakedShapeAfterRecurrent(Rule):
     code = "AL302"
     name = "baked-shape-after-recurrent"
     severity = Severity.ERROR
-    summary = "constant Reshape/Expand target after a recurrent node fixes a dynamic seq/batch axis"
+    summary = (
+        "constant Reshape/Expand/ConstantOfShape shape after a recurrent node fixes a dynamic axis"
+    )
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         symbols = dynamic_symbols(ctx)
