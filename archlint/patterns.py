@@ -35,11 +35,14 @@ from archlint.shapes import Dim
 __all__ = [
     "DimOf",
     "FlattenPath",
+    "ShapeElem",
+    "SliceSpec",
     "StateOrigin",
     "align_reshape",
     "attr_int",
     "attr_ints",
     "attr_str",
+    "chain_roots",
     "const_ints",
     "flatten_paths",
     "gather_spec",
@@ -51,6 +54,7 @@ __all__ = [
     "state_origin",
     "transpose_perm",
     "unsqueeze_axes",
+    "upstream_layer",
 ]
 
 _MAX_DEPTH = 32  # walks stop here: graphs around recurrent nodes are shallow
