@@ -306,3 +306,15 @@ def test_al302_constant_of_shape_and_expand_bake_seq_and_batch(tmp_path) -> None
     assert [(f.location.node, f.actual) for f in findings] == [
         ("bias", "[5, 1, 2, 3]"), ("expand_h", "[1, 2, 3]")]
     assert "'batch'" in findings[1].message and "'seq'" not in findings[1].message
+
+
+def test_al307_gru_encoder_hidden_state_may_seed_a_cell_state(tmp_path) -> None:
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    seed (float[seq, batch, 4] X, float[1, 9, 4] Wg, float[1, 9, 3] Rg, float[1, 12, 4] W,
+          float[1, 12, 3] R) => (float[seq, 1, batch, 3] Y2) {
+      [enc] Y, h = GRU <hidden_size: int = 3, linear_before_reset: int = 1> (X, Wg, Rg)
+      [dec] Y2, h2, c2 = LSTM <hidden_size: int = 3> (X, W, R, , , h, h)
+    }"""
+    path = tmp_path / "seed.onnx"
+    onnx.save_model(onnx.parser.parse_model(text), path)
+    assert lint(path, ["AL307"]) == ()

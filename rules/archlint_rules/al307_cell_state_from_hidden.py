@@ -18,7 +18,8 @@ class CellStateFromHidden(Rule):
     ## What it does
     Follows each LSTM's initial_h and initial_c back through Slice/Gather/Squeeze/Unsqueeze/
     Identity. It reports initial_c read from another LSTM's Y_h (or initial_h from Y_c), and
-    initial_h and initial_c read from the same rows of the same model input.
+    initial_h and initial_c read from the same rows of the same model input. A GRU or RNN
+    upstream has no cell state to pass on, so its Y_h feeding initial_c is not reported.
 
     ## Why is this bad?
     An LSTM carries two states: the cell c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, which is unbounded,
@@ -55,6 +56,8 @@ class CellStateFromHidden(Rule):
                 if source is None:
                     continue
                 upstream, out_slot = source
+                if upstream.op_type != "LSTM":
+                    continue  # a GRU/RNN has no cell state to pass: h is the only choice
                 if out_slot in ("Y_h", "Y_c") and out_slot != _WANTED[slot]:
                     reported = True
                     yield self._from_output(ctx, layer, slot, origin, upstream, out_slot)
