@@ -318,3 +318,31 @@ def test_al307_gru_encoder_hidden_state_may_seed_a_cell_state(tmp_path) -> None:
     path = tmp_path / "seed.onnx"
     onnx.save_model(onnx.parser.parse_model(text), path)
     assert lint(path, ["AL307"]) == ()
+
+
+# --- real exports with defects (fixtures/exported_defects, made by its script) ------------------
+DEFECTS = FIXTURES / "exported_defects"
+
+
+def test_real_export_with_dynamic_axes_on_x_only_is_flagged_once_per_state_input() -> None:
+    path = DEFECTS / "lstm_l2_bi_x_only_dynamic.onnx"
+    findings = lint(path)
+    assert [(f.code, f.location.node, f.location.input, f.actual) for f in findings] == [
+        ("AL309", "/LSTM", "initial_c", "2"), ("AL309", "/LSTM", "initial_h", "2")]
+    assert all(f.severity.value == "error" for f in findings)
+    model = onnx.load(path)
+    assert run_ort(model, {"seq": 7, "batch": 2})["out"].shape == (7, 2, 6)
+    states = {n: np.zeros((4, 3, 3), np.float32) for n in ("h0", "c0")}
+    with pytest.raises(InvalidArgument, match="h0"):  # batch-3 states are refused at the door
+        run_ort(model, {"seq": 7, "batch": 3}, values=states)
+    with pytest.raises(OrtFail, match="initial_h"):  # batch-2 states do not fit batch-3 x
+        run_ort(model, {"seq": 7, "batch": 3})
+
+
+def test_real_dynamo_gru_export_bakes_the_sequence_length() -> None:
+    path = DEFECTS / "gru_l2_bi_dynamo.onnx"
+    assert codes_and_nodes(lint(path)) == [("AL302", "node_Reshape_178")]
+    model = onnx.load(path)
+    assert run_ort(model, {"seq": 5, "batch": 3})["getitem"].shape == (5, 3, 6)
+    with pytest.raises(OrtFail, match="node_Reshape_178"):
+        run_ort(model, {"seq": 7, "batch": 3})
