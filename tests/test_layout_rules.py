@@ -346,3 +346,27 @@ def test_real_dynamo_gru_export_bakes_the_sequence_length() -> None:
     assert run_ort(model, {"seq": 5, "batch": 3})["getitem"].shape == (5, 3, 6)
     with pytest.raises(OrtFail, match="node_Reshape_178"):
         run_ort(model, {"seq": 7, "batch": 3})
+
+
+def test_al308_one_finding_for_a_constant_state_sliced_for_a_whole_stack(tmp_path) -> None:
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    stack (float[seq, batch, 4] X, float[1, 9, 4] W0, float[1, 9, 3] R0, float[1, 9, 3] W1,
+           float[1, 9, 3] R1) => (float[seq, 1, batch, 3] Y1) {
+      [shape] s = Constant <value: tensor = int64[3] {2, 1, 3}> ()
+      [zeros] z = ConstantOfShape (s)
+      [a0] a0 = Constant <value: tensor = int64[1] {0}> ()
+      [a1] a1 = Constant <value: tensor = int64[1] {1}> ()
+      [a2] a2 = Constant <value: tensor = int64[1] {2}> ()
+      [s0] h0 = Slice (z, a0, a1, a0)
+      [s1] h1 = Slice (z, a1, a2, a0)
+      [gru_0] Y0, Yh0 = GRU <hidden_size: int = 3> (X, W0, R0, , , h0)
+      [sq] X1 = Squeeze (Y0, a1)
+      [gru_1] Y1, Yh1 = GRU <hidden_size: int = 3> (X1, W1, R1, , , h1)
+    }"""
+    model = onnx.parser.parse_model(text)
+    assert run_ort(model, {"seq": 3, "batch": 1})["Y1"].shape == (3, 1, 1, 3)
+    with pytest.raises(OrtFail):
+        run_ort(model, {"seq": 3, "batch": 2})
+    path = tmp_path / "stack.onnx"
+    onnx.save_model(model, path)
+    assert codes_and_nodes(lint(path)) == [("AL308", "gru_0")]

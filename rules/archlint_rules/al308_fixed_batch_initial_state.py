@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 from archlint_rules._dims import describe
@@ -11,14 +11,15 @@ from archlint_rules._layout import constant_state, dynamic_symbols, state_batch_
 _STATES = ("initial_h", "initial_c")
 
 
-class FixedBatchInitialState(LayerRule):
+class FixedBatchInitialState(Rule):
     """X has a dynamic batch axis but an initial state is a constant with a fixed batch.
 
     ## What it does
     For each LSTM, GRU or RNN whose X declares the batch axis symbolic (``[seq, batch, I]``),
     follows initial_h and initial_c back to their source. When the source is a constant (an
     initializer, a Constant, or a ConstantOfShape / Expand with a constant shape) and the
-    state's batch axis is a number, it reports the state.
+    state's batch axis is a number, it reports the state, once per constant (a zero state
+    sliced for every layer of a stack is one defect).
 
     ## Why is this bad?
     initial_h and initial_c are ``[D, batch, H]``: one h_0 (and c_0) row per sequence in the
@@ -39,7 +40,19 @@ class FixedBatchInitialState(LayerRule):
     severity = Severity.ERROR
     summary = "constant initial state has a fixed batch while X's batch axis is dynamic"
 
-    def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        # One finding per constant: a (layers·D, batch, H) zero state sliced for every layer
+        # of a stack is one defect, reported at the first layer that reads it.
+        reported: set[str] = set()
+        for layer in ctx.layers:
+            for finding, source in self._layer(layer, ctx):
+                if source not in reported:
+                    reported.add(source)
+                    yield finding
+
+    def _layer(
+        self, layer: RecurrentLayer, ctx: RuleContext
+    ) -> Iterator[tuple[Finding, str]]:
         batch = layer.batch_dim
         symbols = dynamic_symbols(ctx)
         if not isinstance(batch, str) or batch not in symbols:
@@ -62,4 +75,4 @@ class FixedBatchInitialState(LayerRule):
                 help=f"Build the zero state from X's batch (ConstantOfShape of "
                 f"Concat([D], Shape(X)[{1 - layer.layout}:{2 - layer.layout}], [H])), or omit "
                 f"{slot}: absent states are zeros.",
-            )
+            ), source
