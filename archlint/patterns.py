@@ -439,8 +439,17 @@ _STOP = object()
 _KEEP = object()
 
 
+@dataclass(frozen=True)
+class _Window:
+    """Rows picked on axis 0 by one Slice (start, end) or Gather (start, start + count)."""
+
+    start: int
+    end: int
+    gather: bool
+
+
 def _row_window(graph: ModelGraph, node: NodeInfo) -> object:
-    """For a node on the path: its axis-0 window (start, stop), _KEEP, None (unknown) or _STOP."""
+    """For a node on the path: its axis-0 _Window, _KEEP, None (unknown) or _STOP."""
     op = node.op_type
     if op in _TRANSPARENT:
         return _KEEP
@@ -452,17 +461,17 @@ def _row_window(graph: ModelGraph, node: NodeInfo) -> object:
         if window is None:
             return _KEEP
         start, end, step = window
-        return (start, end) if step == 1 and start >= 0 and end >= 0 else None
+        return _Window(start, end, gather=False) if step == 1 else None
     if op == "Gather":
         gather = gather_spec(graph, node)
-        if gather is None or gather[0] != 0:
+        if gather is None or gather[0] != 0 or not gather[1]:
             return None
         indices = gather[1]
-        if not indices or any(i < 0 for i in indices):
-            return None
         if list(indices) != list(range(indices[0], indices[0] + len(indices))):
-            return None
-        return indices[0], indices[0] + len(indices)
+            return None  # picks rows out of order: not one window
+        if indices[0] < 0 <= indices[-1]:
+            return None  # wraps around the end
+        return _Window(indices[0], indices[0] + len(indices), gather=True)
     if op in ("Unsqueeze", "Squeeze"):
         axes = squeeze_axes(graph, node)
         # Axes after 0 leave the rows alone; a leading size-1 axis added back after a scalar
@@ -474,19 +483,31 @@ def _row_window(graph: ModelGraph, node: NodeInfo) -> object:
 def _compose(
     windows: list[object], graph: ModelGraph, root: str, scope: str
 ) -> tuple[int, int] | None:
+    """Apply the windows from the root outward; negative bounds count from the end (ONNX)."""
     info = graph.tensor(root, scope)
     size = info.shape[0] if info is not None and info.shape else None
     lo, hi = 0, size if isinstance(size, int) else None
-    # windows[0] is nearest the state; apply from the root outward.
-    for window in reversed(windows):
+    for window in reversed(windows):  # windows[0] is nearest the state
         if window is _KEEP:
             continue
-        if not isinstance(window, tuple):
+        if not isinstance(window, _Window):
             return None
-        start, stop = window
         length = None if hi is None else hi - lo
-        stop = stop if length is None else min(stop, length)
-        lo, hi = lo + start, lo + stop
+        start, end = window.start, window.end
+        if length is None:
+            if start < 0 or end < 0:
+                return None
+            lo, hi = lo + start, None if end > 2**31 else lo + end
+            continue
+        if window.gather:
+            start = start + length if start < 0 else start
+            end = start + (window.end - window.start)
+            if not 0 <= start < end <= length:
+                return None  # out of range: onnxruntime rejects it, not ours to report
+        else:
+            start = min(max(start + length if start < 0 else start, 0), length)
+            end = min(max(end + length if end < 0 else end, 0), length)
+        lo, hi = lo + start, lo + max(end, start)
     return None if hi is None else (lo, hi)
 
 

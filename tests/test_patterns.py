@@ -150,3 +150,39 @@ def test_dynamo_reshape_target_is_read_as_axes_of_the_transposed_y() -> None:
     reshape = _node(ctx.graph, "node_Reshape_127")
     assert shape_vector(ctx.graph, reshape.inputs[1]) == (
         DimOf("val_116", 0, "seq"), DimOf("val_116", 1, "batch"), 6)
+
+
+@pytest.mark.parametrize(("starts", "ends", "rows"), [
+    ([2], [4], (2, 4)),
+    ([-2], [9223372036854775807], (2, 4)),  # "the last layer", as exporters write it
+    ([0], [-2], (0, 2)),
+    ([3], [100], (3, 4)),
+])
+def test_state_origin_normalises_negative_and_open_slice_bounds(
+    tmp_path: Path, starts: list[int], ends: list[int], rows: tuple[int, int]
+) -> None:
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    g (float[4, batch, 3] H0) => (float[a, batch, 3] h) { [sl] h = Slice (H0, st, en, ax) }"""
+    model = onnx.parser.parse_model(text)
+    for name, values in (("st", starts), ("en", ends), ("ax", [0])):
+        model.graph.initializer.append(
+            onnx.helper.make_tensor(name, onnx.TensorProto.INT64, [1], values))
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, path)
+    graph = analyse(load_model(path)).graph
+    assert state_origin(graph, "h").rows == rows
+
+
+def test_state_origin_gather_with_negative_index(tmp_path: Path) -> None:
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    g (float[4, batch, 3] H0) => (float[1, batch, 3] h) {
+      [g] row = Gather <axis: int = 0> (H0, last)
+      [u] h = Unsqueeze (row, zero)
+    }"""
+    model = onnx.parser.parse_model(text)
+    int64 = onnx.TensorProto.INT64
+    model.graph.initializer.append(onnx.helper.make_tensor("last", int64, [], [-1]))
+    model.graph.initializer.append(onnx.helper.make_tensor("zero", int64, [1], [0]))
+    path = tmp_path / "m.onnx"
+    onnx.save_model(model, path)
+    assert state_origin(analyse(load_model(path)).graph, "h").rows == (3, 4)
