@@ -370,3 +370,47 @@ def test_al308_one_finding_for_a_constant_state_sliced_for_a_whole_stack(tmp_pat
     path = tmp_path / "stack.onnx"
     onnx.save_model(model, path)
     assert codes_and_nodes(lint(path)) == [("AL308", "gru_0")]
+
+
+# --- correct alternatives stay clean ------------------------------------------------------------
+_FOLDS = """<ir_version: 8, opset_import: ["" : 17]>
+folds (float[seq, batch, 4] X, float[batch, seq, 4] Xb, float[2, 12, 4] W, float[2, 12, 3] R)
+    => (float[batch, seq, 6] bf, float[batch, seq, 6] l1, float[seq, batch, 6] cat) {
+  [lstm] Y, Yh, Yc = LSTM <hidden_size: int = 3, direction: string = "bidirectional"> (X, W, R)
+  [to_bsdh] Yb = Transpose <perm: ints = [2, 0, 1, 3]> (Y)
+  [keep] t = Constant <value: tensor = int64[3] {0, 0, -1}> ()
+  [flat_bf] bf = Reshape (Yb, t)
+  [lstm_l1] Y1, Yh1, Yc1 = LSTM <hidden_size: int = 3, direction: string = "bidirectional",
+                                 layout: int = 1> (Xb, W, R)
+  [flat_l1] l1 = Reshape (Y1, t)
+  [zero] i0 = Constant <value_int: int = 0> ()
+  [one] i1 = Constant <value_int: int = 1> ()
+  [fw] f = Gather <axis: int = 1> (Y, i0)
+  [bw] b = Gather <axis: int = 1> (Y, i1)
+  [concat] cat = Concat <axis: int = -1> (f, b)
+}"""
+
+
+def test_correct_folds_are_clean(tmp_path) -> None:
+    """Batch-first output ([2, 0, 1, 3]), layout=1 Y flattened as is, Gather + Concat."""
+    path = tmp_path / "folds.onnx"
+    onnx.save_model(onnx.parser.parse_model(_FOLDS), path)
+    assert lint(path) == ()
+    # the same graph with the batch-first Transpose mistyped is caught
+    broken = tmp_path / "broken.onnx"
+    onnx.save_model(onnx.parser.parse_model(_FOLDS.replace("[2, 0, 1, 3]", "[2, 0, 3, 1]")), broken)
+    [finding] = lint(broken)
+    assert (finding.code, finding.location.node, finding.expected) == (
+        "AL304", "to_bsdh", "[2, 0, 1, 3]")
+
+
+def test_al306_concat_on_another_axis(tmp_path) -> None:
+    text = (FIXTURES / "AL306" / "good.onnx.txt").read_text()
+    text = text.replace("[cat_h] h_n = Concat <axis: int = 0>",
+                        "[cat_h] h_n = Concat <axis: int = 2>")
+    text = text.replace("float[2, batch, 3] h_n", "float[1, batch, 6] h_n")
+    path = tmp_path / "axis.onnx.txt"
+    path.write_text(text)
+    findings = lint(path, ["AL306"])
+    assert [(f.location.node, f.location.attribute, f.expected, f.actual) for f in findings] == [
+        ("cat_h", "axis", "0", "2")]
