@@ -9,7 +9,15 @@ import networkx as nx
 
 from archlint.api import RuleContext
 from archlint.graph import NodeInfo
-from archlint.patterns import FlattenPath, flatten_paths, reshape_target
+from archlint.patterns import (
+    FlattenPath,
+    chain_roots,
+    const_ints,
+    flatten_paths,
+    layer_chain,
+    reshape_target,
+    state_origin,
+)
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
 
@@ -134,8 +142,6 @@ class StackInfo:
 
     @classmethod
     def of(cls, ctx: RuleContext) -> StackInfo:
-        from archlint.patterns import chain_roots, layer_chain
-
         return cls(layer_chain(ctx.graph, ctx.layers), chain_roots(ctx.graph, ctx.layers))
 
 
@@ -159,8 +165,6 @@ def state_batch_axis(layer: RecurrentLayer) -> int:
 
 def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | None:
     """How a state is a constant ("initializer 'H0'", "ConstantOfShape 'zeros'"), else None."""
-    from archlint.patterns import const_ints, state_origin
-
     ref = layer.inputs.get(slot)
     if ref is None:
         return None
