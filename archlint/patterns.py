@@ -1,0 +1,568 @@
+"""Typed reads of the layout ops around recurrent nodes, and walks through them.
+
+Rules about the graph *around* an LSTM/GRU/RNN (how Y is flattened, how a multi-layer state is
+sliced, where a Reshape target comes from) need a node's attributes and constant inputs as
+plain values. This module is the one place that reads them from the protobuf: every function
+returns typed values, or ``None`` when the graph does not say ("cannot check"). It never raises
+on a malformed model.
+
+Walks:
+
+* :func:`shape_vector` evaluates a 1-D shape tensor built by Shape / Gather / Slice / Concat /
+  Unsqueeze / Squeeze / Cast / Mul / Constant into elements that are numbers or
+  :class:`DimOf` ("axis k of tensor T"), so a rule can tell which axis a computed shape reads.
+* :func:`flatten_paths` follows a tensor forward through Transpose / Identity to the first
+  Reshape, composing the permutations on the way.
+* :func:`state_origin` follows a state tensor back through Slice / Gather / Squeeze /
+  Unsqueeze / Identity / Cast to its root, keeping the rows of axis 0 it selects.
+* :func:`layer_chain` finds, for each recurrent node, the recurrent node whose Y feeds its X
+  (stacked layers), so a rule knows which layer index k each node is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+
+from archlint.graph import ModelGraph, NodeInfo
+from archlint.recurrent import RecurrentLayer
+from archlint.shapes import Dim
+
+__all__ = [
+    "DimOf",
+    "FlattenPath",
+    "ShapeElem",
+    "SliceSpec",
+    "StateOrigin",
+    "align_reshape",
+    "attr_int",
+    "attr_ints",
+    "attr_str",
+    "chain_roots",
+    "const_ints",
+    "flatten_paths",
+    "gather_spec",
+    "layer_chain",
+    "reshape_target",
+    "shape_vector",
+    "slice_spec",
+    "squeeze_axes",
+    "state_origin",
+    "transpose_perm",
+    "unsqueeze_axes",
+    "upstream_layer",
+]
+
+_MAX_DEPTH = 32  # walks stop here: graphs around recurrent nodes are shallow
+# Ops that change neither values nor layout: a walk passes straight through them.
+_TRANSPARENT = frozenset({"Identity", "Cast"})
+
+
+# --- attributes --------------------------------------------------------------------------------
+def _attribute(node: NodeInfo, name: str) -> Any:
+    for attr in node.proto.attribute:
+        if attr.name == name:
+            return attr
+    return None
+
+
+def attr_int(node: NodeInfo, name: str) -> int | None:
+    """An INT attribute, or None when absent or of another type."""
+    attr = _attribute(node, name)
+    if attr is None or attr.type != onnx.AttributeProto.INT:
+        return None
+    return int(attr.i)
+
+
+def attr_ints(node: NodeInfo, name: str) -> tuple[int, ...] | None:
+    """An INTS attribute, or None when absent or of another type."""
+    attr = _attribute(node, name)
+    if attr is None or attr.type != onnx.AttributeProto.INTS:
+        return None
+    return tuple(int(v) for v in attr.ints)
+
+
+def attr_str(node: NodeInfo, name: str) -> str | None:
+    """A STRING attribute decoded as UTF-8, or None when absent or of another type."""
+    attr = _attribute(node, name)
+    if attr is None or attr.type != onnx.AttributeProto.STRING:
+        return None
+    return str(attr.s.decode("utf-8", "replace"))
+
+
+# --- constant inputs ---------------------------------------------------------------------------
+def const_ints(graph: ModelGraph, name: str, scope: str = "main") -> tuple[int, ...] | None:
+    """A small integer constant (initializer or Constant output), flattened; else None."""
+    if not name:
+        return None
+    info = graph.tensor(name, scope)
+    if info is None or info.value is None:
+        return None
+    value: np.ndarray[Any, Any] = info.value
+    if value.dtype.kind not in "iu":
+        return None
+    return tuple(int(v) for v in value.reshape(-1))
+
+
+def _input(node: NodeInfo, position: int) -> str:
+    return node.inputs[position] if position < len(node.inputs) else ""
+
+
+def transpose_perm(node: NodeInfo, rank: int | None) -> tuple[int, ...] | None:
+    """The permutation of a Transpose: its ``perm``, or reversed axes when absent."""
+    if node.op_type != "Transpose":
+        return None
+    perm = attr_ints(node, "perm")
+    if perm is None:
+        return None if rank is None else tuple(reversed(range(rank)))
+    if sorted(perm) != list(range(len(perm))):
+        return None  # not a permutation: another rule's business
+    return perm
+
+
+def reshape_target(graph: ModelGraph, node: NodeInfo) -> tuple[int, ...] | None:
+    """The constant target shape of a Reshape (or Expand / ConstantOfShape), else None."""
+    position = 0 if node.op_type == "ConstantOfShape" else 1
+    return const_ints(graph, _input(node, position), node.graph)
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    axes: tuple[int, ...]
+    steps: tuple[int, ...]
+
+    def on_axis(self, axis: int, rank: int | None = None) -> tuple[int, int, int] | None:
+        """(start, end, step) on ``axis``; None when this slice leaves the axis alone."""
+        for k, a in enumerate(self.axes):
+            if a == axis or (rank is not None and a < 0 and a + rank == axis):
+                return self.starts[k], self.ends[k], self.steps[k]
+        return None
+
+
+def slice_spec(graph: ModelGraph, node: NodeInfo) -> SliceSpec | None:
+    """starts/ends/axes/steps of a Slice, from attributes (opset < 10) or constant inputs."""
+    if node.op_type != "Slice":
+        return None
+    starts = attr_ints(node, "starts")
+    ends: tuple[int, ...] | None
+    axes: tuple[int, ...] | None
+    if starts is not None:  # opset 1-9: attributes
+        ends = attr_ints(node, "ends")
+        axes = attr_ints(node, "axes") or tuple(range(len(starts)))
+        steps: tuple[int, ...] | None = (1,) * len(starts)
+    else:
+        scope = node.graph
+        starts = const_ints(graph, _input(node, 1), scope)
+        ends = const_ints(graph, _input(node, 2), scope)
+        axes = const_ints(graph, _input(node, 3), scope) if _input(node, 3) else None
+        steps = const_ints(graph, _input(node, 4), scope) if _input(node, 4) else None
+        if starts is not None:
+            axes = axes if axes is not None else tuple(range(len(starts)))
+            steps = steps if steps is not None else (1,) * len(starts)
+    if starts is None or ends is None or axes is None or steps is None:
+        return None
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        return None
+    return SliceSpec(starts, ends, axes, steps)
+
+
+def gather_spec(graph: ModelGraph, node: NodeInfo) -> tuple[int, tuple[int, ...], bool] | None:
+    """(axis, indices, scalar_index) of a Gather with constant indices, else None."""
+    if node.op_type != "Gather":
+        return None
+    info = graph.tensor(_input(node, 1), node.graph)
+    if info is None or info.value is None or info.value.dtype.kind not in "iu":
+        return None
+    axis = attr_int(node, "axis") or 0
+    return axis, tuple(int(v) for v in info.value.reshape(-1)), info.value.ndim == 0
+
+
+def squeeze_axes(graph: ModelGraph, node: NodeInfo) -> tuple[int, ...] | None:
+    """Axes of a Squeeze (attribute before opset 13, input after); None when not constant."""
+    axes = attr_ints(node, "axes")
+    return axes if axes is not None else const_ints(graph, _input(node, 1), node.graph)
+
+
+unsqueeze_axes = squeeze_axes  # same two spellings across opsets
+
+
+# --- symbolic shape vectors --------------------------------------------------------------------
+@dataclass(frozen=True)
+class DimOf:
+    """An element of a computed shape: "axis ``axis`` of tensor ``tensor``" (value ``dim``)."""
+
+    tensor: str
+    axis: int
+    dim: Dim
+
+
+ShapeElem = int | DimOf | None  # None: unknown element
+
+
+def shape_vector(
+    graph: ModelGraph, name: str, scope: str = "main", _depth: int = 0
+) -> tuple[ShapeElem, ...] | None:
+    """Evaluate a 1-D int tensor that holds a shape; None when its length is not known."""
+    if _depth > _MAX_DEPTH or not name:
+        return None
+    constant = const_ints(graph, name, scope)
+    if constant is not None:
+        return constant
+    node = graph.producer(name, scope)
+    if node is None:
+        return None
+    recurse = _depth + 1
+    op = node.op_type
+    if op in _TRANSPARENT:
+        return shape_vector(graph, _input(node, 0), node.graph, recurse)
+    if op == "Shape":
+        return _shape_of(graph, node)
+    if op == "Concat":
+        parts: list[ShapeElem] = []
+        for part in node.inputs:
+            elems = shape_vector(graph, part, node.graph, recurse)
+            if elems is None:
+                return None
+            parts.extend(elems)
+        return tuple(parts)
+    if op in ("Unsqueeze", "Squeeze", "Reshape"):
+        return shape_vector(graph, _input(node, 0), node.graph, recurse)
+    if op == "Gather":
+        return _gather_elems(graph, node, recurse)
+    if op == "Slice":
+        return _slice_elems(graph, node, recurse)
+    if op == "Mul":
+        return _mul_elems(graph, node, recurse)
+    return None
+
+
+def _shape_of(graph: ModelGraph, node: NodeInfo) -> tuple[ShapeElem, ...] | None:
+    source = _input(node, 0)
+    info = graph.tensor(source, node.graph)
+    if info is None or info.shape is None:
+        return None
+    rank = len(info.shape)
+    start = attr_int(node, "start") or 0
+    end = attr_int(node, "end")
+    axes = range(rank)[slice(start, end)]
+    return tuple(DimOf(source, a, info.shape[a]) for a in axes)
+
+
+def _gather_elems(graph: ModelGraph, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
+    spec = gather_spec(graph, node)
+    data = shape_vector(graph, _input(node, 0), node.graph, depth)
+    if spec is None or data is None or spec[0] != 0:
+        return None
+    picked: list[ShapeElem] = []
+    for index in spec[1]:
+        if not -len(data) <= index < len(data):
+            return None
+        picked.append(data[index])
+    return tuple(picked)
+
+
+def _slice_elems(graph: ModelGraph, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
+    spec = slice_spec(graph, node)
+    data = shape_vector(graph, _input(node, 0), node.graph, depth)
+    if spec is None or data is None:
+        return None
+    window = spec.on_axis(0, 1)
+    if window is None:
+        return data
+    start, end, step = window
+    if step == 0:
+        return None
+    return data[slice(start, end, step)]
+
+
+def _mul_elems(graph: ModelGraph, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
+    left = shape_vector(graph, _input(node, 0), node.graph, depth)
+    right = shape_vector(graph, _input(node, 1), node.graph, depth)
+    if left is None or right is None or len(left) != len(right):
+        return None
+    return tuple(_times(a, b) for a, b in zip(left, right, strict=True))
+
+
+def _times(a: ShapeElem, b: ShapeElem) -> ShapeElem:
+    values = [x.dim if isinstance(x, DimOf) else x for x in (a, b)]
+    if all(isinstance(v, int) for v in values):
+        return int(values[0]) * int(values[1])  # type: ignore[arg-type]
+    return None
+
+
+# --- Reshape alignment -------------------------------------------------------------------------
+def align_reshape(
+    in_shape: Sequence[Dim], target: Sequence[int], allowzero: bool = False
+) -> dict[int, tuple[int, ...]]:
+    """Which input axes each output axis of a Reshape takes, where that is provable.
+
+    Walks from the left and from the right: a 0 copies the input axis (unless ``allowzero``),
+    a number takes the run of known input dims whose product it is; whatever is left in the
+    middle maps one to one when the counts agree (the -1 then takes exactly one axis).
+    Output axes that cannot be aligned are absent from the result.
+    """
+    groups: dict[int, tuple[int, ...]] = {}
+    n_in, n_out = len(in_shape), len(target)
+    i, j = 0, 0
+    while i < n_in and j < n_out:
+        run = _take(in_shape, target[j], i, 1, allowzero, copy_ok=True)
+        if run is None:
+            break
+        groups[j] = run
+        i, j = max(run) + 1, j + 1
+    ri, rj = n_in - 1, n_out - 1
+    while ri >= i and rj >= j:
+        run = _take(in_shape, target[rj], ri, -1, allowzero, copy_ok=ri == rj)
+        if run is None:
+            break
+        groups[rj] = run
+        ri, rj = min(run) - 1, rj - 1
+    if rj == j and target[j] == -1 and ri >= i:
+        groups[j] = tuple(range(i, ri + 1))  # a lone -1 takes every axis left
+    elif rj - j == ri - i and rj >= j:
+        for offset in range(rj - j + 1):
+            if target[j + offset] != 0 or allowzero:
+                groups[j + offset] = (i + offset,)
+    return groups
+
+
+def _take(
+    in_shape: Sequence[Dim], wanted: int, start: int, step: int, allowzero: bool, copy_ok: bool
+) -> tuple[int, ...] | None:
+    if wanted == 0 and not allowzero:
+        return (start,) if copy_ok else None
+    if wanted <= 0:
+        return None
+    product, axes, k = 1, [], start
+    while 0 <= k < len(in_shape):
+        dim = in_shape[k]
+        if not isinstance(dim, int) or dim <= 0:
+            return None
+        product *= dim
+        axes.append(k)
+        if product == wanted:
+            # size-1 axes next to the run are ambiguous: leave them to the other side
+            return tuple(sorted(axes))
+        if product > wanted:
+            return None
+        k += step
+    return None
+
+
+# --- forward: Y through Transpose to a Reshape ---------------------------------------------------
+@dataclass(frozen=True)
+class FlattenPath:
+    """A Reshape reached from a tensor through Transpose / Identity nodes only.
+
+    ``order`` lists, for each axis of the Reshape's input, the axis of the starting tensor it
+    holds; ``transposes`` are the Transpose nodes on the way (last one nearest the Reshape).
+    """
+
+    reshape: NodeInfo
+    order: tuple[int, ...]
+    transposes: tuple[NodeInfo, ...]
+    before_last: tuple[int, ...]  # ``order`` at the input of the last Transpose
+
+
+def flatten_paths(
+    graph: ModelGraph, name: str, rank: int, scope: str = "main"
+) -> Iterator[FlattenPath]:
+    """Every Reshape that ``name`` reaches through Transpose / Identity / Cast only."""
+    start = tuple(range(rank))
+    stack: list[tuple[str, str, tuple[int, ...], tuple[NodeInfo, ...], tuple[int, ...]]] = [
+        (name, scope, start, (), start)
+    ]
+    seen: set[tuple[str, str]] = set()
+    while stack:
+        tensor, where, order, transposes, before = stack.pop()
+        if (where, tensor) in seen or len(seen) > 4 * _MAX_DEPTH:
+            continue
+        seen.add((where, tensor))
+        for consumer in graph.consumers_of(tensor, where):
+            if not consumer.inputs or consumer.inputs[0] != tensor or not consumer.outputs:
+                continue
+            if consumer.op_type == "Reshape":
+                yield FlattenPath(consumer, order, transposes, before)
+            elif consumer.op_type in _TRANSPARENT:
+                stack.append((consumer.outputs[0], consumer.graph, order, transposes, before))
+            elif consumer.op_type == "Transpose":
+                perm = transpose_perm(consumer, len(order))
+                if perm is None or len(perm) != len(order):
+                    continue
+                stack.append((consumer.outputs[0], consumer.graph,
+                              tuple(order[p] for p in perm), (*transposes, consumer), order))
+
+
+# --- backward: where a state comes from --------------------------------------------------------
+@dataclass(frozen=True)
+class StateOrigin:
+    """The root of a state tensor and the rows of the root's axis 0 that reach the state.
+
+    ``root`` is the first tensor that is not a Slice / Gather / Squeeze / Unsqueeze / Identity /
+    Cast of another one (a graph input, an initializer, a recurrent output, a ConstantOfShape...);
+    ``rows`` is ``(start, stop)`` on the root's axis 0, or None when not provable.
+    """
+
+    root: str
+    producer: NodeInfo | None
+    rows: tuple[int, int] | None
+    through: tuple[NodeInfo, ...]
+
+
+def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrigin:
+    """Follow a state back to its root, composing the axis-0 row window on the way."""
+    through: list[NodeInfo] = []
+    # Each step maps the rows of its output to rows of its input; compose root-ward.
+    windows: list[object] = []
+    tensor, where = name, scope
+    for _ in range(_MAX_DEPTH):
+        node = graph.producer(tensor, where)
+        if node is None:
+            break
+        window = _row_window(graph, node)
+        if window is _STOP:
+            break
+        through.append(node)
+        windows.append(window)
+        tensor, where = _input(node, 0), node.graph
+    return StateOrigin(tensor, graph.producer(tensor, where), _compose(windows, graph, tensor,
+                                                                        where), tuple(through))
+
+
+_STOP = object()
+_KEEP = object()
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Rows picked on axis 0 by one Slice (start, end) or Gather (start, start + count)."""
+
+    start: int
+    end: int
+    gather: bool
+
+
+def _row_window(graph: ModelGraph, node: NodeInfo) -> object:
+    """For a node on the path: its axis-0 _Window, _KEEP, None (unknown) or _STOP."""
+    op = node.op_type
+    if op in _TRANSPARENT:
+        return _KEEP
+    if op == "Slice":
+        spec = slice_spec(graph, node)
+        if spec is None:
+            return None
+        window = spec.on_axis(0)
+        if window is None:
+            return _KEEP
+        start, end, step = window
+        return _Window(start, end, gather=False) if step == 1 else None
+    if op == "Gather":
+        gather = gather_spec(graph, node)
+        if gather is None or gather[0] != 0 or not gather[1]:
+            return None
+        indices = gather[1]
+        if list(indices) != list(range(indices[0], indices[0] + len(indices))):
+            return None  # picks rows out of order: not one window
+        if indices[0] < 0 <= indices[-1]:
+            return None  # wraps around the end
+        return _Window(indices[0], indices[0] + len(indices), gather=True)
+    if op in ("Unsqueeze", "Squeeze"):
+        axes = squeeze_axes(graph, node)
+        # Axes after 0 leave the rows alone; a leading size-1 axis added back after a scalar
+        # Gather (or dropped) keeps the row window the Gather chose.
+        return _KEEP if axes is not None and (0 not in axes or tuple(axes) == (0,)) else None
+    return _STOP
+
+
+def _compose(
+    windows: list[object], graph: ModelGraph, root: str, scope: str
+) -> tuple[int, int] | None:
+    """Apply the windows from the root outward; negative bounds count from the end (ONNX)."""
+    info = graph.tensor(root, scope)
+    size = info.shape[0] if info is not None and info.shape else None
+    lo, hi = 0, size if isinstance(size, int) else None
+    for window in reversed(windows):  # windows[0] is nearest the state
+        if window is _KEEP:
+            continue
+        if not isinstance(window, _Window):
+            return None
+        length = None if hi is None else hi - lo
+        start, end = window.start, window.end
+        if length is None:
+            if start < 0 or end < 0:
+                return None
+            lo, hi = lo + start, None if end > 2**31 else lo + end
+            continue
+        if window.gather:
+            start = start + length if start < 0 else start
+            end = start + (window.end - window.start)
+            if not 0 <= start < end <= length:
+                return None  # out of range: onnxruntime rejects it, not ours to report
+        else:
+            start = min(max(start + length if start < 0 else start, 0), length)
+            end = min(max(end + length if end < 0 else end, 0), length)
+        lo, hi = lo + start, lo + max(end, start)
+    return None if hi is None else (lo, hi)
+
+
+# --- stacked layers ----------------------------------------------------------------------------
+_LAYOUT_OPS = frozenset({"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Cast"})
+
+
+def upstream_layer(
+    graph: ModelGraph, layer: RecurrentLayer, by_node: dict[str, RecurrentLayer]
+) -> RecurrentLayer | None:
+    """The recurrent layer whose Y reaches this layer's X through layout ops only."""
+    x = layer.tensor("X")
+    if x is None:
+        return None
+    tensor, scope = x.name, layer.node.graph
+    for _ in range(_MAX_DEPTH):
+        node = graph.producer(tensor, scope)
+        if node is None:
+            return None
+        if node.id in by_node:
+            upstream = by_node[node.id]
+            y = upstream.tensor("Y")
+            return upstream if y is not None and y.name == tensor else None
+        if node.op_type not in _LAYOUT_OPS:
+            return None
+        tensor, scope = _input(node, 0), node.graph
+    return None
+
+
+def layer_chain(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, int]:
+    """Layer index k of each recurrent node (by node id): 0 unless fed by another layer's Y."""
+    by_node = {layer.node.id: layer for layer in layers}
+    parent = {layer.node.id: upstream_layer(graph, layer, by_node) for layer in layers}
+    index: dict[str, int] = {}
+    for layer in layers:
+        k, current, seen = 0, parent[layer.node.id], {layer.node.id}
+        while current is not None and current.node.id not in seen:
+            seen.add(current.node.id)
+            k += 1
+            current = parent[current.node.id]
+        index[layer.node.id] = k
+    return index
+
+
+def chain_roots(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, str]:
+    """The first layer (node id) of the stack each layer belongs to."""
+    by_node = {layer.node.id: layer for layer in layers}
+    roots: dict[str, str] = {}
+    for layer in layers:
+        current, seen = layer, {layer.node.id}
+        while True:
+            up = upstream_layer(graph, current, by_node)
+            if up is None or up.node.id in seen:
+                break
+            seen.add(up.node.id)
+            current = up
+        roots[layer.node.id] = current.node.id
+    return roots

@@ -1,0 +1,186 @@
+"""Helpers shared by the layout rules (AL302-AL313): the graph around recurrent nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import networkx as nx
+
+from archlint.api import RuleContext
+from archlint.graph import NodeInfo
+from archlint.patterns import (
+    FlattenPath,
+    chain_roots,
+    const_ints,
+    flatten_paths,
+    layer_chain,
+    reshape_target,
+    state_origin,
+)
+from archlint.recurrent import RecurrentLayer
+from archlint.shapes import Dim
+
+SEQ_MAJOR_Y = ("seq", "D", "batch", "H")  # layout=0
+BATCH_MAJOR_Y = ("batch", "seq", "D", "H")  # layout=1
+
+
+def y_labels(layer: RecurrentLayer) -> tuple[str, ...]:
+    return BATCH_MAJOR_Y if layer.layout == 1 else SEQ_MAJOR_Y
+
+
+def node_text(node: NodeInfo) -> str:
+    """``Reshape 'flatten'`` / ``Reshape <Reshape #7>`` for messages."""
+    return f"{node.op_type} {node.name!r}" if node.name else f"{node.op_type} {node.label}"
+
+
+def ints_text(values: tuple[int, ...] | list[int]) -> str:
+    return "[" + ", ".join(str(v) for v in values) + "]"
+
+
+def dynamic_symbols(ctx: RuleContext) -> dict[str, str]:
+    """Symbolic dims declared by the main graph's inputs: symbol -> first input declaring it."""
+    found: dict[str, str] = {}
+    for name in ctx.graph.graph_inputs.get("main", ()):
+        info = ctx.graph.tensor(name)
+        if info is None or info.shape is None or info.is_initializer:
+            continue
+        for dim in info.shape:
+            if isinstance(dim, str):
+                found.setdefault(dim, name)
+    return found
+
+
+def downstream_of_recurrent(ctx: RuleContext) -> set[str]:
+    """Ids of every node that reads, directly or not, an output of a recurrent node."""
+    reached: set[str] = set()
+    for layer in ctx.layers:
+        if layer.node.id in ctx.graph.dag:
+            reached |= nx.descendants(ctx.graph.dag, layer.node.id)
+    return reached
+
+
+@dataclass(frozen=True)
+class Misfold:
+    """A Reshape that flattens a bidirectional Y without D directly before H."""
+
+    layer: RecurrentLayer
+    path: FlattenPath
+    labels: tuple[str, ...]
+
+    @property
+    def order_labels(self) -> tuple[str, ...]:
+        return tuple(self.labels[a] for a in self.path.order)
+
+    def desired_order(self) -> tuple[int, ...]:
+        d_axis = self.labels.index("D")
+        h_axis = self.labels.index("H")
+        rest = [a for a in self.path.order if a not in (d_axis, h_axis)]
+        return (*rest, d_axis, h_axis)
+
+    def expected_perm(self) -> tuple[int, ...]:
+        """The last Transpose's perm that would put D directly before H."""
+        before = self.path.before_last
+        return tuple(before.index(a) for a in self.desired_order())
+
+
+def misfolds(ctx: RuleContext) -> Iterator[Misfold]:
+    """Every Reshape that lowers the rank of a bidirectional Y while D is not just before H.
+
+    Flattening is right only when the direction axis sits directly before H: then the last
+    axis holds [forward H | backward H], the 2·H features PyTorch returns. Anything else
+    mixes directions into batch (or seq) or interleaves the two directions feature by feature.
+    """
+    for layer in ctx.layers:
+        if layer.num_directions != 2:
+            continue
+        y = layer.tensor("Y")
+        if y is None or (y.rank is not None and y.rank != 4):
+            continue
+        if y.shape is not None and isinstance(y.shape[1 + layer.layout], int) \
+                and y.shape[1 + layer.layout] != 2:
+            continue  # a D axis of another size is AL301's finding
+        labels = y_labels(layer)
+        d_axis, h_axis = labels.index("D"), labels.index("H")
+        for path in flatten_paths(ctx.graph, y.name, 4, layer.node.graph):
+            rank = _output_rank(ctx, path.reshape)
+            if rank is None or rank >= 4:
+                continue
+            if path.order.index(d_axis) + 1 == path.order.index(h_axis):
+                continue
+            yield Misfold(layer, path, labels)
+
+
+def _output_rank(ctx: RuleContext, reshape: NodeInfo) -> int | None:
+    target = reshape_target(ctx.graph, reshape)
+    if target is not None:
+        return len(target)
+    shape_input = ctx.graph.tensor(reshape.inputs[1], reshape.graph) \
+        if len(reshape.inputs) > 1 else None
+    if shape_input is not None and shape_input.shape is not None \
+            and len(shape_input.shape) == 1 and isinstance(shape_input.shape[0], int):
+        return shape_input.shape[0]
+    out = ctx.graph.tensor(reshape.outputs[0], reshape.graph) if reshape.outputs else None
+    return None if out is None or out.shape is None else len(out.shape)
+
+
+def labelled(labels: tuple[str, ...], shape: tuple[Dim, ...] | None) -> str:
+    """``[seq, D=2, batch, H=3]``."""
+    parts = []
+    for k, label in enumerate(labels):
+        dim = shape[k] if shape is not None and k < len(shape) else None
+        parts.append(f"{label}={dim}" if isinstance(dim, int) else label)
+    return "[" + ", ".join(parts) + "]"
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Each layer's index k in its stack and the first layer of that stack (by node id)."""
+
+    index: dict[str, int]
+    root: dict[str, str]
+
+    @classmethod
+    def of(cls, ctx: RuleContext) -> StackInfo:
+        return cls(layer_chain(ctx.graph, ctx.layers), chain_roots(ctx.graph, ctx.layers))
+
+
+def rows_text(rows: tuple[int, int]) -> str:
+    return f"rows [{rows[0]}, {rows[1]})"
+
+
+def recurrent_outputs(ctx: RuleContext) -> dict[tuple[str, str], tuple[RecurrentLayer, str]]:
+    """(graph, tensor) -> (layer, output slot) for every bound output of every layer."""
+    found: dict[tuple[str, str], tuple[RecurrentLayer, str]] = {}
+    for layer in ctx.layers:
+        for slot, ref in layer.outputs.items():
+            found[(layer.node.graph, ref.name)] = (layer, slot)
+    return found
+
+
+def state_batch_axis(layer: RecurrentLayer) -> int:
+    """The batch axis of initial_h / initial_c: 1 for [D, batch, H], 0 with layout=1."""
+    return 0 if layer.layout == 1 else 1
+
+
+def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | None:
+    """How a state is a constant ("initializer 'H0'", "ConstantOfShape 'zeros'"), else None."""
+    ref = layer.inputs.get(slot)
+    if ref is None:
+        return None
+    origin = state_origin(ctx.graph, ref.name, layer.node.graph)
+    info = ctx.graph.tensor(origin.root, layer.node.graph)
+    if info is None:
+        return None
+    if info.is_initializer and not info.is_graph_input:
+        return f"initializer {origin.root!r}"
+    producer = origin.producer
+    if producer is None:
+        return None
+    if producer.op_type == "Constant":
+        return f"Constant {producer.label!r}"
+    shape_at = {"ConstantOfShape": 0, "Expand": 1}.get(producer.op_type)
+    if shape_at is not None and len(producer.inputs) > shape_at \
+            and const_ints(ctx.graph, producer.inputs[shape_at], producer.graph) is not None:
+        return f"{producer.op_type} {producer.label!r} with a constant shape"
+    return None

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.graph import NodeInfo
+from archlint.patterns import align_reshape, attr_int, reshape_target
+from archlint.shapes import Dim, format_shape
+from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, ints_text, node_text
+
+
+class BakedShapeAfterRecurrent(Rule):
+    """A constant Reshape/Expand/ConstantOfShape shape after a recurrent node fixes a dynamic axis.
+
+    ## What it does
+    Looks at every Reshape and Expand downstream of an LSTM, GRU or RNN whose target shape is a
+    constant. It lines the target up with the axes of the data it reshapes (a ``0`` copies an
+    axis, a number takes the run of known axes whose product it is, the ``-1`` takes what is
+    left) and reports a number that stands where the data has a symbolic axis, such as the
+    ``seq`` or ``batch`` of the graph input X ``[seq, batch, I]``. A ConstantOfShape with a
+    constant shape is checked the same way against the recurrent output it is combined with
+    (Add, Mul, Concat...), with broadcasting's right alignment.
+
+    ## Why is this bad?
+    A recurrent node's outputs carry the sequence and batch axes of X: Y is
+    ``[seq, D, batch, H]`` and Y_h, Y_c are ``[D, batch, H]``. Flattening Y to
+    ``[seq, batch, D·H]`` with the constant target ``[5, -1, 6]`` hard-codes the sequence length
+    of the export example (5). The graph still declares ``seq`` dynamic, so nothing warns until
+    a caller feeds 7 steps: onnxruntime then fails in the Reshape ("cannot be reshaped to the
+    requested shape"), or, when the element count happens to divide, silently mixes sequence
+    and batch positions. torch's default (dynamo) exporter emits exactly this for a
+    bidirectional multi-layer ``nn.LSTM``.
+
+    ## Example
+    ``[flatten] out = Reshape (Yt, target)`` with ``target = [5, -1, 6]`` and Yt
+    ``[seq, batch, 2, 3]``: the 5 stands for ``seq``. Use ``0`` (copy the axis, with
+    ``allowzero=0``) or a target computed from ``Shape(X)``: ``[0, -1, 6]``. See
+    fixtures/AL302/bad.onnx.txt and good.onnx.txt, and fixtures/exported/lstm_l2_bi_dynamo.onnx.
+    """
+
+    code = "AL302"
+    name = "baked-shape-after-recurrent"
+    severity = Severity.ERROR
+    summary = (
+        "constant Reshape/Expand/ConstantOfShape shape after a recurrent node fixes a dynamic axis"
+    )
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        symbols = dynamic_symbols(ctx)
+        if not symbols or not ctx.layers:
+            return
+        downstream = downstream_of_recurrent(ctx)
+        for node in ctx.graph.iter_nodes(frozenset({"Reshape", "Expand"})):
+            if node.id not in downstream or not node.inputs:
+                continue
+            target = reshape_target(ctx.graph, node)
+            data = ctx.graph.tensor(node.inputs[0], node.graph)
+            if target is None or data is None or data.shape is None:
+                continue
+            baked = _baked_axes(node, data.shape, target)
+            baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
+            if baked:
+                yield self._finding(ctx, node, data.shape, target, baked, symbols)
+        yield from self._constant_of_shape(ctx, downstream, symbols)
+
+    def _constant_of_shape(
+        self, ctx: RuleContext, downstream: set[str], symbols: dict[str, str]
+    ) -> Iterator[Finding]:
+        """A constant-shape ConstantOfShape combined with a recurrent output's dynamic axes."""
+        recurrent_ids = {layer.node.id for layer in ctx.layers}
+        for node in ctx.graph.iter_nodes(frozenset({"ConstantOfShape"})):
+            target = reshape_target(ctx.graph, node)
+            if target is None or not node.outputs:
+                continue
+            for consumer in ctx.graph.consumers_of(node.outputs[0], node.graph):
+                if consumer.id in recurrent_ids:
+                    continue  # a state: AL308 checks its batch
+                skip_axis = attr_int(consumer, "axis") if consumer.op_type == "Concat" else None
+                for other in consumer.inputs:
+                    producer = ctx.graph.producer(other, consumer.graph) if other else None
+                    info = ctx.graph.tensor(other, consumer.graph) if other else None
+                    if producer is None or info is None or info.shape is None or not (
+                            producer.id in downstream or producer.id in recurrent_ids):
+                        continue
+                    baked = _broadcast_baked(info.shape, target, skip_axis)
+                    baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
+                    if baked:
+                        yield self._finding(ctx, node, info.shape, target, baked, symbols,
+                                            partner=consumer)
+                        break
+
+    def _finding(
+        self, ctx: RuleContext, node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...],
+        baked: list[tuple[int, int, str]], symbols: dict[str, str],
+        partner: NodeInfo | None = None,
+    ) -> Finding:
+        parts = [
+            f"{target[j]} fixes axis {axis} ({dim!r}, dynamic in graph input {symbols[dim]!r})"
+            for j, axis, dim in baked
+        ]
+        allowzero = attr_int(node, "allowzero") == 1
+        copyable = node.op_type == "Reshape" and all(j == axis for j, axis, _ in baked)
+        if copyable:
+            fixed = [0 if any(j == k for k, _, _ in baked) else t for j, t in enumerate(target)]
+            expected = ints_text(fixed) + (" with allowzero=0" if allowzero else "")
+            how = (f"Use {ints_text(fixed)} (0 copies the input's axis"
+                   + (", and set allowzero=0" if allowzero else "") + ")")
+        else:
+            expected = "a target computed from Shape() of the input"
+            how = "Compute the target from Shape() of the input"
+        what = f"for input {format_shape(shape)}"
+        if partner is not None:
+            what = f"and meets {format_shape(shape)} from a recurrent node in {node_text(partner)}"
+            expected = "a shape computed from Shape() of that tensor"
+            how = "Compute the shape from Shape() of the recurrent output it is combined with"
+        return ctx.finding(
+            self, node,
+            f"{node_text(node)} has the constant target {ints_text(target)} {what}: "
+            + "; ".join(parts),
+            input="input" if partner is not None else "shape",
+            expected=expected, actual=ints_text(target),
+            help=f"{how}, or re-export with dynamic shapes that cover this axis (torch: the "
+            "classic exporter, dynamo=False, keeps Reshape [0, 0, -1]). As it is, any other "
+            "length fails or mixes axes.",
+        )
+
+
+def _baked_axes(
+    node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...]
+) -> list[tuple[int, int, str]]:
+    """(target index, input axis, symbol) for each constant that stands for a symbolic axis."""
+    found: list[tuple[int, int, str]] = []
+    if node.op_type == "Reshape":
+        groups = align_reshape(shape, target, attr_int(node, "allowzero") == 1)
+        for j, axes in sorted(groups.items()):
+            if target[j] <= 1 or len(axes) != 1:  # a 1 is an inserted unit axis
+                continue
+            dim = shape[axes[0]]
+            if isinstance(dim, str):
+                found.append((j, axes[0], dim))
+        return found
+    return _broadcast_baked(shape, target, None)
+
+
+def _broadcast_baked(
+    shape: tuple[Dim, ...], target: tuple[int, ...], skip_axis: int | None
+) -> list[tuple[int, int, str]]:
+    """Right-aligned (broadcasting) comparison: a number > 1 against a symbolic axis."""
+    found: list[tuple[int, int, str]] = []
+    offset = len(target) - len(shape)
+    for j, value in enumerate(target):
+        axis = j - offset
+        if skip_axis is not None and axis in (skip_axis, skip_axis + len(shape)):
+            continue  # Concat's own axis may differ
+        if 0 <= axis < len(shape) and value > 1 and isinstance(shape[axis], str):
+            found.append((j, axis, str(shape[axis])))
+    return found

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.patterns import reshape_target
+from archlint_rules._dims import describe
+from archlint_rules._layout import ints_text, labelled, misfolds, node_text
+
+
+class DirectionInterleavedWithBatch(Rule):
+    """A bidirectional Y is flattened by a Reshape without first moving D next to H.
+
+    ## What it does
+    Follows Y of every bidirectional LSTM, GRU or RNN (``[seq, D, batch, H]`` with D = 2, or
+    ``[batch, seq, D, H]`` with ``layout=1``) through Identity/Cast to a Reshape that lowers its
+    rank, with no Transpose on the way, and reports the Reshape when the direction axis is not
+    directly before H.
+
+    ## Why is this bad?
+    PyTorch returns a bidirectional output as ``[seq, batch, 2·H]``: per time step and batch
+    row, the forward h_t (H values) followed by the backward h_t. In ONNX's Y the direction axis
+    sits between seq and batch, so the classic exporter emits ``Transpose perm=[0, 2, 1, 3]``
+    (to ``[seq, batch, D, H]``) and then ``Reshape [0, 0, -1]``. A Reshape straight from
+    ``[seq, D, batch, H]`` to ``[seq, batch, 2·H]`` has the same element count, so it runs, but
+    "batch row" b then holds direction ⌊b·2/batch⌋ of some other row, and every feature vector
+    mixes two batch rows. The next layer or the classifier head reads garbage, silently.
+
+    ## Example
+    ``[flatten] Yf = Reshape (Y, [0, -1, 6])`` on Y ``[seq, 2, batch, 3]``: insert
+    ``Yt = Transpose <perm = [0, 2, 1, 3]> (Y)`` and reshape Yt with ``[0, 0, -1]``. See
+    fixtures/AL303/bad.onnx.txt and good.onnx.txt.
+    """
+
+    code = "AL303"
+    name = "direction-interleaved-with-batch"
+    severity = Severity.ERROR
+    summary = "bidirectional Y reshaped to [seq, batch, 2·H] without the Transpose that moves D"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        for fold in misfolds(ctx):
+            if fold.path.transposes:
+                continue  # a Transpose with the wrong perm is AL304's finding
+            reshape = fold.path.reshape
+            target = reshape_target(ctx.graph, reshape)
+            target_text = ints_text(target) if target is not None else "a computed shape"
+            wanted_perm = ints_text(list(fold.desired_order()))
+            layer = fold.layer
+            yield ctx.finding(
+                self, reshape,
+                f"{node_text(reshape)} flattens Y of bidirectional {describe(layer)} "
+                f"{labelled(fold.labels, layer.shape('Y'))} to {target_text} without moving the "
+                "direction axis next to H: directions and batch rows are interleaved",
+                input="data",
+                expected=f"Transpose perm={wanted_perm} before the Reshape",
+                actual="Reshape of " + "[" + ", ".join(fold.order_labels) + "]",
+                help=f"Insert Transpose <perm={wanted_perm}> between {layer.label}'s Y and the "
+                "Reshape, then Reshape with [0, 0, -1] to get [seq, batch, 2·H] "
+                "(forward H, then backward H).",
+            )

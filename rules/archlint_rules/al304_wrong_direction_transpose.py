@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.patterns import transpose_perm
+from archlint_rules._dims import describe
+from archlint_rules._layout import ints_text, labelled, misfolds, node_text
+
+
+class WrongDirectionTranspose(Rule):
+    """The Transpose between a bidirectional Y and its flattening Reshape has the wrong perm.
+
+    ## What it does
+    Follows Y of every bidirectional LSTM, GRU or RNN through Transpose nodes (composing their
+    permutations) to a Reshape that lowers its rank, and reports the last Transpose when the
+    direction axis D does not end up directly before H. It names the perm that would.
+
+    ## Why is this bad?
+    Y is ``[seq, D, batch, H]``. Only ``[seq, batch, D, H]`` flattens to the
+    ``[seq, batch, 2·H]`` that PyTorch returns: forward h_t, then backward h_t. An exporter
+    once emitted ``perm=[0, 2, 3, 1]``, giving ``[seq, batch, H, D]``: the Reshape still runs,
+    but the features come out interleaved, h_fw[0], h_bw[0], h_fw[1], ... The next layer's W,
+    or a Linear head trained on PyTorch's order, multiplies the wrong features: results are
+    silently wrong. A perm that leaves D next to batch interleaves batch rows instead.
+
+    ## Example
+    ``[to_sbdh] Yt = Transpose <perm = [0, 2, 3, 1]> (Y)`` then ``Reshape (Yt, [0, 0, -1])``:
+    the fix is ``perm = [0, 2, 1, 3]``. See fixtures/AL304/bad.onnx.txt and good.onnx.txt.
+    """
+
+    code = "AL304"
+    name = "wrong-direction-transpose"
+    severity = Severity.ERROR
+    summary = "Transpose before flattening a bidirectional Y does not put D directly before H"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        for fold in misfolds(ctx):
+            if not fold.path.transposes:
+                continue  # no Transpose at all is AL303's finding
+            last = fold.path.transposes[-1]
+            perm = transpose_perm(last, 4)
+            expected = ints_text(list(fold.expected_perm()))
+            layer = fold.layer
+            yield ctx.finding(
+                self, last,
+                f"{node_text(last)} turns Y of bidirectional {describe(layer)} "
+                f"{labelled(fold.labels, layer.shape('Y'))} into "
+                f"[{', '.join(fold.order_labels)}] before {node_text(fold.path.reshape)} "
+                "flattens it: the direction axis is not directly before H",
+                attribute="perm", expected=expected,
+                actual=ints_text(list(perm)) if perm is not None else None,
+                help=f"Use perm={expected}, so the flattened features are forward H then "
+                "backward H, as PyTorch returns them.",
+            )

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.graph import NodeInfo
+from archlint.patterns import attr_int
+from archlint_rules._layout import StackInfo, node_text, recurrent_outputs
+
+
+class StateOutputOutOfOrder(Rule):
+    """A model-level h_n/c_n output does not stack the layers' Y_h / Y_c in layer order on axis 0.
+
+    ## What it does
+    Looks at each Concat whose result is a model output and whose inputs are all final states
+    (Y_h or Y_c) of the layers of one stack. It checks that they are concatenated along axis 0,
+    in layer order (layer 0 first), and that Y_h and Y_c are not mixed in one output.
+
+    ## Why is this bad?
+    PyTorch returns h_n ``(num_layers·D, batch, H)``: rows ``[k·D, (k+1)·D)`` are layer k's
+    final h_t (forward, then backward). The ONNX graph builds it with
+    ``Concat(axis=0)(Y_h of layer 0, Y_h of layer 1, ...)``. Another order gives the same shape
+    and runs, but a caller that feeds h_n back as the next chunk's h0 (streaming inference)
+    starts every layer from another layer's state; a Concat on another axis changes the shape
+    the caller expects; and a c state inside h_n is simply the wrong quantity
+    (h_t = o_t ⊙ tanh(c_t), not c_t).
+
+    ## Example
+    ``[cat_h] h_n = Concat <axis: int = 0> (Y_h1, Y_h0)`` for a 2-layer stack: write
+    ``Concat(Y_h0, Y_h1)``. See fixtures/AL306/bad.onnx.txt and good.onnx.txt.
+    """
+
+    code = "AL306"
+    name = "state-output-out-of-order"
+    severity = Severity.ERROR
+    summary = "model h_n/c_n output does not Concat the layers' Y_h/Y_c in layer order on axis 0"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        outputs = recurrent_outputs(ctx)
+        if not outputs:
+            return
+        stacks = StackInfo.of(ctx)
+        model_outputs = set(ctx.graph.graph_outputs.get("main", ()))
+        for node in ctx.graph.iter_nodes(frozenset({"Concat"})):
+            if node.graph != "main" or not node.outputs or node.outputs[0] not in model_outputs:
+                continue
+            parts = [outputs.get((node.graph, name)) for name in node.inputs]
+            if len(parts) < 2 or any(p is None or p[1] not in ("Y_h", "Y_c") for p in parts):
+                continue
+            known = [p for p in parts if p is not None]
+            if len({stacks.root[layer.node.id] for layer, _ in known}) != 1:
+                continue  # states of unrelated stacks: no order to check
+            slots = [slot for _, slot in known]
+            ks = [stacks.index[layer.node.id] for layer, _ in known]
+            yield from self._check(ctx, node, slots, ks)
+
+    def _check(
+        self, ctx: RuleContext, node: NodeInfo, slots: list[str], ks: list[int]
+    ) -> Iterator[Finding]:
+        out = node.outputs[0]
+        listed = ", ".join(f"{slot} of layer {k}" for slot, k in zip(slots, ks, strict=True))
+        if len(set(slots)) > 1:
+            yield ctx.finding(
+                self, node,
+                f"{node_text(node)} builds model output {out!r} from {listed}: it mixes "
+                "final hidden states (Y_h) and cell states (Y_c)",
+                output="concat_result", expected="only Y_h (h_n) or only Y_c (c_n)", actual=listed,
+                help="Concat the Y_h outputs into h_n and the Y_c outputs into c_n.",
+            )
+            return
+        axis = attr_int(node, "axis")
+        if axis not in (0, -3):
+            yield ctx.finding(
+                self, node,
+                f"{node_text(node)} stacks {listed} into model output {out!r} along axis "
+                f"{axis}; the (num_layers·D, batch, H) state stacks layers along axis 0",
+                attribute="axis", expected=0, actual=axis,
+                help="Set axis=0.",
+            )
+        if ks != sorted(ks):
+            wanted = ", ".join(f"{slots[0]} of layer {k}" for k in sorted(ks))
+            yield ctx.finding(
+                self, node,
+                f"{node_text(node)} stacks {listed} into model output {out!r}: layer "
+                "order is broken, so rows [k·D, (k+1)·D) are not layer k's state",
+                output="concat_result", expected=wanted, actual=listed,
+                help="List the layers' states in layer order, layer 0 first.",
+            )

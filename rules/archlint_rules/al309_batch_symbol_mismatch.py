@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.patterns import state_origin
+from archlint.recurrent import RecurrentLayer
+from archlint.shapes import Dim
+from archlint_rules._dims import describe
+from archlint_rules._layout import dynamic_symbols, state_batch_axis
+
+_STATES = ("initial_h", "initial_c")
+
+
+class BatchSymbolMismatch(Rule):
+    """X and a state input declare the batch axis differently (dynamic axes on one input only).
+
+    ## What it does
+    For each LSTM, GRU or RNN whose X has a symbolic batch axis, follows initial_h and
+    initial_c back to a model input and compares the batch axis declared there: another symbol
+    (``N`` vs ``batch``) is a warning; a fixed number where X is dynamic is an error. A model
+    input sliced for several layers is reported once, at the first layer that reads it.
+
+    ## Why is this bad?
+    h0 ``(num_layers·D, batch, H)`` holds one row per sequence of X's batch, so its batch axis
+    *is* X's batch axis. Exporting with ``dynamic_axes`` declared for ``x`` only leaves h0 with
+    the example's batch (a number): any other batch size is rejected when the input is fed.
+    Two different symbols run, but tell every consumer of the model (serving signatures,
+    TensorRT optimisation profiles, shape inference) that the two sizes are independent,
+    which they are not.
+
+    ## Example
+    X ``[seq, batch, 4]`` with h0 ``[1, N, 3]`` and c0 ``[1, 1, 3]``: declare both as
+    ``[1, batch, 3]`` (torch: list h0 and c0 in ``dynamic_axes`` with the same name). See
+    fixtures/AL309/bad.onnx.txt and good.onnx.txt.
+    """
+
+    code = "AL309"
+    name = "batch-symbol-mismatch"
+    severity = Severity.WARNING
+    summary = "state model input declares the batch axis differently from X"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        symbols = dynamic_symbols(ctx)
+        # model input -> (first layer, slot, declared dim, X's batch symbol, layers reading it)
+        seen: dict[str, tuple[RecurrentLayer, str, Dim, str, list[str]]] = {}
+        for layer in ctx.layers:
+            batch = layer.batch_dim
+            if not isinstance(batch, str) or batch not in symbols:
+                continue
+            for slot in _STATES:
+                found = self._declared(ctx, layer, slot, batch)
+                if found is None:
+                    continue
+                root, declared = found
+                if root in seen:
+                    seen[root][4].append(layer.label)
+                else:
+                    seen[root] = (layer, slot, declared, batch, [layer.label])
+        for root, (layer, slot, declared, batch, readers) in seen.items():
+            fixed = isinstance(declared, int)
+            also = f" (read by {len(readers)} layers: {', '.join(readers)})" \
+                if len(readers) > 1 else ""
+            yield ctx.finding(
+                self, layer,
+                f"{describe(layer)} {slot} comes from model input {root!r}{also}, which "
+                f"declares its batch axis as {declared!r}, but X's batch axis is {batch!r} "
+                f"(graph input {symbols[batch]!r})"
+                + (": every other batch size is rejected" if fixed else
+                   ": the two are declared independent"),
+                input=slot, expected=repr(batch), actual=repr(declared),
+                severity=Severity.ERROR if fixed else None,
+                help=f"Declare axis {state_batch_axis(layer)} of {root!r} as {batch!r} (torch: "
+                "give the state inputs the same dynamic_axes name as x).",
+            )
+
+    @staticmethod
+    def _declared(
+        ctx: RuleContext, layer: RecurrentLayer, slot: str, batch: str
+    ) -> tuple[str, Dim] | None:
+        """(model input, its declared batch dim) when a state input declares another batch."""
+        ref = layer.inputs.get(slot)
+        if ref is None:
+            return None
+        origin = state_origin(ctx.graph, ref.name, layer.node.graph)
+        root = ctx.graph.tensor(origin.root, layer.node.graph)
+        if root is None or not root.is_graph_input or root.is_initializer:
+            return None  # constants are AL308's; computed states have no declaration
+        # Slices along axis 0 keep the state's batch axis where the model input has it.
+        if root.shape is None or len(root.shape) != 3:
+            return None
+        declared = root.shape[state_batch_axis(layer)]
+        if declared is None or batch in root.shape:
+            return None  # the same symbol on another axis is a layout question: AL310
+        return origin.root, declared

@@ -1,0 +1,416 @@
+"""Layout rules AL302-AL313: each bad fixture is a real model that onnxruntime runs (silent
+bugs, with the wrong numbers shown) or fails on at another size (baked shapes), and archlint
+names the exact node; the good fixture and the real exports stay clean."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+from archlint.engine import Linter
+from archlint.registry import load_rules, select_rules
+
+from .conftest import FIXTURES
+from .layout_support import codes_and_nodes, fixture_model, lint, run_ort
+
+EXPORTED = FIXTURES / "exported"
+
+
+# --- AL302 baked shape -----------------------------------------------------------------------
+def test_al302_flags_the_dynamo_export_reshape_that_onnxruntime_fails_on() -> None:
+    findings = lint(EXPORTED / "lstm_l2_bi_dynamo.onnx")
+    assert codes_and_nodes(findings) == [("AL302", "node_Reshape_236")]
+    finding = findings[0]
+    assert finding.actual == "[5, -1, 6]"
+    assert finding.expected == "[0, -1, 6] with allowzero=0"
+    assert "'seq'" in finding.message and "'x'" in finding.message
+    model = onnx.load(EXPORTED / "lstm_l2_bi_dynamo.onnx")
+    assert run_ort(model, {"seq": 5, "batch": 3})["output"].shape == (5, 3, 6)
+    with pytest.raises(OrtFail,
+                       match="node_Reshape_236"):
+        run_ort(model, {"seq": 7, "batch": 3})
+
+
+def test_al302_classic_export_is_clean_and_runs_at_any_length() -> None:
+    assert lint(EXPORTED / "lstm_l2_bi_classic.onnx") == ()
+    model = onnx.load(EXPORTED / "lstm_l2_bi_classic.onnx")
+    assert run_ort(model, {"seq": 7, "batch": 3})["output"].shape == (7, 3, 6)
+
+
+def test_al302_fixture_fails_in_onnxruntime_at_another_sequence_length() -> None:
+    bad = fixture_model("AL302", "bad")
+    assert run_ort(bad, {"seq": 5, "batch": 2})["out"].shape == (5, 2, 6)
+    with pytest.raises(OrtFail, match="flatten"):
+        run_ort(bad, {"seq": 7, "batch": 2})
+    good = fixture_model("AL302", "good")
+    assert run_ort(good, {"seq": 7, "batch": 2})["out"].shape == (7, 2, 6)
+    assert codes_and_nodes(lint(FIXTURES / "AL302" / "bad.onnx.txt")) == [("AL302", "flatten")]
+
+
+# --- AL303 / AL304: folding the direction axis ------------------------------------------------
+def _pytorch_order(y: np.ndarray) -> np.ndarray:
+    """What PyTorch returns for a bidirectional Y [seq, 2, batch, H]: [seq, batch, 2·H]."""
+    seq, _, batch, hidden = y.shape
+    return np.concatenate([y[:, 0], y[:, 1]], axis=-1).reshape(seq, batch, 2 * hidden)
+
+
+@pytest.mark.parametrize(("code", "node"), [("AL303", "flatten"), ("AL304", "to_sbhd")])
+def test_misfolded_direction_runs_silently_with_wrong_features(code: str, node: str) -> None:
+    dims = {"seq": 4, "batch": 3}
+    good = run_ort(fixture_model(code, "good"), dims)["out"]
+    bad = run_ort(fixture_model(code, "bad"), dims)["out"]
+    assert bad.shape == good.shape == (4, 3, 6)  # runs, same shape: nothing fails
+    assert not np.allclose(bad, good)  # ...but the features are others
+    assert codes_and_nodes(lint(FIXTURES / code / "bad.onnx.txt")) == [(code, node)]
+
+
+def test_good_fold_matches_pytorch_order() -> None:
+    model = fixture_model("AL303", "good")
+    model.graph.output.append(
+        onnx.helper.make_tensor_value_info("Y", 1, None))
+    out = run_ort(model, {"seq": 4, "batch": 3})
+    np.testing.assert_allclose(out["out"], _pytorch_order(out["Y"]))
+
+
+# --- AL311 PyTorch GRU linear_before_reset ------------------------------------------------------
+def test_al311_linear_before_reset_changes_the_numbers() -> None:
+    dims = {"seq": 4, "batch": 2}
+    bad = run_ort(fixture_model("AL311", "bad"), dims)["Y"]
+    good = run_ort(fixture_model("AL311", "good"), dims)["Y"]
+    assert bad.shape == good.shape
+    assert not np.allclose(bad, good)
+    assert codes_and_nodes(lint(FIXTURES / "AL311" / "bad.onnx.txt")) == [("AL311", "gru_0")]
+
+
+def test_al311_ignores_other_producers(tmp_path) -> None:
+    text = (FIXTURES / "AL311" / "bad.onnx.txt").read_text().replace('"pytorch"', '"tf2onnx"')
+    path = tmp_path / "other.onnx.txt"
+    path.write_text(text)
+    assert lint(path, ["AL311"]) == ()
+
+
+# --- AL305 / AL306 / AL307: multi-layer and h/c state wiring -----------------------------------
+@pytest.mark.parametrize(("code", "output", "nodes"), [
+    ("AL305", "Y1", ["gru_0", "gru_1"]),
+    ("AL306", "h_n", ["cat_h", "cat_c"]),
+    ("AL307", "Y2", ["decoder", "side"]),
+])
+def test_state_wiring_bugs_run_silently_with_other_numbers(
+    code: str, output: str, nodes: list[str]
+) -> None:
+    dims = {"seq": 4, "seq2": 3, "batch": 2}
+    good = run_ort(fixture_model(code, "good"), dims)
+    bad = run_ort(fixture_model(code, "bad"), dims)
+    assert bad[output].shape == good[output].shape
+    assert not np.allclose(bad[output], good[output])
+    assert codes_and_nodes(lint(FIXTURES / code / "bad.onnx.txt")) == [(code, n) for n in nodes]
+
+
+def test_al305_expected_rows_follow_layer_index() -> None:
+    findings = lint(FIXTURES / "AL305" / "bad.onnx.txt", ["AL305"])
+    assert [(f.location.node, f.expected, f.actual) for f in findings] == [
+        ("gru_0", "rows [0, 1)", "rows [1, 2)"), ("gru_1", "rows [1, 2)", "rows [0, 1)")]
+
+
+def test_al307_side_lstm_also_differs_when_c_is_fed_h() -> None:
+    dims = {"seq": 4, "seq2": 3, "batch": 2}
+    good = run_ort(fixture_model("AL307", "good"), dims)["Y3"]
+    bad = run_ort(fixture_model("AL307", "bad"), dims)["Y3"]
+    assert not np.allclose(bad, good)
+
+
+# --- AL308 / AL309 / AL312: the batch axis of the states ----------------------------------------
+@pytest.mark.parametrize(("code", "output", "nodes"), [
+    ("AL308", "Y", ["lstm_0", "lstm_0"]),
+    ("AL309", "Y", ["lstm_0", "lstm_0"]),
+    ("AL312", "Y1", ["lstm_1"]),
+])
+def test_state_batch_bugs_work_for_batch_1_only(code: str, output: str, nodes: list[str]) -> None:
+    bad = fixture_model(code, "bad")
+    assert run_ort(bad, {"seq": 4, "batch": 1, "N": 1})[output].shape[-2] == 1
+    with pytest.raises((OrtFail, InvalidArgument)):
+        run_ort(bad, {"seq": 4, "batch": 2, "N": 2})
+    good = run_ort(fixture_model(code, "good"), {"seq": 4, "batch": 2})
+    assert good[output].shape[-2] == 2
+    assert codes_and_nodes(lint(FIXTURES / code / "bad.onnx.txt")) == [(code, n) for n in nodes]
+
+
+def test_al309_severity_depends_on_fixed_or_other_symbol() -> None:
+    findings = lint(FIXTURES / "AL309" / "bad.onnx.txt", ["AL309"])
+    assert [(f.location.input, f.severity.value, f.actual) for f in findings] == [
+        ("initial_c", "error", "1"), ("initial_h", "warning", "'N'")]
+
+
+def test_al312_names_the_direction_axis() -> None:
+    [finding] = lint(FIXTURES / "AL312" / "bad.onnx.txt", ["AL312"])
+    assert "axis 1 of 'Y0'" in finding.message
+    assert finding.actual == "D axis of Y of LSTM 'lstm_0'"
+
+
+# --- AL310: state layout vs the layout attribute -------------------------------------------------
+def test_al310_layout1_with_seq_major_state_is_silent_in_the_reference_runtime() -> None:
+    from onnx.reference import ReferenceEvaluator
+
+    good, bad = fixture_model("AL310", "good"), fixture_model("AL310", "bad")
+    # onnxruntime's CPU kernels refuse layout=1 outright; onnx's reference runtime runs it.
+    with pytest.raises(OrtFail, match="layout"):
+        run_ort(good, {"seq": 4, "batch": 3})
+    rng = np.random.default_rng(0)
+    feeds = {"X": rng.standard_normal((3, 4, 4)), "h0": rng.standard_normal((1, 3, 3)),
+             "W": rng.standard_normal((1, 12, 4)), "R": rng.standard_normal((1, 12, 3))}
+    feeds = {k: v.astype(np.float32) for k, v in feeds.items()}
+    y_good = ReferenceEvaluator(good).run(None, feeds)[0]
+    y_bad = ReferenceEvaluator(bad).run(None, feeds)[0]
+    assert y_bad.shape == y_good.shape == (3, 4, 1, 3)  # runs, right shape
+    assert not np.allclose(y_bad, y_good)  # ...from the wrong initial state
+    assert codes_and_nodes(lint(FIXTURES / "AL310" / "bad.onnx.txt")) == [("AL310", "lstm_bf")]
+
+
+def test_al310_reverse_batch_major_state_on_layout0_fails_for_batch_2(tmp_path) -> None:
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    rev (float[seq, batch, 4] X, float[batch, 1, 3] h0, float[1, 9, 4] W, float[1, 9, 3] R)
+        => (float[seq, 1, batch, 3] Y)
+    { [gru_sf] Y, Y_h = GRU <hidden_size: int = 3> (X, W, R, , , h0) }"""
+    model = onnx.parser.parse_model(text)
+    assert run_ort(model, {"seq": 4, "batch": 1})["Y"].shape == (4, 1, 1, 3)
+    with pytest.raises(OrtFail):
+        run_ort(model, {"seq": 4, "batch": 2})
+    path = tmp_path / "rev.onnx"
+    onnx.save_model(model, path)
+    findings = lint(path)
+    assert codes_and_nodes(findings) == [("AL310", "gru_sf")]
+    assert findings[0].expected == "[D, batch, H]"
+
+
+# --- AL313: stacked input size -----------------------------------------------------------------
+def test_al313_stacked_input_size_fails_in_onnxruntime_only_at_run_time() -> None:
+    bad = fixture_model("AL313", "bad")
+    session = ort.InferenceSession(bad.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert session is not None  # it loads: the mismatch is invisible until run time
+    with pytest.raises((OrtFail, InvalidArgument)):
+        run_ort(bad, {"seq": 4, "batch": 2})
+    assert run_ort(fixture_model("AL313", "good"), {"seq": 4, "batch": 2})["Y1"].shape == \
+        (4, 1, 2, 3)
+    [finding] = lint(FIXTURES / "AL313" / "bad.onnx.txt")
+    assert (finding.code, finding.location.node, finding.expected, finding.actual) == (
+        "AL313", "lstm_1", "I = D·H = 6", "I = 3")
+
+
+# --- robustness: models the rules do not understand ---------------------------------------------
+ODD_MODELS = {
+    "transpose_without_perm_and_computed_reshape": """
+      odd (float[seq, batch, 4] X, float[2, 12, 4] W, float[2, 12, 3] R, int64[3] T)
+          => (float[a, b, c] out) {
+        [lstm] Y, Yh = LSTM <hidden_size: int = 3, direction: string = "bidirectional"> (X, W, R)
+        [t] Yt = Transpose (Y)
+        [r] out = Reshape (Yt, T)
+      }""",
+    "bad_perm_and_gather_of_states": """
+      odd (float[seq, batch, 4] X, float[1, 12, 4] W, float[1, 12, 3] R, float[4, batch, 3] S,
+           int64[2] idx) => (float[a, b, c, d] out) {
+        [g] h = Gather <axis: int = 0> (S, idx)
+        [lstm] Y, Yh, Yc = LSTM <hidden_size: int = 3> (X, W, R, , , h, h)
+        [t] out = Transpose <perm: ints = [0, 0, 1, 2]> (Y)
+      }""",
+    "negative_slice_step_and_unknown_direction": """
+      odd (float[seq, batch, 4] X, float[2, 9, 4] W, float[2, 9, 3] R, float[4, batch, 3] S)
+          => (float[a, b, c, d] Y) {
+        [s] st = Constant <value: tensor = int64[1] {3}> ()
+        [e] en = Constant <value: tensor = int64[1] {0}> ()
+        [ax] ax = Constant <value: tensor = int64[1] {0}> ()
+        [step] sp = Constant <value: tensor = int64[1] {-1}> ()
+        [sl] h = Slice (S, st, en, ax, sp)
+        [gru] Y, Yh = GRU <hidden_size: int = 3, direction: string = "sideways"> (X, W, R, , , h)
+        [cat] hn = Concat <axis: int = 2> (Yh)
+      }""",
+    "state_shape_from_float_mul": """
+      odd (float[seq, batch, 4] X, float[1, 3, 4] W, float[1, 3, 3] R) => (float[a, b, c] out) {
+        [sh] s = Shape (X)
+        [m] s2 = Mul (s, s)
+        [z] h0 = ConstantOfShape (s2)
+        [rnn] Y, Yh = RNN <hidden_size: int = 3> (X, W, R, , , h0)
+        [e] out = Expand (Yh, s2)
+      }""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_MODELS))
+def test_layout_rules_never_crash_on_odd_models(name: str, tmp_path) -> None:
+    text = '<ir_version: 8, opset_import: ["" : 17]>\n' + ODD_MODELS[name]
+    path = tmp_path / f"{name}.onnx"
+    onnx.save_model(onnx.parser.parse_model(text), path)
+    findings = lint(path, ["AL3"])
+    assert [f.message for f in findings if f.code == "AL000"] == []
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_layout_rules_never_crash_on_mutated_exports(data: st.DataObject, tmp_path) -> None:
+    """Random perms, Constant values and dropped inputs in real exports: no rule crashes."""
+    name = data.draw(st.sampled_from(["lstm_l2_bi_classic.onnx", "lstm_l2_bi_dynamo.onnx",
+                                      "gru_l3_bi_bf_h0.onnx", "lstm_l2_bi_sf_h0.onnx"]))
+    model = onnx.load(EXPORTED / name)
+    nodes = list(model.graph.node)
+    for _ in range(data.draw(st.integers(1, 6))):
+        node = nodes[data.draw(st.integers(0, len(nodes) - 1))]
+        small_ints = st.lists(st.integers(-3, 7), min_size=0, max_size=5)
+        if node.op_type == "Transpose":
+            del node.attribute[:]
+            node.attribute.append(onnx.helper.make_attribute(
+                "perm", data.draw(small_ints), attr_type=onnx.AttributeProto.INTS))
+        elif node.op_type == "Constant":
+            values = data.draw(small_ints)
+            del node.attribute[:]
+            node.attribute.append(onnx.helper.make_attribute(
+                "value", onnx.helper.make_tensor("v", onnx.TensorProto.INT64, [len(values)],
+                                                 values)))
+        elif len(node.input) > 1 and data.draw(st.booleans()):
+            node.input[data.draw(st.integers(1, len(node.input) - 1))] = ""
+    path = tmp_path / "mutated.onnx"
+    onnx.save_model(model, path)
+    report = Linter(select_rules(load_rules().rules, ["AL3"])).lint_file(path)
+    assert [f.message for f in report.findings if f.code == "AL000"] == []
+
+
+_AL302_MORE = """<ir_version: 8, opset_import: ["" : 17]>
+more (float[seq, batch, 4] X, float[1, 12, 4] W, float[1, 12, 3] R)
+    => (float[seq, 1, batch, 3] out, float[1, batch, 3] hb, float[1, a, 3] flat) {
+  [lstm] Y, Yh, Yc = LSTM <hidden_size: int = 3> (X, W, R)
+  [bias_shape] s = Constant <value: tensor = int64[4] {5, 1, 2, 3}> ()
+  [bias] b = ConstantOfShape (s)
+  [add] out = Add (Y, b)
+  [h_shape] hs = Constant <value: tensor = int64[3] {1, 2, 3}> ()
+  [expand_h] hb = Expand (Yh, hs)
+  [unit] us = Constant <value: tensor = int64[3] {1, -1, 3}> ()
+  [unit_axis] flat = Reshape (Y, us)
+}"""
+
+
+def test_al302_constant_of_shape_and_expand_bake_seq_and_batch(tmp_path) -> None:
+    model = onnx.parser.parse_model(_AL302_MORE)
+    assert run_ort(model, {"seq": 5, "batch": 2})["out"].shape == (5, 1, 2, 3)
+    for dims in ({"seq": 7, "batch": 2}, {"seq": 5, "batch": 3}):
+        with pytest.raises((OrtFail, InvalidArgument)):
+            run_ort(model, dims)
+    path = tmp_path / "more.onnx"
+    onnx.save_model(model, path)
+    findings = lint(path, ["AL302"])
+    # Reshape [1, -1, 3] inserts a unit axis and merges the rest: nothing is baked there.
+    assert [(f.location.node, f.actual) for f in findings] == [
+        ("bias", "[5, 1, 2, 3]"), ("expand_h", "[1, 2, 3]")]
+    assert "'batch'" in findings[1].message and "'seq'" not in findings[1].message
+
+
+def test_al307_gru_encoder_hidden_state_may_seed_a_cell_state(tmp_path) -> None:
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    seed (float[seq, batch, 4] X, float[1, 9, 4] Wg, float[1, 9, 3] Rg, float[1, 12, 4] W,
+          float[1, 12, 3] R) => (float[seq, 1, batch, 3] Y2) {
+      [enc] Y, h = GRU <hidden_size: int = 3, linear_before_reset: int = 1> (X, Wg, Rg)
+      [dec] Y2, h2, c2 = LSTM <hidden_size: int = 3> (X, W, R, , , h, h)
+    }"""
+    path = tmp_path / "seed.onnx"
+    onnx.save_model(onnx.parser.parse_model(text), path)
+    assert lint(path, ["AL307"]) == ()
+
+
+# --- real exports with defects (fixtures/exported_defects, made by its script) ------------------
+DEFECTS = FIXTURES / "exported_defects"
+
+
+def test_real_export_with_dynamic_axes_on_x_only_is_flagged_once_per_state_input() -> None:
+    path = DEFECTS / "lstm_l2_bi_x_only_dynamic.onnx"
+    findings = lint(path)
+    assert [(f.code, f.location.node, f.location.input, f.actual) for f in findings] == [
+        ("AL309", "/LSTM", "initial_c", "2"), ("AL309", "/LSTM", "initial_h", "2")]
+    assert all(f.severity.value == "error" for f in findings)
+    model = onnx.load(path)
+    assert run_ort(model, {"seq": 7, "batch": 2})["out"].shape == (7, 2, 6)
+    states = {n: np.zeros((4, 3, 3), np.float32) for n in ("h0", "c0")}
+    with pytest.raises(InvalidArgument, match="h0"):  # batch-3 states are refused at the door
+        run_ort(model, {"seq": 7, "batch": 3}, values=states)
+    with pytest.raises(OrtFail, match="initial_h"):  # batch-2 states do not fit batch-3 x
+        run_ort(model, {"seq": 7, "batch": 3})
+
+
+def test_real_dynamo_gru_export_bakes_the_sequence_length() -> None:
+    path = DEFECTS / "gru_l2_bi_dynamo.onnx"
+    assert codes_and_nodes(lint(path)) == [("AL302", "node_Reshape_178")]
+    model = onnx.load(path)
+    assert run_ort(model, {"seq": 5, "batch": 3})["getitem"].shape == (5, 3, 6)
+    with pytest.raises(OrtFail, match="node_Reshape_178"):
+        run_ort(model, {"seq": 7, "batch": 3})
+
+
+def test_al308_one_finding_for_a_constant_state_sliced_for_a_whole_stack(tmp_path) -> None:
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    stack (float[seq, batch, 4] X, float[1, 9, 4] W0, float[1, 9, 3] R0, float[1, 9, 3] W1,
+           float[1, 9, 3] R1) => (float[seq, 1, batch, 3] Y1) {
+      [shape] s = Constant <value: tensor = int64[3] {2, 1, 3}> ()
+      [zeros] z = ConstantOfShape (s)
+      [a0] a0 = Constant <value: tensor = int64[1] {0}> ()
+      [a1] a1 = Constant <value: tensor = int64[1] {1}> ()
+      [a2] a2 = Constant <value: tensor = int64[1] {2}> ()
+      [s0] h0 = Slice (z, a0, a1, a0)
+      [s1] h1 = Slice (z, a1, a2, a0)
+      [gru_0] Y0, Yh0 = GRU <hidden_size: int = 3> (X, W0, R0, , , h0)
+      [sq] X1 = Squeeze (Y0, a1)
+      [gru_1] Y1, Yh1 = GRU <hidden_size: int = 3> (X1, W1, R1, , , h1)
+    }"""
+    model = onnx.parser.parse_model(text)
+    assert run_ort(model, {"seq": 3, "batch": 1})["Y1"].shape == (3, 1, 1, 3)
+    with pytest.raises(OrtFail):
+        run_ort(model, {"seq": 3, "batch": 2})
+    path = tmp_path / "stack.onnx"
+    onnx.save_model(model, path)
+    assert codes_and_nodes(lint(path)) == [("AL308", "gru_0")]
+
+
+# --- correct alternatives stay clean ------------------------------------------------------------
+_FOLDS = """<ir_version: 8, opset_import: ["" : 17]>
+folds (float[seq, batch, 4] X, float[batch, seq, 4] Xb, float[2, 12, 4] W, float[2, 12, 3] R)
+    => (float[batch, seq, 6] bf, float[batch, seq, 6] l1, float[seq, batch, 6] cat) {
+  [lstm] Y, Yh, Yc = LSTM <hidden_size: int = 3, direction: string = "bidirectional"> (X, W, R)
+  [to_bsdh] Yb = Transpose <perm: ints = [2, 0, 1, 3]> (Y)
+  [keep] t = Constant <value: tensor = int64[3] {0, 0, -1}> ()
+  [flat_bf] bf = Reshape (Yb, t)
+  [lstm_l1] Y1, Yh1, Yc1 = LSTM <hidden_size: int = 3, direction: string = "bidirectional",
+                                 layout: int = 1> (Xb, W, R)
+  [flat_l1] l1 = Reshape (Y1, t)
+  [zero] i0 = Constant <value_int: int = 0> ()
+  [one] i1 = Constant <value_int: int = 1> ()
+  [fw] f = Gather <axis: int = 1> (Y, i0)
+  [bw] b = Gather <axis: int = 1> (Y, i1)
+  [concat] cat = Concat <axis: int = -1> (f, b)
+}"""
+
+
+def test_correct_folds_are_clean(tmp_path) -> None:
+    """Batch-first output ([2, 0, 1, 3]), layout=1 Y flattened as is, Gather + Concat."""
+    path = tmp_path / "folds.onnx"
+    onnx.save_model(onnx.parser.parse_model(_FOLDS), path)
+    assert lint(path) == ()
+    # the same graph with the batch-first Transpose mistyped is caught
+    broken = tmp_path / "broken.onnx"
+    onnx.save_model(onnx.parser.parse_model(_FOLDS.replace("[2, 0, 1, 3]", "[2, 0, 3, 1]")), broken)
+    [finding] = lint(broken)
+    assert (finding.code, finding.location.node, finding.expected) == (
+        "AL304", "to_bsdh", "[2, 0, 1, 3]")
+
+
+def test_al306_concat_on_another_axis(tmp_path) -> None:
+    text = (FIXTURES / "AL306" / "good.onnx.txt").read_text()
+    text = text.replace("[cat_h] h_n = Concat <axis: int = 0>",
+                        "[cat_h] h_n = Concat <axis: int = 2>")
+    text = text.replace("float[2, batch, 3] h_n", "float[1, batch, 6] h_n")
+    path = tmp_path / "axis.onnx.txt"
+    path.write_text(text)
+    findings = lint(path, ["AL306"])
+    assert [(f.location.node, f.location.attribute, f.expected, f.actual) for f in findings] == [
+        ("cat_h", "axis", "0", "2")]
