@@ -64,6 +64,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default="error", show_default=True,
               help="Lowest severity that makes the exit code 1.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--runtime", is_flag=True,
+              help="Also run each model in onnxruntime (CPU, defaults of `archlint run`).")
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -72,6 +74,7 @@ def lint(
     output: Path | None,
     fail_on: str,
     exit_zero: bool,
+    runtime: bool,
 ) -> None:
     """Lint ONNX models (files, or folders searched for *.onnx)."""
     ruleset = _rules_or_fail()
@@ -82,6 +85,10 @@ def lint(
                            "(see `archlint rules`)")
     rules = select_rules(ruleset.rules, selected_codes, ignored_codes)
     report = Linter(rules).lint_paths(list(paths))
+    if runtime:
+        from archlint.cli_run import add_runtime_findings
+
+        report = add_runtime_findings(report, rules)
     _emit(REPORTERS[output_format](report), output)
     for model in report.errors:
         click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
@@ -138,6 +145,11 @@ def explain(code: str) -> None:
         raise UsageFailure(f"unknown rule code {code!r} (see `archlint rules`)")
     click.echo(f"{rule.code} {rule.name} ({rule.severity.value})\n")
     click.echo(rule.documentation())
+
+
+from archlint.cli_run import run_command  # noqa: E402  (cli_run imports helpers defined above)
+
+cli.add_command(run_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
