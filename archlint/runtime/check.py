@@ -407,7 +407,7 @@ def _compare_job(job: str, code: str, outcome: ChildOutcome,
                              f"rtol={settings.rtol:g}, atol={settings.atol:g})")
             continue
         out.add(code, out.ctx.graph.producer(name),
-                f"output {name!r} differs {where}: {diff.describe()} "
+                f"output {name!r} differs {where}: {diff.summary()} "
                 f"(rtol={settings.rtol:g}, atol={settings.atol:g})",
                 expected=f"|a - b| <= {settings.atol:g} + {settings.rtol:g}·|b|",
                 actual=f"max abs {diff.max_abs:.3g}, max rel {diff.max_rel:.3g}", tensor=name,
@@ -516,12 +516,13 @@ def _reference_job(result: Mapping[str, Any] | None, arrays: Mapping[str, Any],
                 continue
             out.add("AL510", layer,
                     f"{label} output {slot_name} differs from onnx.reference on the same "
-                    f"inputs: {diff.describe()} (rtol={settings.rtol:g}, atol={settings.atol:g})",
+                    f"inputs: {diff.summary()} (rtol={settings.rtol:g}, atol={settings.atol:g})",
                     expected=f"|ort - ref| <= {settings.atol:g} + {settings.rtol:g}·|ref|",
                     actual=f"max abs {diff.max_abs:.3g}, max rel {diff.max_rel:.3g}",
                     output=slot_name,
-                    help="onnxruntime computes a different recurrence than the spec for this "
-                    "node; check the attributes it implements differently (docs/runtime.md).")
+                    help="onnxruntime computes this node differently from the spec: another "
+                    "precision (a float16 LSTM runs in float32 on its CPU kernel) or an attribute "
+                    "it implements differently (docs/runtime.md).")
         if worst:
             out.notes.append(f"reference: {label} agrees with onnx.reference "
                              f"({'; '.join(worst)})")

@@ -21,11 +21,17 @@ class Difference:
     total: int
     shape_problem: str | None = None
 
+    def summary(self) -> str:
+        """The largest differences only: what a finding says (counts vary more across CPUs)."""
+        if self.shape_problem is not None:
+            return self.shape_problem
+        return f"max abs diff {self.max_abs:.3g}, max rel diff {self.max_rel:.3g}"
+
     def describe(self) -> str:
         if self.shape_problem is not None:
             return self.shape_problem
-        return (f"max abs diff {self.max_abs:.3g}, max rel diff {self.max_rel:.3g}, "
-                f"{self.mismatched} of {self.total} elements outside tolerance")
+        return (f"{self.summary()}, {self.mismatched} of {self.total} elements outside "
+                "tolerance")
 
 
 def compare_arrays(
