@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import jsonschema
 import onnx
 import pytest
 
@@ -13,7 +14,7 @@ from archlint.registry import load_rules
 from archlint.runtime.check import RuntimeResult, available_providers, check_model
 from archlint.runtime.settings import RuntimeSettings, SettingsError
 
-from .conftest import FIXTURES, invoke, run_archlint
+from .conftest import FIXTURES, REPO, invoke, run_archlint
 
 EXPORTED = FIXTURES / "exported"
 MANIFEST = json.loads((EXPORTED / "manifest.json").read_text())
@@ -232,7 +233,9 @@ def test_a_recurrent_node_on_cpu_under_a_gpu_provider_is_a_warning() -> None:
     out = _Collector(ctx, RUNTIME_RULES)
     rows = [["/rnn/GRU", "GRU", "CPUExecutionProvider"], ["/head/Gemm", "Gemm",
                                                            "CUDAExecutionProvider"]]
-    _placement(rows, ctx, out, ("CUDAExecutionProvider", "CPUExecutionProvider"))
+    lines = _placement(rows, ctx, out, ("CUDAExecutionProvider", "CPUExecutionProvider"))
+    assert lines == ("2 nodes ran: 1 on CPUExecutionProvider, 1 on CUDAExecutionProvider",
+                     "GRU '/rnn/GRU': CPUExecutionProvider")
     [finding] = out.findings
     assert (finding.code, finding.severity.value, finding.location.node) == (
         "AL506", "warning", "/rnn/GRU")
@@ -251,6 +254,8 @@ def test_lint_runtime_runs_every_model_of_a_folder(tmp_path: Path) -> None:
     proc = run_archlint("lint", "--runtime", str(tmp_path), "--format", "json", timeout=120)
     assert proc.returncode == 1, proc.stderr
     report = json.loads(proc.stdout)
+    jsonschema.validate(report, json.loads(
+        (REPO / "archlint" / "schemas" / "report-v1.schema.json").read_text()))
     by_model = {Path(m["path"]).name: [(f["code"], f["source"]) for f in m["findings"]]
                 for m in report["models"]}
     assert by_model["a_clean.onnx"] == []

@@ -33,6 +33,7 @@ from archlint.shapes import Shape, format_shape
 __all__ = ["RuntimeResult", "RuntimeUnavailable", "available_providers", "check_model"]
 
 MESSAGE_LIMIT = 400
+PLACEMENT_LIMIT = 20  # other nodes listed by name when they left the first provider
 
 
 class RuntimeUnavailable(Exception):
@@ -146,7 +147,7 @@ def check_model(
         arrays = {j["id"]: _arrays(workdir / f"{j['id']}.npz") for j in jobs}
     result = dataclasses.replace(base, dims=binding.describe(), inputs=specs)
     main = outcome.results.get("main")
-    _child_failure(outcome, out, settings, providers)
+    _child_failure(outcome, out, settings, providers, binding)
     if main is not None:
         result = _main_job(main, arrays["main"], ctx, out, binding, providers, result)
         if main.get("status") == "ok":
@@ -207,10 +208,12 @@ def _where(outcome: ChildOutcome) -> str:
 
 
 def _child_failure(outcome: ChildOutcome, out: _Collector, settings: RuntimeSettings,
-                   providers: tuple[str, ...]) -> None:
+                   providers: tuple[str, ...], binding: Binding) -> None:
     if outcome.completed:
         return
     on = ", ".join(short_name(p) for p in providers)
+    if binding.values:
+        on += f" with {binding.describe()}"
     node = _node_for_stage(outcome, out)
     if outcome.timed_out:
         out.add("AL504", node,
@@ -271,6 +274,10 @@ def _main_job(
 ) -> RuntimeResult:
     status = main.get("status")
     on = ", ".join(short_name(p) for p in providers)
+    if status == "worker_error":
+        out.notes.append(f"not checked: the worker failed before onnxruntime ran: "
+                         f"{_trim(str(main.get('error', '')))}")
+        return result
     if status == "session_failed":
         message = main.get("error", "")
         out.add("AL501", node_named_in(message, out),
@@ -364,8 +371,11 @@ def _placement(rows: list[list[str]], ctx: RuleContext, out: _Collector,
     lines: list[str] = []
     recurrent = {n.name: n for n in ctx.graph.iter_nodes(RECURRENT_OPS) if n.name}
     seen: set[str] = set()
+    elsewhere: list[str] = []
     for name, op, provider in rows:
         by_provider[provider] = by_provider.get(provider, 0) + 1
+        if op not in RECURRENT_OPS and name not in recurrent and provider != providers[0]:
+            elsewhere.append(f"{op} {name!r}")
         if op in RECURRENT_OPS or name in recurrent:
             seen.add(name)
             lines.append(f"{op} {name!r}: {provider}")
@@ -380,6 +390,11 @@ def _placement(rows: list[list[str]], ctx: RuleContext, out: _Collector,
     for name in sorted(set(recurrent) - seen):
         lines.append(f"{recurrent[name].op_type} {name!r}: not in the profile (fused, renamed "
                      "or not executed)")
+    if elsewhere:  # other nodes that left the first provider: the transfers around them cost
+        shown = ", ".join(elsewhere[:PLACEMENT_LIMIT])
+        more = f" and {len(elsewhere) - PLACEMENT_LIMIT} more" if len(elsewhere) > PLACEMENT_LIMIT \
+            else ""
+        lines.append(f"not on {providers[0]}: {shown}{more}")
     summary = ", ".join(f"{count} on {p}" for p, count in sorted(by_provider.items()))
     return (f"{len(rows)} nodes ran: {summary}" if rows else "no node ran", *lines)
 

@@ -34,10 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = json.loads(request_path.read_text(encoding="utf-8"))
     workdir = request_path.parent
     for job in request["jobs"]:
-        if job.get("kind") == "reference":
-            result, arrays = _reference_job(job, workdir)
-        else:
-            result, arrays = _session_job(job, workdir)
+        try:
+            if job.get("kind") == "reference":
+                result, arrays = _reference_job(job, workdir)
+            else:
+                result, arrays = _session_job(job, workdir)
+        except Exception as exc:  # our own failure (a model onnx cannot load...): say so, go on
+            result, arrays = {"status": "worker_error", "error": _error_text(exc)}, {}
         np.savez(workdir / f"{job['id']}.npz", **arrays)
         (workdir / f"{job['id']}.json").write_text(json.dumps(result), encoding="utf-8")
     _stage("all", "done")
