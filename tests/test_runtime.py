@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -45,13 +48,17 @@ def test_every_classic_export_runs_on_cpu_with_the_inferred_shapes() -> None:
         outputs = [line for line in block.splitlines() if line.startswith("    output ")]
         assert len(outputs) == len(MANIFEST[name]["onnx_output_names"]), (name, block)
         assert all(line.endswith(": ok") for line in outputs), (name, outputs)
+        for line in outputs:  # every static dim is a number or a bound symbol: all checked
+            static = line.split(", static [", 1)[1].split("]:", 1)[0]
+            assert all(d.isdigit() or "=" in d for d in static.split(", ")), (name, line)
         assert "dims: seq=5 (default), batch=2 (default)" in block or \
             "dims: batch=2 (default), seq=5 (default)" in block, (name, block)
 
 
 def test_bound_dims_are_stated_and_used() -> None:
-    result = run_one(EXPORTED / "lstm_l2_bi_classic.onnx", dims={"batch": 3, "seq": 7})
+    result = run_one(EXPORTED / "lstm_l2_bi_classic.onnx", dims={"batch": 3, "seq": 7, "beam": 2})
     assert codes(result) == []
+    assert "--dim beam: this model has no such symbolic dimension" in result.notes
     assert result.dims == "seq=7 (--dim), batch=3 (--dim)"
     assert result.outputs[0] == "output float32[7, 3, 6], static [seq=7, batch=3, 6]: ok"
 
@@ -104,6 +111,22 @@ def test_a_hang_is_killed_at_the_timeout() -> None:
     assert proc.returncode == 1, proc.stderr
     assert ("AL504 error: onnxruntime did not finish within 2s during run (the requested "
             "providers) on cpu; the child process was killed") in proc.stdout
+
+
+def test_the_timed_out_child_is_killed_and_reaped(tmp_path: Path) -> None:
+    import numpy as np
+
+    from archlint.runtime.child import run_worker
+
+    np.savez(tmp_path / "inputs.npz", X=np.ones(3, dtype=np.float32))
+    job = {"id": "main", "model": str(FIXTURES / "AL504" / "bad.onnx.txt"),
+           "providers": ["CPUExecutionProvider"], "inputs": "inputs.npz", "runs": 1}
+    outcome = run_worker({"jobs": [job]}, tmp_path, timeout=2)
+    assert outcome.timed_out and outcome.stage == ("main", "run")
+    assert outcome.results == {}
+    assert outcome.pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(outcome.pid, 0)  # no such process: killed, and waited for (no zombie)
 
 
 def test_a_fixed_zero_batch_gru_crash_is_placed_in_run() -> None:
@@ -261,6 +284,14 @@ def test_lint_runtime_runs_every_model_of_a_folder(tmp_path: Path) -> None:
     assert by_model["a_clean.onnx"] == []
     assert ("AL502", "onnxruntime") in by_model["b_double.onnx"]
     assert ("AL503", "onnxruntime") in by_model["c_zero_batch.onnx"]
+
+
+def test_the_runtime_modules_do_not_import_onnxruntime_until_asked() -> None:
+    code = ("import sys\nimport archlint.cli, archlint.cli_run, archlint.runtime.check\n"
+            "import archlint.runtime.inputs\nprint('onnxruntime' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.strip() == "False"
 
 
 def test_lint_without_runtime_finds_no_runtime_codes() -> None:

@@ -31,6 +31,7 @@ class ChildOutcome:
     stderr_tail: str
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    pid: int | None = None  # the child's pid (gone, and reaped, when this is returned)
 
     @property
     def signal(self) -> str | None:
@@ -83,6 +84,7 @@ def run_worker(request: dict[str, Any], workdir: Path, timeout: float) -> ChildO
         stderr_tail=_tail(stderr),
         results=results,
         elapsed_s=elapsed,
+        pid=proc.pid,
     )
 
 
