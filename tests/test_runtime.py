@@ -91,6 +91,27 @@ def test_sequence_lens_stay_within_seq_and_the_reference_skip_is_said(tmp_path: 
                for note in result.notes), result.notes
 
 
+TWO_LSTMS = """
+<ir_version: 8, opset_import: ["" : 14]>
+two (float[4, 2, 2] X, float[4, 2] X2, float[1, 12, 2] W, float[1, 12, 3] R)
+    => (float[4, 1, 2, 3] Y, float[1, 2, 3] Y2)
+{
+  [lstm_ok] Y = LSTM <hidden_size: int = 3> (X, W, R)
+  [lstm_flat] , Y2 = LSTM <hidden_size: int = 3> (X2, W, R)
+}
+"""
+
+
+def test_a_session_failure_is_placed_on_the_node_onnxruntime_names(tmp_path: Path) -> None:
+    path = tmp_path / "two.onnx.txt"
+    path.write_text(TWO_LSTMS)
+    [finding] = run_one(path).findings
+    assert (finding.code, finding.location.node, finding.location.node_index) == (
+        "AL501", "lstm_flat", 1)
+    assert finding.message.endswith(
+        "Node (lstm_flat) Op (LSTM) [ShapeInferenceError] First input tensor must have rank 3")
+
+
 # --- acceptance: crashes and hangs become findings -------------------------------------------
 
 def test_an_abort_in_onnxruntime_is_a_finding_and_archlint_survives() -> None:

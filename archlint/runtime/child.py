@@ -56,8 +56,8 @@ def run_worker(request: dict[str, Any], workdir: Path, timeout: float) -> ChildO
 
     request_path = workdir / "request.json"
     request_path.write_text(json.dumps(request), encoding="utf-8")
-    env = {**os.environ, "PYTHONFAULTHANDLER": "1", "OMP_NUM_THREADS":
-           os.environ.get("OMP_NUM_THREADS", "1")}
+    # faulthandler prints a C-level crash's Python stack; the message before it is kept.
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "archlint.runtime.worker", str(request_path)],

@@ -87,11 +87,14 @@ def bind_dims(
 ) -> Binding:
     roles = _roles(layers)
     symbols: list[str] = []
+    unnamed: list[str] = []
     for name in fed_inputs(graph):
         info = graph.tensor(name)
-        for dim in (info.shape or ()) if info is not None else ():
+        for axis, dim in enumerate((info.shape or ()) if info is not None else ()):
             if isinstance(dim, str) and dim not in symbols:
                 symbols.append(dim)
+            elif dim is None:
+                unnamed.append(f"{name}[{axis}]")
     values: dict[str, int] = {}
     origin: dict[str, str] = {}
     used: set[str] = set()
@@ -106,6 +109,8 @@ def bind_dims(
         else:
             default = {"batch": DEFAULT_BATCH, "seq": DEFAULT_SEQ}.get(role or "", DEFAULT_OTHER)
             values[symbol], origin[symbol] = default, "default"
+    for key in unnamed:  # stated so a user sees it; "x[1]" can never clash with a symbol
+        values[key], origin[key] = DEFAULT_UNNAMED, "default, unnamed dim"
     unused = tuple(sorted(set(requested) - used))
     return Binding(values, origin, unused)
 
