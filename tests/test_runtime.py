@@ -270,14 +270,15 @@ def test_a_recurrent_node_on_cpu_under_a_gpu_provider_is_a_warning() -> None:
     """The placement rows are a real CPU profile; only the request is CUDA (no GPU in CI)."""
     from archlint.engine import analyse
     from archlint.loader import load_model
-    from archlint.runtime.check import _Collector, _placement
+    from archlint.runtime.collector import Collector
+    from archlint.runtime.placement import placement
 
     path = EXPORTED / "gru_linear_head.onnx"
     ctx = analyse(load_model(path))
-    out = _Collector(ctx, RUNTIME_RULES)
+    out = Collector(ctx, RUNTIME_RULES)
     rows = [["/rnn/GRU", "GRU", "CPUExecutionProvider"], ["/head/Gemm", "Gemm",
                                                            "CUDAExecutionProvider"]]
-    lines = _placement(rows, ctx, out, ("CUDAExecutionProvider", "CPUExecutionProvider"))
+    lines = placement(rows, ctx, out, ("CUDAExecutionProvider", "CPUExecutionProvider"))
     assert lines == ("2 nodes ran: 1 on CPUExecutionProvider, 1 on CUDAExecutionProvider",
                      "GRU '/rnn/GRU': CPUExecutionProvider")
     [finding] = out.findings

@@ -9,7 +9,6 @@ evaluator), then turn every result into a ``Finding`` with ``source="onnxruntime
 from __future__ import annotations
 
 import dataclasses
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,19 +21,17 @@ from archlint.api import Finding, Rule, RuleContext
 from archlint.engine import analyse
 from archlint.graph import NodeInfo
 from archlint.loader import LoadError, load_model
-from archlint.recurrent import DEFAULT_ACTIVATIONS, RECURRENT_OPS, RecurrentLayer
 from archlint.runtime.child import ChildOutcome, run_worker
+from archlint.runtime.collector import Collector, node_named_in, trim
 from archlint.runtime.compare import compare_arrays, non_finite
 from archlint.runtime.inputs import Binding, InputSpec, bind_dims, fed_inputs, make_inputs
+from archlint.runtime.placement import placement
 from archlint.runtime.providers import CPU, PACKAGE_HINTS, resolve_provider, short_name
+from archlint.runtime.reference import reference_findings, reference_nodes
 from archlint.runtime.settings import RuntimeSettings
 from archlint.shapes import Shape, format_shape
 
 __all__ = ["RuntimeResult", "RuntimeUnavailable", "available_providers", "check_model"]
-
-MESSAGE_LIMIT = 400
-PLACEMENT_LIMIT = 20  # other nodes listed by name when they left the first provider
-
 
 class RuntimeUnavailable(Exception):
     """onnxruntime is not installed: the runtime check cannot run at all."""
@@ -71,24 +68,6 @@ def available_providers() -> tuple[str, ...]:
     return tuple(onnxruntime.get_available_providers())
 
 
-class _Collector:
-    """Findings for one model, built with the static context so locations match static ones."""
-
-    def __init__(self, ctx: RuleContext, rules: Mapping[str, type[Rule]]) -> None:
-        self.ctx = ctx
-        self.rules = rules
-        self.findings: list[Finding] = []
-        self.notes: list[str] = []
-
-    def add(self, code: str, where: NodeInfo | RecurrentLayer | None, message: str,
-            **details: Any) -> None:
-        rule = self.rules.get(code)
-        if rule is None:
-            return  # not selected
-        finding = self.ctx.finding(rule, where, message, **details)
-        self.findings.append(dataclasses.replace(finding, source="onnxruntime"))
-
-
 def check_model(
     path: Path,
     shown: str,
@@ -105,7 +84,7 @@ def check_model(
     except LoadError as exc:
         return RuntimeResult(shown, error=exc.reason)
     ctx = analyse(model)
-    out = _Collector(ctx, rules)
+    out = Collector(ctx, rules)
     providers = tuple(resolve_provider(p) for p in settings.providers)
     base = RuntimeResult(shown, providers=providers, nodes=len(ctx.graph.nodes),
                          recurrent_layers=len(ctx.layers))
@@ -139,7 +118,7 @@ def check_model(
         other = _prepare_compare_model(settings, feeds, workdir, out)
         if other is not None:
             jobs.append(_job("compare_model", other, providers, "inputs_other.npz"))
-        nodes = _reference_nodes(ctx.layers, out) if settings.reference else []
+        nodes = reference_nodes(ctx.layers, out) if settings.reference else []
         if nodes:
             jobs.append({**_job("reference", path, (CPU,), "inputs.npz"), "kind": "reference",
                          "nodes": [n.index for n in nodes]})
@@ -156,12 +135,12 @@ def check_model(
                          f"on {short_name(compare or '')}")
             _compare_job("compare_model", "AL511", outcome, arrays, reference_outputs, out,
                          settings, f"in {settings.compare_model}")
-            _reference_job(outcome.results.get("reference"), arrays.get("reference", {}),
+            reference_findings(outcome.results.get("reference"), arrays.get("reference", {}),
                            nodes, ctx, out, settings)
     return _finish(result, out, started)
 
 
-def _finish(result: RuntimeResult, out: _Collector, started: float) -> RuntimeResult:
+def _finish(result: RuntimeResult, out: Collector, started: float) -> RuntimeResult:
     import time
 
     return dataclasses.replace(result, findings=tuple(out.findings),
@@ -207,7 +186,7 @@ def _where(outcome: ChildOutcome) -> str:
     return f"during {label} ({_JOB_LABEL.get(job, job)})"
 
 
-def _child_failure(outcome: ChildOutcome, out: _Collector, settings: RuntimeSettings,
+def _child_failure(outcome: ChildOutcome, out: Collector, settings: RuntimeSettings,
                    providers: tuple[str, ...], binding: Binding) -> None:
     if outcome.completed:
         return
@@ -233,7 +212,7 @@ def _child_failure(outcome: ChildOutcome, out: _Collector, settings: RuntimeSett
             "and reject it before inference.")
 
 
-def _node_for_stage(outcome: ChildOutcome, out: _Collector) -> NodeInfo | None:
+def _node_for_stage(outcome: ChildOutcome, out: Collector) -> NodeInfo | None:
     if outcome.stage is not None and outcome.stage[1].startswith("reference:"):
         index = int(outcome.stage[1].split(":", 1)[1])
         return out.ctx.graph.nodes.get(f"main/{index}")
@@ -242,46 +221,20 @@ def _node_for_stage(outcome: ChildOutcome, out: _Collector) -> NodeInfo | None:
 
 # --- the requested providers' run -----------------------------------------------------------
 
-_NODE_NAME_PATTERNS = (re.compile(r"Name:'([^']+)'"), re.compile(r"node with name '([^']+)'"),
-                       re.compile(r"Node \(([^)]+)\)"), re.compile(r"in node \(([^)]+)\)"))
-_KERNEL_OPS = (("LSTM", re.compile(r"LSTM|Lstm")), ("GRU", re.compile(r"GRU|Gru")),
-               ("RNN", re.compile(r"\bRNN\b|RNN<|Op \(RNN\)")))
-
-
-def node_named_in(message: str, out: _Collector) -> NodeInfo | None:
-    """The node onnxruntime's message names, else the only node of the op its kernel names."""
-    nodes = list(out.ctx.graph.iter_nodes())
-    for pattern in _NODE_NAME_PATTERNS:
-        for match in pattern.finditer(message):
-            named = [n for n in nodes if n.name == match.group(1)]
-            if len(named) == 1:
-                return named[0]
-    for op, pattern in _KERNEL_OPS:
-        if pattern.search(message):
-            of_op = [n for n in nodes if n.op_type == op]
-            if len(of_op) == 1:
-                return of_op[0]
-    return None
-
-
-def _trim(message: str) -> str:
-    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 3] + "..."
-
-
 def _main_job(
-    main: Mapping[str, Any], arrays: Mapping[str, Any], ctx: RuleContext, out: _Collector,
+    main: Mapping[str, Any], arrays: Mapping[str, Any], ctx: RuleContext, out: Collector,
     binding: Binding, providers: tuple[str, ...], result: RuntimeResult,
 ) -> RuntimeResult:
     status = main.get("status")
     on = ", ".join(short_name(p) for p in providers)
     if status == "worker_error":
         out.notes.append(f"not checked: the worker failed before onnxruntime ran: "
-                         f"{_trim(str(main.get('error', '')))}")
+                         f"{trim(str(main.get('error', '')))}")
         return result
     if status == "session_failed":
         message = main.get("error", "")
         out.add("AL501", node_named_in(message, out),
-                f"onnxruntime could not create a session on {on}: {_trim(message)}",
+                f"onnxruntime could not create a session on {on}: {trim(message)}",
                 help="Fix what onnxruntime names (see docs/runtime.md for the usual recurrent "
                 "causes: layout=1, missing hidden_size, clip <= 0, activation counts).")
         return result
@@ -299,14 +252,14 @@ def _main_job(
     if status == "run_failed":
         message = main.get("error", "")
         out.add("AL502", node_named_in(message, out),
-                f"onnxruntime failed to run the model on {on}: {_trim(message)}",
+                f"onnxruntime failed to run the model on {on}: {trim(message)}",
                 help="The session loaded but the first run on valid inputs failed; fix the "
                 "node it names (shapes are only checked at run time for LSTM/GRU/RNN).")
         return dataclasses.replace(result, timing=timing)
     outputs = _outputs(main, arrays)
     lines = tuple(_check_output(name, value, ctx, out, binding) for name, value in outputs.items())
-    placement = _placement(main.get("placement", []), ctx, out, providers)
-    return dataclasses.replace(result, timing=timing, outputs=lines, placement=placement)
+    placed = placement(main.get("placement", []), ctx, out, providers)
+    return dataclasses.replace(result, timing=timing, outputs=lines, placement=placed)
 
 
 def _timing(main: Mapping[str, Any]) -> str | None:
@@ -330,7 +283,7 @@ def _bound_shape(shape: Shape, binding: Binding) -> str:
     return "[" + ", ".join(dims) + "]"
 
 
-def _check_output(name: str, value: np.ndarray[Any, Any], ctx: RuleContext, out: _Collector,
+def _check_output(name: str, value: np.ndarray[Any, Any], ctx: RuleContext, out: Collector,
                   binding: Binding) -> str:
     info = ctx.graph.tensor(name)
     actual = list(value.shape)
@@ -368,51 +321,17 @@ def _check_output(name: str, value: np.ndarray[Any, Any], ctx: RuleContext, out:
     return line
 
 
-def _placement(rows: list[list[str]], ctx: RuleContext, out: _Collector,
-               providers: tuple[str, ...]) -> tuple[str, ...]:
-    by_provider: dict[str, int] = {}
-    lines: list[str] = []
-    recurrent = {n.name: n for n in ctx.graph.iter_nodes(RECURRENT_OPS) if n.name}
-    seen: set[str] = set()
-    elsewhere: list[str] = []
-    for name, op, provider in rows:
-        by_provider[provider] = by_provider.get(provider, 0) + 1
-        if op not in RECURRENT_OPS and name not in recurrent and provider != providers[0]:
-            elsewhere.append(f"{op} {name!r}")
-        if op in RECURRENT_OPS or name in recurrent:
-            seen.add(name)
-            lines.append(f"{op} {name!r}: {provider}")
-            node = recurrent.get(name)
-            if providers[0] != CPU and provider == CPU:
-                out.add("AL506", node,
-                        f"{op} {name!r} ran on {CPU}, not on {providers[0]}",
-                        expected=providers[0], actual=provider,
-                        help="cuDNN cannot run this node as exported (clip, activation "
-                        "alpha/beta, non-default activations, input_forget, peepholes, or a GRU "
-                        "with linear_before_reset=0); re-export without them to keep it on GPU.")
-    for name in sorted(set(recurrent) - seen):
-        lines.append(f"{recurrent[name].op_type} {name!r}: not in the profile (fused, renamed "
-                     "or not executed)")
-    if elsewhere:  # other nodes that left the first provider: the transfers around them cost
-        shown = ", ".join(elsewhere[:PLACEMENT_LIMIT])
-        more = f" and {len(elsewhere) - PLACEMENT_LIMIT} more" if len(elsewhere) > PLACEMENT_LIMIT \
-            else ""
-        lines.append(f"not on {providers[0]}: {shown}{more}")
-    summary = ", ".join(f"{count} on {p}" for p, count in sorted(by_provider.items()))
-    return (f"{len(rows)} nodes ran: {summary}" if rows else "no node ran", *lines)
-
-
 # --- comparisons --------------------------------------------------------------------------------
 
 def _compare_job(job: str, code: str, outcome: ChildOutcome,
                  arrays: Mapping[str, Mapping[str, Any]], reference: Mapping[str, Any],
-                 out: _Collector, settings: RuntimeSettings, where: str) -> None:
+                 out: Collector, settings: RuntimeSettings, where: str) -> None:
     result = outcome.results.get(job)
     if result is None:
         return
     if result.get("status") != "ok":
         out.notes.append(f"{job}: not compared, {result.get('status')}: "
-                         f"{_trim(str(result.get('error', result.get('missing', ''))))}")
+                         f"{trim(str(result.get('error', result.get('missing', ''))))}")
         return
     other = _outputs(result, arrays[job])
     for name, value in reference.items():
@@ -434,7 +353,7 @@ def _compare_job(job: str, code: str, outcome: ChildOutcome,
 
 
 def _prepare_compare_model(settings: RuntimeSettings, feeds: Mapping[str, Any], workdir: Path,
-                           out: _Collector) -> Path | None:
+                           out: Collector) -> Path | None:
     if not settings.compare_model:
         return None
     other_path = Path(settings.compare_model)
@@ -459,96 +378,4 @@ def _prepare_compare_model(settings: RuntimeSettings, feeds: Mapping[str, Any], 
     _save(workdir / "inputs_other.npz", cast)
     return other_path
 
-
-def _reference_nodes(layers: tuple[RecurrentLayer, ...], out: _Collector) -> list[NodeInfo]:
-    nodes = []
-    for layer in layers:
-        reason = _reference_cannot(layer)
-        if reason is None:
-            nodes.append(layer.node)
-        else:
-            out.notes.append(f"reference: {layer.op_type} {layer.label!r} not checked: {reason}")
-    return nodes
-
-
-def _reference_cannot(layer: RecurrentLayer) -> str | None:
-    """Why onnx.reference cannot represent this node, or None when it can."""
-    if layer.node.graph != "main":
-        return "it is inside a subgraph"
-    ignored = [attr for attr, present in (
-        ("clip", layer.clip is not None),
-        ("input_forget", bool(layer.input_forget)),
-        ("activation_alpha", layer.activation_alpha is not None),
-        ("activation_beta", layer.activation_beta is not None),
-    ) if present]
-    if ignored:
-        return f"the reference evaluator ignores {', '.join(ignored)}"
-    acts = layer.activations
-    if acts is not None:
-        default = [a.lower() for a in DEFAULT_ACTIVATIONS[layer.op_type]]
-        lowered = [a.lower() for a in acts]
-        if layer.op_type == "RNN" and any(a != "tanh" for a in lowered):
-            return "the reference evaluator's RNN applies only Tanh (or Affine) for every direction"
-        if layer.op_type != "RNN" and any(a != default[i % len(default)]
-                                          for i, a in enumerate(lowered)):
-            return (f"the reference evaluator ignores activations {list(acts)} and always uses "
-                    f"{list(DEFAULT_ACTIVATIONS[layer.op_type])}")
-    return None
-
-
-def _reference_job(result: Mapping[str, Any] | None, arrays: Mapping[str, Any],
-                   nodes: list[NodeInfo], ctx: RuleContext, out: _Collector,
-                   settings: RuntimeSettings) -> None:
-    if result is None:
-        return
-    if result.get("status") != "ok":
-        out.notes.append(f"reference: not compared, {result.get('status')}: "
-                         f"{_trim(str(result.get('error', '')))}")
-        return
-    layers = {layer.node.index: layer for layer in ctx.layers if layer.node.graph == "main"}
-    for entry in result.get("nodes", []):
-        layer = layers.get(entry["index"])
-        if layer is None:
-            continue
-        label = f"{layer.op_type} {layer.label!r}"
-        if "error" in entry:
-            out.notes.append(f"reference: {label} not checked, the evaluator raised: "
-                             f"{_trim(entry['error'])}")
-            continue
-        seq_key = entry["inputs"].get("sequence_lens")
-        x_shape = entry.get("x_shape")
-        if seq_key is not None and x_shape:
-            seq = x_shape[1 if layer.layout == 1 else 0]
-            lens = arrays[seq_key]
-            if np.any(lens != seq):
-                out.notes.append(f"reference: {label} not checked: sequence_lens "
-                                 f"{lens.tolist()} is shorter than seq={seq} and the reference "
-                                 "evaluator ignores sequence_lens")
-                continue
-        worst: list[str] = []
-        for slot, (name, (ort_key, ref_key)) in enumerate(entry["outputs"].items()):
-            diff = compare_arrays(arrays[ort_key], arrays[ref_key], settings.rtol, settings.atol)
-            slot_name = _output_slot(layer, name, slot)
-            if diff.ok:
-                worst.append(f"{slot_name} max abs diff {diff.max_abs:.3g}")
-                continue
-            out.add("AL510", layer,
-                    f"{label} output {slot_name} differs from onnx.reference on the same "
-                    f"inputs: {diff.summary()} (rtol={settings.rtol:g}, atol={settings.atol:g})",
-                    expected=f"|ort - ref| <= {settings.atol:g} + {settings.rtol:g}·|ref|",
-                    actual=f"max abs {diff.max_abs:.3g}, max rel {diff.max_rel:.3g}",
-                    output=slot_name,
-                    help="onnxruntime computes this node differently from the spec: another "
-                    "precision (a float16 LSTM runs in float32 on its CPU kernel) or an attribute "
-                    "it implements differently (docs/runtime.md).")
-        if worst:
-            out.notes.append(f"reference: {label} agrees with onnx.reference "
-                             f"({'; '.join(worst)})")
-
-
-def _output_slot(layer: RecurrentLayer, tensor: str, position: int) -> str:
-    for slot, ref in layer.outputs.items():
-        if ref.name == tensor:
-            return slot
-    return str(position)
 
