@@ -98,7 +98,8 @@ def render_details(results: Sequence[RuntimeResult]) -> str:
         if result.error is not None:
             continue
         on = ", ".join(f"{short_name(p)} ({p})" for p in result.providers)
-        lines.append(f"{result.path}: onnxruntime on {on}")
+        # dims are bound only once the providers are known to exist: none means nothing ran
+        lines.append(f"{result.path}: onnxruntime on {on}" + ("" if result.dims else ": not run"))
         if result.dims:
             lines.append(f"    dims: {result.dims}")
         lines.extend(f"    input {spec.describe()}" for spec in result.inputs)

@@ -167,6 +167,7 @@ def test_cuda_without_onnxruntime_gpu_names_the_package_and_runs_nothing() -> No
     assert ("AL505 error: execution provider CUDAExecutionProvider is not available in the "
             "installed onnxruntime") in report.output
     assert "help: Install onnxruntime-gpu (pip install onnxruntime-gpu" in report.output
+    assert "(CUDAExecutionProvider): not run\n" in report.output
     assert "    output " not in report.output and "placement" not in report.output
     assert "timing" not in report.output
 

@@ -190,6 +190,11 @@ def _child_failure(outcome: ChildOutcome, out: Collector, settings: RuntimeSetti
                    providers: tuple[str, ...], binding: Binding) -> None:
     if outcome.completed:
         return
+    job = outcome.stage[0] if outcome.stage else "main"
+    if job == "compare" and settings.compare:
+        providers = (resolve_provider(settings.compare),)
+    elif job == "reference":
+        providers = (CPU,)  # the reference capture always runs on the CPU provider
     on = ", ".join(short_name(p) for p in providers)
     if binding.values:
         on += f" with {binding.describe()}"
