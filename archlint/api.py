@@ -26,6 +26,7 @@ __all__ = [
     "Rule",
     "RuleContext",
     "RuleDefinitionError",
+    "RuntimeRule",
     "Severity",
 ]
 
@@ -157,6 +158,8 @@ class Rule:
     name: ClassVar[str]
     severity: ClassVar[Severity]
     summary: ClassVar[str]
+    # True for rules whose findings come from running the model (archlint run, lint --runtime)
+    runtime: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -208,6 +211,19 @@ class LayerRule(Rule):
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterable[Finding]:
         raise NotImplementedError
+
+
+class RuntimeRule(Rule):
+    """A rule checked by running the model in onnxruntime (``archlint run``, ``lint --runtime``).
+
+    Its ``check`` finds nothing statically; the runtime check (``archlint.runtime``) produces
+    its findings, with ``source="onnxruntime"``. The class carries the code, severity and docs.
+    """
+
+    runtime: ClassVar[bool] = True
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        return iter(())
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Lint models in N parallel processes (output order is unchanged).")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress bar and no summary line on stderr.")
+@click.option("--runtime", is_flag=True,
+              help="Also run each model in onnxruntime (CPU, defaults of `archlint run`).")
 def lint(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -98,6 +100,7 @@ def lint(
     jobs: int,
     quiet: bool,
     targets: tuple[str, ...],
+    runtime: bool,
 ) -> None:
     """Lint ONNX models (files, or folders searched for *.onnx)."""
     ruleset = _rules_or_fail()
@@ -121,6 +124,10 @@ def lint(
                     options=_target_options(targets or config.targets))
     with ProgressLine(paths, enabled=not quiet and sys.stderr.isatty()) as progress:
         report = linter.lint_paths(list(paths), jobs=jobs, on_model=progress.advance)
+    if runtime:
+        from archlint.cli_run import add_runtime_findings, runtime_settings_from_config
+
+        report = add_runtime_findings(report, rules, runtime_settings_from_config(config))
     _emit(REPORTERS[output_format](report), output)
     if output_format in MACHINE_FORMATS and not quiet:
         click.echo(summary_line(report), err=True)
@@ -220,6 +227,10 @@ def explain(code: str) -> None:
 from archlint.cli_params import params_command  # noqa: E402  (it imports this module's helpers)
 
 cli.add_command(params_command)
+
+from archlint.cli_run import run_command  # noqa: E402  (cli_run imports helpers defined above)
+
+cli.add_command(run_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

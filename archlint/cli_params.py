@@ -119,9 +119,12 @@ def _count_option(ctx: click.Context, param: click.Parameter, value: str | None)
               "(repeatable), e.g. --layer-limit '/rnn/*=300k'.")
 @click.option("--expect-params", callback=_count_option, metavar="N",
               help="Fail unless each model has exactly N (catches dropped/duplicated layers).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Config file (archlint.toml or pyproject.toml) instead of searching upwards; "
+              "[tool.archlint.params] gives the budgets the options above do not.")
 @click.option("--convention", type=click.Choice([c.value for c in Convention]),
-              default="onnx", show_default=True,
-              help="Which count the budgets and --expect-params compare.")
+              default=None, help="Which count the budgets and --expect-params compare. "
+              "[default: config, else onnx]")
 @click.option("--explain", is_flag=True,
               help="Explain the ONNX, PyTorch and Keras counting conventions and exit.")
 def params_command(
@@ -133,7 +136,8 @@ def params_command(
     max_layer_params: int | None,
     layer_limit: tuple[str, ...],
     expect_params: int | None,
-    convention: str,
+    config_path: Path | None,
+    convention: str | None,
     explain: bool,
 ) -> None:
     """Count parameters per layer (ONNX, PyTorch and Keras conventions); check budgets."""
@@ -148,14 +152,22 @@ def params_command(
         click.echo()
     if not paths:
         raise UsageFailure("params: give at least one model or folder (or --explain)")
+    from archlint.config import ConfigError, load_config
+
     try:
-        limits = parse_layer_limits(layer_limit)
-    except ValueError as exc:
+        budgets = load_config(list(paths), config_path).params
+        limits = {**budgets.layer_limits, **parse_layer_limits(layer_limit)}
+    except (ConfigError, ValueError) as exc:
         raise UsageFailure(str(exc)) from exc
+    # The command line wins over the config file, key by key.
     report = run_params(
-        list(paths), max_params=max_params, max_layer_params=max_layer_params,
-        layer_limits=limits, expect_params=expect_params,
-        convention=Convention.parse(convention),
+        list(paths),
+        max_params=max_params if max_params is not None else budgets.max_params,
+        max_layer_params=max_layer_params if max_layer_params is not None
+        else budgets.max_layer_params,
+        layer_limits=limits,
+        expect_params=expect_params if expect_params is not None else budgets.expect_params,
+        convention=Convention.parse(convention or budgets.convention or "onnx"),
     )
     _emit(render(report, output_format, summary), output)
     for model in report.errors:

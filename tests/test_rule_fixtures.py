@@ -1,11 +1,19 @@
-"""Every rule: fixtures/<CODE>/good.* gives nothing, bad.* gives exactly the snapshot."""
+"""Every rule: fixtures/<CODE>/good.* gives nothing, bad.* gives exactly the snapshot.
+
+Runtime rules (``Rule.runtime``) find nothing statically: their fixtures go through the runtime
+check (onnxruntime in a child process) with the settings in fixtures/<CODE>/runtime.json
+(``{"good": {...}, "bad": {...}, "requires": [providers]}``); a fixture whose required
+provider is not installed is skipped, saying which.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from archlint.api import Finding, Rule
 from archlint.engine import Linter
 from archlint.registry import load_rules
 from archlint.reporters.text import format_finding
@@ -22,25 +30,55 @@ def _fixture(code: str, kind: str) -> Path:
     return matches[0]
 
 
-def _render(code: str, path: Path) -> str:
+def _runtime_findings(rule: type[Rule], path: Path, kind: str) -> tuple[Finding, ...]:
+    from archlint.runtime.check import available_providers, check_model
+    from archlint.runtime.settings import RuntimeSettings
+
+    config_path = FIXTURES / rule.code / "runtime.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    available = available_providers()
+    missing = [p for p in config.get("requires", []) if p not in available]
+    if missing:
+        pytest.skip(f"{rule.code} {kind} fixture needs {', '.join(missing)} (not installed)")
+    overrides = dict(config.get(kind, {}))
+    if "compare_model" in overrides:  # paths in runtime.json are relative to the fixture folder
+        overrides["compare_model"] = str(
+            (FIXTURES / rule.code / overrides["compare_model"]).relative_to(REPO))
+    settings = RuntimeSettings.from_mapping({"runs": 1, **overrides})
+    result = check_model(path, str(path.relative_to(REPO)), settings, {rule.code: rule},
+                         available)
+    assert result.error is None, result.error
+    return result.findings
+
+
+def _render(code: str, path: Path, kind: str) -> str:
     rule = next(r for r in RULES if r.code == code)
-    # Rules that only fire with options (deployment targets) declare what their fixtures need.
-    options = getattr(rule, "fixture_options", None)
-    report = Linter([rule], options=options).lint_file(path, str(path.relative_to(REPO)))
-    assert report.error is None, report.error
-    return "".join(format_finding(f) + "\n" for f in report.findings)
+    if rule.runtime:
+        findings = _runtime_findings(rule, path, kind)
+    else:
+        # Rules that only fire with options (deployment targets) declare what their fixtures need.
+        options = getattr(rule, "fixture_options", None)
+        report = Linter([rule], options=options).lint_file(path, str(path.relative_to(REPO)))
+        assert report.error is None, report.error
+        findings = report.findings
+    return "".join(format_finding(f) + "\n" for f in findings)
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)  # runtime.json paths and snapshot paths are repository-relative
 
 
 @pytest.mark.parametrize("code", [r.code for r in RULES])
 def test_good_fixture_is_clean(code: str) -> None:
-    assert _render(code, _fixture(code, "good")) == ""
+    assert _render(code, _fixture(code, "good"), "good") == ""
 
 
 @pytest.mark.parametrize("code", [r.code for r in RULES])
 def test_bad_fixture_matches_snapshot(code: str, request: pytest.FixtureRequest) -> None:
     bad = _fixture(code, "bad")
     snapshot = FIXTURES / code / "expected.txt"
-    output = _render(code, bad)
+    output = _render(code, bad, "bad")
     assert output, f"{code}: the bad fixture produced no finding"
     assert all(line.startswith(f"{bad.relative_to(REPO)}") or line.startswith("    ")
                for line in output.splitlines())

@@ -1,0 +1,121 @@
+"""RuntimeSettings: everything a runtime check is told, frozen.
+
+The fields providers, dims, rtol, atol, timeout and seed mirror the ``[tool.archlint.runtime]``
+configuration section, so a config loader can build one with ``RuntimeSettings.from_mapping``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["DEFAULT_SETTINGS", "RuntimeSettings", "SettingsError", "parse_dims"]
+
+
+class SettingsError(ValueError):
+    """A runtime setting with a wrong value; ``str()`` is one line for the user."""
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How to run a model.
+
+    ``providers`` are short names (cpu, cuda, tensorrt, rocm, openvino, dml, coreml) or full
+    onnxruntime names, in priority order. ``dims`` binds symbolic dimensions (``batch``,
+    ``seq`` also name every dimension in that role). ``rtol``/``atol`` are the tolerances of
+    every numeric comparison (``|a - b| <= atol + rtol * |b|``). ``timeout`` is seconds for the
+    whole child process of one model. ``runs`` is how many timed runs follow the first.
+    """
+
+    providers: tuple[str, ...] = ("cpu",)
+    dims: Mapping[str, int] = field(default_factory=dict)
+    rtol: float = 1e-3
+    atol: float = 1e-3
+    timeout: float = 120.0
+    seed: int = 0
+    compare: str | None = None
+    compare_model: str | None = None
+    runs: int = 5
+    reference: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.providers:
+            raise SettingsError("providers: name at least one execution provider")
+        if any(v < 0 for v in self.dims.values()):
+            raise SettingsError("dims: a dimension cannot be negative")
+        if self.rtol < 0 or self.atol < 0:
+            raise SettingsError("rtol and atol must be >= 0")
+        if self.timeout <= 0:
+            raise SettingsError("timeout must be > 0 seconds")
+        if self.runs < 1:
+            raise SettingsError("runs must be >= 1")
+        # A plain dict inside a frozen dataclass could still be mutated by a caller.
+        object.__setattr__(self, "dims", dict(sorted(self.dims.items())))
+
+    def replace(self, **changes: object) -> RuntimeSettings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object]) -> RuntimeSettings:
+        """Build from a config table (``[tool.archlint.runtime]``); unknown keys are errors."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise SettingsError(f"unknown runtime setting(s): {', '.join(unknown)} "
+                                f"(known: {', '.join(sorted(known))})")
+        kwargs: dict[str, object] = {}
+        for key, value in values.items():
+            kwargs[key] = _coerce(key, value)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _coerce(key: str, value: object) -> object:
+    if key == "providers":
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise SettingsError("providers must be a list of provider names")
+    if key == "dims":
+        if isinstance(value, Mapping):
+            return parse_dims(f"{k}={v}" for k, v in value.items())
+        if isinstance(value, list | tuple):
+            return parse_dims(str(v) for v in value)
+        raise SettingsError("dims must be a table such as {batch = 4, seq = 32}")
+    if key in ("rtol", "atol", "timeout"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SettingsError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if key in ("seed", "runs"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SettingsError(f"{key} must be an integer, got {value!r}")
+        return value
+    if key == "reference":
+        if not isinstance(value, bool):
+            raise SettingsError(f"reference must be true or false, got {value!r}")
+        return value
+    if value is not None and not isinstance(value, str):
+        raise SettingsError(f"{key} must be a string")
+    return value
+
+
+def parse_dims(items: Iterable[str]) -> dict[str, int]:
+    """``["batch=4", "seq=32"]`` -> ``{"batch": 4, "seq": 32}``; one-line errors."""
+    dims: dict[str, int] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise SettingsError(f"--dim {item!r}: expected NAME=VALUE, such as batch=4")
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise SettingsError(f"--dim {item!r}: {raw.strip()!r} is not an integer") from None
+        if value < 0:
+            raise SettingsError(f"--dim {item!r}: a dimension cannot be negative")
+        dims[name] = value
+    return dims
+
+
+DEFAULT_SETTINGS = RuntimeSettings()

@@ -1,0 +1,216 @@
+"""The child process: ``python -m archlint.runtime.worker REQUEST.json``.
+
+It is the one place where onnxruntime sessions are created and run, so that a segfault, an
+abort or a hang inside onnxruntime kills or stalls this process and never archlint. It reads a
+request (jobs, each a model, providers and an inputs ``.npz``), and after each job writes
+``<job id>.json`` (and ``<job id>.npz`` with the arrays) into the request's folder. Before each
+step it prints ``stage <job> <step>`` on stdout, flushed, so the parent can say where a crash
+happened. Nothing is ever written next to a model.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import ModelProto, ValueInfoProto, helper
+
+TEXT_SUFFIXES = (".onnx.txt", ".onnxtxt")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print("usage: python -m archlint.runtime.worker REQUEST.json", file=sys.stderr)
+        return 2
+    request_path = Path(args[0])
+    request = json.loads(request_path.read_text(encoding="utf-8"))
+    workdir = request_path.parent
+    for job in request["jobs"]:
+        try:
+            if job.get("kind") == "reference":
+                result, arrays = _reference_job(job, workdir)
+            else:
+                result, arrays = _session_job(job, workdir)
+        except Exception as exc:  # our own failure (a model onnx cannot load...): say so, go on
+            result, arrays = {"status": "worker_error", "error": _error_text(exc)}, {}
+        np.savez(workdir / f"{job['id']}.npz", **arrays)
+        (workdir / f"{job['id']}.json").write_text(json.dumps(result), encoding="utf-8")
+    _stage("all", "done")
+    return 0
+
+
+def _stage(job: str, step: str) -> None:
+    print(f"stage {job} {step}", flush=True)
+
+
+def _load(model: str) -> ModelProto | str:
+    """A text model is parsed here; a binary one is given to onnxruntime by path, so that its
+    external data resolves against its own folder."""
+    if model.lower().endswith(TEXT_SUFFIXES):
+        return onnx.parser.parse_model(Path(model).read_text(encoding="utf-8"))
+    return model
+
+
+def _session(
+    job: dict[str, Any], model: ModelProto | str | bytes, profile_dir: Path | None
+) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # warnings about fallbacks are reported by us, from profiles
+    if profile_dir is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_dir / f"profile_{job['id']}")
+    source = model.SerializeToString() if isinstance(model, ModelProto) else model
+    return ort.InferenceSession(source, options, providers=job["providers"])
+
+
+def _error_text(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _session_job(job: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    job_id = job["id"]
+    feeds = dict(np.load(workdir / job["inputs"]))
+    result: dict[str, Any] = {"status": "ok"}
+    _stage(job_id, "create")
+    try:
+        model = _load(job["model"])
+        started = time.perf_counter()
+        session = _session(job, model, workdir if job.get("profile") else None)
+        result["session_s"] = time.perf_counter() - started
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... classes
+        return {"status": "session_failed", "error": _error_text(exc),
+                "exception": type(exc).__name__}, {}
+    result["providers_used"] = session.get_providers()
+    missing = [p for p in job["providers"] if p not in result["providers_used"]]
+    if missing:
+        # onnxruntime drops a provider it cannot initialise (e.g. CUDA libraries absent) with
+        # only a log line, and runs on CPU: we refuse to report such a run as a CUDA run.
+        return {**result, "status": "provider_dropped", "missing": missing}, {}
+    names = [o.name for o in session.get_outputs()]
+    _stage(job_id, "run")
+    try:
+        started = time.perf_counter()
+        outputs = session.run(names, feeds)
+        result["first_run_s"] = time.perf_counter() - started
+    except Exception as exc:
+        return {**result, "status": "run_failed", "error": _error_text(exc),
+                "exception": type(exc).__name__}, {}
+    if job.get("profile"):
+        result["placement"] = _placement(session.end_profiling())
+    times = []
+    for _ in range(int(job.get("runs", 1))):
+        started = time.perf_counter()
+        session.run(names, feeds)
+        times.append(time.perf_counter() - started)
+    result["median_run_s"] = statistics.median(times)
+    result["runs"] = len(times)
+    arrays = {f"o{i}": np.asarray(value) for i, value in enumerate(outputs)}
+    result["outputs"] = {name: f"o{i}" for i, name in enumerate(names)}
+    _stage(job_id, "done")
+    return result, arrays
+
+
+def _placement(profile_path: str) -> list[list[str]]:
+    """(node name, op type, provider) for every node that ran, from onnxruntime's profile."""
+    path = Path(profile_path)
+    try:
+        events = json.loads(path.read_text(encoding="utf-8"))
+    finally:
+        path.unlink(missing_ok=True)
+    placed: dict[str, list[str]] = {}
+    for event in events:
+        if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
+            continue
+        args = event.get("args", {})
+        name = str(event["name"])[: -len("_kernel_time")]
+        placed.setdefault(name, [name, str(args.get("op_name", "")), str(args.get("provider", ""))])
+    return list(placed.values())
+
+
+def _reference_job(job: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Capture each recurrent node's inputs and outputs from an onnxruntime run, then run the
+    node alone through onnx.reference.ReferenceEvaluator on the same inputs."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    job_id = job["id"]
+    feeds = dict(np.load(workdir / job["inputs"]))
+    _stage(job_id, "create")
+    model = _load(job["model"])
+    if not isinstance(model, ModelProto):
+        model = onnx.load(model)  # external data loads relative to the model's folder
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    nodes = [graph.node[i] for i in job["nodes"]]
+    wanted: list[str] = []
+    for node in nodes:
+        for name in [*node.input, *node.output]:
+            if name and name not in initializers and name not in wanted:
+                wanted.append(name)
+    extended = ModelProto()
+    extended.CopyFrom(model)
+    present = {o.name for o in extended.graph.output}
+    for name in wanted:
+        if name not in present:
+            extended.graph.output.append(ValueInfoProto(name=name))
+    try:
+        session = _session(job, extended, None)
+        _stage(job_id, "run")
+        values = dict(zip(wanted, session.run(wanted, feeds), strict=True))
+    except Exception as exc:
+        return {"status": "run_failed", "error": _error_text(exc)}, {}
+    arrays: dict[str, Any] = {}
+    checked: list[dict[str, Any]] = []
+    opsets = list(model.opset_import)
+    for index, node in zip(job["nodes"], nodes, strict=True):
+        _stage(job_id, f"reference:{index}")
+        node_feeds = {}
+        for name in node.input:
+            if not name:
+                continue
+            node_feeds[name] = (numpy_helper.to_array(initializers[name]) if name in initializers
+                                else values[name])
+        entry: dict[str, Any] = {"index": index, "inputs": {}, "outputs": {}}
+        single = helper.make_model(
+            helper.make_graph(
+                [node], "single",
+                [ValueInfoProto(name=n) for n in node_feeds],
+                [ValueInfoProto(name=n) for n in node.output if n],
+            ),
+            opset_imports=opsets,
+        )
+        try:
+            reference = ReferenceEvaluator(single).run(None, node_feeds)
+        except Exception as exc:
+            entry["error"] = _error_text(exc)
+            checked.append(entry)
+            continue
+        for slot, name in enumerate(node.input):
+            if name and slot == 4:  # sequence_lens: the parent decides whether it was honoured
+                key = f"n{index}_seq"
+                arrays[key] = np.asarray(node_feeds[name])
+                entry["inputs"]["sequence_lens"] = key
+        x = node_feeds.get(node.input[0])
+        entry["x_shape"] = list(np.shape(x)) if x is not None else None
+        produced = [n for n in node.output if n]
+        for slot, (name, ref_value) in enumerate(zip(produced, reference, strict=True)):
+            arrays[f"n{index}_ort{slot}"] = np.asarray(values[name])
+            arrays[f"n{index}_ref{slot}"] = np.asarray(ref_value)
+            entry["outputs"][name] = [f"n{index}_ort{slot}", f"n{index}_ref{slot}"]
+        checked.append(entry)
+    _stage(job_id, "done")
+    return {"status": "ok", "nodes": checked}, arrays
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from archlint.api import RuntimeRule, Severity
+
+
+class RunFailed(RuntimeRule):
+    """onnxruntime created the session but ``run`` raised on valid random inputs.
+
+    ## What it does
+    Feeds seeded random inputs of each input's dtype and shape (symbolic dims bound as the
+    report states; token ids and ``sequence_lens`` kept in range) and reports onnxruntime's
+    message when ``run`` raises, on the node the message names.
+
+    ## Why is this bad?
+    Most LSTM/GRU/RNN shape checks in onnxruntime run at ``run``, not at load: W must be
+    ``[D, g·H, I]``, R ``[D, g·H, H]``, B ``[D, 2·g·H]``, initial_h ``[D, batch, H]``. A model
+    that loads but fails on its first input fails in production on its first request. Some
+    kernels are registered for a dtype they then refuse at run time (LSTM and GRU in double).
+
+    ## Example
+    fixtures/AL502/bad.onnx.txt is an LSTM in double precision: the session is created, then
+    ``run`` fails with ``LSTM operator does not support double yet``. Export in float32, as in
+    fixtures/AL502/good.onnx.txt.
+    """
+
+    code = "AL502"
+    name = "run-failed"
+    severity = Severity.ERROR
+    summary = "onnxruntime raised while running the model on random inputs (runtime check)"

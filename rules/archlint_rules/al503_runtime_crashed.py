@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from archlint.api import RuntimeRule, Severity
+
+
+class RuntimeCrashed(RuntimeRule):
+    """onnxruntime killed the process (a signal such as SIGABRT or SIGSEGV) instead of raising.
+
+    ## What it does
+    Runs every session in a child process. When the child dies from a signal, archlint names
+    the signal, the step it was in (session creation or run, and for which job) and the last
+    line onnxruntime printed, and goes on with the next model.
+
+    ## Why is this bad?
+    An abort takes the whole serving process with it: no exception to catch, no error reply.
+    onnxruntime 1.32 aborts with ``terminate called without an active exception`` when an LSTM
+    gets batch = 0, and a GRU batch = 0 or seq_length = 0 (X ``[seq, batch, I]`` with a zero
+    axis): a request with an empty batch brings the server down.
+
+    ## Example
+    fixtures/AL503/bad.onnx.txt is a GRU whose X is ``[4, 0, 2]``: batch 0. The child dies
+    with SIGABRT during run. Reject empty batches before inference, or pad them to batch 1, as
+    fixtures/AL503/good.onnx.txt does.
+    """
+
+    code = "AL503"
+    name = "runtime-crashed"
+    severity = Severity.ERROR
+    summary = "onnxruntime crashed (killed by a signal) while loading or running the model"

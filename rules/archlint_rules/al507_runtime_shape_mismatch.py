@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from archlint.api import RuntimeRule, Severity
+
+
+class RuntimeShapeMismatch(RuntimeRule):
+    """An output's actual shape differs from the shape static analysis inferred for it.
+
+    ## What it does
+    Binds the model's symbolic input dims (``--dim``, or the defaults the report states), runs
+    the model, and compares every graph output's actual shape with the shape archlint inferred
+    (ONNX shape inference merged with the declared output type), symbol by symbol. Unknown
+    dims and symbols that appear only in outputs are shown, not checked.
+
+    ## Why is this bad?
+    Downstream code allocates buffers from declared shapes. For Y ``[seq, D, batch, H]`` and
+    Y_h ``[D, batch, H]``, a declared batch of 1 that is really the input's batch means a
+    consumer reads one sequence of h_t and drops the rest, or overflows its buffer.
+
+    ## Example
+    fixtures/AL507/bad.onnx.txt declares Y_h as ``[1, 1, 3]`` while X has a symbolic batch:
+    with batch=2 onnxruntime returns ``[1, 2, 3]``. Declare ``[1, batch, 3]`` as in
+    fixtures/AL507/good.onnx.txt.
+    """
+
+    code = "AL507"
+    name = "runtime-shape-mismatch"
+    severity = Severity.ERROR
+    summary = "An output's actual shape differs from its statically inferred shape"

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from archlint.api import RuntimeRule, Severity
+
+
+class ReferenceMismatch(RuntimeRule):
+    """A recurrent node's outputs in onnxruntime differ from the onnx reference evaluator's.
+
+    ## What it does
+    Captures each main-graph LSTM, GRU and RNN node's inputs and outputs from an onnxruntime
+    run and runs the node alone through ``onnx.reference.ReferenceEvaluator`` (the ONNX spec in
+    numpy) on the same inputs, comparing Y, Y_h and Y_c with rtol/atol. Nodes the reference
+    cannot represent are skipped, and the report says why: it ignores ``clip``,
+    ``input_forget``, ``activation_alpha``/``beta``, non-default LSTM/GRU activations and
+    ``sequence_lens`` (when a length is shorter than seq); for RNN it knows only Tanh.
+
+    ## Why is this bad?
+    The reference evaluator is the spec's equations: i_t = σ(W_i x_t + R_i h_{t-1} + b_i) and so
+    on, with c_t = f_t ⊙ c_{t-1} + i_t ⊙ c~_t and h_t = o_t ⊙ tanh(c_t). A runtime that
+    disagrees beyond float rounding is computing a different recurrence than the one exported.
+
+    ## Example
+    fixtures/AL510/bad.onnx.txt is a plain LSTM checked with ``rtol = 0, atol = 0``
+    (fixtures/AL510/runtime.json): float rounding in onnxruntime's fused kernels shows up as a
+    difference of about 1e-7. With the default tolerances it agrees (fixtures/AL510/good).
+    """
+
+    code = "AL510"
+    name = "reference-mismatch"
+    severity = Severity.ERROR
+    summary = "A recurrent node disagrees with onnx.reference on the same inputs"
