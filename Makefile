@@ -13,10 +13,12 @@ $(BIN)/activate:
 # demo: a plain (non-editable) install, then the main job on the bundled example models.
 demo: $(BIN)/activate
 	$(BIN)/python -m pip install --quiet .
-	$(BIN)/archlint lint fixtures/exported
+	@echo "--- 41 real PyTorch exports: the classic ones lint clean; the torch 2.13 default"
+	@echo "--- (dynamo) export bakes the example sequence length into a Reshape (AL302)"
+	$(BIN)/archlint lint fixtures/exported fixtures/exported_defects --exit-zero
 	$(BIN)/archlint params fixtures/exported --summary
-	@echo "--- a broken model (exit code ignored for the demo) ---"
-	-$(BIN)/archlint lint fixtures/AL201/bad.onnx.txt fixtures/AL301/bad.onnx.txt
+	@echo "--- hand-made broken models (exit code ignored for the demo) ---"
+	$(BIN)/archlint lint fixtures/AL201/bad.onnx.txt fixtures/AL301/bad.onnx.txt --exit-zero
 
 # test: editable install with test extras, then lint, type-check and the whole test suite.
 test: $(BIN)/activate
