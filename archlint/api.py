@@ -9,10 +9,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 if TYPE_CHECKING:
     from archlint.graph import ModelGraph, NodeInfo
@@ -29,6 +29,9 @@ __all__ = [
     "RuntimeRule",
     "Severity",
 ]
+
+
+T = TypeVar("T")
 
 
 class Severity(enum.Enum):
@@ -234,6 +237,15 @@ class RuleContext:
     graph: ModelGraph
     layers: tuple[RecurrentLayer, ...]
     options: dict[str, object] = field(default_factory=dict)
+    _memo: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """A value derived from this model, computed once and shared by every rule (an index
+        of recurrent outputs, the layer stacks): per-layer rules that rebuilt it would turn a
+        linear walk into a quadratic one on models with thousands of layers."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[return-value]
 
     def finding(
         self,

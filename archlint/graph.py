@@ -192,6 +192,18 @@ class ModelGraph:
         table = {name: self._scope_tensor(graph, name) for name in names}
         return {name: info for name, info in table.items() if info is not None}
 
+    def _defining_scope(self, name: str, graph: str) -> str | None:
+        """The scope whose table defines ``name`` as seen from ``graph`` (no TensorInfo built)."""
+        path: str | None = graph
+        while path is not None:
+            scope = self._scopes.get(path)
+            if scope is None:
+                return None
+            if name in scope.producers or name in scope.initializers or name in scope.inputs:
+                return path
+            path = scope.parent
+        return None
+
     def _scope_tensor(self, path: str, name: str) -> TensorInfo | None:
         key = (path, name)
         if key in self._tensor_cache:
@@ -243,11 +255,9 @@ class ModelGraph:
             for path, scope in self._scopes.items():
                 for index, proto in enumerate(scope.protos):
                     for name in proto.input:
-                        if not name:
-                            continue
-                        info = self.tensor(name, path)
-                        if info is not None:
-                            table.setdefault((info.graph, name), []).append(f"{path}/{index}")
+                        owner = self._defining_scope(name, path) if name else None
+                        if owner is not None:
+                            table.setdefault((owner, name), []).append(f"{path}/{index}")
             self._consumers = table
         return self._consumers
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import networkx as nx
-
 from archlint.api import RuleContext
 from archlint.graph import NodeInfo
 from archlint.patterns import (
@@ -52,11 +50,26 @@ def dynamic_symbols(ctx: RuleContext) -> dict[str, str]:
 
 
 def downstream_of_recurrent(ctx: RuleContext) -> set[str]:
-    """Ids of every node that reads, directly or not, an output of a recurrent node."""
+    """Ids of every node that reads, directly or not, an output of a recurrent node.
+
+    One breadth-first walk from all layers at once: linear in the graph, where a walk per
+    layer would be quadratic on a chain of thousands of layers."""
+    return ctx.memo("layout.downstream_of_recurrent", lambda: _downstream(ctx))
+
+
+def _downstream(ctx: RuleContext) -> set[str]:
+    graph = ctx.graph
+    frontier: list[NodeInfo] = [layer.node for layer in ctx.layers]
     reached: set[str] = set()
-    for layer in ctx.layers:
-        if layer.node.id in ctx.graph.dag:
-            reached |= nx.descendants(ctx.graph.dag, layer.node.id)
+    while frontier:
+        following: list[NodeInfo] = []
+        for node in frontier:
+            for output in node.outputs:
+                for consumer in graph.consumers_of(output, node.graph) if output else ():
+                    if consumer.id not in reached:
+                        reached.add(consumer.id)
+                        following.append(consumer)
+        frontier = following
     return reached
 
 
@@ -142,7 +155,8 @@ class StackInfo:
 
     @classmethod
     def of(cls, ctx: RuleContext) -> StackInfo:
-        return cls(layer_chain(ctx.graph, ctx.layers), chain_roots(ctx.graph, ctx.layers))
+        return ctx.memo("layout.stacks", lambda: cls(
+            layer_chain(ctx.graph, ctx.layers), chain_roots(ctx.graph, ctx.layers)))
 
 
 def rows_text(rows: tuple[int, int]) -> str:
@@ -151,11 +165,14 @@ def rows_text(rows: tuple[int, int]) -> str:
 
 def recurrent_outputs(ctx: RuleContext) -> dict[tuple[str, str], tuple[RecurrentLayer, str]]:
     """(graph, tensor) -> (layer, output slot) for every bound output of every layer."""
-    found: dict[tuple[str, str], tuple[RecurrentLayer, str]] = {}
-    for layer in ctx.layers:
-        for slot, ref in layer.outputs.items():
-            found[(layer.node.graph, ref.name)] = (layer, slot)
-    return found
+    def index() -> dict[tuple[str, str], tuple[RecurrentLayer, str]]:
+        found: dict[tuple[str, str], tuple[RecurrentLayer, str]] = {}
+        for layer in ctx.layers:
+            for slot, ref in layer.outputs.items():
+                found[(layer.node.graph, ref.name)] = (layer, slot)
+        return found
+
+    return ctx.memo("layout.recurrent_outputs", index)
 
 
 def state_batch_axis(layer: RecurrentLayer) -> int:

@@ -47,10 +47,13 @@ class BakedShapeAfterRecurrent(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         symbols = dynamic_symbols(ctx)
-        if not symbols or not ctx.layers:
-            return
+        shapers = list(ctx.graph.iter_nodes(frozenset({"Reshape", "Expand", "ConstantOfShape"})))
+        if not symbols or not ctx.layers or not shapers:
+            return  # the walk downstream of every layer is only worth it with a shaper to judge
         downstream = downstream_of_recurrent(ctx)
-        for node in ctx.graph.iter_nodes(frozenset({"Reshape", "Expand"})):
+        for node in shapers:
+            if node.op_type == "ConstantOfShape":
+                continue
             if node.id not in downstream or not node.inputs:
                 continue
             target = reshape_target(ctx.graph, node)
