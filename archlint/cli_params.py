@@ -39,7 +39,7 @@ def count_paths(paths: Sequence[str]) -> tuple[ModelParams, ...]:
     results = []
     for shown, path in targets:
         try:
-            model = load_model(path, shown)
+            model = load_model(path, shown, infer_shapes=False)
         except LoadError as exc:
             results.append(ModelParams(shown, error=exc.reason))
             continue

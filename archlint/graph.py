@@ -14,12 +14,14 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import onnx
 from onnx import GraphProto, NodeProto, TensorProto, TypeProto, ValueInfoProto, numpy_helper
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 from archlint.loader import SMALL_TENSOR_ELEMENTS, LoadedModel, subgraph_path, tensor_elements
 from archlint.shapes import Dim, Shape
@@ -312,6 +314,8 @@ class _NodeTable(Mapping[str, NodeInfo]):
 
 
 def _build_dag(graph: ModelGraph) -> nx.DiGraph:
+    import networkx as nx  # imported on first use: most lints never need the DiGraph
+
     dag = nx.DiGraph()
     edges: list[tuple[str, str, dict[str, Any]]] = []
     for path, scope in graph._scopes.items():

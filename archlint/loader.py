@@ -109,8 +109,14 @@ def _is_model_file(path: Path, *, walking: bool) -> bool:
     return name.endswith(MODEL_SUFFIXES + TEXT_SUFFIXES)
 
 
-def load_model(path: Path, display_path: str | None = None) -> LoadedModel:
-    """Read one model without its external data, check external-data paths, infer shapes."""
+def load_model(
+    path: Path, display_path: str | None = None, *, infer_shapes: bool = True
+) -> LoadedModel:
+    """Read one model without its external data, check external-data paths, infer shapes.
+
+    ``infer_shapes=False`` skips inference for callers that need only initializer dims and
+    declared types (the parameter report): ``inferred`` is then the skeleton itself.
+    """
     shown = display_path or str(path)
     proto = _parse(path, shown)
     try:
@@ -119,7 +125,7 @@ def load_model(path: Path, display_path: str | None = None) -> LoadedModel:
         skeleton = build_skeleton(proto)
     except UnicodeDecodeError:
         raise LoadError(shown, INVALID_UTF8) from None
-    inferred, error = _infer_shapes(skeleton)
+    inferred, error = _infer_shapes(skeleton) if infer_shapes else (skeleton, None)
     opset = next(
         (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
         None,

@@ -48,7 +48,7 @@ def scale_model(nodes: int, hidden: int = 4) -> onnx.ModelProto:
     graph = helper.make_graph(
         graph_nodes, f"scale_{nodes}",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", hidden])],
-        [helper.make_tensor_value_info(current, TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["seq", "batch", hidden])],
         initializer=inits,
     )
     return helper.make_model(graph, opset_imports=OPSET)
@@ -108,7 +108,7 @@ def sparse_external_model(folder: Path, gigabytes: float = 2.0, hidden: int = 20
     graph = helper.make_graph(
         nodes, "sparse_2g",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", hidden])],
-        [helper.make_tensor_value_info(current, TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["seq", "batch", 2 * hidden])],
         initializer=inits,
     )
     model = helper.make_model(graph, opset_imports=OPSET)
