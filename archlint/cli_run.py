@@ -97,8 +97,10 @@ def add_runtime_findings(report: Report, rules: Sequence[type[Rule]],
     for model in report.models:
         found = extra.get(model.path)
         if found is not None:
+            known = {f.fingerprint() for f in model.findings}
+            fresh = tuple(f for f in found.findings if f.fingerprint() not in known)
             model = dataclasses.replace(
-                model, findings=model.findings + found.findings,
+                model, findings=model.findings + fresh,
                 error=model.error or found.error, elapsed_s=model.elapsed_s + found.elapsed_s)
         models.append(model)
     return dataclasses.replace(report, models=tuple(models),

@@ -344,3 +344,17 @@ def test_settings_from_a_config_table() -> None:
     with pytest.raises(SettingsError, match="timeout must be a number"):
         RuntimeSettings.from_mapping({"timeout": "long"})
 
+
+
+def test_run_refuses_unsafe_external_data_and_does_not_pass_silently() -> None:
+    """onnxruntime is never handed a location outside the model's folder, and a model that was
+    not run fails the check with the static finding that says why."""
+    result = invoke("run", str(FIXTURES / "AL002" / "bad.onnx"))
+    assert result.exit_code == 1
+    assert "not run: external data of 'W' is unsafe or missing (location contains '..')" in \
+        result.output
+    assert "AL002 error: initializer 'W' has external-data location '../../etc/passwd'" in \
+        result.output
+    missing = invoke("run", str(FIXTURES / "AL003" / "bad.onnx"))
+    assert missing.exit_code == 1
+    assert "AL003 error" in missing.output

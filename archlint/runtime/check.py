@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from archlint.api import Finding, Rule, RuleContext
+from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.engine import analyse
 from archlint.graph import NodeInfo
 from archlint.loader import LoadError, load_model
@@ -68,6 +68,19 @@ def available_providers() -> tuple[str, ...]:
     return tuple(onnxruntime.get_available_providers())
 
 
+def _external_data_findings(ctx: RuleContext) -> list[Finding]:
+    from archlint.registry import load_rules
+
+    ruleset = load_rules()
+    found: list[Finding] = []
+    for code in ("AL002", "AL003"):
+        rule = ruleset.by_code(code)
+        if rule is not None:
+            found.extend(dataclasses.replace(f, severity=Severity.ERROR)
+                         for f in rule().check(ctx))
+    return found
+
+
 def check_model(
     path: Path,
     shown: str,
@@ -90,8 +103,11 @@ def check_model(
                          recurrent_layers=len(ctx.layers))
     unsafe = [ref for ref in model.external_data if ref.problem is not None]
     if unsafe:
+        # Never hand onnxruntime a location that escapes the folder; a model that was not run
+        # must not pass silently either: the static findings say why, as errors.
         out.notes.append(f"not run: external data of {unsafe[0].tensor!r} is unsafe or missing "
                          f"({unsafe[0].problem}); see AL002/AL003")
+        out.findings.extend(_external_data_findings(ctx))
         return _finish(base, out, started)
     compare = resolve_provider(settings.compare) if settings.compare else None
     missing = [p for p in (*providers, *([compare] if compare else [])) if p not in available]
