@@ -58,6 +58,13 @@ def run_models(
         raise _fail(str(exc)) from exc
     if settings.compare_model and not Path(settings.compare_model).is_file():
         raise _fail(f"{settings.compare_model}: --compare-model: no such file")
+    if settings.profiles is not None:
+        from archlint.targets.profile import ProfileError, load_profiles_with
+
+        try:  # a broken profile folder is a usage error, before any model runs
+            load_profiles_with(settings.profiles)
+        except ProfileError as exc:
+            raise _fail(str(exc)) from exc
     selected = {r.code: r for r in rules if r.runtime}
     results = []
     reports = []
@@ -157,6 +164,9 @@ def render_details(results: Sequence[RuntimeResult]) -> str:
               help="Timed runs after the first (the report gives their median).")
 @click.option("--no-reference", is_flag=True,
               help="Skip the onnx.reference comparison of recurrent nodes.")
+@click.option("--profiles", metavar="DIR",
+              help="Folder of target profiles (*.toml) replacing the built-in ones of the same "
+              "name when placement is compared with the prediction (AL512; docs/targets.md).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True,
               help="Output format (json: the report schema of docs/json-output.md).")
@@ -170,7 +180,8 @@ def run_command(
     paths: tuple[str, ...], providers: tuple[str, ...], dims: tuple[str, ...],
     compare: str | None, compare_model: str | None, rtol: float | None, atol: float | None,
     timeout: float | None, seed: int | None, config_path: Path | None, runs: int,
-    no_reference: bool, output_format: str, output: Path | None, fail_on: str, exit_zero: bool,
+    no_reference: bool, profiles: str | None, output_format: str, output: Path | None,
+    fail_on: str, exit_zero: bool,
 ) -> None:
     """Run ONNX models in onnxruntime on random inputs, each in its own child process."""
     from archlint.cli import _emit, _exit_code, _rules_or_fail
@@ -192,6 +203,7 @@ def run_command(
             rtol=given(rtol, base.rtol), atol=given(atol, base.atol),
             timeout=given(timeout, base.timeout), seed=given(seed, base.seed), compare=compare,
             compare_model=compare_model, runs=runs, reference=not no_reference,
+            profiles=profiles or base.profiles,
         )
     except SettingsError as exc:
         raise _fail(str(exc)) from exc

@@ -41,9 +41,9 @@ def _runtime_findings(rule: type[Rule], path: Path, kind: str) -> tuple[Finding,
     if missing:
         pytest.skip(f"{rule.code} {kind} fixture needs {', '.join(missing)} (not installed)")
     overrides = dict(config.get(kind, {}))
-    if "compare_model" in overrides:  # paths in runtime.json are relative to the fixture folder
-        overrides["compare_model"] = str(
-            (FIXTURES / rule.code / overrides["compare_model"]).relative_to(REPO))
+    for key in ("compare_model", "profiles"):  # runtime.json paths: relative to the fixture folder
+        if key in overrides:
+            overrides[key] = str((FIXTURES / rule.code / overrides[key]).relative_to(REPO))
     settings = RuntimeSettings.from_mapping({"runs": 1, **overrides})
     result = check_model(path, str(path.relative_to(REPO)), settings, {rule.code: rule},
                          available)

@@ -168,7 +168,7 @@ def test_cuda_without_onnxruntime_gpu_names_the_package_and_runs_nothing() -> No
             "installed onnxruntime") in report.output
     assert "help: Install onnxruntime-gpu (pip install onnxruntime-gpu" in report.output
     assert "(CUDAExecutionProvider): not run\n" in report.output
-    assert "    output " not in report.output and "placement" not in report.output
+    assert "    output " not in report.output and "    placement:" not in report.output
     assert "timing" not in report.output
 
 
@@ -264,7 +264,9 @@ def test_reference_check_says_what_it_cannot_represent(tmp_path: Path) -> None:
 def test_placement_names_the_recurrent_nodes_and_their_provider() -> None:
     result = run_one(EXPORTED / "gru_linear_head.onnx")
     assert result.placement[0].endswith("on CPUExecutionProvider")
-    assert [line for line in result.placement[1:]] == ["GRU '/rnn/GRU': CPUExecutionProvider"]
+    assert [line for line in result.placement[1:]] == [
+        "GRU '/rnn/GRU': CPUExecutionProvider",
+        "prediction (onnxruntime-cpu): agrees; 1 of 1 observed recurrent node(s) as predicted"]
 
 
 def test_a_recurrent_node_on_cpu_under_a_gpu_provider_is_a_warning() -> None:

@@ -26,6 +26,7 @@ from archlint.runtime.collector import Collector, node_named_in, trim
 from archlint.runtime.compare import compare_arrays, non_finite
 from archlint.runtime.inputs import Binding, InputSpec, bind_dims, fed_inputs, make_inputs
 from archlint.runtime.placement import placement
+from archlint.runtime.prediction import prediction_lines
 from archlint.runtime.providers import CPU, PACKAGE_HINTS, resolve_provider, short_name
 from archlint.runtime.reference import reference_findings, reference_nodes
 from archlint.runtime.settings import RuntimeSettings
@@ -145,6 +146,8 @@ def check_model(
     _child_failure(outcome, out, settings, providers, binding)
     if main is not None:
         result = _main_job(main, arrays["main"], ctx, out, binding, providers, result)
+        result = dataclasses.replace(result, placement=result.placement + prediction_lines(
+            main, out, providers, settings.profiles))
         if main.get("status") == "ok":
             reference_outputs = _outputs(main, arrays["main"])
             _compare_job("compare", "AL509", outcome, arrays, reference_outputs, out, settings,

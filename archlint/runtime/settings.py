@@ -26,6 +26,8 @@ class RuntimeSettings:
     ``seq`` also name every dimension in that role). ``rtol``/``atol`` are the tolerances of
     every numeric comparison (``|a - b| <= atol + rtol * |b|``). ``timeout`` is seconds for the
     whole child process of one model. ``runs`` is how many timed runs follow the first.
+    ``profiles`` is a folder of target profile files (``*.toml``) that replace the built-in
+    profiles of the same name when the observed placement is compared with the prediction.
     """
 
     providers: tuple[str, ...] = ("cpu",)
@@ -38,6 +40,7 @@ class RuntimeSettings:
     compare_model: str | None = None
     runs: int = 5
     reference: bool = True
+    profiles: str | None = None
 
     def __post_init__(self) -> None:
         if not self.providers:

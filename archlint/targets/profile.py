@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "UnknownTargetError",
     "known_targets",
     "load_profiles",
+    "load_profiles_with",
     "parse_profile",
     "resolve_targets",
 ]
@@ -282,6 +284,43 @@ def load_profiles() -> Mapping[str, Profile]:
                    key=lambda f: f.name)
     return validate_profiles(parse_profile(f.read_text(encoding="utf-8"), f"profiles/{f.name}")
                              for f in files)
+
+
+def load_profiles_with(folder: str | Path | None) -> Mapping[str, Profile]:
+    """The built-in profiles, where each ``*.toml`` in ``folder`` replaces the built-in profile
+    of the same name (or adds a target). The files are validated like the built-in ones; a
+    ProfileError names the file and the entry. ``None`` gives the built-in profiles."""
+    builtin = load_profiles()
+    if folder is None:
+        return builtin
+    path = Path(folder)
+    if not path.is_dir():
+        raise ProfileError(f"{folder}: profiles: not a folder")
+    files = sorted(path.glob("*.toml"))
+    if not files:
+        raise ProfileError(f"{folder}: profiles: no *.toml profile file in the folder")
+    own: dict[str, tuple[Profile, Path]] = {}
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProfileError(f"{file}: cannot read: {exc}") from None
+        profile = parse_profile(text, str(file))
+        if profile.name in own:
+            raise ProfileError(f"{file}: profile {profile.name!r} is also defined in "
+                               f"{own[profile.name][1]}")
+        own[profile.name] = (profile, file)
+    kept = [p for p in builtin.values() if p.name not in own]
+    ids = {e.id: p.name for p in kept for e in p.entries}
+    for profile, file in own.values():
+        for entry in profile.entries:
+            if ids.setdefault(entry.id, profile.name) != profile.name:
+                raise ProfileError(f"{file} entry {entry.id}: the id is also used by profile "
+                                   f"{ids[entry.id]!r}")
+    try:
+        return validate_profiles([*kept, *(p for p, _ in own.values())])
+    except ProfileError as exc:
+        raise ProfileError(f"{folder}: {exc}") from None
 
 
 def known_targets() -> tuple[str, ...]:
