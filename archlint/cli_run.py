@@ -84,6 +84,7 @@ def runtime_settings_from_config(config: Config) -> RuntimeSettings:
         key: value for key, value in (
             ("providers", table.providers), ("dims", table.dims), ("rtol", table.rtol),
             ("atol", table.atol), ("timeout", table.timeout), ("seed", table.seed),
+            ("profiles", str(table.profiles) if table.profiles else None),
         ) if value not in (None, (), {})
     }
     try:

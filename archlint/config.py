@@ -79,6 +79,7 @@ class RuntimeConfig:
     atol: float | None = None
     timeout: float | None = None  # seconds
     seed: int | None = None
+    profiles: Path | None = None  # a folder of target profiles replacing the built-in ones
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ _TOP_KEYS = frozenset({
 _PARAMS_KEYS = frozenset({
     "max-params", "max-layer-params", "layer-limits", "expect-params", "convention",
 })
-_RUNTIME_KEYS = frozenset({"providers", "dims", "rtol", "atol", "timeout", "seed"})
+_RUNTIME_KEYS = frozenset({"providers", "dims", "rtol", "atol", "timeout", "seed", "profiles"})
 
 
 class _Reader:
@@ -346,7 +347,18 @@ def _parse_runtime(top: _Reader) -> RuntimeConfig:
         atol=r.get("atol", r.number),
         timeout=timeout,
         seed=r.get("seed", r.integer(0)),
+        profiles=_profiles_folder(r),
     )
+
+
+def _profiles_folder(r: _Reader) -> Path | None:
+    """``runtime.profiles``: a folder, relative to the config file's folder."""
+    def check(name: str, value: Any) -> Path:
+        if not isinstance(value, str) or not value:
+            raise r.fail(name, f"must be a folder path (a string), got {_show(value)}")
+        return r.path.parent / value
+
+    return r.get("profiles", check)
 
 
 # --- command line on top of the config -------------------------------------------------------

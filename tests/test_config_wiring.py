@@ -53,3 +53,18 @@ def test_bad_runtime_value_names_file_and_key(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert str(tmp_path / "archlint.toml") in result.output
     assert "timeout" in result.output
+
+
+def test_runtime_profiles_folder_from_config_is_relative_to_the_config(tmp_path: Path) -> None:
+    """[runtime] profiles = "stale": a pinned CPU profile that wrongly refuses this GRU, so the
+    real onnxruntime placement disagrees with it (AL512)."""
+    shutil.copytree(FIXTURES / "AL512" / "stale-profiles", tmp_path / "stale")
+    shutil.copy(FIXTURES / "AL512" / "bad.onnx.txt", tmp_path / "gru.onnx.txt")
+    (tmp_path / "archlint.toml").write_text('[runtime]\nprofiles = "stale"\n')
+    result = invoke("run", str(tmp_path / "gru.onnx.txt"), "--fail-on", "warning")
+    assert result.exit_code == 1
+    assert "AL512" in result.output and "stale-cpu-gru-linear-before-reset" in result.output
+    (tmp_path / "archlint.toml").write_text("[runtime]\nprofiles = 3\n")
+    bad = invoke("run", str(tmp_path / "gru.onnx.txt"))
+    assert bad.exit_code == 2
+    assert "runtime.profiles" in bad.output
