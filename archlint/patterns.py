@@ -539,30 +539,36 @@ def upstream_layer(
 
 def layer_chain(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, int]:
     """Layer index k of each recurrent node (by node id): 0 unless fed by another layer's Y."""
-    by_node = {layer.node.id: layer for layer in layers}
-    parent = {layer.node.id: upstream_layer(graph, layer, by_node) for layer in layers}
-    index: dict[str, int] = {}
-    for layer in layers:
-        k, current, seen = 0, parent[layer.node.id], {layer.node.id}
-        while current is not None and current.node.id not in seen:
-            seen.add(current.node.id)
-            k += 1
-            current = parent[current.node.id]
-        index[layer.node.id] = k
-    return index
+    return {node_id: k for node_id, (k, _) in _stacks(graph, layers).items()}
 
 
 def chain_roots(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, str]:
     """The first layer (node id) of the stack each layer belongs to."""
+    return {node_id: root for node_id, (_, root) in _stacks(graph, layers).items()}
+
+
+def _stacks(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, tuple[int, str]]:
+    """(k, root) per layer, each layer's upstream looked up once and every chain walked once,
+    so a stack of thousands of layers stays linear. A cycle counts from where it closes."""
     by_node = {layer.node.id: layer for layer in layers}
-    roots: dict[str, str] = {}
+    parent: dict[str, str | None] = {}
     for layer in layers:
-        current, seen = layer, {layer.node.id}
-        while True:
-            up = upstream_layer(graph, current, by_node)
-            if up is None or up.node.id in seen:
-                break
-            seen.add(up.node.id)
-            current = up
-        roots[layer.node.id] = current.node.id
-    return roots
+        up = upstream_layer(graph, layer, by_node)
+        parent[layer.node.id] = None if up is None else up.node.id
+    done: dict[str, tuple[int, str]] = {}
+    for layer in layers:
+        path: list[str] = []
+        on_path: set[str] = set()
+        current: str | None = layer.node.id
+        while current is not None and current not in done and current not in on_path:
+            path.append(current)
+            on_path.add(current)
+            current = parent[current]
+        if current is not None and current in done:
+            k, root = done[current]
+        else:  # reached a first layer (or closed a cycle): the last one walked is the root
+            k, root = -1, path[-1]
+        for node_id in reversed(path):
+            k += 1
+            done[node_id] = (k, root)
+    return done
