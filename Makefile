@@ -23,7 +23,7 @@ demo: $(BIN)/activate
 # test: editable install with test extras, then lint, type-check and the whole test suite.
 test: $(BIN)/activate
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/ruff check archlint rules tests scripts
+	$(BIN)/ruff check archlint rules tests scripts bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

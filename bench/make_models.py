@@ -12,7 +12,6 @@ Writes:
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +31,9 @@ def scale_model(nodes: int, hidden: int = 4) -> onnx.ModelProto:
     inits.append(axes)
     current = "X"
     for u in range(units):
-        w = numpy_helper.from_array(rng.standard_normal((1, 4 * hidden, hidden), np.float32), f"W{u}")
-        r = numpy_helper.from_array(rng.standard_normal((1, 4 * hidden, hidden), np.float32), f"R{u}")
+        shape = (1, 4 * hidden, hidden)
+        w = numpy_helper.from_array(rng.standard_normal(shape, np.float32), f"W{u}")
+        r = numpy_helper.from_array(rng.standard_normal(shape, np.float32), f"R{u}")
         b = numpy_helper.from_array(np.zeros((1, 8 * hidden), np.float32), f"B{u}")
         inits += [w, r, b]
         graph_nodes += [
@@ -141,7 +141,7 @@ def main() -> None:
     sparse = out / "sparse_2g" / "model.onnx"
     if not sparse.exists():
         sparse_external_model(sparse.parent, gigabytes=0.1 if args.quick else 2.0)
-    print("\n".join(f"{p.relative_to(out)}\t{os.path.getsize(p):,} bytes"
+    print("\n".join(f"{p.relative_to(out)}\t{p.stat().st_size:,} bytes"
                     for p in sorted(out.rglob("*")) if p.is_file()))
 
 

@@ -66,10 +66,8 @@ def tools(model: Path) -> dict[str, list[str] | None]:
 
 def measure(command: list[str]) -> Sample:
     """Run once; wall time and peak RSS (children included) from os.wait4."""
-    out_path, err_path = Path(os.devnull), Path(os.devnull)
-    with open(HERE / "out" / "stdout.txt", "wb") as out, \
-            open(HERE / "out" / "stderr.txt", "wb") as err:
-        out_path, err_path = Path(out.name), Path(err.name)
+    out_path, err_path = HERE / "out" / "stdout.txt", HERE / "out" / "stderr.txt"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         pid = os.posix_spawn(command[0], command, os.environ, file_actions=[
             (os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
@@ -160,6 +158,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
+    (HERE / "out").mkdir(exist_ok=True)
     make = [PY, str(HERE / "make_models.py"), str(args.models)]
     subprocess.run([*make, "--quick"] if args.quick else make, check=True,
                    stdout=subprocess.DEVNULL)
