@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+from docgen import write_or_check
 
 from archlint.cli import cli
 
@@ -53,15 +54,8 @@ def render(text: str) -> str:
 
 def main(argv: list[str]) -> int:
     os.chdir(REPO)
-    current = DOC.read_text(encoding="utf-8")
-    fresh = render(current)
-    if "--check" in argv:
-        if fresh != current:
-            print(f"{DOC.relative_to(REPO)} is out of date: run python scripts/gen_params_docs.py")
-            return 1
-        return 0
-    DOC.write_text(fresh, encoding="utf-8")
-    return 0
+    fresh = render(DOC.read_text(encoding="utf-8"))
+    return write_or_check({DOC: fresh}, argv, "scripts/gen_params_docs.py")
 
 
 if __name__ == "__main__":

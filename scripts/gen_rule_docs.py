@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from docgen import write_or_check
+
 from archlint.registry import load_rules
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "rules"
@@ -42,20 +44,8 @@ def render_pages() -> dict[Path, str]:
 
 def main(argv: list[str]) -> int:
     pages = render_pages()
-    if "--check" in argv:
-        stale = [p for p, text in pages.items()
-                 if not p.exists() or p.read_text(encoding="utf-8") != text]
-        extra = [p for p in DOCS.glob("*.md") if p not in pages]
-        for path in stale + extra:
-            print(f"out of date: {path} (run python scripts/gen_rule_docs.py)")
-        return 1 if stale or extra else 0
-    DOCS.mkdir(parents=True, exist_ok=True)
-    for path in DOCS.glob("*.md"):
-        if path not in pages:
-            path.unlink()
-    for path, text in pages.items():
-        path.write_text(text, encoding="utf-8")
-    return 0
+    obsolete = [path for path in DOCS.glob("*.md") if path not in pages]
+    return write_or_check(pages, argv, "scripts/gen_rule_docs.py", obsolete)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from docgen import write_or_check
+
 from archlint.targets import load_profiles
 from archlint.targets.conditions import render
 from archlint.targets.fields import FIELDS
@@ -65,15 +67,8 @@ def updated_page(page: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    page = PAGE.read_text(encoding="utf-8")
-    new = updated_page(page)
-    if "--check" in argv:
-        if new != page:
-            print(f"out of date: {PAGE} (run python scripts/gen_target_docs.py)")
-            return 1
-        return 0
-    PAGE.write_text(new, encoding="utf-8")
-    return 0
+    new = updated_page(PAGE.read_text(encoding="utf-8"))
+    return write_or_check({PAGE: new}, argv, "scripts/gen_target_docs.py")
 
 
 if __name__ == "__main__":
