@@ -8,9 +8,11 @@ model a rule does not understand) never hides the findings of the others.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +135,10 @@ class Linter:
         return [self.lint_file(path, shown) for shown, path in targets]
 
     def lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
+        with _no_cyclic_gc():
+            return self._lint_file(path, shown)
+
+    def _lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
         started = time.perf_counter()
         shown = shown or str(path)
         try:
@@ -175,6 +181,23 @@ class Linter:
                 finding = dataclasses.replace(finding, severity=override)
             result.append(finding)
         return result
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while one model is analysed.
+
+    Analysis allocates one object per node, tensor and view and frees them together (they form
+    no cycles: reference counting frees them). Left on, the collector rescans that growing heap
+    again and again: a quarter of the time on a 100k-node model.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _internal_error(ctx: RuleContext, rule: Rule, exc: Exception) -> Finding:

@@ -115,17 +115,16 @@ def load_model(
     """Read one model without its external data, check external-data paths, infer shapes.
 
     ``infer_shapes=False`` skips inference for callers that need only initializer dims and
-    declared types (the parameter report): ``inferred`` is then the skeleton itself.
+    declared types (the parameter report): ``inferred`` is then the model itself.
     """
     shown = display_path or str(path)
     proto = _parse(path, shown)
     try:
         _validate_structure(proto, shown)
         external = tuple(_check_external_data(proto, path))
-        skeleton = build_skeleton(proto)
+        inferred, error = _infer_shapes(proto) if infer_shapes else (proto, None)
     except UnicodeDecodeError:
         raise LoadError(shown, INVALID_UTF8) from None
-    inferred, error = _infer_shapes(skeleton) if infer_shapes else (skeleton, None)
     opset = next(
         (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
         None,
@@ -273,6 +272,10 @@ def _is_small_inline(tensor: TensorProto) -> bool:
     )
 
 
+def _needs_skeleton(model: ModelProto) -> bool:
+    return not all(_is_small_inline(t) for t in model.graph.initializer)
+
+
 def build_skeleton(model: ModelProto) -> ModelProto:
     """A copy of the model whose large or external initializers become typed graph inputs.
 
@@ -307,33 +310,41 @@ def build_skeleton(model: ModelProto) -> ModelProto:
 INFERENCE_TIMEOUT_S = 300.0
 
 
-def _infer_shapes(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
+def _infer_shapes(model: ModelProto) -> tuple[ModelProto, str | None]:
+    """The model's graph with inferred value_info; the main graph's initializers left out
+    (readers take them, and their dims, from the model as read)."""
     if not hasattr(os, "fork"):  # Windows: no fork, run in process
-        return _infer_shapes_in_process(skeleton)
-    return _infer_shapes_in_child(skeleton)
+        return _infer_shapes_in_process(model)
+    return _infer_shapes_in_child(model)
 
 
-def _infer_shapes_in_process(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
+def _infer_shapes_in_process(model: ModelProto) -> tuple[ModelProto, str | None]:
     """Strict inference first, for its error message; on failure, a lenient pass that keeps
-    every shape it can still infer."""
+    every shape it can still infer. A model with only small inline initializers is inferred
+    as it is (inference serializes its input, it does not change it)."""
+    skeleton = build_skeleton(model) if _needs_skeleton(model) else model
+    error: str | None = None
     try:
-        return onnx.shape_inference.infer_shapes(skeleton, strict_mode=True, data_prop=True), None
+        inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=True, data_prop=True)
     except Exception as exc:  # onnx raises InferenceError, ValidationError or RuntimeError
         error = _first_line(exc)
-    try:
-        return onnx.shape_inference.infer_shapes(skeleton, strict_mode=False, data_prop=True), error
-    except Exception:
-        return skeleton, error
+        try:
+            inferred = onnx.shape_inference.infer_shapes(
+                skeleton, strict_mode=False, data_prop=True)
+        except Exception:
+            inferred = build_skeleton(model)
+    del inferred.graph.initializer[:]
+    return inferred, error
 
 
-def _infer_shapes_in_child(skeleton: ModelProto) -> tuple[ModelProto, str | None]:
+def _infer_shapes_in_child(model: ModelProto) -> tuple[ModelProto, str | None]:
     # The child's stderr goes to an anonymous temporary file: a C++ assertion message is kept
     # for the finding instead of being printed over archlint's own output.
     with tempfile.TemporaryFile() as child_stderr:
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: infer, send (error, model bytes), exit without cleanup
-            _inference_child(skeleton, read_end, write_end, child_stderr.fileno())
+            _inference_child(model, read_end, write_end, child_stderr.fileno())
         os.close(write_end)
         data = _read_with_timeout(read_end, INFERENCE_TIMEOUT_S)
         if data is None:
@@ -342,29 +353,39 @@ def _infer_shapes_in_child(skeleton: ModelProto) -> tuple[ModelProto, str | None
         child_stderr.seek(0)
         last_words = child_stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
     if data is None:
-        return skeleton, f"onnx shape inference did not finish in {INFERENCE_TIMEOUT_S:.0f} s"
+        timeout = f"onnx shape inference did not finish in {INFERENCE_TIMEOUT_S:.0f} s"
+        return _uninferred(model), timeout
     if os.WIFSIGNALED(status):
         name = signal.Signals(os.WTERMSIG(status)).name
         said = f": {last_words[0][-200:]}" if last_words else ""
-        return skeleton, f"onnx shape inference crashed ({name}){said}; shapes were not inferred"
+        crash = f"onnx shape inference crashed ({name}){said}; shapes were not inferred"
+        return _uninferred(model), crash
     if os.WEXITSTATUS(status) != 0 or len(data) < 8:
-        return skeleton, "onnx shape inference failed in its worker process"
+        return _uninferred(model), "onnx shape inference failed in its worker process"
     size = int.from_bytes(data[:8], "little")
     error = data[8 : 8 + size].decode("utf-8", "replace") or None
     inferred = ModelProto()
     try:
         inferred.ParseFromString(data[8 + size :])
     except DecodeError:
-        return skeleton, error or "onnx shape inference returned an unreadable model"
+        return _uninferred(model), error or "onnx shape inference returned an unreadable model"
     return inferred, error
 
 
-def _inference_child(skeleton: ModelProto, read_end: int, write_end: int, stderr_fd: int) -> None:
+def _uninferred(model: ModelProto) -> ModelProto:
+    """The graph structure without inference, for when inference crashed or timed out
+    (built from the skeleton: large weights are never copied)."""
+    skeleton = build_skeleton(model)
+    del skeleton.graph.initializer[:]
+    return skeleton
+
+
+def _inference_child(model: ModelProto, read_end: int, write_end: int, stderr_fd: int) -> None:
     code = 0
     try:
         os.dup2(stderr_fd, 2)
         os.close(read_end)
-        inferred, error = _infer_shapes_in_process(skeleton)
+        inferred, error = _infer_shapes_in_process(model)
         header = (error or "").encode("utf-8", "replace")
         payload = inferred.SerializeToString()
         with os.fdopen(write_end, "wb") as pipe:
