@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
+from archlint.engine import no_cyclic_gc
 from archlint.graph import build_graph
-from archlint.loader import LoadError, discover_models, load_model
+from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model
 from archlint.params import (
     CONVENTIONS_TEXT,
     Convention,
@@ -38,14 +39,20 @@ def count_paths(paths: Sequence[str]) -> tuple[ModelParams, ...]:
         return (ModelParams(exc.path, error=exc.reason),)
     results = []
     for shown, path in targets:
-        try:
-            model = load_model(path, shown, infer_shapes=False)
-        except LoadError as exc:
-            results.append(ModelParams(shown, error=exc.reason))
-            continue
-        graph = build_graph(model)
-        results.append(count_model(shown, graph, build_layers(graph, model.producer)))
+        with no_cyclic_gc():
+            results.append(_count_one(path, shown))
     return tuple(results)
+
+
+def _count_one(path: Path, shown: str) -> ModelParams:
+    try:
+        model = load_model(path, shown, infer_shapes=False)
+        graph = build_graph(model)
+        return count_model(shown, graph, build_layers(graph, model.producer))
+    except LoadError as exc:
+        return ModelParams(shown, error=exc.reason)
+    except UnicodeDecodeError:
+        return ModelParams(shown, error=INVALID_UTF8)
 
 
 def parse_layer_limits(values: Sequence[str]) -> dict[str, int]:

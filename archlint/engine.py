@@ -135,7 +135,7 @@ class Linter:
         return [self.lint_file(path, shown) for shown, path in targets]
 
     def lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             return self._lint_file(path, shown)
 
     def _lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
@@ -184,7 +184,7 @@ class Linter:
 
 
 @contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while one model is analysed.
 
     Analysis allocates one object per node, tensor and view and frees them together (they form

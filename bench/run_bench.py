@@ -96,10 +96,14 @@ def _last_line(err: bytes) -> str:
     return lines[-1][:120] if lines else "failed"
 
 
-def run(models: list[Path], repeat: int) -> list[tuple[str, str, Sample]]:
+def run(
+    models: list[Path], repeat: int, only: tuple[str, ...] = ()
+) -> list[tuple[str, str, Sample]]:
     rows = []
     for model in models:
         for name, command in tools(model).items():
+            if only and "floor" not in name and not any(word in name for word in only):
+                continue
             if command is None:
                 rows.append((model.name if model.name != "model.onnx" else model.parent.name,
                              name, Sample(0, None, 0, "not installed")))
@@ -157,18 +161,24 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--sizes", type=int, nargs="*",
+                        help="scale-series sizes to run (default: all); no big models then")
+    parser.add_argument("--tools", nargs="*", default=(),
+                        help="only tools whose name contains one of these words")
     args = parser.parse_args()
     (HERE / "out").mkdir(exist_ok=True)
     make = [PY, str(HERE / "make_models.py"), str(args.models)]
     subprocess.run([*make, "--quick"] if args.quick else make, check=True,
                    stdout=subprocess.DEVNULL)
-    sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 30_000, 100_000)
-    models = [args.models / f"scale_{n}.onnx" for n in sizes] + [
-        args.models / "bilstm_4x1024.onnx",
-        args.models / "bilstm_4x1024_ext" / "model.onnx",
-        args.models / "sparse_2g" / "model.onnx",
-    ]
-    rows = run(models, args.repeat)
+    sizes = args.sizes or ((1_000, 10_000) if args.quick else (1_000, 10_000, 30_000, 100_000))
+    models = [args.models / f"scale_{n}.onnx" for n in sizes]
+    if not args.sizes:
+        models += [
+            args.models / "bilstm_4x1024.onnx",
+            args.models / "bilstm_4x1024_ext" / "model.onnx",
+            args.models / "sparse_2g" / "model.onnx",
+        ]
+    rows = run(models, args.repeat, tuple(args.tools))
     text = markdown(rows, " ".join(["python", *sys.argv[:1], *sys.argv[1:]]))
     print(text)
     if args.markdown:
