@@ -257,6 +257,11 @@ class _Reader:
 
         return check
 
+    def int_table(self, name: str, label: Callable[[str], str]) -> dict[str, int]:
+        """A table of integers >= 1 (``dims``, ``layer-limits``); each key named in errors."""
+        raw = self.get(name, self.table_of) or {}
+        return {key: self.integer(1)(f"{name}.{label(key)}", value) for key, value in raw.items()}
+
     def number(self, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise self.fail(name, f"must be a number >= 0, got {_show(value)}")
@@ -319,8 +324,7 @@ def _parse_params(top: _Reader) -> ParamsConfig:
     if raw is None:
         return ParamsConfig()
     r = _Reader(raw, top.path, top.key("params"), _PARAMS_KEYS)
-    limits = {glob: r.integer(1)(f"layer-limits.{glob!r}", value)
-              for glob, value in (r.get("layer-limits", r.table_of) or {}).items()}
+    limits = r.int_table("layer-limits", repr)
     return ParamsConfig(
         max_params=r.get("max-params", r.integer(1)),
         max_layer_params=r.get("max-layer-params", r.integer(1)),
@@ -335,8 +339,7 @@ def _parse_runtime(top: _Reader) -> RuntimeConfig:
     if raw is None:
         return RuntimeConfig()
     r = _Reader(raw, top.path, top.key("runtime"), _RUNTIME_KEYS)
-    dims = {name: r.integer(1)(f"dims.{name}", value)
-            for name, value in (r.get("dims", r.table_of) or {}).items()}
+    dims = r.int_table("dims", str)
     timeout = r.get("timeout", r.number)
     if timeout is not None and timeout <= 0:
         raise r.fail("timeout", f"must be a number of seconds > 0, got {timeout!r}")

@@ -153,6 +153,7 @@ class Linter:
             return ModelReport(shown, error=INVALID_UTF8)
         return ModelReport(
             path=shown,
+            # once, after suppression: the AL010 findings it adds are overridable too
             findings=tuple(sorted(set(self._apply_overrides(filtered.findings)),
                                   key=_finding_order)),
             suppressed=filtered.suppressed,
@@ -166,7 +167,7 @@ class Linter:
         findings: list[Finding] = []
         for rule in self.rules:
             try:
-                findings.extend(self._apply_overrides(rule.check(ctx)))
+                findings.extend(rule.check(ctx))
             except UnicodeDecodeError:
                 raise  # a corrupt model, not a rule bug: reported as unreadable
             except Exception as exc:  # a rule bug must not hide other rules' findings
