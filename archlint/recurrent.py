@@ -11,6 +11,7 @@ gates = 4 (LSTM, order i, o, f, c), 3 (GRU, order z, r, h) or 1 (RNN).
 from __future__ import annotations
 
 from collections.abc import Mapping
+import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "OUTPUT_SLOTS",
     "RECURRENT_OPS",
     "SLOT_RANKS",
+    "Recognition",
     "HiddenSizeEvidence",
     "RecurrentLayer",
     "TensorRef",
@@ -61,6 +63,23 @@ SLOT_RANKS: Mapping[str, int] = MappingProxyType({
     "Y": 4, "Y_h": 3, "Y_c": 3,
 })
 _ATTRIBUTE_TYPE_NAMES = {v: k.lower() for k, v in AttributeProto.AttributeType.items()}
+
+
+class Recognition(enum.Enum):
+    """How a recurrent layer was found in the graph.
+
+    NATIVE: an ONNX LSTM/GRU/RNN node (also inside If/Loop/Scan bodies and model-local
+    functions). CONTRIB: an onnxruntime contrib op (``com.microsoft`` DynamicQuantizeLSTM...).
+    LOOP_CELL: a Loop whose body computes one LSTM/GRU/RNN step (tf2onnx's export of SimpleRNN,
+    GRU with reset_after=False, masking, recurrent dropout). UNROLLED: per-step MatMuls and gates
+    with no loop at all. Rules that read slots of the ONNX op (attributes, Y, Y_h) apply as far as
+    the view's facts are known; the parameter report says which way each layer was recognised.
+    """
+
+    NATIVE = "native"
+    CONTRIB = "contrib"
+    LOOP_CELL = "loop-cell"
+    UNROLLED = "unrolled"
 
 
 @dataclass(frozen=True)
@@ -131,6 +150,7 @@ class RecurrentLayer:
     # Op types of the nodes whose subgraphs hold this node, innermost first (``("Loop",)`` for
     # an LSTM in a Loop body): some runtimes handle recurrent ops inside loops differently.
     enclosing_op_types: tuple[str, ...] = ()
+    recognised_as: Recognition = Recognition.NATIVE
 
     # --- derived ---------------------------------------------------------------------------
     @property
