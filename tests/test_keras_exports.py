@@ -202,3 +202,29 @@ def test_every_recurrent_layer_is_seen_and_its_weights_counted(name: str) -> Non
     assert problems == [], (f"{name}: recurrent weights not counted "
                             f"(uncounted: {model['uncounted_initializers']})\n  "
                             + "\n  ".join(problems))
+
+
+def _runtime_errors(name: str) -> list[str]:
+    result = invoke("lint", "--runtime", "-q", "--format", "json", str(KERAS / name))
+    (model,) = json.loads(result.output)["models"]
+    assert model["error"] is None, model["error"]
+    return [f"{f['code']} {f['location']['node']}: {f['message']}"
+            for f in model["findings"] if f["severity"] == "error"]
+
+
+# Keras gives every input its own symbolic batch (tf2onnx writes unk__N per input), so a
+# model with several inputs runs only when archlint feeds them one batch size.
+MULTI_INPUT = [name for name in MODELS if len(MANIFEST[name]["inputs"]) > 1]
+
+
+@pytest.mark.parametrize("name", MULTI_INPUT)
+def test_lint_runtime_gives_no_error_on_multi_input_exports(name: str) -> None:
+    assert _runtime_errors(name) == [], (
+        f"{name}: onnxruntime ran this export like Keras at batch/time "
+        f"{[(r['batch'], r['time']) for r in MANIFEST[name]['ort_check']['runs']]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(MODELS) - set(MULTI_INPUT)))
+def test_lint_runtime_gives_no_error(name: str) -> None:
+    assert _runtime_errors(name) == []
