@@ -109,9 +109,48 @@ When a convention cannot represent a layer, the report says n/a and why instead 
 A recurrent layer without B is counted as bias=False (PyTorch) and use_bias=False (Keras),
 the modules that hold exactly those weights: 0 bias parameters in every convention.
 
+A recurrent layer whose B is stored but all zeros (tf2onnx writes zeros for Keras
+use_bias=False; an exporter may do the same for bias=False) counts B in ONNX, what the file
+stores, and 0 in PyTorch and Keras, what the framework had. Zeros are read only from inline
+data (an initializer or a Constant in the model file, never external data) and only when
+every element is exactly 0; the row says so. A trained bias is never exactly zero, but an
+untrained Keras GRU or SimpleRNN (bias_initializer='zeros') looks the same: count it with
+--convention onnx, or train it first.
+
+Where a count comes from (the basis of every slot, in --format json and csv):
+  initializer         the dims of the initializer the node reads;
+  constant-attribute  the dims of a Constant node's value / sparse_value / value_floats...
+                      attribute, whatever its size (values are never read);
+  graph-input         the declared dims of a typed graph input;
+  traced              a weight computed in the graph from stored tensors only (Slice,
+                      Concat, Split, Gather at constant indices, Transpose, Reshape,
+                      Squeeze, Unsqueeze, Flatten, Identity, Cast, QuantizeLinear,
+                      DequantizeLinear, If branches): counted as the stored tensors it is
+                      traced to; onnx shape inference over the computing nodes gives the
+                      computed shape, used for D, I and H;
+  inferred-shape      computed from tensors that are not stored: its inferred shape.
+A computed weight counts, in every convention, the stored source tensors (for
+DequantizeLinear, the quantized tensor; scales and zero points are not parameters), and
+each source tensor counts once per model, in the row of its first reader: two LSTMs whose W
+are slices of one initializer count it once, the second row saying "shared with" the first.
+The frameworks count the same way: the exporter stored what the framework held, and slices of
+one framework tensor are one parameter. The per-slot rules above still apply (Keras counts
+half of a computed B).
+
 A tensor read by several nodes (tied weights) is counted once, in the row of its first reader;
 the report lists it. Constants that feed no parameterised node (shape vectors, Reshape
 targets) are not parameters and are reported separately as uncounted initializers.
+
+Layers written out by exporters count as the layer they are:
+  - a bias Add after MatMul or a bias-less Conv, also through Reshape, Squeeze, Unsqueeze,
+    Transpose or Flatten (tf2onnx's Dense on 3-D input: MatMul, Reshape, Add);
+  - a LayerNormalization written as elementwise ops (tf2onnx: Reshape, BatchNormalization
+    over computed moments, Reshape, Mul gamma, Add beta; or InstanceNormalization of ones
+    then Mul, Add; older torch.onnx: ReduceMean, Sub, Pow, ReduceMean, Add eps, Sqrt, Div,
+    Mul, Add): one LayerNormalization row with gamma and beta, as Keras and PyTorch count it.
+The per-layer report says how each recurrent layer was recognised: native (an ONNX
+LSTM/GRU/RNN node), contrib (an onnxruntime com.microsoft op), loop-cell (a Loop whose body
+computes the cell) or unrolled (per-step MatMuls).
 """
 
 
