@@ -62,7 +62,7 @@ def runs(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> list[np.nda
 
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
-I, H = 3, 2  # LSTM: W [1, 8, 3] = 24, R [1, 8, 2] = 16, B [1, 16] = 16
+FEAT, H = 3, 2  # LSTM: W [1, 8, 3] = 24, R [1, 8, 2] = 16, B [1, 16] = 16
 
 
 # --- Constant nodes: dims from the attribute, whatever the size --------------------------------
@@ -96,7 +96,8 @@ def test_sparse_and_list_constants_give_their_dims(tmp_path: Path) -> None:
             Y = Gemm <transB = 1> (X, Wt, b)
         }}""", {}, check=False)
     model.graph.node.insert(0, helper.make_node("Constant", [], ["Wt"], sparse_value=sparse))
-    model.graph.node.insert(0, helper.make_node("Constant", [], ["b"], value_floats=[1.0, 2.0, 3.0]))
+    model.graph.node.insert(
+        0, helper.make_node("Constant", [], ["b"], value_floats=[1.0, 2.0, 3.0]))
     (row,) = count(model, tmp_path).layers
     assert [(s.slot, s.elements, s.basis) for s in row.slots] == [
         ("weight", 12, Basis.CONSTANT), ("bias", 3, Basis.CONSTANT)]
@@ -107,7 +108,7 @@ def test_sparse_and_list_constants_give_their_dims(tmp_path: Path) -> None:
 
 
 SLICED = f"""{HEADER}
-    g (float[4, 1, {I}] X) => (float[4, 1, 1, {H}] Y2) {{
+    g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {H}] Y2) {{
         start0 = Constant <value = int64[1] {{0}}> ()
         one = Constant <value = int64[1] {{1}}> ()
         two = Constant <value = int64[1] {{2}}> ()
@@ -123,10 +124,10 @@ SLICED = f"""{HEADER}
 def test_slice_of_one_initializer_feeding_two_lstms_counts_it_once(tmp_path: Path) -> None:
     """Wall [2, 8, 3] holds both layers' W (the second uses only 2 of its 3 columns): the
     48 stored elements count once, in lstm 1's row; lstm 2's W says shared."""
-    model = build(SLICED, {"Wall": weights(2, 4 * H, I), "R1": weights(1, 4 * H, H),
+    model = build(SLICED, {"Wall": weights(2, 4 * H, FEAT), "R1": weights(1, 4 * H, H),
                          "B1": weights(1, 8 * H), "R2": weights(1, 4 * H, H),
                          "B2": weights(1, 8 * H)})
-    runs(model, {"X": weights(4, 1, I)})  # onnxruntime accepts it
+    runs(model, {"X": weights(4, 1, FEAT)})  # onnxruntime accepts it
     first, second = count(model, tmp_path).layers
     w1, w2 = first.slot("W"), second.slot("W")
     assert w1 is not None and w2 is not None
@@ -144,59 +145,59 @@ def test_concat_of_initializers_is_the_sum_of_its_sources(tmp_path: Path) -> Non
     """A bidirectional W made of two directions' initializers (torch export without constant
     folding): Unsqueeze each, Concat on axis 0."""
     model = build(f"""{HEADER}
-        g (float[4, 1, {I}] X) => (float[4, 2, 1, {H}] Y) {{
+        g (float[4, 1, {FEAT}] X) => (float[4, 2, 1, {H}] Y) {{
             zero = Constant <value = int64[1] {{0}}> ()
             uf = Unsqueeze (Wf, zero)
             ub = Unsqueeze (Wb, zero)
             W = Concat <axis = 0> (uf, ub)
             Y = LSTM <hidden_size = {H}, direction = "bidirectional"> (X, W, R, B)
-        }}""", {"Wf": weights(4 * H, I), "Wb": weights(4 * H, I),
+        }}""", {"Wf": weights(4 * H, FEAT), "Wb": weights(4 * H, FEAT),
                 "R": weights(2, 4 * H, H), "B": weights(2, 8 * H)})
-    runs(model, {"X": weights(4, 1, I)})
+    runs(model, {"X": weights(4, 1, FEAT)})
     (row,) = count(model, tmp_path).layers
     w = row.slot("W")
     assert w is not None
     assert (w.basis, sorted(s.name for s in w.sources), w.elements) == (
         Basis.TRACED, ["Wb", "Wf"], 48)
-    assert (row.num_directions, row.input_size, row.implied_hidden_size) == (2, I, H)
+    assert (row.num_directions, row.input_size, row.implied_hidden_size) == (2, FEAT, H)
     assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (112, 112, 96)
 
 
 def test_if_branches_returning_one_initializer_count_it_once(tmp_path: Path) -> None:
     model = build(f"""{HEADER}
-        g (float[4, 1, {I}] X, bool c) => (float[4, 1, 1, {H}] Y) {{
+        g (float[4, 1, {FEAT}] X, bool c) => (float[4, 1, 1, {H}] Y) {{
             W = If (c) <
                 then_branch = t () => (float[1, 8, 3] wt) {{ wt = Identity (Wi) }},
                 else_branch = e () => (float[1, 8, 3] we) {{ we = Identity (Wi) }}
             >
             Y = LSTM <hidden_size = {H}> (X, W, R, B)
-        }}""", {"Wi": weights(1, 4 * H, I), "R": weights(1, 4 * H, H), "B": weights(1, 8 * H)})
-    runs(model, {"X": weights(4, 1, I), "c": np.array(True)})
+        }}""", {"Wi": weights(1, 4 * H, FEAT), "R": weights(1, 4 * H, H), "B": weights(1, 8 * H)})
+    runs(model, {"X": weights(4, 1, FEAT), "c": np.array(True)})
     params = count(model, tmp_path)
     (row,) = params.layers
     w = row.slot("W")
     assert w is not None
     assert (w.basis, [s.name for s in w.sources], w.elements) == (Basis.TRACED, ["Wi"], 24)
-    assert (row.input_size, row.implied_hidden_size) == (I, H)
+    assert (row.input_size, row.implied_hidden_size) == (FEAT, H)
     assert totals(params) == (56, 56, 48)
     assert params.uncounted_tensors == 0
 
 
 def test_dequantized_weights_count_the_int8_tensor_not_its_scale(tmp_path: Path) -> None:
     model = build(f"""{HEADER}
-        g (float[4, 1, {I}] X) => (float[4, 1, 1, {H}] Y) {{
+        g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {H}] Y) {{
             W = DequantizeLinear (Wq, scale, zp)
             Y = LSTM <hidden_size = {H}> (X, W, R, B)
-        }}""", {"Wq": RNG.integers(-100, 100, size=(1, 4 * H, I)).astype(np.int8),
+        }}""", {"Wq": RNG.integers(-100, 100, size=(1, 4 * H, FEAT)).astype(np.int8),
                 "scale": np.array(0.02, np.float32), "zp": np.array(0, np.int8),
                 "R": weights(1, 4 * H, H), "B": weights(1, 8 * H)})
-    runs(model, {"X": weights(4, 1, I)})
+    runs(model, {"X": weights(4, 1, FEAT)})
     params = count(model, tmp_path)
     (row,) = params.layers
     w = row.slot("W")
     assert w is not None
     assert (w.basis, [s.name for s in w.sources], w.elements) == (Basis.TRACED, ["Wq"], 24)
-    assert (row.input_size, row.implied_hidden_size) == (I, H)
+    assert (row.input_size, row.implied_hidden_size) == (FEAT, H)
     assert totals(params) == (56, 56, 48)
     assert (params.uncounted_tensors, params.uncounted_elements) == (2, 2)  # scale, zero point
 
@@ -232,7 +233,7 @@ def test_a_computed_activation_is_not_a_weight(tmp_path: Path) -> None:
 
 
 LSTM_B = f"""{HEADER}
-    g (float[4, 1, {I}] X) => (float[4, 1, 1, {H}] Y) {{
+    g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {H}] Y) {{
         Y = LSTM <hidden_size = {H}> (X, W, R, B)
     }}"""
 
@@ -240,7 +241,7 @@ LSTM_B = f"""{HEADER}
 def test_all_zero_b_counts_as_no_bias_in_pytorch_and_keras(tmp_path: Path) -> None:
     """tf2onnx writes B = 0 for Keras use_bias=False: ONNX keeps the 16 stored, the frameworks
     count what they had (Keras LSTM(2, use_bias=False) on 3 features: 24 + 16 = 40)."""
-    model = build(LSTM_B, {"W": weights(1, 4 * H, I), "R": weights(1, 4 * H, H),
+    model = build(LSTM_B, {"W": weights(1, 4 * H, FEAT), "R": weights(1, 4 * H, H),
                            "B": np.zeros((1, 8 * H), np.float32)})
     (row,) = count(model, tmp_path).layers
     b = row.slot("B")
@@ -252,14 +253,14 @@ def test_all_zero_b_counts_as_no_bias_in_pytorch_and_keras(tmp_path: Path) -> No
 def test_one_nonzero_element_is_a_real_bias(tmp_path: Path) -> None:
     bias = np.zeros((1, 8 * H), np.float32)
     bias[0, 5] = 1e-30
-    model = build(LSTM_B, {"W": weights(1, 4 * H, I), "R": weights(1, 4 * H, H), "B": bias})
+    model = build(LSTM_B, {"W": weights(1, 4 * H, FEAT), "R": weights(1, 4 * H, H), "B": bias})
     (row,) = count(model, tmp_path).layers
     assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (56, 56, 48)
 
 
 def test_zero_b_in_external_data_is_never_read(tmp_path: Path) -> None:
     """A bias stored outside the model file is not judged: counted as a bias."""
-    model = build(LSTM_B, {"W": weights(1, 4 * H, I), "R": weights(1, 4 * H, H),
+    model = build(LSTM_B, {"W": weights(1, 4 * H, FEAT), "R": weights(1, 4 * H, H),
                            "B": np.zeros((1, 8 * H), np.float32)})
     params = count(model, tmp_path, external=True)
     (row,) = params.layers
@@ -269,10 +270,10 @@ def test_zero_b_in_external_data_is_never_read(tmp_path: Path) -> None:
 
 def test_zero_bias_through_concat_of_zero_initializers(tmp_path: Path) -> None:
     model = build(f"""{HEADER}
-        g (float[4, 1, {I}] X) => (float[4, 1, 1, {H}] Y) {{
+        g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {H}] Y) {{
             B = Concat <axis = 1> (Bw, Br)
             Y = LSTM <hidden_size = {H}> (X, W, R, B)
-        }}""", {"W": weights(1, 4 * H, I), "R": weights(1, 4 * H, H),
+        }}""", {"W": weights(1, 4 * H, FEAT), "R": weights(1, 4 * H, H),
                 "Bw": np.zeros((1, 4 * H), np.float32), "Br": np.zeros((1, 4 * H), np.float32)})
     (row,) = count(model, tmp_path).layers
     assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (56, 40, 40)
@@ -394,12 +395,12 @@ def test_reports_say_how_a_layer_was_recognised_and_the_basis_of_each_count(
     tmp_path: Path,
 ) -> None:
     model = build(f"""{HEADER}
-        g (float[4, 1, {I}] X) => (float[4, 1, 1, {H}] Y, float[2, 3] z) {{
+        g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {H}] Y, float[2, 3] z) {{
             W = Transpose <perm = [0, 1, 2]> (Wi)
             Y = LSTM <hidden_size = {H}> (X, W, R, B)
             z = Gemm (a, G)
         }}""".replace("g (float[4, 1, 3] X)", "g (float[4, 1, 3] X, float[2, 4] a)"),
-        {"Wi": weights(1, 4 * H, I), "R": weights(1, 4 * H, H), "B": weights(1, 8 * H),
+        {"Wi": weights(1, 4 * H, FEAT), "R": weights(1, 4 * H, H), "B": weights(1, 8 * H),
          "G": weights(4, 3)})
     path = tmp_path / "m.onnx"
     onnx.save_model(model, path)
