@@ -726,7 +726,8 @@ def _decomposed_norms(graph: ModelGraph) -> dict[str, LayerParams]:
             how = "ReduceMean, Sub, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta"
         elif _is_bare_norm(graph, node):
             found = _affine_tail(graph, node.outputs[0], node.graph)
-            how = f"{node.op_type} without its own scale, then Mul gamma and Add beta"
+            how = (f"{node.op_type} over computed statistics or without its own scale, "
+                   "then Mul gamma and Add beta")
         else:
             continue
         if found is None:

@@ -388,6 +388,27 @@ def test_layer_norm_as_tf2onnx_writes_it_from_keras(tmp_path: Path) -> None:
     assert totals(params) == (8, 8, 8)
 
 
+KERAS_PARAMS = Path(__file__).parents[1] / "fixtures" / "keras_params"
+KERAS_MANIFEST = json.loads((KERAS_PARAMS / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(k for k in KERAS_MANIFEST if k.endswith(".onnx")))
+def test_real_tf2onnx_exports_count_what_keras_counts(name: str) -> None:
+    """tf_keras 2.18 through tf2onnx 1.17: a use_bias=False LSTM (zero B), LayerNormalization
+    (written out) and a 3-D Dense (bias Add after a Reshape) count as count_params() does, per
+    layer (rows in model order) and in total."""
+    entry = KERAS_MANIFEST[name]
+    assert entry["ort_max_abs_diff"] < 1e-4  # the export computes what Keras computes
+    (model,) = count_paths([str(KERAS_PARAMS / name)])
+    assert model.error is None
+    assert [row.total(KERAS) for row in model.layers] == [
+        layer["count_params"] for layer in entry["layers"]]
+    assert model.total(KERAS) == entry["count_params"]
+    kinds = {"LSTM": "recurrent", "GRU": "recurrent", "LayerNormalization": "norm",
+             "Dense": "linear"}
+    assert [row.kind for row in model.layers] == [kinds[x["class"]] for x in entry["layers"]]
+
+
 # --- reports -------------------------------------------------------------------------------------
 
 
