@@ -148,6 +148,8 @@ Layers written out by exporters count as the layer they are:
     over computed moments, Reshape, Mul gamma, Add beta; or InstanceNormalization of ones
     then Mul, Add; older torch.onnx: ReduceMean, Sub, Pow, ReduceMean, Add eps, Sqrt, Div,
     Mul, Add): one LayerNormalization row with gamma and beta, as Keras and PyTorch count it.
+  - a Keras BatchNormalization folded by tf2onnx into x·scale + shift (a Mul and an Add of
+    vectors in tf.nn.batch_normalization's name scope): ONNX and PyTorch 2·C, Keras 4·C.
 The per-layer report says how each recurrent layer was recognised: native (an ONNX
 LSTM/GRU/RNN node), contrib (an onnxruntime com.microsoft op), loop-cell (a Loop whose body
 computes the cell) or unrolled (per-step MatMuls).
@@ -718,8 +720,13 @@ def _decomposed_norms(graph: ModelGraph) -> dict[str, LayerParams]:
     Either is one LayerNormalization with gamma and beta, as Keras and PyTorch count it.
     """
     rows: dict[str, LayerParams] = {}
-    for node in graph.iter_nodes(_NORM_CORES | {"ReduceMean"}):
+    for node in graph.iter_nodes(_NORM_CORES | {"ReduceMean", "Mul"}):
         if node.domain not in ("", "ai.onnx") or not node.outputs:
+            continue
+        if node.op_type == "Mul":
+            folded = _folded_batch_norm(graph, node)
+            if folded is not None:
+                rows[node.id] = folded
             continue
         if node.op_type == "ReduceMean":
             found = _moments_affine(graph, node)
@@ -745,6 +752,43 @@ def _decomposed_norms(graph: ModelGraph) -> dict[str, LayerParams]:
                    "as one layer with gamma and beta, as Keras and PyTorch count it",),
         )
     return rows
+
+
+# tf.nn.batch_normalization's name scope: tf2onnx keeps TensorFlow's node names.
+_TF_BATCHNORM_SCOPE = re.compile(r"(^|/)batchnorm/mul(_\d+)?$")
+
+
+def _folded_batch_norm(graph: ModelGraph, mul: NodeInfo) -> LayerParams | None:
+    """A Keras BatchNormalization that tf2onnx wrote folded, as TensorFlow computes it in
+    inference: x · (gamma / sqrt(var + eps)) + (beta - mean · that), one Mul and one Add of
+    per-channel vectors named by tf.nn.batch_normalization's scope (``.../batchnorm/mul_1``).
+    The file stores 2·C; Keras counted gamma, beta, moving mean and variance (4·C)."""
+    if not _TF_BATCHNORM_SCOPE.search(mul.name):
+        return None
+    data = [t for t in mul.inputs if t and _weight(graph, graph.tensor(t, mul.graph)) is None]
+    if len(data) != 1:
+        return None
+    scale = _vector_operand(graph, mul, data[0])
+    add = _single_consumer_through_layout(graph, mul.outputs[0], mul.graph, limit=0)
+    if scale is None or add is None or add[0].op_type != "Add":
+        return None
+    shift = _vector_operand(graph, add[0], add[1])
+    if shift is None or shift[1].elements != scale[1].elements:
+        return None
+    slots = tuple(
+        SlotCount(slot, name, t.elements, t.elements,
+                  None if t.elements is None else 2 * t.elements,
+                  basis=t.basis, sources=t.sources)
+        for slot, (name, t) in (("scale", scale), ("bias", shift))
+    )
+    return LayerParams(
+        graph=mul.graph, node=mul.name, label=mul.label, node_index=mul.index,
+        op_type="BatchNormalization", kind="norm", slots=slots,
+        notes=("a BatchNormalization folded by the converter into x·scale + shift "
+               "(tf.nn.batch_normalization in inference): the file stores 2·C; Keras counted "
+               "gamma, beta, moving mean and moving variance (4·C), PyTorch weight and bias "
+               "(2·C)",),
+    )
 
 
 def _is_bare_norm(graph: ModelGraph, node: NodeInfo) -> bool:

@@ -395,7 +395,8 @@ KERAS_MANIFEST = json.loads((KERAS_PARAMS / "manifest.json").read_text())
 @pytest.mark.parametrize("name", sorted(k for k in KERAS_MANIFEST if k.endswith(".onnx")))
 def test_real_tf2onnx_exports_count_what_keras_counts(name: str) -> None:
     """tf_keras 2.18 through tf2onnx 1.17: a use_bias=False LSTM (zero B), LayerNormalization
-    (written out) and a 3-D Dense (bias Add after a Reshape) count as count_params() does, per
+    (written out), BatchNormalization (folded into Mul and Add: Keras counts 4·C, the file
+    stores 2·C) and a 3-D Dense (bias Add after a Reshape) count as count_params() does, per
     layer (rows in model order) and in total."""
     entry = KERAS_MANIFEST[name]
     assert entry["ort_max_abs_diff"] < 1e-4  # the export computes what Keras computes
@@ -405,7 +406,7 @@ def test_real_tf2onnx_exports_count_what_keras_counts(name: str) -> None:
         layer["count_params"] for layer in entry["layers"]]
     assert model.total(KERAS) == entry["count_params"]
     kinds = {"LSTM": "recurrent", "GRU": "recurrent", "LayerNormalization": "norm",
-             "Dense": "linear"}
+             "BatchNormalization": "norm", "Dense": "linear"}
     assert [row.kind for row in model.layers] == [kinds[x["class"]] for x in entry["layers"]]
 
 
