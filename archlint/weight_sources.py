@@ -212,7 +212,10 @@ def _branch_path(node: NodeInfo, attr: str, outputs: dict[str, tuple[str, ...]])
 def _stored(graph: ModelGraph, info: TensorInfo) -> Source | None:
     """The info itself as a stored tensor, or None when it is computed."""
     if info.is_initializer:
-        stored = info.constant_source if isinstance(info.constant_source, TensorProto) else None
+        # An initializer that is also a graph input is only a default: its data may be
+        # replaced at run time, so it is never judged by its values.
+        source = info.constant_source
+        stored = source if isinstance(source, TensorProto) and not info.is_graph_input else None
         return Source(info.graph, info.name, _product(info.shape), Basis.INITIALIZER,
                       info.dtype, info.shape, stored)
     if info.producer is not None:

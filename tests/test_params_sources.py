@@ -268,6 +268,16 @@ def test_zero_b_in_external_data_is_never_read(tmp_path: Path) -> None:
     assert not any("every element is 0" in note for note in row.notes)
 
 
+def test_zero_b_that_is_an_overridable_input_default_is_a_bias(tmp_path: Path) -> None:
+    """An initializer that is also a graph input is a default the caller may replace."""
+    model = build(LSTM_B.replace(f"(float[4, 1, {FEAT}] X)",
+                                 f"(float[4, 1, {FEAT}] X, float[1, {8 * H}] B)"),
+                  {"W": weights(1, 4 * H, FEAT), "R": weights(1, 4 * H, H),
+                   "B": np.zeros((1, 8 * H), np.float32)})
+    (row,) = count(model, tmp_path).layers
+    assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (56, 56, 48)
+
+
 def test_zero_bias_through_concat_of_zero_initializers(tmp_path: Path) -> None:
     model = build(f"""{HEADER}
         g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {H}] Y) {{
@@ -323,6 +333,29 @@ def test_bias_add_is_not_taken_when_the_reshape_fans_out(tmp_path: Path) -> None
         }}""", {"Wd": weights(4, 3), "bd": weights(6), "s": np.array([6], np.int64)})
     (row,) = count(model, tmp_path).layers
     assert [s.slot for s in row.slots] == ["weight"]
+
+
+def test_folded_batch_norm_needs_tensorflows_name_scope(tmp_path: Path) -> None:
+    """x · scale + shift is what tf2onnx writes for a Keras BatchNormalization (named
+    .../batchnorm/mul_1); the same pair under another name is not taken for a layer."""
+    text = f"""{HEADER}
+        g (float[2, 5, 4] x) => (float[2, 5, 4] y) {{
+            s = Mul (x, a)
+            y = Add (s, b)
+        }}"""
+    inits = {"a": weights(4), "b": weights(4)}
+
+    def named(mul: str) -> onnx.ModelProto:
+        model = build(text, inits)
+        model.graph.node[0].name, model.graph.node[1].name = mul, "model/bn/batchnorm/add_1"
+        return model
+
+    folded = count(named("model/bn/batchnorm/mul_1"), tmp_path)
+    (row,) = folded.layers
+    assert (row.op_type, row.label) == ("BatchNormalization", "model/bn/batchnorm/mul_1")
+    assert totals(folded) == (8, 8, 16)
+    other = count(named("model/scale/mul"), tmp_path)
+    assert other.layers == () and other.uncounted_elements == 8
 
 
 def test_layer_norm_written_as_moments_is_one_layer(tmp_path: Path) -> None:
