@@ -26,6 +26,7 @@ from onnx import NodeProto, OperatorSetIdProto, TensorProto, helper, numpy_helpe
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo, type_of
 from archlint.loader import SMALL_TENSOR_ELEMENTS, subgraph_path
+from archlint.loader import _infer_shapes as infer_shapes
 from archlint.shapes import Shape, known_product
 
 __all__ = [
@@ -298,7 +299,8 @@ def infer_computed_shapes(
 ) -> dict[str, Shape]:
     """Shapes of computed weights (tensor name -> shape), from onnx shape inference over only
     the nodes that compute them. Sources become typed inputs; small constants the nodes read
-    (bounds, targets, axes) keep their values. Tensors inference cannot shape are left out."""
+    (bounds, targets, axes) keep their values. Tensors inference cannot shape are left out.
+    One inference per model, and only when a recurrent weight is computed and unshaped."""
     wanted: list[str] = []
     node_ids: dict[str, None] = {}
     shapes: dict[str, Shape] = {}
@@ -343,10 +345,9 @@ def infer_computed_shapes(
         ),
         opset_imports=list(opset_imports),
     )
-    try:
-        inferred = onnx.shape_inference.infer_shapes(mini, strict_mode=False)
-    except Exception:  # inference refused the fragment: the shapes stay unknown
-        return shapes
+    # The loader's inference: in a child process with a time limit, as for the whole model
+    # (onnx's C++ inference can abort on a hostile node; archlint must survive it).
+    inferred, _ = infer_shapes(mini)
     for value_info in (*inferred.graph.value_info, *inferred.graph.output):
         _, shape = type_of(value_info)
         if value_info.name in wanted and shape is not None:

@@ -163,6 +163,26 @@ def test_concat_of_initializers_is_the_sum_of_its_sources(tmp_path: Path) -> Non
     assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (112, 112, 96)
 
 
+def test_weight_partly_made_of_a_counted_tensor_counts_the_rest(tmp_path: Path) -> None:
+    """lstm_f reads Wa; the bidirectional lstm_bi reads Concat(Wa, Wb): only Wb counts there."""
+    model = build(f"""{HEADER}
+        g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {H}] Y, float[4, 2, 1, {H}] Z) {{
+            Y = LSTM <hidden_size = {H}> (X, Wa, R, B)
+            W2 = Concat <axis = 0> (Wa, Wb)
+            Z = LSTM <hidden_size = {H}, direction = "bidirectional"> (X, W2, R2, B2)
+        }}""", {"Wa": weights(1, 4 * H, FEAT), "Wb": weights(1, 4 * H, FEAT),
+                "R": weights(1, 4 * H, H), "B": weights(1, 8 * H),
+                "R2": weights(2, 4 * H, H), "B2": weights(2, 8 * H)})
+    runs(model, {"X": weights(4, 1, FEAT)})
+    params = count(model, tmp_path)
+    first, bi = params.layers
+    w = bi.slot("W")
+    assert w is not None and (w.elements, w.pytorch, w.keras, w.shared_with) == (24, 24, 24, None)
+    assert any("'Wa' (counted by <LSTM #0>)" in note for note in bi.notes)
+    assert (first.total(ONNX), bi.total(ONNX)) == (56, 24 + 32 + 32)
+    assert totals(params) == (144, 144, 120)
+
+
 def test_if_branches_returning_one_initializer_count_it_once(tmp_path: Path) -> None:
     model = build(f"""{HEADER}
         g (float[4, 1, {FEAT}] X, bool c) => (float[4, 1, 1, {H}] Y) {{
