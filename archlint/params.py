@@ -1,13 +1,19 @@
 """Per-layer parameter counts in the ONNX, PyTorch and Keras conventions, and budgets for CI.
 
-Pure functions of the views (ModelGraph, RecurrentLayer): nothing here prints or reads weight
-data. Element counts come from tensor shapes (initializer dims), so a model whose weights live
-in a 2 GB external file is counted without opening that file.
+Pure functions of the views (ModelGraph, RecurrentLayer): nothing here prints. Element counts
+come from tensor shapes (initializer dims, Constant attribute dims; a weight computed in the
+graph counts as the stored tensors it is traced to, archlint/weight_sources.py), so a model
+whose weights live in a 2 GB external file is counted without opening that file. The only
+values read are a recurrent B's inline data, to tell an all-zero B (use_bias=False).
 
 Each parameterised node becomes a :class:`LayerParams` row made of :class:`SlotCount` entries,
 one per weight tensor, each saying what that tensor counts for in every convention. Totals are
-sums of entries, and a tensor read by several nodes counts once, at its first reader (in graph
-order), the way PyTorch's ``parameters()`` yields a tied weight once.
+sums of entries, and a stored tensor counts once, at its first reader (in graph order), the
+way PyTorch's ``parameters()`` yields a tied weight once.
+
+To count a new kind of layer (a contrib op, a Loop cell), build its row with a
+``count_*_layer`` function like :func:`count_recurrent_layer` and dispatch to it in
+:func:`count_model`'s loop; deduplication by source tensor applies to every row.
 """
 
 from __future__ import annotations
@@ -78,8 +84,8 @@ CONVENTIONS_TEXT = """\
 How archlint counts parameters
 ==============================
 
-Every count comes from tensor shapes (initializer dims), never from weight data, and the
-sequence length never changes a count. Notation: D = num_directions (2 when bidirectional),
+Every count comes from tensor shapes (initializer and Constant dims), never from weight
+data (one exception: an all-zero B, below), and the sequence length never changes a count. Notation: D = num_directions (2 when bidirectional),
 H = hidden_size, I = input size, g = gates (LSTM 4, GRU 3, RNN 1).
 
 ONNX: what the file stores. W [D, g·H, I] + R [D, g·H, H] + B [D, 2·g·H] (+ P [D, 3·H] for
