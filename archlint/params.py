@@ -85,8 +85,9 @@ How archlint counts parameters
 ==============================
 
 Every count comes from tensor shapes (initializer and Constant dims), never from weight
-data (one exception: an all-zero B, below), and the sequence length never changes a count. Notation: D = num_directions (2 when bidirectional),
-H = hidden_size, I = input size, g = gates (LSTM 4, GRU 3, RNN 1).
+data (one exception: an all-zero B, below), and the sequence length never changes a count.
+Notation: D = num_directions (2 when bidirectional), H = hidden_size, I = input size,
+g = gates (LSTM 4, GRU 3, RNN 1).
 
 ONNX: what the file stores. W [D, g·H, I] + R [D, g·H, H] + B [D, 2·g·H] (+ P [D, 3·H] for
   LSTM peepholes). B holds two bias vectors per gate (Wb and Rb). A missing optional B means
