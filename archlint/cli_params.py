@@ -48,7 +48,8 @@ def _count_one(path: Path, shown: str) -> ModelParams:
     try:
         model = load_model(path, shown, infer_shapes=False)
         graph = build_graph(model)
-        return count_model(shown, graph, build_layers(graph, model.producer))
+        return count_model(shown, graph, build_layers(graph, model.producer),
+                           opset_imports=model.proto.opset_import)
     except LoadError as exc:
         return ModelParams(shown, error=exc.reason)
     except UnicodeDecodeError:

@@ -1,13 +1,19 @@
 """Per-layer parameter counts in the ONNX, PyTorch and Keras conventions, and budgets for CI.
 
-Pure functions of the views (ModelGraph, RecurrentLayer): nothing here prints or reads weight
-data. Element counts come from tensor shapes (initializer dims), so a model whose weights live
-in a 2 GB external file is counted without opening that file.
+Pure functions of the views (ModelGraph, RecurrentLayer): nothing here prints. Element counts
+come from tensor shapes (initializer dims, Constant attribute dims; a weight computed in the
+graph counts as the stored tensors it is traced to, archlint/weight_sources.py), so a model
+whose weights live in a 2 GB external file is counted without opening that file. The only
+values read are a recurrent B's inline data, to tell an all-zero B (use_bias=False).
 
 Each parameterised node becomes a :class:`LayerParams` row made of :class:`SlotCount` entries,
 one per weight tensor, each saying what that tensor counts for in every convention. Totals are
-sums of entries, and a tensor read by several nodes counts once, at its first reader (in graph
-order), the way PyTorch's ``parameters()`` yields a tied weight once.
+sums of entries, and a stored tensor counts once, at its first reader (in graph order), the
+way PyTorch's ``parameters()`` yields a tied weight once.
+
+To count a new kind of layer (a contrib op, a Loop cell), build its row with a
+``count_*_layer`` function like :func:`count_recurrent_layer` and dispatch to it in
+:func:`count_model`'s loop; deduplication by source tensor applies to every row.
 """
 
 from __future__ import annotations
@@ -16,16 +22,27 @@ import dataclasses
 import enum
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from onnx import OperatorSetIdProto
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import known_product
+from archlint.weight_sources import (
+    Basis,
+    Source,
+    Trace,
+    all_zero,
+    infer_computed_shapes,
+    trace,
+)
 
 __all__ = [
     "CONVENTIONS_TEXT",
+    "Basis",
     "BudgetFailure",
     "Convention",
     "LayerParams",
@@ -67,9 +84,10 @@ CONVENTIONS_TEXT = """\
 How archlint counts parameters
 ==============================
 
-Every count comes from tensor shapes (initializer dims), never from weight data, and the
-sequence length never changes a count. Notation: D = num_directions (2 when bidirectional),
-H = hidden_size, I = input size, g = gates (LSTM 4, GRU 3, RNN 1).
+Every count comes from tensor shapes (initializer and Constant dims), never from weight
+data (one exception: an all-zero B, below), and the sequence length never changes a count.
+Notation: D = num_directions (2 when bidirectional), H = hidden_size, I = input size,
+g = gates (LSTM 4, GRU 3, RNN 1).
 
 ONNX: what the file stores. W [D, g·H, I] + R [D, g·H, H] + B [D, 2·g·H] (+ P [D, 3·H] for
   LSTM peepholes). B holds two bias vectors per gate (Wb and Rb). A missing optional B means
@@ -98,9 +116,50 @@ When a convention cannot represent a layer, the report says n/a and why instead 
 A recurrent layer without B is counted as bias=False (PyTorch) and use_bias=False (Keras),
 the modules that hold exactly those weights: 0 bias parameters in every convention.
 
+A recurrent layer whose B is stored but all zeros (tf2onnx writes zeros for Keras
+use_bias=False; an exporter may do the same for bias=False) counts B in ONNX, what the file
+stores, and 0 in PyTorch and Keras, what the framework had. Zeros are read only from inline
+data (an initializer or a Constant in the model file, never external data) and only when
+every element is exactly 0; the row says so. A trained bias is never exactly zero, but an
+untrained Keras GRU or SimpleRNN (bias_initializer='zeros') looks the same: count it with
+--convention onnx, or train it first.
+
+Where a count comes from (the basis of every slot, in --format json and csv):
+  initializer         the dims of the initializer the node reads;
+  constant-attribute  the dims of a Constant node's value / sparse_value / value_floats...
+                      attribute, whatever its size (values are never read);
+  graph-input         the declared dims of a typed graph input;
+  traced              a weight computed in the graph from stored tensors only (Slice,
+                      Concat, Split, Gather at constant indices, Transpose, Reshape,
+                      Squeeze, Unsqueeze, Flatten, Identity, Cast, QuantizeLinear,
+                      DequantizeLinear, If branches): counted as the stored tensors it is
+                      traced to; onnx shape inference over the computing nodes gives the
+                      computed shape, used for D, I and H;
+  inferred-shape      computed from tensors that are not stored: its inferred shape.
+A computed weight counts, in every convention, the stored source tensors (for
+DequantizeLinear, the quantized tensor; scales and zero points are not parameters), and
+each source tensor counts once per model, in the row of its first reader: two LSTMs whose W
+are slices of one initializer count it once, the second row saying "shared with" the first.
+The frameworks count the same way: the exporter stored what the framework held, and slices of
+one framework tensor are one parameter. The per-slot rules above still apply (Keras counts
+half of a computed B).
+
 A tensor read by several nodes (tied weights) is counted once, in the row of its first reader;
 the report lists it. Constants that feed no parameterised node (shape vectors, Reshape
 targets) are not parameters and are reported separately as uncounted initializers.
+
+Layers written out by exporters count as the layer they are:
+  - a bias Add after MatMul or a bias-less Conv, also through Reshape, Squeeze, Unsqueeze,
+    Transpose or Flatten (tf2onnx's Dense on 3-D input: MatMul, Reshape, Add);
+  - a LayerNormalization written as elementwise ops (tf2onnx: Reshape, BatchNormalization
+    over computed moments, Reshape, Mul gamma, Add beta; or InstanceNormalization of ones
+    then Mul, Add; older torch.onnx: ReduceMean, Sub, Pow, ReduceMean, Add eps, Sqrt, Div,
+    Mul, Add): one LayerNormalization row with gamma and beta, as Keras and PyTorch count it.
+  - a Keras BatchNormalization folded by tf2onnx into x·scale + shift (a Mul and an Add of
+    vectors in tf.nn.batch_normalization's name scope): ONNX and PyTorch 2·C, Keras 4·C.
+The per-layer report says how each recurrent layer was recognised: native (an ONNX
+LSTM/GRU/RNN node), contrib (an onnxruntime com.microsoft op), loop-cell (a Loop whose body
+computes the cell) or unrolled (per-step MatMuls).
 """
 
 
@@ -110,8 +169,11 @@ class SlotCount:
 
     ``elements`` is the number of elements stored (None when its shape is unknown).
     ``pytorch``/``keras`` are what that framework counts for it (0 for a buffer such as a
-    running mean in PyTorch). ``shared_with`` names the earlier node that already counted this
-    tensor; such an entry adds nothing to totals.
+    running mean in PyTorch, or for an all-zero bias a converter wrote for use_bias=False).
+    ``shared_with`` names the earlier node that already counted this tensor (or every stored
+    tensor it is computed from); such an entry adds nothing to totals. ``basis`` says where
+    the count comes from; ``sources`` are the stored tensors it counts (for a computed weight,
+    the initializers it was traced to).
     """
 
     slot: str
@@ -120,6 +182,8 @@ class SlotCount:
     pytorch: int | None
     keras: int | None
     shared_with: str | None = None
+    basis: Basis = Basis.INITIALIZER
+    sources: tuple[Source, ...] = ()
 
     def count(self, convention: Convention) -> int | None:
         if self.shared_with is not None:
@@ -148,6 +212,8 @@ class LayerParams:
     linear_before_reset: int | None = None
     unsupported: Mapping[Convention, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    # How a recurrent layer was found (archlint.recurrent.Recognition's value); None otherwise.
+    recognised_as: str | None = None
 
     def slot(self, name: str) -> SlotCount | None:
         return next((s for s in self.slots if s.slot == name), None)
@@ -250,12 +316,16 @@ _SLOT_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
 _RECURRENT_WEIGHT_SLOTS = ("W", "R", "B", "P")
 
 
-def count_recurrent_layer(layer: RecurrentLayer) -> LayerParams:
+def count_recurrent_layer(
+    layer: RecurrentLayer, traces: Mapping[str, Trace] | None = None
+) -> LayerParams:
     """A recurrent layer's row: W, R, B and P as stored, and what each framework counts.
 
     Every weight slot counts, whether an initializer, a Constant or a typed graph input: the
     slot's role makes it a weight. Counts follow the weights (the H they imply), not the
     hidden_size attribute; when they disagree AL201 reports it and the row notes it.
+    ``traces`` (slot -> what its tensor is made of, from :func:`count_model`) gives computed
+    weights their stored sources and lets an all-zero B count as no bias in the frameworks.
     """
     op = layer.op_type
     lbr = layer.linear_before_reset or 0
@@ -269,11 +339,27 @@ def count_recurrent_layer(layer: RecurrentLayer) -> LayerParams:
         ref = layer.inputs.get(slot)
         if ref is None:
             continue
+        found = (traces or {}).get(slot)
         elements = layer.slot_elements(slot)
+        basis = _basis_of(ref.is_constant, ref.is_graph_input)
+        sources: tuple[Source, ...] = ()
+        if found is not None:
+            basis, sources = found.basis, found.sources
+            if found.basis is Basis.TRACED:
+                elements = found.elements
+                notes.append(_traced_note(slot, ref.name, found))
         keras = elements
         if slot == "B" and keras_bias_halved and elements is not None:
             keras = elements // 2 if elements % 2 == 0 else None
-        slots.append(SlotCount(slot, ref.name, elements, elements, keras))
+        pytorch = elements
+        if slot == "B" and found is not None and all_zero(found):
+            pytorch = keras = 0
+            notes.append(
+                f"B ({_count_text(elements)} elements) is stored but every element is 0: "
+                "what converters write for use_bias=False (tf2onnx) or bias=False; the ONNX "
+                "count keeps it, PyTorch and Keras count 0 (no bias)")
+        slots.append(SlotCount(slot, ref.name, elements, pytorch, keras,
+                               basis=basis, sources=sources))
 
     if "P" in layer.inputs:
         reason = "peephole weights P exist in ONNX only"
@@ -309,7 +395,25 @@ def count_recurrent_layer(layer: RecurrentLayer) -> LayerParams:
         hidden_size=layer.hidden_size, implied_hidden_size=implied,
         linear_before_reset=lbr if op == "GRU" else None,
         unsupported=MappingProxyType(unsupported), notes=tuple(notes),
+        recognised_as=layer.recognised_as.value,
     )
+
+
+def _basis_of(is_constant: bool, is_graph_input: bool) -> Basis:
+    if is_graph_input:
+        return Basis.GRAPH_INPUT
+    return Basis.INITIALIZER if is_constant else Basis.UNKNOWN
+
+
+def _count_text(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def _traced_note(slot: str, tensor: str, found: Trace) -> str:
+    names = ", ".join(repr(s.name) for s in found.sources)
+    return (f"{slot} {tensor!r} is computed ({', '.join(found.via)}) from {names}: "
+            f"counted as those stored tensors ({_count_text(found.elements)} elements), "
+            "each once per model")
 
 
 def _inconsistent_slots(layer: RecurrentLayer, implied: int | None) -> list[str]:
@@ -329,39 +433,131 @@ def _inconsistent_slots(layer: RecurrentLayer, implied: int | None) -> list[str]
     return wrong
 
 
-def count_model(path: str, graph: ModelGraph, layers: Iterable[RecurrentLayer]) -> ModelParams:
-    """Rows for every parameterised node, in graph order, with shared tensors counted once."""
-    recurrent = {layer.node.id: layer for layer in layers}
+def resolve_recurrent_weights(
+    graph: ModelGraph, layer: RecurrentLayer, shapes: Mapping[str, tuple[object, ...]] | None = None
+) -> tuple[RecurrentLayer, dict[str, Trace]]:
+    """The layer with its weight shapes filled in from their sources (a Constant's attribute
+    dims, the shape inferred for a computed weight), and each weight slot's trace."""
+    traces: dict[str, Trace] = {}
+    inputs = dict(layer.inputs)
+    for slot in _RECURRENT_WEIGHT_SLOTS:
+        ref = inputs.get(slot)
+        if ref is None:
+            continue
+        found = trace(graph, ref.name, layer.node.graph)
+        traces[slot] = found
+        if ref.shape is not None:
+            continue
+        shape = None
+        if found.basis in (Basis.CONSTANT, Basis.INITIALIZER) and found.sources:
+            shape = found.sources[0].shape
+        elif shapes is not None and ref.name in shapes:
+            shape = tuple(shapes[ref.name])  # type: ignore[arg-type]
+        if shape is not None:
+            inputs[slot] = dataclasses.replace(ref, shape=shape)
+    if inputs != dict(layer.inputs):
+        layer = dataclasses.replace(layer, inputs=MappingProxyType(inputs))
+    return layer, traces
+
+
+def count_model(
+    path: str,
+    graph: ModelGraph,
+    layers: Iterable[RecurrentLayer],
+    *,
+    opset_imports: Sequence[OperatorSetIdProto] = (),
+) -> ModelParams:
+    """Rows for every parameterised node, in graph order, each stored tensor counted once.
+
+    A weight computed in the graph (Slice, Concat, Transpose... of initializers) counts as the
+    stored tensors it is traced to; ``opset_imports`` (the model's) lets onnx shape inference
+    give such a weight its shape, for the layer's geometry.
+    """
+    recurrent: dict[str, tuple[RecurrentLayer, dict[str, Trace]]] = {}
+    pending: list[tuple[TensorInfo, Trace]] = []
+    for layer in layers:
+        resolved, traces = resolve_recurrent_weights(graph, layer)
+        recurrent[layer.node.id] = (resolved, traces)
+        for slot, found in traces.items():
+            ref = resolved.inputs[slot]
+            info = graph.tensor(ref.name, layer.node.graph)
+            if ref.shape is None and found.basis is Basis.TRACED and info is not None:
+                pending.append((info, found))
+    if pending:
+        shapes = infer_computed_shapes(graph, pending, opset_imports)
+        for node_id, (layer, _) in list(recurrent.items()):
+            if any(ref.shape is None and ref.name in shapes for ref in layer.inputs.values()):
+                recurrent[node_id] = resolve_recurrent_weights(graph, layer, shapes)
     bias_adds = _bias_adds(graph)
+    norms = _decomposed_norms(graph)
     rows: list[LayerParams] = []
     owners: dict[tuple[str, str], tuple[str, str]] = {}  # tensor -> (node id, label) counting it
     readers: dict[tuple[str, str], list[str]] = {}
     sizes: dict[tuple[str, str], int | None] = {}
     for node in graph.iter_nodes():
         if node.id in recurrent:
-            row: LayerParams | None = count_recurrent_layer(recurrent[node.id])
+            row: LayerParams | None = count_recurrent_layer(*recurrent[node.id])
+        elif node.id in norms:
+            row = norms[node.id]
         else:
             row = _count_other(graph, node, bias_adds.get(node.id))
         if row is None:
             continue
         slots = []
+        notes = list(row.notes)
         counted_here: set[tuple[str, str]] = set()
         for entry in row.slots:
-            key = _tensor_key(graph, entry.tensor, node.graph)
-            readers.setdefault(key, []).append(row.label)
-            sizes[key] = entry.elements
-            owner_id, owner_label = owners.setdefault(key, (node.id, row.label))
-            if owner_id != node.id or key in counted_here:
-                entry = dataclasses.replace(entry, shared_with=owner_label)
-            counted_here.add(key)
+            sources = entry.sources or (None,)
+            keys = [(s.graph, s.name) if s is not None
+                    else _tensor_key(graph, entry.tensor, node.graph) for s in sources]
+            fresh: list[tuple[str, str]] = []
+            for key, source in zip(keys, sources, strict=True):
+                readers.setdefault(key, []).append(row.label)
+                sizes[key] = source.elements if source is not None else entry.elements
+                owner_id, _ = owners.setdefault(key, (node.id, row.label))
+                if owner_id == node.id and key not in counted_here:
+                    fresh.append(key)
+                counted_here.add(key)
+            if not fresh:
+                entry = dataclasses.replace(entry, shared_with=owners[keys[0]][1])
+            elif len(fresh) < len(keys):
+                entry, note = _partly_shared(entry, keys, fresh, sizes, owners)
+                notes.append(note)
             slots.append(entry)
-        rows.append(dataclasses.replace(row, slots=tuple(slots)))
+        rows.append(dataclasses.replace(row, slots=tuple(slots), notes=tuple(notes)))
     shared = tuple(
         SharedTensor(key[1], sizes[key], tuple(dict.fromkeys(names)))
         for key, names in readers.items() if len(names) > 1
     )
     uncounted_tensors, uncounted_elements = _uncounted(graph, set(readers))
     return ModelParams(path, tuple(rows), shared, uncounted_tensors, uncounted_elements)
+
+
+def _partly_shared(
+    entry: SlotCount,
+    keys: list[tuple[str, str]],
+    fresh: list[tuple[str, str]],
+    sizes: Mapping[tuple[str, str], int | None],
+    owners: Mapping[tuple[str, str], tuple[str, str]],
+) -> tuple[SlotCount, str]:
+    """A computed weight some of whose sources an earlier node already counted: only the
+    others count here, each convention scaled as the whole slot was."""
+    elements: int | None = 0
+    for key in fresh:
+        size = sizes.get(key)
+        elements = None if size is None or elements is None else elements + size
+    whole = entry.elements
+
+    def scaled(value: int | None) -> int | None:
+        if value is None or elements is None:
+            return None
+        return 0 if not whole else value * elements // whole
+    earlier = [key for key in keys if key not in fresh]
+    names = ", ".join(f"{key[1]!r} (counted by {owners[key][1]})" for key in earlier)
+    note = (f"{entry.slot} {entry.tensor!r} is partly made of tensors counted earlier: {names}; "
+            "only its other sources count here")
+    return dataclasses.replace(entry, elements=elements, pytorch=scaled(entry.pytorch),
+                               keras=scaled(entry.keras)), note
 
 
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:
@@ -380,73 +576,301 @@ def _is_constant(info: TensorInfo | None, graph: ModelGraph) -> bool:
     return producer is not None and producer.op_type == "Constant"
 
 
+def _weight(graph: ModelGraph, info: TensorInfo | None) -> Trace | None:
+    """What a non-recurrent node's operand holds when it is a weight: a stored tensor, or one
+    computed from stored tensors only. None for an activation."""
+    if info is None:
+        return None
+    found = trace(graph, info.name, info.graph, inputs_are_weights=False)
+    if found.basis in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED):
+        return found
+    return None
+
+
 def _elements(info: TensorInfo) -> int | None:
     return None if info.shape is None else known_product(info.shape)
 
 
-def _count_other(graph: ModelGraph, node: NodeInfo, bias: TensorInfo | None) -> LayerParams | None:
+def _count_other(graph: ModelGraph, node: NodeInfo, bias: Trace | None) -> LayerParams | None:
     """Rows for Gemm, MatMul (+ bias Add), Conv, Gather-from-a-table and normalisation nodes.
 
-    Only constant inputs (initializers, Constant outputs) count: a MatMul of two activations
-    (attention scores) holds no parameters.
+    Only weights count (initializers, Constant outputs, and tensors computed from them only):
+    a MatMul of two activations (attention scores) holds no parameters.
     """
     kind = _KINDS.get(node.op_type)
     if kind is None or node.domain not in ("", "ai.onnx"):
         return None
     names = _SLOT_NAMES[node.op_type]
     slots: list[SlotCount] = []
+    notes: list[str] = []
     for position, tensor in enumerate(node.inputs[: len(names)]):
         slot = names[position]
         info = graph.tensor(tensor, node.graph) if tensor else None
-        if slot in ("X", "indices") or info is None or not _is_constant(info, graph):
+        if slot in ("X", "indices"):
             continue
-        if kind == "embedding" and info.dtype not in _FLOAT_TYPES:
+        found = _weight(graph, info)
+        if found is None or info is None:
+            continue
+        if kind == "embedding" and not _float_weight(info, found):
             continue  # a Gather from a constant shape or index vector is not an embedding
-        elements = _elements(info)
+        elements = found.elements
+        if found.basis is Basis.TRACED:
+            notes.append(_traced_note(slot, tensor, found))
         # PyTorch keeps BatchNorm's running statistics as buffers, outside parameters().
         buffer = node.op_type == "BatchNormalization" and slot in ("mean", "var")
-        slots.append(SlotCount(slot, tensor, elements, 0 if buffer else elements, elements))
-    if kind == "embedding" and len(node.inputs) > 1 and _is_constant(
-        graph.tensor(node.inputs[1], node.graph), graph
+        slots.append(SlotCount(slot, tensor, elements, 0 if buffer else elements, elements,
+                               basis=found.basis, sources=found.sources))
+    if kind == "embedding" and len(node.inputs) > 1 and _weight(
+        graph, graph.tensor(node.inputs[1], node.graph)
     ):
         return None  # a constant table at constant indices: folding left over, not a lookup
     if bias is not None and slots:
-        elements = _elements(bias)
-        slots.append(SlotCount("bias", bias.name, elements, elements, elements))
+        elements = bias.elements
+        name = bias.sources[0].name if bias.basis is not Basis.TRACED else "?"
+        slots.append(SlotCount("bias", name, elements, elements, elements,
+                               basis=bias.basis, sources=bias.sources))
     if not slots:
         return None
-    notes: tuple[str, ...] = ()
     if node.op_type == "BatchNormalization":
-        notes = ("running mean and variance are PyTorch buffers (not parameters); "
-                 "Keras counts them (non-trainable weights)",)
+        notes.append("running mean and variance are PyTorch buffers (not parameters); "
+                     "Keras counts them (non-trainable weights)")
     return LayerParams(
         graph=node.graph, node=node.name, label=node.label, node_index=node.index,
-        op_type=node.op_type, kind=kind, slots=tuple(slots), notes=notes,
+        op_type=node.op_type, kind=kind, slots=tuple(slots), notes=tuple(notes),
     )
 
 
-def _bias_adds(graph: ModelGraph) -> dict[str, TensorInfo]:
-    """MatMul node id -> the constant of the Add that is its only consumer (a Linear's bias).
+def _float_weight(info: TensorInfo, found: Trace) -> bool:
+    if info.dtype is not None:
+        return info.dtype in _FLOAT_TYPES
+    if "DequantizeLinear" in found.via:
+        return True
+    return bool(found.sources) and all(s.dtype in _FLOAT_TYPES for s in found.sources)
 
-    PyTorch exports nn.Linear on a 3-D input as MatMul + Add; without this the bias would be
-    missing from the total.
+
+# Ops that only re-arrange a layer's output: a bias Add after them still belongs to the layer
+# (tf2onnx's Dense on a 3-D input is Reshape -> MatMul -> Reshape -> Add).
+_LAYOUT_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Transpose", "Flatten"})
+
+
+def _bias_adds(graph: ModelGraph) -> dict[str, Trace]:
+    """MatMul or bias-less Conv node id -> the weight added to its output (its bias).
+
+    The Add is the only consumer of the layer's output, directly or through a chain of layout
+    ops each with one consumer. PyTorch exports nn.Linear on a 3-D input as MatMul + Add, and
+    tf2onnx a Dense as MatMul, Reshape, Add: without this the bias would be missing.
     """
-    found: dict[str, TensorInfo] = {}
-    for node in graph.iter_nodes(frozenset({"MatMul"})):
-        if len(node.outputs) != 1:
+    found: dict[str, Trace] = {}
+    for node in graph.iter_nodes(frozenset({"MatMul", "Conv"})):
+        if len(node.outputs) != 1 or node.domain not in ("", "ai.onnx"):
             continue
-        consumers = graph.consumers_of(node.outputs[0], node.graph)
-        if len(consumers) != 1 or consumers[0].op_type != "Add":
+        if node.op_type == "Conv" and len(node.inputs) > 2 and node.inputs[2]:
+            continue  # the Conv has its own bias
+        if not any(_weight(graph, graph.tensor(t, node.graph)) for t in node.inputs if t):
             continue
-        others = [t for t in consumers[0].inputs if t != node.outputs[0]]
+        add = _single_consumer_through_layout(graph, node.outputs[0], node.graph)
+        if add is None or add[0].op_type != "Add":
+            continue
+        others = [t for t in add[0].inputs if t != add[1]]
         if len(others) != 1:
             continue
-        info = graph.tensor(others[0], consumers[0].graph)
-        if info is not None and _is_constant(info, graph) and any(
-            _is_constant(graph.tensor(t, node.graph), graph) for t in node.inputs
-        ):
-            found[node.id] = info
+        bias = _weight(graph, graph.tensor(others[0], add[0].graph))
+        if bias is not None:
+            found[node.id] = bias
     return found
+
+
+def _single_consumer_through_layout(
+    graph: ModelGraph, tensor: str, scope: str, limit: int = 4
+) -> tuple[NodeInfo, str] | None:
+    """The one node reading ``tensor`` after at most ``limit`` single-consumer layout ops, and
+    the tensor it reads; None when the value fans out or is a graph output on the way."""
+    for _ in range(limit + 1):
+        info = graph.tensor(tensor, scope)
+        if info is None or info.is_graph_output:
+            return None
+        consumers = graph.consumers_of(tensor, info.graph)
+        if len(consumers) != 1:
+            return None
+        consumer = consumers[0]
+        if consumer.op_type not in _LAYOUT_OPS or consumer.domain not in ("", "ai.onnx"):
+            return consumer, tensor
+        if consumer.inputs[0] != tensor or len(consumer.outputs) != 1:
+            return None
+        tensor, scope = consumer.outputs[0], consumer.graph
+    return None
+
+
+# --- normalisation written out as elementwise ops ---------------------------------------------
+
+# Ops a layer normalisation is written with; the search for its gamma and beta stays on them.
+_NORM_OPS = frozenset({
+    "ReduceMean", "ReduceSumSquare", "Sub", "Mul", "Pow", "Add", "Sqrt", "Div", "Reciprocal",
+    "Neg", "Cast", "Squeeze", "Unsqueeze",
+})
+_ROOT_OPS = frozenset({"Sqrt", "Reciprocal", "Pow"})
+_NORM_CORES = frozenset({"BatchNormalization", "InstanceNormalization",
+                         "LayerNormalization", "GroupNormalization"})
+_MAX_NORM_NODES = 24
+
+
+def _decomposed_norms(graph: ModelGraph) -> dict[str, LayerParams]:
+    """Layer normalisations that an exporter wrote out, keyed by the node that holds the row.
+
+    Two shapes, both seen in tf2onnx 1.17 output, and the moments form of older torch.onnx:
+    - a normalisation node over computed statistics or without its own scale
+      (Keras LayerNormalization becomes Reshape, BatchNormalization over a ReduceMean and a
+      ReduceSumSquare, Reshape; tf2onnx's layer-norm rewriter an InstanceNormalization of
+      ones and zeros), followed by Mul gamma and Add beta;
+    - ReduceMean, Sub, Pow or Mul, ReduceMean, Add eps, Sqrt, Div or Reciprocal, Mul gamma,
+      Add beta.
+    Either is one LayerNormalization with gamma and beta, as Keras and PyTorch count it.
+    """
+    rows: dict[str, LayerParams] = {}
+    for node in graph.iter_nodes(_NORM_CORES | {"ReduceMean", "Mul"}):
+        if node.domain not in ("", "ai.onnx") or not node.outputs:
+            continue
+        if node.op_type == "Mul":
+            folded = _folded_batch_norm(graph, node)
+            if folded is not None:
+                rows[node.id] = folded
+            continue
+        if node.op_type == "ReduceMean":
+            found = _moments_affine(graph, node)
+            how = "ReduceMean, Sub, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta"
+        elif _is_bare_norm(graph, node):
+            found = _affine_tail(graph, node.outputs[0], node.graph)
+            how = (f"{node.op_type} over computed statistics or without its own scale, "
+                   "then Mul gamma and Add beta")
+        else:
+            continue
+        if found is None:
+            continue
+        gamma, beta = found
+        slots = tuple(
+            SlotCount(slot, name, t.elements, t.elements, t.elements,
+                      basis=t.basis, sources=t.sources)
+            for slot, (name, t) in (("scale", gamma), ("bias", beta))
+        )
+        rows[node.id] = LayerParams(
+            graph=node.graph, node=node.name, label=node.label, node_index=node.index,
+            op_type="LayerNormalization", kind="norm", slots=slots,
+            notes=(f"a LayerNormalization written out as elementwise ops ({how}): counted "
+                   "as one layer with gamma and beta, as Keras and PyTorch count it",),
+        )
+    return rows
+
+
+# tf.nn.batch_normalization's name scope: tf2onnx keeps TensorFlow's node names.
+_TF_BATCHNORM_SCOPE = re.compile(r"(^|/)batchnorm/mul(_\d+)?$")
+
+
+def _folded_batch_norm(graph: ModelGraph, mul: NodeInfo) -> LayerParams | None:
+    """A Keras BatchNormalization that tf2onnx wrote folded, as TensorFlow computes it in
+    inference: x · (gamma / sqrt(var + eps)) + (beta - mean · that), one Mul and one Add of
+    per-channel vectors named by tf.nn.batch_normalization's scope (``.../batchnorm/mul_1``).
+    The file stores 2·C; Keras counted gamma, beta, moving mean and variance (4·C)."""
+    if not _TF_BATCHNORM_SCOPE.search(mul.name):
+        return None
+    data = [t for t in mul.inputs if t and _weight(graph, graph.tensor(t, mul.graph)) is None]
+    if len(data) != 1:
+        return None
+    scale = _vector_operand(graph, mul, data[0])
+    add = _single_consumer_through_layout(graph, mul.outputs[0], mul.graph, limit=0)
+    if scale is None or add is None or add[0].op_type != "Add":
+        return None
+    shift = _vector_operand(graph, add[0], add[1])
+    if shift is None or shift[1].elements != scale[1].elements:
+        return None
+    slots = tuple(
+        SlotCount(slot, name, t.elements, t.elements,
+                  None if t.elements is None else 2 * t.elements,
+                  basis=t.basis, sources=t.sources)
+        for slot, (name, t) in (("scale", scale), ("bias", shift))
+    )
+    return LayerParams(
+        graph=mul.graph, node=mul.name, label=mul.label, node_index=mul.index,
+        op_type="BatchNormalization", kind="norm", slots=slots,
+        notes=("a BatchNormalization folded by the converter into x·scale + shift "
+               "(tf.nn.batch_normalization in inference): the file stores 2·C; Keras counted "
+               "gamma, beta, moving mean and moving variance (4·C), PyTorch weight and bias "
+               "(2·C)",),
+    )
+
+
+def _is_bare_norm(graph: ModelGraph, node: NodeInfo) -> bool:
+    """A normalisation node whose own scale is not a weight, or a BatchNormalization over
+    statistics computed in the graph (the training-mode form Keras uses for layer norms)."""
+    def weight_at(position: int) -> bool:
+        tensor = node.inputs[position] if len(node.inputs) > position else ""
+        return bool(tensor) and _weight(graph, graph.tensor(tensor, node.graph)) is not None
+
+    if node.op_type == "BatchNormalization" and len(node.inputs) > 3:
+        return not weight_at(3) or not weight_at(1)
+    return not weight_at(1)
+
+
+_Affine = tuple[tuple[str, Trace], tuple[str, Trace]]
+
+
+def _affine_tail(graph: ModelGraph, tensor: str, scope: str) -> _Affine | None:
+    """Mul by a weight, then Add of a weight, after at most a few layout ops."""
+    mul = _single_consumer_through_layout(graph, tensor, scope)
+    if mul is None or mul[0].op_type != "Mul":
+        return None
+    gamma = _vector_operand(graph, mul[0], mul[1])
+    if gamma is None or not mul[0].outputs:
+        return None
+    add = _single_consumer_through_layout(graph, mul[0].outputs[0], mul[0].graph)
+    if add is None or add[0].op_type not in ("Add", "Sub"):
+        return None
+    beta = _vector_operand(graph, add[0], add[1])
+    return None if beta is None else (gamma, beta)
+
+
+def _vector_operand(graph: ModelGraph, node: NodeInfo, other: str) -> tuple[str, Trace] | None:
+    """The weight operand of a binary node (its other operand being ``other``), when it is a
+    float vector of more than one element (an epsilon or a constant 2 is not a parameter)."""
+    operands = [t for t in node.inputs if t and t != other]
+    if len(operands) != 1:
+        return None
+    info = graph.tensor(operands[0], node.graph)
+    found = _weight(graph, info)
+    if found is None or info is None or not _float_weight(info, found):
+        return None
+    if found.elements is None or found.elements < 2:
+        return None
+    return operands[0], found
+
+
+def _moments_affine(graph: ModelGraph, mean: NodeInfo) -> _Affine | None:
+    """Gamma and beta of a normalisation written from a ReduceMean of ``x``: walk forward on
+    elementwise ops only; the region must read ``x`` again, take a root (Sqrt, Reciprocal or
+    Pow) and hold a Mul by a weight vector followed by an Add of one."""
+    x = mean.inputs[0] if mean.inputs else ""
+    if not x or _weight(graph, graph.tensor(x, mean.graph)) is not None:
+        return None
+    region: list[NodeInfo] = []
+    frontier = [mean.outputs[0]]
+    seen = {mean.id}
+    gamma: tuple[str, Trace] | None = None
+    while frontier and len(region) < _MAX_NORM_NODES:
+        tensor = frontier.pop(0)
+        for consumer in graph.consumers_of(tensor, mean.graph):
+            if consumer.id in seen or consumer.op_type not in _NORM_OPS:
+                continue
+            seen.add(consumer.id)
+            region.append(consumer)
+            if consumer.op_type == "Mul" and gamma is None:
+                gamma = _vector_operand(graph, consumer, tensor)
+            if consumer.op_type in ("Add", "Sub") and gamma is not None:
+                beta = _vector_operand(graph, consumer, tensor)
+                if beta is not None:
+                    reads_x = any(x in n.inputs for n in region)
+                    has_root = any(n.op_type in _ROOT_OPS for n in region)
+                    return (gamma, beta) if reads_x and has_root else None
+            frontier.extend(t for t in consumer.outputs if t)
+    return None
 
 
 def _uncounted(graph: ModelGraph, counted: set[tuple[str, str]]) -> tuple[int, int]:

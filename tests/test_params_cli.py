@@ -34,9 +34,9 @@ def test_text_table_for_one_model() -> None:
     assert result.exit_code == 0
     assert result.output.splitlines() == [
         LSTM_4_2,
-        "  node       op    direction  D  I  H   W   R   B  ONNX  PyTorch  Keras",
-        "  /rnn/LSTM  LSTM  forward    1  4  2  32  16  16    64       64     56",
-        "  total                                              64       64     56",
+        "  node       op    recognised  direction  D  I  H   W   R   B  ONNX  PyTorch  Keras",
+        "  /rnn/LSTM  LSTM  native      forward    1  4  2  32  16  16    64       64     56",
+        "  total                                                          64       64     56",
     ]
 
 
@@ -44,7 +44,8 @@ def test_text_notes_say_why_a_convention_is_missing() -> None:
     result = invoke("params", AL201_BAD)
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert "  gru_0   GRU   forward    1  4  2  24  12  18    54      n/a    n/a" in lines
+    gru = "  gru_0   GRU   native      forward    1  4  2  24  12  18    54      n/a    n/a"
+    assert gru in lines
     assert ("  gru_0: PyTorch and Keras n/a: B disagrees with the other weights on H (AL201); "
             "only the ONNX count is certain") in lines
 
@@ -96,9 +97,9 @@ def test_markdown_renders_as_tables() -> None:
     tables = _markdown_tables(result.output)
     assert len(tables) == 3  # two models and the summary
     header, lstm, total = tables[0]
-    assert header == ["node", "op", "direction", "D", "I", "H", "W", "R", "B",
+    assert header == ["node", "op", "recognised", "direction", "D", "I", "H", "W", "R", "B",
                       "ONNX", "PyTorch", "Keras"]
-    assert lstm == ["/rnn/LSTM", "LSTM", "forward", "1", "4", "2", "32", "16", "16",
+    assert lstm == ["/rnn/LSTM", "LSTM", "native", "forward", "1", "4", "2", "32", "16", "16",
                     "64", "64", "56"]
     assert total[0] == "**total**" and total[-3:] == ["**64**", "**64**", "**56**"]
     assert tables[2][0] == ["model", "layers", "ONNX", "PyTorch", "Keras"]

@@ -97,14 +97,14 @@ def _columns(model: ModelParams) -> list[tuple[str, frozenset[str]]]:
 def _layer_table(model: ModelParams) -> tuple[list[str], list[list[str]], list[str]]:
     """Header, body rows and the total row of one model's table."""
     columns = _columns(model)
-    header = ["node", "op", "direction", "D", "I", "H", *(t for t, _ in columns),
+    header = ["node", "op", "recognised", "direction", "D", "I", "H", *(t for t, _ in columns),
               *(c.title for c in CONVENTIONS)]
     body = [
-        [row.label, row.op_type, *_geometry(row), *(_slot_cell(row, n) for _, n in columns),
-         *(_total_cell(row, c) for c in CONVENTIONS)]
+        [row.label, row.op_type, row.recognised_as or "", *_geometry(row),
+         *(_slot_cell(row, n) for _, n in columns), *(_total_cell(row, c) for c in CONVENTIONS)]
         for row in model.layers
     ]
-    total = ["total", "", "", "", "", "", *("" for _ in columns),
+    total = ["total", "", "", "", "", "", "", *("" for _ in columns),
              *(_model_total_cell(model, c) for c in CONVENTIONS)]
     return header, body, total
 
@@ -249,9 +249,9 @@ def render_markdown(report: ParamsReport, summary: bool = False) -> str:
 # --- CSV --------------------------------------------------------------------------------------
 
 CSV_LAYER_FIELDS = (
-    "model", "graph", "node", "node_index", "op_type", "kind", "direction", "num_directions",
-    "input_size", "hidden_size", "implied_hidden_size", "W", "R", "B", "P", "stats",
-    "onnx", "pytorch", "keras", "shared", "notes",
+    "model", "graph", "node", "node_index", "op_type", "kind", "recognised_as", "direction",
+    "num_directions", "input_size", "hidden_size", "implied_hidden_size", "W", "R", "B", "P",
+    "stats", "onnx", "pytorch", "keras", "basis", "shared", "notes",
 )
 CSV_SUMMARY_FIELDS = ("model", "layers", "onnx", "pytorch", "keras", "error")
 
@@ -286,11 +286,13 @@ def render_csv(report: ParamsReport, summary: bool = False) -> str:
             notes = [f"{c.value} n/a: {reason}" for c, reason in row.unsupported.items()]
             writer.writerow([
                 model.path, row.graph, row.node, row.node_index, row.op_type, row.kind,
-                _csv_value(row.direction), _csv_value(row.num_directions),
+                _csv_value(row.recognised_as), _csv_value(row.direction),
+                _csv_value(row.num_directions),
                 _csv_value(row.input_size), _csv_value(row.hidden_size),
                 _csv_value(row.implied_hidden_size),
                 *(_csv_slot(row, names) for _, names in _COLUMNS),
                 *(_csv_value(row.total(c)) for c in CONVENTIONS),
+                ";".join(f"{s.slot}={s.basis.value}" for s in row.slots),
                 ";".join(shared), "; ".join([*notes, *row.notes]),
             ])
     return buffer.getvalue()
@@ -307,6 +309,7 @@ def _layer_dict(layer: LayerParams) -> dict[str, Any]:
         "node_index": layer.node_index,
         "op_type": layer.op_type,
         "kind": layer.kind,
+        "recognised_as": layer.recognised_as,
         "direction": layer.direction,
         "num_directions": layer.num_directions,
         "input_size": layer.input_size,
@@ -315,7 +318,10 @@ def _layer_dict(layer: LayerParams) -> dict[str, Any]:
         "linear_before_reset": layer.linear_before_reset,
         "slots": [
             {"slot": s.slot, "tensor": s.tensor, "elements": s.elements,
-             "pytorch": s.pytorch, "keras": s.keras, "shared_with": s.shared_with}
+             "pytorch": s.pytorch, "keras": s.keras, "shared_with": s.shared_with,
+             "basis": s.basis.value,
+             "sources": [{"graph": src.graph, "tensor": src.name, "elements": src.elements,
+                          "basis": src.basis.value} for src in s.sources]}
             for s in layer.slots
         ],
         "params": {c.value: layer.total(c) for c in CONVENTIONS},
