@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from archlint.graph import ModelGraph, NodeInfo
+from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
 
@@ -38,6 +38,7 @@ __all__ = [
     "ShapeElem",
     "SliceSpec",
     "StateOrigin",
+    "StateSource",
     "align_reshape",
     "attr_int",
     "attr_ints",
@@ -46,12 +47,14 @@ __all__ = [
     "const_ints",
     "flatten_paths",
     "gather_spec",
+    "is_model_input",
     "layer_chain",
     "reshape_target",
     "shape_vector",
     "slice_spec",
     "squeeze_axes",
     "state_origin",
+    "state_source",
     "transpose_perm",
     "unsqueeze_axes",
     "upstream_layer",
@@ -572,3 +575,147 @@ def _stacks(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, tu
             k += 1
             done[node_id] = (k, root)
     return done
+
+
+# --- backward, one axis: where a state's batch axis comes from ---------------------------------
+@dataclass(frozen=True)
+class StateSource:
+    """The root of a state tensor, and which axis of the root holds the state's ``axis``.
+
+    Unlike :func:`state_origin` (rows of axis 0), this walk follows one axis, usually batch,
+    through the ops exporters put between a model input and a state: Slice / Gather of rows,
+    Squeeze / Unsqueeze (tf2onnx unsqueezes Keras' ``[batch, H]`` states), a Reshape that only
+    adds or drops unit axes, and an Expand that does not broadcast that axis. ``axis`` is None
+    when the walk reached the root but could not prove which of its axes it is.
+    """
+
+    root: str
+    producer: NodeInfo | None
+    axis: int | None
+    through: tuple[NodeInfo, ...]
+
+
+def is_model_input(info: TensorInfo | None) -> bool:
+    """A tensor the caller of the model feeds: a main-graph input that is not an initializer.
+
+    Inputs of Loop / If / Scan bodies are carried or scanned values, not model inputs.
+    """
+    return info is not None and info.graph == "main" and info.is_graph_input \
+        and not info.is_initializer
+
+
+def state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateSource:
+    """Follow ``axis`` of a state back to its root (see :class:`StateSource`)."""
+    through: list[NodeInfo] = []
+    tensor, where = name, scope
+    tracked: int | None = axis
+    for _ in range(_MAX_DEPTH):
+        node = graph.producer(tensor, where)
+        if node is None or not node.inputs:
+            break
+        step = _axis_step(graph, node, tracked) if tracked is not None else _UNTRACKED.get(
+            node.op_type, _STOP)
+        if step is _STOP:
+            break
+        through.append(node)
+        tracked = step if isinstance(step, int) else None
+        tensor, where = node.inputs[0], node.graph
+    return StateSource(tensor, graph.producer(tensor, where), tracked, tuple(through))
+
+
+# Ops a walk may still pass once the axis is lost (it only needs the root then).
+_UNTRACKED: dict[str, object] = {op: None for op in (
+    "Identity", "Cast", "Slice", "Gather", "Squeeze", "Unsqueeze", "Reshape")}
+
+
+def _rank(graph: ModelGraph, name: str, scope: str) -> int | None:
+    info = graph.tensor(name, scope)
+    return None if info is None or info.shape is None else len(info.shape)
+
+
+def _axis_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
+    """The input axis of ``node`` that its output ``axis`` reads; None: unknown; _STOP."""
+    op = node.op_type
+    if op in _TRANSPARENT or op == "Slice":
+        return axis
+    if op == "Gather":
+        spec = gather_spec(graph, node)
+        if spec is None:
+            return None
+        gather_axis, _, scalar = spec
+        rank = _rank(graph, node.inputs[0], node.graph)
+        if gather_axis < 0:
+            if rank is None:
+                return None
+            gather_axis += rank
+        if gather_axis == axis and not scalar:
+            return _STOP  # the axis itself is picked from: rows of another tensor
+        return axis + 1 if scalar and axis >= gather_axis else axis
+    if op in ("Squeeze", "Unsqueeze"):
+        return _squeeze_step(graph, node, axis)
+    if op == "Reshape":
+        return _reshape_step(graph, node, axis)
+    if op == "Expand":
+        return _expand_step(graph, node, axis)
+    return _STOP
+
+
+def _squeeze_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
+    axes = squeeze_axes(graph, node)
+    in_rank = _rank(graph, node.inputs[0], node.graph)
+    out_rank = _rank(graph, node.outputs[0], node.graph) if node.outputs else None
+    if axes is None:
+        return None
+    if node.op_type == "Unsqueeze":
+        if out_rank is None:
+            return None
+        normal = sorted(a + out_rank if a < 0 else a for a in axes)
+        if axis in normal:
+            return _STOP  # the state's axis is a unit axis made here
+        return axis - sum(1 for a in normal if a < axis)
+    if in_rank is None:
+        return None
+    position = axis
+    for removed in sorted(a + in_rank if a < 0 else a for a in axes):
+        if removed <= position:
+            position += 1
+    return position
+
+
+def _reshape_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
+    """A Reshape that only inserts or drops size-1 axes maps its other axes in order."""
+    source = graph.tensor(node.inputs[0], node.graph)
+    out = graph.tensor(node.outputs[0], node.graph) if node.outputs else None
+    target = reshape_target(graph, node)
+    if source is None or source.shape is None:
+        return None
+    in_shape = source.shape
+    if out is not None and out.shape is not None:
+        out_shape: tuple[Dim, ...] = out.shape
+    elif target is not None:
+        out_shape = tuple(in_shape[k] if v == 0 and k < len(in_shape) else (None if v < 0 else v)
+                          for k, v in enumerate(target))
+    else:
+        return None
+    kept_in = [k for k, d in enumerate(in_shape) if d != 1]
+    kept_out = [k for k, d in enumerate(out_shape) if d != 1]
+    if len(kept_in) != len(kept_out):
+        return None
+    for i, o in zip(kept_in, kept_out, strict=True):
+        a, b = in_shape[i], out_shape[o]
+        if isinstance(a, int) and isinstance(b, int) and a != b:
+            return None  # merges or splits axes: not a unit-axis reshape
+    if axis not in kept_out:
+        return None  # a unit axis: which input axis it was is not provable
+    return kept_in[kept_out.index(axis)]
+
+
+def _expand_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
+    source = graph.tensor(node.inputs[0], node.graph)
+    out_rank = _rank(graph, node.outputs[0], node.graph) if node.outputs else None
+    if source is None or source.shape is None or out_rank is None:
+        return _STOP
+    position = axis - (out_rank - len(source.shape))
+    if position < 0 or source.shape[position] == 1:
+        return _STOP  # broadcast here: the axis's size comes from Expand's shape input
+    return position

@@ -14,7 +14,7 @@ from archlint.patterns import (
     flatten_paths,
     layer_chain,
     reshape_target,
-    state_origin,
+    state_source,
 )
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
@@ -185,7 +185,7 @@ def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | 
     ref = layer.inputs.get(slot)
     if ref is None:
         return None
-    origin = state_origin(ctx.graph, ref.name, layer.node.graph)
+    origin = state_source(ctx.graph, ref.name, layer.node.graph, state_batch_axis(layer))
     info = ctx.graph.tensor(origin.root, layer.node.graph)
     if info is None:
         return None
