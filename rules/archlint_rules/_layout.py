@@ -9,11 +9,13 @@ from archlint.api import RuleContext
 from archlint.graph import NodeInfo
 from archlint.patterns import (
     FlattenPath,
+    attr_int,
     chain_roots,
     const_ints,
     flatten_paths,
     layer_chain,
     reshape_target,
+    state_origin,
     state_source,
 )
 from archlint.recurrent import RecurrentLayer
@@ -201,3 +203,50 @@ def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | 
             and const_ints(ctx.graph, producer.inputs[shape_at], producer.graph) is not None:
         return f"{producer.op_type} {producer.label!r} with a constant shape"
     return None
+
+
+# --- packed (h, c) states ------------------------------------------------------------------------
+WANTED_OUTPUT = {"initial_h": "Y_h", "initial_c": "Y_c"}
+
+
+@dataclass(frozen=True)
+class PackedOutput:
+    """A Concat along axis 0 of whole Y_h / Y_c outputs: the rows each (layer, slot) takes."""
+
+    node: NodeInfo
+    rows: dict[tuple[str, str], tuple[int, int]]  # (layer node id, Y_h / Y_c) -> rows
+
+    @property
+    def is_packed(self) -> bool:
+        """Every layer in it gives both its Y_h and its Y_c: an (h, c) pair, not h_n or c_n."""
+        layers = {node_id for node_id, _ in self.rows}
+        return all((node_id, slot) in self.rows for node_id in layers for slot in ("Y_h", "Y_c"))
+
+
+def state_concats(ctx: RuleContext) -> list[PackedOutput]:
+    """Every Concat on axis 0 whose inputs are all whole Y_h / Y_c outputs (through Squeeze /
+    Unsqueeze / Identity), in any graph: where the model assembles its output state."""
+    return ctx.memo("layout.state_concats", lambda: list(_state_concats(ctx)))
+
+
+def _state_concats(ctx: RuleContext) -> Iterator[PackedOutput]:
+    outputs = recurrent_outputs(ctx)
+    for node in ctx.graph.iter_nodes(frozenset({"Concat"})):
+        if attr_int(node, "axis") not in (0, -3) or len(node.inputs) < 2:
+            continue
+        rows: dict[tuple[str, str], tuple[int, int]] = {}
+        offset = 0
+        for name in node.inputs:
+            origin = state_origin(ctx.graph, name, node.graph)
+            found = outputs.get((origin.producer.graph, origin.root)) \
+                if origin.producer is not None else None
+            if found is None or found[1] not in ("Y_h", "Y_c"):
+                break
+            layer, slot = found
+            d = layer.num_directions
+            if d is None or origin.rows not in (None, (0, d)) or (layer.node.id, slot) in rows:
+                break
+            rows[(layer.node.id, slot)] = (offset, offset + d)
+            offset += d
+        else:
+            yield PackedOutput(node, rows)
