@@ -89,14 +89,17 @@ class StateRowsOutOfOrder(Rule):
         self, ctx: RuleContext, root: str,
         users: list[tuple[RecurrentLayer, str, tuple[int, int]]],
     ) -> Iterator[Finding]:
-        wanted = {(layer.node.id, WANTED_OUTPUT[slot]) for layer, slot, _ in users}
-        matches = [c for c in state_concats(ctx) if set(c.rows) == wanted]
-        if len(matches) != 1:
-            return  # no (or no single) output state to read the convention from
-        output = matches[0]
-        out_name = output.node.outputs[0] if output.node.outputs else "?"
+        readers = {layer.node.id for layer, _, _ in users}
+        # Output states made of these layers' (Y_h, Y_c) pairs only: one per If branch, say.
+        concats = [c for c in state_concats(ctx)
+                   if c.is_packed and {node_id for node_id, _ in c.rows} <= readers]
         for layer, slot, rows in users:
             out_slot = WANTED_OUTPUT[slot]
+            found = [c for c in concats if (layer.node.id, out_slot) in c.rows]
+            if len(found) != 1:
+                continue  # no (or no single) output state to read the convention from
+            output = found[0]
+            out_name = output.node.outputs[0] if output.node.outputs else "?"
             expected = output.rows[(layer.node.id, out_slot)]
             if rows == expected:
                 continue
