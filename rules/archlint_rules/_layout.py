@@ -23,6 +23,8 @@ from archlint.shapes import Dim
 
 SEQ_MAJOR_Y = ("seq", "D", "batch", "H")  # layout=0
 BATCH_MAJOR_Y = ("batch", "seq", "D", "H")  # layout=1
+SEQ_MAJOR_STATE = ("D", "batch", "H")  # Y_h / Y_c, layout=0
+BATCH_MAJOR_STATE = ("batch", "D", "H")  # layout=1
 
 
 def y_labels(layer: RecurrentLayer) -> tuple[str, ...]:
@@ -77,11 +79,12 @@ def _downstream(ctx: RuleContext) -> set[str]:
 
 @dataclass(frozen=True)
 class Misfold:
-    """A Reshape that flattens a bidirectional Y without D directly before H."""
+    """A Reshape that flattens a bidirectional Y, Y_h or Y_c without D directly before H."""
 
     layer: RecurrentLayer
     path: FlattenPath
     labels: tuple[str, ...]
+    slot: str = "Y"
 
     @property
     def order_labels(self) -> tuple[str, ...]:
@@ -98,32 +101,70 @@ class Misfold:
         before = self.path.before_last
         return tuple(before.index(a) for a in self.desired_order())
 
+    @property
+    def folded(self) -> str:
+        """What the right fold gives: PyTorch's output, or its h_n[-2:] concatenated."""
+        return "[seq, batch, 2·H]" if self.slot == "Y" else "[batch, 2·H]"
+
+    @property
+    def keep_target(self) -> str:
+        return "[0, 0, -1]" if self.slot == "Y" else "[0, -1]"
+
+
+def state_labels(layer: RecurrentLayer) -> tuple[str, ...]:
+    """Axes of Y_h / Y_c: [D, batch, H], or [batch, D, H] with layout=1."""
+    return BATCH_MAJOR_STATE if layer.layout == 1 else SEQ_MAJOR_STATE
+
 
 def misfolds(ctx: RuleContext) -> Iterator[Misfold]:
-    """Every Reshape that lowers the rank of a bidirectional Y while D is not just before H.
+    """Every Reshape that lowers the rank of a bidirectional Y, Y_h or Y_c while D is not just
+    before H (and H is not kept whole as the last axis).
 
     Flattening is right only when the direction axis sits directly before H: then the last
-    axis holds [forward H | backward H], the 2·H features PyTorch returns. Anything else
-    mixes directions into batch (or seq) or interleaves the two directions feature by feature.
+    axis holds [forward H | backward H], the 2·H features PyTorch returns (for Y_h, what
+    ``torch.cat((h_n[-2], h_n[-1]), 1)`` gives). Anything else mixes directions into batch
+    (or seq), as ``h_n.view(batch, -1)`` does, or interleaves the two directions feature by
+    feature. A Reshape whose last axis is H itself merges rows only: features stay whole.
     """
     for layer in ctx.layers:
         if layer.num_directions != 2:
             continue
-        y = layer.tensor("Y")
-        if y is None or (y.rank is not None and y.rank != 4):
+        for slot, labels in (("Y", y_labels(layer)), ("Y_h", state_labels(layer)),
+                             ("Y_c", state_labels(layer))):
+            yield from _misfolds_of(ctx, layer, slot, labels)
+
+
+def _misfolds_of(
+    ctx: RuleContext, layer: RecurrentLayer, slot: str, labels: tuple[str, ...]
+) -> Iterator[Misfold]:
+    ref = layer.outputs.get(slot)
+    rank = len(labels)
+    if ref is None or (ref.rank is not None and ref.rank != rank):
+        return
+    d_axis, h_axis = labels.index("D"), labels.index("H")
+    if ref.shape is not None and isinstance(ref.shape[d_axis], int) and ref.shape[d_axis] != 2:
+        return  # a D axis of another size is AL301's finding
+    for path in flatten_paths(ctx.graph, ref.name, rank, layer.node.graph):
+        out_rank = _output_rank(ctx, path.reshape)
+        if out_rank is None or out_rank >= rank:
             continue
-        if y.shape is not None and isinstance(y.shape[1 + layer.layout], int) \
-                and y.shape[1 + layer.layout] != 2:
-            continue  # a D axis of another size is AL301's finding
-        labels = y_labels(layer)
-        d_axis, h_axis = labels.index("D"), labels.index("H")
-        for path in flatten_paths(ctx.graph, y.name, 4, layer.node.graph):
-            rank = _output_rank(ctx, path.reshape)
-            if rank is None or rank >= 4:
-                continue
-            if path.order.index(d_axis) + 1 == path.order.index(h_axis):
-                continue
-            yield Misfold(layer, path, labels)
+        if path.order.index(d_axis) + 1 == path.order.index(h_axis):
+            continue
+        if path.order[-1] == h_axis and _last_axis_is(ctx, path.reshape, layer.hidden_size):
+            continue
+        yield Misfold(layer, path, labels, slot)
+
+
+def _last_axis_is(ctx: RuleContext, reshape: NodeInfo, size: int | None) -> bool:
+    """The Reshape's last output axis is known to be ``size`` (H): only rows were merged."""
+    if size is None:
+        return False
+    target = reshape_target(ctx.graph, reshape)
+    if target is not None:
+        return bool(target) and target[-1] == size
+    out = ctx.graph.tensor(reshape.outputs[0], reshape.graph) if reshape.outputs else None
+    return out is not None and out.shape is not None and bool(out.shape) \
+        and out.shape[-1] == size
 
 
 def _output_rank(ctx: RuleContext, reshape: NodeInfo) -> int | None:
