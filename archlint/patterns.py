@@ -35,6 +35,7 @@ from archlint.shapes import Dim
 __all__ = [
     "DimOf",
     "FlattenPath",
+    "PickedRows",
     "ShapeElem",
     "SliceSpec",
     "StateOrigin",
@@ -49,6 +50,7 @@ __all__ = [
     "gather_spec",
     "is_model_input",
     "layer_chain",
+    "picked_rows",
     "reshape_target",
     "shape_vector",
     "slice_spec",
@@ -719,3 +721,69 @@ def _expand_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
     if position < 0 or source.shape[position] == 1:
         return _STOP  # broadcast here: the axis's size comes from Expand's shape input
     return position
+
+
+# --- which source row feeds each direction of a state -------------------------------------------
+@dataclass(frozen=True)
+class PickedRows:
+    """The rows of ``root``'s axis 0 that become rows 0, 1, ... of a state, in that order."""
+
+    root: str
+    producer: NodeInfo | None
+    rows: tuple[int, ...]
+    picker: NodeInfo | None  # the Gather / Slice / Concat that chose the order, if any
+
+
+def picked_rows(graph: ModelGraph, name: str, scope: str = "main") -> PickedRows | None:
+    """Rows of one root picked, in order, by a Gather of constant indices, a Slice (any step)
+    or an axis-0 Concat of single-row windows; None when not provable."""
+    tensor, where = name, scope
+    for _ in range(_MAX_DEPTH):
+        node = graph.producer(tensor, where)
+        if node is None or node.op_type not in _TRANSPARENT or not node.inputs:
+            break
+        tensor, where = node.inputs[0], node.graph
+    node = graph.producer(tensor, where)
+    if node is not None and node.op_type == "Concat" and attr_int(node, "axis") in (0,) \
+            and node.inputs:
+        return _concat_rows(graph, node)
+    if node is not None and node.op_type in ("Gather", "Slice") and node.inputs:
+        return _indexed_rows(graph, node)
+    origin = state_origin(graph, name, scope)
+    if origin.rows is None:
+        return None
+    return PickedRows(origin.root, origin.producer, tuple(range(*origin.rows)), None)
+
+
+def _indexed_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
+    source = state_origin(graph, node.inputs[0], node.graph)
+    if source.rows is None:
+        return None
+    base = list(range(*source.rows))
+    indices: list[int]
+    if node.op_type == "Gather":
+        spec = gather_spec(graph, node)
+        if spec is None or spec[0] != 0 or spec[2]:
+            return None
+        indices = list(spec[1])
+    else:
+        spec_s = slice_spec(graph, node)
+        window = None if spec_s is None else spec_s.on_axis(0)
+        if window is None:
+            return None
+        start, end, step = window
+        if step == 0:
+            return None
+        indices = list(range(len(base)))[slice(start, end, step)]
+    if any(not -len(base) <= i < len(base) for i in indices):
+        return None
+    return PickedRows(source.root, source.producer, tuple(base[i] for i in indices), node)
+
+
+def _concat_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
+    parts = [picked_rows(graph, name, node.graph) for name in node.inputs]
+    known = [p for p in parts if p is not None]
+    if len(known) != len(parts) or len({p.root for p in known}) != 1:
+        return None
+    rows = tuple(r for p in known for r in p.rows)
+    return PickedRows(known[0].root, known[0].producer, rows, node)
