@@ -80,7 +80,8 @@ class BatchSymbolMismatch(Rule):
     def _declared(
         ctx: RuleContext, layer: RecurrentLayer, slot: str, batch: str
     ) -> tuple[str, Dim, int] | None:
-        """(model input, its declared batch dim, that axis) when a state input declares another batch."""
+        """(model input, its declared batch dim, that axis) when a state input declares
+        another batch."""
         ref = layer.inputs.get(slot)
         if ref is None:
             return None
