@@ -16,7 +16,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from .conftest import FIXTURES
-from .layout_support import codes_and_nodes, lint
+from .layout_support import lint
 
 Array = np.ndarray[Any, Any]
 GOOD = sorted(p for code in FIXTURES.glob("AL3*") for p in code.glob("good_*.onnx.txt"))
