@@ -14,7 +14,13 @@ Walks:
 * :func:`flatten_paths` follows a tensor forward through Transpose / Identity to the first
   Reshape, composing the permutations on the way.
 * :func:`state_origin` follows a state tensor back through Slice / Gather / Squeeze /
-  Unsqueeze / Identity / Cast to its root, keeping the rows of axis 0 it selects.
+  Unsqueeze / Identity / Cast to its root, keeping the rows of axis 0 it selects; a
+  Loop-carried value is followed to its initial value, an If output to the root both
+  branches agree on.
+* :func:`state_source` follows one axis of a state (batch) through the same ops plus
+  unit-axis Reshapes and non-broadcasting Expands, to rank-2 (Keras) state inputs.
+* :func:`picked_rows` lists the rows of one root that become rows 0, 1, ... of a state
+  (Gather / Slice with any step / Concat of rows), so swapped direction rows show.
 * :func:`layer_chain` finds, for each recurrent node, the recurrent node whose Y feeds its X
   (stacked layers), so a rule knows which layer index k each node is.
 """
@@ -29,6 +35,7 @@ import numpy as np
 import onnx
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
+from archlint.loader import subgraph_path
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
 
@@ -48,8 +55,10 @@ __all__ = [
     "const_ints",
     "flatten_paths",
     "gather_spec",
+    "if_branch_outputs",
     "is_model_input",
     "layer_chain",
+    "loop_initial_value",
     "picked_rows",
     "reshape_target",
     "shape_vector",
@@ -421,7 +430,11 @@ class StateOrigin:
 
 
 def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrigin:
-    """Follow a state back to its root, composing the axis-0 row window on the way."""
+    """Follow a state back to its root, composing the axis-0 row window on the way.
+
+    A Loop-carried value is followed to its initial value (the Loop's input), and an If
+    output to the root both branches agree on; a disagreement stops the walk at the If.
+    """
     through: list[NodeInfo] = []
     # Each step maps the rows of its output to rows of its input; compose root-ward.
     windows: list[object] = []
@@ -429,7 +442,19 @@ def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrig
     for _ in range(_MAX_DEPTH):
         node = graph.producer(tensor, where)
         if node is None:
-            break
+            carried = loop_initial_value(graph, tensor, where)
+            if carried is None:
+                break
+            tensor, where = carried
+            continue
+        if node.op_type == "If":
+            joined = _joined_origin(graph, node, tensor)
+            if joined is None:
+                break
+            base = None if joined.rows is None else joined.rows
+            rows = None if base is None else _compose(windows, graph, joined.root, where, base)
+            return StateOrigin(joined.root, joined.producer, rows,
+                               (*through, node, *joined.through))
         window = _row_window(graph, node)
         if window is _STOP:
             break
@@ -438,6 +463,68 @@ def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrig
         tensor, where = _input(node, 0), node.graph
     return StateOrigin(tensor, graph.producer(tensor, where), _compose(windows, graph, tensor,
                                                                         where), tuple(through))
+
+
+def _joined_origin(graph: ModelGraph, node: NodeInfo, output: str) -> StateOrigin | None:
+    """The origin of an If output when both branches give the same root (and rows)."""
+    branches = if_branch_outputs(graph, node, output)
+    if branches is None:
+        return None
+    origins = [state_origin(graph, name, path) for path, name in branches]
+    roots = {(o.root, o.producer.id if o.producer is not None else None) for o in origins}
+    if len(roots) != 1:
+        return None
+    rows = {o.rows for o in origins}
+    first = origins[0]
+    return StateOrigin(first.root, first.producer, first.rows if len(rows) == 1 else None,
+                       first.through)
+
+
+# --- control flow: Loop-carried values and If branches -------------------------------------------
+def _body_owner(graph: ModelGraph, body: str, name: str) -> NodeInfo | None:
+    """The Loop / If / Scan node that owns scope ``body``, found from a reader of ``name``."""
+    for reader in graph.consumers_of(name, body):
+        if reader.graph == body and reader.parent is not None:
+            return graph.node(reader.parent)
+    return None
+
+
+def loop_initial_value(graph: ModelGraph, name: str, scope: str) -> tuple[str, str] | None:
+    """(tensor, scope) of the initial value of a Loop-carried body input; else None.
+
+    A Loop body's inputs are (iteration, condition, carried...), and the Loop's inputs are
+    (M, condition, initial values...): carried input k starts as the Loop's input k."""
+    info = graph.tensor(name, scope)
+    if info is None or not info.is_graph_input or info.graph == "main":
+        return None
+    body = info.graph
+    inputs = graph.graph_inputs.get(body, ())
+    k = inputs.index(name) if name in inputs else -1
+    owner = _body_owner(graph, body, name) if k >= 2 else None
+    if owner is None or owner.op_type != "Loop" or k >= len(owner.inputs) \
+            or not owner.inputs[k]:
+        return None
+    return owner.inputs[k], owner.graph
+
+
+def if_branch_outputs(
+    graph: ModelGraph, node: NodeInfo, output: str
+) -> list[tuple[str, str]] | None:
+    """(branch scope, tensor) that each branch of an If returns as ``output``; else None."""
+    if node.op_type != "If" or output not in node.outputs:
+        return None
+    k = node.outputs.index(output)
+    found: list[tuple[str, str]] = []
+    scopes = set(graph.graphs())
+    for attr in ("then_branch", "else_branch"):
+        unique = f"{node.graph}/{node.name}#{node.index}.{attr}"  # used for duplicate names
+        path = unique if unique in scopes else subgraph_path(node.graph, node.proto, node.index,
+                                                             attr)
+        outputs = graph.graph_outputs.get(path) if path in scopes else None
+        if outputs is None or k >= len(outputs):
+            return None
+        found.append((path, outputs[k]))
+    return found
 
 
 _STOP = object()
@@ -486,12 +573,19 @@ def _row_window(graph: ModelGraph, node: NodeInfo) -> object:
 
 
 def _compose(
-    windows: list[object], graph: ModelGraph, root: str, scope: str
+    windows: list[object], graph: ModelGraph, root: str, scope: str,
+    base: tuple[int, int] | None = None,
 ) -> tuple[int, int] | None:
-    """Apply the windows from the root outward; negative bounds count from the end (ONNX)."""
-    info = graph.tensor(root, scope)
-    size = info.shape[0] if info is not None and info.shape else None
-    lo, hi = 0, size if isinstance(size, int) else None
+    """Apply the windows from the root outward; negative bounds count from the end (ONNX).
+
+    ``base`` is the window the walk started from on the root (an If branch's rows)."""
+    hi: int | None
+    if base is not None:
+        lo, hi = base
+    else:
+        info = graph.tensor(root, scope)
+        size = info.shape[0] if info is not None and info.shape else None
+        lo, hi = 0, size if isinstance(size, int) else None
     for window in reversed(windows):  # windows[0] is nearest the state
         if window is _KEEP:
             continue
@@ -613,7 +707,19 @@ def state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateSo
     tracked: int | None = axis
     for _ in range(_MAX_DEPTH):
         node = graph.producer(tensor, where)
-        if node is None or not node.inputs:
+        if node is None:
+            carried = loop_initial_value(graph, tensor, where)
+            if carried is None:
+                break
+            tensor, where = carried
+            continue
+        if node.op_type == "If" and tracked is not None:
+            joined = _joined_source(graph, node, tensor, tracked)
+            if joined is not None:
+                return StateSource(joined.root, joined.producer, joined.axis,
+                                   (*through, node, *joined.through))
+            break
+        if not node.inputs:
             break
         step = _axis_step(graph, node, tracked) if tracked is not None else _UNTRACKED.get(
             node.op_type, _STOP)
@@ -623,6 +729,15 @@ def state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateSo
         tracked = step if isinstance(step, int) else None
         tensor, where = node.inputs[0], node.graph
     return StateSource(tensor, graph.producer(tensor, where), tracked, tuple(through))
+
+
+def _joined_source(graph: ModelGraph, node: NodeInfo, output: str, axis: int) -> StateSource | None:
+    branches = if_branch_outputs(graph, node, output)
+    if branches is None:
+        return None
+    sources = [state_source(graph, name, path, axis) for path, name in branches]
+    keys = {(s.root, s.producer.id if s.producer is not None else None, s.axis) for s in sources}
+    return sources[0] if len(keys) == 1 else None
 
 
 # Ops a walk may still pass once the axis is lost (it only needs the root then).

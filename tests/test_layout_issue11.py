@@ -27,6 +27,8 @@ BAD: dict[str, list[tuple[str, str, str | None, str]]] = {
     "AL304/bad_state": [("AL304", "batch_first", None, "error")],
     "AL305/bad_packed": [("AL305", "lstm", "initial_c", "error"),
                          ("AL305", "lstm", "initial_h", "error")],
+    "AL305/bad_packed_if_rows": [("AL305", "lstm", "initial_c", "error"),
+                                 ("AL305", "lstm", "initial_h", "error")],
     "AL305/bad_stack_lstm": [("AL305", "lstm_0", "initial_h", "error"),
                              ("AL305", "lstm_1", "initial_h", "error")],
     "AL307/bad_gru_decoder": [("AL307", "gru_decoder", "initial_h", "error"),
@@ -35,6 +37,7 @@ BAD: dict[str, list[tuple[str, str, str | None, str]]] = {
                         ("AL308", "lstm_0", "initial_h", "error")],
     "AL309/bad_rank2": [("AL309", "lstm_0", "initial_c", "warning"),
                         ("AL309", "lstm_0", "initial_h", "error")],
+    "AL309/bad_loop_carried": [("AL309", "gru", "initial_h", "error")],
     "AL314/bad_state": [("AL314", "drop_dir_h", "data", "error")],
     "AL315/bad_input": [("AL315", "gru_1", "initial_h", "warning")],
 }
@@ -122,6 +125,18 @@ def test_packed_state_streams_like_one_long_run_and_the_swapped_one_does_not() -
         assert np.allclose(streamed, y_ref, atol=1e-5) is matches, name
     good = _run(_model("AL305/good_packed"), feeds)
     np.testing.assert_allclose(good["state_out"], np.concatenate([h_ref, c_ref]), atol=1e-5)
+
+
+def test_packed_rows_picked_inside_if_branches_are_followed_and_run_wrong() -> None:
+    rng = np.random.default_rng(11)
+    feeds = _packed_feeds(rng, seq=4)
+    del feeds["B"]
+    y_ref, _, _ = _node("LSTM", {**feeds, "initial_h": feeds["state"][0:1],
+                                 "initial_c": feeds["state"][1:2]}, hidden_size=3)
+    for fast in (True, False):
+        out = _run(_model("AL305/bad_packed_if_rows"), {**feeds, "fast": np.array(fast)})
+        assert out["Y"].shape == y_ref.shape
+        assert not np.allclose(out["Y"], y_ref, atol=1e-3)
 
 
 def test_packed_state_gather_and_if_forms_compute_the_same_state() -> None:
@@ -294,6 +309,15 @@ def test_loop_carried_and_if_states_run_and_stay_clean() -> None:
                     hidden_size=3)
     np.testing.assert_allclose(out["h_last"], h, atol=1e-5)
     np.testing.assert_allclose(out["c_last"], c, atol=1e-5)
+    bad = _model("AL309/bad_loop_carried")
+    good = _model("AL309/good_loop_carried")
+    for batch in (1, 2):
+        loop_feeds = {"X": _rand(rng, 2, 3, batch, 4), "n": np.array(2, np.int64),
+                      "go": np.array(True), "h_init": _rand(rng, 1, batch, 3),
+                      "W": _rand(rng, 1, 9, 4), "R": _rand(rng, 1, 9, 3)}
+        assert _run(good, loop_feeds)["h_last"].shape == (1, batch, 3)
+    with pytest.raises((OrtFail, InvalidArgument)):
+        _run(bad, {**loop_feeds, "h_init": _rand(rng, 1, 1, 3)})
     if_feeds = {"X": _rand(rng, 4, 5, 4), "h0": _rand(rng, 1, 5, 3), "first": np.array(True),
                 "W": _rand(rng, 1, 9, 4), "R": _rand(rng, 1, 9, 3)}
     assert _run(_model("AL308/good_if_state"), if_feeds)["Y"].shape == (4, 1, 5, 3)
