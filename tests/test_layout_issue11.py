@@ -33,6 +33,7 @@ BAD: dict[str, list[tuple[str, str, str | None, str]]] = {
                              ("AL305", "lstm_1", "initial_h", "error")],
     "AL307/bad_gru_decoder": [("AL307", "gru_decoder", "initial_h", "error"),
                               ("AL307", "lstm_decoder", "initial_h", "error")],
+    "AL307/bad_keras_hh": [("AL307", "lstm", "initial_c", "error")],
     "AL308/bad_rank2": [("AL308", "lstm_0", "initial_c", "error"),
                         ("AL308", "lstm_0", "initial_h", "error")],
     "AL309/bad_rank2": [("AL309", "lstm_0", "initial_c", "warning"),

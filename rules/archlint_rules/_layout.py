@@ -144,11 +144,14 @@ def _misfolds_of(
     d_axis, h_axis = labels.index("D"), labels.index("H")
     if ref.shape is not None and isinstance(ref.shape[d_axis], int) and ref.shape[d_axis] != 2:
         return  # a D axis of another size is AL301's finding
+    # Axes of size 1 (batch 1 in a static export) hold no data: D before them is D before H.
+    unit = {a for a, dim in enumerate(ref.shape or ()) if dim == 1}
     for path in flatten_paths(ctx.graph, ref.name, rank, layer.node.graph):
         out_rank = _output_rank(ctx, path.reshape)
-        if out_rank is None or out_rank >= rank:
-            continue
-        if path.order.index(d_axis) + 1 == path.order.index(h_axis):
+        if out_rank is None or out_rank >= rank or (slot != "Y" and out_rank != 2):
+            continue  # a state flattened to 1-D (or kept 3-D) is no [batch, 2·H] fold
+        order = [a for a in path.order if a not in unit]
+        if order.index(d_axis) + 1 == order.index(h_axis):
             continue
         if path.order[-1] == h_axis and _last_axis_is(ctx, path.reshape, layer.hidden_size):
             continue

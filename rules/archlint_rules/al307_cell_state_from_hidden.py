@@ -115,9 +115,13 @@ class CellStateFromHidden(Rule):
         self, ctx: RuleContext, layer: RecurrentLayer, origins: dict[str, StateOrigin]
     ) -> Iterator[Finding]:
         h, c = origins["initial_h"], origins["initial_c"]
-        if h.root != c.root or h.rows is None or c.rows is None:
+        if h.root != c.root:
             return
-        if h.rows[1] <= c.rows[0] or c.rows[1] <= h.rows[0]:
+        if h.rows is None or c.rows is None:
+            # Rows unknown (a Keras [batch, H] input): the same only when neither picks rows.
+            if not (_whole(h) and _whole(c)):
+                return
+        elif h.rows[1] <= c.rows[0] or c.rows[1] <= h.rows[0]:
             return  # one packed input with h rows and c rows apart: fine
         root = ctx.graph.tensor(h.root, layer.node.graph)
         if root is None or not root.is_graph_input or root.is_initializer:
@@ -130,3 +134,11 @@ class CellStateFromHidden(Rule):
             help="Add a separate c0 model input ((num_layers·D, batch, H), like h0) and slice "
             "initial_c from it.",
         )
+
+
+def _whole(origin: StateOrigin) -> bool:
+    """The state is its root, reshaped at most: no Slice / Gather picked rows on the way."""
+    return all(node.op_type in _RESHAPING for node in origin.through)
+
+
+_RESHAPING = frozenset({"Identity", "Cast", "Squeeze", "Unsqueeze"})

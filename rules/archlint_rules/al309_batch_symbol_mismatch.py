@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
@@ -10,6 +11,8 @@ from archlint_rules._dims import describe
 from archlint_rules._layout import dynamic_symbols, state_batch_axis
 
 _STATES = ("initial_h", "initial_c")
+# Names tools give dims nobody named (tf2onnx for Keras' None, onnx shape inference).
+_ANONYMOUS = re.compile(r"^unk__\d+$")
 
 
 class BatchSymbolMismatch(Rule):
@@ -20,7 +23,9 @@ class BatchSymbolMismatch(Rule):
     initial_h and initial_c back to a model input (through Slice, Gather, Squeeze, Unsqueeze
     and Reshapes that only add unit axes, so a ``[batch, H]`` state input that tf2onnx
     unsqueezes is followed too) and compares the batch axis declared there: another symbol
-    (``N`` vs ``batch``) is a warning; a fixed number where X is dynamic is an error. A model
+    (``N`` vs ``batch``) is a warning; a fixed number where X is dynamic is an error. Names
+    that tools invent for unnamed dims (``unk__7``: tf2onnx gives every Keras ``None`` one)
+    declare nothing and are not compared. A model
     input sliced for several layers is reported once, at the first layer that reads it.
 
     ## Why is this bad?
@@ -97,4 +102,6 @@ class BatchSymbolMismatch(Rule):
         declared = root.shape[source.axis]
         if declared is None or batch in root.shape:
             return None  # the same symbol on another axis is a layout question: AL310
+        if isinstance(declared, str) and (_ANONYMOUS.match(declared) or _ANONYMOUS.match(batch)):
+            return None  # tf2onnx / shape inference name every unnamed dim unk__N: no claim
         return source.root, declared, source.axis
