@@ -15,7 +15,11 @@ import pytest
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail as OrtFail
 from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
-from .conftest import FIXTURES
+from archlint.engine import Linter
+from archlint.registry import load_rules, select_rules
+from archlint.reporters.text import format_finding
+
+from .conftest import FIXTURES, REPO
 from .layout_support import lint
 
 Array = np.ndarray[Any, Any]
@@ -99,10 +103,22 @@ def test_extra_good_fixtures_are_clean_and_load(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
-def test_extra_bad_fixtures_give_exactly_these_findings(name: str) -> None:
+def test_extra_bad_fixtures_give_exactly_these_findings(
+    name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     findings = lint(_path(name))
     assert [(f.code, f.location.node, f.location.input, f.severity.value)
             for f in findings] == BAD[name]
+    # The full text, like fixtures/<CODE>/expected.txt for bad.onnx.txt: bad_x.expected.txt.
+    monkeypatch.chdir(REPO)
+    relative = str(_path(name).relative_to(REPO))
+    report = Linter(select_rules(load_rules().rules, [name.split("/")[0]])).lint_file(
+        _path(name), relative)
+    output = "".join(format_finding(f) + "\n" for f in report.findings)
+    snapshot = FIXTURES / f"{name}.expected.txt"
+    if request.config.getoption("--update-snapshots"):
+        snapshot.write_text(output, encoding="utf-8")
+    assert snapshot.read_text(encoding="utf-8") == output
 
 
 # --- 1. packed (h, c) state ------------------------------------------------------------------
