@@ -25,8 +25,9 @@ class BatchSymbolMismatch(Rule):
     unsqueezes is followed too) and compares the batch axis declared there: another symbol
     (``N`` vs ``batch``) is a warning; a fixed number where X is dynamic is an error. Names
     that tools invent for unnamed dims (``unk__7``: tf2onnx gives every Keras ``None`` one)
-    declare nothing and are not compared. A model
-    input sliced for several layers is reported once, at the first layer that reads it.
+    declare nothing and are not compared. A Loop-carried state is followed to the model input
+    it starts from. A model input sliced for several layers is reported once, at the first
+    layer that reads it.
 
     ## Why is this bad?
     h0 ``(num_layers·D, batch, H)`` holds one row per sequence of X's batch, so its batch axis
