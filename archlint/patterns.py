@@ -14,7 +14,13 @@ Walks:
 * :func:`flatten_paths` follows a tensor forward through Transpose / Identity to the first
   Reshape, composing the permutations on the way.
 * :func:`state_origin` follows a state tensor back through Slice / Gather / Squeeze /
-  Unsqueeze / Identity / Cast to its root, keeping the rows of axis 0 it selects.
+  Unsqueeze / Identity / Cast to its root, keeping the rows of axis 0 it selects; a
+  Loop-carried value is followed to its initial value, an If output to the root both
+  branches agree on.
+* :func:`state_source` follows one axis of a state (batch) through the same ops plus
+  unit-axis Reshapes and non-broadcasting Expands, to rank-2 (Keras) state inputs.
+* :func:`picked_rows` lists the rows of one root that become rows 0, 1, ... of a state
+  (Gather / Slice with any step / Concat of rows), so swapped direction rows show.
 * :func:`layer_chain` finds, for each recurrent node, the recurrent node whose Y feeds its X
   (stacked layers), so a rule knows which layer index k each node is.
 """
@@ -28,16 +34,19 @@ from typing import Any
 import numpy as np
 import onnx
 
-from archlint.graph import ModelGraph, NodeInfo
+from archlint.graph import ModelGraph, NodeInfo, TensorInfo
+from archlint.loader import subgraph_path
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
 
 __all__ = [
     "DimOf",
     "FlattenPath",
+    "PickedRows",
     "ShapeElem",
     "SliceSpec",
     "StateOrigin",
+    "StateSource",
     "align_reshape",
     "attr_int",
     "attr_ints",
@@ -46,12 +55,17 @@ __all__ = [
     "const_ints",
     "flatten_paths",
     "gather_spec",
+    "if_branch_outputs",
+    "is_model_input",
     "layer_chain",
+    "loop_initial_value",
+    "picked_rows",
     "reshape_target",
     "shape_vector",
     "slice_spec",
     "squeeze_axes",
     "state_origin",
+    "state_source",
     "transpose_perm",
     "unsqueeze_axes",
     "upstream_layer",
@@ -416,7 +430,11 @@ class StateOrigin:
 
 
 def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrigin:
-    """Follow a state back to its root, composing the axis-0 row window on the way."""
+    """Follow a state back to its root, composing the axis-0 row window on the way.
+
+    A Loop-carried value is followed to its initial value (the Loop's input), and an If
+    output to the root both branches agree on; a disagreement stops the walk at the If.
+    """
     through: list[NodeInfo] = []
     # Each step maps the rows of its output to rows of its input; compose root-ward.
     windows: list[object] = []
@@ -424,7 +442,19 @@ def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrig
     for _ in range(_MAX_DEPTH):
         node = graph.producer(tensor, where)
         if node is None:
-            break
+            carried = loop_initial_value(graph, tensor, where)
+            if carried is None:
+                break
+            tensor, where = carried
+            continue
+        if node.op_type == "If":
+            joined = _joined_origin(graph, node, tensor)
+            if joined is None:
+                break
+            base = None if joined.rows is None else joined.rows
+            rows = None if base is None else _compose(windows, graph, joined.root, where, base)
+            return StateOrigin(joined.root, joined.producer, rows,
+                               (*through, node, *joined.through))
         window = _row_window(graph, node)
         if window is _STOP:
             break
@@ -433,6 +463,68 @@ def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrig
         tensor, where = _input(node, 0), node.graph
     return StateOrigin(tensor, graph.producer(tensor, where), _compose(windows, graph, tensor,
                                                                         where), tuple(through))
+
+
+def _joined_origin(graph: ModelGraph, node: NodeInfo, output: str) -> StateOrigin | None:
+    """The origin of an If output when both branches give the same root (and rows)."""
+    branches = if_branch_outputs(graph, node, output)
+    if branches is None:
+        return None
+    origins = [state_origin(graph, name, path) for path, name in branches]
+    roots = {(o.root, o.producer.id if o.producer is not None else None) for o in origins}
+    if len(roots) != 1:
+        return None
+    rows = {o.rows for o in origins}
+    first = origins[0]
+    return StateOrigin(first.root, first.producer, first.rows if len(rows) == 1 else None,
+                       first.through)
+
+
+# --- control flow: Loop-carried values and If branches -------------------------------------------
+def _body_owner(graph: ModelGraph, body: str, name: str) -> NodeInfo | None:
+    """The Loop / If / Scan node that owns scope ``body``, found from a reader of ``name``."""
+    for reader in graph.consumers_of(name, body):
+        if reader.graph == body and reader.parent is not None:
+            return graph.node(reader.parent)
+    return None
+
+
+def loop_initial_value(graph: ModelGraph, name: str, scope: str) -> tuple[str, str] | None:
+    """(tensor, scope) of the initial value of a Loop-carried body input; else None.
+
+    A Loop body's inputs are (iteration, condition, carried...), and the Loop's inputs are
+    (M, condition, initial values...): carried input k starts as the Loop's input k."""
+    info = graph.tensor(name, scope)
+    if info is None or not info.is_graph_input or info.graph == "main":
+        return None
+    body = info.graph
+    inputs = graph.graph_inputs.get(body, ())
+    k = inputs.index(name) if name in inputs else -1
+    owner = _body_owner(graph, body, name) if k >= 2 else None
+    if owner is None or owner.op_type != "Loop" or k >= len(owner.inputs) \
+            or not owner.inputs[k]:
+        return None
+    return owner.inputs[k], owner.graph
+
+
+def if_branch_outputs(
+    graph: ModelGraph, node: NodeInfo, output: str
+) -> list[tuple[str, str]] | None:
+    """(branch scope, tensor) that each branch of an If returns as ``output``; else None."""
+    if node.op_type != "If" or output not in node.outputs:
+        return None
+    k = node.outputs.index(output)
+    found: list[tuple[str, str]] = []
+    scopes = set(graph.graphs())
+    for attr in ("then_branch", "else_branch"):
+        unique = f"{node.graph}/{node.name}#{node.index}.{attr}"  # used for duplicate names
+        path = unique if unique in scopes else subgraph_path(node.graph, node.proto, node.index,
+                                                             attr)
+        outputs = graph.graph_outputs.get(path) if path in scopes else None
+        if outputs is None or k >= len(outputs):
+            return None
+        found.append((path, outputs[k]))
+    return found
 
 
 _STOP = object()
@@ -481,12 +573,19 @@ def _row_window(graph: ModelGraph, node: NodeInfo) -> object:
 
 
 def _compose(
-    windows: list[object], graph: ModelGraph, root: str, scope: str
+    windows: list[object], graph: ModelGraph, root: str, scope: str,
+    base: tuple[int, int] | None = None,
 ) -> tuple[int, int] | None:
-    """Apply the windows from the root outward; negative bounds count from the end (ONNX)."""
-    info = graph.tensor(root, scope)
-    size = info.shape[0] if info is not None and info.shape else None
-    lo, hi = 0, size if isinstance(size, int) else None
+    """Apply the windows from the root outward; negative bounds count from the end (ONNX).
+
+    ``base`` is the window the walk started from on the root (an If branch's rows)."""
+    hi: int | None
+    if base is not None:
+        lo, hi = base
+    else:
+        info = graph.tensor(root, scope)
+        size = info.shape[0] if info is not None and info.shape else None
+        lo, hi = 0, size if isinstance(size, int) else None
     for window in reversed(windows):  # windows[0] is nearest the state
         if window is _KEEP:
             continue
@@ -572,3 +671,234 @@ def _stacks(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, tu
             k += 1
             done[node_id] = (k, root)
     return done
+
+
+# --- backward, one axis: where a state's batch axis comes from ---------------------------------
+@dataclass(frozen=True)
+class StateSource:
+    """The root of a state tensor, and which axis of the root holds the state's ``axis``.
+
+    Unlike :func:`state_origin` (rows of axis 0), this walk follows one axis, usually batch,
+    through the ops exporters put between a model input and a state: Slice / Gather of rows,
+    Squeeze / Unsqueeze (tf2onnx unsqueezes Keras' ``[batch, H]`` states), a Reshape that only
+    adds or drops unit axes, and an Expand that does not broadcast that axis. ``axis`` is None
+    when the walk reached the root but could not prove which of its axes it is.
+    """
+
+    root: str
+    producer: NodeInfo | None
+    axis: int | None
+    through: tuple[NodeInfo, ...]
+
+
+def is_model_input(info: TensorInfo | None) -> bool:
+    """A tensor the caller of the model feeds: a main-graph input that is not an initializer.
+
+    Inputs of Loop / If / Scan bodies are carried or scanned values, not model inputs.
+    """
+    return info is not None and info.graph == "main" and info.is_graph_input \
+        and not info.is_initializer
+
+
+def state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateSource:
+    """Follow ``axis`` of a state back to its root (see :class:`StateSource`)."""
+    through: list[NodeInfo] = []
+    tensor, where = name, scope
+    tracked: int | None = axis
+    for _ in range(_MAX_DEPTH):
+        node = graph.producer(tensor, where)
+        if node is None:
+            carried = loop_initial_value(graph, tensor, where)
+            if carried is None:
+                break
+            tensor, where = carried
+            continue
+        if node.op_type == "If" and tracked is not None:
+            joined = _joined_source(graph, node, tensor, tracked)
+            if joined is not None:
+                return StateSource(joined.root, joined.producer, joined.axis,
+                                   (*through, node, *joined.through))
+            break
+        if not node.inputs:
+            break
+        step = _axis_step(graph, node, tracked) if tracked is not None else _UNTRACKED.get(
+            node.op_type, _STOP)
+        if step is _STOP:
+            break
+        through.append(node)
+        tracked = step if isinstance(step, int) else None
+        tensor, where = node.inputs[0], node.graph
+    return StateSource(tensor, graph.producer(tensor, where), tracked, tuple(through))
+
+
+def _joined_source(graph: ModelGraph, node: NodeInfo, output: str, axis: int) -> StateSource | None:
+    branches = if_branch_outputs(graph, node, output)
+    if branches is None:
+        return None
+    sources = [state_source(graph, name, path, axis) for path, name in branches]
+    keys = {(s.root, s.producer.id if s.producer is not None else None, s.axis) for s in sources}
+    return sources[0] if len(keys) == 1 else None
+
+
+# Ops a walk may still pass once the axis is lost (it only needs the root then).
+_UNTRACKED: dict[str, object] = {op: None for op in (
+    "Identity", "Cast", "Slice", "Gather", "Squeeze", "Unsqueeze", "Reshape")}
+
+
+def _rank(graph: ModelGraph, name: str, scope: str) -> int | None:
+    info = graph.tensor(name, scope)
+    return None if info is None or info.shape is None else len(info.shape)
+
+
+def _axis_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
+    """The input axis of ``node`` that its output ``axis`` reads; None: unknown; _STOP."""
+    op = node.op_type
+    if op in _TRANSPARENT or op == "Slice":
+        return axis
+    if op == "Gather":
+        spec = gather_spec(graph, node)
+        if spec is None:
+            return None
+        gather_axis, _, scalar = spec
+        rank = _rank(graph, node.inputs[0], node.graph)
+        if gather_axis < 0:
+            if rank is None:
+                return None
+            gather_axis += rank
+        if gather_axis == axis and not scalar:
+            return _STOP  # the axis itself is picked from: rows of another tensor
+        return axis + 1 if scalar and axis >= gather_axis else axis
+    if op in ("Squeeze", "Unsqueeze"):
+        return _squeeze_step(graph, node, axis)
+    if op == "Reshape":
+        return _reshape_step(graph, node, axis)
+    if op == "Expand":
+        return _expand_step(graph, node, axis)
+    return _STOP
+
+
+def _squeeze_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
+    axes = squeeze_axes(graph, node)
+    in_rank = _rank(graph, node.inputs[0], node.graph)
+    out_rank = _rank(graph, node.outputs[0], node.graph) if node.outputs else None
+    if axes is None:
+        return None
+    if node.op_type == "Unsqueeze":
+        if out_rank is None:
+            return None
+        normal = sorted(a + out_rank if a < 0 else a for a in axes)
+        if axis in normal:
+            return _STOP  # the state's axis is a unit axis made here
+        return axis - sum(1 for a in normal if a < axis)
+    if in_rank is None:
+        return None
+    position = axis
+    for removed in sorted(a + in_rank if a < 0 else a for a in axes):
+        if removed <= position:
+            position += 1
+    return position
+
+
+def _reshape_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
+    """A Reshape that only inserts or drops size-1 axes maps its other axes in order."""
+    source = graph.tensor(node.inputs[0], node.graph)
+    out = graph.tensor(node.outputs[0], node.graph) if node.outputs else None
+    target = reshape_target(graph, node)
+    if source is None or source.shape is None:
+        return None
+    in_shape = source.shape
+    if out is not None and out.shape is not None:
+        out_shape: tuple[Dim, ...] = out.shape
+    elif target is not None:
+        out_shape = tuple(in_shape[k] if v == 0 and k < len(in_shape) else (None if v < 0 else v)
+                          for k, v in enumerate(target))
+    else:
+        return None
+    kept_in = [k for k, d in enumerate(in_shape) if d != 1]
+    kept_out = [k for k, d in enumerate(out_shape) if d != 1]
+    if len(kept_in) != len(kept_out):
+        return None
+    for i, o in zip(kept_in, kept_out, strict=True):
+        a, b = in_shape[i], out_shape[o]
+        if isinstance(a, int) and isinstance(b, int) and a != b:
+            return None  # merges or splits axes: not a unit-axis reshape
+    if axis not in kept_out:
+        return None  # a unit axis: which input axis it was is not provable
+    return kept_in[kept_out.index(axis)]
+
+
+def _expand_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
+    source = graph.tensor(node.inputs[0], node.graph)
+    out_rank = _rank(graph, node.outputs[0], node.graph) if node.outputs else None
+    if source is None or source.shape is None or out_rank is None:
+        return _STOP
+    position = axis - (out_rank - len(source.shape))
+    if position < 0 or source.shape[position] == 1:
+        return _STOP  # broadcast here: the axis's size comes from Expand's shape input
+    return position
+
+
+# --- which source row feeds each direction of a state -------------------------------------------
+@dataclass(frozen=True)
+class PickedRows:
+    """The rows of ``root``'s axis 0 that become rows 0, 1, ... of a state, in that order."""
+
+    root: str
+    producer: NodeInfo | None
+    rows: tuple[int, ...]
+    picker: NodeInfo | None  # the Gather / Slice / Concat that chose the order, if any
+
+
+def picked_rows(graph: ModelGraph, name: str, scope: str = "main") -> PickedRows | None:
+    """Rows of one root picked, in order, by a Gather of constant indices, a Slice (any step)
+    or an axis-0 Concat of single-row windows; None when not provable."""
+    tensor, where = name, scope
+    for _ in range(_MAX_DEPTH):
+        node = graph.producer(tensor, where)
+        if node is None or node.op_type not in _TRANSPARENT or not node.inputs:
+            break
+        tensor, where = node.inputs[0], node.graph
+    node = graph.producer(tensor, where)
+    if node is not None and node.op_type == "Concat" and attr_int(node, "axis") in (0,) \
+            and node.inputs:
+        return _concat_rows(graph, node)
+    if node is not None and node.op_type in ("Gather", "Slice") and node.inputs:
+        return _indexed_rows(graph, node)
+    origin = state_origin(graph, name, scope)
+    if origin.rows is None:
+        return None
+    return PickedRows(origin.root, origin.producer, tuple(range(*origin.rows)), None)
+
+
+def _indexed_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
+    source = state_origin(graph, node.inputs[0], node.graph)
+    if source.rows is None:
+        return None
+    base = list(range(*source.rows))
+    indices: list[int]
+    if node.op_type == "Gather":
+        spec = gather_spec(graph, node)
+        if spec is None or spec[0] != 0 or spec[2]:
+            return None
+        indices = list(spec[1])
+    else:
+        spec_s = slice_spec(graph, node)
+        window = None if spec_s is None else spec_s.on_axis(0)
+        if window is None:
+            return None
+        start, end, step = window
+        if step == 0:
+            return None
+        indices = list(range(len(base)))[slice(start, end, step)]
+    if any(not -len(base) <= i < len(base) for i in indices):
+        return None
+    return PickedRows(source.root, source.producer, tuple(base[i] for i in indices), node)
+
+
+def _concat_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
+    parts = [picked_rows(graph, name, node.graph) for name in node.inputs]
+    known = [p for p in parts if p is not None]
+    if len(known) != len(parts) or len({p.root for p in known}) != 1:
+        return None
+    rows = tuple(r for p in known for r in p.rows)
+    return PickedRows(known[0].root, known[0].producer, rows, node)

@@ -9,18 +9,22 @@ from archlint.api import RuleContext
 from archlint.graph import NodeInfo
 from archlint.patterns import (
     FlattenPath,
+    attr_int,
     chain_roots,
     const_ints,
     flatten_paths,
     layer_chain,
     reshape_target,
     state_origin,
+    state_source,
 )
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
 
 SEQ_MAJOR_Y = ("seq", "D", "batch", "H")  # layout=0
 BATCH_MAJOR_Y = ("batch", "seq", "D", "H")  # layout=1
+SEQ_MAJOR_STATE = ("D", "batch", "H")  # Y_h / Y_c, layout=0
+BATCH_MAJOR_STATE = ("batch", "D", "H")  # layout=1
 
 
 def y_labels(layer: RecurrentLayer) -> tuple[str, ...]:
@@ -75,11 +79,12 @@ def _downstream(ctx: RuleContext) -> set[str]:
 
 @dataclass(frozen=True)
 class Misfold:
-    """A Reshape that flattens a bidirectional Y without D directly before H."""
+    """A Reshape that flattens a bidirectional Y, Y_h or Y_c without D directly before H."""
 
     layer: RecurrentLayer
     path: FlattenPath
     labels: tuple[str, ...]
+    slot: str = "Y"
 
     @property
     def order_labels(self) -> tuple[str, ...]:
@@ -96,32 +101,73 @@ class Misfold:
         before = self.path.before_last
         return tuple(before.index(a) for a in self.desired_order())
 
+    @property
+    def folded(self) -> str:
+        """What the right fold gives: PyTorch's output, or its h_n[-2:] concatenated."""
+        return "[seq, batch, 2·H]" if self.slot == "Y" else "[batch, 2·H]"
+
+    @property
+    def keep_target(self) -> str:
+        return "[0, 0, -1]" if self.slot == "Y" else "[0, -1]"
+
+
+def state_labels(layer: RecurrentLayer) -> tuple[str, ...]:
+    """Axes of Y_h / Y_c: [D, batch, H], or [batch, D, H] with layout=1."""
+    return BATCH_MAJOR_STATE if layer.layout == 1 else SEQ_MAJOR_STATE
+
 
 def misfolds(ctx: RuleContext) -> Iterator[Misfold]:
-    """Every Reshape that lowers the rank of a bidirectional Y while D is not just before H.
+    """Every Reshape that lowers the rank of a bidirectional Y, Y_h or Y_c while D is not just
+    before H (and H is not kept whole as the last axis).
 
     Flattening is right only when the direction axis sits directly before H: then the last
-    axis holds [forward H | backward H], the 2·H features PyTorch returns. Anything else
-    mixes directions into batch (or seq) or interleaves the two directions feature by feature.
+    axis holds [forward H | backward H], the 2·H features PyTorch returns (for Y_h, what
+    ``torch.cat((h_n[-2], h_n[-1]), 1)`` gives). Anything else mixes directions into batch
+    (or seq), as ``h_n.view(batch, -1)`` does, or interleaves the two directions feature by
+    feature. A Reshape whose last axis is H itself merges rows only: features stay whole.
     """
     for layer in ctx.layers:
         if layer.num_directions != 2:
             continue
-        y = layer.tensor("Y")
-        if y is None or (y.rank is not None and y.rank != 4):
+        for slot, labels in (("Y", y_labels(layer)), ("Y_h", state_labels(layer)),
+                             ("Y_c", state_labels(layer))):
+            yield from _misfolds_of(ctx, layer, slot, labels)
+
+
+def _misfolds_of(
+    ctx: RuleContext, layer: RecurrentLayer, slot: str, labels: tuple[str, ...]
+) -> Iterator[Misfold]:
+    ref = layer.outputs.get(slot)
+    rank = len(labels)
+    if ref is None or (ref.rank is not None and ref.rank != rank):
+        return
+    d_axis, h_axis = labels.index("D"), labels.index("H")
+    if ref.shape is not None and isinstance(ref.shape[d_axis], int) and ref.shape[d_axis] != 2:
+        return  # a D axis of another size is AL301's finding
+    # Axes of size 1 (batch 1 in a static export) hold no data: D before them is D before H.
+    unit = {a for a, dim in enumerate(ref.shape or ()) if dim == 1}
+    for path in flatten_paths(ctx.graph, ref.name, rank, layer.node.graph):
+        out_rank = _output_rank(ctx, path.reshape)
+        if out_rank is None or out_rank >= rank or (slot != "Y" and out_rank != 2):
+            continue  # a state flattened to 1-D (or kept 3-D) is no [batch, 2·H] fold
+        order = [a for a in path.order if a not in unit]
+        if order.index(d_axis) + 1 == order.index(h_axis):
             continue
-        if y.shape is not None and isinstance(y.shape[1 + layer.layout], int) \
-                and y.shape[1 + layer.layout] != 2:
-            continue  # a D axis of another size is AL301's finding
-        labels = y_labels(layer)
-        d_axis, h_axis = labels.index("D"), labels.index("H")
-        for path in flatten_paths(ctx.graph, y.name, 4, layer.node.graph):
-            rank = _output_rank(ctx, path.reshape)
-            if rank is None or rank >= 4:
-                continue
-            if path.order.index(d_axis) + 1 == path.order.index(h_axis):
-                continue
-            yield Misfold(layer, path, labels)
+        if path.order[-1] == h_axis and _last_axis_is(ctx, path.reshape, layer.hidden_size):
+            continue
+        yield Misfold(layer, path, labels, slot)
+
+
+def _last_axis_is(ctx: RuleContext, reshape: NodeInfo, size: int | None) -> bool:
+    """The Reshape's last output axis is known to be ``size`` (H): only rows were merged."""
+    if size is None:
+        return False
+    target = reshape_target(ctx.graph, reshape)
+    if target is not None:
+        return bool(target) and target[-1] == size
+    out = ctx.graph.tensor(reshape.outputs[0], reshape.graph) if reshape.outputs else None
+    return out is not None and out.shape is not None and bool(out.shape) \
+        and out.shape[-1] == size
 
 
 def _output_rank(ctx: RuleContext, reshape: NodeInfo) -> int | None:
@@ -185,7 +231,7 @@ def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | 
     ref = layer.inputs.get(slot)
     if ref is None:
         return None
-    origin = state_origin(ctx.graph, ref.name, layer.node.graph)
+    origin = state_source(ctx.graph, ref.name, layer.node.graph, state_batch_axis(layer))
     info = ctx.graph.tensor(origin.root, layer.node.graph)
     if info is None:
         return None
@@ -201,3 +247,50 @@ def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | 
             and const_ints(ctx.graph, producer.inputs[shape_at], producer.graph) is not None:
         return f"{producer.op_type} {producer.label!r} with a constant shape"
     return None
+
+
+# --- packed (h, c) states ------------------------------------------------------------------------
+WANTED_OUTPUT = {"initial_h": "Y_h", "initial_c": "Y_c"}
+
+
+@dataclass(frozen=True)
+class PackedOutput:
+    """A Concat along axis 0 of whole Y_h / Y_c outputs: the rows each (layer, slot) takes."""
+
+    node: NodeInfo
+    rows: dict[tuple[str, str], tuple[int, int]]  # (layer node id, Y_h / Y_c) -> rows
+
+    @property
+    def is_packed(self) -> bool:
+        """Every layer in it gives both its Y_h and its Y_c: an (h, c) pair, not h_n or c_n."""
+        layers = {node_id for node_id, _ in self.rows}
+        return all((node_id, slot) in self.rows for node_id in layers for slot in ("Y_h", "Y_c"))
+
+
+def state_concats(ctx: RuleContext) -> list[PackedOutput]:
+    """Every Concat on axis 0 whose inputs are all whole Y_h / Y_c outputs (through Squeeze /
+    Unsqueeze / Identity), in any graph: where the model assembles its output state."""
+    return ctx.memo("layout.state_concats", lambda: list(_state_concats(ctx)))
+
+
+def _state_concats(ctx: RuleContext) -> Iterator[PackedOutput]:
+    outputs = recurrent_outputs(ctx)
+    for node in ctx.graph.iter_nodes(frozenset({"Concat"})):
+        if attr_int(node, "axis") not in (0, -3) or len(node.inputs) < 2:
+            continue
+        rows: dict[tuple[str, str], tuple[int, int]] = {}
+        offset = 0
+        for name in node.inputs:
+            origin = state_origin(ctx.graph, name, node.graph)
+            found = outputs.get((origin.producer.graph, origin.root)) \
+                if origin.producer is not None else None
+            if found is None or found[1] not in ("Y_h", "Y_c"):
+                break
+            layer, slot = found
+            d = layer.num_directions
+            if d is None or origin.rows not in (None, (0, d)) or (layer.node.id, slot) in rows:
+                break
+            rows[(layer.node.id, slot)] = (offset, offset + d)
+            offset += d
+        else:
+            yield PackedOutput(node, rows)

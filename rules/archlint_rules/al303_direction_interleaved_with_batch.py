@@ -9,13 +9,14 @@ from archlint_rules._layout import ints_text, labelled, misfolds, node_text
 
 
 class DirectionInterleavedWithBatch(Rule):
-    """A bidirectional Y is flattened by a Reshape without first moving D next to H.
+    """A bidirectional Y, Y_h or Y_c is flattened by a Reshape without first moving D next to H.
 
     ## What it does
     Follows Y of every bidirectional LSTM, GRU or RNN (``[seq, D, batch, H]`` with D = 2, or
-    ``[batch, seq, D, H]`` with ``layout=1``) through Identity/Cast to a Reshape that lowers its
-    rank, with no Transpose on the way, and reports the Reshape when the direction axis is not
-    directly before H.
+    ``[batch, seq, D, H]`` with ``layout=1``) and its final states Y_h / Y_c
+    (``[D, batch, H]``) through Identity/Cast to a Reshape that lowers the rank, with no
+    Transpose on the way, and reports the Reshape when the direction axis is not directly
+    before H (a Reshape whose last axis is H itself only merges rows and is left alone).
 
     ## Why is this bad?
     PyTorch returns a bidirectional output as ``[seq, batch, 2·H]``: per time step and batch
@@ -26,16 +27,24 @@ class DirectionInterleavedWithBatch(Rule):
     "batch row" b then holds direction ⌊b·2/batch⌋ of some other row, and every feature vector
     mixes two batch rows. The next layer or the classifier head reads garbage, silently.
 
+    The final state has the same trap: PyTorch's ``h_n.view(batch, -1)`` on a bidirectional
+    ``h_n [2, batch, H]`` (the classic sentence-classifier bug) exports as a Reshape of Y_h
+    to ``[batch, 2·H]``; row b then holds direction ⌊2b/batch⌋ of two other sequences. The
+    intended ``[batch, 2·H]`` (forward h_T, then backward h_1, as ``torch.cat((h_n[-2],
+    h_n[-1]), 1)`` gives) needs ``Transpose perm=[1, 0, 2]`` first. One rule covers Y and the
+    states because the defect and the fix are the same: D must sit directly before H.
+
     ## Example
     ``[flatten] Yf = Reshape (Y, [0, -1, 6])`` on Y ``[seq, 2, batch, 3]``: insert
     ``Yt = Transpose <perm = [0, 2, 1, 3]> (Y)`` and reshape Yt with ``[0, 0, -1]``. See
-    fixtures/AL303/bad.onnx.txt and good.onnx.txt.
+    fixtures/AL303/bad.onnx.txt and good.onnx.txt; for Y_h, bad_state.onnx.txt and
+    good_state.onnx.txt.
     """
 
     code = "AL303"
     name = "direction-interleaved-with-batch"
     severity = Severity.ERROR
-    summary = "bidirectional Y reshaped to [seq, batch, 2·H] without the Transpose that moves D"
+    summary = "bidirectional Y / Y_h / Y_c flattened without the Transpose that puts D before H"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for fold in misfolds(ctx):
@@ -48,13 +57,14 @@ class DirectionInterleavedWithBatch(Rule):
             layer = fold.layer
             yield ctx.finding(
                 self, reshape,
-                f"{node_text(reshape)} flattens Y of bidirectional {describe(layer)} "
-                f"{labelled(fold.labels, layer.shape('Y'))} to {target_text} without moving the "
-                "direction axis next to H: directions and batch rows are interleaved",
+                f"{node_text(reshape)} flattens {fold.slot} of bidirectional {describe(layer)} "
+                f"{labelled(fold.labels, layer.shape(fold.slot))} to {target_text} without "
+                "moving the direction axis next to H: directions and batch rows are "
+                "interleaved",
                 input="data",
                 expected=f"Transpose perm={wanted_perm} before the Reshape",
                 actual="Reshape of " + "[" + ", ".join(fold.order_labels) + "]",
-                help=f"Insert Transpose <perm={wanted_perm}> between {layer.label}'s Y and the "
-                "Reshape, then Reshape with [0, 0, -1] to get [seq, batch, 2·H] "
-                "(forward H, then backward H).",
+                help=f"Insert Transpose <perm={wanted_perm}> between {layer.label}'s "
+                f"{fold.slot} and the Reshape, then Reshape with {fold.keep_target} to get "
+                f"{fold.folded} (forward H, then backward H).",
             )

@@ -9,12 +9,13 @@ from archlint_rules._layout import ints_text, labelled, misfolds, node_text
 
 
 class WrongDirectionTranspose(Rule):
-    """The Transpose between a bidirectional Y and its flattening Reshape has the wrong perm.
+    """The Transpose between a bidirectional Y (or Y_h, Y_c) and its flattening Reshape is wrong.
 
     ## What it does
-    Follows Y of every bidirectional LSTM, GRU or RNN through Transpose nodes (composing their
-    permutations) to a Reshape that lowers its rank, and reports the last Transpose when the
-    direction axis D does not end up directly before H. It names the perm that would.
+    Follows Y, Y_h and Y_c of every bidirectional LSTM, GRU or RNN through Transpose nodes
+    (composing their permutations) to a Reshape that lowers its rank, and reports the last
+    Transpose when the direction axis D does not end up directly before H. It names the perm
+    that would (``[1, 0, 2]`` for a state ``[D, batch, H]``).
 
     ## Why is this bad?
     Y is ``[seq, D, batch, H]``. Only ``[seq, batch, D, H]`` flattens to the
@@ -44,8 +45,8 @@ class WrongDirectionTranspose(Rule):
             layer = fold.layer
             yield ctx.finding(
                 self, last,
-                f"{node_text(last)} turns Y of bidirectional {describe(layer)} "
-                f"{labelled(fold.labels, layer.shape('Y'))} into "
+                f"{node_text(last)} turns {fold.slot} of bidirectional {describe(layer)} "
+                f"{labelled(fold.labels, layer.shape(fold.slot))} into "
                 f"[{', '.join(fold.order_labels)}] before {node_text(fold.path.reshape)} "
                 "flattens it: the direction axis is not directly before H",
                 attribute="perm", expected=expected,

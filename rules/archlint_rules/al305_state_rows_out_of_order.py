@@ -3,10 +3,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.patterns import state_origin
+from archlint.patterns import is_model_input, state_origin
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
-from archlint_rules._layout import StackInfo, rows_text
+from archlint_rules._layout import (
+    WANTED_OUTPUT,
+    StackInfo,
+    node_text,
+    rows_text,
+    state_concats,
+)
 
 _STATES = ("initial_h", "initial_c")
 
@@ -22,12 +28,19 @@ class StateRowsOutOfOrder(Rule):
     Slice/Gather/Squeeze/Unsqueeze to a model input, and checks that layer k reads rows
     ``[k·D, (k+1)·D)``, in order.
 
+    One input that feeds both initial_h and initial_c is a packed (h, c) state (shipped
+    voice-activity detectors stream ``state [2, batch, H]``: row 0 is h, row 1 is c of one
+    layer). Its rows are not layers: they are checked against the Concat of Y_h / Y_c that
+    returns the state (initial_h must read the rows where the output keeps Y_h), and left
+    alone when the model returns no such Concat.
+
     ## Why is this bad?
     Row block k of h0 is layer k's h_0: for a bidirectional stack, rows 2k and 2k+1 are its
     forward and backward directions. Any block fits any layer (all are ``[D, batch, H]``), so a
     swapped or shifted slice runs fine, and every layer starts its recurrence
     h_t = f(W·x_t + R·h_{t-1} + b) from another layer's state: the outputs differ from
-    PyTorch's whenever h0 is not zero.
+    PyTorch's whenever h0 is not zero. In a packed state read in another order than it is
+    returned, h and c trade places at every streamed chunk.
 
     ## Example
     A 2-layer GRU with ``h0 [2, batch, 3]`` where layer 0 gets ``Slice(h0, [1], [2])`` and
@@ -42,8 +55,8 @@ class StateRowsOutOfOrder(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         stacks = StackInfo.of(ctx)
-        # (root tensor, slot) -> [(layer, rows)]: a model input feeding states of several layers
-        fed: dict[tuple[str, str], list[tuple[RecurrentLayer, tuple[int, int]]]] = {}
+        # model input -> [(layer, slot, rows)]: a model input feeding states of several layers
+        fed: dict[str, list[tuple[RecurrentLayer, str, tuple[int, int]]]] = {}
         for layer in ctx.layers:
             if layer.num_directions is None or layer.layout != 0:
                 continue
@@ -53,18 +66,53 @@ class StateRowsOutOfOrder(Rule):
                     continue
                 origin = state_origin(ctx.graph, ref.name, layer.node.graph)
                 info = ctx.graph.tensor(origin.root, layer.node.graph)
-                if info is None or not info.is_graph_input or info.is_initializer:
-                    continue  # zeros or weights: any order of equal rows is the same
+                if info is None or not is_model_input(info):
+                    continue  # zeros, weights or a Loop-carried value: no row convention
                 if info.shape is None or len(info.shape) != 3 or origin.rows is None:
                     continue
-                fed.setdefault((origin.root, slot), []).append((layer, origin.rows))
-        for (root, slot), users in fed.items():
-            chains = {stacks.root[layer.node.id] for layer, _ in users}
-            ks = sorted(stacks.index[layer.node.id] for layer, _ in users)
+                fed.setdefault(origin.root, []).append((layer, slot, origin.rows))
+        for root, users in fed.items():
+            if len({slot for _, slot, _ in users}) == 2:
+                # One input feeds both initial_h and initial_c: a packed (h, c) state. Its row
+                # convention is the one the model returns its state in, not layer order.
+                yield from self._packed(ctx, root, users)
+                continue
+            slot = users[0][1]
+            chains = {stacks.root[layer.node.id] for layer, _, _ in users}
+            ks = sorted(stacks.index[layer.node.id] for layer, _, _ in users)
             if len(chains) != 1 or ks != list(range(len(users))):
                 continue  # not one stack fed from this input: order cannot be proved
-            for layer, rows in users:
+            for layer, _, rows in users:
                 yield from self._check(ctx, layer, slot, root, rows, stacks.index[layer.node.id])
+
+    def _packed(
+        self, ctx: RuleContext, root: str,
+        users: list[tuple[RecurrentLayer, str, tuple[int, int]]],
+    ) -> Iterator[Finding]:
+        readers = {layer.node.id for layer, _, _ in users}
+        # Output states made of these layers' (Y_h, Y_c) pairs only: one per If branch, say.
+        concats = [c for c in state_concats(ctx)
+                   if c.is_packed and {node_id for node_id, _ in c.rows} <= readers]
+        for layer, slot, rows in users:
+            out_slot = WANTED_OUTPUT[slot]
+            found = [c for c in concats if (layer.node.id, out_slot) in c.rows]
+            if len(found) != 1:
+                continue  # no (or no single) output state to read the convention from
+            output = found[0]
+            out_name = output.node.outputs[0] if output.node.outputs else "?"
+            expected = output.rows[(layer.node.id, out_slot)]
+            if rows == expected:
+                continue
+            yield ctx.finding(
+                self, layer,
+                f"{describe(layer)} reads its {slot} from {rows_text(rows)} of the packed "
+                f"(h, c) state input {root!r}, but {node_text(output.node)} returns its "
+                f"{out_slot} in {rows_text(expected)} of {out_name!r}: fed back for the next "
+                "chunk, each state starts from the other one",
+                input=slot, expected=rows_text(expected), actual=rows_text(rows),
+                help=f"Slice {root!r} with starts=[{expected[0]}], ends=[{expected[1]}] on axis "
+                f"0 for {slot}, the rows where the output state keeps {out_slot}.",
+            )
 
     def _check(
         self, ctx: RuleContext, layer: RecurrentLayer, slot: str, root: str,

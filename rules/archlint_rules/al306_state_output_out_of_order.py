@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
 from archlint.patterns import attr_int
+from archlint.recurrent import RecurrentLayer
 from archlint_rules._layout import StackInfo, node_text, recurrent_outputs
 
 
@@ -14,7 +15,9 @@ class StateOutputOutOfOrder(Rule):
     ## What it does
     Looks at each Concat whose result is a model output and whose inputs are all final states
     (Y_h or Y_c) of the layers of one stack. It checks that they are concatenated along axis 0,
-    in layer order (layer 0 first), and that Y_h and Y_c are not mixed in one output.
+    in layer order (layer 0 first), and that Y_h and Y_c are not mixed in one output. A
+    Concat of each layer's Y_h *and* Y_c is a packed (h, c) state (a voice-activity detector
+    streams ``Concat(Y_h, Y_c)``): not a mix; AL305 checks it against the state input.
 
     ## Why is this bad?
     PyTorch returns h_n ``(num_layers·D, batch, H)``: rows ``[k·D, (k+1)·D)`` are layer k's
@@ -50,6 +53,8 @@ class StateOutputOutOfOrder(Rule):
             known = [p for p in parts if p is not None]
             if len({stacks.root[layer.node.id] for layer, _ in known}) != 1:
                 continue  # states of unrelated stacks: no order to check
+            if _packed_pairs(known):
+                continue  # each layer's (Y_h, Y_c): a packed (h, c) state, AL305 reads it
             slots = [slot for _, slot in known]
             ks = [stacks.index[layer.node.id] for layer, _ in known]
             yield from self._check(ctx, node, slots, ks)
@@ -86,3 +91,11 @@ class StateOutputOutOfOrder(Rule):
                 output="concat_result", expected=wanted, actual=listed,
                 help="List the layers' states in layer order, layer 0 first.",
             )
+
+
+def _packed_pairs(parts: list[tuple[RecurrentLayer, str]]) -> bool:
+    """Each layer present gives exactly its Y_h and its Y_c: a packed (h, c) output state."""
+    per_layer: dict[str, list[str]] = {}
+    for layer, slot in parts:
+        per_layer.setdefault(layer.node.id, []).append(slot)
+    return all(sorted(slots) == ["Y_c", "Y_h"] for slots in per_layer.values())

@@ -16,10 +16,12 @@ class FixedBatchInitialState(Rule):
 
     ## What it does
     For each LSTM, GRU or RNN whose X declares the batch axis symbolic (``[seq, batch, I]``),
-    follows initial_h and initial_c back to their source. When the source is a constant (an
-    initializer, a Constant, or a ConstantOfShape / Expand with a constant shape) and the
-    state's batch axis is a number, it reports the state, once per constant (a zero state
-    sliced for every layer of a stack is one defect).
+    follows initial_h and initial_c back to their source, through Slice / Gather / Squeeze /
+    Unsqueeze, Reshapes that only add unit axes and Expands that do not broadcast batch (the
+    way tf2onnx turns a Keras ``[batch, H]`` state into ``[1, batch, H]``). When the source is
+    a constant (an initializer, a Constant, or a ConstantOfShape / Expand with a constant
+    shape) and the state's batch axis is a number, it reports the state, once per constant
+    (a zero state sliced for every layer of a stack is one defect).
 
     ## Why is this bad?
     initial_h and initial_c are ``[D, batch, H]``: one h_0 (and c_0) row per sequence in the

@@ -1,25 +1,33 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.patterns import state_origin
+from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
 from archlint_rules._dims import describe
 from archlint_rules._layout import dynamic_symbols, state_batch_axis
 
 _STATES = ("initial_h", "initial_c")
+# Names tools give dims nobody named (tf2onnx for Keras' None, onnx shape inference).
+_ANONYMOUS = re.compile(r"^unk__\d+$")
 
 
 class BatchSymbolMismatch(Rule):
     """X and a state input declare the batch axis differently (dynamic axes on one input only).
 
     ## What it does
-    For each LSTM, GRU or RNN whose X has a symbolic batch axis, follows initial_h and
-    initial_c back to a model input and compares the batch axis declared there: another symbol
-    (``N`` vs ``batch``) is a warning; a fixed number where X is dynamic is an error. A model
-    input sliced for several layers is reported once, at the first layer that reads it.
+    For each LSTM, GRU or RNN whose X has a symbolic batch axis, follows the batch axis of
+    initial_h and initial_c back to a model input (through Slice, Gather, Squeeze, Unsqueeze
+    and Reshapes that only add unit axes, so a ``[batch, H]`` state input that tf2onnx
+    unsqueezes is followed too) and compares the batch axis declared there: another symbol
+    (``N`` vs ``batch``) is a warning; a fixed number where X is dynamic is an error. Names
+    that tools invent for unnamed dims (``unk__7``: tf2onnx gives every Keras ``None`` one)
+    declare nothing and are not compared. A Loop-carried state is followed to the model input
+    it starts from. A model input sliced for several layers is reported once, at the first
+    layer that reads it.
 
     ## Why is this bad?
     h0 ``(num_layers·D, batch, H)`` holds one row per sequence of X's batch, so its batch axis
@@ -43,7 +51,7 @@ class BatchSymbolMismatch(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         symbols = dynamic_symbols(ctx)
         # model input -> (first layer, slot, declared dim, X's batch symbol, layers reading it)
-        seen: dict[str, tuple[RecurrentLayer, str, Dim, str, list[str]]] = {}
+        seen: dict[str, tuple[RecurrentLayer, str, Dim, str, list[str], int]] = {}
         for layer in ctx.layers:
             batch = layer.batch_dim
             if not isinstance(batch, str) or batch not in symbols:
@@ -52,12 +60,12 @@ class BatchSymbolMismatch(Rule):
                 found = self._declared(ctx, layer, slot, batch)
                 if found is None:
                     continue
-                root, declared = found
+                root, declared, axis = found
                 if root in seen:
                     seen[root][4].append(layer.label)
                 else:
-                    seen[root] = (layer, slot, declared, batch, [layer.label])
-        for root, (layer, slot, declared, batch, readers) in seen.items():
+                    seen[root] = (layer, slot, declared, batch, [layer.label], axis)
+        for root, (layer, slot, declared, batch, readers, axis) in seen.items():
             fixed = isinstance(declared, int)
             also = f" (read by {len(readers)} layers: {', '.join(readers)})" \
                 if len(readers) > 1 else ""
@@ -70,26 +78,31 @@ class BatchSymbolMismatch(Rule):
                    ": the two are declared independent"),
                 input=slot, expected=repr(batch), actual=repr(declared),
                 severity=Severity.ERROR if fixed else None,
-                help=f"Declare axis {state_batch_axis(layer)} of {root!r} as {batch!r} (torch: "
+                help=f"Declare axis {axis} of {root!r} as {batch!r} (torch: "
                 "give the state inputs the same dynamic_axes name as x).",
             )
 
     @staticmethod
     def _declared(
         ctx: RuleContext, layer: RecurrentLayer, slot: str, batch: str
-    ) -> tuple[str, Dim] | None:
-        """(model input, its declared batch dim) when a state input declares another batch."""
+    ) -> tuple[str, Dim, int] | None:
+        """(model input, its declared batch dim, that axis) when a state input declares
+        another batch."""
         ref = layer.inputs.get(slot)
         if ref is None:
             return None
-        origin = state_origin(ctx.graph, ref.name, layer.node.graph)
-        root = ctx.graph.tensor(origin.root, layer.node.graph)
-        if root is None or not root.is_graph_input or root.is_initializer:
+        axis = state_batch_axis(layer)
+        source = state_source(ctx.graph, ref.name, layer.node.graph, axis)
+        root = ctx.graph.tensor(source.root, layer.node.graph)
+        if not is_model_input(root) or root is None:
             return None  # constants are AL308's; computed states have no declaration
-        # Slices along axis 0 keep the state's batch axis where the model input has it.
-        if root.shape is None or len(root.shape) != 3:
+        # The walk follows the batch axis through Slice / Gather / Squeeze / Unsqueeze and
+        # unit-axis Reshapes: a Keras [batch, H] state input is unsqueezed by tf2onnx.
+        if root.shape is None or source.axis is None or source.axis >= len(root.shape):
             return None
-        declared = root.shape[state_batch_axis(layer)]
+        declared = root.shape[source.axis]
         if declared is None or batch in root.shape:
             return None  # the same symbol on another axis is a layout question: AL310
-        return origin.root, declared
+        if isinstance(declared, str) and (_ANONYMOUS.match(declared) or _ANONYMOUS.match(batch)):
+            return None  # tf2onnx / shape inference name every unnamed dim unk__N: no claim
+        return source.root, declared, source.axis
