@@ -54,7 +54,8 @@ class InferenceOutcome:
 class _ChildFailure:
     how: str  # "crashed (SIGABRT)", "did not finish in 300 s"
     said: str = ""  # the child's last words on stderr (a C++ assertion), or ""
-    timed_out: bool = False
+    # No second child: a hang could last as long again, a child that cannot start won't.
+    final: bool = False
 
     def describe(self, passes: str, outcome: str = "; shapes were not inferred") -> str:
         said = f": {self.said}" if self.said else ""
@@ -73,7 +74,7 @@ def infer_isolated(
     first = _run_child(payload, data_prop=True, timeout=timeout)
     if isinstance(first, InferenceOutcome):
         return first
-    if first.timed_out:  # a second pass could take as long again
+    if first.final:
         return InferenceOutcome(
             None, first.describe("(with data propagation)"), None)
     crashed_with = first.describe("with data propagation", "")
@@ -96,14 +97,18 @@ def _run_child(
     if not data_prop:
         command.append("--no-data-prop")
     with tempfile.TemporaryFile() as child_stderr:
-        with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=child_stderr) as child:
+        try:
+            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=child_stderr)
+        except OSError as exc:  # no usable sys.executable (an embedding application)
+            return _ChildFailure(f"could not be started ({exc.strerror or exc})", final=True)
+        with child:
             try:
                 data, _ = child.communicate(payload, timeout=timeout)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.communicate()
-                return _ChildFailure(f"did not finish in {timeout:.0f} s", timed_out=True)
+                return _ChildFailure(f"did not finish in {timeout:g} s", final=True)
             status = child.wait()
         child_stderr.seek(0)
         last_words = child_stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
