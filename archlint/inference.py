@@ -8,29 +8,36 @@ soon as numpy is imported (OpenBLAS starts its thread pool at import; a Jupyter 
 its own), where a forked child can deadlock on a lock another thread held and CPython 3.12
 warns (DeprecationWarning). It works wherever subprocess does, Windows and macOS included.
 
-The child loads only onnx's C++ extension and the standard library: about 0.05-0.1 s per model
-(docs/performance.md), where ``import onnx`` alone would be 0.5 s. Its stderr goes to a
+The child loads only onnx's C++ extension and the standard library, and serves one model after
+another: this process starts it once and reuses it (a new one after a crash or a timeout;
+one child per model where ``select`` cannot wait on pipes, on Windows). Its stderr goes to a
 temporary file: a C++ assertion text is kept for the finding, never printed over archlint's
-output or pytest's. When the pass with data propagation kills the child, a second child runs
-without it: onnx's data propagation crashes on models that plain inference handles (onnx
-issue #5212).
+output or pytest's. When the pass with data propagation kills the child, the model is tried
+again without it: onnx's data propagation crashes on models that plain inference handles
+(onnx issue #5212). Costs: docs/performance.md.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from google.protobuf.message import DecodeError
 from onnx import ModelProto
 
-__all__ = ["INFERENCE_TIMEOUT_S", "InferenceOutcome", "infer_isolated"]
+__all__ = ["INFERENCE_TIMEOUT_S", "InferenceOutcome", "close_worker", "infer_isolated"]
 
 # Generous: inference of 100k nodes takes about 1 s.
 INFERENCE_TIMEOUT_S = 300.0
@@ -90,35 +97,163 @@ def infer_isolated(
 def _run_child(
     payload: bytes, *, data_prop: bool, timeout: float
 ) -> InferenceOutcome | _ChildFailure:
+    request = len(payload).to_bytes(8, "little") + bytes([int(data_prop)]) + payload
+    if os.name != "posix":  # no select() on pipes: one child per request
+        return _one_shot(request, timeout)
+    with _LOCK:
+        worker = _shared_worker()
+        if isinstance(worker, _ChildFailure):
+            return worker
+        answer = worker.ask(request, timeout)
+        if isinstance(answer, _ChildFailure):
+            _close_worker()  # a crashed or killed worker is never reused
+            return answer
+    try:
+        return _decode(answer)
+    except (ValueError, DecodeError):
+        return _ChildFailure("returned an unreadable result")
+
+
+def _command() -> list[str]:
     command = [sys.executable, "-I", "-S", str(_CHILD)]
     extension = _extension_path()
-    if extension is not None:
-        command.append(extension)
-    if not data_prop:
-        command.append("--no-data-prop")
+    return command if extension is None else [*command, extension]
+
+
+def _one_shot(request: bytes, timeout: float) -> InferenceOutcome | _ChildFailure:
     with tempfile.TemporaryFile() as child_stderr:
         try:
-            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            child = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=child_stderr)
         except OSError as exc:  # no usable sys.executable (an embedding application)
             return _ChildFailure(f"could not be started ({exc.strerror or exc})", final=True)
         with child:
             try:
-                data, _ = child.communicate(payload, timeout=timeout)
+                data, _ = child.communicate(request, timeout=timeout)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.communicate()
                 return _ChildFailure(f"did not finish in {timeout:g} s", final=True)
             status = child.wait()
-        child_stderr.seek(0)
-        last_words = child_stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
-    if status != 0:
-        return _ChildFailure(f"crashed ({_describe_exit(status)})",
-                             _first_meaningful(last_words)[-200:])
+        if status != 0 or len(data) < 8:
+            return _ChildFailure(f"crashed ({_describe_exit(status)})",
+                                 _last_words(child_stderr, 0))
     try:
-        return _decode(data)
+        return _decode(data[8:])
     except (ValueError, DecodeError):
         return _ChildFailure("returned an unreadable result")
+
+
+# --- one worker per process, reused across models ----------------------------------------------
+# Starting a child costs more than inferring most models (docs/performance.md), so one worker
+# serves every model this process lints. It is replaced after a crash or a timeout, never
+# shared with a forked copy of this process (its pipes would be read twice), and closed at exit;
+# it also exits by itself when this process dies (its stdin closes).
+
+_LOCK = threading.Lock()
+_WORKER: list[_Worker] = []  # zero or one
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
+        try:
+            self.process = subprocess.Popen(_command(), stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=self.stderr)
+        except OSError:
+            self.stderr.close()
+            raise
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.process.poll() is None
+
+    def ask(self, request: bytes, timeout: float) -> bytes | _ChildFailure:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        said_from = os.fstat(self.stderr.fileno()).st_size
+        deadline = time.monotonic() + timeout
+        try:
+            self.process.stdin.write(request)
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return self._died(said_from)
+        answers = self.process.stdout.fileno()
+        head = _read_exactly(answers, 8, deadline)
+        if head is None or len(head) < 8:
+            return self._died(said_from) if head is not None else self._hung(timeout)
+        body = _read_exactly(answers, int.from_bytes(head, "little"), deadline)
+        if body is None:
+            return self._hung(timeout)
+        return body
+
+    def _died(self, said_from: int) -> _ChildFailure:
+        status = self.process.wait()
+        return _ChildFailure(f"crashed ({_describe_exit(status)})",
+                             _last_words(self.stderr, said_from))
+
+    def _hung(self, timeout: float) -> _ChildFailure:
+        self.process.kill()
+        return _ChildFailure(f"did not finish in {timeout:g} s", final=True)
+
+    def close(self) -> None:
+        if self.owner == os.getpid():
+            for stream in (self.process.stdin, self.process.stdout):
+                if stream is not None:
+                    stream.close()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+
+def _shared_worker() -> _Worker | _ChildFailure:
+    if _WORKER and not _WORKER[0].alive():
+        _close_worker()
+    if not _WORKER:
+        try:
+            _WORKER.append(_Worker())
+        except OSError as exc:  # no usable sys.executable (an embedding application)
+            return _ChildFailure(f"could not be started ({exc.strerror or exc})", final=True)
+    return _WORKER[0]
+
+
+def _close_worker() -> None:
+    while _WORKER:
+        _WORKER.pop().close()
+
+
+def close_worker() -> None:
+    """Stop this process's inference worker (the next inference starts a new one)."""
+    with _LOCK:
+        _close_worker()
+
+
+atexit.register(close_worker)
+
+
+def _read_exactly(fd: int, size: int, deadline: float) -> bytes | None:
+    """``size`` bytes, fewer at EOF, or None when the deadline passes first."""
+    chunks: list[bytes] = []
+    missing = size
+    while missing:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return None
+        chunk = os.read(fd, min(missing, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def _last_words(stderr: IO[bytes], start: int) -> str:
+    """The first line the child wrote to stderr after ``start`` (a C++ assertion)."""
+    stderr.seek(start)
+    lines = stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+    return next((line for line in lines if line.strip()), "")[-200:]
 
 
 def _extension_path() -> str | None:
@@ -138,11 +273,6 @@ def _decode(data: bytes) -> InferenceOutcome:
     # Readers take initializers (and their dims) from the model as read.
     del inferred.graph.initializer[:]
     return InferenceOutcome(inferred, header.get("error"), header.get("data_prop_error"))
-
-
-def _first_meaningful(lines: list[str]) -> str:
-    """The C++ message, not the Python traceback header a crash may print after it."""
-    return next((line for line in lines if line.strip()), "")
 
 
 def _describe_exit(status: int) -> str:

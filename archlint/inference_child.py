@@ -1,8 +1,9 @@
 """The worker process of archlint/inference.py: ONNX shape inference in passes.
 
-Run as ``python -I -S inference_child.py [EXTENSION] [--no-data-prop]``: reads a serialized
-model (its large weights already replaced by graph inputs) on stdin and writes on stdout an
-8-byte length, a JSON header ``{"data_prop_error": ..., "error": ...}`` and the inferred model.
+Run as ``python -I -S inference_child.py [EXTENSION]``, it serves requests on stdin until
+stdin closes: each is a serialized model (its large weights already replaced by graph inputs)
+and a flag for the data-propagation pass; each answer on stdout is a JSON header
+``{"data_prop_error": ..., "error": ...}`` and the inferred model (framing in :func:`main`).
 
 It loads onnx's C++ extension (``onnx.onnx_cpp2py_export``, path EXTENSION) by itself and
 works on bytes: importing the onnx package would import numpy and protobuf and cost ten times
@@ -22,6 +23,7 @@ import json
 import sys
 from collections.abc import Callable
 from types import ModuleType
+from typing import BinaryIO
 
 __all__ = ["main", "run_passes"]
 
@@ -79,8 +81,14 @@ def _load_extension(path: str | None) -> ModuleType:
     return onnx_cpp2py_export
 
 
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
 def main(argv: list[str]) -> int:
-    data_prop = "--no-data-prop" not in argv
+    """Serve requests until stdin closes: 8-byte length, a flag byte (1: with data
+    propagation) and the model; each answer is an 8-byte length and the result."""
     paths = [a for a in argv if not a.startswith("--")]
     extension = _load_extension(paths[0] if paths else None)
 
@@ -89,10 +97,16 @@ def main(argv: list[str]) -> int:
             model, False, strict, with_data_prop)
         return result
 
-    inferred, failed = run_passes(sys.stdin.buffer.read(), infer, data_prop=data_prop)
-    header = json.dumps(failed).encode("utf-8")
-    sys.stdout.buffer.write(len(header).to_bytes(8, "little") + header + inferred)
-    sys.stdout.buffer.flush()
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    while (head := _read_exactly(requests, 9)) is not None:
+        model = _read_exactly(requests, int.from_bytes(head[:8], "little"))
+        if model is None:
+            return 2
+        inferred, failed = run_passes(model, infer, data_prop=head[8] == 1)
+        header = json.dumps(failed).encode("utf-8")
+        answer = len(header).to_bytes(8, "little") + header + inferred
+        answers.write(len(answer).to_bytes(8, "little") + answer)
+        answers.flush()
     return 0
 
 

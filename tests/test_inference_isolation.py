@@ -19,7 +19,7 @@ from onnx.onnx_cpp2py_export import shape_inference as cpp_inference
 
 from archlint.api import Severity
 from archlint.engine import Linter
-from archlint.inference import infer_isolated
+from archlint.inference import close_worker, infer_isolated
 from archlint.inference_child import run_passes
 from archlint.loader import load_model
 from archlint.registry import load_rules
@@ -180,9 +180,19 @@ def test_inference_works_where_os_fork_does_not_exist(monkeypatch: pytest.Monkey
     assert any(shape for shape in _shapes(loaded.inferred).values())
 
 
+def test_after_a_crash_the_next_model_gets_a_working_worker() -> None:
+    linter = Linter(RULES)
+    crashed = linter.lint_file(ABORTS)
+    assert [f.code for f in crashed.findings] == ["AL001"]
+    after = load_model(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
+    assert after.inference_error is None and after.data_propagation_error is None
+    assert _shapes(after.inferred)
+
+
 def test_a_hang_is_cut_at_the_timeout_and_becomes_the_error() -> None:
     model = onnx.load(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
-    outcome = infer_isolated(model, timeout=0.001)  # no child answers within a millisecond
+    close_worker()  # a fresh worker: no interpreter starts within a millisecond
+    outcome = infer_isolated(model, timeout=0.001)
     assert outcome.inferred is None and outcome.data_prop_error is None
     assert outcome.error == ("onnx shape inference did not finish in 0.001 s (with data "
                              "propagation); shapes were not inferred")
@@ -191,6 +201,7 @@ def test_a_hang_is_cut_at_the_timeout_and_becomes_the_error() -> None:
 def test_a_worker_that_cannot_start_is_a_finding_not_a_crash(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    close_worker()
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
     report = Linter(RULES).lint_file(FIXTURES / "AL301" / "bad.onnx.txt")
     assert report.error is None
@@ -198,3 +209,5 @@ def test_a_worker_that_cannot_start_is_a_finding_not_a_crash(
     assert ("AL001", Severity.WARNING) in codes and ("AL301", Severity.ERROR) in codes
     [al001] = [f for f in report.findings if f.code == "AL001"]
     assert "could not be started" in al001.message
+    monkeypatch.undo()
+    assert load_model(FIXTURES / "AL301" / "good.onnx.txt").inference_error is None
