@@ -3,16 +3,13 @@
 A static lint never reads external weight data: shapes come from initializer dims. Every
 external-data location is resolved on paper (no file is opened) and checked to stay inside the
 model's folder. Shape inference runs on a *skeleton* of the model whose large initializers are
-replaced by typed graph inputs, so it never serializes a copy of the weights.
+replaced by typed graph inputs, so it never serializes a copy of the weights, and in a child
+process (archlint/inference.py), so an abort in onnx's C++ is a finding.
 """
 
 from __future__ import annotations
 
 import os
-import select
-import signal
-import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +17,8 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import GraphProto, ModelProto, TensorProto
+
+from archlint.inference import infer_isolated
 
 __all__ = [
     "ExternalDataRef",
@@ -65,8 +64,10 @@ class ExternalDataRef:
 class LoadedModel:
     """A parsed model plus what the loader learnt about it.
 
-    ``proto`` holds the model as read (external data not loaded). ``inferred_graph`` is the
+    ``proto`` holds the model as read (external data not loaded). ``inferred`` is the
     skeleton after shape inference: same nodes, shapes in value_info, weights left out.
+    ``inference_error`` says why strict shape inference failed with and without data
+    propagation, or that it crashed or hung.
     """
 
     path: Path
@@ -77,6 +78,9 @@ class LoadedModel:
     inference_error: str | None = None
     opset: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # onnx's data propagation failed (or crashed); ``inferred`` then comes from strict inference
+    # without it when ``inference_error`` is None. AL001 says which pass failed.
+    data_propagation_error: str | None = None
 
     @property
     def producer(self) -> str:
@@ -122,7 +126,8 @@ def load_model(
     try:
         _validate_structure(proto, shown)
         external = tuple(_check_external_data(proto, path))
-        inferred, error = _infer_shapes(proto) if infer_shapes else (proto, None)
+        inferred, error, data_prop_error = (
+            _infer_shapes(proto) if infer_shapes else (proto, None, None))
     except UnicodeDecodeError:
         raise LoadError(shown, INVALID_UTF8) from None
     opset = next(
@@ -136,6 +141,7 @@ def load_model(
         inferred=inferred,
         external_data=external,
         inference_error=error,
+        data_propagation_error=data_prop_error,
         opset=opset,
         metadata={p.key: p.value for p in proto.metadata_props},
     )
@@ -305,71 +311,19 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     return skeleton
 
 
-# A hostile model can make onnx's C++ shape inference abort or hang; it runs in a forked child
-# so that archlint survives and reports it (AL001). Generous: inference of 100k nodes takes ~1 s.
-INFERENCE_TIMEOUT_S = 300.0
+def _infer_shapes(model: ModelProto) -> tuple[ModelProto, str | None, str | None]:
+    """The model's graph with inferred value_info (the main graph's initializers left out:
+    readers take them, and their dims, from the model as read), the strict-inference error and
+    the data-propagation error. Runs in a child process (archlint/inference.py)."""
+    outcome = infer_isolated(model, _skeleton_if_needed)
+    inferred = outcome.inferred if outcome.inferred is not None else _uninferred(model)
+    return inferred, outcome.error, outcome.data_prop_error
 
 
-def _infer_shapes(model: ModelProto) -> tuple[ModelProto, str | None]:
-    """The model's graph with inferred value_info; the main graph's initializers left out
-    (readers take them, and their dims, from the model as read)."""
-    if not hasattr(os, "fork"):  # Windows: no fork, run in process
-        return _infer_shapes_in_process(model)
-    return _infer_shapes_in_child(model)
-
-
-def _infer_shapes_in_process(model: ModelProto) -> tuple[ModelProto, str | None]:
-    """Strict inference first, for its error message; on failure, a lenient pass that keeps
-    every shape it can still infer. A model with only small inline initializers is inferred
-    as it is (inference serializes its input, it does not change it)."""
-    skeleton = build_skeleton(model) if _needs_skeleton(model) else model
-    error: str | None = None
-    try:
-        inferred = onnx.shape_inference.infer_shapes(skeleton, strict_mode=True, data_prop=True)
-    except Exception as exc:  # onnx raises InferenceError, ValidationError or RuntimeError
-        error = _first_line(exc)
-        try:
-            inferred = onnx.shape_inference.infer_shapes(
-                skeleton, strict_mode=False, data_prop=True)
-        except Exception:
-            inferred = build_skeleton(model)
-    del inferred.graph.initializer[:]
-    return inferred, error
-
-
-def _infer_shapes_in_child(model: ModelProto) -> tuple[ModelProto, str | None]:
-    # The child's stderr goes to an anonymous temporary file: a C++ assertion message is kept
-    # for the finding instead of being printed over archlint's own output.
-    with tempfile.TemporaryFile() as child_stderr:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: infer, send (error, model bytes), exit without cleanup
-            _inference_child(model, read_end, write_end, child_stderr.fileno())
-        os.close(write_end)
-        data = _read_with_timeout(read_end, INFERENCE_TIMEOUT_S)
-        if data is None:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        child_stderr.seek(0)
-        last_words = child_stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
-    if data is None:
-        timeout = f"onnx shape inference did not finish in {INFERENCE_TIMEOUT_S:.0f} s"
-        return _uninferred(model), timeout
-    if os.WIFSIGNALED(status):
-        name = signal.Signals(os.WTERMSIG(status)).name
-        said = f": {last_words[0][-200:]}" if last_words else ""
-        crash = f"onnx shape inference crashed ({name}){said}; shapes were not inferred"
-        return _uninferred(model), crash
-    if os.WEXITSTATUS(status) != 0 or len(data) < 8:
-        return _uninferred(model), "onnx shape inference failed in its worker process"
-    size = int.from_bytes(data[:8], "little")
-    error = data[8 : 8 + size].decode("utf-8", "replace") or None
-    inferred = ModelProto()
-    try:
-        inferred.ParseFromString(data[8 + size :])
-    except DecodeError:
-        return _uninferred(model), error or "onnx shape inference returned an unreadable model"
-    return inferred, error
+def _skeleton_if_needed(model: ModelProto) -> ModelProto:
+    """A model with only small inline initializers is inferred as it is (inference serializes
+    its input, it does not change it)."""
+    return build_skeleton(model) if _needs_skeleton(model) else model
 
 
 def _uninferred(model: ModelProto) -> ModelProto:
@@ -378,33 +332,3 @@ def _uninferred(model: ModelProto) -> ModelProto:
     skeleton = build_skeleton(model)
     del skeleton.graph.initializer[:]
     return skeleton
-
-
-def _inference_child(model: ModelProto, read_end: int, write_end: int, stderr_fd: int) -> None:
-    code = 0
-    try:
-        os.dup2(stderr_fd, 2)
-        os.close(read_end)
-        inferred, error = _infer_shapes_in_process(model)
-        header = (error or "").encode("utf-8", "replace")
-        payload = inferred.SerializeToString()
-        with os.fdopen(write_end, "wb") as pipe:
-            pipe.write(len(header).to_bytes(8, "little") + header + payload)
-    except BaseException:
-        code = 3
-    os._exit(code)
-
-
-def _read_with_timeout(fd: int, timeout: float) -> bytes | None:
-    """Everything until EOF, or None when the writer takes longer than ``timeout``."""
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    with os.fdopen(fd, "rb", buffering=0) as pipe:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([pipe], [], [], remaining)[0]:
-                return None
-            chunk = pipe.read(1 << 20)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)

@@ -4,27 +4,37 @@ import re
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.graph import NodeInfo
 
 _NODE_IN_MESSAGE = re.compile(r"node name: ([^)\s]+)\)")
 
 
 class ShapeInferenceFailed(Rule):
-    """ONNX shape inference rejected the model.
+    """ONNX shape inference rejected the model, crashed, or could only run without data
+    propagation.
 
     ## What it does
-    Runs ``onnx.shape_inference.infer_shapes`` (on a copy of the model without its weights) and
-    reports the error it raises. Rules then work from the shapes the model declares.
+    Runs ``onnx.shape_inference.infer_shapes`` in strict mode (in a child process, on a copy of
+    the model without its weights), first with data propagation, then, if that fails, without
+    it, and reports which pass failed. When both fail (or onnx crashes or hangs) it is a
+    warning: rules then work from the shapes the model declares, so some checks could not be
+    made. When only the pass with data propagation fails it is an info: the shapes of the
+    pass without it are used, and onnxruntime does not run onnx's data propagation at load.
 
     ## Why is this bad?
     Shape inference encodes each operator's type and shape constraints. When it fails, some
     node's inputs are inconsistent with its schema (a wrong rank, an attribute of the wrong
-    type, a dtype mix) and runtimes will usually refuse the model too. Every shape archlint
-    could not infer is a check it could not make.
+    type, a dtype mix), or a declared shape disagrees with what the graph computes. Every
+    shape archlint could not infer is a check it could not make. AL001 says "could not
+    check", never "broken": the defects onnxruntime refuses have rules of their own, which are
+    errors.
 
     ## Example
-    An LSTM whose ``W`` is declared ``[1, 12]`` (rank 2) makes inference fail with
-    ``[ShapeInferenceError] ... First input tensor must have rank 3``. Fix the export so that
-    ``W`` is ``[num_directions, 4*hidden_size, input_size]``.
+    An ``Add`` of ``[2, 3]`` and ``[4, 5]`` cannot broadcast: strict inference fails with and
+    without data propagation. A model whose output is declared ``[4, 6]`` while
+    ``Reshape(X, Concat(Shape(X)[0:1], [-1]))`` computes ``[2, 12]`` fails only with data
+    propagation (onnxruntime warns and runs it): an info that names the pass. See
+    fixtures/AL001/bad.onnx.txt and good.onnx.txt.
     """
 
     code = "AL001"
@@ -34,13 +44,34 @@ class ShapeInferenceFailed(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         error = ctx.model.inference_error
+        data_prop_error = ctx.model.data_propagation_error
         if error:
-            named = _NODE_IN_MESSAGE.search(error)
-            node = next(
-                (n for n in ctx.graph.iter_nodes() if named and n.name == named.group(1)), None
-            )
+            if data_prop_error and data_prop_error != error and "crashed" not in error:
+                message = (f"ONNX shape inference failed without data propagation: {error}; "
+                           f"with data propagation: {data_prop_error}")
+            elif data_prop_error and "crashed" not in error:
+                message = f"ONNX shape inference failed with and without data propagation: {error}"
+            else:
+                message = f"ONNX shape inference failed: {error}"
             yield ctx.finding(
-                self, node, f"ONNX shape inference failed: {error}",
+                self, self._node(ctx, error), message,
                 help="Run onnx.checker.check_model(model, full_check=True) to see the node; "
                 "fix the export so every node matches its operator schema.",
             )
+        elif data_prop_error:
+            yield ctx.finding(
+                self, self._node(ctx, data_prop_error),
+                "ONNX shape inference failed only with data propagation (shapes computed in "
+                f"the graph, such as Reshape targets): {data_prop_error}; strict inference "
+                "without it succeeded and its shapes are used",
+                severity=Severity.INFO,
+                help="Usually a declared shape (graph output or value_info) that disagrees with "
+                "the shape the graph computes: correct or remove the declaration.",
+            )
+
+    @staticmethod
+    def _node(ctx: RuleContext, error: str) -> NodeInfo | None:
+        named = _NODE_IN_MESSAGE.search(error)
+        if named is None:
+            return None
+        return next((n for n in ctx.graph.iter_nodes() if n.name == named.group(1)), None)

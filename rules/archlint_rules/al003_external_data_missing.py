@@ -14,8 +14,11 @@ class ExternalDataMissing(Rule):
 
     ## Why is this bad?
     A static lint reads only shapes, so the model still lints; but every runtime will fail to
-    load it. This usually means the ``.data`` file was not copied or committed with the model
-    (Git LFS pointers and artifact uploads that keep only ``*.onnx`` are the usual causes).
+    load it (onnxruntime refuses the session: ``External data path validation failed for
+    initializer: W ... External data path does not exist``), so this is an error, not a
+    warning. This usually means the ``.data`` file was not copied or committed with the
+    model (Git LFS pointers and artifact uploads that keep only ``*.onnx`` are the usual
+    causes).
 
     ## Example
     ``model.onnx`` references ``model.onnx.data`` but only ``model.onnx`` was uploaded:
@@ -24,7 +27,7 @@ class ExternalDataMissing(Rule):
 
     code = "AL003"
     name = "external-data-missing"
-    severity = Severity.WARNING
+    severity = Severity.ERROR
     summary = "External-data file named by an initializer does not exist"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:

@@ -1,0 +1,285 @@
+"""Shape inference isolated in a child process: an abort or a hang in onnx's C++ is a finding.
+
+A hostile (or merely unlucky) model can make ``onnx.shape_inference`` abort, crash or loop
+(tests/data/fuzz_regressions holds one), so it never runs in archlint's own process. The child
+is a fresh interpreter (``sys.executable -I -S``) running :mod:`archlint.inference_child`,
+started with :mod:`subprocess`: never ``os.fork`` of this process, which is multi-threaded as
+soon as numpy is imported (OpenBLAS starts its thread pool at import; a Jupyter kernel adds
+its own), where a forked child can deadlock on a lock another thread held and CPython 3.12
+warns (DeprecationWarning). It works wherever subprocess does, Windows and macOS included.
+
+The child loads only onnx's C++ extension and the standard library, and serves one model after
+another: this process starts it once and reuses it (a new one after a crash or a timeout;
+one child per model where ``select`` cannot wait on pipes, on Windows). Its stderr goes to a
+temporary file: a C++ assertion text is kept for the finding, never printed over archlint's
+output or pytest's. When the pass with data propagation kills the child, the model is tried
+again without it: onnx's data propagation crashes on models that plain inference handles
+(onnx issue #5212). Costs: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from google.protobuf.message import DecodeError
+from onnx import ModelProto
+
+__all__ = ["INFERENCE_TIMEOUT_S", "InferenceOutcome", "close_worker", "infer_isolated"]
+
+# Generous: inference of 100k nodes takes about 1 s.
+INFERENCE_TIMEOUT_S = 300.0
+
+_CHILD = Path(__file__).with_name("inference_child.py")
+
+
+@dataclass(frozen=True)
+class InferenceOutcome:
+    """What shape inference gave: the inferred model (main graph's initializers left out; None
+    when no pass finished) and, one line each, why strict inference failed (``error``: with and
+    without data propagation, or the child crashed or hung) and why the pass with data
+    propagation failed (``data_prop_error``, set even when the pass without it succeeded)."""
+
+    inferred: ModelProto | None
+    error: str | None
+    data_prop_error: str | None
+
+
+@dataclass(frozen=True)
+class _ChildFailure:
+    how: str  # "crashed (SIGABRT)", "did not finish in 300 s"
+    said: str = ""  # the child's last words on stderr (a C++ assertion), or ""
+    # No second child: a hang could last as long again, a child that cannot start won't.
+    final: bool = False
+
+    def describe(self, passes: str, outcome: str = "; shapes were not inferred") -> str:
+        said = f": {self.said}" if self.said else ""
+        return f"onnx shape inference {self.how} {passes}{said}{outcome}"
+
+
+def infer_isolated(
+    model: ModelProto,
+    prepare: Callable[[ModelProto], ModelProto] = lambda model: model,
+    *,
+    timeout: float = INFERENCE_TIMEOUT_S,
+) -> InferenceOutcome:
+    """Infer shapes of ``prepare(model)`` (the loader's skeleton: weights stripped) in a child
+    process; one more child without data propagation when the first one crashed."""
+    payload = prepare(model).SerializeToString()
+    first = _run_child(payload, data_prop=True, timeout=timeout)
+    if isinstance(first, InferenceOutcome):
+        return first
+    if first.final:
+        return InferenceOutcome(
+            None, first.describe("(with data propagation)"), None)
+    crashed_with = first.describe("with data propagation", "")
+    second = _run_child(payload, data_prop=False, timeout=timeout)
+    if isinstance(second, InferenceOutcome):
+        return InferenceOutcome(second.inferred, second.error, crashed_with)
+    return InferenceOutcome(
+        None,
+        second.describe("with and without data propagation"),
+        crashed_with)
+
+
+def _run_child(
+    payload: bytes, *, data_prop: bool, timeout: float
+) -> InferenceOutcome | _ChildFailure:
+    request = len(payload).to_bytes(8, "little") + bytes([int(data_prop)]) + payload
+    if os.name != "posix":  # no select() on pipes: one child per request
+        return _one_shot(request, timeout)
+    with _LOCK:
+        worker = _shared_worker()
+        if isinstance(worker, _ChildFailure):
+            return worker
+        answer = worker.ask(request, timeout)
+        if isinstance(answer, _ChildFailure):
+            _close_worker()  # a crashed or killed worker is never reused
+            return answer
+    try:
+        return _decode(answer)
+    except (ValueError, DecodeError):
+        return _ChildFailure("returned an unreadable result")
+
+
+def _command() -> list[str]:
+    command = [sys.executable, "-I", "-S", str(_CHILD)]
+    extension = _extension_path()
+    return command if extension is None else [*command, extension]
+
+
+def _one_shot(request: bytes, timeout: float) -> InferenceOutcome | _ChildFailure:
+    with tempfile.TemporaryFile() as child_stderr:
+        try:
+            child = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=child_stderr)
+        except OSError as exc:  # no usable sys.executable (an embedding application)
+            return _ChildFailure(f"could not be started ({exc.strerror or exc})", final=True)
+        with child:
+            try:
+                data, _ = child.communicate(request, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+                return _ChildFailure(f"did not finish in {timeout:g} s", final=True)
+            status = child.wait()
+        if status != 0 or len(data) < 8:
+            return _ChildFailure(f"crashed ({_describe_exit(status)})",
+                                 _last_words(child_stderr, 0))
+    try:
+        return _decode(data[8:])
+    except (ValueError, DecodeError):
+        return _ChildFailure("returned an unreadable result")
+
+
+# --- one worker per process, reused across models ----------------------------------------------
+# Starting a child costs more than inferring most models (docs/performance.md), so one worker
+# serves every model this process lints. It is replaced after a crash or a timeout, never
+# shared with a forked copy of this process (its pipes would be read twice), and closed at exit;
+# it also exits by itself when this process dies (its stdin closes).
+
+_LOCK = threading.Lock()
+_WORKER: list[_Worker] = []  # zero or one
+
+
+class _Worker:
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the worker)
+        try:
+            self.process = subprocess.Popen(_command(), stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=self.stderr)
+        except OSError:
+            self.stderr.close()
+            raise
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.process.poll() is None
+
+    def ask(self, request: bytes, timeout: float) -> bytes | _ChildFailure:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        said_from = os.fstat(self.stderr.fileno()).st_size
+        deadline = time.monotonic() + timeout
+        try:
+            self.process.stdin.write(request)
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return self._died(said_from)
+        answers = self.process.stdout.fileno()
+        head = _read_exactly(answers, 8, deadline)
+        if head is None or len(head) < 8:
+            return self._died(said_from) if head is not None else self._hung(timeout)
+        body = _read_exactly(answers, int.from_bytes(head, "little"), deadline)
+        if body is None:
+            return self._hung(timeout)
+        return body
+
+    def _died(self, said_from: int) -> _ChildFailure:
+        status = self.process.wait()
+        return _ChildFailure(f"crashed ({_describe_exit(status)})",
+                             _last_words(self.stderr, said_from))
+
+    def _hung(self, timeout: float) -> _ChildFailure:
+        self.process.kill()
+        return _ChildFailure(f"did not finish in {timeout:g} s", final=True)
+
+    def close(self) -> None:
+        if self.owner == os.getpid():
+            for stream in (self.process.stdin, self.process.stdout):
+                if stream is not None:
+                    stream.close()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+
+def _shared_worker() -> _Worker | _ChildFailure:
+    if _WORKER and not _WORKER[0].alive():
+        _close_worker()
+    if not _WORKER:
+        try:
+            _WORKER.append(_Worker())
+        except OSError as exc:  # no usable sys.executable (an embedding application)
+            return _ChildFailure(f"could not be started ({exc.strerror or exc})", final=True)
+    return _WORKER[0]
+
+
+def _close_worker() -> None:
+    while _WORKER:
+        _WORKER.pop().close()
+
+
+def close_worker() -> None:
+    """Stop this process's inference worker (the next inference starts a new one)."""
+    with _LOCK:
+        _close_worker()
+
+
+atexit.register(close_worker)
+
+
+def _read_exactly(fd: int, size: int, deadline: float) -> bytes | None:
+    """``size`` bytes, fewer at EOF, or None when the deadline passes first."""
+    chunks: list[bytes] = []
+    missing = size
+    while missing:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return None
+        chunk = os.read(fd, min(missing, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def _last_words(stderr: IO[bytes], start: int) -> str:
+    """The first line the child wrote to stderr after ``start`` (a C++ assertion)."""
+    stderr.seek(start)
+    lines = stderr.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+    return next((line for line in lines if line.strip()), "")[-200:]
+
+
+def _extension_path() -> str | None:
+    from onnx import onnx_cpp2py_export
+
+    path = getattr(onnx_cpp2py_export, "__file__", None)
+    return str(path) if path else None
+
+
+def _decode(data: bytes) -> InferenceOutcome:
+    if len(data) < 8:
+        raise ValueError("short result")
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size].decode("utf-8"))
+    inferred = ModelProto()
+    inferred.ParseFromString(data[8 + size :])
+    # Readers take initializers (and their dims) from the model as read.
+    del inferred.graph.initializer[:]
+    return InferenceOutcome(inferred, header.get("error"), header.get("data_prop_error"))
+
+
+def _describe_exit(status: int) -> str:
+    """``status`` as subprocess reports it: negative for a signal on POSIX."""
+    if status < 0:
+        try:
+            return signal.Signals(-status).name
+        except ValueError:
+            return f"signal {-status}"
+    return f"exit status {status}"

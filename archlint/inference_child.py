@@ -1,0 +1,114 @@
+"""The worker process of archlint/inference.py: ONNX shape inference in passes.
+
+Run as ``python -I -S inference_child.py [EXTENSION]``, it serves requests on stdin until
+stdin closes: each is a serialized model (its large weights already replaced by graph inputs)
+and a flag for the data-propagation pass; each answer on stdout is a JSON header
+``{"data_prop_error": ..., "error": ...}`` and the inferred model (framing in :func:`main`).
+
+It loads onnx's C++ extension (``onnx.onnx_cpp2py_export``, path EXTENSION) by itself and
+works on bytes: importing the onnx package would import numpy and protobuf and cost ten times
+the interpreter's own start. Only the standard library is imported here.
+
+The passes: strict inference with data propagation (the most shapes: Shape -> Gather ->
+Reshape targets are followed); if it fails, strict inference without data propagation (what
+onnxruntime runs at load, through each op's inference function); if both fail, a lenient pass
+that keeps every shape it can still infer. Data propagation has bugs of its own (onnx issues
+#5212, #3929), so its failure alone is not the model's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import BinaryIO
+
+__all__ = ["main", "run_passes"]
+
+# (model bytes, strict_mode, data_prop) -> inferred model bytes; raises when a pass fails
+Infer = Callable[[bytes, bool, bool], bytes]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def run_passes(
+    model: bytes, infer: Infer, *, data_prop: bool = True
+) -> tuple[bytes, dict[str, str | None]]:
+    """The inferred model of the first strict pass that succeeds, and what failed before it.
+
+    ``data_prop=False`` skips the first pass (the caller saw it crash a worker).
+    """
+    failed: dict[str, str | None] = {"data_prop_error": None, "error": None}
+    # onnx raises InferenceError, ValidationError or RuntimeError: each means "this pass failed".
+    if data_prop:
+        try:
+            return infer(model, True, True), failed
+        except Exception as exc:
+            failed["data_prop_error"] = _first_line(exc)
+    try:
+        return infer(model, True, False), failed
+    except Exception as exc:
+        failed["error"] = _first_line(exc)
+    for lenient_data_prop in (True, False) if data_prop else (False,):
+        try:
+            return infer(model, False, lenient_data_prop), failed
+        except Exception:
+            continue
+    return model, failed
+
+
+def _load_extension(path: str | None) -> ModuleType:
+    if path:
+        try:
+            spec = importlib.util.spec_from_file_location("onnx.onnx_cpp2py_export", path)
+            if spec is not None and spec.loader is not None:
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+                return module
+        except ImportError:
+            pass
+    # A build whose extension cannot be loaded on its own: the slow way, through site-packages.
+    import site
+
+    site.main()
+    from onnx import onnx_cpp2py_export
+
+    return onnx_cpp2py_export
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    return data if len(data) == size else None
+
+
+def main(argv: list[str]) -> int:
+    """Serve requests until stdin closes: 8-byte length, a flag byte (1: with data
+    propagation) and the model; each answer is an 8-byte length and the result."""
+    paths = [a for a in argv if not a.startswith("--")]
+    extension = _load_extension(paths[0] if paths else None)
+
+    def infer(model: bytes, strict: bool, with_data_prop: bool) -> bytes:
+        result: bytes = extension.shape_inference.infer_shapes(
+            model, False, strict, with_data_prop)
+        return result
+
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    while (head := _read_exactly(requests, 9)) is not None:
+        model = _read_exactly(requests, int.from_bytes(head[:8], "little"))
+        if model is None:
+            return 2
+        inferred, failed = run_passes(model, infer, data_prop=head[8] == 1)
+        header = json.dumps(failed).encode("utf-8")
+        answer = len(header).to_bytes(8, "little") + header + inferred
+        answers.write(len(answer).to_bytes(8, "little") + answer)
+        answers.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,213 @@
+"""Shape inference: its passes (with and without data propagation) and its isolation.
+
+Inference runs in a fresh interpreter (archlint/inference.py), never in a fork of archlint's
+process: a second thread must not make linting warn or fork, an abort in onnx's C++ must be a
+finding, and nothing the child prints may reach archlint's (or pytest's) output.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx.onnx_cpp2py_export import shape_inference as cpp_inference
+
+from archlint.api import Severity
+from archlint.engine import Linter
+from archlint.inference import close_worker, infer_isolated
+from archlint.inference_child import run_passes
+from archlint.loader import load_model
+from archlint.registry import load_rules
+
+from .conftest import FIXTURES, REPO, run_archlint
+
+DATA = REPO / "tests" / "data"
+DATA_PROP_ONLY = DATA / "data_prop_only.onnx.txt"
+ABORTS = DATA / "fuzz_regressions" / "onnx_inference_abort.onnx"
+RULES = load_rules().rules
+
+
+def _real_infer(model: bytes, strict: bool, data_prop: bool) -> bytes:
+    result: bytes = cpp_inference.infer_shapes(model, False, strict, data_prop)
+    return result
+
+
+def _shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
+    return {
+        vi.name: [d.dim_value if d.HasField("dim_value") else d.dim_param
+                  for d in vi.type.tensor_type.shape.dim]
+        for vi in model.graph.value_info
+    }
+
+
+# --- the passes ---------------------------------------------------------------------------
+
+
+def test_only_data_propagation_fails_the_plain_pass_is_kept() -> None:
+    loaded = load_model(DATA_PROP_ONLY)
+    assert loaded.inference_error is None
+    assert loaded.data_propagation_error is not None
+    assert "node name: flatten_0" in loaded.data_propagation_error
+    assert "differ in dimension 0: (2) vs (4)" in loaded.data_propagation_error
+    # the shapes of strict inference without data propagation: Shape's output and the target
+    shapes = _shapes(loaded.inferred)
+    assert shapes["s"] == [3]
+    assert shapes["target"] == [2]
+
+
+def test_only_data_propagation_fails_the_model_runs_and_the_finding_is_an_info() -> None:
+    import onnxruntime as ort
+
+    model = onnx.parser.parse_model(DATA_PROP_ONLY.read_text(encoding="utf-8"))
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the declared-output warning is expected
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    [y] = session.run(None, {"X": np.zeros((2, 3, 4), np.float32)})
+    assert y.shape == (2, 12)
+
+    report = Linter(RULES).lint_file(DATA_PROP_ONLY)
+    [finding] = report.findings
+    assert (finding.code, finding.severity, finding.location.node) == (
+        "AL001", Severity.INFO, "flatten_0")
+    assert "failed only with data propagation" in finding.message
+    assert "strict inference without it succeeded" in finding.message
+    proc = run_archlint("lint", str(DATA_PROP_ONLY))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_both_passes_fail_is_a_warning_naming_both() -> None:
+    path = FIXTURES / "AL001" / "bad.onnx.txt"
+    loaded = load_model(path)
+    assert loaded.inference_error is not None and "Incompatible dimensions" in (
+        loaded.inference_error)
+    assert loaded.data_propagation_error == loaded.inference_error
+    [finding] = Linter(RULES).lint_file(path).findings
+    assert (finding.code, finding.severity, finding.location.node) == (
+        "AL001", Severity.WARNING, "add_0")
+    assert "failed with and without data propagation" in finding.message
+
+
+def test_passes_stop_at_the_first_strict_success() -> None:
+    data = onnx.parser.parse_model(DATA_PROP_ONLY.read_text(encoding="utf-8")).SerializeToString()
+    inferred, failed = run_passes(data, _real_infer)
+    assert failed["error"] is None and "(2) vs (4)" in (failed["data_prop_error"] or "")
+    assert _shapes(onnx.load_from_string(inferred))["target"] == [2]
+    # without the data-propagation pass (after it crashed a worker), nothing is said about it
+    _, failed = run_passes(data, _real_infer, data_prop=False)
+    assert failed == {"data_prop_error": None, "error": None}
+
+
+# --- the isolation ------------------------------------------------------------------------
+
+
+def test_an_abort_in_onnx_is_a_finding_and_prints_nothing(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    report = Linter(RULES).lint_file(ABORTS)
+    assert report.error is None
+    crashed = [f for f in report.findings if f.code == "AL001"]
+    assert len(crashed) == 1
+    assert crashed[0].severity is Severity.WARNING
+    assert "crashed (SIGABRT) with and without data propagation" in crashed[0].message
+    assert "Assertion" in crashed[0].message  # the child's last words are kept for the finding
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")  # no C++ assertion text, no faulthandler stack dump
+
+
+_SECOND_THREAD = textwrap.dedent("""
+    import os, sys, threading
+    from pathlib import Path
+
+    def refuse_fork(event, args):
+        if event in ("os.fork", "os.forkpty"):
+            raise RuntimeError(f"archlint called {event}")
+
+    sys.addaudithook(refuse_fork)
+    try:  # the hook really stops a fork (before it happens)
+        os.fork()
+    except RuntimeError as exc:
+        print("hook:", exc)
+    else:
+        raise SystemExit("os.fork was not intercepted")
+
+    from archlint.engine import Linter
+    from archlint.registry import load_rules
+
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)  # a Jupyter kernel's heartbeat
+    worker.start()
+    assert threading.active_count() >= 2
+    rules = load_rules().rules
+    for path in sys.argv[1:]:
+        report = Linter(rules).lint_file(Path(path))
+        assert report.error is None, report.error
+        print(Path(path).name, sorted({f.code for f in report.findings}))
+    stop.set()
+""")
+
+
+def test_with_a_second_thread_lint_neither_warns_nor_forks(tmp_path: Path) -> None:
+    script = tmp_path / "second_thread.py"
+    script.write_text(_SECOND_THREAD, encoding="utf-8")
+    models = [FIXTURES / "exported" / "lstm_l2_bi_classic.onnx",
+              FIXTURES / "AL301" / "bad.onnx.txt", ABORTS]
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script), *map(str, models)],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # -W error: any warning would have raised; nothing leaked either
+    assert proc.stdout.splitlines() == [
+        "hook: archlint called os.fork",
+        "lstm_l2_bi_classic.onnx []",
+        "bad.onnx.txt ['AL301']",
+        "onnx_inference_abort.onnx ['AL001']",
+    ]
+
+
+def test_inference_works_where_os_fork_does_not_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.delattr(os, "fork", raising=False)  # as on Windows, or a spawn-only platform
+    loaded = load_model(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
+    assert loaded.inference_error is None
+    assert any(shape for shape in _shapes(loaded.inferred).values())
+
+
+def test_after_a_crash_the_next_model_gets_a_working_worker() -> None:
+    linter = Linter(RULES)
+    crashed = linter.lint_file(ABORTS)
+    assert [f.code for f in crashed.findings] == ["AL001"]
+    after = load_model(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
+    assert after.inference_error is None and after.data_propagation_error is None
+    assert _shapes(after.inferred)
+
+
+def test_a_hang_is_cut_at_the_timeout_and_becomes_the_error() -> None:
+    model = onnx.load(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
+    close_worker()  # a fresh worker: no interpreter starts within a millisecond
+    outcome = infer_isolated(model, timeout=0.001)
+    assert outcome.inferred is None and outcome.data_prop_error is None
+    assert outcome.error == ("onnx shape inference did not finish in 0.001 s (with data "
+                             "propagation); shapes were not inferred")
+
+
+def test_a_worker_that_cannot_start_is_a_finding_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    close_worker()
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    report = Linter(RULES).lint_file(FIXTURES / "AL301" / "bad.onnx.txt")
+    assert report.error is None
+    codes = {(f.code, f.severity) for f in report.findings}
+    assert ("AL001", Severity.WARNING) in codes and ("AL301", Severity.ERROR) in codes
+    [al001] = [f for f in report.findings if f.code == "AL001"]
+    assert "could not be started" in al001.message
+    monkeypatch.undo()
+    assert load_model(FIXTURES / "AL301" / "good.onnx.txt").inference_error is None
