@@ -25,6 +25,7 @@ __all__ = [
     "LoadError",
     "LoadedModel",
     "discover_models",
+    "infer_model_shapes",
     "load_model",
 ]
 
@@ -127,7 +128,7 @@ def load_model(
         _validate_structure(proto, shown)
         external = tuple(_check_external_data(proto, path))
         inferred, error, data_prop_error = (
-            _infer_shapes(proto) if infer_shapes else (proto, None, None))
+            infer_model_shapes(proto) if infer_shapes else (proto, None, None))
     except UnicodeDecodeError:
         raise LoadError(shown, INVALID_UTF8) from None
     opset = next(
@@ -311,7 +312,7 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     return skeleton
 
 
-def _infer_shapes(model: ModelProto) -> tuple[ModelProto, str | None, str | None]:
+def infer_model_shapes(model: ModelProto) -> tuple[ModelProto, str | None, str | None]:
     """The model's graph with inferred value_info (the main graph's initializers left out:
     readers take them, and their dims, from the model as read), the strict-inference error and
     the data-propagation error. Runs in a child process (archlint/inference.py)."""

@@ -25,8 +25,7 @@ import onnx
 from onnx import NodeProto, OperatorSetIdProto, TensorProto, helper, numpy_helper
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo, type_of
-from archlint.loader import SMALL_TENSOR_ELEMENTS, subgraph_path
-from archlint.loader import _infer_shapes as infer_shapes
+from archlint.loader import SMALL_TENSOR_ELEMENTS, infer_model_shapes, subgraph_path
 from archlint.shapes import Shape, known_product
 
 __all__ = [
@@ -347,7 +346,7 @@ def infer_computed_shapes(
     )
     # The loader's inference: in a child process with a time limit, as for the whole model
     # (onnx's C++ inference can abort on a hostile node; archlint must survive it).
-    inferred, _ = infer_shapes(mini)
+    inferred = infer_model_shapes(mini)[0]
     for value_info in (*inferred.graph.value_info, *inferred.graph.output):
         _, shape = type_of(value_info)
         if value_info.name in wanted and shape is not None:
