@@ -257,6 +257,10 @@ def count_recurrent_layer(layer: RecurrentLayer) -> LayerParams:
     slot's role makes it a weight. Counts follow the weights (the H they imply), not the
     hidden_size attribute; when they disagree AL201 reports it and the row notes it.
     """
+    if layer.cell is not None:  # a Loop cell or an unrolled chain: Keras-shaped weights
+        from archlint.params_cells import count_cell_layer  # it builds on this module
+
+        return count_cell_layer(layer)
     op = layer.op_type
     lbr = layer.linear_before_reset or 0
     unsupported: dict[Convention, str] = {}
@@ -332,6 +336,9 @@ def _inconsistent_slots(layer: RecurrentLayer, implied: int | None) -> list[str]
 def count_model(path: str, graph: ModelGraph, layers: Iterable[RecurrentLayer]) -> ModelParams:
     """Rows for every parameterised node, in graph order, with shared tensors counted once."""
     recurrent = {layer.node.id: layer for layer in layers}
+    # the other nodes of a recognised cell (its MatMuls in a Loop body or an unrolled chain):
+    # their weights are counted in the cell's row, not as Linear layers
+    claimed = {n for layer in recurrent.values() if layer.cell for n in layer.cell.nodes}
     bias_adds = _bias_adds(graph)
     rows: list[LayerParams] = []
     owners: dict[tuple[str, str], tuple[str, str]] = {}  # tensor -> (node id, label) counting it
@@ -340,28 +347,51 @@ def count_model(path: str, graph: ModelGraph, layers: Iterable[RecurrentLayer]) 
     for node in graph.iter_nodes():
         if node.id in recurrent:
             row: LayerParams | None = count_recurrent_layer(recurrent[node.id])
+        elif node.id in claimed:
+            continue
         else:
             row = _count_other(graph, node, bias_adds.get(node.id))
         if row is None:
             continue
         slots = []
         counted_here: set[tuple[str, str]] = set()
+        owned_here: list[str] = []  # slots of this row whose tensor it is the first to read
+        notes = list(row.notes)
         for entry in row.slots:
             key = _tensor_key(graph, entry.tensor, node.graph)
             readers.setdefault(key, []).append(row.label)
             sizes[key] = entry.elements
             owner_id, owner_label = owners.setdefault(key, (node.id, row.label))
-            if owner_id != node.id or key in counted_here:
+            if owner_id != node.id and _merged_bias(recurrent.get(node.id), entry, owned_here):
+                # an exporter merged two equal constants (tf2onnx: the zero biases of a
+                # Bidirectional's two directions): stored once, but each layer has its own
+                notes.append(f"B {entry.tensor!r} is the tensor {owner_label} stores (equal "
+                             "constants merged by the exporter): counted once in ONNX, in "
+                             "both layers in Keras and PyTorch")
+                entry = dataclasses.replace(entry, elements=0)
+            elif owner_id != node.id or key in counted_here:
                 entry = dataclasses.replace(entry, shared_with=owner_label)
+            if owner_id == node.id:
+                owned_here.append(entry.slot)
             counted_here.add(key)
             slots.append(entry)
-        rows.append(dataclasses.replace(row, slots=tuple(slots)))
+        rows.append(dataclasses.replace(row, slots=tuple(slots), notes=tuple(notes)))
     shared = tuple(
         SharedTensor(key[1], sizes[key], tuple(dict.fromkeys(names)))
         for key, names in readers.items() if len(names) > 1
     )
     uncounted_tensors, uncounted_elements = _uncounted(graph, set(readers))
     return ModelParams(path, tuple(rows), shared, uncounted_tensors, uncounted_elements)
+
+
+def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str]) -> bool:
+    """A recognised cell's bias that an earlier layer read, while its kernels are its own.
+
+    Keras and PyTorch never share just the bias of a recurrent layer (reusing a layer shares
+    all its weights), so a shared bias next to unshared kernels is the exporter's doing.
+    """
+    return (layer is not None and layer.cell is not None and entry.slot == "B"
+            and "W" in owned and "R" in owned)
 
 
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:
