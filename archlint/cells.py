@@ -25,10 +25,10 @@ GRU with reset_after=True, ``[2, g·H]``. A Gemm with ``transB=1`` (PyTorch's Li
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 import dataclasses
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-
 from types import MappingProxyType
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
@@ -38,9 +38,9 @@ from archlint.shapes import Shape, known_product
 
 __all__ = [
     "CellFacts",
-    "cell_layers",
     "NoMatch",
     "WeightSource",
+    "cell_layers",
     "find_cells",
     "match_loop_cell",
     "match_unrolled",
@@ -541,9 +541,7 @@ def _one_step(graph: ModelGraph, node: NodeInfo) -> bool | None:
             return False
         start, end, step = axis
         return abs(step) == 1 and (end - start == step or (start == -1 and end >= 2**31 - 1))
-    if node.op_type in ("Shape", "Size"):
-        return True  # reads no values
-    return False
+    return node.op_type in ("Shape", "Size")  # reads no values: as good as one step
 
 
 # --- unrolled chains ----------------------------------------------------------------------------
@@ -666,9 +664,9 @@ def _unrolled_direction(graph: ModelGraph, products: list[_WeightProduct]) -> st
         positions.append(position)
     if len(positions) < 2:
         return "unknown"
-    if all(a < b for a, b in zip(positions, positions[1:], strict=False)):
+    if all(a < b for a, b in itertools.pairwise(positions)):
         return "forward"
-    if all(a > b for a, b in zip(positions, positions[1:], strict=False)):
+    if all(a > b for a, b in itertools.pairwise(positions)):
         return "reverse"
     return "unknown"
 
