@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -48,7 +48,9 @@ __all__ = [
 
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})
 _CELL_BY_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
-_GATE_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid"})
+_GATE_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid", "Clip"})
+# Keras's hard_sigmoid as tf2onnx writes it: Mul, Add, then Max/Min clamping to [0, 1]
+_CLAMP = frozenset({"Min", "Max"})
 _ACTIVATIONS = frozenset({"Tanh", "Relu", "Sigmoid", "HardSigmoid", "Elu", "Selu", "Softsign",
                           "Softplus", "LeakyRelu", "ThresholdedRelu"})
 # Ops a weight passes through between its initializer and the MatMul (input 0 only).
@@ -350,7 +352,7 @@ def _match_core(
 def _check_activations(node_id: str, cell: str, ops: set[str]) -> NoMatch | None:
     if cell == "RNN" and not ops & _ACTIVATIONS:
         return NoMatch(node_id, "no activation between the state product and the new state")
-    if cell in ("GRU", "LSTM") and not ops & _GATE_ACTIVATIONS:
+    if cell in ("GRU", "LSTM") and not ops & _GATE_ACTIVATIONS and not ops >= _CLAMP:
         return NoMatch(node_id, f"{cell}-sized weights but no Sigmoid gate on the new state")
     return None
 
@@ -365,7 +367,8 @@ def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]
             source = graph.producer(operand, producer.graph)
             while source is not None and source.op_type in ("Identity", "Split", "Slice"):
                 source = graph.producer(source.inputs[0], source.graph)
-            if source is not None and source.op_type in _GATE_ACTIVATIONS:
+            if source is not None and (source.op_type in _GATE_ACTIVATIONS
+                                       or source.op_type in _CLAMP):
                 return True
     return False
 
@@ -546,61 +549,87 @@ def _one_step(graph: ModelGraph, node: NodeInfo) -> bool | None:
 
 # --- unrolled chains ----------------------------------------------------------------------------
 def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | NoMatch]:
-    """Every chain of MatMuls sharing one recurrent kernel, each step reading the previous."""
+    """Every chain of stored-weight products in ``scope`` where each step's state product
+    reads the previous step: an unrolled LSTM / GRU / SimpleRNN."""
     products = _weight_products(graph, scope)
+    if len(products) < 2:
+        return []
+    all_ids = frozenset(p.node.id for p in products)
+    walks: dict[str, _Upstream] = {}
+
+    def walk(product: _WeightProduct) -> _Upstream:
+        # stops at every product: what one step computes from the products before it
+        if product.node.id not in walks:
+            walks[product.node.id] = _upstream(graph, [product.data], scope, stop=all_ids)
+        return walks[product.node.id]
+
     groups: dict[frozenset[tuple[str, str]], list[_WeightProduct]] = {}
     for product in products:
         groups.setdefault(frozenset(s.key for s in product.sources), []).append(product)
-    by_source: dict[tuple[str, str], list[_WeightProduct]] = {}
-    for product in products:
-        for source in product.sources:
-            by_source.setdefault(source.key, []).append(product)
+    chains = [members for members in groups.values()
+              if len(members) >= 2 and _is_chain(sorted(members, key=_order), walk)]
     found: list[CellFacts | NoMatch] = []
-    claimed: set[str] = set()
-    for members in groups.values():
-        if len(members) < 2 or members[0].node.id in claimed:
-            continue
-        # all products of these sources (a GRU slices its recurrent kernel in two per step)
-        chain = sorted({p.node.id: p for s in members[0].sources for p in by_source[s.key]}
-                       .values(), key=lambda p: p.node.index)
-        geometry = _geometry(_dedupe(s for p in chain for s in p.sources))
-        if isinstance(geometry, str):
-            continue
-        rows, columns = geometry
-        if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
-            continue
-        result = _match_chain(graph, scope, chain, products)
-        if result is None:
-            continue
-        if isinstance(result, CellFacts):
-            claimed.update(result.nodes)
-        found.append(result)
+    for merged in _merge_interleaved(chains, walk):
+        result = _match_chain(graph, scope, merged, products, walk, all_ids)
+        if result is not None:
+            found.append(result)
     return found
 
 
+def _order(product: _WeightProduct) -> int:
+    return product.node.index
+
+
+def _is_chain(members: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]) -> bool:
+    """Each product reads (through elementwise steps) the one before it."""
+    return all(members[k - 1].node.id in walk(members[k]).nodes for k in range(1, len(members)))
+
+
+def _merge_interleaved(
+    chains: list[list[_WeightProduct]], walk: Callable[[_WeightProduct], _Upstream]
+) -> list[list[_WeightProduct]]:
+    """Chains that feed each other are one recurrence: a GRU with reset_after=False multiplies
+    h by R[:, :2H] and r ⊙ h by R[:, 2H:], which tf2onnx may store as two initializers."""
+    merged: list[list[_WeightProduct]] = []
+    for chain in chains:
+        ids = {p.node.id for p in chain}
+        for group in merged:
+            reached = set().union(*(walk(p).nodes for p in group))
+            reaching = set().union(*(walk(p).nodes for p in chain))
+            if ids & reached and {p.node.id for p in group} & reaching:
+                group.extend(chain)
+                break
+        else:
+            merged.append(list(chain))
+    return [sorted(group, key=_order) for group in merged]
+
+
 def _match_chain(
-    graph: ModelGraph, scope: str, chain: list[_WeightProduct], products: list[_WeightProduct]
+    graph: ModelGraph, scope: str, chain: list[_WeightProduct], products: list[_WeightProduct],
+    walk: Callable[[_WeightProduct], _Upstream], all_ids: frozenset[str],
 ) -> CellFacts | NoMatch | None:
-    """None when the products do not form a chain (not a recurrence at all: no reason owed)."""
+    """None when the chain's weights are not cell-shaped (no reason owed: not a candidate)."""
     ids = frozenset(p.node.id for p in chain)
-    walks = [_upstream(graph, [p.data], scope, stop=ids) for p in chain]
-    for k in range(1, len(chain)):
-        if chain[k - 1].node.id not in walks[k].nodes:
-            return None  # independent uses of one weight (a shared Linear), not a chain
+    geometry = _geometry(_dedupe(s for p in chain for s in p.sources))
+    if isinstance(geometry, str):
+        return None
+    rows, columns = geometry
+    if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
+        return None
+    walks = [walk(p) for p in chain]
     step_nodes = frozenset().union(*(w.nodes for w in walks))
     first = chain[0].node.id
-    # the input products: stored-weight products in the steps, other than the chain
-    kernel_products = [p for p in products if p.node.id in step_nodes and p.node.id not in ids]
-    if not kernel_products:
-        return NoMatch(first, "the chain has no MatMul of a per-step input with a stored weight")
-    kernel_keys = {s.key for p in kernel_products for s in p.sources}
+    # the input products: the other products a step reads, and every product of their weights
+    kernel_keys = {s.key for p in products if p.node.id in step_nodes - ids for s in p.sources}
     kernel_products = [p for p in products
                        if p.node.id not in ids and {s.key for s in p.sources} & kernel_keys]
+    if not kernel_products:
+        return NoMatch(first, "the chain has no MatMul of a per-step input with a stored weight")
     core = _match_core(first, (s for p in kernel_products for s in p.sources),
                        (s for p in chain for s in p.sources))
     if isinstance(core, NoMatch):
         return core
-    failure = _check_activations(first, core.cell, _op_types(graph, step_nodes))
+    failure = _check_activations(first, core.cell, _op_types(graph, step_nodes - all_ids))
     if failure is not None:
         return failure
     ordered = _in_step_order(kernel_products, chain, walks)
@@ -611,23 +640,25 @@ def _match_chain(
         return NoMatch(first, "the input products do not read x_0, x_1, ... as slices (Split, "
                        "Gather or Slice) of one sequence, in order or in reverse")
     reset_before = _resets_before_product(graph, chain) if core.cell == "GRU" else False
-    per_step = 2 if reset_before else 1
-    if core.cell == "LSTM":
-        per_step = len({p.weight for p in chain}) or 1
-    steps = len(chain) // per_step if len(chain) % per_step == 0 else None
+    kernel_ids = {p.node.id for p in kernel_products}
     used = {s.key for s in (*core.kernel, *core.recurrent)}
     bias = _dedupe((*_bias_sources(graph, step_nodes | _downstream_adds(graph, kernel_products),
                                    used),
                     *(s for p in (*chain, *kernel_products) for s in p.bias)))
-    nodes = frozenset({*ids, *(p.node.id for p in kernel_products)})
+    nodes = frozenset({*ids, *kernel_ids})
     return CellFacts(
         how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
         input_size=core.input_size, hidden_size=core.hidden_size,
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
         reset_after=(not reset_before) if core.cell == "GRU" else None,
-        direction=direction,
-        returns_sequence=None, sequence=None, steps=steps, nodes=nodes,
+        direction=direction, returns_sequence=None, sequence=None,
+        steps=_steps(graph, ordered), nodes=nodes,
     )
+
+
+def _steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> int:
+    """How many distinct time steps the input products read."""
+    return len({_time_index(graph, p.data, p.node.graph) for p in ordered})
 
 
 def _downstream_adds(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozenset[str]:
