@@ -651,9 +651,29 @@ def _match_chain(
         input_size=core.input_size, hidden_size=core.hidden_size,
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
         reset_after=(not reset_before) if core.cell == "GRU" else None,
-        direction=direction, returns_sequence=None, sequence=None,
-        steps=_steps(graph, ordered), nodes=nodes,
+        direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
+        sequence=None, steps=_steps(graph, ordered), nodes=nodes,
     )
+
+
+_STACK_VIEW_OPS = frozenset({"Unsqueeze", "Reshape", "Identity", "Transpose", "Cast"})
+
+
+def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> bool:
+    """True when the states of two or more steps are stacked into one tensor (Keras's
+    return_sequences, torch.stack): a Concat a few view ops after each of them."""
+    stacks: dict[str, set[str]] = {}  # Concat node id -> the states that reach it
+    for product in chain[1:]:
+        state = product.data
+        frontier = [(state, 0)]
+        while frontier:
+            name, hops = frontier.pop()
+            for consumer in graph.consumers_of(name, product.node.graph):
+                if consumer.op_type in ("Concat", "SequenceConstruct"):
+                    stacks.setdefault(consumer.id, set()).add(state)
+                elif consumer.op_type in _STACK_VIEW_OPS and hops < 3 and consumer.outputs:
+                    frontier.append((consumer.outputs[0], hops + 1))
+    return any(len(states) >= 2 for states in stacks.values())
 
 
 def _steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> int:
@@ -737,7 +757,11 @@ def find_cells(graph: ModelGraph) -> tuple[list[CellFacts], list[NoMatch]]:
             misses.append(result)
     taken = {node for cell in cells for node in cell.nodes}
     scopes = list(_scopes_with_products(graph))
+    # a recognised Loop's body holds its own step, whose products can look like a short chain
+    bodies = {path for cell in cells for path in graph.subgraphs_of(cell.node)}
     for scope in scopes:
+        if scope in bodies:
+            continue
         for result in match_unrolled(graph, scope):
             if isinstance(result, CellFacts):
                 if result.nodes & taken:

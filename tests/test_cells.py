@@ -30,7 +30,8 @@ HOW = {
     "simple_rnn": ["loop-cell"], "simple_rnn_seq_back": ["loop-cell"], "gru_ra0": ["loop-cell"],
     "gru_ra1_rdrop": ["loop-cell"], "lstm_rdrop": ["loop-cell"], "lstm_mask": ["loop-cell"],
     "lstm_unroll": ["unrolled"], "bi_simple_rnn": ["loop-cell", "loop-cell"],
-    "gru_keras3": ["loop-cell"],
+    "gru_keras3": ["loop-cell"], "gru_ra0_unroll": ["unrolled"],
+    "gru_ra0_hard_sigmoid": ["loop-cell"], "stacked_simple_rnn": ["loop-cell", "loop-cell"],
 }
 # (ONNX, PyTorch, Keras) per recognised layer, in graph order. PyTorch: nn.RNN(3, 4) = 36,
 # nn.LSTM(3, 4) = 144, nn.GRU(3, 4) = 108; a GRU with reset_after=False has none (None).
@@ -41,7 +42,10 @@ PARAMS = {
     "gru_ra0": [(96, None, 96)], "gru_ra1_rdrop": [(108, 108, 108)],
     "lstm_rdrop": [(128, 144, 128)], "lstm_mask": [(128, 144, 128)],
     "lstm_unroll": [(128, 144, 128)], "bi_simple_rnn": [(32, 36, 32), (28, 36, 32)],
-    "gru_keras3": [(108, 108, 108)],
+    "gru_keras3": [(108, 108, 108)], "gru_ra0_unroll": [(96, None, 96)],
+    "gru_ra0_hard_sigmoid": [(96, None, 96)],
+    # SimpleRNN(4) on 3 features, then SimpleRNN(5) on its 4: nn.RNN(4, 5) = 20 + 25 + 10
+    "stacked_simple_rnn": [(32, 36, 32), (50, 55, 50)],
 }
 
 
@@ -58,9 +62,10 @@ def _expected_layers(entry: dict[str, object]) -> list[dict[str, object]]:
     found: list[dict[str, object]] = []
     for layer in entry["layers"]:  # type: ignore[attr-defined]
         if layer["class"] == "Bidirectional":
-            found.append({**layer, "class": "SimpleRNN", "go_backwards": False,
+            common = {**layer, "class": "SimpleRNN", "units": MANIFEST["hidden_size"]}
+            found.append({**common, "go_backwards": False,
                           "count_params": layer["forward"]["count_params"]})
-            found.append({**layer, "class": "SimpleRNN", "go_backwards": True,
+            found.append({**common, "go_backwards": True,
                           "count_params": layer["backward"]["count_params"]})
         else:
             found.append(layer)
@@ -78,26 +83,27 @@ def test_recognised_cell_facts(name: str) -> None:
     entry = MODELS[name]
     layers = _cells(CELLS / str(entry["file"]))
     expected = _expected_layers(entry)
+    inputs = MANIFEST["input_size"]
     assert [layer.recognised_as.value for layer in layers] == HOW[name]
     assert len(layers) == len(expected)
     for layer, want in zip(layers, expected, strict=True):
         cell = layer.cell
         assert cell is not None
         assert layer.op_type == cell.cell == KERAS_CELL[str(want["class"])]
-        assert (cell.input_size, cell.hidden_size) == (MANIFEST["input_size"],
-                                                       MANIFEST["hidden_size"])
-        assert (layer.input_size, layer.effective_hidden_size) == (3, 4)
+        assert cell.hidden_size == layer.effective_hidden_size == want["units"]
+        assert cell.input_size == layer.input_size == inputs
+        if name == "stacked_simple_rnn":
+            inputs = cell.hidden_size  # the second layer reads the first one's h
         assert layer.direction == ("reverse" if want.get("go_backwards") else "forward")
         assert layer.num_directions == 1
         if cell.cell == "GRU":
             assert cell.reset_after is want["reset_after"]
             assert layer.linear_before_reset == int(bool(want["reset_after"]))
+        assert cell.returns_sequence is bool(want.get("return_sequences", False))
         if layer.recognised_as is Recognition.LOOP_CELL:
-            assert cell.returns_sequence is bool(want.get("return_sequences", False))
             assert layer.node.op_type == "Loop"
         else:
             assert cell.steps == MANIFEST["steps"]
-            assert cell.returns_sequence is None  # not recovered for unrolled chains
         # the facts are in the cell, the op slots stay empty: no LSTM node has them
         assert not layer.inputs and not layer.outputs and layer.hidden_size is None
 
@@ -184,7 +190,7 @@ def test_lint_gives_only_the_not_checked_info_on_recognised_layers() -> None:
         for layer in _cells(CELLS / f"{name}.onnx"):
             expected.append((f"{name}.onnx", "AL025", layer.node.name, "info"))
     assert sorted(findings) == sorted(expected)
-    assert len(findings) == 10
+    assert len(findings) == 14  # 12 models, two with two layers
     assert result.exit_code == 1  # --fail-on info: the infos are there
     assert invoke("lint", str(CELLS)).exit_code == 0
     assert {m["path"]: m["recurrent_layers"] for m in report["models"]}[
