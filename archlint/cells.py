@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
-from archlint.patterns import attr_int, gather_spec, slice_spec
+from archlint.patterns import attr_int, attr_ints, gather_spec, slice_spec
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import Shape, known_product
 
@@ -55,7 +55,7 @@ _ACTIVATIONS = frozenset({"Tanh", "Relu", "Sigmoid", "HardSigmoid", "Elu", "Selu
                           "Softplus", "LeakyRelu", "ThresholdedRelu"})
 # Ops a weight passes through between its initializer and the MatMul (input 0 only).
 _WEIGHT_VIEW_OPS = frozenset({"Identity", "Cast", "Slice", "Split", "Gather", "Squeeze",
-                              "Unsqueeze", "Transpose", "Reshape", "Flatten"})
+                              "Unsqueeze", "Reshape", "Flatten"})
 # Inputs that carry data (not indices, shapes or axes): everything else is not followed.
 _DATA_INPUTS: dict[str, tuple[int, ...]] = {
     "Gather": (0,), "GatherElements": (0,), "Slice": (0,), "Split": (0,), "Reshape": (0,),
@@ -184,10 +184,11 @@ def _resolve(graph: ModelGraph, info: TensorInfo) -> TensorInfo:
 
 
 def weight_sources(
-    graph: ModelGraph, name: str, scope: str, _depth: int = 0
+    graph: ModelGraph, name: str, scope: str, _depth: int = 0, _transposed: bool = False
 ) -> tuple[WeightSource, ...] | None:
     """The float constants an operand is a view of (through Slice, Split, Gather, loop-carried
-    pass-throughs...), or None when the operand is not made of stored weights only."""
+    pass-throughs...), or None when the operand is not made of stored weights only. A source
+    read through a 2-D Transpose (torch's F.linear as MatMul(x, W^T)) is marked transposed."""
     info = graph.tensor(name, scope) if name else None
     if info is None or _depth > 32:
         return None
@@ -195,16 +196,21 @@ def weight_sources(
     if info.is_initializer or info.constant_source is not None:
         if info.dtype is not None and info.dtype not in _FLOAT_TYPES:
             return None
-        return (WeightSource(info.name, info.graph, info.shape),)
+        return (WeightSource(info.name, info.graph, info.shape, _transposed),)
     if info.producer is None:
         return None
     node = graph.node(info.producer)
+    if node.op_type == "Transpose":
+        perm = attr_ints(node, "perm")
+        if perm not in (None, (1, 0)):
+            return None
+        return weight_sources(graph, node.inputs[0], node.graph, _depth + 1, not _transposed)
     if node.op_type in _WEIGHT_VIEW_OPS:
-        return weight_sources(graph, node.inputs[0], node.graph, _depth + 1)
+        return weight_sources(graph, node.inputs[0], node.graph, _depth + 1, _transposed)
     if node.op_type == "Concat":
         found: list[WeightSource] = []
         for part in node.inputs:
-            sources = weight_sources(graph, part, node.graph, _depth + 1)
+            sources = weight_sources(graph, part, node.graph, _depth + 1, _transposed)
             if sources is None:
                 return None
             found.extend(sources)
@@ -283,7 +289,8 @@ def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
         if not sources:
             continue
         if transposed:
-            sources = tuple(WeightSource(s.tensor, s.graph, s.shape, True) for s in sources)
+            sources = tuple(WeightSource(s.tensor, s.graph, s.shape, not s.transposed)
+                            for s in sources)
         bias: tuple[WeightSource, ...] = ()
         if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
             bias = weight_sources(graph, node.inputs[2], scope) or ()
@@ -770,15 +777,17 @@ def find_cells(graph: ModelGraph) -> tuple[list[CellFacts], list[NoMatch]]:
                 taken |= result.nodes
             else:
                 misses.append(result)
-    return [_with_replicas(graph, cell, scopes) for cell in cells], misses
+    if not cells:
+        return cells, misses
+    products = [p for scope in scopes for p in _weight_products(graph, scope)]
+    return [_with_replicas(cell, products) for cell in cells], misses
 
 
-def _with_replicas(graph: ModelGraph, cell: CellFacts, scopes: list[str]) -> CellFacts:
+def _with_replicas(cell: CellFacts, products: list[_WeightProduct]) -> CellFacts:
     """Claim other products of the cell's own weights: tf2onnx keeps, next to a masked Loop,
     one step computed outside it (Keras computes it for the output's shape)."""
     keys = {s.key for s in (*cell.kernel, *cell.recurrent_kernel)}
-    extra = {p.node.id for scope in scopes for p in _weight_products(graph, scope)
-             if {s.key for s in p.sources} <= keys}
+    extra = {p.node.id for p in products if {s.key for s in p.sources} <= keys}
     if extra <= cell.nodes:
         return cell
     return dataclasses.replace(cell, nodes=cell.nodes | extra)

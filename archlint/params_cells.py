@@ -100,7 +100,8 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
         what += f" (reset_after={cell.reset_after})"
     shape = f"I={cell.input_size}, H={cell.hidden_size}"
     steps = f", {cell.steps} steps" if cell.steps is not None else ""
-    notes = [f"recognised as {layer.recognised_as.value}: {_HOW[layer.recognised_as]}, a "
+    article = "an" if what.startswith("LSTM") else "a"
+    notes = [f"recognised as {layer.recognised_as.value}: {_HOW[layer.recognised_as]}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]
     if cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "

@@ -308,3 +308,50 @@ def test_loop_text_fixture_computes_the_native_rnn() -> None:
         outputs.append(session.run(None, feeds))
     for loop_out, rnn_out in zip(*outputs, strict=True):
         np.testing.assert_allclose(loop_out, rnn_out, atol=1e-6)
+
+
+def test_unrolled_lstm_cell_as_torch_decomposes_it() -> None:
+    """F.linear as MatMul(x, Transpose(W)) + b, gates Split in PyTorch's order i, f, g, o."""
+    path = CELLS / "unrolled_lstmcell.onnx.txt"
+    (layer,) = _cells(path)
+    cell = layer.cell
+    assert cell is not None
+    assert (cell.cell, cell.input_size, cell.hidden_size, cell.steps, cell.bias_layout) == (
+        "LSTM", 3, 4, 3, "two")
+    assert cell.returns_sequence is True  # Y stacks h1, h2, h3
+    assert [(s.tensor, s.transposed) for s in (*cell.kernel, *cell.recurrent_kernel)] == [
+        ("W_ih", True), ("W_hh", True)]
+    graph = _graph(path)
+    (row,) = count_model(path.name, graph, build_layers(graph)).layers
+    # nn.LSTMCell(3, 4): 48 + 64 + 16 + 16; Keras LSTM(4) on 3 features: 48 + 64 + 16
+    assert (row.total(Convention.ONNX), row.total(Convention.PYTORCH),
+            row.total(Convention.KERAS)) == (144, 144, 128)
+
+
+def test_unrolled_lstm_cell_fixture_computes_an_lstm() -> None:
+    """onnxruntime runs the text fixture; numpy runs nn.LSTMCell's equations on its weights."""
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    model = onnx.parser.parse_model((CELLS / "unrolled_lstmcell.onnx.txt").read_text())
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 3)).astype(np.float32)
+    h = rng.standard_normal((2, 4)).astype(np.float32)
+    c = rng.standard_normal((2, 4)).astype(np.float32)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    y, h3, c3 = session.run(None, {"X": x, "h0": h, "c0": c})
+
+    def sigmoid(v: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-v))
+
+    states = []
+    for t in range(3):
+        gates = (x[t] @ weights["W_ih"].T + weights["b_ih"] + h @ weights["W_hh"].T
+                 + weights["b_hh"])
+        i, f, g, o = np.split(gates, 4, axis=1)
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        states.append(h)
+    np.testing.assert_allclose(y, np.stack(states), atol=1e-5)
+    np.testing.assert_allclose((h3, c3), (h, c), atol=1e-5)
