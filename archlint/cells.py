@@ -148,12 +148,17 @@ def _sum_elements(sources: Iterable[WeightSource]) -> int | None:
 
 
 # --- tracing ------------------------------------------------------------------------------------
+def _first(node: NodeInfo) -> str:
+    """Input 0, or "" for a malformed node without inputs (never an IndexError)."""
+    return node.inputs[0] if node.inputs else ""
+
+
 def _strip_identity(graph: ModelGraph, name: str, scope: str) -> str:
     for _ in range(16):
         producer = graph.producer(name, scope)
         if producer is None or producer.op_type != "Identity" or producer.graph != scope:
             return name
-        name = producer.inputs[0]
+        name = _first(producer)
     return name
 
 
@@ -204,9 +209,9 @@ def weight_sources(
         perm = attr_ints(node, "perm")
         if perm not in (None, (1, 0)):
             return None
-        return weight_sources(graph, node.inputs[0], node.graph, _depth + 1, not _transposed)
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, not _transposed)
     if node.op_type in _WEIGHT_VIEW_OPS:
-        return weight_sources(graph, node.inputs[0], node.graph, _depth + 1, _transposed)
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed)
     if node.op_type == "Concat":
         found: list[WeightSource] = []
         for part in node.inputs:
@@ -373,7 +378,7 @@ def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]
         for operand in producer.inputs:
             source = graph.producer(operand, producer.graph)
             while source is not None and source.op_type in ("Identity", "Split", "Slice"):
-                source = graph.producer(source.inputs[0], source.graph)
+                source = graph.producer(_first(source), source.graph)
             if source is not None and (source.op_type in _GATE_ACTIVATIONS
                                        or source.op_type in _CLAMP):
                 return True
@@ -515,7 +520,7 @@ def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
         if producer is None or producer.op_type not in _SEQUENCE_VIEW_OPS:
             break
         reversals += producer.op_type == "ReverseSequence"
-        name = producer.inputs[0]
+        name = _first(producer)
     return "reverse" if reversals % 2 else "forward"
 
 
@@ -744,7 +749,7 @@ def _time_index(graph: ModelGraph, name: str, scope: str) -> int | None:
             return sliced.starts[0] if sliced is not None and len(sliced.starts) == 1 else None
         if producer.op_type not in ("Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze"):
             return None
-        name = producer.inputs[0]
+        name = _first(producer)
     return None
 
 
