@@ -428,6 +428,12 @@ def match_loop_cell(graph: ModelGraph, loop: NodeInfo) -> CellFacts | NoMatch:
     if not states:
         return NoMatch(loop.id, "no floating-point value changes from one iteration to the next")
 
+    native = next((n for n in graph.iter_nodes(frozenset({"LSTM", "GRU", "RNN"}))
+                   if n.graph == body), None)
+    if native is not None:
+        article = "a" if native.op_type == "GRU" else "an"
+        return NoMatch(loop.id, f"the body holds {article} {native.op_type} node, which is the "
+                       "layer (a decoding loop around it, not a cell written out)")
     products = _weight_products(graph, body)
     if not products:
         return NoMatch(loop.id, "the body has no MatMul with a stored weight")

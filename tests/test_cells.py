@@ -149,6 +149,24 @@ def test_cell_weights_are_not_filed_as_uncounted_constants() -> None:
     assert report.total(Convention.ONNX) == 32
 
 
+def test_params_json_for_recognised_layers_follows_the_schema() -> None:
+    import jsonschema
+
+    from .conftest import REPO
+
+    schema = json.loads((REPO / "archlint" / "schemas" / "params-v1.schema.json").read_text())
+    result = invoke("params", str(CELLS / "gru_ra0.onnx"), str(CELLS / "lstm_unroll.onnx"),
+                    "--format", "json")
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, schema)
+    rows = [layer for model in report["models"] for layer in model["layers"]]
+    assert [(r["op_type"], r["input_size"], r["implied_hidden_size"], r["params"])
+            for r in rows] == [
+        ("GRU", 3, 4, {"onnx": 96, "pytorch": None, "keras": 96}),
+        ("LSTM", 3, 4, {"onnx": 128, "pytorch": 144, "keras": 128}),
+    ]
+
+
 def test_gru_reset_before_has_no_pytorch_count_and_says_why() -> None:
     result = invoke("params", str(CELLS / "gru_ra0.onnx"))
     assert result.exit_code == 0
@@ -355,3 +373,36 @@ def test_unrolled_lstm_cell_fixture_computes_an_lstm() -> None:
         states.append(h)
     np.testing.assert_allclose(y, np.stack(states), atol=1e-5)
     np.testing.assert_allclose((h3, c3), (h, c), atol=1e-5)
+
+
+DECODER = """<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[5, batch, 4] X, float[1, batch, 4] h0) => (float[1, batch, 4] h_last)
+<float[1, 4, 4] W = {W}, float[1, 4, 4] R = {W}, float[4, 4] proj = {P}, int64 T = {{5}},
+ int64[1] zero = {{0}}>
+{{
+  [decode] h_last = Loop (T, , h0) <body = step (int64 i, bool c_in, float[1, batch, 4] h)
+      => (bool c_out, float[1, batch, 4] h_new) {{
+    [x_t] x_t = Gather <axis = 0> (X, i)
+    [x_seq] x_seq = Unsqueeze (x_t, zero)
+    [rnn] y, y_h = RNN <hidden_size: int = 4> (x_seq, W, R, , , h)
+    [proj] p = MatMul (y_h, proj)
+    [act] h_new = Tanh (p)
+    [c] c_out = Identity (c_in)
+  }}>
+}}
+""".format(W="{" + ", ".join(["0.1"] * 16) + "}", P="{" + ", ".join(["0.2"] * 16) + "}")
+
+
+def test_a_loop_around_a_native_node_is_not_a_cell(tmp_path: Path) -> None:
+    """A decoding loop whose body runs an RNN node and projects h with a square weight: the RNN
+    node is the layer, recognised natively; the Loop is not a second, written-out cell."""
+    path = tmp_path / "decode.onnx.txt"
+    path.write_text(DECODER)
+    graph = _graph(path)
+    cells, misses = find_cells(graph)
+    assert cells == []
+    assert [m.reason for m in misses] == [
+        "the body holds an RNN node, which is the layer (a decoding loop around it, not a cell "
+        "written out)"]
+    (layer,) = build_layers(graph)
+    assert (layer.recognised_as, layer.enclosing_op_types) == (Recognition.NATIVE, ("Loop",))
