@@ -231,12 +231,20 @@ class RuntimeRule(Rule):
 
 @dataclass(frozen=True)
 class RuleContext:
-    """Everything a rule may read. Rules never re-parse protobuf: they read these views."""
+    """Everything a rule may read. Rules never re-parse protobuf: they read these views.
+
+    ``layers`` are the layers that are an LSTM/GRU/RNN op (native or contrib): their slots and
+    attributes are what the spec describes, and every layer rule reads them. ``recognised``
+    holds the layers found as a Loop cell or an unrolled chain (archlint/cells.py): they have no
+    op slots, so the op rules skip them by construction; a rule that understands them reads
+    this tuple explicitly (AL025).
+    """
 
     model: LoadedModel
     graph: ModelGraph
     layers: tuple[RecurrentLayer, ...]
     options: dict[str, object] = field(default_factory=dict)
+    recognised: tuple[RecurrentLayer, ...] = ()
     _memo: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:

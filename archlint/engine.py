@@ -75,7 +75,9 @@ class Report:
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
     graph = build_graph(model)
     layers = build_layers(graph, model.producer)
-    return RuleContext(model=model, graph=graph, layers=layers, options=dict(options or {}))
+    ops = tuple(layer for layer in layers if layer.cell is None)
+    return RuleContext(model=model, graph=graph, layers=ops, options=dict(options or {}),
+                       recognised=tuple(layer for layer in layers if layer.cell is not None))
 
 
 class Linter:
@@ -158,7 +160,7 @@ class Linter:
                                   key=_finding_order)),
             suppressed=filtered.suppressed,
             baselined=filtered.baselined,
-            recurrent_layers=len(ctx.layers),
+            recurrent_layers=len(ctx.layers) + len(ctx.recognised),
             nodes=len(ctx.graph.nodes),
             elapsed_s=time.perf_counter() - started,
         )

@@ -166,6 +166,19 @@ class ModelGraph:
     def graphs(self) -> tuple[str, ...]:
         return tuple(self._scopes)
 
+    def subgraph_owner(self, graph: str) -> str | None:
+        """The id of the node whose attribute holds subgraph ``graph`` (None for main)."""
+        scope = self._scopes.get(graph)
+        return None if scope is None else scope.parent_node
+
+    def subgraphs_of(self, node_id: str) -> tuple[str, ...]:
+        """The paths of the subgraphs a node holds (a Loop's body, an If's branches)."""
+        path, _, index = node_id.rpartition("/")
+        scope = self._scopes.get(path)
+        if scope is None or not index.isdigit():
+            return ()
+        return tuple(scope.children.get(int(index), ()))
+
     @property
     def graph_inputs(self) -> dict[str, tuple[str, ...]]:
         return {path: scope.inputs for path, scope in self._scopes.items()}

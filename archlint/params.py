@@ -327,6 +327,10 @@ def count_recurrent_layer(
     ``traces`` (slot -> what its tensor is made of, from :func:`count_model`) gives computed
     weights their stored sources and lets an all-zero B count as no bias in the frameworks.
     """
+    if layer.cell is not None:  # a Loop cell or an unrolled chain: Keras-shaped weights
+        from archlint.params_cells import count_cell_layer  # it builds on this module
+
+        return count_cell_layer(layer)
     op = layer.op_type
     lbr = layer.linear_before_reset or 0
     unsupported: dict[Convention, str] = {}
@@ -488,6 +492,9 @@ def count_model(
         for node_id, (layer, _) in list(recurrent.items()):
             if any(ref.shape is None and ref.name in shapes for ref in layer.inputs.values()):
                 recurrent[node_id] = resolve_recurrent_weights(graph, layer, shapes)
+    # the other nodes of a recognised cell (its MatMuls in a Loop body or an unrolled chain):
+    # their weights are counted in the cell's row, not as Linear layers
+    claimed = {n for layer, _ in recurrent.values() if layer.cell for n in layer.cell.nodes}
     bias_adds = _bias_adds(graph)
     norms = _decomposed_norms(graph)
     rows: list[LayerParams] = []
@@ -499,6 +506,8 @@ def count_model(
             row: LayerParams | None = count_recurrent_layer(*recurrent[node.id])
         elif node.id in norms:
             row = norms[node.id]
+        elif node.id in claimed:
+            continue
         else:
             row = _count_other(graph, node, bias_adds.get(node.id))
         if row is None:
@@ -506,6 +515,7 @@ def count_model(
         slots = []
         notes = list(row.notes)
         counted_here: set[tuple[str, str]] = set()
+        owned_here: list[str] = []  # slots of this row whose tensor it is the first to read
         for entry in row.slots:
             sources = entry.sources or (None,)
             keys = [(s.graph, s.name) if s is not None
@@ -518,11 +528,21 @@ def count_model(
                 if owner_id == node.id and key not in counted_here:
                     fresh.append(key)
                 counted_here.add(key)
-            if not fresh:
+            cell = recurrent.get(node.id)
+            if not fresh and _merged_bias(None if cell is None else cell[0], entry, owned_here):
+                # an exporter merged two equal constants (tf2onnx: the zero biases of a
+                # Bidirectional's two directions): stored once, but each layer has its own
+                notes.append(f"B {entry.tensor!r} is the tensor {owners[keys[0]][1]} stores "
+                             "(equal constants merged by the exporter): counted once in ONNX, "
+                             "in both layers in Keras and PyTorch")
+                entry = dataclasses.replace(entry, elements=0)
+            elif not fresh:
                 entry = dataclasses.replace(entry, shared_with=owners[keys[0]][1])
             elif len(fresh) < len(keys):
                 entry, note = _partly_shared(entry, keys, fresh, sizes, owners)
                 notes.append(note)
+            if fresh:
+                owned_here.append(entry.slot)
             slots.append(entry)
         rows.append(dataclasses.replace(row, slots=tuple(slots), notes=tuple(notes)))
     shared = tuple(
@@ -558,6 +578,16 @@ def _partly_shared(
             "only its other sources count here")
     return dataclasses.replace(entry, elements=elements, pytorch=scaled(entry.pytorch),
                                keras=scaled(entry.keras)), note
+
+
+def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str]) -> bool:
+    """A recognised cell's bias that an earlier layer read, while its kernels are its own.
+
+    Keras and PyTorch never share just the bias of a recurrent layer (reusing a layer shares
+    all its weights), so a shared bias next to unshared kernels is the exporter's doing.
+    """
+    return (layer is not None and layer.cell is not None and entry.slot == "B"
+            and "W" in owned and "R" in owned)
 
 
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:

@@ -14,7 +14,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -22,6 +22,9 @@ from onnx import AttributeProto
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.shapes import Dim, Shape, known_product
+
+if TYPE_CHECKING:
+    from archlint.cells import CellFacts
 
 __all__ = [
     "ACTIVATIONS_PER_DIRECTION",
@@ -151,6 +154,10 @@ class RecurrentLayer:
     # an LSTM in a Loop body): some runtimes handle recurrent ops inside loops differently.
     enclosing_op_types: tuple[str, ...] = ()
     recognised_as: Recognition = Recognition.NATIVE
+    # LOOP_CELL and UNROLLED layers: what archlint/cells.py recovered (I, H, the weight sources,
+    # bias layout, direction). Their op slots (inputs, outputs) are empty: there is no node
+    # whose X, W, R, B or Y the spec's shapes apply to.
+    cell: CellFacts | None = None
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -193,7 +200,7 @@ class RecurrentLayer:
             evidence = by_axis.get(key)
             if evidence is not None and evidence.dim > 0 and evidence.implied is not None:
                 return evidence.implied
-        return None
+        return None if self.cell is None else self.cell.hidden_size
 
     @property
     def effective_hidden_size(self) -> int | None:
@@ -207,7 +214,7 @@ class RecurrentLayer:
             value = self.conformable_dim(slot, axis)
             if isinstance(value, int):
                 return value
-        return None
+        return None if self.cell is None else self.cell.input_size
 
     @property
     def seq_dim(self) -> Dim:
@@ -293,10 +300,14 @@ class RecurrentLayer:
 
 
 def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:
-    return tuple(
+    """Native LSTM/GRU/RNN nodes, then the cells recognised in Loops and unrolled chains."""
+    from archlint.cells import cell_layers  # cells reads patterns, which reads this module
+
+    native = tuple(
         _build_layer(graph, node, producer_name) for node in graph.iter_nodes(RECURRENT_OPS)
         if node.domain in ("", "ai.onnx")
     )
+    return native + cell_layers(graph, producer_name)
 
 
 def _build_layer(graph: ModelGraph, node: NodeInfo, producer_name: str) -> RecurrentLayer:

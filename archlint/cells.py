@@ -1,0 +1,844 @@
+"""Recurrent layers that are not an LSTM/GRU/RNN node: a Loop computing one cell step, or an
+unrolled chain of per-step MatMuls. One job: match the cell pattern and recover its facts.
+
+What exporters emit (tf2onnx 1.17, read from its ``rewriter/`` and checked on real exports in
+fixtures/cells/): a Keras RNN layer becomes a TF while loop; tf2onnx's LSTM/GRU rewriters fold it
+into a native op only when the body is exactly the fused cell. SimpleRNN, GRU with
+reset_after=False, masking, recurrent dropout and Keras 3's GRU stay a ``Loop`` whose body:
+
+* reads x_t with ``Gather(X_time_major, counter)`` from the outer graph;
+* gets kernel, recurrent kernel and bias as loop-carried values passed through unchanged (or as
+  outer-scope names), possibly Split/Slice per gate;
+* computes ``x_t @ kernel`` and ``h @ recurrent_kernel`` (h a loop-carried state), adds the bias,
+  applies the gates and writes the new h to a scan output.
+
+``unroll=True`` (and a traced Python loop over a cell) leaves no loop at all: T MatMuls share the
+kernel, T share the recurrent kernel, each step's recurrent product reading the previous step.
+
+The matchers are declarative in the way of onnxscript's rewriter: each check either passes or
+returns a :class:`NoMatch` with the reason, so a Loop that is not a cell says why.
+
+Keras conventions: kernel ``[I, g·H]``, recurrent kernel ``[H, g·H]``, bias ``[g·H]`` or, for a
+GRU with reset_after=True, ``[2, g·H]``. A Gemm with ``transB=1`` (PyTorch's Linear) stores
+``[g·H, I]``: both orientations are read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from archlint.graph import ModelGraph, NodeInfo, TensorInfo
+from archlint.patterns import attr_int, attr_ints, gather_spec, slice_spec
+from archlint.recurrent import Recognition, RecurrentLayer
+from archlint.shapes import Shape, known_product
+
+__all__ = [
+    "CellFacts",
+    "NoMatch",
+    "WeightSource",
+    "cell_layers",
+    "find_cells",
+    "match_loop_cell",
+    "match_unrolled",
+]
+
+_FLOAT_TYPES = frozenset({1, 10, 11, 16})
+_CELL_BY_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
+_GATE_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid", "Clip"})
+# Keras's hard_sigmoid as tf2onnx writes it: Mul, Add, then Max/Min clamping to [0, 1]
+_CLAMP = frozenset({"Min", "Max"})
+_ACTIVATIONS = frozenset({"Tanh", "Relu", "Sigmoid", "HardSigmoid", "Elu", "Selu", "Softsign",
+                          "Softplus", "LeakyRelu", "ThresholdedRelu"})
+# Ops a weight passes through between its initializer and the MatMul (input 0 only).
+_WEIGHT_VIEW_OPS = frozenset({"Identity", "Cast", "Slice", "Split", "Gather", "Squeeze",
+                              "Unsqueeze", "Reshape", "Flatten"})
+# Inputs that carry data (not indices, shapes or axes): everything else is not followed.
+_DATA_INPUTS: dict[str, tuple[int, ...]] = {
+    "Gather": (0,), "GatherElements": (0,), "Slice": (0,), "Split": (0,), "Reshape": (0,),
+    "Squeeze": (0,), "Unsqueeze": (0,), "Expand": (0,), "Tile": (0,), "Pad": (0,),
+    "Where": (1, 2), "Shape": (), "Size": (), "ConstantOfShape": (), "Range": (),
+}
+# Ops a sequence passes through on its way into the Loop (what direction is read from).
+_SEQUENCE_VIEW_OPS = frozenset({"Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze",
+                                "Reshape", "ReverseSequence"})
+_MATMULS = frozenset({"MatMul", "Gemm"})
+_SEARCH_LIMIT = 400  # nodes visited by one upstream walk: bounded on huge graphs
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """A stored tensor (initializer or Constant) that a cell's weights are read from."""
+
+    tensor: str
+    graph: str  # the scope that defines it
+    shape: Shape | None
+    transposed: bool = False  # stored [out, in] (Gemm transB=1)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.graph, self.tensor)
+
+    @property
+    def elements(self) -> int | None:
+        return None if self.shape is None else known_product(self.shape)
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    """Why a candidate is not a recurrent cell (onnxscript's ``MatchResult.fail(reason)``)."""
+
+    node: str  # the candidate's node id
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class CellFacts:
+    """What was recovered about one recognised cell. Unknown facts are None."""
+
+    how: str  # "loop-cell" or "unrolled"
+    cell: str  # LSTM, GRU or RNN
+    node: str  # the Loop, or the first node of the unrolled chain
+    input_size: int
+    hidden_size: int
+    kernel: tuple[WeightSource, ...]
+    recurrent_kernel: tuple[WeightSource, ...]
+    bias: tuple[WeightSource, ...]
+    reset_after: bool | None  # GRU only
+    direction: str  # forward, reverse, or unknown
+    returns_sequence: bool | None
+    sequence: str | None  # the outer tensor the steps read x_t from
+    steps: int | None  # unrolled chains: how many steps
+    nodes: frozenset[str]  # node ids that belong to the cell (its MatMuls, the Loop)
+
+    @property
+    def gates(self) -> int:
+        return {"RNN": 1, "GRU": 3, "LSTM": 4}[self.cell]
+
+    @property
+    def bias_elements(self) -> int | None:
+        return _sum_elements(self.bias)
+
+    @property
+    def bias_layout(self) -> str:
+        """none, one ``[g·H]`` (Keras), two ``[2, g·H]`` (Wb and Rb), or unknown."""
+        stored = self.bias_elements
+        gh = self.gates * self.hidden_size
+        return {0: "none", gh: "one", 2 * gh: "two"}.get(stored, "unknown") \
+            if stored is not None else "unknown"
+
+    @property
+    def sources(self) -> tuple[WeightSource, ...]:
+        return (*self.kernel, *self.recurrent_kernel, *self.bias)
+
+
+def _sum_elements(sources: Iterable[WeightSource]) -> int | None:
+    total = 0
+    for source in sources:
+        if source.elements is None:
+            return None
+        total += source.elements
+    return total
+
+
+# --- tracing ------------------------------------------------------------------------------------
+def _first(node: NodeInfo) -> str:
+    """Input 0, or "" for a malformed node without inputs (never an IndexError)."""
+    return node.inputs[0] if node.inputs else ""
+
+
+def _strip_identity(graph: ModelGraph, name: str, scope: str) -> str:
+    for _ in range(16):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.op_type != "Identity" or producer.graph != scope:
+            return name
+        name = _first(producer)
+    return name
+
+
+def _invariant_input(graph: ModelGraph, info: TensorInfo) -> TensorInfo | None:
+    """For a Loop body input carried through unchanged, the outer tensor it stands for."""
+    owner_id = graph.subgraph_owner(info.graph)
+    if owner_id is None or not info.is_graph_input:
+        return None
+    owner = graph.node(owner_id)
+    if owner.op_type != "Loop":
+        return None
+    inputs, outputs = graph.graph_inputs[info.graph], graph.graph_outputs[info.graph]
+    position = inputs.index(info.name) if info.name in inputs else -1
+    if position < 2 or position - 1 >= len(outputs) or position >= len(owner.inputs):
+        return None
+    if _strip_identity(graph, outputs[position - 1], info.graph) != info.name:
+        return None  # it changes from one iteration to the next: a state, not a constant
+    return graph.tensor(owner.inputs[position], owner.graph) if owner.inputs[position] else None
+
+
+def _resolve(graph: ModelGraph, info: TensorInfo) -> TensorInfo:
+    for _ in range(16):  # nested loops: one level per step
+        outer = _invariant_input(graph, info)
+        if outer is None:
+            return info
+        info = outer
+    return info
+
+
+def weight_sources(
+    graph: ModelGraph, name: str, scope: str, _depth: int = 0, _transposed: bool = False
+) -> tuple[WeightSource, ...] | None:
+    """The float constants an operand is a view of (through Slice, Split, Gather, loop-carried
+    pass-throughs...), or None when the operand is not made of stored weights only. A source
+    read through a 2-D Transpose (torch's F.linear as MatMul(x, W^T)) is marked transposed."""
+    info = graph.tensor(name, scope) if name else None
+    if info is None or _depth > 32:
+        return None
+    info = _resolve(graph, info)
+    if info.is_initializer or info.constant_source is not None:
+        if info.dtype is not None and info.dtype not in _FLOAT_TYPES:
+            return None
+        return (WeightSource(info.name, info.graph, info.shape, _transposed),)
+    if info.producer is None:
+        return None
+    node = graph.node(info.producer)
+    if node.op_type == "Transpose":
+        perm = attr_ints(node, "perm")
+        if perm not in (None, (1, 0)):
+            return None
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, not _transposed)
+    if node.op_type in _WEIGHT_VIEW_OPS:
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed)
+    if node.op_type == "Concat":
+        found: list[WeightSource] = []
+        for part in node.inputs:
+            sources = weight_sources(graph, part, node.graph, _depth + 1, _transposed)
+            if sources is None:
+                return None
+            found.extend(sources)
+        return tuple(found)
+    return None
+
+
+@dataclass(frozen=True)
+class _Upstream:
+    """What one backward walk over data inputs reached, inside one scope."""
+
+    nodes: frozenset[str]  # node ids visited (in the scope)
+    leaves: frozenset[tuple[str, str]]  # (scope, name) of inputs, initializers, outer tensors
+    complete: bool  # False when the walk hit _SEARCH_LIMIT
+
+
+def _upstream(
+    graph: ModelGraph, names: Iterable[str], scope: str, stop: frozenset[str] = frozenset()
+) -> _Upstream:
+    """Walk data inputs backwards within ``scope``; node ids in ``stop`` are visited, not
+    crossed (the previous step of an unrolled chain)."""
+    nodes: set[str] = set()
+    leaves: set[tuple[str, str]] = set()
+    stack = [n for n in names if n]
+    seen: set[str] = set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        info = graph.tensor(name, scope)
+        if info is None:
+            continue
+        if info.graph != scope or info.producer is None:
+            leaves.add((info.graph, name))
+            continue
+        if info.producer in nodes:
+            continue
+        if len(nodes) >= _SEARCH_LIMIT:
+            return _Upstream(frozenset(nodes), frozenset(leaves), False)
+        nodes.add(info.producer)
+        if info.producer in stop:
+            continue
+        node = graph.node(info.producer)
+        positions = _DATA_INPUTS.get(node.op_type, range(len(node.inputs)))
+        stack.extend(node.inputs[k] for k in positions if k < len(node.inputs))
+    return _Upstream(frozenset(nodes), frozenset(leaves), True)
+
+
+def _op_types(graph: ModelGraph, nodes: Iterable[str]) -> set[str]:
+    return {graph.node(n).op_type for n in nodes}
+
+
+@dataclass(frozen=True)
+class _WeightProduct:
+    """A MatMul or Gemm with a stored weight on one side: data @ weight."""
+
+    node: NodeInfo
+    data: str
+    weight: str
+    sources: tuple[WeightSource, ...]
+    bias: tuple[WeightSource, ...]  # a Gemm's C
+
+
+def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
+    found = []
+    for node in graph.iter_nodes(_MATMULS):
+        if node.graph != scope or len(node.inputs) < 2 or node.domain not in ("", "ai.onnx"):
+            continue
+        transposed = False
+        if node.op_type == "Gemm":
+            if attr_int(node, "transA"):
+                continue
+            transposed = bool(attr_int(node, "transB"))
+        sources = weight_sources(graph, node.inputs[1], scope)
+        if not sources:
+            continue
+        if transposed:
+            sources = tuple(WeightSource(s.tensor, s.graph, s.shape, not s.transposed)
+                            for s in sources)
+        bias: tuple[WeightSource, ...] = ()
+        if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
+            bias = weight_sources(graph, node.inputs[2], scope) or ()
+        found.append(_WeightProduct(node, node.inputs[0], node.inputs[1], sources, bias))
+    return found
+
+
+def _dedupe(sources: Iterable[WeightSource]) -> tuple[WeightSource, ...]:
+    return tuple({s.key: s for s in sources}.values())
+
+
+def _geometry(sources: tuple[WeightSource, ...]) -> tuple[int, int] | str:
+    """(rows, total columns) of rank-2 weights that share their row count, else a reason."""
+    rows: set[int] = set()
+    columns = 0
+    for source in sources:
+        shape = source.shape
+        if shape is None or len(shape) != 2 or not all(isinstance(d, int) for d in shape):
+            return f"{source.tensor!r} has shape {shape}, not a known rank-2 [in, out] matrix"
+        inner, outer = (shape[1], shape[0]) if source.transposed else (shape[0], shape[1])
+        assert isinstance(inner, int) and isinstance(outer, int)
+        rows.add(inner)
+        columns += outer
+    if len(rows) != 1:
+        return f"the weights {[s.tensor for s in sources]} disagree on their input width"
+    return rows.pop(), columns
+
+
+@dataclass(frozen=True)
+class _Core:
+    """The matched algebra of one step, shared by the Loop and the unrolled matcher."""
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    kernel: tuple[WeightSource, ...]
+    recurrent: tuple[WeightSource, ...]
+
+
+def _match_core(
+    node_id: str, kernel: Iterable[WeightSource], recurrent: Iterable[WeightSource]
+) -> _Core | NoMatch:
+    kernel_sources, recurrent_sources = _dedupe(kernel), _dedupe(recurrent)
+    shared = {s.key for s in kernel_sources} & {s.key for s in recurrent_sources}
+    if shared:
+        return NoMatch(node_id, f"the same weights {sorted(n for _, n in shared)} multiply the "
+                       "step input and the state: not a kernel and a recurrent kernel")
+    geometry = _geometry(recurrent_sources)
+    if isinstance(geometry, str):
+        return NoMatch(node_id, f"recurrent weight: {geometry}")
+    hidden, columns = geometry
+    if hidden <= 0 or columns % hidden or columns // hidden not in _CELL_BY_GATES:
+        return NoMatch(node_id, f"the state product is [{hidden}, {columns}]: {columns} "
+                       f"columns is not 1, 3 or 4 gates × H={hidden} (no square recurrence)")
+    gates = columns // hidden
+    geometry = _geometry(kernel_sources)
+    if isinstance(geometry, str):
+        return NoMatch(node_id, f"input kernel: {geometry}")
+    inputs, kernel_columns = geometry
+    if kernel_columns != columns:
+        return NoMatch(node_id, f"the input kernel has {kernel_columns} columns and the "
+                       f"recurrent kernel {columns}: they must both be gates × H")
+    return _Core(_CELL_BY_GATES[gates], inputs, hidden, kernel_sources, recurrent_sources)
+
+
+def _check_activations(node_id: str, cell: str, ops: set[str]) -> NoMatch | None:
+    if cell == "RNN" and not ops & _ACTIVATIONS:
+        return NoMatch(node_id, "no activation between the state product and the new state")
+    if cell in ("GRU", "LSTM") and not ops & _GATE_ACTIVATIONS and not ops >= _CLAMP:
+        return NoMatch(node_id, f"{cell}-sized weights but no Sigmoid gate on the new state")
+    return None
+
+
+def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]) -> bool:
+    """GRU reset_after=False: one state product multiplies ``r ⊙ h``, a Mul of a gate."""
+    for product in products:
+        producer = graph.producer(product.data, product.node.graph)
+        if producer is None or producer.op_type != "Mul" or producer.graph != product.node.graph:
+            continue
+        for operand in producer.inputs:
+            source = graph.producer(operand, producer.graph)
+            while source is not None and source.op_type in ("Identity", "Split", "Slice"):
+                source = graph.producer(_first(source), source.graph)
+            if source is not None and (source.op_type in _GATE_ACTIVATIONS
+                                       or source.op_type in _CLAMP):
+                return True
+    return False
+
+
+def _bias_sources(
+    graph: ModelGraph, nodes: Iterable[str], used: set[tuple[str, str]]
+) -> tuple[WeightSource, ...]:
+    """Stored vectors added in the step (Add with a constant of rank >= 1)."""
+    found: list[WeightSource] = []
+    for node_id in nodes:
+        node = graph.node(node_id)
+        if node.op_type != "Add":
+            continue
+        for operand in node.inputs:
+            sources = weight_sources(graph, operand, node.graph)
+            if not sources:
+                continue
+            for source in sources:
+                if source.key in used or source.shape is None or len(source.shape) == 0:
+                    continue
+                found.append(source)
+    return _dedupe(found)
+
+
+# --- Loop cells ---------------------------------------------------------------------------------
+def match_loop_cell(graph: ModelGraph, loop: NodeInfo) -> CellFacts | NoMatch:
+    """A Loop whose body computes one LSTM / GRU / SimpleRNN step, or why it is not one."""
+    bodies = [p for p in graph.subgraphs_of(loop.id) if p.endswith(".body")]
+    if loop.op_type != "Loop" or len(bodies) != 1:
+        return NoMatch(loop.id, "not a Loop with one body")
+    body = bodies[0]
+    inputs, outputs = graph.graph_inputs[body], graph.graph_outputs[body]
+    carried = len(inputs) - 2
+    if carried < 1 or len(outputs) < 1 + carried:
+        return NoMatch(loop.id, "the body carries no value from one iteration to the next")
+    states: dict[str, str] = {}  # body input -> its next value
+    for k in range(carried):
+        name, new = inputs[2 + k], outputs[1 + k]
+        info = graph.tensor(name, body)
+        if _strip_identity(graph, new, body) == name:
+            continue  # passed through unchanged: a constant of the loop
+        if info is not None and info.dtype is not None and info.dtype not in _FLOAT_TYPES:
+            continue  # a counter
+        states[name] = new
+    if not states:
+        return NoMatch(loop.id, "no floating-point value changes from one iteration to the next")
+
+    native = next((n for n in graph.iter_nodes(frozenset({"LSTM", "GRU", "RNN"}))
+                   if n.graph == body), None)
+    if native is not None:
+        article = "a" if native.op_type == "GRU" else "an"
+        return NoMatch(loop.id, f"the body holds {article} {native.op_type} node, which is the "
+                       "layer (a decoding loop around it, not a cell written out)")
+    products = _weight_products(graph, body)
+    if not products:
+        return NoMatch(loop.id, "the body has no MatMul with a stored weight")
+    state_products: list[_WeightProduct] = []
+    input_products: list[_WeightProduct] = []
+    sequences: set[str] = set()
+    for product in products:
+        walk = _upstream(graph, [product.data], body)
+        reached = {name for scope, name in walk.leaves if scope == body}
+        if reached & states.keys():
+            state_products.append(product)
+            continue
+        outer = _step_sequence(graph, walk, body)
+        if outer is not None:
+            input_products.append(product)
+            sequences.add(outer)
+    if not state_products:
+        return NoMatch(loop.id, "no MatMul multiplies a loop-carried state by a stored weight")
+    if not input_products:
+        return NoMatch(loop.id, "no MatMul multiplies a per-step slice of an outer sequence "
+                       "(x_t) by a stored weight")
+    core = _match_core(loop.id, (s for p in input_products for s in p.sources),
+                       (s for p in state_products for s in p.sources))
+    if isinstance(core, NoMatch):
+        return core
+
+    product_ids = {p.node.id for p in (*state_products, *input_products)}
+    feeding = {name: _upstream(graph, [new], body) for name, new in states.items()}
+    closed = [name for name, walk in feeding.items()
+              if walk.nodes & {p.node.id for p in state_products}]
+    if not closed:
+        return NoMatch(loop.id, "the state product does not feed the next state: no recurrence")
+    widths = {_last_dim(graph, name, body) for name in closed}
+    if any(isinstance(w, int) and w != core.hidden_size for w in widths):
+        return NoMatch(loop.id, f"the carried state is {sorted(w for w in widths if w)} wide but "
+                       f"the recurrent kernel implies H={core.hidden_size}")
+    step_nodes = frozenset().union(*(feeding[name].nodes for name in closed))
+    failure = _check_activations(loop.id, core.cell, _op_types(graph, step_nodes))
+    if failure is not None:
+        return failure
+    if core.cell == "LSTM" and len(closed) < 2:
+        return NoMatch(loop.id, "LSTM-sized weights but only one state (h) is carried; an LSTM "
+                       "carries h and c")
+    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    bias = _dedupe((*_bias_sources(graph, step_nodes, used),
+                    *(s for p in (*state_products, *input_products) for s in p.bias)))
+    sequence = sorted(sequences)[0] if len(sequences) == 1 else None
+    direction = _direction(graph, sequence, loop.graph) if sequence is not None else "unknown"
+    return CellFacts(
+        how="loop-cell", cell=core.cell, node=loop.id,
+        input_size=core.input_size, hidden_size=core.hidden_size,
+        kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
+        reset_after=(not _resets_before_product(graph, state_products)
+                     if core.cell == "GRU" else None),
+        direction=direction, returns_sequence=_loop_returns_sequence(graph, loop, carried),
+        sequence=sequence, steps=None,
+        nodes=frozenset({loop.id, *product_ids}),
+    )
+
+
+def _last_dim(graph: ModelGraph, name: str, scope: str) -> int | None:
+    info = graph.tensor(name, scope)
+    if info is None or not info.shape:
+        return None
+    last = info.shape[-1]
+    return last if isinstance(last, int) else None
+
+
+def _step_sequence(graph: ModelGraph, walk: _Upstream, body: str) -> str | None:
+    """The outer tensor x_t is gathered from, when the data of a product is one step of it."""
+    for node_id in walk.nodes:
+        node = graph.node(node_id)
+        if node.op_type not in ("Gather", "Slice") or not node.inputs:
+            continue
+        info = graph.tensor(node.inputs[0], body)
+        if info is None:
+            continue
+        info = _resolve(graph, info)
+        if info.graph != body and not (info.is_initializer or info.constant_source is not None):
+            return info.name
+    return None
+
+
+def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
+    """reverse when the sequence reaches the loop through a ReverseSequence (go_backwards)."""
+    reversals = 0
+    name = sequence
+    for _ in range(16):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.op_type not in _SEQUENCE_VIEW_OPS:
+            break
+        reversals += producer.op_type == "ReverseSequence"
+        name = _first(producer)
+    return "reverse" if reversals % 2 else "forward"
+
+
+def _loop_returns_sequence(graph: ModelGraph, loop: NodeInfo, carried: int) -> bool | None:
+    """True when a scan output (one row per step) is used as a whole; False when only its last
+    step is taken (Slice/Gather of one step) or there is none; None when it cannot be told."""
+    scans = [name for name in loop.outputs[carried:] if name]
+    if not scans:
+        return False
+    outputs = set(graph.graph_outputs.get(loop.graph, ()))
+    whole = False
+    for name in scans:
+        if name in outputs:
+            whole = True
+        for consumer in graph.consumers_of(name, loop.graph):
+            one = _one_step(graph, consumer)
+            if one is None:
+                return None
+            whole = whole or not one
+    return whole
+
+
+def _one_step(graph: ModelGraph, node: NodeInfo) -> bool | None:
+    if node.op_type == "Gather":
+        spec = gather_spec(graph, node)
+        return None if spec is None else (spec[0] == 0 and spec[2])
+    if node.op_type == "Slice":
+        sliced = slice_spec(graph, node)
+        axis = None if sliced is None else sliced.on_axis(0)
+        if sliced is None:
+            return None
+        if axis is None:
+            return False
+        start, end, step = axis
+        return abs(step) == 1 and (end - start == step or (start == -1 and end >= 2**31 - 1))
+    return node.op_type in ("Shape", "Size")  # reads no values: as good as one step
+
+
+# --- unrolled chains ----------------------------------------------------------------------------
+def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | NoMatch]:
+    """Every chain of stored-weight products in ``scope`` where each step's state product
+    reads the previous step: an unrolled LSTM / GRU / SimpleRNN."""
+    products = _weight_products(graph, scope)
+    if len(products) < 2:
+        return []
+    all_ids = frozenset(p.node.id for p in products)
+    walks: dict[str, _Upstream] = {}
+
+    def walk(product: _WeightProduct) -> _Upstream:
+        # stops at every product: what one step computes from the products before it
+        if product.node.id not in walks:
+            walks[product.node.id] = _upstream(graph, [product.data], scope, stop=all_ids)
+        return walks[product.node.id]
+
+    groups: dict[frozenset[tuple[str, str]], list[_WeightProduct]] = {}
+    for product in products:
+        groups.setdefault(frozenset(s.key for s in product.sources), []).append(product)
+    chains = [members for members in groups.values()
+              if len(members) >= 2 and _is_chain(sorted(members, key=_order), walk)]
+    found: list[CellFacts | NoMatch] = []
+    for merged in _merge_interleaved(chains, walk):
+        result = _match_chain(graph, scope, merged, products, walk, all_ids)
+        if result is not None:
+            found.append(result)
+    return found
+
+
+def _order(product: _WeightProduct) -> int:
+    return product.node.index
+
+
+def _is_chain(members: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]) -> bool:
+    """Each product reads (through elementwise steps) the one before it."""
+    return all(members[k - 1].node.id in walk(members[k]).nodes for k in range(1, len(members)))
+
+
+def _merge_interleaved(
+    chains: list[list[_WeightProduct]], walk: Callable[[_WeightProduct], _Upstream]
+) -> list[list[_WeightProduct]]:
+    """Chains that feed each other are one recurrence: a GRU with reset_after=False multiplies
+    h by R[:, :2H] and r ⊙ h by R[:, 2H:], which tf2onnx may store as two initializers."""
+    merged: list[list[_WeightProduct]] = []
+    for chain in chains:
+        ids = {p.node.id for p in chain}
+        for group in merged:
+            reached = set().union(*(walk(p).nodes for p in group))
+            reaching = set().union(*(walk(p).nodes for p in chain))
+            if ids & reached and {p.node.id for p in group} & reaching:
+                group.extend(chain)
+                break
+        else:
+            merged.append(list(chain))
+    return [sorted(group, key=_order) for group in merged]
+
+
+def _match_chain(
+    graph: ModelGraph, scope: str, chain: list[_WeightProduct], products: list[_WeightProduct],
+    walk: Callable[[_WeightProduct], _Upstream], all_ids: frozenset[str],
+) -> CellFacts | NoMatch | None:
+    """None when the chain's weights are not cell-shaped (no reason owed: not a candidate)."""
+    ids = frozenset(p.node.id for p in chain)
+    geometry = _geometry(_dedupe(s for p in chain for s in p.sources))
+    if isinstance(geometry, str):
+        return None
+    rows, columns = geometry
+    if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
+        return None
+    walks = [walk(p) for p in chain]
+    step_nodes = frozenset().union(*(w.nodes for w in walks))
+    first = chain[0].node.id
+    # the input products: the other products a step reads, and every product of their weights
+    kernel_keys = {s.key for p in products if p.node.id in step_nodes - ids for s in p.sources}
+    kernel_products = [p for p in products
+                       if p.node.id not in ids and {s.key for s in p.sources} & kernel_keys]
+    if not kernel_products:
+        return NoMatch(first, "the chain has no MatMul of a per-step input with a stored weight")
+    core = _match_core(first, (s for p in kernel_products for s in p.sources),
+                       (s for p in chain for s in p.sources))
+    if isinstance(core, NoMatch):
+        return core
+    failure = _check_activations(first, core.cell, _op_types(graph, step_nodes - all_ids))
+    if failure is not None:
+        return failure
+    ordered = _in_step_order(kernel_products, chain, walks)
+    direction = _unrolled_direction(graph, ordered)
+    if direction == "unknown":
+        # Without per-step slices of one sequence this is a weight shared across depth (an
+        # ALBERT-style stack), not a recurrence over time.
+        return NoMatch(first, "the input products do not read x_0, x_1, ... as slices (Split, "
+                       "Gather or Slice) of one sequence, in order or in reverse")
+    reset_before = _resets_before_product(graph, chain) if core.cell == "GRU" else False
+    kernel_ids = {p.node.id for p in kernel_products}
+    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    bias = _dedupe((*_bias_sources(graph, step_nodes | _downstream_adds(graph, kernel_products),
+                                   used),
+                    *(s for p in (*chain, *kernel_products) for s in p.bias)))
+    nodes = frozenset({*ids, *kernel_ids})
+    return CellFacts(
+        how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
+        input_size=core.input_size, hidden_size=core.hidden_size,
+        kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
+        reset_after=(not reset_before) if core.cell == "GRU" else None,
+        direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
+        sequence=None, steps=_steps(graph, ordered), nodes=nodes,
+    )
+
+
+_STACK_VIEW_OPS = frozenset({"Unsqueeze", "Reshape", "Identity", "Transpose", "Cast"})
+
+
+def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> bool:
+    """True when the states of two or more steps are stacked into one tensor (Keras's
+    return_sequences, torch.stack): a Concat a few view ops after each of them."""
+    stacks: dict[str, set[str]] = {}  # Concat node id -> the states that reach it
+    for product in chain[1:]:
+        state = product.data
+        frontier = [(state, 0)]
+        while frontier:
+            name, hops = frontier.pop()
+            for consumer in graph.consumers_of(name, product.node.graph):
+                if consumer.op_type in ("Concat", "SequenceConstruct"):
+                    stacks.setdefault(consumer.id, set()).add(state)
+                elif consumer.op_type in _STACK_VIEW_OPS and hops < 3 and consumer.outputs:
+                    frontier.append((consumer.outputs[0], hops + 1))
+    return any(len(states) >= 2 for states in stacks.values())
+
+
+def _steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> int:
+    """How many distinct time steps the input products read."""
+    return len({_time_index(graph, p.data, p.node.graph) for p in ordered})
+
+
+def _downstream_adds(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozenset[str]:
+    """The Adds right after the input products (where a bias joins x_t @ W)."""
+    found: set[str] = set()
+    for product in products:
+        for consumer in graph.consumers_of(product.node.outputs[0], product.node.graph):
+            if consumer.op_type == "Add":
+                found.add(consumer.id)
+                for second in graph.consumers_of(consumer.outputs[0], consumer.graph):
+                    if second.op_type == "Add":
+                        found.add(second.id)
+    return frozenset(found)
+
+
+def _in_step_order(
+    products: list[_WeightProduct], chain: list[_WeightProduct], walks: list[_Upstream]
+) -> list[_WeightProduct]:
+    """Input products in the order of the steps they feed (node order need not be step order):
+    step k's x_t @ W is upstream of the state product of step k + 1 only."""
+    def step(product: _WeightProduct) -> int:
+        return next((k for k, walk in enumerate(walks) if product.node.id in walk.nodes),
+                    len(chain))
+    return sorted(products, key=step)
+
+
+def _unrolled_direction(graph: ModelGraph, products: list[_WeightProduct]) -> str:
+    """forward when the steps read x_0, x_1, ... in order, reverse for x_{T-1}, x_{T-2}, ..."""
+    positions: list[int] = []
+    for product in products:
+        position = _time_index(graph, product.data, product.node.graph)
+        if position is None:
+            return "unknown"
+        positions.append(position)
+    if len(positions) < 2:
+        return "unknown"
+    if all(a < b for a, b in itertools.pairwise(positions)):
+        return "forward"
+    if all(a > b for a, b in itertools.pairwise(positions)):
+        return "reverse"
+    return "unknown"
+
+
+def _time_index(graph: ModelGraph, name: str, scope: str) -> int | None:
+    for _ in range(8):
+        producer = graph.producer(name, scope)
+        if producer is None:
+            return None
+        if producer.op_type == "Split":
+            return producer.outputs.index(name)
+        if producer.op_type == "Gather":
+            spec = gather_spec(graph, producer)
+            return spec[1][0] if spec is not None and len(spec[1]) == 1 else None
+        if producer.op_type == "Slice":
+            sliced = slice_spec(graph, producer)
+            return sliced.starts[0] if sliced is not None and len(sliced.starts) == 1 else None
+        if producer.op_type not in ("Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze"):
+            return None
+        name = _first(producer)
+    return None
+
+
+# --- everything ---------------------------------------------------------------------------------
+def find_cells(graph: ModelGraph) -> tuple[list[CellFacts], list[NoMatch]]:
+    """Every recognised cell in the model (Loops first, then unrolled chains in each scope),
+    and the reasons the Loops that are not cells were not recognised."""
+    cells: list[CellFacts] = []
+    misses: list[NoMatch] = []
+    for loop in graph.iter_nodes(frozenset({"Loop"})):
+        if loop.domain not in ("", "ai.onnx"):
+            continue
+        result = match_loop_cell(graph, loop)
+        if isinstance(result, CellFacts):
+            cells.append(result)
+        else:
+            misses.append(result)
+    taken = {node for cell in cells for node in cell.nodes}
+    scopes = list(_scopes_with_products(graph))
+    # a recognised Loop's body holds its own step, whose products can look like a short chain
+    bodies = {path for cell in cells for path in graph.subgraphs_of(cell.node)}
+    for scope in scopes:
+        if scope in bodies:
+            continue
+        for result in match_unrolled(graph, scope):
+            if isinstance(result, CellFacts):
+                if result.nodes & taken:
+                    continue  # a Loop body already recognised as a cell
+                cells.append(result)
+                taken |= result.nodes
+            else:
+                misses.append(result)
+    if not cells:
+        return cells, misses
+    products = [p for scope in scopes for p in _weight_products(graph, scope)]
+    return [_with_replicas(cell, products) for cell in cells], misses
+
+
+def _with_replicas(cell: CellFacts, products: list[_WeightProduct]) -> CellFacts:
+    """Claim other products of the cell's own weights: tf2onnx keeps, next to a masked Loop,
+    one step computed outside it (Keras computes it for the output's shape)."""
+    keys = {s.key for s in (*cell.kernel, *cell.recurrent_kernel)}
+    extra = {p.node.id for p in products if {s.key for s in p.sources} <= keys}
+    if extra <= cell.nodes:
+        return cell
+    return dataclasses.replace(cell, nodes=cell.nodes | extra)
+
+
+def _scopes_with_products(graph: ModelGraph) -> Iterator[str]:
+    seen: dict[str, None] = {}
+    for node in graph.iter_nodes(_MATMULS):
+        seen.setdefault(node.graph, None)
+    yield from seen
+
+
+# --- views --------------------------------------------------------------------------------------
+def cell_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:
+    """One RecurrentLayer per recognised cell (``recognised_as`` LOOP_CELL or UNROLLED).
+
+    Known facts are filled (cell type, direction, I and H through the ``cell`` field, GRU
+    reset_after as linear_before_reset, which is the same choice); op slots stay empty and the
+    attributes absent, since no LSTM/GRU/RNN node carries them.
+    """
+    cells, _ = find_cells(graph)
+    return tuple(_view(graph, cell, producer_name) for cell in cells)
+
+
+def _view(graph: ModelGraph, cell: CellFacts, producer_name: str) -> RecurrentLayer:
+    node = graph.node(cell.node)
+    enclosing: list[str] = []
+    parent = node.parent
+    while parent is not None:
+        owner = graph.node(parent)
+        enclosing.append(owner.op_type)
+        parent = owner.parent
+    reset_after = None if cell.reset_after is None else int(cell.reset_after)
+    return RecurrentLayer(
+        node=node, op_type=cell.cell, direction=cell.direction, hidden_size=None, layout=0,
+        activations=None, activation_alpha=None, activation_beta=None, clip=None,
+        input_forget=None, linear_before_reset=reset_after,
+        attribute_types=MappingProxyType({}), inputs=MappingProxyType({}),
+        outputs=MappingProxyType({}), producer_name=producer_name,
+        enclosing_op_types=tuple(enclosing),
+        recognised_as=Recognition.LOOP_CELL if cell.how == "loop-cell" else Recognition.UNROLLED,
+        cell=cell,
+    )

@@ -1,0 +1,110 @@
+"""Parameter rows for recurrent layers recognised as a Loop cell or an unrolled chain.
+
+Their weights are Keras-shaped tensors (kernel ``[I, g·H]``, recurrent kernel ``[H, g·H]``,
+bias ``[g·H]`` or ``[2, g·H]``) or a traced cell's (``[g·H, I]``, ``[g·H, H]``, b_ih and b_hh),
+found by archlint/cells.py. Each stored tensor is one entry (slot W, R or B), so a tensor that
+another node reads too is counted once (archlint/params.py deduplicates by tensor).
+
+Conventions, with stored bias elements b:
+  ONNX     what the file stores.
+  Keras    the Keras layer that computes this cell: kernel + recurrent kernel + its biases,
+           SimpleRNN and LSTM one bias per gate (g·H), GRU reset_after=False 3·H,
+           GRU reset_after=True 6·H (input and recurrent bias); no stored bias: use_bias=False.
+  PyTorch  nn.RNN / nn.LSTM / nn.GRU (bias=True: b_ih and b_hh, 2·g·H); no stored bias:
+           bias=False. A GRU with reset_after=False has no nn.GRU equivalent (nn.GRU applies the
+           reset gate after the recurrent product).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from archlint.cells import CellFacts, WeightSource
+from archlint.params import Convention, LayerParams, SlotCount
+from archlint.recurrent import Recognition, RecurrentLayer
+
+__all__ = ["count_cell_layer"]
+
+_HOW = {Recognition.LOOP_CELL: "a Loop whose body computes the cell",
+        Recognition.UNROLLED: "an unrolled chain of per-step MatMuls"}
+_KERAS_NAMES = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM"}
+_TORCH_NAMES = {"RNN": "nn.RNN", "GRU": "nn.GRU", "LSTM": "nn.LSTM"}
+
+
+def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
+    """The row of a recognised cell: one entry per stored weight tensor."""
+    cell = layer.cell
+    if cell is None:
+        raise ValueError(f"{layer.label} is not a recognised cell")
+    unsupported: dict[Convention, str] = {}
+    gh = cell.gates * cell.hidden_size
+    stored_bias = cell.bias_elements
+    keras_bias: int | None
+    torch_bias: int | None
+    if stored_bias == 0:
+        keras_bias = torch_bias = 0
+    elif cell.bias_layout in ("one", "two"):
+        keras_bias = 2 * gh if cell.cell == "GRU" and cell.reset_after else gh
+        torch_bias = 2 * gh
+    else:
+        keras_bias = torch_bias = None
+        reason = (f"the stored bias ({stored_bias} elements) is neither g·H={gh} nor 2·g·H="
+                  f"{2 * gh}: no framework layer holds it")
+        unsupported[Convention.KERAS] = reason
+        unsupported[Convention.PYTORCH] = reason
+    if cell.cell == "GRU" and cell.reset_after is False:
+        unsupported[Convention.PYTORCH] = (
+            "a GRU with reset_after=False (the reset gate applied before the recurrent "
+            "product) has no PyTorch equivalent: nn.GRU applies it after")
+
+    slots: list[SlotCount] = []
+    for slot, sources in (("W", cell.kernel), ("R", cell.recurrent_kernel)):
+        slots.extend(SlotCount(slot, s.tensor, s.elements, s.elements, s.elements)
+                     for s in sources)
+    slots.extend(_bias_entries(cell.bias, stored_bias, torch_bias, keras_bias))
+
+    return LayerParams(
+        graph=layer.node.graph, node=layer.node.name, label=layer.node.label,
+        node_index=layer.node.index, op_type=cell.cell, kind="recurrent", slots=tuple(slots),
+        direction=cell.direction, num_directions=layer.num_directions,
+        input_size=cell.input_size, hidden_size=None, implied_hidden_size=cell.hidden_size,
+        linear_before_reset=layer.linear_before_reset,
+        unsupported=MappingProxyType(unsupported), notes=_notes(layer, cell),
+        recognised_as=layer.recognised_as.value,
+    )
+
+
+def _bias_entries(
+    sources: tuple[WeightSource, ...], stored: int | None, torch: int | None,
+    keras: int | None,
+) -> list[SlotCount]:
+    """Spread the framework's bias count over the stored tensors in proportion."""
+    entries = []
+    for source in sources:
+        elements = source.elements
+        entries.append(SlotCount(
+            "B", source.tensor, elements,
+            _share(elements, stored, torch), _share(elements, stored, keras)))
+    return entries
+
+
+def _share(elements: int | None, stored: int | None, total: int | None) -> int | None:
+    if elements is None or stored is None or total is None or stored == 0:
+        return None
+    scaled = elements * total
+    return scaled // stored if scaled % stored == 0 else None
+
+
+def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
+    what = _KERAS_NAMES[cell.cell]
+    if cell.cell == "GRU" and cell.reset_after is not None:
+        what += f" (reset_after={cell.reset_after})"
+    shape = f"I={cell.input_size}, H={cell.hidden_size}"
+    steps = f", {cell.steps} steps" if cell.steps is not None else ""
+    article = "an" if what.startswith("LSTM") else "a"
+    notes = [f"recognised as {layer.recognised_as.value}: {_HOW[layer.recognised_as]}, {article} "
+             f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]
+    if cell.bias_elements == 0:
+        notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "
+                     f"({_TORCH_NAMES[cell.cell]})")
+    return tuple(notes)

@@ -1,0 +1,91 @@
+"""AL025 recurrent-layer-not-checked"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.recurrent import Recognition
+
+_KERAS = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM"}
+
+
+class RecurrentLayerNotChecked(Rule):
+    """A recurrent layer computed by a Loop or an unrolled chain: recognised, counted, not checked.
+
+    ## What it does
+    Reports, as information, every layer archlint recognised from its pattern rather than from
+    an LSTM/GRU/RNN node: a ``Loop`` whose body computes one cell step (x_t @ kernel +
+    h @ recurrent_kernel + bias, then the gates), or an unrolled chain of per-step MatMuls that
+    share one kernel and one recurrent kernel. It names the cell (SimpleRNN, GRU with its
+    reset_after, LSTM), I, H and the direction archlint recovered, and says what was not
+    checked: the rules for the ONNX ops (slot shapes AL1xx, hidden size and attributes AL2xx,
+    direction and state layout AL3xx, deployment targets AL6xx) read the op's X, W, R, B, Y and
+    attributes, which such a layer does not have. The layer is still listed and counted by
+    ``archlint params`` (and so seen by ``--max-params`` and the layer budgets).
+
+    ## Why is this bad?
+    Nothing is known to be wrong: this says which checks a clean result does not cover, instead
+    of passing over the layer in silence. Such a layer also runs step by step (one Loop
+    iteration, or one chain of small MatMuls, per time step) where a native LSTM/GRU/RNN node
+    runs one fused kernel, and targets that accelerate the native ops (cuDNN, TensorRT's RNN
+    layer, OpenVINO's sequence ops) do not accelerate it. tf2onnx folds a Keras layer into a
+    native node only when its TF while loop is exactly the fused cell its rewriters know
+    (``rewriter/lstm_tf2_rewriter.py``, ``rewriter/gru_tf2_rewriter.py``: LSTM, and GRU with
+    reset_after=True); SimpleRNN, GRU with reset_after=False, masking, recurrent dropout and
+    unroll=True leave a generic ``Loop`` (``rewriter/loop_rewriter.py``) or no loop at all.
+
+    ## Example
+    fixtures/AL025/bad.onnx.txt: ``Loop`` whose body is ``Tanh(MatMul(x_t, kernel) + bias +
+    MatMul(h, rkernel))`` is reported as a SimpleRNN step with I=3, H=4. The same layer as a
+    native ``RNN <hidden_size: int = 4>`` node (fixtures/AL025/good.onnx.txt) is checked by every
+    rule and gives nothing here.
+    """
+
+    code = "AL025"
+    name = "recurrent-layer-not-checked"
+    severity = Severity.INFO
+    summary = "A recurrent layer found as a Loop cell or unrolled chain: counted, op rules not run"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        for layer in ctx.recognised:
+            cell = layer.cell
+            if cell is None:
+                continue
+            what = _KERAS[cell.cell]
+            if cell.cell == "GRU" and cell.reset_after is not None:
+                what += f" (reset_after={cell.reset_after})"
+            if layer.recognised_as is Recognition.LOOP_CELL:
+                found, where = "a Loop whose body computes one step", f"Loop {layer.label!r}"
+            else:
+                steps = f" {cell.steps}" if cell.steps is not None else ""
+                found = f"an unrolled chain of{steps} per-step MatMuls"
+                where = f"unrolled chain from {layer.node.op_type} {layer.label!r}"
+            yield ctx.finding(
+                self, layer,
+                f"{where} computes {_article(what)} {what} layer (I={cell.input_size}, "
+                f"H={cell.hidden_size}, {cell.direction}): recognised from its pattern and "
+                f"counted by params; the rules for ONNX {cell.cell} nodes (slot shapes, "
+                "attributes, state layout, targets) do not apply to it",
+                expected=f"an ONNX {cell.cell} node, which every rule checks",
+                actual=found,
+                help=_help(cell.cell, cell.reset_after),
+            )
+
+
+def _help(cell: str, reset_after: bool | None) -> str:
+    if cell == "RNN":
+        native = ("tf2onnx has no SimpleRNN rewriter, so a Keras SimpleRNN always stays a Loop; "
+                  "PyTorch's nn.RNN exports as an RNN node")
+    elif cell == "GRU" and reset_after is False:
+        native = ("a Keras GRU with reset_after=False stays a Loop in tf2onnx: reset_after=True "
+                  "(the Keras 2 default) without recurrent_dropout or masking becomes a GRU node")
+    else:
+        native = (f"a Keras {cell} without recurrent_dropout, masking and unroll=True becomes "
+                  f"an ONNX {cell} node in tf2onnx; in PyTorch use nn.{cell} rather than a cell "
+                  "called in a Python loop")
+    return f"Nothing to fix if the Loop is intended. To have the layer checked and fused: {native}."
+
+
+def _article(word: str) -> str:
+    return "an" if word.startswith("LSTM") else "a"
