@@ -10,8 +10,8 @@ gates = 4 (LSTM, order i, o, f, c), 3 (GRU, order z, r, h) or 1 (RNN).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -31,8 +31,8 @@ __all__ = [
     "OUTPUT_SLOTS",
     "RECURRENT_OPS",
     "SLOT_RANKS",
-    "Recognition",
     "HiddenSizeEvidence",
+    "Recognition",
     "RecurrentLayer",
     "TensorRef",
     "build_layers",
