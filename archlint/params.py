@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
-from archlint.recurrent import RecurrentLayer
+from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 
 __all__ = [
@@ -120,6 +120,7 @@ class SlotCount:
     pytorch: int | None
     keras: int | None
     shared_with: str | None = None
+    dtype: str | None = None  # element type as stored, where the row says it (int8 weights)
 
     def count(self, convention: Convention) -> int | None:
         if self.shared_with is not None:
@@ -339,7 +340,7 @@ def count_model(path: str, graph: ModelGraph, layers: Iterable[RecurrentLayer]) 
     sizes: dict[tuple[str, str], int | None] = {}
     for node in graph.iter_nodes():
         if node.id in recurrent:
-            row: LayerParams | None = count_recurrent_layer(recurrent[node.id])
+            row: LayerParams | None = _count_layer(recurrent[node.id])
         else:
             row = _count_other(graph, node, bias_adds.get(node.id))
         if row is None:
@@ -362,6 +363,14 @@ def count_model(path: str, graph: ModelGraph, layers: Iterable[RecurrentLayer]) 
     )
     uncounted_tensors, uncounted_elements = _uncounted(graph, set(readers))
     return ModelParams(path, tuple(rows), shared, uncounted_tensors, uncounted_elements)
+
+
+def _count_layer(layer: RecurrentLayer) -> LayerParams:
+    if layer.recognised_as is Recognition.CONTRIB:
+        from archlint.params_contrib import count_contrib_layer  # it builds on this module
+
+        return count_contrib_layer(layer)
+    return count_recurrent_layer(layer)
 
 
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:

@@ -315,7 +315,8 @@ def _layer_dict(layer: LayerParams) -> dict[str, Any]:
         "linear_before_reset": layer.linear_before_reset,
         "slots": [
             {"slot": s.slot, "tensor": s.tensor, "elements": s.elements,
-             "pytorch": s.pytorch, "keras": s.keras, "shared_with": s.shared_with}
+             "pytorch": s.pytorch, "keras": s.keras, "shared_with": s.shared_with,
+             "dtype": s.dtype}
             for s in layer.slots
         ],
         "params": {c.value: layer.total(c) for c in CONVENTIONS},
