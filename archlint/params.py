@@ -374,9 +374,9 @@ def _count_layer(layer: RecurrentLayer) -> LayerParams:
 
 
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:
-    """A tensor's identity: the scope that defines it, and its name."""
-    info = graph.tensor(name, scope)
-    return (info.graph if info is not None else scope, name)
+    """A tensor's identity: the scope that defines it, and its name (a function body's formal
+    input is the tensor the call passes in: ModelGraph.source)."""
+    return graph.source(name, scope)
 
 
 def _is_constant(info: TensorInfo | None, graph: ModelGraph) -> bool:
