@@ -240,3 +240,52 @@ def test_attn_lstm_reads_w_without_its_attention_columns() -> None:
                                                        "V": 6}
     assert row.total(Convention.ONNX) == 198
     assert row.total(Convention.PYTORCH) is None
+
+
+_DQ_MODEL = """<ir_version: 8, opset_import: ["" : 17, "com.microsoft" : 1]>
+g (float[2, 1, 4] X) => (float[2, 1, 1, 3] Y)
+<int8[1, 4, 12] W = {{{w}}}, int8[1, 3, 12] R = {{{r}}}, {ws}, {wz}, float[1] R_scale = {{0.1}},
+ {rz}>
+{{
+  [dq_0] Y = com.microsoft.DynamicQuantizeLSTM <hidden_size: int = 3> (X, W, R, , , , , ,
+      W_scale, W_zero_point, R_scale, R_zero_point)
+}}"""
+_ONES_48, _ONES_36 = ",".join(["1"] * 48), ",".join(["1"] * 36)
+_AL020_CASES = {
+    # case: (W_scale, W_zero_point, R_zero_point, message at session creation or Run)
+    "zero-point-type": ("float[1] W_scale = {0.1}", "uint8[1] W_zero_point = {0}",
+                        "int8[1] R_zero_point = {0}",
+                        "Type parameter (T2) of Optype (DynamicQuantizeLSTM) bound to different "
+                        "types"),
+    "scale-shape": ("float[12] W_scale = {" + ",".join(["0.1"] * 12) + "}",
+                    "int8[1] W_zero_point = {0}", "int8[1] R_zero_point = {0}",
+                    "Input W_scale must have shape {1} for per-tensor/layer quantization or "
+                    "shape {1, 4*3} for per-channel quantization. Actual:{12}"),
+    "per-channel-int8-zero-point": (
+        "float[1, 12] W_scale = {" + ",".join(["0.1"] * 12) + "}",
+        "int8[1, 12] W_zero_point = {" + ",".join(["0", "3"] * 6) + "}",
+        "int8[1] R_zero_point = {0}", "DynamicQuantizeLSTM : InputWeight zero point must be zero"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_AL020_CASES))
+def test_al020_reports_what_onnxruntime_refuses(case: str, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    ws, wz, rz, message = _AL020_CASES[case]
+    text = _DQ_MODEL.format(w=_ONES_48, r=_ONES_36, ws=ws, wz=wz, rz=rz)
+    path = tmp_path / f"{case}.onnx.txt"
+    path.write_text(text, encoding="utf-8")
+    findings = _findings(path)
+    assert [f.split(" ")[:2] for f in findings] == [["AL020", "dq_0"]], findings
+    model = onnx.parser.parse_model(text)
+    with pytest.raises(Exception) as caught:
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        session.run(None, {"X": np.ones((2, 1, 4), np.float32)})
+    assert message in str(caught.value)
+
+
+def test_al020_is_silent_on_what_quantize_dynamic_writes() -> None:
+    for name in QUANTIZED_FILES:
+        assert not [f for f in _findings(QUANTIZED / name) if f.startswith("AL020")]
