@@ -289,3 +289,15 @@ def test_al020_reports_what_onnxruntime_refuses(case: str, tmp_path: Path) -> No
 def test_al020_is_silent_on_what_quantize_dynamic_writes() -> None:
     for name in QUANTIZED_FILES:
         assert not [f for f in _findings(QUANTIZED / name) if f.startswith("AL020")]
+
+
+def test_archlint_run_places_the_quantized_layers_on_the_cpu_as_predicted() -> None:
+    from .conftest import invoke
+
+    result = invoke("run", str(QUANTIZED / "lstm_l2_bi_s8.onnx"))
+    assert result.exit_code == 0, result.output
+    for node in ("/rnn/LSTM_quant", "/rnn/LSTM_1_quant"):
+        assert f"placement: DynamicQuantizeLSTM '{node}': CPUExecutionProvider" in result.output
+    assert ("placement: prediction (onnxruntime-cpu): agrees; 2 of 2 observed recurrent "
+            "node(s) as predicted") in result.output
+    assert "0 findings" in result.output
