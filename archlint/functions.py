@@ -30,7 +30,13 @@ from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProt
 
 from archlint.shapes import Shape
 
-__all__ = ["FunctionTable", "instance_path"]
+__all__ = ["MAX_INSTANCES", "MAX_INSTANTIATED_NODES", "FunctionTable", "instance_path"]
+
+# Bodies are copied (and inferred) per call, and a body may call functions in turn: a hostile
+# model could make the copies grow exponentially with nesting. Past this many copies or copied
+# nodes, calls are not expanded (graph.py records them in ModelGraph.skipped_subgraphs).
+MAX_INSTANCES = 1_000
+MAX_INSTANTIATED_NODES = 100_000
 
 TypeOf: TypeAlias = "Callable[[str], tuple[int | None, Shape | None]]"
 
@@ -44,6 +50,7 @@ class FunctionTable:
     opset_import: tuple[onnx.OperatorSetIdProto, ...]
     # keeps every instantiated body alive: the graph's scopes refer to their node lists
     instances: list[GraphProto] = field(default_factory=list)
+    copied_nodes: int = 0
 
     @classmethod
     def of(cls, model: ModelProto) -> FunctionTable:
@@ -56,6 +63,12 @@ class FunctionTable:
         """The local function this node calls, or None."""
         return self.functions.get((node.domain, node.op_type)) if self.functions else None
 
+    def affordable(self, function: FunctionProto) -> bool:
+        """Whether one more copy of this body stays within MAX_INSTANCES and
+        MAX_INSTANTIATED_NODES."""
+        return len(self.instances) < MAX_INSTANCES \
+            and self.copied_nodes + len(function.node) <= MAX_INSTANTIATED_NODES
+
     def instantiate(self, function: FunctionProto, call: NodeProto, type_of: TypeOf) -> GraphProto:
         """The function's body as a graph for this call: attributes bound, inputs typed and
         shapes inferred (as far as onnx can; a body it cannot infer is kept uninferred)."""
@@ -67,6 +80,7 @@ class FunctionTable:
                 graph.input.append(_value_info(name, *type_of(actual[name])))
         for name in function.output:
             graph.output.append(ValueInfoProto(name=name))
+        self.copied_nodes += len(function.node)
         bound = _bound_attributes(function, call)
         for body_node in function.node:
             graph.node.append(_bind(body_node, bound, missing))

@@ -443,7 +443,8 @@ def _add_scope(
         if function is not None and graph._functions is not None:
             # a call of a model-local function: its body, bound to this call (functions.py)
             sub_path = instance_path(path, node, index, function)
-            if depth + 1 > MAX_SUBGRAPH_DEPTH or sub_path in graph._scopes:
+            if depth + 1 > MAX_SUBGRAPH_DEPTH or sub_path in graph._scopes \
+                    or not graph._functions.affordable(function):
                 graph.skipped_subgraphs.append(sub_path)
                 continue
             body = graph._functions.instantiate(function, node, _type_reader(graph, path))

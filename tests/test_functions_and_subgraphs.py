@@ -138,3 +138,51 @@ def test_an_lstm_stepped_by_a_scan_is_seen_and_clean() -> None:
     assert layer.shape("initial_h") == (1, 1, 3)  # the body's typed state input
     assert _findings(path) == []
     assert [o.shape for o in _session_run(path)] == [(1, 1, 3), (1, 1, 3), (2, 1, 1, 1, 3)]
+
+
+def test_a_function_called_from_a_function_and_an_unset_attribute_reference() -> None:
+    path = FUNCTIONS / "nested_unset_attribute.onnx.txt"
+    (layer,) = analyse(load_model(path)).layers
+    assert layer.node.graph == "main/call_0.local.Outer/inner_call.local.Enc"
+    assert layer.enclosing_op_types == ("Enc", "Outer")
+    # hs is passed down (3); clip refers to an attribute nobody sets and has no default
+    assert (layer.hidden_size, layer.clip, layer.has_attribute("clip")) == (3, None, False)
+    assert layer.shape("X") == ("seq", "batch", 4)
+    assert _findings(path) == []
+    assert [o.shape for o in _session_run(path)] == [(2, 1, 2, 3)]
+
+
+def test_exponentially_nested_calls_are_expanded_only_up_to_a_budget(tmp_path: Path) -> None:
+    """f0 calls f1 twice, f1 calls f2 twice, ...: 2**12 copies of the innermost body. archlint
+    expands at most MAX_INSTANCES calls and says which it skipped, instead of hanging."""
+    from onnx import helper
+
+    from archlint.functions import MAX_INSTANCES
+
+    depth = 12
+    functions = []
+    for level in range(depth):
+        callee = f"f{level + 1}"
+        nodes = ([helper.make_node("Identity", ["x"], ["y"])] if level == depth - 1 else
+                 [helper.make_node(callee, ["x"], ["t"], domain="local", name="a"),
+                  helper.make_node(callee, ["t"], ["y"], domain="local", name="b")])
+        functions.append(helper.make_function(
+            "local", f"f{level}", ["x"], ["y"], nodes,
+            [helper.make_opsetid("", 17), helper.make_opsetid("local", 1)]))
+    functions[-1] = helper.make_function("local", f"f{depth - 1}", ["x"], ["y"],
+                                         [helper.make_node("Identity", ["x"], ["y"])],
+                                         [helper.make_opsetid("", 17)])
+    graph = helper.make_graph(
+        [helper.make_node("f0", ["X"], ["Y"], domain="local", name="root")], "nested",
+        [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, functions=functions, opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
+    path = tmp_path / "nested.onnx"
+    onnx.save(model, path)
+    ctx = analyse(load_model(path))
+    instances = [p for p in ctx.graph.graphs() if p != "main"]
+    assert len(instances) == MAX_INSTANCES
+    assert ctx.graph.skipped_subgraphs
+    report = Linter(ALL_RULES).lint_file(path, path.name)
+    assert report.error is None and not [f for f in report.findings if f.code == "AL000"]
