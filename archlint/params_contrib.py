@@ -64,13 +64,11 @@ def _elements(ref: TensorRef) -> int | None:
 def _stored(entry: SlotCount, ref: TensorRef) -> SlotCount:
     """A weight slot counted from its stored shape (AttnLSTM's W is wider than the view)."""
     elements = _elements(ref)
-    scale = entry.elements
-    if elements == scale:
+    if elements == entry.elements:
         return SlotCount(entry.slot, entry.tensor, entry.elements, entry.pytorch, entry.keras,
                          dtype=_dtype(ref))
-    keras = entry.keras if entry.keras == entry.elements else (
-        None if elements is None or elements % 2 else elements // 2)
-    return SlotCount(entry.slot, entry.tensor, elements, elements, keras, dtype=_dtype(ref))
+    # W and R are the only slots whose view differs from storage; neither is halved for Keras
+    return SlotCount(entry.slot, entry.tensor, elements, elements, elements, dtype=_dtype(ref))
 
 
 def _slot(ref: TensorRef, framework: bool) -> SlotCount:

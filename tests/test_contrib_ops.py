@@ -301,3 +301,28 @@ def test_archlint_run_places_the_quantized_layers_on_the_cpu_as_predicted() -> N
     assert ("placement: prediction (onnxruntime-cpu): agrees; 2 of 2 observed recurrent "
             "node(s) as predicted") in result.output
     assert "0 findings" in result.output
+
+
+def test_attn_lstm_with_an_attention_layer_takes_a_from_aw(tmp_path: Path) -> None:
+    """With AW [D, memory_depth + H, aw_attn_size], the cell's input is [x_t, attention] of
+    width I + aw_attn_size (deep_cpu_attn_lstm.cc): W [1, 12, 4 + 7] reads as I = 4."""
+    import onnxruntime as ort
+
+    text = """<ir_version: 8, opset_import: ["" : 17, "com.microsoft" : 1]>
+attn_aw (float[2, 1, 4] X, float[1, 12, 11] W, float[1, 12, 3] R, float[1, 3, 6] QW,
+         float[1, 5, 6] MW, float[1, 6] V, float[1, 2, 5] M, float[1, 8, 7] AW)
+    => (float[2, 1, 1, 3] Y)
+{
+  [attn_0] Y = com.microsoft.AttnLSTM <hidden_size: int = 3> (X, W, R, , , , , , QW, MW, V, M, ,
+                                                              AW)
+}"""
+    path = tmp_path / "attn_aw.onnx.txt"
+    path.write_text(text, encoding="utf-8")
+    (layer,) = _layers(path)
+    assert (layer.shape("W"), layer.input_size) == ((1, 12, 4), 4)
+    assert _findings(path) == []
+    model = onnx.parser.parse_model(text)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {vi.name: np.full([d.dim_value for d in vi.type.tensor_type.shape.dim], 0.1,
+                              np.float32) for vi in model.graph.input}
+    assert session.run(None, feeds)[0].shape == (2, 1, 1, 3)
