@@ -23,6 +23,7 @@ from onnx import GraphProto, NodeProto, TensorProto, TypeProto, ValueInfoProto, 
 if TYPE_CHECKING:
     import networkx as nx
 
+from archlint.functions import FunctionTable, TypeOf, instance_path
 from archlint.loader import SMALL_TENSOR_ELEMENTS, LoadedModel, subgraph_path, tensor_elements
 from archlint.shapes import Dim, Shape
 
@@ -140,6 +141,9 @@ class _Scope:
     outputs: tuple[str, ...]
     producers: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor -> (node, slot)
     children: dict[int, list[str]] = field(default_factory=dict)  # node index -> subgraph paths
+    # a function body instantiated at a call: the caller's scope and formal -> actual inputs
+    call_scope: str | None = None
+    bindings: dict[str, str] = field(default_factory=dict)
 
 
 class ModelGraph:
@@ -161,6 +165,7 @@ class ModelGraph:
         self._dag: nx.DiGraph | None = None
         self.nodes: Mapping[str, NodeInfo] = _NodeTable(self)
         self.skipped_subgraphs: list[str] = []
+        self._functions: FunctionTable | None = None  # model-local functions, per call site
 
     # --- scopes -------------------------------------------------------------------------------
     def graphs(self) -> tuple[str, ...]:
@@ -198,6 +203,22 @@ class ModelGraph:
             owner = self._scopes.get(scope)
             scope = owner.parent if owner is not None else None
         return None
+
+    def source(self, name: str, graph: str = "main") -> tuple[str, str]:
+        """(defining scope, name) of the tensor itself: a formal input of a function body
+        (archlint/functions.py) is followed to the actual input of the call, across nested
+        calls, so a weight passed into a function is one tensor with its initializer."""
+        scope, current = graph, name
+        for _ in range(MAX_SUBGRAPH_DEPTH + 1):
+            info = self.tensor(current, scope)
+            if info is None:
+                return (scope, current)
+            owner = self._scopes[info.graph]
+            if owner.call_scope is None or not info.is_graph_input \
+                    or current not in owner.bindings:
+                return (info.graph, current)
+            scope, current = owner.call_scope, owner.bindings[current]
+        return (scope, current)
 
     def tensors(self, graph: str = "main") -> Mapping[str, TensorInfo]:
         scope = self._scopes.get(graph)
@@ -391,6 +412,7 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
 
 def build_graph(model: LoadedModel) -> ModelGraph:
     graph = ModelGraph()
+    graph._functions = FunctionTable.of(model.proto)
     main_inputs = {vi.name for vi in model.proto.graph.input}
     # The skeleton left large initializers out; describe them from the original proto.
     main_initializers = {t.name: t for t in model.proto.graph.initializer}
@@ -430,6 +452,23 @@ def _add_scope(
                 producers[name] = (index, slot)
         if node.op_type not in _CONTROL_FLOW_OPS and node.domain in _STANDARD_DOMAINS:
             continue
+        function = graph._functions.called(node) if graph._functions is not None else None
+        if function is not None and graph._functions is not None:
+            # a call of a model-local function: its body, bound to this call (functions.py)
+            sub_path = instance_path(path, node, index, function)
+            if depth + 1 > MAX_SUBGRAPH_DEPTH or sub_path in graph._scopes \
+                    or not graph._functions.affordable(function):
+                graph.skipped_subgraphs.append(sub_path)
+                continue
+            body = graph._functions.instantiate(function, node, _type_reader(graph, path))
+            scope.children.setdefault(index, []).append(sub_path)
+            _add_scope(graph, body, sub_path, None, f"{path}/{index}", depth + 1,
+                       main_inputs, main_initializers)
+            instance = graph._scopes[sub_path]
+            instance.call_scope = path
+            instance.bindings = {formal: actual for formal, actual
+                                 in zip(function.input, node.input, strict=False) if actual}
+            continue
         for attr_name, sub in _subgraphs(node):
             sub_path = subgraph_path(path, node, index, attr_name)
             if sub_path in graph._scopes:  # two owners with the same name
@@ -440,6 +479,14 @@ def _add_scope(
             scope.children.setdefault(index, []).append(sub_path)
             _add_scope(graph, sub, sub_path, path, f"{path}/{index}", depth + 1,
                        main_inputs, main_initializers)
+
+
+def _type_reader(graph: ModelGraph, path: str) -> TypeOf:
+    def read(name: str) -> tuple[int | None, Shape | None]:
+        info = graph.tensor(name, path)
+        return (None, None) if info is None else (info.dtype, info.shape)
+
+    return read
 
 
 def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:

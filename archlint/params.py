@@ -29,7 +29,7 @@ from types import MappingProxyType
 from onnx import OperatorSetIdProto
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
-from archlint.recurrent import RecurrentLayer
+from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 from archlint.weight_sources import (
     Basis,
@@ -184,6 +184,7 @@ class SlotCount:
     shared_with: str | None = None
     basis: Basis = Basis.INITIALIZER
     sources: tuple[Source, ...] = ()
+    dtype: str | None = None  # element type as stored, where the row says it (int8 weights)
 
     def count(self, convention: Convention) -> int | None:
         if self.shared_with is not None:
@@ -503,7 +504,7 @@ def count_model(
     sizes: dict[tuple[str, str], int | None] = {}
     for node in graph.iter_nodes():
         if node.id in recurrent:
-            row: LayerParams | None = count_recurrent_layer(*recurrent[node.id])
+            row: LayerParams | None = _count_layer(*recurrent[node.id])
         elif node.id in norms:
             row = norms[node.id]
         elif node.id in claimed:
@@ -518,7 +519,7 @@ def count_model(
         owned_here: list[str] = []  # slots of this row whose tensor it is the first to read
         for entry in row.slots:
             sources = entry.sources or (None,)
-            keys = [(s.graph, s.name) if s is not None
+            keys = [graph.source(s.name, s.graph) if s is not None
                     else _tensor_key(graph, entry.tensor, node.graph) for s in sources]
             fresh: list[tuple[str, str]] = []
             for key, source in zip(keys, sources, strict=True):
@@ -590,10 +591,18 @@ def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str
             and "W" in owned and "R" in owned)
 
 
+def _count_layer(layer: RecurrentLayer, traces: Mapping[str, Trace]) -> LayerParams:
+    if layer.recognised_as is Recognition.CONTRIB:
+        from archlint.params_contrib import count_contrib_layer  # it builds on this module
+
+        return count_contrib_layer(layer)
+    return count_recurrent_layer(layer, traces)
+
+
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:
-    """A tensor's identity: the scope that defines it, and its name."""
-    info = graph.tensor(name, scope)
-    return (info.graph if info is not None else scope, name)
+    """A tensor's identity: the scope that defines it, and its name (a function body's formal
+    input is the tensor the call passes in: ModelGraph.source)."""
+    return graph.source(name, scope)
 
 
 def _is_constant(info: TensorInfo | None, graph: ModelGraph) -> bool:

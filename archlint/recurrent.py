@@ -97,6 +97,9 @@ class TensorRef:
     is_graph_input: bool = False
     producer: str | None = None  # node id
     info: TensorInfo | None = field(default=None, compare=False, repr=False)
+    # The shape as the file stores it, when the view reads the tensor in another layout (a
+    # contrib op's transposed W, archlint/contrib_ops.py); None when ``shape`` is the stored one.
+    stored_shape: Shape | None = None
 
     @property
     def value(self) -> np.ndarray[Any, Any] | None:
@@ -158,6 +161,8 @@ class RecurrentLayer:
     # bias layout, direction). Their op slots (inputs, outputs) are empty: there is no node
     # whose X, W, R, B or Y the spec's shapes apply to.
     cell: CellFacts | None = None
+    # Inputs of the node's own op beyond the ONNX op's slots (a contrib op's W_scale, ...).
+    extra_inputs: Mapping[str, TensorRef] = field(default_factory=lambda: MappingProxyType({}))
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -167,6 +172,18 @@ class RecurrentLayer:
     @property
     def label(self) -> str:
         return self.node.label
+
+    @property
+    def node_op(self) -> str:
+        """The node's op as target profiles name it: ``LSTM`` for an ONNX op, the qualified
+        ``com.microsoft.DynamicQuantizeLSTM`` for another domain's, ``Loop`` for a Loop cell."""
+        node = self.node
+        return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+    @property
+    def display_op(self) -> str:
+        """The op a user finds in the file: the contrib op's name, else the cell's op type."""
+        return self.node.op_type if self.recognised_as is Recognition.CONTRIB else self.op_type
 
     @property
     def gates(self) -> int:
@@ -300,26 +317,36 @@ class RecurrentLayer:
 
 
 def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:
-    """Native LSTM/GRU/RNN nodes, then the cells recognised in Loops and unrolled chains."""
+    """Native LSTM/GRU/RNN nodes and onnxruntime's contrib recurrent ops, in graph order, then
+    the cells recognised in Loops and unrolled chains."""
+    from archlint import contrib_ops  # it builds on this module's views
     from archlint.cells import cell_layers  # cells reads patterns, which reads this module
 
-    native = tuple(
-        _build_layer(graph, node, producer_name) for node in graph.iter_nodes(RECURRENT_OPS)
-        if node.domain in ("", "ai.onnx")
-    )
-    return native + cell_layers(graph, producer_name)
+    layers: list[RecurrentLayer] = []
+    for node in graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)):
+        if node.domain in ("", "ai.onnx") and node.op_type in RECURRENT_OPS:
+            layers.append(_build_layer(graph, node, producer_name))
+        elif (contrib := contrib_ops.contrib_op(node)) is not None:
+            base = _build_layer(graph, node, producer_name, op=contrib.cell)
+            layers.append(contrib_ops.build_contrib_layer(graph, node, base))
+    return tuple(layers) + cell_layers(graph, producer_name)
 
 
-def _build_layer(graph: ModelGraph, node: NodeInfo, producer_name: str) -> RecurrentLayer:
+def _build_layer(
+    graph: ModelGraph, node: NodeInfo, producer_name: str, op: str | None = None
+) -> RecurrentLayer:
+    """The view of a node bound as ONNX op ``op`` (its own op type unless given)."""
     attrs: dict[str, Any] = {}
     types: dict[str, str] = {}
     for attr in node.proto.attribute:
         types[attr.name] = _ATTRIBUTE_TYPE_NAMES.get(attr.type, "undefined")
+        if attr.ref_attr_name:
+            continue  # a function body's reference to its caller's attribute: value unknown
         try:
             attrs[attr.name] = onnx.helper.get_attribute_value(attr)
         except Exception:  # malformed attribute: treated as absent, its type still reported
             continue
-    op = node.op_type
+    op = op or node.op_type
     return RecurrentLayer(
         node=node,
         op_type=op,

@@ -73,7 +73,7 @@ def test_every_target_fixture_runs_or_is_refused_as_the_cpu_profile_predicts(pat
     """Refusals at session creation, at Run, and clean runs: the prediction holds for each."""
     result = run_cpu(path)
     assert [f.code for f in result.findings] == []
-    if path.name == "activation_name.onnx.txt":
+    if path.name.endswith("activation_name.onnx.txt"):  # also the DynamicQuantizeLSTM one
         # onnxruntime's message names neither node nor op (rnn_helpers.cc): nothing observed.
         assert prediction(result) == ("prediction (onnxruntime-cpu): no recurrent node "
                                       "observed; not compared")

@@ -321,7 +321,8 @@ def _layer_dict(layer: LayerParams) -> dict[str, Any]:
              "pytorch": s.pytorch, "keras": s.keras, "shared_with": s.shared_with,
              "basis": s.basis.value,
              "sources": [{"graph": src.graph, "tensor": src.name, "elements": src.elements,
-                          "basis": src.basis.value} for src in s.sources]}
+                          "basis": src.basis.value} for src in s.sources],
+             "dtype": s.dtype}
             for s in layer.slots
         ],
         "params": {c.value: layer.total(c) for c in CONVENTIONS},

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from archlint.api import Finding, Rule, RuleContext
+from archlint.contrib_ops import contrib_op
 from archlint.graph import NodeInfo
 from archlint.recurrent import RecurrentLayer
 
@@ -51,7 +52,9 @@ def node_named_in(message: str, out: Collector) -> NodeInfo | None:
                 return named[0]
     for op, pattern in _KERNEL_OPS:
         if pattern.search(message):
-            of_op = [n for n in nodes if n.op_type == op]
+            # a contrib op computing that cell (DynamicQuantizeLSTM runs LSTMBase) counts too
+            of_op = [n for n in nodes if n.op_type == op
+                     or ((c := contrib_op(n)) is not None and c.cell == op)]
             if len(of_op) == 1:
                 return of_op[0]
     return None

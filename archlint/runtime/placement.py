@@ -10,13 +10,17 @@ from archlint.runtime.providers import CPU
 __all__ = ["PLACEMENT_LIMIT", "placement"]
 
 PLACEMENT_LIMIT = 20  # other nodes listed by name when they left the first provider
+_FALLBACK_HELP = ("cuDNN cannot run this node as exported (clip, activation alpha/beta, "
+                  "non-default activations, input_forget, peepholes, or a GRU with "
+                  "linear_before_reset=0); re-export without them to keep it on GPU.")
 
 
 def placement(rows: list[list[str]], ctx: RuleContext, out: Collector,
                providers: tuple[str, ...]) -> tuple[str, ...]:
     by_provider: dict[str, int] = {}
     lines: list[str] = []
-    recurrent = {n.name: n for n in ctx.graph.iter_nodes(RECURRENT_OPS) if n.name}
+    # every recognised layer's node: LSTM/GRU/RNN and contrib ops (DynamicQuantizeLSTM)
+    recurrent = {la.node.name: la.node for la in ctx.layers if la.node.name}
     seen: set[str] = set()
     elsewhere: list[str] = []
     for name, op, provider in rows:
@@ -31,9 +35,10 @@ def placement(rows: list[list[str]], ctx: RuleContext, out: Collector,
                 out.add("AL506", node,
                         f"{op} {name!r} ran on {CPU}, not on {providers[0]}",
                         expected=providers[0], actual=provider,
-                        help="cuDNN cannot run this node as exported (clip, activation "
-                        "alpha/beta, non-default activations, input_forget, peepholes, or a GRU "
-                        "with linear_before_reset=0); re-export without them to keep it on GPU.")
+                        help=_FALLBACK_HELP if op in RECURRENT_OPS else
+                        f"onnxruntime has no GPU kernel for the contrib op {op}: deploy the "
+                        "float model (an ONNX LSTM) for the GPU and keep the quantized one for "
+                        "CPU targets.")
     for name in sorted(set(recurrent) - seen):
         lines.append(f"{recurrent[name].op_type} {name!r}: not in the profile (fused, renamed "
                      "or not executed)")

@@ -128,7 +128,12 @@ def _fields(*fields: Field) -> Mapping[str, Field]:
 
 
 FIELDS: Mapping[str, Field] = _fields(
-    Field("op_type", "str", "LSTM, GRU or RNN", lambda la: la.op_type),
+    Field("op_type", "str", "LSTM, GRU or RNN (the cell a contrib op computes: LSTM)",
+          lambda la: la.op_type),
+    Field("node_op", "str",
+          "the node's own op: LSTM, GRU, RNN, or a contrib op by qualified name "
+          "(com.microsoft.DynamicQuantizeLSTM, com.microsoft.AttnLSTM)",
+          lambda la: la.node_op),
     Field("direction", "str", "the direction attribute as written (default forward)",
           lambda la: la.direction),
     Field("num_directions", "int", "D: 1 or 2; unknown for an invalid direction",

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from archlint.contrib_ops import CONTRIB_OPS
 from archlint.recurrent import INPUT_SLOTS, RECURRENT_OPS, RecurrentLayer
 from archlint.targets.conditions import Condition, ConditionError, evaluate, parse_condition
 from archlint.targets.fields import FIELDS, field_value
@@ -54,6 +55,8 @@ _ATTRIBUTES = frozenset({"activation_alpha", "activation_beta", "activations", "
                          "direction", "hidden_size", "input_forget", "layout",
                          "linear_before_reset"})
 _INPUTS = frozenset(slot for slots in INPUT_SLOTS.values() for slot in slots)
+# What an entry's ``ops`` may name: the ONNX ops, and contrib ops by qualified name.
+_OPS = RECURRENT_OPS | frozenset(op.qualified for op in CONTRIB_OPS.values())
 _REQUIRED_ENTRY_KEYS = ("id", "kind", "ops", "when", "reason", "stage", "source", "expected",
                         "help")
 
@@ -94,14 +97,14 @@ class Entry:
     help: str
 
     def match(self, layer: RecurrentLayer) -> EntryMatch | None:
-        if layer.op_type not in self.ops:
+        if layer.node_op not in self.ops:  # LSTM, or com.microsoft.DynamicQuantizeLSTM
             return None
         evidence = evaluate(self.when, layer)
         return None if evidence is None else EntryMatch(self, layer, evidence)
 
     def runtime_message(self, layer: RecurrentLayer) -> str | None:
         """The runtime's own words for this node, placeholders filled from the layer's fields."""
-        template = self.message_by_op.get(layer.op_type, self.message)
+        template = self.message_by_op.get(layer.node_op, self.message)
         if template is None:
             return None
         names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
@@ -180,8 +183,10 @@ def _parse_entry(raw: object, profile: Mapping[str, Any], where: str) -> Entry:
     if kind == "fallback" and not profile.get("fallback"):
         raise ProfileError(f"{where}: a fallback entry needs the profile's 'fallback' target")
     ops = raw["ops"]
-    if not isinstance(ops, list) or not ops or not set(ops) <= RECURRENT_OPS:
-        raise ProfileError(f"{where}: ops must list some of LSTM, GRU, RNN")
+    if not isinstance(ops, list) or not ops or not set(ops) <= _OPS:
+        contrib = ", ".join(sorted(op.qualified for op in CONTRIB_OPS.values()))
+        raise ProfileError(f"{where}: ops must list some of LSTM, GRU, RNN (or a contrib op: "
+                           f"{contrib})")
     try:
         when = parse_condition(raw["when"], where)
     except ConditionError as exc:
@@ -189,9 +194,10 @@ def _parse_entry(raw: object, profile: Mapping[str, Any], where: str) -> Entry:
     message = _str(raw, "message", where, required=False)
     by_op = raw.get("message_by_op", {})
     if not isinstance(by_op, Mapping) or not all(
-        k in RECURRENT_OPS and isinstance(v, str) for k, v in by_op.items()
+        k in _OPS and isinstance(v, str) for k, v in by_op.items()
     ):
-        raise ProfileError(f"{where}: message_by_op maps LSTM/GRU/RNN to strings")
+        raise ProfileError(f"{where}: message_by_op maps ops (LSTM/GRU/RNN, contrib ops) to "
+                           "strings")
     for template in [message, *by_op.values()]:
         if template is not None:
             _check_placeholders(template, where)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from archlint.contrib_ops import stored_layout
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Shape, format_shape
 
@@ -57,8 +58,20 @@ def known_dim(layer: RecurrentLayer, slot: str, axis: int) -> int | None:
 
 
 def describe(layer: RecurrentLayer) -> str:
-    """``LSTM 'lstm_0'`` / ``GRU <GRU #3>`` for messages."""
-    return f"{layer.op_type} {layer.name!r}" if layer.name else f"{layer.op_type} {layer.label}"
+    """``LSTM 'lstm_0'`` / ``GRU <GRU #3>`` / ``DynamicQuantizeLSTM 'q'`` for messages."""
+    op = layer.display_op
+    return f"{op} {layer.name!r}" if layer.name else f"{op} {layer.label}"
+
+
+def stored_note(layer: RecurrentLayer, slot: str) -> str:
+    """`` (stored as [2, 5, 32], [D, I, 4·H])`` when the view reads a contrib op's tensor in
+    the ONNX LSTM's layout (archlint/contrib_ops.py), else empty."""
+    ref = layer.tensor(slot)
+    if ref is None or ref.stored_shape is None:
+        return ""
+    layout = stored_layout(layer, slot)
+    how = f", {layer.display_op} layout {layout}" if layout else ""
+    return f" (read as the LSTM's {slot}; stored as {format_shape(ref.stored_shape)}{how})"
 
 
 def slots_text(slots: Iterable[str]) -> str:

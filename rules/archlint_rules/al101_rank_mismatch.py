@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.contrib_ops import stored_layout
 from archlint.recurrent import SLOT_RANKS, RecurrentLayer
 from archlint.shapes import format_shape
 from archlint_rules._dims import describe
@@ -61,13 +62,13 @@ class RankMismatch(LayerRule):
                 continue
             is_output = slot in layer.outputs
             actual = format_shape(ref.shape)
+            spec = stored_layout(layer, slot) or _SPEC_SHAPES[slot]
             yield ctx.finding(
                 self, layer,
                 f"{describe(layer)} {'output' if is_output else 'input'} {slot} has rank "
-                f"{len(ref.shape)} {actual}; the spec's {slot} is rank {expected} "
-                f"{_SPEC_SHAPES[slot]}",
+                f"{len(ref.shape)} {actual}; the spec's {slot} is rank {expected} {spec}",
                 input=None if is_output else slot, output=slot if is_output else None,
-                expected=f"rank {expected} {_SPEC_SHAPES[slot]}",
+                expected=f"rank {expected} {spec}",
                 actual=f"rank {len(ref.shape)} {actual}",
                 help=_hint(layer, slot, len(ref.shape), expected),
             )

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
-from archlint_rules._dims import describe
+from archlint_rules._dims import describe, stored_note
 
 
 class InputSizeMismatch(LayerRule):
@@ -55,6 +55,6 @@ class InputSizeMismatch(LayerRule):
         yield ctx.finding(
             self, layer,
             f"{describe(layer)} input W has input size {w_in} but X has {x_in} features "
-            f"per step; W must be {expected}",
+            f"per step; W must be {expected}{stored_note(layer, 'W')}",
             input="W", expected=expected, actual=format_shape(shape), help=help_text,
         )

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.graph import dtype_name
-from archlint.recurrent import RecurrentLayer
+from archlint.recurrent import Recognition, RecurrentLayer
 from archlint_rules._dims import describe
 from archlint_rules._schema import allowed_dtypes, recurrent_schema, slots_of_type
 
@@ -39,6 +39,8 @@ class RecurrentDtypeMismatch(LayerRule):
     summary = "X, W, R, B, initial states or P of one node have different element types"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
+        if layer.recognised_as is not Recognition.NATIVE:
+            return  # the ONNX op's schema does not apply (AL020 judges a contrib op's types against its own schema)
         schema = recurrent_schema(layer.op_type, ctx.model.opset)
         allowed = allowed_dtypes(schema, "T")
         typed = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
-from archlint.recurrent import RecurrentLayer
+from archlint.recurrent import Recognition, RecurrentLayer
 from archlint_rules._dims import describe
 from archlint_rules._schema import recurrent_schema
 
@@ -41,6 +41,8 @@ class RecurrentArity(LayerRule):
     summary = "More inputs or outputs than LSTM/GRU/RNN takes (P on a GRU, Y_c on an RNN)"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
+        if layer.recognised_as is not Recognition.NATIVE:
+            return  # the ONNX op's schema does not apply (AL020 judges a contrib op's inputs against its own schema)
         schema = recurrent_schema(layer.op_type, ctx.model.opset)
         node = layer.node
         inputs, outputs = len(node.inputs), len(node.outputs)

@@ -3,8 +3,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.contrib_ops import stored_layout
 from archlint.recurrent import RecurrentLayer
-from archlint_rules._dims import AxisMismatch, axis_mismatches, describe, known_dim, slots_text
+from archlint_rules._dims import (
+    AxisMismatch,
+    axis_mismatches,
+    describe,
+    known_dim,
+    slots_text,
+    stored_note,
+)
 
 _WEIGHT_SLOTS = ("W", "R", "B")
 
@@ -101,7 +109,7 @@ class HiddenSizeMismatch(LayerRule):
         return ctx.finding(
             self, layer,
             f"{describe(layer)} {kind} {slot} has shape {mismatch.actual_text()}; "
-            f"{source} needs {mismatch.expected_text()}",
+            f"{source} needs {mismatch.expected_text()}{stored_note(layer, slot)}",
             input=None if is_output else slot, output=slot if is_output else None,
             expected=mismatch.expected_text(), actual=mismatch.actual_text(),
             help=_hint(layer, mismatch, hidden),
@@ -111,6 +119,10 @@ class HiddenSizeMismatch(LayerRule):
 def _hint(layer: RecurrentLayer, mismatch: AxisMismatch, hidden: int) -> str:
     g, h = layer.gates, hidden
     slot, actual = mismatch.slot, mismatch.actual
+    layout = stored_layout(layer, slot)
+    if layout is not None:
+        return (f"{layer.display_op} stores {slot} as {layout}: re-quantize from an LSTM whose "
+                f"{slot} is sized for hidden_size={h}, or correct the hidden_size attribute.")
     if slot == "B" and len(actual) == 2 and actual[1] == g * h:
         return (f"B has {g}·H = {g * h} values per direction: a single bias as Keras stores it. "
                 f"ONNX needs Wb and Rb concatenated ({2 * g * h}); append {g * h} zeros.")

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
-from archlint_rules._attrs import ATTRIBUTE_TYPES
+from archlint_rules._attrs import attribute_types
 from archlint_rules._dims import describe
 
 _BELONGS_TO = {"input_forget": "LSTM", "linear_before_reset": "GRU"}
@@ -37,7 +37,7 @@ class AttributeNotForOp(LayerRule):
     summary = "An attribute the operator does not have (input_forget on GRU, ...)"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
-        known = ATTRIBUTE_TYPES[layer.op_type]
+        known = attribute_types(layer)
         for attribute in layer.attribute_types:
             if attribute in known:
                 continue
@@ -46,10 +46,16 @@ class AttributeNotForOp(LayerRule):
                 f"; it is a {owner} attribute" if owner else "")
             yield ctx.finding(
                 self, layer,
-                f"{describe(layer)} has attribute {attribute!r}, which {layer.op_type} does "
+                f"{describe(layer)} has attribute {attribute!r}, which {layer.display_op} does "
                 f"not have{where}",
                 attribute=attribute, expected=f"one of {', '.join(sorted(known))}",
                 actual=attribute,
-                help=f"Remove {attribute!r}"
-                + (f" (it belongs to {owner} nodes)." if owner else "."),
+                help=_help(layer, attribute, owner),
             )
+
+
+def _help(layer: RecurrentLayer, attribute: str, owner: str | None) -> str:
+    if attribute == "layout" and layer.display_op != layer.op_type:
+        return (f"Remove 'layout': {layer.display_op} is always sequence first (layout=0); if "
+                "it was 1, transpose X, the states and the outputs around the node.")
+    return f"Remove {attribute!r}" + (f" (it belongs to {owner} nodes)." if owner else ".")

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
-from archlint_rules._attrs import ATTRIBUTE_TYPES
+from archlint_rules._attrs import attribute_types
 from archlint_rules._dims import describe
 
 
@@ -34,7 +34,7 @@ class AttributeWrongType(LayerRule):
     summary = "An attribute has the wrong type (e.g. hidden_size as float)"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
-        known = ATTRIBUTE_TYPES[layer.op_type]
+        known = attribute_types(layer)
         for attribute, actual in layer.attribute_types.items():
             expected = known.get(attribute)
             if expected is None or actual == expected:
