@@ -42,7 +42,7 @@ class RecurrentArity(LayerRule):
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         if layer.recognised_as is not Recognition.NATIVE:
-            return  # the ONNX op's schema does not apply (AL020 judges a contrib op's inputs against its own schema)
+            return  # a contrib op has its own schema: AL020 judges it
         schema = recurrent_schema(layer.op_type, ctx.model.opset)
         node = layer.node
         inputs, outputs = len(node.inputs), len(node.outputs)
