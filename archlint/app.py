@@ -8,15 +8,17 @@ overrides, baseline) -> fail-on is written once. Errors a user can fix are :clas
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from archlint.api import Finding, Severity
 from archlint.config import Config, ConfigError, lint_settings, load_config
 from archlint.engine import Linter, no_cyclic_gc
 from archlint.graph import build_graph
-from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model
+from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model, load_proto
 from archlint.params import (
     Convention,
     ModelParams,
@@ -32,6 +34,9 @@ from archlint.report import ModelReport, Report
 from archlint.runtime.settings import RuntimeSettings, SettingsError, parse_dims
 from archlint.suppress import Baseline, BaselineError, Suppressions
 
+if TYPE_CHECKING:
+    from onnx import ModelProto
+
 __all__ = [
     "EXIT_CLEAN",
     "EXIT_FINDINGS",
@@ -44,6 +49,7 @@ __all__ = [
     "exit_code",
     "failing",
     "lint",
+    "lint_proto",
     "params",
     "parse_layer_limits",
     "plan_lint",
@@ -162,6 +168,7 @@ def plan_lint(
 def lint(
     paths: Sequence[str],
     *,
+    config: Config | None = None,
     config_path: str | Path | None = None,
     select: Sequence[str] = (),
     ignore: Sequence[str] = (),
@@ -174,9 +181,10 @@ def lint(
     on_start: Callable[[int], None] | None = None,
     on_model: Callable[[ModelReport], None] | None = None,
 ) -> tuple[Report, LintPlan]:
-    """Lint every model under ``paths`` with the config that governs them (see
-    :func:`plan_lint`). An unreadable model is an entry with its error, not a raise."""
-    plan = plan_lint(read_config(paths, config_path), select=select, ignore=ignore,
+    """Lint every model under ``paths`` with ``config``, else the config that governs them
+    (``config_path``, else searched upwards); options as in :func:`plan_lint`. An unreadable
+    model is an entry with its error, not a raise."""
+    plan = plan_lint(config or read_config(paths, config_path), select=select, ignore=ignore,
                      extend_select=extend_select, fail_on=fail_on, targets=targets,
                      baseline=baseline, runtime=runtime)
     try:
@@ -187,6 +195,30 @@ def lint(
     if on_start is not None:
         on_start(len(targets_found))
     return plan.linter.lint_targets(targets_found, jobs=jobs, on_model=on_model), plan
+
+
+def lint_proto(
+    proto: ModelProto,
+    name: str,
+    *,
+    config: Config | None = None,
+    config_path: str | Path | None = None,
+    **options: Any,
+) -> tuple[Report, LintPlan]:
+    """Lint a model held in memory, as if it were the file ``name`` (relative to the working
+    directory): the config is found from there and per-path ignores match it. Nothing is
+    written to disk for a static lint."""
+    path = Path(name).absolute()
+    plan = plan_lint(config or read_config([path.parent], config_path), **options)
+    started = time.perf_counter()
+    with no_cyclic_gc():
+        try:
+            model = load_proto(proto, name, path)
+        except LoadError as exc:
+            entry = ModelReport(name, error=exc.reason)
+        else:
+            entry = plan.linter.lint_model(model)
+    return Report((entry,), plan.linter.rule_classes, time.perf_counter() - started), plan
 
 
 def _codes(values: Sequence[str]) -> list[str]:

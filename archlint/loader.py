@@ -27,6 +27,7 @@ __all__ = [
     "LoadedModel",
     "discover_models",
     "load_model",
+    "load_proto",
 ]
 
 MODEL_SUFFIXES = (".onnx",)
@@ -408,3 +409,23 @@ def _read_with_timeout(fd: int, timeout: float) -> bytes | None:
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
+
+
+def load_proto(
+    proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True
+) -> LoadedModel:
+    """A model already in memory (the Python API's ``archlint.lint(model_proto)``), checked and
+    analysed like :func:`load_model` without writing it anywhere. ``path`` is where it would
+    live: external-data locations are resolved against its folder (the working directory when
+    None), and per-path ignores match it."""
+    where = path if path is not None else Path.cwd() / display_path
+    try:
+        _validate_structure(proto, display_path)
+        external = tuple(_check_external_data(proto, where))
+        inferred, error = _infer_shapes(proto) if infer_shapes else (proto, None)
+    except UnicodeDecodeError:
+        raise LoadError(display_path, INVALID_UTF8) from None
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    return LoadedModel(path=where, display_path=display_path, proto=proto, inferred=inferred,
+                       external_data=external, inference_error=error, opset=opset,
+                       metadata={p.key: p.value for p in proto.metadata_props})

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from archlint import __version__
+from archlint._version import __version__
 from archlint.api import Finding, Rule, Severity
 
 __all__ = ["SCHEMA_VERSION", "ModelReport", "Report", "RunFacts", "finding_to_dict"]

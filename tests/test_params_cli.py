@@ -304,8 +304,8 @@ def test_output_file(tmp_path: Path) -> None:
     assert target.read_text().startswith("### ")
 
 
-@pytest.mark.parametrize("module", ["archlint.cli.params", "archlint.cli.run", "archlint.app", "archlint.params",
-                                    "archlint.reporters.params_report"])
+@pytest.mark.parametrize("module", ["archlint.cli.params", "archlint.cli.run", "archlint.app",
+                                    "archlint.params", "archlint.reporters.params_report"])
 def test_modules_import_first_in_a_fresh_interpreter(module: str) -> None:
     """Every module imports on its own in a fresh interpreter (no import cycle through the CLI)."""
     proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,

@@ -312,7 +312,8 @@ def test_lint_runtime_runs_every_model_of_a_folder(tmp_path: Path) -> None:
 
 
 def test_the_runtime_modules_do_not_import_onnxruntime_until_asked() -> None:
-    code = ("import sys\nimport archlint.cli, archlint.cli.run, archlint.app, archlint.runtime.check\n"
+    code = ("import sys\nimport archlint.cli, archlint.cli.run, archlint.app\n"
+            "import archlint.runtime.check\n"
             "import archlint.runtime.inputs\nprint('onnxruntime' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)

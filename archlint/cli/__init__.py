@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import click
 
-from archlint import __version__
+from archlint._version import __version__
 from archlint.app import EXIT_USAGE
 from archlint.cli.lint import lint_command
 from archlint.cli.params import params_command

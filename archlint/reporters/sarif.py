@@ -15,7 +15,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
-from archlint import __version__
+from archlint._version import __version__
 from archlint.api import Finding, Rule, Severity
 from archlint.core_rules import CORE_RULES
 from archlint.report import Report
