@@ -17,15 +17,16 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archlint.api import Finding, Location, Rule, RuleContext, Severity
+from archlint.api import Finding, Location, Rule, RuleContext, RuntimeRule, Severity
 from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
 from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, discover_models, load_model
 from archlint.recurrent import build_layers
-from archlint.report import ModelReport, Report
+from archlint.report import ModelReport, Report, RunFacts
 from archlint.suppress import Suppressions
 
 if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
     from archlint.runtime.settings import RuntimeSettings
 
 __all__ = ["Linter", "ModelReport", "Report", "analyse", "internal_error", "no_cyclic_gc"]
@@ -54,8 +55,9 @@ class Linter:
         runtime: RuntimeSettings | None = None,
     ) -> None:
         self.rule_classes = tuple(rules)
-        self.rules = tuple(rule() for rule in self.rule_classes if not rule.runtime)
-        self.runtime_rules = tuple(rule() for rule in self.rule_classes if rule.runtime)
+        instances = [rule() for rule in self.rule_classes]
+        self.rules = tuple(r for r in instances if not isinstance(r, RuntimeRule))
+        self.runtime_rules = tuple(r for r in instances if isinstance(r, RuntimeRule))
         self.severity_overrides = dict(severity_overrides or {})
         self.options = dict(options or {})
         self.suppressions = suppressions or Suppressions()
@@ -129,9 +131,7 @@ class Linter:
             findings = list(self.run_rules(ctx))
             facts = None
             if self.runtime is not None and self.runtime_rules:
-                from archlint.runtime import check_runtime
-
-                found, facts = check_runtime(ctx, self.runtime, self.runtime_rules)
+                found, facts = self.run_runtime_rules(ctx, self.runtime)
                 known = {f.fingerprint() for f in findings}
                 findings.extend(f for f in found if f.fingerprint() not in known)
             filtered = self.suppressions.apply(
@@ -164,6 +164,32 @@ class Linter:
             except Exception as exc:  # a rule bug must not hide other rules' findings
                 findings.append(internal_error(ctx, rule, exc))
         return tuple(sorted(set(findings), key=_finding_order))
+
+    def run_runtime_rules(
+        self, ctx: RuleContext, settings: RuntimeSettings
+    ) -> tuple[list[Finding], RunFacts]:
+        """One runtime check of the model (a child process), read by every runtime rule."""
+        from archlint.runtime.check import run_model
+
+        run = run_model(ctx, settings)
+        findings = self.check_run(run, ctx)
+        notes = (f"not run: {run.not_run}",) if run.not_run else ()
+        facts = RunFacts(
+            providers=run.providers, dims=run.dims,
+            inputs=tuple(spec.describe() for spec in run.inputs), outputs=run.output_lines,
+            placement=run.placement_lines, timing=run.timing, notes=notes + run.notes)
+        return findings, facts
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> list[Finding]:
+        """The selected runtime rules' findings on one run (``source="onnxruntime"``)."""
+        findings: list[Finding] = []
+        for rule in self.runtime_rules:
+            try:
+                findings.extend(dataclasses.replace(f, source="onnxruntime")
+                                for f in rule.check_run(run, ctx))
+            except Exception as exc:  # a rule bug must not hide other rules' findings
+                findings.append(internal_error(ctx, rule, exc))
+        return sorted(set(findings), key=_finding_order)
 
     def _apply_overrides(self, findings: Iterable[Finding]) -> list[Finding]:
         result = []

@@ -77,7 +77,7 @@ def render_details(models: Sequence[ModelReport]) -> str:
               help="Skip the onnx.reference comparison of recurrent nodes.")
 @click.option("--profiles", metavar="DIR",
               help="Folder of target profiles (*.toml) replacing the built-in ones of the same "
-              "name when placement is compared with the prediction (AL512; docs/targets.md).")
+              "name when placement is compared with the prediction (docs/targets.md).")
 @output_options(["text", "json"],
                 help="Output format (json: the report schema of docs/json-output.md).")
 @fail_on_options(default="error")
