@@ -278,19 +278,9 @@ class RunOptions:
 
 
 def runtime_settings(config: Config, options: RunOptions | None = None) -> RuntimeSettings:
-    """``[runtime]`` of the config with the command line laid over it, key by key."""
-    table = config.runtime
-    base: dict[str, object] = {
-        key: value for key, value in (
-            ("providers", table.providers), ("dims", table.dims), ("rtol", table.rtol),
-            ("atol", table.atol), ("timeout", table.timeout), ("seed", table.seed),
-            ("profiles", str(table.profiles) if table.profiles else None),
-        ) if value not in (None, (), {})
-    }
-    try:
-        settings = RuntimeSettings.from_mapping(base)
-    except SettingsError as exc:
-        raise AppError(f"{config.path}: runtime: {exc}") from exc
+    """``[runtime]`` of the config (validated by RuntimeSettings when the config was read)
+    with the command line laid over it, key by key."""
+    settings = config.runtime.settings()
     if options is None:
         return settings
     given = {key: value for key, value in (

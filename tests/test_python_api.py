@@ -95,3 +95,15 @@ def test_an_unreadable_model_is_an_entry_not_a_raise(tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     [entry] = archlint.lint(bad).models
     assert entry.error is not None and entry.error.startswith("not an ONNX model")
+
+
+def test_a_model_proto_runs_in_onnxruntime_too(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """runtime=True on a ModelProto: the child gets a copy in its own temporary folder (never
+    next to a model), and the runtime rules judge the run like a file's."""
+    monkeypatch.chdir(tmp_path)
+    model = onnx.parser.parse_model((FIXTURES / "AL502" / "bad.onnx.txt").read_text())
+    report = archlint.lint(model, select=["AL5"], runtime=True, name="double.onnx")
+    assert [(f.code, f.source, f.location.model, f.location.node) for f in report.findings] == [
+        ("AL502", "onnxruntime", "double.onnx", "lstm_0")]
+    assert list(tmp_path.iterdir()) == []
