@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from archlint.api import Finding, Location, Rule, RuleContext, RuntimeRule, Severity
 from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
-from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, discover_models, load_model
+from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, load_model
 from archlint.recurrent import build_layers
 from archlint.report import ModelReport, Report, RunFacts
 from archlint.suppress import Suppressions
@@ -63,26 +63,13 @@ class Linter:
         self.suppressions = suppressions or Suppressions()
         self.runtime = runtime
 
-    def lint_paths(
-        self,
-        paths: Sequence[str],
-        jobs: int = 1,
-        on_model: Callable[[ModelReport], None] | None = None,
-    ) -> Report:
-        """Lint every model named or found under the paths. Unreadable ones become errors."""
-        try:
-            targets = list(discover_models(paths))
-        except LoadError as exc:
-            return Report((ModelReport(exc.path, error=exc.reason),), self.rule_classes)
-        return self.lint_targets(targets, jobs=jobs, on_model=on_model)
-
     def lint_targets(
         self,
         targets: Sequence[tuple[str, Path]],
         jobs: int = 1,
         on_model: Callable[[ModelReport], None] | None = None,
     ) -> Report:
-        """Lint (display path, path) pairs, found once by the caller.
+        """Lint (display path, path) pairs, found once by the caller (``archlint.app.discover``).
 
         ``jobs`` > 1 lints in that many processes; the report keeps the given order either
         way. ``on_model`` is called as each model finishes (a progress bar).

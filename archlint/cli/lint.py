@@ -17,7 +17,7 @@ from archlint.cli.options import (
     output_options,
     paths_argument,
 )
-from archlint.progress import ProgressLine
+from archlint.cli.progress import ProgressLine
 from archlint.reporters import MACHINE_FORMATS, REPORTERS
 from archlint.reporters.text import summary_line
 from archlint.suppress import Baseline
