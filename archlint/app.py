@@ -332,6 +332,10 @@ def run(
     runtime_codes = [r.code for r in ruleset.rules if r.runtime]
     plan = plan_lint(config, select=runtime_codes, ignore=(), fail_on=fail_on,
                      runtime=settings, ruleset=ruleset)
+    full = plan.linter  # the config's extend-select must not bring static rules into a run
+    only_runtime = Linter([r for r in full.rule_classes if r.runtime], full.severity_overrides,
+                          full.options, full.suppressions, runtime=settings)
+    plan = LintPlan(only_runtime, plan.fail_on, plan.config)
     try:
         targets = discover(paths)
     except LoadError as exc:

@@ -70,3 +70,18 @@ def test_run_passes_the_same_filter(model: Path) -> None:
     result = invoke("run", "--runs", "1", str(model))
     assert "AL502 warning: onnxruntime failed to run the model on cpu" in result.output
     assert result.exit_code == 0
+
+
+def test_run_keeps_to_runtime_rules_whatever_the_config_extends(tmp_path: Path) -> None:
+    """``archlint run`` judges the run only: a config's extend-select of static codes (here
+    AL2, which finds two AL201 in this model statically) does not bring them in."""
+    model = tmp_path / "wrong_hidden.onnx.txt"
+    shutil.copy(FIXTURES / "AL201" / "bad.onnx.txt", model)
+    (tmp_path / "archlint.toml").write_text('extend-select = ["AL2"]\n', encoding="utf-8")
+    linted = invoke("lint", "--format", "json", "-q", "--select", "AL5", str(model))
+    [static] = json.loads(linted.stdout)["models"]  # extend-select adds to --select in a lint
+    assert [f["code"] for f in static["findings"]] == ["AL201", "AL201"]
+    result = invoke("run", "--runs", "1", "--format", "json", str(model))
+    [entry] = json.loads(result.stdout)["models"]
+    codes = [f["code"] for f in entry["findings"]]
+    assert codes and all(code.startswith("AL5") for code in codes), codes
