@@ -1,9 +1,32 @@
 """archlint: a static analyser for exported neural-network graphs.
 
 Data flows one way: load -> graph -> recurrent views -> rules -> findings -> report -> reporter.
-The public surface for rule plugins is :mod:`archlint.api`.
+The public surface for rule plugins is :mod:`archlint.api`; for scripts and notebooks,
+``archlint.lint(...)`` and ``archlint.params(...)`` (docs/python-api.md). They are loaded on
+first use, so ``import archlint.api`` stays light.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
+
+from archlint._version import __version__
+
+if TYPE_CHECKING:
+    from archlint.python_api import ParamsResult, lint, params
+    from archlint.report import ModelReport, Report
+
+__all__ = ["ModelReport", "ParamsResult", "Report", "__version__", "lint", "params"]
+
+_LAZY = {"lint": "archlint.python_api", "params": "archlint.python_api",
+         "ParamsResult": "archlint.python_api", "Report": "archlint.report",
+         "ModelReport": "archlint.report"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archlint' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from archlint.graph import ModelGraph, NodeInfo
     from archlint.loader import LoadedModel
     from archlint.recurrent import RecurrentLayer
+    from archlint.runtime.result import RuntimeRun
 
 __all__ = [
     "Finding",
@@ -200,6 +201,8 @@ def _validate_rule_class(cls: type[Rule]) -> None:
         raise RuleDefinitionError(f"{where}: docstring lacks section(s) {', '.join(missing)}")
     if cls.check is Rule.check and getattr(cls, "check_layer", None) is None:
         raise RuleDefinitionError(f"{where}: implements neither check() nor check_layer()")
+    if issubclass(cls, RuntimeRule) and cls.check_run is RuntimeRule.check_run:
+        raise RuleDefinitionError(f"{where}: a runtime rule implements check_run()")
 
 
 class LayerRule(Rule):
@@ -219,14 +222,22 @@ class LayerRule(Rule):
 class RuntimeRule(Rule):
     """A rule checked by running the model in onnxruntime (``archlint run``, ``lint --runtime``).
 
-    Its ``check`` finds nothing statically; the runtime check (``archlint.runtime``) produces
-    its findings, with ``source="onnxruntime"``. The class carries the code, severity and docs.
+    Its ``check`` finds nothing statically. The engine runs each model once in a child process
+    (``archlint.runtime``) and hands the typed result, a
+    :class:`~archlint.runtime.result.RuntimeRun` (how the child ended, the job's status and
+    onnxruntime's message, outputs, placement, timings, comparisons), to every selected
+    runtime rule's :meth:`check_run`; its findings get ``source="onnxruntime"`` and pass the
+    same suppressions, severity overrides and baseline as static ones. A plugin adds a runtime
+    check by subclassing this, like any rule.
     """
 
     runtime: ClassVar[bool] = True
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         return iter(())
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterable[Finding]:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from archlint.api import Severity
+from archlint.params import Convention
+from archlint.runtime.settings import RuntimeSettings, SettingsError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +31,6 @@ else:  # pragma: no cover - exercised on 3.10 only
 __all__ = [
     "CONFIG_FILES",
     "FAIL_ON_CHOICES",
-    "TARGETS",
     "Config",
     "ConfigError",
     "LintSettings",
@@ -43,8 +44,10 @@ __all__ = [
 
 CONFIG_FILES = ("archlint.toml", "pyproject.toml")  # in this order within one folder
 FAIL_ON_CHOICES = ("error", "warning", "info", "never")
-TARGETS = ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt", "openvino")
-CONVENTIONS = ("onnx", "pytorch", "keras")
+# Each section's values are the owner's: the known targets are the profiles'
+# (archlint/targets/profiles), the conventions are archlint.params', and [runtime] is
+# validated by RuntimeSettings, so a config that parses always gives a usable setting.
+CONVENTIONS = tuple(c.value for c in Convention)
 
 
 class ConfigError(Exception):
@@ -80,6 +83,17 @@ class RuntimeConfig:
     timeout: float | None = None  # seconds
     seed: int | None = None
     profiles: Path | None = None  # a folder of target profiles replacing the built-in ones
+
+    def settings(self) -> RuntimeSettings:
+        """These values over the runtime check's defaults (validated when the config was)."""
+        values: dict[str, object] = {
+            key: value for key, value in (
+                ("providers", self.providers), ("dims", self.dims), ("rtol", self.rtol),
+                ("atol", self.atol), ("timeout", self.timeout), ("seed", self.seed),
+                ("profiles", str(self.profiles) if self.profiles else None),
+            ) if value not in (None, (), {})
+        }
+        return RuntimeSettings.from_mapping(values)
 
 
 @dataclass(frozen=True)
@@ -296,9 +310,14 @@ def parse_config(table: Mapping[str, Any], path: Path, prefix: str = "tool.archl
             raise top.fail(key, f"must be one of error, warning, info; got {_show(value)}")
         severity[code.upper()] = Severity.parse(value)
     targets = top.get("targets", top.strings) or ()
-    for target in targets:
-        if target not in TARGETS:
-            raise top.fail("targets", f"unknown target {target!r}; known: {', '.join(TARGETS)}")
+    if targets:
+        from archlint.targets.profile import known_targets
+
+        known = known_targets()
+        for target in targets:
+            if target not in known:
+                raise top.fail("targets",
+                               f"unknown target {target!r}; known: {', '.join(known)}")
     return Config(
         path=path,
         select=top.get("select", top.codes),
@@ -343,7 +362,7 @@ def _parse_runtime(top: _Reader) -> RuntimeConfig:
     timeout = r.get("timeout", r.number)
     if timeout is not None and timeout <= 0:
         raise r.fail("timeout", f"must be a number of seconds > 0, got {timeout!r}")
-    return RuntimeConfig(
+    runtime = RuntimeConfig(
         providers=r.get("providers", r.strings) or (),
         dims=dims,
         rtol=r.get("rtol", r.number),
@@ -352,6 +371,11 @@ def _parse_runtime(top: _Reader) -> RuntimeConfig:
         seed=r.get("seed", r.integer(0)),
         profiles=_profiles_folder(r),
     )
+    try:  # the owner's own checks, once, here: a parsed config always runs
+        runtime.settings()
+    except SettingsError as exc:
+        raise ConfigError(top.path, top.key("runtime"), str(exc)) from exc
+    return runtime
 
 
 def _profiles_folder(r: _Reader) -> Path | None:

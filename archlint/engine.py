@@ -14,62 +14,22 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from archlint.api import Finding, Location, Rule, RuleContext, Severity
+from archlint.api import Finding, Location, Rule, RuleContext, RuntimeRule, Severity
 from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
-from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, discover_models, load_model
+from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, load_model
 from archlint.recurrent import build_layers
+from archlint.report import ModelReport, Report, RunFacts
 from archlint.suppress import Suppressions
 
-__all__ = ["Linter", "ModelReport", "Report", "analyse"]
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
+    from archlint.runtime.settings import RuntimeSettings
 
-
-@dataclass(frozen=True)
-class ModelReport:
-    """Findings for one model, or the one-line reason it could not be read."""
-
-    path: str
-    findings: tuple[Finding, ...] = ()
-    error: str | None = None
-    recurrent_layers: int = 0
-    nodes: int = 0
-    elapsed_s: float = 0.0
-    suppressed: int = 0  # findings removed by per-path/per-node/metadata ignores
-    baselined: int = 0  # findings removed because the baseline holds their fingerprint
-
-
-@dataclass(frozen=True)
-class Report:
-    models: tuple[ModelReport, ...]
-    rules: tuple[type[Rule], ...]
-    elapsed_s: float = 0.0
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def findings(self) -> tuple[Finding, ...]:
-        return tuple(f for m in self.models for f in m.findings)
-
-    @property
-    def errors(self) -> tuple[ModelReport, ...]:
-        return tuple(m for m in self.models if m.error is not None)
-
-    @property
-    def suppressed(self) -> int:
-        return sum(m.suppressed for m in self.models)
-
-    @property
-    def baselined(self) -> int:
-        return sum(m.baselined for m in self.models)
-
-    def count(self, severity: Severity) -> int:
-        return sum(1 for f in self.findings if f.severity is severity)
-
-    def worst(self) -> Severity | None:
-        severities = [f.severity for f in self.findings]
-        return max(severities, key=lambda s: s.rank) if severities else None
+__all__ = ["Linter", "ModelReport", "Report", "analyse", "internal_error", "no_cyclic_gc"]
 
 
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
@@ -81,7 +41,12 @@ def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> 
 
 
 class Linter:
-    """Runs a fixed set of rules over models."""
+    """Runs a fixed set of rules over models, then the one filter every finding passes.
+
+    With ``runtime`` settings, each readable model also goes through one runtime check
+    (onnxruntime in a child process) and the selected runtime rules read its result; their
+    findings join the static ones *before* suppressions, severity overrides and the baseline.
+    """
 
     def __init__(
         self,
@@ -89,30 +54,30 @@ class Linter:
         severity_overrides: Mapping[str, Severity] | None = None,
         options: Mapping[str, object] | None = None,
         suppressions: Suppressions | None = None,
+        runtime: RuntimeSettings | None = None,
     ) -> None:
         self.rule_classes = tuple(rules)
-        self.rules = tuple(rule() for rule in self.rule_classes)
+        instances = [rule() for rule in self.rule_classes]
+        self.rules = tuple(r for r in instances if not isinstance(r, RuntimeRule))
+        self.runtime_rules = tuple(r for r in instances if isinstance(r, RuntimeRule))
         self.severity_overrides = dict(severity_overrides or {})
         self.options = dict(options or {})
         self.suppressions = suppressions or Suppressions()
+        self.runtime = runtime
 
-    def lint_paths(
+    def lint_targets(
         self,
-        paths: Sequence[str],
+        targets: Sequence[tuple[str, Path]],
         jobs: int = 1,
         on_model: Callable[[ModelReport], None] | None = None,
     ) -> Report:
-        """Lint every model named or found under the paths. Unreadable ones become errors.
+        """Lint (display path, path) pairs, found once by the caller (``archlint.app.discover``).
 
-        ``jobs`` > 1 lints in that many processes; the report keeps the discovery order either
+        ``jobs`` > 1 lints in that many processes; the report keeps the given order either
         way. ``on_model`` is called as each model finishes (a progress bar).
         """
         started = time.perf_counter()
         reports: list[ModelReport] = []
-        try:
-            targets = list(discover_models(paths))
-        except LoadError as exc:
-            return Report((ModelReport(exc.path, error=exc.reason),), self.rule_classes)
         if jobs > 1 and len(targets) > 1:
             workers = min(jobs, len(targets))
             # a few chunks per worker: the linter is pickled once per chunk, not per model,
@@ -137,24 +102,36 @@ class Linter:
         return [self.lint_file(path, shown) for shown, path in targets]
 
     def lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
-        with no_cyclic_gc():
-            return self._lint_file(path, shown)
-
-    def _lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
-        started = time.perf_counter()
         shown = shown or str(path)
+        with no_cyclic_gc():
+            try:
+                model = load_model(path, shown)
+            except LoadError as exc:
+                return ModelReport(shown, error=exc.reason)
+            except UnicodeDecodeError:
+                return ModelReport(shown, error=INVALID_UTF8)
+            return self.lint_model(model)
+
+    def lint_model(self, model: LoadedModel) -> ModelReport:
+        """Lint a model already loaded (from a file, or a ModelProto held in memory)."""
+        started = time.perf_counter()
         try:
-            model = load_model(path, shown)
             ctx = analyse(model, self.options)
+            findings = list(self.run_rules(ctx))
+            facts = None
+            if self.runtime is not None and self.runtime_rules:
+                found, facts = self.run_runtime_rules(ctx, self.runtime)
+                known = {f.fingerprint() for f in findings}
+                findings.extend(f for f in found if f.fingerprint() not in known)
             filtered = self.suppressions.apply(
-                ctx, self.run_rules(ctx), report_unused=UnusedSuppression in self.rule_classes
+                ctx, findings, report_unused=UnusedSuppression in self.rule_classes
             )
         except LoadError as exc:
-            return ModelReport(shown, error=exc.reason)
+            return ModelReport(model.display_path, error=exc.reason)
         except UnicodeDecodeError:
-            return ModelReport(shown, error=INVALID_UTF8)
+            return ModelReport(model.display_path, error=INVALID_UTF8)
         return ModelReport(
-            path=shown,
+            path=model.display_path,
             # once, after suppression: the AL010 findings it adds are overridable too
             findings=tuple(sorted(set(self._apply_overrides(filtered.findings)),
                                   key=_finding_order)),
@@ -163,6 +140,7 @@ class Linter:
             recurrent_layers=len(ctx.layers) + len(ctx.recognised),
             nodes=len(ctx.graph.nodes),
             elapsed_s=time.perf_counter() - started,
+            runtime=facts,
         )
 
     def run_rules(self, ctx: RuleContext) -> tuple[Finding, ...]:
@@ -173,8 +151,34 @@ class Linter:
             except UnicodeDecodeError:
                 raise  # a corrupt model, not a rule bug: reported as unreadable
             except Exception as exc:  # a rule bug must not hide other rules' findings
-                findings.append(_internal_error(ctx, rule, exc))
+                findings.append(internal_error(ctx, rule, exc))
         return tuple(sorted(set(findings), key=_finding_order))
+
+    def run_runtime_rules(
+        self, ctx: RuleContext, settings: RuntimeSettings
+    ) -> tuple[list[Finding], RunFacts]:
+        """One runtime check of the model (a child process), read by every runtime rule."""
+        from archlint.runtime.check import run_model
+
+        run = run_model(ctx, settings)
+        findings = self.check_run(run, ctx)
+        notes = (f"not run: {run.not_run}",) if run.not_run else ()
+        facts = RunFacts(
+            providers=run.providers, dims=run.dims,
+            inputs=tuple(spec.describe() for spec in run.inputs), outputs=run.output_lines,
+            placement=run.placement_lines, timing=run.timing, notes=notes + run.notes)
+        return findings, facts
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> list[Finding]:
+        """The selected runtime rules' findings on one run (``source="onnxruntime"``)."""
+        findings: list[Finding] = []
+        for rule in self.runtime_rules:
+            try:
+                findings.extend(dataclasses.replace(f, source="onnxruntime")
+                                for f in rule.check_run(run, ctx))
+            except Exception as exc:  # a rule bug must not hide other rules' findings
+                findings.append(internal_error(ctx, rule, exc))
+        return sorted(set(findings), key=_finding_order)
 
     def _apply_overrides(self, findings: Iterable[Finding]) -> list[Finding]:
         result = []
@@ -203,7 +207,7 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _internal_error(ctx: RuleContext, rule: Rule, exc: Exception) -> Finding:
+def internal_error(ctx: RuleContext, rule: Rule, exc: Exception) -> Finding:
     where = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
     return Finding(
         code=InternalError.code,

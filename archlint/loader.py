@@ -27,6 +27,7 @@ __all__ = [
     "discover_models",
     "infer_model_shapes",
     "load_model",
+    "load_proto",
 ]
 
 MODEL_SUFFIXES = (".onnx",)
@@ -123,21 +124,28 @@ def load_model(
     declared types (the parameter report): ``inferred`` is then the model itself.
     """
     shown = display_path or str(path)
-    proto = _parse(path, shown)
+    return load_proto(_parse(path, shown), shown, path, infer_shapes=infer_shapes)
+
+
+def load_proto(
+    proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True
+) -> LoadedModel:
+    """A model already in memory (the Python API's ``archlint.lint(model_proto)``), checked and
+    analysed like :func:`load_model` without writing it anywhere. ``path`` is where it would
+    live: external-data locations are resolved against its folder (the working directory when
+    None), and per-path ignores match it."""
+    where = path if path is not None else Path.cwd() / display_path
     try:
-        _validate_structure(proto, shown)
-        external = tuple(_check_external_data(proto, path))
+        _validate_structure(proto, display_path)
+        external = tuple(_check_external_data(proto, where))
         inferred, error, data_prop_error = (
             infer_model_shapes(proto) if infer_shapes else (proto, None, None))
     except UnicodeDecodeError:
-        raise LoadError(shown, INVALID_UTF8) from None
-    opset = next(
-        (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-        None,
-    )
+        raise LoadError(display_path, INVALID_UTF8) from None
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     return LoadedModel(
-        path=path,
-        display_path=shown,
+        path=where,
+        display_path=display_path,
         proto=proto,
         inferred=inferred,
         external_data=external,

@@ -1,10 +1,11 @@
 """``pytest --archlint``: every ``*.onnx`` file pytest walks past becomes one test item.
 
 Registered through the ``pytest11`` entry point, so installing archlint is enough; without
-``--archlint`` the plugin does nothing. Each model is linted with the config that governs it
-(``[tool.archlint]`` / ``archlint.toml``, searched upwards from the model, exactly as
-``archlint lint`` does): select, ignore, severity, per-path and per-node ignores and fail-on.
-An item fails when a finding reaches fail-on, and its failure shows the findings as text.
+``--archlint`` the plugin does nothing. Each model is linted through the same application layer
+as ``archlint lint`` (:mod:`archlint.app`), with the config that governs it (searched upwards
+from the model): every key reaches it - select, ignore, severity, per-path and per-node ignores,
+targets and fail-on. An item fails when a finding reaches fail-on, and its failure shows the
+findings as text.
 """
 
 from __future__ import annotations
@@ -13,18 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from archlint.api import Finding, Severity
-from archlint.config import Config, ConfigError, lint_settings, load_config
-from archlint.engine import Linter
-from archlint.registry import (
-    RegistryError,
-    RuleSet,
-    load_rules,
-    select_rules,
-    unknown_prefixes,
-)
+from archlint import app
+from archlint.api import Finding
+from archlint.registry import RuleSet
 from archlint.reporters.text import format_finding
-from archlint.suppress import Suppressions
 
 _RULES = pytest.StashKey[RuleSet]()
 
@@ -59,8 +52,8 @@ def _rules(config: pytest.Config) -> RuleSet:
     """The installed rules, loaded once per session."""
     if _RULES not in config.stash:
         try:
-            config.stash[_RULES] = load_rules()
-        except RegistryError as exc:
+            config.stash[_RULES] = app.rules()
+        except app.AppError as exc:
             raise pytest.UsageError(f"archlint: {exc}") from exc
     return config.stash[_RULES]
 
@@ -69,37 +62,25 @@ class ArchlintFile(pytest.File):
     def collect(self) -> list[ArchlintItem]:
         # a bad config is reported once per model at collection, as one line naming file and key
         try:
-            config = load_config([self.path])
-        except ConfigError as exc:
+            plan = app.plan_lint(app.read_config([self.path]), ruleset=_rules(self.config))
+        except app.AppError as exc:
             raise self.CollectError(f"archlint: error: {exc}") from exc
-        settings = lint_settings(config)
-        unknown = unknown_prefixes(_rules(self.config).rules, [*settings.select, *settings.ignore])
-        if unknown:  # a typo must not silently select nothing
-            raise self.CollectError(f"archlint: error: {config.path}: unknown rule code or "
-                                    f"prefix: {', '.join(unknown)} (see `archlint rules`)")
         item: ArchlintItem = ArchlintItem.from_parent(self, name="archlint")
-        item.archlint_config = config
+        item.archlint_plan = plan
         item.add_marker("archlint")
         return [item]
 
 
 class ArchlintItem(pytest.Item):
-    archlint_config: Config = Config()
+    archlint_plan: app.LintPlan
 
     def runtest(self) -> None:
-        config = self.archlint_config
-        settings = lint_settings(config)
-        ruleset = _rules(self.config)
-        rules = select_rules(ruleset.rules, settings.select, settings.ignore)
-        linter = Linter(rules, settings.severity, suppressions=Suppressions.from_config(config))
+        plan = self.archlint_plan
         shown = self.nodeid.split("::")[0]
-        report = linter.lint_file(self.path, shown)
+        report = plan.linter.lint_file(self.path, shown)
         if report.error is not None:
             raise ArchlintFindings((), error=f"{shown}: {report.error}")
-        if settings.fail_on == "never":
-            return
-        threshold = Severity.parse(settings.fail_on).rank
-        if any(f.severity.rank >= threshold for f in report.findings):
+        if plan.fails(report):
             raise ArchlintFindings(report.findings)
 
     def repr_failure(

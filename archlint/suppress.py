@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from archlint import __version__
+from archlint._version import __version__
 from archlint.api import Finding, Location, RuleContext
 from archlint.config import Config
 from archlint.core_rules import UnusedSuppression

@@ -15,7 +15,7 @@ def main(operation: str, model: str) -> None:
     import onnx
 
     if operation in ("lint", "params"):
-        from archlint.cli_params import count_paths
+        from archlint.app import count_paths
         from archlint.engine import Linter
         from archlint.registry import load_rules
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
-from archlint.cli_params import count_paths, parse_layer_limits
+from archlint.app import count_paths, parse_layer_limits
 from archlint.params import (
     Convention,
     ModelParams,

@@ -19,7 +19,8 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
-from archlint.cli_params import count_paths, run_params
+from archlint.app import count_paths
+from archlint.app import params as run_params
 from archlint.params import Basis, Convention, ModelParams
 from archlint.reporters.params_report import render
 

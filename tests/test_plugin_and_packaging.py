@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,35 @@ class NoUnnamedLayers(LayerRule):
             yield ctx.finding(self, layer, "recurrent node has no name", help="Name it.")
 '''
 
+PLUGIN_RUNTIME_RULE = '''
+from archlint.api import RuntimeRule, Severity
+
+
+class OutputsListed(RuntimeRule):
+    """Lists the outputs a real onnxruntime run produced (a third-party runtime check).
+
+    ## What it does
+    Reads the typed result of the runtime check and reports each output's shape at run time.
+    ## Why is this bad?
+    It is not; it proves a plugin can judge a real run.
+    ## Example
+    Any model that runs.
+    """
+
+    code = "XRT001"
+    name = "outputs-listed"
+    severity = Severity.INFO
+    summary = "Each output's shape at run time"
+
+    def check_run(self, run, ctx):
+        if run.main is None or run.main.status != "ok":
+            return
+        for out in run.outputs:
+            yield ctx.finding(self, out.producer, f"output {out.name!r} came back as "
+                              f"{list(out.shape)} on {run.main.on}", tensor=out.name,
+                              actual=str(list(out.shape)))
+'''
+
 
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -49,6 +79,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = tmp_path_factory.mktemp("plugin_src")
     (src / "xplugin").mkdir()
     (src / "xplugin" / "__init__.py").write_text(PLUGIN_RULE)
+    (src / "xplugin" / "runtime_checks.py").write_text(PLUGIN_RUNTIME_RULE)
     (src / "pyproject.toml").write_text(textwrap.dedent("""
         [build-system]
         requires = ["setuptools"]
@@ -82,6 +113,28 @@ def test_third_party_rule_is_picked_up_by_lint_and_rules(plugin_site: Path) -> N
     linted = run_archlint("lint", str(unnamed), "--fail-on", "warning", env=env)
     assert linted.returncode == 1
     assert "main/<LSTM #0>: XPL001 warning: recurrent node has no name" in linted.stdout
+
+
+def test_third_party_runtime_rule_judges_a_real_run(plugin_site: Path) -> None:
+    """A pip-installed plugin adds a runtime check: ``archlint run`` hands it the typed result
+    of a real onnxruntime run, and its findings pass the same fail-on as ours."""
+    env = {"PYTHONPATH": os.pathsep.join([str(plugin_site), os.environ.get("PYTHONPATH", "")])}
+    model = FIXTURES / "exported" / "lstm_4_2.onnx"
+    ran = run_archlint("run", "--runs", "1", str(model), env=env)
+    assert ran.returncode == 0, ran.stderr  # info stays below the default fail-on
+    lines = sorted(line.split(": XRT001 info: ")[1] for line in ran.stdout.splitlines()
+                   if "XRT001" in line)
+    # default dims seq=5, batch=2; hidden 2: the LSTM's Y (after a Squeeze), Y_h and Y_c
+    assert lines == ["output 'c_n' came back as [1, 2, 2] on cpu",
+                     "output 'h_n' came back as [1, 2, 2] on cpu",
+                     "output 'output' came back as [5, 2, 2] on cpu"]
+    failing = run_archlint("run", "--runs", "1", "--fail-on", "info", str(model), env=env)
+    assert failing.returncode == 1
+    linted = run_archlint("lint", "--runtime", "--select", "XRT", "--format", "json", "-q",
+                          str(model), env=env)
+    assert linted.returncode == 0
+    [model_report] = json.loads(linted.stdout)["models"]
+    assert [f["source"] for f in model_report["findings"]] == ["onnxruntime"] * 3
 
 
 def test_builtin_rules_come_from_the_entry_point() -> None:

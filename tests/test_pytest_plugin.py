@@ -79,5 +79,30 @@ def test_an_unknown_code_in_the_config_is_a_collection_error(pytester: pytest.Py
     pytester.makefile(".toml", archlint='ignore = ["AL2O1"]\n')  # letter O, not zero
     result = pytester.runpytest_subprocess("--archlint", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["archlint: error: *archlint.toml: unknown rule code or prefix: "
-                                 "AL2O1 (see `archlint rules`)"])
+    result.stdout.fnmatch_lines(["archlint: error: unknown rule code or prefix: AL2O1 "
+                                 "(in *archlint.toml) (see `archlint rules`)"])
+
+
+BATCH_FIRST_LSTM = """
+<ir_version: 8, opset_import: ["" : 17]>
+batch_first (float[batch, seq, 4] X, float[1, 12, 4] W, float[1, 12, 3] R)
+    => (float[batch, seq, 1, 3] Y)
+{
+  [lstm_0] Y = LSTM <hidden_size: int = 3, layout: int = 1> (X, W, R)
+}
+"""
+
+
+def test_targets_from_the_config_reach_the_items(pytester: pytest.Pytester) -> None:
+    """Issue 12, first defect: ``targets`` in archlint.toml was ignored by ``pytest --archlint``
+    while ``archlint lint`` failed on it. A batch-first LSTM (layout=1) is valid ONNX, clean
+    without a target, and refused by onnxruntime's CPU kernels (AL601, an error)."""
+    onnx.save_model(onnx.parser.parse_model(BATCH_FIRST_LSTM), pytester.path / "batch_first.onnx")
+    pytester.makefile(".toml", archlint='targets = ["onnxruntime-cpu"]\n')
+    result = pytester.runpytest_subprocess("--archlint", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["batch_first.onnx:main/lstm_0: AL601 error: LSTM 'lstm_0' on "
+                                 "onnxruntime-cpu is refused at session creation*"])
+    (pytester.path / "archlint.toml").write_text("", encoding="utf-8")
+    result = pytester.runpytest_subprocess("--archlint", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

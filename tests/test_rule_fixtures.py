@@ -31,7 +31,7 @@ def _fixture(code: str, kind: str) -> Path:
 
 
 def _runtime_findings(rule: type[Rule], path: Path, kind: str) -> tuple[Finding, ...]:
-    from archlint.runtime.check import available_providers, check_model
+    from archlint.runtime.check import available_providers
     from archlint.runtime.settings import RuntimeSettings
 
     config_path = FIXTURES / rule.code / "runtime.json"
@@ -45,10 +45,9 @@ def _runtime_findings(rule: type[Rule], path: Path, kind: str) -> tuple[Finding,
         if key in overrides:
             overrides[key] = str((FIXTURES / rule.code / overrides[key]).relative_to(REPO))
     settings = RuntimeSettings.from_mapping({"runs": 1, **overrides})
-    result = check_model(path, str(path.relative_to(REPO)), settings, {rule.code: rule},
-                         available)
-    assert result.error is None, result.error
-    return result.findings
+    report = Linter([rule], runtime=settings).lint_file(path, str(path.relative_to(REPO)))
+    assert report.error is None, report.error
+    return report.findings
 
 
 def _render(code: str, path: Path, kind: str) -> str:

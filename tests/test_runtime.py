@@ -14,24 +14,24 @@ import onnx
 import pytest
 
 from archlint.registry import load_rules
-from archlint.runtime.check import RuntimeResult, available_providers, check_model
+from archlint.runtime.check import available_providers
 from archlint.runtime.settings import RuntimeSettings, SettingsError
 
 from .conftest import FIXTURES, REPO, invoke, run_archlint
+from .runtime_support import Checked, check
 
 EXPORTED = FIXTURES / "exported"
 MANIFEST = json.loads((EXPORTED / "manifest.json").read_text())
 CLASSIC = sorted(name for name, entry in MANIFEST.items()
                  if name != "_generator" and entry["exporter"] == "classic")
-RUNTIME_RULES = {r.code: r for r in load_rules().rules if r.runtime}
+RUNTIME_RULES = [r for r in load_rules().rules if r.runtime]
 
 
-def run_one(path: Path, **settings: object) -> RuntimeResult:
-    return check_model(path, str(path), RuntimeSettings(**{"runs": 1, **settings}),  # type: ignore[arg-type]
-                       RUNTIME_RULES, available_providers())
+def run_one(path: Path, **settings: object) -> Checked:
+    return check(path, RUNTIME_RULES, RuntimeSettings(**{"runs": 1, **settings}))  # type: ignore[arg-type]
 
 
-def codes(result: RuntimeResult) -> list[str]:
+def codes(result: Checked) -> list[str]:
     return [f.code for f in result.findings]
 
 
@@ -271,20 +271,22 @@ def test_placement_names_the_recurrent_nodes_and_their_provider() -> None:
 
 def test_a_recurrent_node_on_cpu_under_a_gpu_provider_is_a_warning() -> None:
     """The placement rows are a real CPU profile; only the request is CUDA (no GPU in CI)."""
-    from archlint.engine import analyse
+    from archlint.engine import Linter, analyse
     from archlint.loader import load_model
-    from archlint.runtime.collector import Collector
     from archlint.runtime.placement import placement
+    from archlint.runtime.result import JobOutcome, RuntimeRun
 
     path = EXPORTED / "gru_linear_head.onnx"
     ctx = analyse(load_model(path))
-    out = Collector(ctx, RUNTIME_RULES)
     rows = [["/rnn/GRU", "GRU", "CPUExecutionProvider"], ["/head/Gemm", "Gemm",
                                                            "CUDAExecutionProvider"]]
-    lines = placement(rows, ctx, out, ("CUDAExecutionProvider", "CPUExecutionProvider"))
+    providers = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    placed, lines = placement(rows, ctx, providers)
     assert lines == ("2 nodes ran: 1 on CPUExecutionProvider, 1 on CUDAExecutionProvider",
                      "GRU '/rnn/GRU': CPUExecutionProvider")
-    [finding] = out.findings
+    run = RuntimeRun(str(path), RuntimeSettings(providers=("cuda", "cpu")), providers,
+                     providers, dims="none", main=JobOutcome("ok", "cuda, cpu"), placed=placed)
+    [finding] = Linter(RUNTIME_RULES).check_run(run, ctx)
     assert (finding.code, finding.severity.value, finding.location.node) == (
         "AL506", "warning", "/rnn/GRU")
     assert finding.message == ("GRU '/rnn/GRU' ran on CPUExecutionProvider, not on "
@@ -312,7 +314,8 @@ def test_lint_runtime_runs_every_model_of_a_folder(tmp_path: Path) -> None:
 
 
 def test_the_runtime_modules_do_not_import_onnxruntime_until_asked() -> None:
-    code = ("import sys\nimport archlint.cli, archlint.cli_run, archlint.runtime.check\n"
+    code = ("import sys\nimport archlint.cli, archlint.cli.run, archlint.app\n"
+            "import archlint.runtime.check\n"
             "import archlint.runtime.inputs\nprint('onnxruntime' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
@@ -350,13 +353,19 @@ def test_settings_from_a_config_table() -> None:
 
 def test_run_refuses_unsafe_external_data_and_does_not_pass_silently() -> None:
     """onnxruntime is never handed a location outside the model's folder, and a model that was
-    not run fails the check with the static finding that says why."""
+    not run fails the check (AL501: no session was created); ``lint --runtime`` adds the static
+    finding that names the tensor and its location."""
     result = invoke("run", str(FIXTURES / "AL002" / "bad.onnx"))
     assert result.exit_code == 1
     assert "not run: external data of 'W' is unsafe or missing (location contains '..')" in \
         result.output
+    assert ("AL501 error: onnxruntime was not given the model: external data of 'W' is unsafe "
+            "or missing (location contains '..'); see AL002/AL003") in result.output
+    both = invoke("lint", "--runtime", str(FIXTURES / "AL002" / "bad.onnx"))
+    assert both.exit_code == 1
     assert "AL002 error: initializer 'W' has external-data location '../../etc/passwd'" in \
-        result.output
+        both.output
+    assert "AL501 error: onnxruntime was not given the model" in both.output
     missing = invoke("run", str(FIXTURES / "AL003" / "bad.onnx"))
     assert missing.exit_code == 1
-    assert "AL003 error" in missing.output
+    assert "AL501 error: onnxruntime was not given the model: external data of" in missing.output

@@ -16,29 +16,29 @@ from archlint.engine import analyse
 from archlint.loader import load_model
 from archlint.recurrent import RecurrentLayer
 from archlint.registry import load_rules
-from archlint.runtime.check import RuntimeResult, available_providers, check_model
 from archlint.runtime.prediction import compare_placement
 from archlint.runtime.settings import RuntimeSettings, SettingsError
 from archlint.targets.profile import ProfileError, load_profiles, load_profiles_with
 
 from .conftest import FIXTURES, REPO, invoke, run_archlint
+from .runtime_support import Checked, check
 
 EXPORTED = FIXTURES / "exported"
 MANIFEST = json.loads((EXPORTED / "manifest.json").read_text())
 CLASSIC = sorted(name for name, entry in MANIFEST.items()
                  if name != "_generator" and entry["exporter"] == "classic")
 TARGET_MODELS = sorted((FIXTURES / "targets").glob("*.onnx.txt"))
-AL512 = {r.code: r for r in load_rules().rules if r.code == "AL512"}
+AL512 = [r for r in load_rules().rules if r.code == "AL512"]
 CPU_PROFILE = (REPO / "archlint" / "targets" / "profiles" / "onnxruntime-cpu.toml").read_text()
 
 
-def run_cpu(path: Path, profiles: Path | None = None) -> RuntimeResult:
+def run_cpu(path: Path, profiles: Path | None = None) -> Checked:
     settings = RuntimeSettings(runs=1, reference=False,
                                profiles=None if profiles is None else str(profiles))
-    return check_model(path, str(path), settings, AL512, available_providers())
+    return check(path, AL512, settings)
 
 
-def prediction(result: RuntimeResult) -> str:
+def prediction(result: Checked) -> str:
     lines = [line for line in result.placement if line.startswith("prediction")]
     assert len(lines) == 1, result.placement
     return lines[0]

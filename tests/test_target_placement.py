@@ -248,10 +248,11 @@ def test_exported_pytorch_models_have_no_target_errors(target: str, tmp_path: Pa
     """PyTorch exports layout=0, linear_before_reset=1 and default activations: every target
     runs them where asked."""
     rules = select_rules(load_rules().rules, ["AL6"])
+    from archlint.app import discover
     from archlint.engine import Linter
 
-    report = Linter(rules, options={"targets": (target,)}).lint_paths(
-        [str(FIXTURES / "exported")])
+    report = Linter(rules, options={"targets": (target,)}).lint_targets(
+        discover([str(FIXTURES / "exported")]))
     assert report.errors == ()
     assert len(report.models) >= 40
     assert [f"{f.location.model} {f.message}" for f in report.findings] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from archlint.engine import Report
+from archlint.report import Report
 from archlint.reporters import github, json_report, junit, sarif, text
 
 Reporter = Callable[[Report], str]

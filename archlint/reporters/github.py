@@ -4,7 +4,7 @@ shown as an annotation on the model file in the pull request."""
 from __future__ import annotations
 
 from archlint.api import Finding, Severity
-from archlint.engine import Report
+from archlint.report import Report
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from archlint.engine import ModelReport, Report
+from archlint.report import ModelReport, Report
 from archlint.reporters.text import format_finding
 
 

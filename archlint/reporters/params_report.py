@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from archlint import __version__
+from archlint._version import __version__
 from archlint.params import (
     CONVENTIONS,
     Convention,

@@ -15,10 +15,10 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
-from archlint import __version__
+from archlint._version import __version__
 from archlint.api import Finding, Rule, Severity
 from archlint.core_rules import CORE_RULES
-from archlint.engine import Report
+from archlint.report import Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "archlint/v1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from archlint.api import Finding, Severity
-from archlint.engine import Report
+from archlint.report import Report
 
 
 def format_finding(finding: Finding) -> str:

@@ -1,9 +1,10 @@
-"""One model through onnxruntime: inputs, child process, and findings from what came back.
+"""One analysed model through onnxruntime: inputs, one child process, a typed result.
 
-Data flow: load and analyse the model statically (the same views the rules read), bind its
-symbolic dims and draw inputs, run the jobs in one child process (the requested providers; the
-``--compare`` provider; the ``--compare-model``; the recurrent nodes for the reference
-evaluator), then turn every result into a ``Finding`` with ``source="onnxruntime"``.
+Data flow: the caller hands over the model's static context (the same views the rules read);
+this binds its symbolic dims and draws inputs, runs the jobs in one child process (the
+requested providers; the ``--compare`` provider; the ``--compare-model``; the recurrent nodes
+for the reference evaluator) and returns a :class:`~archlint.runtime.result.RuntimeRun`.
+Runtime rules (``RuntimeRule.check_run``) turn it into findings; nothing here names a code.
 """
 
 from __future__ import annotations
@@ -11,50 +12,31 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.engine import analyse
-from archlint.graph import NodeInfo
+from archlint.api import RuleContext
+from archlint.graph import NodeInfo, build_graph
 from archlint.loader import LoadError, load_model
 from archlint.runtime.child import ChildOutcome, run_worker
-from archlint.runtime.collector import Collector, node_named_in, trim
+from archlint.runtime.collector import node_named_in, trim
 from archlint.runtime.compare import compare_arrays, non_finite
-from archlint.runtime.inputs import Binding, InputSpec, bind_dims, fed_inputs, make_inputs
+from archlint.runtime.inputs import Binding, bind_dims, fed_inputs, make_inputs
 from archlint.runtime.placement import placement
-from archlint.runtime.prediction import prediction_lines
-from archlint.runtime.providers import CPU, PACKAGE_HINTS, resolve_provider, short_name
-from archlint.runtime.reference import reference_findings, reference_nodes
+from archlint.runtime.prediction import predict
+from archlint.runtime.providers import CPU, resolve_provider, short_name
+from archlint.runtime.reference import reference_diffs, reference_nodes
+from archlint.runtime.result import ChildEnd, JobOutcome, OutputCheck, OutputDiff, RuntimeRun
 from archlint.runtime.settings import RuntimeSettings
-from archlint.shapes import Shape, format_shape
+from archlint.shapes import Shape
 
-__all__ = ["RuntimeResult", "RuntimeUnavailable", "available_providers", "check_model"]
+__all__ = ["RuntimeUnavailable", "available_providers", "run_model"]
+
 
 class RuntimeUnavailable(Exception):
     """onnxruntime is not installed: the runtime check cannot run at all."""
-
-
-@dataclass(frozen=True)
-class RuntimeResult:
-    """What the runtime check learnt about one model: findings plus the facts the report shows."""
-
-    path: str
-    findings: tuple[Finding, ...] = ()
-    error: str | None = None
-    providers: tuple[str, ...] = ()
-    dims: str = ""
-    inputs: tuple[InputSpec, ...] = ()
-    outputs: tuple[str, ...] = ()
-    placement: tuple[str, ...] = ()
-    timing: str | None = None
-    notes: tuple[str, ...] = ()
-    nodes: int = 0
-    recurrent_layers: int = 0
-    elapsed_s: float = 0.0
 
 
 def available_providers() -> tuple[str, ...]:
@@ -69,102 +51,69 @@ def available_providers() -> tuple[str, ...]:
     return tuple(onnxruntime.get_available_providers())
 
 
-def _external_data_findings(ctx: RuleContext) -> list[Finding]:
-    from archlint.registry import load_rules
-
-    ruleset = load_rules()
-    found: list[Finding] = []
-    for code in ("AL002", "AL003"):
-        rule = ruleset.by_code(code)
-        if rule is not None:
-            found.extend(dataclasses.replace(f, severity=Severity.ERROR)
-                         for f in rule().check(ctx))
-    return found
-
-
-def check_model(
-    path: Path,
-    shown: str,
-    settings: RuntimeSettings,
-    rules: Mapping[str, type[Rule]],
-    available: tuple[str, ...],
-) -> RuntimeResult:
-    """Run one model as ``settings`` say. ``rules`` maps the selected runtime codes to classes."""
-    import time
-
-    started = time.perf_counter()
-    try:
-        model = load_model(path, shown)
-    except LoadError as exc:
-        return RuntimeResult(shown, error=exc.reason)
-    ctx = analyse(model)
-    out = Collector(ctx, rules)
+def run_model(ctx: RuleContext, settings: RuntimeSettings,
+              available: tuple[str, ...] | None = None) -> RuntimeRun:
+    """Run one analysed model as ``settings`` say; ``available`` defaults to the installed
+    onnxruntime's providers."""
+    available = available_providers() if available is None else available
+    model = ctx.model
     providers = tuple(resolve_provider(p) for p in settings.providers)
-    base = RuntimeResult(shown, providers=providers, nodes=len(ctx.graph.nodes),
-                         recurrent_layers=len(ctx.layers))
+    base = RuntimeRun(model.display_path, settings, providers, available)
     unsafe = [ref for ref in model.external_data if ref.problem is not None]
     if unsafe:
-        # Never hand onnxruntime a location that escapes the folder; a model that was not run
-        # must not pass silently either: the static findings say why, as errors.
-        out.notes.append(f"not run: external data of {unsafe[0].tensor!r} is unsafe or missing "
-                         f"({unsafe[0].problem}); see AL002/AL003")
-        out.findings.extend(_external_data_findings(ctx))
-        return _finish(base, out, started)
+        # Never hand onnxruntime a location that escapes the folder.
+        return dataclasses.replace(
+            base, not_run=f"external data of {unsafe[0].tensor!r} is unsafe or missing "
+            f"({unsafe[0].problem}); see AL002/AL003")
     compare = resolve_provider(settings.compare) if settings.compare else None
     missing = [p for p in (*providers, *([compare] if compare else [])) if p not in available]
-    for provider in dict.fromkeys(missing):
-        out.add("AL505", None,
-                f"execution provider {provider} is not available in the installed onnxruntime "
-                f"(available: {', '.join(available)}); nothing was run in its place",
-                expected=provider, actual=", ".join(available),
-                help=f"Install {PACKAGE_HINTS.get(provider, 'a build of onnxruntime with it')}, "
-                "or choose another --provider (see docs/runtime.md).")
     if missing:
-        return _finish(base, out, started)
+        return dataclasses.replace(base, unavailable=tuple(dict.fromkeys(missing)))
 
+    notes: list[str] = []
     binding = bind_dims(ctx.graph, ctx.layers, settings.dims)
     feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed)
-    for name in binding.unused:
-        out.notes.append(f"--dim {name}: this model has no such symbolic dimension")
+    notes.extend(f"--dim {name}: this model has no such symbolic dimension"
+                 for name in binding.unused)
     with tempfile.TemporaryDirectory(prefix="archlint-run-") as tmp:
         workdir = Path(tmp)
+        path = model.path
+        if not path.is_file():  # a ModelProto held in memory: onnxruntime needs a file
+            path = workdir / "model.onnx"
+            path.write_bytes(model.proto.SerializeToString())
         _save(workdir / "inputs.npz", feeds)
         jobs = [_job("main", path, providers, "inputs.npz", runs=settings.runs, profile=True)]
         if compare is not None:
             jobs.append(_job("compare", path, (compare,), "inputs.npz"))
-        other = _prepare_compare_model(settings, feeds, workdir, out)
+        other = _prepare_compare_model(settings, feeds, workdir, notes)
         if other is not None:
             jobs.append(_job("compare_model", other, providers, "inputs_other.npz"))
-        nodes = reference_nodes(ctx.layers, out) if settings.reference else []
+        nodes = reference_nodes(ctx.layers, notes) if settings.reference else []
         if nodes:
             jobs.append({**_job("reference", path, (CPU,), "inputs.npz"), "kind": "reference",
                          "nodes": [n.index for n in nodes]})
         outcome = run_worker({"jobs": jobs}, workdir, settings.timeout)
         arrays = {j["id"]: _arrays(workdir / f"{j['id']}.npz") for j in jobs}
-    result = dataclasses.replace(base, dims=binding.describe(), inputs=specs)
+    run = dataclasses.replace(base, dims=binding.describe(), inputs=specs,
+                              child=_child_end(outcome, ctx, settings, providers, binding))
     main = outcome.results.get("main")
-    _child_failure(outcome, out, settings, providers, binding)
     if main is not None:
-        result = _main_job(main, arrays["main"], ctx, out, binding, providers, result)
-        result = dataclasses.replace(result, placement=result.placement + prediction_lines(
-            main, out, providers, settings.profiles))
+        run = _main_job(main, arrays["main"], ctx, binding, providers, run, notes)
+        mismatches, lines = predict(main, ctx, providers, settings.profiles, notes)
+        run = dataclasses.replace(run, prediction=mismatches,
+                                  placement_lines=run.placement_lines + lines)
         if main.get("status") == "ok":
             reference_outputs = _outputs(main, arrays["main"])
-            _compare_job("compare", "AL509", outcome, arrays, reference_outputs, out, settings,
-                         f"on {short_name(compare or '')}")
-            _compare_job("compare_model", "AL511", outcome, arrays, reference_outputs, out,
-                         settings, f"in {settings.compare_model}")
-            reference_findings(outcome.results.get("reference"), arrays.get("reference", {}),
-                           nodes, ctx, out, settings)
-    return _finish(result, out, started)
-
-
-def _finish(result: RuntimeResult, out: Collector, started: float) -> RuntimeResult:
-    import time
-
-    return dataclasses.replace(result, findings=tuple(out.findings),
-                               notes=result.notes + tuple(out.notes),
-                               elapsed_s=time.perf_counter() - started)
+            diffs = [
+                *_compare_job("compare", outcome, arrays, reference_outputs, ctx, settings,
+                              f"on {short_name(compare or '')}", notes),
+                *_compare_job("compare_model", outcome, arrays, reference_outputs, ctx,
+                              settings, f"in {settings.compare_model}", notes),
+            ]
+            found = reference_diffs(outcome.results.get("reference"),
+                                    arrays.get("reference", {}), ctx, settings, notes)
+            run = dataclasses.replace(run, comparisons=tuple(diffs), reference=found)
+    return dataclasses.replace(run, notes=tuple(notes))
 
 
 def _job(job_id: str, model: Path | str, providers: tuple[str, ...], inputs: str, *,
@@ -205,10 +154,10 @@ def _where(outcome: ChildOutcome) -> str:
     return f"during {label} ({_JOB_LABEL.get(job, job)})"
 
 
-def _child_failure(outcome: ChildOutcome, out: Collector, settings: RuntimeSettings,
-                   providers: tuple[str, ...], binding: Binding) -> None:
+def _child_end(outcome: ChildOutcome, ctx: RuleContext, settings: RuntimeSettings,
+               providers: tuple[str, ...], binding: Binding) -> ChildEnd | None:
     if outcome.completed:
-        return
+        return None
     job = outcome.stage[0] if outcome.stage else "main"
     if job == "compare" and settings.compare:
         providers = (resolve_provider(settings.compare),)
@@ -217,73 +166,47 @@ def _child_failure(outcome: ChildOutcome, out: Collector, settings: RuntimeSetti
     on = ", ".join(short_name(p) for p in providers)
     if binding.values:
         on += f" with {binding.describe()}"
-    node = _node_for_stage(outcome, out)
-    if outcome.timed_out:
-        out.add("AL504", node,
-                f"onnxruntime did not finish within {settings.timeout:g}s {_where(outcome)} on "
-                f"{on}; the child process was killed",
-                expected=f"<= {settings.timeout:g}s", actual="still running",
-                help="Bound the model's loops and sequence length, or raise --timeout if the "
-                "model is only slow.")
-        return
-    said = f": {outcome.stderr_tail}" if outcome.stderr_tail else ""
-    died = outcome.signal or f"exit code {outcome.returncode}"
-    out.add("AL503", node,
-            f"onnxruntime crashed with {died} {_where(outcome)} on {on}{said}",
-            expected="a result or a Python exception", actual=died,
-            help="The runtime aborted instead of raising: find the input that triggers it (an "
-            "empty batch or sequence for LSTM/GRU on onnxruntime's CPU kernels is a known one) "
-            "and reject it before inference.")
+    died = "still running" if outcome.timed_out else (
+        outcome.signal or f"exit code {outcome.returncode}")
+    return ChildEnd(outcome.timed_out, died, _where(outcome), on, outcome.stderr_tail,
+                    _node_for_stage(outcome, ctx))
 
 
-def _node_for_stage(outcome: ChildOutcome, out: Collector) -> NodeInfo | None:
+def _node_for_stage(outcome: ChildOutcome, ctx: RuleContext) -> NodeInfo | None:
     if outcome.stage is not None and outcome.stage[1].startswith("reference:"):
         index = int(outcome.stage[1].split(":", 1)[1])
-        return out.ctx.graph.nodes.get(f"main/{index}")
+        return ctx.graph.nodes.get(f"main/{index}")
     return None
 
 
 # --- the requested providers' run -----------------------------------------------------------
 
 def _main_job(
-    main: Mapping[str, Any], arrays: Mapping[str, Any], ctx: RuleContext, out: Collector,
-    binding: Binding, providers: tuple[str, ...], result: RuntimeResult,
-) -> RuntimeResult:
-    status = main.get("status")
+    main: Mapping[str, Any], arrays: Mapping[str, Any], ctx: RuleContext, binding: Binding,
+    providers: tuple[str, ...], run: RuntimeRun, notes: list[str],
+) -> RuntimeRun:
+    status = str(main.get("status"))
     on = ", ".join(short_name(p) for p in providers)
     if status == "worker_error":
-        out.notes.append(f"not checked: the worker failed before onnxruntime ran: "
-                         f"{trim(str(main.get('error', '')))}")
-        return result
-    if status == "session_failed":
-        message = main.get("error", "")
-        out.add("AL501", node_named_in(message, out),
-                f"onnxruntime could not create a session on {on}: {trim(message)}",
-                help="Fix what onnxruntime names (see docs/runtime.md for the usual recurrent "
-                "causes: layout=1, missing hidden_size, clip <= 0, activation counts).")
-        return result
+        notes.append(f"not checked: the worker failed before onnxruntime ran: "
+                     f"{trim(str(main.get('error', '')))}")
+        return run
+    if status in ("session_failed", "run_failed"):
+        message = str(main.get("error", ""))
+        job = JobOutcome(status, on, message, node_named_in(message, ctx.graph))
+        return dataclasses.replace(run, main=job,
+                                   timing=_timing(main) if status == "run_failed" else None)
     if status == "provider_dropped":
-        for provider in main.get("missing", []):
-            out.add("AL505", None,
-                    f"execution provider {provider} is installed but onnxruntime could not "
-                    f"initialise it and would have run on {', '.join(main['providers_used'])}; "
-                    "nothing was reported as run on it",
-                    expected=provider, actual=", ".join(main["providers_used"]),
-                    help="Check the provider's libraries (CUDA, cuDNN, TensorRT) match the "
-                    f"installed {PACKAGE_HINTS.get(provider, 'onnxruntime build')}.")
-        return result
-    timing = _timing(main)
-    if status == "run_failed":
-        message = main.get("error", "")
-        out.add("AL502", node_named_in(message, out),
-                f"onnxruntime failed to run the model on {on}: {trim(message)}",
-                help="The session loaded but the first run on valid inputs failed; fix the "
-                "node it names (shapes are only checked at run time for LSTM/GRU/RNN).")
-        return dataclasses.replace(result, timing=timing)
-    outputs = _outputs(main, arrays)
-    lines = tuple(_check_output(name, value, ctx, out, binding) for name, value in outputs.items())
-    placed = placement(main.get("placement", []), ctx, out, providers)
-    return dataclasses.replace(result, timing=timing, outputs=lines, placement=placed)
+        job = JobOutcome(status, on, providers_used=tuple(main["providers_used"]),
+                         dropped=tuple(main.get("missing", [])))
+        return dataclasses.replace(run, main=job)
+    checks = tuple(_check_output(name, value, ctx, binding)
+                   for name, value in _outputs(main, arrays).items())
+    placed, lines = placement(main.get("placement", []), ctx, providers)
+    return dataclasses.replace(
+        run, main=JobOutcome("ok", on, providers_used=tuple(main.get("providers_used", ()))),
+        timing=_timing(main), outputs=checks, output_lines=tuple(c.line for c in checks),
+        placed=placed, placement_lines=lines)
 
 
 def _timing(main: Mapping[str, Any]) -> str | None:
@@ -307,99 +230,78 @@ def _bound_shape(shape: Shape, binding: Binding) -> str:
     return "[" + ", ".join(dims) + "]"
 
 
-def _check_output(name: str, value: np.ndarray[Any, Any], ctx: RuleContext, out: Collector,
-                  binding: Binding) -> str:
+def _check_output(name: str, value: np.ndarray[Any, Any], ctx: RuleContext,
+                  binding: Binding) -> OutputCheck:
     info = ctx.graph.tensor(name)
-    actual = list(value.shape)
-    producer = ctx.graph.producer(name)
+    actual = tuple(int(d) for d in value.shape)
     static: Shape | None = info.shape if info is not None else None
+    expected = None if static is None else _bound_shape(static, binding)
+    wrong = static is not None and (len(static) != len(actual) or any(
+        (isinstance(d, int) and d != a)
+        or (isinstance(d, str) and d in binding.values and binding.values[d] != a)
+        for d, a in zip(static, actual, strict=False)
+    ))
     if static is None:
-        line = f"{name} {value.dtype}{actual} (static shape unknown: not checked)"
+        line = f"{name} {value.dtype}{list(actual)} (static shape unknown: not checked)"
     else:
-        expected = _bound_shape(static, binding)
-        wrong = len(static) != len(actual) or any(
-            (isinstance(d, int) and d != a)
-            or (isinstance(d, str) and d in binding.values and binding.values[d] != a)
-            for d, a in zip(static, actual, strict=False)
-        )
-        unchecked = [str(d) for d in static if d is None or (isinstance(d, str)
-                                                             and d not in binding.values)]
+        unchecked = [d for d in static if d is None or (isinstance(d, str)
+                                                        and d not in binding.values)]
         verdict = "MISMATCH" if wrong else "ok" if not unchecked else "ok where known"
-        line = f"{name} {value.dtype}{actual}, static {expected}: {verdict}"
-        if wrong:
-            out.add("AL507", producer,
-                    f"output {name!r} has shape {actual} at run time but static analysis "
-                    f"inferred {format_shape(static)} (with {binding.describe()})",
-                    expected=expected, actual=str(actual), tensor=name,
-                    help="Fix the declared output shape (graph output or value_info) or the "
-                    "node that produces it; consumers size their buffers from it.")
-    counts = non_finite(value)
-    if counts is not None:
-        nans, infs = counts
-        out.add("AL508", producer,
-                f"output {name!r} has {nans} NaN and {infs} Inf values of {value.size} from "
-                "finite inputs",
-                expected="finite values", actual=f"{nans} NaN, {infs} Inf", tensor=name,
-                help="Check the weights for NaN/Inf and the ops after the recurrence (Log, Sqrt, "
-                "Div, Pow) for inputs outside their domain.")
-    return line
+        line = f"{name} {value.dtype}{list(actual)}, static {expected}: {verdict}"
+    nans, infs = non_finite(value) or (0, 0)
+    return OutputCheck(name, actual, static, expected, wrong, nans, infs, int(value.size),
+                       ctx.graph.producer(name), binding.describe(), line)
 
 
 # --- comparisons --------------------------------------------------------------------------------
 
-def _compare_job(job: str, code: str, outcome: ChildOutcome,
-                 arrays: Mapping[str, Mapping[str, Any]], reference: Mapping[str, Any],
-                 out: Collector, settings: RuntimeSettings, where: str) -> None:
+def _compare_job(job: str, outcome: ChildOutcome, arrays: Mapping[str, Mapping[str, Any]],
+                 reference: Mapping[str, Any], ctx: RuleContext, settings: RuntimeSettings,
+                 where: str, notes: list[str]) -> list[OutputDiff]:
     result = outcome.results.get(job)
     if result is None:
-        return
+        return []
     if result.get("status") != "ok":
-        out.notes.append(f"{job}: not compared, {result.get('status')}: "
-                         f"{trim(str(result.get('error', result.get('missing', ''))))}")
-        return
+        notes.append(f"{job}: not compared, {result.get('status')}: "
+                     f"{trim(str(result.get('error', result.get('missing', ''))))}")
+        return []
     other = _outputs(result, arrays[job])
+    diffs = []
     for name, value in reference.items():
         if name not in other:
-            out.notes.append(f"{job}: output {name!r} has no counterpart {where}")
+            notes.append(f"{job}: output {name!r} has no counterpart {where}")
             continue
         diff = compare_arrays(value, other[name], settings.rtol, settings.atol)
         if diff.ok:
-            out.notes.append(f"{job}: output {name!r} agrees {where} ({diff.describe()}, "
-                             f"rtol={settings.rtol:g}, atol={settings.atol:g})")
+            notes.append(f"{job}: output {name!r} agrees {where} ({diff.describe()}, "
+                         f"rtol={settings.rtol:g}, atol={settings.atol:g})")
             continue
-        out.add(code, out.ctx.graph.producer(name),
-                f"output {name!r} differs {where}: {diff.summary()} "
-                f"(rtol={settings.rtol:g}, atol={settings.atol:g})",
-                expected=f"|a - b| <= {settings.atol:g} + {settings.rtol:g}·|b|",
-                actual=f"max abs {diff.max_abs:.3g}, max rel {diff.max_rel:.3g}", tensor=name,
-                help="Compare per layer to find where the difference starts; loosen --rtol/--atol "
-                "only if this precision is acceptable for the deployment.")
+        diffs.append(OutputDiff(job, name, where, diff, ctx.graph.producer(name)))
+    return diffs
 
 
 def _prepare_compare_model(settings: RuntimeSettings, feeds: Mapping[str, Any], workdir: Path,
-                           out: Collector) -> Path | None:
+                           notes: list[str]) -> Path | None:
     if not settings.compare_model:
         return None
     other_path = Path(settings.compare_model)
     try:
-        other = analyse(load_model(other_path, settings.compare_model))
+        other = build_graph(load_model(other_path, settings.compare_model))
     except LoadError as exc:
-        out.notes.append(f"--compare-model {exc}: not compared")
+        notes.append(f"--compare-model {exc}: not compared")
         return None
-    names = fed_inputs(other.graph)
+    names = fed_inputs(other)
     missing = [n for n in names if n not in feeds]
     if missing:
-        out.notes.append(f"--compare-model {settings.compare_model}: its inputs "
-                         f"{', '.join(missing)} are not inputs of this model; not compared")
+        notes.append(f"--compare-model {settings.compare_model}: its inputs "
+                     f"{', '.join(missing)} are not inputs of this model; not compared")
         return None
     import onnx
 
     cast = {}
     for name in names:
-        info = other.graph.tensor(name)
+        info = other.tensor(name)
         dtype = onnx.helper.tensor_dtype_to_np_dtype(info.dtype) if info and info.dtype else None
         cast[name] = feeds[name].astype(dtype) if dtype is not None else feeds[name]
     _save(workdir / "inputs_other.npz", cast)
     return other_path
-
-

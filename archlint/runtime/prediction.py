@@ -1,4 +1,4 @@
-"""Predicted against observed placement (AL512): do the target profiles still describe the runtime?
+"""Predicted against observed placement: do the target profiles still describe the runtime?
 
 The runtime check observes where onnxruntime placed each recurrent node (its profiler rows), or
 that it refused one (a kernel that failed at session creation, naming the node). The profile of
@@ -24,13 +24,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from archlint.api import RuleContext
 from archlint.recurrent import RecurrentLayer
-from archlint.runtime.collector import Collector, node_named_in
+from archlint.runtime.collector import node_named_in
 from archlint.runtime.providers import CPU
+from archlint.runtime.result import PredictionMismatch
 from archlint.targets.placement import Placement, predict_placement
 from archlint.targets.profile import Profile, ProfileError, load_profiles_with
 
-__all__ = ["Mismatch", "compare_placement", "prediction_lines", "profile_for_provider"]
+__all__ = ["Mismatch", "compare_placement", "predict", "profile_for_provider"]
 
 # The built-in target that describes each provider when it is requested first.
 _TARGET_OF: Mapping[str, str] = {
@@ -150,18 +152,20 @@ def runtime_version() -> str:
     return str(onnxruntime.__version__)
 
 
-def prediction_lines(main: Mapping[str, Any], out: Collector, providers: tuple[str, ...],
-                     profiles_folder: str | None) -> tuple[str, ...]:
-    """AL512 findings for the main job's outcome; returns the report line that sums it up."""
+def predict(main: Mapping[str, Any], ctx: RuleContext, providers: tuple[str, ...],
+            profiles_folder: str | None, notes: list[str],
+            ) -> tuple[tuple[PredictionMismatch, ...], tuple[str, ...]]:
+    """The main job's outcome against the first provider's profile: the mismatches, and the
+    report line that sums the comparison up."""
     try:
         profiles = load_profiles_with(profiles_folder)
     except ProfileError as exc:
-        out.notes.append(f"placement not compared with the profiles: {exc}")
-        return ()
+        notes.append(f"placement not compared with the profiles: {exc}")
+        return (), ()
     profile = profile_for_provider(providers[0], profiles)
     if profile is None:
-        return (f"prediction: no target profile describes {providers[0]}; not compared",)
-    recurrent = {layer.name for layer in out.ctx.layers}
+        return (), (f"prediction: no target profile describes {providers[0]}; not compared",)
+    recurrent = {layer.name for layer in ctx.layers}
     status = main.get("status")
     placed: dict[str, str] = {}
     refused = failed_at_run = None
@@ -169,34 +173,26 @@ def prediction_lines(main: Mapping[str, Any], out: Collector, providers: tuple[s
         placed = {row[0]: row[2] for row in main.get("placement", []) if row[0] in recurrent}
     elif status in ("session_failed", "run_failed"):
         message = str(main.get("error", ""))
-        node = node_named_in(message, out)
+        node = node_named_in(message, ctx.graph)
         name = node.name if node is not None else None
         if status == "run_failed":
             failed_at_run = name
         elif any(mark in message for mark in _KERNEL_REFUSAL_MARKS):
             refused = name
     else:
-        return ()
-    result = compare_placement(out.ctx.layers, profile, profiles, placed, refused,
-                               failed_at_run)
+        return (), ()
+    result = compare_placement(ctx.layers, profile, profiles, placed, refused, failed_at_run)
     version = runtime_version()
+    mismatches = []
     for m in result.mismatches:
         first = m.placement.reasons[0].entry if m.placement.reasons else None
-        out.add("AL512", m.layer,
-                f"{m.layer.op_type} {m.layer.name!r} {m.observed}, but profile "
-                f"{result.target} predicted {m.predicted} ({_reasons(m.placement)}): the "
-                f"profile is stale for onnxruntime {version}",
-                expected=m.predicted, actual=m.actual,
-                attribute=first.attribute if first is not None else None,
-                input=first.input if first is not None else None,
-                help=f"Check the entries named against onnxruntime {version} and correct them "
-                "in a copy of the profile that `archlint run --profiles DIR` uses in place of "
-                "the built-in one (docs/targets.md, \"Keeping profiles honest\"); report the "
-                "finding with `pip show onnxruntime` to archlint so the shipped profile is "
-                "fixed.")
+        mismatches.append(PredictionMismatch(
+            m.layer, result.target, m.observed, m.predicted, m.actual, _reasons(m.placement),
+            first.attribute if first is not None else None,
+            first.input if first is not None else None, version))
     if not result.compared:
-        return (f"prediction ({result.target}): no recurrent node observed; not compared",)
+        return (), (f"prediction ({result.target}): no recurrent node observed; not compared",)
     agree = result.compared - len(result.mismatches)
     verdict = "agrees" if not result.mismatches else f"disagrees for {len(result.mismatches)}"
-    return (f"prediction ({result.target}): {verdict}; {agree} of {result.compared} observed "
-            "recurrent node(s) as predicted",)
+    return tuple(mismatches), (f"prediction ({result.target}): {verdict}; {agree} of "
+                               f"{result.compared} observed recurrent node(s) as predicted",)

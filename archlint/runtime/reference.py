@@ -11,21 +11,22 @@ import numpy as np
 from archlint.api import RuleContext
 from archlint.graph import NodeInfo
 from archlint.recurrent import DEFAULT_ACTIVATIONS, RecurrentLayer
-from archlint.runtime.collector import Collector, trim
+from archlint.runtime.collector import trim
 from archlint.runtime.compare import compare_arrays
+from archlint.runtime.result import ReferenceDiff
 from archlint.runtime.settings import RuntimeSettings
 
-__all__ = ["reference_cannot", "reference_findings", "reference_nodes"]
+__all__ = ["reference_cannot", "reference_diffs", "reference_nodes"]
 
 
-def reference_nodes(layers: tuple[RecurrentLayer, ...], out: Collector) -> list[NodeInfo]:
+def reference_nodes(layers: tuple[RecurrentLayer, ...], notes: list[str]) -> list[NodeInfo]:
     nodes = []
     for layer in layers:
         reason = reference_cannot(layer)
         if reason is None:
             nodes.append(layer.node)
         else:
-            out.notes.append(f"reference: {layer.op_type} {layer.label!r} not checked: {reason}")
+            notes.append(f"reference: {layer.op_type} {layer.label!r} not checked: {reason}")
     return nodes
 
 
@@ -54,24 +55,26 @@ def reference_cannot(layer: RecurrentLayer) -> str | None:
     return None
 
 
-def reference_findings(result: Mapping[str, Any] | None, arrays: Mapping[str, Any],
-                   nodes: list[NodeInfo], ctx: RuleContext, out: Collector,
-                   settings: RuntimeSettings) -> None:
+def reference_diffs(result: Mapping[str, Any] | None, arrays: Mapping[str, Any],
+                    ctx: RuleContext, settings: RuntimeSettings,
+                    notes: list[str]) -> tuple[ReferenceDiff, ...]:
+    """The recurrent outputs that differ from onnx.reference (agreements become notes)."""
     if result is None:
-        return
+        return ()
     if result.get("status") != "ok":
-        out.notes.append(f"reference: not compared, {result.get('status')}: "
-                         f"{trim(str(result.get('error', '')))}")
-        return
+        notes.append(f"reference: not compared, {result.get('status')}: "
+                     f"{trim(str(result.get('error', '')))}")
+        return ()
     layers = {layer.node.index: layer for layer in ctx.layers if layer.node.graph == "main"}
+    diffs: list[ReferenceDiff] = []
     for entry in result.get("nodes", []):
         layer = layers.get(entry["index"])
         if layer is None:
             continue
         label = f"{layer.op_type} {layer.label!r}"
         if "error" in entry:
-            out.notes.append(f"reference: {label} not checked, the evaluator raised: "
-                             f"{trim(entry['error'])}")
+            notes.append(f"reference: {label} not checked, the evaluator raised: "
+                         f"{trim(entry['error'])}")
             continue
         seq_key = entry["inputs"].get("sequence_lens")
         x_shape = entry.get("x_shape")
@@ -79,9 +82,9 @@ def reference_findings(result: Mapping[str, Any] | None, arrays: Mapping[str, An
             seq = x_shape[1 if layer.layout == 1 else 0]
             lens = arrays[seq_key]
             if np.any(lens != seq):
-                out.notes.append(f"reference: {label} not checked: sequence_lens "
-                                 f"{lens.tolist()} is shorter than seq={seq} and the reference "
-                                 "evaluator ignores sequence_lens")
+                notes.append(f"reference: {label} not checked: sequence_lens "
+                             f"{lens.tolist()} is shorter than seq={seq} and the reference "
+                             "evaluator ignores sequence_lens")
                 continue
         worst: list[str] = []
         for slot, (name, (ort_key, ref_key)) in enumerate(entry["outputs"].items()):
@@ -90,18 +93,11 @@ def reference_findings(result: Mapping[str, Any] | None, arrays: Mapping[str, An
             if diff.ok:
                 worst.append(f"{slot_name} max abs diff {diff.max_abs:.3g}")
                 continue
-            out.add("AL510", layer,
-                    f"{label} output {slot_name} differs from onnx.reference on the same "
-                    f"inputs: {diff.summary()} (rtol={settings.rtol:g}, atol={settings.atol:g})",
-                    expected=f"|ort - ref| <= {settings.atol:g} + {settings.rtol:g}·|ref|",
-                    actual=f"max abs {diff.max_abs:.3g}, max rel {diff.max_rel:.3g}",
-                    output=slot_name,
-                    help="onnxruntime computes this node differently from the spec: another "
-                    "precision (a float16 LSTM runs in float32 on its CPU kernel) or an attribute "
-                    "it implements differently (docs/runtime.md).")
+            diffs.append(ReferenceDiff(layer, slot_name, diff))
         if worst:
-            out.notes.append(f"reference: {label} agrees with onnx.reference "
-                             f"({'; '.join(worst)})")
+            notes.append(f"reference: {label} agrees with onnx.reference "
+                         f"({'; '.join(worst)})")
+    return tuple(diffs)
 
 
 def _output_slot(layer: RecurrentLayer, tensor: str, position: int) -> str:

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint.runtime.collector import trim
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class SessionCreationFailed(RuntimeRule):
@@ -10,7 +17,9 @@ class SessionCreationFailed(RuntimeRule):
     Creates a real ``onnxruntime.InferenceSession`` on the requested execution providers, in a
     child process, and reports onnxruntime's own message when it raises. The finding is placed
     on the node the message names (``Node (name)``, ``Name:'name'``), or on the only node of the
-    op the failing kernel belongs to (``LSTMBase`` means the LSTM).
+    op the failing kernel belongs to (``LSTMBase`` means the LSTM). A model whose external data
+    is unsafe or missing (AL002, AL003) is never handed to onnxruntime; that is reported here
+    too, so a model that was not run cannot pass the runtime check silently.
 
     ## Why is this bad?
     Session creation is where onnxruntime builds every kernel. An LSTM, GRU or RNN kernel checks
@@ -30,3 +39,18 @@ class SessionCreationFailed(RuntimeRule):
     name = "session-creation-failed"
     severity = Severity.ERROR
     summary = "onnxruntime cannot create a session for the model (runtime check)"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        main = run.main
+        if main is not None and main.status == "session_failed":
+            yield ctx.finding(
+                self, main.node,
+                f"onnxruntime could not create a session on {main.on}: {trim(main.error)}",
+                help="Fix what onnxruntime names (see docs/runtime.md for the usual recurrent "
+                "causes: layout=1, missing hidden_size, clip <= 0, activation counts).")
+        if run.not_run is not None:  # never handed to onnxruntime: it must not pass silently
+            yield ctx.finding(
+                self, None, f"onnxruntime was not given the model: {run.not_run}",
+                expected="external data inside the model's folder", actual=run.not_run,
+                help="Move the external data files next to the model (or below its folder) "
+                "and point the locations at them; the static findings name each tensor.")

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint.runtime.collector import trim
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class RunFailed(RuntimeRule):
@@ -27,3 +34,12 @@ class RunFailed(RuntimeRule):
     name = "run-failed"
     severity = Severity.ERROR
     summary = "onnxruntime raised while running the model on random inputs (runtime check)"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        main = run.main
+        if main is not None and main.status == "run_failed":
+            yield ctx.finding(
+                self, main.node,
+                f"onnxruntime failed to run the model on {main.on}: {trim(main.error)}",
+                help="The session loaded but the first run on valid inputs failed; fix the "
+                "node it names (shapes are only checked at run time for LSTM/GRU/RNN).")

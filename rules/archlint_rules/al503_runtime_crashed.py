@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class RuntimeCrashed(RuntimeRule):
@@ -27,3 +33,16 @@ class RuntimeCrashed(RuntimeRule):
     name = "runtime-crashed"
     severity = Severity.ERROR
     summary = "onnxruntime crashed (killed by a signal) while loading or running the model"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        child = run.child
+        if child is None or child.timed_out:
+            return
+        said = f": {child.stderr_tail}" if child.stderr_tail else ""
+        yield ctx.finding(
+            self, child.node,
+            f"onnxruntime crashed with {child.died} {child.where} on {child.on}{said}",
+            expected="a result or a Python exception", actual=child.died,
+            help="The runtime aborted instead of raising: find the input that triggers it (an "
+            "empty batch or sequence for LSTM/GRU on onnxruntime's CPU kernels is a known one) "
+            "and reject it before inference.")

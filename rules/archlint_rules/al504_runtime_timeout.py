@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class RuntimeTimeout(RuntimeRule):
@@ -26,3 +32,16 @@ class RuntimeTimeout(RuntimeRule):
     name = "runtime-timeout"
     severity = Severity.ERROR
     summary = "Loading and running the model took longer than --timeout"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        child = run.child
+        if child is None or not child.timed_out:
+            return
+        timeout = run.settings.timeout
+        yield ctx.finding(
+            self, child.node,
+            f"onnxruntime did not finish within {timeout:g}s {child.where} on {child.on}; the "
+            "child process was killed",
+            expected=f"<= {timeout:g}s", actual=child.died,
+            help="Bound the model's loops and sequence length, or raise --timeout if the "
+            "model is only slow.")

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint.runtime.providers import PACKAGE_HINTS
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class ProviderUnavailable(RuntimeRule):
@@ -29,3 +36,26 @@ class ProviderUnavailable(RuntimeRule):
     name = "provider-unavailable"
     severity = Severity.ERROR
     summary = "A requested execution provider is not available; nothing ran in its place"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        available = ", ".join(run.available)
+        for provider in run.unavailable:
+            yield ctx.finding(
+                self, None,
+                f"execution provider {provider} is not available in the installed onnxruntime "
+                f"(available: {available}); nothing was run in its place",
+                expected=provider, actual=available,
+                help=f"Install {PACKAGE_HINTS.get(provider, 'a build of onnxruntime with it')}, "
+                "or choose another --provider (see docs/runtime.md).")
+        main = run.main
+        if main is None or main.status != "provider_dropped":
+            return
+        used = ", ".join(main.providers_used)
+        for provider in main.dropped:
+            yield ctx.finding(
+                self, None,
+                f"execution provider {provider} is installed but onnxruntime could not "
+                f"initialise it and would have run on {used}; nothing was reported as run on it",
+                expected=provider, actual=used,
+                help="Check the provider's libraries (CUDA, cuDNN, TensorRT) match the "
+                f"installed {PACKAGE_HINTS.get(provider, 'onnxruntime build')}.")

@@ -1,6 +1,19 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint.recurrent import RECURRENT_OPS
+from archlint.runtime.providers import CPU
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
+
+
+_FALLBACK_HELP = ("cuDNN cannot run this node as exported (clip, activation alpha/beta, "
+                  "non-default activations, input_forget, peepholes, or a GRU with "
+                  "linear_before_reset=0); re-export without them to keep it on GPU.")
 
 
 class RecurrentCpuFallback(RuntimeRule):
@@ -29,3 +42,17 @@ class RecurrentCpuFallback(RuntimeRule):
     name = "recurrent-cpu-fallback"
     severity = Severity.WARNING
     summary = "An LSTM/GRU/RNN node ran on CPU although a GPU provider was requested"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        first = run.providers[0]
+        if first == CPU:
+            return
+        for placed in run.placed:
+            if placed.provider == CPU:
+                yield ctx.finding(
+                    self, placed.node, f"{placed.op_type} {placed.name!r} ran on {CPU}, not on "
+                    f"{first}", expected=first, actual=placed.provider,
+                    help=_FALLBACK_HELP if placed.op_type in RECURRENT_OPS else
+                    f"onnxruntime has no GPU kernel for the contrib op {placed.op_type}: deploy "
+                    "the float model (an ONNX LSTM) for the GPU and keep the quantized one for "
+                    "CPU targets.")

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint.shapes import format_shape
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class RuntimeShapeMismatch(RuntimeRule):
@@ -27,3 +34,14 @@ class RuntimeShapeMismatch(RuntimeRule):
     name = "runtime-shape-mismatch"
     severity = Severity.ERROR
     summary = "An output's actual shape differs from its statically inferred shape"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        for out in run.outputs:
+            if out.mismatch and out.static is not None:
+                yield ctx.finding(
+                    self, out.producer,
+                    f"output {out.name!r} has shape {list(out.shape)} at run time but static "
+                    f"analysis inferred {format_shape(out.static)} (with {out.binding})",
+                    expected=out.expected, actual=str(list(out.shape)), tensor=out.name,
+                    help="Fix the declared output shape (graph output or value_info) or the "
+                    "node that produces it; consumers size their buffers from it.")

@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class NonFiniteOutput(RuntimeRule):
@@ -25,3 +31,15 @@ class NonFiniteOutput(RuntimeRule):
     name = "non-finite-output"
     severity = Severity.ERROR
     summary = "An output has NaN or Inf values from finite inputs"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        for out in run.outputs:
+            if out.nans or out.infs:
+                yield ctx.finding(
+                    self, out.producer,
+                    f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
+                    f"{out.size} from finite inputs",
+                    expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
+                    tensor=out.name,
+                    help="Check the weights for NaN/Inf and the ops after the recurrence (Log, "
+                    "Sqrt, Div, Pow) for inputs outside their domain.")

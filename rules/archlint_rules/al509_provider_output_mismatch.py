@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint_rules._runtime import output_differences
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class ProviderOutputMismatch(RuntimeRule):
@@ -28,3 +35,6 @@ class ProviderOutputMismatch(RuntimeRule):
     name = "provider-output-mismatch"
     severity = Severity.ERROR
     summary = "Outputs on the requested provider differ from the --compare provider"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        yield from output_differences(self, run, ctx, "compare")

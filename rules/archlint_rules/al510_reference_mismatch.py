@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class ReferenceMismatch(RuntimeRule):
@@ -29,3 +35,19 @@ class ReferenceMismatch(RuntimeRule):
     name = "reference-mismatch"
     severity = Severity.ERROR
     summary = "A recurrent node disagrees with onnx.reference on the same inputs"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        rtol, atol = run.settings.rtol, run.settings.atol
+        for found in run.reference:
+            layer, diff = found.layer, found.diff
+            yield ctx.finding(
+                self, layer,
+                f"{layer.op_type} {layer.label!r} output {found.slot} differs from "
+                f"onnx.reference on the same inputs: {diff.summary()} (rtol={rtol:g}, "
+                f"atol={atol:g})",
+                expected=f"|ort - ref| <= {atol:g} + {rtol:g}·|ref|",
+                actual=f"max abs {diff.max_abs:.3g}, max rel {diff.max_rel:.3g}",
+                output=found.slot,
+                help="onnxruntime computes this node differently from the spec: another "
+                "precision (a float16 LSTM runs in float32 on its CPU kernel) or an attribute "
+                "it implements differently (docs/runtime.md).")

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint_rules._runtime import output_differences
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class CompareModelMismatch(RuntimeRule):
@@ -28,3 +35,6 @@ class CompareModelMismatch(RuntimeRule):
     name = "compare-model-mismatch"
     severity = Severity.ERROR
     summary = "Outputs differ from --compare-model (e.g. the fp32 original) on the same inputs"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        yield from output_differences(self, run, ctx, "compare_model")

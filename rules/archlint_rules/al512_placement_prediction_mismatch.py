@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from archlint.api import RuntimeRule, Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
 
 
 class PlacementPredictionMismatch(RuntimeRule):
@@ -43,3 +49,17 @@ class PlacementPredictionMismatch(RuntimeRule):
     name = "placement-prediction-mismatch"
     severity = Severity.WARNING
     summary = "onnxruntime placed a recurrent node where its target profile did not predict"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        for m in run.prediction:
+            yield ctx.finding(
+                self, m.layer,
+                f"{m.layer.op_type} {m.layer.name!r} {m.observed}, but profile {m.target} "
+                f"predicted {m.predicted} ({m.reasons}): the profile is stale for onnxruntime "
+                f"{m.version}",
+                expected=m.predicted, actual=m.actual, attribute=m.attribute, input=m.input,
+                help=f"Check the entries named against onnxruntime {m.version} and correct "
+                "them in a copy of the profile that `archlint run --profiles DIR` uses in "
+                "place of the built-in one (docs/targets.md, \"Keeping profiles honest\"); "
+                "report the finding with `pip show onnxruntime` to archlint so the shipped "
+                "profile is fixed.")

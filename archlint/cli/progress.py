@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import click
 
-from archlint.engine import ModelReport
-from archlint.loader import LoadError, discover_models
+from archlint.report import ModelReport
 
 __all__ = ["ProgressLine"]
 
 
 class ProgressLine:
-    """``[12/40] models/foo.onnx`` on one stderr line, only on a terminal; gone at the end."""
+    """``[12/40] models/foo.onnx`` on one stderr line, only on a terminal; gone at the end.
 
-    def __init__(self, paths: Sequence[str], enabled: bool) -> None:
+    ``start(total)`` is called once the models are found (they are found once, by the app)."""
+
+    def __init__(self, enabled: bool) -> None:
         self.enabled, self.done, self.total = enabled, 0, 0
-        if enabled:
-            try:
-                self.total = sum(1 for _ in discover_models(paths))
-            except LoadError:
-                self.enabled = False  # the linter reports it
-        self.enabled = self.enabled and self.total > 1
 
     def __enter__(self) -> ProgressLine:
         return self
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.enabled = self.enabled and total > 1
 
     def advance(self, model: ModelReport) -> None:
         self.done += 1

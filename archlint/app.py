@@ -1,0 +1,427 @@
+"""The application layer: the use cases every front end calls (lint, params, run).
+
+The CLI, the pytest plugin and the Python API (``archlint.lint``) all go through here, so the
+sequence config -> settings -> rule selection -> lint -> the one filter (suppressions, severity
+overrides, baseline) -> fail-on is written once. Errors a user can fix are :class:`AppError`
+(one line); this module never imports click or pytest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archlint.api import Finding, Severity
+from archlint.config import Config, ConfigError, lint_settings, load_config
+from archlint.engine import Linter, no_cyclic_gc
+from archlint.graph import build_graph
+from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model, load_proto
+from archlint.params import (
+    Convention,
+    ModelParams,
+    ParamsReport,
+    check_budgets,
+    count_model,
+    parse_count,
+    unmatched_limits,
+)
+from archlint.recurrent import build_layers
+from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
+from archlint.report import ModelReport, Report
+from archlint.runtime.settings import RuntimeSettings, SettingsError, parse_dims
+from archlint.suppress import Baseline, BaselineError, Suppressions
+
+if TYPE_CHECKING:
+    from onnx import ModelProto
+
+__all__ = [
+    "EXIT_CLEAN",
+    "EXIT_FINDINGS",
+    "EXIT_USAGE",
+    "AppError",
+    "LintPlan",
+    "RunOptions",
+    "count_paths",
+    "discover",
+    "exit_code",
+    "failing",
+    "lint",
+    "lint_proto",
+    "params",
+    "parse_layer_limits",
+    "plan_lint",
+    "read_config",
+    "rules",
+    "run",
+    "runtime_settings",
+]
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class AppError(Exception):
+    """Something the user can fix (a config key, an unknown code, a missing file): one line."""
+
+
+# --- shared steps ----------------------------------------------------------------------------
+
+
+def rules() -> RuleSet:
+    """Every installed rule (core, built-in pack and plugins)."""
+    try:
+        return load_rules()
+    except RegistryError as exc:
+        raise AppError(str(exc)) from exc
+
+
+def read_config(paths: Sequence[str | Path], config_path: str | Path | None = None) -> Config:
+    """The config governing ``paths`` (searched upwards), or ``config_path``."""
+    try:
+        return load_config(list(paths), config_path)
+    except ConfigError as exc:
+        raise AppError(str(exc)) from exc
+
+
+def discover(paths: Sequence[str]) -> list[tuple[str, Path]]:
+    """(display path, path) of every model named or found under ``paths``; LoadError if a
+    path is missing or a folder holds no model. The one place models are discovered."""
+    return list(discover_models(paths))
+
+
+def failing(findings: Sequence[Finding], fail_on: str) -> bool:
+    """Whether any finding reaches ``fail_on`` (error, warning, info; never: none does)."""
+    if fail_on == "never":
+        return False
+    threshold = Severity.parse(fail_on).rank
+    return any(f.severity.rank >= threshold for f in findings)
+
+
+def exit_code(report: Report, fail_on: str, exit_zero: bool = False) -> int:
+    """0 clean, 1 a finding reaches fail-on, 2 a model could not be read."""
+    if report.errors:
+        return EXIT_USAGE
+    if exit_zero:
+        return EXIT_CLEAN
+    return EXIT_FINDINGS if failing(report.findings, fail_on) else EXIT_CLEAN
+
+
+# --- lint ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LintPlan:
+    """A validated lint: the linter (rules, options, the one filter) and its fail-on."""
+
+    linter: Linter
+    fail_on: str
+    config: Config
+
+    def fails(self, report: Report | ModelReport) -> bool:
+        return failing(report.findings, self.fail_on)
+
+
+def plan_lint(
+    config: Config,
+    *,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    extend_select: Sequence[str] = (),
+    fail_on: str | None = None,
+    targets: Sequence[str] = (),
+    baseline: Path | None = None,
+    runtime: bool | RuntimeSettings = False,
+    ruleset: RuleSet | None = None,
+) -> LintPlan:
+    """Lay the options over the config, check every code and target, build the linter.
+
+    ``runtime`` True runs each model in onnxruntime with the config's ``[runtime]`` settings
+    (a RuntimeSettings gives them explicitly); its findings pass the same filter.
+    """
+    ruleset = ruleset or rules()
+    settings = lint_settings(config, select=_codes(select), ignore=_codes(ignore),
+                             extend_select=_codes(extend_select), fail_on=fail_on)
+    _check_codes(ruleset, config, settings.select, settings.ignore, list(settings.severity))
+    selected = select_rules(ruleset.rules, settings.select, settings.ignore)
+    accepted = None
+    if baseline is not None:
+        try:
+            accepted = Baseline.read(baseline)
+        except BaselineError as exc:
+            raise AppError(str(exc)) from exc
+    runtime_with: RuntimeSettings | None = None
+    if isinstance(runtime, RuntimeSettings):
+        runtime_with = runtime
+    elif runtime:
+        runtime_with = runtime_settings(config)
+    if runtime_with is not None:
+        _preflight(runtime_with)
+    linter = Linter(selected, settings.severity,
+                    suppressions=Suppressions.from_config(config, accepted),
+                    options=_target_options(tuple(targets) or config.targets),
+                    runtime=runtime_with)
+    return LintPlan(linter, settings.fail_on, config)
+
+
+def lint(
+    paths: Sequence[str],
+    *,
+    config: Config | None = None,
+    config_path: str | Path | None = None,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    extend_select: Sequence[str] = (),
+    fail_on: str | None = None,
+    targets: Sequence[str] = (),
+    baseline: Path | None = None,
+    runtime: bool | RuntimeSettings = False,
+    jobs: int = 1,
+    on_start: Callable[[int], None] | None = None,
+    on_model: Callable[[ModelReport], None] | None = None,
+) -> tuple[Report, LintPlan]:
+    """Lint every model under ``paths`` with ``config``, else the config that governs them
+    (``config_path``, else searched upwards); options as in :func:`plan_lint`. An unreadable
+    model is an entry with its error, not a raise."""
+    plan = plan_lint(config or read_config(paths, config_path), select=select, ignore=ignore,
+                     extend_select=extend_select, fail_on=fail_on, targets=targets,
+                     baseline=baseline, runtime=runtime)
+    try:
+        targets_found = discover(paths)
+    except LoadError as exc:
+        report = Report((ModelReport(exc.path, error=exc.reason),), plan.linter.rule_classes)
+        return report, plan
+    if on_start is not None:
+        on_start(len(targets_found))
+    return plan.linter.lint_targets(targets_found, jobs=jobs, on_model=on_model), plan
+
+
+def lint_proto(
+    proto: ModelProto,
+    name: str,
+    *,
+    config: Config | None = None,
+    config_path: str | Path | None = None,
+    **options: Any,
+) -> tuple[Report, LintPlan]:
+    """Lint a model held in memory, as if it were the file ``name`` (relative to the working
+    directory): the config is found from there and per-path ignores match it. Nothing is
+    written to disk for a static lint."""
+    path = Path(name).absolute()
+    plan = plan_lint(config or read_config([path.parent], config_path), **options)
+    started = time.perf_counter()
+    with no_cyclic_gc():
+        try:
+            model = load_proto(proto, name, path)
+        except LoadError as exc:
+            entry = ModelReport(name, error=exc.reason)
+        else:
+            entry = plan.linter.lint_model(model)
+    return Report((entry,), plan.linter.rule_classes, time.perf_counter() - started), plan
+
+
+def _codes(values: Sequence[str]) -> list[str]:
+    """Codes as typed: comma-separated, repeatable, any case."""
+    return [part.strip().upper() for value in values for part in value.split(",") if part.strip()]
+
+
+def _check_codes(ruleset: RuleSet, config: Config, select: Sequence[str], ignore: Sequence[str],
+                 severity: Sequence[str]) -> None:
+    """A typo in a code must not silently select nothing; name where the code came from."""
+    inexact = [code for code in severity if ruleset.by_code(code) is None]
+    if inexact:  # severity overrides name whole codes, never prefixes
+        raise AppError(f"{config.path}: severity.{inexact[0]}: not a rule code "
+                       "(see `archlint rules`)")
+    unknown = unknown_prefixes(ruleset.rules, [*select, *ignore])
+    if not unknown:
+        return
+    where = f" (in {config.path})" if config.path and any(
+        code in (*(config.select or ()), *config.ignore, *config.extend_select)
+        for code in unknown
+    ) else ""
+    raise AppError(f"unknown rule code or prefix: {', '.join(unknown)}{where} "
+                   "(see `archlint rules`)")
+
+
+def _target_options(targets: tuple[str, ...]) -> dict[str, object]:
+    """Lint options for the deployment targets; an unknown name lists the known ones."""
+    if not targets:
+        return {}
+    from archlint.targets import TARGETS_OPTION, UnknownTargetError, resolve_targets
+
+    try:
+        profiles = resolve_targets(targets)
+    except UnknownTargetError as exc:
+        raise AppError(str(exc)) from exc
+    return {TARGETS_OPTION: tuple(p.name for p in profiles)}
+
+
+# --- run (the runtime check) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``archlint run``'s options; None (or empty) keeps the config's value, else the default."""
+
+    providers: tuple[str, ...] = ()
+    dims: tuple[str, ...] = ()  # NAME=VALUE
+    compare: str | None = None
+    compare_model: str | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    timeout: float | None = None
+    seed: int | None = None
+    runs: int | None = None
+    reference: bool = True
+    profiles: str | None = None
+
+
+def runtime_settings(config: Config, options: RunOptions | None = None) -> RuntimeSettings:
+    """``[runtime]`` of the config (validated by RuntimeSettings when the config was read)
+    with the command line laid over it, key by key."""
+    settings = config.runtime.settings()
+    if options is None:
+        return settings
+    given = {key: value for key, value in (
+        ("providers", options.providers or None), ("rtol", options.rtol),
+        ("atol", options.atol), ("timeout", options.timeout), ("seed", options.seed),
+        ("runs", options.runs), ("compare", options.compare),
+        ("compare_model", options.compare_model), ("profiles", options.profiles),
+    ) if value is not None}
+    try:
+        return settings.replace(**given, reference=options.reference,
+                                dims={**settings.dims, **parse_dims(options.dims)})
+    except SettingsError as exc:
+        raise AppError(str(exc)) from exc
+
+
+def _preflight(settings: RuntimeSettings) -> None:
+    """Everything that makes a runtime check impossible, said once before any model runs."""
+    from archlint.runtime.check import RuntimeUnavailable, available_providers
+    from archlint.runtime.providers import ProviderError, resolve_provider
+
+    try:
+        for name in (*settings.providers, *([settings.compare] if settings.compare else [])):
+            resolve_provider(name)
+        available_providers()
+    except (ProviderError, RuntimeUnavailable) as exc:
+        raise AppError(str(exc)) from exc
+    if settings.compare_model and not Path(settings.compare_model).is_file():
+        raise AppError(f"{settings.compare_model}: --compare-model: no such file")
+    if settings.profiles is not None:
+        from archlint.targets.profile import ProfileError, load_profiles_with
+
+        try:  # a broken profile folder is a usage error, before any model runs
+            load_profiles_with(settings.profiles)
+        except ProfileError as exc:
+            raise AppError(str(exc)) from exc
+
+
+def run(
+    paths: Sequence[str],
+    *,
+    config_path: str | Path | None = None,
+    options: RunOptions | None = None,
+    fail_on: str | None = None,
+) -> tuple[Report, LintPlan]:
+    """``archlint run``: every runtime rule over every model, through the same filter."""
+    config = read_config(paths, config_path)
+    settings = runtime_settings(config, options)
+    ruleset = rules()
+    runtime_codes = [r.code for r in ruleset.rules if r.runtime]
+    plan = plan_lint(config, select=runtime_codes, ignore=(), fail_on=fail_on,
+                     runtime=settings, ruleset=ruleset)
+    full = plan.linter  # the config's extend-select must not bring static rules into a run
+    only_runtime = Linter([r for r in full.rule_classes if r.runtime], full.severity_overrides,
+                          full.options, full.suppressions, runtime=settings)
+    plan = LintPlan(only_runtime, plan.fail_on, plan.config)
+    try:
+        targets = discover(paths)
+    except LoadError as exc:
+        raise AppError(str(exc)) from exc
+    return plan.linter.lint_targets(targets), plan
+
+
+# --- params ----------------------------------------------------------------------------------
+
+
+def count_paths(paths: Sequence[str]) -> tuple[ModelParams, ...]:
+    """Count every model named or found under the paths; unreadable ones carry an error."""
+    try:
+        targets = discover(paths)
+    except LoadError as exc:
+        return (ModelParams(exc.path, error=exc.reason),)
+    results = []
+    for shown, path in targets:
+        with no_cyclic_gc():
+            results.append(_count_one(path, shown))
+    return tuple(results)
+
+
+def _count_one(path: Path, shown: str) -> ModelParams:
+    try:
+        model = load_model(path, shown, infer_shapes=False)
+        graph = build_graph(model)
+        return count_model(shown, graph, build_layers(graph, model.producer),
+                           opset_imports=model.proto.opset_import)
+    except LoadError as exc:
+        return ModelParams(shown, error=exc.reason)
+    except UnicodeDecodeError:
+        return ModelParams(shown, error=INVALID_UTF8)
+
+
+def parse_layer_limits(values: Sequence[str]) -> dict[str, int]:
+    """``['enc*=1M', '/rnn/LSTM=300000']`` -> {glob: max}. ValueError on a malformed entry."""
+    limits: dict[str, int] = {}
+    for value in values:
+        glob, sep, count = value.rpartition("=")
+        if not sep or not glob.strip():
+            raise ValueError(f"--layer-limit expects GLOB=N, got {value!r}")
+        limits[glob.strip()] = parse_count(count)
+    return limits
+
+
+def params(
+    paths: Sequence[str],
+    *,
+    config: Config | None = None,
+    config_path: str | Path | None = None,
+    max_params: int | None = None,
+    max_layer_params: int | None = None,
+    layer_limits: Mapping[str, int] | None = None,
+    expect_params: int | None = None,
+    convention: Convention | str | None = None,
+) -> ParamsReport:
+    """Count the models and check the budgets; each argument left None takes the config's
+    ``[params]`` value (the command line wins key by key)."""
+    budgets = (config or read_config(paths, config_path)).params
+    chosen = convention if convention is not None else budgets.convention or "onnx"
+    try:
+        conv = chosen if isinstance(chosen, Convention) else Convention.parse(chosen)
+    except ValueError as exc:
+        raise AppError(str(exc)) from exc
+    limits = {**budgets.layer_limits, **dict(layer_limits or {})}
+    max_params = max_params if max_params is not None else budgets.max_params
+    max_layer_params = (max_layer_params if max_layer_params is not None
+                        else budgets.max_layer_params)
+    expect_params = expect_params if expect_params is not None else budgets.expect_params
+    models = count_paths(paths)
+    failures = tuple(
+        failure
+        for model in models if model.error is None
+        for failure in check_budgets(
+            model, max_params=max_params, max_layer_params=max_layer_params,
+            layer_limits=limits, expect_params=expect_params, convention=conv,
+        )
+    )
+    budget_table: dict[str, object] = {
+        key: value for key, value in (
+            ("max-params", max_params), ("max-layer-params", max_layer_params),
+            ("layer-limits", limits or None), ("expect-params", expect_params),
+        ) if value is not None
+    }
+    readable = [m for m in models if m.error is None]
+    notes = tuple(f"layer limit {glob!r} matches no layer"
+                  for glob in unmatched_limits(readable, limits))
+    return ParamsReport(models, conv, budget_table, failures, notes)

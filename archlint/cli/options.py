@@ -1,0 +1,102 @@
+"""Option groups shared by the commands, declared once, and the few helpers every command uses.
+
+A group is a decorator adding its options to a command (Polygraphy's ``tools/args``):
+``@config_option``, ``@output_options(formats)``, ``@fail_on_options(default)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from archlint.app import EXIT_USAGE, AppError
+from archlint.config import FAIL_ON_CHOICES
+
+__all__ = [
+    "UsageFailure",
+    "app_errors",
+    "config_option",
+    "emit",
+    "fail_on_options",
+    "output_options",
+    "paths_argument",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageFailure(click.ClickException):
+    """A one-line error that exits 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"archlint: error: {self.format_message()}", err=True)
+
+
+@contextmanager
+def app_errors() -> Iterator[None]:
+    """The application layer's errors as the CLI's one-line usage failures."""
+    try:
+        yield
+    except AppError as exc:
+        raise UsageFailure(str(exc)) from exc
+
+
+def _apply(f: F, decorators: Sequence[Callable[[F], F]]) -> F:
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def paths_argument(required: bool = True) -> Callable[[F], F]:
+    return click.argument("paths", nargs=-1, required=required)
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+        help="Config file (archlint.toml or pyproject.toml) instead of searching upwards.")(f)
+
+
+def output_options(formats: Sequence[str], help: str = "Output format.") -> Callable[[F], F]:
+    def group(f: F) -> F:
+        return _apply(f, [
+            click.option("--format", "output_format", type=click.Choice(list(formats)),
+                         default="text", show_default=True, help=help),
+            click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+                         help="Write the report to FILE instead of standard output."),
+        ])
+
+    return group
+
+
+def fail_on_options(default: str | None) -> Callable[[F], F]:
+    """``--fail-on`` and ``--exit-zero``; None as default means "the config's, else error"."""
+    shown = " [default: config, else error]" if default is None else ""
+
+    def group(f: F) -> F:
+        return _apply(f, [
+            click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES), default=default,
+                         show_default=default is not None,
+                         help="Lowest severity that makes the exit code 1." + shown),
+            click.option("--exit-zero", is_flag=True,
+                         help="Exit 0 even when there are findings."),
+        ])
+
+    return group
+
+
+def emit(text: str, output: Path | None) -> None:
+    """The report to standard output, or to ``--output FILE``."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageFailure(f"{output}: cannot write report: {exc.strerror or exc}") from exc

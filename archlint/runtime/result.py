@@ -1,0 +1,176 @@
+"""The typed result of one runtime check: what one child run of a model did.
+
+``archlint.runtime.check.run_model`` fills a :class:`RuntimeRun`; runtime rules read it in
+``RuntimeRule.check_run(run, ctx)`` and turn it into findings. Nothing here names a rule code:
+the runtime package observes, the rules judge. Every record is frozen and checked when built,
+so a rule can rely on the invariants (a failed job has a message, a crash has no result...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from archlint.graph import NodeInfo
+from archlint.recurrent import RecurrentLayer
+from archlint.runtime.compare import Difference
+from archlint.runtime.inputs import InputSpec
+from archlint.runtime.settings import RuntimeSettings
+from archlint.shapes import Shape
+
+__all__ = [
+    "ChildEnd",
+    "JobOutcome",
+    "OutputCheck",
+    "OutputDiff",
+    "Placed",
+    "PredictionMismatch",
+    "ReferenceDiff",
+    "RuntimeRun",
+]
+
+JOB_STATUSES = frozenset({"ok", "session_failed", "run_failed", "provider_dropped",
+                          "worker_error"})
+
+
+class RunResultError(ValueError):
+    """A runtime result that contradicts itself (a bug in the runtime package)."""
+
+
+@dataclass(frozen=True)
+class ChildEnd:
+    """How the child process ended when it did not complete: killed at the timeout, or died
+    (a signal or a non-zero exit) ``where`` (a stage such as "during session creation (the
+    requested providers)"), running ``on`` (providers and bound dims)."""
+
+    timed_out: bool
+    died: str  # "SIGABRT", "exit code 3"; "still running" when timed out
+    where: str
+    on: str
+    stderr_tail: str = ""
+    node: NodeInfo | None = None  # the recurrent node the reference stage was evaluating
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """The requested providers' job: its status, onnxruntime's message, the node it names."""
+
+    status: str
+    on: str  # the providers, short names: "cpu", "cuda, cpu"
+    error: str = ""
+    node: NodeInfo | None = None
+    providers_used: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()  # installed providers onnxruntime could not initialise
+
+    def __post_init__(self) -> None:
+        if self.status not in JOB_STATUSES:
+            raise RunResultError(f"unknown job status {self.status!r}")
+        if self.status in ("session_failed", "run_failed") and not self.error:
+            raise RunResultError(f"a {self.status} job needs onnxruntime's message")
+        if self.status == "provider_dropped" and not self.dropped:
+            raise RunResultError("a provider_dropped job names the dropped providers")
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """One graph output as it came back: shape against the static shape, non-finite values."""
+
+    name: str
+    shape: tuple[int, ...]
+    static: Shape | None
+    expected: str | None  # the static shape with the bound dims written in
+    mismatch: bool
+    nans: int
+    infs: int
+    size: int
+    producer: NodeInfo | None
+    binding: str  # the bound dims, described
+    line: str  # what the run report shows for it
+
+    def __post_init__(self) -> None:
+        if self.mismatch and self.static is None:
+            raise RunResultError("an output without a static shape cannot mismatch it")
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A recurrent node in onnxruntime's profile: the provider that ran it."""
+
+    name: str
+    op_type: str
+    provider: str
+    node: NodeInfo | None
+
+
+@dataclass(frozen=True)
+class OutputDiff:
+    """An output that differs from its counterpart (another provider, or another model)."""
+
+    job: str  # "compare" (--compare PROVIDER) or "compare_model" (--compare-model)
+    output: str
+    where: str  # "on cuda", "in fp32.onnx"
+    diff: Difference
+    producer: NodeInfo | None
+
+    def __post_init__(self) -> None:
+        if self.job not in ("compare", "compare_model"):
+            raise RunResultError(f"unknown comparison job {self.job!r}")
+
+
+@dataclass(frozen=True)
+class ReferenceDiff:
+    """A recurrent node's output that differs from onnx.reference on the same inputs."""
+
+    layer: RecurrentLayer
+    slot: str
+    diff: Difference
+
+
+@dataclass(frozen=True)
+class PredictionMismatch:
+    """A recurrent node placed where its target profile did not predict."""
+
+    layer: RecurrentLayer
+    target: str
+    observed: str
+    predicted: str
+    actual: str
+    reasons: str  # the profile entries behind the prediction
+    attribute: str | None
+    input: str | None
+    version: str  # the installed onnxruntime's
+
+
+@dataclass(frozen=True)
+class RuntimeRun:
+    """One model's runtime check. ``not_run`` says why nothing ran (then only it, the
+    providers and ``unavailable`` are set); ``child`` is set when the child did not complete;
+    ``main`` is the requested providers' job when it reported back."""
+
+    model: str
+    settings: RuntimeSettings
+    providers: tuple[str, ...]  # full onnxruntime names, in priority order
+    available: tuple[str, ...]
+    not_run: str | None = None
+    unavailable: tuple[str, ...] = ()  # requested (or --compare) providers not installed
+    dims: str = ""
+    inputs: tuple[InputSpec, ...] = ()
+    child: ChildEnd | None = None
+    main: JobOutcome | None = None
+    outputs: tuple[OutputCheck, ...] = ()
+    placed: tuple[Placed, ...] = ()
+    comparisons: tuple[OutputDiff, ...] = ()
+    reference: tuple[ReferenceDiff, ...] = ()
+    prediction: tuple[PredictionMismatch, ...] = ()
+    timing: str | None = None
+    output_lines: tuple[str, ...] = ()
+    placement_lines: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.providers:
+            raise RunResultError("a run names at least one provider")
+        ran = (self.dims, self.child, self.main, self.outputs, self.placed)
+        if (self.not_run is not None or self.unavailable) and any(ran):
+            raise RunResultError("a model that was not run has no run results")
+        if self.outputs and (self.main is None or self.main.status != "ok"):
+            raise RunResultError("outputs come only from a run that succeeded")
