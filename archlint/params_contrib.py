@@ -53,6 +53,7 @@ def count_contrib_layer(layer: RecurrentLayer) -> LayerParams:
         num_directions=base.num_directions, input_size=base.input_size,
         hidden_size=base.hidden_size, implied_hidden_size=base.implied_hidden_size,
         unsupported=MappingProxyType(unsupported), notes=tuple(notes),
+        recognised_as=layer.recognised_as.value,
     )
 
 
