@@ -11,9 +11,10 @@ one per weight tensor, each saying what that tensor counts for in every conventi
 sums of entries, and a stored tensor counts once, at its first reader (in graph order), the
 way PyTorch's ``parameters()`` yields a tied weight once.
 
-To count a new kind of layer (a contrib op, a Loop cell), build its row with a
-``count_*_layer`` function like :func:`count_recurrent_layer` and dispatch to it in
-:func:`count_model`'s loop; deduplication by source tensor applies to every row.
+To count a new kind of recurrent layer, build its row in a module of its own with a
+``count_*_layer`` function (archlint/params_native.py, params_contrib.py, params_cells.py: they
+import the data types from archlint/params_types.py, never this module) and dispatch to it in
+:func:`count_recurrent_layer`; deduplication by source tensor applies to every row.
 """
 
 from __future__ import annotations
