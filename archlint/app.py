@@ -18,6 +18,7 @@ from archlint.api import Finding, Severity
 from archlint.config import Config, ConfigError, lint_settings, load_config
 from archlint.engine import Linter, no_cyclic_gc
 from archlint.graph import build_graph
+from archlint.layers import build_layers
 from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model, load_proto
 from archlint.params import (
     Convention,
@@ -28,7 +29,6 @@ from archlint.params import (
     parse_count,
     unmatched_limits,
 )
-from archlint.recurrent import build_layers
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
 from archlint.report import ModelReport, Report
 from archlint.runtime.settings import RuntimeSettings, SettingsError, parse_dims

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from archlint.api import Finding, Location, Rule, RuleContext, RuntimeRule, Severity
 from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
+from archlint.layers import build_layers
 from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, load_model
-from archlint.recurrent import build_layers
 from archlint.report import ModelReport, Report, RunFacts
 from archlint.suppress import Suppressions
 

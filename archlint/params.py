@@ -11,36 +11,42 @@ one per weight tensor, each saying what that tensor counts for in every conventi
 sums of entries, and a stored tensor counts once, at its first reader (in graph order), the
 way PyTorch's ``parameters()`` yields a tied weight once.
 
-To count a new kind of layer (a contrib op, a Loop cell), build its row with a
-``count_*_layer`` function like :func:`count_recurrent_layer` and dispatch to it in
-:func:`count_model`'s loop; deduplication by source tensor applies to every row.
+To count a new kind of recurrent layer, build its row in a module of its own with a
+``count_*_layer`` function (archlint/params_native.py, params_contrib.py, params_cells.py: they
+import the data types from archlint/params_types.py, never this module) and dispatch to it in
+:func:`count_recurrent_layer`; deduplication by source tensor applies to every row.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from onnx import OperatorSetIdProto
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
+from archlint.params_cells import count_cell_layer
+from archlint.params_contrib import count_contrib_layer
+from archlint.params_native import count_native_layer, resolve_recurrent_weights, traced_note
+from archlint.params_types import (
+    CONVENTIONS,
+    BudgetFailure,
+    Convention,
+    LayerParams,
+    ModelParams,
+    ParamsReport,
+    SharedTensor,
+    SlotCount,
+)
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
-from archlint.weight_sources import (
-    Basis,
-    Source,
-    Trace,
-    all_zero,
-    infer_computed_shapes,
-    trace,
-)
+from archlint.weight_sources import Basis, Trace, infer_computed_shapes, trace
 
 __all__ = [
+    "CONVENTIONS",
     "CONVENTIONS_TEXT",
     "Basis",
     "BudgetFailure",
@@ -57,28 +63,6 @@ __all__ = [
     "unmatched_limits",
 ]
 
-
-class Convention(enum.Enum):
-    """Whose way of counting: what the ONNX file stores, or what a framework reports."""
-
-    ONNX = "onnx"
-    PYTORCH = "pytorch"
-    KERAS = "keras"
-
-    @property
-    def title(self) -> str:
-        return {"onnx": "ONNX", "pytorch": "PyTorch", "keras": "Keras"}[self.value]
-
-    @classmethod
-    def parse(cls, text: str) -> Convention:
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            choices = ", ".join(c.value for c in cls)
-            raise ValueError(f"unknown convention {text!r} (expected one of: {choices})") from None
-
-
-CONVENTIONS = tuple(Convention)
 
 CONVENTIONS_TEXT = """\
 How archlint counts parameters
@@ -163,137 +147,6 @@ computes the cell) or unrolled (per-step MatMuls).
 """
 
 
-@dataclass(frozen=True)
-class SlotCount:
-    """One weight tensor of a row and what it counts for in each convention.
-
-    ``elements`` is the number of elements stored (None when its shape is unknown).
-    ``pytorch``/``keras`` are what that framework counts for it (0 for a buffer such as a
-    running mean in PyTorch, or for an all-zero bias a converter wrote for use_bias=False).
-    ``shared_with`` names the earlier node that already counted this tensor (or every stored
-    tensor it is computed from); such an entry adds nothing to totals. ``basis`` says where
-    the count comes from; ``sources`` are the stored tensors it counts (for a computed weight,
-    the initializers it was traced to).
-    """
-
-    slot: str
-    tensor: str
-    elements: int | None
-    pytorch: int | None
-    keras: int | None
-    shared_with: str | None = None
-    basis: Basis = Basis.INITIALIZER
-    sources: tuple[Source, ...] = ()
-    dtype: str | None = None  # element type as stored, where the row says it (int8 weights)
-
-    def count(self, convention: Convention) -> int | None:
-        if self.shared_with is not None:
-            return 0
-        if convention is Convention.ONNX:
-            return self.elements
-        return self.pytorch if convention is Convention.PYTORCH else self.keras
-
-
-@dataclass(frozen=True)
-class LayerParams:
-    """One parameterised node: its geometry (recurrent layers) and its weight tensors."""
-
-    graph: str
-    node: str  # the node's name as written, possibly empty
-    label: str  # the name, or ``<LSTM #3>`` when it has none
-    node_index: int
-    op_type: str
-    kind: str  # recurrent, linear, conv, embedding, norm
-    slots: tuple[SlotCount, ...]
-    direction: str | None = None
-    num_directions: int | None = None
-    input_size: int | None = None
-    hidden_size: int | None = None  # the attribute as declared
-    implied_hidden_size: int | None = None  # what the weights imply
-    linear_before_reset: int | None = None
-    unsupported: Mapping[Convention, str] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-    # How a recurrent layer was found (archlint.recurrent.Recognition's value); None otherwise.
-    recognised_as: str | None = None
-
-    def slot(self, name: str) -> SlotCount | None:
-        return next((s for s in self.slots if s.slot == name), None)
-
-    def total(self, convention: Convention) -> int | None:
-        """This row's count in a convention; None when unknown or not representable."""
-        if convention in self.unsupported:
-            return None
-        return _sum(s.count(convention) for s in self.slots)
-
-    @property
-    def path(self) -> str:
-        """``main/label`` as findings print it; budget globs match this and the name."""
-        return f"{self.graph}/{self.label}"
-
-
-@dataclass(frozen=True)
-class SharedTensor:
-    """A weight tensor read by several parameterised nodes, counted once."""
-
-    tensor: str
-    elements: int | None
-    nodes: tuple[str, ...]  # labels, first reader first
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    """Every parameterised node of one model, or the one-line reason it could not be read."""
-
-    path: str
-    layers: tuple[LayerParams, ...] = ()
-    shared: tuple[SharedTensor, ...] = ()
-    uncounted_tensors: int = 0
-    uncounted_elements: int = 0
-    error: str | None = None
-
-    def total(self, convention: Convention) -> int | None:
-        """The model's count; None when any row is unknown or not representable."""
-        return _sum(layer.total(convention) for layer in self.layers)
-
-    def known_total(self, convention: Convention) -> int:
-        """The sum of the rows that are known (for messages about partial counts)."""
-        return sum(t for layer in self.layers if (t := layer.total(convention)) is not None)
-
-    def missing(self, convention: Convention) -> tuple[LayerParams, ...]:
-        return tuple(layer for layer in self.layers if layer.total(convention) is None)
-
-
-def _sum(values: Iterable[int | None]) -> int | None:
-    total = 0
-    for value in values:
-        if value is None:
-            return None
-        total += value
-    return total
-
-
-@dataclass(frozen=True)
-class ParamsReport:
-    """What `archlint params` shows: the models, the budget convention and what failed."""
-
-    models: tuple[ModelParams, ...]
-    convention: Convention = Convention.ONNX
-    budgets: Mapping[str, object] = field(default_factory=dict)  # the limits that were set
-    failures: tuple[BudgetFailure, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def errors(self) -> tuple[ModelParams, ...]:
-        return tuple(m for m in self.models if m.error is not None)
-
-    @property
-    def readable(self) -> tuple[ModelParams, ...]:
-        return tuple(m for m in self.models if m.error is None)
-
-    def total(self, convention: Convention) -> int | None:
-        return _sum(m.total(convention) for m in self.readable)
-
-
 # --- counting ---------------------------------------------------------------------------------
 
 _KINDS: Mapping[str, str] = MappingProxyType({
@@ -314,155 +167,6 @@ _SLOT_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "InstanceNormalization": ("X", "scale", "bias"),
     "GroupNormalization": ("X", "scale", "bias"),
 })
-_RECURRENT_WEIGHT_SLOTS = ("W", "R", "B", "P")
-
-
-def count_recurrent_layer(
-    layer: RecurrentLayer, traces: Mapping[str, Trace] | None = None
-) -> LayerParams:
-    """A recurrent layer's row: W, R, B and P as stored, and what each framework counts.
-
-    Every weight slot counts, whether an initializer, a Constant or a typed graph input: the
-    slot's role makes it a weight. Counts follow the weights (the H they imply), not the
-    hidden_size attribute; when they disagree AL201 reports it and the row notes it.
-    ``traces`` (slot -> what its tensor is made of, from :func:`count_model`) gives computed
-    weights their stored sources and lets an all-zero B count as no bias in the frameworks.
-    """
-    if layer.cell is not None:  # a Loop cell or an unrolled chain: Keras-shaped weights
-        from archlint.params_cells import count_cell_layer  # it builds on this module
-
-        return count_cell_layer(layer)
-    op = layer.op_type
-    lbr = layer.linear_before_reset or 0
-    unsupported: dict[Convention, str] = {}
-    notes: list[str] = []
-    # Keras stores one bias vector per gate where ONNX stores Wb and Rb, except for a GRU with
-    # reset_after=True (ONNX linear_before_reset=1), which keeps both.
-    keras_bias_halved = not (op == "GRU" and lbr == 1)
-    slots: list[SlotCount] = []
-    for slot in _RECURRENT_WEIGHT_SLOTS:
-        ref = layer.inputs.get(slot)
-        if ref is None:
-            continue
-        found = (traces or {}).get(slot)
-        elements = layer.slot_elements(slot)
-        basis = _basis_of(ref.is_constant, ref.is_graph_input)
-        sources: tuple[Source, ...] = ()
-        if found is not None:
-            basis, sources = found.basis, found.sources
-            if found.basis is Basis.TRACED:
-                elements = found.elements
-                notes.append(_traced_note(slot, ref.name, found))
-        keras = elements
-        if slot == "B" and keras_bias_halved and elements is not None:
-            keras = elements // 2 if elements % 2 == 0 else None
-        pytorch = elements
-        if slot == "B" and found is not None and all_zero(found):
-            pytorch = keras = 0
-            notes.append(
-                f"B ({_count_text(elements)} elements) is stored but every element is 0: "
-                "what converters write for use_bias=False (tf2onnx) or bias=False; the ONNX "
-                "count keeps it, PyTorch and Keras count 0 (no bias)")
-        slots.append(SlotCount(slot, ref.name, elements, pytorch, keras,
-                               basis=basis, sources=sources))
-
-    if "P" in layer.inputs:
-        reason = "peephole weights P exist in ONNX only"
-        unsupported[Convention.PYTORCH] = reason + " (nn.LSTM has none)"
-        unsupported[Convention.KERAS] = reason + " (keras.layers.LSTM has none)"
-    if op == "GRU" and lbr == 0:
-        unsupported[Convention.PYTORCH] = (
-            "nn.GRU always applies the reset gate after the recurrent product "
-            "(linear_before_reset=1); this GRU has linear_before_reset=0"
-        )
-    if "B" not in layer.inputs:
-        notes.append("no B: zero biases; counted as bias=False (PyTorch) and "
-                     "use_bias=False (Keras)")
-
-    implied = layer.implied_hidden_size
-    if layer.hidden_size is not None and implied is not None and implied != layer.hidden_size:
-        notes.append(f"hidden_size={layer.hidden_size} but the weights imply {implied} (AL201); "
-                     "counts follow the weights")
-    inconsistent = _inconsistent_slots(layer, implied)
-    if inconsistent:
-        verb = "disagrees" if len(inconsistent) == 1 else "disagree"
-        reason = (f"{', '.join(inconsistent)} {verb} with the other weights on H (AL201); "
-                  "only the ONNX count is certain")
-        for convention in (Convention.PYTORCH, Convention.KERAS):
-            unsupported.setdefault(convention, reason)
-
-    node = layer.node
-    return LayerParams(
-        graph=node.graph, node=node.name, label=node.label, node_index=node.index,
-        op_type=op, kind="recurrent", slots=tuple(slots),
-        direction=layer.direction, num_directions=layer.num_directions,
-        input_size=input_size if isinstance(input_size := layer.dim("W", 2), int) else None,
-        hidden_size=layer.hidden_size, implied_hidden_size=implied,
-        linear_before_reset=lbr if op == "GRU" else None,
-        unsupported=MappingProxyType(unsupported), notes=tuple(notes),
-        recognised_as=layer.recognised_as.value,
-    )
-
-
-def _basis_of(is_constant: bool, is_graph_input: bool) -> Basis:
-    if is_graph_input:
-        return Basis.GRAPH_INPUT
-    return Basis.INITIALIZER if is_constant else Basis.UNKNOWN
-
-
-def _count_text(value: int | None) -> str:
-    return "?" if value is None else f"{value:,}"
-
-
-def _traced_note(slot: str, tensor: str, found: Trace) -> str:
-    names = ", ".join(repr(s.name) for s in found.sources)
-    return (f"{slot} {tensor!r} is computed ({', '.join(found.via)}) from {names}: "
-            f"counted as those stored tensors ({_count_text(found.elements)} elements), "
-            "each once per model")
-
-
-def _inconsistent_slots(layer: RecurrentLayer, implied: int | None) -> list[str]:
-    """Weight slots whose element count differs from the spec's for the implied H.
-
-    Unknown counts cannot be proved wrong and are left out.
-    """
-    if implied is None:
-        return []
-    wrong = []
-    for slot in _RECURRENT_WEIGHT_SLOTS:
-        actual = layer.slot_elements(slot)
-        shape = layer.expected_shape(slot, hidden_size=implied)
-        expected = None if shape is None else known_product(shape)
-        if actual is not None and expected is not None and actual != expected:
-            wrong.append(slot)
-    return wrong
-
-
-def resolve_recurrent_weights(
-    graph: ModelGraph, layer: RecurrentLayer, shapes: Mapping[str, tuple[object, ...]] | None = None
-) -> tuple[RecurrentLayer, dict[str, Trace]]:
-    """The layer with its weight shapes filled in from their sources (a Constant's attribute
-    dims, the shape inferred for a computed weight), and each weight slot's trace."""
-    traces: dict[str, Trace] = {}
-    inputs = dict(layer.inputs)
-    for slot in _RECURRENT_WEIGHT_SLOTS:
-        ref = inputs.get(slot)
-        if ref is None:
-            continue
-        found = trace(graph, ref.name, layer.node.graph)
-        traces[slot] = found
-        if ref.shape is not None:
-            continue
-        shape = None
-        if found.basis in (Basis.CONSTANT, Basis.INITIALIZER) and found.sources:
-            shape = found.sources[0].shape
-        elif shapes is not None and ref.name in shapes:
-            shape = tuple(shapes[ref.name])  # type: ignore[arg-type]
-        if shape is not None:
-            inputs[slot] = dataclasses.replace(ref, shape=shape)
-    if inputs != dict(layer.inputs):
-        layer = dataclasses.replace(layer, inputs=MappingProxyType(inputs))
-    return layer, traces
 
 
 def count_model(
@@ -504,7 +208,7 @@ def count_model(
     sizes: dict[tuple[str, str], int | None] = {}
     for node in graph.iter_nodes():
         if node.id in recurrent:
-            row: LayerParams | None = _count_layer(*recurrent[node.id])
+            row: LayerParams | None = count_recurrent_layer(*recurrent[node.id])
         elif node.id in norms:
             row = norms[node.id]
         elif node.id in claimed:
@@ -591,12 +295,21 @@ def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str
             and "W" in owned and "R" in owned)
 
 
-def _count_layer(layer: RecurrentLayer, traces: Mapping[str, Trace]) -> LayerParams:
-    if layer.recognised_as is Recognition.CONTRIB:
-        from archlint.params_contrib import count_contrib_layer  # it builds on this module
+def count_recurrent_layer(
+    layer: RecurrentLayer, traces: Mapping[str, Trace] | None = None
+) -> LayerParams:
+    """A recurrent layer's row, whichever way it was recognised: an op's W, R, B and P
+    (archlint/params_native.py, a contrib op's quantized weights archlint/params_contrib.py)
+    or a recognised cell's stored tensors (archlint/params_cells.py).
 
+    ``traces`` (slot -> what its tensor is made of, from :func:`count_model`) gives an op's
+    computed weights their stored sources and lets an all-zero B count as no bias.
+    """
+    if layer.cell is not None:  # a Loop cell or an unrolled chain: Keras-shaped weights
+        return count_cell_layer(layer)
+    if layer.recognised_as is Recognition.CONTRIB:
         return count_contrib_layer(layer)
-    return count_recurrent_layer(layer, traces)
+    return count_native_layer(layer, traces)
 
 
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:
@@ -654,7 +367,7 @@ def _count_other(graph: ModelGraph, node: NodeInfo, bias: Trace | None) -> Layer
             continue  # a Gather from a constant shape or index vector is not an embedding
         elements = found.elements
         if found.basis is Basis.TRACED:
-            notes.append(_traced_note(slot, tensor, found))
+            notes.append(traced_note(slot, tensor, found))
         # PyTorch keeps BatchNorm's running statistics as buffers, outside parameters().
         buffer = node.op_type == "BatchNormalization" and slot in ("mean", "var")
         slots.append(SlotCount(slot, tensor, elements, 0 if buffer else elements, elements,
@@ -924,18 +637,6 @@ def _uncounted(graph: ModelGraph, counted: set[tuple[str, str]]) -> tuple[int, i
 
 
 # --- budgets ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BudgetFailure:
-    """One budget that a model breaks. ``node`` is None for whole-model checks."""
-
-    check: str  # max-params, max-layer-params, layer-limits, expect-params
-    model: str
-    message: str
-    limit: int
-    actual: int | None
-    node: str | None = None
 
 
 def check_budgets(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from archlint.cells import CellFacts, WeightSource
-from archlint.params import Convention, LayerParams, SlotCount
+from archlint.params_types import Convention, LayerParams, SlotCount
 from archlint.recurrent import Recognition, RecurrentLayer
 
 __all__ = ["count_cell_layer"]

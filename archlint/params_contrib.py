@@ -17,7 +17,8 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from archlint.graph import dtype_name
-from archlint.params import Convention, LayerParams, SlotCount, count_recurrent_layer
+from archlint.params_native import count_native_layer
+from archlint.params_types import Convention, LayerParams, SlotCount
 from archlint.recurrent import RecurrentLayer, TensorRef
 from archlint.shapes import format_shape, known_product
 
@@ -29,7 +30,7 @@ _ATTENTION_WEIGHTS = ("QW", "MW", "V", "AW")
 
 def count_contrib_layer(layer: RecurrentLayer) -> LayerParams:
     """The row of a contrib recurrent layer: every stored weight with its dtype."""
-    base = count_recurrent_layer(layer)
+    base = count_native_layer(layer)
     op = layer.display_op
     slots = [_stored(entry, layer.inputs[entry.slot]) for entry in base.slots]
     unsupported = dict(base.unsupported)

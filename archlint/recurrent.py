@@ -38,7 +38,7 @@ __all__ = [
     "Recognition",
     "RecurrentLayer",
     "TensorRef",
-    "build_layers",
+    "build_layer",
 ]
 
 RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
@@ -316,26 +316,13 @@ class RecurrentLayer:
         return shapes.get(slot)
 
 
-def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:
-    """Native LSTM/GRU/RNN nodes and onnxruntime's contrib recurrent ops, in graph order, then
-    the cells recognised in Loops and unrolled chains."""
-    from archlint import contrib_ops  # it builds on this module's views
-    from archlint.cells import cell_layers  # cells reads patterns, which reads this module
-
-    layers: list[RecurrentLayer] = []
-    for node in graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)):
-        if node.domain in ("", "ai.onnx") and node.op_type in RECURRENT_OPS:
-            layers.append(_build_layer(graph, node, producer_name))
-        elif (contrib := contrib_ops.contrib_op(node)) is not None:
-            base = _build_layer(graph, node, producer_name, op=contrib.cell)
-            layers.append(contrib_ops.build_contrib_layer(graph, node, base))
-    return tuple(layers) + cell_layers(graph, producer_name)
-
-
-def _build_layer(
-    graph: ModelGraph, node: NodeInfo, producer_name: str, op: str | None = None
+def build_layer(
+    graph: ModelGraph, node: NodeInfo, producer_name: str = "", op: str | None = None
 ) -> RecurrentLayer:
-    """The view of a node bound as ONNX op ``op`` (its own op type unless given)."""
+    """The view of one node bound as ONNX op ``op`` (its own op type unless given).
+
+    Every layer of a model, contrib ops and recognised cells too: archlint/layers.py.
+    """
     attrs: dict[str, Any] = {}
     types: dict[str, str] = {}
     for attr in node.proto.attribute:

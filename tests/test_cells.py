@@ -14,9 +14,10 @@ import pytest
 from archlint.cells import CellFacts, NoMatch, find_cells
 from archlint.engine import analyse
 from archlint.graph import ModelGraph, build_graph
+from archlint.layers import build_layers
 from archlint.loader import iter_graphs, load_model
 from archlint.params import Convention, count_model
-from archlint.recurrent import Recognition, RecurrentLayer, build_layers
+from archlint.recurrent import Recognition, RecurrentLayer
 
 from .conftest import FIXTURES, invoke
 

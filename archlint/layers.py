@@ -1,0 +1,29 @@
+"""Every recurrent layer of a model, in one tuple: the assembly of the views.
+
+archlint/recurrent.py defines the view and builds it for one native node; archlint/contrib_ops.py
+rebinds a contrib op's slots on that view; archlint/cells.py recognises Loop cells and unrolled
+chains. This module is the one that imports all three, so each of them depends on the views only
+and the imports go one way.
+"""
+
+from __future__ import annotations
+
+from archlint import contrib_ops
+from archlint.cells import cell_layers
+from archlint.graph import ModelGraph
+from archlint.recurrent import RECURRENT_OPS, RecurrentLayer, build_layer
+
+__all__ = ["build_layers"]
+
+
+def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:
+    """Native LSTM/GRU/RNN nodes and onnxruntime's contrib recurrent ops, in graph order, then
+    the cells recognised in Loops and unrolled chains."""
+    layers: list[RecurrentLayer] = []
+    for node in graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)):
+        if node.domain in ("", "ai.onnx") and node.op_type in RECURRENT_OPS:
+            layers.append(build_layer(graph, node, producer_name))
+        elif (contrib := contrib_ops.contrib_op(node)) is not None:
+            base = build_layer(graph, node, producer_name, op=contrib.cell)
+            layers.append(contrib_ops.build_contrib_layer(graph, node, base))
+    return tuple(layers) + cell_layers(graph, producer_name)

@@ -1,0 +1,170 @@
+"""The parameter row of a native LSTM / GRU / RNN op: W, R, B and P as stored, and what
+PyTorch and Keras count for them (the conventions: archlint.params.CONVENTIONS_TEXT).
+
+archlint/params.py dispatches every recurrent layer (:func:`archlint.params.count_recurrent_layer`);
+archlint/params_contrib.py builds a contrib op's row on this one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from archlint.graph import ModelGraph
+from archlint.params_types import Convention, LayerParams, SlotCount
+from archlint.recurrent import RecurrentLayer
+from archlint.shapes import known_product
+from archlint.weight_sources import Basis, Source, Trace, all_zero, trace
+
+__all__ = ["count_native_layer", "resolve_recurrent_weights", "traced_note"]
+
+_RECURRENT_WEIGHT_SLOTS = ("W", "R", "B", "P")
+
+
+def count_native_layer(
+    layer: RecurrentLayer, traces: Mapping[str, Trace] | None = None
+) -> LayerParams:
+    """The row of a layer bound to ONNX op slots (a native op, or a contrib op's view): W, R,
+    B and P as stored, and what each framework counts.
+
+    Every weight slot counts, whether an initializer, a Constant or a typed graph input: the
+    slot's role makes it a weight. Counts follow the weights (the H they imply), not the
+    hidden_size attribute; when they disagree AL201 reports it and the row notes it.
+    ``traces`` (slot -> what its tensor is made of, from :func:`archlint.params.count_model`)
+    gives computed weights their stored sources and lets an all-zero B count as no bias in the
+    frameworks. A recognised cell has no op slots: archlint/params_cells.py counts it.
+    """
+    if layer.cell is not None:
+        raise ValueError(f"{layer.label} is a recognised cell, not an op: count_cell_layer")
+    op = layer.op_type
+    lbr = layer.linear_before_reset or 0
+    unsupported: dict[Convention, str] = {}
+    notes: list[str] = []
+    # Keras stores one bias vector per gate where ONNX stores Wb and Rb, except for a GRU with
+    # reset_after=True (ONNX linear_before_reset=1), which keeps both.
+    keras_bias_halved = not (op == "GRU" and lbr == 1)
+    slots: list[SlotCount] = []
+    for slot in _RECURRENT_WEIGHT_SLOTS:
+        ref = layer.inputs.get(slot)
+        if ref is None:
+            continue
+        found = (traces or {}).get(slot)
+        elements = layer.slot_elements(slot)
+        basis = _basis_of(ref.is_constant, ref.is_graph_input)
+        sources: tuple[Source, ...] = ()
+        if found is not None:
+            basis, sources = found.basis, found.sources
+            if found.basis is Basis.TRACED:
+                elements = found.elements
+                notes.append(traced_note(slot, ref.name, found))
+        keras = elements
+        if slot == "B" and keras_bias_halved and elements is not None:
+            keras = elements // 2 if elements % 2 == 0 else None
+        pytorch = elements
+        if slot == "B" and found is not None and all_zero(found):
+            pytorch = keras = 0
+            notes.append(
+                f"B ({_count_text(elements)} elements) is stored but every element is 0: "
+                "what converters write for use_bias=False (tf2onnx) or bias=False; the ONNX "
+                "count keeps it, PyTorch and Keras count 0 (no bias)")
+        slots.append(SlotCount(slot, ref.name, elements, pytorch, keras,
+                               basis=basis, sources=sources))
+
+    if "P" in layer.inputs:
+        reason = "peephole weights P exist in ONNX only"
+        unsupported[Convention.PYTORCH] = reason + " (nn.LSTM has none)"
+        unsupported[Convention.KERAS] = reason + " (keras.layers.LSTM has none)"
+    if op == "GRU" and lbr == 0:
+        unsupported[Convention.PYTORCH] = (
+            "nn.GRU always applies the reset gate after the recurrent product "
+            "(linear_before_reset=1); this GRU has linear_before_reset=0"
+        )
+    if "B" not in layer.inputs:
+        notes.append("no B: zero biases; counted as bias=False (PyTorch) and "
+                     "use_bias=False (Keras)")
+
+    implied = layer.implied_hidden_size
+    if layer.hidden_size is not None and implied is not None and implied != layer.hidden_size:
+        notes.append(f"hidden_size={layer.hidden_size} but the weights imply {implied} (AL201); "
+                     "counts follow the weights")
+    inconsistent = _inconsistent_slots(layer, implied)
+    if inconsistent:
+        verb = "disagrees" if len(inconsistent) == 1 else "disagree"
+        reason = (f"{', '.join(inconsistent)} {verb} with the other weights on H (AL201); "
+                  "only the ONNX count is certain")
+        for convention in (Convention.PYTORCH, Convention.KERAS):
+            unsupported.setdefault(convention, reason)
+
+    node = layer.node
+    return LayerParams(
+        graph=node.graph, node=node.name, label=node.label, node_index=node.index,
+        op_type=op, kind="recurrent", slots=tuple(slots),
+        direction=layer.direction, num_directions=layer.num_directions,
+        input_size=input_size if isinstance(input_size := layer.dim("W", 2), int) else None,
+        hidden_size=layer.hidden_size, implied_hidden_size=implied,
+        linear_before_reset=lbr if op == "GRU" else None,
+        unsupported=MappingProxyType(unsupported), notes=tuple(notes),
+        recognised_as=layer.recognised_as.value,
+    )
+
+
+def _basis_of(is_constant: bool, is_graph_input: bool) -> Basis:
+    if is_graph_input:
+        return Basis.GRAPH_INPUT
+    return Basis.INITIALIZER if is_constant else Basis.UNKNOWN
+
+
+def _count_text(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
+def traced_note(slot: str, tensor: str, found: Trace) -> str:
+    names = ", ".join(repr(s.name) for s in found.sources)
+    return (f"{slot} {tensor!r} is computed ({', '.join(found.via)}) from {names}: "
+            f"counted as those stored tensors ({_count_text(found.elements)} elements), "
+            "each once per model")
+
+
+def _inconsistent_slots(layer: RecurrentLayer, implied: int | None) -> list[str]:
+    """Weight slots whose element count differs from the spec's for the implied H.
+
+    Unknown counts cannot be proved wrong and are left out.
+    """
+    if implied is None:
+        return []
+    wrong = []
+    for slot in _RECURRENT_WEIGHT_SLOTS:
+        actual = layer.slot_elements(slot)
+        shape = layer.expected_shape(slot, hidden_size=implied)
+        expected = None if shape is None else known_product(shape)
+        if actual is not None and expected is not None and actual != expected:
+            wrong.append(slot)
+    return wrong
+
+
+def resolve_recurrent_weights(
+    graph: ModelGraph, layer: RecurrentLayer, shapes: Mapping[str, tuple[object, ...]] | None = None
+) -> tuple[RecurrentLayer, dict[str, Trace]]:
+    """The layer with its weight shapes filled in from their sources (a Constant's attribute
+    dims, the shape inferred for a computed weight), and each weight slot's trace."""
+    traces: dict[str, Trace] = {}
+    inputs = dict(layer.inputs)
+    for slot in _RECURRENT_WEIGHT_SLOTS:
+        ref = inputs.get(slot)
+        if ref is None:
+            continue
+        found = trace(graph, ref.name, layer.node.graph)
+        traces[slot] = found
+        if ref.shape is not None:
+            continue
+        shape = None
+        if found.basis in (Basis.CONSTANT, Basis.INITIALIZER) and found.sources:
+            shape = found.sources[0].shape
+        elif shapes is not None and ref.name in shapes:
+            shape = tuple(shapes[ref.name])  # type: ignore[arg-type]
+        if shape is not None:
+            inputs[slot] = dataclasses.replace(ref, shape=shape)
+    if inputs != dict(layer.inputs):
+        layer = dataclasses.replace(layer, inputs=MappingProxyType(inputs))
+    return layer, traces

@@ -1,0 +1,194 @@
+"""The data of the parameter report: conventions, rows, models, the report and its budget
+failures.
+
+Plain frozen records with no counting in them, so the modules that build rows
+(archlint/params_native.py, params_cells.py, params_contrib.py) and archlint/params.py, which
+assembles them, all depend on this module and not on each other. archlint/params.py re-exports
+every name here: ``from archlint.params import LayerParams`` is the public spelling.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from archlint.weight_sources import Basis, Source
+
+__all__ = [
+    "CONVENTIONS",
+    "Basis",
+    "BudgetFailure",
+    "Convention",
+    "LayerParams",
+    "ModelParams",
+    "ParamsReport",
+    "SharedTensor",
+    "SlotCount",
+]
+
+
+class Convention(enum.Enum):
+    """Whose way of counting: what the ONNX file stores, or what a framework reports."""
+
+    ONNX = "onnx"
+    PYTORCH = "pytorch"
+    KERAS = "keras"
+
+    @property
+    def title(self) -> str:
+        return {"onnx": "ONNX", "pytorch": "PyTorch", "keras": "Keras"}[self.value]
+
+    @classmethod
+    def parse(cls, text: str) -> Convention:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            choices = ", ".join(c.value for c in cls)
+            raise ValueError(f"unknown convention {text!r} (expected one of: {choices})") from None
+
+
+CONVENTIONS = tuple(Convention)
+
+
+@dataclass(frozen=True)
+class SlotCount:
+    """One weight tensor of a row and what it counts for in each convention.
+
+    ``elements`` is the number of elements stored (None when its shape is unknown).
+    ``pytorch``/``keras`` are what that framework counts for it (0 for a buffer such as a
+    running mean in PyTorch, or for an all-zero bias a converter wrote for use_bias=False).
+    ``shared_with`` names the earlier node that already counted this tensor (or every stored
+    tensor it is computed from); such an entry adds nothing to totals. ``basis`` says where
+    the count comes from; ``sources`` are the stored tensors it counts (for a computed weight,
+    the initializers it was traced to).
+    """
+
+    slot: str
+    tensor: str
+    elements: int | None
+    pytorch: int | None
+    keras: int | None
+    shared_with: str | None = None
+    basis: Basis = Basis.INITIALIZER
+    sources: tuple[Source, ...] = ()
+    dtype: str | None = None  # element type as stored, where the row says it (int8 weights)
+
+    def count(self, convention: Convention) -> int | None:
+        if self.shared_with is not None:
+            return 0
+        if convention is Convention.ONNX:
+            return self.elements
+        return self.pytorch if convention is Convention.PYTORCH else self.keras
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """One parameterised node: its geometry (recurrent layers) and its weight tensors."""
+
+    graph: str
+    node: str  # the node's name as written, possibly empty
+    label: str  # the name, or ``<LSTM #3>`` when it has none
+    node_index: int
+    op_type: str
+    kind: str  # recurrent, linear, conv, embedding, norm
+    slots: tuple[SlotCount, ...]
+    direction: str | None = None
+    num_directions: int | None = None
+    input_size: int | None = None
+    hidden_size: int | None = None  # the attribute as declared
+    implied_hidden_size: int | None = None  # what the weights imply
+    linear_before_reset: int | None = None
+    unsupported: Mapping[Convention, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    # How a recurrent layer was found (archlint.recurrent.Recognition's value); None otherwise.
+    recognised_as: str | None = None
+
+    def slot(self, name: str) -> SlotCount | None:
+        return next((s for s in self.slots if s.slot == name), None)
+
+    def total(self, convention: Convention) -> int | None:
+        """This row's count in a convention; None when unknown or not representable."""
+        if convention in self.unsupported:
+            return None
+        return _sum(s.count(convention) for s in self.slots)
+
+    @property
+    def path(self) -> str:
+        """``main/label`` as findings print it; budget globs match this and the name."""
+        return f"{self.graph}/{self.label}"
+
+
+@dataclass(frozen=True)
+class SharedTensor:
+    """A weight tensor read by several parameterised nodes, counted once."""
+
+    tensor: str
+    elements: int | None
+    nodes: tuple[str, ...]  # labels, first reader first
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Every parameterised node of one model, or the one-line reason it could not be read."""
+
+    path: str
+    layers: tuple[LayerParams, ...] = ()
+    shared: tuple[SharedTensor, ...] = ()
+    uncounted_tensors: int = 0
+    uncounted_elements: int = 0
+    error: str | None = None
+
+    def total(self, convention: Convention) -> int | None:
+        """The model's count; None when any row is unknown or not representable."""
+        return _sum(layer.total(convention) for layer in self.layers)
+
+    def known_total(self, convention: Convention) -> int:
+        """The sum of the rows that are known (for messages about partial counts)."""
+        return sum(t for layer in self.layers if (t := layer.total(convention)) is not None)
+
+    def missing(self, convention: Convention) -> tuple[LayerParams, ...]:
+        return tuple(layer for layer in self.layers if layer.total(convention) is None)
+
+
+def _sum(values: Iterable[int | None]) -> int | None:
+    total = 0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
+
+
+@dataclass(frozen=True)
+class ParamsReport:
+    """What `archlint params` shows: the models, the budget convention and what failed."""
+
+    models: tuple[ModelParams, ...]
+    convention: Convention = Convention.ONNX
+    budgets: Mapping[str, object] = field(default_factory=dict)  # the limits that were set
+    failures: tuple[BudgetFailure, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> tuple[ModelParams, ...]:
+        return tuple(m for m in self.models if m.error is not None)
+
+    @property
+    def readable(self) -> tuple[ModelParams, ...]:
+        return tuple(m for m in self.models if m.error is None)
+
+    def total(self, convention: Convention) -> int | None:
+        return _sum(m.total(convention) for m in self.readable)
+
+
+@dataclass(frozen=True)
+class BudgetFailure:
+    """One budget that a model breaks. ``node`` is None for whole-model checks."""
+
+    check: str  # max-params, max-layer-params, layer-limits, expect-params
+    model: str
+    message: str
+    limit: int
+    actual: int | None
+    node: str | None = None
