@@ -15,7 +15,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 if TYPE_CHECKING:
-    from archlint.fix import ModelEditor
+    from archlint.fixes import ModelEditor
     from archlint.graph import ModelGraph, NodeInfo
     from archlint.loader import LoadedModel
     from archlint.recurrent import RecurrentLayer
@@ -163,7 +163,7 @@ class Fix:
 
     description: str
     safety: Safety
-    apply: Callable[[], None] = field(repr=False, compare=False)
+    apply: Callable[[], object] = field(repr=False, compare=False)
 
 
 class RuleDefinitionError(TypeError):

@@ -38,7 +38,7 @@ from archlint.suppress import Baseline, BaselineError, Suppressions
 if TYPE_CHECKING:
     from onnx import ModelProto
 
-    from archlint.fix import FixResult
+    from archlint.fixes import FixResult
 
 __all__ = [
     "EXIT_CLEAN",
@@ -452,7 +452,7 @@ def fix(
     copy again, run both in onnxruntime, and write the copy to ``output`` only when every
     check held (docs/fix.md). The input is never written unless ``output`` is the input and
     ``in_place`` is set; the write goes through a temporary file and a rename."""
-    from archlint import fix as fixing
+    from archlint import fixes as fixing
 
     source: Path | None = None
     if isinstance(model, str | Path):

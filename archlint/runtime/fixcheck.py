@@ -80,7 +80,7 @@ def _run(model: ModelProto | Path, feeds: Mapping[str, np.ndarray[Any, Any]]
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4
     source = str(model) if isinstance(model, Path) else model.SerializeToString()
     try:
         session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
+from archlint_rules._fixes import node_of
 
 
 class HiddenSizeMissing(LayerRule):
@@ -53,3 +55,11 @@ class HiddenSizeMissing(LayerRule):
             attribute="hidden_size", expected=implied, actual="absent",
             help=f"Add the attribute hidden_size={implied}.",
         )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        node = node_of(finding, editor)
+        if node is None or not (finding.expected or "").isdigit():
+            return None  # the weights' shapes are unknown: nothing to set it from
+        hidden = int(finding.expected or "0")
+        return Fix(f"add hidden_size={hidden} (from R's shape)", Safety.SAFE,
+                   lambda: editor.set_attribute(node, "hidden_size", hidden))

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, Rule, RuleContext, Severity
+import numpy as np
+
+from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.graph import NodeInfo
 from archlint.patterns import align_reshape, attr_int, reshape_target
 from archlint.shapes import Dim, format_shape
+from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, ints_text, node_text
 
 
@@ -126,6 +130,22 @@ class BakedShapeAfterRecurrent(Rule):
             "classic exporter, dynamo=False, keeps Reshape [0, 0, -1]). As it is, any other "
             "length fails or mixes axes.",
         )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """A Reshape whose baked values each stand for one input axis in place: 0 copies that
+        axis (allowzero=0), so every length that ran before gives the same result."""
+        node = node_of(finding, editor)
+        target = leading_ints(finding.expected)
+        if node is None or target is None or node.op_type != "Reshape" or len(node.input) < 2:
+            return None
+        fixed = np.array(target, dtype=np.int64)
+
+        def apply() -> None:
+            editor.set_constant_input(node, 1, fixed, f"{node.name or 'reshape'}_shape")
+            editor.remove_attribute(node, "allowzero")
+
+        return Fix(f"Reshape target {finding.actual} -> {ints_text(target)} (0 copies the "
+                   "input's axis)", Safety.SAFE, apply)
 
 
 def _baked_axes(

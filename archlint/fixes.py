@@ -85,15 +85,43 @@ class ModelEditor:
         del node.attribute[:]
         node.attribute.extend(kept)
 
+    def add_constant(self, node: NodeProto, value: np.ndarray[Any, Any], base: str) -> str:
+        """A new initializer in ``node``'s graph; its name."""
+        name = self.fresh_name(base)
+        self.graph_of(node).initializer.append(numpy_helper.from_array(value, name))
+        return name
+
     def set_constant_input(self, node: NodeProto, index: int, value: np.ndarray[Any, Any],
                            base: str) -> str:
         """Feed input ``index`` of ``node`` from a new initializer; the old constant stays for
         any other node that reads it."""
-        graph = self.graph_of(node)
-        name = self.fresh_name(base)
-        graph.initializer.append(numpy_helper.from_array(value, name))
+        name = self.add_constant(node, value, base)
         node.input[index] = name
         return name
+
+    def add_node_before(self, node: NodeProto, op_type: str, inputs: list[str],
+                        attributes: dict[str, Any], name: str) -> str:
+        """A new node placed just before ``node`` (so after everything it reads); the name of
+        its one output."""
+        graph = self.graph_of(node)
+        out = self.fresh_name(f"{name}_out")
+        new = onnx.helper.make_node(op_type, inputs, [out], name=self.fresh_name(name),
+                                    **attributes)
+        position = next(k for k, n in enumerate(graph.node) if n is node)
+        graph.node.insert(position, new)
+        return out
+
+    def set_declared_dim(self, tensor: str, axis: int, old: int, new: int) -> None:
+        """Where ``tensor``'s declared type (graph output or value_info) says ``old`` on
+        ``axis`` (negative counts from the end), say ``new``."""
+        for graph in self._graphs.values():
+            for info in (*graph.output, *graph.value_info):
+                if info.name != tensor or not info.type.HasField("tensor_type"):
+                    continue
+                dims = info.type.tensor_type.shape.dim
+                if -len(dims) <= axis < len(dims) and dims[axis].HasField("dim_value") \
+                        and dims[axis].dim_value == old:
+                    dims[axis].dim_value = new
 
     def insert_before(self, node: NodeProto, index: int, op_type: str,
                       attributes: dict[str, Any], name: str) -> NodeProto:
