@@ -96,8 +96,21 @@ class ModelEditor:
         """Feed input ``index`` of ``node`` from a new initializer; the old constant stays for
         any other node that reads it."""
         name = self.add_constant(node, value, base)
-        node.input[index] = name
+        old, node.input[index] = node.input[index], name
+        self._drop_if_unread(old)
         return name
+
+    def _drop_if_unread(self, name: str) -> None:
+        """Remove an initializer nothing reads any more (onnxruntime warns about it)."""
+        for graph in self._graphs.values():
+            if any(name in n.input for n in graph.node) or any(o.name == name
+                                                               for o in graph.output):
+                return
+        for graph in self._graphs.values():
+            for tensor in graph.initializer:
+                if tensor.name == name:
+                    graph.initializer.remove(tensor)
+                    return
 
     def add_node_before(self, node: NodeProto, op_type: str, inputs: list[str],
                         attributes: dict[str, Any], name: str) -> str:
@@ -110,6 +123,16 @@ class ModelEditor:
         position = next(k for k, n in enumerate(graph.node) if n is node)
         graph.node.insert(position, new)
         return out
+
+    def set_declared_symbol(self, tensor: str, axis: int, symbol: str) -> None:
+        """Declare axis ``axis`` of ``tensor`` (graph output or value_info) as ``symbol``."""
+        for graph in self._graphs.values():
+            for info in (*graph.output, *graph.value_info):
+                if info.name != tensor or not info.type.HasField("tensor_type"):
+                    continue
+                dims = info.type.tensor_type.shape.dim
+                if 0 <= axis < len(dims):
+                    dims[axis].dim_param = symbol
 
     def set_declared_dim(self, tensor: str, axis: int, old: int, new: int) -> None:
         """Where ``tensor``'s declared type (graph output or value_info) says ``old`` on

@@ -124,7 +124,7 @@ class HiddenSizeMismatch(LayerRule):
                 or not (finding.expected or "").isdigit():
             return None
         hidden = int(finding.expected or "0")
-        was = int(finding.actual) if (finding.actual or "").isdigit() else None
+        was = int(finding.actual or "0") if (finding.actual or "").isdigit() else None
 
         def apply() -> None:
             editor.set_attribute(node, "hidden_size", hidden)

@@ -139,10 +139,17 @@ class BakedShapeAfterRecurrent(Rule):
         if node is None or target is None or node.op_type != "Reshape" or len(node.input) < 2:
             return None
         fixed = np.array(target, dtype=np.int64)
+        data = editor.context.graph.tensor(node.input[0], finding.location.graph)
+        shape = data.shape if data is not None and data.shape is not None else ()
+        # the output's declared axis was baked with the target: it is the input's symbol again
+        symbols = {j: shape[j] for j, value in enumerate(target)
+                   if value == 0 and j < len(shape) and isinstance(shape[j], str)}
 
         def apply() -> None:
             editor.set_constant_input(node, 1, fixed, f"{node.name or 'reshape'}_shape")
             editor.remove_attribute(node, "allowzero")
+            for j, symbol in symbols.items():
+                editor.set_declared_symbol(node.output[0], j, str(symbol))
 
         return Fix(f"Reshape target {finding.actual} -> {ints_text(target)} (0 copies the "
                    "input's axis)", Safety.SAFE, apply)
