@@ -189,6 +189,8 @@ class Rule:
     summary: ClassVar[str]
     # True for rules whose findings come from running the model (archlint run, lint --runtime)
     runtime: ClassVar[bool] = False
+    # A rule that overrides fix() says how safe its fixes are (docs, `archlint rules`)
+    fix_safety: ClassVar[Safety | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -220,6 +222,15 @@ class Rule:
         """Whether the rule offers fixes (it overrides :meth:`fix`)."""
         return cls.fix is not Rule.fix
 
+    @classmethod
+    def fix_documentation(cls) -> str | None:
+        """What the fix does, from its docstring; None for a rule without one."""
+        import inspect
+
+        if not cls.has_fix():
+            return None
+        return inspect.cleandoc(cls.fix.__doc__ or "")
+
 
 def _validate_rule_class(cls: type[Rule]) -> None:
     where = f"{cls.__module__}.{cls.__qualname__}"
@@ -240,6 +251,8 @@ def _validate_rule_class(cls: type[Rule]) -> None:
         raise RuleDefinitionError(f"{where}: docstring lacks section(s) {', '.join(missing)}")
     if cls.check is Rule.check and getattr(cls, "check_layer", None) is None:
         raise RuleDefinitionError(f"{where}: implements neither check() nor check_layer()")
+    if cls.has_fix() and not isinstance(getattr(cls, "fix_safety", None), Safety):
+        raise RuleDefinitionError(f"{where}: a rule with fix() sets fix_safety")
     if issubclass(cls, RuntimeRule) and cls.check_run is RuntimeRule.check_run:
         raise RuleDefinitionError(f"{where}: a runtime rule implements check_run()")
 

@@ -111,6 +111,10 @@ class ModelEditor:
                 if tensor.name == name:
                     graph.initializer.remove(tensor)
                     return
+            for node in graph.node:
+                if node.op_type == "Constant" and list(node.output) == [name]:
+                    graph.node.remove(node)
+                    return
 
     def add_node_before(self, node: NodeProto, op_type: str, inputs: list[str],
                         attributes: dict[str, Any], name: str) -> str:

@@ -55,7 +55,8 @@ def fix_command(model: Path, output: Path | None, diff_only: bool, select: tuple
 
 def render(result: FixResult, diff_only: bool) -> str:
     """The fix report as text: each fix, what was skipped, the re-lint and the runtime proof."""
-    lines = [f"{result.path}: {len(result.applied)} fix(es) applied"
+    verb = "to apply" if diff_only else "applied"
+    lines = [f"{result.path}: {len(result.applied)} fix(es) {verb}"
              + (" (described only, nothing written)" if diff_only else "")]
     for fix in result.applied:
         lines.append(f"  {fix.code} {fix.safety.value:6} {fix.graph}/{fix.node}: "

@@ -37,6 +37,7 @@ class SequenceLensDtype(LayerRule):
     name = "sequence-lens-dtype"
     severity = Severity.ERROR
     summary = "sequence_lens is not int32"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         ref = layer.inputs.get("sequence_lens")

@@ -49,6 +49,7 @@ class HiddenSizeMismatch(LayerRule):
     name = "hidden-size-mismatch"
     severity = Severity.ERROR
     summary = "hidden_size disagrees with W, R, B, P, initial states or declared outputs"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         hidden = layer.hidden_size
@@ -118,7 +119,8 @@ class HiddenSizeMismatch(LayerRule):
         )
 
     def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
-        """The attribute finding only: every weight agrees on the H it names."""
+        """Set hidden_size to the H every weight agrees on, and the declared outputs' H with
+        it (the attribute finding only: a single tensor sized for another H has no fix)."""
         node = node_of(finding, editor)
         if node is None or finding.location.attribute != "hidden_size" \
                 or not (finding.expected or "").isdigit():

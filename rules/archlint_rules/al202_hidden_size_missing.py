@@ -33,6 +33,7 @@ class HiddenSizeMissing(LayerRule):
     name = "hidden-size-missing"
     severity = Severity.ERROR
     summary = "hidden_size attribute is missing (onnxruntime, TensorRT and OpenVINO require it)"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         if layer.has_attribute("hidden_size"):
@@ -57,6 +58,8 @@ class HiddenSizeMissing(LayerRule):
         )
 
     def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Add hidden_size = the H that R's shape implies (none when the weights' shapes are
+        unknown). onnxruntime refused the node; the fixed one computes what the weights say."""
         node = node_of(finding, editor)
         if node is None or not (finding.expected or "").isdigit():
             return None  # the weights' shapes are unknown: nothing to set it from

@@ -32,6 +32,7 @@ class InvalidDirection(LayerRule):
     name = "invalid-direction"
     severity = Severity.ERROR
     summary = "direction is not 'forward', 'reverse' or 'bidirectional'"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         if layer.num_directions is not None or layer.attribute_types.get("direction") != "string":

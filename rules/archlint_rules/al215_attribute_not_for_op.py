@@ -37,6 +37,7 @@ class AttributeNotForOp(LayerRule):
     name = "attribute-not-for-op"
     severity = Severity.ERROR
     summary = "An attribute the operator does not have (input_forget on GRU, ...)"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         known = attribute_types(layer)

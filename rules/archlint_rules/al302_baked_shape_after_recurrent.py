@@ -48,6 +48,7 @@ class BakedShapeAfterRecurrent(Rule):
     summary = (
         "constant Reshape/Expand/ConstantOfShape shape after a recurrent node fixes a dynamic axis"
     )
+    fix_safety = Safety.SAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         symbols = dynamic_symbols(ctx)

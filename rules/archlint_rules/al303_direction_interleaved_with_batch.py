@@ -49,6 +49,7 @@ class DirectionInterleavedWithBatch(Rule):
     name = "direction-interleaved-with-batch"
     severity = Severity.ERROR
     summary = "bidirectional Y / Y_h / Y_c flattened without the Transpose that puts D before H"
+    fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for fold in misfolds(ctx):

@@ -36,6 +36,7 @@ class WrongDirectionTranspose(Rule):
     name = "wrong-direction-transpose"
     severity = Severity.ERROR
     summary = "Transpose before flattening a bidirectional Y does not put D directly before H"
+    fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for fold in misfolds(ctx):
@@ -58,6 +59,8 @@ class WrongDirectionTranspose(Rule):
             )
 
     def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Set the Transpose's perm to the one that puts D directly before H. Unsafe: the
+        flattened features change order, as intended (forward H, then backward H)."""
         node = node_of(finding, editor)
         perm = leading_ints(finding.expected)
         if node is None or perm is None:

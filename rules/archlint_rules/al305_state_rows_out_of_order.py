@@ -57,6 +57,7 @@ class StateRowsOutOfOrder(Rule):
     name = "state-rows-out-of-order"
     severity = Severity.ERROR
     summary = "layer k of a stack is not fed rows [k·D, (k+1)·D) of the model-level state"
+    fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         stacks = StackInfo.of(ctx)

@@ -39,6 +39,7 @@ class StateOutputOutOfOrder(Rule):
     name = "state-output-out-of-order"
     severity = Severity.ERROR
     summary = "model h_n/c_n output does not Concat the layers' Y_h/Y_c in layer order on axis 0"
+    fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         outputs = recurrent_outputs(ctx)

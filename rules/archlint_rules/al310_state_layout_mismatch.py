@@ -37,6 +37,7 @@ class StateLayoutMismatch(LayerRule):
     name = "state-layout-mismatch"
     severity = Severity.ERROR
     summary = "initial state laid out for the other layout ([D, batch, H] vs [batch, D, H])"
+    fix_safety = Safety.UNSAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         batch = layer.batch_dim
