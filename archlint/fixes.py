@@ -162,24 +162,6 @@ class ModelEditor:
         node.input[index] = out
         return new
 
-    def insert_after_output(self, node: NodeProto, output: str, op_type: str,
-                            attributes: dict[str, Any], name: str) -> NodeProto:
-        """Put ``op_type`` on tensor ``output`` of ``node``: every reader (and a graph output
-        of that name) gets the new value, under the old name."""
-        graph = self.graph_of(node)
-        raw = self.fresh_name(f"{output}_before_{name}")
-        slot = list(node.output).index(output)
-        node.output[slot] = raw
-        new = onnx.helper.make_node(op_type, [raw], [output], name=self.fresh_name(name),
-                                    **attributes)
-        position = next(k for k, n in enumerate(graph.node) if n is node)
-        graph.node.insert(position + 1, new)
-        for info in graph.value_info:  # the old declaration no longer holds for the raw value
-            if info.name == output:
-                graph.value_info.remove(info)
-                break
-        return new
-
 
 def _names_in(graph: GraphProto) -> Iterator[str]:
     yield from (v.name for v in graph.input)

@@ -240,6 +240,29 @@ def test_select_and_ignore_choose_the_fixes(tmp_path: Path) -> None:
         "AL306"]
 
 
+EXPAND = """
+<ir_version: 8, opset_import: ["" : 17]>
+expand_bad (float[seq, batch, 4] X, float[1, 12, 4] W, float[1, 12, 3] R)
+    => (float[5, 1, batch, 3] out)
+{
+  [lstm_0] Y = LSTM <hidden_size: int = 3> (X, W, R)
+  [shape] target = Constant <value: tensor = int64[4] {5, 1, 1, 3}> ()
+  [expand] out = Expand (Y, target)
+}
+"""
+
+
+def test_a_baked_expand_keeps_the_input_axis_after_the_unsafe_fix() -> None:
+    proto = onnx.parser.parse_model(EXPAND)
+    assert [f.code for f in archlint.lint(proto).findings] == ["AL302"]
+    assert archlint.fix(proto).applied == ()  # 1 differs where seq was 1: unsafe
+    result = archlint.fix(proto, unsafe_fixes=True)
+    assert [(a.code, a.node, a.safety) for a in result.applied] == [
+        ("AL302", "expand", Safety.UNSAFE)]
+    assert _const(result.model, _node(result.model, "expand").input[1]) == [1, 1, 1, 3]
+    assert result.comparison is not None and result.comparison.changed == ()
+
+
 # --- the command -----------------------------------------------------------------------------
 
 

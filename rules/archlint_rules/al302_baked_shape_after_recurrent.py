@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from onnx import NodeProto
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
 from archlint.fixes import ModelEditor
@@ -134,8 +135,12 @@ class BakedShapeAfterRecurrent(Rule):
 
     def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
         """A Reshape whose baked values each stand for one input axis in place: 0 copies that
-        axis (allowzero=0), so every length that ran before gives the same result."""
+        axis (allowzero=0), so every size that ran before gives the same result. An Expand's
+        baked value becomes 1, which broadcasting reads as "keep the input's axis": unsafe,
+        since where that axis was 1 the original broadcast it to the baked size."""
         node = node_of(finding, editor)
+        if node is not None and node.op_type == "Expand" and finding.location.input == "shape":
+            return self._fix_expand(finding, editor, node)
         target = leading_ints(finding.expected)
         if node is None or target is None or node.op_type != "Reshape" or len(node.input) < 2:
             return None
@@ -154,6 +159,22 @@ class BakedShapeAfterRecurrent(Rule):
 
         return Fix(f"Reshape target {finding.actual} -> {ints_text(target)} (0 copies the "
                    "input's axis)", Safety.SAFE, apply)
+
+    def _fix_expand(self, finding: Finding, editor: ModelEditor, node: NodeProto) -> Fix | None:
+        loc = finding.location
+        info = editor.context.graph.node(f"{loc.graph}/{loc.node_index}")
+        target = reshape_target(editor.context.graph, info)
+        data = editor.context.graph.tensor(info.inputs[0], loc.graph)
+        if target is None or data is None or data.shape is None:
+            return None
+        baked = {j for j, _, _ in _broadcast_baked(data.shape, target, None)}
+        fixed = [1 if j in baked else value for j, value in enumerate(target)]
+        if not baked:
+            return None
+        return Fix(f"Expand shape {ints_text(target)} -> {ints_text(fixed)} (1 keeps the "
+                   "input's axis)", Safety.UNSAFE,
+                   lambda: editor.set_constant_input(node, 1, np.array(fixed, dtype=np.int64),
+                                                     f"{node.name or 'expand'}_shape"))
 
 
 def _baked_axes(
