@@ -468,15 +468,19 @@ def fix(
     target = Path(output) if output is not None else None
     if target is not None and source is not None and _same_file(target, source) and not in_place:
         raise AppError(f"{target}: -o is the input model; pass --in-place to overwrite it")
-    plan = plan_lint(config or read_config([where.parent], config_path), select=select,
-                     ignore=ignore)
+    # every rule of the config lints (a fix must not bring a finding of any rule); only the
+    # selected ones fix
+    plan = plan_lint(config or read_config([where.parent], config_path))
+    _check_codes(rules(), plan.config, _codes(select), _codes(ignore), [])
+    fixers = {rule.code for rule in select_rules(plan.linter.rule_classes,
+                                                 _codes(select) or ["ALL"], _codes(ignore))}
 
     def load(candidate: ModelProto) -> Any:
         return load_proto(candidate, shown, where)
 
     with no_cyclic_gc():
         try:
-            fixed, before, passes = fixing.fix_passes(plan.linter, load, proto, unsafe)
+            fixed, before, passes = fixing.fix_passes(plan.linter, load, proto, unsafe, fixers)
             _, after = fixing.lint_context(plan.linter, load(fixed))
         except LoadError as exc:
             raise AppError(f"{exc.path}: {exc.reason}") from exc

@@ -9,7 +9,7 @@ the application layer's business (archlint/app.py): nothing here reads or writes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -248,9 +248,11 @@ def plan_pass(rules: Iterable[Rule], findings: Sequence[Finding], editor: ModelE
     return chosen, skipped
 
 
-def fix_passes(linter: Linter, load: Any, proto: ModelProto, unsafe: bool
+def fix_passes(linter: Linter, load: Any, proto: ModelProto, unsafe: bool,
+               codes: Collection[str] | None = None,
                ) -> tuple[ModelProto, tuple[Finding, ...], list[FixPass]]:
-    """Fix a copy of ``proto`` until no allowed fix is left (at most MAX_PASSES passes).
+    """Fix a copy of ``proto`` until no allowed fix is left (at most MAX_PASSES passes); only
+    the rules in ``codes`` fix (all when None), every rule of the linter lints.
 
     ``load(proto) -> LoadedModel`` analyses a model as the lint of the input did (same display
     path and folder). Returns the fixed copy, the findings of the input and every pass.
@@ -261,7 +263,8 @@ def fix_passes(linter: Linter, load: Any, proto: ModelProto, unsafe: bool
     passes: list[FixPass] = []
     for _ in range(MAX_PASSES):
         editor = ModelEditor(current, ctx)
-        chosen, skipped = plan_pass(linter.rules, findings, editor, unsafe)
+        fixers = [r for r in linter.rules if codes is None or r.code in codes]
+        chosen, skipped = plan_pass(fixers, findings, editor, unsafe)
         applied = []
         for finding, fix in chosen:
             fix.apply()

@@ -77,4 +77,6 @@ def render(result: FixResult, diff_only: bool) -> str:
         lines.append(f"wrote {result.output}")
     elif result.output is not None and result.applied:
         lines.append(f"not written: {result.output} (the checks above failed)")
+    elif result.output is not None:
+        lines.append(f"nothing to fix: {result.output} not written")
     return "\n".join(lines) + "\n"
