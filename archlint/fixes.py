@@ -312,6 +312,36 @@ class FixResult:
         """Findings of the fixed copy (what is left to do by hand)."""
         return self.after
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fix report as JSON-ready data (``archlint fix --format json``)."""
+        def where(f: Finding) -> dict[str, Any]:
+            return {"code": f.code, "graph": f.location.graph, "node": f.location.node_label(),
+                    "message": f.message}
+
+        comparison = None
+        if self.comparison is not None:
+            comparison = {
+                "dims": dict(self.comparison.dims),
+                "original_error": self.comparison.original_error,
+                "fixed_error": self.comparison.fixed_error,
+                "outputs": [{"name": o.name, "changed": o.changed,
+                             "max_abs": o.difference.max_abs, "max_rel": o.difference.max_rel,
+                             "mismatched": o.difference.mismatched,
+                             "total": o.difference.total} for o in self.comparison.outputs],
+            }
+        return {
+            "model": self.path, "output": self.output, "written": self.written,
+            "verified": self.verified,
+            "applied": [a.to_dict() for a in self.applied],
+            "skipped": [{**AppliedFix(s.code, s.graph, s.node, s.safety,
+                                      s.description).to_dict(), "reason": s.reason}
+                        for s in self.skipped],
+            "findings_before": [where(f) for f in self.before],
+            "findings_after": [where(f) for f in self.after],
+            "onnxruntime": comparison, "onnxruntime_note": self.runtime_note,
+            "problems": list(self.problems),
+        }
+
 
 def finding_key(finding: Finding) -> tuple[str, str, str, str, str]:
     """A finding's place, without the values a fix elsewhere may change."""

@@ -298,6 +298,23 @@ def test_cli_diff_writes_nothing(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [model.name]
 
 
+def test_cli_json_report_lists_each_fix_and_the_proof(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "fixed.onnx"
+    result = CliRunner().invoke(cli, ["fix", str(FIXTURES / "AL305/bad.onnx.txt"), "-o",
+                                      str(out), "--unsafe-fixes", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["written"] and report["verified"] and report["problems"] == []
+    assert [(a["code"], a["node"], a["safety"]) for a in report["applied"]] == [
+        ("AL305", "gru_0", "unsafe"), ("AL305", "gru_1", "unsafe")]
+    assert [f["code"] for f in report["findings_before"]] == ["AL305", "AL305"]
+    assert report["findings_after"] == []
+    changed = {o["name"]: o["changed"] for o in report["onnxruntime"]["outputs"]}
+    assert changed == {"Y1": True, "h_n": True}
+
+
 def test_cli_needs_an_output_or_diff(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["fix", str(FIXTURES / "AL302/bad.onnx.txt")])
     assert result.exit_code == 2
@@ -342,3 +359,30 @@ def test_external_data_is_kept_beside_the_output_and_never_loaded(tmp_path: Path
                                    providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).standard_normal((7, 3, 4)).astype(np.float32)
     assert session.run(None, {"x": x})[0].shape == (7, 3, 6)
+
+
+def test_a_fix_that_fails_its_proof_is_not_written(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard itself: AL303's fix declared safe (it is not) changes an output, so the
+    runtime proof fails, nothing is written and the command exits 1."""
+    from archlint_rules.al303_direction_interleaved_with_batch import (
+        DirectionInterleavedWithBatch,
+    )
+
+    from archlint.api import Fix
+
+    real = DirectionInterleavedWithBatch.fix
+
+    def claimed_safe(self: DirectionInterleavedWithBatch, finding: object, editor: object
+                     ) -> Fix | None:
+        fix = real(self, finding, editor)  # type: ignore[arg-type]
+        return None if fix is None else Fix(fix.description, Safety.SAFE, fix.apply)
+
+    monkeypatch.setattr(DirectionInterleavedWithBatch, "fix", claimed_safe)
+    out = tmp_path / "fixed.onnx"
+    result = CliRunner().invoke(cli, ["fix", str(FIXTURES / "AL303/bad.onnx.txt"), "-o",
+                                      str(out)])
+    assert result.exit_code == 1, result.output
+    assert "problem: safe fixes changed output out in onnxruntime" in result.output
+    assert "not written" in result.output
+    assert list(tmp_path.iterdir()) == []  # no model, no temporary file

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -32,10 +33,12 @@ __all__ = ["fix_command"]
               help="Do not run the original and the fixed model in onnxruntime.")
 @click.option("--dim", "dims", multiple=True, metavar="NAME=VALUE",
               help="Size of a symbolic input dimension for the runtime comparison.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]),
+              default="text", show_default=True, help="Report format.")
 @config_option
 def fix_command(model: Path, output: Path | None, diff_only: bool, select: tuple[str, ...],
                 ignore: tuple[str, ...], unsafe: bool, in_place: bool, no_runtime: bool,
-                dims: tuple[str, ...], config_path: Path | None) -> None:
+                dims: tuple[str, ...], output_format: str, config_path: Path | None) -> None:
     """Fix MODEL's findings whose rules declare a fix, into a copy (-o FILE)."""
     if output is None and not diff_only:
         raise UsageFailure("give -o FILE for the fixed model, or --diff to only describe")
@@ -49,7 +52,10 @@ def fix_command(model: Path, output: Path | None, diff_only: bool, select: tuple
         result = app.fix(model, output=None if diff_only else output, select=select,
                          ignore=ignore, unsafe=unsafe, in_place=in_place,
                          check_runtime=not no_runtime, config_path=config_path, dims=sizes)
-    click.echo(render(result, diff_only), nl=False)
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(render(result, diff_only), nl=False)
     sys.exit(EXIT_CLEAN if result.verified else EXIT_FINDINGS)
 
 
