@@ -468,6 +468,8 @@ def fix(
     target = Path(output) if output is not None else None
     if target is not None and source is not None and _same_file(target, source) and not in_place:
         raise AppError(f"{target}: -o is the input model; pass --in-place to overwrite it")
+    if target is not None and not target.absolute().parent.is_dir():
+        raise AppError(f"{target}: no such folder for the fixed model")
     # every rule of the config lints (a fix must not bring a finding of any rule); only the
     # selected ones fix
     plan = plan_lint(config or read_config([where.parent], config_path))
@@ -581,7 +583,7 @@ def _stage(proto: ModelProto, target: Path) -> Path:
     else:
         data = proto.SerializeToString()
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                    dir=target.parent if str(target.parent) else ".")
+                                    dir=target.absolute().parent)
     with os.fdopen(handle, "wb") as stream:
         stream.write(data)
     return Path(name)

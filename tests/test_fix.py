@@ -263,6 +263,37 @@ def test_a_baked_expand_keeps_the_input_axis_after_the_unsafe_fix() -> None:
     assert result.comparison is not None and result.comparison.changed == ()
 
 
+ROWS_FOLD = """
+<ir_version: 8, opset_import: ["" : 17]>
+rows_fold (float[seq, batch, 4] X, float[2, 12, 4] W, float[2, 12, 3] R)
+    => (float[N, 6] out)
+{
+  [lstm_bi] Y, Y_h, Y_c = LSTM <hidden_size: int = 3, direction: string = "bidirectional"> (X, W, R)
+  [target] shape = Constant <value: tensor = int64[2] {-1, 6}> ()
+  [flatten] out = Reshape (Y, shape)
+}
+"""
+
+
+def test_al303_keeps_a_target_without_copied_axes() -> None:
+    """Y flattened to [seq·batch, 6] rows: the Transpose goes in, [-1, 6] still means rows of
+    (seq, batch) with forward H then backward H, so it stays."""
+    proto = onnx.parser.parse_model(ROWS_FOLD)
+    result = archlint.fix(proto, unsafe_fixes=True)
+    assert [(a.code, a.node) for a in result.applied] == [("AL303", "flatten")]
+    flatten = _node(result.model, "flatten")
+    assert _attr(_producer(result.model, flatten.input[0]), "perm") == [0, 2, 1, 3]
+    assert _const(result.model, flatten.input[1]) == [-1, 6]
+    assert result.after == () and result.problems == ()
+
+
+def test_cli_refuses_an_output_folder_that_does_not_exist(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["fix", str(FIXTURES / "AL302/bad.onnx.txt"), "-o",
+                                      str(tmp_path / "nowhere" / "fixed.onnx")])
+    assert result.exit_code == 2
+    assert "no such folder for the fixed model" in result.output
+
+
 # --- the command -----------------------------------------------------------------------------
 
 

@@ -85,8 +85,15 @@ class DirectionInterleavedWithBatch(Rule):
         if node is None or fold is None:
             return None
         perm = list(fold.desired_order())
-        constant = reshape_target(editor.context.graph, fold.path.reshape) is not None
+        target = reshape_target(editor.context.graph, fold.path.reshape)
         keep = [0] * (len(perm) - 2) + [-1]
+        # the [seq, batch, 2·H] / [batch, 2·H] fold gets the target that keeps the leading
+        # axes; another constant target stays only if none of its 0s copies a moved axis
+        constant = target is not None and len(target) == len(perm) - 1
+        if target is not None and not constant and any(
+                value == 0 and (j >= len(perm) or perm[j] != j)
+                for j, value in enumerate(target)):
+            return None
 
         def apply() -> None:
             editor.insert_before(node, 0, "Transpose", {"perm": perm}, "direction_before_h")
