@@ -75,6 +75,13 @@ def _al215(m: ModelProto) -> None:
     assert _attr(_node(m, "gru_0"), "hidden_size") == 3
 
 
+def _al217(m: ModelProto) -> None:
+    assert _attr(_node(m, "lstm_0"), "hidden_size") == 3
+    assert next(a for a in _node(m, "lstm_0").attribute if a.name == "hidden_size").type == (
+        onnx.AttributeProto.INT)
+    assert _attr(_node(m, "lstm_1"), "direction") == 0  # an int direction: no guess
+
+
 def _al302(m: ModelProto) -> None:
     assert _const(m, _node(m, "flatten").input[1]) == [0, -1, 6]
 
@@ -136,6 +143,7 @@ CASES: list[tuple[str, Safety, list[tuple[str, str]], Callable[[ModelProto], Non
     ("AL202/bad", Safety.SAFE, [("AL202", "lstm_0"), ("AL202", "rnn_0")], _al202, []),
     ("AL210/bad", Safety.SAFE, [("AL210", "lstm_0")], _al210, ["AL210"]),  # 'sideways'
     ("AL215/bad", Safety.SAFE, [("AL215", "lstm_0"), ("AL215", "gru_0")], _al215, []),
+    ("AL217/bad", Safety.SAFE, [("AL217", "lstm_0")], _al217, ["AL217"]),
     ("AL302/bad", Safety.SAFE, [("AL302", "flatten")], _al302, []),
     ("AL303/bad", Safety.UNSAFE, [("AL303", "flatten")], _al303, []),
     ("AL303/bad_state", Safety.UNSAFE, [("AL303", "view")], _al303_state, []),
