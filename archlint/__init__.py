@@ -2,8 +2,8 @@
 
 Data flows one way: load -> graph -> recurrent views -> rules -> findings -> report -> reporter.
 The public surface for rule plugins is :mod:`archlint.api`; for scripts and notebooks,
-``archlint.lint(...)`` and ``archlint.params(...)`` (docs/python-api.md). They are loaded on
-first use, so ``import archlint.api`` stays light.
+``archlint.lint(...)``, ``archlint.params(...)`` and ``archlint.fix(...)``
+(docs/python-api.md). They are loaded on first use, so ``import archlint.api`` stays light.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 from archlint._version import __version__
 
 if TYPE_CHECKING:
-    from archlint.python_api import ParamsResult, lint, params
+    from archlint.fixes import FixResult
+    from archlint.python_api import ParamsResult, fix, lint, params
     from archlint.report import ModelReport, Report
 
-__all__ = ["ModelReport", "ParamsResult", "Report", "__version__", "lint", "params"]
+__all__ = ["FixResult", "ModelReport", "ParamsResult", "Report", "__version__", "fix", "lint",
+           "params"]
 
-_LAZY = {"lint": "archlint.python_api", "params": "archlint.python_api",
+_LAZY = {"lint": "archlint.python_api", "fix": "archlint.python_api",
+         "FixResult": "archlint.fixes", "params": "archlint.python_api",
          "ParamsResult": "archlint.python_api", "Report": "archlint.report",
          "ModelReport": "archlint.report"}
 

@@ -15,6 +15,7 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 if TYPE_CHECKING:
+    from archlint.fixes import ModelEditor
     from archlint.graph import ModelGraph, NodeInfo
     from archlint.loader import LoadedModel
     from archlint.recurrent import RecurrentLayer
@@ -22,12 +23,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Finding",
+    "Fix",
     "LayerRule",
     "Location",
     "Rule",
     "RuleContext",
     "RuleDefinitionError",
     "RuntimeRule",
+    "Safety",
     "Severity",
 ]
 
@@ -141,6 +144,28 @@ def _strip_indices(graph_path: str) -> str:
     return _INDEX_IN_GRAPH_PATH.sub("", graph_path)
 
 
+class Safety(enum.Enum):
+    """How far a fix can be trusted (ruff's applicability, in two levels).
+
+    SAFE: the fixed model computes what the graph's own weights and shapes say was intended,
+    and gives the same outputs wherever the original ran. UNSAFE: a repair of a silent bug that
+    changes computed values (as intended); applied only with ``--unsafe-fixes``.
+    """
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A repair a rule offers for one of its findings: what it does, how safe it is, and the
+    edits themselves (``apply``, run on the model editor's copy only when the fix is chosen)."""
+
+    description: str
+    safety: Safety
+    apply: Callable[[], object] = field(repr=False, compare=False)
+
+
 class RuleDefinitionError(TypeError):
     """A Rule subclass lacks its code, name, severity, summary or documentation sections."""
 
@@ -164,6 +189,8 @@ class Rule:
     summary: ClassVar[str]
     # True for rules whose findings come from running the model (archlint run, lint --runtime)
     runtime: ClassVar[bool] = False
+    # A rule that overrides fix() says how safe its fixes are (docs, `archlint rules`)
+    fix_safety: ClassVar[Safety | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -180,6 +207,29 @@ class Rule:
 
     def check(self, ctx: RuleContext) -> Iterable[Finding]:
         raise NotImplementedError
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """A repair for one of this rule's findings, or None when none is provable.
+
+        ``editor`` holds a copy of the model (never the input) and the context the finding came
+        from (``editor.context``); the returned Fix's ``apply`` edits that copy. A rule without
+        a fix keeps this default.
+        """
+        return None
+
+    @classmethod
+    def has_fix(cls) -> bool:
+        """Whether the rule offers fixes (it overrides :meth:`fix`)."""
+        return cls.fix is not Rule.fix
+
+    @classmethod
+    def fix_documentation(cls) -> str | None:
+        """What the fix does, from its docstring; None for a rule without one."""
+        import inspect
+
+        if not cls.has_fix():
+            return None
+        return inspect.cleandoc(cls.fix.__doc__ or "")
 
 
 def _validate_rule_class(cls: type[Rule]) -> None:
@@ -201,6 +251,8 @@ def _validate_rule_class(cls: type[Rule]) -> None:
         raise RuleDefinitionError(f"{where}: docstring lacks section(s) {', '.join(missing)}")
     if cls.check is Rule.check and getattr(cls, "check_layer", None) is None:
         raise RuleDefinitionError(f"{where}: implements neither check() nor check_layer()")
+    if cls.has_fix() and not isinstance(getattr(cls, "fix_safety", None), Safety):
+        raise RuleDefinitionError(f"{where}: a rule with fix() sets fix_safety")
     if issubclass(cls, RuntimeRule) and cls.check_run is RuntimeRule.check_run:
         raise RuleDefinitionError(f"{where}: a runtime rule implements check_run()")
 

@@ -8,6 +8,7 @@ overrides, baseline) -> fail-on is written once. Errors a user can fix are :clas
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from archlint.suppress import Baseline, BaselineError, Suppressions
 if TYPE_CHECKING:
     from onnx import ModelProto
 
+    from archlint.fixes import FixResult
+
 __all__ = [
     "EXIT_CLEAN",
     "EXIT_FINDINGS",
@@ -48,6 +51,7 @@ __all__ = [
     "discover",
     "exit_code",
     "failing",
+    "fix",
     "lint",
     "lint_proto",
     "params",
@@ -425,3 +429,191 @@ def params(
     notes = tuple(f"layer limit {glob!r} matches no layer"
                   for glob in unmatched_limits(readable, limits))
     return ParamsReport(models, conv, budget_table, failures, notes)
+
+
+# --- fix -------------------------------------------------------------------------------------
+
+
+def fix(
+    model: str | Path | ModelProto,
+    *,
+    output: str | Path | None = None,
+    name: str | None = None,
+    config: Config | None = None,
+    config_path: str | Path | None = None,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    unsafe: bool = False,
+    in_place: bool = False,
+    check_runtime: bool = True,
+    dims: Mapping[str, int] | None = None,
+) -> FixResult:
+    """``archlint fix``: mend a copy of the model with the fixes its rules declare, lint the
+    copy again, run both in onnxruntime, and write the copy to ``output`` only when every
+    check held (docs/fix.md). The input is never written unless ``output`` is the input and
+    ``in_place`` is set; the write goes through a temporary file and a rename."""
+    from archlint import fixes as fixing
+
+    source: Path | None = None
+    if isinstance(model, str | Path):
+        source = Path(model)
+        shown = name or str(model)
+        try:
+            proto = load_model(source, shown, infer_shapes=False).proto
+        except LoadError as exc:
+            raise AppError(f"{exc.path}: {exc.reason}") from exc
+    else:
+        proto, shown = model, name or "model.onnx"
+    where = source if source is not None else Path(shown).absolute()
+    target = Path(output) if output is not None else None
+    if target is not None and source is not None and _same_file(target, source) and not in_place:
+        raise AppError(f"{target}: -o is the input model; pass --in-place to overwrite it")
+    if target is not None and not target.absolute().parent.is_dir():
+        raise AppError(f"{target}: no such folder for the fixed model")
+    # every rule of the config lints (a fix must not bring a finding of any rule); only the
+    # selected ones fix
+    plan = plan_lint(config or read_config([where.parent], config_path))
+    _check_codes(rules(), plan.config, _codes(select), _codes(ignore), [])
+    fixers = {rule.code for rule in select_rules(plan.linter.rule_classes,
+                                                 _codes(select) or ["ALL"], _codes(ignore))}
+
+    def load(candidate: ModelProto) -> Any:
+        return load_proto(candidate, shown, where)
+
+    with no_cyclic_gc():
+        try:
+            fixed, before, passes = fixing.fix_passes(plan.linter, load, proto, unsafe, fixers)
+            _, after = fixing.lint_context(plan.linter, load(fixed))
+        except LoadError as exc:
+            raise AppError(f"{exc.path}: {exc.reason}") from exc
+    applied = tuple(a for p in passes for a in p.applied)
+    remaining, new = fixing.verify(applied, before, after)
+    problems = [f"{f.code} is still reported at {f.location.node_label()} after its fix"
+                for f in remaining]
+    problems += [f"the fix brought a new finding: {f.code} at {f.location.node_label()}: "
+                 f"{f.message}" for f in new]
+    result = fixing.FixResult(shown, fixed, applied, passes[-1].skipped if passes else (),
+                              before, after, remaining, new,
+                              output=str(target) if target is not None else None)
+    if not applied:
+        return dataclasses.replace(result, problems=tuple(problems))
+    external = _external_locations(fixed)
+    staged: Path | None = None
+    copied: list[Path] = []
+    try:
+        if target is not None:
+            copied = _copy_external_data(external, where.parent, target.parent)
+            staged = _stage(fixed, target)
+        comparison, note = None, None
+        if not check_runtime:
+            note = "not run (runtime check turned off)"
+        else:
+            comparison, note = _compare(proto, fixed, source, staged, external, dims,
+                                        plan.linter.options)
+        if comparison is not None:
+            problems += _runtime_problems(comparison, applied)
+        result = dataclasses.replace(result, comparison=comparison, runtime_note=note,
+                                     problems=tuple(problems))
+        if staged is not None and target is not None and result.verified:
+            staged.replace(target)
+            staged = None
+            result = dataclasses.replace(result, written=True)
+        return result
+    finally:
+        if staged is not None:  # unverified or interrupted: no half model, no stray data
+            staged.unlink(missing_ok=True)
+            for path in copied:
+                path.unlink(missing_ok=True)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+def _external_locations(proto: ModelProto) -> tuple[str, ...]:
+    """The external-data files the model refers to (never read here)."""
+    from onnx import TensorProto
+
+    from archlint.loader import iter_graphs
+
+    found: list[str] = []
+    for _, graph in iter_graphs(proto.graph):
+        for tensor in graph.initializer:
+            if tensor.data_location == TensorProto.EXTERNAL:
+                location = next((e.value for e in tensor.external_data if e.key == "location"),
+                                None)
+                if location and location not in found:
+                    found.append(location)
+    return tuple(found)
+
+
+def _copy_external_data(locations: Sequence[str], source_dir: Path, target_dir: Path
+                        ) -> list[Path]:
+    """Put the external data beside the output (streamed file copies: never in memory)."""
+    import shutil
+
+    if not locations or source_dir.resolve() == target_dir.resolve():
+        return []
+    copied: list[Path] = []
+    for location in locations:
+        src, dst = source_dir / location, target_dir / location
+        if not src.resolve().is_relative_to(source_dir.resolve()):
+            raise AppError(f"{location}: external data outside the model's folder (AL002); "
+                           "not copied")
+        if dst.exists():
+            raise AppError(f"{dst}: exists; will not overwrite external data beside the output")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        copied.append(dst)
+    return copied
+
+
+def _stage(proto: ModelProto, target: Path) -> Path:
+    """The model written to a temporary file beside ``target`` (renamed once verified)."""
+    import os
+    import tempfile
+
+    if target.name.endswith(".txt"):
+        from onnx import printer
+
+        data = printer.to_text(proto).encode()
+    else:
+        data = proto.SerializeToString()
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                    dir=target.absolute().parent)
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(data)
+    return Path(name)
+
+
+def _compare(original: ModelProto, fixed: ModelProto, source: Path | None, staged: Path | None,
+             external: Sequence[str], dims: Mapping[str, int] | None,
+             options: Mapping[str, object]) -> tuple[Any, str | None]:
+    from archlint.runtime.fixcheck import compare_fixed, runtime_available
+
+    if not runtime_available():
+        return None, "not run: onnxruntime is not installed (pip install 'archlint[runtime]')"
+    if external and (source is None or staged is None):
+        return None, "not run: the model has external data and nothing was written to compare"
+    from archlint.engine import analyse
+
+    ctx = analyse(load_proto(original, "original.onnx", source), options)
+    return compare_fixed(source if external and source else original,
+                         staged if external and staged else fixed,
+                         ctx.graph, ctx.layers, dims), None
+
+
+def _runtime_problems(comparison: Any, applied: Sequence[Any]) -> list[str]:
+    from archlint.api import Safety
+
+    if comparison.original_error is not None:
+        return []  # nothing to keep equal; a fixed model that still fails is reported, not judged
+    if comparison.fixed_error is not None:
+        return [f"the fixed model fails in onnxruntime where the original ran: "
+                f"{comparison.fixed_error}"]
+    if all(a.safety is Safety.SAFE for a in applied) and comparison.changed:
+        return [f"safe fixes changed output {name} in onnxruntime" for name in comparison.changed]
+    return []

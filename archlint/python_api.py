@@ -19,11 +19,12 @@ import onnx
 
 from archlint import app
 from archlint.config import Config
+from archlint.fixes import FixResult
 from archlint.params import Convention, ParamsReport
 from archlint.report import Report
 from archlint.runtime.settings import RuntimeSettings
 
-__all__ = ["ParamsResult", "lint", "params"]
+__all__ = ["ParamsResult", "fix", "lint", "params"]
 
 PathLike = str | os.PathLike[str]
 ModelInput = PathLike | onnx.ModelProto | Sequence[PathLike]
@@ -77,6 +78,40 @@ def lint(
     paths = _paths(model)
     report, _ = app.lint(paths, config=_config(config, paths), jobs=jobs, **options)
     return report
+
+
+def fix(
+    model: PathLike | onnx.ModelProto,
+    output: PathLike | None = None,
+    *,
+    config: Config | PathLike | None = None,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    unsafe_fixes: bool = False,
+    in_place: bool = False,
+    runtime: bool = True,
+    dims: Mapping[str, int] | None = None,
+    name: str | None = None,
+) -> FixResult:
+    """Fix a copy of a model file or ``onnx.ModelProto`` as ``archlint fix`` does.
+
+    Returns a :class:`~archlint.fixes.FixResult`: ``model`` (the fixed ModelProto; the input is
+    never modified), ``applied`` (code, node, safety, description per fix), the findings
+    before and after, the onnxruntime comparison and ``problems`` (empty when every check
+    held). ``output`` writes the fixed model there when verified (through a temporary file);
+    ``unsafe_fixes`` allows the fixes that change outputs (docs/fix.md).
+    """
+    if isinstance(model, onnx.ModelProto):
+        shown = name or "model.onnx"
+        found = _config(config, [Path(shown).absolute().parent])
+        source: str | onnx.ModelProto = model
+    else:
+        shown = name or os.fspath(model)
+        found = _config(config, [Path(os.fspath(model)).absolute().parent])
+        source = os.fspath(model)
+    return app.fix(source, output=os.fspath(output) if output is not None else None,
+                   name=shown, config=found, select=select, ignore=ignore,
+                   unsafe=unsafe_fixes, in_place=in_place, check_runtime=runtime, dims=dims)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ from collections.abc import Iterator
 
 from onnx import TensorProto
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.graph import dtype_name
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
+from archlint_rules._fixes import input_index, node_of
 
 
 class SequenceLensDtype(LayerRule):
@@ -35,6 +37,7 @@ class SequenceLensDtype(LayerRule):
     name = "sequence-lens-dtype"
     severity = Severity.ERROR
     summary = "sequence_lens is not int32"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         ref = layer.inputs.get("sequence_lens")
@@ -48,3 +51,14 @@ class SequenceLensDtype(LayerRule):
             help="Cast sequence_lens to int32 (Cast to=6) before the node, or export it as "
             "int32.",
         )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """A Cast to int32 in front of the node: lengths are at most the sequence length, so
+        the values are unchanged (the original did not load; the fixed one runs them)."""
+        node = node_of(finding, editor)
+        index = input_index(node, finding.location.tensor) if node is not None else None
+        if node is None or index is None:
+            return None
+        return Fix(f"insert Cast(to=int32) on sequence_lens {finding.location.tensor!r}",
+                   Safety.SAFE, lambda: editor.insert_before(
+                       node, index, "Cast", {"to": TensorProto.INT32}, "seq_lens_int32"))

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
 from archlint.contrib_ops import stored_layout
+from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import (
     AxisMismatch,
@@ -13,6 +14,7 @@ from archlint_rules._dims import (
     slots_text,
     stored_note,
 )
+from archlint_rules._fixes import node_of
 
 _WEIGHT_SLOTS = ("W", "R", "B")
 
@@ -47,6 +49,7 @@ class HiddenSizeMismatch(LayerRule):
     name = "hidden-size-mismatch"
     severity = Severity.ERROR
     summary = "hidden_size disagrees with W, R, B, P, initial states or declared outputs"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         hidden = layer.hidden_size
@@ -114,6 +117,25 @@ class HiddenSizeMismatch(LayerRule):
             expected=mismatch.expected_text(), actual=mismatch.actual_text(),
             help=_hint(layer, mismatch, hidden),
         )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Set hidden_size to the H every weight agrees on, and the declared outputs' H with
+        it (the attribute finding only: a single tensor sized for another H has no fix)."""
+        node = node_of(finding, editor)
+        if node is None or finding.location.attribute != "hidden_size" \
+                or not (finding.expected or "").isdigit():
+            return None
+        hidden = int(finding.expected or "0")
+        was = int(finding.actual or "0") if (finding.actual or "").isdigit() else None
+
+        def apply() -> None:
+            editor.set_attribute(node, "hidden_size", hidden)
+            for output in node.output:  # H is the last axis of Y, Y_h and Y_c in both layouts
+                if output and was is not None:
+                    editor.set_declared_dim(output, -1, was, hidden)
+
+        return Fix(f"set hidden_size={hidden} (from R's shape; was {finding.actual}), and the "
+                   "declared outputs' H", Safety.SAFE, apply)
 
 
 def _hint(layer: RecurrentLayer, mismatch: AxisMismatch, hidden: int) -> str:

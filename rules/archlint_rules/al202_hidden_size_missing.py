@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
+from archlint_rules._fixes import node_of
 
 
 class HiddenSizeMissing(LayerRule):
@@ -31,6 +33,7 @@ class HiddenSizeMissing(LayerRule):
     name = "hidden-size-missing"
     severity = Severity.ERROR
     summary = "hidden_size attribute is missing (onnxruntime, TensorRT and OpenVINO require it)"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         if layer.has_attribute("hidden_size"):
@@ -53,3 +56,13 @@ class HiddenSizeMissing(LayerRule):
             attribute="hidden_size", expected=implied, actual="absent",
             help=f"Add the attribute hidden_size={implied}.",
         )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Add hidden_size = the H that R's shape implies (none when the weights' shapes are
+        unknown). onnxruntime refused the node; the fixed one computes what the weights say."""
+        node = node_of(finding, editor)
+        if node is None or not (finding.expected or "").isdigit():
+            return None  # the weights' shapes are unknown: nothing to set it from
+        hidden = int(finding.expected or "0")
+        return Fix(f"add hidden_size={hidden} (from R's shape)", Safety.SAFE,
+                   lambda: editor.set_attribute(node, "hidden_size", hidden))

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
+from archlint_rules._fixes import node_of
 
 
 class InvalidDirection(LayerRule):
@@ -30,6 +32,7 @@ class InvalidDirection(LayerRule):
     name = "invalid-direction"
     severity = Severity.ERROR
     summary = "direction is not 'forward', 'reverse' or 'bidirectional'"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         if layer.num_directions is not None or layer.attribute_types.get("direction") != "string":
@@ -45,3 +48,14 @@ class InvalidDirection(LayerRule):
             help=f"Write direction={near!r} (the value is case-sensitive)." if near
             else "Set direction to 'forward', 'reverse' or 'bidirectional' (D = 1, 1, 2).",
         )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Casing and spaces only: 'Bidirectional' -> 'bidirectional' means what it says;
+        any other word is a guess, so it has no fix."""
+        node = node_of(finding, editor)
+        near = next((d for d in ("forward", "reverse", "bidirectional")
+                     if d == (finding.actual or "").strip().lower()), None)
+        if node is None or near is None:
+            return None
+        return Fix(f"direction {finding.actual!r} -> {near!r}", Safety.SAFE,
+                   lambda: editor.set_attribute(node, "direction", near))

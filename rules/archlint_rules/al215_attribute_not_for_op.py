@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._attrs import attribute_types
 from archlint_rules._dims import describe
+from archlint_rules._fixes import node_of
 
 _BELONGS_TO = {"input_forget": "LSTM", "linear_before_reset": "GRU"}
 
@@ -35,6 +37,7 @@ class AttributeNotForOp(LayerRule):
     name = "attribute-not-for-op"
     severity = Severity.ERROR
     summary = "An attribute the operator does not have (input_forget on GRU, ...)"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         known = attribute_types(layer)
@@ -52,6 +55,24 @@ class AttributeNotForOp(LayerRule):
                 actual=attribute,
                 help=_help(layer, attribute, owner),
             )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Drop another cell's attribute (the op's equations never read it); drop ``layout``
+        on a contrib op only when it is 0 (its only layout). An unknown attribute may be a
+        typo whose intent is a guess: no fix."""
+        node = node_of(finding, editor)
+        attribute = finding.location.attribute
+        if node is None or attribute is None:
+            return None
+        attr = next((a for a in node.attribute if a.name == attribute), None)
+        if attr is None:
+            return None
+        if attribute == "layout" and not (attr.type == attr.INT and attr.i == 0):
+            return None  # layout=1 on a sequence-first op needs transposes, not a deletion
+        if attribute != "layout" and attribute not in _BELONGS_TO:
+            return None
+        return Fix(f"remove attribute {attribute!r} ({node.op_type} does not have it)",
+                   Safety.SAFE, lambda: editor.remove_attribute(node, attribute))
 
 
 def _help(layer: RecurrentLayer, attribute: str, owner: str | None) -> str:

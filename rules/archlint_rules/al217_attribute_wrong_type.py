@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+import onnx
+
+from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._attrs import attribute_types
 from archlint_rules._dims import describe
+from archlint_rules._fixes import node_of
 
 
 class AttributeWrongType(LayerRule):
@@ -32,6 +36,7 @@ class AttributeWrongType(LayerRule):
     name = "attribute-wrong-type"
     severity = Severity.ERROR
     summary = "An attribute has the wrong type (e.g. hidden_size as float)"
+    fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         known = attribute_types(layer)
@@ -47,3 +52,32 @@ class AttributeWrongType(LayerRule):
                 help=f"Write {attribute} as {expected} (in Python, onnx.helper.make_attribute "
                 f"with a value of that type).",
             )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Rewrite the value in the schema's type when nothing is lost: an integral float as
+        an int (hidden_size 3.0 -> 3), an int as a float (clip), one value as a list of one
+        (activations "Tanh" -> ["Tanh"]). Anything else (direction as an int) is a guess: no
+        fix."""
+        node = node_of(finding, editor)
+        name, wanted = finding.location.attribute, finding.expected
+        attr = next((a for a in node.attribute if a.name == name), None) if node else None
+        if node is None or attr is None or name is None:
+            return None
+        value = onnx.helper.get_attribute_value(attr)
+        converted = _lossless(value, wanted)
+        if converted is None:
+            return None
+        return Fix(f"{name} as {wanted}: {value!r} -> {converted!r}", Safety.SAFE,
+                   lambda: editor.set_attribute(node, name, converted))
+
+
+def _lossless(value: object, wanted: str | None) -> object:
+    if wanted == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if wanted == "float" and isinstance(value, int):
+        return float(value)
+    if wanted == "strings" and isinstance(value, bytes):
+        return [value.decode()]
+    if wanted == "floats" and isinstance(value, float | int):
+        return [float(value)]
+    return None

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, Rule, RuleContext, Severity
+import numpy as np
+from onnx import NodeProto
+
+from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.graph import NodeInfo
 from archlint.patterns import align_reshape, attr_int, reshape_target
 from archlint.shapes import Dim, format_shape
+from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, ints_text, node_text
 
 
@@ -44,6 +49,7 @@ class BakedShapeAfterRecurrent(Rule):
     summary = (
         "constant Reshape/Expand/ConstantOfShape shape after a recurrent node fixes a dynamic axis"
     )
+    fix_safety = Safety.SAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         symbols = dynamic_symbols(ctx)
@@ -126,6 +132,49 @@ class BakedShapeAfterRecurrent(Rule):
             "classic exporter, dynamo=False, keeps Reshape [0, 0, -1]). As it is, any other "
             "length fails or mixes axes.",
         )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """A Reshape whose baked values each stand for one input axis in place: 0 copies that
+        axis (allowzero=0), so every size that ran before gives the same result. An Expand's
+        baked value becomes 1, which broadcasting reads as "keep the input's axis": unsafe,
+        since where that axis was 1 the original broadcast it to the baked size."""
+        node = node_of(finding, editor)
+        if node is not None and node.op_type == "Expand" and finding.location.input == "shape":
+            return self._fix_expand(finding, editor, node)
+        target = leading_ints(finding.expected)
+        if node is None or target is None or node.op_type != "Reshape" or len(node.input) < 2:
+            return None
+        fixed = np.array(target, dtype=np.int64)
+        data = editor.context.graph.tensor(node.input[0], finding.location.graph)
+        shape = data.shape if data is not None and data.shape is not None else ()
+        # the output's declared axis was baked with the target: it is the input's symbol again
+        symbols = {j: shape[j] for j, value in enumerate(target)
+                   if value == 0 and j < len(shape) and isinstance(shape[j], str)}
+
+        def apply() -> None:
+            editor.set_constant_input(node, 1, fixed, f"{node.name or 'reshape'}_shape")
+            editor.remove_attribute(node, "allowzero")
+            for j, symbol in symbols.items():
+                editor.set_declared_symbol(node.output[0], j, str(symbol))
+
+        return Fix(f"Reshape target {finding.actual} -> {ints_text(target)} (0 copies the "
+                   "input's axis)", Safety.SAFE, apply)
+
+    def _fix_expand(self, finding: Finding, editor: ModelEditor, node: NodeProto) -> Fix | None:
+        loc = finding.location
+        info = editor.context.graph.node(f"{loc.graph}/{loc.node_index}")
+        target = reshape_target(editor.context.graph, info)
+        data = editor.context.graph.tensor(info.inputs[0], loc.graph)
+        if target is None or data is None or data.shape is None:
+            return None
+        baked = {j for j, _, _ in _broadcast_baked(data.shape, target, None)}
+        fixed = [1 if j in baked else value for j, value in enumerate(target)]
+        if not baked:
+            return None
+        return Fix(f"Expand shape {ints_text(target)} -> {ints_text(fixed)} (1 keeps the "
+                   "input's axis)", Safety.UNSAFE,
+                   lambda: editor.set_constant_input(node, 1, np.array(fixed, dtype=np.int64),
+                                                     f"{node.name or 'expand'}_shape"))
 
 
 def _baked_axes(

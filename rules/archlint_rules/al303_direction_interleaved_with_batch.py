@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, Rule, RuleContext, Severity
+import numpy as np
+
+from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.patterns import reshape_target
 from archlint_rules._dims import describe
+from archlint_rules._fixes import node_of
 from archlint_rules._layout import ints_text, labelled, misfolds, node_text
 
 
@@ -45,6 +49,7 @@ class DirectionInterleavedWithBatch(Rule):
     name = "direction-interleaved-with-batch"
     severity = Severity.ERROR
     summary = "bidirectional Y / Y_h / Y_c flattened without the Transpose that puts D before H"
+    fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for fold in misfolds(ctx):
@@ -68,3 +73,33 @@ class DirectionInterleavedWithBatch(Rule):
                 f"{fold.slot} and the Reshape, then Reshape with {fold.keep_target} to get "
                 f"{fold.folded} (forward H, then backward H).",
             )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Insert the Transpose that puts D next to H; a constant target becomes the one that
+        keeps the leading axes and joins D·H (a computed one already follows the input)."""
+        node = node_of(finding, editor)
+        loc = finding.location
+        fold = next((f for f in misfolds(editor.context) if not f.path.transposes
+                     and f.path.reshape.graph == loc.graph
+                     and f.path.reshape.index == loc.node_index), None)
+        if node is None or fold is None:
+            return None
+        perm = list(fold.desired_order())
+        target = reshape_target(editor.context.graph, fold.path.reshape)
+        keep = [0] * (len(perm) - 2) + [-1]
+        # the [seq, batch, 2·H] / [batch, 2·H] fold gets the target that keeps the leading
+        # axes; another constant target stays only if none of its 0s copies a moved axis
+        constant = target is not None and len(target) == len(perm) - 1
+        if target is not None and not constant and any(
+                value == 0 and (j >= len(perm) or perm[j] != j)
+                for j, value in enumerate(target)):
+            return None
+
+        def apply() -> None:
+            editor.insert_before(node, 0, "Transpose", {"perm": perm}, "direction_before_h")
+            if constant:
+                editor.set_constant_input(node, 1, np.array(keep, dtype=np.int64),
+                                          f"{node.name or 'reshape'}_shape")
+
+        return Fix(f"insert Transpose perm={ints_text(perm)} on {fold.slot} before the Reshape"
+                   + (f", target {ints_text(keep)}" if constant else ""), Safety.UNSAFE, apply)

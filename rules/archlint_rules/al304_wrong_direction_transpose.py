@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.patterns import transpose_perm
 from archlint_rules._dims import describe
+from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import ints_text, labelled, misfolds, node_text
 
 
@@ -34,6 +36,7 @@ class WrongDirectionTranspose(Rule):
     name = "wrong-direction-transpose"
     severity = Severity.ERROR
     summary = "Transpose before flattening a bidirectional Y does not put D directly before H"
+    fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for fold in misfolds(ctx):
@@ -54,3 +57,13 @@ class WrongDirectionTranspose(Rule):
                 help=f"Use perm={expected}, so the flattened features are forward H then "
                 "backward H, as PyTorch returns them.",
             )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Set the Transpose's perm to the one that puts D directly before H. Unsafe: the
+        flattened features change order, as intended (forward H, then backward H)."""
+        node = node_of(finding, editor)
+        perm = leading_ints(finding.expected)
+        if node is None or perm is None:
+            return None
+        return Fix(f"perm {finding.actual} -> {finding.expected} (D directly before H)",
+                   Safety.UNSAFE, lambda: editor.set_attribute(node, "perm", list(perm)))

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
-from archlint.api import Finding, Rule, RuleContext, Severity
+import numpy as np
+
+from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.patterns import is_model_input, state_origin
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
+from archlint_rules._fixes import input_index, node_of
 from archlint_rules._layout import (
     WANTED_OUTPUT,
     StackInfo,
@@ -52,6 +57,7 @@ class StateRowsOutOfOrder(Rule):
     name = "state-rows-out-of-order"
     severity = Severity.ERROR
     summary = "layer k of a stack is not fed rows [k·D, (k+1)·D) of the model-level state"
+    fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         stacks = StackInfo.of(ctx)
@@ -131,3 +137,31 @@ class StateRowsOutOfOrder(Rule):
             help=f"Slice {root!r} with starts=[{wanted[0]}], ends=[{wanted[1]}] on axis 0 for "
             f"layer {k}.",
         )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Feed the state from the rows the finding names: a new Slice of the state input on
+        axis 0 (the old path stays for any other reader)."""
+        node = node_of(finding, editor)
+        loc = finding.location
+        index = input_index(node, loc.tensor) if node is not None else None
+        rows = _ROWS.match(finding.expected or "")
+        if node is None or index is None or rows is None or loc.tensor is None:
+            return None
+        graph = editor.context.graph
+        root = state_origin(graph, loc.tensor, loc.graph).root
+        root_info, state_info = graph.tensor(root, loc.graph), graph.tensor(loc.tensor, loc.graph)
+        if root_info is None or state_info is None or root_info.dtype != state_info.dtype:
+            return None  # a Cast on the way: the new Slice would change the dtype
+        start, stop = int(rows.group(1)), int(rows.group(2))
+
+        def apply() -> None:
+            bounds = [editor.add_constant(node, np.array([v], dtype=np.int64), f"{root}_{what}")
+                      for v, what in ((start, "start"), (stop, "stop"), (0, "axis"))]
+            node.input[index] = editor.add_node_before(
+                node, "Slice", [root, *bounds], {}, f"{loc.input}_rows_{start}_{stop}")
+
+        return Fix(f"{loc.input} of {loc.node_label()} from rows [{start}, {stop}) of {root!r} "
+                   f"(was {finding.actual})", Safety.UNSAFE, apply)
+
+
+_ROWS = re.compile(r"^rows \[(\d+), (\d+)\)$")

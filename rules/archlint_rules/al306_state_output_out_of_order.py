@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.graph import NodeInfo
 from archlint.patterns import attr_int
 from archlint.recurrent import RecurrentLayer
+from archlint_rules._fixes import node_of
 from archlint_rules._layout import StackInfo, node_text, recurrent_outputs
 
 
@@ -37,6 +39,7 @@ class StateOutputOutOfOrder(Rule):
     name = "state-output-out-of-order"
     severity = Severity.ERROR
     summary = "model h_n/c_n output does not Concat the layers' Y_h/Y_c in layer order on axis 0"
+    fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         outputs = recurrent_outputs(ctx)
@@ -91,6 +94,34 @@ class StateOutputOutOfOrder(Rule):
                 output="concat_result", expected=wanted, actual=listed,
                 help="List the layers' states in layer order, layer 0 first.",
             )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Layer order: the Concat's inputs sorted by layer index; axis: 0. A Y_h / Y_c mix
+        has no fix (which state was meant is a guess)."""
+        node = node_of(finding, editor)
+        if node is None:
+            return None
+        if finding.location.attribute == "axis":
+            return Fix(f"Concat axis {finding.actual} -> 0", Safety.UNSAFE,
+                       lambda: editor.set_attribute(node, "axis", 0))
+        if not (finding.expected or "").startswith(("Y_h of layer", "Y_c of layer")):
+            return None
+        ctx = editor.context
+        outputs, stacks = recurrent_outputs(ctx), StackInfo.of(ctx)
+        graph = finding.location.graph
+        ks = []
+        for name in node.input:
+            part = outputs.get((graph, name))
+            if part is None:
+                return None
+            ks.append(stacks.index[part[0].node.id])
+        ordered = [name for _, name in sorted(zip(ks, node.input, strict=True))]
+
+        def apply() -> None:
+            del node.input[:]
+            node.input.extend(ordered)
+
+        return Fix(f"Concat inputs in layer order: {', '.join(ordered)}", Safety.UNSAFE, apply)
 
 
 def _packed_pairs(parts: list[tuple[RecurrentLayer, str]]) -> bool:

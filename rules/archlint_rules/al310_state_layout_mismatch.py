@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
+from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 from archlint_rules._dims import describe
+from archlint_rules._fixes import input_index, node_of
 
 _STATES = ("initial_h", "initial_c")
 
@@ -35,6 +37,7 @@ class StateLayoutMismatch(LayerRule):
     name = "state-layout-mismatch"
     severity = Severity.ERROR
     summary = "initial state laid out for the other layout ([D, batch, H] vs [batch, D, H])"
+    fix_safety = Safety.UNSAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         batch = layer.batch_dim
@@ -57,3 +60,14 @@ class StateLayoutMismatch(LayerRule):
                 help=f"Transpose {slot} with perm=[1, 0, 2] before the node, or export with "
                 f"layout={1 - layer.layout} to match the states.",
             )
+
+    def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
+        """Swap the state's first two axes, [D, batch, H] <-> [batch, D, H]."""
+        node = node_of(finding, editor)
+        index = input_index(node, finding.location.tensor) if node is not None else None
+        if node is None or index is None:
+            return None
+        return Fix(f"insert Transpose perm=[1, 0, 2] on {finding.location.input} "
+                   f"{finding.location.tensor!r}", Safety.UNSAFE,
+                   lambda: editor.insert_before(node, index, "Transpose", {"perm": [1, 0, 2]},
+                                                "state_layout"))
