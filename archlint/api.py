@@ -164,6 +164,8 @@ class Rule:
     summary: ClassVar[str]
     # True for rules whose findings come from running the model (archlint run, lint --runtime)
     runtime: ClassVar[bool] = False
+    # lint options the rule does nothing without (AL6xx: "targets"); reporters say it did not run
+    requires_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
