@@ -109,7 +109,7 @@ def painter(color: str, stream: object = None) -> Callable[[str, str], str]:
             return click.style(text, bold=True)
         if role == "dim":
             return click.style(text, dim=True)
-        return click.style(text, fg=_COLOURS.get(role), bold=role == "error")
+        return click.style(text, fg=_COLOURS.get(role), bold=True if role == "error" else None)
 
     return paint
 
