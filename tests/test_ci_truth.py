@@ -358,3 +358,36 @@ def test_click_errors_look_like_archlints() -> None:
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].startswith(
         "archlint: error: Invalid value for '--format': 'yaml' is not one of")
+
+
+def test_one_al003_per_missing_external_data_file(tmp_path: Path) -> None:
+    from onnx import external_data_helper, helper, numpy_helper
+    import numpy as np
+
+    weights = [numpy_helper.from_array(np.ones((1, 16, 3), np.float32), "W"),
+               numpy_helper.from_array(np.ones((1, 16, 4), np.float32), "R"),
+               numpy_helper.from_array(np.ones((1, 32), np.float32), "B"),
+               numpy_helper.from_array(np.ones((4, 4), np.float32), "P")]
+    for tensor in weights[:3]:
+        external_data_helper.set_external_data(tensor, "lstm.data")
+    external_data_helper.set_external_data(weights[3], "proj.data")
+    for tensor in weights:
+        tensor.data_location = onnx.TensorProto.EXTERNAL
+        tensor.ClearField("raw_data")
+    node = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], name="lstm", hidden_size=4)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, [5, 1, 3])],
+        [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, None)], weights)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                     .SerializeToString())
+    result = invoke("lint", str(path), "--select", "AL003", "--format", "json")
+    found = [(f["message"], f["actual"]) for f in json.loads(result.stdout)["models"][0][
+        "findings"]]
+    assert found == [
+        ("external-data file 'lstm.data' is missing; it holds 3 initializers: 'W', 'R', 'B'; "
+         "runtimes will fail to load this model", "lstm.data (missing)"),
+        ("external-data file 'proj.data' is missing; it holds initializer 'P'; runtimes will "
+         "fail to load this model", "proj.data (missing)"),
+    ]
+    assert result.exit_code == 1
