@@ -62,8 +62,22 @@ def _repo_with_models(where: Path) -> Path:
     return where
 
 
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans, as GitHub reads a workflow: ``on`` is a key, not True (PyYAML
+    implements YAML 1.1, where on/off/yes/no are booleans)."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+
+
 def workflow() -> dict[Any, Any]:
-    document: dict[Any, Any] = yaml.safe_load(snippet("github-workflow"))
+    document: dict[Any, Any] = yaml.load(snippet("github-workflow"), Loader=_Yaml12Loader)  # noqa: S506
     return document
 
 
