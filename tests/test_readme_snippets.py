@@ -77,7 +77,7 @@ _Yaml12Loader.add_implicit_resolver(
 
 
 def workflow() -> dict[Any, Any]:
-    document: dict[Any, Any] = yaml.load(snippet("github-workflow"), Loader=_Yaml12Loader)  # noqa: S506
+    document: dict[Any, Any] = yaml.load(snippet("github-workflow"), Loader=_Yaml12Loader)
     return document
 
 

@@ -85,13 +85,13 @@ def lint_command(
 ) -> None:
     """Lint ONNX models (files, or folders searched for *.onnx; none given: the current
     folder, without virtual environments, build folders and git-ignored files)."""
-    walk = {"exclude": exclude or None, "extend_exclude": extend_exclude,
-            "respect_gitignore": respect_gitignore}
+    excludes = exclude or None  # none given: the config's, else the defaults
     if show_settings:
         with app_errors():
             settings = app.effective_settings(
                 list(paths), config_path=config_path, select=select, ignore=ignore,
-                extend_select=extend_select, fail_on=fail_on, targets=targets, **walk)
+                extend_select=extend_select, fail_on=fail_on, targets=targets, exclude=excludes,
+                extend_exclude=extend_exclude, respect_gitignore=respect_gitignore)
         emit(render_settings(settings), output)
         sys.exit(EXIT_CLEAN)
     with app_errors(), ProgressLine(enabled=not quiet and sys.stderr.isatty()) as progress:
@@ -99,7 +99,8 @@ def lint_command(
             list(paths), config_path=config_path, select=select, ignore=ignore,
             extend_select=extend_select, fail_on=fail_on, targets=targets,
             baseline=baseline if write_baseline is None else None, runtime=runtime,
-            jobs=jobs, on_start=progress.start, on_model=progress.advance, **walk)
+            jobs=jobs, on_start=progress.start, on_model=progress.advance, exclude=excludes,
+            extend_exclude=extend_exclude, respect_gitignore=respect_gitignore)
     if statistics:
         emit(text.statistics(report), output)
     elif output_format == "text":
