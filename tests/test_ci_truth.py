@@ -392,3 +392,35 @@ def test_one_al003_per_missing_external_data_file(tmp_path: Path) -> None:
          "fail to load this model", "proj.data (missing)"),
     ]
     assert result.exit_code == 1
+
+
+def test_the_bidirectional_worked_example_of_docs_params(tmp_path: Path) -> None:
+    """docs/params.md: nn.LSTM(512, 256, bidirectional=True) is 1,576,960 in PyTorch's count
+    and 1,574,912 in Keras's. Shapes are all a count reads, so the weights are external data
+    that does not exist (and is never opened)."""
+    from onnx import helper
+
+    def weight(name: str, dims: list[int]) -> onnx.TensorProto:
+        tensor = onnx.TensorProto(name=name, data_type=onnx.TensorProto.FLOAT, dims=dims,
+                                   data_location=onnx.TensorProto.EXTERNAL)
+        tensor.external_data.add(key="location", value="weights.bin")
+        return tensor
+
+    inits = [weight("W", [2, 1024, 512]), weight("R", [2, 1024, 256]), weight("B", [2, 2048])]
+    node = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], name="/rnn/LSTM",
+                            hidden_size=256, direction="bidirectional")
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("X", onnx.TensorProto.FLOAT, ["T", 1, 512])],
+        [helper.make_tensor_value_info("Y", onnx.TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "bilstm.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                     .SerializeToString())
+    result = invoke("params", str(path), "--format", "json")
+    (layer,) = json.loads(result.stdout)["models"][0]["layers"]
+    slots = {s["slot"]: (s["elements"], s["pytorch"], s["keras"]) for s in layer["slots"]}
+    assert slots == {"W": (1_048_576,) * 3, "R": (524_288,) * 3, "B": (4096, 4096, 2048)}
+    assert invoke("params", str(path), "--expect-params", "1576960", "--convention",
+                  "pytorch").exit_code == 0
+    keras = invoke("params", str(path), "--expect-params", "1576960", "--convention", "keras")
+    assert keras.exit_code == 1
+    assert "expected 1,576,960 Keras parameters, found 1,574,912 (2,048 fewer)" in keras.output
