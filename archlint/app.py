@@ -106,7 +106,7 @@ def discovery(
         exclude=tuple(exclude) if exclude else base,
         extend_exclude=(*config.extend_exclude, *extend_exclude),
         respect_gitignore=git if git is not None else True,
-        root=config.root if (config.exclude or config.extend_exclude) else None,
+        root=config.root,  # patterns with "/" are relative to the config's folder, else cwd
     )
 
 

@@ -226,7 +226,12 @@ def test_gitlab_code_quality_is_valid_and_one_issue_per_finding(
         ("AL201 hidden-size-mismatch", "major", "fixtures/AL201/bad.onnx.txt")] * 2
     assert len({i["fingerprint"] for i in issues}) == len(issues) == 4
     assert issues[0]["description"].startswith("main/lstm_0: LSTM 'lstm_0' has hidden_size=4")
-    # the schema can fail: an absolute path or a made-up severity is refused
+    # an absolute path under the working directory becomes relative, as GitLab needs
+    absolute = json.loads(invoke("lint", str(REPO / "fixtures/AL201/bad.onnx.txt"),
+                                 "--format", "gitlab").stdout)
+    jsonschema.validate(absolute, schema)
+    assert absolute[0]["location"]["path"] == "fixtures/AL201/bad.onnx.txt"
+    # the schema can fail: a made-up severity is refused
     broken = [dict(issues[0], severity="high")]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)

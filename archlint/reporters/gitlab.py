@@ -11,8 +11,9 @@ model changes elsewhere, and it differs per node, so two findings are two issues
 
 from __future__ import annotations
 
+import contextlib
 import json
-from pathlib import PurePath
+from pathlib import Path
 from typing import Any
 
 from archlint.api import Finding, Severity
@@ -22,8 +23,13 @@ SEVERITIES = {Severity.ERROR: "major", Severity.WARNING: "minor", Severity.INFO:
 
 
 def _path(model: str) -> str:
-    """Relative, with forward slashes: GitLab matches it against the repository's files."""
-    return PurePath(model).as_posix().removeprefix("./")
+    """Relative, with forward slashes: GitLab matches it against the repository's files (run
+    archlint from the repository root; an absolute path under it is made relative)."""
+    path = Path(model)
+    if path.is_absolute():
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(Path.cwd())
+    return path.as_posix().removeprefix("./")
 
 
 def _issue(finding: Finding) -> dict[str, Any]:
