@@ -86,7 +86,7 @@ def coverage_lines(report: Report) -> list[str]:
 
 
 def _span(codes: list[str]) -> str:
-    """AL501, AL502, ..., AL512 -> AL501-AL512 when they are consecutive numbers."""
+    """Codes X1, X2, ..., X9 of one prefix -> X1-X9 when their numbers are consecutive."""
     numbers = [int(c[2:]) for c in codes if c[2:].isdigit()]
     if len(codes) > 2 and len(numbers) == len(codes) and numbers == list(
         range(numbers[0], numbers[0] + len(numbers))
