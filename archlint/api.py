@@ -191,6 +191,8 @@ class Rule:
     runtime: ClassVar[bool] = False
     # A rule that overrides fix() says how safe its fixes are (docs, `archlint rules`)
     fix_safety: ClassVar[Safety | None] = None
+    # lint options the rule does nothing without (AL6xx: "targets"); reporters say it did not run
+    requires_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

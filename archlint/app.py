@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from archlint.api import Finding, Severity
 from archlint.config import Config, ConfigError, lint_settings, load_config
+from archlint.discovery import DEFAULT_EXCLUDES, Discovery
 from archlint.engine import Linter, no_cyclic_gc
 from archlint.graph import build_graph
 from archlint.layers import build_layers
@@ -47,13 +48,17 @@ __all__ = [
     "AppError",
     "LintPlan",
     "RunOptions",
+    "Setting",
     "count_paths",
     "discover",
+    "discovery",
+    "effective_settings",
     "exit_code",
     "failing",
     "fix",
     "lint",
     "lint_proto",
+    "not_run",
     "params",
     "parse_layer_limits",
     "plan_lint",
@@ -89,10 +94,44 @@ def read_config(paths: Sequence[str | Path], config_path: str | Path | None = No
         raise AppError(str(exc)) from exc
 
 
-def discover(paths: Sequence[str]) -> list[tuple[str, Path]]:
-    """(display path, path) of every model named or found under ``paths``; LoadError if a
-    path is missing or a folder holds no model. The one place models are discovered."""
-    return list(discover_models(paths))
+def discovery(
+    config: Config,
+    *,
+    exclude: Sequence[str] | None = None,
+    extend_exclude: Sequence[str] = (),
+    respect_gitignore: bool | None = None,
+) -> Discovery:
+    """How folders are walked: options over the config over the defaults, key by key
+    (``extend-exclude`` from both adds up, as in ruff)."""
+    base = config.exclude if config.exclude is not None else DEFAULT_EXCLUDES
+    git = respect_gitignore if respect_gitignore is not None else config.respect_gitignore
+    return Discovery(
+        exclude=tuple(exclude) if exclude else base,
+        extend_exclude=(*config.extend_exclude, *extend_exclude),
+        respect_gitignore=git if git is not None else True,
+        root=config.root,  # patterns with "/" are relative to the config's folder, else cwd
+    )
+
+
+def discover(paths: Sequence[str], walk: Discovery | None = None) -> list[tuple[str, Path]]:
+    """(display path, path) of every model named or found under ``paths`` (none: ``.``);
+    LoadError if a path is missing or a folder holds no model. The one place models are
+    discovered."""
+    return list(discover_models(list(paths) or ["."], walk))
+
+
+def not_run(linter: Linter) -> tuple[tuple[str, str], ...]:
+    """(code, why) of every selected rule this lint does not run."""
+    skipped = []
+    for rule in linter.rule_classes:
+        if rule.runtime and linter.runtime is None:
+            skipped.append((rule.code, "runtime rule: the model was not run (lint --runtime, "
+                            "or archlint run)"))
+        missing = sorted(key for key in rule.requires_options if not linter.options.get(key))
+        if missing:
+            skipped.append((rule.code, f"needs {', '.join(missing)} (--target NAME, or "
+                            "targets in the config)"))
+    return tuple(skipped)
 
 
 def failing(findings: Sequence[Finding], fail_on: str) -> bool:
@@ -184,21 +223,32 @@ def lint(
     jobs: int = 1,
     on_start: Callable[[int], None] | None = None,
     on_model: Callable[[ModelReport], None] | None = None,
+    exclude: Sequence[str] | None = None,
+    extend_exclude: Sequence[str] = (),
+    respect_gitignore: bool | None = None,
 ) -> tuple[Report, LintPlan]:
-    """Lint every model under ``paths`` with ``config``, else the config that governs them
-    (``config_path``, else searched upwards); options as in :func:`plan_lint`. An unreadable
-    model is an entry with its error, not a raise."""
-    plan = plan_lint(config or read_config(paths, config_path), select=select, ignore=ignore,
+    """Lint every model under ``paths`` (none: the working directory) with ``config``, else
+    the config that governs them (``config_path``, else searched upwards); options as in
+    :func:`plan_lint`, folders walked as :func:`discovery` says. An unreadable model is an
+    entry with its error, not a raise."""
+    paths = list(paths) or ["."]
+    config = config or read_config(paths, config_path)
+    plan = plan_lint(config, select=select, ignore=ignore,
                      extend_select=extend_select, fail_on=fail_on, targets=targets,
                      baseline=baseline, runtime=runtime)
+    walk = discovery(config, exclude=exclude, extend_exclude=extend_exclude,
+                     respect_gitignore=respect_gitignore)
+    skipped = not_run(plan.linter)
     try:
-        targets_found = discover(paths)
+        targets_found = discover(paths, walk)
     except LoadError as exc:
-        report = Report((ModelReport(exc.path, error=exc.reason),), plan.linter.rule_classes)
+        report = Report((ModelReport(exc.path, error=exc.reason),), plan.linter.rule_classes,
+                        not_run=skipped)
         return report, plan
     if on_start is not None:
         on_start(len(targets_found))
-    return plan.linter.lint_targets(targets_found, jobs=jobs, on_model=on_model), plan
+    report = plan.linter.lint_targets(targets_found, jobs=jobs, on_model=on_model)
+    return dataclasses.replace(report, not_run=skipped), plan
 
 
 def lint_proto(
@@ -222,7 +272,8 @@ def lint_proto(
             entry = ModelReport(name, error=exc.reason)
         else:
             entry = plan.linter.lint_model(model)
-    return Report((entry,), plan.linter.rule_classes, time.perf_counter() - started), plan
+    return Report((entry,), plan.linter.rule_classes, time.perf_counter() - started,
+                  not_run=not_run(plan.linter)), plan
 
 
 def _codes(values: Sequence[str]) -> list[str]:
@@ -341,7 +392,7 @@ def run(
                           full.options, full.suppressions, runtime=settings)
     plan = LintPlan(only_runtime, plan.fail_on, plan.config)
     try:
-        targets = discover(paths)
+        targets = discover(paths, discovery(config))
     except LoadError as exc:
         raise AppError(str(exc)) from exc
     return plan.linter.lint_targets(targets), plan
@@ -350,10 +401,11 @@ def run(
 # --- params ----------------------------------------------------------------------------------
 
 
-def count_paths(paths: Sequence[str]) -> tuple[ModelParams, ...]:
+def count_paths(paths: Sequence[str], walk: Discovery | None = None
+                ) -> tuple[ModelParams, ...]:
     """Count every model named or found under the paths; unreadable ones carry an error."""
     try:
-        targets = discover(paths)
+        targets = discover(paths, walk)
     except LoadError as exc:
         return (ModelParams(exc.path, error=exc.reason),)
     results = []
@@ -399,7 +451,8 @@ def params(
 ) -> ParamsReport:
     """Count the models and check the budgets; each argument left None takes the config's
     ``[params]`` value (the command line wins key by key)."""
-    budgets = (config or read_config(paths, config_path)).params
+    config = config or read_config(paths, config_path)
+    budgets = config.params
     chosen = convention if convention is not None else budgets.convention or "onnx"
     try:
         conv = chosen if isinstance(chosen, Convention) else Convention.parse(chosen)
@@ -410,7 +463,7 @@ def params(
     max_layer_params = (max_layer_params if max_layer_params is not None
                         else budgets.max_layer_params)
     expect_params = expect_params if expect_params is not None else budgets.expect_params
-    models = count_paths(paths)
+    models = count_paths(paths, discovery(config))
     failures = tuple(
         failure
         for model in models if model.error is None
@@ -617,3 +670,67 @@ def _runtime_problems(comparison: Any, applied: Sequence[Any]) -> list[str]:
     if all(a.safety is Safety.SAFE for a in applied) and comparison.changed:
         return [f"safe fixes changed output {name} in onnxruntime" for name in comparison.changed]
     return []
+
+
+# --- show-settings ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One effective setting of a lint and where its value came from."""
+
+    key: str
+    value: object
+    source: str  # "command line", the config file's path, "default", or a combination
+
+
+def effective_settings(
+    paths: Sequence[str],
+    *,
+    config_path: str | Path | None = None,
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    extend_select: Sequence[str] = (),
+    fail_on: str | None = None,
+    targets: Sequence[str] = (),
+    exclude: Sequence[str] | None = None,
+    extend_exclude: Sequence[str] = (),
+    respect_gitignore: bool | None = None,
+) -> tuple[Setting, ...]:
+    """What a lint of ``paths`` with these options would run with, key by key, with the
+    source of each value (``archlint lint --show-settings``); the same merge as :func:`lint`."""
+    paths = list(paths) or ["."]
+    config = read_config(paths, config_path)
+    settings = lint_settings(config, select=_codes(select), ignore=_codes(ignore),
+                             extend_select=_codes(extend_select), fail_on=fail_on)
+    walk = discovery(config, exclude=exclude, extend_exclude=extend_exclude,
+                     respect_gitignore=respect_gitignore)
+    file = str(config.path) if config.path else "no config file"
+
+    def source(cli: object, conf: object) -> str:
+        if cli not in (None, (), []) and conf not in (None, (), [], {}):
+            return f"command line + {file}"
+        if cli not in (None, (), []):
+            return "command line"
+        return file if conf not in (None, (), [], {}) else "default"
+
+    return (
+        Setting("config", file, "--config" if config_path else "searched upwards from paths"),
+        Setting("paths", paths, "command line" if paths != ["."] else "default"),
+        Setting("select", list(settings.select),
+                source(select or extend_select, (config.select or ()) + config.extend_select)),
+        Setting("ignore", list(settings.ignore), source(ignore, config.ignore)),
+        Setting("fail-on", settings.fail_on, source(fail_on, config.fail_on)),
+        Setting("severity", {k: v.value for k, v in settings.severity.items()},
+                source(None, config.severity)),
+        Setting("targets", list(targets or config.targets), source(targets, config.targets)),
+        Setting("exclude", list(walk.exclude), source(exclude, config.exclude)),
+        Setting("extend-exclude", list(walk.extend_exclude),
+                source(extend_exclude, config.extend_exclude)),
+        Setting("respect-gitignore", walk.respect_gitignore,
+                source(respect_gitignore, config.respect_gitignore)),
+        Setting("per-path-ignores", {k: list(v) for k, v in config.per_path_ignores.items()},
+                source(None, config.per_path_ignores)),
+        Setting("per-node-ignores", {k: list(v) for k, v in config.per_node_ignores.items()},
+                source(None, config.per_node_ignores)),
+    )

@@ -111,6 +111,9 @@ class Config:
     targets: tuple[str, ...] = ()
     params: ParamsConfig = field(default_factory=ParamsConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    exclude: tuple[str, ...] | None = None  # None: archlint.discovery.DEFAULT_EXCLUDES
+    extend_exclude: tuple[str, ...] = ()
+    respect_gitignore: bool | None = None
 
     @property
     def root(self) -> Path | None:
@@ -205,7 +208,8 @@ T = TypeVar("T")
 
 _TOP_KEYS = frozenset({
     "select", "ignore", "extend-select", "fail-on", "severity", "per-path-ignores",
-    "per-node-ignores", "targets", "params", "runtime",
+    "per-node-ignores", "targets", "params", "runtime", "exclude", "extend-exclude",
+    "respect-gitignore",
 })
 _PARAMS_KEYS = frozenset({
     "max-params", "max-layer-params", "layer-limits", "expect-params", "convention",
@@ -276,6 +280,11 @@ class _Reader:
         raw = self.get(name, self.table_of) or {}
         return {key: self.integer(1)(f"{name}.{label(key)}", value) for key, value in raw.items()}
 
+    def boolean(self, name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false, got {_show(value)}")
+        return value
+
     def number(self, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise self.fail(name, f"must be a number >= 0, got {_show(value)}")
@@ -328,6 +337,9 @@ def parse_config(table: Mapping[str, Any], path: Path, prefix: str = "tool.archl
         per_path_ignores=_glob_table(top, "per-path-ignores"),
         per_node_ignores=_glob_table(top, "per-node-ignores"),
         targets=tuple(targets),
+        exclude=top.get("exclude", top.strings),
+        extend_exclude=top.get("extend-exclude", top.strings) or (),
+        respect_gitignore=top.get("respect-gitignore", top.boolean),
         params=_parse_params(top),
         runtime=_parse_runtime(top),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +31,25 @@ if TYPE_CHECKING:
     from archlint.runtime.settings import RuntimeSettings
 
 __all__ = ["Linter", "ModelReport", "Report", "analyse", "internal_error", "no_cyclic_gc"]
+
+
+_RECURRENT_NAME = re.compile(r"lstm|gru|rnn", re.IGNORECASE)
+
+
+def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
+    """Nodes that may compute a recurrence but gave no layer: a Scan or Loop whose body is not
+    a recognised cell, an op outside the ONNX domains named like LSTM/GRU/RNN."""
+    seen = {layer.node.id for layer in (*ctx.layers, *ctx.recognised)}
+    unseen = []
+    for node in ctx.graph.nodes.values():
+        if node.id in seen:
+            continue
+        standard = node.domain in ("", "ai.onnx")
+        if (standard and node.op_type in ("Loop", "Scan")) or (
+            not standard and _RECURRENT_NAME.search(node.op_type)
+        ):
+            unseen.append(f"{node.graph}/{node.label} ({node.op_type})")
+    return tuple(unseen)
 
 
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
@@ -138,6 +158,8 @@ class Linter:
             suppressed=filtered.suppressed,
             baselined=filtered.baselined,
             recurrent_layers=len(ctx.layers) + len(ctx.recognised),
+            unchecked_layers=len(ctx.recognised),
+            unseen=recurrent_looking_unseen(ctx),
             nodes=len(ctx.graph.nodes),
             elapsed_s=time.perf_counter() - started,
             runtime=facts,

@@ -18,6 +18,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import GraphProto, ModelProto, TensorProto
 
+from archlint.discovery import Discovery, walk_models
 from archlint.inference import infer_isolated
 
 __all__ = [
@@ -40,6 +41,9 @@ SMALL_TENSOR_ELEMENTS = 4096
 # protobuf (proto2) does not check UTF-8 when parsing: a corrupt string field only fails when
 # Python reads it, wherever that happens. Every reader maps it to this one message.
 INVALID_UTF8 = "corrupt model: a string field (name, op type, attribute) is not valid UTF-8"
+
+
+LFS_POINTER = "is a Git LFS pointer, not the model: run `git lfs pull`"
 
 
 class LoadError(Exception):
@@ -89,30 +93,27 @@ class LoadedModel:
         return self.proto.producer_name
 
 
-def discover_models(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
-    """Yield (display path, path) for each model named or found (``*.onnx``) under a folder.
+def discover_models(
+    paths: Sequence[str], discovery: Discovery | None = None
+) -> Iterator[tuple[str, Path]]:
+    """Yield (display path, path) for each model named or found (``*.onnx``) under a folder,
+    the folder walked with ``discovery``'s excludes and git ignores (archlint/discovery.py).
 
     Raises LoadError for a missing path or a folder without models.
     """
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if _is_model_file(p, walking=True))
+            found = walk_models(path, MODEL_SUFFIXES, discovery or Discovery())
             if not found:
-                raise LoadError(raw, "folder contains no .onnx models")
+                raise LoadError(raw, "folder contains no .onnx models (outside excluded "
+                                "folders and git-ignored files)")
             for model in found:
                 yield str(model), model
         elif path.exists():
             yield raw, path
         else:
             raise LoadError(raw, "no such file or folder")
-
-
-def _is_model_file(path: Path, *, walking: bool) -> bool:
-    name = path.name.lower()
-    if walking:
-        return name.endswith(MODEL_SUFFIXES) and path.is_file()
-    return name.endswith(MODEL_SUFFIXES + TEXT_SUFFIXES)
 
 
 def load_model(
@@ -167,6 +168,8 @@ def _parse(path: Path, shown: str) -> ModelProto:
         raise LoadError(shown, f"cannot read: {exc.strerror or exc}") from None
     if not data:
         raise LoadError(shown, "empty file, expected an ONNX model")
+    if _is_lfs_pointer(data):
+        raise LoadError(shown, LFS_POINTER)
     if path.name.lower().endswith(TEXT_SUFFIXES):
         return _parse_text(data, shown)
     model = ModelProto()
@@ -178,6 +181,13 @@ def _parse(path: Path, shown: str) -> ModelProto:
         )
         raise LoadError(shown, f"{reason}: {_first_line(exc)}") from None
     return model
+
+
+def _is_lfs_pointer(data: bytes) -> bool:
+    """A Git LFS pointer: a small text file whose first line names the LFS spec
+    (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md: "version" comes first, and a
+    pointer is under 1024 bytes)."""
+    return len(data) < 1024 and data.startswith(b"version https://git-lfs.github.com/spec/")
 
 
 def _parse_text(data: bytes, shown: str) -> ModelProto:

@@ -45,6 +45,11 @@ class ModelReport:
     suppressed: int = 0  # findings removed by per-path/per-node/metadata ignores
     baselined: int = 0  # findings removed because the baseline holds their fingerprint
     runtime: RunFacts | None = None  # set when the model went through the runtime check
+    # recurrent layers recognised from a Loop body or an unrolled chain: counted, not checked
+    unchecked_layers: int = 0
+    # recurrent-looking nodes no layer came from (a custom-domain *LSTM*, a Scan, a Loop whose
+    # body is not a recognised cell): "label (op_type)", so the summary can say what it skipped
+    unseen: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +69,15 @@ class Report:
     rules: tuple[type[Rule], ...]
     elapsed_s: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    # (code, why) of selected rules that did not run: runtime rules without --runtime, target
+    # rules without a target. Reporters list them as skipped, never as passed.
+    not_run: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def ran(self) -> tuple[type[Rule], ...]:
+        """The selected rules that ran on the readable models."""
+        skipped = {code for code, _ in self.not_run}
+        return tuple(r for r in self.rules if r.code not in skipped)
 
     @property
     def findings(self) -> tuple[Finding, ...]:

@@ -25,7 +25,14 @@ def test_bad_model_names_node_input_expected_actual_and_exits_1() -> None:
 def test_clean_model_exits_0() -> None:
     result = invoke("lint", str(FIXTURES / "AL201" / "good.onnx.txt"))
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("0 findings (0 errors, 0 warnings, 0 infos) in 1 model")
+    *coverage, summary = result.output.splitlines()
+    assert coverage == [
+        "checked: 2 recurrent layers in 1 model",
+        "not run: AL501-AL512: runtime rule: the model was not run (lint --runtime, or "
+        "archlint run)",
+        "not run: AL601-AL603: needs targets (--target NAME, or targets in the config)",
+    ]
+    assert summary.startswith("0 findings (0 errors, 0 warnings, 0 infos) in 1 model")
 
 
 @pytest.mark.parametrize(
@@ -65,7 +72,8 @@ def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
         2, f"archlint: error: {tmp_path / 'nope.onnx'}: no such file or folder")
     proc = run_archlint("lint", str(tmp_path))
     assert (proc.returncode, proc.stderr.strip()) == (
-        2, f"archlint: error: {tmp_path}: folder contains no .onnx models")
+        2, f"archlint: error: {tmp_path}: folder contains no .onnx models (outside excluded "
+        "folders and git-ignored files)")
 
 
 def test_folder_with_one_unreadable_model_reports_the_rest(tmp_path: Path) -> None:
@@ -136,5 +144,5 @@ def test_rules_lists_every_rule_and_explain_shows_docs() -> None:
 
 
 def test_usage_error_exits_2() -> None:
-    assert invoke("lint").exit_code == 2
+    assert invoke("lint", "--select", "XX9").exit_code == 2
     assert invoke("lint", AL201_BAD, "--format", "nope").exit_code == 2

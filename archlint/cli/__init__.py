@@ -42,12 +42,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="archlint", standalone_mode=True)
+        code = cli.main(args=args, prog_name="archlint", standalone_mode=False)
     except SystemExit:
         raise
+    except click.exceptions.Abort:
+        click.echo("archlint: error: aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        # click's own errors (no such option, bad choice) in archlint's one error style
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(f"{exc.ctx.get_usage()}\nTry '{exc.ctx.command_path} --help'.",
+                       err=True)
+        click.echo(f"archlint: error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except Exception as exc:  # never a traceback for users, unless they ask for one
         if debug:
             traceback.print_exc()
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         click.echo(f"archlint: error: internal error: {message} (rerun with --debug)", err=True)
         sys.exit(EXIT_USAGE)
+    sys.exit(code if isinstance(code, int) else 0)

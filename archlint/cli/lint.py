@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,14 +12,17 @@ from archlint import app
 from archlint.app import EXIT_CLEAN, EXIT_USAGE
 from archlint.cli.options import (
     app_errors,
+    color_option,
     config_option,
+    discovery_options,
     emit,
     fail_on_options,
     output_options,
+    painter,
     paths_argument,
 )
 from archlint.cli.progress import ProgressLine
-from archlint.reporters import MACHINE_FORMATS, REPORTERS
+from archlint.reporters import MACHINE_FORMATS, REPORTERS, text
 from archlint.reporters.text import summary_line
 from archlint.suppress import Baseline
 
@@ -26,7 +30,7 @@ __all__ = ["lint_command"]
 
 
 @click.command(name="lint")
-@paths_argument()
+@paths_argument(required=False)
 @click.option("--select", "select", multiple=True, metavar="CODES",
               help="Rule codes or prefixes to enable (comma-separated, repeatable). Default: ALL.")
 @click.option("--ignore", "ignore", multiple=True, metavar="CODES",
@@ -50,6 +54,12 @@ __all__ = ["lint_command"]
 @click.option("--runtime", is_flag=True,
               help="Also run each model in onnxruntime (CPU, defaults of `archlint run`); "
               "its findings pass the same suppressions, severities and baseline.")
+@discovery_options
+@color_option
+@click.option("--statistics", is_flag=True,
+              help="Instead of the findings, the number of findings per rule.")
+@click.option("--show-settings", is_flag=True,
+              help="Print the effective settings, and where each came from, then exit.")
 def lint_command(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -66,16 +76,39 @@ def lint_command(
     quiet: bool,
     targets: tuple[str, ...],
     runtime: bool,
+    exclude: tuple[str, ...],
+    extend_exclude: tuple[str, ...],
+    respect_gitignore: bool | None,
+    color: str,
+    statistics: bool,
+    show_settings: bool,
 ) -> None:
-    """Lint ONNX models (files, or folders searched for *.onnx)."""
+    """Lint ONNX models (files, or folders searched for *.onnx; none given: the current
+    folder, without virtual environments, build folders and git-ignored files)."""
+    excludes = exclude or None  # none given: the config's, else the defaults
+    if show_settings:
+        with app_errors():
+            settings = app.effective_settings(
+                list(paths), config_path=config_path, select=select, ignore=ignore,
+                extend_select=extend_select, fail_on=fail_on, targets=targets, exclude=excludes,
+                extend_exclude=extend_exclude, respect_gitignore=respect_gitignore)
+        emit(render_settings(settings), output)
+        sys.exit(EXIT_CLEAN)
     with app_errors(), ProgressLine(enabled=not quiet and sys.stderr.isatty()) as progress:
         report, plan = app.lint(
             list(paths), config_path=config_path, select=select, ignore=ignore,
             extend_select=extend_select, fail_on=fail_on, targets=targets,
             baseline=baseline if write_baseline is None else None, runtime=runtime,
-            jobs=jobs, on_start=progress.start, on_model=progress.advance)
-    emit(REPORTERS[output_format](report), output)
-    if output_format in MACHINE_FORMATS and not quiet:
+            jobs=jobs, on_start=progress.start, on_model=progress.advance, exclude=excludes,
+            extend_exclude=extend_exclude, respect_gitignore=respect_gitignore)
+    if statistics:
+        emit(text.statistics(report), output)
+    elif output_format == "text":
+        paint = painter(color if output is None else "never")
+        emit(text.render(report, paint), output)
+    else:
+        emit(REPORTERS[output_format](report), output)
+    if output_format in MACHINE_FORMATS and not quiet and not statistics:
         click.echo(summary_line(report), err=True)
     for model in report.errors:
         click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
@@ -85,3 +118,10 @@ def lint_command(
                    f"{write_baseline}", err=True)
         sys.exit(EXIT_USAGE if report.errors else EXIT_CLEAN)
     sys.exit(app.exit_code(report, plan.fail_on, exit_zero))
+
+
+def render_settings(settings: tuple[app.Setting, ...]) -> str:
+    """``key = value  # source``, values as TOML-ish JSON so lists and tables read plainly."""
+    width = max(len(s.key) for s in settings)
+    return "".join(f"{s.key:<{width}} = {json.dumps(s.value)}  # {s.source}\n"
+                   for s in settings)

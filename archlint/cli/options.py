@@ -6,6 +6,8 @@ A group is a decorator adding its options to a command (Polygraphy's ``tools/arg
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,10 +21,13 @@ from archlint.config import FAIL_ON_CHOICES
 __all__ = [
     "UsageFailure",
     "app_errors",
+    "color_option",
     "config_option",
+    "discovery_options",
     "emit",
     "fail_on_options",
     "output_options",
+    "painter",
     "paths_argument",
 ]
 
@@ -63,6 +68,52 @@ def config_option(f: F) -> F:
         help="Config file (archlint.toml or pyproject.toml) instead of searching upwards.")(f)
 
 
+def discovery_options(f: F) -> F:
+    """How folders are walked (archlint/discovery.py): excludes and git's ignores."""
+    return _apply(f, [
+        click.option("--exclude", "exclude", multiple=True, metavar="PATTERN",
+                     help="Files or folders to skip while walking folders (repeatable); "
+                     "replaces the defaults (.venv, venv, site-packages, .git, node_modules, "
+                     "build, dist, ...) and the config's exclude."),
+        click.option("--extend-exclude", "extend_exclude", multiple=True, metavar="PATTERN",
+                     help="Patterns to skip on top of the excludes (repeatable)."),
+        click.option("--respect-gitignore/--no-respect-gitignore", "respect_gitignore",
+                     default=None, help="Leave out files git ignores. [default: config, "
+                     "else yes]"),
+    ])
+
+
+def color_option(f: F) -> F:
+    return click.option(
+        "--color", "color", type=click.Choice(["auto", "always", "never"]), default="auto",
+        show_default=True,
+        help="Colour the text output; auto: on a terminal, unless NO_COLOR is set.")(f)
+
+
+_COLOURS = {"error": "red", "warning": "yellow", "info": "cyan", "code": "magenta"}
+
+
+def painter(color: str, stream: object = None) -> Callable[[str, str], str]:
+    """paint(text, role) for the text reporter: ANSI colour when ``color`` says so (auto: the
+    stream is a terminal and NO_COLOR, https://no-color.org, is unset or empty)."""
+    stream = stream if stream is not None else sys.stdout
+    on = color == "always" or (
+        color == "auto" and not os.environ.get("NO_COLOR")
+        and bool(getattr(stream, "isatty", lambda: False)())
+    )
+    if not on:
+        return lambda text, role: text
+
+    def paint(text: str, role: str) -> str:
+        if role == "path":
+            return click.style(text, bold=True)
+        if role == "dim":
+            return click.style(text, dim=True)
+        return click.style(text, fg=_COLOURS.get(role), bold=True if role == "error" else None)
+
+    return paint
+
+
 def output_options(formats: Sequence[str], help: str = "Output format.") -> Callable[[F], F]:
     def group(f: F) -> F:
         return _apply(f, [
@@ -94,7 +145,7 @@ def fail_on_options(default: str | None) -> Callable[[F], F]:
 def emit(text: str, output: Path | None) -> None:
     """The report to standard output, or to ``--output FILE``."""
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, color=True)  # colour only when painted (--color decides)
         return
     try:
         output.write_text(text, encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from archlint.report import Report
-from archlint.reporters import github, json_report, junit, sarif, text
+from archlint.reporters import github, gitlab, json_report, junit, sarif, text
 
 Reporter = Callable[[Report], str]
 
@@ -15,8 +15,9 @@ REPORTERS: dict[str, Reporter] = {
     "sarif": sarif.render,
     "junit": junit.render,
     "github": github.render,
+    "gitlab": gitlab.render,
 }
 # Formats a machine parses: the summary line goes to stderr, never into the report.
-MACHINE_FORMATS = frozenset({"json", "sarif", "junit", "github"})
+MACHINE_FORMATS = frozenset({"json", "sarif", "junit", "github", "gitlab"})
 
 __all__ = ["MACHINE_FORMATS", "REPORTERS", "Reporter"]

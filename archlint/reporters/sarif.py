@@ -1,11 +1,18 @@
 """SARIF 2.1.0, as GitHub code scanning reads it.
 
 One run for the whole lint: ``tool.driver.rules`` holds the metadata (descriptions, help from
-the rule's docstring, default level) of every rule that fired, and each result points at the
-model file (``artifactLocation``) and, through ``logicalLocations``, at the graph and the node.
-ONNX has no lines; GitHub needs ``region.startLine``, so results sit on line 1 of the model.
-``partialFingerprints`` carries :meth:`Finding.fingerprint`, so an alert keeps its identity
-when nodes are added or reordered elsewhere in the model.
+the rule's docstring, default level, ``precision`` and ``problem.severity``) of every rule that
+fired; rules selected but not run (runtime rules without ``--runtime``, target rules without a
+target) are named in a notification instead, never as if they had passed. Each result points
+at the model file (``artifactLocation``) and, through ``logicalLocations``, at the graph and
+the node.
+
+Alert identity: GitHub's upload step (codeql-action ``src/fingerprints.ts``,
+``addFingerprints``) keeps a ``partialFingerprints.primaryLocationLineHash`` that is already
+there, and skips any result without ``region.startLine`` ("Locations without a line number are
+unlikely to be source files"). So results carry :meth:`Finding.fingerprint` as
+``primaryLocationLineHash`` and no region: a binary model has no lines, and hashing "line 1"
+of it would give every finding in the file one identity that changes with any header edit.
 """
 
 from __future__ import annotations
@@ -22,6 +29,15 @@ from archlint.report import Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT_KEY = "archlint/v1"
+# the one partial fingerprint GitHub code scanning reads (docs/integrations.md)
+GITHUB_FINGERPRINT_KEY = "primaryLocationLineHash"
+# GitHub's security-severity scale is for security rules; problem.severity is the one it
+# shows for quality rules: error, warning, recommendation
+PROBLEM_SEVERITY = {Severity.ERROR: "error", Severity.WARNING: "warning",
+                    Severity.INFO: "recommendation"}
+# runtime rules report what onnxruntime did, so they are as sure as a rule can be; static ones
+# read shapes and attributes exactly, but can only predict what a runtime will make of them
+PRECISION = {True: "very-high", False: "high"}
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 
 
@@ -42,7 +58,8 @@ def _rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
         "fullDescription": {"text": docs.split("\n\n", 1)[0]},
         "help": {"text": docs, "markdown": docs},
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
-        "properties": {"tags": ["onnx", "recurrent"]},
+        "properties": {"tags": ["onnx", "recurrent"], "precision": PRECISION[rule.runtime],
+                       "problem.severity": PROBLEM_SEVERITY[rule.severity]},
     }
 
 
@@ -64,11 +81,11 @@ def _result(finding: Finding, rule_index: int | None) -> dict[str, Any]:
         "locations": [{
             "physicalLocation": {
                 "artifactLocation": {"uri": artifact_uri(loc.model)},
-                "region": {"startLine": 1},
             },
             "logicalLocations": logical,
         }],
-        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint()},
+        "partialFingerprints": {GITHUB_FINGERPRINT_KEY: finding.fingerprint(),
+                                FINGERPRINT_KEY: finding.fingerprint()},
         "properties": {
             key: value for key, value in (
                 ("expected", finding.expected), ("actual", finding.actual),
@@ -86,14 +103,19 @@ def _result(finding: Finding, rule_index: int | None) -> dict[str, Any]:
 def to_dict(report: Report) -> dict[str, Any]:
     # core codes (AL000 internal-error) can fire even when a selection left them out
     by_code = {rule.code: rule for rule in (*CORE_RULES, *report.rules)}
-    fired = sorted({f.code for f in report.findings})
-    descriptors = [_rule_descriptor(by_code[c]) for c in fired if c in by_code]
+    codes = sorted({f.code for f in report.findings})
+    descriptors = [_rule_descriptor(by_code[c]) for c in codes if c in by_code]
     index = {d["id"]: i for i, d in enumerate(descriptors)}
-    notifications = [
+    notifications: list[dict[str, Any]] = [
         {"level": "error", "message": {"text": f"{m.path}: {m.error}"},
          "locations": [{"physicalLocation": {"artifactLocation": {"uri": artifact_uri(m.path)}}}]}
         for m in report.errors
     ]
+    notifications.extend(
+        {"level": "note", "message": {"text": f"{code} not run: {why}"},
+         "descriptor": {"id": "not-run"}, "associatedRule": {"id": code}}
+        for code, why in report.not_run
+    )
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

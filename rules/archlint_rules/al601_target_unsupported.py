@@ -42,6 +42,7 @@ class TargetUnsupported(LayerRule):
     severity = Severity.ERROR
     summary = "a selected deployment target refuses this node or runs it with wrong results"
     fixture_options: ClassVar[dict[str, object]] = {"targets": ("onnxruntime-cpu",)}
+    requires_options: ClassVar[frozenset[str]] = frozenset({"targets"})
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         for placement in placements(ctx, layer):

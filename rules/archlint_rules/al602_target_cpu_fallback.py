@@ -39,6 +39,7 @@ class TargetCpuFallback(LayerRule):
     severity = Severity.WARNING
     summary = "a selected deployment target runs this node on another provider (e.g. CUDA -> CPU)"
     fixture_options: ClassVar[dict[str, object]] = {"targets": ("onnxruntime-cuda",)}
+    requires_options: ClassVar[frozenset[str]] = frozenset({"targets"})
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         profiles = load_profiles()

@@ -35,6 +35,7 @@ class TargetBehaviourDiffers(LayerRule):
     severity = Severity.WARNING
     summary = "a selected deployment target runs this node with a documented difference"
     fixture_options: ClassVar[dict[str, object]] = {"targets": ("onnxruntime-cuda",)}
+    requires_options: ClassVar[frozenset[str]] = frozenset({"targets"})
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         for placement in placements(ctx, layer):
