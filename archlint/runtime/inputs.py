@@ -9,6 +9,7 @@ gathered axis of the data tensor (a vocabulary from an embedding initializer's s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 import onnx
 
 from archlint.graph import ModelGraph
+from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
@@ -28,26 +30,45 @@ GENERIC_INT_RANGE = (0, 4)  # [low, high): small non-negative ints
 
 @dataclass(frozen=True)
 class Binding:
-    """Symbol -> value, and where each value came from ("--dim" or "default")."""
+    """Symbol -> value, and where each value came from ("--dim", "default", ...).
+
+    A dimension without a name is keyed ``input:axis``. ``groups`` are the keys bound equal
+    (one recurrent layer's batch, or its sequence, under every name the exporter gave it),
+    each with its role; ``user`` the keys whose value the user gave (a sweep leaves them).
+    """
 
     values: Mapping[str, int]
     origin: Mapping[str, str]
     unused: tuple[str, ...] = ()  # --dim names this model does not have
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (role, keys), every key once
+    user: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         if not self.values:
             return "none (all input dims are fixed)"
         return ", ".join(f"{k}={v} ({self.origin[k]})" for k, v in self.values.items())
 
+    def short(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.values.items()) or "fixed dims"
+
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One fed input: dtype, concrete shape, and how its values were drawn."""
+    """One fed input: dtype, concrete shape, and how its values were drawn.
+
+    ``invented`` is set when archlint chose values the model gives no bound for (an integer
+    that selects or indexes with no consumer to bound it, a boolean condition): a failure on
+    them may be the values' fault, not the model's.
+    """
 
     name: str
     dtype: str
     shape: tuple[int, ...]
     values: str
+    low: float | None = None
+    high: float | None = None
+    origin: str = "random"  # "random", "--input", "--inputs"
+    invented: bool = False
 
     def describe(self) -> str:
         return f"{self.name} {self.dtype}[{', '.join(map(str, self.shape))}] {self.values}"
@@ -82,37 +103,171 @@ def fed_inputs(graph: ModelGraph) -> list[str]:
     return names
 
 
+def axis_key(name: str, axis: int) -> str:
+    """The key of an input's dimension that has no symbol: ``x:1``."""
+    return f"{name}:{axis}"
+
+
+_AXIS = re.compile(r"^(?P<name>.+?)(?::(?P<a>\d+)|\[(?P<b>\d+)\])$")
+
+
+def _input_axis(graph: ModelGraph, key: str) -> tuple[str, int] | None:
+    """``x:1`` or ``x[1]`` naming an axis of a fed input, else None."""
+    match = _AXIS.match(key)
+    if match is None or match["name"] not in fed_inputs(graph):
+        return None
+    return match["name"], int(match["a"] or match["b"])
+
+
+def _dim_key(graph: ModelGraph, name: str, axis: int) -> str | int | None:
+    info = graph.tensor(name)
+    if info is None or info.shape is None or not 0 <= axis < len(info.shape):
+        return None
+    dim = info.shape[axis]
+    return axis_key(name, axis) if dim is None else dim
+
+
+# (slot, role, axis with layout=0, axis with layout=1)
+_TIED_SLOTS = (("X", "batch", 1, 0), ("X", "seq", 0, 1), ("initial_h", "batch", 1, 0),
+               ("initial_c", "batch", 1, 0), ("sequence_lens", "batch", 0, 0))
+
+
+def tied_dims(graph: ModelGraph,
+              layers: tuple[RecurrentLayer, ...]) -> list[tuple[str, list[str | int]]]:
+    """Per recurrent node, the dims that must be equal for onnxruntime to run it: the batch
+    axis of X, the initial states and sequence_lens, and X's sequence axis, each under the
+    symbol the node's input carries and under the model input it comes from (followed back
+    through Unsqueeze, Reshape, Transpose, Expand, Slice, Gather, Concat by
+    :func:`~archlint.patterns.state_source`). tf2onnx names every input's batch apart
+    (``unk__2271`` for x, ``unk__2273`` for h0): they are one size all the same. An int in a
+    group is a fixed size that binds the rest."""
+    tied: list[tuple[str, list[str | int]]] = []
+    for layer in layers:
+        by_role: dict[str, list[str | int]] = {}
+        for slot, role, axis0, axis1 in _TIED_SLOTS:
+            ref = layer.inputs.get(slot)
+            if ref is None or not ref.name:
+                continue
+            axis = axis1 if layer.layout == 1 else axis0
+            keys = by_role.setdefault(role, [])
+            if ref.shape is not None and axis < len(ref.shape):
+                own = ref.shape[axis]
+                if isinstance(own, str | int):
+                    keys.append(own)
+            source = state_source(graph, ref.name, layer.node.graph, axis)
+            if source.axis is not None and is_model_input(graph.tensor(source.root)):
+                key = _dim_key(graph, source.root, source.axis)
+                if key is not None:
+                    keys.append(key)
+        tied.extend((role, keys) for role, keys in by_role.items() if len(keys) > 1)
+    return tied
+
+
+class _Groups:
+    """Union-find over dimension keys."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str | int, str | int] = {}
+
+    def find(self, key: str | int) -> str | int:
+        self.parent.setdefault(key, key)
+        while self.parent[key] != key:
+            self.parent[key] = self.parent[self.parent[key]]
+            key = self.parent[key]
+        return key
+
+    def join(self, a: str | int, b: str | int) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
 def bind_dims(
-    graph: ModelGraph, layers: tuple[RecurrentLayer, ...], requested: Mapping[str, int]
+    graph: ModelGraph, layers: tuple[RecurrentLayer, ...], requested: Mapping[str, int],
+    given: Mapping[str, tuple[int, ...]] | None = None,
 ) -> Binding:
+    """Bind every symbolic or unnamed dim of the fed inputs: dims tied by a recurrent node are
+    bound equal; a value comes from ``--dim`` (a symbol, a role, or ``input:axis``), from the
+    shape of an array the user gave (``given``), from a fixed size it is tied to, or from the
+    role's default."""
     roles = _roles(layers)
-    symbols: list[str] = []
-    unnamed: list[str] = []
+    keys: list[str] = []
     for name in fed_inputs(graph):
         info = graph.tensor(name)
         for axis, dim in enumerate((info.shape or ()) if info is not None else ()):
-            if isinstance(dim, str) and dim not in symbols:
-                symbols.append(dim)
-            elif dim is None:
-                unnamed.append(f"{name}[{axis}]")
+            key = axis_key(name, axis) if dim is None else dim
+            if isinstance(key, str) and key not in keys:
+                keys.append(key)
+    groups = _Groups()
+    group_role: dict[str | int, str] = {}
+    for tied_role, tied in tied_dims(graph, layers):
+        for key in tied[1:]:
+            groups.join(tied[0], key)
+        for key in tied:
+            group_role.setdefault(key, tied_role)
+    # what the user fixed, keyed as the binding keys them
+    fixed: dict[str, tuple[int, str]] = {}
+    used: set[str] = set()
+    for name, shape in (given or {}).items():
+        info = graph.tensor(name)
+        for axis, size in enumerate(shape):
+            dim = info.shape[axis] if info and info.shape and axis < len(info.shape) else 0
+            key = axis_key(name, axis) if dim is None else dim
+            if isinstance(key, str):
+                fixed.setdefault(key, (size, f"shape of --input {name}"))
+    for raw, value in requested.items():
+        located = _input_axis(graph, raw)
+        key = raw
+        if located is not None:
+            resolved = _dim_key(graph, *located)
+            key = resolved if isinstance(resolved, str) else raw
+        if key in keys:
+            fixed[key] = (value, "--dim")
+            used.add(raw)
+    members: dict[str | int, list[str | int]] = {}
+    for key in [*keys, *groups.parent]:
+        if key not in members.get(groups.find(key), []):
+            members.setdefault(groups.find(key), []).append(key)
     values: dict[str, int] = {}
     origin: dict[str, str] = {}
-    used: set[str] = set()
-    for symbol in symbols:
-        role = roles.get(symbol) or _role_by_name(symbol)
-        if symbol in requested:
-            values[symbol], origin[symbol] = requested[symbol], "--dim"
-            used.add(symbol)
+    out_groups: list[tuple[str, tuple[str, ...]]] = []
+    user: set[str] = set()
+    for member in members.values():
+        names = [k for k in member if isinstance(k, str) and k in keys]
+        if not names:
+            continue
+        role = next((group_role[k] for k in member if k in group_role), None) or next(
+            (r for r in (roles.get(k) or _role_by_name(k) for k in names
+                         if not _is_axis_key(k)) if r), None)
+        sizes = [k for k in member if isinstance(k, int)]
+        chosen = next(((fixed[k][0], fixed[k][1]) for k in names if k in fixed), None)
+        if chosen is not None:
+            user.update(names)
         elif role is not None and role in requested:
-            values[symbol], origin[symbol] = requested[role], f"--dim {role}"
+            chosen = (requested[role], f"--dim {role}")
             used.add(role)
+            user.update(names)
+        elif sizes:
+            chosen = (sizes[0], "fixed by the node it feeds")
+        elif role is not None:
+            chosen = ({"batch": DEFAULT_BATCH, "seq": DEFAULT_SEQ}.get(role, DEFAULT_OTHER),
+                      "default")
+        elif all(_is_axis_key(k) for k in names):
+            chosen = (DEFAULT_UNNAMED, "default, unnamed dim")
         else:
-            default = {"batch": DEFAULT_BATCH, "seq": DEFAULT_SEQ}.get(role or "", DEFAULT_OTHER)
-            values[symbol], origin[symbol] = default, "default"
-    for key in unnamed:  # stated so a user sees it; "x[1]" can never clash with a symbol
-        values[key], origin[key] = DEFAULT_UNNAMED, "default, unnamed dim"
+            chosen = (DEFAULT_OTHER, "default")
+        tie = f", tied to {', '.join(k for k in names[1:])}" if len(names) > 1 else ""
+        for index, key in enumerate(names):
+            values[key] = chosen[0]
+            origin[key] = chosen[1] + (tie if index == 0 else f", tied to {names[0]}")
+        out_groups.append((role or ("unnamed" if all(map(_is_axis_key, names)) else "other"),
+                           tuple(names)))
+    values = {k: values[k] for k in keys if k in values}
     unused = tuple(sorted(set(requested) - used))
-    return Binding(values, origin, unused)
+    return Binding(values, {k: origin[k] for k in values}, unused, tuple(out_groups),
+                   frozenset(user))
+
+
+def _is_axis_key(key: str) -> bool:
+    return _AXIS.match(key) is not None and ":" in key
 
 
 def resolve_shape(shape: Shape, binding: Binding) -> tuple[int, ...]:
@@ -125,6 +280,12 @@ def _resolve(dim: Dim, binding: Binding) -> int:
     if isinstance(dim, str):
         return binding.values.get(dim, DEFAULT_OTHER)
     return DEFAULT_UNNAMED
+
+
+def resolve_input_shape(name: str, shape: Shape, binding: Binding) -> tuple[int, ...]:
+    """An input's shape with its symbols and its unnamed axes (``name:axis``) bound."""
+    return tuple(binding.values.get(axis_key(name, axis), DEFAULT_UNNAMED) if dim is None
+                 else _resolve(dim, binding) for axis, dim in enumerate(shape))
 
 
 def _int_range(
@@ -170,7 +331,7 @@ def make_inputs(
         info = graph.tensor(name)
         if info is None:
             continue  # fed_inputs only returns known tensors
-        shape = resolve_shape(info.shape or (), binding)
+        shape = resolve_input_shape(name, info.shape or (), binding)
         try:
             np_dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(info.dtype or 1))
         except Exception:  # bfloat16, strings...: not something we can draw
