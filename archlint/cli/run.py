@@ -41,6 +41,7 @@ def render_details(models: Sequence[ModelReport]) -> str:
             lines.append(f"    dims: {facts.dims}")
         lines.extend(f"    input {spec}" for spec in facts.inputs)
         lines.extend(f"    output {line}" for line in facts.outputs)
+        lines.extend(f"    sweep: {line}" for line in facts.sweep)
         lines.extend(f"    placement: {line}" for line in facts.placement)
         if facts.timing:
             lines.append(f"    timing: {facts.timing}")

@@ -26,6 +26,7 @@ __all__ = ["Binding", "InputSpec", "bind_dims", "make_inputs", "resolve_shape"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 GENERIC_INT_RANGE = (0, 4)  # [low, high): small non-negative ints
+UNBOUNDED = "invented: no declared range and no consumer bounds it; give it with --input"
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,29 @@ def _is_axis_key(key: str) -> bool:
     return _AXIS.match(key) is not None and ":" in key
 
 
+MAX_SWEEP_GROUPS = 4  # one extra session per group: bounded for models with many symbols
+
+
+def second_size(size: int) -> int:
+    """The sweep's other size: batch 2 -> 3, seq 5 -> 7, 1 -> 3, v -> v + 2."""
+    return 3 if size == 2 else size + 2
+
+
+def sweep_bindings(binding: Binding) -> list[tuple[str, str, int, int, Binding]]:
+    """(dim names, role, base size, other size, binding) per group the user did not fix."""
+    found = []
+    for role, keys in binding.groups:
+        if any(k in binding.user for k in keys) or not keys:
+            continue
+        base = binding.values[keys[0]]
+        other = second_size(base)
+        values = {k: (other if k in keys else v) for k, v in binding.values.items()}
+        origin = {k: ("sweep" if k in keys else o) for k, o in binding.origin.items()}
+        found.append((" = ".join(keys), role, base, other,
+                      Binding(values, origin, (), binding.groups, binding.user)))
+    return found[:MAX_SWEEP_GROUPS]
+
+
 def resolve_shape(shape: Shape, binding: Binding) -> tuple[int, ...]:
     return tuple(_resolve(dim, binding) for dim in shape)
 
@@ -314,7 +338,7 @@ def _int_range(
         size, why = min(bounds)
         return 0, size, why
     low, high = GENERIC_INT_RANGE
-    return low, high, "no consumer bounds it"
+    return low, high, UNBOUNDED
 
 
 def make_inputs(
@@ -337,19 +361,25 @@ def make_inputs(
         except Exception:  # bfloat16, strings...: not something we can draw
             np_dtype = np.dtype(np.float32)
         dtype_label = onnx.TensorProto.DataType.Name(info.dtype or 1).lower()
+        low: float | None = None
+        high: float | None = None
+        invented = False
         if np_dtype.kind == "f":
             value = rng.uniform(-1.0, 1.0, size=shape).astype(np_dtype)
-            how = "uniform in [-1, 1)"
+            how, low, high = "uniform in [-1, 1)", -1.0, 1.0
         elif np_dtype.kind in "iu":
-            low, high, why = _int_range(name, graph, layers, binding)
-            value = rng.integers(low, max(high, low + 1), size=shape).astype(np_dtype)
-            how = f"ints in [{low}, {high - 1}] ({why})"
+            lo, hi, why = _int_range(name, graph, layers, binding)
+            value = rng.integers(lo, max(hi, lo + 1), size=shape).astype(np_dtype)
+            low, high = lo, hi - 1
+            invented = why == UNBOUNDED
+            how = f"ints in [{lo}, {hi - 1}] ({why})"
         elif np_dtype.kind == "b":
             value = rng.integers(0, 2, size=shape).astype(bool)
-            how = "random booleans"
+            how, low, high, invented = "random booleans (a condition: no value is known valid)", \
+                0, 1, True
         else:
             value = np.zeros(shape, dtype=np_dtype)
             how = "zeros"
         feeds[name] = value
-        specs.append(InputSpec(name, dtype_label, shape, how))
+        specs.append(InputSpec(name, dtype_label, shape, how, low, high, "random", invented))
     return feeds, tuple(specs)

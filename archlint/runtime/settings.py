@@ -28,6 +28,8 @@ class RuntimeSettings:
     whole child process of one model. ``runs`` is how many timed runs follow the first.
     ``profiles`` is a folder of target profile files (``*.toml``) that replace the built-in
     profiles of the same name when the observed placement is compared with the prediction.
+    ``sweep`` runs the model again with each group of tied dims the user did not fix at a
+    second size (batch 2 -> 3, seq 5 -> 7, others v -> v + 2), one group at a time.
     """
 
     providers: tuple[str, ...] = ("cpu",)
@@ -41,6 +43,7 @@ class RuntimeSettings:
     runs: int = 5
     reference: bool = True
     profiles: str | None = None
+    sweep: bool = True
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -94,9 +97,9 @@ def _coerce(key: str, value: object) -> object:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{key} must be an integer, got {value!r}")
         return value
-    if key == "reference":
+    if key in ("reference", "sweep"):
         if not isinstance(value, bool):
-            raise SettingsError(f"reference must be true or false, got {value!r}")
+            raise SettingsError(f"{key} must be true or false, got {value!r}")
         return value
     if value is not None and not isinstance(value, str):
         raise SettingsError(f"{key} must be a string")
