@@ -25,8 +25,10 @@ from archlint.runtime.collector import node_named_in, trim
 from archlint.runtime.compare import compare_arrays, non_finite
 from archlint.runtime.inputs import (
     Binding,
+    GivenInputError,
     bind_dims,
     fed_inputs,
+    load_given,
     make_inputs,
     sweep_bindings,
 )
@@ -84,8 +86,13 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
         return dataclasses.replace(base, unavailable=tuple(dict.fromkeys(missing)))
 
     notes: list[str] = []
-    binding = bind_dims(ctx.graph, ctx.layers, settings.dims)
-    feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed)
+    try:
+        given = load_given(ctx.graph, settings.inputs, settings.inputs_file)
+    except GivenInputError as exc:
+        return dataclasses.replace(base, not_run=str(exc))
+    binding = bind_dims(ctx.graph, ctx.layers, settings.dims,
+                        {name: array.shape for name, (array, _) in given.items()})
+    feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed, given)
     notes.extend(f"--dim {name}: this model has no such symbolic dimension"
                  for name in binding.unused)
     with tempfile.TemporaryDirectory(prefix="archlint-run-") as tmp:
@@ -107,7 +114,8 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
                          "nodes": [n.index for n in nodes]})
         sweeps = sweep_bindings(binding) if settings.sweep else []
         for i, (*_, other_binding) in enumerate(sweeps):
-            other_feeds, _ = make_inputs(ctx.graph, ctx.layers, other_binding, settings.seed)
+            other_feeds, _ = make_inputs(ctx.graph, ctx.layers, other_binding, settings.seed,
+                                         given)
             _save(workdir / f"inputs_sweep{i}.npz", other_feeds)
             jobs.append(_job(f"sweep{i}", path, providers, f"inputs_sweep{i}.npz"))
         outcome = run_worker({"jobs": jobs}, workdir, settings.timeout)
@@ -115,8 +123,13 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
     swept = tuple(_sweep_run(outcome.results.get(f"sweep{i}"), arrays.get(f"sweep{i}", {}),
                              ctx, sweep) for i, sweep in enumerate(sweeps)
                   if outcome.results.get(f"sweep{i}") is not None)
+    invented = [(spec.name, f"--input {spec.name}=VALUE") for spec in specs if spec.invented]
+    invented += [(key, f"--dim {key}=SIZE") for key, origin in binding.origin.items()
+                 if origin.startswith("default, unnamed dim")]
     run = dataclasses.replace(base, dims=binding.describe(), inputs=specs,
                               binding=binding.short(), sweep=swept,
+                              invented=tuple(k for k, _ in invented),
+                              invented_flags=tuple(f for _, f in invented),
                               child=_child_end(outcome, ctx, settings, providers, binding))
     main = outcome.results.get("main")
     if main is not None:

@@ -9,6 +9,7 @@ gathered axis of the data tensor (a vocabulary from an embedding initializer's s
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
-__all__ = ["Binding", "InputSpec", "bind_dims", "make_inputs", "resolve_shape"]
+__all__ = ["Binding", "GivenInputError", "InputSpec", "bind_dims", "load_given", "make_inputs",
+           "resolve_shape"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 GENERIC_INT_RANGE = (0, 4)  # [low, high): small non-negative ints
@@ -341,11 +343,65 @@ def _int_range(
     return low, high, UNBOUNDED
 
 
+class GivenInputError(ValueError):
+    """An input value the user gave that cannot be read or fed; ``str()`` is one line."""
+
+
+def _np_dtype(dtype: int | None) -> np.dtype[Any]:
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype or 1))
+    except Exception:  # bfloat16, strings...: not something we can draw
+        return np.dtype(np.float32)
+
+
+def load_given(graph: ModelGraph, inputs: Mapping[str, str], inputs_file: str | None,
+               ) -> dict[str, tuple[np.ndarray[Any, Any], str]]:
+    """The arrays the user gave (``--inputs FILE.npz``, then ``--input NAME=VALUE`` over it),
+    cast to each input's declared dtype, with where each came from."""
+    fed = fed_inputs(graph)
+    raw: dict[str, tuple[Any, str]] = {}
+    if inputs_file:
+        try:
+            with np.load(inputs_file, allow_pickle=False) as data:
+                raw.update({key: (data[key], "--inputs") for key in data.files})
+        except (OSError, ValueError) as exc:
+            raise GivenInputError(f"--inputs {inputs_file}: {exc}") from None
+    for name, text in inputs.items():
+        if text.lower().endswith(".npy"):
+            try:
+                raw[name] = (np.load(text, allow_pickle=False), "--input")
+            except (OSError, ValueError) as exc:
+                raise GivenInputError(f"--input {name}={text}: {exc}") from None
+            continue
+        try:
+            raw[name] = (ast.literal_eval(text), "--input")
+        except (ValueError, SyntaxError):
+            raise GivenInputError(f"--input {name}={text}: not a number or a list of numbers "
+                                  "(or give a .npy file)") from None
+    unknown = sorted(set(raw) - set(fed))
+    if unknown:
+        raise GivenInputError(f"--input {unknown[0]}: the model has no such input "
+                              f"(its inputs: {', '.join(fed) or 'none'})")
+    given: dict[str, tuple[np.ndarray[Any, Any], str]] = {}
+    for name, (value, origin) in raw.items():
+        info = graph.tensor(name)
+        try:
+            array = np.asarray(value).astype(_np_dtype(info.dtype if info else None))
+        except (TypeError, ValueError) as exc:
+            raise GivenInputError(f"--input {name}: {exc}") from None
+        rank = len(info.shape) if info is not None and info.shape is not None else None
+        if rank is not None and array.ndim != rank and array.size == 1:
+            array = array.reshape((1,) * rank)  # sr=16000 for an input declared [1]
+        given[name] = (array, origin)
+    return given
+
+
 def make_inputs(
     graph: ModelGraph,
     layers: tuple[RecurrentLayer, ...],
     binding: Binding,
     seed: int,
+    given: Mapping[str, tuple[np.ndarray[Any, Any], str]] | None = None,
 ) -> tuple[dict[str, np.ndarray[Any, Any]], tuple[InputSpec, ...]]:
     """Feeds for every input the caller must give, and how each was drawn."""
     rng = np.random.default_rng(seed)
@@ -355,11 +411,19 @@ def make_inputs(
         info = graph.tensor(name)
         if info is None:
             continue  # fed_inputs only returns known tensors
+        if given and name in given:
+            array, origin = given[name]
+            feeds[name] = array
+            shown = f"value {array.tolist()}" if array.size <= 8 else f"from {origin}"
+            numeric = array.size > 0 and array.dtype.kind in "fiub"
+            specs.append(InputSpec(
+                name, onnx.TensorProto.DataType.Name(info.dtype or 1).lower(),
+                tuple(int(d) for d in array.shape), f"{shown} (given by {origin})",
+                float(array.min()) if numeric else None,
+                float(array.max()) if numeric else None, origin, False))
+            continue
         shape = resolve_input_shape(name, info.shape or (), binding)
-        try:
-            np_dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(info.dtype or 1))
-        except Exception:  # bfloat16, strings...: not something we can draw
-            np_dtype = np.dtype(np.float32)
+        np_dtype = _np_dtype(info.dtype)
         dtype_label = onnx.TensorProto.DataType.Name(info.dtype or 1).lower()
         low: float | None = None
         high: float | None = None

@@ -189,6 +189,10 @@ class RuntimeRun:
     reference: tuple[ReferenceDiff, ...] = ()
     prediction: tuple[PredictionMismatch, ...] = ()
     sweep: tuple[SweepRun, ...] = ()
+    # what archlint made up with nothing to show it valid: "sr" (an integer no consumer
+    # bounds), "input:1" (a dim without a name or a role); the flags to give them
+    invented: tuple[str, ...] = ()
+    invented_flags: tuple[str, ...] = ()
     binding: str = ""  # the main run's dims, short: "seq=5, batch=2"
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds, from the child
     timing: str | None = None
@@ -228,6 +232,7 @@ class RuntimeRun:
                         "values": s.values, "low": s.low, "high": s.high, "origin": s.origin,
                         "invented": s.invented} for s in self.inputs],
             "status": None if self.main is None else self.main.status,
+            "invented": list(self.invented),
             "sweep": [{"dim": s.dim, "role": s.role, "base": s.base, "size": s.size,
                        "binding": s.binding, "status": s.status, "error": s.error or None,
                        "node": None if s.node is None else s.node.name,
