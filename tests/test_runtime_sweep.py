@@ -107,3 +107,63 @@ def test_run_json_carries_inputs_sweep_placement_and_timings() -> None:
         "node_GRU_81", "node_GRU_164"}
     assert set(runtime["timings"]) == {"session_s", "first_run_s", "median_run_s"}
     assert [f["code"] for f in report["models"][0]["findings"]] == ["AL513"]
+
+
+# --- inputs the user controls; honest blame -----------------------------------------------------
+
+SELECTOR = FIXTURES / "selector" / "vad_sr_if.onnx"
+
+
+def test_the_selector_model_passes_with_its_sample_rate_and_chunk() -> None:
+    result = invoke("run", "--runs", "1", "--input", "sr=16000", "--dim", "input:1=512",
+                    str(SELECTOR))
+    assert result.exit_code == 0, result.output
+    assert "0 findings (0 errors, 0 warnings, 0 infos)" in result.output
+    assert "    input input float[2, 512] uniform in [-1, 1)" in result.output
+    assert "    input sr int64[] value 16000 (given by --input)" in result.output
+    assert "    placement: LSTM 'lstm_16k': CPUExecutionProvider" in result.output
+    # the chunk the user gave is not swept; the batch is
+    assert [line for line in result.output.splitlines() if line.startswith("    sweep:")] == [
+        "    sweep: batch 2 -> 3 (batch=3, input:1=512): ok"]
+
+
+def test_the_selector_model_without_its_values_is_a_warning_naming_them() -> None:
+    result = invoke("run", "--runs", "1", str(SELECTOR))
+    assert result.exit_code == 0, result.output  # a warning: --fail-on error passes
+    (line,) = [x for x in result.output.splitlines() if " AL5" in x]
+    # the Reshape inside the branch onnxruntime names, not only the If around it
+    assert line.startswith(f"{SELECTOR}:main/by_sample_rate.else_branch/lstm_8k_cut: AL514 "
+                           "warning: onnxruntime failed to run the model on cpu with values "
+                           "archlint invented for sr, input:1: ")
+    assert "help: Give them and run again: --input sr=VALUE --dim input:1=SIZE" in result.output
+    assert " AL502 " not in result.output
+    only_chunk = invoke("run", "--runs", "1", "--dim", "input:1=512", str(SELECTOR))
+    (line,) = [x for x in only_chunk.output.splitlines() if " AL5" in x]
+    assert "AL514 warning" in line and "invented for sr: " in line
+
+
+def test_an_npz_and_a_config_table_give_inputs_too(tmp_path: Path) -> None:
+    import numpy as np
+
+    npz = tmp_path / "chunk.npz"
+    np.savez(npz, input=np.zeros((1, 512), np.float32), sr=np.array(16000, np.int64))
+    result = run_one(SELECTOR, inputs_file=str(npz))
+    assert [f.code for f in result.findings] == []
+    assert [(s.name, s.shape, s.origin) for s in result.inputs] == [
+        ("input", (1, 512), "--inputs"), ("sr", (), "--inputs")]
+    assert result.run.invented == ()
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.archlint.runtime]\ndims = {"input:1" = 512}\n'
+                      'inputs = {sr = 16000}\nsweep = false\n')
+    report = invoke("run", "--runs", "1", "--config", str(config), "--format", "json",
+                    str(SELECTOR))
+    runtime = json.loads(report.output)["models"][0]["runtime"]
+    assert runtime["sweep"] == [] and runtime["invented"] == []
+    assert {i["name"]: (i["origin"], i["low"], i["high"]) for i in runtime["inputs"]} == {
+        "input": ("random", -1.0, 1.0), "sr": ("--input", 16000.0, 16000.0)}
+
+
+def test_a_given_input_the_model_does_not_have_is_said_and_nothing_runs() -> None:
+    result = run_one(SELECTOR, inputs={"rate": "16000"})
+    assert result.run.not_run == ("--input rate: the model has no such input "
+                                  "(its inputs: input, sr)")
