@@ -167,3 +167,68 @@ def test_a_given_input_the_model_does_not_have_is_said_and_nothing_runs() -> Non
     result = run_one(SELECTOR, inputs={"rate": "16000"})
     assert result.run.not_run == ("--input rate: the model has no such input "
                                   "(its inputs: input, sr)")
+
+
+# --- the reference evaluator inside If branches and Loop bodies ---------------------------------
+
+def test_a_recurrent_node_in_each_if_branch_is_compared_on_the_branch_taken() -> None:
+    result = run_one(SELECTOR, inputs={"sr": "16000"}, dims={"input:1": 512})
+    assert [f.code for f in result.findings] == []
+    notes = [n for n in result.notes if n.startswith("reference: ")]
+    assert len(notes) == 2, notes
+    assert notes[0] == ("reference: LSTM 'lstm_8k' (in main/by_sample_rate.else_branch) not "
+                        "checked: the run took the then branch")
+    assert notes[1].startswith("reference: LSTM 'lstm_16k' (in main/by_sample_rate.then_branch) "
+                               "agrees with onnx.reference (Y max abs diff ")
+    other = run_one(SELECTOR, inputs={"sr": "8000"}, dims={"input:1": 256})
+    assert any(n.startswith("reference: LSTM 'lstm_8k' (in main/by_sample_rate.else_branch) "
+                            "agrees with onnx.reference") for n in other.notes), other.notes
+
+
+def _in_an_if(tmp_path: Path) -> Path:
+    """fixtures/AL510/bad.onnx.txt (a float16 LSTM) as both branches of an If on ``cond``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inner = onnx.parser.parse_model((FIXTURES / "AL510" / "bad.onnx.txt").read_text())
+    branches = {}
+    for branch in ("then_branch", "else_branch"):
+        graph = onnx.GraphProto()
+        graph.CopyFrom(inner.graph)
+        graph.name = branch
+        del graph.input[:]
+        for node in graph.node:
+            node.name = f"{branch}_{node.name}"
+        branches[branch] = graph
+    main = helper.make_graph(
+        [helper.make_node("If", ["cond"], [o.name for o in inner.graph.output], name="pick",
+                          **branches)],
+        "wrapped", [*inner.graph.input,
+                    helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        list(inner.graph.output))
+    model = helper.make_model(main, opset_imports=list(inner.opset_import))
+    model.ir_version = inner.ir_version
+    path = tmp_path / "if_fp16_lstm.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def test_a_difference_inside_an_if_branch_is_al510_on_the_branch_node(tmp_path: Path) -> None:
+    result = run_one(_in_an_if(tmp_path), inputs={"cond": "True"}, rtol=0.0, atol=1e-4)
+    al510 = [f for f in result.findings if f.code == "AL510"]
+    assert al510, [f.message for f in result.findings]
+    assert {f.location.node for f in al510} == {"then_branch_lstm_0"}
+    assert {f.location.graph for f in al510} == {"main/pick.then_branch"}
+    assert any("else_branch_lstm_0" in n and "the run took the then branch" in n
+               for n in result.notes), result.notes
+
+
+def test_a_recurrent_node_in_a_loop_body_is_compared_on_the_first_iteration() -> None:
+    model = FIXTURES / "AL305" / "good_loop_carried.onnx.txt"
+    result = run_one(model, inputs={"n": "2", "go": "True"})
+    assert [f.code for f in result.findings] == []
+    assert any(n.startswith("reference: LSTM 'lstm' (in main/stream.body) agrees with "
+                            "onnx.reference (Y max abs diff") for n in result.notes), result.notes
+    idle = run_one(model, inputs={"n": "0", "go": "True"})
+    assert "reference: LSTM 'lstm' (in main/stream.body) not checked: the Loop ran no " \
+        "iteration on these inputs" in idle.notes

@@ -108,10 +108,11 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
         other = _prepare_compare_model(settings, feeds, workdir, notes)
         if other is not None:
             jobs.append(_job("compare_model", other, providers, "inputs_other.npz"))
-        nodes = reference_nodes(ctx.layers, notes) if settings.reference else []
-        if nodes:
+        nodes, subs = reference_nodes(ctx.graph, ctx.layers, notes) if settings.reference \
+            else ([], [])
+        if nodes or subs:
             jobs.append({**_job("reference", path, (CPU,), "inputs.npz"), "kind": "reference",
-                         "nodes": [n.index for n in nodes]})
+                         "nodes": [n.index for n in nodes], "sub": subs})
         sweeps = sweep_bindings(binding) if settings.sweep else []
         for i, (*_, other_binding) in enumerate(sweeps):
             other_feeds, _ = make_inputs(ctx.graph, ctx.layers, other_binding, settings.seed,
