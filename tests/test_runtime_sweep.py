@@ -232,3 +232,19 @@ def test_a_recurrent_node_in_a_loop_body_is_compared_on_the_first_iteration() ->
     idle = run_one(model, inputs={"n": "0", "go": "True"})
     assert "reference: LSTM 'lstm' (in main/stream.body) not checked: the Loop ran no " \
         "iteration on these inputs" in idle.notes
+
+
+def test_an_input_from_a_npy_file_fixes_its_dims(tmp_path: Path) -> None:
+    import numpy as np
+
+    chunk = tmp_path / "chunk.npy"
+    np.save(chunk, np.full((3, 512), 0.25, np.float64))  # cast to the declared float32
+    result = run_one(SELECTOR, inputs={"input": str(chunk), "sr": "16000"})
+    assert [f.code for f in result.findings] == []
+    (fed, sr) = result.inputs
+    assert (fed.name, fed.dtype, fed.shape, fed.origin, fed.low, fed.high) == (
+        "input", "float", (3, 512), "--input", 0.25, 0.25)
+    assert "batch=3 (shape of --input input" in result.dims
+    assert "input:1=512 (shape of --input input" in result.dims
+    assert (sr.shape, sr.values) == ((), "value 16000 (given by --input)")
+    assert result.run.sweep == ()  # every dim was given by the array: nothing left to sweep
