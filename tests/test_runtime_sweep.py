@@ -248,3 +248,13 @@ def test_an_input_from_a_npy_file_fixes_its_dims(tmp_path: Path) -> None:
     assert "input:1=512 (shape of --input input" in result.dims
     assert (sr.shape, sr.values) == ((), "value 16000 (given by --input)")
     assert result.run.sweep == ()  # every dim was given by the array: nothing left to sweep
+
+
+def test_the_other_dynamo_export_is_caught_by_the_sweep_as_its_manifest_recorded() -> None:
+    # fixtures/exported/manifest.json: onnxruntime fails at seq 7 in node_Reshape_236
+    manifest = json.loads((FIXTURES / "exported" / "manifest.json").read_text())
+    assert "node_Reshape_236" in manifest["lstm_l2_bi_dynamo.onnx"]["ort_check"]
+    result = run_one(FIXTURES / "exported" / "lstm_l2_bi_dynamo.onnx")
+    assert [(f.code, f.location.node) for f in result.findings] == [
+        ("AL513", "node_Reshape_236")]
+    assert result.findings[0].actual == "runs at seq=5, fails at seq=7"
