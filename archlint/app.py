@@ -33,7 +33,7 @@ from archlint.params import (
 )
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
 from archlint.report import ModelReport, Report
-from archlint.runtime.settings import RuntimeSettings, SettingsError, parse_dims
+from archlint.runtime.settings import RuntimeSettings, SettingsError, parse_dims, parse_inputs
 from archlint.suppress import Baseline, BaselineError, Suppressions
 
 if TYPE_CHECKING:
@@ -330,6 +330,9 @@ class RunOptions:
     runs: int | None = None
     reference: bool = True
     profiles: str | None = None
+    inputs: tuple[str, ...] = ()  # NAME=VALUE or NAME=FILE.npy
+    inputs_file: str | None = None  # an .npz of inputs
+    sweep: bool | None = None
 
 
 def runtime_settings(config: Config, options: RunOptions | None = None) -> RuntimeSettings:
@@ -343,10 +346,12 @@ def runtime_settings(config: Config, options: RunOptions | None = None) -> Runti
         ("atol", options.atol), ("timeout", options.timeout), ("seed", options.seed),
         ("runs", options.runs), ("compare", options.compare),
         ("compare_model", options.compare_model), ("profiles", options.profiles),
+        ("inputs_file", options.inputs_file), ("sweep", options.sweep),
     ) if value is not None}
     try:
         return settings.replace(**given, reference=options.reference,
-                                dims={**settings.dims, **parse_dims(options.dims)})
+                                dims={**settings.dims, **parse_dims(options.dims)},
+                                inputs={**settings.inputs, **parse_inputs(options.inputs)})
     except SettingsError as exc:
         raise AppError(str(exc)) from exc
 

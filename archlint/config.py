@@ -83,6 +83,9 @@ class RuntimeConfig:
     timeout: float | None = None  # seconds
     seed: int | None = None
     profiles: Path | None = None  # a folder of target profiles replacing the built-in ones
+    sweep: bool | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # input name -> literal or .npy path
+    inputs_file: Path | None = None  # an .npz, relative to the config's folder
 
     def settings(self) -> RuntimeSettings:
         """These values over the runtime check's defaults (validated when the config was)."""
@@ -91,6 +94,8 @@ class RuntimeConfig:
                 ("providers", self.providers), ("dims", self.dims), ("rtol", self.rtol),
                 ("atol", self.atol), ("timeout", self.timeout), ("seed", self.seed),
                 ("profiles", str(self.profiles) if self.profiles else None),
+                ("sweep", self.sweep), ("inputs", self.inputs),
+                ("inputs_file", str(self.inputs_file) if self.inputs_file else None),
             ) if value not in (None, (), {})
         }
         return RuntimeSettings.from_mapping(values)
@@ -214,7 +219,8 @@ _TOP_KEYS = frozenset({
 _PARAMS_KEYS = frozenset({
     "max-params", "max-layer-params", "layer-limits", "expect-params", "convention",
 })
-_RUNTIME_KEYS = frozenset({"providers", "dims", "rtol", "atol", "timeout", "seed", "profiles"})
+_RUNTIME_KEYS = frozenset({"providers", "dims", "rtol", "atol", "timeout", "seed", "profiles",
+                           "sweep", "inputs", "inputs-file"})
 
 
 class _Reader:
@@ -382,12 +388,53 @@ def _parse_runtime(top: _Reader) -> RuntimeConfig:
         timeout=timeout,
         seed=r.get("seed", r.integer(0)),
         profiles=_profiles_folder(r),
+        sweep=r.get("sweep", _boolean(r)),
+        inputs=r.get("inputs", _input_values(r)) or {},
+        inputs_file=r.get("inputs-file", _relative_file(r)),
     )
     try:  # the owner's own checks, once, here: a parsed config always runs
         runtime.settings()
     except SettingsError as exc:
         raise ConfigError(top.path, top.key("runtime"), str(exc)) from exc
     return runtime
+
+
+def _boolean(r: _Reader) -> Callable[[str, Any], bool]:
+    def check(name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise r.fail(name, f"must be true or false, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _input_values(r: _Reader) -> Callable[[str, Any], dict[str, str]]:
+    """``runtime.inputs = {sr = 16000, x = "x.npy"}``: a literal or a .npy path (relative to
+    the config's folder) per input."""
+    def check(name: str, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict):
+            raise r.fail(name, f"must be a table such as {{sr = 16000}}, got {_show(value)}")
+        found: dict[str, str] = {}
+        for key, item in value.items():
+            if isinstance(item, str) and item.lower().endswith(".npy"):
+                found[key] = str(r.path.parent / item)
+            elif isinstance(item, bool) or not isinstance(item, int | float | list):
+                raise r.fail(f"{name}.{key}", "must be a number, a list of numbers or a .npy "
+                             f"path, got {_show(item)}")
+            else:
+                found[key] = repr(item)
+        return found
+
+    return check
+
+
+def _relative_file(r: _Reader) -> Callable[[str, Any], Path]:
+    def check(name: str, value: Any) -> Path:
+        if not isinstance(value, str) or not value:
+            raise r.fail(name, f"must be a file path (a string), got {_show(value)}")
+        return r.path.parent / value
+
+    return check
 
 
 def _profiles_folder(r: _Reader) -> Path | None:

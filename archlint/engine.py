@@ -188,7 +188,8 @@ class Linter:
         facts = RunFacts(
             providers=run.providers, dims=run.dims,
             inputs=tuple(spec.describe() for spec in run.inputs), outputs=run.output_lines,
-            placement=run.placement_lines, timing=run.timing, notes=notes + run.notes)
+            placement=run.placement_lines, timing=run.timing, notes=notes + run.notes,
+            sweep=run.sweep_lines(), detail=run.to_dict())
         return findings, facts
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> list[Finding]:

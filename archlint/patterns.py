@@ -681,7 +681,8 @@ class StateSource:
     Unlike :func:`state_origin` (rows of axis 0), this walk follows one axis, usually batch,
     through the ops exporters put between a model input and a state: Slice / Gather of rows,
     Squeeze / Unsqueeze (tf2onnx unsqueezes Keras' ``[batch, H]`` states), a Reshape that only
-    adds or drops unit axes, and an Expand that does not broadcast that axis. ``axis`` is None
+    adds or drops unit axes, an Expand that does not broadcast that axis, a Transpose (tf2onnx
+    transposes Keras' batch-first X) and a Concat along another axis. ``axis`` is None
     when the walk reached the root but could not prove which of its axes it is.
     """
 
@@ -774,6 +775,16 @@ def _axis_step(graph: ModelGraph, node: NodeInfo, axis: int) -> object:
         return _reshape_step(graph, node, axis)
     if op == "Expand":
         return _expand_step(graph, node, axis)
+    if op == "Transpose":
+        perm = transpose_perm(node, _rank(graph, node.inputs[0], node.graph))
+        return None if perm is None or axis >= len(perm) else perm[axis]
+    if op == "Concat":
+        # joined along another axis, every input has this axis's size: follow the first
+        concat_axis = attr_int(node, "axis")
+        rank = _rank(graph, node.inputs[0], node.graph)
+        if concat_axis is None or rank is None:
+            return None
+        return _STOP if concat_axis % rank == axis else axis
     return _STOP
 
 

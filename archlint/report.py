@@ -30,6 +30,10 @@ class RunFacts:
     placement: tuple[str, ...] = ()
     timing: str | None = None
     notes: tuple[str, ...] = ()
+    sweep: tuple[str, ...] = ()  # one line per binding of the size sweep
+    # the same facts as data for JSON: inputs fed, bindings, placement, timings (schema v1,
+    # "runtime" of a model); plain JSON values only
+    detail: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class ModelReport:
     unseen: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "path": self.path,
             "error": self.error,
             "nodes": self.nodes,
@@ -61,6 +65,9 @@ class ModelReport:
             "baselined": self.baselined,
             "findings": [finding_to_dict(f) for f in self.findings],
         }
+        if self.runtime is not None and self.runtime.detail is not None:
+            data["runtime"] = self.runtime.detail
+        return data
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def render_details(models: Sequence[ModelReport]) -> str:
             lines.append(f"    dims: {facts.dims}")
         lines.extend(f"    input {spec}" for spec in facts.inputs)
         lines.extend(f"    output {line}" for line in facts.outputs)
+        lines.extend(f"    sweep: {line}" for line in facts.sweep)
         lines.extend(f"    placement: {line}" for line in facts.placement)
         if facts.timing:
             lines.append(f"    timing: {facts.timing}")
@@ -54,8 +55,17 @@ def render_details(models: Sequence[ModelReport]) -> str:
               help="Execution provider, by short name (cpu, cuda, tensorrt, rocm, openvino, dml, "
               "coreml) or full name; repeat in priority order. Default: cpu.")
 @click.option("--dim", "dims", multiple=True, metavar="NAME=VALUE",
-              help="Bind a symbolic dimension (batch=4, seq=32); batch and seq also bind every "
-              "recurrent layer's batch and sequence symbols.")
+              help="Bind a symbolic dimension (batch=4, seq=32), or an input's axis by "
+              "INPUT:AXIS (input:1=512, for a dim without a name); batch and seq also bind "
+              "every recurrent layer's batch and sequence symbols.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE",
+              help="Feed an input: a number or list (sr=16000, ids=[1, 2]) or a .npy file "
+              "(x=x.npy). Its shape fixes its dims.")
+@click.option("--inputs", "inputs_file", metavar="FILE.npz",
+              help="Feed the inputs an .npz holds, by name (--input overrides one).")
+@click.option("--sweep/--no-sweep", default=None,
+              help="Run again with each group of dynamic dims at a second size (batch 3, seq "
+              "7) and report a size at which the model fails. [default: config, else on]")
 @click.option("--compare", metavar="PROVIDER", help="Also run on PROVIDER and compare outputs.")
 @click.option("--compare-model", metavar="OTHER.onnx",
               help="Also run OTHER.onnx (e.g. the fp32 original) on the same inputs and compare.")
@@ -83,6 +93,7 @@ def render_details(models: Sequence[ModelReport]) -> str:
 @fail_on_options(default="error")
 def run_command(
     paths: tuple[str, ...], providers: tuple[str, ...], dims: tuple[str, ...],
+    inputs: tuple[str, ...], inputs_file: str | None, sweep: bool | None,
     compare: str | None, compare_model: str | None, rtol: float | None, atol: float | None,
     timeout: float | None, seed: int | None, config_path: Path | None, runs: int,
     no_reference: bool, profiles: str | None, output_format: str, output: Path | None,
@@ -92,7 +103,8 @@ def run_command(
     options = app.RunOptions(
         providers=providers, dims=dims, compare=compare, compare_model=compare_model,
         rtol=rtol, atol=atol, timeout=timeout, seed=seed, runs=runs,
-        reference=not no_reference, profiles=profiles)
+        reference=not no_reference, profiles=profiles, inputs=inputs, inputs_file=inputs_file,
+        sweep=sweep)
     with app_errors():
         report, _ = app.run(list(paths), config_path=config_path, options=options)
     if output_format == "text":

@@ -23,12 +23,27 @@ from archlint.loader import LoadError, load_model
 from archlint.runtime.child import ChildOutcome, run_worker
 from archlint.runtime.collector import node_named_in, trim
 from archlint.runtime.compare import compare_arrays, non_finite
-from archlint.runtime.inputs import Binding, bind_dims, fed_inputs, make_inputs
+from archlint.runtime.inputs import (
+    Binding,
+    GivenInputError,
+    bind_dims,
+    fed_inputs,
+    load_given,
+    make_inputs,
+    sweep_bindings,
+)
 from archlint.runtime.placement import placement
 from archlint.runtime.prediction import predict
 from archlint.runtime.providers import CPU, resolve_provider, short_name
 from archlint.runtime.reference import reference_diffs, reference_nodes
-from archlint.runtime.result import ChildEnd, JobOutcome, OutputCheck, OutputDiff, RuntimeRun
+from archlint.runtime.result import (
+    ChildEnd,
+    JobOutcome,
+    OutputCheck,
+    OutputDiff,
+    RuntimeRun,
+    SweepRun,
+)
 from archlint.runtime.settings import RuntimeSettings
 from archlint.shapes import Shape
 
@@ -71,8 +86,13 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
         return dataclasses.replace(base, unavailable=tuple(dict.fromkeys(missing)))
 
     notes: list[str] = []
-    binding = bind_dims(ctx.graph, ctx.layers, settings.dims)
-    feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed)
+    try:
+        given = load_given(ctx.graph, settings.inputs, settings.inputs_file)
+    except GivenInputError as exc:
+        return dataclasses.replace(base, not_run=str(exc))
+    binding = bind_dims(ctx.graph, ctx.layers, settings.dims,
+                        {name: array.shape for name, (array, _) in given.items()})
+    feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed, given)
     notes.extend(f"--dim {name}: this model has no such symbolic dimension"
                  for name in binding.unused)
     with tempfile.TemporaryDirectory(prefix="archlint-run-") as tmp:
@@ -88,13 +108,29 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
         other = _prepare_compare_model(settings, feeds, workdir, notes)
         if other is not None:
             jobs.append(_job("compare_model", other, providers, "inputs_other.npz"))
-        nodes = reference_nodes(ctx.layers, notes) if settings.reference else []
-        if nodes:
+        nodes, subs = reference_nodes(ctx.graph, ctx.layers, notes) if settings.reference \
+            else ([], [])
+        if nodes or subs:
             jobs.append({**_job("reference", path, (CPU,), "inputs.npz"), "kind": "reference",
-                         "nodes": [n.index for n in nodes]})
+                         "nodes": [n.index for n in nodes], "sub": subs})
+        sweeps = sweep_bindings(binding) if settings.sweep else []
+        for i, (*_, other_binding) in enumerate(sweeps):
+            other_feeds, _ = make_inputs(ctx.graph, ctx.layers, other_binding, settings.seed,
+                                         given)
+            _save(workdir / f"inputs_sweep{i}.npz", other_feeds)
+            jobs.append(_job(f"sweep{i}", path, providers, f"inputs_sweep{i}.npz"))
         outcome = run_worker({"jobs": jobs}, workdir, settings.timeout)
         arrays = {j["id"]: _arrays(workdir / f"{j['id']}.npz") for j in jobs}
+    swept = tuple(_sweep_run(outcome.results.get(f"sweep{i}"), arrays.get(f"sweep{i}", {}),
+                             ctx, sweep) for i, sweep in enumerate(sweeps)
+                  if outcome.results.get(f"sweep{i}") is not None)
+    invented = [(spec.name, f"--input {spec.name}=VALUE") for spec in specs if spec.invented]
+    invented += [(key, f"--dim {key}=SIZE") for key, origin in binding.origin.items()
+                 if origin.startswith("default, unnamed dim")]
     run = dataclasses.replace(base, dims=binding.describe(), inputs=specs,
+                              binding=binding.short(), sweep=swept,
+                              invented=tuple(k for k, _ in invented),
+                              invented_flags=tuple(f for _, f in invented),
                               child=_child_end(outcome, ctx, settings, providers, binding))
     main = outcome.results.get("main")
     if main is not None:
@@ -194,7 +230,7 @@ def _main_job(
     if status in ("session_failed", "run_failed"):
         message = str(main.get("error", ""))
         job = JobOutcome(status, on, message, node_named_in(message, ctx.graph))
-        return dataclasses.replace(run, main=job,
+        return dataclasses.replace(run, main=job, timings=_timings(main),
                                    timing=_timing(main) if status == "run_failed" else None)
     if status == "provider_dropped":
         job = JobOutcome(status, on, providers_used=tuple(main["providers_used"]),
@@ -205,8 +241,32 @@ def _main_job(
     placed, lines = placement(main.get("placement", []), ctx, providers)
     return dataclasses.replace(
         run, main=JobOutcome("ok", on, providers_used=tuple(main.get("providers_used", ()))),
-        timing=_timing(main), outputs=checks, output_lines=tuple(c.line for c in checks),
+        timing=_timing(main), timings=_timings(main), outputs=checks,
+        output_lines=tuple(c.line for c in checks),
         placed=placed, placement_lines=lines)
+
+
+def _sweep_run(result: Mapping[str, Any] | None, arrays: Mapping[str, Any], ctx: RuleContext,
+               sweep: tuple[str, str, int, int, Binding]) -> SweepRun:
+    dim, role, base, size, binding = sweep
+    result = result or {}
+    status = str(result.get("status", "worker_error"))
+    message = str(result.get("error", "")) or (status if status != "ok" else "")
+    node = node_named_in(message, ctx.graph) if message else None
+    mismatched: tuple[str, ...] = ()
+    if status == "ok":
+        mismatched = tuple(check.name for check in (
+            _check_output(name, value, ctx, binding)
+            for name, value in _outputs(result, arrays).items()) if check.mismatch)
+    if status == "provider_dropped":
+        message = ""
+    return SweepRun(dim, role, base, size, binding.short(), status, message, node, mismatched,
+                    result.get("first_run_s"))
+
+
+def _timings(main: Mapping[str, Any]) -> dict[str, float]:
+    return {key: float(main[key]) for key in ("session_s", "first_run_s", "median_run_s")
+            if key in main}
 
 
 def _timing(main: Mapping[str, Any]) -> str | None:

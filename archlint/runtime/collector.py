@@ -21,7 +21,9 @@ def node_named_in(message: str, graph: ModelGraph) -> NodeInfo | None:
     """The node onnxruntime's message names, else the only node of the op its kernel names."""
     nodes = list(graph.iter_nodes())
     for pattern in _NODE_NAME_PATTERNS:
-        for match in pattern.finditer(message):
+        # an If or Loop that failed quotes its body's failing node after its own name: the
+        # innermost node is the one to fix
+        for match in reversed(list(pattern.finditer(message))):
             named = [n for n in nodes if n.name == match.group(1)]
             if len(named) == 1:
                 return named[0]

@@ -9,6 +9,8 @@ gathered axis of the data tensor (a vocabulary from an embedding initializer's s
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,37 +19,59 @@ import numpy as np
 import onnx
 
 from archlint.graph import ModelGraph
+from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
-__all__ = ["Binding", "InputSpec", "bind_dims", "make_inputs", "resolve_shape"]
+__all__ = ["Binding", "GivenInputError", "InputSpec", "bind_dims", "load_given", "make_inputs",
+           "resolve_shape"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 GENERIC_INT_RANGE = (0, 4)  # [low, high): small non-negative ints
+UNBOUNDED = "invented: no declared range and no consumer bounds it; give it with --input"
 
 
 @dataclass(frozen=True)
 class Binding:
-    """Symbol -> value, and where each value came from ("--dim" or "default")."""
+    """Symbol -> value, and where each value came from ("--dim", "default", ...).
+
+    A dimension without a name is keyed ``input:axis``. ``groups`` are the keys bound equal
+    (one recurrent layer's batch, or its sequence, under every name the exporter gave it),
+    each with its role; ``user`` the keys whose value the user gave (a sweep leaves them).
+    """
 
     values: Mapping[str, int]
     origin: Mapping[str, str]
     unused: tuple[str, ...] = ()  # --dim names this model does not have
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (role, keys), every key once
+    user: frozenset[str] = frozenset()
 
     def describe(self) -> str:
         if not self.values:
             return "none (all input dims are fixed)"
         return ", ".join(f"{k}={v} ({self.origin[k]})" for k, v in self.values.items())
 
+    def short(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.values.items()) or "fixed dims"
+
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One fed input: dtype, concrete shape, and how its values were drawn."""
+    """One fed input: dtype, concrete shape, and how its values were drawn.
+
+    ``invented`` is set when archlint chose values the model gives no bound for (an integer
+    that selects or indexes with no consumer to bound it, a boolean condition): a failure on
+    them may be the values' fault, not the model's.
+    """
 
     name: str
     dtype: str
     shape: tuple[int, ...]
     values: str
+    low: float | None = None
+    high: float | None = None
+    origin: str = "random"  # "random", "--input", "--inputs"
+    invented: bool = False
 
     def describe(self) -> str:
         return f"{self.name} {self.dtype}[{', '.join(map(str, self.shape))}] {self.values}"
@@ -82,37 +106,194 @@ def fed_inputs(graph: ModelGraph) -> list[str]:
     return names
 
 
+def axis_key(name: str, axis: int) -> str:
+    """The key of an input's dimension that has no symbol: ``x:1``."""
+    return f"{name}:{axis}"
+
+
+_AXIS = re.compile(r"^(?P<name>.+?)(?::(?P<a>\d+)|\[(?P<b>\d+)\])$")
+
+
+def _input_axis(graph: ModelGraph, key: str) -> tuple[str, int] | None:
+    """``x:1`` or ``x[1]`` naming an axis of a fed input, else None."""
+    match = _AXIS.match(key)
+    if match is None or match["name"] not in fed_inputs(graph):
+        return None
+    return match["name"], int(match["a"] or match["b"])
+
+
+def _dim_key(graph: ModelGraph, name: str, axis: int) -> str | int | None:
+    info = graph.tensor(name)
+    if info is None or info.shape is None or not 0 <= axis < len(info.shape):
+        return None
+    dim = info.shape[axis]
+    return axis_key(name, axis) if dim is None else dim
+
+
+# (slot, role, axis with layout=0, axis with layout=1)
+_TIED_SLOTS = (("X", "batch", 1, 0), ("X", "seq", 0, 1), ("initial_h", "batch", 1, 0),
+               ("initial_c", "batch", 1, 0), ("sequence_lens", "batch", 0, 0))
+
+
+def tied_dims(graph: ModelGraph,
+              layers: tuple[RecurrentLayer, ...]) -> list[tuple[str, list[str | int]]]:
+    """Per recurrent node, the dims that must be equal for onnxruntime to run it: the batch
+    axis of X, the initial states and sequence_lens, and X's sequence axis, each under the
+    symbol the node's input carries and under the model input it comes from (followed back
+    through Unsqueeze, Reshape, Transpose, Expand, Slice, Gather, Concat by
+    :func:`~archlint.patterns.state_source`). tf2onnx names every input's batch apart
+    (``unk__2271`` for x, ``unk__2273`` for h0): they are one size all the same. An int in a
+    group is a fixed size that binds the rest."""
+    tied: list[tuple[str, list[str | int]]] = []
+    for layer in layers:
+        by_role: dict[str, list[str | int]] = {}
+        for slot, role, axis0, axis1 in _TIED_SLOTS:
+            ref = layer.inputs.get(slot)
+            if ref is None or not ref.name:
+                continue
+            axis = axis1 if layer.layout == 1 else axis0
+            keys = by_role.setdefault(role, [])
+            if ref.shape is not None and axis < len(ref.shape):
+                own = ref.shape[axis]
+                if isinstance(own, str | int):
+                    keys.append(own)
+            source = state_source(graph, ref.name, layer.node.graph, axis)
+            if source.axis is not None and is_model_input(graph.tensor(source.root)):
+                key = _dim_key(graph, source.root, source.axis)
+                if key is not None:
+                    keys.append(key)
+        tied.extend((role, keys) for role, keys in by_role.items() if len(keys) > 1)
+    return tied
+
+
+class _Groups:
+    """Union-find over dimension keys."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str | int, str | int] = {}
+
+    def find(self, key: str | int) -> str | int:
+        self.parent.setdefault(key, key)
+        while self.parent[key] != key:
+            self.parent[key] = self.parent[self.parent[key]]
+            key = self.parent[key]
+        return key
+
+    def join(self, a: str | int, b: str | int) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
 def bind_dims(
-    graph: ModelGraph, layers: tuple[RecurrentLayer, ...], requested: Mapping[str, int]
+    graph: ModelGraph, layers: tuple[RecurrentLayer, ...], requested: Mapping[str, int],
+    given: Mapping[str, tuple[int, ...]] | None = None,
 ) -> Binding:
+    """Bind every symbolic or unnamed dim of the fed inputs: dims tied by a recurrent node are
+    bound equal; a value comes from ``--dim`` (a symbol, a role, or ``input:axis``), from the
+    shape of an array the user gave (``given``), from a fixed size it is tied to, or from the
+    role's default."""
     roles = _roles(layers)
-    symbols: list[str] = []
-    unnamed: list[str] = []
+    keys: list[str] = []
     for name in fed_inputs(graph):
         info = graph.tensor(name)
         for axis, dim in enumerate((info.shape or ()) if info is not None else ()):
-            if isinstance(dim, str) and dim not in symbols:
-                symbols.append(dim)
-            elif dim is None:
-                unnamed.append(f"{name}[{axis}]")
+            key = axis_key(name, axis) if dim is None else dim
+            if isinstance(key, str) and key not in keys:
+                keys.append(key)
+    groups = _Groups()
+    group_role: dict[str | int, str] = {}
+    for tied_role, tied in tied_dims(graph, layers):
+        for key in tied[1:]:
+            groups.join(tied[0], key)
+        for key in tied:
+            group_role.setdefault(key, tied_role)
+    # what the user fixed, keyed as the binding keys them
+    fixed: dict[str, tuple[int, str]] = {}
+    used: set[str] = set()
+    for name, shape in (given or {}).items():
+        info = graph.tensor(name)
+        for axis, size in enumerate(shape):
+            dim = info.shape[axis] if info and info.shape and axis < len(info.shape) else 0
+            key = axis_key(name, axis) if dim is None else dim
+            if isinstance(key, str):
+                fixed.setdefault(key, (size, f"shape of --input {name}"))
+    for raw, value in requested.items():
+        located = _input_axis(graph, raw)
+        key = raw
+        if located is not None:
+            resolved = _dim_key(graph, *located)
+            key = resolved if isinstance(resolved, str) else raw
+        if key in keys:
+            fixed[key] = (value, "--dim")
+            used.add(raw)
+    members: dict[str | int, list[str | int]] = {}
+    for key in [*keys, *groups.parent]:
+        if key not in members.get(groups.find(key), []):
+            members.setdefault(groups.find(key), []).append(key)
     values: dict[str, int] = {}
     origin: dict[str, str] = {}
-    used: set[str] = set()
-    for symbol in symbols:
-        role = roles.get(symbol) or _role_by_name(symbol)
-        if symbol in requested:
-            values[symbol], origin[symbol] = requested[symbol], "--dim"
-            used.add(symbol)
+    out_groups: list[tuple[str, tuple[str, ...]]] = []
+    user: set[str] = set()
+    for member in members.values():
+        names = [k for k in member if isinstance(k, str) and k in keys]
+        if not names:
+            continue
+        role = next((group_role[k] for k in member if k in group_role), None) or next(
+            (r for r in (roles.get(k) or _role_by_name(k) for k in names
+                         if not _is_axis_key(k)) if r), None)
+        sizes = [k for k in member if isinstance(k, int)]
+        chosen = next(((fixed[k][0], fixed[k][1]) for k in names if k in fixed), None)
+        if chosen is not None:
+            user.update(names)
         elif role is not None and role in requested:
-            values[symbol], origin[symbol] = requested[role], f"--dim {role}"
+            chosen = (requested[role], f"--dim {role}")
             used.add(role)
+            user.update(names)
+        elif sizes:
+            chosen = (sizes[0], "fixed by the node it feeds")
+        elif role is not None:
+            chosen = ({"batch": DEFAULT_BATCH, "seq": DEFAULT_SEQ}.get(role, DEFAULT_OTHER),
+                      "default")
+        elif all(_is_axis_key(k) for k in names):
+            chosen = (DEFAULT_UNNAMED, "default, unnamed dim")
         else:
-            default = {"batch": DEFAULT_BATCH, "seq": DEFAULT_SEQ}.get(role or "", DEFAULT_OTHER)
-            values[symbol], origin[symbol] = default, "default"
-    for key in unnamed:  # stated so a user sees it; "x[1]" can never clash with a symbol
-        values[key], origin[key] = DEFAULT_UNNAMED, "default, unnamed dim"
+            chosen = (DEFAULT_OTHER, "default")
+        tie = f", tied to {', '.join(k for k in names[1:])}" if len(names) > 1 else ""
+        for index, key in enumerate(names):
+            values[key] = chosen[0]
+            origin[key] = chosen[1] + (tie if index == 0 else f", tied to {names[0]}")
+        out_groups.append((role or ("unnamed" if all(map(_is_axis_key, names)) else "other"),
+                           tuple(names)))
+    values = {k: values[k] for k in keys if k in values}
     unused = tuple(sorted(set(requested) - used))
-    return Binding(values, origin, unused)
+    return Binding(values, {k: origin[k] for k in values}, unused, tuple(out_groups),
+                   frozenset(user))
+
+
+def _is_axis_key(key: str) -> bool:
+    return _AXIS.match(key) is not None and ":" in key
+
+
+MAX_SWEEP_GROUPS = 4  # one extra session per group: bounded for models with many symbols
+
+
+def second_size(size: int) -> int:
+    """The sweep's other size: batch 2 -> 3, seq 5 -> 7, 1 -> 3, v -> v + 2."""
+    return 3 if size == 2 else size + 2
+
+
+def sweep_bindings(binding: Binding) -> list[tuple[str, str, int, int, Binding]]:
+    """(dim names, role, base size, other size, binding) per group the user did not fix."""
+    found = []
+    for role, keys in binding.groups:
+        if any(k in binding.user for k in keys) or not keys:
+            continue
+        base = binding.values[keys[0]]
+        other = second_size(base)
+        values = {k: (other if k in keys else v) for k, v in binding.values.items()}
+        origin = {k: ("sweep" if k in keys else o) for k, o in binding.origin.items()}
+        found.append((" = ".join(keys), role, base, other,
+                      Binding(values, origin, (), binding.groups, binding.user)))
+    return found[:MAX_SWEEP_GROUPS]
 
 
 def resolve_shape(shape: Shape, binding: Binding) -> tuple[int, ...]:
@@ -125,6 +306,12 @@ def _resolve(dim: Dim, binding: Binding) -> int:
     if isinstance(dim, str):
         return binding.values.get(dim, DEFAULT_OTHER)
     return DEFAULT_UNNAMED
+
+
+def resolve_input_shape(name: str, shape: Shape, binding: Binding) -> tuple[int, ...]:
+    """An input's shape with its symbols and its unnamed axes (``name:axis``) bound."""
+    return tuple(binding.values.get(axis_key(name, axis), DEFAULT_UNNAMED) if dim is None
+                 else _resolve(dim, binding) for axis, dim in enumerate(shape))
 
 
 def _int_range(
@@ -153,7 +340,60 @@ def _int_range(
         size, why = min(bounds)
         return 0, size, why
     low, high = GENERIC_INT_RANGE
-    return low, high, "no consumer bounds it"
+    return low, high, UNBOUNDED
+
+
+class GivenInputError(ValueError):
+    """An input value the user gave that cannot be read or fed; ``str()`` is one line."""
+
+
+def _np_dtype(dtype: int | None) -> np.dtype[Any]:
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype or 1))
+    except Exception:  # bfloat16, strings...: not something we can draw
+        return np.dtype(np.float32)
+
+
+def load_given(graph: ModelGraph, inputs: Mapping[str, str], inputs_file: str | None,
+               ) -> dict[str, tuple[np.ndarray[Any, Any], str]]:
+    """The arrays the user gave (``--inputs FILE.npz``, then ``--input NAME=VALUE`` over it),
+    cast to each input's declared dtype, with where each came from."""
+    fed = fed_inputs(graph)
+    raw: dict[str, tuple[Any, str]] = {}
+    if inputs_file:
+        try:
+            with np.load(inputs_file, allow_pickle=False) as data:
+                raw.update({key: (data[key], "--inputs") for key in data.files})
+        except (OSError, ValueError) as exc:
+            raise GivenInputError(f"--inputs {inputs_file}: {exc}") from None
+    for name, text in inputs.items():
+        if text.lower().endswith(".npy"):
+            try:
+                raw[name] = (np.load(text, allow_pickle=False), "--input")
+            except (OSError, ValueError) as exc:
+                raise GivenInputError(f"--input {name}={text}: {exc}") from None
+            continue
+        try:
+            raw[name] = (ast.literal_eval(text), "--input")
+        except (ValueError, SyntaxError):
+            raise GivenInputError(f"--input {name}={text}: not a number or a list of numbers "
+                                  "(or give a .npy file)") from None
+    unknown = sorted(set(raw) - set(fed))
+    if unknown:
+        raise GivenInputError(f"--input {unknown[0]}: the model has no such input "
+                              f"(its inputs: {', '.join(fed) or 'none'})")
+    given: dict[str, tuple[np.ndarray[Any, Any], str]] = {}
+    for name, (value, origin) in raw.items():
+        info = graph.tensor(name)
+        try:
+            array = np.asarray(value).astype(_np_dtype(info.dtype if info else None))
+        except (TypeError, ValueError) as exc:
+            raise GivenInputError(f"--input {name}: {exc}") from None
+        rank = len(info.shape) if info is not None and info.shape is not None else None
+        if rank is not None and array.ndim != rank and array.size == 1:
+            array = array.reshape((1,) * rank)  # sr=16000 for an input declared [1]
+        given[name] = (array, origin)
+    return given
 
 
 def make_inputs(
@@ -161,6 +401,7 @@ def make_inputs(
     layers: tuple[RecurrentLayer, ...],
     binding: Binding,
     seed: int,
+    given: Mapping[str, tuple[np.ndarray[Any, Any], str]] | None = None,
 ) -> tuple[dict[str, np.ndarray[Any, Any]], tuple[InputSpec, ...]]:
     """Feeds for every input the caller must give, and how each was drawn."""
     rng = np.random.default_rng(seed)
@@ -170,25 +411,39 @@ def make_inputs(
         info = graph.tensor(name)
         if info is None:
             continue  # fed_inputs only returns known tensors
-        shape = resolve_shape(info.shape or (), binding)
-        try:
-            np_dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(info.dtype or 1))
-        except Exception:  # bfloat16, strings...: not something we can draw
-            np_dtype = np.dtype(np.float32)
+        if given and name in given:
+            array, origin = given[name]
+            feeds[name] = array
+            shown = f"value {array.tolist()}" if array.size <= 8 else f"from {origin}"
+            numeric = array.size > 0 and array.dtype.kind in "fiub"
+            specs.append(InputSpec(
+                name, onnx.TensorProto.DataType.Name(info.dtype or 1).lower(),
+                tuple(int(d) for d in array.shape), f"{shown} (given by {origin})",
+                float(array.min()) if numeric else None,
+                float(array.max()) if numeric else None, origin, False))
+            continue
+        shape = resolve_input_shape(name, info.shape or (), binding)
+        np_dtype = _np_dtype(info.dtype)
         dtype_label = onnx.TensorProto.DataType.Name(info.dtype or 1).lower()
+        low: float | None = None
+        high: float | None = None
+        invented = False
         if np_dtype.kind == "f":
             value = rng.uniform(-1.0, 1.0, size=shape).astype(np_dtype)
-            how = "uniform in [-1, 1)"
+            how, low, high = "uniform in [-1, 1)", -1.0, 1.0
         elif np_dtype.kind in "iu":
-            low, high, why = _int_range(name, graph, layers, binding)
-            value = rng.integers(low, max(high, low + 1), size=shape).astype(np_dtype)
-            how = f"ints in [{low}, {high - 1}] ({why})"
+            lo, hi, why = _int_range(name, graph, layers, binding)
+            value = rng.integers(lo, max(hi, lo + 1), size=shape).astype(np_dtype)
+            low, high = lo, hi - 1
+            invented = why == UNBOUNDED
+            how = f"ints in [{lo}, {hi - 1}] ({why})"
         elif np_dtype.kind == "b":
             value = rng.integers(0, 2, size=shape).astype(bool)
-            how = "random booleans"
+            how, low, high, invented = "random booleans (a condition: no value is known valid)", \
+                0, 1, True
         else:
             value = np.zeros(shape, dtype=np_dtype)
             how = "zeros"
         feeds[name] = value
-        specs.append(InputSpec(name, dtype_label, shape, how))
+        specs.append(InputSpec(name, dtype_label, shape, how, low, high, "random", invented))
     return feeds, tuple(specs)

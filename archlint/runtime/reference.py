@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from archlint.api import RuleContext
-from archlint.graph import NodeInfo
+from archlint.graph import ModelGraph, NodeInfo
 from archlint.recurrent import DEFAULT_ACTIVATIONS, RecurrentLayer
 from archlint.runtime.collector import trim
 from archlint.runtime.compare import compare_arrays
@@ -19,21 +19,39 @@ from archlint.runtime.settings import RuntimeSettings
 __all__ = ["reference_cannot", "reference_diffs", "reference_nodes"]
 
 
-def reference_nodes(layers: tuple[RecurrentLayer, ...], notes: list[str]) -> list[NodeInfo]:
-    nodes = []
+def reference_nodes(graph: ModelGraph, layers: tuple[RecurrentLayer, ...], notes: list[str],
+                    ) -> tuple[list[NodeInfo], list[dict[str, Any]]]:
+    """The main-graph nodes to compare, and the nodes of If branches and Loop bodies (their
+    owner in the main graph) as the worker's ``sub`` entries."""
+    nodes: list[NodeInfo] = []
+    subs: list[dict[str, Any]] = []
     for layer in layers:
-        reason = reference_cannot(layer)
-        if reason is None:
+        reason = reference_cannot(layer) or _subgraph_cannot(graph, layer)
+        if reason is not None:
+            notes.append(f"reference: {layer.op_type} {layer.label!r} not checked: {reason}")
+        elif layer.node.graph == "main":
             nodes.append(layer.node)
         else:
-            notes.append(f"reference: {layer.op_type} {layer.label!r} not checked: {reason}")
-    return nodes
+            owner = graph.nodes[str(graph.subgraph_owner(layer.node.graph))]
+            subs.append({"id": layer.node.id, "owner": owner.index,
+                         "attr": layer.node.graph.rpartition(".")[2], "index": layer.node.index})
+    return nodes, subs
+
+
+def _subgraph_cannot(graph: ModelGraph, layer: RecurrentLayer) -> str | None:
+    if layer.node.graph == "main":
+        return None
+    owner_id = graph.subgraph_owner(layer.node.graph)
+    owner = graph.nodes.get(owner_id) if owner_id is not None else None
+    if owner is None or owner.graph != "main":
+        return "it is inside a nested subgraph (only bodies of main-graph nodes are re-run)"
+    if owner.op_type not in ("If", "Loop"):
+        return f"it is inside a {owner.op_type} body (If branches and Loop bodies are re-run)"
+    return None
 
 
 def reference_cannot(layer: RecurrentLayer) -> str | None:
     """Why onnx.reference cannot represent this node, or None when it can."""
-    if layer.node.graph != "main":
-        return "it is inside a subgraph"
     ignored = [attr for attr, present in (
         ("clip", layer.clip is not None),
         ("input_forget", bool(layer.input_forget)),
@@ -66,12 +84,18 @@ def reference_diffs(result: Mapping[str, Any] | None, arrays: Mapping[str, Any],
                      f"{trim(str(result.get('error', '')))}")
         return ()
     layers = {layer.node.index: layer for layer in ctx.layers if layer.node.graph == "main"}
+    by_id = {layer.node.id: layer for layer in ctx.layers}
     diffs: list[ReferenceDiff] = []
     for entry in result.get("nodes", []):
-        layer = layers.get(entry["index"])
+        layer = by_id.get(entry["id"]) if "id" in entry else layers.get(entry["index"])
         if layer is None:
             continue
         label = f"{layer.op_type} {layer.label!r}"
+        if layer.node.graph != "main":
+            label += f" (in {layer.node.graph})"
+        if "skipped" in entry:
+            notes.append(f"reference: {label} not checked: {entry['skipped']}")
+            continue
         if "error" in entry:
             notes.append(f"reference: {label} not checked, the evaluator raised: "
                          f"{trim(entry['error'])}")

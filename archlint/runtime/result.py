@@ -8,7 +8,9 @@ so a rule can rely on the invariants (a failed job has a message, a crash has no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from archlint.graph import NodeInfo
 from archlint.recurrent import RecurrentLayer
@@ -26,6 +28,7 @@ __all__ = [
     "PredictionMismatch",
     "ReferenceDiff",
     "RuntimeRun",
+    "SweepRun",
 ]
 
 JOB_STATUSES = frozenset({"ok", "session_failed", "run_failed", "provider_dropped",
@@ -141,6 +144,30 @@ class PredictionMismatch:
 
 
 @dataclass(frozen=True)
+class SweepRun:
+    """The model run again with one group of tied dims (``dim``: its names) at another size:
+    ``base`` is the size of the main run, ``size`` this run's. ``status`` is a job status;
+    ``mismatched`` the outputs whose shape disagreed with the static shape at this size."""
+
+    dim: str
+    role: str
+    base: int
+    size: int
+    binding: str  # every dim of this run, "seq=7, batch=2"
+    status: str
+    error: str = ""
+    node: NodeInfo | None = None
+    mismatched: tuple[str, ...] = ()
+    run_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in JOB_STATUSES:
+            raise RunResultError(f"unknown sweep status {self.status!r}")
+        if self.status in ("session_failed", "run_failed") and not self.error:
+            raise RunResultError(f"a {self.status} sweep run needs onnxruntime's message")
+
+
+@dataclass(frozen=True)
 class RuntimeRun:
     """One model's runtime check. ``not_run`` says why nothing ran (then only it, the
     providers and ``unavailable`` are set); ``child`` is set when the child did not complete;
@@ -161,6 +188,13 @@ class RuntimeRun:
     comparisons: tuple[OutputDiff, ...] = ()
     reference: tuple[ReferenceDiff, ...] = ()
     prediction: tuple[PredictionMismatch, ...] = ()
+    sweep: tuple[SweepRun, ...] = ()
+    # what archlint made up with nothing to show it valid: "sr" (an integer no consumer
+    # bounds), "input:1" (a dim without a name or a role); the flags to give them
+    invented: tuple[str, ...] = ()
+    invented_flags: tuple[str, ...] = ()
+    binding: str = ""  # the main run's dims, short: "seq=5, batch=2"
+    timings: Mapping[str, float] = field(default_factory=dict)  # seconds, from the child
     timing: str | None = None
     output_lines: tuple[str, ...] = ()
     placement_lines: tuple[str, ...] = ()
@@ -174,3 +208,41 @@ class RuntimeRun:
             raise RunResultError("a model that was not run has no run results")
         if self.outputs and (self.main is None or self.main.status != "ok"):
             raise RunResultError("outputs come only from a run that succeeded")
+
+    def sweep_lines(self) -> tuple[str, ...]:
+        """One line per run of the size sweep, for the text report."""
+        lines = []
+        for sweep in self.sweep:
+            verdict = "ok" if sweep.status == "ok" and not sweep.mismatched else (
+                f"output shape mismatch ({', '.join(sweep.mismatched)})" if sweep.mismatched
+                else sweep.status.replace("_", " ")
+                + (f" in {sweep.node.op_type} {sweep.node.name!r}" if sweep.node else ""))
+            lines.append(f"{sweep.dim} {sweep.base} -> {sweep.size} ({sweep.binding}): {verdict}")
+        return tuple(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's facts as JSON data: what was fed, each binding, placement, timings."""
+        return {
+            "providers": list(self.providers),
+            "not_run": self.not_run,
+            "seed": self.settings.seed,
+            "binding": self.binding,
+            "dims": self.dims,
+            "inputs": [{"name": s.name, "dtype": s.dtype, "shape": list(s.shape),
+                        "values": s.values, "low": s.low, "high": s.high, "origin": s.origin,
+                        "invented": s.invented} for s in self.inputs],
+            "status": None if self.main is None else self.main.status,
+            "invented": list(self.invented),
+            "sweep": [{"dim": s.dim, "role": s.role, "base": s.base, "size": s.size,
+                       "binding": s.binding, "status": s.status, "error": s.error or None,
+                       "node": None if s.node is None else s.node.name,
+                       "mismatched_outputs": list(s.mismatched), "run_s": s.run_s}
+                      for s in self.sweep],
+            "outputs": [{"name": o.name, "shape": list(o.shape), "expected": o.expected,
+                         "mismatch": o.mismatch, "nans": o.nans, "infs": o.infs}
+                        for o in self.outputs],
+            "placement": [{"node": p.name, "op_type": p.op_type, "provider": p.provider}
+                          for p in self.placed],
+            "placement_lines": list(self.placement_lines),
+            "timings": {k: round(v, 6) for k, v in self.timings.items()},
+        }

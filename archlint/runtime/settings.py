@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_SETTINGS", "RuntimeSettings", "SettingsError", "parse_dims"]
+__all__ = ["DEFAULT_SETTINGS", "RuntimeSettings", "SettingsError", "parse_dims", "parse_inputs"]
 
 
 class SettingsError(ValueError):
@@ -28,6 +28,10 @@ class RuntimeSettings:
     whole child process of one model. ``runs`` is how many timed runs follow the first.
     ``profiles`` is a folder of target profile files (``*.toml``) that replace the built-in
     profiles of the same name when the observed placement is compared with the prediction.
+    ``sweep`` runs the model again with each group of tied dims the user did not fix at a
+    second size (batch 2 -> 3, seq 5 -> 7, others v -> v + 2), one group at a time.
+    ``inputs`` gives inputs' values (a literal or a ``.npy`` path) and ``inputs_file`` an
+    ``.npz`` of them: given values are fed as they are and fix the dims of their shapes.
     """
 
     providers: tuple[str, ...] = ("cpu",)
@@ -41,6 +45,10 @@ class RuntimeSettings:
     runs: int = 5
     reference: bool = True
     profiles: str | None = None
+    sweep: bool = True
+    # input name -> a literal ("16000", "[1, 2]") or a .npy path; and an .npz of many
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    inputs_file: str | None = None
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -55,6 +63,7 @@ class RuntimeSettings:
             raise SettingsError("runs must be >= 1")
         # A plain dict inside a frozen dataclass could still be mutated by a caller.
         object.__setattr__(self, "dims", dict(sorted(self.dims.items())))
+        object.__setattr__(self, "inputs", dict(self.inputs))
 
     def replace(self, **changes: object) -> RuntimeSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -94,9 +103,15 @@ def _coerce(key: str, value: object) -> object:
         if isinstance(value, bool) or not isinstance(value, int):
             raise SettingsError(f"{key} must be an integer, got {value!r}")
         return value
-    if key == "reference":
+    if key == "inputs":
+        if isinstance(value, Mapping):
+            return {str(k): v if isinstance(v, str) else repr(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return parse_inputs(str(v) for v in value)
+        raise SettingsError("inputs must be a table such as {sr = 16000}")
+    if key in ("reference", "sweep"):
         if not isinstance(value, bool):
-            raise SettingsError(f"reference must be true or false, got {value!r}")
+            raise SettingsError(f"{key} must be true or false, got {value!r}")
         return value
     if value is not None and not isinstance(value, str):
         raise SettingsError(f"{key} must be a string")
@@ -119,6 +134,18 @@ def parse_dims(items: Iterable[str]) -> dict[str, int]:
             raise SettingsError(f"--dim {item!r}: a dimension cannot be negative")
         dims[name] = value
     return dims
+
+
+def parse_inputs(items: Iterable[str]) -> dict[str, str]:
+    """``["sr=16000", "x=x.npy"]`` -> ``{"sr": "16000", "x": "x.npy"}``; one-line errors."""
+    inputs: dict[str, str] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip() or not raw.strip():
+            raise SettingsError(f"--input {item!r}: expected NAME=VALUE or NAME=FILE.npy, "
+                                "such as sr=16000")
+        inputs[name.strip()] = raw.strip()
+    return inputs
 
 
 DEFAULT_SETTINGS = RuntimeSettings()

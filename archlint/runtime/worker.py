@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import ModelProto, ValueInfoProto, helper
+from onnx import ModelProto, ValueInfoProto, helper, numpy_helper
 
 TEXT_SUFFIXES = (".onnx.txt", ".onnxtxt")
 
@@ -139,10 +139,12 @@ def _placement(profile_path: str) -> list[list[str]]:
 
 def _reference_job(job: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Capture each recurrent node's inputs and outputs from an onnxruntime run, then run the
-    node alone through onnx.reference.ReferenceEvaluator on the same inputs."""
-    from onnx import numpy_helper
-    from onnx.reference import ReferenceEvaluator
+    node alone through onnx.reference.ReferenceEvaluator on the same inputs.
 
+    A node in an If branch or a Loop body (``job["sub"]``, the owner a main-graph node) is
+    captured in two steps: the owner's inputs and the outer values its body reads come from
+    the run of the model; then the body runs alone in onnxruntime on them (the branch the
+    condition took; a Loop's first iteration), its recurrent node's tensors as outputs."""
     job_id = job["id"]
     feeds = dict(np.load(workdir / job["inputs"]))
     _stage(job_id, "create")
@@ -152,11 +154,13 @@ def _reference_job(job: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], 
     graph = model.graph
     initializers = {t.name: t for t in graph.initializer}
     nodes = [graph.node[i] for i in job["nodes"]]
+    subs = [(entry, _body(graph.node[entry["owner"]], entry["attr"]))
+            for entry in job.get("sub", [])]
     wanted: list[str] = []
-    for node in nodes:
-        for name in [*node.input, *node.output]:
-            if name and name not in initializers and name not in wanted:
-                wanted.append(name)
+    for name in [n for node in nodes for n in [*node.input, *node.output]] + [
+            n for entry, body in subs for n in _outer_reads(graph.node[entry["owner"]], body)]:
+        if name and name not in initializers and name not in wanted:
+            wanted.append(name)
     extended = ModelProto()
     extended.CopyFrom(model)
     present = {o.name for o in extended.graph.output}
@@ -169,47 +173,132 @@ def _reference_job(job: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], 
         values = dict(zip(wanted, session.run(wanted, feeds), strict=True))
     except Exception as exc:
         return {"status": "run_failed", "error": _error_text(exc)}, {}
+    needed = {n for node in nodes for n in node.input} | {
+        n for entry, body in subs for n in _outer_reads(graph.node[entry["owner"]], body)}
+    for name in needed & set(initializers):  # only the weights read here: models can be big
+        values.setdefault(name, numpy_helper.to_array(initializers[name]))
     arrays: dict[str, Any] = {}
     checked: list[dict[str, Any]] = []
     opsets = list(model.opset_import)
     for index, node in zip(job["nodes"], nodes, strict=True):
         _stage(job_id, f"reference:{index}")
-        node_feeds = {}
-        for name in node.input:
-            if not name:
-                continue
-            node_feeds[name] = (numpy_helper.to_array(initializers[name]) if name in initializers
-                                else values[name])
         entry: dict[str, Any] = {"index": index, "inputs": {}, "outputs": {}}
-        single = helper.make_model(
-            helper.make_graph(
-                [node], "single",
-                [ValueInfoProto(name=n) for n in node_feeds],
-                [ValueInfoProto(name=n) for n in node.output if n],
-            ),
-            opset_imports=opsets,
-        )
+        checked.append(_evaluate(node, values, opsets, f"n{index}", entry, arrays))
+    for k, (sub, body) in enumerate(subs):
+        _stage(job_id, f"reference_sub:{k}")
+        entry = {"id": sub["id"], "inputs": {}, "outputs": {}}
+        owner = graph.node[sub["owner"]]
         try:
-            reference = ReferenceEvaluator(single).run(None, node_feeds)
-        except Exception as exc:
-            entry["error"] = _error_text(exc)
+            body_values = _run_body(job, model, owner, sub["attr"], body, sub["index"], values)
+        except _NotRun as why:
+            entry["skipped"] = str(why)
             checked.append(entry)
             continue
-        for slot, name in enumerate(node.input):
-            if name and slot == 4:  # sequence_lens: the parent decides whether it was honoured
-                key = f"n{index}_seq"
-                arrays[key] = np.asarray(node_feeds[name])
-                entry["inputs"]["sequence_lens"] = key
-        x = node_feeds.get(node.input[0])
-        entry["x_shape"] = list(np.shape(x)) if x is not None else None
-        produced = [n for n in node.output if n]
-        for slot, (name, ref_value) in enumerate(zip(produced, reference, strict=True)):
-            arrays[f"n{index}_ort{slot}"] = np.asarray(values[name])
-            arrays[f"n{index}_ref{slot}"] = np.asarray(ref_value)
-            entry["outputs"][name] = [f"n{index}_ort{slot}", f"n{index}_ref{slot}"]
-        checked.append(entry)
+        except Exception as exc:
+            entry["error"] = f"the body did not run alone: {_error_text(exc)}"
+            checked.append(entry)
+            continue
+        checked.append(_evaluate(body.node[sub["index"]], body_values, opsets, f"s{k}", entry,
+                                 arrays))
     _stage(job_id, "done")
     return {"status": "ok", "nodes": checked}, arrays
+
+
+class _NotRun(Exception):
+    """The body holding the node did not run on these inputs (the other branch; no iteration)."""
+
+
+def _body(owner: onnx.NodeProto, attr: str) -> onnx.GraphProto:
+    for attribute in owner.attribute:
+        if attribute.name == attr:
+            found: onnx.GraphProto = attribute.g
+            return found
+    raise KeyError(f"{owner.name or owner.op_type} has no subgraph {attr!r}")
+
+
+def _outer_reads(owner: onnx.NodeProto, body: onnx.GraphProto) -> list[str]:
+    """The owner's inputs and the names its body reads from the enclosing graph."""
+    local = {i.name for i in body.input} | {t.name for t in body.initializer} | {
+        o for node in body.node for o in node.output}
+    outer = [n for node in body.node for n in node.input if n and n not in local]
+    return [*owner.input, *dict.fromkeys(outer)]
+
+
+def _run_body(job: dict[str, Any], model: ModelProto, owner: onnx.NodeProto, attr: str,
+              body: onnx.GraphProto, index: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The values of the recurrent node's tensors as the body computed them on this run."""
+    feeds: dict[str, Any] = {}
+    if owner.op_type == "If":
+        taken = "then_branch" if bool(np.asarray(values[owner.input[0]]).all()) else \
+            "else_branch"
+        if taken != attr:
+            raise _NotRun(f"the run took the {taken.replace('_', ' ')}")
+    elif owner.op_type == "Loop":
+        trip = values.get(owner.input[0]) if owner.input[0] else None
+        cond = values.get(owner.input[1]) if len(owner.input) > 1 and owner.input[1] else None
+        if (trip is not None and int(np.asarray(trip)) <= 0) or (
+                cond is not None and not bool(np.asarray(cond))):
+            raise _NotRun("the Loop ran no iteration on these inputs")
+        first = [np.array(0, np.int64), np.array(True)] + [
+            values[name] for name in owner.input[2:]]
+        feeds.update({i.name: np.asarray(v) for i, v in zip(body.input, first, strict=False)})
+    else:
+        raise _NotRun(f"a {owner.op_type} body is not re-run alone")
+    local = {t.name for t in body.initializer} | {o for n in body.node for o in n.output}
+    for name in _outer_reads(owner, body)[len(owner.input):]:
+        if name not in local and name not in feeds:
+            feeds[name] = np.asarray(values[name])
+    node = body.node[index]
+    outputs = [n for n in [*node.input, *node.output] if n and n not in feeds
+               and n not in {t.name for t in body.initializer}]
+    graph = helper.make_graph(
+        list(body.node), "body",
+        [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(value.dtype),
+                                       value.shape) for name, value in feeds.items()],
+        [ValueInfoProto(name=name) for name in dict.fromkeys(outputs)],
+        list(body.initializer))
+    single = helper.make_model(graph, opset_imports=list(model.opset_import))
+    single.ir_version = model.ir_version
+    single.functions.extend(model.functions)
+    session = _session({**job, "id": f"{job['id']}_body"}, single, None)
+    names = list(dict.fromkeys(outputs))
+    found = dict(zip(names, session.run(names, feeds), strict=True))
+    found.update(feeds)
+    found.update({t.name: numpy_helper.to_array(t) for t in body.initializer})
+    return found
+
+
+def _evaluate(node: onnx.NodeProto, values: dict[str, Any], opsets: list[Any], key: str,
+              entry: dict[str, Any], arrays: dict[str, Any]) -> dict[str, Any]:
+    """Run ``node`` alone in onnx.reference on its captured inputs; keys of both outputs."""
+    from onnx.reference import ReferenceEvaluator
+
+    node_feeds = {name: values[name] for name in node.input if name}
+    single = helper.make_model(
+        helper.make_graph(
+            [node], "single",
+            [ValueInfoProto(name=n) for n in node_feeds],
+            [ValueInfoProto(name=n) for n in node.output if n],
+        ),
+        opset_imports=opsets,
+    )
+    try:
+        reference = ReferenceEvaluator(single).run(None, node_feeds)
+    except Exception as exc:
+        entry["error"] = _error_text(exc)
+        return entry
+    for slot, name in enumerate(node.input):
+        if name and slot == 4:  # sequence_lens: the parent decides whether it was honoured
+            arrays[f"{key}_seq"] = np.asarray(node_feeds[name])
+            entry["inputs"]["sequence_lens"] = f"{key}_seq"
+    x = node_feeds.get(node.input[0])
+    entry["x_shape"] = list(np.shape(x)) if x is not None else None
+    produced = [n for n in node.output if n]
+    for slot, (name, ref_value) in enumerate(zip(produced, reference, strict=True)):
+        arrays[f"{key}_ort{slot}"] = np.asarray(values[name])
+        arrays[f"{key}_ref{slot}"] = np.asarray(ref_value)
+        entry["outputs"][name] = [f"{key}_ort{slot}", f"{key}_ref{slot}"]
+    return entry
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ class RunFailed(RuntimeRule):
     report states; token ids and ``sequence_lens`` kept in range) and reports onnxruntime's
     message when ``run`` raises, on the node the message names.
 
+    A run that fails while some values were invented by archlint (an integer input no
+    consumer bounds, a condition, a dimension without a name) is AL514's warning instead.
+
     ## Why is this bad?
     Most LSTM/GRU/RNN shape checks in onnxruntime run at ``run``, not at load: W must be
     ``[D, g·H, I]``, R ``[D, g·H, H]``, B ``[D, 2·g·H]``, initial_h ``[D, batch, H]``. A model
@@ -37,7 +40,8 @@ class RunFailed(RuntimeRule):
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
         main = run.main
-        if main is not None and main.status == "run_failed":
+        # on values archlint invented the failure may be theirs: AL514 says which to give
+        if main is not None and main.status == "run_failed" and not run.invented:
             yield ctx.finding(
                 self, main.node,
                 f"onnxruntime failed to run the model on {main.on}: {trim(main.error)}",

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint.runtime.collector import trim
+
+if TYPE_CHECKING:
+    from archlint.graph import NodeInfo
+    from archlint.runtime.result import RuntimeRun, SweepRun
+
+_FAILED = ("session_failed", "run_failed")
+
+
+class SizeDependentRun(RuntimeRule):
+    """The model runs at one size of a dynamic dimension and fails (or changes its output
+    shapes) at another.
+
+    ## What it does
+    Runs the model at the bound sizes (batch 2, seq 5 unless ``--dim`` says otherwise), then
+    again with each group of tied dimensions at a second size (batch 3, seq 7; a value the user
+    gave is left alone), one group at a time, and reports a size at which onnxruntime fails
+    or returns an output whose shape contradicts the static one, naming the dimension, the
+    node onnxruntime names, and the size that runs and the size that fails.
+
+    ## Why is this bad?
+    An exporter that traces the model at its example input can write the example's sizes into
+    the graph as constants: the dynamo exporter of torch 2.13 writes ``seq = 5`` into the
+    target of a Reshape after a bidirectional GRU, ``[5, -1, 6]``. The graph declares ``seq``
+    dynamic, runs at 5 and fails at every other length. A runtime check at the export's own
+    example sizes cannot see it; a second size does.
+
+    ## Example
+    fixtures/AL513/bad.onnx.txt reshapes the LSTM output to ``[5, -1, 3]``: it runs at seq 5
+    and fails at seq 7. fixtures/AL513/good.onnx.txt reads the target with ``0`` (copy the
+    input's size) and runs at both.
+    """
+
+    code = "AL513"
+    name = "size-dependent-run"
+    severity = Severity.ERROR
+    summary = "the model runs at one size of a dynamic dim and fails at another (runtime check)"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        main = run.main
+        if main is None:
+            return
+        main_mismatch = any(check.mismatch for check in run.outputs)
+        for sweep in run.sweep:
+            if main.status == "ok" and sweep.status in _FAILED:
+                yield self._finding(ctx, sweep, sweep.base, sweep.size, sweep.node,
+                                    f"onnxruntime: {trim(sweep.error)}")
+            elif main.status == "ok" and sweep.mismatched and not main_mismatch:
+                yield self._finding(ctx, sweep, sweep.base, sweep.size, None,
+                                    f"output(s) {', '.join(sweep.mismatched)} contradict their "
+                                    "static shape")
+            elif main.status == "run_failed" and sweep.status == "ok" and not run.invented:
+                # (on invented values the first failure is AL514's warning, not the model's)
+                yield self._finding(ctx, sweep, sweep.size, sweep.base, main.node,
+                                    f"onnxruntime: {trim(main.error)}")
+
+    def _finding(self, ctx: RuleContext, sweep: SweepRun, runs: int, fails: int,
+                 where: NodeInfo | None, why: str) -> Finding:
+        label = f" in {where.op_type} {where.name!r}" if where is not None else ""
+        return ctx.finding(
+            self, where,
+            f"the model runs at {sweep.dim}={runs} but fails at {sweep.dim}={fails}{label} "
+            f"({sweep.role} dim; {why})",
+            expected=f"runs at every {sweep.dim} (declared dynamic)",
+            actual=f"runs at {sweep.dim}={runs}, fails at {sweep.dim}={fails}",
+            help=f"A size of {sweep.dim} was written into the graph at export (a Reshape "
+            "target, an Expand or ConstantOfShape shape): export with the dim dynamic "
+            "(torch.onnx dynamic_shapes / dynamic_axes) or compute the shape from the tensor "
+            "(Shape -> Gather) instead of a constant.")

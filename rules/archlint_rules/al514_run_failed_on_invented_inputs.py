@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint.runtime.collector import trim
+
+if TYPE_CHECKING:
+    from archlint.runtime.result import RuntimeRun
+
+
+class RunFailedOnInventedInputs(RuntimeRule):
+    """onnxruntime failed on values archlint had to invent: give them, then judge the model.
+
+    ## What it does
+    When ``run`` raises while some fed values came from no declared range (an integer input
+    that no Gather or ``sequence_lens`` bounds, such as a sample rate or a mode selector; a
+    boolean condition; a dimension with neither a size nor a name), reports a warning that
+    names those inputs and the flags to give them (``--input sr=16000``,
+    ``--dim input:1=512``), instead of AL502's error against the model.
+
+    ## Why is this bad?
+    A model whose ``If`` branches on a sample rate, or that cuts its input in fixed chunks,
+    declares neither in its types: a made-up ``sr`` of 2 or a chunk of 1 sample fails where
+    the model is fine. archlint cannot tell the model's fault from its own guess, so it says
+    what it guessed and how to give the real values; the error comes once they are given.
+
+    ## Example
+    fixtures/AL514/bad.onnx.txt picks a Gather row with an integer ``mode`` no consumer
+    bounds (a Gather over a runtime tensor); fixtures/AL514/good.onnx.txt bounds it by
+    gathering from an initializer.
+    """
+
+    code = "AL514"
+    name = "run-failed-on-invented-inputs"
+    severity = Severity.WARNING
+    summary = "the run failed on input values archlint invented; give them (runtime check)"
+
+    def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        main = run.main
+        if main is None or main.status != "run_failed" or not run.invented:
+            return
+        names = ", ".join(run.invented)
+        yield ctx.finding(
+            self, main.node,
+            f"onnxruntime failed to run the model on {main.on} with values archlint invented "
+            f"for {names}: {trim(main.error)}",
+            expected=f"values of {names} the model is meant to get",
+            actual=f"invented ({run.binding})" if run.binding else "invented",
+            help=f"Give them and run again: {' '.join(run.invented_flags)} (or --inputs "
+            "FILE.npz, or [tool.archlint.runtime] inputs); an error against the model "
+            "comes from a run on values it accepts.")

@@ -1,0 +1,260 @@
+"""Issue 13: tied dims, the size sweep, user-given inputs, honest blame (real sessions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from archlint.engine import analyse
+from archlint.loader import load_model
+from archlint.registry import load_rules
+from archlint.runtime.inputs import bind_dims
+from archlint.runtime.settings import RuntimeSettings
+
+from .conftest import FIXTURES, REPO, invoke
+from .runtime_support import Checked, check
+
+KERAS_STATES = FIXTURES / "keras" / "k2_lstm_state_inputs.onnx"
+RUNTIME_RULES = [r for r in load_rules().rules if r.runtime]
+
+
+def run_one(path: Path, **settings: object) -> Checked:
+    return check(path, RUNTIME_RULES, RuntimeSettings(**{"runs": 1, **settings}))  # type: ignore[arg-type]
+
+
+def test_tf2onnx_state_batches_are_tied_to_the_batch_of_x() -> None:
+    ctx = analyse(load_model(KERAS_STATES))
+    binding = bind_dims(ctx.graph, ctx.layers, {})
+    # x [unk__2271, unk__2272, 4]; h0 [unk__2273, 3] and c0 [unk__2274, 3] reach the LSTM
+    # through Unsqueeze, x through a Transpose: one batch under three names
+    assert binding.values["unk__2271"] == binding.values["unk__2273"] == \
+        binding.values["unk__2274"] == 2
+    assert binding.values["unk__2272"] == 5
+    assert ("batch", ("unk__2271", "unk__2273", "unk__2274")) in binding.groups
+    # one --dim on any of them, by symbol, by role or by input axis, binds all three
+    for requested in ({"unk__2273": 4}, {"batch": 4}, {"x:0": 4}, {"x[0]": 4}):
+        bound = bind_dims(ctx.graph, ctx.layers, requested)
+        assert [bound.values[k] for k in ("unk__2271", "unk__2273", "unk__2274")] == [4] * 3, \
+            requested
+        assert bound.unused == ()
+
+
+def test_tf2onnx_state_inputs_run_clean_at_a_requested_batch() -> None:
+    result = run_one(KERAS_STATES, dims={"batch": 3})
+    assert [f.code for f in result.findings] == []
+    assert [(s.name, s.shape) for s in result.inputs] == [
+        ("x", (3, 5, 4)), ("h0", (3, 3)), ("c0", (3, 3))]
+
+
+# --- the size sweep -----------------------------------------------------------------------------
+
+DYNAMO_BAKED = FIXTURES / "exported_defects" / "gru_l2_bi_dynamo.onnx"
+CLASSIC = FIXTURES / "exported" / "lstm_l2_bi_classic.onnx"
+SCHEMA = json.loads((REPO / "archlint" / "schemas" / "report-v1.schema.json").read_text())
+
+
+def test_the_dynamo_export_with_a_baked_seq_fails_run_with_defaults() -> None:
+    result = invoke("run", "--runs", "1", str(DYNAMO_BAKED))
+    assert result.exit_code == 1, result.output
+    found = [line for line in result.output.splitlines() if " AL513 " in line]
+    assert len(found) == 1, result.output
+    assert found[0].startswith(
+        f"{DYNAMO_BAKED}:main/node_Reshape_178: AL513 error: "
+        "the model runs at seq=5 but fails at seq=7 in Reshape 'node_Reshape_178'")
+    assert "    expected runs at every seq (declared dynamic), found runs at seq=5, fails at " \
+        "seq=7" in result.output
+    # the batch sweep runs: only seq is blamed
+    assert "    sweep: batch 2 -> 3 (seq=5, batch=3): ok" in result.output
+    assert "    sweep: seq 5 -> 7 (seq=7, batch=2): run failed in Reshape 'node_Reshape_178'" \
+        in result.output
+
+
+def test_the_classic_export_passes_the_sweep() -> None:
+    result = invoke("run", "--runs", "1", str(CLASSIC))
+    assert result.exit_code == 0, result.output
+    sweeps = [line for line in result.output.splitlines() if line.startswith("    sweep: ")]
+    assert sorted(sweeps) == ["    sweep: batch 2 -> 3 (seq=5, batch=3): ok",
+                              "    sweep: seq 5 -> 7 (seq=7, batch=2): ok"]
+
+
+def test_a_dim_the_user_gives_is_not_swept_and_the_sweep_can_be_turned_off() -> None:
+    given = run_one(DYNAMO_BAKED, dims={"seq": 5})
+    assert [(s.dim, s.base, s.size, s.status) for s in given.run.sweep] == [
+        ("batch", 2, 3, "ok")]
+    assert [f.code for f in given.findings] == []
+    off = run_one(DYNAMO_BAKED, sweep=False)
+    assert off.run.sweep == () and [f.code for f in off.findings] == []
+
+
+def test_run_json_carries_inputs_sweep_placement_and_timings() -> None:
+    result = invoke("run", "--runs", "1", "--seed", "7", "--format", "json", str(DYNAMO_BAKED))
+    report = json.loads(result.output)
+    jsonschema.validate(report, SCHEMA)
+    runtime = report["models"][0]["runtime"]
+    assert runtime["seed"] == 7
+    assert runtime["binding"] == "seq=5, batch=2"
+    assert runtime["inputs"] == [{
+        "name": "x", "dtype": "float", "shape": [5, 2, 4], "values": "uniform in [-1, 1)",
+        "low": -1.0, "high": 1.0, "origin": "random", "invented": False}]
+    by_dim = {s["dim"]: s for s in runtime["sweep"]}
+    assert by_dim["seq"]["status"] == "run_failed"
+    assert by_dim["seq"]["node"] == "node_Reshape_178"
+    assert (by_dim["seq"]["base"], by_dim["seq"]["size"]) == (5, 7)
+    assert by_dim["batch"]["status"] == "ok" and by_dim["batch"]["binding"] == "seq=5, batch=3"
+    assert {p["node"] for p in runtime["placement"] if p["op_type"] == "GRU"} == {
+        "node_GRU_81", "node_GRU_164"}
+    assert set(runtime["timings"]) == {"session_s", "first_run_s", "median_run_s"}
+    assert [f["code"] for f in report["models"][0]["findings"]] == ["AL513"]
+
+
+# --- inputs the user controls; honest blame -----------------------------------------------------
+
+SELECTOR = FIXTURES / "selector" / "vad_sr_if.onnx"
+
+
+def test_the_selector_model_passes_with_its_sample_rate_and_chunk() -> None:
+    result = invoke("run", "--runs", "1", "--input", "sr=16000", "--dim", "input:1=512",
+                    str(SELECTOR))
+    assert result.exit_code == 0, result.output
+    assert "0 findings (0 errors, 0 warnings, 0 infos)" in result.output
+    assert "    input input float[2, 512] uniform in [-1, 1)" in result.output
+    assert "    input sr int64[] value 16000 (given by --input)" in result.output
+    assert "    placement: LSTM 'lstm_16k': CPUExecutionProvider" in result.output
+    # the chunk the user gave is not swept; the batch is
+    assert [line for line in result.output.splitlines() if line.startswith("    sweep:")] == [
+        "    sweep: batch 2 -> 3 (batch=3, input:1=512): ok"]
+
+
+def test_the_selector_model_without_its_values_is_a_warning_naming_them() -> None:
+    result = invoke("run", "--runs", "1", str(SELECTOR))
+    assert result.exit_code == 0, result.output  # a warning: --fail-on error passes
+    (line,) = [x for x in result.output.splitlines() if " AL5" in x]
+    # the Reshape inside the branch onnxruntime names, not only the If around it
+    assert line.startswith(f"{SELECTOR}:main/by_sample_rate.else_branch/lstm_8k_cut: AL514 "
+                           "warning: onnxruntime failed to run the model on cpu with values "
+                           "archlint invented for sr, input:1: ")
+    assert "help: Give them and run again: --input sr=VALUE --dim input:1=SIZE" in result.output
+    assert " AL502 " not in result.output
+    only_chunk = invoke("run", "--runs", "1", "--dim", "input:1=512", str(SELECTOR))
+    (line,) = [x for x in only_chunk.output.splitlines() if " AL5" in x]
+    assert "AL514 warning" in line and "invented for sr: " in line
+
+
+def test_an_npz_and_a_config_table_give_inputs_too(tmp_path: Path) -> None:
+    import numpy as np
+
+    npz = tmp_path / "chunk.npz"
+    np.savez(npz, input=np.zeros((1, 512), np.float32), sr=np.array(16000, np.int64))
+    result = run_one(SELECTOR, inputs_file=str(npz))
+    assert [f.code for f in result.findings] == []
+    assert [(s.name, s.shape, s.origin) for s in result.inputs] == [
+        ("input", (1, 512), "--inputs"), ("sr", (), "--inputs")]
+    assert result.run.invented == ()
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.archlint.runtime]\ndims = {"input:1" = 512}\n'
+                      'inputs = {sr = 16000}\nsweep = false\n')
+    report = invoke("run", "--runs", "1", "--config", str(config), "--format", "json",
+                    str(SELECTOR))
+    runtime = json.loads(report.output)["models"][0]["runtime"]
+    assert runtime["sweep"] == [] and runtime["invented"] == []
+    assert {i["name"]: (i["origin"], i["low"], i["high"]) for i in runtime["inputs"]} == {
+        "input": ("random", -1.0, 1.0), "sr": ("--input", 16000.0, 16000.0)}
+
+
+def test_a_given_input_the_model_does_not_have_is_said_and_nothing_runs() -> None:
+    result = run_one(SELECTOR, inputs={"rate": "16000"})
+    assert result.run.not_run == ("--input rate: the model has no such input "
+                                  "(its inputs: input, sr)")
+
+
+# --- the reference evaluator inside If branches and Loop bodies ---------------------------------
+
+def test_a_recurrent_node_in_each_if_branch_is_compared_on_the_branch_taken() -> None:
+    result = run_one(SELECTOR, inputs={"sr": "16000"}, dims={"input:1": 512})
+    assert [f.code for f in result.findings] == []
+    notes = [n for n in result.notes if n.startswith("reference: ")]
+    assert len(notes) == 2, notes
+    assert notes[0] == ("reference: LSTM 'lstm_8k' (in main/by_sample_rate.else_branch) not "
+                        "checked: the run took the then branch")
+    assert notes[1].startswith("reference: LSTM 'lstm_16k' (in main/by_sample_rate.then_branch) "
+                               "agrees with onnx.reference (Y max abs diff ")
+    other = run_one(SELECTOR, inputs={"sr": "8000"}, dims={"input:1": 256})
+    assert any(n.startswith("reference: LSTM 'lstm_8k' (in main/by_sample_rate.else_branch) "
+                            "agrees with onnx.reference") for n in other.notes), other.notes
+
+
+def _in_an_if(tmp_path: Path) -> Path:
+    """fixtures/AL510/bad.onnx.txt (a float16 LSTM) as both branches of an If on ``cond``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inner = onnx.parser.parse_model((FIXTURES / "AL510" / "bad.onnx.txt").read_text())
+    branches = {}
+    for branch in ("then_branch", "else_branch"):
+        graph = onnx.GraphProto()
+        graph.CopyFrom(inner.graph)
+        graph.name = branch
+        del graph.input[:]
+        for node in graph.node:
+            node.name = f"{branch}_{node.name}"
+        branches[branch] = graph
+    main = helper.make_graph(
+        [helper.make_node("If", ["cond"], [o.name for o in inner.graph.output], name="pick",
+                          **branches)],
+        "wrapped", [*inner.graph.input,
+                    helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+        list(inner.graph.output))
+    model = helper.make_model(main, opset_imports=list(inner.opset_import))
+    model.ir_version = inner.ir_version
+    path = tmp_path / "if_fp16_lstm.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def test_a_difference_inside_an_if_branch_is_al510_on_the_branch_node(tmp_path: Path) -> None:
+    result = run_one(_in_an_if(tmp_path), inputs={"cond": "True"}, rtol=0.0, atol=1e-4)
+    al510 = [f for f in result.findings if f.code == "AL510"]
+    assert al510, [f.message for f in result.findings]
+    assert {f.location.node for f in al510} == {"then_branch_lstm_0"}
+    assert {f.location.graph for f in al510} == {"main/pick.then_branch"}
+    assert any("else_branch_lstm_0" in n and "the run took the then branch" in n
+               for n in result.notes), result.notes
+
+
+def test_a_recurrent_node_in_a_loop_body_is_compared_on_the_first_iteration() -> None:
+    model = FIXTURES / "AL305" / "good_loop_carried.onnx.txt"
+    result = run_one(model, inputs={"n": "2", "go": "True"})
+    assert [f.code for f in result.findings] == []
+    assert any(n.startswith("reference: LSTM 'lstm' (in main/stream.body) agrees with "
+                            "onnx.reference (Y max abs diff") for n in result.notes), result.notes
+    idle = run_one(model, inputs={"n": "0", "go": "True"})
+    assert "reference: LSTM 'lstm' (in main/stream.body) not checked: the Loop ran no " \
+        "iteration on these inputs" in idle.notes
+
+
+def test_an_input_from_a_npy_file_fixes_its_dims(tmp_path: Path) -> None:
+    import numpy as np
+
+    chunk = tmp_path / "chunk.npy"
+    np.save(chunk, np.full((3, 512), 0.25, np.float64))  # cast to the declared float32
+    result = run_one(SELECTOR, inputs={"input": str(chunk), "sr": "16000"})
+    assert [f.code for f in result.findings] == []
+    (fed, sr) = result.inputs
+    assert (fed.name, fed.dtype, fed.shape, fed.origin, fed.low, fed.high) == (
+        "input", "float", (3, 512), "--input", 0.25, 0.25)
+    assert "batch=3 (shape of --input input" in result.dims
+    assert "input:1=512 (shape of --input input" in result.dims
+    assert (sr.shape, sr.values) == ((), "value 16000 (given by --input)")
+    assert result.run.sweep == ()  # every dim was given by the array: nothing left to sweep
+
+
+def test_the_other_dynamo_export_is_caught_by_the_sweep_as_its_manifest_recorded() -> None:
+    # fixtures/exported/manifest.json: onnxruntime fails at seq 7 in node_Reshape_236
+    manifest = json.loads((FIXTURES / "exported" / "manifest.json").read_text())
+    assert "node_Reshape_236" in manifest["lstm_l2_bi_dynamo.onnx"]["ort_check"]
+    result = run_one(FIXTURES / "exported" / "lstm_l2_bi_dynamo.onnx")
+    assert [(f.code, f.location.node) for f in result.findings] == [
+        ("AL513", "node_Reshape_236")]
+    assert result.findings[0].actual == "runs at seq=5, fails at seq=7"
