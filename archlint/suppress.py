@@ -23,6 +23,7 @@ from archlint._version import __version__
 from archlint.api import Finding, Location, RuleContext
 from archlint.config import Config
 from archlint.core_rules import UnusedSuppression
+from archlint.render_names import json_text
 
 __all__ = [
     "METADATA_KEY",
@@ -110,7 +111,7 @@ class Baseline:
         unique = list({e["fingerprint"]: e for e in entries}.values())
         doc = {"baseline_version": BASELINE_VERSION, "archlint_version": __version__,
                "findings": unique}
-        return json.dumps(doc, indent=2) + "\n"
+        return json_text(doc)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from archlint.cli.lint import lint_command
 from archlint.cli.params import params_command
 from archlint.cli.rules import explain_command, rules_command
 from archlint.cli.run import run_command
+from archlint.render_names import safe_text
 
 __all__ = ["cli", "main"]
 
@@ -47,5 +48,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        click.echo(f"archlint: error: internal error: {message} (rerun with --debug)", err=True)
+        click.echo(safe_text(f"archlint: error: internal error: {message} (rerun with --debug)"),
+                   err=True)
         sys.exit(EXIT_USAGE)

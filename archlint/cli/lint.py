@@ -18,6 +18,7 @@ from archlint.cli.options import (
     paths_argument,
 )
 from archlint.cli.progress import ProgressLine
+from archlint.render_names import safe_text
 from archlint.reporters import MACHINE_FORMATS, REPORTERS
 from archlint.reporters.text import summary_line
 from archlint.suppress import Baseline
@@ -78,10 +79,10 @@ def lint_command(
     if output_format in MACHINE_FORMATS and not quiet:
         click.echo(summary_line(report), err=True)
     for model in report.errors:
-        click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
+        click.echo(safe_text(f"archlint: error: {model.path}: {model.error}"), err=True)
     if write_baseline is not None:
         emit(Baseline.render(report.findings), write_baseline)
-        click.echo(f"archlint: wrote {len(report.findings)} findings to baseline "
-                   f"{write_baseline}", err=True)
+        click.echo(safe_text(f"archlint: wrote {len(report.findings)} findings to baseline "
+                             f"{write_baseline}"), err=True)
         sys.exit(EXIT_USAGE if report.errors else EXIT_CLEAN)
     sys.exit(app.exit_code(report, plan.fail_on, exit_zero))

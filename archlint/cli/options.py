@@ -15,6 +15,7 @@ import click
 
 from archlint.app import EXIT_USAGE, AppError
 from archlint.config import FAIL_ON_CHOICES
+from archlint.render_names import safe_text
 
 __all__ = [
     "UsageFailure",
@@ -35,7 +36,8 @@ class UsageFailure(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: object = None) -> None:
-        click.echo(f"archlint: error: {self.format_message()}", err=True)
+        # the message often names a file or a key the user (or an attacker) chose
+        click.echo(safe_text(f"archlint: error: {self.format_message()}"), err=True)
 
 
 @contextmanager

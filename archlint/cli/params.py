@@ -15,6 +15,7 @@ from archlint import app
 from archlint.app import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from archlint.cli.options import UsageFailure, app_errors, config_option, emit, output_options
 from archlint.params import CONVENTIONS_TEXT, Convention, parse_count
+from archlint.render_names import safe_text
 from archlint.reporters.params_report import PARAMS_FORMATS, render
 
 __all__ = ["params_command"]
@@ -83,7 +84,7 @@ def params_command(
             expect_params=expect_params, convention=convention)
     emit(render(report, output_format, summary), output)
     for model in report.errors:
-        click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
+        click.echo(safe_text(f"archlint: error: {model.path}: {model.error}"), err=True)
     if report.errors:
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_FINDINGS if report.failures else EXIT_CLEAN)

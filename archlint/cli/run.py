@@ -17,6 +17,7 @@ from archlint.cli.options import (
     output_options,
     paths_argument,
 )
+from archlint.render_names import safe_text
 from archlint.report import ModelReport
 from archlint.reporters import REPORTERS
 from archlint.reporters.text import format_finding, summary_line
@@ -45,7 +46,8 @@ def render_details(models: Sequence[ModelReport]) -> str:
         if facts.timing:
             lines.append(f"    timing: {facts.timing}")
         lines.extend(f"    note: {note}" for note in facts.notes)
-    return "\n".join(lines) + ("\n" if lines else "")
+    # input/output names and notes quoting them: one escaped line each
+    return "".join(safe_text(line) + "\n" for line in lines)
 
 
 @click.command(name="run")
@@ -104,5 +106,5 @@ def run_command(
         text = REPORTERS[output_format](report)
     emit(text, output)
     for model in report.errors:
-        click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
+        click.echo(safe_text(f"archlint: error: {model.path}: {model.error}"), err=True)
     sys.exit(app.exit_code(report, fail_on, exit_zero))

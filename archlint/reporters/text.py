@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from archlint.api import Finding, Severity
+from archlint.render_names import safe_text
 from archlint.report import Report
 
 
@@ -23,7 +24,8 @@ def format_finding(finding: Finding) -> str:
         lines.append(f"    at {slot}")
     if finding.help:
         lines.append(f"    help: {finding.help}")
-    return "\n".join(lines)
+    # names (and messages quoting them) are escaped line by line: none can add a line
+    return "\n".join(safe_text(line) for line in lines)
 
 
 def summary_line(report: Report) -> str:
