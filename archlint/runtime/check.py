@@ -23,7 +23,7 @@ from archlint.loader import LoadError, load_model
 from archlint.runtime.child import ChildOutcome, run_worker
 from archlint.runtime.collector import node_named_in, trim
 from archlint.runtime.compare import compare_arrays, non_finite
-from archlint.runtime.inputs import Binding, bind_dims, fed_inputs, make_inputs
+from archlint.runtime.inputs import Binding, InputsError, bind_dims, fed_inputs, make_inputs
 from archlint.runtime.placement import placement
 from archlint.runtime.prediction import predict
 from archlint.runtime.providers import CPU, resolve_provider, short_name
@@ -72,7 +72,10 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
 
     notes: list[str] = []
     binding = bind_dims(ctx.graph, ctx.layers, settings.dims)
-    feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed)
+    try:
+        feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed)
+    except InputsError as exc:  # not run is not passed: AL501 reports it
+        return dataclasses.replace(base, not_run=str(exc))
     notes.extend(f"--dim {name}: this model has no such symbolic dimension"
                  for name in binding.unused)
     with tempfile.TemporaryDirectory(prefix="archlint-run-") as tmp:
@@ -187,10 +190,10 @@ def _main_job(
 ) -> RuntimeRun:
     status = str(main.get("status"))
     on = ", ".join(short_name(p) for p in providers)
-    if status == "worker_error":
-        notes.append(f"not checked: the worker failed before onnxruntime ran: "
-                     f"{trim(str(main.get('error', '')))}")
-        return run
+    if status == "worker_error":  # not checked is not passed: AL501 reports it
+        job = JobOutcome(status, on, f"the worker failed before onnxruntime ran: "
+                         f"{trim(str(main.get('error', '')))}")
+        return dataclasses.replace(run, main=job)
     if status in ("session_failed", "run_failed"):
         message = str(main.get("error", ""))
         job = JobOutcome(status, on, message, node_named_in(message, ctx.graph))

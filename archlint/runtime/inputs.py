@@ -20,10 +20,18 @@ from archlint.graph import ModelGraph
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
-__all__ = ["Binding", "InputSpec", "bind_dims", "make_inputs", "resolve_shape"]
+__all__ = ["Binding", "InputSpec", "InputsError", "bind_dims", "make_inputs", "resolve_shape"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 GENERIC_INT_RANGE = (0, 4)  # [low, high): small non-negative ints
+# Inputs are drawn in archlint's own process: a declared shape of 2^40 elements must be
+# refused before numpy is asked for the memory.
+MAX_INPUT_BYTES = 1 << 30
+
+
+class InputsError(Exception):
+    """Inputs that cannot be drawn (a negative or huge declared shape, a string tensor):
+    ``str()`` says which input and why; the model is then not run."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,21 @@ def _int_range(
     return low, high, "no consumer bounds it"
 
 
+def _check_drawable(name: str, label: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> None:
+    if dtype.kind not in "fiub":
+        raise InputsError(f"input {name!r} is a {label} tensor: random inputs are drawn only "
+                          "for numbers and booleans")
+    if any(d < 0 for d in shape):
+        raise InputsError(f"input {name!r} declares a negative dimension {list(shape)}")
+    elements = 1
+    for dim in shape:
+        elements *= dim
+    if elements * dtype.itemsize > MAX_INPUT_BYTES:
+        raise InputsError(f"input {name!r} would take {elements * dtype.itemsize:,} bytes "
+                          f"({label}{list(shape)}; at most {MAX_INPUT_BYTES:,}): bind smaller "
+                          "dims with --dim")
+
+
 def make_inputs(
     graph: ModelGraph,
     layers: tuple[RecurrentLayer, ...],
@@ -173,9 +196,10 @@ def make_inputs(
         shape = resolve_shape(info.shape or (), binding)
         try:
             np_dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(info.dtype or 1))
-        except Exception:  # bfloat16, strings...: not something we can draw
+        except Exception:  # bfloat16, float8...: not something numpy draws
             np_dtype = np.dtype(np.float32)
         dtype_label = onnx.TensorProto.DataType.Name(info.dtype or 1).lower()
+        _check_drawable(name, dtype_label, np_dtype, shape)
         if np_dtype.kind == "f":
             value = rng.uniform(-1.0, 1.0, size=shape).astype(np_dtype)
             how = "uniform in [-1, 1)"

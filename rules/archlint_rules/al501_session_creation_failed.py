@@ -48,9 +48,20 @@ class SessionCreationFailed(RuntimeRule):
                 f"onnxruntime could not create a session on {main.on}: {trim(main.error)}",
                 help="Fix what onnxruntime names (see docs/runtime.md for the usual recurrent "
                 "causes: layout=1, missing hidden_size, clip <= 0, activation counts).")
-        if run.not_run is not None:  # never handed to onnxruntime: it must not pass silently
+        if main is not None and main.status == "worker_error":  # not checked is not passed
+            yield ctx.finding(
+                self, None, f"the model was not run on {main.on}: {trim(main.error)}",
+                help="Fix what the message names; a model that was not run has not passed.")
+        if run.not_run is None:  # never handed to onnxruntime: it must not pass silently
+            return
+        if run.not_run.startswith("external data"):
             yield ctx.finding(
                 self, None, f"onnxruntime was not given the model: {run.not_run}",
                 expected="external data inside the model's folder", actual=run.not_run,
                 help="Move the external data files next to the model (or below its folder) "
                 "and point the locations at them; the static findings name each tensor.")
+        else:
+            yield ctx.finding(
+                self, None, f"onnxruntime was not given the model: {run.not_run}",
+                help="Bind the symbolic dims to small values with --dim, or feed a model "
+                "whose inputs are numeric tensors; a model that was not run has not passed.")
