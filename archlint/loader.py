@@ -18,6 +18,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import GraphProto, ModelProto, TensorProto
 
+from archlint.functions import expansion_problem
 from archlint.inference import infer_isolated
 
 __all__ = [
@@ -137,6 +138,9 @@ def load_proto(
     where = path if path is not None else Path.cwd() / display_path
     try:
         _validate_structure(proto, display_path)
+        expansion = expansion_problem(proto)
+        if expansion is not None:  # never handed to onnx's inference: it would run for hours
+            raise LoadError(display_path, f"not analysed: {expansion}")
         external = tuple(_check_external_data(proto, where))
         inferred, error, data_prop_error = (
             infer_model_shapes(proto) if infer_shapes else (proto, None, None))

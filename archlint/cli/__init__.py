@@ -6,7 +6,9 @@ Nothing under ``archlint/`` imports this package except ``archlint.__main__``.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 
@@ -36,8 +38,16 @@ for _command in (lint_command, rules_command, explain_command, params_command, r
     cli.add_command(_command)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # SIGTERM (a CI cancel, `kill`) unwinds like Ctrl-C does: the children are killed and the
+    # temporary folders removed on the way out (the default action would skip both)
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: click, plus a last line of defence against tracebacks."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
     run = dataclasses.replace(base, dims=binding.describe(), inputs=specs,
                               child=_child_end(outcome, ctx, settings, providers, binding))
     main = outcome.results.get("main")
+    if main is None and run.child is None:  # the child ended well but its result is unreadable
+        main = {"status": "worker_error", "error": "its result file is missing or cut short"}
     if main is not None:
         run = _main_job(main, arrays["main"], ctx, binding, providers, run, notes)
         mismatches, lines = predict(main, ctx, providers, settings.profiles, notes)
@@ -131,10 +134,15 @@ def _save(path: Path, arrays: Mapping[str, np.ndarray[Any, Any]]) -> None:
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray[Any, Any]]:
+    """A job's arrays; none when the file is missing or was cut short (the child was killed
+    while writing it): the job's outputs are then not checked, and say so."""
     if not path.is_file():
         return {}
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return {}
 
 
 def _outputs(result: Mapping[str, Any], arrays: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,6 +211,9 @@ def _main_job(
         job = JobOutcome(status, on, providers_used=tuple(main["providers_used"]),
                          dropped=tuple(main.get("missing", [])))
         return dataclasses.replace(run, main=job)
+    if main.get("outputs") and not arrays:  # results written, arrays cut short
+        return dataclasses.replace(run, main=JobOutcome(
+            "worker_error", on, "its output arrays are missing or cut short"))
     checks = tuple(_check_output(name, value, ctx, binding)
                    for name, value in _outputs(main, arrays).items())
     placed, lines = placement(main.get("placement", []), ctx, providers)
