@@ -13,6 +13,7 @@ meaning "the command's own default", so command-line options can be layered on t
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ def find_config(paths: Sequence[str | Path]) -> Path | None:
     if not paths:
         start = Path.cwd()
     else:
-        folders = [_folder_of(Path(p).resolve()) for p in paths]
+        folders = [_folder_of(_resolved(Path(p))) for p in paths]
         start = _common_folder(folders)
     for folder in (start, *start.parents):
         for name in CONFIG_FILES:
@@ -135,6 +136,14 @@ def find_config(paths: Sequence[str | Path]) -> Path | None:
             if candidate.is_file() and (name != "pyproject.toml" or _has_archlint_table(candidate)):
                 return candidate
     return None
+
+
+def _resolved(path: Path) -> Path:
+    """The real path; a symlink loop (which the loader reports) stays as written, absolute."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))  # noqa: PTH100 (resolve() is what failed)
 
 
 def _folder_of(path: Path) -> Path:

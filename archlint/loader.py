@@ -9,6 +9,7 @@ process (archlint/inference.py), so an abort in onnx's C++ is a finding.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,13 @@ TEXT_SUFFIXES = (".onnx.txt", ".onnxtxt")
 # Initializers up to this many elements keep their values for shape inference and rules
 # (reshape targets, sequence_lens, slice bounds); bigger ones are described by dims alone.
 SMALL_TENSOR_ELEMENTS = 4096
+# protobuf cannot hold a message over 2 GiB: a bigger .onnx file is not a model (weights that
+# size live in external data). ONNX text is read whole and parsed recursively: its size and
+# its nesting ({ of subgraph bodies) are bounded before onnx's C++ parser sees it, which
+# overflows its stack (a segfault, no output) at some thousands of nested If branches.
+MAX_MODEL_BYTES = 2 * 1024**3
+MAX_TEXT_MODEL_BYTES = 256 * 1024**2
+MAX_TEXT_NESTING = 32
 
 
 # protobuf (proto2) does not check UTF-8 when parsing: a corrupt string field only fails when
@@ -97,6 +105,9 @@ def discover_models(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
     """
     for raw in paths:
         path = Path(raw)
+        problem = _stat_problem(path)
+        if problem is not None:
+            raise LoadError(raw, problem)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if _is_model_file(p, walking=True))
             if not found:
@@ -107,6 +118,21 @@ def discover_models(paths: Sequence[str]) -> Iterator[tuple[str, Path]]:
             yield raw, path
         else:
             raise LoadError(raw, "no such file or folder")
+
+
+def _stat_problem(path: Path) -> str | None:
+    """Why ``path`` cannot even be looked at (a symlink loop, a dangling link), or None."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if path.is_symlink():
+            return "dangling symlink (its target does not exist)"
+        if exc.errno == errno.ENOENT:
+            return "no such file or folder"
+        return f"cannot read: {exc.strerror or exc}"
+    return None
 
 
 def _is_model_file(path: Path, *, walking: bool) -> bool:
@@ -163,8 +189,19 @@ def load_proto(
 def _parse(path: Path, shown: str) -> ModelProto:
     if path.is_dir():
         raise LoadError(shown, "is a folder, expected a .onnx file")
+    problem = _stat_problem(path)
+    if problem is not None:
+        raise LoadError(shown, problem)
     if not path.is_file():
         raise LoadError(shown, "not a regular file")
+    text = path.name.lower().endswith(TEXT_SUFFIXES)
+    limit = MAX_TEXT_MODEL_BYTES if text else MAX_MODEL_BYTES
+    size = path.stat().st_size
+    if size > limit:  # checked before reading: a 3 GB file is never read whole
+        raise LoadError(shown, f"too large for an ONNX {'text ' if text else ''}model "
+                        f"({size:,} bytes; at most {limit:,}"
+                        + ("" if text else ", the protobuf limit: weights go in external data")
+                        + ")")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -189,10 +226,43 @@ def _parse_text(data: bytes, shown: str) -> ModelProto:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise LoadError(shown, "ONNX text file is not UTF-8") from None
+    depth = _nesting(text)
+    if depth > MAX_TEXT_NESTING:
+        raise LoadError(shown, f"ONNX text nested {depth} graphs deep (at most "
+                        f"{MAX_TEXT_NESTING} are parsed)")
     try:
         return onnx.parser.parse_model(text)
     except Exception as exc:  # the parser raises its own ParseError type
-        raise LoadError(shown, f"invalid ONNX text format: {_first_line(exc)}") from None
+        reason = _first_line(exc)
+        if reason in ("stoll", "stoi", "stol", "stoull", "stoul", "stof", "stod"):
+            reason = "a number does not fit in 64 bits"  # std::out_of_range from the C++ parser
+        raise LoadError(shown, f"invalid ONNX text format: {reason}") from None
+
+
+def _nesting(text: str) -> int:
+    """The deepest ``{`` nesting outside strings and comments."""
+    depth = deepest = 0
+    in_string = in_comment = escaped = False
+    for char in text:
+        if in_comment:
+            in_comment = char != "\n"
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "#":
+            in_comment = True
+        elif char == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == "}":
+            depth -= 1
+    return deepest
 
 
 def _validate_structure(model: ModelProto, shown: str) -> None:
