@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,9 @@ class ExternalDataRef:
     location: str
     resolved: str | None
     problem: str | None  # None when the location is safe to use
+    # what holds it: "initializer", "sparse initializer", "Constant 'c' attribute value",
+    # "function local.F Constant 'c' attribute value"...
+    kind: str = "initializer"
 
 
 @dataclass
@@ -302,23 +306,84 @@ def subgraph_path(parent: str, node: onnx.NodeProto, index: int, attr_name: str)
 
 
 def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[ExternalDataRef]:
+    """Every tensor a runtime could read from a file: initializers, sparse initializers, and
+    tensor attributes (TENSOR, TENSORS, SPARSE_TENSOR(S): a Constant's ``value`` or
+    ``sparse_value``) of nodes in every graph and in model-local function bodies."""
     base = model_path.parent.resolve()
-    for graph_path, graph in iter_graphs(model.graph):
-        for tensor in _tensors_in(graph):
+    holders: list[tuple[str, str, GraphProto]] = [
+        ("", path, graph) for path, graph in iter_graphs(model.graph)]
+    for function in model.functions:
+        body = GraphProto(node=function.node)
+        label = f"function {function.domain}.{function.name}"
+        holders.extend((label + " ", path, graph)
+                       for path, graph in iter_graphs(body, f"{function.domain}.{function.name}"))
+    for prefix, graph_path, graph in holders:
+        for kind, tensor in _tensors_in(graph):
             if tensor.data_location != TensorProto.EXTERNAL:
                 continue
             entries = {e.key: e.value for e in tensor.external_data}
-            yield _judge_location(tensor.name, graph_path, entries.get("location", ""), base)
+            ref = _judge_location(tensor.name, graph_path, entries.get("location", ""), base)
+            problem = ref.problem or _judge_range(entries, ref.resolved)
+            yield ExternalDataRef(ref.tensor, ref.graph, ref.location, ref.resolved, problem,
+                                  prefix + kind)
 
 
-def _tensors_in(graph: GraphProto) -> Iterator[TensorProto]:
-    yield from graph.initializer
+def _tensors_in(graph: GraphProto) -> Iterator[tuple[str, TensorProto]]:
+    for tensor in graph.initializer:
+        yield "initializer", tensor
     for sparse in graph.sparse_initializer:
-        yield sparse.values
+        yield "sparse initializer", sparse.values
+        yield "sparse initializer", sparse.indices
+    kinds = onnx.AttributeProto
     for node in graph.node:
         for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                yield attr.t
+            what = f"{node.op_type} {node.name!r} attribute {attr.name}"
+            if attr.type == kinds.TENSOR:
+                yield what, attr.t
+            elif attr.type == kinds.TENSORS:
+                for tensor in attr.tensors:
+                    yield what, tensor
+            elif attr.type == kinds.SPARSE_TENSOR:
+                yield what, attr.sparse_tensor.values
+                yield what, attr.sparse_tensor.indices
+            elif attr.type == kinds.SPARSE_TENSORS:
+                for sparse in attr.sparse_tensors:
+                    yield what, sparse.values
+                    yield what, sparse.indices
+
+
+def _judge_range(entries: dict[str, str], resolved: str | None) -> str | None:
+    """A data file that is there: is it a plain file of its own, and do offset and length lie
+    inside it? Judged with ``stat`` only (never opened)."""
+    if resolved is None:
+        return None
+    try:
+        info = Path(resolved).stat()
+    except OSError as exc:
+        return f"data file cannot be examined: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return "location names a folder, not a data file"
+    if not stat.S_ISREG(info.st_mode):
+        return "location names a FIFO, device or socket, not a data file"
+    if info.st_nlink > 1:
+        # the other names of a hard-linked file can be anywhere: its content may be a file
+        # from outside the folder, which a runtime would then read
+        return (f"data file has {info.st_nlink} hard links (it may be a file from outside the "
+                "folder)")
+    numbers: dict[str, int] = {}
+    for key in ("offset", "length"):
+        raw = entries.get(key)
+        if raw is None:
+            continue
+        if not raw.isdigit() or len(raw) > 19:
+            return f"external-data {key} {raw!r} is not a non-negative integer"
+        numbers[key] = int(raw)
+    offset = numbers.get("offset", 0)
+    end = offset + numbers.get("length", 0)
+    if offset > info.st_size or end > info.st_size:
+        return (f"offset {offset:,} and length {numbers.get('length', 0):,} reach past the end "
+                f"of the data file ({info.st_size:,} bytes)")
+    return None
 
 
 def _judge_location(tensor: str, graph: str, location: str, base: Path) -> ExternalDataRef:

@@ -16,6 +16,7 @@ from archlint.cli.options import (
     fail_on_options,
     output_options,
     paths_argument,
+    refuse_overwriting_models,
 )
 from archlint.cli.progress import ProgressLine
 from archlint.render_names import safe_text
@@ -69,6 +70,8 @@ def lint_command(
     runtime: bool,
 ) -> None:
     """Lint ONNX models (files, or folders searched for *.onnx)."""
+    refuse_overwriting_models(output, paths)
+    refuse_overwriting_models(write_baseline, paths, "--write-baseline")
     with app_errors(), ProgressLine(enabled=not quiet and sys.stderr.isatty()) as progress:
         report, plan = app.lint(
             list(paths), config_path=config_path, select=select, ignore=ignore,

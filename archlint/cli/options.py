@@ -6,6 +6,7 @@ A group is a decorator adding its options to a command (Polygraphy's ``tools/arg
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "fail_on_options",
     "output_options",
     "paths_argument",
+    "refuse_overwriting_models",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,6 +93,25 @@ def fail_on_options(default: str | None) -> Callable[[F], F]:
         ])
 
     return group
+
+
+def refuse_overwriting_models(output: Path | None, paths: Sequence[str],
+                              option: str = "--output") -> None:
+    """archlint never writes to a model it reads: ``--output`` naming one of the models (or a
+    model file under a folder being linted) is a usage error, before anything runs."""
+    if output is None:
+        return
+    target = Path(os.path.abspath(output))  # noqa: PTH100 (a symlink loop must not raise)
+    for raw in paths:
+        path = Path(raw)
+        try:
+            same = target.exists() and path.is_file() and target.samefile(path)
+        except OSError:
+            same = False
+        inside = path.is_dir() and target.name.lower().endswith(".onnx") and (
+            Path(os.path.abspath(path)) in target.parents)  # noqa: PTH100
+        if same or inside:
+            raise UsageFailure(f"{output}: {option} would overwrite a model being read ({raw})")
 
 
 def emit(text: str, output: Path | None) -> None:

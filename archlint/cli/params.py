@@ -13,7 +13,14 @@ import click
 
 from archlint import app
 from archlint.app import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
-from archlint.cli.options import UsageFailure, app_errors, config_option, emit, output_options
+from archlint.cli.options import (
+    UsageFailure,
+    app_errors,
+    config_option,
+    emit,
+    output_options,
+    refuse_overwriting_models,
+)
 from archlint.params import CONVENTIONS_TEXT, Convention, parse_count
 from archlint.render_names import safe_text
 from archlint.reporters.params_report import PARAMS_FORMATS, render
@@ -73,6 +80,7 @@ def params_command(
         click.echo()
     if not paths:
         raise UsageFailure("params: give at least one model or folder (or --explain)")
+    refuse_overwriting_models(output, paths)
     try:
         limits = app.parse_layer_limits(layer_limit)
     except ValueError as exc:

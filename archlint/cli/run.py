@@ -16,6 +16,7 @@ from archlint.cli.options import (
     fail_on_options,
     output_options,
     paths_argument,
+    refuse_overwriting_models,
 )
 from archlint.render_names import safe_text
 from archlint.report import ModelReport
@@ -91,6 +92,7 @@ def run_command(
     fail_on: str, exit_zero: bool,
 ) -> None:
     """Run ONNX models in onnxruntime on random inputs, each in its own child process."""
+    refuse_overwriting_models(output, paths)
     options = app.RunOptions(
         providers=providers, dims=dims, compare=compare, compare_model=compare_model,
         rtol=rtol, atol=atol, timeout=timeout, seed=seed, runs=runs,
