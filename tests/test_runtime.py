@@ -180,7 +180,7 @@ def test_unknown_provider_name_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--dim", "batch"), "--dim 'batch': expected NAME=VALUE"),
+    (("--dim", "batch"), "--dim 'batch': expected NAME=VALUE, such as batch=4"),
     (("--dim", "batch=two"), "--dim 'batch=two': 'two' is not an integer"),
     (("--timeout", "0"), "timeout must be > 0 and at most 604800 seconds, got 0.0"),
     # issue 18: no internal error, and no NaN tolerance that lets every comparison pass
