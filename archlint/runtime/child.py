@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildOutcome", "run_worker", "signal_name"]
+__all__ = ["ChildOutcome", "read_results", "run_worker", "signal_name"]
 
 STDERR_TAIL = 600
 
@@ -78,13 +78,7 @@ def run_worker(request: dict[str, Any], workdir: Path, timeout: float) -> ChildO
         proc.wait()
         raise
     elapsed = time.perf_counter() - started
-    results: dict[str, dict[str, Any]] = {}
-    for job in request["jobs"]:
-        path = workdir / f"{job['id']}.json"
-        try:
-            results[job["id"]] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # missing, or cut short by a kill while it was written
-            continue
+    results = read_results(request["jobs"], workdir)
     return ChildOutcome(
         returncode=None if timed_out else proc.returncode,
         timed_out=timed_out,
@@ -94,6 +88,19 @@ def run_worker(request: dict[str, Any], workdir: Path, timeout: float) -> ChildO
         elapsed_s=elapsed,
         pid=proc.pid,
     )
+
+
+def read_results(jobs: list[dict[str, Any]], workdir: Path) -> dict[str, dict[str, Any]]:
+    """Each job's result, by job id; a file missing, or cut short by a kill while it was being
+    written, is no result (the caller reports the job as not checked)."""
+    results: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        path = workdir / f"{job['id']}.json"
+        try:
+            results[job["id"]] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return results
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
