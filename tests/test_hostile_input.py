@@ -455,5 +455,6 @@ def test_output_naming_a_model_is_refused(tmp_path: Path, command: str) -> None:
     before = model.read_bytes()
     code, out, err = _run(command, str(model), "--output", str(model))
     assert (code, out) == (2, "")
-    assert err == f"archlint: error: {model}: --output would overwrite a model being read ({model})\n"
+    assert err == (f"archlint: error: {model}: --output would overwrite a model being read "
+                   f"({model})\n")
     assert model.read_bytes() == before
