@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from onnx import GraphProto, ModelProto, TensorProto
 
 from archlint.functions import expansion_problem
-from archlint.inference import infer_isolated
+from archlint.inference import INFERENCE_TIMEOUT_S, infer_isolated
 
 __all__ = [
     "ExternalDataRef",
@@ -147,7 +147,8 @@ def _is_model_file(path: Path, *, walking: bool) -> bool:
 
 
 def load_model(
-    path: Path, display_path: str | None = None, *, infer_shapes: bool = True
+    path: Path, display_path: str | None = None, *, infer_shapes: bool = True,
+    inference_timeout: float | None = None,
 ) -> LoadedModel:
     """Read one model without its external data, check external-data paths, infer shapes.
 
@@ -155,11 +156,13 @@ def load_model(
     declared types (the parameter report): ``inferred`` is then the model itself.
     """
     shown = display_path or str(path)
-    return load_proto(_parse(path, shown), shown, path, infer_shapes=infer_shapes)
+    return load_proto(_parse(path, shown), shown, path, infer_shapes=infer_shapes,
+                      inference_timeout=inference_timeout)
 
 
 def load_proto(
-    proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True
+    proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True,
+    inference_timeout: float | None = None,
 ) -> LoadedModel:
     """A model already in memory (the Python API's ``archlint.lint(model_proto)``), checked and
     analysed like :func:`load_model` without writing it anywhere. ``path`` is where it would
@@ -173,7 +176,8 @@ def load_proto(
             raise LoadError(display_path, f"not analysed: {expansion}")
         external = tuple(_check_external_data(proto, where))
         inferred, error, data_prop_error = (
-            infer_model_shapes(proto) if infer_shapes else (proto, None, None))
+            infer_model_shapes(proto, inference_timeout) if infer_shapes
+            else (proto, None, None))
     except UnicodeDecodeError:
         raise LoadError(display_path, INVALID_UTF8) from None
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -459,11 +463,14 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     return skeleton
 
 
-def infer_model_shapes(model: ModelProto) -> tuple[ModelProto, str | None, str | None]:
+def infer_model_shapes(
+    model: ModelProto, timeout: float | None = None
+) -> tuple[ModelProto, str | None, str | None]:
     """The model's graph with inferred value_info (the main graph's initializers left out:
     readers take them, and their dims, from the model as read), the strict-inference error and
     the data-propagation error. Runs in a child process (archlint/inference.py)."""
-    outcome = infer_isolated(model, _skeleton_if_needed)
+    limit = INFERENCE_TIMEOUT_S if timeout is None else min(timeout, INFERENCE_TIMEOUT_S)
+    outcome = infer_isolated(model, _skeleton_if_needed, timeout=limit)
     inferred = outcome.inferred if outcome.inferred is not None else _uninferred(model)
     return inferred, outcome.error, outcome.data_prop_error
 

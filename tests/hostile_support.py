@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import onnx
+from onnx import TensorProto, helper
 
 # Names a hostile exporter (or a prank) can write: OSC 52 clipboard write, window title,
 # clear screen, NUL, BEL, CR, a C1 control, a bidi override, and forged workflow commands.
@@ -80,3 +81,12 @@ def marked(marker: str) -> list[int]:
         if marker.encode() in environ and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def long_chain(nodes: int = 300_000) -> onnx.ModelProto:
+    """A chain of Relu nodes: seconds of shape inference in the child."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"]) for i in range(nodes)], "chain",
+        [helper.make_tensor_value_info("t0", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info(f"t{nodes}", TensorProto.FLOAT, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

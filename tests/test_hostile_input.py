@@ -18,7 +18,14 @@ from onnx import TensorProto, helper
 from archlint.render_names import json_text, safe_text
 
 from .conftest import FIXTURES, run_archlint
-from .hostile_support import EVIL, EVIL_FILE, control_characters, evil_model, workflow_commands
+from .hostile_support import (
+    EVIL,
+    EVIL_FILE,
+    control_characters,
+    evil_model,
+    long_chain,
+    workflow_commands,
+)
 
 EXPORTED_LSTM = FIXTURES / "exported" / "lstm_4_2.onnx"
 
@@ -327,6 +334,22 @@ def test_results_cut_short_are_not_results(tmp_path: Path) -> None:
     (tmp_path / "compare.json").write_text('{"status": "ok"}')
     assert read_results([{"id": "main"}, {"id": "compare"}], tmp_path) == {
         "compare": {"status": "ok"}}
+
+
+def test_run_timeout_is_one_deadline_for_inference_and_run(tmp_path: Path) -> None:
+    """A model whose static inference takes seconds: with a one-second deadline, inference
+    gets that second (AL001 says so) rather than its own 300 s, and the run what is left."""
+    onnx.save_model(long_chain(), tmp_path / "chain.onnx")
+    (tmp_path / "archlint.toml").write_text("[runtime]\ntimeout = 1\n")
+    proc = run_archlint("lint", "--runtime", "--select", "AL001,AL504",
+                        str(tmp_path / "chain.onnx"), timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr  # 1 when the run, too, ran out of time
+    lines = proc.stdout.splitlines()
+    assert lines[0] == (f"{tmp_path / 'chain.onnx'}: AL001 warning: ONNX shape inference failed: "
+                        "onnx shape inference did not finish in 1 s (with data propagation); "
+                        "shapes were not inferred")
+    # AL504, when the run ran out of the second too, names the deadline the user set
+    assert all("within 1s " in line for line in lines if " AL504 " in line)
 
 
 # --- external data the static lint judges ----------------------------------------------------

@@ -17,7 +17,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from .hostile_support import marked
+from .hostile_support import long_chain, marked
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir() or sys.platform != "linux",
                                 reason="reads the process table from /proc")
@@ -44,20 +44,11 @@ def _looping_model() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def _long_chain(nodes: int = 300_000) -> onnx.ModelProto:
-    """A chain of Relu nodes: seconds of shape inference in the child."""
-    graph = helper.make_graph(
-        [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"]) for i in range(nodes)], "chain",
-        [helper.make_tensor_value_info("t0", TensorProto.FLOAT, ["batch", 2])],
-        [helper.make_tensor_value_info(f"t{nodes}", TensorProto.FLOAT, None)])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("interrupts")
     onnx.save_model(_looping_model(), folder / "loop.onnx")
-    onnx.save_model(_long_chain(), folder / "chain.onnx")
+    onnx.save_model(long_chain(), folder / "chain.onnx")
     return {"run": folder / "loop.onnx", "lint": folder / "chain.onnx"}
 
 

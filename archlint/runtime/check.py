@@ -53,9 +53,11 @@ def available_providers() -> tuple[str, ...]:
 
 
 def run_model(ctx: RuleContext, settings: RuntimeSettings,
-              available: tuple[str, ...] | None = None) -> RuntimeRun:
+              available: tuple[str, ...] | None = None, *,
+              time_left: float | None = None) -> RuntimeRun:
     """Run one analysed model as ``settings`` say; ``available`` defaults to the installed
-    onnxruntime's providers."""
+    onnxruntime's providers. ``time_left`` is what loading left of ``settings.timeout`` (one
+    deadline for both); the findings still name the deadline the user set."""
     available = available_providers() if available is None else available
     model = ctx.model
     providers = tuple(resolve_provider(p) for p in settings.providers)
@@ -96,7 +98,8 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
         if nodes:
             jobs.append({**_job("reference", path, (CPU,), "inputs.npz"), "kind": "reference",
                          "nodes": [n.index for n in nodes]})
-        outcome = run_worker({"jobs": jobs}, workdir, settings.timeout)
+        outcome = run_worker({"jobs": jobs}, workdir,
+                             settings.timeout if time_left is None else time_left)
         arrays = {j["id"]: _arrays(workdir / f"{j['id']}.npz") for j in jobs}
     run = dataclasses.replace(base, dims=binding.describe(), inputs=specs,
                               child=_child_end(outcome, ctx, settings, providers, binding))
