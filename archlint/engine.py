@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +39,25 @@ def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> 
     ops = tuple(layer for layer in layers if layer.cell is None)
     return RuleContext(model=model, graph=graph, layers=ops, options=dict(options or {}),
                        recognised=tuple(layer for layer in layers if layer.cell is not None))
+
+
+def _lifeline(parent: int) -> None:
+    """A pool worker never outlives the linting process (nor, then, its inference child)."""
+    from archlint.inference_child import die_with_parent
+
+    if os.getppid() == parent:  # started by us (fork or spawn), not by a forkserver
+        die_with_parent(parent)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers now: ``shutdown(wait=True)`` would wait for their current models.
+    The executor keeps its processes in ``_processes`` (CPython 3.8-3.13); without it, the
+    workers' lifeline ends them when this process exits."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.kill()
 
 
 # the run always gets this long, even when static inference used up the deadline
@@ -87,13 +107,18 @@ class Linter:
             # and a slow model still cannot hold up a whole share of the work
             size = max(1, -(-len(targets) // (workers * 4)))
             chunks = [targets[i:i + size] for i in range(0, len(targets), size)]
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                # map() yields in submission order, so output is deterministic
-                for chunk in pool.map(self._lint_targets, chunks):
-                    for report in chunk:
-                        reports.append(report)
-                        if on_model is not None:
-                            on_model(report)
+            with ProcessPoolExecutor(max_workers=workers, initializer=_lifeline,
+                                     initargs=(os.getpid(),)) as pool:
+                try:
+                    # map() yields in submission order, so output is deterministic
+                    for chunk in pool.map(self._lint_targets, chunks):
+                        for report in chunk:
+                            reports.append(report)
+                            if on_model is not None:
+                                on_model(report)
+                except BaseException:  # Ctrl-C, SIGTERM: the workers (and their children) too
+                    _stop_pool(pool)
+                    raise
         else:
             for target in targets:
                 reports.extend(self._lint_targets([target]))

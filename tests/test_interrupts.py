@@ -109,3 +109,27 @@ def test_children_die_when_archlint_is_killed(
     proc.communicate(timeout=60)
     time.sleep(1.0)
     assert marked(marker) == [], [_cmdline(pid) for pid in marked(marker)]
+
+
+def test_sigterm_to_a_parallel_lint_leaves_no_worker(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    """`lint -j 2`: the pool's workers, and their inference children, end with archlint."""
+    marker = f"ARCHLINT_TEST_{uuid.uuid4().hex}"
+    env = {**os.environ, marker: "1", "TMPDIR": str(tmp_path)}
+    second = tmp_path / "chain2.onnx"
+    second.write_bytes(models["lint"].read_bytes())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archlint", "lint", "-j", "2", str(models["lint"]), str(second)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sum(CHILD["lint"] in _cmdline(pid) for pid in marked(marker)) == 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    time.sleep(1.0)
+    assert marked(marker) == [], [_cmdline(pid) for pid in marked(marker)]
