@@ -165,7 +165,7 @@ def _int_range(
 
 
 def _check_drawable(name: str, label: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> None:
-    if dtype.kind not in "fiub":
+    if dtype.kind in "OSU":  # bfloat16, float8 (ml_dtypes) are fed as zeros; text is not
         raise InputsError(f"input {name!r} is a {label} tensor: random inputs are drawn only "
                           "for numbers and booleans")
     if any(d < 0 for d in shape):
