@@ -134,7 +134,9 @@ class Finding:
             self.expected or "",
             self.actual or "",
         ]
-        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+        # surrogateescape: an undecodable file name hashes as its bytes
+        data = "\x1f".join(parts).encode("utf-8", "surrogateescape")
+        return hashlib.sha256(data).hexdigest()[:32]
 
 
 _INDEX_IN_GRAPH_PATH = re.compile(r"#\d+")

@@ -13,6 +13,7 @@ meaning "the command's own default", so command-line options can be layered on t
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 from archlint.api import Severity
 from archlint.params import Convention
 from archlint.runtime.settings import RuntimeSettings, SettingsError
+from archlint.small_files import MAX_TEXT_FILE_BYTES, UnreadableFile, parse_guard, read_text_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,7 +136,7 @@ def find_config(paths: Sequence[str | Path]) -> Path | None:
     if not paths:
         start = Path.cwd()
     else:
-        folders = [_folder_of(Path(p).resolve()) for p in paths]
+        folders = [_folder_of(_resolved(Path(p))) for p in paths]
         start = _common_folder(folders)
     for folder in (start, *start.parents):
         for name in CONFIG_FILES:
@@ -142,6 +144,14 @@ def find_config(paths: Sequence[str | Path]) -> Path | None:
             if candidate.is_file() and (name != "pyproject.toml" or _has_archlint_table(candidate)):
                 return candidate
     return None
+
+
+def _resolved(path: Path) -> Path:
+    """The real path; a symlink loop (which the loader reports) stays as written, absolute."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))  # noqa: PTH100 (resolve() is what failed)
 
 
 def _folder_of(path: Path) -> Path:
@@ -160,20 +170,35 @@ def _has_archlint_table(pyproject: Path) -> bool:
     try:
         data = _read_toml(pyproject)
     except ConfigError:
-        return False  # a broken pyproject.toml that is not ours is not our business
+        # A broken pyproject.toml that is not ours is not our business; one that may hold
+        # [tool.archlint] is: linting with defaults would silently drop its settings.
+        if _mentions_archlint(pyproject):
+            raise
+        return False
     tool = data.get("tool")
     return isinstance(tool, dict) and "archlint" in tool
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _mentions_archlint(path: Path) -> bool:
     try:
         with path.open("rb") as handle:
-            data: dict[str, Any] = tomllib.load(handle)
+            return b"archlint" in handle.read(MAX_TEXT_FILE_BYTES)
+    except OSError:
+        return False
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The parsed file; a FIFO, a device, a binary or huge file, invalid UTF-8, invalid TOML,
+    nesting deeper than Python recurses or an integer of 100,000 digits: one ConfigError."""
+    try:
+        text = read_text_file(path)
+        with parse_guard():
+            data: dict[str, Any] = tomllib.loads(text)
             return data
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot read: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, None, f"invalid TOML: {exc}") from exc
+    except UnreadableFile as exc:
+        raise ConfigError(path, None, str(exc)) from None
+    except ValueError as exc:  # TOMLDecodeError, or int()'s digit limit
+        raise ConfigError(path, None, f"invalid TOML: {str(exc).splitlines()[0][:200]}") from None
 
 
 def load_config(paths: Sequence[str | Path], explicit: str | Path | None = None) -> Config:
@@ -183,7 +208,7 @@ def load_config(paths: Sequence[str | Path], explicit: str | Path | None = None)
     """
     if explicit is not None:
         path = Path(explicit)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(path, None, "config file not found")
     else:
         found = find_config(paths)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -60,6 +61,28 @@ def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> 
                        recognised=tuple(layer for layer in layers if layer.cell is not None))
 
 
+def _lifeline(parent: int) -> None:
+    """A pool worker never outlives the linting process (nor, then, its inference child)."""
+    from archlint.inference_child import die_with_parent
+
+    if os.getppid() == parent:  # started by us (fork or spawn), not by a forkserver
+        die_with_parent(parent)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers now: ``shutdown(wait=True)`` would wait for their current models.
+    The executor keeps its processes in ``_processes`` (CPython 3.8-3.13); without it, the
+    workers' lifeline ends them when this process exits."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.kill()
+
+
+# the run always gets this long, even when static inference used up the deadline
+MIN_RUN_TIMEOUT_S = 1.0
+
 class Linter:
     """Runs a fixed set of rules over models, then the one filter every finding passes.
 
@@ -104,13 +127,18 @@ class Linter:
             # and a slow model still cannot hold up a whole share of the work
             size = max(1, -(-len(targets) // (workers * 4)))
             chunks = [targets[i:i + size] for i in range(0, len(targets), size)]
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                # map() yields in submission order, so output is deterministic
-                for chunk in pool.map(self._lint_targets, chunks):
-                    for report in chunk:
-                        reports.append(report)
-                        if on_model is not None:
-                            on_model(report)
+            with ProcessPoolExecutor(max_workers=workers, initializer=_lifeline,
+                                     initargs=(os.getpid(),)) as pool:
+                try:
+                    # map() yields in submission order, so output is deterministic
+                    for chunk in pool.map(self._lint_targets, chunks):
+                        for report in chunk:
+                            reports.append(report)
+                            if on_model is not None:
+                                on_model(report)
+                except BaseException:  # Ctrl-C, SIGTERM: the workers (and their children) too
+                    _stop_pool(pool)
+                    raise
         else:
             for target in targets:
                 reports.extend(self._lint_targets([target]))
@@ -125,14 +153,18 @@ class Linter:
         shown = shown or str(path)
         with no_cyclic_gc():
             try:
-                model = load_model(path, shown)
+                # `run --timeout T` is one deadline: static inference gets at most T too, and
+                # the run what is left of it (lint_model)
+                limit = None if self.runtime is None else self.runtime.timeout
+                loading_started = time.monotonic()
+                model = load_model(path, shown, inference_timeout=limit)
             except LoadError as exc:
                 return ModelReport(shown, error=exc.reason)
             except UnicodeDecodeError:
                 return ModelReport(shown, error=INVALID_UTF8)
-            return self.lint_model(model)
+            return self.lint_model(model, loading_started)
 
-    def lint_model(self, model: LoadedModel) -> ModelReport:
+    def lint_model(self, model: LoadedModel, loading_started: float | None = None) -> ModelReport:
         """Lint a model already loaded (from a file, or a ModelProto held in memory)."""
         started = time.perf_counter()
         try:
@@ -140,7 +172,7 @@ class Linter:
             findings = list(self.run_rules(ctx))
             facts = None
             if self.runtime is not None and self.runtime_rules:
-                found, facts = self.run_runtime_rules(ctx, self.runtime)
+                found, facts = self.run_runtime_rules(ctx, self.runtime, loading_started)
                 known = {f.fingerprint() for f in findings}
                 findings.extend(f for f in found if f.fingerprint() not in known)
             filtered = self.suppressions.apply(
@@ -177,12 +209,15 @@ class Linter:
         return tuple(sorted(set(findings), key=_finding_order))
 
     def run_runtime_rules(
-        self, ctx: RuleContext, settings: RuntimeSettings
+        self, ctx: RuleContext, settings: RuntimeSettings, started: float | None = None
     ) -> tuple[list[Finding], RunFacts]:
         """One runtime check of the model (a child process), read by every runtime rule."""
         from archlint.runtime.check import run_model
 
-        run = run_model(ctx, settings)
+        left = None
+        if started is not None:  # what the static inference left of the one deadline
+            left = max(settings.timeout - (time.monotonic() - started), MIN_RUN_TIMEOUT_S)
+        run = run_model(ctx, settings, time_left=left)
         findings = self.check_run(run, ctx)
         notes = (f"not run: {run.not_run}",) if run.not_run else ()
         facts = RunFacts(

@@ -30,7 +30,13 @@ from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProt
 
 from archlint.shapes import Shape
 
-__all__ = ["MAX_INSTANCES", "MAX_INSTANTIATED_NODES", "FunctionTable", "instance_path"]
+__all__ = [
+    "MAX_INSTANCES",
+    "MAX_INSTANTIATED_NODES",
+    "FunctionTable",
+    "expansion_problem",
+    "instance_path",
+]
 
 # Bodies are copied (and inferred) per call, and a body may call functions in turn: a hostile
 # model could make the copies grow exponentially with nesting. Past this many copies or copied
@@ -101,6 +107,70 @@ class FunctionTable:
             return onnx.shape_inference.infer_shapes(model, strict_mode=False).graph
         except Exception:  # inference cannot type the body: shapes stay unknown
             return graph
+
+
+def expansion_problem(model: ModelProto) -> str | None:
+    """Why the model's local functions must not be handed to onnx's shape inference, or None.
+
+    onnx inlines a call for inference the way a runtime does, so a 2 KB model whose functions
+    each call the previous one twice expands to 2^depth nodes and keeps inference busy for
+    minutes; a function that calls itself never ends. Counted here on paper (each function's
+    inlined size once, memoised), before anything is expanded."""
+    functions = {(f.domain, f.name): f for f in model.functions}
+    if not functions:
+        return None
+    size: dict[tuple[str, str], int] = {}
+    limit = MAX_INSTANTIATED_NODES
+
+    def inlined(key: tuple[str, str], path: tuple[tuple[str, str], ...]) -> int | str:
+        if key in size:
+            return size[key]
+        if key in path:
+            return f"local function {key[0]}.{key[1]} calls itself"
+        total = 0
+        for node in functions[key].node:
+            callee = (node.domain, node.op_type)
+            if callee in functions:
+                inner = inlined(callee, (*path, key))
+                if isinstance(inner, str):
+                    return inner
+                total += inner
+            else:
+                total += 1
+            total = min(total, limit + 1)
+        size[key] = total
+        return total
+
+    total = 0
+    for node in _all_nodes(model.graph):
+        key = (node.domain, node.op_type)
+        if key not in functions:
+            continue
+        if len(functions) > 256:  # deeper than any exporter nests; also bounds the recursion
+            return f"{len(functions)} local functions (at most 256 are analysed)"
+        found = inlined(key, ())
+        if isinstance(found, str):
+            return found
+        total += found
+        if total > limit:
+            return (f"model-local functions expand to more than {limit:,} nodes when inlined "
+                    "(calls nested in calls)")
+    return None
+
+
+def _all_nodes(graph: GraphProto) -> list[NodeProto]:
+    nodes: list[NodeProto] = []
+    stack = [graph]
+    while stack:
+        current = stack.pop()
+        nodes.extend(current.node)
+        for node in current.node:
+            for attr in node.attribute:
+                if attr.type == AttributeProto.GRAPH:
+                    stack.append(attr.g)
+                elif attr.type == AttributeProto.GRAPHS:
+                    stack.extend(attr.graphs)
+    return nodes
 
 
 def instance_path(parent: str, call: NodeProto, index: int, function: FunctionProto) -> str:

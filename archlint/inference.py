@@ -104,7 +104,12 @@ def _run_child(
         worker = _shared_worker()
         if isinstance(worker, _ChildFailure):
             return worker
-        answer = worker.ask(request, timeout)
+        try:
+            answer = worker.ask(request, timeout)
+        except BaseException:  # Ctrl-C or SIGTERM mid-inference: the child goes with us, now
+            worker.process.kill()
+            _close_worker()
+            raise
         if isinstance(answer, _ChildFailure):
             _close_worker()  # a crashed or killed worker is never reused
             return answer
@@ -114,8 +119,15 @@ def _run_child(
         return _ChildFailure("returned an unreadable result")
 
 
+def lifeline_flag() -> str:
+    """``--parent=PID[:main]`` for a child that must not outlive this process (PDEATHSIG
+    follows the thread that started the child: set only when that is the main thread)."""
+    main = threading.current_thread() is threading.main_thread()
+    return f"--parent={os.getpid()}" + (":main" if main else "")
+
+
 def _command() -> list[str]:
-    command = [sys.executable, "-I", "-S", str(_CHILD)]
+    command = [sys.executable, "-I", "-S", str(_CHILD), lifeline_flag()]
     extension = _extension_path()
     return command if extension is None else [*command, extension]
 
@@ -134,6 +146,9 @@ def _one_shot(request: bytes, timeout: float) -> InferenceOutcome | _ChildFailur
                 child.kill()
                 child.communicate()
                 return _ChildFailure(f"did not finish in {timeout:g} s", final=True)
+            except BaseException:
+                child.kill()
+                raise
             status = child.wait()
         if status != 0 or len(data) < 8:
             return _ChildFailure(f"crashed ({_describe_exit(status)})",

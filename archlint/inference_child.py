@@ -20,12 +20,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import BinaryIO
 
-__all__ = ["main", "run_passes"]
+__all__ = ["PARENT_FLAG", "die_with_parent", "main", "run_passes"]
+
+# ``--parent=PID``: the process that started this one; this one never outlives it.
+PARENT_FLAG = "--parent="
+_PR_SET_PDEATHSIG = 1
 
 # (model bytes, strict_mode, data_prop) -> inferred model bytes; raises when a pass fails
 Infer = Callable[[bytes, bool, bool], bytes]
@@ -62,6 +70,40 @@ def run_passes(
     return model, failed
 
 
+def die_with_parent(parent: int, *, pdeathsig: bool = True) -> None:
+    """Make this process end when ``parent`` does (Ctrl-C, SIGTERM, SIGKILL, a CI cancel):
+    on Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``, set
+    only when the parent started us from its main thread: the signal follows the thread);
+    everywhere a watchdog thread checks every half second that the parent is still ours (an
+    orphan is adopted by PID 1 or a subreaper). Also used by the runtime worker."""
+    if pdeathsig and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the watchdog below still ends us
+    if os.getppid() != parent:  # the parent died before the lifeline was set
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="archlint-lifeline", daemon=True).start()
+
+
+def parent_from(argv: list[str]) -> tuple[int | None, bool]:
+    """The ``--parent=PID[:main]`` flag: the parent's pid and whether PDEATHSIG may be set."""
+    for arg in argv:
+        if arg.startswith(PARENT_FLAG):
+            pid, _, thread = arg[len(PARENT_FLAG):].partition(":")
+            return int(pid), thread == "main"
+    return None, False
+
+
 def _load_extension(path: str | None) -> ModuleType:
     if path:
         try:
@@ -89,6 +131,9 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
 def main(argv: list[str]) -> int:
     """Serve requests until stdin closes: 8-byte length, a flag byte (1: with data
     propagation) and the model; each answer is an 8-byte length and the result."""
+    parent, from_main_thread = parent_from(argv)
+    if parent is not None:
+        die_with_parent(parent, pdeathsig=from_main_thread)
     paths = [a for a in argv if not a.startswith("--")]
     extension = _load_extension(paths[0] if paths else None)
 

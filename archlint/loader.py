@@ -9,7 +9,9 @@ process (archlint/inference.py), so an abort in onnx's C++ is a finding.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,8 @@ from google.protobuf.message import DecodeError
 from onnx import GraphProto, ModelProto, TensorProto
 
 from archlint.discovery import Discovery, walk_models
-from archlint.inference import infer_isolated
+from archlint.functions import expansion_problem
+from archlint.inference import INFERENCE_TIMEOUT_S, infer_isolated
 
 __all__ = [
     "ExternalDataRef",
@@ -36,6 +39,13 @@ TEXT_SUFFIXES = (".onnx.txt", ".onnxtxt")
 # Initializers up to this many elements keep their values for shape inference and rules
 # (reshape targets, sequence_lens, slice bounds); bigger ones are described by dims alone.
 SMALL_TENSOR_ELEMENTS = 4096
+# protobuf cannot hold a message over 2 GiB: a bigger .onnx file is not a model (weights that
+# size live in external data). ONNX text is read whole and parsed recursively: its size and
+# its nesting ({ of subgraph bodies) are bounded before onnx's C++ parser sees it, which
+# overflows its stack (a segfault, no output) at some thousands of nested If branches.
+MAX_MODEL_BYTES = 2 * 1024**3
+MAX_TEXT_MODEL_BYTES = 256 * 1024**2
+MAX_TEXT_NESTING = 32
 
 
 # protobuf (proto2) does not check UTF-8 when parsing: a corrupt string field only fails when
@@ -64,6 +74,9 @@ class ExternalDataRef:
     location: str
     resolved: str | None
     problem: str | None  # None when the location is safe to use
+    # what holds it: "initializer", "sparse initializer", "Constant 'c' attribute value",
+    # "function local.F Constant 'c' attribute value"...
+    kind: str = "initializer"
 
 
 @dataclass
@@ -103,6 +116,9 @@ def discover_models(
     """
     for raw in paths:
         path = Path(raw)
+        problem = _stat_problem(path)
+        if problem is not None:
+            raise LoadError(raw, problem)
         if path.is_dir():
             found = walk_models(path, MODEL_SUFFIXES, discovery or Discovery())
             if not found:
@@ -116,8 +132,24 @@ def discover_models(
             raise LoadError(raw, "no such file or folder")
 
 
+def _stat_problem(path: Path) -> str | None:
+    """Why ``path`` cannot even be looked at (a symlink loop, a dangling link), or None."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if path.is_symlink():
+            return "dangling symlink (its target does not exist)"
+        if exc.errno == errno.ENOENT:
+            return "no such file or folder"
+        return f"cannot read: {exc.strerror or exc}"
+    return None
+
+
 def load_model(
-    path: Path, display_path: str | None = None, *, infer_shapes: bool = True
+    path: Path, display_path: str | None = None, *, infer_shapes: bool = True,
+    inference_timeout: float | None = None,
 ) -> LoadedModel:
     """Read one model without its external data, check external-data paths, infer shapes.
 
@@ -125,11 +157,13 @@ def load_model(
     declared types (the parameter report): ``inferred`` is then the model itself.
     """
     shown = display_path or str(path)
-    return load_proto(_parse(path, shown), shown, path, infer_shapes=infer_shapes)
+    return load_proto(_parse(path, shown), shown, path, infer_shapes=infer_shapes,
+                      inference_timeout=inference_timeout)
 
 
 def load_proto(
-    proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True
+    proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True,
+    inference_timeout: float | None = None,
 ) -> LoadedModel:
     """A model already in memory (the Python API's ``archlint.lint(model_proto)``), checked and
     analysed like :func:`load_model` without writing it anywhere. ``path`` is where it would
@@ -138,9 +172,13 @@ def load_proto(
     where = path if path is not None else Path.cwd() / display_path
     try:
         _validate_structure(proto, display_path)
+        expansion = expansion_problem(proto)
+        if expansion is not None:  # never handed to onnx's inference: it would run for hours
+            raise LoadError(display_path, f"not analysed: {expansion}")
         external = tuple(_check_external_data(proto, where))
         inferred, error, data_prop_error = (
-            infer_model_shapes(proto) if infer_shapes else (proto, None, None))
+            infer_model_shapes(proto, inference_timeout) if infer_shapes
+            else (proto, None, None))
     except UnicodeDecodeError:
         raise LoadError(display_path, INVALID_UTF8) from None
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -160,8 +198,19 @@ def load_proto(
 def _parse(path: Path, shown: str) -> ModelProto:
     if path.is_dir():
         raise LoadError(shown, "is a folder, expected a .onnx file")
+    problem = _stat_problem(path)
+    if problem is not None:
+        raise LoadError(shown, problem)
     if not path.is_file():
         raise LoadError(shown, "not a regular file")
+    text = path.name.lower().endswith(TEXT_SUFFIXES)
+    limit = MAX_TEXT_MODEL_BYTES if text else MAX_MODEL_BYTES
+    size = path.stat().st_size
+    if size > limit:  # checked before reading: a 3 GB file is never read whole
+        raise LoadError(shown, f"too large for an ONNX {'text ' if text else ''}model "
+                        f"({size:,} bytes; at most {limit:,}"
+                        + ("" if text else ", the protobuf limit: weights go in external data")
+                        + ")")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -195,10 +244,43 @@ def _parse_text(data: bytes, shown: str) -> ModelProto:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise LoadError(shown, "ONNX text file is not UTF-8") from None
+    depth = _nesting(text)
+    if depth > MAX_TEXT_NESTING:
+        raise LoadError(shown, f"ONNX text nested {depth} graphs deep (at most "
+                        f"{MAX_TEXT_NESTING} are parsed)")
     try:
         return onnx.parser.parse_model(text)
     except Exception as exc:  # the parser raises its own ParseError type
-        raise LoadError(shown, f"invalid ONNX text format: {_first_line(exc)}") from None
+        reason = _first_line(exc)
+        if reason in ("stoll", "stoi", "stol", "stoull", "stoul", "stof", "stod"):
+            reason = "a number does not fit in 64 bits"  # std::out_of_range from the C++ parser
+        raise LoadError(shown, f"invalid ONNX text format: {reason}") from None
+
+
+def _nesting(text: str) -> int:
+    """The deepest ``{`` nesting outside strings and comments."""
+    depth = deepest = 0
+    in_string = in_comment = escaped = False
+    for char in text:
+        if in_comment:
+            in_comment = char != "\n"
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "#":
+            in_comment = True
+        elif char == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == "}":
+            depth -= 1
+    return deepest
 
 
 def _validate_structure(model: ModelProto, shown: str) -> None:
@@ -238,23 +320,84 @@ def subgraph_path(parent: str, node: onnx.NodeProto, index: int, attr_name: str)
 
 
 def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[ExternalDataRef]:
+    """Every tensor a runtime could read from a file: initializers, sparse initializers, and
+    tensor attributes (TENSOR, TENSORS, SPARSE_TENSOR(S): a Constant's ``value`` or
+    ``sparse_value``) of nodes in every graph and in model-local function bodies."""
     base = model_path.parent.resolve()
-    for graph_path, graph in iter_graphs(model.graph):
-        for tensor in _tensors_in(graph):
+    holders: list[tuple[str, str, GraphProto]] = [
+        ("", path, graph) for path, graph in iter_graphs(model.graph)]
+    for function in model.functions:
+        body = GraphProto(node=function.node)
+        label = f"function {function.domain}.{function.name}"
+        holders.extend((label + " ", path, graph)
+                       for path, graph in iter_graphs(body, f"{function.domain}.{function.name}"))
+    for prefix, graph_path, graph in holders:
+        for kind, tensor in _tensors_in(graph):
             if tensor.data_location != TensorProto.EXTERNAL:
                 continue
             entries = {e.key: e.value for e in tensor.external_data}
-            yield _judge_location(tensor.name, graph_path, entries.get("location", ""), base)
+            ref = _judge_location(tensor.name, graph_path, entries.get("location", ""), base)
+            problem = ref.problem or _judge_range(entries, ref.resolved)
+            yield ExternalDataRef(ref.tensor, ref.graph, ref.location, ref.resolved, problem,
+                                  prefix + kind)
 
 
-def _tensors_in(graph: GraphProto) -> Iterator[TensorProto]:
-    yield from graph.initializer
+def _tensors_in(graph: GraphProto) -> Iterator[tuple[str, TensorProto]]:
+    for tensor in graph.initializer:
+        yield "initializer", tensor
     for sparse in graph.sparse_initializer:
-        yield sparse.values
+        yield "sparse initializer", sparse.values
+        yield "sparse initializer", sparse.indices
+    kinds = onnx.AttributeProto
     for node in graph.node:
         for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                yield attr.t
+            what = f"{node.op_type} {node.name!r} attribute {attr.name}"
+            if attr.type == kinds.TENSOR:
+                yield what, attr.t
+            elif attr.type == kinds.TENSORS:
+                for tensor in attr.tensors:
+                    yield what, tensor
+            elif attr.type == kinds.SPARSE_TENSOR:
+                yield what, attr.sparse_tensor.values
+                yield what, attr.sparse_tensor.indices
+            elif attr.type == kinds.SPARSE_TENSORS:
+                for sparse in attr.sparse_tensors:
+                    yield what, sparse.values
+                    yield what, sparse.indices
+
+
+def _judge_range(entries: dict[str, str], resolved: str | None) -> str | None:
+    """A data file that is there: is it a plain file of its own, and do offset and length lie
+    inside it? Judged with ``stat`` only (never opened)."""
+    if resolved is None:
+        return None
+    try:
+        info = Path(resolved).stat()
+    except OSError as exc:
+        return f"data file cannot be examined: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return "location names a folder, not a data file"
+    if not stat.S_ISREG(info.st_mode):
+        return "location names a FIFO, device or socket, not a data file"
+    if info.st_nlink > 1:
+        # the other names of a hard-linked file can be anywhere: its content may be a file
+        # from outside the folder, which a runtime would then read
+        return (f"data file has {info.st_nlink} hard links (it may be a file from outside the "
+                "folder)")
+    numbers: dict[str, int] = {}
+    for key in ("offset", "length"):
+        raw = entries.get(key)
+        if raw is None:
+            continue
+        if not raw.isdigit() or len(raw) > 19:
+            return f"external-data {key} {raw!r} is not a non-negative integer"
+        numbers[key] = int(raw)
+    offset = numbers.get("offset", 0)
+    end = offset + numbers.get("length", 0)
+    if offset > info.st_size or end > info.st_size:
+        return (f"offset {offset:,} and length {numbers.get('length', 0):,} reach past the end "
+                f"of the data file ({info.st_size:,} bytes)")
+    return None
 
 
 def _judge_location(tensor: str, graph: str, location: str, base: Path) -> ExternalDataRef:
@@ -330,11 +473,14 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     return skeleton
 
 
-def infer_model_shapes(model: ModelProto) -> tuple[ModelProto, str | None, str | None]:
+def infer_model_shapes(
+    model: ModelProto, timeout: float | None = None
+) -> tuple[ModelProto, str | None, str | None]:
     """The model's graph with inferred value_info (the main graph's initializers left out:
     readers take them, and their dims, from the model as read), the strict-inference error and
     the data-propagation error. Runs in a child process (archlint/inference.py)."""
-    outcome = infer_isolated(model, _skeleton_if_needed)
+    limit = INFERENCE_TIMEOUT_S if timeout is None else min(timeout, INFERENCE_TIMEOUT_S)
+    outcome = infer_isolated(model, _skeleton_if_needed, timeout=limit)
     inferred = outcome.inferred if outcome.inferred is not None else _uninferred(model)
     return inferred, outcome.error, outcome.data_prop_error
 

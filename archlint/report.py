@@ -7,12 +7,12 @@ that fills it. Every record is frozen and picklable (parallel workers send them 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from archlint._version import __version__
 from archlint.api import Finding, Rule, Severity
+from archlint.render_names import json_text
 
 __all__ = ["SCHEMA_VERSION", "ModelReport", "Report", "RunFacts", "finding_to_dict"]
 
@@ -127,7 +127,7 @@ class Report:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        return json_text(self.to_dict())
 
     def _repr_html_(self) -> str:
         """A table per report for notebooks (Jupyter calls this)."""

@@ -23,6 +23,8 @@ from archlint._version import __version__
 from archlint.api import Finding, Location, RuleContext
 from archlint.config import Config
 from archlint.core_rules import UnusedSuppression
+from archlint.render_names import json_text
+from archlint.small_files import UnreadableFile, parse_guard, read_text_file
 
 __all__ = [
     "METADATA_KEY",
@@ -74,11 +76,13 @@ class Baseline:
     @classmethod
     def read(cls, path: Path) -> Baseline:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise BaselineError(f"{path}: cannot read baseline: {exc.strerror or exc}") from exc
-        except json.JSONDecodeError as exc:
-            raise BaselineError(f"{path}: baseline is not JSON: {exc}") from exc
+            text = read_text_file(path)
+            with parse_guard():
+                data = json.loads(text)
+        except UnreadableFile as exc:
+            raise BaselineError(f"{path}: cannot read baseline: {exc}") from None
+        except ValueError as exc:  # JSONDecodeError, or int()'s digit limit
+            raise BaselineError(f"{path}: baseline is not JSON: {exc}") from None
         entries = data.get("findings") if isinstance(data, dict) else None
         if (
             not isinstance(data, dict)
@@ -110,7 +114,7 @@ class Baseline:
         unique = list({e["fingerprint"]: e for e in entries}.values())
         doc = {"baseline_version": BASELINE_VERSION, "archlint_version": __version__,
                "findings": unique}
-        return json.dumps(doc, indent=2) + "\n"
+        return json_text(doc)
 
 
 @dataclass(frozen=True)

@@ -63,13 +63,16 @@ def test_lint_never_opens_the_data_file(tmp_path: Path, opened_paths: list[str])
 
 
 def test_unreadable_data_file_still_lints(tmp_path: Path) -> None:
-    """The data file is a FIFO with no writer: any read would block until the timeout."""
+    """The data file is a FIFO with no writer: any read would block until the timeout. It is
+    never opened, and a FIFO is no data file: AL002 says so (issue 18), judged by stat."""
     onnx.save_model(lstm_with_external_w("w.bin", None), tmp_path / "model.onnx")
     os.mkfifo(tmp_path / "w.bin")
     proc = run_archlint("lint", str(tmp_path / "model.onnx"), timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines()[-1].startswith("0 findings")
-    assert "AL0" not in proc.stdout
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[0] == (
+        f"{tmp_path / 'model.onnx'}: AL002 error: initializer 'W' has external-data location "
+        "'w.bin': location names a FIFO, device or socket, not a data file; archlint did not "
+        "open it")
 
 
 @pytest.mark.parametrize(

@@ -180,14 +180,22 @@ def test_unknown_provider_name_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--dim", "batch"), "--dim 'batch': expected NAME=VALUE"),
+    (("--dim", "batch"), "--dim 'batch': expected NAME=VALUE, such as batch=4"),
     (("--dim", "batch=two"), "--dim 'batch=two': 'two' is not an integer"),
-    (("--timeout", "0"), "timeout must be > 0 seconds"),
+    (("--timeout", "0"), "timeout must be > 0 and at most 604800 seconds, got 0.0"),
+    # issue 18: no internal error, and no NaN tolerance that lets every comparison pass
+    (("--timeout", "inf"), "timeout must be > 0 and at most 604800 seconds, got inf"),
+    (("--timeout", "nan"), "timeout must be > 0 and at most 604800 seconds, got nan"),
+    (("--timeout", "1e300"), "timeout must be > 0 and at most 604800 seconds, got 1e+300"),
+    (("--rtol", "nan"), "rtol must be a finite number >= 0, got nan"),
+    (("--atol", "inf"), "atol must be a finite number >= 0, got inf"),
+    (("--dim", "batch=99999999999999999999"),
+     "--dim 'batch=99999999999999999999': a dimension cannot exceed 2,147,483,647"),
 ])
 def test_bad_settings_are_one_line_usage_errors(args: tuple[str, ...], message: str) -> None:
     report = invoke("run", str(EXPORTED / "lstm_4_2.onnx"), *args)
     assert report.exit_code == 2
-    assert f"archlint: error: {message}" in report.output
+    assert report.output == f"archlint: error: {message}\n"
 
 
 # --- acceptance: genuine numeric differences --------------------------------------------------

@@ -6,7 +6,9 @@ Nothing under ``archlint/`` imports this package except ``archlint.__main__``.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 
@@ -19,6 +21,7 @@ from archlint.cli.lint import lint_command
 from archlint.cli.params import params_command
 from archlint.cli.rules import explain_command, rules_command
 from archlint.cli.run import run_command
+from archlint.render_names import safe_text
 
 __all__ = ["cli", "main"]
 
@@ -37,8 +40,16 @@ for _command in (lint_command, rules_command, explain_command, params_command, r
     cli.add_command(_command)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # SIGTERM (a CI cancel, `kill`) unwinds like Ctrl-C does: the children are killed and the
+    # temporary folders removed on the way out (the default action would skip both)
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: click, plus a last line of defence against tracebacks."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
@@ -59,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        click.echo(f"archlint: error: internal error: {message} (rerun with --debug)", err=True)
+        click.echo(safe_text(f"archlint: error: internal error: {message} (rerun with --debug)"),
+                   err=True)
         sys.exit(EXIT_USAGE)
     sys.exit(code if isinstance(code, int) else 0)

@@ -20,8 +20,10 @@ from archlint.cli.options import (
     output_options,
     painter,
     paths_argument,
+    refuse_overwriting_models,
 )
 from archlint.cli.progress import ProgressLine
+from archlint.render_names import safe_text
 from archlint.reporters import MACHINE_FORMATS, REPORTERS, text
 from archlint.reporters.text import summary_line
 from archlint.suppress import Baseline
@@ -85,6 +87,8 @@ def lint_command(
 ) -> None:
     """Lint ONNX models (files, or folders searched for *.onnx; none given: the current
     folder, without virtual environments, build folders and git-ignored files)."""
+    refuse_overwriting_models(output, paths)
+    refuse_overwriting_models(write_baseline, paths, "--write-baseline")
     excludes = exclude or None  # none given: the config's, else the defaults
     if show_settings:
         with app_errors():
@@ -111,11 +115,11 @@ def lint_command(
     if output_format in MACHINE_FORMATS and not quiet and not statistics:
         click.echo(summary_line(report), err=True)
     for model in report.errors:
-        click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
+        click.echo(safe_text(f"archlint: error: {model.path}: {model.error}"), err=True)
     if write_baseline is not None:
         emit(Baseline.render(report.findings), write_baseline)
-        click.echo(f"archlint: wrote {len(report.findings)} findings to baseline "
-                   f"{write_baseline}", err=True)
+        click.echo(safe_text(f"archlint: wrote {len(report.findings)} findings to baseline "
+                             f"{write_baseline}"), err=True)
         sys.exit(EXIT_USAGE if report.errors else EXIT_CLEAN)
     sys.exit(app.exit_code(report, plan.fail_on, exit_zero))
 

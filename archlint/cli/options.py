@@ -17,6 +17,7 @@ import click
 
 from archlint.app import EXIT_USAGE, AppError
 from archlint.config import FAIL_ON_CHOICES
+from archlint.render_names import safe_text
 
 __all__ = [
     "UsageFailure",
@@ -29,6 +30,7 @@ __all__ = [
     "output_options",
     "painter",
     "paths_argument",
+    "refuse_overwriting_models",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,7 +42,8 @@ class UsageFailure(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: object = None) -> None:
-        click.echo(f"archlint: error: {self.format_message()}", err=True)
+        # the message often names a file or a key the user (or an attacker) chose
+        click.echo(safe_text(f"archlint: error: {self.format_message()}"), err=True)
 
 
 @contextmanager
@@ -140,6 +143,25 @@ def fail_on_options(default: str | None) -> Callable[[F], F]:
         ])
 
     return group
+
+
+def refuse_overwriting_models(output: Path | None, paths: Sequence[str],
+                              option: str = "--output") -> None:
+    """archlint never writes to a model it reads: ``--output`` naming one of the models (or a
+    model file under a folder being linted) is a usage error, before anything runs."""
+    if output is None:
+        return
+    target = Path(os.path.abspath(output))  # noqa: PTH100 (a symlink loop must not raise)
+    for raw in paths:
+        path = Path(raw)
+        try:
+            same = target.exists() and path.is_file() and target.samefile(path)
+        except OSError:
+            same = False
+        inside = path.is_dir() and target.name.lower().endswith(".onnx") and (
+            Path(os.path.abspath(path)) in target.parents)  # noqa: PTH100
+        if same or inside:
+            raise UsageFailure(f"{output}: {option} would overwrite a model being read ({raw})")
 
 
 def emit(text: str, output: Path | None) -> None:

@@ -13,8 +13,16 @@ import click
 
 from archlint import app
 from archlint.app import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
-from archlint.cli.options import UsageFailure, app_errors, config_option, emit, output_options
+from archlint.cli.options import (
+    UsageFailure,
+    app_errors,
+    config_option,
+    emit,
+    output_options,
+    refuse_overwriting_models,
+)
 from archlint.params import CONVENTIONS_TEXT, Convention, parse_count
+from archlint.render_names import safe_text
 from archlint.reporters.params_report import PARAMS_FORMATS, render
 
 __all__ = ["params_command"]
@@ -72,6 +80,7 @@ def params_command(
         click.echo()
     if not paths:
         raise UsageFailure("params: give at least one model or folder (or --explain)")
+    refuse_overwriting_models(output, paths)
     try:
         limits = app.parse_layer_limits(layer_limit)
     except ValueError as exc:
@@ -83,7 +92,7 @@ def params_command(
             expect_params=expect_params, convention=convention)
     emit(render(report, output_format, summary), output)
     for model in report.errors:
-        click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
+        click.echo(safe_text(f"archlint: error: {model.path}: {model.error}"), err=True)
     if report.errors:
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_FINDINGS if report.failures else EXIT_CLEAN)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from archlint.render_names import safe_text
 from archlint.report import ModelReport
 
 __all__ = ["ProgressLine"]
@@ -29,7 +30,8 @@ class ProgressLine:
         if self.enabled:
             width = 30
             filled = width * self.done // self.total
-            line = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {model.path}"
+            bar = f"[{'#' * filled}{'.' * (width - filled)}]"
+            line = f"{bar} {self.done}/{self.total} {safe_text(model.path)}"
             click.echo("\r\x1b[2K" + line[:120], err=True, nl=False)
 
     def __exit__(self, *exc: object) -> None:

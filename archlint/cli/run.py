@@ -16,7 +16,9 @@ from archlint.cli.options import (
     fail_on_options,
     output_options,
     paths_argument,
+    refuse_overwriting_models,
 )
+from archlint.render_names import safe_text
 from archlint.report import ModelReport
 from archlint.reporters import REPORTERS
 from archlint.reporters.text import format_finding, summary_line
@@ -46,7 +48,8 @@ def render_details(models: Sequence[ModelReport]) -> str:
         if facts.timing:
             lines.append(f"    timing: {facts.timing}")
         lines.extend(f"    note: {note}" for note in facts.notes)
-    return "\n".join(lines) + ("\n" if lines else "")
+    # input/output names and notes quoting them: one escaped line each
+    return "".join(safe_text(line) + "\n" for line in lines)
 
 
 @click.command(name="run")
@@ -100,6 +103,7 @@ def run_command(
     fail_on: str, exit_zero: bool,
 ) -> None:
     """Run ONNX models in onnxruntime on random inputs, each in its own child process."""
+    refuse_overwriting_models(output, paths)
     options = app.RunOptions(
         providers=providers, dims=dims, compare=compare, compare_model=compare_model,
         rtol=rtol, atol=atol, timeout=timeout, seed=seed, runs=runs,
@@ -116,5 +120,5 @@ def run_command(
         text = REPORTERS[output_format](report)
     emit(text, output)
     for model in report.errors:
-        click.echo(f"archlint: error: {model.path}: {model.error}", err=True)
+        click.echo(safe_text(f"archlint: error: {model.path}: {model.error}"), err=True)
     sys.exit(app.exit_code(report, fail_on, exit_zero))

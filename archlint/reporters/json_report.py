@@ -4,9 +4,9 @@ archlint/schemas/report-v1.schema.json). The dict itself is the report model's
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from archlint.render_names import json_text
 from archlint.report import SCHEMA_VERSION, Report, finding_to_dict
 
 __all__ = ["SCHEMA_VERSION", "finding_to_dict", "render", "to_dict"]
@@ -17,4 +17,4 @@ def to_dict(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2) + "\n"
+    return json_text(to_dict(report))

@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from archlint.render_names import safe_text
 from archlint.report import ModelReport, Report
 from archlint.reporters.text import format_finding
 
 
 def _case(suite: ET.Element, model: str, name: str, seconds: float = 0.0) -> ET.Element:
-    return ET.SubElement(suite, "testcase", name=name, classname=model, file=model,
+    model = safe_text(model)
+    return ET.SubElement(suite, "testcase", name=safe_text(name), classname=model, file=model,
                          time=f"{seconds:.3f}")
 
 
 def _suite(report: Report, model: ModelReport) -> tuple[ET.Element, int, int, int, int]:
-    suite = ET.Element("testsuite", name=model.path)
+    # XML 1.0 cannot hold most C0 characters even escaped: every name goes through safe_text
+    suite = ET.Element("testsuite", name=safe_text(model.path))
     tests = failures = errors = skipped = 0
     if model.error is not None:
         case = _case(suite, model.path, "load model")
-        ET.SubElement(case, "error", message=model.error, type="unreadable").text = model.error
+        error = safe_text(model.error)
+        ET.SubElement(case, "error", message=error, type="unreadable").text = error
         tests, errors = 1, 1
     else:
         for rule in report.ran:
@@ -38,7 +42,7 @@ def _suite(report: Report, model: ModelReport) -> tuple[ET.Element, int, int, in
                 node = loc.node_label()
                 where = f"{loc.graph}/{node}" if node else loc.graph
                 case = _case(suite, model.path, f"{rule.code} {rule.name}: {where}")
-                failure = ET.SubElement(case, "failure", message=finding.message,
+                failure = ET.SubElement(case, "failure", message=safe_text(finding.message),
                                         type=finding.severity.value)
                 failure.text = format_finding(finding)
                 tests, failures = tests + 1, failures + 1

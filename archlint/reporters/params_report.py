@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +18,7 @@ from archlint.params import (
     ModelParams,
     ParamsReport,
 )
+from archlint.render_names import json_text, safe_text
 
 __all__ = ["PARAMS_FORMATS", "SCHEMA_VERSION", "render", "to_dict"]
 
@@ -173,6 +173,7 @@ def _fmt_budget(value: object) -> str:
 
 
 def _align(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    rows = [[safe_text(cell) for cell in row] for row in rows]  # names escaped before measuring
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -199,7 +200,7 @@ def render_text(report: ParamsReport, summary: bool = False) -> str:
         lines.extend(_align(header, body + ([total_row] if total_row else [])))
         lines.append("")
     lines.extend(_budget_lines(report))
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join(safe_text(line) for line in lines).rstrip("\n") + "\n"
 
 
 # --- Markdown (GitHub-flavoured tables, for a pull-request comment) ----------------------------
@@ -208,6 +209,7 @@ _MD_SPECIAL = set("\\`*_[]<>|#~!")
 
 
 def _md(text: str) -> str:
+    text = safe_text(text)
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
 
 
@@ -243,7 +245,7 @@ def render_markdown(report: ParamsReport, summary: bool = False) -> str:
     budget = _budget_lines(report)
     if budget:
         lines += ["### Budgets", ""] + [f"- {_md(line)}" for line in budget] + [""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join(safe_text(line) for line in lines).rstrip("\n") + "\n"
 
 
 # --- CSV --------------------------------------------------------------------------------------
@@ -267,11 +269,21 @@ def _csv_slot(layer: LayerParams, names: frozenset[str]) -> str:
     return str(sum(s.elements or 0 for s in entries))
 
 
+class _SafeWriter:
+    """A csv writer whose text cells are escaped: a name cannot add a line to a CI log."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def writerow(self, row: Sequence[object]) -> None:
+        self.writer.writerow([safe_text(c) if isinstance(c, str) else c for c in row])
+
+
 def render_csv(report: ParamsReport, summary: bool = False) -> str:
     """One row per layer (or per model with ``summary``); empty cells are unknown or n/a,
     and the notes column says which."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = _SafeWriter(csv.writer(buffer, lineterminator="\n"))
     if summary:
         writer.writerow(CSV_SUMMARY_FIELDS)
         for model in report.models:
@@ -371,7 +383,7 @@ def to_dict(report: ParamsReport, summary: bool = False) -> dict[str, Any]:
 
 
 def render_json(report: ParamsReport, summary: bool = False) -> str:
-    return json.dumps(to_dict(report, summary), indent=2) + "\n"
+    return json_text(to_dict(report, summary))
 
 
 PARAMS_FORMATS: dict[str, Callable[[ParamsReport, bool], str]] = {

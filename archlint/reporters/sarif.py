@@ -17,7 +17,6 @@ of it would give every finding in the file one identity that changes with any he
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from urllib.parse import quote
 from archlint._version import __version__
 from archlint.api import Finding, Rule, Severity
 from archlint.core_rules import CORE_RULES
+from archlint.render_names import json_text
 from archlint.report import Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -46,7 +46,7 @@ def artifact_uri(model_path: str) -> str:
     path = PurePath(model_path)
     if path.is_absolute():
         return path.as_uri()
-    return quote(path.as_posix())
+    return quote(path.as_posix(), errors="surrogateescape")  # an undecodable name's bytes
 
 
 def _rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
@@ -136,4 +136,4 @@ def to_dict(report: Report) -> dict[str, Any]:
 
 
 def render(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2) + "\n"
+    return json_text(to_dict(report))

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from archlint.api import Finding, Severity
+from archlint.render_names import safe_text
 from archlint.report import Report
 
 # paint(text, role) -> text: the CLI passes one that adds colour on a terminal; roles are the
@@ -23,19 +24,23 @@ def format_finding(finding: Finding, paint: Paint = plain) -> str:
     node = loc.node_label()
     if node is not None:
         where += f":{loc.graph}/{node}"
+    # names (and messages quoting them) are escaped piece by piece, before any colour: none can
+    # add a line, start a workflow command or carry a control character
     severity = paint(finding.severity.value, finding.severity.value)
-    lines = [f"{paint(where, 'path')}: {paint(finding.code, 'code')} {severity}: "
-             f"{finding.message}"]
+    lines = [f"{paint(safe_text(where), 'path')}: {paint(safe_text(finding.code), 'code')} "
+             f"{severity}: {safe_text(finding.message)}"]
     slot = loc.slot_label()
+    slot = safe_text(slot) if slot else slot
     if finding.expected is not None or finding.actual is not None:
         prefix = f"{slot}: " if slot else ""
         lines.append(
-            f"    {prefix}expected {finding.expected or '-'}, found {finding.actual or '-'}"
+            f"    {prefix}expected {safe_text(finding.expected or '-')}, "
+            f"found {safe_text(finding.actual or '-')}"
         )
     elif slot:
         lines.append(f"    at {slot}")
     if finding.help:
-        lines.append(f"    {paint('help', 'dim')}: {finding.help}")
+        lines.append(f"    {paint('help', 'dim')}: {safe_text(finding.help)}")
     return "\n".join(lines)
 
 

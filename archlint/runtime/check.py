@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from archlint.runtime.compare import compare_arrays, non_finite
 from archlint.runtime.inputs import (
     Binding,
     GivenInputError,
+    InputsError,
     bind_dims,
     fed_inputs,
     load_given,
@@ -67,9 +69,11 @@ def available_providers() -> tuple[str, ...]:
 
 
 def run_model(ctx: RuleContext, settings: RuntimeSettings,
-              available: tuple[str, ...] | None = None) -> RuntimeRun:
+              available: tuple[str, ...] | None = None, *,
+              time_left: float | None = None) -> RuntimeRun:
     """Run one analysed model as ``settings`` say; ``available`` defaults to the installed
-    onnxruntime's providers."""
+    onnxruntime's providers. ``time_left`` is what loading left of ``settings.timeout`` (one
+    deadline for both); the findings still name the deadline the user set."""
     available = available_providers() if available is None else available
     model = ctx.model
     providers = tuple(resolve_provider(p) for p in settings.providers)
@@ -92,7 +96,10 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
         return dataclasses.replace(base, not_run=str(exc))
     binding = bind_dims(ctx.graph, ctx.layers, settings.dims,
                         {name: array.shape for name, (array, _) in given.items()})
-    feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed, given)
+    try:
+        feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed, given)
+    except InputsError as exc:  # not run is not passed: AL501 reports it
+        return dataclasses.replace(base, not_run=str(exc))
     notes.extend(f"--dim {name}: this model has no such symbolic dimension"
                  for name in binding.unused)
     with tempfile.TemporaryDirectory(prefix="archlint-run-") as tmp:
@@ -115,11 +122,15 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
                          "nodes": [n.index for n in nodes], "sub": subs})
         sweeps = sweep_bindings(binding) if settings.sweep else []
         for i, (*_, other_binding) in enumerate(sweeps):
-            other_feeds, _ = make_inputs(ctx.graph, ctx.layers, other_binding, settings.seed,
-                                         given)
+            try:
+                other_feeds, _ = make_inputs(ctx.graph, ctx.layers, other_binding,
+                                             settings.seed, given)
+            except InputsError:
+                continue  # a second size that cannot be drawn is not swept
             _save(workdir / f"inputs_sweep{i}.npz", other_feeds)
             jobs.append(_job(f"sweep{i}", path, providers, f"inputs_sweep{i}.npz"))
-        outcome = run_worker({"jobs": jobs}, workdir, settings.timeout)
+        outcome = run_worker({"jobs": jobs}, workdir,
+                             settings.timeout if time_left is None else time_left)
         arrays = {j["id"]: _arrays(workdir / f"{j['id']}.npz") for j in jobs}
     swept = tuple(_sweep_run(outcome.results.get(f"sweep{i}"), arrays.get(f"sweep{i}", {}),
                              ctx, sweep) for i, sweep in enumerate(sweeps)
@@ -133,6 +144,8 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
                               invented_flags=tuple(f for _, f in invented),
                               child=_child_end(outcome, ctx, settings, providers, binding))
     main = outcome.results.get("main")
+    if main is None and run.child is None:  # the child ended well but its result is unreadable
+        main = {"status": "worker_error", "error": "its result file is missing or cut short"}
     if main is not None:
         run = _main_job(main, arrays["main"], ctx, binding, providers, run, notes)
         mismatches, lines = predict(main, ctx, providers, settings.profiles, notes)
@@ -164,10 +177,15 @@ def _save(path: Path, arrays: Mapping[str, np.ndarray[Any, Any]]) -> None:
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray[Any, Any]]:
+    """A job's arrays; none when the file is missing or was cut short (the child was killed
+    while writing it): the job's outputs are then not checked, and say so."""
     if not path.is_file():
         return {}
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return {}
 
 
 def _outputs(result: Mapping[str, Any], arrays: Mapping[str, Any]) -> dict[str, Any]:
@@ -223,10 +241,10 @@ def _main_job(
 ) -> RuntimeRun:
     status = str(main.get("status"))
     on = ", ".join(short_name(p) for p in providers)
-    if status == "worker_error":
-        notes.append(f"not checked: the worker failed before onnxruntime ran: "
-                     f"{trim(str(main.get('error', '')))}")
-        return run
+    if status == "worker_error":  # not checked is not passed: AL501 reports it
+        job = JobOutcome(status, on, f"the worker failed before onnxruntime ran: "
+                         f"{trim(str(main.get('error', '')))}")
+        return dataclasses.replace(run, main=job)
     if status in ("session_failed", "run_failed"):
         message = str(main.get("error", ""))
         job = JobOutcome(status, on, message, node_named_in(message, ctx.graph))
@@ -236,6 +254,9 @@ def _main_job(
         job = JobOutcome(status, on, providers_used=tuple(main["providers_used"]),
                          dropped=tuple(main.get("missing", [])))
         return dataclasses.replace(run, main=job)
+    if main.get("outputs") and not arrays:  # results written, arrays cut short
+        return dataclasses.replace(run, main=JobOutcome(
+            "worker_error", on, "its output arrays are missing or cut short"))
     checks = tuple(_check_output(name, value, ctx, binding)
                    for name, value in _outputs(main, arrays).items())
     placed, lines = placement(main.get("placement", []), ctx, providers)

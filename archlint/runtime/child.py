@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildOutcome", "run_worker", "signal_name"]
+__all__ = ["ChildOutcome", "read_results", "run_worker", "signal_name"]
 
 STDERR_TAIL = 600
 
@@ -59,8 +59,10 @@ def run_worker(request: dict[str, Any], workdir: Path, timeout: float) -> ChildO
     # faulthandler prints a C-level crash's Python stack; the message before it is kept.
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     started = time.perf_counter()
+    from archlint.inference import lifeline_flag
+
     proc = subprocess.Popen(
-        [sys.executable, "-m", "archlint.runtime.worker", str(request_path)],
+        [sys.executable, "-m", "archlint.runtime.worker", str(request_path), lifeline_flag()],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
         text=True, errors="replace", env=env, start_new_session=True,
     )
@@ -71,12 +73,12 @@ def run_worker(request: dict[str, Any], workdir: Path, timeout: float) -> ChildO
         timed_out = True
         _kill_group(proc)
         stdout, stderr = proc.communicate()
+    except BaseException:  # Ctrl-C or SIGTERM: the child's group goes with us, now
+        _kill_group(proc)
+        proc.wait()
+        raise
     elapsed = time.perf_counter() - started
-    results: dict[str, dict[str, Any]] = {}
-    for job in request["jobs"]:
-        path = workdir / f"{job['id']}.json"
-        if path.is_file():
-            results[job["id"]] = json.loads(path.read_text(encoding="utf-8"))
+    results = read_results(request["jobs"], workdir)
     return ChildOutcome(
         returncode=None if timed_out else proc.returncode,
         timed_out=timed_out,
@@ -86,6 +88,19 @@ def run_worker(request: dict[str, Any], workdir: Path, timeout: float) -> ChildO
         elapsed_s=elapsed,
         pid=proc.pid,
     )
+
+
+def read_results(jobs: list[dict[str, Any]], workdir: Path) -> dict[str, dict[str, Any]]:
+    """Each job's result, by job id; a file missing, or cut short by a kill while it was being
+    written, is no result (the caller reports the job as not checked)."""
+    results: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        path = workdir / f"{job['id']}.json"
+        try:
+            results[job["id"]] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return results
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

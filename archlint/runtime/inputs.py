@@ -23,12 +23,20 @@ from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
-__all__ = ["Binding", "GivenInputError", "InputSpec", "bind_dims", "load_given", "make_inputs",
-           "resolve_shape"]
+__all__ = ["Binding", "GivenInputError", "InputSpec", "InputsError", "bind_dims", "load_given",
+           "make_inputs", "resolve_shape"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 GENERIC_INT_RANGE = (0, 4)  # [low, high): small non-negative ints
 UNBOUNDED = "invented: no declared range and no consumer bounds it; give it with --input"
+# Inputs are drawn in archlint's own process: a declared shape of 2^40 elements must be
+# refused before numpy is asked for the memory.
+MAX_INPUT_BYTES = 1 << 30
+
+
+class InputsError(Exception):
+    """Inputs that cannot be drawn (a negative or huge declared shape, a string tensor):
+    ``str()`` says which input and why; the model is then not run."""
 
 
 @dataclass(frozen=True)
@@ -396,6 +404,21 @@ def load_given(graph: ModelGraph, inputs: Mapping[str, str], inputs_file: str | 
     return given
 
 
+def _check_drawable(name: str, label: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> None:
+    if dtype.kind in "OSU":  # bfloat16, float8 (ml_dtypes) are fed as zeros; text is not
+        raise InputsError(f"input {name!r} is a {label} tensor: random inputs are drawn only "
+                          "for numbers and booleans")
+    if any(d < 0 for d in shape):
+        raise InputsError(f"input {name!r} declares a negative dimension {list(shape)}")
+    elements = 1
+    for dim in shape:
+        elements *= dim
+    if elements * dtype.itemsize > MAX_INPUT_BYTES:
+        raise InputsError(f"input {name!r} would take {elements * dtype.itemsize:,} bytes "
+                          f"({label}{list(shape)}; at most {MAX_INPUT_BYTES:,}): bind smaller "
+                          "dims with --dim")
+
+
 def make_inputs(
     graph: ModelGraph,
     layers: tuple[RecurrentLayer, ...],
@@ -425,6 +448,7 @@ def make_inputs(
         shape = resolve_input_shape(name, info.shape or (), binding)
         np_dtype = _np_dtype(info.dtype)
         dtype_label = onnx.TensorProto.DataType.Name(info.dtype or 1).lower()
+        _check_drawable(name, dtype_label, np_dtype, shape)
         low: float | None = None
         high: float | None = None
         invented = False

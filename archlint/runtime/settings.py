@@ -7,10 +7,18 @@ configuration section, so a config loader can build one with ``RuntimeSettings.f
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ["DEFAULT_SETTINGS", "RuntimeSettings", "SettingsError", "parse_dims", "parse_inputs"]
+
+
+# A week: longer is a typo (or 1e300, which overflows the clock arithmetic of a timeout).
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+# A dimension onnxruntime can hold (int64) and numpy can be asked about without overflow;
+# whether the inputs fit in memory is checked when they are drawn (runtime/inputs.py).
+MAX_DIM = 2**31 - 1
 
 
 class SettingsError(ValueError):
@@ -55,10 +63,15 @@ class RuntimeSettings:
             raise SettingsError("providers: name at least one execution provider")
         if any(v < 0 for v in self.dims.values()):
             raise SettingsError("dims: a dimension cannot be negative")
-        if self.rtol < 0 or self.atol < 0:
-            raise SettingsError("rtol and atol must be >= 0")
-        if self.timeout <= 0:
-            raise SettingsError("timeout must be > 0 seconds")
+        if any(v > MAX_DIM for v in self.dims.values()):
+            raise SettingsError(f"dims: a dimension cannot exceed {MAX_DIM:,}")
+        for key in ("rtol", "atol"):  # NaN would make every comparison pass
+            value = getattr(self, key)
+            if not math.isfinite(value) or value < 0:
+                raise SettingsError(f"{key} must be a finite number >= 0, got {value!r}")
+        if not math.isfinite(self.timeout) or not 0 < self.timeout <= MAX_TIMEOUT_S:
+            raise SettingsError(f"timeout must be > 0 and at most {MAX_TIMEOUT_S:g} seconds, "
+                                f"got {self.timeout!r}")
         if self.runs < 1:
             raise SettingsError("runs must be >= 1")
         # A plain dict inside a frozen dataclass could still be mutated by a caller.
@@ -132,6 +145,8 @@ def parse_dims(items: Iterable[str]) -> dict[str, int]:
             raise SettingsError(f"--dim {item!r}: {raw.strip()!r} is not an integer") from None
         if value < 0:
             raise SettingsError(f"--dim {item!r}: a dimension cannot be negative")
+        if value > MAX_DIM:
+            raise SettingsError(f"--dim {item!r}: a dimension cannot exceed {MAX_DIM:,}")
         dims[name] = value
     return dims
 

@@ -22,11 +22,17 @@ import numpy as np
 import onnx
 from onnx import ModelProto, ValueInfoProto, helper, numpy_helper
 
+from archlint.inference_child import PARENT_FLAG, die_with_parent, parent_from
+
 TEXT_SUFFIXES = (".onnx.txt", ".onnxtxt")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    parent, from_main_thread = parent_from(args)
+    if parent is not None:  # never outlive archlint (it started us in a session of our own)
+        die_with_parent(parent, pdeathsig=from_main_thread)
+    args = [a for a in args if not a.startswith(PARENT_FLAG)]
     if len(args) != 1:
         print("usage: python -m archlint.runtime.worker REQUEST.json", file=sys.stderr)
         return 2

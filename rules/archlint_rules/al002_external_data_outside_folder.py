@@ -36,7 +36,7 @@ class ExternalDataOutsideFolder(Rule):
                 continue
             yield Finding(
                 code=self.code, name=self.name, severity=self.severity,
-                message=f"initializer {ref.tensor!r} has external-data location "
+                message=f"{ref.kind} {ref.tensor!r} has external-data location "
                 f"{ref.location!r}: {ref.problem}; archlint did not open it",
                 location=Location(model=ctx.model.display_path, graph=ref.graph,
                                   tensor=ref.tensor, attribute="external_data.location"),

@@ -19,7 +19,9 @@ class SessionCreationFailed(RuntimeRule):
     on the node the message names (``Node (name)``, ``Name:'name'``), or on the only node of the
     op the failing kernel belongs to (``LSTMBase`` means the LSTM). A model whose external data
     is unsafe or missing (AL002, AL003) is never handed to onnxruntime; that is reported here
-    too, so a model that was not run cannot pass the runtime check silently.
+    too, so a model that was not run cannot pass the runtime check silently; so is a model
+    whose inputs cannot be drawn (a declared shape too large to allocate or negative, a string
+    input) and a run whose worker failed or whose results came back cut short.
 
     ## Why is this bad?
     Session creation is where onnxruntime builds every kernel. An LSTM, GRU or RNN kernel checks
@@ -48,9 +50,20 @@ class SessionCreationFailed(RuntimeRule):
                 f"onnxruntime could not create a session on {main.on}: {trim(main.error)}",
                 help="Fix what onnxruntime names (see docs/runtime.md for the usual recurrent "
                 "causes: layout=1, missing hidden_size, clip <= 0, activation counts).")
-        if run.not_run is not None:  # never handed to onnxruntime: it must not pass silently
+        if main is not None and main.status == "worker_error":  # not checked is not passed
+            yield ctx.finding(
+                self, None, f"the model was not run on {main.on}: {trim(main.error)}",
+                help="Fix what the message names; a model that was not run has not passed.")
+        if run.not_run is None:  # never handed to onnxruntime: it must not pass silently
+            return
+        if run.not_run.startswith("external data"):
             yield ctx.finding(
                 self, None, f"onnxruntime was not given the model: {run.not_run}",
                 expected="external data inside the model's folder", actual=run.not_run,
                 help="Move the external data files next to the model (or below its folder) "
                 "and point the locations at them; the static findings name each tensor.")
+        else:
+            yield ctx.finding(
+                self, None, f"onnxruntime was not given the model: {run.not_run}",
+                help="Bind the symbolic dims to small values with --dim, or feed a model "
+                "whose inputs are numeric tensors; a model that was not run has not passed.")
