@@ -93,14 +93,15 @@ def git_ignored(folder: Path, paths: Sequence[Path]) -> set[Path]:
     git = shutil.which("git")
     if git is None:
         return set()
-    listing = "\0".join(str(p.resolve()) for p in paths) + "\0"
+    # file names travel as bytes: a name that is not UTF-8 (surrogate-escaped) must not break it
+    listing = b"\0".join(os.fsencode(p.resolve()) for p in paths) + b"\0"
     try:
         done = subprocess.run(
-            [git, "check-ignore", "-z", "--stdin"], cwd=folder, input=listing.encode(),
+            [git, "check-ignore", "-z", "--stdin"], cwd=folder, input=listing,
             capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return set()
     if done.returncode not in (0, 1):  # 128: not a repository
         return set()
-    ignored = {Path(p) for p in done.stdout.decode(errors="surrogateescape").split("\0") if p}
+    ignored = {Path(os.fsdecode(p)) for p in done.stdout.split(b"\0") if p}
     return {p for p in paths if p.resolve() in ignored}

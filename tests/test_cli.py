@@ -28,7 +28,7 @@ def test_clean_model_exits_0() -> None:
     *coverage, summary = result.output.splitlines()
     assert coverage == [
         "checked: 2 recurrent layers in 1 model",
-        "not run: AL501-AL512: runtime rule: the model was not run (lint --runtime, or "
+        "not run: AL501-AL514: runtime rule: the model was not run (lint --runtime, or "
         "archlint run)",
         "not run: AL601-AL603: needs targets (--target NAME, or targets in the config)",
     ]
