@@ -14,6 +14,7 @@ import click
 
 from archlint._version import __version__
 from archlint.app import EXIT_USAGE
+from archlint.cli.graph import graph_command
 from archlint.cli.lint import lint_command
 from archlint.cli.params import params_command
 from archlint.cli.rules import explain_command, rules_command
@@ -31,7 +32,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-for _command in (lint_command, rules_command, explain_command, params_command, run_command):
+for _command in (lint_command, rules_command, explain_command, params_command, run_command,
+                 graph_command):
     cli.add_command(_command)
 
 

@@ -18,7 +18,7 @@ from archlint.cli.options import (
     paths_argument,
 )
 from archlint.cli.progress import ProgressLine
-from archlint.reporters import MACHINE_FORMATS, REPORTERS
+from archlint.reporters import MACHINE_FORMATS, REPORTERS, RICH_FORMATS
 from archlint.reporters.text import summary_line
 from archlint.suppress import Baseline
 
@@ -74,7 +74,10 @@ def lint_command(
             extend_select=extend_select, fail_on=fail_on, targets=targets,
             baseline=baseline if write_baseline is None else None, runtime=runtime,
             jobs=jobs, on_start=progress.start, on_model=progress.advance)
-    emit(REPORTERS[output_format](report), output)
+    if output_format in RICH_FORMATS:
+        emit(RICH_FORMATS[output_format](report, app.pictures(list(paths), report)), output)
+    else:
+        emit(REPORTERS[output_format](report), output)
     if output_format in MACHINE_FORMATS and not quiet:
         click.echo(summary_line(report), err=True)
     for model in report.errors:
