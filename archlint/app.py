@@ -21,7 +21,6 @@ from archlint.drawing.stack import Drawing, around, recurrent_stack
 from archlint.engine import Linter, no_cyclic_gc
 from archlint.graph import build_graph
 from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model, load_proto
-from archlint.params_columns import annotate_model
 from archlint.params import (
     Convention,
     ModelParams,
@@ -31,6 +30,7 @@ from archlint.params import (
     parse_count,
     unmatched_limits,
 )
+from archlint.params_columns import annotate_model
 from archlint.recurrent import build_layers
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
 from archlint.report import ModelReport, Report

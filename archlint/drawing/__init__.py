@@ -4,6 +4,6 @@ one writer per format (SVG written by hand, Mermaid, Graphviz DOT), each a pure 
 
 from __future__ import annotations
 
-from archlint.drawing.stack import Drawing, DrawEdge, DrawNode, around, recurrent_stack
+from archlint.drawing.stack import DrawEdge, Drawing, DrawNode, around, recurrent_stack
 
 __all__ = ["DrawEdge", "DrawNode", "Drawing", "around", "recurrent_stack"]

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from archlint.api import Finding, Severity  # noqa: F401  (Severity: the marks' type)
+from archlint.api import Finding, Severity
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape

@@ -57,7 +57,7 @@ def _ranks(drawing: Drawing) -> list[list[DrawNode]]:
 def render_svg(drawing: Drawing) -> str:
     rows = _ranks(drawing)
     boxes: dict[str, tuple[float, float, float, float]] = {}  # x, y, w, h
-    y = _PAD + (_LINE_H + 8 if drawing.title else 0)
+    y = float(_PAD + (_LINE_H + 8 if drawing.title else 0))
     width = 0.0
     for row in rows:
         x = float(_PAD)
