@@ -178,7 +178,7 @@ def _dtype_and_bytes(row: LayerParams, graph: ModelGraph) -> tuple[str | None, i
         for name, scope, elements in stored:
             info = graph.tensor(name, scope)
             dtype = None if info is None else info.dtype
-            label = slot.dtype or (_dtype_label(dtype) if dtype is not None else None)
+            label = _dtype_label(dtype) if dtype is not None else slot.dtype
             if label is not None and label not in names:
                 names.append(label)
             if slot.shared_with is not None or slot.elements == 0:
@@ -194,7 +194,8 @@ def _dtype_and_bytes(row: LayerParams, graph: ModelGraph) -> tuple[str | None, i
 def _macs_per_step(row: LayerParams) -> int | None:
     if row.kind == "recurrent":
         hidden = row.hidden_size if row.hidden_size is not None else row.implied_hidden_size
-        gates = _GATES.get(row.op_type)
+        # DynamicQuantizeLSTM, AttnLSTM: an LSTM's gates
+        gates = next((g for op, g in _GATES.items() if row.op_type.endswith(op)), None)
         if gates is None or hidden is None or row.input_size is None or row.num_directions is None:
             return None
         return row.num_directions * gates * hidden * (row.input_size + hidden)
