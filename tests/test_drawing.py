@@ -137,7 +137,8 @@ def test_mermaid_parses_with_mermaid(tmp_path: Path) -> None:
     odd.graph.node[2].name = 'a "quoted" <name> | with #; and ]]'
     onnx.save_model(odd, tmp_path / "odd.onnx")
     files = []
-    for name, model in (("al303", AL303), ("stacked", STACKED), ("odd", str(tmp_path / "odd.onnx"))):
+    odd_path = str(tmp_path / "odd.onnx")
+    for name, model in (("al303", AL303), ("stacked", STACKED), ("odd", odd_path)):
         files.append(tmp_path / f"{name}.mmd")
         files[-1].write_text(render_mermaid(app.draw(model)))
     broken = tmp_path / "broken.mmd"  # the check itself can fail

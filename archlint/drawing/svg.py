@@ -20,7 +20,7 @@ __all__ = ["render_svg"]
 _CHAR_W = 7.2  # px per character at font-size 12 (monospace-ish estimate)
 _LINE_H = 15
 _RANK_GAP = 56
-_NODE_GAP = 24
+_NODE_GAP = 48
 _PAD = 16
 _FILL = {"recurrent": "#dbeafe", "layout": "#f1f5f9", "op": "#e5e7eb", "input": "#dcfce7",
          "output": "#fef9c3"}
@@ -48,6 +48,9 @@ def _ranks(drawing: Drawing) -> list[list[DrawNode]]:
     rank: dict[str, int] = {}
     for node_id in nx.topological_sort(dag):
         rank[node_id] = max((rank[p] + 1 for p in dag.predecessors(node_id)), default=0)
+    for node_id in rank:  # a source (a state Slice, an input) sits just above its first reader
+        if dag.in_degree(node_id) == 0 and dag.out_degree(node_id):
+            rank[node_id] = max(0, min(rank[s] for s in dag.successors(node_id)) - 1)
     rows: list[list[DrawNode]] = [[] for _ in range(max(rank.values(), default=-1) + 1)]
     for node_id in sorted(rank, key=lambda k: order[k]):
         rows[rank[node_id]].append(by_id[node_id])
@@ -96,7 +99,8 @@ def _edge(edge: DrawEdge, boxes: dict[str, tuple[float, float, float, float]]) -
     sx, sy, ex, ey = x1 + w1 / 2, y1 + h1, x2 + w2 / 2, y2
     label = ""
     if edge.label:
-        mx, my = (sx + ex) / 2, (sy + ey) / 2
+        # just below the source: apart where several edges converge on one node
+        mx, my = sx + (ex - sx) * 0.2, sy + 14
         label = (f'<text x="{mx + 4:.1f}" y="{my:.1f}" fill="#334155" font-size="11">'
                  f'{escape(edge.label)}</text>')
     return (f'<g class="edge" data-src="{escape(edge.src)}" data-dst="{escape(edge.dst)}">'

@@ -34,6 +34,9 @@ font-variant-numeric:tabular-nums}code{font-size:12px}.sev-error{color:#b91c1c;f
 """
 
 
+_OPEN_ROWS = 20  # a longer parameter table starts folded
+
+
 def _finding_row(finding: Finding) -> str:
     loc = finding.location
     slot = loc.slot_label()
@@ -75,8 +78,10 @@ def _pictures(extra: ModelPictures, model: ModelReport) -> list[str]:
                    f"<code>archlint graph {escape(model.path)} -o stack.svg</code> draws them "
                    "all, <code>--around NODE</code> one neighbourhood.</p>")
     if extra.params is not None and extra.params.layers:
-        header, rows = model_table(extra.params)
-        out += [f"<details><summary>Parameters ({len(extra.params.layers)} rows)</summary>",
+        header, rows = model_table(extra.params, indent="↳ ")  # HTML folds leading spaces
+        count = len(extra.params.layers)
+        out += [f"<details{' open' if count <= _OPEN_ROWS else ''}><summary>Parameters "
+                f"({count} row{'s' if count != 1 else ''})</summary>",
                 _table(header, rows), f'<p class="note">{escape(size_line(extra.params))}</p>',
                 "</details>"]
     return out
