@@ -196,10 +196,11 @@ def _drawing(
             nodes.append(DrawNode(node_id, "layout" if op in LAYOUT_OPS else "op", op,
                                   data["name"], (), codes, severity))
     position = {n.id: index for index, n in enumerate(nodes)}
+    adjacency = dag.adj  # the DAG's own edges between drawn nodes (a subgraph view is slower)
     edges = tuple(sorted(
         (DrawEdge(src, dst, format_shape(edge["shape"]) if edge.get("shape") is not None
                   else "")
-         for src, dst, edge in dag.subgraph(position).edges(data=True)),
+         for src in position for dst, edge in adjacency[src].items() if dst in position),
         key=lambda e: (position[e.src], position[e.dst]),
     ))
     return Drawing(title, tuple(nodes), edges)

@@ -43,11 +43,12 @@ def _ranks(drawing: Drawing) -> list[list[DrawNode]]:
     dag.add_edges_from((e.src, e.dst) for e in drawing.edges)
     order = {n.id: i for i, n in enumerate(drawing.nodes)}
     by_id = {n.id: n for n in drawing.nodes}
-    if not nx.is_directed_acyclic_graph(dag):  # never for an ONNX graph; be safe
-        return [[n] for n in drawing.nodes]
     rank: dict[str, int] = {}
-    for node_id in nx.topological_sort(dag):
-        rank[node_id] = max((rank[p] + 1 for p in dag.predecessors(node_id)), default=0)
+    try:
+        for node_id in nx.topological_sort(dag):
+            rank[node_id] = max((rank[p] + 1 for p in dag.predecessors(node_id)), default=0)
+    except nx.NetworkXUnfeasible:  # a cycle: never in an ONNX graph; one row per node then
+        return [[n] for n in drawing.nodes]
     for node_id in rank:  # a source (a state Slice, an input) sits just above its first reader
         if dag.in_degree(node_id) == 0 and dag.out_degree(node_id):
             rank[node_id] = max(0, min(rank[s] for s in dag.successors(node_id)) - 1)
