@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from archlint.api import Finding, Severity
 from archlint.graph import ModelGraph, NodeInfo
@@ -121,8 +122,8 @@ def _find(graph: ModelGraph, node: str) -> str:
     raise KeyError(node)
 
 
-def _is_layout(dag: object, node_id: str) -> bool:
-    data = dag.nodes[node_id]  # type: ignore[attr-defined]
+def _is_layout(dag: Any, node_id: str) -> bool:  # Any: networkx ships no type hints
+    data = dag.nodes[node_id]
     return bool(data.get("kind") == "node" and data.get("op_type") in LAYOUT_OPS)
 
 
@@ -140,7 +141,9 @@ def _data_neighbours(graph: ModelGraph, node_id: str) -> list[str]:
         tensor = graph.tensor(name, info.graph)
         if tensor is None or tensor.is_constant:
             continue
-        origin = graph._origin_id(tensor)
+        # the DAG's id of where the tensor comes from (ModelGraph.dag's pseudo-node names)
+        origin = tensor.producer or (
+            f"{tensor.graph}:{'init' if tensor.is_initializer else 'input'}:{tensor.name}")
         if origin in dag and _drawable(dag, origin):
             found.append(origin)
     outputs = set(info.outputs)
@@ -156,8 +159,8 @@ def _data_neighbours(graph: ModelGraph, node_id: str) -> list[str]:
     return found
 
 
-def _drawable(dag: object, node_id: str) -> bool:
-    data = dag.nodes[node_id]  # type: ignore[attr-defined]
+def _drawable(dag: Any, node_id: str) -> bool:
+    data = dag.nodes[node_id]
     if data.get("kind") == "initializer":
         return False
     return data.get("op_type") not in _HIDDEN_OPS
