@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from archlint.api import Finding, Severity
 from archlint.config import Config, ConfigError, lint_settings, load_config
 from archlint.discovery import DEFAULT_EXCLUDES, Discovery
+from archlint.drawing.pictures import ModelPictures, model_pictures
+from archlint.drawing.stack import Drawing, around, recurrent_stack
 from archlint.engine import Linter, no_cyclic_gc
 from archlint.graph import build_graph
 from archlint.layers import build_layers
@@ -31,6 +33,7 @@ from archlint.params import (
     parse_count,
     unmatched_limits,
 )
+from archlint.params_columns import annotate_model
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
 from archlint.report import ModelReport, Report
 from archlint.runtime.settings import RuntimeSettings, SettingsError, parse_dims, parse_inputs
@@ -52,6 +55,7 @@ __all__ = [
     "count_paths",
     "discover",
     "discovery",
+    "draw",
     "effective_settings",
     "exit_code",
     "failing",
@@ -61,6 +65,7 @@ __all__ = [
     "not_run",
     "params",
     "parse_layer_limits",
+    "pictures",
     "plan_lint",
     "read_config",
     "rules",
@@ -406,9 +411,11 @@ def run(
 # --- params ----------------------------------------------------------------------------------
 
 
-def count_paths(paths: Sequence[str], walk: Discovery | None = None
-                ) -> tuple[ModelParams, ...]:
-    """Count every model named or found under the paths; unreadable ones carry an error."""
+def count_paths(
+    paths: Sequence[str], walk: Discovery | None = None, dims: Mapping[str, int] | None = None
+) -> tuple[ModelParams, ...]:
+    """Count every model named or found under the paths; unreadable ones carry an error.
+    ``dims`` binds symbolic sizes (``seq``, ``batch``) for the MACs column."""
     try:
         targets = discover(paths, walk)
     except LoadError as exc:
@@ -416,16 +423,18 @@ def count_paths(paths: Sequence[str], walk: Discovery | None = None
     results = []
     for shown, path in targets:
         with no_cyclic_gc():
-            results.append(_count_one(path, shown))
+            results.append(_count_one(path, shown, dims))
     return tuple(results)
 
 
-def _count_one(path: Path, shown: str) -> ModelParams:
+def _count_one(path: Path, shown: str, dims: Mapping[str, int] | None = None) -> ModelParams:
     try:
-        model = load_model(path, shown, infer_shapes=False)
+        # shapes inferred (on the weightless skeleton) for the output-shape and MACs columns
+        model = load_model(path, shown)
         graph = build_graph(model)
-        return count_model(shown, graph, build_layers(graph, model.producer),
-                           opset_imports=model.proto.opset_import)
+        layers = build_layers(graph, model.producer)
+        counted = count_model(shown, graph, layers, opset_imports=model.proto.opset_import)
+        return annotate_model(counted, graph, layers, dims)
     except LoadError as exc:
         return ModelParams(shown, error=exc.reason)
     except UnicodeDecodeError:
@@ -453,9 +462,11 @@ def params(
     layer_limits: Mapping[str, int] | None = None,
     expect_params: int | None = None,
     convention: Convention | str | None = None,
+    dims: Mapping[str, int] | None = None,
 ) -> ParamsReport:
     """Count the models and check the budgets; each argument left None takes the config's
-    ``[params]`` value (the command line wins key by key)."""
+    ``[params]`` value (the command line wins key by key). ``dims`` binds symbolic sizes for
+    the MACs of one pass."""
     config = config or read_config(paths, config_path)
     budgets = config.params
     chosen = convention if convention is not None else budgets.convention or "onnx"
@@ -468,7 +479,7 @@ def params(
     max_layer_params = (max_layer_params if max_layer_params is not None
                         else budgets.max_layer_params)
     expect_params = expect_params if expect_params is not None else budgets.expect_params
-    models = count_paths(paths, discovery(config))
+    models = count_paths(paths, discovery(config), dims)
     failures = tuple(
         failure
         for model in models if model.error is None
@@ -486,7 +497,8 @@ def params(
     readable = [m for m in models if m.error is None]
     notes = tuple(f"layer limit {glob!r} matches no layer"
                   for glob in unmatched_limits(readable, limits))
-    return ParamsReport(models, conv, budget_table, failures, notes)
+    return ParamsReport(models, conv, budget_table, failures, notes, dims=dict(dims or {}))
+
 
 
 # --- fix -------------------------------------------------------------------------------------
@@ -739,3 +751,63 @@ def effective_settings(
         Setting("per-node-ignores", {k: list(v) for k, v in config.per_node_ignores.items()},
                 source(None, config.per_node_ignores)),
     )
+
+
+# --- pictures (archlint graph, and the HTML / Markdown lint reports) --------------------------
+
+
+def draw(
+    path: str,
+    *,
+    around_node: str | None = None,
+    radius: int = 2,
+    with_findings: bool = True,
+    config_path: str | Path | None = None,
+) -> Drawing:
+    """The recurrent part of one model (or the neighbourhood of one node), with the findings
+    of a lint under the governing config marked on the nodes they name."""
+    targets = discover([path])
+    if len(targets) != 1:
+        raise AppError(f"{path}: graph draws one model; found {len(targets)}")
+    shown, model_path = targets[0]
+    found: tuple[Finding, ...] = ()
+    if with_findings:
+        report, _ = lint([str(model_path)], config_path=config_path)
+        found = report.findings
+    try:
+        model = load_model(model_path, shown)
+    except LoadError as exc:
+        raise AppError(str(exc)) from exc
+    graph = build_graph(model)
+    layers = build_layers(graph, model.producer)
+    if around_node is None:
+        return recurrent_stack(graph, layers, found, f"{shown}: recurrent layers")
+    try:
+        return around(graph, layers, around_node, radius, found)
+    except KeyError:
+        raise AppError(f"{shown}: no node named {around_node!r}") from None
+
+
+def pictures(paths: Sequence[str], report: Report) -> dict[str, ModelPictures]:
+    """Per readable model of ``report`` (by display path): its parameter rows and pictures."""
+    wanted = {m.path: m for m in report.models if m.error is None}
+    out: dict[str, ModelPictures] = {}
+    try:
+        targets = discover(paths)
+    except LoadError:
+        return out
+    for shown, path in targets:
+        entry = wanted.get(shown)
+        if entry is None:
+            continue
+        try:
+            model = load_model(path, shown)
+        except LoadError:
+            continue
+        graph = build_graph(model)
+        layers = build_layers(graph, model.producer)
+        counted = annotate_model(
+            count_model(shown, graph, layers, opset_imports=model.proto.opset_import),
+            graph, layers)
+        out[shown] = model_pictures(graph, layers, counted, entry.findings)
+    return out

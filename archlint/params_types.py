@@ -103,6 +103,13 @@ class LayerParams:
     notes: tuple[str, ...] = ()
     # How a recurrent layer was found (archlint.recurrent.Recognition's value); None otherwise.
     recognised_as: str | None = None
+    # Report columns filled by archlint/params_columns.py (None: unknown or not computed).
+    output_shape: tuple[int | str | None, ...] | None = None
+    param_dtype: str | None = None  # element type(s) of the weights as stored, "+"-joined
+    param_bytes: int | None = None  # bytes this row adds (a tensor counted elsewhere adds 0)
+    macs_per_step: int | None = None  # one time step, one sample
+    macs: int | None = None  # one pass at the sizes given with --dim
+    module: str | None = None  # the node-name scope (``rnn`` for ``/rnn/LSTM``)
 
     def slot(self, name: str) -> SlotCount | None:
         return next((s for s in self.slots if s.slot == name), None)
@@ -150,6 +157,11 @@ class ModelParams:
     def missing(self, convention: Convention) -> tuple[LayerParams, ...]:
         return tuple(layer for layer in self.layers if layer.total(convention) is None)
 
+    def column_total(self, column: str) -> int | None:
+        """Sum of ``param_bytes``, ``macs_per_step`` or ``macs`` over the rows; None when a row
+        that has parameters leaves it unknown."""
+        return _sum(getattr(layer, column) for layer in self.layers)
+
 
 def _sum(values: Iterable[int | None]) -> int | None:
     total = 0
@@ -169,6 +181,7 @@ class ParamsReport:
     budgets: Mapping[str, object] = field(default_factory=dict)  # the limits that were set
     failures: tuple[BudgetFailure, ...] = ()
     notes: tuple[str, ...] = ()
+    dims: Mapping[str, int] = field(default_factory=dict)  # --dim sizes the MACs column used
 
     @property
     def errors(self) -> tuple[ModelParams, ...]:

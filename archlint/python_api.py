@@ -141,13 +141,15 @@ def params(
     layer_limits: Mapping[str, int] | None = None,
     expect_params: int | None = None,
     convention: Convention | str | None = None,
+    dims: Mapping[str, int] | None = None,
 ) -> ParamsResult:
     """Count parameters per layer (and check budgets) as ``archlint params`` does; budgets
-    left None come from the config's ``[params]`` table."""
+    left None come from the config's ``[params]`` table. ``dims`` (``{"seq": 100, "batch":
+    8}``) gives each row's ``macs`` for one pass at those sizes."""
     paths = _paths(model)
     report = app.params(paths, config=_config(config, paths), max_params=max_params,
                         max_layer_params=max_layer_params, layer_limits=layer_limits,
-                        expect_params=expect_params, convention=convention)
+                        expect_params=expect_params, convention=convention, dims=dims)
     return ParamsResult(**{f.name: getattr(report, f.name) for f in fields(ParamsReport)})
 
 

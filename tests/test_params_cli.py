@@ -18,6 +18,7 @@ from markdown_it import MarkdownIt
 from onnx import TensorProto, helper
 
 from archlint.params import CONVENTIONS_TEXT
+from archlint.params_columns import MACS_TEXT, TRAINABLE_NOTE
 
 from .conftest import FIXTURES, REPO, invoke, run_archlint
 
@@ -32,11 +33,17 @@ AL201_BAD = str(FIXTURES / "AL201" / "bad.onnx.txt")
 def test_text_table_for_one_model() -> None:
     result = invoke("params", LSTM_4_2)
     assert result.exit_code == 0
+    # nn.LSTM(4, 2): 64 float32 parameters = 256 bytes; 4·H·(I+H) = 4·2·6 = 48 MACs per step
     assert result.output.splitlines() == [
         LSTM_4_2,
-        "  node       op    recognised  direction  D  I  H   W   R   B  ONNX  PyTorch  Keras",
-        "  /rnn/LSTM  LSTM  native      forward    1  4  2  32  16  16    64       64     56",
-        "  total                                                          64       64     56",
+        "  node       op    recognised  output              direction  D  I  H   W   R   B  "
+        "ONNX  PyTorch  Keras  dtype    bytes  MACs/step",
+        "  /rnn/LSTM  LSTM  native      [seq, 1, batch, 2]  forward    1  4  2  32  16  16    "
+        "64       64     56  float32    256         48",
+        "  total                                                                              "
+        "64       64     56             256         48",
+        "  Total params (ONNX): 64 (256 B, float32); MACs per step: 48",
+        f"  {TRAINABLE_NOTE}",
     ]
 
 
@@ -44,7 +51,8 @@ def test_text_notes_say_why_a_convention_is_missing() -> None:
     result = invoke("params", AL201_BAD)
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    gru = "  gru_0   GRU   native      forward    1  4  2  24  12  18    54      n/a    n/a"
+    gru = ("  gru_0   GRU   native      [seq, 1, batch, 2]  forward    1  4  2  24  12  18    54"
+           "      n/a    n/a  float32    216         36")
     assert gru in lines
     assert ("  gru_0: PyTorch and Keras n/a: B disagrees with the other weights on H (AL201); "
             "only the ONNX count is certain") in lines
@@ -97,11 +105,12 @@ def test_markdown_renders_as_tables() -> None:
     tables = _markdown_tables(result.output)
     assert len(tables) == 3  # two models and the summary
     header, lstm, total = tables[0]
-    assert header == ["node", "op", "recognised", "direction", "D", "I", "H", "W", "R", "B",
-                      "ONNX", "PyTorch", "Keras"]
-    assert lstm == ["/rnn/LSTM", "LSTM", "native", "forward", "1", "4", "2", "32", "16", "16",
-                    "64", "64", "56"]
-    assert total[0] == "**total**" and total[-3:] == ["**64**", "**64**", "**56**"]
+    assert header == ["node", "op", "recognised", "output", "direction", "D", "I", "H", "W", "R",
+                      "B", "ONNX", "PyTorch", "Keras", "dtype", "bytes", "MACs/step"]
+    # cells as written (brackets escaped: they render as [seq, 1, batch, 2])
+    assert lstm == ["/rnn/LSTM", "LSTM", "native", "\\[seq, 1, batch, 2\\]", "forward", "1", "4",
+                    "2", "32", "16", "16", "64", "64", "56", "float32", "256", "48"]
+    assert total[0] == "**total**" and total[-6:-3] == ["**64**", "**64**", "**56**"]
     assert tables[2][0] == ["model", "layers", "ONNX", "PyTorch", "Keras"]
     assert tables[2][-1][-3:] == ["**212**", "**212**", "**192**"]
     assert "<table>" in _markdown().render(result.output)
@@ -194,10 +203,11 @@ def test_unreadable_model_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_explain_prints_the_conventions_and_docs_carry_them() -> None:
     result = invoke("params", "--explain")
-    assert result.exit_code == 0 and result.output == CONVENTIONS_TEXT
+    assert result.exit_code == 0 and result.output == CONVENTIONS_TEXT + "\n" + MACS_TEXT
     assert "LSTM(2) on 4 input features = 32 + 16 + 8 = 56" in result.output
     docs = (REPO / "docs" / "params.md").read_text()
     assert CONVENTIONS_TEXT in docs, "docs/params.md must quote `archlint params --explain`"
+    assert MACS_TEXT in docs
 
 
 def test_unmatched_layer_limit_is_a_note_not_a_failure() -> None:

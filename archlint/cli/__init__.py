@@ -17,6 +17,7 @@ import click
 from archlint._version import __version__
 from archlint.app import EXIT_USAGE
 from archlint.cli.fix import fix_command
+from archlint.cli.graph import graph_command
 from archlint.cli.lint import lint_command
 from archlint.cli.params import params_command
 from archlint.cli.rules import explain_command, rules_command
@@ -36,7 +37,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 for _command in (lint_command, rules_command, explain_command, params_command, run_command,
-                 fix_command):
+                 fix_command, graph_command):
     cli.add_command(_command)
 
 

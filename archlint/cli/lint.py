@@ -24,7 +24,7 @@ from archlint.cli.options import (
 )
 from archlint.cli.progress import ProgressLine
 from archlint.render_names import safe_text
-from archlint.reporters import MACHINE_FORMATS, REPORTERS, text
+from archlint.reporters import MACHINE_FORMATS, REPORTERS, RICH_FORMATS, text
 from archlint.reporters.text import summary_line
 from archlint.suppress import Baseline
 
@@ -110,6 +110,9 @@ def lint_command(
     elif output_format == "text":
         paint = painter(color if output is None else "never")
         emit(text.render(report, paint), output)
+    elif output_format in RICH_FORMATS:
+        shown = [model.path for model in report.models]
+        emit(RICH_FORMATS[output_format](report, app.pictures(shown, report)), output)
     else:
         emit(REPORTERS[output_format](report), output)
     if output_format in MACHINE_FORMATS and not quiet and not statistics:

@@ -22,8 +22,10 @@ from archlint.cli.options import (
     refuse_overwriting_models,
 )
 from archlint.params import CONVENTIONS_TEXT, Convention, parse_count
+from archlint.params_columns import MACS_TEXT
 from archlint.render_names import safe_text
 from archlint.reporters.params_report import PARAMS_FORMATS, render
+from archlint.runtime.settings import SettingsError, parse_dims
 
 __all__ = ["params_command"]
 
@@ -57,6 +59,9 @@ def _count_option(ctx: click.Context, param: click.Parameter, value: str | None)
 @click.option("--convention", type=click.Choice([c.value for c in Convention]),
               default=None, help="Which count the budgets and --expect-params compare. "
               "[default: config, else onnx]")
+@click.option("--dim", "dims", multiple=True, metavar="NAME=VALUE",
+              help="Bind a symbolic dimension for the MACs column (seq=100, batch=8); seq and "
+              "batch also bind every recurrent layer's sequence and batch symbols.")
 @click.option("--explain", is_flag=True,
               help="Explain the ONNX, PyTorch and Keras counting conventions and exit.")
 def params_command(
@@ -70,11 +75,12 @@ def params_command(
     expect_params: int | None,
     config_path: Path | None,
     convention: str | None,
+    dims: tuple[str, ...],
     explain: bool,
 ) -> None:
     """Count parameters per layer (ONNX, PyTorch and Keras conventions); check budgets."""
     if explain:
-        click.echo(CONVENTIONS_TEXT, nl=False)
+        click.echo(CONVENTIONS_TEXT + "\n" + MACS_TEXT, nl=False)
         if not paths:
             return
         click.echo()
@@ -83,13 +89,14 @@ def params_command(
     refuse_overwriting_models(output, paths)
     try:
         limits = app.parse_layer_limits(layer_limit)
-    except ValueError as exc:
+        sizes = parse_dims(dims)
+    except (ValueError, SettingsError) as exc:
         raise UsageFailure(str(exc)) from exc
     with app_errors():
         report = app.params(
             list(paths), config_path=config_path, max_params=max_params,
             max_layer_params=max_layer_params, layer_limits=limits,
-            expect_params=expect_params, convention=convention)
+            expect_params=expect_params, convention=convention, dims=sizes)
     emit(render(report, output_format, summary), output)
     for model in report.errors:
         click.echo(safe_text(f"archlint: error: {model.path}: {model.error}"), err=True)

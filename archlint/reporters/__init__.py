@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from archlint.report import Report
-from archlint.reporters import github, gitlab, json_report, junit, sarif, text
+from archlint.reporters import github, gitlab, html, json_report, junit, markdown, sarif, text
 
 Reporter = Callable[[Report], str]
 
@@ -16,8 +16,13 @@ REPORTERS: dict[str, Reporter] = {
     "junit": junit.render,
     "github": github.render,
     "gitlab": gitlab.render,
+    "markdown": markdown.render,
+    "html": html.render,
 }
+# Formats that also show pictures and parameter tables when the front end builds them
+# (archlint.app.pictures): the reporter takes them as a second argument.
+RICH_FORMATS = {"markdown": markdown.render, "html": html.render}
 # Formats a machine parses: the summary line goes to stderr, never into the report.
 MACHINE_FORMATS = frozenset({"json", "sarif", "junit", "github", "gitlab"})
 
-__all__ = ["MACHINE_FORMATS", "REPORTERS", "Reporter"]
+__all__ = ["MACHINE_FORMATS", "REPORTERS", "RICH_FORMATS", "Reporter"]

@@ -18,9 +18,11 @@ from archlint.params import (
     ModelParams,
     ParamsReport,
 )
+from archlint.params_columns import TRAINABLE_NOTE, ModuleGroup, format_bytes, module_groups
 from archlint.render_names import json_text, safe_text
+from archlint.shapes import format_shape
 
-__all__ = ["PARAMS_FORMATS", "SCHEMA_VERSION", "render", "to_dict"]
+__all__ = ["PARAMS_FORMATS", "SCHEMA_VERSION", "model_table", "render", "size_line", "to_dict"]
 
 SCHEMA_VERSION = 1
 
@@ -33,8 +35,9 @@ _COLUMNS: tuple[tuple[str, frozenset[str]], ...] = (
     ("stats", frozenset({"mean", "var"})),
 )
 _OPTIONAL_COLUMNS = frozenset({"P", "stats"})  # shown only when some row has them
-_RIGHT = frozenset({"D", "I", "H", "W", "R", "B", "P", "stats", "layers",
-                    *(c.title for c in CONVENTIONS)})
+_RIGHT = frozenset({"D", "I", "H", "W", "R", "B", "P", "stats", "layers", "bytes",
+                    "MACs/step", "MACs", *(c.title for c in CONVENTIONS)})
+_INDENT = "  "  # a layer row under its module row
 
 
 # --- cells, shared by text and Markdown --------------------------------------------------------
@@ -94,19 +97,79 @@ def _columns(model: ModelParams) -> list[tuple[str, frozenset[str]]]:
     ]
 
 
-def _layer_table(model: ModelParams) -> tuple[list[str], list[list[str]], list[str]]:
-    """Header, body rows and the total row of one model's table."""
+def _layer_table(
+    model: ModelParams, dims: bool = False, indent: str = _INDENT
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, body rows and the total row of one model's table: one row per module whose
+    scope holds several rows (torchinfo's ``nn.LSTM`` row), its layers indented below."""
     columns = _columns(model)
-    header = ["node", "op", "recognised", "direction", "D", "I", "H", *(t for t, _ in columns),
-              *(c.title for c in CONVENTIONS)]
-    body = [
-        [row.label, row.op_type, row.recognised_as or "", *_geometry(row),
-         *(_slot_cell(row, n) for _, n in columns), *(_total_cell(row, c) for c in CONVENTIONS)]
-        for row in model.layers
-    ]
-    total = ["total", "", "", "", "", "", "", *("" for _ in columns),
-             *(_model_total_cell(model, c) for c in CONVENTIONS)]
+    header = ["node", "op", "recognised", "output", "direction", "D", "I", "H",
+              *(t for t, _ in columns), *(c.title for c in CONVENTIONS), "dtype", "bytes",
+              "MACs/step", *(["MACs"] if dims else [])]
+    body: list[list[str]] = []
+    for group in module_groups(model):
+        if group.folded:
+            body.append(_module_row(group, columns, dims))
+        body.extend(_row(row, columns, dims, indent if group.folded else "")
+                    for row in group.rows)
+    total = ["total", "", "", "", "", "", "", "", *("" for _ in columns),
+             *(_model_total_cell(model, c) for c in CONVENTIONS), "",
+             _num(model.column_total("param_bytes")), _num(model.column_total("macs_per_step")),
+             *([_num(model.column_total("macs"))] if dims else [])]
     return header, body, total
+
+
+def _row(
+    row: LayerParams, columns: list[tuple[str, frozenset[str]]], dims: bool, indent: str
+) -> list[str]:
+    return [indent + row.label, row.op_type, row.recognised_as or "", _shape_cell(row),
+            *_geometry(row), *(_slot_cell(row, n) for _, n in columns),
+            *(_total_cell(row, c) for c in CONVENTIONS), row.param_dtype or "",
+            _num(row.param_bytes), _macs_cell(row, row.macs_per_step),
+            *([_macs_cell(row, row.macs)] if dims else [])]
+
+
+def _module_row(
+    group: ModuleGroup, columns: list[tuple[str, frozenset[str]]], dims: bool
+) -> list[str]:
+    ops = list(dict.fromkeys(row.op_type for row in group.rows))
+    op = f"{ops[0]} x{len(group.rows)}" if len(ops) == 1 else ", ".join(ops)
+    part = ModelParams("", group.rows)
+    return [group.name or "", op, "", _shape_cell(group.rows[-1]), "", "", "", "",
+            *("" for _ in columns), *(_model_total_cell(part, c) for c in CONVENTIONS),
+            "", _num(part.column_total("param_bytes")), _num(part.column_total("macs_per_step")),
+            *([_num(part.column_total("macs"))] if dims else [])]
+
+
+def model_table(model: ModelParams, indent: str = _INDENT) -> tuple[list[str], list[list[str]]]:
+    """The header and rows (module rows, layer rows, the total last) of one model's table,
+    for other reports (the HTML lint report)."""
+    header, body, total = _layer_table(model, indent=indent)
+    return header, [*body, total]
+
+
+def size_line(model: ModelParams) -> str:
+    return _size_line(model)
+
+
+def _shape_cell(row: LayerParams) -> str:
+    return "" if row.output_shape is None else format_shape(row.output_shape)
+
+
+def _macs_cell(row: LayerParams, value: int | None) -> str:
+    if value is None:
+        return "?" if row.kind in ("recurrent", "linear", "conv") else ""
+    return f"{value:,}"
+
+
+def _size_line(model: ModelParams) -> str:
+    """Keras's summary line: ``Total params: 1,576,960 (6.02 MiB)``, with the element types."""
+    total, size = model.total(Convention.ONNX), model.column_total("param_bytes")
+    dtypes = sorted({d for row in model.layers if row.param_dtype
+                     for d in row.param_dtype.split("+")})
+    typed = f", {'/'.join(dtypes)}" if dtypes else ""
+    return (f"Total params (ONNX): {_num(total)} ({format_bytes(size)}{typed}); "
+            f"MACs per step: {_num(model.column_total('macs_per_step'))}")
 
 
 def _notes(model: ModelParams) -> list[str]:
@@ -133,6 +196,8 @@ def _notes(model: ModelParams) -> list[str]:
         )
     if not model.layers:
         lines.append("no parameterised nodes")
+    else:
+        lines.append(TRAINABLE_NOTE)
     return lines
 
 
@@ -188,9 +253,11 @@ def render_text(report: ParamsReport, summary: bool = False) -> str:
     lines: list[str] = []
     if not summary:
         for model in report.readable:
-            header, body, total = _layer_table(model)
+            header, body, total = _layer_table(model, bool(report.dims))
             lines.append(model.path)
             lines.extend(_align(header, [*body, total]))
+            if model.layers:
+                lines.append(f"  {_size_line(model)}")
             lines.extend(f"  {note}" for note in _notes(model))
             lines.append("")
     if summary or len(report.readable) > 1:
@@ -200,6 +267,8 @@ def render_text(report: ParamsReport, summary: bool = False) -> str:
         lines.extend(_align(header, body + ([total_row] if total_row else [])))
         lines.append("")
     lines.extend(_budget_lines(report))
+    if report.dims:
+        lines.append("MACs at " + ", ".join(f"{k}={v}" for k, v in report.dims.items()))
     return "\n".join(safe_text(line) for line in lines).rstrip("\n") + "\n"
 
 
@@ -228,10 +297,10 @@ def render_markdown(report: ParamsReport, summary: bool = False) -> str:
     lines: list[str] = []
     if not summary:
         for model in report.readable:
-            header, body, total = _layer_table(model)
+            header, body, total = _layer_table(model, bool(report.dims), indent="↳ ")
             lines += [f"### {_md(model.path)}", ""]
             lines += _md_table(header, [*body, total], bold_last=True)
-            notes = _notes(model)
+            notes = ([_size_line(model)] if model.layers else []) + _notes(model)
             if notes:
                 lines.append("")
                 lines.extend(f"- {_md(note)}" for note in notes)
@@ -254,6 +323,7 @@ CSV_LAYER_FIELDS = (
     "model", "graph", "node", "node_index", "op_type", "kind", "recognised_as", "direction",
     "num_directions", "input_size", "hidden_size", "implied_hidden_size", "W", "R", "B", "P",
     "stats", "onnx", "pytorch", "keras", "basis", "shared", "notes",
+    "module", "output_shape", "param_dtype", "param_bytes", "macs_per_step", "macs",
 )
 CSV_SUMMARY_FIELDS = ("model", "layers", "onnx", "pytorch", "keras", "error")
 
@@ -306,6 +376,10 @@ def render_csv(report: ParamsReport, summary: bool = False) -> str:
                 *(_csv_value(row.total(c)) for c in CONVENTIONS),
                 ";".join(f"{s.slot}={s.basis.value}" for s in row.slots),
                 ";".join(shared), "; ".join([*notes, *row.notes]),
+                _csv_value(row.module),
+                "" if row.output_shape is None else format_shape(row.output_shape),
+                _csv_value(row.param_dtype), _csv_value(row.param_bytes),
+                _csv_value(row.macs_per_step), _csv_value(row.macs),
             ])
     return buffer.getvalue()
 
@@ -340,6 +414,24 @@ def _layer_dict(layer: LayerParams) -> dict[str, Any]:
         "params": {c.value: layer.total(c) for c in CONVENTIONS},
         "unsupported": {c.value: reason for c, reason in layer.unsupported.items()},
         "notes": list(layer.notes),
+        "module": layer.module,
+        "output_shape": None if layer.output_shape is None else list(layer.output_shape),
+        "param_dtype": layer.param_dtype,
+        "param_bytes": layer.param_bytes,
+        "macs_per_step": layer.macs_per_step,
+        "macs": layer.macs,
+    }
+
+
+def _module_dict(group: ModuleGroup) -> dict[str, Any]:
+    part = ModelParams("", group.rows)
+    return {
+        "name": group.name,
+        "layers": [row.label for row in group.rows],
+        "params": {c.value: part.total(c) for c in CONVENTIONS},
+        "param_bytes": part.column_total("param_bytes"),
+        "macs_per_step": part.column_total("macs_per_step"),
+        "macs": part.column_total("macs"),
     }
 
 
@@ -349,6 +441,10 @@ def _model_dict(model: ModelParams, report: ParamsReport) -> dict[str, Any]:
         "error": model.error,
         "layers": [_layer_dict(layer) for layer in model.layers],
         "totals": {c.value: model.total(c) for c in CONVENTIONS},
+        "modules": [_module_dict(g) for g in module_groups(model)],
+        "param_bytes": model.column_total("param_bytes"),
+        "macs_per_step": model.column_total("macs_per_step"),
+        "macs": model.column_total("macs"),
         "shared": [{"tensor": s.tensor, "elements": s.elements, "nodes": list(s.nodes)}
                    for s in model.shared],
         "uncounted_initializers": {"tensors": model.uncounted_tensors,
@@ -366,10 +462,13 @@ def to_dict(report: ParamsReport, summary: bool = False) -> dict[str, Any]:
     if summary:
         for entry in models:
             entry["layers"] = []  # --summary: per-model totals only
+            entry["modules"] = []
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "archlint", "version": __version__},
         "convention": report.convention.value,
+        "dims": dict(report.dims),
+        "trainable": TRAINABLE_NOTE,
         "budgets": {key: value for key, value in report.budgets.items()},
         "models": models,
         "summary": {

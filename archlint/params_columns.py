@@ -1,0 +1,250 @@
+"""The columns of the parameter report beyond the counts: output shape, dtype and bytes of the
+parameters, multiply-accumulates, and the framework module a row came from.
+
+Pure functions of the counted rows (archlint/params.py) and the views they were counted from;
+nothing here counts parameters. The formulas (also in ``MACS_TEXT`` and docs/params.md):
+
+* LSTM ``4·H·(I+H)``, GRU ``3·H·(I+H)``, RNN ``H·(I+H)`` MACs per time step per direction per
+  sample (the W and R products; bias adds, gate nonlinearities, peepholes and the elementwise
+  state update are not multiply-accumulates of a matrix product and are not counted);
+* Linear (Gemm, MatMul with a constant weight): ``K·N`` (the weight's elements) per row of its
+  input, so per time step for a sequence;
+* Conv: the weight's elements per output position; known only for given sizes;
+* Embedding (Gather of a table): 0, a lookup; normalisation: 0 (elementwise, not counted).
+
+"MACs per step" is for one sample and one time step; with ``--dim seq=100 --dim batch=8`` the
+report also gives the MACs of one forward pass at those sizes.
+
+A module is the node-name scope an exporter wrote: torch.onnx names nodes after the module path
+(``/encoder/rnn/LSTM``, ``/encoder/rnn/LSTM_1`` for a 2-layer ``nn.LSTM``), tf2onnx after the
+Keras name scope. Rows whose names share a scope fold into one module row, as torchinfo shows
+one ``nn.LSTM`` with its layers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from onnx import TensorProto, helper
+
+from archlint.graph import ModelGraph, dtype_name
+from archlint.params import LayerParams, ModelParams
+from archlint.recurrent import RecurrentLayer
+from archlint.shapes import Dim, Shape
+
+__all__ = [
+    "MACS_TEXT",
+    "TRAINABLE_NOTE",
+    "ModuleGroup",
+    "annotate_model",
+    "format_bytes",
+    "module_groups",
+    "module_of",
+]
+
+MACS_TEXT = """\
+MACs (multiply-accumulates of the matrix products), per time step, per sample:
+  LSTM 4·H·(I+H) per direction   GRU 3·H·(I+H) per direction   RNN H·(I+H) per direction
+  Linear (Gemm/MatMul) K·N per input row    Conv: weight elements per output position
+  Embedding 0 (a lookup)    normalisation 0 (elementwise ops are not counted)
+With --dim NAME=N, MACs of one pass at those sizes: per-step MACs times the output's leading
+dimensions (seq and batch for a recurrent layer; --dim seq=.. and batch=.. also bind a
+recurrent layer's own sequence and batch symbols, as in `archlint run`).
+"""
+
+TRAINABLE_NOTE = (
+    "ONNX has no trainable flag: every stored weight is counted; frozen layers and "
+    "non-trainable buffers cannot be told apart from the file"
+)
+
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+@dataclass(frozen=True)
+class ModuleGroup:
+    """Consecutive rows whose node names share a scope (``rnn`` for ``/rnn/LSTM``...)."""
+
+    name: str | None  # None: a row outside any scope, or alone in its scope
+    rows: tuple[LayerParams, ...]
+
+    @property
+    def folded(self) -> bool:
+        """Shown as one module row with its layers below (two rows or more)."""
+        return self.name is not None and len(self.rows) > 1
+
+
+def module_of(node_name: str) -> str | None:
+    """``/encoder/rnn/LSTM_1`` -> ``encoder/rnn``; None for a name without a scope."""
+    scope, sep, _ = node_name.strip("/").rpartition("/")
+    return scope if sep and scope else None
+
+
+def module_groups(model: ModelParams) -> tuple[ModuleGroup, ...]:
+    groups: list[ModuleGroup] = []
+    for row in model.layers:
+        if groups and row.module is not None and groups[-1].name == row.module:
+            groups[-1] = ModuleGroup(row.module, (*groups[-1].rows, row))
+        else:
+            groups.append(ModuleGroup(row.module, (row,)))
+    return tuple(groups)
+
+
+def format_bytes(count: int | None) -> str:
+    """``6,307,840`` -> ``6.02 MiB`` (units of 1024, as Keras's summary computes them)."""
+    if count is None:
+        return "?"
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} GiB"
+
+
+def annotate_model(
+    model: ModelParams,
+    graph: ModelGraph,
+    layers: Sequence[RecurrentLayer],
+    dims: Mapping[str, int] | None = None,
+) -> ModelParams:
+    """The rows of ``model`` with output shape, dtype, bytes, MACs and module filled in."""
+    by_node = {layer.node.id: layer for layer in layers}
+    rows = [_annotate(row, graph, by_node.get(f"{row.graph}/{row.node_index}"), dims or {})
+            for row in model.layers]
+    return dataclasses.replace(model, layers=tuple(rows))
+
+
+def _annotate(
+    row: LayerParams, graph: ModelGraph, layer: RecurrentLayer | None, dims: Mapping[str, int]
+) -> LayerParams:
+    shape = _output_shape(row, graph, layer)
+    dtype, size = _dtype_and_bytes(row, graph)
+    per_step = _macs_per_step(row)
+    layout = 0 if layer is None else layer.layout
+    return dataclasses.replace(
+        row, output_shape=shape, param_dtype=dtype, param_bytes=size, macs_per_step=per_step,
+        macs=_macs_for(row, shape, per_step, layout, dims) if dims else None,
+        module=module_of(row.node),
+    )
+
+
+def _output_shape(
+    row: LayerParams, graph: ModelGraph, layer: RecurrentLayer | None
+) -> Shape | None:
+    """The first output's shape as declared or inferred; for a recurrent node, Y's shape from
+    the spec (X's seq and batch symbols kept) where that says more."""
+    node = graph.node(f"{row.graph}/{row.node_index}")
+    first = next((name for name in node.outputs if name), None)
+    info = graph.tensor(first, node.graph) if first else None
+    found = None if info is None else info.shape
+    if layer is not None and layer.cell is None and "Y" in layer.outputs:
+        spec = layer.expected_shape("Y")
+        if spec is not None and (found is None or _known(spec) > _known(found)):
+            return spec
+    return found
+
+
+def _known(shape: Shape) -> int:
+    return sum(d is not None for d in shape)
+
+
+def _itemsize(dtype: int | None) -> int | None:
+    if dtype is None or dtype == TensorProto.UNDEFINED:
+        return None
+    try:
+        return int(helper.tensor_dtype_to_np_dtype(dtype).itemsize)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _dtype_label(dtype: int) -> str:
+    """``float32``, ``int8`` (numpy's names, as Keras and torchinfo print them)."""
+    try:
+        return str(helper.tensor_dtype_to_np_dtype(dtype).name)
+    except (KeyError, TypeError, ValueError):
+        return dtype_name(dtype)
+
+
+def _dtype_and_bytes(row: LayerParams, graph: ModelGraph) -> tuple[str | None, int | None]:
+    """Element type(s) of the row's weights as stored, and the bytes it adds (ONNX convention:
+    a tensor another row already counted adds 0)."""
+    names: list[str] = []
+    total: int | None = 0
+    for slot in row.slots:
+        stored = [(s.name, s.graph, s.elements) for s in slot.sources] or [
+            (slot.tensor, row.graph, slot.elements)]
+        for name, scope, elements in stored:
+            info = graph.tensor(name, scope)
+            dtype = None if info is None else info.dtype
+            label = _dtype_label(dtype) if dtype is not None else slot.dtype
+            if label is not None and label not in names:
+                names.append(label)
+            if slot.shared_with is not None or slot.elements == 0:
+                continue
+            size = _itemsize(dtype)
+            if total is not None and size is not None and elements is not None:
+                total += size * elements
+            else:
+                total = None
+    return ("+".join(names) if names else None), total
+
+
+def _macs_per_step(row: LayerParams) -> int | None:
+    if row.kind == "recurrent":
+        hidden = row.hidden_size if row.hidden_size is not None else row.implied_hidden_size
+        # DynamicQuantizeLSTM, AttnLSTM: an LSTM's gates
+        gates = next((g for op, g in _GATES.items() if row.op_type.endswith(op)), None)
+        if gates is None or hidden is None or row.input_size is None or row.num_directions is None:
+            return None
+        return row.num_directions * gates * hidden * (row.input_size + hidden)
+    if row.kind == "linear":
+        weight = next((s for s in row.slots if s.slot in ("W", "weight")), None)
+        return None if weight is None else weight.elements
+    return 0 if row.kind in ("embedding", "norm") else None
+
+
+def _resolve(dim: Dim, dims: Mapping[str, int]) -> int | None:
+    if isinstance(dim, int):
+        return dim
+    return dims.get(dim) if isinstance(dim, str) else None
+
+
+def _macs_for(
+    row: LayerParams, shape: Shape | None, per_step: int | None, layout: int,
+    dims: Mapping[str, int],
+) -> int | None:
+    """MACs of one pass with the symbols in ``dims`` bound: per-step MACs times the output's
+    positions (all axes but the features: seq·batch for Y ``[seq, D, batch, H]``)."""
+    if shape is None:
+        return None
+    if row.kind == "recurrent":
+        if per_step is None or len(shape) != 4:
+            return None
+        # Y is [seq, D, batch, H] (layout 0) or [batch, seq, D, H] (layout 1): D and H are
+        # already in the per-step count
+        seq, batch = (shape[1], shape[0]) if layout == 1 else (shape[0], shape[2])
+        # as in `archlint run`: seq and batch also bind the layer's own symbols
+        bound = {**dims}
+        for dim, name in ((seq, "seq"), (batch, "batch")):
+            if isinstance(dim, str) and dim not in dims and name in dims:
+                bound[dim] = dims[name]
+        return _times(per_step, (seq, batch), bound)
+    if row.kind == "linear" and per_step is not None:
+        return _times(per_step, shape[:-1], dims)
+    if row.kind == "conv" and len(shape) > 2:
+        weight = next((s for s in row.slots if s.slot in ("W", "weight")), None)
+        if weight is None or weight.elements is None:
+            return None
+        return _times(weight.elements, (shape[0], *shape[2:]), dims)
+    return 0 if row.kind in ("embedding", "norm") else None
+
+
+def _times(value: int, axes: Iterable[Dim], dims: Mapping[str, int]) -> int | None:
+    for dim in axes:
+        size = _resolve(dim, dims)
+        if size is None:
+            return None
+        value *= size
+    return value
