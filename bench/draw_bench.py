@@ -24,8 +24,8 @@ from archlint.drawing.stack import recurrent_stack
 from archlint.drawing.svg import render_svg
 from archlint.drawing.text_formats import render_dot, render_mermaid
 from archlint.graph import build_graph
+from archlint.layers import build_layers
 from archlint.loader import load_model
-from archlint.recurrent import build_layers
 
 OUT = Path(__file__).resolve().parent / "out" / "models"
 

@@ -177,8 +177,8 @@ def test_every_export_draws_its_recurrent_layers(path: Path) -> None:
     """Real exports (torch.onnx, tf2onnx, quantize_dynamic, Loop cells): every recurrent layer
     is drawn, the SVG is well-formed with one shape per node, and the DOT parses."""
     from archlint.graph import build_graph
+    from archlint.layers import build_layers
     from archlint.loader import load_model
-    from archlint.recurrent import build_layers
 
     model = load_model(path)
     graph = build_graph(model)
