@@ -482,3 +482,18 @@ def test_output_naming_a_model_is_refused(tmp_path: Path, command: str) -> None:
     assert err == (f"archlint: error: {model}: --output would overwrite a model being read "
                    f"({model})\n")
     assert model.read_bytes() == before
+
+
+def test_a_click_parameter_error_escapes_the_path_it_quotes(tmp_path: Path) -> None:
+    """click's own errors quote what the user passed (click writes paths with repr today;
+    archlint's error line escapes again so a change in click cannot let a name through)."""
+    folder = tmp_path / "x\n::error::forged"
+    folder.mkdir()
+    model = FIXTURES / "AL201" / "good.onnx.txt"
+    proc = run_archlint("lint", str(model), "--baseline", str(folder),
+                        env={"PYTHONIOENCODING": "utf-8"})
+    assert proc.returncode == 2
+    assert workflow_commands(proc.stderr) == []
+    assert control_characters(proc.stderr) == []
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("archlint: error:")]
+    assert "x\\n::error::forged" in line

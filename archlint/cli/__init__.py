@@ -65,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             click.echo(f"{exc.ctx.get_usage()}\nTry '{exc.ctx.command_path} --help'.",
                        err=True)
-        click.echo(f"archlint: error: {exc.format_message()}", err=True)
+        # the message can quote a path the user passed (--baseline naming a folder): escaped
+        click.echo(safe_text(f"archlint: error: {exc.format_message()}"), err=True)
         sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except Exception as exc:  # never a traceback for users, unless they ask for one
         if debug:
