@@ -20,12 +20,15 @@ from archlint.graph import ModelGraph, NodeInfo
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 
-__all__ = ["LAYOUT_OPS", "DrawEdge", "DrawNode", "Drawing", "around", "recurrent_stack"]
+__all__ = ["LAYOUT_OPS", "SEVERITY_COLOURS", "DrawEdge", "DrawNode", "Drawing", "around",
+           "recurrent_stack"]
 
 LAYOUT_OPS = frozenset({
     "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Gather", "Concat", "Split",
     "Identity", "Flatten", "Expand", "Cast",
 })
+# The colour of a node's worst finding, in every picture format
+SEVERITY_COLOURS = {"error": "#dc2626", "warning": "#d97706", "info": "#2563eb"}
 # Ops never drawn: weights and shape arithmetic, not the data path
 _HIDDEN_OPS = frozenset({"Constant", "ConstantOfShape", "Shape", "Size"})
 # Input positions that carry data (the rest are shapes, axes, bounds, weights)
@@ -45,6 +48,17 @@ class DrawNode:
     details: tuple[str, ...] = ()  # direction, hidden size...
     codes: tuple[str, ...] = ()  # finding codes on this node
     severity: str | None = None  # the worst of those findings
+
+    @property
+    def lines(self) -> list[str]:
+        """The node's label, line by line, as every picture format writes it."""
+        lines = [self.title]
+        if self.name and self.name != self.title:
+            lines.append(self.name)
+        lines.extend(self.details)
+        if self.codes:
+            lines.append(" ".join(self.codes))
+        return lines
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from html import escape
 
 import networkx as nx
 
-from archlint.drawing.stack import DrawEdge, Drawing, DrawNode
+from archlint.drawing.stack import SEVERITY_COLOURS, DrawEdge, Drawing, DrawNode
 
 __all__ = ["render_svg"]
 
@@ -24,17 +24,6 @@ _NODE_GAP = 48
 _PAD = 16
 _FILL = {"recurrent": "#dbeafe", "layout": "#f1f5f9", "op": "#e5e7eb", "input": "#dcfce7",
          "output": "#fef9c3"}
-_STROKE = {"error": "#dc2626", "warning": "#d97706", "info": "#2563eb"}
-
-
-def _lines(node: DrawNode) -> list[str]:
-    lines = [node.title]
-    if node.name and node.name != node.title:
-        lines.append(node.name)
-    lines.extend(node.details)
-    if node.codes:
-        lines.append(" ".join(node.codes))
-    return lines
 
 
 def _ranks(drawing: Drawing) -> list[list[DrawNode]]:
@@ -67,7 +56,7 @@ def render_svg(drawing: Drawing) -> str:
         x = float(_PAD)
         tallest = 0.0
         for node in row:
-            lines = _lines(node)
+            lines = node.lines
             w = max(len(t) for t in lines) * _CHAR_W + 16
             h = len(lines) * _LINE_H + 10
             boxes[node.id] = (x, y, w, h)
@@ -111,7 +100,7 @@ def _edge(edge: DrawEdge, boxes: dict[str, tuple[float, float, float, float]]) -
 
 def _node(node: DrawNode, box: tuple[float, float, float, float]) -> str:
     x, y, w, h = box
-    stroke = _STROKE.get(node.severity or "", "#64748b")
+    stroke = SEVERITY_COLOURS.get(node.severity or "", "#64748b")
     width = 3 if node.codes else 1
     rx = 14 if node.kind in ("input", "output") else 4
     parts = [
@@ -122,7 +111,7 @@ def _node(node: DrawNode, box: tuple[float, float, float, float]) -> str:
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{rx}" '
         f'fill="{_FILL.get(node.kind, "#ffffff")}" stroke="{stroke}" stroke-width="{width}"/>',
     ]
-    for index, line in enumerate(_lines(node)):
+    for index, line in enumerate(node.lines):
         bold = ' font-weight="bold"' if index == 0 else ""
         colour = f' fill="{stroke}"' if node.codes and line == " ".join(node.codes) else ""
         parts.append(f'<text x="{x + 8:.1f}" y="{y + 5 + _LINE_H * (index + 1) - 3:.1f}"'

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from archlint.drawing.stack import Drawing, DrawNode
+from archlint.drawing.stack import SEVERITY_COLOURS, Drawing
 
 __all__ = ["render_dot", "render_mermaid"]
 
@@ -10,17 +10,6 @@ _MERMAID_SHAPES = {  # kind -> (open, close)
     "recurrent": ("[[", "]]"), "layout": ("(", ")"), "op": ("[", "]"),
     "input": ("([", "])"), "output": ("([", "])"),
 }
-_COLOURS = {"error": "#dc2626", "warning": "#d97706", "info": "#2563eb"}
-
-
-def _lines(node: DrawNode) -> list[str]:
-    lines = [node.title]
-    if node.name and node.name != node.title:
-        lines.append(node.name)
-    lines.extend(node.details)
-    if node.codes:
-        lines.append(" ".join(node.codes))
-    return lines
 
 
 def _mermaid_text(text: str) -> str:
@@ -39,12 +28,12 @@ def render_mermaid(drawing: Drawing) -> str:
     out = ["flowchart TB"]
     for node in drawing.nodes:
         open_, close = _MERMAID_SHAPES.get(node.kind, ("[", "]"))
-        label = "<br/>".join(_mermaid_text(line) for line in _lines(node))
+        label = "<br/>".join(_mermaid_text(line) for line in node.lines)
         out.append(f'    {ids[node.id]}{open_}"{label}"{close}')
     for edge in drawing.edges:
         label = f'|"{_mermaid_text(edge.label)}"|' if edge.label else ""
         out.append(f"    {ids[edge.src]} -->{label} {ids[edge.dst]}")
-    for severity, colour in _COLOURS.items():
+    for severity, colour in SEVERITY_COLOURS.items():
         out.append(f"    classDef {severity} stroke:{colour},stroke-width:3px,color:{colour}")
     for node in drawing.nodes:
         if node.severity:
@@ -68,13 +57,13 @@ def render_dot(drawing: Drawing) -> str:
     if drawing.title:
         out.append(f'  label="{_dot_text(drawing.title)}"; labelloc=t;')
     for node in drawing.nodes:
-        label = "\\n".join(_dot_text(line) for line in _lines(node))
+        label = "\\n".join(_dot_text(line) for line in node.lines)
         attrs = [f'label="{label}"', f"shape={_DOT_SHAPES.get(node.kind, 'box')}",
                  f'tooltip="{_dot_text(node.id)}"']
         if node.kind == "recurrent":
             attrs.append('fillcolor="#dbeafe"')
         if node.severity:
-            attrs += [f'color="{_COLOURS[node.severity]}"', "penwidth=3"]
+            attrs += [f'color="{SEVERITY_COLOURS[node.severity]}"', "penwidth=3"]
         out.append(f"  {ids[node.id]} [{', '.join(attrs)}];")
     for edge in drawing.edges:
         label = f' [label="{_dot_text(edge.label)}"]' if edge.label else ""
