@@ -4,6 +4,7 @@
 
 Writes:
   scale_<N>.onnx        N nodes: many small LSTMs (H=4) each followed by Squeeze, Relu, Add, Mul
+  realistic_<N>.onnx    N nodes: MatMul/Add/Relu blocks around only 8 bidirectional LSTMs
   bilstm_4x1024.onnx    4-layer bidirectional LSTM, input 1024, hidden 1024 (~370 MB inline)
   bilstm_4x1024_ext/    the same with its weights as external data
   sparse_2g/            a ~2 GB external-data model whose data file is sparse (no disk used)
@@ -19,7 +20,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 OPSET = [helper.make_opsetid("", 17)]
-SCALE_SIZES = (1_000, 10_000, 30_000, 100_000)
+SCALE_SIZES = (1_000, 3_000, 10_000, 30_000, 100_000)
+REALISTIC_SIZES = (10_000, 100_000)
 
 
 def scale_model(nodes: int, hidden: int = 4) -> onnx.ModelProto:
@@ -47,6 +49,59 @@ def scale_model(nodes: int, hidden: int = 4) -> onnx.ModelProto:
         current = f"m{u}"
     graph = helper.make_graph(
         graph_nodes, f"scale_{nodes}",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", hidden])],
+        [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["seq", "batch", hidden])],
+        initializer=inits,
+    )
+    return helper.make_model(graph, opset_imports=OPSET)
+
+
+def realistic_model(nodes: int, lstms: int = 8, hidden: int = 16) -> onnx.ModelProto:
+    """A big plain graph with few recurrent layers, as a real encoder looks.
+
+    Each of ``lstms`` stages is a bidirectional LSTM, its classic-exporter output flattening
+    (Transpose, Reshape), a MatMul projecting 2H back to H and then a chain of MatMul -> Add ->
+    Relu blocks (each with its own weights) until the stage has its share of the ``nodes``.
+    """
+    rng = np.random.default_rng(0)
+    per_stage = max(6, nodes // lstms)
+    blocks = max(0, (per_stage - 4) // 3)
+    inits = [numpy_helper.from_array(np.array([0, 0, -1], dtype=np.int64), "flat_shape")]
+    graph_nodes = []
+    current = "X"
+
+    def weight(name: str, *shape: int) -> str:
+        inits.append(numpy_helper.from_array(
+            (rng.standard_normal(shape) * 0.1).astype(np.float32), name))
+        return name
+
+    for k in range(lstms):
+        w = weight(f"W{k}", 2, 4 * hidden, hidden)
+        r = weight(f"R{k}", 2, 4 * hidden, hidden)
+        b = weight(f"B{k}", 2, 8 * hidden)
+        proj = weight(f"P{k}", 2 * hidden, hidden)
+        graph_nodes += [
+            helper.make_node("LSTM", [current, w, r, b], [f"Y{k}"], name=f"encoder.lstm_{k}",
+                             hidden_size=hidden, direction="bidirectional"),
+            helper.make_node("Transpose", [f"Y{k}"], [f"T{k}"], name=f"encoder.transpose_{k}",
+                             perm=[0, 2, 1, 3]),
+            helper.make_node("Reshape", [f"T{k}", "flat_shape"], [f"F{k}"],
+                             name=f"encoder.reshape_{k}"),
+            helper.make_node("MatMul", [f"F{k}", proj], [f"p{k}"], name=f"encoder.proj_{k}"),
+        ]
+        current = f"p{k}"
+        for j in range(blocks):
+            m = weight(f"M{k}_{j}", hidden, hidden)
+            a = weight(f"A{k}_{j}", hidden)
+            scope = f"encoder.stage{k}.block{j}"
+            graph_nodes += [
+                helper.make_node("MatMul", [current, m], [f"mm{k}_{j}"], name=f"{scope}.matmul"),
+                helper.make_node("Add", [f"mm{k}_{j}", a], [f"ad{k}_{j}"], name=f"{scope}.add"),
+                helper.make_node("Relu", [f"ad{k}_{j}"], [f"re{k}_{j}"], name=f"{scope}.relu"),
+            ]
+            current = f"re{k}_{j}"
+    graph = helper.make_graph(
+        graph_nodes, f"realistic_{nodes}",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", hidden])],
         [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["seq", "batch", hidden])],
         initializer=inits,
@@ -131,6 +186,10 @@ def main() -> None:
         path = out / f"scale_{n}.onnx"
         if not path.exists():
             onnx.save_model(scale_model(n), path)
+    for n in (10_000,) if args.quick else REALISTIC_SIZES:
+        path = out / f"realistic_{n}.onnx"
+        if not path.exists():
+            onnx.save_model(realistic_model(n), path)
     inline = out / "bilstm_4x1024.onnx"
     external = out / "bilstm_4x1024_ext" / "model.onnx"
     if not inline.exists() or not external.exists():
