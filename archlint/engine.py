@@ -55,6 +55,7 @@ def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
 
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
     graph = build_graph(model)
+    graph.consumers  # structural: built while the inference child still works  # noqa: B018
     layers = build_layers(graph, model.producer)
     ops = tuple(layer for layer in layers if layer.cell is None)
     return RuleContext(model=model, graph=graph, layers=ops, options=dict(options or {}),

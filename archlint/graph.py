@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -136,7 +136,11 @@ class _Scope:
     parent_node: str | None
     protos: Any  # the graph's repeated NodeProto field (a reference, not a copy)
     initializers: dict[str, TensorProto]
-    declared: dict[str, ValueInfoProto]
+    # declared types by name, read from the inferred model on first use (None until then)
+    declared: dict[str, ValueInfoProto] | None
+    # the same graph in the inferred model: (node index, subgraph attribute) steps from main
+    locator: tuple[tuple[int, str], ...]
+    source: GraphProto  # this graph as read, whose own value_info stands in when not inferred
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     producers: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor -> (node, slot)
@@ -166,6 +170,15 @@ class ModelGraph:
         self.nodes: Mapping[str, NodeInfo] = _NodeTable(self)
         self.skipped_subgraphs: list[str] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
+        # the inferred main graph, waited for on the first declared type (loader.InferredShapes)
+        self._inferred: Callable[[], GraphProto] | None = None
+
+    def _declared(self, scope: _Scope) -> dict[str, ValueInfoProto]:
+        """Declared and inferred types of one scope, from the inferred model (read once)."""
+        if scope.declared is None:
+            graph = None if self._inferred is None else _follow(self._inferred(), scope.locator)
+            scope.declared = _declared_types(graph if graph is not None else scope.source)
+        return scope.declared
 
     # --- scopes -------------------------------------------------------------------------------
     def graphs(self) -> tuple[str, ...]:
@@ -390,7 +403,7 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
             is_initializer=True, is_graph_input=is_input, is_graph_output=is_output,
             external=tensor.data_location == TensorProto.EXTERNAL, constant_source=tensor,
         )
-    declared = scope.declared.get(name)
+    declared = graph._declared(scope).get(name)
     dtype, shape = type_of(declared) if declared is not None else (None, None)
     if produced is not None:
         index, slot = produced
@@ -411,14 +424,30 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
 
 
 def build_graph(model: LoadedModel) -> ModelGraph:
+    """Index the model as read; types come from the inferred model, waited for on first use
+    (the inference child works meanwhile: archlint/loader.py)."""
     graph = ModelGraph()
     graph._functions = FunctionTable.of(model.proto)
+    graph._inferred = lambda: model.inferred.graph
     main_inputs = {vi.name for vi in model.proto.graph.input}
-    # The skeleton left large initializers out; describe them from the original proto.
     main_initializers = {t.name: t for t in model.proto.graph.initializer}
-    _add_scope(graph, model.inferred.graph, "main", None, None, 0,
-               main_inputs, main_initializers)
+    _add_scope(graph, model.proto.graph, "main", None, None, 0,
+               main_inputs, main_initializers, ())
     return graph
+
+
+def _follow(main: GraphProto, locator: tuple[tuple[int, str], ...]) -> GraphProto | None:
+    """The subgraph at ``locator`` in ``main`` (None where the structure differs)."""
+    current = main
+    for index, attr_name in locator:
+        if index >= len(current.node):
+            return None
+        found = next((sub for name, sub in _subgraphs(current.node[index])
+                      if name == attr_name), None)
+        if found is None:
+            return None
+        current = found
+    return current
 
 
 def _add_scope(
@@ -430,9 +459,12 @@ def _add_scope(
     depth: int,
     main_inputs: set[str],
     main_initializers: dict[str, TensorProto],
+    locator: tuple[tuple[int, str], ...] | None,
 ) -> None:
     """Index one graph, then its subgraphs right after their owner (pre-order, as a reader
-    walks the model). Recursion depth is bounded by MAX_SUBGRAPH_DEPTH."""
+    walks the model). Recursion depth is bounded by MAX_SUBGRAPH_DEPTH. ``locator`` finds the
+    graph in the inferred model; None for a function body archlint instantiated (its types
+    are its own)."""
     inputs = tuple(vi.name for vi in proto.input)
     if path == "main":  # skeleton inputs that stand for initializers are not graph inputs
         inputs = tuple(name for name in inputs if name in main_inputs)
@@ -440,7 +472,8 @@ def _add_scope(
         path=path, parent=parent, parent_node=parent_node, protos=proto.node,
         initializers=main_initializers if path == "main"
         else {t.name: t for t in proto.initializer},
-        declared=_declared_types(proto), inputs=inputs,
+        declared=_declared_types(proto) if locator is None else None,
+        locator=locator or (), source=proto, inputs=inputs,
         outputs=tuple(vi.name for vi in proto.output),
     )
     graph._scopes[path] = scope
@@ -463,7 +496,7 @@ def _add_scope(
             body = graph._functions.instantiate(function, node, _type_reader(graph, path))
             scope.children.setdefault(index, []).append(sub_path)
             _add_scope(graph, body, sub_path, None, f"{path}/{index}", depth + 1,
-                       main_inputs, main_initializers)
+                       main_inputs, main_initializers, None)
             instance = graph._scopes[sub_path]
             instance.call_scope = path
             instance.bindings = {formal: actual for formal, actual
@@ -478,7 +511,8 @@ def _add_scope(
                 continue
             scope.children.setdefault(index, []).append(sub_path)
             _add_scope(graph, sub, sub_path, path, f"{path}/{index}", depth + 1,
-                       main_inputs, main_initializers)
+                       main_inputs, main_initializers,
+                       None if locator is None else (*locator, (index, attr_name)))
 
 
 def _type_reader(graph: ModelGraph, path: str) -> TypeOf:

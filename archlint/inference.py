@@ -37,7 +37,14 @@ from typing import IO
 from google.protobuf.message import DecodeError
 from onnx import ModelProto
 
-__all__ = ["INFERENCE_TIMEOUT_S", "InferenceOutcome", "close_worker", "infer_isolated"]
+__all__ = [
+    "INFERENCE_TIMEOUT_S",
+    "InferenceOutcome",
+    "PendingInference",
+    "close_worker",
+    "infer_isolated",
+    "start_inference",
+]
 
 # Generous: inference of 100k nodes takes about 1 s.
 INFERENCE_TIMEOUT_S = 300.0
@@ -77,30 +84,124 @@ def infer_isolated(
 ) -> InferenceOutcome:
     """Infer shapes of ``prepare(model)`` (the loader's skeleton: weights stripped) in a child
     process; one more child without data propagation when the first one crashed."""
-    payload = prepare(model).SerializeToString()
-    first = _run_child(payload, data_prop=True, timeout=timeout)
-    if isinstance(first, InferenceOutcome):
-        return first
-    if first.final:
+    return start_inference(prepare(model).SerializeToString(), timeout=timeout).outcome()
+
+
+def start_inference(payload: bytes, *, timeout: float = INFERENCE_TIMEOUT_S) -> PendingInference:
+    """Hand a serialized model (the file's own bytes, or the loader's skeleton) to the worker
+    and return at once: the caller indexes the graph while the child infers, and waits only
+    when it first needs a shape (:meth:`PendingInference.outcome`)."""
+    return PendingInference(payload, timeout)
+
+
+class PendingInference:
+    """Shape inference under way in the worker; :meth:`outcome` waits for it (once).
+
+    Every exchange with the worker happens under ``_LOCK``, and a worker holds at most one
+    request: starting another inference first collects the answer still outstanding (into its
+    own PendingInference), so an answer is never read by the wrong model."""
+
+    def __init__(self, payload: bytes, timeout: float) -> None:
+        self._payload = payload
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._answer: bytes | _ChildFailure | None = None
+        self._outcome: InferenceOutcome | None = None
+        self._worker: _Worker | None = None
+        self._said_from = 0
+        if os.name != "posix":  # no select() on pipes: one child per request, now
+            self._answer = b""  # decided in outcome()
+            return
+        request = _request(payload, data_prop=True)
+        with _LOCK:
+            _settle_outstanding()
+            worker = _shared_worker()
+            if isinstance(worker, _ChildFailure):
+                self._answer = worker
+                return
+            try:
+                said_from = worker.send(request)
+            except BaseException:  # Ctrl-C while handing the model over
+                worker.process.kill()
+                _close_worker()
+                raise
+            if isinstance(said_from, _ChildFailure):
+                _close_worker()
+                self._answer = said_from
+                return
+            self._worker, self._said_from = worker, said_from
+            _OUTSTANDING.append(self)
+
+    def _collect(self) -> None:
+        """Read this request's answer from the worker (called under ``_LOCK``)."""
+        _OUTSTANDING.remove(self)
+        worker, self._worker = self._worker, None
+        assert worker is not None
+        try:
+            answer = worker.receive(self._said_from, self._deadline, self._timeout)
+        except BaseException:  # Ctrl-C or SIGTERM mid-inference: the child goes with us, now
+            worker.process.kill()
+            _close_worker()
+            raise
+        if isinstance(answer, _ChildFailure):
+            _close_worker()  # a crashed or killed worker is never reused
+        self._answer = answer
+
+    def _abandon(self) -> None:
+        """The worker is being closed with this request unanswered (called under ``_LOCK``)."""
+        _OUTSTANDING.remove(self)
+        self._worker = None
+        self._answer = _ChildFailure("was stopped before it answered", final=True)
+
+    def outcome(self) -> InferenceOutcome:
+        if self._outcome is None:
+            self._outcome = self._conclude(self._first_answer())
+            self._payload = b""  # a second pass is no longer possible: free the model's bytes
+        return self._outcome
+
+    def _first_answer(self) -> InferenceOutcome | _ChildFailure:
+        if os.name != "posix":
+            return _one_shot(_request(self._payload, data_prop=True), self._timeout)
+        with _LOCK:
+            if self in _OUTSTANDING:
+                self._collect()
+        answer = self._answer
+        assert answer is not None
+        if isinstance(answer, _ChildFailure):
+            return answer
+        try:
+            return _decode(answer)
+        except (ValueError, DecodeError):
+            return _ChildFailure("returned an unreadable result")
+
+    def _conclude(self, first: InferenceOutcome | _ChildFailure) -> InferenceOutcome:
+        if isinstance(first, InferenceOutcome):
+            return first
+        if first.final:
+            return InferenceOutcome(
+                None, first.describe("(with data propagation)"), None)
+        crashed_with = first.describe("with data propagation", "")
+        second = _run_child(self._payload, data_prop=False, timeout=self._timeout)
+        if isinstance(second, InferenceOutcome):
+            return InferenceOutcome(second.inferred, second.error, crashed_with)
         return InferenceOutcome(
-            None, first.describe("(with data propagation)"), None)
-    crashed_with = first.describe("with data propagation", "")
-    second = _run_child(payload, data_prop=False, timeout=timeout)
-    if isinstance(second, InferenceOutcome):
-        return InferenceOutcome(second.inferred, second.error, crashed_with)
-    return InferenceOutcome(
-        None,
-        second.describe("with and without data propagation"),
-        crashed_with)
+            None,
+            second.describe("with and without data propagation"),
+            crashed_with)
+
+
+def _request(payload: bytes, *, data_prop: bool) -> bytes:
+    return len(payload).to_bytes(8, "little") + bytes([int(data_prop)]) + payload
 
 
 def _run_child(
     payload: bytes, *, data_prop: bool, timeout: float
 ) -> InferenceOutcome | _ChildFailure:
-    request = len(payload).to_bytes(8, "little") + bytes([int(data_prop)]) + payload
+    request = _request(payload, data_prop=data_prop)
     if os.name != "posix":  # no select() on pipes: one child per request
         return _one_shot(request, timeout)
     with _LOCK:
+        _settle_outstanding()
         worker = _shared_worker()
         if isinstance(worker, _ChildFailure):
             return worker
@@ -167,6 +268,13 @@ def _one_shot(request: bytes, timeout: float) -> InferenceOutcome | _ChildFailur
 
 _LOCK = threading.Lock()
 _WORKER: list[_Worker] = []  # zero or one
+_OUTSTANDING: list[PendingInference] = []  # zero or one: a request the worker has not answered
+
+
+def _settle_outstanding() -> None:
+    """Collect the answer still owed to an earlier request (under ``_LOCK``)."""
+    while _OUTSTANDING:
+        _OUTSTANDING[0]._collect()
 
 
 class _Worker:
@@ -184,14 +292,26 @@ class _Worker:
         return self.owner == os.getpid() and self.process.poll() is None
 
     def ask(self, request: bytes, timeout: float) -> bytes | _ChildFailure:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        said_from = os.fstat(self.stderr.fileno()).st_size
         deadline = time.monotonic() + timeout
+        said_from = self.send(request)
+        if isinstance(said_from, _ChildFailure):
+            return said_from
+        return self.receive(said_from, deadline, timeout)
+
+    def send(self, request: bytes) -> int | _ChildFailure:
+        """Write one request; returns where the child's stderr stood before it."""
+        assert self.process.stdin is not None
+        said_from = os.fstat(self.stderr.fileno()).st_size
         try:
             self.process.stdin.write(request)
             self.process.stdin.flush()
         except (BrokenPipeError, OSError):
             return self._died(said_from)
+        return said_from
+
+    def receive(self, said_from: int, deadline: float, timeout: float) -> bytes | _ChildFailure:
+        """The answer to the request sent last, or why there is none by ``deadline``."""
+        assert self.process.stdout is not None
         answers = self.process.stdout.fileno()
         head = _read_exactly(answers, 8, deadline)
         if head is None or len(head) < 8:
@@ -235,6 +355,8 @@ def _shared_worker() -> _Worker | _ChildFailure:
 
 
 def _close_worker() -> None:
+    while _OUTSTANDING:
+        _OUTSTANDING[0]._abandon()
     while _WORKER:
         _WORKER.pop().close()
 

@@ -22,7 +22,13 @@ from onnx import GraphProto, ModelProto, TensorProto
 
 from archlint.discovery import Discovery, walk_models
 from archlint.functions import expansion_problem
-from archlint.inference import INFERENCE_TIMEOUT_S, infer_isolated
+from archlint.inference import (
+    INFERENCE_TIMEOUT_S,
+    InferenceOutcome,
+    PendingInference,
+    infer_isolated,
+    start_inference,
+)
 
 __all__ = [
     "ExternalDataRef",
@@ -46,6 +52,10 @@ SMALL_TENSOR_ELEMENTS = 4096
 MAX_MODEL_BYTES = 2 * 1024**3
 MAX_TEXT_MODEL_BYTES = 256 * 1024**2
 MAX_TEXT_NESTING = 32
+# A model file up to this size is handed to shape inference as it was read (no Python
+# serialization): inference copies it a few times in the child, which is cheap at this size.
+# A bigger one, or one with external data, is inferred on its skeleton (weights left out).
+RAW_INFERENCE_BYTES = 64 * 1024**2
 
 
 # protobuf (proto2) does not check UTF-8 when parsing: a corrupt string field only fails when
@@ -79,27 +89,65 @@ class ExternalDataRef:
     kind: str = "initializer"
 
 
+class InferredShapes:
+    """Shape inference of one model: started by the loader, waited for on first use.
+
+    The child infers while this process indexes the graph (archlint/graph.py takes nodes from
+    ``proto`` and only declared types from ``inferred``), so the two overlap."""
+
+    def __init__(self, model: ModelProto, source: PendingInference | None) -> None:
+        self._model = model
+        self._source = source
+        self._result: tuple[ModelProto, str | None, str | None] | None = None
+
+    @classmethod
+    def ready(cls, inferred: ModelProto) -> InferredShapes:
+        """No inference: the model's own declared types (``load_model(infer_shapes=False)``)."""
+        shapes = cls(inferred, None)
+        shapes._result = (inferred, None, None)
+        return shapes
+
+    def result(self) -> tuple[ModelProto, str | None, str | None]:
+        """(inferred model, strict-inference error, data-propagation error); waits once."""
+        if self._result is None:
+            assert self._source is not None
+            self._result = _settled(self._model, self._source.outcome())
+            self._source = None
+        return self._result
+
+
 @dataclass
 class LoadedModel:
     """A parsed model plus what the loader learnt about it.
 
     ``proto`` holds the model as read (external data not loaded). ``inferred`` is the
-    skeleton after shape inference: same nodes, shapes in value_info, weights left out.
+    model after shape inference: same nodes, shapes in value_info, weights left out.
     ``inference_error`` says why strict shape inference failed with and without data
-    propagation, or that it crashed or hung.
+    propagation, or that it crashed or hung. ``data_propagation_error``: onnx's data
+    propagation failed (or crashed); ``inferred`` then comes from strict inference without it
+    when ``inference_error`` is None. AL001 says which pass failed. The three wait for the
+    inference child on first use.
     """
 
     path: Path
     display_path: str
     proto: ModelProto
-    inferred: ModelProto
+    shapes: InferredShapes = field(repr=False)
     external_data: tuple[ExternalDataRef, ...] = ()
-    inference_error: str | None = None
     opset: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    # onnx's data propagation failed (or crashed); ``inferred`` then comes from strict inference
-    # without it when ``inference_error`` is None. AL001 says which pass failed.
-    data_propagation_error: str | None = None
+
+    @property
+    def inferred(self) -> ModelProto:
+        return self.shapes.result()[0]
+
+    @property
+    def inference_error(self) -> str | None:
+        return self.shapes.result()[1]
+
+    @property
+    def data_propagation_error(self) -> str | None:
+        return self.shapes.result()[2]
 
     @property
     def producer(self) -> str:
@@ -157,28 +205,35 @@ def load_model(
     declared types (the parameter report): ``inferred`` is then the model itself.
     """
     shown = display_path or str(path)
-    return load_proto(_parse(path, shown), shown, path, infer_shapes=infer_shapes,
-                      inference_timeout=inference_timeout)
+    proto, data = _parse(path, shown)
+    return load_proto(proto, shown, path, infer_shapes=infer_shapes,
+                      inference_timeout=inference_timeout, file_bytes=data)
 
 
 def load_proto(
     proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True,
-    inference_timeout: float | None = None,
+    inference_timeout: float | None = None, file_bytes: bytes | None = None,
 ) -> LoadedModel:
     """A model already in memory (the Python API's ``archlint.lint(model_proto)``), checked and
     analysed like :func:`load_model` without writing it anywhere. ``path`` is where it would
     live: external-data locations are resolved against its folder (the working directory when
-    None), and per-path ignores match it."""
+    None), and per-path ignores match it. ``file_bytes``: the binary file ``proto`` was parsed
+    from, handed to shape inference as it is when it is small enough."""
     where = path if path is not None else Path.cwd() / display_path
     try:
         _validate_structure(proto, display_path)
         expansion = expansion_problem(proto)
         if expansion is not None:  # never handed to onnx's inference: it would run for hours
             raise LoadError(display_path, f"not analysed: {expansion}")
+        if infer_shapes:
+            limit = INFERENCE_TIMEOUT_S if inference_timeout is None \
+                else min(inference_timeout, INFERENCE_TIMEOUT_S)
+            shapes = InferredShapes(proto, start_inference(
+                _inference_payload(proto, file_bytes), timeout=limit))
+        else:
+            shapes = InferredShapes.ready(proto)
+        # checked while the child infers
         external = tuple(_check_external_data(proto, where))
-        inferred, error, data_prop_error = (
-            infer_model_shapes(proto, inference_timeout) if infer_shapes
-            else (proto, None, None))
     except UnicodeDecodeError:
         raise LoadError(display_path, INVALID_UTF8) from None
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -186,16 +241,15 @@ def load_proto(
         path=where,
         display_path=display_path,
         proto=proto,
-        inferred=inferred,
+        shapes=shapes,
         external_data=external,
-        inference_error=error,
-        data_propagation_error=data_prop_error,
         opset=opset,
         metadata={p.key: p.value for p in proto.metadata_props},
     )
 
 
-def _parse(path: Path, shown: str) -> ModelProto:
+def _parse(path: Path, shown: str) -> tuple[ModelProto, bytes | None]:
+    """The model, and the file's bytes when it is binary protobuf (None for ONNX text)."""
     if path.is_dir():
         raise LoadError(shown, "is a folder, expected a .onnx file")
     problem = _stat_problem(path)
@@ -220,7 +274,7 @@ def _parse(path: Path, shown: str) -> ModelProto:
     if _is_lfs_pointer(data):
         raise LoadError(shown, LFS_POINTER)
     if path.name.lower().endswith(TEXT_SUFFIXES):
-        return _parse_text(data, shown)
+        return _parse_text(data, shown), None
     model = ModelProto()
     try:
         model.ParseFromString(data)
@@ -229,7 +283,7 @@ def _parse(path: Path, shown: str) -> ModelProto:
             "not an ONNX model (not a protobuf ModelProto)"
         )
         raise LoadError(shown, f"{reason}: {_first_line(exc)}") from None
-    return model
+    return model, data
 
 
 def _is_lfs_pointer(data: bytes) -> bool:
@@ -444,6 +498,17 @@ def _needs_skeleton(model: ModelProto) -> bool:
     return not all(_is_small_inline(t) for t in model.graph.initializer)
 
 
+def _inference_payload(model: ModelProto, file_bytes: bytes | None) -> bytes:
+    """What the inference child gets: the file as read when it is small and holds no external
+    data (inference serializes its input anyway; serializing it here again would cost as much
+    as parsing it), else the serialized skeleton."""
+    if file_bytes is not None and len(file_bytes) <= RAW_INFERENCE_BYTES and not any(
+        t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer
+    ):
+        return file_bytes
+    return _skeleton_if_needed(model).SerializeToString()
+
+
 def build_skeleton(model: ModelProto) -> ModelProto:
     """A copy of the model whose large or external initializers become typed graph inputs.
 
@@ -480,7 +545,12 @@ def infer_model_shapes(
     readers take them, and their dims, from the model as read), the strict-inference error and
     the data-propagation error. Runs in a child process (archlint/inference.py)."""
     limit = INFERENCE_TIMEOUT_S if timeout is None else min(timeout, INFERENCE_TIMEOUT_S)
-    outcome = infer_isolated(model, _skeleton_if_needed, timeout=limit)
+    return _settled(model, infer_isolated(model, _skeleton_if_needed, timeout=limit))
+
+
+def _settled(
+    model: ModelProto, outcome: InferenceOutcome
+) -> tuple[ModelProto, str | None, str | None]:
     inferred = outcome.inferred if outcome.inferred is not None else _uninferred(model)
     return inferred, outcome.error, outcome.data_prop_error
 
