@@ -569,6 +569,8 @@ def _one_step(graph: ModelGraph, node: NodeInfo) -> bool | None:
 def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | NoMatch]:
     """Every chain of stored-weight products in ``scope`` where each step's state product
     reads the previous step: an unrolled LSTM / GRU / SimpleRNN."""
+    if not _products_may_share_weights(graph, scope):
+        return []  # a chain is made of products that share their weights
     products = _weight_products(graph, scope)
     if len(products) < 2:
         return []
@@ -592,6 +594,30 @@ def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | N
         if result is not None:
             found.append(result)
     return found
+
+
+def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
+    """Whether two MatMul/Gemm of ``scope`` may read the same stored weights: a cheap first
+    look (a product whose weight is an initializer of the scope itself is keyed by its name
+    from the index; only the others are traced) that never says no where
+    :func:`_weight_products` would group two products. A big plain graph, one weight per
+    MatMul, is passed over without tracing its tens of thousands of products."""
+    keys: dict[frozenset[tuple[str, str]], int] = {}
+    for node in graph.iter_nodes(_MATMULS):
+        if node.graph != scope or len(node.inputs) < 2:
+            continue
+        weight = node.inputs[1]
+        if graph.is_stored_here(weight, scope):
+            key = frozenset({(scope, weight)})
+        else:
+            sources = weight_sources(graph, weight, scope)
+            if not sources:
+                continue
+            key = frozenset(s.key for s in sources)
+        keys[key] = keys.get(key, 0) + 1
+        if keys[key] >= 2:
+            return True
+    return False
 
 
 def _order(product: _WeightProduct) -> int:

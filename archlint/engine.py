@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from archlint.api import Finding, Location, Rule, RuleContext, RuntimeRule, Severity
 from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
-from archlint.layers import build_layers
+from archlint.layers import build_layers, recurrent_op_ids
 from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, load_model
 from archlint.report import ModelReport, Report, RunFacts
 from archlint.suppress import Suppressions
@@ -42,7 +42,7 @@ def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
     a recognised cell, an op outside the ONNX domains named like LSTM/GRU/RNN."""
     seen = {layer.node.id for layer in (*ctx.layers, *ctx.recognised)}
     unseen = []
-    for node in ctx.graph.nodes.values():
+    for node in ctx.graph.iter_nodes(frozenset({"Loop", "Scan"}), unusual_domains=True):
         if node.id in seen:
             continue
         standard = node.domain in ("", "ai.onnx")
@@ -55,7 +55,10 @@ def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
 
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
     graph = build_graph(model)
-    graph.consumers  # structural: built while the inference child still works  # noqa: B018
+    # Structural work, done while the inference child still works (the first type read
+    # waits for it): the consumer index and the walk downstream of the recurrent nodes
+    # that the layout rules read.
+    graph.reachable_from(recurrent_op_ids(graph))
     layers = build_layers(graph, model.producer)
     ops = tuple(layer for layer in layers if layer.cell is None)
     return RuleContext(model=model, graph=graph, layers=ops, options=dict(options or {}),

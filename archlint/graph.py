@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -144,6 +144,11 @@ class _Scope:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     producers: dict[str, tuple[int, int]] = field(default_factory=dict)  # tensor -> (node, slot)
+    # each node's input and output names, read from the protobuf once (reading a repeated
+    # field builds its strings anew every time)
+    node_inputs: list[tuple[str, ...]] = field(default_factory=list)
+    node_outputs: list[tuple[str, ...]] = field(default_factory=list)
+    readers: dict[str, list[int]] = field(default_factory=dict)  # tensor -> reading nodes
     children: dict[int, list[str]] = field(default_factory=dict)  # node index -> subgraph paths
     # a function body instantiated at a call: the caller's scope and formal -> actual inputs
     call_scope: str | None = None
@@ -162,10 +167,13 @@ class ModelGraph:
         self._scopes: dict[str, _Scope] = {}
         # op type -> (pre-order position, node id), each list in pre-order
         self._by_op: dict[str, list[tuple[int, str]]] = {}
+        # (pre-order position, node id) of nodes outside the "" / "ai.onnx" domain
+        self._unusual_domain: list[tuple[int, str]] = []
         self._preorder = itertools.count()
         self._node_cache: dict[str, NodeInfo] = {}
         self._tensor_cache: dict[tuple[str, str], TensorInfo | None] = {}
-        self._consumers: dict[tuple[str, str], list[str]] | None = None
+        self._outer_readers: dict[tuple[str, str], list[str]] | None = None
+        self._reachable: dict[frozenset[str], frozenset[str]] = {}
         self._dag: nx.DiGraph | None = None
         self.nodes: Mapping[str, NodeInfo] = _NodeTable(self)
         self.skipped_subgraphs: list[str] = []
@@ -275,20 +283,29 @@ class ModelGraph:
         proto = scope.protos[index]
         info = NodeInfo(
             id=node_id, graph=path, index=index, name=proto.name, op_type=proto.op_type,
-            domain=proto.domain, inputs=tuple(proto.input), outputs=tuple(proto.output),
-            proto=proto, parent=scope.parent_node,
+            domain=proto.domain, inputs=scope.node_inputs[index],
+            outputs=scope.node_outputs[index], proto=proto, parent=scope.parent_node,
         )
         self._node_cache[node_id] = info
         return info
 
-    def iter_nodes(self, op_types: frozenset[str] | None = None) -> Iterator[NodeInfo]:
+    def iter_nodes(
+        self, op_types: frozenset[str] | None = None, *, unusual_domains: bool = False
+    ) -> Iterator[NodeInfo]:
+        """Every node, or those of ``op_types`` (any domain), in model order;
+        ``unusual_domains`` adds every node outside the "" / "ai.onnx" domain."""
         if op_types is None:
             for node_id in self.nodes:
                 yield self.node(node_id)
             return
         lists = [self._by_op.get(op_type, []) for op_type in op_types]
+        if unusual_domains:
+            lists.append(self._unusual_domain)
+        previous = None
         for _, node_id in heapq.merge(*lists):  # model order across op types
-            yield self.node(node_id)
+            if node_id != previous:  # a node in two lists (a Loop of a custom domain)
+                yield self.node(node_id)
+            previous = node_id
 
     def producer(self, name: str, graph: str = "main") -> NodeInfo | None:
         info = self.tensor(name, graph)
@@ -296,23 +313,72 @@ class ModelGraph:
             return None
         return self.node(info.producer)
 
-    @property
-    def consumers(self) -> dict[tuple[str, str], list[str]]:
-        """(defining scope, tensor) -> ids of the nodes that read it, subgraphs included."""
-        if self._consumers is None:
-            table: dict[tuple[str, str], list[str]] = {}
-            for path, scope in self._scopes.items():
-                for index, proto in enumerate(scope.protos):
-                    for name in proto.input:
-                        owner = self._defining_scope(name, path) if name else None
-                        if owner is not None:
-                            table.setdefault((owner, name), []).append(f"{path}/{index}")
-            self._consumers = table
-        return self._consumers
+    def consumer_ids(self, name: str, graph: str = "main") -> list[str]:
+        """Ids of the nodes in ``graph`` (and its subgraphs) that read tensor ``name`` of that
+        scope, in model order (a node that reads it twice is listed twice)."""
+        scope = self._scopes.get(graph)
+        if scope is None or not name or self._defining_scope(name, graph) != graph:
+            return []
+        prefix = graph + "/"
+        ids = [prefix + str(index) for index in scope.readers.get(name, ())]
+        if self._outer_readers is None:
+            self._outer_readers = self._index_outer_readers()
+        ids.extend(self._outer_readers.get((graph, name), ()))
+        return ids
+
+    def _index_outer_readers(self) -> dict[tuple[str, str], list[str]]:
+        """(defining scope, tensor) -> ids of subgraph nodes that read it from an enclosing
+        scope (a Loop body reading a weight of the main graph)."""
+        table: dict[tuple[str, str], list[str]] = {}
+        for path, scope in self._scopes.items():
+            if scope.parent is None:
+                continue
+            prefix = path + "/"
+            for name, indexes in scope.readers.items():
+                if name in scope.producers or name in scope.initializers \
+                        or name in scope.inputs:
+                    continue
+                owner = self._defining_scope(name, scope.parent)
+                if owner is not None:
+                    table.setdefault((owner, name), []).extend(
+                        prefix + str(index) for index in indexes)
+        return table  # in model order: scopes are indexed in pre-order
+
+    def reachable_from(self, node_ids: Iterable[str]) -> frozenset[str]:
+        """Ids of every node that reads, directly or not, an output of one of ``node_ids``
+        (into subgraphs too); one walk over the consumer index, no NodeInfo built, and
+        remembered per set of starting nodes."""
+        start = frozenset(node_ids)
+        known = self._reachable.get(start)
+        if known is None:
+            known = self._reachable[start] = self._walk_down(start)
+        return known
+
+    def _walk_down(self, start: frozenset[str]) -> frozenset[str]:
+        frontier = list(start)
+        reached: set[str] = set()
+        while frontier:
+            following: list[str] = []
+            for node_id in frontier:
+                path, _, index = node_id.rpartition("/")
+                for output in self._scopes[path].node_outputs[int(index)]:
+                    for consumer in self.consumer_ids(output, path):
+                        if consumer not in reached:
+                            reached.add(consumer)
+                            following.append(consumer)
+            frontier = following
+        return frozenset(reached)
+
+    def is_stored_here(self, name: str, graph: str) -> bool:
+        """Whether ``name`` is an initializer of ``graph`` itself that is neither a graph input
+        nor a node's output (an index lookup: no TensorInfo is built)."""
+        scope = self._scopes.get(graph)
+        return scope is not None and name in scope.initializers \
+            and name not in scope.producers and name not in scope.inputs
 
     def consumers_of(self, name: str, graph: str = "main") -> list[NodeInfo]:
         """Nodes in ``graph`` (and its subgraphs) that read tensor ``name`` of that scope."""
-        return [self.node(n) for n in self.consumers.get((graph, name), [])]
+        return [self.node(n) for n in self.consumer_ids(name, graph)]
 
     # --- the networkx view --------------------------------------------------------------------
     @property
@@ -477,13 +543,33 @@ def _add_scope(
         outputs=tuple(vi.name for vi in proto.output),
     )
     graph._scopes[path] = scope
-    by_op, producers = graph._by_op, scope.producers
+    by_op, producers, preorder = graph._by_op, scope.producers, graph._preorder
+    node_inputs, node_outputs, readers = scope.node_inputs, scope.node_outputs, scope.readers
     for index, node in enumerate(proto.node):
-        by_op.setdefault(node.op_type, []).append((next(graph._preorder), f"{path}/{index}"))
-        for slot, name in enumerate(node.output):
+        op_type, domain, node_id = node.op_type, node.domain, f"{path}/{index}"
+        position = next(preorder)
+        same_op = by_op.get(op_type)
+        if same_op is None:
+            by_op[op_type] = [(position, node_id)]
+        else:
+            same_op.append((position, node_id))
+        inputs = tuple(node.input)
+        node_inputs.append(inputs)
+        for name in inputs:
+            if name:
+                same_name = readers.get(name)
+                if same_name is None:
+                    readers[name] = [index]
+                else:
+                    same_name.append(index)
+        outputs = tuple(node.output)
+        node_outputs.append(outputs)
+        for slot, name in enumerate(outputs):
             if name:
                 producers[name] = (index, slot)
-        if node.op_type not in _CONTROL_FLOW_OPS and node.domain in _STANDARD_DOMAINS:
+        if domain and domain != "ai.onnx":
+            graph._unusual_domain.append((position, node_id))
+        if op_type not in _CONTROL_FLOW_OPS and domain in _STANDARD_DOMAINS:
             continue
         function = graph._functions.called(node) if graph._functions is not None else None
         if function is not None and graph._functions is not None:
@@ -538,13 +624,24 @@ def _declared_types(graph: GraphProto) -> dict[str, ValueInfoProto]:
     The first declaration wins unless it has no shape and a later one does.
     """
     table: dict[str, ValueInfoProto] = {}
-    for vi in (*graph.input, *graph.value_info, *graph.output):
+    _declare(table, graph.input)
+    value_info = graph.value_info
+    names = [vi.name for vi in value_info]
+    if len(set(names)) == len(names) and table.keys().isdisjoint(names):
+        table.update(zip(names, value_info, strict=True))  # inference's own: one per tensor
+    else:
+        _declare(table, value_info)
+    _declare(table, graph.output)
+    return table
+
+
+def _declare(table: dict[str, ValueInfoProto], entries: Iterable[ValueInfoProto]) -> None:
+    for vi in entries:
         old = table.get(vi.name)
         if old is None or (
             not old.type.tensor_type.HasField("shape") and vi.type.tensor_type.HasField("shape")
         ):
             table[vi.name] = vi
-    return table
 
 
 def type_of(value_info: ValueInfoProto) -> tuple[int | None, Shape | None]:

@@ -44,6 +44,7 @@ __all__ = [
     "close_worker",
     "infer_isolated",
     "start_inference",
+    "warm_up",
 ]
 
 # Generous: inference of 100k nodes takes about 1 s.
@@ -108,6 +109,7 @@ class PendingInference:
         self._answer: bytes | _ChildFailure | None = None
         self._outcome: InferenceOutcome | None = None
         self._worker: _Worker | None = None
+        self._writer: _Writer | None = None
         self._said_from = 0
         if os.name != "posix":  # no select() on pipes: one child per request, now
             self._answer = b""  # decided in outcome()
@@ -119,26 +121,25 @@ class PendingInference:
             if isinstance(worker, _ChildFailure):
                 self._answer = worker
                 return
-            try:
-                said_from = worker.send(request)
-            except BaseException:  # Ctrl-C while handing the model over
-                worker.process.kill()
-                _close_worker()
-                raise
-            if isinstance(said_from, _ChildFailure):
-                _close_worker()
-                self._answer = said_from
-                return
-            self._worker, self._said_from = worker, said_from
+            # written by a thread: a big model takes a while to pass through the pipe, and
+            # this process has the graph to index meanwhile
+            self._said_from = worker.stderr_position()
+            self._writer = _Writer(worker, request)
+            self._worker = worker
             _OUTSTANDING.append(self)
 
     def _collect(self) -> None:
         """Read this request's answer from the worker (called under ``_LOCK``)."""
         _OUTSTANDING.remove(self)
         worker, self._worker = self._worker, None
-        assert worker is not None
+        assert worker is not None and self._writer is not None
         try:
-            answer = worker.receive(self._said_from, self._deadline, self._timeout)
+            if not self._writer.finished(self._deadline):
+                answer: bytes | _ChildFailure = worker.hung(self._timeout)
+            elif self._writer.failed:
+                answer = worker.died(self._said_from)
+            else:
+                answer = worker.receive(self._said_from, self._deadline, self._timeout)
         except BaseException:  # Ctrl-C or SIGTERM mid-inference: the child goes with us, now
             worker.process.kill()
             _close_worker()
@@ -188,6 +189,24 @@ class PendingInference:
             None,
             second.describe("with and without data propagation"),
             crashed_with)
+
+
+class _Writer:
+    """Hands one request to the worker from a thread (the pipe takes a big model slowly)."""
+
+    def __init__(self, worker: _Worker, request: bytes) -> None:
+        self.failed = False
+        self._thread = threading.Thread(target=self._write, args=(worker, request),
+                                        name="archlint-inference-writer", daemon=True)
+        self._thread.start()
+
+    def _write(self, worker: _Worker, request: bytes) -> None:
+        if isinstance(worker.send(request), _ChildFailure):
+            self.failed = True
+
+    def finished(self, deadline: float) -> bool:
+        self._thread.join(max(deadline - time.monotonic(), 0.0))
+        return not self._thread.is_alive()
 
 
 def _request(payload: bytes, *, data_prop: bool) -> bytes:
@@ -295,18 +314,21 @@ class _Worker:
         deadline = time.monotonic() + timeout
         said_from = self.send(request)
         if isinstance(said_from, _ChildFailure):
-            return said_from
+            return self.died(self.stderr_position())
         return self.receive(said_from, deadline, timeout)
+
+    def stderr_position(self) -> int:
+        return os.fstat(self.stderr.fileno()).st_size
 
     def send(self, request: bytes) -> int | _ChildFailure:
         """Write one request; returns where the child's stderr stood before it."""
         assert self.process.stdin is not None
-        said_from = os.fstat(self.stderr.fileno()).st_size
+        said_from = self.stderr_position()
         try:
             self.process.stdin.write(request)
             self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            return self._died(said_from)
+        except (BrokenPipeError, OSError, ValueError):  # ValueError: closed by a kill
+            return _ChildFailure("stopped reading its input")
         return said_from
 
     def receive(self, said_from: int, deadline: float, timeout: float) -> bytes | _ChildFailure:
@@ -315,18 +337,18 @@ class _Worker:
         answers = self.process.stdout.fileno()
         head = _read_exactly(answers, 8, deadline)
         if head is None or len(head) < 8:
-            return self._died(said_from) if head is not None else self._hung(timeout)
+            return self.died(said_from) if head is not None else self.hung(timeout)
         body = _read_exactly(answers, int.from_bytes(head, "little"), deadline)
         if body is None:
-            return self._hung(timeout)
+            return self.hung(timeout)
         return body
 
-    def _died(self, said_from: int) -> _ChildFailure:
+    def died(self, said_from: int) -> _ChildFailure:
         status = self.process.wait()
         return _ChildFailure(f"crashed ({_describe_exit(status)})",
                              _last_words(self.stderr, said_from))
 
-    def _hung(self, timeout: float) -> _ChildFailure:
+    def hung(self, timeout: float) -> _ChildFailure:
         self.process.kill()
         return _ChildFailure(f"did not finish in {timeout:g} s", final=True)
 
@@ -352,6 +374,14 @@ def _shared_worker() -> _Worker | _ChildFailure:
         except OSError as exc:  # no usable sys.executable (an embedding application)
             return _ChildFailure(f"could not be started ({exc.strerror or exc})", final=True)
     return _WORKER[0]
+
+
+def warm_up() -> None:
+    """Start this process's worker now (it loads onnx's extension while the caller reads and
+    parses the first model); a no-op where one runs, or where each request gets its own."""
+    if os.name == "posix":
+        with _LOCK:
+            _shared_worker()
 
 
 def _close_worker() -> None:
@@ -406,9 +436,8 @@ def _decode(data: bytes) -> InferenceOutcome:
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + size].decode("utf-8"))
     inferred = ModelProto()
+    # Only its declared types are read (nodes and initializers come from the model as read).
     inferred.ParseFromString(data[8 + size :])
-    # Readers take initializers (and their dims) from the model as read.
-    del inferred.graph.initializer[:]
     return InferenceOutcome(inferred, header.get("error"), header.get("data_prop_error"))
 
 

@@ -28,6 +28,7 @@ from archlint.inference import (
     PendingInference,
     infer_isolated,
     start_inference,
+    warm_up,
 )
 
 __all__ = [
@@ -205,6 +206,8 @@ def load_model(
     declared types (the parameter report): ``inferred`` is then the model itself.
     """
     shown = display_path or str(path)
+    if infer_shapes:
+        warm_up()  # the child starts while the file is read and parsed
     proto, data = _parse(path, shown)
     return load_proto(proto, shown, path, infer_shapes=infer_shapes,
                       inference_timeout=inference_timeout, file_bytes=data)
@@ -378,15 +381,13 @@ def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[Extern
     tensor attributes (TENSOR, TENSORS, SPARSE_TENSOR(S): a Constant's ``value`` or
     ``sparse_value``) of nodes in every graph and in model-local function bodies."""
     base = model_path.parent.resolve()
-    holders: list[tuple[str, str, GraphProto]] = [
-        ("", path, graph) for path, graph in iter_graphs(model.graph)]
+    holders: list[tuple[str, str, GraphProto]] = [("", "main", model.graph)]
     for function in model.functions:
         body = GraphProto(node=function.node)
-        label = f"function {function.domain}.{function.name}"
-        holders.extend((label + " ", path, graph)
-                       for path, graph in iter_graphs(body, f"{function.domain}.{function.name}"))
-    for prefix, graph_path, graph in holders:
-        for kind, tensor in _tensors_in(graph):
+        holders.append((f"function {function.domain}.{function.name} ",
+                        f"{function.domain}.{function.name}", body))
+    for prefix, path, graph in holders:
+        for graph_path, kind, tensor in _tensors_in_graphs(graph, path):
             if tensor.data_location != TensorProto.EXTERNAL:
                 continue
             entries = {e.key: e.value for e in tensor.external_data}
@@ -396,28 +397,53 @@ def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[Extern
                                   prefix + kind)
 
 
-def _tensors_in(graph: GraphProto) -> Iterator[tuple[str, TensorProto]]:
-    for tensor in graph.initializer:
-        yield "initializer", tensor
-    for sparse in graph.sparse_initializer:
-        yield "sparse initializer", sparse.values
-        yield "sparse initializer", sparse.indices
+def _tensors_in_graphs(graph: GraphProto, path: str) -> Iterator[tuple[str, str, TensorProto]]:
+    """(graph path, what holds it, tensor) for each tensor of ``graph`` and its subgraphs, in
+    :func:`iter_graphs` order; one pass over each graph's nodes."""
     kinds = onnx.AttributeProto
-    for node in graph.node:
-        for attr in node.attribute:
-            what = f"{node.op_type} {node.name!r} attribute {attr.name}"
-            if attr.type == kinds.TENSOR:
-                yield what, attr.t
-            elif attr.type == kinds.TENSORS:
-                for tensor in attr.tensors:
-                    yield what, tensor
-            elif attr.type == kinds.SPARSE_TENSOR:
-                yield what, attr.sparse_tensor.values
-                yield what, attr.sparse_tensor.indices
-            elif attr.type == kinds.SPARSE_TENSORS:
-                for sparse in attr.sparse_tensors:
-                    yield what, sparse.values
-                    yield what, sparse.indices
+    stack = [(path, graph)]
+    while stack:
+        graph_path, current = stack.pop()
+        for tensor in current.initializer:
+            yield graph_path, "initializer", tensor
+        for sparse in current.sparse_initializer:
+            yield graph_path, "sparse initializer", sparse.values
+            yield graph_path, "sparse initializer", sparse.indices
+        for index, node in enumerate(current.node):
+            attributes = node.attribute
+            if not attributes:
+                continue
+            for attr in attributes:
+                kind = attr.type
+                if kind == kinds.GRAPH:
+                    stack.append((subgraph_path(graph_path, node, index, attr.name), attr.g))
+                    continue
+                if kind == kinds.GRAPHS:
+                    for k, sub in enumerate(attr.graphs):
+                        name = f"{attr.name}[{k}]"
+                        stack.append((subgraph_path(graph_path, node, index, name), sub))
+                    continue
+                if kind not in _TENSOR_ATTRIBUTES:
+                    continue
+                what = f"{node.op_type} {node.name!r} attribute {attr.name}"
+                if kind == kinds.TENSOR:
+                    yield graph_path, what, attr.t
+                elif kind == kinds.TENSORS:
+                    for tensor in attr.tensors:
+                        yield graph_path, what, tensor
+                elif kind == kinds.SPARSE_TENSOR:
+                    yield graph_path, what, attr.sparse_tensor.values
+                    yield graph_path, what, attr.sparse_tensor.indices
+                else:
+                    for sparse in attr.sparse_tensors:
+                        yield graph_path, what, sparse.values
+                        yield graph_path, what, sparse.indices
+
+
+_TENSOR_ATTRIBUTES = frozenset({
+    onnx.AttributeProto.TENSOR, onnx.AttributeProto.TENSORS,
+    onnx.AttributeProto.SPARSE_TENSOR, onnx.AttributeProto.SPARSE_TENSORS,
+})
 
 
 def _judge_range(entries: dict[str, str], resolved: str | None) -> str | None:
@@ -506,7 +532,8 @@ def _inference_payload(model: ModelProto, file_bytes: bytes | None) -> bytes:
         t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer
     ):
         return file_bytes
-    return _skeleton_if_needed(model).SerializeToString()
+    payload: bytes = _skeleton_if_needed(model).SerializeToString()
+    return payload
 
 
 def build_skeleton(model: ModelProto) -> ModelProto:

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from archlint import loader
 from archlint.engine import analyse
 from archlint.loader import load_model
 
@@ -87,7 +89,11 @@ def test_initializers_constants_and_value_info_resolve(tmp_path: Path) -> None:
     assert layer.expected_shape("B") == (2, 18)
 
 
-def test_large_initializer_is_described_by_dims_only(tmp_path: Path) -> None:
+def test_large_initializer_is_described_by_dims_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # files up to RAW_INFERENCE_BYTES go to inference as read; above it, on a skeleton
+    monkeypatch.setattr(loader, "RAW_INFERENCE_BYTES", 1024)
     big = numpy_helper.from_array(np.zeros((1, 4 * 64, 64), dtype=np.float32), "R")
     graph = helper.make_graph(
         [helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=64)], "g",

@@ -53,7 +53,7 @@ def dynamic_symbols(ctx: RuleContext) -> dict[str, str]:
     return found
 
 
-def downstream_of_recurrent(ctx: RuleContext) -> set[str]:
+def downstream_of_recurrent(ctx: RuleContext) -> frozenset[str]:
     """Ids of every node that reads, directly or not, an output of a recurrent node.
 
     One breadth-first walk from all layers at once: linear in the graph, where a walk per
@@ -61,20 +61,8 @@ def downstream_of_recurrent(ctx: RuleContext) -> set[str]:
     return ctx.memo("layout.downstream_of_recurrent", lambda: _downstream(ctx))
 
 
-def _downstream(ctx: RuleContext) -> set[str]:
-    graph = ctx.graph
-    frontier: list[NodeInfo] = [layer.node for layer in ctx.layers]
-    reached: set[str] = set()
-    while frontier:
-        following: list[NodeInfo] = []
-        for node in frontier:
-            for output in node.outputs:
-                for consumer in graph.consumers_of(output, node.graph) if output else ():
-                    if consumer.id not in reached:
-                        reached.add(consumer.id)
-                        following.append(consumer)
-        frontier = following
-    return reached
+def _downstream(ctx: RuleContext) -> frozenset[str]:
+    return ctx.graph.reachable_from([layer.node.id for layer in ctx.layers])
 
 
 @dataclass(frozen=True)

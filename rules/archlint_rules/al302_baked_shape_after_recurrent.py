@@ -73,7 +73,7 @@ class BakedShapeAfterRecurrent(Rule):
         yield from self._constant_of_shape(ctx, downstream, symbols)
 
     def _constant_of_shape(
-        self, ctx: RuleContext, downstream: set[str], symbols: dict[str, str]
+        self, ctx: RuleContext, downstream: frozenset[str], symbols: dict[str, str]
     ) -> Iterator[Finding]:
         """A constant-shape ConstantOfShape combined with a recurrent output's dynamic axes."""
         recurrent_ids = {layer.node.id for layer in ctx.layers}
