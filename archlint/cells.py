@@ -603,10 +603,13 @@ def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
     :func:`_weight_products` would group two products. A big plain graph, one weight per
     MatMul, is passed over without tracing its tens of thousands of products."""
     keys: dict[frozenset[tuple[str, str]], int] = {}
-    for node in graph.iter_nodes(_MATMULS):
-        if node.graph != scope or len(node.inputs) < 2:
+    for node_id in graph.node_ids(_MATMULS):
+        if node_id.rpartition("/")[0] != scope:
+            continue  # a node of another scope
+        inputs = graph.node_inputs(node_id)
+        if len(inputs) < 2:
             continue
-        weight = node.inputs[1]
+        weight = inputs[1]
         if graph.is_stored_here(weight, scope):
             key = frozenset({(scope, weight)})
         else:
@@ -832,8 +835,8 @@ def _with_replicas(cell: CellFacts, products: list[_WeightProduct]) -> CellFacts
 
 def _scopes_with_products(graph: ModelGraph) -> Iterator[str]:
     seen: dict[str, None] = {}
-    for node in graph.iter_nodes(_MATMULS):
-        seen.setdefault(node.graph, None)
+    for node_id in graph.node_ids(_MATMULS):
+        seen.setdefault(node_id.rpartition("/")[0], None)
     yield from seen
 
 

@@ -289,6 +289,16 @@ class ModelGraph:
         self._node_cache[node_id] = info
         return info
 
+    def node_ids(self, op_types: frozenset[str]) -> list[str]:
+        """Ids of the nodes of ``op_types`` (any domain), in model order; no NodeInfo built."""
+        lists = [self._by_op.get(op_type, []) for op_type in op_types]
+        return [node_id for _, node_id in heapq.merge(*lists)]
+
+    def node_inputs(self, node_id: str) -> tuple[str, ...]:
+        """A node's input names (as NodeInfo.inputs, without building the NodeInfo)."""
+        path, _, index = node_id.rpartition("/")
+        return self._scopes[path].node_inputs[int(index)]
+
     def iter_nodes(
         self, op_types: frozenset[str] | None = None, *, unusual_domains: bool = False
     ) -> Iterator[NodeInfo]:
@@ -321,9 +331,7 @@ class ModelGraph:
             return []
         prefix = graph + "/"
         ids = [prefix + str(index) for index in scope.readers.get(name, ())]
-        if self._outer_readers is None:
-            self._outer_readers = self._index_outer_readers()
-        ids.extend(self._outer_readers.get((graph, name), ()))
+        ids.extend(self._outer_consumers(name, graph))
         return ids
 
     def _index_outer_readers(self) -> dict[tuple[str, str], list[str]]:
@@ -355,19 +363,41 @@ class ModelGraph:
         return known
 
     def _walk_down(self, start: frozenset[str]) -> frozenset[str]:
-        frontier = list(start)
-        reached: set[str] = set()
+        # over (scope, node index) pairs: a node's outputs are defined in its own scope, so
+        # their readers there come straight from the index; readers in subgraphs from
+        # consumer_ids
+        reached: set[tuple[str, int]] = set()
+        frontier: list[tuple[str, int]] = []
+        for node_id in start:
+            owner, _, position = node_id.rpartition("/")
+            frontier.append((owner, int(position)))
+        has_subgraphs = len(self._scopes) > 1
         while frontier:
-            following: list[str] = []
-            for node_id in frontier:
-                path, _, index = node_id.rpartition("/")
-                for output in self._scopes[path].node_outputs[int(index)]:
-                    for consumer in self.consumer_ids(output, path):
-                        if consumer not in reached:
-                            reached.add(consumer)
-                            following.append(consumer)
+            following: list[tuple[str, int]] = []
+            for path, index in frontier:
+                scope = self._scopes[path]
+                readers = scope.readers
+                for output in scope.node_outputs[index]:
+                    for reader in readers.get(output, ()) if output else ():
+                        key = (path, reader)
+                        if key not in reached:
+                            reached.add(key)
+                            following.append(key)
+                    if has_subgraphs and output:
+                        for consumer in self._outer_consumers(output, path):
+                            sub, _, sub_index = consumer.rpartition("/")
+                            key = (sub, int(sub_index))
+                            if key not in reached:
+                                reached.add(key)
+                                following.append(key)
             frontier = following
-        return frozenset(reached)
+        return frozenset(f"{path}/{index}" for path, index in reached)
+
+    def _outer_consumers(self, name: str, graph: str) -> list[str]:
+        """Ids of subgraph nodes that read ``name`` of ``graph`` from inside a subgraph."""
+        if self._outer_readers is None:
+            self._outer_readers = self._index_outer_readers()
+        return self._outer_readers.get((graph, name), [])
 
     def is_stored_here(self, name: str, graph: str) -> bool:
         """Whether ``name`` is an initializer of ``graph`` itself that is neither a graph input
