@@ -603,10 +603,7 @@ def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
     :func:`_weight_products` would group two products. A big plain graph, one weight per
     MatMul, is passed over without tracing its tens of thousands of products."""
     keys: dict[frozenset[tuple[str, str]], int] = {}
-    for node_id in graph.node_ids(_MATMULS):
-        if node_id.rpartition("/")[0] != scope:
-            continue  # a node of another scope
-        inputs = graph.node_inputs(node_id)
+    for inputs in graph.operands(_MATMULS, scope):
         if len(inputs) < 2:
             continue
         weight = inputs[1]
@@ -834,10 +831,7 @@ def _with_replicas(cell: CellFacts, products: list[_WeightProduct]) -> CellFacts
 
 
 def _scopes_with_products(graph: ModelGraph) -> Iterator[str]:
-    seen: dict[str, None] = {}
-    for node_id in graph.node_ids(_MATMULS):
-        seen.setdefault(node_id.rpartition("/")[0], None)
-    yield from seen
+    yield from graph.scopes_with(_MATMULS)
 
 
 # --- views --------------------------------------------------------------------------------------

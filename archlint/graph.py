@@ -137,7 +137,7 @@ class _Scope:
     protos: Any  # the graph's repeated NodeProto field (a reference, not a copy)
     initializers: dict[str, TensorProto]
     # declared types by name, read from the inferred model on first use (None until then)
-    declared: dict[str, ValueInfoProto] | None
+    declared: _Declared | None
     # the same graph in the inferred model: (node index, subgraph attribute) steps from main
     locator: tuple[tuple[int, str], ...]
     source: GraphProto  # this graph as read, whose own value_info stands in when not inferred
@@ -149,6 +149,9 @@ class _Scope:
     node_inputs: list[tuple[str, ...]] = field(default_factory=list)
     node_outputs: list[tuple[str, ...]] = field(default_factory=list)
     readers: dict[str, list[int]] = field(default_factory=dict)  # tensor -> reading nodes
+    op_indexes: dict[str, list[int]] = field(default_factory=dict)  # op type -> node indexes
+    # op type -> pre-order position of the scope's first node of that type
+    first_position: dict[str, int] = field(default_factory=dict)
     children: dict[int, list[str]] = field(default_factory=dict)  # node index -> subgraph paths
     # a function body instantiated at a call: the caller's scope and formal -> actual inputs
     call_scope: str | None = None
@@ -181,7 +184,7 @@ class ModelGraph:
         # the inferred main graph, waited for on the first declared type (loader.InferredShapes)
         self._inferred: Callable[[], GraphProto] | None = None
 
-    def _declared(self, scope: _Scope) -> dict[str, ValueInfoProto]:
+    def _declared(self, scope: _Scope) -> _Declared:
         """Declared and inferred types of one scope, from the inferred model (read once)."""
         if scope.declared is None:
             graph = None if self._inferred is None else _follow(self._inferred(), scope.locator)
@@ -289,15 +292,24 @@ class ModelGraph:
         self._node_cache[node_id] = info
         return info
 
-    def node_ids(self, op_types: frozenset[str]) -> list[str]:
-        """Ids of the nodes of ``op_types`` (any domain), in model order; no NodeInfo built."""
-        lists = [self._by_op.get(op_type, []) for op_type in op_types]
-        return [node_id for _, node_id in heapq.merge(*lists)]
+    def scopes_with(self, op_types: frozenset[str]) -> list[str]:
+        """Paths of the graphs that hold a node of ``op_types``, in the model order of their
+        first such node."""
+        first = {path: min(scope.first_position[op] for op in op_types
+                           if op in scope.first_position)
+                 for path, scope in self._scopes.items()
+                 if not op_types.isdisjoint(scope.op_indexes)}
+        return sorted(first, key=first.__getitem__)
 
-    def node_inputs(self, node_id: str) -> tuple[str, ...]:
-        """A node's input names (as NodeInfo.inputs, without building the NodeInfo)."""
-        path, _, index = node_id.rpartition("/")
-        return self._scopes[path].node_inputs[int(index)]
+    def operands(self, op_types: frozenset[str], graph: str) -> list[tuple[str, ...]]:
+        """The input names of each node of ``op_types`` in ``graph`` itself (not its
+        subgraphs), grouped by op type, read from the index: no NodeInfo built."""
+        scope = self._scopes.get(graph)
+        if scope is None:
+            return []
+        inputs = scope.node_inputs
+        return [inputs[index] for op_type in op_types
+                for index in scope.op_indexes.get(op_type, ())]
 
     def iter_nodes(
         self, op_types: frozenset[str] | None = None, *, unusual_domains: bool = False
@@ -575,6 +587,7 @@ def _add_scope(
     graph._scopes[path] = scope
     by_op, producers, preorder = graph._by_op, scope.producers, graph._preorder
     node_inputs, node_outputs, readers = scope.node_inputs, scope.node_outputs, scope.readers
+    op_indexes = scope.op_indexes
     for index, node in enumerate(proto.node):
         op_type, domain, node_id = node.op_type, node.domain, f"{path}/{index}"
         position = next(preorder)
@@ -583,6 +596,12 @@ def _add_scope(
             by_op[op_type] = [(position, node_id)]
         else:
             same_op.append((position, node_id))
+        here = op_indexes.get(op_type)
+        if here is None:
+            op_indexes[op_type] = [index]
+            scope.first_position[op_type] = position
+        else:
+            here.append(index)
         inputs = tuple(node.input)
         node_inputs.append(inputs)
         for name in inputs:
@@ -648,7 +667,7 @@ def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
                 yield f"{attr.name}[{k}]", sub
 
 
-def _declared_types(graph: GraphProto) -> dict[str, ValueInfoProto]:
+def _declared_types(graph: GraphProto) -> _Declared:
     """Declared types by name (inputs, value_info, outputs), decoded only when asked for.
 
     The first declaration wins unless it has no shape and a later one does.
@@ -657,12 +676,38 @@ def _declared_types(graph: GraphProto) -> dict[str, ValueInfoProto]:
     _declare(table, graph.input)
     value_info = graph.value_info
     names = [vi.name for vi in value_info]
-    if len(set(names)) == len(names) and table.keys().isdisjoint(names):
-        table.update(zip(names, value_info, strict=True))  # inference's own: one per tensor
+    positions = {name: k for k, name in enumerate(names)}
+    if len(positions) == len(names) and table.keys().isdisjoint(positions):
+        # inference's own, one per tensor: looked up by position, each entry read when asked
+        declared = _Declared(table, value_info, positions)
     else:
         _declare(table, value_info)
-    _declare(table, graph.output)
-    return table
+        declared = _Declared(table, value_info, {})
+    for vi in graph.output:
+        old = declared.get(vi.name)
+        if old is None or (
+            not old.type.tensor_type.HasField("shape") and vi.type.tensor_type.HasField("shape")
+        ):
+            table[vi.name] = vi
+    return declared
+
+
+class _Declared:
+    """Declared types by name: a table of a graph's inputs and outputs, and the positions of
+    its value_info entries (a big graph's 100k entries are not all read)."""
+
+    def __init__(self, table: dict[str, ValueInfoProto], value_info: Any,
+                 positions: dict[str, int]) -> None:
+        self._table = table
+        self._value_info = value_info
+        self._positions = positions
+
+    def get(self, name: str) -> ValueInfoProto | None:
+        found = self._table.get(name)
+        if found is not None:
+            return found
+        position = self._positions.get(name)
+        return None if position is None else self._value_info[position]
 
 
 def _declare(table: dict[str, ValueInfoProto], entries: Iterable[ValueInfoProto]) -> None:
