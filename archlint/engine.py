@@ -156,17 +156,22 @@ class Linter:
     def lint_file(self, path: Path, shown: str | None = None) -> ModelReport:
         shown = shown or str(path)
         with no_cyclic_gc():
-            try:
-                # `run --timeout T` is one deadline: static inference gets at most T too, and
-                # the run what is left of it (lint_model)
-                limit = None if self.runtime is None else self.runtime.timeout
-                loading_started = time.monotonic()
-                model = load_model(path, shown, inference_timeout=limit)
-            except LoadError as exc:
-                return ModelReport(shown, error=exc.reason)
-            except UnicodeDecodeError:
-                return ModelReport(shown, error=INVALID_UTF8)
-            return self.lint_model(model, loading_started)
+            # the model and its views are freed inside: the collector, back on, never scans
+            # them
+            return self._lint_file(path, shown)
+
+    def _lint_file(self, path: Path, shown: str) -> ModelReport:
+        try:
+            # `run --timeout T` is one deadline: static inference gets at most T too, and
+            # the run what is left of it (lint_model)
+            limit = None if self.runtime is None else self.runtime.timeout
+            loading_started = time.monotonic()
+            model = load_model(path, shown, inference_timeout=limit)
+        except LoadError as exc:
+            return ModelReport(shown, error=exc.reason)
+        except UnicodeDecodeError:
+            return ModelReport(shown, error=INVALID_UTF8)
+        return self.lint_model(model, loading_started)
 
     def lint_model(self, model: LoadedModel, loading_started: float | None = None) -> ModelReport:
         """Lint a model already loaded (from a file, or a ModelProto held in memory)."""

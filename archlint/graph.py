@@ -507,7 +507,7 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
     tensor = scope.initializers.get(name)
     if produced is None and tensor is not None:
         return TensorInfo(
-            name, scope.path, tensor.data_type, tuple(int(d) for d in tensor.dims),
+            name, scope.path, tensor.data_type, tuple(tensor.dims),
             is_initializer=True, is_graph_input=is_input, is_graph_output=is_output,
             external=tensor.data_location == TensorProto.EXTERNAL, constant_source=tensor,
         )
@@ -516,7 +516,8 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
     if produced is not None:
         index, slot = produced
         proto = scope.protos[index]
-        is_constant = slot == 0 and proto.op_type == "Constant" and proto.domain in ("", "ai.onnx")
+        is_constant = slot == 0 and "Constant" in scope.op_indexes \
+            and proto.op_type == "Constant" and proto.domain in ("", "ai.onnx")
         if is_constant and (dtype is None or shape is None):
             value = _constant_value(proto)
             if value is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -185,16 +186,16 @@ class RecurrentLayer:
         """The op a user finds in the file: the contrib op's name, else the cell's op type."""
         return self.node.op_type if self.recognised_as is Recognition.CONTRIB else self.op_type
 
-    @property
+    @cached_property
     def gates(self) -> int:
         return GATES[self.op_type]
 
-    @property
+    @cached_property
     def num_directions(self) -> int | None:
         """D from the direction attribute; None when the attribute is not a valid direction."""
         return DIRECTIONS.get(self.direction)
 
-    @property
+    @cached_property
     def hidden_size_evidence(self) -> tuple[HiddenSizeEvidence, ...]:
         """Every known weight axis that carries H, in the order W rows, R rows, R columns, B.
 
@@ -209,7 +210,7 @@ class RecurrentLayer:
                 found.append(HiddenSizeEvidence(slot, axis, value, per_h))
         return tuple(found)
 
-    @property
+    @cached_property
     def implied_hidden_size(self) -> int | None:
         """H as the weights imply it: R's last dim, else R's or W's gate axis / gates."""
         by_axis = {(e.slot, e.axis): e for e in self.hidden_size_evidence}
@@ -219,12 +220,12 @@ class RecurrentLayer:
                 return evidence.implied
         return None if self.cell is None else self.cell.hidden_size
 
-    @property
+    @cached_property
     def effective_hidden_size(self) -> int | None:
         """The declared hidden_size, or the one implied by the weights when it is absent."""
         return self.hidden_size if self.hidden_size is not None else self.implied_hidden_size
 
-    @property
+    @cached_property
     def input_size(self) -> int | None:
         """I: W's last dim, else X's last dim."""
         for slot, axis in (("W", 2), ("X", 2)):
@@ -233,11 +234,11 @@ class RecurrentLayer:
                 return value
         return None if self.cell is None else self.cell.input_size
 
-    @property
+    @cached_property
     def seq_dim(self) -> Dim:
         return self.conformable_dim("X", 1 if self.layout == 1 else 0)
 
-    @property
+    @cached_property
     def batch_dim(self) -> Dim:
         return self.conformable_dim("X", 0 if self.layout == 1 else 1)
 
@@ -245,7 +246,7 @@ class RecurrentLayer:
         """Whether the node carries the attribute at all (of whatever type)."""
         return name in self.attribute_types
 
-    @property
+    @cached_property
     def effective_activations(self) -> tuple[str, ...] | None:
         """Activation names for every direction, defaults applied; None if D is unknown."""
         if self.activations is not None:
@@ -255,7 +256,12 @@ class RecurrentLayer:
         return DEFAULT_ACTIVATIONS[self.op_type] * self.num_directions
 
     def tensor(self, slot: str) -> TensorRef | None:
-        return self.inputs.get(slot) or self.outputs.get(slot)
+        return self._bound.get(slot)
+
+    @cached_property
+    def _bound(self) -> dict[str, TensorRef]:
+        """Every bound slot (inputs win over outputs of the same name, as before)."""
+        return {**self.outputs, **self.inputs}
 
     def shape(self, slot: str) -> Shape | None:
         ref = self.tensor(slot)
@@ -294,8 +300,18 @@ class RecurrentLayer:
         ``hidden_size`` overrides H (the parameter report asks with the H the weights imply).
         Dimensions that cannot be derived are None ("anything").
         """
-        d = self.num_directions
         h = hidden_size if hidden_size is not None else self.effective_hidden_size
+        if h not in self._expected_shapes:
+            self._expected_shapes[h] = self._spec_shapes(h)
+        shapes = self._expected_shapes[h]
+        return None if shapes is None else shapes.get(slot)
+
+    @cached_property
+    def _expected_shapes(self) -> dict[int | None, dict[str, Shape] | None]:
+        return {}  # H -> the spec's shapes: the view is immutable, so they are computed once
+
+    def _spec_shapes(self, h: int | None) -> dict[str, Shape] | None:
+        d = self.num_directions
         if d is None or h is None:
             return None
         g, i = self.gates, self.input_size
@@ -313,7 +329,7 @@ class RecurrentLayer:
             "Y_h": state,
             "Y_c": state,
         }
-        return shapes.get(slot)
+        return shapes
 
 
 def build_layer(
