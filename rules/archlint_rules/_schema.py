@@ -23,11 +23,13 @@ def recurrent_schema(op_type: str, opset: int | None) -> onnx.defs.OpSchema:
         return onnx.defs.get_schema(op_type)
 
 
+@lru_cache(maxsize=64)
 def slots_of_type(schema: onnx.defs.OpSchema, type_param: str) -> tuple[str, ...]:
     """The inputs the schema binds to one type parameter (``T``: X, W, R, B, states, P)."""
     return tuple(i.name for i in schema.inputs if i.type_str == type_param)
 
 
+@lru_cache(maxsize=64)
 def allowed_dtypes(schema: onnx.defs.OpSchema, type_param: str) -> frozenset[int]:
     """TensorProto element types a type parameter allows (``tensor(float)`` -> FLOAT)."""
     found: set[int] = set()

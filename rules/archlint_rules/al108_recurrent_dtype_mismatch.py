@@ -47,9 +47,9 @@ class RecurrentDtypeMismatch(LayerRule):
             (slot, ref.dtype) for slot in slots_of_type(schema, "T")
             if (ref := layer.inputs.get(slot)) is not None and ref.dtype
         ]
-        allowed_text = ", ".join(sorted(dtype_name(t) for t in allowed))
         for slot, dtype in typed:
             if dtype not in allowed:
+                allowed_text = ", ".join(sorted(dtype_name(t) for t in allowed))
                 yield ctx.finding(
                     self, layer,
                     f"{describe(layer)} input {slot} is {dtype_name(dtype)}; type T of "
