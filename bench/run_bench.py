@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -247,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.quick else 3)
     (HERE / "out").mkdir(exist_ok=True)
     m = Measurements()
+    load_before = os.getloadavg()[0]
 
     scale = [args.models / f"scale_{n}.onnx" for n in (SCALE_QUICK if args.quick else SCALE)]
     realistic = [args.models / f"realistic_{n}.onnx"
@@ -288,6 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdicts = [v for v in judge(m, [label(p) for p in scale], [label(p) for p in realistic],
                                  label(inline), label(sparse)) if v.group in selected]
     text = markdown(m, verdicts, " ".join(["python", "bench/run_bench.py", *sys.argv[1:]]))
+    cores, load_after = os.cpu_count() or 1, os.getloadavg()[0]
+    load = (f"Load average (1 min) {load_before:.1f} at the start, {load_after:.1f} at the end, "
+            f"on {cores} cores")
+    if max(load_before, load_after) > cores / 2:  # others' work shares the cores
+        load += ": a busy machine, where -j 2 finds no idle core and every ratio is noisier"
+    text = text.replace("\n", f"\n\n{load}.\n", 1)
     print()
     print(text)
     if args.markdown:

@@ -73,3 +73,16 @@ def test_jobs_must_also_give_the_same_output() -> None:
     jobs = [v for v in judge(m, [], [], "x", "y") if v.group == "jobs"]
     assert len(jobs) == 2 and all(v.met is False for v in jobs)
     assert "OUTPUT DIFFERS" in jobs[0].measured and "2.00x" in jobs[0].measured
+
+
+def test_harness_runs_and_summarises(tmp_path: Path) -> None:
+    """The smallest end-to-end run (one target, no model to make): a summary and a table."""
+    import subprocess
+
+    table = tmp_path / "results.md"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "run_bench.py"), "--quick", "--targets", "imports",
+         "--markdown", str(table)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "static lint imports no onnxruntime | met" in done.stdout
+    assert "| target | measured | met? |" in table.read_text()
