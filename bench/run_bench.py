@@ -1,7 +1,7 @@
 """archlint against the floor and its peers, in one run, judged against issue 17's targets.
 
     python bench/run_bench.py [--models DIR] [--repeat N] [--quick] [--targets NAME ...]
-                              [--tools WORD ...] [--markdown FILE]
+                              [--tools WORD ...] [--sizes N ...] [--markdown FILE]
 
 Every measurement is a fresh process (``os.wait4`` gives its wall time and peak RSS, children
 included: archlint's shape-inference child counts), and the commands a target compares run
@@ -241,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"only these targets: {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--tools", nargs="+", default=(),
                         help="only tools whose name contains one of these words (floors stay)")
+    parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
+                        help="scale-series sizes (default: all; --quick: 1000 10000)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per command")
     parser.add_argument("--markdown", type=Path, help="write the summary and tables here")
     args = parser.parse_args(argv)
@@ -250,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     m = Measurements()
     load_before = os.getloadavg()[0]
 
-    scale = [args.models / f"scale_{n}.onnx" for n in (SCALE_QUICK if args.quick else SCALE)]
+    sizes = args.sizes or (SCALE_QUICK if args.quick else SCALE)
+    scale = [args.models / f"scale_{n}.onnx" for n in sizes]
     realistic = [args.models / f"realistic_{n}.onnx"
                  for n in (REALISTIC_QUICK if args.quick else REALISTIC)]
     inline = args.models / "bilstm_4x1024.onnx"
