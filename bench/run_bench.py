@@ -1,47 +1,71 @@
-"""archlint against the floor and its peers, in one run. See bench/README.md.
+"""archlint against the floor and its peers, in one run, judged against issue 17's targets.
 
-    python bench/run_bench.py [--models DIR] [--repeat N] [--quick] [--markdown FILE]
+    python bench/run_bench.py [--models DIR] [--repeat N] [--quick] [--targets NAME ...]
+                              [--tools WORD ...] [--sizes N ...] [--markdown FILE]
 
 Every measurement is a fresh process (``os.wait4`` gives its wall time and peak RSS, children
-included: archlint's shape-inference child counts). Two times are kept: the whole process
-(what a CI job pays, interpreter and imports included) and, for archlint and the onnx floor,
-the operation alone (bench/probe.py prints it). Ratios are to the floor ``onnx.load +
-onnx.shape_inference.infer_shapes``. Peers that are not installed are reported as such.
+included: archlint's shape-inference child counts), and the commands a target compares run
+interleaved, round after round, so the machine's load drifts over all of them alike; medians
+are kept. Two times: the whole process (what a CI job pays, interpreter and imports included)
+and, for archlint and the onnx floor, the operation alone (bench/probe.py prints it). The floor
+is ``onnx.load + onnx.shape_inference.infer_shapes``. It ends with a summary "target |
+measured | met?" (bench/targets.py), and writes it with every table to ``--markdown``.
+Targets and how each is measured: bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
+from make_folder import make_folder
+from measure import Sample, combine, measure
+from targets import (
+    FLOOR,
+    IMPORT_ONNX,
+    LINT,
+    LINT_ONE,
+    LINT_PROBE,
+    LOAD,
+    PARAMS_PROBE,
+    PEERS,
+    VERSION,
+    JobsRun,
+    Measurements,
+    Verdict,
+    judge,
+    short,
+)
+
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 PY = sys.executable
 BIN = Path(PY).parent
-TIMEOUT_S = 300
+ARCHLINT = [PY, "-m", "archlint"]
+ONE_LAYER = ROOT / "fixtures" / "exported" / "lstm_4_2.onnx"  # nn.LSTM(4, 2), a real export
+
+TARGETS = ("realistic", "scale", "growth", "peers", "startup", "jobs", "inline", "external",
+           "imports")
+SCALE = (1_000, 3_000, 10_000, 30_000, 100_000)
+SCALE_QUICK = (1_000, 10_000)
+REALISTIC = (10_000, 100_000)
+REALISTIC_QUICK = (10_000,)
+FOLDER_MODELS, FOLDER_MODELS_QUICK = 500, 100
 
 
-@dataclass
-class Sample:
-    wall_s: float
-    work_s: float | None
-    peak_mb: float
-    status: str
-
-
-def tools(model: Path) -> dict[str, list[str] | None]:
-    probe = [PY, str(HERE / "probe.py")]
-
-    def peer(exe: str, *args: str) -> list[str] | None:
+def peer_commands(model: Path) -> dict[str, list[str] | None]:
+    """The peers' commands (None: not installed)."""
+    def installed(exe: str, *args: str) -> list[str] | None:
         path = BIN / exe
-        return [str(path), *args] if path.exists() else (
-            [found, *args] if (found := shutil.which(exe)) else None)
+        found = str(path) if path.exists() else shutil.which(exe)
+        return [found, *args] if found else None
 
     # onnx-tool refuses symbolic input dims: it is given seq=8, batch=2 for X (the only input)
     profile: list[str] | None = [
@@ -52,138 +76,242 @@ def tools(model: Path) -> dict[str, list[str] | None]:
     if subprocess.run([PY, "-c", "import onnx_tool"], capture_output=True).returncode:
         profile = None
     return {
-        "onnx.load (floor)": [*probe, "load", str(model)],
-        "onnx.load + infer_shapes (floor)": [*probe, "load+infer", str(model)],
-        "onnx.checker.check_model": [*probe, "checker", str(model)],
-        "archlint lint": [*probe, "lint", str(model)],
-        "archlint params": [*probe, "params", str(model)],
-        "archlint lint (CLI)": [PY, "-m", "archlint", "lint", str(model), "--exit-zero", "-q"],
-        "polygraphy inspect model": peer("polygraphy", "inspect", "model", str(model)),
-        "onnxslim --inspect": peer("onnxslim", "--inspect", str(model)),
-        "onnx-tool model_profile": profile,
+        PEERS[0]: installed("onnxslim", "--inspect", str(model)),
+        PEERS[1]: installed("polygraphy", "inspect", "model", str(model)),
+        PEERS[2]: [PY, str(HERE / "probe.py"), "checker-full", str(model)],
+        PEERS[3]: profile,
     }
 
 
-def measure(command: list[str]) -> Sample:
-    """Run once; wall time and peak RSS (children included) from os.wait4."""
-    out_path, err_path = HERE / "out" / "stdout.txt", HERE / "out" / "stderr.txt"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        started = time.perf_counter()
-        pid = os.posix_spawn(command[0], command, os.environ, file_actions=[
-            (os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)])
-        deadline = started + TIMEOUT_S
-        while True:
-            done, status, usage = os.wait4(pid, os.WNOHANG)
-            if done:
-                break
-            if time.perf_counter() > deadline:
-                os.kill(pid, 9)
-                os.wait4(pid, 0)
-                return Sample(TIMEOUT_S, None, 0.0, "timeout")
-            time.sleep(0.005)
-        wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        return Sample(wall, None, 0.0, f"error: {_last_line(err_path.read_bytes())}")
-    work = None
-    if command[1:2] == [str(HERE / "probe.py")]:
-        work = float(out_path.read_text().strip().splitlines()[-1])
-    return Sample(wall, work, usage.ru_maxrss / 1024, "ok")
+def model_commands(model: Path, peers: bool, big: bool) -> dict[str, list[str] | None]:
+    probe = [PY, str(HERE / "probe.py")]
+    commands: dict[str, list[str] | None] = {
+        LOAD: [*probe, "load", str(model)],
+        FLOOR: [*probe, "load+infer", str(model)],
+        LINT: [*ARCHLINT, "lint", str(model), "--exit-zero", "-q"],
+        LINT_PROBE: [*probe, "lint", str(model)],
+        PARAMS_PROBE: [*probe, "params", str(model)],
+    }
+    if big:  # weights: the floor's infer_shapes copies them all; the probes add nothing here
+        del commands[LINT_PROBE]
+    if peers:
+        commands.update(peer_commands(model))
+    return commands
 
 
-def _last_line(err: bytes) -> str:
-    lines = err.decode("utf-8", "replace").strip().splitlines()
-    return lines[-1][:120] if lines else "failed"
+def interleaved(
+    commands: dict[str, list[str] | None], repeat: int, timeout_s: float
+) -> dict[str, Sample]:
+    """Round after round, each command once; one that fails or times out is not retried."""
+    samples: dict[str, list[Sample]] = {}
+    for name, command in commands.items():
+        if command is None:
+            samples[name] = [Sample(0.0, None, 0.0, "not installed")]
+    for _ in range(repeat):
+        for name, command in commands.items():
+            if command is None or (name in samples and not samples[name][0].ok):
+                continue
+            samples.setdefault(name, []).append(measure(command, timeout_s))
+    return {name: combine(runs) for name, runs in samples.items()}
 
 
-def run(
-    models: list[Path], repeat: int, only: tuple[str, ...] = ()
-) -> list[tuple[str, str, Sample]]:
-    rows = []
+def label(model: Path) -> str:
+    return model.name if model.name != "model.onnx" else model.parent.name
+
+
+def run_models(
+    models: Sequence[Path], peers: bool, repeat: int, timeout_s: float, tools: Sequence[str],
+    into: Measurements, big: Sequence[Path] = (),
+) -> None:
     for model in models:
-        for name, command in tools(model).items():
-            if only and "floor" not in name and not any(word in name for word in only):
-                continue
-            if command is None:
-                rows.append((model.name if model.name != "model.onnx" else model.parent.name,
-                             name, Sample(0, None, 0, "not installed")))
-                continue
-            samples = [measure(command)]
-            if samples[0].status == "ok":  # a tool that fails or times out is not retried
-                samples += [measure(command) for _ in range(repeat - 1)]
-            ok = [s for s in samples if s.status == "ok"]
-            label = model.name if model.name != "model.onnx" else model.parent.name
-            if not ok:
-                rows.append((label, name, samples[0]))
-            else:
-                work = [s.work_s for s in ok if s.work_s is not None]
-                rows.append((label, name, Sample(
-                    statistics.median(s.wall_s for s in ok),
-                    statistics.median(work) if work else None,
-                    max(s.peak_mb for s in ok), "ok")))
-            print(f"{rows[-1][0]:28} {name:34} {rows[-1][2].wall_s:8.2f}s "
-                  f"{rows[-1][2].peak_mb:8.0f} MB {rows[-1][2].status}", flush=True)
-    return rows
+        commands = model_commands(model, peers, model in big)
+        if tools:
+            commands = {n: c for n, c in commands.items()
+                        if "floor" in n or any(word in n for word in tools)}
+        for name, sample in interleaved(commands, repeat, timeout_s).items():
+            into.results[(label(model), name)] = sample
+            print(f"{label(model):28} {name:34} {sample.wall_s:8.2f}s {sample.peak_mb:8.0f} MB "
+                  f"{sample.status}", flush=True)
 
 
-def markdown(rows: list[tuple[str, str, Sample]], command: str) -> str:
-    floor = {m: s for m, n, s in rows if n == "onnx.load + infer_shapes (floor)"}
-    lines = [f"Command: `{command}`", "",
-             "| model | tool | process s | work s | x floor (process) | x floor (work) "
-             "| peak RSS MB | status |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
-    for model, name, s in rows:
-        base = floor.get(model)
-        ratio_p = f"{s.wall_s / base.wall_s:.2f}" if base and s.status == "ok" else ""
-        ratio_w = (f"{s.work_s / base.work_s:.2f}" if base and base.work_s and s.work_s
-                   is not None else "")
-        work = f"{s.work_s:.3f}" if s.work_s is not None else ""
-        wall = f"{s.wall_s:.2f}" if s.status == "ok" else ""
-        peak = f"{s.peak_mb:.0f}" if s.status == "ok" else ""
-        lines.append(f"| {model} | {name} | {wall} | {work} | {ratio_p} | {ratio_w} | {peak} "
-                     f"| {s.status} |")
-    lines += ["", "Growth per 10x nodes (work time, scale series):", ""]
-    for name in ("onnx.load + infer_shapes (floor)", "archlint lint", "archlint params"):
-        series = {m: s.work_s for m, n, s in rows if n == name and m.startswith("scale_")
-                  and s.work_s}
-        pairs = [("scale_1000.onnx", "scale_10000.onnx"),
-                 ("scale_10000.onnx", "scale_100000.onnx")]
-        growth = [f"{a.split('_')[1][:-5]}->{b.split('_')[1][:-5]}: "
-                  f"{series[b] / series[a]:.1f}x" for a, b in pairs
-                  if a in series and b in series and series[a]]
-        lines.append(f"- {name}: {', '.join(growth) or 'n/a'}")
+def imported_modules(command: list[str]) -> int | None:
+    """How many modules the command imports (``-X importtime`` lists one per line)."""
+    done = subprocess.run([command[0], "-X", "importtime", *command[1:]], capture_output=True,
+                          text=True)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    return len(lines) - 1 if lines else None  # less the header
+
+
+def run_startup(repeat: int, timeout_s: float, into: Measurements) -> None:
+    commands: dict[str, list[str] | None] = {
+        IMPORT_ONNX: [PY, "-c", "import onnx"],
+        VERSION: [*ARCHLINT, "--version"],
+        LINT_ONE: [*ARCHLINT, "lint", str(ONE_LAYER), "--exit-zero", "-q"],
+    }
+    into.startup.update(interleaved(commands, max(repeat, 5), timeout_s))
+    for name, command in commands.items():
+        assert command is not None
+        count = imported_modules(command)
+        if count is not None:
+            into.modules[name] = count
+        sample = into.startup[name]
+        print(f"{'start-up':28} {name:34} {sample.wall_s:8.2f}s {sample.peak_mb:8.0f} MB "
+              f"{sample.status} ({into.modules.get(name, '?')} modules)", flush=True)
+
+
+def run_imports(timeout_s: float, into: Measurements) -> None:
+    sample = measure([PY, str(HERE / "probe.py"), "static-imports", str(ONE_LAYER)], timeout_s)
+    into.imports = (sample.stdout.strip().splitlines()[-1].split(maxsplit=1)[-1]
+                    if sample.ok else sample.status)
+    print(f"{'imports':28} {'archlint lint (static)':34} {into.imports}", flush=True)
+
+
+def run_jobs(folder: Path, repeat: int, timeout_s: float, into: Measurements) -> None:
+    """-j 1 and -j 2 alternated (1 2, 2 1, ...) so drifting load hits both alike."""
+    base = [*ARCHLINT, "lint", str(folder), "--no-respect-gitignore", "--exit-zero", "-q",
+            "--format", "json"]
+    runs: dict[int, list[Sample]] = {1: [], 2: []}
+    for round_ in range(max(repeat, 3)):
+        for jobs in (1, 2) if round_ % 2 == 0 else (2, 1):
+            runs[jobs].append(measure([*base, "-j", str(jobs)], timeout_s))
+    if not all(s.ok for s in runs[1] + runs[2]):
+        failed = next(s for s in runs[1] + runs[2] if not s.ok)
+        into.jobs = JobsRun(0, failed, failed, 0.0, 0.0, False)
+        return
+
+    def report(sample: Sample) -> dict[str, object]:
+        data = json.loads(sample.stdout)
+        data["summary"].pop("elapsed_s")
+        return data  # type: ignore[no-any-return]
+
+    reports = [report(s) for s in runs[1] + runs[2]]
+    phase = {j: statistics.median(json.loads(s.stdout)["summary"]["elapsed_s"] for s in runs[j])
+             for j in (1, 2)}
+    into.jobs = JobsRun(
+        models=len(reports[0]["models"]),  # type: ignore[arg-type]
+        serial=combine(runs[1]), parallel=combine(runs[2]),
+        serial_lint_s=phase[1], parallel_lint_s=phase[2],
+        same_output=all(r == reports[0] for r in reports))
+    for jobs, sample in ((1, into.jobs.serial), (2, into.jobs.parallel)):
+        print(f"{folder.name:28} {f'archlint lint -j {jobs}':34} {sample.wall_s:8.2f}s "
+              f"{sample.peak_mb:8.0f} MB lint phase {phase[jobs]:.2f}s", flush=True)
+
+
+def markdown(m: Measurements, verdicts: Sequence[Verdict], command: str) -> str:
+    lines = [f"Command: `{command}`", "", "| target | measured | met? |", "|---|---|---|"]
+    lines += [f"| {v.target} | {v.measured} | {v.word} |" for v in verdicts]
+    if m.results:
+        lines += ["", "| model | tool | process s | work s | x floor (process) | x floor (work) "
+                  "| peak RSS MB | status |", "|---|---|---:|---:|---:|---:|---:|---|"]
+        for (model, name), s in m.results.items():
+            base = m.results.get((model, FLOOR))
+            ok = s.ok and base is not None and base.ok
+            ratio_p = f"{s.wall_s / base.wall_s:.2f}" if ok and base else ""
+            ratio_w = (f"{s.work_s / base.work_s:.2f}" if ok and base and base.work_s
+                       and s.work_s is not None else "")
+            work = f"{s.work_s:.3f}" if s.work_s is not None else ""
+            wall, peak = (f"{s.wall_s:.2f}", f"{s.peak_mb:.0f}") if s.ok else ("", "")
+            lines.append(f"| {short(model)} | {name} | {wall} | {work} | {ratio_p} | {ratio_w} "
+                         f"| {peak} | {s.status} |")
+    if m.startup:
+        lines += ["", "| start-up | process s | peak RSS MB | modules imported |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {name} | {s.wall_s:.2f} | {s.peak_mb:.0f} | {m.modules.get(name, '')} |"
+                  for name, s in m.startup.items()]
+    if m.jobs is not None and m.jobs.serial.ok:
+        j = m.jobs
+        lines += ["", f"Folder of {j.models} exports (bench/make_folder.py):", "",
+                  "| command | process s | lint phase s | models/s (process) | peak RSS MB |",
+                  "|---|---:|---:|---:|---:|"]
+        for jobs, s, phase in ((1, j.serial, j.serial_lint_s), (2, j.parallel, j.parallel_lint_s)):
+            lines.append(f"| `archlint lint -j {jobs}` | {s.wall_s:.2f} | {phase:.2f} "
+                         f"| {j.models / s.wall_s:.0f} | {s.peak_mb:.0f} |")
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models", type=Path, default=HERE / "out" / "models")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--markdown", type=Path)
-    parser.add_argument("--sizes", type=int, nargs="*",
-                        help="scale-series sizes to run (default: all); no big models then")
-    parser.add_argument("--tools", nargs="*", default=(),
-                        help="only tools whose name contains one of these words")
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=Path, default=HERE / "out" / "models",
+                        help="where bench/make_models.py writes the models (made if missing)")
+    parser.add_argument("--repeat", type=int, help="runs per command (default 3; --quick: 1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 1k/10k scale, 10k realistic, 100 folder models")
+    parser.add_argument("--targets", nargs="+", choices=TARGETS, metavar="NAME",
+                        help=f"only these targets: {', '.join(TARGETS)} (default: all)")
+    parser.add_argument("--tools", nargs="+", default=(),
+                        help="only tools whose name contains one of these words (floors stay)")
+    parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
+                        help="scale-series sizes (default: all; --quick: 1000 10000)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per command")
+    parser.add_argument("--markdown", type=Path, help="write the summary and tables here")
+    args = parser.parse_args(argv)
+    selected = set(args.targets or TARGETS)
+    repeat = args.repeat or (1 if args.quick else 3)
     (HERE / "out").mkdir(exist_ok=True)
-    make = [PY, str(HERE / "make_models.py"), str(args.models)]
-    subprocess.run([*make, "--quick"] if args.quick else make, check=True,
-                   stdout=subprocess.DEVNULL)
-    sizes = args.sizes or ((1_000, 10_000) if args.quick else (1_000, 10_000, 30_000, 100_000))
-    models = [args.models / f"scale_{n}.onnx" for n in sizes]
-    if not args.sizes:
-        models += [
-            args.models / "bilstm_4x1024.onnx",
-            args.models / "bilstm_4x1024_ext" / "model.onnx",
-            args.models / "sparse_2g" / "model.onnx",
-        ]
-    rows = run(models, args.repeat, tuple(args.tools))
-    text = markdown(rows, " ".join(["python", *sys.argv[:1], *sys.argv[1:]]))
+    m = Measurements()
+    load_before = os.getloadavg()[0]
+
+    sizes = args.sizes or (SCALE_QUICK if args.quick else SCALE)
+    scale = [args.models / f"scale_{n}.onnx" for n in sizes]
+    realistic = [args.models / f"realistic_{n}.onnx"
+                 for n in (REALISTIC_QUICK if args.quick else REALISTIC)]
+    inline = args.models / "bilstm_4x1024.onnx"
+    external = args.models / "bilstm_4x1024_ext" / "model.onnx"
+    sparse = args.models / "sparse_2g" / "model.onnx"
+    needed = [
+        *(scale if selected & {"scale", "growth", "peers"} else []),
+        *(realistic if selected & {"realistic", "peers"} else []),
+        *([inline, external] if "inline" in selected else []),
+        *([sparse] if "external" in selected else []),
+    ]
+    if any(not path.exists() for path in needed):
+        make = [PY, str(HERE / "make_models.py"), str(args.models)]
+        subprocess.run([*make, "--quick"] if args.quick else make, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    peers = "peers" in selected
+    if selected & {"scale", "growth", "peers"}:
+        run_models(scale, peers, repeat, args.timeout, args.tools, m)
+    if selected & {"realistic", "peers"}:
+        run_models(realistic, peers, repeat, args.timeout, args.tools, m)
+    if "inline" in selected:
+        run_models([inline, external], False, repeat, args.timeout, args.tools, m,
+                   big=[inline, external])
+    if "external" in selected:
+        run_models([sparse], False, repeat, args.timeout, args.tools, m, big=[sparse])
+    if "startup" in selected:
+        run_startup(repeat, args.timeout, m)
+    if "imports" in selected:
+        run_imports(args.timeout, m)
+    if "jobs" in selected:
+        count = FOLDER_MODELS_QUICK if args.quick else FOLDER_MODELS
+        folder = HERE / "out" / f"folder{count}"
+        make_folder(folder, count)
+        run_jobs(folder, repeat, args.timeout, m)
+
+    verdicts = [v for v in judge(m, [label(p) for p in scale], [label(p) for p in realistic],
+                                 label(inline), label(sparse)) if v.group in selected]
+    text = markdown(m, verdicts, " ".join(["python", "bench/run_bench.py", *sys.argv[1:]]))
+    cores, load_after = os.cpu_count() or 1, os.getloadavg()[0]
+    load = (f"Load average (1 min) {load_before:.1f} at the start, {load_after:.1f} at the end, "
+            f"on {cores} cores")
+    if max(load_before, load_after) > cores / 2:  # others' work shares the cores
+        load += ": a busy machine, where -j 2 finds no idle core and every ratio is noisier"
+    text = text.replace("\n", f"\n\n{load}.\n", 1)
+    print()
     print(text)
     if args.markdown:
         args.markdown.write_text(text)
+    width = max(len(v.target) for v in verdicts)
+    print(f"{'target':{width}} | met?")
+    for v in verdicts:
+        print(f"{v.target:{width}} | {v.word}")
+    met = sum(v.met is True for v in verdicts)
+    print(f"{met} of {len(verdicts)} targets met"
+          + (" (a --quick run: sizes too small to judge the real targets)" if args.quick else ""))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,6 +8,8 @@ import pty
 import subprocess
 from pathlib import Path
 
+from archlint.report import ModelReport, Report
+
 from .conftest import ARCHLINT, FIXTURES, run_archlint
 
 ONLY = ("--select", "AL201,AL301")  # counts below must not move when rules are added
@@ -86,3 +88,32 @@ def test_jobs_must_be_positive(tmp_path: Path) -> None:
     proc = run_archlint("lint", str(FIXTURES / "AL201" / "bad.onnx.txt"), "-j", "0")
     assert proc.returncode == 2
     assert "Invalid value for '--jobs' / '-j'" in proc.stderr
+
+
+def test_two_jobs_give_the_serial_report_on_real_exports(tmp_path: Path) -> None:
+    """Every rule, real exports from every exporter folder (PyTorch, Keras, states, defects,
+    fixes, quantized) interleaved so that tasks mix them: -j 2 reports what -j 1 does, in the
+    same order, finding for finding."""
+    import dataclasses
+    from itertools import zip_longest
+
+    from archlint.app import lint
+
+    root = tmp_path / "models"
+    folders = ("exported", "keras", "exported_states", "exported_defects", "exported_fixes",
+               "quantized")
+    sources = [sorted((FIXTURES / folder).glob("*.onnx"))[:6] for folder in folders]
+    mixed = [path for group in zip_longest(*sources) for path in group if path is not None]
+    for i, src in enumerate(mixed):
+        dest = root / f"{i:03d}_{src.name}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(src.read_bytes())
+    serial, _ = lint([str(root)], respect_gitignore=False, jobs=1)
+    parallel, _ = lint([str(root)], respect_gitignore=False, jobs=2)
+
+    def timeless(report: Report) -> list[ModelReport]:
+        return [dataclasses.replace(m, elapsed_s=0.0) for m in report.models]
+
+    assert len(serial.models) == len(mixed) == 28
+    assert any(m.findings for m in serial.models)  # the defects and bad states are found
+    assert timeless(parallel) == timeless(serial)
