@@ -52,19 +52,26 @@ class Discovery:
     def excluded(self, path: Path) -> bool:
         """Whether the walk leaves ``path`` (a file or folder) out by pattern."""
         name = path.name
-        root = (self.root or Path.cwd()).resolve()
-        try:
-            relative: str | None = PurePosixPath(path.resolve().relative_to(root)).as_posix()
-        except ValueError:
-            relative = None
+        relative: str | None = None
         for pattern in self.patterns:
             pattern = pattern.rstrip("/")
             if "/" not in pattern:
                 if fnmatchcase(name, pattern):
                     return True
-            elif relative is not None and fnmatchcase(relative, pattern.removeprefix("./")):
+                continue
+            if relative is None:  # resolved only for a pattern that needs the path
+                relative = self._relative(path)
+            if relative and fnmatchcase(relative, pattern.removeprefix("./")):
                 return True
         return False
+
+    def _relative(self, path: Path) -> str:
+        """``path`` relative to the root, POSIX style; "" when it lies outside the root."""
+        root = (self.root or Path.cwd()).resolve()
+        try:
+            return PurePosixPath(path.resolve().relative_to(root)).as_posix()
+        except ValueError:
+            return ""
 
 
 def walk_models(folder: Path, suffixes: tuple[str, ...], discovery: Discovery) -> list[Path]:
