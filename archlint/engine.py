@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from archlint.api import Finding, Location, Rule, RuleContext, RuntimeRule, Severity
 from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
-from archlint.layers import build_layers, recurrent_op_ids
+from archlint.layers import build_layers
 from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, load_model
 from archlint.report import ModelReport, Report, RunFacts
 from archlint.suppress import Suppressions
@@ -54,11 +54,7 @@ def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
 
 
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
-    graph = build_graph(model)
-    # Structural work, done while the inference child still works (the first type read
-    # waits for it): the consumer index and the walk downstream of the recurrent nodes
-    # that the layout rules read.
-    graph.reachable_from(recurrent_op_ids(graph))
+    graph = build_graph(model)  # structural: the inference child works meanwhile
     layers = build_layers(graph, model.producer)
     ops = tuple(layer for layer in layers if layer.cell is None)
     return RuleContext(model=model, graph=graph, layers=ops, options=dict(options or {}),

@@ -176,7 +176,7 @@ class ModelGraph:
         self._node_cache: dict[str, NodeInfo] = {}
         self._tensor_cache: dict[tuple[str, str], TensorInfo | None] = {}
         self._outer_readers: dict[tuple[str, str], list[str]] | None = None
-        self._reachable: dict[frozenset[str], frozenset[str]] = {}
+        self._reads_from: dict[frozenset[str], dict[str, bool]] = {}
         self._dag: nx.DiGraph | None = None
         self.nodes: Mapping[str, NodeInfo] = _NodeTable(self)
         self.skipped_subgraphs: list[str] = []
@@ -364,46 +364,45 @@ class ModelGraph:
                         prefix + str(index) for index in indexes)
         return table  # in model order: scopes are indexed in pre-order
 
-    def reachable_from(self, node_ids: Iterable[str]) -> frozenset[str]:
-        """Ids of every node that reads, directly or not, an output of one of ``node_ids``
-        (into subgraphs too); one walk over the consumer index, no NodeInfo built, and
-        remembered per set of starting nodes."""
-        start = frozenset(node_ids)
-        known = self._reachable.get(start)
-        if known is None:
-            known = self._reachable[start] = self._walk_down(start)
-        return known
+    def reads_from(self, node_id: str, sources: frozenset[str]) -> bool:
+        """Whether node ``node_id`` reads, directly or not, an output of a node in ``sources``
+        (a subgraph node reading an enclosing scope's tensor counts as its reader).
 
-    def _walk_down(self, start: frozenset[str]) -> frozenset[str]:
-        # over (scope, node index) pairs: a node's outputs are defined in its own scope, so
-        # their readers there come straight from the index; readers in subgraphs from
-        # consumer_ids
-        reached: set[tuple[str, int]] = set()
-        frontier: list[tuple[str, int]] = []
-        for node_id in start:
-            owner, _, position = node_id.rpartition("/")
-            frontier.append((owner, int(position)))
-        has_subgraphs = len(self._scopes) > 1
+        A walk upstream from the one node, breadth first, that stops at the first source;
+        an answer of no is remembered for every node the walk saw (none of their ancestors is
+        a source), so many questions about one graph stay linear in it."""
+        memo = self._reads_from.setdefault(sources, {})
+        known = memo.get(node_id)
+        if known is not None:
+            return known
+        seen = {node_id}
+        frontier = [node_id]
         while frontier:
-            following: list[tuple[str, int]] = []
-            for path, index in frontier:
-                scope = self._scopes[path]
-                readers = scope.readers
-                for output in scope.node_outputs[index]:
-                    for reader in readers.get(output, ()) if output else ():
-                        key = (path, reader)
-                        if key not in reached:
-                            reached.add(key)
-                            following.append(key)
-                    if has_subgraphs and output:
-                        for consumer in self._outer_consumers(output, path):
-                            sub, _, sub_index = consumer.rpartition("/")
-                            key = (sub, int(sub_index))
-                            if key not in reached:
-                                reached.add(key)
-                                following.append(key)
+            following: list[str] = []
+            for current in frontier:
+                for producer in self._producer_ids(current):
+                    if producer in sources or memo.get(producer):
+                        memo[node_id] = True
+                        return True
+                    if producer not in seen and producer not in memo:
+                        seen.add(producer)
+                        following.append(producer)
             frontier = following
-        return frozenset(f"{path}/{index}" for path, index in reached)
+        for visited in seen:
+            memo[visited] = False
+        return False
+
+    def _producer_ids(self, node_id: str) -> Iterator[str]:
+        """Ids of the nodes whose outputs node ``node_id`` reads (from the index)."""
+        path, _, index = node_id.rpartition("/")
+        scope = self._scopes[path]
+        for name in scope.node_inputs[int(index)]:
+            owner = self._defining_scope(name, path) if name else None
+            if owner is None:
+                continue
+            produced = self._scopes[owner].producers.get(name)
+            if produced is not None:
+                yield f"{owner}/{produced[0]}"
 
     def _outer_consumers(self, name: str, graph: str) -> list[str]:
         """Ids of subgraph nodes that read ``name`` of ``graph`` from inside a subgraph."""

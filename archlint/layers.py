@@ -15,13 +15,7 @@ from archlint.cells import cell_layers
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.recurrent import RECURRENT_OPS, RecurrentLayer, build_layer
 
-__all__ = ["build_layers", "recurrent_op_ids"]
-
-
-def recurrent_op_ids(graph: ModelGraph) -> tuple[str, ...]:
-    """Ids of the nodes that become op layers (native LSTM/GRU/RNN, contrib recurrent ops),
-    in graph order: known from the index alone, before any type is read."""
-    return tuple(node.id for node in _recurrent_op_nodes(graph))
+__all__ = ["build_layers"]
 
 
 def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:

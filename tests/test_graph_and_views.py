@@ -109,3 +109,40 @@ def test_large_initializer_is_described_by_dims_only(
     assert layer.shape("R") == (1, 256, 64) and layer.inputs["R"].value is None
     assert layer.shape("Y") == (5, 1, 1, 64)
     assert layer.label == "<LSTM #0>"
+
+
+READS_FROM = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[4] x, bool cond, int64 trips) => (float[4] c, float[4] d, float[4] loop_out) {
+    a = Relu(x)
+    b = Neg(a)
+    c = Abs(b)
+    d = Sigmoid(x)
+    loop_out = Loop(trips, cond, d) <body = step (int64 i, bool keep, float[4] carried)
+        => (bool keep_out, float[4] next) {
+        keep_out = Identity(keep)
+        next = Add(carried, b)
+    }>
+}
+"""
+
+
+def test_reads_from_follows_producers_into_subgraphs_and_remembers(tmp_path: Path) -> None:
+    """The upstream walk gives what a downstream walk from the sources would: a body node
+    reading an outer tensor reads it, the Loop node that does not take it as an input does
+    not, and an unrelated branch does not."""
+    path = tmp_path / "reads.onnx.txt"
+    path.write_text(READS_FROM)
+    graph = analyse(load_model(path)).graph
+    relu = frozenset({"main/0"})
+    assert [graph.node(n).op_type for n in ("main/0", "main/2", "main/3", "main/4")] == [
+        "Relu", "Abs", "Sigmoid", "Loop"]
+    body_add = next(n for n in graph.nodes if graph.node(n).op_type == "Add")
+    assert graph.node(body_add).graph != "main"
+    assert graph.reads_from("main/2", relu) is True  # Abs(Neg(Relu))
+    assert graph.reads_from(body_add, relu) is True  # the body reads b from main
+    assert graph.reads_from("main/3", relu) is False  # Sigmoid(x)
+    assert graph.reads_from("main/4", relu) is False  # Loop(trips, cond, d)
+    assert graph.reads_from("main/0", relu) is False  # a source does not read itself
+    # answers of no are remembered for what the walk saw; asking again gives the same
+    assert graph.reads_from("main/3", relu) is False and graph.reads_from("main/2", relu)

@@ -53,16 +53,15 @@ def dynamic_symbols(ctx: RuleContext) -> dict[str, str]:
     return found
 
 
-def downstream_of_recurrent(ctx: RuleContext) -> frozenset[str]:
-    """Ids of every node that reads, directly or not, an output of a recurrent node.
+def downstream_of_recurrent(ctx: RuleContext, node_id: str) -> bool:
+    """Whether a node reads, directly or not, an output of a recurrent node.
 
-    One breadth-first walk from all layers at once: linear in the graph, where a walk per
-    layer would be quadratic on a chain of thousands of layers."""
-    return ctx.memo("layout.downstream_of_recurrent", lambda: _downstream(ctx))
-
-
-def _downstream(ctx: RuleContext) -> frozenset[str]:
-    return ctx.graph.reachable_from([layer.node.id for layer in ctx.layers])
+    Asked per node and walked upstream from it (ModelGraph.reads_from): a Reshape right after
+    an LSTM is answered in two steps, where a walk downstream of every layer would visit the
+    whole graph after it; answers of no are shared, so many questions stay linear."""
+    layers = ctx.memo("layout.recurrent_ids",
+                      lambda: frozenset(layer.node.id for layer in ctx.layers))
+    return ctx.graph.reads_from(node_id, layers)
 
 
 @dataclass(frozen=True)

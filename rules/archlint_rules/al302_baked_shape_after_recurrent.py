@@ -56,11 +56,10 @@ class BakedShapeAfterRecurrent(Rule):
         shapers = list(ctx.graph.iter_nodes(frozenset({"Reshape", "Expand", "ConstantOfShape"})))
         if not symbols or not ctx.layers or not shapers:
             return  # the walk downstream of every layer is only worth it with a shaper to judge
-        downstream = downstream_of_recurrent(ctx)
         for node in shapers:
             if node.op_type == "ConstantOfShape":
                 continue
-            if node.id not in downstream or not node.inputs:
+            if not node.inputs or not downstream_of_recurrent(ctx, node.id):
                 continue
             target = reshape_target(ctx.graph, node)
             data = ctx.graph.tensor(node.inputs[0], node.graph)
@@ -70,11 +69,9 @@ class BakedShapeAfterRecurrent(Rule):
             baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
             if baked:
                 yield self._finding(ctx, node, data.shape, target, baked, symbols)
-        yield from self._constant_of_shape(ctx, downstream, symbols)
+        yield from self._constant_of_shape(ctx, symbols)
 
-    def _constant_of_shape(
-        self, ctx: RuleContext, downstream: frozenset[str], symbols: dict[str, str]
-    ) -> Iterator[Finding]:
+    def _constant_of_shape(self, ctx: RuleContext, symbols: dict[str, str]) -> Iterator[Finding]:
         """A constant-shape ConstantOfShape combined with a recurrent output's dynamic axes."""
         recurrent_ids = {layer.node.id for layer in ctx.layers}
         for node in ctx.graph.iter_nodes(frozenset({"ConstantOfShape"})):
@@ -89,7 +86,8 @@ class BakedShapeAfterRecurrent(Rule):
                     producer = ctx.graph.producer(other, consumer.graph) if other else None
                     info = ctx.graph.tensor(other, consumer.graph) if other else None
                     if producer is None or info is None or info.shape is None or not (
-                            producer.id in downstream or producer.id in recurrent_ids):
+                            producer.id in recurrent_ids
+                            or downstream_of_recurrent(ctx, producer.id)):
                         continue
                     baked = _broadcast_baked(info.shape, target, skip_axis)
                     baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
