@@ -32,10 +32,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from google.protobuf.message import DecodeError
-from onnx import ModelProto
+if TYPE_CHECKING:  # imported where used: the CLI starts the worker before it imports onnx
+    from onnx import ModelProto
 
 __all__ = [
     "INFERENCE_TIMEOUT_S",
@@ -172,7 +172,7 @@ class PendingInference:
             return answer
         try:
             return _decode(answer)
-        except (ValueError, DecodeError):
+        except ValueError:
             return _ChildFailure("returned an unreadable result")
 
     def _conclude(self, first: InferenceOutcome | _ChildFailure) -> InferenceOutcome:
@@ -235,7 +235,7 @@ def _run_child(
             return answer
     try:
         return _decode(answer)
-    except (ValueError, DecodeError):
+    except ValueError:
         return _ChildFailure("returned an unreadable result")
 
 
@@ -275,7 +275,7 @@ def _one_shot(request: bytes, timeout: float) -> InferenceOutcome | _ChildFailur
                                  _last_words(child_stderr, 0))
     try:
         return _decode(data[8:])
-    except (ValueError, DecodeError):
+    except ValueError:
         return _ChildFailure("returned an unreadable result")
 
 
@@ -424,10 +424,21 @@ def _last_words(stderr: IO[bytes], start: int) -> str:
 
 
 def _extension_path() -> str | None:
-    from onnx import onnx_cpp2py_export
+    """Where onnx's C++ extension lies, found without importing onnx (which takes longer
+    than starting the worker): the child loads it by path."""
+    import importlib.machinery
+    import importlib.util
 
-    path = getattr(onnx_cpp2py_export, "__file__", None)
-    return str(path) if path else None
+    try:
+        spec = importlib.util.find_spec("onnx")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or ()) if spec is not None else ():
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            candidate = Path(folder) / f"onnx_cpp2py_export{suffix}"
+            if candidate.is_file():
+                return str(candidate)
+    return None
 
 
 def _decode(data: bytes) -> InferenceOutcome:
@@ -435,9 +446,15 @@ def _decode(data: bytes) -> InferenceOutcome:
         raise ValueError("short result")
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + size].decode("utf-8"))
+    from google.protobuf.message import DecodeError
+    from onnx import ModelProto
+
     inferred = ModelProto()
-    # Only its declared types are read (nodes and initializers come from the model as read).
-    inferred.ParseFromString(data[8 + size :])
+    try:
+        # Only its declared types are read (nodes and initializers come from the model as read).
+        inferred.ParseFromString(data[8 + size :])
+    except DecodeError as exc:
+        raise ValueError(str(exc)) from None
     return InferenceOutcome(inferred, header.get("error"), header.get("data_prop_error"))
 
 
