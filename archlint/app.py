@@ -21,6 +21,7 @@ from archlint.discovery import DEFAULT_EXCLUDES, Discovery
 from archlint.drawing.pictures import ModelPictures, model_pictures
 from archlint.drawing.stack import Drawing, around, recurrent_stack
 from archlint.engine import Linter, no_cyclic_gc
+from archlint.exit_codes import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from archlint.graph import build_graph
 from archlint.layers import build_layers
 from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model, load_proto
@@ -73,7 +74,6 @@ __all__ = [
     "runtime_settings",
 ]
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 class AppError(Exception):

@@ -15,30 +15,48 @@ from collections.abc import Sequence
 import click
 
 from archlint._version import __version__
-from archlint.app import EXIT_USAGE
-from archlint.cli.fix import fix_command
-from archlint.cli.graph import graph_command
-from archlint.cli.lint import lint_command
-from archlint.cli.params import params_command
-from archlint.cli.rules import explain_command, rules_command
-from archlint.cli.run import run_command
+from archlint.cli.lazy_group import LazyCommand, LazyGroup
+from archlint.exit_codes import EXIT_USAGE
 from archlint.render_names import safe_text
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+# Each command is imported when it runs (archlint/cli/lazy_group.py): `archlint --version`
+# imports no engine, and `archlint lint` nothing of params, fix, graph or run.
+COMMANDS = {
+    "lint": LazyCommand(
+        "archlint.cli.lint:lint_command",
+        "Lint ONNX models (files, or folders searched for *.onnx; none given: the current "
+        "folder, without virtual environments, build folders and git-ignored files)."),
+    "rules": LazyCommand(
+        "archlint.cli.rules:rules_command",
+        "List every rule: code, name, default severity, summary, origin."),
+    "explain": LazyCommand(
+        "archlint.cli.rules:explain_command",
+        "Show a rule's documentation: what it does, why it matters, an example."),
+    "params": LazyCommand(
+        "archlint.cli.params:params_command",
+        "Count parameters per layer (ONNX, PyTorch and Keras conventions); check budgets."),
+    "run": LazyCommand(
+        "archlint.cli.run:run_command",
+        "Run ONNX models in onnxruntime on random inputs, each in its own child process."),
+    "fix": LazyCommand(
+        "archlint.cli.fix:fix_command",
+        "Fix MODEL's findings whose rules declare a fix, into a copy (-o FILE)."),
+    "graph": LazyCommand(
+        "archlint.cli.graph:graph_command",
+        "Draw the recurrent layers of MODEL and the layout ops around them, findings marked."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="archlint")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """archlint: catch broken LSTM/GRU/RNN layers in ONNX models before they ship."""
     ctx.obj = {"debug": debug}
-
-
-for _command in (lint_command, rules_command, explain_command, params_command, run_command,
-                 fix_command, graph_command):
-    cli.add_command(_command)
 
 
 def _terminated(signum: int, frame: object) -> None:
