@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
-from click.utils import make_default_short_help
 
 __all__ = ["LazyCommand", "LazyGroup"]
 
@@ -56,7 +55,8 @@ class LazyGroup(click.Group):
         loaded = self.commands.get(name)
         if loaded is not None:
             return loaded.get_short_help_str(limit)
-        return make_default_short_help(self.lazy_commands[name].summary, limit).strip()
+        # shortened by click's own rule, as the command would shorten it
+        return click.Command(name, help=self.lazy_commands[name].summary).get_short_help_str(limit)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # click's own listing, less the get_command that would import every command
