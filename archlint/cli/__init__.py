@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Sequence
 
 import click
@@ -17,7 +16,6 @@ import click
 from archlint._version import __version__
 from archlint.cli.lazy_group import LazyCommand, LazyGroup
 from archlint.exit_codes import EXIT_USAGE
-from archlint.render_names import safe_text
 
 __all__ = ["COMMANDS", "cli", "main"]
 
@@ -79,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo("archlint: error: aborted", err=True)
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
+        from archlint.render_names import safe_text  # error paths only: --version stays light
+
         # click's own errors (no such option, bad choice) in archlint's one error style
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             click.echo(f"{exc.ctx.get_usage()}\nTry '{exc.ctx.command_path} --help'.",
@@ -87,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(safe_text(f"archlint: error: {exc.format_message()}"), err=True)
         sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except Exception as exc:  # never a traceback for users, unless they ask for one
+        from archlint.render_names import safe_text
+
         if debug:
+            import traceback
+
             traceback.print_exc()
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         click.echo(safe_text(f"archlint: error: internal error: {message} (rerun with --debug)"),
