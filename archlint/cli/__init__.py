@@ -15,6 +15,7 @@ import click
 
 from archlint._version import __version__
 from archlint.cli.lazy_group import LazyCommand, LazyGroup
+from archlint.cli.process_exit import exit_now
 from archlint.exit_codes import EXIT_USAGE
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -64,10 +65,24 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: click, plus a last line of defence against tracebacks."""
+    """Console entry point: click, plus a last line of defence against tracebacks.
+
+    Given ``argv`` (tests, scripts) it ends in SystemExit, as any click program does. Without
+    it the command line is the process's own (the console script, ``python -m archlint``), and
+    the process ends as soon as the command is done (archlint/cli/process_exit.py).
+    """
+    if argv is not None:
+        _run(list(argv))
+        return
+    try:
+        _run(sys.argv[1:])
+    except SystemExit as exc:
+        exit_now(exc.code)
+
+
+def _run(args: list[str]) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
-    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="archlint", standalone_mode=False)
