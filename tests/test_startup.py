@@ -28,27 +28,28 @@ from .conftest import FIXTURES, REPO
 
 ONE_LAYER = FIXTURES / "exported" / "lstm_l1_uni_sf_h0.onnx"
 
-# `python -m archlint ARGS`, then the exit code and every module imported, as JSON in OUT
+# `python -m archlint ARGS`; at exit, every module imported, as JSON in OUT (the process ends
+# without the interpreter's teardown, but its exit handlers run)
 _PROBE = """
-import json, runpy, sys
+import atexit, json, runpy, sys
 out, sys.argv = sys.argv[1], ["archlint", *sys.argv[2:]]
-code = 0
-try:
-    runpy.run_module("archlint", run_name="__main__", alter_sys=True)
-except SystemExit as exc:
-    code = exc.code
-with open(out, "w") as f:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+
+def dump():
+    with open(out, "w") as f:
+        json.dump(sorted(sys.modules), f)
+
+atexit.register(dump)
+runpy.run_module("archlint", run_name="__main__", alter_sys=True)
 """
 
 
-def imported_by(tmp_path: Path, *args: str) -> tuple[object, list[str]]:
+def imported_by(tmp_path: Path, *args: str) -> tuple[int, list[str]]:
     """(exit code, modules in sys.modules) after ``python -m archlint ARGS`` in a fresh process."""
     out = tmp_path / "modules.json"
-    subprocess.run([sys.executable, "-c", _PROBE, str(out), *args], cwd=REPO,
-                   capture_output=True, text=True, check=True, timeout=120)
-    probe = json.loads(out.read_text())
-    return probe["code"], probe["modules"]
+    proc = subprocess.run([sys.executable, "-c", _PROBE, str(out), *args], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=120)
+    modules: list[str] = json.loads(out.read_text())
+    return proc.returncode, modules
 
 
 def imported_by_python(code: str) -> list[str]:
@@ -68,7 +69,8 @@ def matching(modules: list[str], *patterns: str) -> list[str]:
 
 # What the front door may import: click, and these of archlint's own
 FRONT_DOOR = {"archlint", "archlint.__main__", "archlint._version", "archlint.cli",
-              "archlint.cli.lazy_group", "archlint.exit_codes", "archlint.render_names"}
+              "archlint.cli.lazy_group", "archlint.cli.process_exit", "archlint.exit_codes",
+              "archlint.render_names"}
 
 
 @pytest.mark.parametrize("args", [("--version",), ("--help",), ("-h",)])
@@ -172,3 +174,25 @@ def test_the_reporter_registries_resolve() -> None:
     assert RICH_FORMATS["html"] is REPORTERS["html"]
     with pytest.raises(KeyError):
         REPORTERS["nope"]
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (("lint", "--format", "json", str(FIXTURES / "AL201" / "bad.onnx.txt")), 1),
+    (("lint", "--format", "json", str(ONE_LAYER)), 0),
+    (("rules", "--format", "json"), 0),
+])
+def test_the_quick_exit_keeps_the_exit_code_and_the_whole_output(args: tuple[str, ...],
+                                                                 code: int) -> None:
+    """The process ends without the interpreter's teardown: its output still arrives whole
+    (flushed into a pipe) and its exit code is the command's."""
+    proc = subprocess.run([sys.executable, "-m", "archlint", *args], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == code, proc.stderr
+    assert json.loads(proc.stdout)
+
+
+def test_a_usage_error_still_exits_2_with_its_message() -> None:
+    proc = subprocess.run([sys.executable, "-m", "archlint", "lint", "--format", "nope"],
+                          cwd=REPO, capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 2
+    assert "archlint: error: Invalid value for '--format'" in proc.stderr
