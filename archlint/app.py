@@ -18,22 +18,11 @@ from typing import TYPE_CHECKING, Any
 from archlint.api import Finding, Severity
 from archlint.config import Config, ConfigError, lint_settings, load_config
 from archlint.discovery import DEFAULT_EXCLUDES, Discovery
-from archlint.drawing.pictures import ModelPictures, model_pictures
-from archlint.drawing.stack import Drawing, around, recurrent_stack
 from archlint.engine import Linter, no_cyclic_gc
+from archlint.exit_codes import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from archlint.graph import build_graph
 from archlint.layers import build_layers
 from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model, load_proto
-from archlint.params import (
-    Convention,
-    ModelParams,
-    ParamsReport,
-    check_budgets,
-    count_model,
-    parse_count,
-    unmatched_limits,
-)
-from archlint.params_columns import annotate_model
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
 from archlint.report import ModelReport, Report
 from archlint.runtime.settings import RuntimeSettings, SettingsError, parse_dims, parse_inputs
@@ -42,7 +31,10 @@ from archlint.suppress import Baseline, BaselineError, Suppressions
 if TYPE_CHECKING:
     from onnx import ModelProto
 
+    from archlint.drawing.pictures import ModelPictures
+    from archlint.drawing.stack import Drawing
     from archlint.fixes import FixResult
+    from archlint.params import Convention, ModelParams, ParamsReport
 
 __all__ = [
     "EXIT_CLEAN",
@@ -72,8 +64,6 @@ __all__ = [
     "run",
     "runtime_settings",
 ]
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
 class AppError(Exception):
@@ -416,6 +406,8 @@ def count_paths(
 ) -> tuple[ModelParams, ...]:
     """Count every model named or found under the paths; unreadable ones carry an error.
     ``dims`` binds symbolic sizes (``seq``, ``batch``) for the MACs column."""
+    from archlint.params import ModelParams
+
     try:
         targets = discover(paths, walk)
     except LoadError as exc:
@@ -428,6 +420,9 @@ def count_paths(
 
 
 def _count_one(path: Path, shown: str, dims: Mapping[str, int] | None = None) -> ModelParams:
+    from archlint.params import ModelParams, count_model
+    from archlint.params_columns import annotate_model
+
     try:
         # shapes inferred (on the weightless skeleton) for the output-shape and MACs columns
         model = load_model(path, shown)
@@ -443,6 +438,8 @@ def _count_one(path: Path, shown: str, dims: Mapping[str, int] | None = None) ->
 
 def parse_layer_limits(values: Sequence[str]) -> dict[str, int]:
     """``['enc*=1M', '/rnn/LSTM=300000']`` -> {glob: max}. ValueError on a malformed entry."""
+    from archlint.params import parse_count
+
     limits: dict[str, int] = {}
     for value in values:
         glob, sep, count = value.rpartition("=")
@@ -467,6 +464,8 @@ def params(
     """Count the models and check the budgets; each argument left None takes the config's
     ``[params]`` value (the command line wins key by key). ``dims`` binds symbolic sizes for
     the MACs of one pass."""
+    from archlint.params import Convention, ParamsReport, check_budgets, unmatched_limits
+
     config = config or read_config(paths, config_path)
     budgets = config.params
     chosen = convention if convention is not None else budgets.convention or "onnx"
@@ -766,6 +765,8 @@ def draw(
 ) -> Drawing:
     """The recurrent part of one model (or the neighbourhood of one node), with the findings
     of a lint under the governing config marked on the nodes they name."""
+    from archlint.drawing.stack import around, recurrent_stack
+
     targets = discover([path])
     if len(targets) != 1:
         raise AppError(f"{path}: graph draws one model; found {len(targets)}")
@@ -790,6 +791,10 @@ def draw(
 
 def pictures(paths: Sequence[str], report: Report) -> dict[str, ModelPictures]:
     """Per readable model of ``report`` (by display path): its parameter rows and pictures."""
+    from archlint.drawing.pictures import model_pictures
+    from archlint.params import count_model
+    from archlint.params_columns import annotate_model
+
     wanted = {m.path: m for m in report.models if m.error is None}
     out: dict[str, ModelPictures] = {}
     try:

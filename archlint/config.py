@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from archlint.api import Severity
-from archlint.params import Convention
 from archlint.runtime.settings import RuntimeSettings, SettingsError
 from archlint.small_files import MAX_TEXT_FILE_BYTES, UnreadableFile, parse_guard, read_text_file
 
@@ -47,9 +46,9 @@ __all__ = [
 CONFIG_FILES = ("archlint.toml", "pyproject.toml")  # in this order within one folder
 FAIL_ON_CHOICES = ("error", "warning", "info", "never")
 # Each section's values are the owner's: the known targets are the profiles'
-# (archlint/targets/profiles), the conventions are archlint.params', and [runtime] is
-# validated by RuntimeSettings, so a config that parses always gives a usable setting.
-CONVENTIONS = tuple(c.value for c in Convention)
+# (archlint/targets/profiles), the conventions are archlint.params' (imported only by a config
+# with a [params] table: a lint needs no parameter counting), and [runtime] is validated by
+# RuntimeSettings, so a config that parses always gives a usable setting.
 
 
 class ConfigError(Exception):
@@ -385,6 +384,8 @@ def _parse_params(top: _Reader) -> ParamsConfig:
     raw = top.get("params", top.table_of)
     if raw is None:
         return ParamsConfig()
+    from archlint.params_types import Convention
+
     r = _Reader(raw, top.path, top.key("params"), _PARAMS_KEYS)
     limits = r.int_table("layer-limits", repr)
     return ParamsConfig(
@@ -392,7 +393,7 @@ def _parse_params(top: _Reader) -> ParamsConfig:
         max_layer_params=r.get("max-layer-params", r.integer(1)),
         layer_limits=limits,
         expect_params=r.get("expect-params", r.integer(0)),
-        convention=r.get("convention", r.choice(CONVENTIONS)),
+        convention=r.get("convention", r.choice(tuple(c.value for c in Convention))),
     )
 
 

@@ -11,15 +11,18 @@ findings as text.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from archlint import app
-from archlint.api import Finding
-from archlint.registry import RuleSet
-from archlint.reporters.text import format_finding
+if TYPE_CHECKING:
+    from archlint import app
+    from archlint.api import Finding
+    from archlint.registry import RuleSet
 
-_RULES = pytest.StashKey[RuleSet]()
+# pytest imports this module in every session of an environment where archlint is installed
+# (the pytest11 entry point): the engine, onnx included, is imported only under --archlint.
+_RULES: pytest.StashKey[RuleSet] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -50,6 +53,8 @@ class ArchlintFindings(Exception):
 
 def _rules(config: pytest.Config) -> RuleSet:
     """The installed rules, loaded once per session."""
+    from archlint import app
+
     if _RULES not in config.stash:
         try:
             config.stash[_RULES] = app.rules()
@@ -60,6 +65,8 @@ def _rules(config: pytest.Config) -> RuleSet:
 
 class ArchlintFile(pytest.File):
     def collect(self) -> list[ArchlintItem]:
+        from archlint import app
+
         # a bad config is reported once per model at collection, as one line naming file and key
         try:
             plan = app.plan_lint(app.read_config([self.path]), ruleset=_rules(self.config))
@@ -87,6 +94,8 @@ class ArchlintItem(pytest.Item):
         self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None
     ) -> str:
         if isinstance(excinfo.value, ArchlintFindings):
+            from archlint.reporters.text import format_finding
+
             if excinfo.value.error is not None:
                 return f"archlint: error: {excinfo.value.error}"
             return "\n".join(format_finding(f) for f in excinfo.value.findings)

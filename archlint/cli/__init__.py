@@ -9,36 +9,53 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Sequence
 
 import click
 
 from archlint._version import __version__
-from archlint.app import EXIT_USAGE
-from archlint.cli.fix import fix_command
-from archlint.cli.graph import graph_command
-from archlint.cli.lint import lint_command
-from archlint.cli.params import params_command
-from archlint.cli.rules import explain_command, rules_command
-from archlint.cli.run import run_command
-from archlint.render_names import safe_text
+from archlint.cli.lazy_group import LazyCommand, LazyGroup
+from archlint.cli.process_exit import exit_now
+from archlint.exit_codes import EXIT_USAGE
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+# Each command is imported when it runs (archlint/cli/lazy_group.py): `archlint --version`
+# imports no engine, and `archlint lint` nothing of params, fix, graph or run.
+COMMANDS = {
+    "lint": LazyCommand(
+        "archlint.cli.lint:lint_command",
+        "Lint ONNX models (files, or folders searched for *.onnx; none given: the current "
+        "folder, without virtual environments, build folders and git-ignored files)."),
+    "rules": LazyCommand(
+        "archlint.cli.rules:rules_command",
+        "List every rule: code, name, default severity, summary, origin."),
+    "explain": LazyCommand(
+        "archlint.cli.rules:explain_command",
+        "Show a rule's documentation: what it does, why it matters, an example."),
+    "params": LazyCommand(
+        "archlint.cli.params:params_command",
+        "Count parameters per layer (ONNX, PyTorch and Keras conventions); check budgets."),
+    "run": LazyCommand(
+        "archlint.cli.run:run_command",
+        "Run ONNX models in onnxruntime on random inputs, each in its own child process."),
+    "fix": LazyCommand(
+        "archlint.cli.fix:fix_command",
+        "Fix MODEL's findings whose rules declare a fix, into a copy (-o FILE)."),
+    "graph": LazyCommand(
+        "archlint.cli.graph:graph_command",
+        "Draw the recurrent layers of MODEL and the layout ops around them, findings marked."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="archlint")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """archlint: catch broken LSTM/GRU/RNN layers in ONNX models before they ship."""
     ctx.obj = {"debug": debug}
-
-
-for _command in (lint_command, rules_command, explain_command, params_command, run_command,
-                 fix_command, graph_command):
-    cli.add_command(_command)
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -48,10 +65,24 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: click, plus a last line of defence against tracebacks."""
+    """Console entry point: click, plus a last line of defence against tracebacks.
+
+    Given ``argv`` (tests, scripts) it ends in SystemExit, as any click program does. Without
+    it the command line is the process's own (the console script, ``python -m archlint``), and
+    the process ends as soon as the command is done (archlint/cli/process_exit.py).
+    """
+    if argv is not None:
+        _run(list(argv))
+        return
+    try:
+        _run(sys.argv[1:])
+    except SystemExit as exc:
+        exit_now(exc.code)
+
+
+def _run(args: list[str]) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
-    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="archlint", standalone_mode=False)
@@ -61,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo("archlint: error: aborted", err=True)
         sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
+        from archlint.render_names import safe_text  # error paths only: --version stays light
+
         # click's own errors (no such option, bad choice) in archlint's one error style
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             click.echo(f"{exc.ctx.get_usage()}\nTry '{exc.ctx.command_path} --help'.",
@@ -69,7 +102,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(safe_text(f"archlint: error: {exc.format_message()}"), err=True)
         sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except Exception as exc:  # never a traceback for users, unless they ask for one
+        from archlint.render_names import safe_text
+
         if debug:
+            import traceback
+
             traceback.print_exc()
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
         click.echo(safe_text(f"archlint: error: internal error: {message} (rerun with --debug)"),

@@ -1,0 +1,69 @@
+"""A click group whose commands are imported when they run, not when the group is built.
+
+``archlint --version`` and ``archlint --help`` then import click and nothing of archlint's
+engine, and ``archlint lint`` imports the lint command's modules only (no onnxruntime, drawing
+or parameter counting). The help listing reads each command's summary from the table, so
+listing the commands imports none of them; tests/test_startup.py checks the table against
+the commands' own help.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+__all__ = ["LazyCommand", "LazyGroup"]
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives (``"module:attribute"``) and the first sentence of its help."""
+
+    target: str
+    summary: str
+
+    def load(self) -> click.Command:
+        module, _, attribute = self.target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.target} is not a click command")
+        return command
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command from its :class:`LazyCommand` on first lookup."""
+
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, LazyCommand] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            self.add_command(self.lazy_commands[cmd_name].load(), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def listed_help(self, name: str, limit: int) -> str:
+        """A command's line in the listing: from the command once loaded, else the table."""
+        loaded = self.commands.get(name)
+        if loaded is not None:
+            return loaded.get_short_help_str(limit)
+        # shortened by click's own rule, as the command would shorten it
+        return click.Command(name, help=self.lazy_commands[name].summary).get_short_help_str(limit)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own listing, less the get_command that would import every command
+        names = [name for name in self.list_commands(ctx)
+                 if name not in self.commands or not self.commands[name].hidden]
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, self.listed_help(name, limit)) for name in names])

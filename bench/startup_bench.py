@@ -1,0 +1,112 @@
+"""Start-up cost of the CLI against ``python -c "import onnx"`` (issue 17, "Start-up" target).
+
+    python bench/startup_bench.py [--repeat 15] [--model fixtures/exported/lstm_l1_uni_sf_h0.onnx]
+
+Each command runs as a fresh process, interleaved with the others so all see the same load;
+the medians are compared with ``import onnx`` in the same interpreter (target: <= 1.3x for
+``archlint --version`` and for a lint of a 1-layer model). Then, in-process stamps of one lint:
+where its time goes. archlint's own bytecode is compiled first and the children run without
+PYTHONDONTWRITEBYTECODE: installed packages carry .pyc files, and a source checkout that
+recompiles every module on each run would be timed unfairly against onnx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import archlint_rules
+
+import archlint
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = 1.3
+
+# One lint, stamped: imports, rule loading, then the lint (and its shape-inference child)
+_STAMPS = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import onnx
+t1 = time.perf_counter()
+import archlint.cli.lint
+t2 = time.perf_counter()
+from archlint import app, inference
+rules = app.rules()
+t3 = time.perf_counter()
+spent = [0.0]
+infer = inference.infer_isolated
+def timed(*args, **kwargs):
+    started = time.perf_counter()
+    try:
+        return infer(*args, **kwargs)
+    finally:
+        spent[0] += time.perf_counter() - started
+for module in (inference, sys.modules.get("archlint.loader")):
+    if module is not None and getattr(module, "infer_isolated", None) is infer:
+        module.infer_isolated = timed
+app.rules = lambda: rules
+app.lint([sys.argv[1]])
+t4 = time.perf_counter()
+print(json.dumps({"import onnx": t1 - t0, "import the lint command (after onnx)": t2 - t1,
+                  "load the rules (entry points, rule pack)": t3 - t2,
+                  "lint the model": t4 - t3, "  of which the shape-inference child": spent[0]}))
+"""
+
+
+def _median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--model", type=Path,
+                        default=REPO / "fixtures" / "exported" / "lstm_l1_uni_sf_h0.onnx")
+    args = parser.parse_args()
+    for package in (archlint, archlint_rules):
+        compileall.compile_dir(str(Path(package.__file__).parent), quiet=1)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    py = sys.executable
+    lint = f"archlint lint {args.model.name}"
+    judged = {"archlint --version", lint}
+    commands = {
+        "python -c pass": [py, "-c", "pass"],
+        'python -c "import onnx"': [py, "-c", "import onnx"],
+        "archlint --version": [py, "-m", "archlint", "--version"],
+        "archlint --help": [py, "-m", "archlint", "--help"],
+        lint: [py, "-m", "archlint", "lint", "-q", str(args.model)],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.repeat):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, env=env, cwd=REPO, check=True)
+            times[name].append(time.perf_counter() - started)
+    floor = statistics.median(times['python -c "import onnx"'])
+    print(f"whole process, median of {args.repeat} (x: of import onnx; target <= {TARGET}x)")
+    for name, values in times.items():
+        ratio = statistics.median(values) / floor
+        verdict = ("  met" if ratio <= TARGET else "  NOT met") if name in judged else ""
+        print(f"  {name:42s} {_median_ms(values):7.1f} ms  {ratio:5.2f}x{verdict}")
+
+    stamps: dict[str, list[float]] = {}
+    for _ in range(args.repeat):
+        out = subprocess.run([py, "-c", _STAMPS, str(args.model)], capture_output=True,
+                             text=True, env=env, cwd=REPO, check=True).stdout
+        for key, value in json.loads(out).items():
+            stamps.setdefault(key, []).append(value)
+    print("one lint, in-process stamps (medians)")
+    for key, values in stamps.items():
+        ratio = statistics.median(values) / floor
+        print(f"  {key:42s} {_median_ms(values):7.1f} ms  {ratio:5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
