@@ -26,7 +26,8 @@ COMMANDS = {
     "lint": LazyCommand(
         "archlint.cli.lint:lint_command",
         "Lint ONNX models (files, or folders searched for *.onnx; none given: the current "
-        "folder, without virtual environments, build folders and git-ignored files)."),
+        "folder, without virtual environments, build folders and git-ignored files).",
+        reads_models=True),
     "rules": LazyCommand(
         "archlint.cli.rules:rules_command",
         "List every rule: code, name, default severity, summary, origin."),
@@ -35,16 +36,20 @@ COMMANDS = {
         "Show a rule's documentation: what it does, why it matters, an example."),
     "params": LazyCommand(
         "archlint.cli.params:params_command",
-        "Count parameters per layer (ONNX, PyTorch and Keras conventions); check budgets."),
+        "Count parameters per layer (ONNX, PyTorch and Keras conventions); check budgets.",
+        reads_models=True),
     "run": LazyCommand(
         "archlint.cli.run:run_command",
-        "Run ONNX models in onnxruntime on random inputs, each in its own child process."),
+        "Run ONNX models in onnxruntime on random inputs, each in its own child process.",
+        reads_models=True),
     "fix": LazyCommand(
         "archlint.cli.fix:fix_command",
-        "Fix MODEL's findings whose rules declare a fix, into a copy (-o FILE)."),
+        "Fix MODEL's findings whose rules declare a fix, into a copy (-o FILE).",
+        reads_models=True),
     "graph": LazyCommand(
         "archlint.cli.graph:graph_command",
-        "Draw the recurrent layers of MODEL and the layout ops around them, findings marked."),
+        "Draw the recurrent layers of MODEL and the layout ops around them, findings marked.",
+        reads_models=True),
 }
 
 

@@ -21,10 +21,13 @@ __all__ = ["LazyCommand", "LazyGroup"]
 
 @dataclass(frozen=True)
 class LazyCommand:
-    """Where a command lives (``"module:attribute"``) and the first sentence of its help."""
+    """Where a command lives (``"module:attribute"``), the first sentence of its help, and
+    whether it reads models (then the shape-inference worker is started before the command's
+    modules are imported: the two overlap)."""
 
     target: str
     summary: str
+    reads_models: bool = False
 
     def load(self) -> click.Command:
         module, _, attribute = self.target.partition(":")
@@ -47,7 +50,12 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.lazy_commands:
-            self.add_command(self.lazy_commands[cmd_name].load(), cmd_name)
+            lazy = self.lazy_commands[cmd_name]
+            if lazy.reads_models:
+                from archlint.inference import warm_up
+
+                warm_up()
+            self.add_command(lazy.load(), cmd_name)
         return self.commands.get(cmd_name)
 
     def listed_help(self, name: str, limit: int) -> str:
