@@ -602,18 +602,19 @@ def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
     from the index; only the others are traced) that never says no where
     :func:`_weight_products` would group two products. A big plain graph, one weight per
     MatMul, is passed over without tracing its tens of thousands of products."""
+    stored, others = graph.stored_operands(_MATMULS, scope, 1)
+    if any(count >= 2 for count in stored.values()):
+        return True
     keys: dict[frozenset[tuple[str, str]], int] = {}
-    for inputs in graph.operands(_MATMULS, scope):
-        if len(inputs) < 2:
+    for weight in others:
+        sources = weight_sources(graph, weight, scope)
+        if not sources:
             continue
-        weight = inputs[1]
-        if graph.is_stored_here(weight, scope):
-            key = frozenset({(scope, weight)})
-        else:
-            sources = weight_sources(graph, weight, scope)
-            if not sources:
-                continue
-            key = frozenset(s.key for s in sources)
+        key = frozenset(s.key for s in sources)
+        if len(key) == 1:
+            owner, name = next(iter(key))
+            if owner == scope and name in stored:
+                return True  # read directly by one product, through a view by another
         keys[key] = keys.get(key, 0) + 1
         if keys[key] >= 2:
             return True

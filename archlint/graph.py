@@ -301,15 +301,30 @@ class ModelGraph:
                  if not op_types.isdisjoint(scope.op_indexes)}
         return sorted(first, key=first.__getitem__)
 
-    def operands(self, op_types: frozenset[str], graph: str) -> list[tuple[str, ...]]:
-        """The input names of each node of ``op_types`` in ``graph`` itself (not its
-        subgraphs), grouped by op type, read from the index: no NodeInfo built."""
+    def stored_operands(
+        self, op_types: frozenset[str], graph: str, position: int
+    ) -> tuple[dict[str, int], list[str]]:
+        """Input ``position`` of each node of ``op_types`` in ``graph`` itself: how often each
+        initializer of the graph (one that is neither a graph input nor a node output) is
+        read there, and the other names read there. From the index alone."""
         scope = self._scopes.get(graph)
+        stored: dict[str, int] = {}
+        others: list[str] = []
         if scope is None:
-            return []
+            return stored, others
         inputs = scope.node_inputs
-        return [inputs[index] for op_type in op_types
-                for index in scope.op_indexes.get(op_type, ())]
+        initializers, producers, graph_inputs = scope.initializers, scope.producers, scope.inputs
+        for op_type in op_types:
+            for index in scope.op_indexes.get(op_type, ()):
+                names = inputs[index]
+                if len(names) <= position:
+                    continue
+                name = names[position]
+                if name in initializers and name not in producers and name not in graph_inputs:
+                    stored[name] = stored.get(name, 0) + 1
+                else:
+                    others.append(name)
+        return stored, others
 
     def iter_nodes(
         self, op_types: frozenset[str] | None = None, *, unusual_domains: bool = False
@@ -409,13 +424,6 @@ class ModelGraph:
         if self._outer_readers is None:
             self._outer_readers = self._index_outer_readers()
         return self._outer_readers.get((graph, name), [])
-
-    def is_stored_here(self, name: str, graph: str) -> bool:
-        """Whether ``name`` is an initializer of ``graph`` itself that is neither a graph input
-        nor a node's output (an index lookup: no TensorInfo is built)."""
-        scope = self._scopes.get(graph)
-        return scope is not None and name in scope.initializers \
-            and name not in scope.producers and name not in scope.inputs
 
     def consumers_of(self, name: str, graph: str = "main") -> list[NodeInfo]:
         """Nodes in ``graph`` (and its subgraphs) that read tensor ``name`` of that scope."""
