@@ -194,13 +194,13 @@ class PendingInference:
 class _Writer:
     """Hands one request to the worker from a thread (the pipe takes a big model slowly)."""
 
-    def __init__(self, worker: _Worker, request: bytes) -> None:
+    def __init__(self, worker: _Worker, request: Request) -> None:
         self.failed = False
         self._thread = threading.Thread(target=self._write, args=(worker, request),
                                         name="archlint-inference-writer", daemon=True)
         self._thread.start()
 
-    def _write(self, worker: _Worker, request: bytes) -> None:
+    def _write(self, worker: _Worker, request: Request) -> None:
         if isinstance(worker.send(request), _ChildFailure):
             self.failed = True
 
@@ -209,8 +209,13 @@ class _Writer:
         return not self._thread.is_alive()
 
 
-def _request(payload: bytes, *, data_prop: bool) -> bytes:
-    return len(payload).to_bytes(8, "little") + bytes([int(data_prop)]) + payload
+# A request as written to the worker: its 9-byte header and the model (not joined: a model of
+# tens of megabytes is not copied once more).
+Request = tuple[bytes, bytes]
+
+
+def _request(payload: bytes, *, data_prop: bool) -> Request:
+    return len(payload).to_bytes(8, "little") + bytes([int(data_prop)]), payload
 
 
 def _run_child(
@@ -252,7 +257,7 @@ def _command() -> list[str]:
     return command if extension is None else [*command, extension]
 
 
-def _one_shot(request: bytes, timeout: float) -> InferenceOutcome | _ChildFailure:
+def _one_shot(request: Request, timeout: float) -> InferenceOutcome | _ChildFailure:
     with tempfile.TemporaryFile() as child_stderr:
         try:
             child = subprocess.Popen(_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -261,7 +266,7 @@ def _one_shot(request: bytes, timeout: float) -> InferenceOutcome | _ChildFailur
             return _ChildFailure(f"could not be started ({exc.strerror or exc})", final=True)
         with child:
             try:
-                data, _ = child.communicate(request, timeout=timeout)
+                data, _ = child.communicate(b"".join(request), timeout=timeout)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.communicate()
@@ -310,7 +315,7 @@ class _Worker:
     def alive(self) -> bool:
         return self.owner == os.getpid() and self.process.poll() is None
 
-    def ask(self, request: bytes, timeout: float) -> bytes | _ChildFailure:
+    def ask(self, request: Request, timeout: float) -> bytes | _ChildFailure:
         deadline = time.monotonic() + timeout
         said_from = self.send(request)
         if isinstance(said_from, _ChildFailure):
@@ -320,12 +325,13 @@ class _Worker:
     def stderr_position(self) -> int:
         return os.fstat(self.stderr.fileno()).st_size
 
-    def send(self, request: bytes) -> int | _ChildFailure:
+    def send(self, request: Request) -> int | _ChildFailure:
         """Write one request; returns where the child's stderr stood before it."""
         assert self.process.stdin is not None
         said_from = self.stderr_position()
         try:
-            self.process.stdin.write(request)
+            for part in request:
+                self.process.stdin.write(part)
             self.process.stdin.flush()
         except (BrokenPipeError, OSError, ValueError):  # ValueError: closed by a kill
             return _ChildFailure("stopped reading its input")
