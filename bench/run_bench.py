@@ -229,6 +229,20 @@ def markdown(m: Measurements, verdicts: Sequence[Verdict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compile_bytecode() -> None:
+    """Write the bytecode of archlint's modules, as ``pip install`` does for every package it
+    installs (onnx's and numpy's are there already). An editable checkout run with
+    ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile each module at every start, a cost
+    no installed archlint pays."""
+    import compileall
+    import importlib.util
+
+    for package in ("archlint", "archlint_rules"):
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or ()) if spec is not None else ():
+            compileall.compile_dir(folder, quiet=1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -249,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = set(args.targets or TARGETS)
     repeat = args.repeat or (1 if args.quick else 3)
     (HERE / "out").mkdir(exist_ok=True)
+    compile_bytecode()
     m = Measurements()
     load_before = os.getloadavg()[0]
 
