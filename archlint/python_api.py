@@ -13,16 +13,18 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import onnx
 
 from archlint import app
 from archlint.config import Config
-from archlint.fixes import FixResult
 from archlint.params import Convention, ParamsReport
-from archlint.report import Report
-from archlint.runtime.settings import RuntimeSettings
+
+if TYPE_CHECKING:
+    from archlint.fixes import FixResult
+    from archlint.report import Report
+    from archlint.runtime.settings import RuntimeSettings
 
 __all__ = ["ParamsResult", "fix", "lint", "params"]
 

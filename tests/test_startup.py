@@ -196,3 +196,13 @@ def test_a_usage_error_still_exits_2_with_its_message() -> None:
                           cwd=REPO, capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 2
     assert "archlint: error: Invalid value for '--format'" in proc.stderr
+
+
+def test_a_mistyped_command_is_still_named_with_a_suggestion() -> None:
+    proc = subprocess.run([sys.executable, "-m", "archlint", "lnt"], cwd=REPO,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 2
+    assert "No such command 'lnt'." in proc.stderr
+    if "Did you mean" in CliRunner().invoke(click.Group(commands=[click.Command("lint")]),
+                                            ["lnt"]).output:  # click >= 8.2 suggests
+        assert "Did you mean 'lint'?" in proc.stderr

@@ -58,6 +58,15 @@ class LazyGroup(click.Group):
             self.add_command(lazy.load(), cmd_name)
         return self.commands.get(cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and args[0] not in self.lazy_commands:
+            # a typo: click suggests the nearest of the loaded commands, so load them all
+            for name in self.lazy_commands:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
     def listed_help(self, name: str, limit: int) -> str:
         """A command's line in the listing: from the command once loaded, else the table."""
         loaded = self.commands.get(name)
