@@ -7,7 +7,6 @@ entry-point group, exactly as the built-in pack ``archlint_rules`` does.
 from __future__ import annotations
 
 import enum
-import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -136,6 +135,8 @@ class Finding:
         ]
         # surrogateescape: an undecodable file name hashes as its bytes
         data = "\x1f".join(parts).encode("utf-8", "surrogateescape")
+        import hashlib  # after the first finding, a dictionary lookup
+
         return hashlib.sha256(data).hexdigest()[:32]
 
 

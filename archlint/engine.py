@@ -15,7 +15,6 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +27,8 @@ from archlint.report import ModelReport, Report, RunFacts
 from archlint.suppress import Suppressions
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from archlint.runtime.result import RuntimeRun
     from archlint.runtime.settings import RuntimeSettings
 
@@ -159,6 +160,8 @@ class Linter:
         started = time.perf_counter()
         reports: list[ModelReport] = []
         if jobs > 1 and len(targets) > 1:
+            from concurrent.futures import ProcessPoolExecutor  # only -j pays for its import
+
             workers = min(jobs, len(targets))
             with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
                                      initargs=(self, os.getpid())) as pool:

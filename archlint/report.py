@@ -6,7 +6,6 @@ that fills it. Every record is frozen and picklable (parallel workers send them 
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +130,8 @@ class Report:
 
     def _repr_html_(self) -> str:
         """A table per report for notebooks (Jupyter calls this)."""
+        import html
+
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in (
                 f.code, f.severity.value, f.location.model, f.location.node_label() or "",

@@ -106,8 +106,6 @@ def test_a_static_lint_imports_only_what_it_uses(tmp_path: Path, model: Path) ->
     assert matching(modules, *NOT_IN_A_STATIC_LINT) == []
 
 
-@pytest.mark.xfail(strict=True, reason="the rule pack imports archlint.fixes at import time "
-                   "(ModelEditor in type hints); strict: remove this mark once it does not")
 def test_a_static_lint_does_not_import_the_fixer(tmp_path: Path) -> None:
     code, modules = imported_by(tmp_path, "lint", "-q", str(ONE_LAYER))
     assert code == 0

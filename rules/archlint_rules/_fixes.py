@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from onnx import NodeProto
 
 from archlint.api import Finding
-from archlint.fixes import ModelEditor
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 _INTS = re.compile(r"^\[(-?\d+(?:, -?\d+)*)\]")
 

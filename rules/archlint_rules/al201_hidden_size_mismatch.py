@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
 from archlint.contrib_ops import stored_layout
-from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import (
     AxisMismatch,
@@ -15,6 +15,9 @@ from archlint_rules._dims import (
     stored_note,
 )
 from archlint_rules._fixes import node_of
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 _WEIGHT_SLOTS = ("W", "R", "B")
 

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
-from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
 from archlint_rules._fixes import node_of
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 
 class HiddenSizeMissing(LayerRule):

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
-from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._attrs import attribute_types
 from archlint_rules._dims import describe
 from archlint_rules._fixes import node_of
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 _BELONGS_TO = {"input_forget": "LSTM", "linear_before_reset": "GRU"}
 

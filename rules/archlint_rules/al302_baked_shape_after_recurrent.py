@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from onnx import NodeProto
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
-from archlint.fixes import ModelEditor
 from archlint.graph import NodeInfo
 from archlint.patterns import align_reshape, attr_int, reshape_target
 from archlint.shapes import Dim, format_shape
 from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, ints_text, node_text
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 
 class BakedShapeAfterRecurrent(Rule):

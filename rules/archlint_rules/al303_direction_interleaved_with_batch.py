@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
-from archlint.fixes import ModelEditor
 from archlint.patterns import reshape_target
 from archlint_rules._dims import describe
 from archlint_rules._fixes import node_of
 from archlint_rules._layout import ints_text, labelled, misfolds, node_text
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 
 class DirectionInterleavedWithBatch(Rule):

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
-from archlint.fixes import ModelEditor
 from archlint.patterns import transpose_perm
 from archlint_rules._dims import describe
 from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import ints_text, labelled, misfolds, node_text
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 
 class WrongDirectionTranspose(Rule):

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
-from archlint.fixes import ModelEditor
 from archlint.patterns import is_model_input, state_origin
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
@@ -18,6 +18,9 @@ from archlint_rules._layout import (
     rows_text,
     state_concats,
 )
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 _STATES = ("initial_h", "initial_c")
 

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
-from archlint.fixes import ModelEditor
 from archlint.graph import NodeInfo
 from archlint.patterns import attr_int
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._fixes import node_of
 from archlint_rules._layout import StackInfo, node_text, recurrent_outputs
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 
 class StateOutputOutOfOrder(Rule):

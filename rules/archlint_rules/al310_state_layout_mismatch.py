@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
-from archlint.fixes import ModelEditor
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 from archlint_rules._dims import describe
 from archlint_rules._fixes import input_index, node_of
+
+if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from archlint.fixes import ModelEditor
 
 _STATES = ("initial_h", "initial_c")
 
