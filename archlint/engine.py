@@ -162,6 +162,9 @@ class Linter:
         if jobs > 1 and len(targets) > 1:
             from concurrent.futures import ProcessPoolExecutor  # only -j pays for its import
 
+            from archlint.inference import close_worker
+
+            close_worker()  # the CLI started one for this process, which infers nothing now
             workers = min(jobs, len(targets))
             with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
                                      initargs=(self, os.getpid())) as pool:

@@ -109,7 +109,7 @@ class PendingInference:
         self._answer: bytes | _ChildFailure | None = None
         self._outcome: InferenceOutcome | None = None
         self._worker: _Worker | None = None
-        self._writer: _Writer | None = None
+        self._exchange: _Exchange | None = None
         self._said_from = 0
         if os.name != "posix":  # no select() on pipes: one child per request, now
             self._answer = b""  # decided in outcome()
@@ -121,10 +121,11 @@ class PendingInference:
             if isinstance(worker, _ChildFailure):
                 self._answer = worker
                 return
-            # written by a thread: a big model takes a while to pass through the pipe, and
-            # this process has the graph to index meanwhile
-            self._said_from = worker.stderr_position()
-            self._writer = _Writer(worker, request)
+            # a thread writes the model and reads the answer: a big model takes a while to
+            # pass through the pipe both ways, and this process has the graph to index
+            # meanwhile (a child whose answer nobody reads would wait on a full pipe)
+            self._exchange = _Exchange(worker, request, self._deadline, self._timeout)
+            self._said_from = self._exchange.said_from
             self._worker = worker
             _OUTSTANDING.append(self)
 
@@ -132,14 +133,11 @@ class PendingInference:
         """Read this request's answer from the worker (called under ``_LOCK``)."""
         _OUTSTANDING.remove(self)
         worker, self._worker = self._worker, None
-        assert worker is not None and self._writer is not None
+        assert worker is not None and self._exchange is not None
         try:
-            if not self._writer.finished(self._deadline):
-                answer: bytes | _ChildFailure = worker.hung(self._timeout)
-            elif self._writer.failed:
-                answer = worker.died(self._said_from)
-            else:
-                answer = worker.receive(self._said_from, self._deadline, self._timeout)
+            answer = self._exchange.answer()
+            if answer is None:  # still writing at the deadline: the child stopped reading
+                answer = worker.hung(self._timeout)
         except BaseException:  # Ctrl-C or SIGTERM mid-inference: the child goes with us, now
             worker.process.kill()
             _close_worker()
@@ -191,22 +189,34 @@ class PendingInference:
             crashed_with)
 
 
-class _Writer:
-    """Hands one request to the worker from a thread (the pipe takes a big model slowly)."""
+class _Exchange:
+    """One request and its answer, on a thread: the model goes into the pipe and the answer
+    comes out of it while the caller works (select and the pipe reads release the GIL)."""
 
-    def __init__(self, worker: _Worker, request: Request) -> None:
-        self.failed = False
-        self._thread = threading.Thread(target=self._write, args=(worker, request),
-                                        name="archlint-inference-writer", daemon=True)
+    def __init__(self, worker: _Worker, request: Request, deadline: float,
+                 timeout: float) -> None:
+        self.said_from = worker.stderr_position()
+        self._answer: bytes | _ChildFailure | None = None
+        self._deadline = deadline
+        self._thread = threading.Thread(
+            target=self._run, args=(worker, request, timeout),
+            name="archlint-inference-io", daemon=True)
         self._thread.start()
 
-    def _write(self, worker: _Worker, request: Request) -> None:
-        if isinstance(worker.send(request), _ChildFailure):
-            self.failed = True
+    def _run(self, worker: _Worker, request: Request, timeout: float) -> None:
+        try:
+            if isinstance(worker.send(request), _ChildFailure):
+                self._answer = worker.died(self.said_from)
+            else:
+                self._answer = worker.receive(self.said_from, self._deadline, timeout)
+        except (OSError, ValueError):  # the caller killed the worker and closed its pipes
+            self._answer = _ChildFailure("was stopped before it answered", final=True)
 
-    def finished(self, deadline: float) -> bool:
-        self._thread.join(max(deadline - time.monotonic(), 0.0))
-        return not self._thread.is_alive()
+    def answer(self) -> bytes | _ChildFailure | None:
+        """The answer or why there is none; None when the request was still being written at
+        the deadline."""
+        self._thread.join(max(self._deadline - time.monotonic(), 0.0) + 1.0)
+        return None if self._thread.is_alive() else self._answer
 
 
 # A request as written to the worker: its 9-byte header and the model (not joined: a model of
