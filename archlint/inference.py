@@ -102,8 +102,9 @@ class PendingInference:
     request: starting another inference first collects the answer still outstanding (into its
     own PendingInference), so an answer is never read by the wrong model."""
 
-    def __init__(self, payload: bytes, timeout: float) -> None:
+    def __init__(self, payload: bytes, timeout: float, *, data_prop: bool = True) -> None:
         self._payload = payload
+        self._data_prop = data_prop
         self._timeout = timeout
         self._deadline = time.monotonic() + timeout
         self._answer: bytes | _ChildFailure | None = None
@@ -114,7 +115,7 @@ class PendingInference:
         if os.name != "posix":  # no select() on pipes: one child per request, now
             self._answer = b""  # decided in outcome()
             return
-        request = _request(payload, data_prop=True)
+        request = _request(payload, data_prop=data_prop)
         with _LOCK:
             _settle_outstanding()
             worker = _shared_worker()
@@ -154,13 +155,14 @@ class PendingInference:
 
     def outcome(self) -> InferenceOutcome:
         if self._outcome is None:
-            self._outcome = self._conclude(self._first_answer())
+            self._outcome = self._conclude(self.first_answer())
             self._payload = b""  # a second pass is no longer possible: free the model's bytes
         return self._outcome
 
-    def _first_answer(self) -> InferenceOutcome | _ChildFailure:
+    def first_answer(self) -> InferenceOutcome | _ChildFailure:
+        """This pass's own answer (no second pass after a crash)."""
         if os.name != "posix":
-            return _one_shot(_request(self._payload, data_prop=True), self._timeout)
+            return _one_shot(_request(self._payload, data_prop=self._data_prop), self._timeout)
         with _LOCK:
             if self in _OUTSTANDING:
                 self._collect()
@@ -231,27 +233,8 @@ def _request(payload: bytes, *, data_prop: bool) -> Request:
 def _run_child(
     payload: bytes, *, data_prop: bool, timeout: float
 ) -> InferenceOutcome | _ChildFailure:
-    request = _request(payload, data_prop=data_prop)
-    if os.name != "posix":  # no select() on pipes: one child per request
-        return _one_shot(request, timeout)
-    with _LOCK:
-        _settle_outstanding()
-        worker = _shared_worker()
-        if isinstance(worker, _ChildFailure):
-            return worker
-        try:
-            answer = worker.ask(request, timeout)
-        except BaseException:  # Ctrl-C or SIGTERM mid-inference: the child goes with us, now
-            worker.process.kill()
-            _close_worker()
-            raise
-        if isinstance(answer, _ChildFailure):
-            _close_worker()  # a crashed or killed worker is never reused
-            return answer
-    try:
-        return _decode(answer)
-    except ValueError:
-        return _ChildFailure("returned an unreadable result")
+    """One pass, waited for at once (the second pass, without data propagation)."""
+    return PendingInference(payload, timeout, data_prop=data_prop).first_answer()
 
 
 def lifeline_flag() -> str:
@@ -324,13 +307,6 @@ class _Worker:
 
     def alive(self) -> bool:
         return self.owner == os.getpid() and self.process.poll() is None
-
-    def ask(self, request: Request, timeout: float) -> bytes | _ChildFailure:
-        deadline = time.monotonic() + timeout
-        said_from = self.send(request)
-        if isinstance(said_from, _ChildFailure):
-            return self.died(self.stderr_position())
-        return self.receive(said_from, deadline, timeout)
 
     def stderr_position(self) -> int:
         return os.fstat(self.stderr.fileno()).st_size

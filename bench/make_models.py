@@ -24,6 +24,19 @@ SCALE_SIZES = (1_000, 3_000, 10_000, 30_000, 100_000)
 REALISTIC_SIZES = (10_000, 100_000)
 
 
+def _sequence_model(
+    name: str, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], last: str, width: int
+) -> onnx.ModelProto:
+    """A graph from X [seq, batch, width] to ``last`` of the same shape."""
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", width])],
+        [helper.make_tensor_value_info(last, TensorProto.FLOAT, ["seq", "batch", width])],
+        initializer=inits,
+    )
+    return helper.make_model(graph, opset_imports=OPSET)
+
+
 def scale_model(nodes: int, hidden: int = 4) -> onnx.ModelProto:
     """A chain of units LSTM -> Squeeze -> Relu -> Add -> Mul (5 nodes each)."""
     units = max(1, nodes // 5)
@@ -47,13 +60,7 @@ def scale_model(nodes: int, hidden: int = 4) -> onnx.ModelProto:
             helper.make_node("Mul", [f"a{u}", f"r{u}"], [f"m{u}"], name=f"mul_{u}"),
         ]
         current = f"m{u}"
-    graph = helper.make_graph(
-        graph_nodes, f"scale_{nodes}",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", hidden])],
-        [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["seq", "batch", hidden])],
-        initializer=inits,
-    )
-    return helper.make_model(graph, opset_imports=OPSET)
+    return _sequence_model(f"scale_{nodes}", graph_nodes, inits, current, hidden)
 
 
 def realistic_model(nodes: int, lstms: int = 8, hidden: int = 16) -> onnx.ModelProto:
@@ -100,13 +107,7 @@ def realistic_model(nodes: int, lstms: int = 8, hidden: int = 16) -> onnx.ModelP
                 helper.make_node("Relu", [f"ad{k}_{j}"], [f"re{k}_{j}"], name=f"{scope}.relu"),
             ]
             current = f"re{k}_{j}"
-    graph = helper.make_graph(
-        graph_nodes, f"realistic_{nodes}",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", "batch", hidden])],
-        [helper.make_tensor_value_info(current, TensorProto.FLOAT, ["seq", "batch", hidden])],
-        initializer=inits,
-    )
-    return helper.make_model(graph, opset_imports=OPSET)
+    return _sequence_model(f"realistic_{nodes}", graph_nodes, inits, current, hidden)
 
 
 def bilstm_model(layers: int = 4, input_size: int = 1024, hidden: int = 1024) -> onnx.ModelProto:
