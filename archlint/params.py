@@ -30,7 +30,12 @@ from onnx import OperatorSetIdProto
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.params_cells import count_cell_layer
 from archlint.params_contrib import count_contrib_layer
-from archlint.params_native import count_native_layer, resolve_recurrent_weights, traced_note
+from archlint.params_native import (
+    GeometryMemo,
+    count_native_layer,
+    resolve_recurrent_weights,
+    traced_note,
+)
 from archlint.params_types import (
     CONVENTIONS,
     BudgetFailure,
@@ -189,8 +194,10 @@ def count_model(
         recurrent[layer.node.id] = (resolved, traces)
         for slot, found in traces.items():
             ref = resolved.inputs[slot]
+            if ref.shape is not None or found.basis is not Basis.TRACED:
+                continue
             info = graph.tensor(ref.name, layer.node.graph)
-            if ref.shape is None and found.basis is Basis.TRACED and info is not None:
+            if info is not None:
                 pending.append((info, found))
     if pending:
         shapes = infer_computed_shapes(graph, pending, opset_imports)
@@ -206,9 +213,15 @@ def count_model(
     owners: dict[tuple[str, str], tuple[str, str]] = {}  # tensor -> (node id, label) counting it
     readers: dict[tuple[str, str], list[str]] = {}
     sizes: dict[tuple[str, str], int | None] = {}
-    for node in graph.iter_nodes():
+    memo: GeometryMemo = {}
+    # only the op types that can hold a row: a node of any other op type is never counted, and
+    # iter_nodes keeps model order across the types it is asked for
+    row_ops = frozenset(_KINDS).union(
+        (layer.node.op_type for layer, _ in recurrent.values()),
+        (graph.node(node_id).op_type for node_id in norms))
+    for node in graph.iter_nodes(row_ops):
         if node.id in recurrent:
-            row: LayerParams | None = count_recurrent_layer(*recurrent[node.id])
+            row: LayerParams | None = count_recurrent_layer(*recurrent[node.id], memo=memo)
         elif node.id in norms:
             row = norms[node.id]
         elif node.id in claimed:
@@ -219,6 +232,7 @@ def count_model(
             continue
         slots = []
         notes = list(row.notes)
+        changed = False  # a row whose every tensor is its own is kept as built
         counted_here: set[tuple[str, str]] = set()
         owned_here: list[str] = []  # slots of this row whose tensor it is the first to read
         for entry in row.slots:
@@ -241,15 +255,20 @@ def count_model(
                              "(equal constants merged by the exporter): counted once in ONNX, "
                              "in both layers in Keras and PyTorch")
                 entry = dataclasses.replace(entry, elements=0)
+                changed = True
             elif not fresh:
                 entry = dataclasses.replace(entry, shared_with=owners[keys[0]][1])
+                changed = True
             elif len(fresh) < len(keys):
                 entry, note = _partly_shared(entry, keys, fresh, sizes, owners)
                 notes.append(note)
+                changed = True
             if fresh:
                 owned_here.append(entry.slot)
             slots.append(entry)
-        rows.append(dataclasses.replace(row, slots=tuple(slots), notes=tuple(notes)))
+        if changed:
+            row = dataclasses.replace(row, slots=tuple(slots), notes=tuple(notes))
+        rows.append(row)
     shared = tuple(
         SharedTensor(key[1], sizes[key], tuple(dict.fromkeys(names)))
         for key, names in readers.items() if len(names) > 1
@@ -296,20 +315,24 @@ def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str
 
 
 def count_recurrent_layer(
-    layer: RecurrentLayer, traces: Mapping[str, Trace] | None = None
+    layer: RecurrentLayer,
+    traces: Mapping[str, Trace] | None = None,
+    *,
+    memo: GeometryMemo | None = None,
 ) -> LayerParams:
     """A recurrent layer's row, whichever way it was recognised: an op's W, R, B and P
     (archlint/params_native.py, a contrib op's quantized weights archlint/params_contrib.py)
     or a recognised cell's stored tensors (archlint/params_cells.py).
 
     ``traces`` (slot -> what its tensor is made of, from :func:`count_model`) gives an op's
-    computed weights their stored sources and lets an all-zero B count as no bias.
+    computed weights their stored sources and lets an all-zero B count as no bias. ``memo``
+    (one per model) shares the shape arithmetic between native layers of the same shape.
     """
     if layer.cell is not None:  # a Loop cell or an unrolled chain: Keras-shaped weights
         return count_cell_layer(layer)
     if layer.recognised_as is Recognition.CONTRIB:
         return count_contrib_layer(layer)
-    return count_native_layer(layer, traces)
+    return count_native_layer(layer, traces, memo=memo)
 
 
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:

@@ -280,13 +280,45 @@ def all_zero(found: Trace) -> bool:
             return False
         if source.elements is None or source.elements > MAX_ZERO_CHECK_ELEMENTS:
             return False
-        try:
-            value = numpy_helper.to_array(tensor)
-        except Exception:  # malformed data: not provably zero
-            return False
-        if value.size == 0 or not np.issubdtype(value.dtype, np.number) or np.any(value != 0):
+        zero = _raw_all_zero(tensor, source.elements)
+        if zero is None:
+            zero = _decoded_all_zero(tensor)
+        if not zero:
             return False
     return True
+
+
+# raw_data layouts numpy reads directly (ONNX stores raw data little-endian); the other types
+# (bfloat16, float8, int4, complex, bool, string) go through numpy_helper
+_RAW_DTYPES: dict[int, str] = {
+    TensorProto.FLOAT: "<f4", TensorProto.DOUBLE: "<f8", TensorProto.FLOAT16: "<f2",
+    TensorProto.INT8: "i1", TensorProto.UINT8: "u1", TensorProto.INT16: "<i2",
+    TensorProto.UINT16: "<u2", TensorProto.INT32: "<i4", TensorProto.UINT32: "<u4",
+    TensorProto.INT64: "<i8", TensorProto.UINT64: "<u8",
+}
+
+
+def _raw_all_zero(tensor: TensorProto, elements: int) -> bool | None:
+    """The zero check on raw_data read in place (no copy, no conversion); None when the
+    tensor is not a plain numeric one in raw_data of exactly its size (decoded instead)."""
+    layout = _RAW_DTYPES.get(tensor.data_type)
+    if layout is None or elements <= 0 or not tensor.HasField("raw_data"):
+        return None
+    raw = tensor.raw_data
+    dtype = np.dtype(layout)
+    if len(raw) != elements * dtype.itemsize:
+        return None
+    # any() is False for 0 and -0.0 alike, True for NaN: the same test as ``value != 0``
+    return not np.frombuffer(raw, dtype=dtype).any()
+
+
+def _decoded_all_zero(tensor: TensorProto) -> bool:
+    try:
+        value = numpy_helper.to_array(tensor)
+    except Exception:  # malformed data: not provably zero
+        return False
+    return bool(value.size != 0 and np.issubdtype(value.dtype, np.number)
+                and not np.any(value != 0))
 
 
 # --- shapes of computed weights --------------------------------------------------------------
