@@ -128,11 +128,21 @@ def trace(graph: ModelGraph, name: str, scope: str, *, inputs_are_weights: bool 
         return Trace(direct.basis, (direct,))
     if direct is not None:
         return Trace(Basis.UNKNOWN, ())
-    walker = _Walker(graph, inputs_are_weights)
-    if walker.walk(info) and walker.sources:
-        return Trace(Basis.TRACED, tuple(dict.fromkeys(walker.sources)),
-                     tuple(dict.fromkeys(walker.via)), tuple(dict.fromkeys(walker.nodes)))
+    if _may_carry(graph, info):
+        walker = _Walker(graph, inputs_are_weights)
+        if walker.walk(info) and walker.sources:
+            return Trace(Basis.TRACED, tuple(dict.fromkeys(walker.sources)),
+                         tuple(dict.fromkeys(walker.via)), tuple(dict.fromkeys(walker.nodes)))
     return Trace(Basis.INFERRED if info.shape is not None else Basis.UNKNOWN, ())
+
+
+def _may_carry(graph: ModelGraph, info: TensorInfo) -> bool:
+    """Whether the node computing ``info`` could carry weight data (the walk's first step,
+    without its bookkeeping: most operands asked about are activations of other ops)."""
+    if info.producer is None:
+        return False
+    node = graph.node(info.producer)
+    return node.domain in _STANDARD and (node.op_type in _CARRIERS or node.op_type == "If")
 
 
 class _Walker:
