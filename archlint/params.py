@@ -364,6 +364,8 @@ class _Weights:
 
     def __init__(self, graph: ModelGraph) -> None:
         self.graph = graph
+        self.graph_outputs = {path: frozenset(names)
+                              for path, names in graph.graph_outputs.items()}
         self._found: dict[tuple[str, str], Trace | None] = {}
 
     def of(self, info: TensorInfo | None) -> Trace | None:
@@ -464,7 +466,7 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
             continue  # the Conv has its own bias
         if not any(weights.of(graph.tensor(t, node.graph)) for t in node.inputs if t):
             continue
-        add = _single_consumer_through_layout(graph, node.outputs[0], node.graph)
+        add = _single_consumer_through_layout(weights, node.outputs[0], node.graph)
         if add is None or add[0].op_type != "Add":
             continue
         others = [t for t in add[0].inputs if t != add[1]]
@@ -477,15 +479,17 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
 
 
 def _single_consumer_through_layout(
-    graph: ModelGraph, tensor: str, scope: str, limit: int = 4
+    weights: _Weights, tensor: str, scope: str, limit: int = 4
 ) -> tuple[NodeInfo, str] | None:
-    """The one node reading ``tensor`` after at most ``limit`` single-consumer layout ops, and
-    the tensor it reads; None when the value fans out or is a graph output on the way."""
+    """The one node reading ``tensor``, an output of a node in ``scope``, after at most
+    ``limit`` single-consumer layout ops, and the tensor it reads; None when the value fans
+    out or is a graph output on the way."""
+    graph = weights.graph
     for _ in range(limit + 1):
-        info = graph.tensor(tensor, scope)
-        if info is None or info.is_graph_output:
+        # a node's output is defined in the node's own scope: no TensorInfo needed
+        if not tensor or tensor in weights.graph_outputs.get(scope, ()):
             return None
-        consumers = graph.consumers_of(tensor, info.graph)
+        consumers = graph.consumers_of(tensor, scope)
         if len(consumers) != 1:
             return None
         consumer = consumers[0]
@@ -574,7 +578,7 @@ def _folded_batch_norm(weights: _Weights, mul: NodeInfo) -> LayerParams | None:
     if len(data) != 1:
         return None
     scale = _vector_operand(weights, mul, data[0])
-    add = _single_consumer_through_layout(graph, mul.outputs[0], mul.graph, limit=0)
+    add = _single_consumer_through_layout(weights, mul.outputs[0], mul.graph, limit=0)
     if scale is None or add is None or add[0].op_type != "Add":
         return None
     shift = _vector_operand(weights, add[0], add[1])
@@ -615,14 +619,13 @@ _Affine = tuple[tuple[str, Trace], tuple[str, Trace]]
 
 def _affine_tail(weights: _Weights, tensor: str, scope: str) -> _Affine | None:
     """Mul by a weight, then Add of a weight, after at most a few layout ops."""
-    graph = weights.graph
-    mul = _single_consumer_through_layout(graph, tensor, scope)
+    mul = _single_consumer_through_layout(weights, tensor, scope)
     if mul is None or mul[0].op_type != "Mul":
         return None
     gamma = _vector_operand(weights, mul[0], mul[1])
     if gamma is None or not mul[0].outputs:
         return None
-    add = _single_consumer_through_layout(graph, mul[0].outputs[0], mul[0].graph)
+    add = _single_consumer_through_layout(weights, mul[0].outputs[0], mul[0].graph)
     if add is None or add[0].op_type not in ("Add", "Sub"):
         return None
     beta = _vector_operand(weights, add[0], add[1])
