@@ -19,7 +19,6 @@ import the data types from archlint/params_types.py, never this module) and disp
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import re
 from collections.abc import Container, Iterable, Mapping, Sequence
@@ -45,6 +44,7 @@ from archlint.params_types import (
     ParamsReport,
     SharedTensor,
     SlotCount,
+    replaced,
 )
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
@@ -239,29 +239,30 @@ def count_model(
         changed = False  # a row whose every tensor is its own is kept as built
         counted_here: set[tuple[str, str]] = set()
         owned_here: list[str] = []  # slots of this row whose tensor it is the first to read
+        node_id, label = node.id, row.label
+        cell = recurrent.get(node_id)
         for entry in row.slots:
             sources = entry.sources or (None,)
             keys = [graph.source(s.name, s.graph) if s is not None
                     else _tensor_key(graph, entry.tensor, node.graph) for s in sources]
             fresh: list[tuple[str, str]] = []
             for key, source in zip(keys, sources, strict=True):
-                readers.setdefault(key, []).append(row.label)
+                readers.setdefault(key, []).append(label)
                 sizes[key] = source.elements if source is not None else entry.elements
-                owner_id, _ = owners.setdefault(key, (node.id, row.label))
-                if owner_id == node.id and key not in counted_here:
+                owner_id, _ = owners.setdefault(key, (node_id, label))
+                if owner_id == node_id and key not in counted_here:
                     fresh.append(key)
                 counted_here.add(key)
-            cell = recurrent.get(node.id)
             if not fresh and _merged_bias(None if cell is None else cell[0], entry, owned_here):
                 # an exporter merged two equal constants (tf2onnx: the zero biases of a
                 # Bidirectional's two directions): stored once, but each layer has its own
                 notes.append(f"B {entry.tensor!r} is the tensor {owners[keys[0]][1]} stores "
                              "(equal constants merged by the exporter): counted once in ONNX, "
                              "in both layers in Keras and PyTorch")
-                entry = dataclasses.replace(entry, elements=0)
+                entry = replaced(entry, elements=0)
                 changed = True
             elif not fresh:
-                entry = dataclasses.replace(entry, shared_with=owners[keys[0]][1])
+                entry = replaced(entry, shared_with=owners[keys[0]][1])
                 changed = True
             elif len(fresh) < len(keys):
                 entry, note = _partly_shared(entry, keys, fresh, sizes, owners)
@@ -271,7 +272,7 @@ def count_model(
                 owned_here.append(entry.slot)
             slots.append(entry)
         if changed:
-            row = dataclasses.replace(row, slots=tuple(slots), notes=tuple(notes))
+            row = replaced(row, slots=tuple(slots), notes=tuple(notes))
         rows.append(row)
     shared = tuple(
         SharedTensor(key[1], sizes[key], tuple(dict.fromkeys(names)))
@@ -304,8 +305,8 @@ def _partly_shared(
     names = ", ".join(f"{key[1]!r} (counted by {owners[key][1]})" for key in earlier)
     note = (f"{entry.slot} {entry.tensor!r} is partly made of tensors counted earlier: {names}; "
             "only its other sources count here")
-    return dataclasses.replace(entry, elements=elements, pytorch=scaled(entry.pytorch),
-                               keras=scaled(entry.keras)), note
+    return replaced(entry, elements=elements, pytorch=scaled(entry.pytorch),
+                    keras=scaled(entry.keras)), note
 
 
 def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str]) -> bool:

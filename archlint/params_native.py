@@ -158,8 +158,9 @@ def geometry_key(layer: RecurrentLayer) -> Hashable:
     """Everything the spec's shapes of an op-bound layer (``RecurrentLayer.expected_shape``,
     implied H, I) are a function of: the op (gates), the attributes they read (direction,
     hidden_size, layout) and the shapes of the bound inputs. Not for recognised cells."""
-    return (layer.op_type, layer.direction, layer.hidden_size, layer.layout,
-            tuple((slot, ref.shape) for slot, ref in layer.inputs.items()))
+    inputs = layer.inputs
+    return (layer.op_type, layer.direction, layer.hidden_size, layer.layout, tuple(inputs),
+            tuple([ref.shape for ref in inputs.values()]))
 
 
 def _geometry(layer: RecurrentLayer, memo: GeometryMemo | None) -> _Geometry:

@@ -318,6 +318,8 @@ def _raw_all_zero(tensor: TensorProto, elements: int) -> bool | None:
     dtype = np.dtype(layout)
     if len(raw) != elements * dtype.itemsize:
         return None
+    if raw.count(0) == len(raw):  # zero bytes are 0 in every one of these types
+        return True
     # any() is False for 0 and -0.0 alike, True for NaN: the same test as ``value != 0``
     return not np.frombuffer(raw, dtype=dtype).any()
 
