@@ -368,6 +368,7 @@ class _Weights:
         self.graph_outputs = {path: frozenset(names)
                               for path, names in graph.graph_outputs.items()}
         self._found: dict[tuple[str, str], Trace | None] = {}
+        self._named: dict[tuple[str, str], Trace | None] = {}
 
     def of(self, info: TensorInfo | None) -> Trace | None:
         """What an operand holds when it is a weight: a stored tensor, or one computed from
@@ -381,6 +382,14 @@ class _Weights:
         if found is not None and found.basis not in _WEIGHT_BASES:
             found = None
         self._found[key] = found
+        return found
+
+    def named(self, tensor: str, scope: str) -> Trace | None:
+        """:meth:`of` the tensor ``tensor`` as seen from ``scope``."""
+        key = (scope, tensor)
+        if key in self._named:
+            return self._named[key]
+        found = self._named[key] = self.of(self.graph.tensor(tensor, scope))
         return found
 
 
@@ -418,8 +427,8 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
         buffer = node.op_type == "BatchNormalization" and slot in ("mean", "var")
         slots.append(SlotCount(slot, tensor, elements, 0 if buffer else elements, elements,
                                basis=found.basis, sources=found.sources))
-    if kind == "embedding" and len(node.inputs) > 1 and weights.of(
-        graph.tensor(node.inputs[1], node.graph)
+    if kind == "embedding" and len(node.inputs) > 1 and weights.named(
+        node.inputs[1], node.graph
     ):
         return None  # a constant table at constant indices: folding left over, not a lookup
     if bias is not None and slots:
@@ -465,7 +474,7 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
             continue
         if node.op_type == "Conv" and len(node.inputs) > 2 and node.inputs[2]:
             continue  # the Conv has its own bias
-        if not any(weights.of(graph.tensor(t, node.graph)) for t in node.inputs if t):
+        if not any(weights.named(t, node.graph) for t in node.inputs if t):
             continue
         add = _single_consumer_through_layout(weights, node.outputs[0], node.graph)
         if add is None or add[0].op_type != "Add":
@@ -473,7 +482,7 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
         others = [t for t in add[0].inputs if t != add[1]]
         if len(others) != 1:
             continue
-        bias = weights.of(graph.tensor(others[0], add[0].graph))
+        bias = weights.named(others[0], add[0].graph)
         if bias is not None:
             found[node.id] = bias
     return found
@@ -572,10 +581,9 @@ def _folded_batch_norm(weights: _Weights, mul: NodeInfo) -> LayerParams | None:
     inference: x · (gamma / sqrt(var + eps)) + (beta - mean · that), one Mul and one Add of
     per-channel vectors named by tf.nn.batch_normalization's scope (``.../batchnorm/mul_1``).
     The file stores 2·C; Keras counted gamma, beta, moving mean and variance (4·C)."""
-    graph = weights.graph
     if not _TF_BATCHNORM_SCOPE.search(mul.name):
         return None
-    data = [t for t in mul.inputs if t and weights.of(graph.tensor(t, mul.graph)) is None]
+    data = [t for t in mul.inputs if t and weights.named(t, mul.graph) is None]
     if len(data) != 1:
         return None
     scale = _vector_operand(weights, mul, data[0])
@@ -604,11 +612,9 @@ def _folded_batch_norm(weights: _Weights, mul: NodeInfo) -> LayerParams | None:
 def _is_bare_norm(weights: _Weights, node: NodeInfo) -> bool:
     """A normalisation node whose own scale is not a weight, or a BatchNormalization over
     statistics computed in the graph (the training-mode form Keras uses for layer norms)."""
-    graph = weights.graph
-
     def weight_at(position: int) -> bool:
         tensor = node.inputs[position] if len(node.inputs) > position else ""
-        return bool(tensor) and weights.of(graph.tensor(tensor, node.graph)) is not None
+        return bool(tensor) and weights.named(tensor, node.graph) is not None
 
     if node.op_type == "BatchNormalization" and len(node.inputs) > 3:
         return not weight_at(3) or not weight_at(1)
@@ -655,7 +661,7 @@ def _moments_affine(weights: _Weights, mean: NodeInfo) -> _Affine | None:
     Pow) and hold a Mul by a weight vector followed by an Add of one."""
     graph = weights.graph
     x = mean.inputs[0] if mean.inputs else ""
-    if not x or weights.of(graph.tensor(x, mean.graph)) is not None:
+    if not x or weights.named(x, mean.graph) is not None:
         return None
     region: list[NodeInfo] = []
     frontier = [mean.outputs[0]]
