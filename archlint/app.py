@@ -428,7 +428,8 @@ def _count_one(path: Path, shown: str, dims: Mapping[str, int] | None = None) ->
         model = load_model(path, shown)
         graph = build_graph(model)
         layers = build_layers(graph, model.producer)
-        counted = count_model(shown, graph, layers, opset_imports=model.proto.opset_import)
+        counted = count_model(shown, graph, layers, opset_imports=model.proto.opset_import,
+                              main_initializers=model.proto.graph.initializer)
         return annotate_model(counted, graph, layers, dims)
     except LoadError as exc:
         return ModelParams(shown, error=exc.reason)
@@ -812,7 +813,8 @@ def pictures(paths: Sequence[str], report: Report) -> dict[str, ModelPictures]:
         graph = build_graph(model)
         layers = build_layers(graph, model.producer)
         counted = annotate_model(
-            count_model(shown, graph, layers, opset_imports=model.proto.opset_import),
+            count_model(shown, graph, layers, opset_imports=model.proto.opset_import,
+                        main_initializers=model.proto.graph.initializer),
             graph, layers)
         out[shown] = model_pictures(graph, layers, counted, entry.findings)
     return out

@@ -19,18 +19,22 @@ import the data types from archlint/params_types.py, never this module) and disp
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from types import MappingProxyType
 
-from onnx import OperatorSetIdProto
+from onnx import OperatorSetIdProto, TensorProto
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.params_cells import count_cell_layer
 from archlint.params_contrib import count_contrib_layer
-from archlint.params_native import count_native_layer, resolve_recurrent_weights, traced_note
+from archlint.params_native import (
+    GeometryMemo,
+    count_native_layer,
+    resolve_recurrent_weights,
+    traced_note,
+)
 from archlint.params_types import (
     CONVENTIONS,
     BudgetFailure,
@@ -40,6 +44,7 @@ from archlint.params_types import (
     ParamsReport,
     SharedTensor,
     SlotCount,
+    replaced,
 )
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
@@ -175,12 +180,15 @@ def count_model(
     layers: Iterable[RecurrentLayer],
     *,
     opset_imports: Sequence[OperatorSetIdProto] = (),
+    main_initializers: Iterable[TensorProto] | None = None,
 ) -> ModelParams:
     """Rows for every parameterised node, in graph order, each stored tensor counted once.
 
     A weight computed in the graph (Slice, Concat, Transpose... of initializers) counts as the
     stored tensors it is traced to; ``opset_imports`` (the model's) lets onnx shape inference
-    give such a weight its shape, for the layer's geometry.
+    give such a weight its shape, for the layer's geometry. ``main_initializers`` (the model
+    proto's ``graph.initializer``, the list the graph indexed) lets the uncounted initializers
+    be found without describing every tensor of the main graph.
     """
     recurrent: dict[str, tuple[RecurrentLayer, dict[str, Trace]]] = {}
     pending: list[tuple[TensorInfo, Trace]] = []
@@ -189,8 +197,10 @@ def count_model(
         recurrent[layer.node.id] = (resolved, traces)
         for slot, found in traces.items():
             ref = resolved.inputs[slot]
+            if ref.shape is not None or found.basis is not Basis.TRACED:
+                continue
             info = graph.tensor(ref.name, layer.node.graph)
-            if ref.shape is None and found.basis is Basis.TRACED and info is not None:
+            if info is not None:
                 pending.append((info, found))
     if pending:
         shapes = infer_computed_shapes(graph, pending, opset_imports)
@@ -200,61 +210,75 @@ def count_model(
     # the other nodes of a recognised cell (its MatMuls in a Loop body or an unrolled chain):
     # their weights are counted in the cell's row, not as Linear layers
     claimed = {n for layer, _ in recurrent.values() if layer.cell for n in layer.cell.nodes}
-    bias_adds = _bias_adds(graph)
-    norms = _decomposed_norms(graph)
+    weights = _Weights(graph)
+    bias_adds = _bias_adds(weights)
+    norms = _decomposed_norms(weights)
     rows: list[LayerParams] = []
     owners: dict[tuple[str, str], tuple[str, str]] = {}  # tensor -> (node id, label) counting it
     readers: dict[tuple[str, str], list[str]] = {}
     sizes: dict[tuple[str, str], int | None] = {}
-    for node in graph.iter_nodes():
+    memo: GeometryMemo = {}
+    # only the op types that can hold a row: a node of any other op type is never counted, and
+    # iter_nodes keeps model order across the types it is asked for
+    row_ops = frozenset(_KINDS).union(
+        (layer.node.op_type for layer, _ in recurrent.values()),
+        (graph.node(node_id).op_type for node_id in norms))
+    for node in graph.iter_nodes(row_ops):
         if node.id in recurrent:
-            row: LayerParams | None = count_recurrent_layer(*recurrent[node.id])
+            row: LayerParams | None = count_recurrent_layer(*recurrent[node.id], memo=memo)
         elif node.id in norms:
             row = norms[node.id]
         elif node.id in claimed:
             continue
         else:
-            row = _count_other(graph, node, bias_adds.get(node.id))
+            row = _count_other(weights, node, bias_adds.get(node.id))
         if row is None:
             continue
         slots = []
         notes = list(row.notes)
+        changed = False  # a row whose every tensor is its own is kept as built
         counted_here: set[tuple[str, str]] = set()
         owned_here: list[str] = []  # slots of this row whose tensor it is the first to read
+        node_id, label = node.id, row.label
+        cell = recurrent.get(node_id)
         for entry in row.slots:
             sources = entry.sources or (None,)
             keys = [graph.source(s.name, s.graph) if s is not None
                     else _tensor_key(graph, entry.tensor, node.graph) for s in sources]
             fresh: list[tuple[str, str]] = []
             for key, source in zip(keys, sources, strict=True):
-                readers.setdefault(key, []).append(row.label)
+                readers.setdefault(key, []).append(label)
                 sizes[key] = source.elements if source is not None else entry.elements
-                owner_id, _ = owners.setdefault(key, (node.id, row.label))
-                if owner_id == node.id and key not in counted_here:
+                owner_id, _ = owners.setdefault(key, (node_id, label))
+                if owner_id == node_id and key not in counted_here:
                     fresh.append(key)
                 counted_here.add(key)
-            cell = recurrent.get(node.id)
             if not fresh and _merged_bias(None if cell is None else cell[0], entry, owned_here):
                 # an exporter merged two equal constants (tf2onnx: the zero biases of a
                 # Bidirectional's two directions): stored once, but each layer has its own
                 notes.append(f"B {entry.tensor!r} is the tensor {owners[keys[0]][1]} stores "
                              "(equal constants merged by the exporter): counted once in ONNX, "
                              "in both layers in Keras and PyTorch")
-                entry = dataclasses.replace(entry, elements=0)
+                entry = replaced(entry, elements=0)
+                changed = True
             elif not fresh:
-                entry = dataclasses.replace(entry, shared_with=owners[keys[0]][1])
+                entry = replaced(entry, shared_with=owners[keys[0]][1])
+                changed = True
             elif len(fresh) < len(keys):
                 entry, note = _partly_shared(entry, keys, fresh, sizes, owners)
                 notes.append(note)
+                changed = True
             if fresh:
                 owned_here.append(entry.slot)
             slots.append(entry)
-        rows.append(dataclasses.replace(row, slots=tuple(slots), notes=tuple(notes)))
+        if changed:
+            row = replaced(row, slots=tuple(slots), notes=tuple(notes))
+        rows.append(row)
     shared = tuple(
         SharedTensor(key[1], sizes[key], tuple(dict.fromkeys(names)))
         for key, names in readers.items() if len(names) > 1
     )
-    uncounted_tensors, uncounted_elements = _uncounted(graph, set(readers))
+    uncounted_tensors, uncounted_elements = _uncounted(graph, readers.keys(), main_initializers)
     return ModelParams(path, tuple(rows), shared, uncounted_tensors, uncounted_elements)
 
 
@@ -281,8 +305,8 @@ def _partly_shared(
     names = ", ".join(f"{key[1]!r} (counted by {owners[key][1]})" for key in earlier)
     note = (f"{entry.slot} {entry.tensor!r} is partly made of tensors counted earlier: {names}; "
             "only its other sources count here")
-    return dataclasses.replace(entry, elements=elements, pytorch=scaled(entry.pytorch),
-                               keras=scaled(entry.keras)), note
+    return replaced(entry, elements=elements, pytorch=scaled(entry.pytorch),
+                    keras=scaled(entry.keras)), note
 
 
 def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str]) -> bool:
@@ -296,20 +320,24 @@ def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str
 
 
 def count_recurrent_layer(
-    layer: RecurrentLayer, traces: Mapping[str, Trace] | None = None
+    layer: RecurrentLayer,
+    traces: Mapping[str, Trace] | None = None,
+    *,
+    memo: GeometryMemo | None = None,
 ) -> LayerParams:
     """A recurrent layer's row, whichever way it was recognised: an op's W, R, B and P
     (archlint/params_native.py, a contrib op's quantized weights archlint/params_contrib.py)
     or a recognised cell's stored tensors (archlint/params_cells.py).
 
     ``traces`` (slot -> what its tensor is made of, from :func:`count_model`) gives an op's
-    computed weights their stored sources and lets an all-zero B count as no bias.
+    computed weights their stored sources and lets an all-zero B count as no bias. ``memo``
+    (one per model) shares the shape arithmetic between native layers of the same shape.
     """
     if layer.cell is not None:  # a Loop cell or an unrolled chain: Keras-shaped weights
         return count_cell_layer(layer)
     if layer.recognised_as is Recognition.CONTRIB:
         return count_contrib_layer(layer)
-    return count_native_layer(layer, traces)
+    return count_native_layer(layer, traces, memo=memo)
 
 
 def _tensor_key(graph: ModelGraph, name: str, scope: str) -> tuple[str, str]:
@@ -328,27 +356,54 @@ def _is_constant(info: TensorInfo | None, graph: ModelGraph) -> bool:
     return producer is not None and producer.op_type == "Constant"
 
 
-def _weight(graph: ModelGraph, info: TensorInfo | None) -> Trace | None:
-    """What a non-recurrent node's operand holds when it is a weight: a stored tensor, or one
-    computed from stored tensors only. None for an activation."""
-    if info is None:
-        return None
-    found = trace(graph, info.name, info.graph, inputs_are_weights=False)
-    if found.basis in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED):
+_WEIGHT_BASES = frozenset({Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED})
+
+
+class _Weights:
+    """What the operands of non-recurrent nodes hold, traced once per tensor: the bias-Add
+    search, the normalisation search and the rows ask about the same MatMul weights."""
+
+    def __init__(self, graph: ModelGraph) -> None:
+        self.graph = graph
+        self.graph_outputs = {path: frozenset(names)
+                              for path, names in graph.graph_outputs.items()}
+        self._found: dict[tuple[str, str], Trace | None] = {}
+        self._named: dict[tuple[str, str], Trace | None] = {}
+
+    def of(self, info: TensorInfo | None) -> Trace | None:
+        """What an operand holds when it is a weight: a stored tensor, or one computed from
+        stored tensors only. None for an activation."""
+        if info is None:
+            return None
+        key = (info.graph, info.name)
+        if key in self._found:
+            return self._found[key]
+        found: Trace | None = trace(self.graph, info.name, info.graph, inputs_are_weights=False)
+        if found is not None and found.basis not in _WEIGHT_BASES:
+            found = None
+        self._found[key] = found
         return found
-    return None
+
+    def named(self, tensor: str, scope: str) -> Trace | None:
+        """:meth:`of` the tensor ``tensor`` as seen from ``scope``."""
+        key = (scope, tensor)
+        if key in self._named:
+            return self._named[key]
+        found = self._named[key] = self.of(self.graph.tensor(tensor, scope))
+        return found
 
 
 def _elements(info: TensorInfo) -> int | None:
     return None if info.shape is None else known_product(info.shape)
 
 
-def _count_other(graph: ModelGraph, node: NodeInfo, bias: Trace | None) -> LayerParams | None:
+def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> LayerParams | None:
     """Rows for Gemm, MatMul (+ bias Add), Conv, Gather-from-a-table and normalisation nodes.
 
     Only weights count (initializers, Constant outputs, and tensors computed from them only):
     a MatMul of two activations (attention scores) holds no parameters.
     """
+    graph = weights.graph
     kind = _KINDS.get(node.op_type)
     if kind is None or node.domain not in ("", "ai.onnx"):
         return None
@@ -360,7 +415,7 @@ def _count_other(graph: ModelGraph, node: NodeInfo, bias: Trace | None) -> Layer
         info = graph.tensor(tensor, node.graph) if tensor else None
         if slot in ("X", "indices"):
             continue
-        found = _weight(graph, info)
+        found = weights.of(info)
         if found is None or info is None:
             continue
         if kind == "embedding" and not _float_weight(info, found):
@@ -372,8 +427,8 @@ def _count_other(graph: ModelGraph, node: NodeInfo, bias: Trace | None) -> Layer
         buffer = node.op_type == "BatchNormalization" and slot in ("mean", "var")
         slots.append(SlotCount(slot, tensor, elements, 0 if buffer else elements, elements,
                                basis=found.basis, sources=found.sources))
-    if kind == "embedding" and len(node.inputs) > 1 and _weight(
-        graph, graph.tensor(node.inputs[1], node.graph)
+    if kind == "embedding" and len(node.inputs) > 1 and weights.named(
+        node.inputs[1], node.graph
     ):
         return None  # a constant table at constant indices: folding left over, not a lookup
     if bias is not None and slots:
@@ -405,43 +460,46 @@ def _float_weight(info: TensorInfo, found: Trace) -> bool:
 _LAYOUT_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Transpose", "Flatten"})
 
 
-def _bias_adds(graph: ModelGraph) -> dict[str, Trace]:
+def _bias_adds(weights: _Weights) -> dict[str, Trace]:
     """MatMul or bias-less Conv node id -> the weight added to its output (its bias).
 
     The Add is the only consumer of the layer's output, directly or through a chain of layout
     ops each with one consumer. PyTorch exports nn.Linear on a 3-D input as MatMul + Add, and
     tf2onnx a Dense as MatMul, Reshape, Add: without this the bias would be missing.
     """
+    graph = weights.graph
     found: dict[str, Trace] = {}
     for node in graph.iter_nodes(frozenset({"MatMul", "Conv"})):
         if len(node.outputs) != 1 or node.domain not in ("", "ai.onnx"):
             continue
         if node.op_type == "Conv" and len(node.inputs) > 2 and node.inputs[2]:
             continue  # the Conv has its own bias
-        if not any(_weight(graph, graph.tensor(t, node.graph)) for t in node.inputs if t):
+        if not any(weights.named(t, node.graph) for t in node.inputs if t):
             continue
-        add = _single_consumer_through_layout(graph, node.outputs[0], node.graph)
+        add = _single_consumer_through_layout(weights, node.outputs[0], node.graph)
         if add is None or add[0].op_type != "Add":
             continue
         others = [t for t in add[0].inputs if t != add[1]]
         if len(others) != 1:
             continue
-        bias = _weight(graph, graph.tensor(others[0], add[0].graph))
+        bias = weights.named(others[0], add[0].graph)
         if bias is not None:
             found[node.id] = bias
     return found
 
 
 def _single_consumer_through_layout(
-    graph: ModelGraph, tensor: str, scope: str, limit: int = 4
+    weights: _Weights, tensor: str, scope: str, limit: int = 4
 ) -> tuple[NodeInfo, str] | None:
-    """The one node reading ``tensor`` after at most ``limit`` single-consumer layout ops, and
-    the tensor it reads; None when the value fans out or is a graph output on the way."""
+    """The one node reading ``tensor``, an output of a node in ``scope``, after at most
+    ``limit`` single-consumer layout ops, and the tensor it reads; None when the value fans
+    out or is a graph output on the way."""
+    graph = weights.graph
     for _ in range(limit + 1):
-        info = graph.tensor(tensor, scope)
-        if info is None or info.is_graph_output:
+        # a node's output is defined in the node's own scope: no TensorInfo needed
+        if not tensor or tensor in weights.graph_outputs.get(scope, ()):
             return None
-        consumers = graph.consumers_of(tensor, info.graph)
+        consumers = graph.consumers_of(tensor, scope)
         if len(consumers) != 1:
             return None
         consumer = consumers[0]
@@ -466,7 +524,7 @@ _NORM_CORES = frozenset({"BatchNormalization", "InstanceNormalization",
 _MAX_NORM_NODES = 24
 
 
-def _decomposed_norms(graph: ModelGraph) -> dict[str, LayerParams]:
+def _decomposed_norms(weights: _Weights) -> dict[str, LayerParams]:
     """Layer normalisations that an exporter wrote out, keyed by the node that holds the row.
 
     Two shapes, both seen in tf2onnx 1.17 output, and the moments form of older torch.onnx:
@@ -478,20 +536,21 @@ def _decomposed_norms(graph: ModelGraph) -> dict[str, LayerParams]:
       Add beta.
     Either is one LayerNormalization with gamma and beta, as Keras and PyTorch count it.
     """
+    graph = weights.graph
     rows: dict[str, LayerParams] = {}
     for node in graph.iter_nodes(_NORM_CORES | {"ReduceMean", "Mul"}):
         if node.domain not in ("", "ai.onnx") or not node.outputs:
             continue
         if node.op_type == "Mul":
-            folded = _folded_batch_norm(graph, node)
+            folded = _folded_batch_norm(weights, node)
             if folded is not None:
                 rows[node.id] = folded
             continue
         if node.op_type == "ReduceMean":
-            found = _moments_affine(graph, node)
+            found = _moments_affine(weights, node)
             how = "ReduceMean, Sub, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta"
-        elif _is_bare_norm(graph, node):
-            found = _affine_tail(graph, node.outputs[0], node.graph)
+        elif _is_bare_norm(weights, node):
+            found = _affine_tail(weights, node.outputs[0], node.graph)
             how = (f"{node.op_type} over computed statistics or without its own scale, "
                    "then Mul gamma and Add beta")
         else:
@@ -517,21 +576,21 @@ def _decomposed_norms(graph: ModelGraph) -> dict[str, LayerParams]:
 _TF_BATCHNORM_SCOPE = re.compile(r"(^|/)batchnorm/mul(_\d+)?$")
 
 
-def _folded_batch_norm(graph: ModelGraph, mul: NodeInfo) -> LayerParams | None:
+def _folded_batch_norm(weights: _Weights, mul: NodeInfo) -> LayerParams | None:
     """A Keras BatchNormalization that tf2onnx wrote folded, as TensorFlow computes it in
     inference: x · (gamma / sqrt(var + eps)) + (beta - mean · that), one Mul and one Add of
     per-channel vectors named by tf.nn.batch_normalization's scope (``.../batchnorm/mul_1``).
     The file stores 2·C; Keras counted gamma, beta, moving mean and variance (4·C)."""
     if not _TF_BATCHNORM_SCOPE.search(mul.name):
         return None
-    data = [t for t in mul.inputs if t and _weight(graph, graph.tensor(t, mul.graph)) is None]
+    data = [t for t in mul.inputs if t and weights.named(t, mul.graph) is None]
     if len(data) != 1:
         return None
-    scale = _vector_operand(graph, mul, data[0])
-    add = _single_consumer_through_layout(graph, mul.outputs[0], mul.graph, limit=0)
+    scale = _vector_operand(weights, mul, data[0])
+    add = _single_consumer_through_layout(weights, mul.outputs[0], mul.graph, limit=0)
     if scale is None or add is None or add[0].op_type != "Add":
         return None
-    shift = _vector_operand(graph, add[0], add[1])
+    shift = _vector_operand(weights, add[0], add[1])
     if shift is None or shift[1].elements != scale[1].elements:
         return None
     slots = tuple(
@@ -550,12 +609,12 @@ def _folded_batch_norm(graph: ModelGraph, mul: NodeInfo) -> LayerParams | None:
     )
 
 
-def _is_bare_norm(graph: ModelGraph, node: NodeInfo) -> bool:
+def _is_bare_norm(weights: _Weights, node: NodeInfo) -> bool:
     """A normalisation node whose own scale is not a weight, or a BatchNormalization over
     statistics computed in the graph (the training-mode form Keras uses for layer norms)."""
     def weight_at(position: int) -> bool:
         tensor = node.inputs[position] if len(node.inputs) > position else ""
-        return bool(tensor) and _weight(graph, graph.tensor(tensor, node.graph)) is not None
+        return bool(tensor) and weights.named(tensor, node.graph) is not None
 
     if node.op_type == "BatchNormalization" and len(node.inputs) > 3:
         return not weight_at(3) or not weight_at(1)
@@ -565,29 +624,30 @@ def _is_bare_norm(graph: ModelGraph, node: NodeInfo) -> bool:
 _Affine = tuple[tuple[str, Trace], tuple[str, Trace]]
 
 
-def _affine_tail(graph: ModelGraph, tensor: str, scope: str) -> _Affine | None:
+def _affine_tail(weights: _Weights, tensor: str, scope: str) -> _Affine | None:
     """Mul by a weight, then Add of a weight, after at most a few layout ops."""
-    mul = _single_consumer_through_layout(graph, tensor, scope)
+    mul = _single_consumer_through_layout(weights, tensor, scope)
     if mul is None or mul[0].op_type != "Mul":
         return None
-    gamma = _vector_operand(graph, mul[0], mul[1])
+    gamma = _vector_operand(weights, mul[0], mul[1])
     if gamma is None or not mul[0].outputs:
         return None
-    add = _single_consumer_through_layout(graph, mul[0].outputs[0], mul[0].graph)
+    add = _single_consumer_through_layout(weights, mul[0].outputs[0], mul[0].graph)
     if add is None or add[0].op_type not in ("Add", "Sub"):
         return None
-    beta = _vector_operand(graph, add[0], add[1])
+    beta = _vector_operand(weights, add[0], add[1])
     return None if beta is None else (gamma, beta)
 
 
-def _vector_operand(graph: ModelGraph, node: NodeInfo, other: str) -> tuple[str, Trace] | None:
+def _vector_operand(weights: _Weights, node: NodeInfo, other: str) -> tuple[str, Trace] | None:
     """The weight operand of a binary node (its other operand being ``other``), when it is a
     float vector of more than one element (an epsilon or a constant 2 is not a parameter)."""
+    graph = weights.graph
     operands = [t for t in node.inputs if t and t != other]
     if len(operands) != 1:
         return None
     info = graph.tensor(operands[0], node.graph)
-    found = _weight(graph, info)
+    found = weights.of(info)
     if found is None or info is None or not _float_weight(info, found):
         return None
     if found.elements is None or found.elements < 2:
@@ -595,12 +655,13 @@ def _vector_operand(graph: ModelGraph, node: NodeInfo, other: str) -> tuple[str,
     return operands[0], found
 
 
-def _moments_affine(graph: ModelGraph, mean: NodeInfo) -> _Affine | None:
+def _moments_affine(weights: _Weights, mean: NodeInfo) -> _Affine | None:
     """Gamma and beta of a normalisation written from a ReduceMean of ``x``: walk forward on
     elementwise ops only; the region must read ``x`` again, take a root (Sqrt, Reciprocal or
     Pow) and hold a Mul by a weight vector followed by an Add of one."""
+    graph = weights.graph
     x = mean.inputs[0] if mean.inputs else ""
-    if not x or _weight(graph, graph.tensor(x, mean.graph)) is not None:
+    if not x or weights.named(x, mean.graph) is not None:
         return None
     region: list[NodeInfo] = []
     frontier = [mean.outputs[0]]
@@ -614,9 +675,9 @@ def _moments_affine(graph: ModelGraph, mean: NodeInfo) -> _Affine | None:
             seen.add(consumer.id)
             region.append(consumer)
             if consumer.op_type == "Mul" and gamma is None:
-                gamma = _vector_operand(graph, consumer, tensor)
+                gamma = _vector_operand(weights, consumer, tensor)
             if consumer.op_type in ("Add", "Sub") and gamma is not None:
-                beta = _vector_operand(graph, consumer, tensor)
+                beta = _vector_operand(weights, consumer, tensor)
                 if beta is not None:
                     reads_x = any(x in n.inputs for n in region)
                     has_root = any(n.op_type in _ROOT_OPS for n in region)
@@ -625,12 +686,24 @@ def _moments_affine(graph: ModelGraph, mean: NodeInfo) -> _Affine | None:
     return None
 
 
-def _uncounted(graph: ModelGraph, counted: set[tuple[str, str]]) -> tuple[int, int]:
+def _uncounted(
+    graph: ModelGraph, counted: Container[tuple[str, str]],
+    main_initializers: Iterable[TensorProto] | None,
+) -> tuple[int, int]:
     """Initializers that no parameterised node reads: constants, not parameters."""
     tensors = elements = 0
     for scope in graph.graphs():
-        for name, info in graph.tensors(scope).items():
-            if info.is_initializer and (scope, name) not in counted:
+        if scope == "main" and main_initializers is not None:
+            # only the uncounted ones are described (a node output that shadows an initializer
+            # makes it no initializer: TensorInfo says which)
+            names = (t.name for t in main_initializers)
+            found = (graph.tensor(n, scope) for n in dict.fromkeys(names)
+                     if (scope, n) not in counted)
+            infos = [info for info in found if info is not None and info.graph == scope]
+        else:
+            infos = list(graph.tensors(scope).values())
+        for info in infos:
+            if info.is_initializer and (scope, info.name) not in counted:
                 tensors += 1
                 elements += _elements(info) or 0
     return tensors, elements

@@ -23,14 +23,16 @@ one ``nn.LSTM`` with its layers.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from onnx import TensorProto, helper
 
 from archlint.graph import ModelGraph, dtype_name
 from archlint.params import LayerParams, ModelParams
+from archlint.params_native import geometry_key
+from archlint.params_types import replaced
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
@@ -111,19 +113,22 @@ def annotate_model(
 ) -> ModelParams:
     """The rows of ``model`` with output shape, dtype, bytes, MACs and module filled in."""
     by_node = {layer.node.id: layer for layer in layers}
-    rows = [_annotate(row, graph, by_node.get(f"{row.graph}/{row.node_index}"), dims or {})
+    spec_shapes: dict[Hashable, Shape | None] = {}  # Y's spec shape, once per layer shape
+    rows = [_annotate(row, graph, by_node.get(f"{row.graph}/{row.node_index}"), dims or {},
+                      spec_shapes)
             for row in model.layers]
-    return dataclasses.replace(model, layers=tuple(rows))
+    return replaced(model, layers=tuple(rows))
 
 
 def _annotate(
-    row: LayerParams, graph: ModelGraph, layer: RecurrentLayer | None, dims: Mapping[str, int]
+    row: LayerParams, graph: ModelGraph, layer: RecurrentLayer | None, dims: Mapping[str, int],
+    spec_shapes: dict[Hashable, Shape | None],
 ) -> LayerParams:
-    shape = _output_shape(row, graph, layer)
+    shape = _output_shape(row, graph, layer, spec_shapes)
     dtype, size = _dtype_and_bytes(row, graph)
     per_step = _macs_per_step(row)
     layout = 0 if layer is None else layer.layout
-    return dataclasses.replace(
+    return replaced(
         row, output_shape=shape, param_dtype=dtype, param_bytes=size, macs_per_step=per_step,
         macs=_macs_for(row, shape, per_step, layout, dims) if dims else None,
         module=module_of(row.node),
@@ -131,7 +136,8 @@ def _annotate(
 
 
 def _output_shape(
-    row: LayerParams, graph: ModelGraph, layer: RecurrentLayer | None
+    row: LayerParams, graph: ModelGraph, layer: RecurrentLayer | None,
+    spec_shapes: dict[Hashable, Shape | None],
 ) -> Shape | None:
     """The first output's shape as declared or inferred; for a recurrent node, Y's shape from
     the spec (X's seq and batch symbols kept) where that says more."""
@@ -140,7 +146,11 @@ def _output_shape(
     info = graph.tensor(first, node.graph) if first else None
     found = None if info is None else info.shape
     if layer is not None and layer.cell is None and "Y" in layer.outputs:
-        spec = layer.expected_shape("Y")
+        key = geometry_key(layer)
+        if key in spec_shapes:
+            spec = spec_shapes[key]
+        else:
+            spec = spec_shapes[key] = layer.expected_shape("Y")
         if spec is not None and (found is None or _known(spec) > _known(found)):
             return spec
     return found
@@ -150,6 +160,7 @@ def _known(shape: Shape) -> int:
     return sum(d is not None for d in shape)
 
 
+@functools.cache
 def _itemsize(dtype: int | None) -> int | None:
     if dtype is None or dtype == TensorProto.UNDEFINED:
         return None
@@ -159,6 +170,7 @@ def _itemsize(dtype: int | None) -> int | None:
         return None
 
 
+@functools.cache
 def _dtype_label(dtype: int) -> str:
     """``float32``, ``int8`` (numpy's names, as Keras and torchinfo print them)."""
     try:

@@ -8,22 +8,48 @@ archlint/params_contrib.py builds a contrib op's row on this one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from archlint.graph import ModelGraph
 from archlint.params_types import Convention, LayerParams, SlotCount
-from archlint.recurrent import RecurrentLayer
+from archlint.recurrent import RecurrentLayer, TensorRef
 from archlint.shapes import known_product
 from archlint.weight_sources import Basis, Source, Trace, all_zero, trace
 
-__all__ = ["count_native_layer", "resolve_recurrent_weights", "traced_note"]
+__all__ = [
+    "GeometryMemo",
+    "count_native_layer",
+    "geometry_key",
+    "resolve_recurrent_weights",
+    "traced_note",
+]
 
 _RECURRENT_WEIGHT_SLOTS = ("W", "R", "B", "P")
 
 
+@dataclass(frozen=True)
+class _Geometry:
+    """What a layer's bound shapes say about its weights: the same for every layer with the
+    same op, attributes and shapes (a model with thousands of recurrent nodes usually repeats
+    one cell), so it is worked out once per distinct layer shape."""
+
+    elements: Mapping[str, int | None]  # weight slot -> elements, from its shape
+    implied: int | None  # H as the weights imply it
+    inconsistent: tuple[str, ...]  # weight slots that disagree with the others on H
+    input_size: int | None  # W's last dim
+
+
+# One model's geometries, by layer shape (:func:`geometry_key`); see count_native_layer.
+GeometryMemo = dict[Hashable, _Geometry]
+
+
 def count_native_layer(
-    layer: RecurrentLayer, traces: Mapping[str, Trace] | None = None
+    layer: RecurrentLayer,
+    traces: Mapping[str, Trace] | None = None,
+    *,
+    memo: GeometryMemo | None = None,
 ) -> LayerParams:
     """The row of a layer bound to ONNX op slots (a native op, or a contrib op's view): W, R,
     B and P as stored, and what each framework counts.
@@ -34,9 +60,11 @@ def count_native_layer(
     ``traces`` (slot -> what its tensor is made of, from :func:`archlint.params.count_model`)
     gives computed weights their stored sources and lets an all-zero B count as no bias in the
     frameworks. A recognised cell has no op slots: archlint/params_cells.py counts it.
+    ``memo`` (one per model) shares the shape arithmetic between layers of the same shape.
     """
     if layer.cell is not None:
         raise ValueError(f"{layer.label} is a recognised cell, not an op: count_cell_layer")
+    geometry = _geometry(layer, memo)
     op = layer.op_type
     lbr = layer.linear_before_reset or 0
     unsupported: dict[Convention, str] = {}
@@ -49,8 +77,8 @@ def count_native_layer(
         ref = layer.inputs.get(slot)
         if ref is None:
             continue
-        found = (traces or {}).get(slot)
-        elements = layer.slot_elements(slot)
+        found = traces.get(slot) if traces is not None else None
+        elements = geometry.elements.get(slot)
         basis = _basis_of(ref.is_constant, ref.is_graph_input)
         sources: tuple[Source, ...] = ()
         if found is not None:
@@ -84,11 +112,11 @@ def count_native_layer(
         notes.append("no B: zero biases; counted as bias=False (PyTorch) and "
                      "use_bias=False (Keras)")
 
-    implied = layer.implied_hidden_size
+    implied = geometry.implied
     if layer.hidden_size is not None and implied is not None and implied != layer.hidden_size:
         notes.append(f"hidden_size={layer.hidden_size} but the weights imply {implied} (AL201); "
                      "counts follow the weights")
-    inconsistent = _inconsistent_slots(layer, implied)
+    inconsistent = geometry.inconsistent
     if inconsistent:
         verb = "disagrees" if len(inconsistent) == 1 else "disagree"
         reason = (f"{', '.join(inconsistent)} {verb} with the other weights on H (AL201); "
@@ -101,7 +129,7 @@ def count_native_layer(
         graph=node.graph, node=node.name, label=node.label, node_index=node.index,
         op_type=op, kind="recurrent", slots=tuple(slots),
         direction=layer.direction, num_directions=layer.num_directions,
-        input_size=input_size if isinstance(input_size := layer.dim("W", 2), int) else None,
+        input_size=geometry.input_size,
         hidden_size=layer.hidden_size, implied_hidden_size=implied,
         linear_before_reset=lbr if op == "GRU" else None,
         unsupported=MappingProxyType(unsupported), notes=tuple(notes),
@@ -126,21 +154,55 @@ def traced_note(slot: str, tensor: str, found: Trace) -> str:
             "each once per model")
 
 
-def _inconsistent_slots(layer: RecurrentLayer, implied: int | None) -> list[str]:
+def geometry_key(layer: RecurrentLayer) -> Hashable:
+    """Everything the spec's shapes of an op-bound layer (``RecurrentLayer.expected_shape``,
+    implied H, I) are a function of: the op (gates), the attributes they read (direction,
+    hidden_size, layout) and the shapes of the bound inputs. Not for recognised cells."""
+    inputs = layer.inputs
+    return (layer.op_type, layer.direction, layer.hidden_size, layer.layout, tuple(inputs),
+            tuple([ref.shape for ref in inputs.values()]))
+
+
+def _geometry(layer: RecurrentLayer, memo: GeometryMemo | None) -> _Geometry:
+    if memo is None:
+        return _measure(layer)
+    key = geometry_key(layer)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _measure(layer)
+    return found
+
+
+def _measure(layer: RecurrentLayer) -> _Geometry:
+    elements = {slot: layer.slot_elements(slot) for slot in _RECURRENT_WEIGHT_SLOTS
+                if slot in layer.inputs}
+    implied = layer.implied_hidden_size
+    input_size = layer.dim("W", 2)
+    return _Geometry(
+        elements=MappingProxyType(elements), implied=implied,
+        inconsistent=_inconsistent_slots(layer, implied, elements),
+        input_size=input_size if isinstance(input_size, int) else None,
+    )
+
+
+def _inconsistent_slots(
+    layer: RecurrentLayer, implied: int | None, elements: Mapping[str, int | None]
+) -> tuple[str, ...]:
     """Weight slots whose element count differs from the spec's for the implied H.
 
     Unknown counts cannot be proved wrong and are left out.
     """
     if implied is None:
-        return []
+        return ()
     wrong = []
-    for slot in _RECURRENT_WEIGHT_SLOTS:
-        actual = layer.slot_elements(slot)
+    for slot, actual in elements.items():
+        if actual is None:
+            continue
         shape = layer.expected_shape(slot, hidden_size=implied)
         expected = None if shape is None else known_product(shape)
-        if actual is not None and expected is not None and actual != expected:
+        if expected is not None and actual != expected:
             wrong.append(slot)
-    return wrong
+    return tuple(wrong)
 
 
 def resolve_recurrent_weights(
@@ -149,7 +211,8 @@ def resolve_recurrent_weights(
     """The layer with its weight shapes filled in from their sources (a Constant's attribute
     dims, the shape inferred for a computed weight), and each weight slot's trace."""
     traces: dict[str, Trace] = {}
-    inputs = dict(layer.inputs)
+    inputs = layer.inputs
+    filled: dict[str, TensorRef] = {}
     for slot in _RECURRENT_WEIGHT_SLOTS:
         ref = inputs.get(slot)
         if ref is None:
@@ -164,7 +227,7 @@ def resolve_recurrent_weights(
         elif shapes is not None and ref.name in shapes:
             shape = tuple(shapes[ref.name])  # type: ignore[arg-type]
         if shape is not None:
-            inputs[slot] = dataclasses.replace(ref, shape=shape)
-    if inputs != dict(layer.inputs):
-        layer = dataclasses.replace(layer, inputs=MappingProxyType(inputs))
+            filled[slot] = dataclasses.replace(ref, shape=shape)
+    if filled:  # a filled-in shape was None before: the view changes
+        layer = dataclasses.replace(layer, inputs=MappingProxyType({**inputs, **filled}))
     return layer, traces

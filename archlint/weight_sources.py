@@ -128,11 +128,21 @@ def trace(graph: ModelGraph, name: str, scope: str, *, inputs_are_weights: bool 
         return Trace(direct.basis, (direct,))
     if direct is not None:
         return Trace(Basis.UNKNOWN, ())
-    walker = _Walker(graph, inputs_are_weights)
-    if walker.walk(info) and walker.sources:
-        return Trace(Basis.TRACED, tuple(dict.fromkeys(walker.sources)),
-                     tuple(dict.fromkeys(walker.via)), tuple(dict.fromkeys(walker.nodes)))
+    if _may_carry(graph, info):
+        walker = _Walker(graph, inputs_are_weights)
+        if walker.walk(info) and walker.sources:
+            return Trace(Basis.TRACED, tuple(dict.fromkeys(walker.sources)),
+                         tuple(dict.fromkeys(walker.via)), tuple(dict.fromkeys(walker.nodes)))
     return Trace(Basis.INFERRED if info.shape is not None else Basis.UNKNOWN, ())
+
+
+def _may_carry(graph: ModelGraph, info: TensorInfo) -> bool:
+    """Whether the node computing ``info`` could carry weight data (the walk's first step,
+    without its bookkeeping: most operands asked about are activations of other ops)."""
+    if info.producer is None:
+        return False
+    node = graph.node(info.producer)
+    return node.domain in _STANDARD and (node.op_type in _CARRIERS or node.op_type == "If")
 
 
 class _Walker:
@@ -280,13 +290,47 @@ def all_zero(found: Trace) -> bool:
             return False
         if source.elements is None or source.elements > MAX_ZERO_CHECK_ELEMENTS:
             return False
-        try:
-            value = numpy_helper.to_array(tensor)
-        except Exception:  # malformed data: not provably zero
-            return False
-        if value.size == 0 or not np.issubdtype(value.dtype, np.number) or np.any(value != 0):
+        zero = _raw_all_zero(tensor, source.elements)
+        if zero is None:
+            zero = _decoded_all_zero(tensor)
+        if not zero:
             return False
     return True
+
+
+# raw_data layouts numpy reads directly (ONNX stores raw data little-endian); the other types
+# (bfloat16, float8, int4, complex, bool, string) go through numpy_helper
+_RAW_DTYPES: dict[int, str] = {
+    TensorProto.FLOAT: "<f4", TensorProto.DOUBLE: "<f8", TensorProto.FLOAT16: "<f2",
+    TensorProto.INT8: "i1", TensorProto.UINT8: "u1", TensorProto.INT16: "<i2",
+    TensorProto.UINT16: "<u2", TensorProto.INT32: "<i4", TensorProto.UINT32: "<u4",
+    TensorProto.INT64: "<i8", TensorProto.UINT64: "<u8",
+}
+
+
+def _raw_all_zero(tensor: TensorProto, elements: int) -> bool | None:
+    """The zero check on raw_data read in place (no copy, no conversion); None when the
+    tensor is not a plain numeric one in raw_data of exactly its size (decoded instead)."""
+    layout = _RAW_DTYPES.get(tensor.data_type)
+    if layout is None or elements <= 0 or not tensor.HasField("raw_data"):
+        return None
+    raw = tensor.raw_data
+    dtype = np.dtype(layout)
+    if len(raw) != elements * dtype.itemsize:
+        return None
+    if raw.count(0) == len(raw):  # zero bytes are 0 in every one of these types
+        return True
+    # any() is False for 0 and -0.0 alike, True for NaN: the same test as ``value != 0``
+    return not np.frombuffer(raw, dtype=dtype).any()
+
+
+def _decoded_all_zero(tensor: TensorProto) -> bool:
+    try:
+        value = numpy_helper.to_array(tensor)
+    except Exception:  # malformed data: not provably zero
+        return False
+    return bool(value.size != 0 and np.issubdtype(value.dtype, np.number)
+                and not np.any(value != 0))
 
 
 # --- shapes of computed weights --------------------------------------------------------------
