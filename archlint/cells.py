@@ -388,9 +388,9 @@ def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]
 def _bias_sources(
     graph: ModelGraph, nodes: Iterable[str], used: set[tuple[str, str]]
 ) -> tuple[WeightSource, ...]:
-    """Stored vectors added in the step (Add with a constant of rank >= 1)."""
+    """Stored vectors added in the step (Add with a constant of rank >= 1), in model order."""
     found: list[WeightSource] = []
-    for node_id in nodes:
+    for node_id in sorted(nodes, key=_model_position):
         node = graph.node(node_id)
         if node.op_type != "Add":
             continue
@@ -403,6 +403,13 @@ def _bias_sources(
                     continue
                 found.append(source)
     return _dedupe(found)
+
+
+def _model_position(node_id: str) -> tuple[str, int]:
+    """A node id's place: its graph, then its index (ids of one step share the graph), so
+    what is collected from a set of ids comes out the same in every run."""
+    graph, _, index = node_id.rpartition("/")
+    return graph, int(index)
 
 
 # --- Loop cells ---------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
-from archlint.cells import CellFacts, NoMatch, find_cells
+from archlint.cells import CellFacts, NoMatch, _bias_sources, find_cells
 from archlint.engine import analyse
 from archlint.graph import ModelGraph, build_graph
 from archlint.layers import build_layers
@@ -414,3 +414,13 @@ def test_a_loop_around_a_native_node_is_not_a_cell(tmp_path: Path) -> None:
         "written out)"]
     (layer,) = build_layers(graph)
     assert (layer.recognised_as, layer.enclosing_op_types) == (Recognition.NATIVE, ("Loop",))
+
+
+def test_step_biases_come_in_model_order_whatever_order_the_nodes_are_given() -> None:
+    """The biases of a step are collected in model order, not in the order of the set of node
+    ids they are found from (a frozenset's order changes with the interpreter's hash seed)."""
+    graph = build_graph(load_model(FIXTURES / "cells" / "unrolled_lstmcell.onnx.txt"))
+    ids = list(graph.nodes)
+    forward = [s.tensor for s in _bias_sources(graph, ids, set())]
+    backward = [s.tensor for s in _bias_sources(graph, list(reversed(ids)), set())]
+    assert forward == backward == ["b_ih", "b_hh"]
