@@ -245,9 +245,32 @@ def lifeline_flag() -> str:
 
 
 def _command() -> list[str]:
-    command = [sys.executable, "-I", "-S", str(_CHILD), lifeline_flag()]
+    command = [sys.executable, "-I", "-S", str(_CHILD), lifeline_flag(), *_schema_flags()]
     extension = _extension_path()
     return command if extension is None else [*command, extension]
+
+
+def _schema_flags() -> list[str]:
+    """Where the child finds protobuf and onnx's generated schema, to answer without the
+    weights (inference_child._weight_stripper); found without importing onnx."""
+    import importlib.util
+
+    try:
+        protobuf = importlib.util.find_spec("google.protobuf")
+        onnx = importlib.util.find_spec("onnx")
+    except (ImportError, ValueError):
+        return []
+    folders = [*(protobuf.submodule_search_locations or ())] if protobuf is not None else []
+    onnx_folders = [*(onnx.submodule_search_locations or ())] if onnx is not None else []
+    if not folders or not onnx_folders:
+        return []
+    schema = Path(onnx_folders[0]) / "onnx_ml_pb2.py"
+    if not schema.is_file():
+        return []
+    site = Path(folders[0]).parent.parent  # .../site-packages/google/protobuf
+    from archlint.inference_child import PROTOBUF_FLAG, SCHEMA_FLAG
+
+    return [f"{PROTOBUF_FLAG}{site}", f"{SCHEMA_FLAG}{schema}"]
 
 
 def _one_shot(request: Request, timeout: float) -> InferenceOutcome | _ChildFailure:

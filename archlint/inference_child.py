@@ -27,12 +27,16 @@ import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["PARENT_FLAG", "die_with_parent", "main", "run_passes"]
+__all__ = ["PARENT_FLAG", "PROTOBUF_FLAG", "SCHEMA_FLAG", "die_with_parent", "main", "run_passes"]
 
 # ``--parent=PID``: the process that started this one; this one never outlives it.
 PARENT_FLAG = "--parent="
+# ``--protobuf=DIR`` (the folder holding ``google.protobuf``) and ``--onnx-schema=FILE`` (onnx's
+# ``onnx_ml_pb2.py``): with both, answers leave the initializers out.
+PROTOBUF_FLAG = "--protobuf="
+SCHEMA_FLAG = "--onnx-schema="
 _PR_SET_PDEATHSIG = 1
 
 # (model bytes, strict_mode, data_prop) -> inferred model bytes; raises when a pass fails
@@ -123,6 +127,63 @@ def _load_extension(path: str | None) -> ModuleType:
     return onnx_cpp2py_export
 
 
+def _flag(argv: list[str], prefix: str) -> str | None:
+    return next((a[len(prefix):] for a in argv if a.startswith(prefix)), None)
+
+
+# Answers smaller than this go back whole: reading and writing them again in this process
+# would cost more than passing them on (and protobuf is imported only for a big one).
+STRIP_ABOVE_BYTES = 4 * 1024**2
+
+
+def _weight_stripper(site: str | None, schema: str | None) -> Callable[[bytes], bytes]:
+    """What sends a big inferred model back without the main graph's initializers: the parent
+    reads only its types, and a model's weights are most of its bytes (44 of 48 MB on a
+    100k-node graph), which would otherwise cross the pipe and be parsed again.
+
+    On the first big answer, loads protobuf from ``site`` (the folder that holds ``google``)
+    and onnx's generated ``onnx_ml_pb2`` by path, without the onnx package; where either cannot
+    be loaded, or a model does not parse, it goes back whole (the parent reads it the same
+    way)."""
+    loaded: list[Any] = []  # [ModelProto class or None], once tried
+
+    def model_class() -> Any:
+        if not loaded:
+            loaded.append(_load_schema(site, schema))
+        return loaded[0]
+
+    def strip(model: bytes) -> bytes:
+        if len(model) <= STRIP_ABOVE_BYTES or model_class() is None:
+            return model
+        try:
+            parsed = model_class().FromString(model)
+            if not len(parsed.graph.initializer):
+                return model
+            del parsed.graph.initializer[:]
+            stripped: bytes = parsed.SerializeToString()
+            return stripped
+        except Exception:  # a model protobuf cannot parse goes back as it came
+            return model
+
+    return strip
+
+
+def _load_schema(site: str | None, schema: str | None) -> Any:
+    """onnx's ModelProto class from its generated module, or None."""
+    if not site or not schema:
+        return None
+    try:
+        sys.path.append(site)
+        spec = importlib.util.spec_from_file_location("onnx_ml_pb2", schema)
+        if spec is None or spec.loader is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.ModelProto
+    except Exception:  # no usable protobuf: models go back whole
+        return None
+
+
 def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
     data = stream.read(size)
     return data if len(data) == size else None
@@ -136,6 +197,7 @@ def main(argv: list[str]) -> int:
         die_with_parent(parent, pdeathsig=from_main_thread)
     paths = [a for a in argv if not a.startswith("--")]
     extension = _load_extension(paths[0] if paths else None)
+    weightless = _weight_stripper(_flag(argv, PROTOBUF_FLAG), _flag(argv, SCHEMA_FLAG))
 
     def infer(model: bytes, strict: bool, with_data_prop: bool) -> bytes:
         result: bytes = extension.shape_inference.infer_shapes(
@@ -148,6 +210,7 @@ def main(argv: list[str]) -> int:
         if model is None:
             return 2
         inferred, failed = run_passes(model, infer, data_prop=head[8] == 1)
+        inferred = weightless(inferred)
         header = json.dumps(failed).encode("utf-8")
         answer = len(header).to_bytes(8, "little") + header + inferred
         answers.write(len(answer).to_bytes(8, "little") + answer)

@@ -211,3 +211,52 @@ def test_a_worker_that_cannot_start_is_a_finding_not_a_crash(
     assert "could not be started" in al001.message
     monkeypatch.undo()
     assert load_model(FIXTURES / "AL301" / "good.onnx.txt").inference_error is None
+
+
+def _model_with_weights(elements: int) -> onnx.ModelProto:
+    """A small LSTM beside a stored tensor of ``elements`` floats: the test picks the size."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = [
+        numpy_helper.from_array(np.zeros((1, 8, 3), np.float32), "W"),
+        numpy_helper.from_array(np.zeros((1, 8, 2), np.float32), "R"),
+        numpy_helper.from_array(np.ones(elements, np.float32), "ballast"),
+    ]
+    graph = helper.make_graph(
+        [helper.make_node("LSTM", ["X", "W", "R"], ["Y", "Y_h"], hidden_size=2, name="lstm"),
+         helper.make_node("Add", ["ballast", "ballast"], ["ballast_twice"], name="add")],
+        "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", 1, 3])],
+        [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("ballast_twice", TensorProto.FLOAT, None)],
+        initializer=weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_big_answer_comes_back_without_its_weights_and_with_every_type(tmp_path: Path) -> None:
+    """Above STRIP_ABOVE_BYTES the worker answers without the initializers (the parent reads
+    types only): the types are those of a whole answer; a small model comes back whole."""
+    from archlint.inference_child import STRIP_ABOVE_BYTES
+
+    big = tmp_path / "big.onnx"
+    onnx.save_model(_model_with_weights(STRIP_ABOVE_BYTES // 4 + 1000), big)
+    small = tmp_path / "small.onnx"
+    onnx.save_model(_model_with_weights(10), small)
+    stripped, whole = load_model(big), load_model(small)
+    assert stripped.inference_error is None and whole.inference_error is None
+    assert len(stripped.inferred.graph.initializer) == 0
+    assert [t.name for t in whole.inferred.graph.initializer] == ["W", "R", "ballast"]
+    assert _shapes(stripped.inferred)["Y"] == ["seq", 1, 1, 2]
+    twice = stripped.inferred.graph.output[1]  # a graph output: typed in place
+    assert [d.dim_value for d in twice.type.tensor_type.shape.dim] == [
+        STRIP_ABOVE_BYTES // 4 + 1000]
+    # the parent's own model keeps its weights: only the answer left them out
+    assert [t.name for t in stripped.proto.graph.initializer] == ["W", "R", "ballast"]
+
+
+def test_without_protobuf_the_worker_answers_whole() -> None:
+    """A schema the worker cannot load (no protobuf, a moved file) leaves answers whole."""
+    from archlint.inference_child import STRIP_ABOVE_BYTES, _weight_stripper
+
+    big = _model_with_weights(STRIP_ABOVE_BYTES // 4 + 1000).SerializeToString()
+    assert _weight_stripper(None, None)(big) is big
+    assert _weight_stripper("/nonexistent", "/nonexistent/onnx_ml_pb2.py")(big) is big
