@@ -147,6 +147,25 @@ class PendingInference:
             _close_worker()  # a crashed or killed worker is never reused
         self._answer = answer
 
+    def cancel(self) -> None:
+        """Give this inference up (the model is not analysed after all, or goes as its
+        skeleton): an answer already in is dropped; a worker still busy with it is killed,
+        since it may be inferring what must not be inferred (a function that expands without
+        end)."""
+        with _LOCK:
+            if self in _OUTSTANDING:
+                assert self._exchange is not None
+                if self._exchange.done():
+                    self._collect()
+                else:
+                    _OUTSTANDING.remove(self)
+                    worker, self._worker = self._worker, None
+                    if worker is not None:
+                        worker.process.kill()
+                    _close_worker()
+        self._answer = _ChildFailure("was cancelled", final=True)
+        self._payload = b""
+
     def _abandon(self) -> None:
         """The worker is being closed with this request unanswered (called under ``_LOCK``)."""
         _OUTSTANDING.remove(self)
@@ -213,6 +232,9 @@ class _Exchange:
                 self._answer = worker.receive(self.said_from, self._deadline, timeout)
         except (OSError, ValueError):  # the caller killed the worker and closed its pipes
             self._answer = _ChildFailure("was stopped before it answered", final=True)
+
+    def done(self) -> bool:
+        return not self._thread.is_alive()
 
     def answer(self) -> bytes | _ChildFailure | None:
         """The answer or why there is none; None when the request was still being written at

@@ -57,6 +57,8 @@ MAX_TEXT_NESTING = 32
 # serialization): inference copies it a few times in the child, which is cheap at this size.
 # A bigger one, or one with external data, is inferred on its skeleton (weights left out).
 RAW_INFERENCE_BYTES = 64 * 1024**2
+# A binary file from this size up goes to inference before this process parses it.
+EARLY_INFERENCE_BYTES = 1024**2
 
 
 # protobuf (proto2) does not check UTF-8 when parsing: a corrupt string field only fails when
@@ -208,20 +210,45 @@ def load_model(
     shown = display_path or str(path)
     if infer_shapes:
         warm_up()  # the child starts while the file is read and parsed
-    proto, data = _parse(path, shown)
-    return load_proto(proto, shown, path, infer_shapes=infer_shapes,
-                      inference_timeout=inference_timeout, file_bytes=data)
+    data, text = _read(path, shown)
+    # a big binary file goes to inference before it is parsed here: the parse overlaps too
+    early = _early_inference(data, inference_timeout) if infer_shapes and not text else None
+    try:
+        proto = _parse_text(data, shown) if text else _parse_binary(data, shown)
+        return load_proto(proto, shown, path, infer_shapes=infer_shapes,
+                          inference_timeout=inference_timeout,
+                          file_bytes=None if text else data, started=early)
+    except BaseException:
+        if early is not None:
+            early.cancel()  # not a model, or one that must not be inferred as it is
+        raise
+
+
+def _early_inference(data: bytes, timeout: float | None) -> PendingInference | None:
+    """Inference of a file as read, started before it is parsed, where it is likely to be
+    what :func:`_inference_payload` chooses: big enough for the parse to matter, small enough
+    to go whole, and without the key that external data carries (checked exactly once the
+    file is parsed; a wrong guess is cancelled)."""
+    if not EARLY_INFERENCE_BYTES <= len(data) <= RAW_INFERENCE_BYTES or b"location" in data:
+        return None
+    return start_inference(data, timeout=_inference_limit(timeout))
+
+
+def _inference_limit(timeout: float | None) -> float:
+    return INFERENCE_TIMEOUT_S if timeout is None else min(timeout, INFERENCE_TIMEOUT_S)
 
 
 def load_proto(
     proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True,
     inference_timeout: float | None = None, file_bytes: bytes | None = None,
+    started: PendingInference | None = None,
 ) -> LoadedModel:
     """A model already in memory (the Python API's ``archlint.lint(model_proto)``), checked and
     analysed like :func:`load_model` without writing it anywhere. ``path`` is where it would
     live: external-data locations are resolved against its folder (the working directory when
     None), and per-path ignores match it. ``file_bytes``: the binary file ``proto`` was parsed
-    from, handed to shape inference as it is when it is small enough."""
+    from, handed to shape inference as it is when it is small enough; ``started``: its
+    inference, already under way (kept when the file is what inference gets, else cancelled)."""
     where = path if path is not None else Path.cwd() / display_path
     try:
         _validate_structure(proto, display_path)
@@ -229,10 +256,12 @@ def load_proto(
         if expansion is not None:  # never handed to onnx's inference: it would run for hours
             raise LoadError(display_path, f"not analysed: {expansion}")
         if infer_shapes:
-            limit = INFERENCE_TIMEOUT_S if inference_timeout is None \
-                else min(inference_timeout, INFERENCE_TIMEOUT_S)
-            shapes = InferredShapes(proto, start_inference(
-                _inference_payload(proto, file_bytes), timeout=limit))
+            payload = _inference_payload(proto, file_bytes)
+            if started is None or payload is not file_bytes:
+                if started is not None:
+                    started.cancel()  # the file holds external data: its skeleton goes instead
+                started = start_inference(payload, timeout=_inference_limit(inference_timeout))
+            shapes = InferredShapes(proto, started)
         else:
             shapes = InferredShapes.ready(proto)
         # checked while the child infers
@@ -251,8 +280,8 @@ def load_proto(
     )
 
 
-def _parse(path: Path, shown: str) -> tuple[ModelProto, bytes | None]:
-    """The model, and the file's bytes when it is binary protobuf (None for ONNX text)."""
+def _read(path: Path, shown: str) -> tuple[bytes, bool]:
+    """The file's bytes, checked to be worth parsing, and whether it is ONNX text."""
     if path.is_dir():
         raise LoadError(shown, "is a folder, expected a .onnx file")
     problem = _stat_problem(path)
@@ -276,8 +305,10 @@ def _parse(path: Path, shown: str) -> tuple[ModelProto, bytes | None]:
         raise LoadError(shown, "empty file, expected an ONNX model")
     if _is_lfs_pointer(data):
         raise LoadError(shown, LFS_POINTER)
-    if path.name.lower().endswith(TEXT_SUFFIXES):
-        return _parse_text(data, shown), None
+    return data, text
+
+
+def _parse_binary(data: bytes, shown: str) -> ModelProto:
     model = ModelProto()
     try:
         model.ParseFromString(data)
@@ -286,7 +317,7 @@ def _parse(path: Path, shown: str) -> tuple[ModelProto, bytes | None]:
             "not an ONNX model (not a protobuf ModelProto)"
         )
         raise LoadError(shown, f"{reason}: {_first_line(exc)}") from None
-    return model, data
+    return model
 
 
 def _is_lfs_pointer(data: bytes) -> bool:

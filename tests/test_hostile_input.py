@@ -11,9 +11,10 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from archlint.render_names import json_text, safe_text
 
@@ -294,6 +295,27 @@ def test_nested_local_functions_are_refused_not_passed(tmp_path: Path) -> None:
     assert proc.stderr == (f"archlint: error: {path}: not analysed: model-local functions "
                            "expand to more than 100,000 nodes when inlined (calls nested in "
                            "calls)\n")
+
+
+def test_a_big_file_refused_after_its_early_inference_started_stops_that_inference(
+    tmp_path: Path,
+) -> None:
+    """A file over EARLY_INFERENCE_BYTES goes to inference before it is parsed; when the
+    parse then refuses it (functions that expand without end), the worker busy with it is
+    stopped at once, and the next model is inferred by a fresh one."""
+    from archlint import inference, loader
+
+    model = _nested_functions(40)  # 2^40 nodes inlined: inference would never end
+    ballast = numpy_helper.from_array(np.zeros(300_000, np.float32), "ballast")
+    model.graph.initializer.append(ballast)
+    assert len(model.SerializeToString()) > loader.EARLY_INFERENCE_BYTES
+    bomb, good = tmp_path / "bomb.onnx", FIXTURES / "exported" / "lstm_l2_bi_classic.onnx"
+    onnx.save_model(model, bomb)
+    with pytest.raises(loader.LoadError, match="not analysed: model-local functions"):
+        loader.load_model(bomb)
+    assert inference._WORKER == [] and inference._OUTSTANDING == []  # stopped, not waited for
+    after = loader.load_model(good)
+    assert after.inference_error is None and after.inferred.graph.value_info
 
 
 # --- runtime: a model that never ran is not a pass ------------------------------------------
