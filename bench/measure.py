@@ -74,3 +74,17 @@ def combine(samples: Sequence[Sample]) -> Sample:
 def _last_line(err: bytes) -> str:
     lines = err.decode("utf-8", "replace").strip().splitlines()
     return lines[-1][:120] if lines else "failed"
+
+
+def compile_bytecode() -> None:
+    """Write the bytecode of archlint's modules, as ``pip install`` does for every package it
+    installs (onnx's and numpy's are there already). An editable checkout run with
+    ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile each module at every start, a cost
+    no installed archlint pays."""
+    import compileall
+    import importlib.util
+
+    for package in ("archlint", "archlint_rules"):
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or ()) if spec is not None else ():
+            compileall.compile_dir(folder, quiet=1)

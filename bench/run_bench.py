@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from make_folder import make_folder
-from measure import Sample, combine, measure
+from measure import Sample, combine, compile_bytecode, measure
 from targets import (
     FLOOR,
     IMPORT_ONNX,
@@ -227,20 +227,6 @@ def markdown(m: Measurements, verdicts: Sequence[Verdict], command: str) -> str:
             lines.append(f"| `archlint lint -j {jobs}` | {s.wall_s:.2f} | {phase:.2f} "
                          f"| {j.models / s.wall_s:.0f} | {s.peak_mb:.0f} |")
     return "\n".join(lines) + "\n"
-
-
-def compile_bytecode() -> None:
-    """Write the bytecode of archlint's modules, as ``pip install`` does for every package it
-    installs (onnx's and numpy's are there already). An editable checkout run with
-    ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile each module at every start, a cost
-    no installed archlint pays."""
-    import compileall
-    import importlib.util
-
-    for package in ("archlint", "archlint_rules"):
-        spec = importlib.util.find_spec(package)
-        for folder in (spec.submodule_search_locations or ()) if spec is not None else ():
-            compileall.compile_dir(folder, quiet=1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
