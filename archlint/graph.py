@@ -680,51 +680,47 @@ def _declared_types(graph: GraphProto) -> _Declared:
 
     The first declaration wins unless it has no shape and a later one does.
     """
-    table: dict[str, ValueInfoProto] = {}
-    _declare(table, graph.input)
-    value_info = graph.value_info
-    names = [vi.name for vi in value_info]
+    declared = _Declared(graph.value_info)
+    declared.declare(graph.input)
+    names = [vi.name for vi in graph.value_info]
     positions = {name: k for k, name in enumerate(names)}
-    if len(positions) == len(names) and table.keys().isdisjoint(positions):
-        # inference's own, one per tensor: looked up by position, each entry read when asked
-        declared = _Declared(table, value_info, positions)
+    if len(positions) == len(names) and declared.declares_none_of(positions):
+        declared.positions = positions  # inference's own, one per tensor: read when asked
     else:
-        _declare(table, value_info)
-        declared = _Declared(table, value_info, {})
-    for vi in graph.output:
-        old = declared.get(vi.name)
-        if old is None or (
-            not old.type.tensor_type.HasField("shape") and vi.type.tensor_type.HasField("shape")
-        ):
-            table[vi.name] = vi
+        declared.declare(graph.value_info)
+    declared.declare(graph.output)
     return declared
 
 
 class _Declared:
-    """Declared types by name: a table of a graph's inputs and outputs, and the positions of
-    its value_info entries (a big graph's 100k entries are not all read)."""
+    """Declared types by name: a table of the entries declared one by one, and the positions
+    of value_info entries looked up only when asked for (a big graph's 100k entries are not
+    all read)."""
 
-    def __init__(self, table: dict[str, ValueInfoProto], value_info: Any,
-                 positions: dict[str, int]) -> None:
-        self._table = table
+    def __init__(self, value_info: Any) -> None:
+        self._table: dict[str, ValueInfoProto] = {}
         self._value_info = value_info
-        self._positions = positions
+        self.positions: dict[str, int] = {}
 
     def get(self, name: str) -> ValueInfoProto | None:
         found = self._table.get(name)
         if found is not None:
             return found
-        position = self._positions.get(name)
+        position = self.positions.get(name)
         return None if position is None else self._value_info[position]
 
+    def declare(self, entries: Iterable[ValueInfoProto]) -> None:
+        """Add entries: each takes its name unless one is there with a shape it lacks."""
+        for vi in entries:
+            old = self.get(vi.name)
+            if old is None or (
+                not old.type.tensor_type.HasField("shape")
+                and vi.type.tensor_type.HasField("shape")
+            ):
+                self._table[vi.name] = vi
 
-def _declare(table: dict[str, ValueInfoProto], entries: Iterable[ValueInfoProto]) -> None:
-    for vi in entries:
-        old = table.get(vi.name)
-        if old is None or (
-            not old.type.tensor_type.HasField("shape") and vi.type.tensor_type.HasField("shape")
-        ):
-            table[vi.name] = vi
+    def declares_none_of(self, names: Iterable[str]) -> bool:
+        return self._table.keys().isdisjoint(names)
 
 
 def type_of(value_info: ValueInfoProto) -> tuple[int | None, Shape | None]:
