@@ -267,29 +267,35 @@ def lifeline_flag() -> str:
 
 
 def _command() -> list[str]:
-    command = [sys.executable, "-I", "-S", str(_CHILD), lifeline_flag(), *_schema_flags()]
-    extension = _extension_path()
+    onnx_folders = _package_folders("onnx")
+    command = [sys.executable, "-I", "-S", str(_CHILD), lifeline_flag(),
+               *_schema_flags(onnx_folders)]
+    extension = _extension_path(onnx_folders)
     return command if extension is None else [*command, extension]
 
 
-def _schema_flags() -> list[str]:
-    """Where the child finds protobuf and onnx's generated schema, to answer without the
-    weights (inference_child._weight_stripper); found without importing onnx."""
+def _package_folders(name: str) -> list[Path]:
+    """Where an installed package's modules lie, found without importing it (importing onnx
+    takes longer than starting the worker)."""
     import importlib.util
 
     try:
-        protobuf = importlib.util.find_spec("google.protobuf")
-        onnx = importlib.util.find_spec("onnx")
+        spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return []
-    folders = [*(protobuf.submodule_search_locations or ())] if protobuf is not None else []
-    onnx_folders = [*(onnx.submodule_search_locations or ())] if onnx is not None else []
-    if not folders or not onnx_folders:
+    return [Path(f) for f in (spec.submodule_search_locations or ())] if spec else []
+
+
+def _schema_flags(onnx_folders: list[Path]) -> list[str]:
+    """Where the child finds protobuf and onnx's generated schema, to answer without the
+    weights (inference_child._weight_stripper)."""
+    protobuf_folders = _package_folders("google.protobuf")
+    if not protobuf_folders or not onnx_folders:
         return []
-    schema = Path(onnx_folders[0]) / "onnx_ml_pb2.py"
+    schema = onnx_folders[0] / "onnx_ml_pb2.py"
     if not schema.is_file():
         return []
-    site = Path(folders[0]).parent.parent  # .../site-packages/google/protobuf
+    site = protobuf_folders[0].parent.parent  # .../site-packages/google/protobuf
     from archlint.inference_child import PROTOBUF_FLAG, SCHEMA_FLAG
 
     return [f"{PROTOBUF_FLAG}{site}", f"{SCHEMA_FLAG}{schema}"]
@@ -460,19 +466,13 @@ def _last_words(stderr: IO[bytes], start: int) -> str:
     return next((line for line in lines if line.strip()), "")[-200:]
 
 
-def _extension_path() -> str | None:
-    """Where onnx's C++ extension lies, found without importing onnx (which takes longer
-    than starting the worker): the child loads it by path."""
+def _extension_path(onnx_folders: list[Path]) -> str | None:
+    """Where onnx's C++ extension lies: the child loads it by path."""
     import importlib.machinery
-    import importlib.util
 
-    try:
-        spec = importlib.util.find_spec("onnx")
-    except (ImportError, ValueError):
-        return None
-    for folder in (spec.submodule_search_locations or ()) if spec is not None else ():
+    for folder in onnx_folders:
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            candidate = Path(folder) / f"onnx_cpp2py_export{suffix}"
+            candidate = folder / f"onnx_cpp2py_export{suffix}"
             if candidate.is_file():
                 return str(candidate)
     return None
