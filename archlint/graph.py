@@ -370,11 +370,8 @@ class ModelGraph:
                 continue
             prefix = path + "/"
             for name, indexes in scope.readers.items():
-                if name in scope.producers or name in scope.initializers \
-                        or name in scope.inputs:
-                    continue
-                owner = self._defining_scope(name, scope.parent)
-                if owner is not None:
+                owner = self._defining_scope(name, path)
+                if owner is not None and owner != path:  # defined further out
                     table.setdefault((owner, name), []).extend(
                         prefix + str(index) for index in indexes)
         return table  # in model order: scopes are indexed in pre-order
