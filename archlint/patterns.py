@@ -58,6 +58,7 @@ __all__ = [
     "if_branch_outputs",
     "is_model_input",
     "layer_chain",
+    "layer_stacks",
     "loop_initial_value",
     "picked_rows",
     "reshape_target",
@@ -638,17 +639,20 @@ def upstream_layer(
 
 def layer_chain(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, int]:
     """Layer index k of each recurrent node (by node id): 0 unless fed by another layer's Y."""
-    return {node_id: k for node_id, (k, _) in _stacks(graph, layers).items()}
+    return {node_id: k for node_id, (k, _) in layer_stacks(graph, layers).items()}
 
 
 def chain_roots(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, str]:
     """The first layer (node id) of the stack each layer belongs to."""
-    return {node_id: root for node_id, (_, root) in _stacks(graph, layers).items()}
+    return {node_id: root for node_id, (_, root) in layer_stacks(graph, layers).items()}
 
 
-def _stacks(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, tuple[int, str]]:
-    """(k, root) per layer, each layer's upstream looked up once and every chain walked once,
-    so a stack of thousands of layers stays linear. A cycle counts from where it closes."""
+def layer_stacks(
+    graph: ModelGraph, layers: Sequence[RecurrentLayer]
+) -> dict[str, tuple[int, str]]:
+    """(k, root) per layer: :func:`layer_chain` and :func:`chain_roots` in one walk. Each
+    layer's upstream is looked up once and every chain walked once, so a stack of thousands
+    of layers stays linear. A cycle counts from where it closes."""
     by_node = {layer.node.id: layer for layer in layers}
     parent: dict[str, str | None] = {}
     for layer in layers:

@@ -10,10 +10,9 @@ from archlint.graph import NodeInfo
 from archlint.patterns import (
     FlattenPath,
     attr_int,
-    chain_roots,
     const_ints,
     flatten_paths,
-    layer_chain,
+    layer_stacks,
     reshape_target,
     state_origin,
     state_source,
@@ -188,8 +187,12 @@ class StackInfo:
 
     @classmethod
     def of(cls, ctx: RuleContext) -> StackInfo:
-        return ctx.memo("layout.stacks", lambda: cls(
-            layer_chain(ctx.graph, ctx.layers), chain_roots(ctx.graph, ctx.layers)))
+        def walk() -> StackInfo:
+            stacks = layer_stacks(ctx.graph, ctx.layers)
+            return cls({node_id: k for node_id, (k, _) in stacks.items()},
+                       {node_id: root for node_id, (_, root) in stacks.items()})
+
+        return ctx.memo("layout.stacks", walk)
 
 
 def rows_text(rows: tuple[int, int]) -> str:

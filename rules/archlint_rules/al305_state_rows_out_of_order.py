@@ -63,7 +63,6 @@ class StateRowsOutOfOrder(Rule):
     fix_safety = Safety.UNSAFE
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        stacks = StackInfo.of(ctx)
         # model input -> [(layer, slot, rows)]: a model input feeding states of several layers
         fed: dict[str, list[tuple[RecurrentLayer, str, tuple[int, int]]]] = {}
         for layer in ctx.layers:
@@ -80,6 +79,9 @@ class StateRowsOutOfOrder(Rule):
                 if info.shape is None or len(info.shape) != 3 or origin.rows is None:
                     continue
                 fed.setdefault(origin.root, []).append((layer, slot, origin.rows))
+        if not fed:
+            return  # no layer reads its state from a model input: no stack walk
+        stacks = StackInfo.of(ctx)
         for root, users in fed.items():
             if len({slot for _, slot, _ in users}) == 2:
                 # One input feeds both initial_h and initial_c: a packed (h, c) state. Its row

@@ -48,7 +48,6 @@ class StateOutputOutOfOrder(Rule):
         outputs = recurrent_outputs(ctx)
         if not outputs:
             return
-        stacks = StackInfo.of(ctx)
         model_outputs = set(ctx.graph.graph_outputs.get("main", ()))
         for node in ctx.graph.iter_nodes(frozenset({"Concat"})):
             if node.graph != "main" or not node.outputs or node.outputs[0] not in model_outputs:
@@ -57,6 +56,7 @@ class StateOutputOutOfOrder(Rule):
             if len(parts) < 2 or any(p is None or p[1] not in ("Y_h", "Y_c") for p in parts):
                 continue
             known = [p for p in parts if p is not None]
+            stacks = StackInfo.of(ctx)  # walked only for a Concat of states
             if len({stacks.root[layer.node.id] for layer, _ in known}) != 1:
                 continue  # states of unrelated stacks: no order to check
             if _packed_pairs(known):
