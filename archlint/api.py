@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TYPE_CHECKING, ClassVar, TypeVar
@@ -266,14 +266,43 @@ class LayerRule(Rule):
     """A rule that looks at one recurrent layer (LSTM, GRU or RNN node) at a time."""
 
     ops: ClassVar[frozenset[str]] = frozenset({"LSTM", "GRU", "RNN"})
+    # True when check_layer reads only the layer's own facts (its RecurrentLayer.signature:
+    # attributes, which slots are bound, their dtypes and shapes) and facts of the whole model
+    # (ctx.model's opset and producer, ctx.options): never the graph around the layer, nor a
+    # tensor's value, nor a name except to word a finding. Then a layer whose signature came
+    # out clean once is not checked again: a model that repeats one cell 20,000 times is
+    # checked once per distinct cell. tests/test_layer_only_rules.py holds every such rule to
+    # it on every fixture.
+    layer_only: ClassVar[bool] = False
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        for layer in ctx.layers:
-            if layer.op_type in self.ops:
-                yield from self.check_layer(layer, ctx)
+        if not self.layer_only:
+            for layer in ctx.layers:
+                if layer.op_type in self.ops:
+                    yield from self.check_layer(layer, ctx)
+            return
+        clean: set[int] = set()
+        for layer, kind in _signature_kinds(ctx):
+            if kind in clean or layer.op_type not in self.ops:
+                continue
+            found = list(self.check_layer(layer, ctx))
+            if found:
+                yield from found  # each layer of this signature is checked: its own names
+            else:
+                clean.add(kind)
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterable[Finding]:
         raise NotImplementedError
+
+
+def _signature_kinds(ctx: RuleContext) -> list[tuple[RecurrentLayer, int]]:
+    """Each layer with a small number standing for its signature (equal numbers, equal
+    signatures), computed once per model for every layer-only rule."""
+    def number() -> list[tuple[RecurrentLayer, int]]:
+        kinds: dict[Hashable, int] = {}
+        return [(layer, kinds.setdefault(layer.signature, len(kinds))) for layer in ctx.layers]
+
+    return ctx.memo("api.signature_kinds", number)
 
 
 class RuntimeRule(Rule):

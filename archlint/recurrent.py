@@ -11,7 +11,7 @@ gates = 4 (LSTM, order i, o, f, c), 3 (GRU, order z, r, h) or 1 (RNN).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -263,6 +263,33 @@ class RecurrentLayer:
         """Every bound slot (inputs win over outputs of the same name, as before)."""
         return {**self.outputs, **self.inputs}
 
+    @cached_property
+    def signature(self) -> Hashable:
+        """The view's own facts without its names: two layers with equal signatures differ
+        only in which node they are, which tensors they bind and what those tensors hold or
+        are produced by.
+
+        It holds the ops (the schema op, the node's op and domain, how it was recognised),
+        every resolved attribute and attribute type, which inputs and outputs the node lists
+        (empty names too), each bound slot's dtype, shape, stored shape and whether it is a
+        constant, a graph input or produced by a node, the enclosing ops and the producer
+        name. A rule whose findings depend on nothing else (``LayerRule.layer_only``) finds the
+        same on every layer of one signature. A recognised cell's facts are its own: its
+        signature equals no other layer's.
+        """
+        if self.cell is not None:
+            return (object(),)
+        node = self.node
+        return (
+            self.op_type, node.op_type, node.domain, self.recognised_as,
+            self.direction, self.hidden_size, self.layout, self.activations,
+            self.activation_alpha, self.activation_beta, self.clip, self.input_forget,
+            self.linear_before_reset, tuple(self.attribute_types.items()),
+            tuple(not name for name in node.inputs), tuple(not name for name in node.outputs),
+            _slot_facts(self.inputs), _slot_facts(self.outputs), _slot_facts(self.extra_inputs),
+            self.enclosing_op_types, self.producer_name,
+        )
+
     def shape(self, slot: str) -> Shape | None:
         ref = self.tensor(slot)
         return None if ref is None else ref.shape
@@ -330,6 +357,15 @@ class RecurrentLayer:
             "Y_c": state,
         }
         return shapes
+
+
+def _slot_facts(refs: Mapping[str, TensorRef]) -> tuple[Hashable, ...]:
+    """What :attr:`RecurrentLayer.signature` keeps of bound slots: all but names and values."""
+    return tuple(
+        (slot, ref.dtype, ref.shape, ref.stored_shape, ref.is_constant, ref.is_graph_input,
+         ref.producer is None)
+        for slot, ref in refs.items()
+    )
 
 
 def build_layer(

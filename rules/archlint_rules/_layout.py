@@ -41,15 +41,18 @@ def ints_text(values: tuple[int, ...] | list[int]) -> str:
 
 def dynamic_symbols(ctx: RuleContext) -> dict[str, str]:
     """Symbolic dims declared by the main graph's inputs: symbol -> first input declaring it."""
-    found: dict[str, str] = {}
-    for name in ctx.graph.graph_inputs.get("main", ()):
-        info = ctx.graph.tensor(name)
-        if info is None or info.shape is None or info.is_initializer:
-            continue
-        for dim in info.shape:
-            if isinstance(dim, str):
-                found.setdefault(dim, name)
-    return found
+    def find() -> dict[str, str]:
+        found: dict[str, str] = {}
+        for name in ctx.graph.graph_inputs.get("main", ()):
+            info = ctx.graph.tensor(name)
+            if info is None or info.shape is None or info.is_initializer:
+                continue
+            for dim in info.shape:
+                if isinstance(dim, str):
+                    found.setdefault(dim, name)
+        return found
+
+    return ctx.memo("layout.dynamic_symbols", find)
 
 
 def downstream_of_recurrent(ctx: RuleContext, node_id: str) -> bool:

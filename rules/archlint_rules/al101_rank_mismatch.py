@@ -53,6 +53,7 @@ class RankMismatch(LayerRule):
     code = "AL101"
     name = "rank-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "An LSTM/GRU/RNN input or output has a rank other than the spec's"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

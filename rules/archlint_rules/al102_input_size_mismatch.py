@@ -34,6 +34,7 @@ class InputSizeMismatch(LayerRule):
     code = "AL102"
     name = "input-size-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "W's input-size axis (I) disagrees with X's last dimension"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

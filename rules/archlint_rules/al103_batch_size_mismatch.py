@@ -44,6 +44,7 @@ class BatchSizeMismatch(LayerRule):
     code = "AL103"
     name = "batch-size-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "X, sequence_lens, initial_h and initial_c disagree on the batch size"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

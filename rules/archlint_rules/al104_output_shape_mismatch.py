@@ -35,6 +35,7 @@ class OutputShapeMismatch(LayerRule):
     code = "AL104"
     name = "output-shape-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "A declared Y, Y_h or Y_c disagrees with X's seq or batch size"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

@@ -39,6 +39,7 @@ class SequenceLensDtype(LayerRule):
     code = "AL105"
     name = "sequence-lens-dtype"
     severity = Severity.ERROR
+    layer_only = True
     summary = "sequence_lens is not int32"
     fix_safety = Safety.SAFE
 

@@ -31,6 +31,7 @@ class EmptyBatchOrSequence(LayerRule):
     code = "AL107"
     name = "empty-batch-or-sequence"
     severity = Severity.ERROR
+    layer_only = True
     summary = "LSTM with batch 0, or GRU with batch or seq 0: onnxruntime CPU aborts"
     ops = frozenset({"LSTM", "GRU"})
 

@@ -36,6 +36,7 @@ class RecurrentDtypeMismatch(LayerRule):
     code = "AL108"
     name = "recurrent-dtype-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "X, W, R, B, initial states or P of one node have different element types"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

@@ -38,6 +38,7 @@ class RecurrentArity(LayerRule):
     code = "AL109"
     name = "recurrent-arity"
     severity = Severity.ERROR
+    layer_only = True
     summary = "More inputs or outputs than LSTM/GRU/RNN takes (P on a GRU, Y_c on an RNN)"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

@@ -51,6 +51,7 @@ class HiddenSizeMismatch(LayerRule):
     code = "AL201"
     name = "hidden-size-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "hidden_size disagrees with W, R, B, P, initial states or declared outputs"
     fix_safety = Safety.SAFE
 

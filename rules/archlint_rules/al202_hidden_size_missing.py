@@ -35,6 +35,7 @@ class HiddenSizeMissing(LayerRule):
     code = "AL202"
     name = "hidden-size-missing"
     severity = Severity.ERROR
+    layer_only = True
     summary = "hidden_size attribute is missing (onnxruntime, TensorRT and OpenVINO require it)"
     fix_safety = Safety.SAFE
 

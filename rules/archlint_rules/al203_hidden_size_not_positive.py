@@ -28,6 +28,7 @@ class HiddenSizeNotPositive(LayerRule):
     code = "AL203"
     name = "hidden-size-not-positive"
     severity = Severity.ERROR
+    layer_only = True
     summary = "hidden_size is 0 or negative"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

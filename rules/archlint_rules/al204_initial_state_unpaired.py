@@ -30,6 +30,7 @@ class InitialStateUnpaired(LayerRule):
     code = "AL204"
     name = "initial-state-unpaired"
     severity = Severity.WARNING
+    layer_only = True
     summary = "LSTM initial_h given without initial_c, or the reverse"
     ops = frozenset({"LSTM"})
 

@@ -34,6 +34,7 @@ class InvalidDirection(LayerRule):
     code = "AL210"
     name = "invalid-direction"
     severity = Severity.ERROR
+    layer_only = True
     summary = "direction is not 'forward', 'reverse' or 'bidirectional'"
     fix_safety = Safety.SAFE
 

@@ -34,6 +34,7 @@ class ActivationCountMismatch(LayerRule):
     code = "AL211"
     name = "activation-count-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "activations does not hold D × (3 LSTM, 2 GRU, 1 RNN) names"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

@@ -34,6 +34,7 @@ class UnknownActivation(LayerRule):
     code = "AL212"
     name = "unknown-activation"
     severity = Severity.ERROR
+    layer_only = True
     summary = "activations holds a name the spec does not list (or in another case)"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

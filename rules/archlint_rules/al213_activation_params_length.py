@@ -35,6 +35,7 @@ class ActivationParamsLength(LayerRule):
     code = "AL213"
     name = "activation-params-length"
     severity = Severity.WARNING
+    layer_only = True
     summary = "activation_alpha/beta length differs from the activations that consume them"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

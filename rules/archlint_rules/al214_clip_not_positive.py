@@ -29,6 +29,7 @@ class ClipNotPositive(LayerRule):
     code = "AL214"
     name = "clip-not-positive"
     severity = Severity.ERROR
+    layer_only = True
     summary = "clip is 0 or negative"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

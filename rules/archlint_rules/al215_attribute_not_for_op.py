@@ -39,6 +39,7 @@ class AttributeNotForOp(LayerRule):
     code = "AL215"
     name = "attribute-not-for-op"
     severity = Severity.ERROR
+    layer_only = True
     summary = "An attribute the operator does not have (input_forget on GRU, ...)"
     fix_safety = Safety.SAFE
 

@@ -30,6 +30,7 @@ class FlagOutOfRange(LayerRule):
     code = "AL216"
     name = "flag-out-of-range"
     severity = Severity.ERROR
+    layer_only = True
     summary = "layout, input_forget or linear_before_reset is not 0 or 1"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

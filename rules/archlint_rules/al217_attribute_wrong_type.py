@@ -38,6 +38,7 @@ class AttributeWrongType(LayerRule):
     code = "AL217"
     name = "attribute-wrong-type"
     severity = Severity.ERROR
+    layer_only = True
     summary = "An attribute has the wrong type (e.g. hidden_size as float)"
     fix_safety = Safety.SAFE
 

@@ -35,6 +35,7 @@ class DirectionMismatch(LayerRule):
     code = "AL301"
     name = "direction-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "direction attribute disagrees with the num_directions axis of weights or states"
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:

@@ -39,6 +39,7 @@ class StateLayoutMismatch(LayerRule):
     code = "AL310"
     name = "state-layout-mismatch"
     severity = Severity.ERROR
+    layer_only = True
     summary = "initial state laid out for the other layout ([D, batch, H] vs [batch, D, H])"
     fix_safety = Safety.UNSAFE
 

@@ -31,6 +31,7 @@ class PytorchGruLinearBeforeReset(LayerRule):
     code = "AL311"
     name = "pytorch-gru-linear-before-reset"
     severity = Severity.ERROR
+    layer_only = True
     summary = "GRU from a PyTorch export with linear_before_reset=0 (PyTorch's GRU is 1)"
     ops = frozenset({"GRU"})
 
