@@ -23,6 +23,7 @@ from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
 from archlint.layers import build_layers
 from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, load_model
+from archlint.process_end import keep_until_exit, release
 from archlint.report import ModelReport, Report, RunFacts
 from archlint.suppress import Suppressions
 
@@ -198,6 +199,7 @@ class Linter:
             return self._lint_file(path, shown)
 
     def _lint_file(self, path: Path, shown: str) -> ModelReport:
+        release()  # the last model's views, kept for a quick exit: freed before this one
         try:
             # `run --timeout T` is one deadline: static inference gets at most T too, and
             # the run what is left of it (lint_model)
@@ -228,6 +230,7 @@ class Linter:
             return ModelReport(model.display_path, error=exc.reason)
         except UnicodeDecodeError:
             return ModelReport(model.display_path, error=INVALID_UTF8)
+        keep_until_exit(ctx)  # the console script exits without freeing it (process_end.py)
         return ModelReport(
             path=model.display_path,
             # once, after suppression: the AL010 findings it adds are overridable too
@@ -246,6 +249,8 @@ class Linter:
     def run_rules(self, ctx: RuleContext) -> tuple[Finding, ...]:
         findings: list[Finding] = []
         for rule in self.rules:
+            if not all(ctx.options.get(key) for key in rule.requires_options):
+                continue  # does nothing without them (the reporters say it did not run)
             try:
                 findings.extend(rule.check(ctx))
             except UnicodeDecodeError:

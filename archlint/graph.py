@@ -178,11 +178,16 @@ class ModelGraph:
         self._outer_readers: dict[tuple[str, str], list[str]] | None = None
         self._reads_from: dict[frozenset[str], dict[str, bool]] = {}
         self._dag: nx.DiGraph | None = None
-        self.nodes: Mapping[str, NodeInfo] = _NodeTable(self)
         self.skipped_subgraphs: list[str] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
         # the inferred main graph, waited for on the first declared type (loader.InferredShapes)
         self._inferred: Callable[[], GraphProto] | None = None
+
+    @property
+    def nodes(self) -> Mapping[str, NodeInfo]:
+        """Every node id, each NodeInfo built on access (a view made per call: held by the
+        graph, it would tie the graph into a cycle only the cyclic collector frees)."""
+        return _NodeTable(self)
 
     def _declared(self, scope: _Scope) -> _Declared:
         """Declared and inferred types of one scope, from the inferred model (read once)."""

@@ -17,6 +17,7 @@ from archlint._version import __version__
 from archlint.cli.lazy_group import LazyCommand, LazyGroup
 from archlint.cli.process_exit import exit_now
 from archlint.exit_codes import EXIT_USAGE
+from archlint.process_end import end_after_command
 
 __all__ = ["COMMANDS", "cli", "main"]
 
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv is not None:
         _run(list(argv))
         return
+    end_after_command()
     try:
         _run(sys.argv[1:])
     except SystemExit as exc:
