@@ -285,7 +285,7 @@ class RecurrentLayer:
             self.direction, self.hidden_size, self.layout, self.activations,
             self.activation_alpha, self.activation_beta, self.clip, self.input_forget,
             self.linear_before_reset, tuple(self.attribute_types.items()),
-            tuple(not name for name in node.inputs), tuple(not name for name in node.outputs),
+            tuple(map(bool, node.inputs)), tuple(map(bool, node.outputs)),
             _slot_facts(self.inputs), _slot_facts(self.outputs), _slot_facts(self.extra_inputs),
             self.enclosing_op_types, self.producer_name,
         )
@@ -361,11 +361,8 @@ class RecurrentLayer:
 
 def _slot_facts(refs: Mapping[str, TensorRef]) -> tuple[Hashable, ...]:
     """What :attr:`RecurrentLayer.signature` keeps of bound slots: all but names and values."""
-    return tuple(
-        (slot, ref.dtype, ref.shape, ref.stored_shape, ref.is_constant, ref.is_graph_input,
-         ref.producer is None)
-        for slot, ref in refs.items()
-    )
+    return tuple([(slot, ref.dtype, ref.shape, ref.stored_shape, ref.is_constant,
+                   ref.is_graph_input, ref.producer is None) for slot, ref in refs.items()])
 
 
 def build_layer(

@@ -55,6 +55,8 @@ class FixedBatchInitialState(Rule):
     def _layer(
         self, layer: RecurrentLayer, ctx: RuleContext
     ) -> Iterator[tuple[Finding, str]]:
+        if "initial_h" not in layer.inputs and "initial_c" not in layer.inputs:
+            return  # absent states are zeros of the right batch
         batch = layer.batch_dim
         symbols = dynamic_symbols(ctx)
         if not isinstance(batch, str) or batch not in symbols:
