@@ -24,6 +24,7 @@ import json
 import os
 import select
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -38,17 +39,27 @@ if TYPE_CHECKING:  # imported where used: the CLI starts the worker before it im
     from onnx import ModelProto
 
 __all__ = [
+    "EARLY_INFERENCE_BYTES",
     "INFERENCE_TIMEOUT_S",
+    "RAW_INFERENCE_BYTES",
     "InferenceOutcome",
     "PendingInference",
     "close_worker",
+    "goes_early",
+    "hand_over",
     "infer_isolated",
     "start_inference",
+    "take_handed_over",
     "warm_up",
 ]
 
 # Generous: inference of 100k nodes takes about 1 s.
 INFERENCE_TIMEOUT_S = 300.0
+# A file of at most this size without external data goes to inference as read (no
+# serialization of its parsed model: archlint/loader.py's _inference_payload).
+RAW_INFERENCE_BYTES = 64 * 1024**2
+# A binary file from this size up goes to inference before this process parses it.
+EARLY_INFERENCE_BYTES = 1024**2
 
 _CHILD = Path(__file__).with_name("inference_child.py")
 
@@ -428,6 +439,7 @@ def warm_up() -> None:
 
 
 def _close_worker() -> None:
+    _HANDED_OVER.clear()
     while _OUTSTANDING:
         _OUTSTANDING[0]._abandon()
     while _WORKER:
@@ -441,6 +453,63 @@ def close_worker() -> None:
 
 
 atexit.register(close_worker)
+
+
+# --- a model handed over before its reader is imported ----------------------------------------
+def goes_early(data: bytes) -> bool:
+    """Whether a binary file goes to inference as read, before it is parsed: big enough for
+    the parse to matter, small enough to go whole, and without the key that external data
+    carries (archlint/loader.py checks exactly once it has parsed the file; a wrong guess is
+    cancelled)."""
+    return EARLY_INFERENCE_BYTES <= len(data) <= RAW_INFERENCE_BYTES and b"location" not in data
+
+
+@dataclass(frozen=True)
+class _HandedOver:
+    path: str  # as os.path.realpath gives it
+    data: bytes
+    pending: PendingInference
+
+
+_HANDED_OVER: list[_HandedOver] = []  # zero or one
+
+
+def hand_over(path: str) -> None:
+    """Start inference of the ONNX file at ``path`` now, as read, when :func:`goes_early`.
+
+    The command line names the model before the modules that read it are imported (0.3-0.4 s:
+    onnx, the engine, the rules), and the worker would sit idle meanwhile. The loader takes the
+    inference only for the same bytes read from the same file (:func:`take_handed_over`); any
+    other load, or a ``-j`` pool, cancels it, so a wrong guess costs time, never a result.
+    Anything unusual (not a regular ``.onnx`` file, unreadable) is left to the loader."""
+    if os.name != "posix" or _HANDED_OVER or not path.lower().endswith(".onnx"):
+        return
+    try:
+        file_path = Path(path)
+        status = file_path.stat()
+        if not stat.S_ISREG(status.st_mode) \
+                or not EARLY_INFERENCE_BYTES <= status.st_size <= RAW_INFERENCE_BYTES:
+            return
+        with file_path.open("rb") as file:
+            data = file.read(RAW_INFERENCE_BYTES + 1)
+    except (OSError, ValueError):
+        return
+    if goes_early(data):
+        _HANDED_OVER.append(_HandedOver(os.path.realpath(path), data, start_inference(data)))
+
+
+def take_handed_over(path: Path, data: bytes) -> tuple[bytes, PendingInference] | None:
+    """The inference :func:`hand_over` started, when ``data`` (the loader's read of ``path``)
+    is the very model it infers: returned with the handed-over bytes, so only one copy stays
+    alive. Any other model cancels it (the worker serves one request at a time)."""
+    with _LOCK:
+        if not _HANDED_OVER:
+            return None
+        handed = _HANDED_OVER.pop()
+    if handed.path == os.path.realpath(path) and handed.data == data:
+        return handed.data, handed.pending
+    handed.pending.cancel()
+    return None
 
 
 def _read_exactly(fd: int, size: int, deadline: float) -> bytes | None:

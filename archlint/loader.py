@@ -24,10 +24,13 @@ from archlint.discovery import Discovery, walk_models
 from archlint.functions import expansion_problem
 from archlint.inference import (
     INFERENCE_TIMEOUT_S,
+    RAW_INFERENCE_BYTES,
     InferenceOutcome,
     PendingInference,
+    goes_early,
     infer_isolated,
     start_inference,
+    take_handed_over,
     warm_up,
 )
 
@@ -53,12 +56,6 @@ SMALL_TENSOR_ELEMENTS = 4096
 MAX_MODEL_BYTES = 2 * 1024**3
 MAX_TEXT_MODEL_BYTES = 256 * 1024**2
 MAX_TEXT_NESTING = 32
-# A model file up to this size is handed to shape inference as it was read (no Python
-# serialization): inference copies it a few times in the child, which is cheap at this size.
-# A bigger one, or one with external data, is inferred on its skeleton (weights left out).
-RAW_INFERENCE_BYTES = 64 * 1024**2
-# A binary file from this size up goes to inference before this process parses it.
-EARLY_INFERENCE_BYTES = 1024**2
 
 
 # protobuf (proto2) does not check UTF-8 when parsing: a corrupt string field only fails when
@@ -212,7 +209,9 @@ def load_model(
         warm_up()  # the child starts while the file is read and parsed
     data, text = _read(path, shown)
     # a big binary file goes to inference before it is parsed here: the parse overlaps too
-    early = _early_inference(data, inference_timeout) if infer_shapes and not text else None
+    early = None
+    if infer_shapes and not text:
+        data, early = _early_inference(path, data, inference_timeout)
     try:
         proto = _parse_text(data, shown) if text else _parse_binary(data, shown)
         return load_proto(proto, shown, path, infer_shapes=infer_shapes,
@@ -224,14 +223,22 @@ def load_model(
         raise
 
 
-def _early_inference(data: bytes, timeout: float | None) -> PendingInference | None:
-    """Inference of a file as read, started before it is parsed, where it is likely to be
-    what :func:`_inference_payload` chooses: big enough for the parse to matter, small enough
-    to go whole, and without the key that external data carries (checked exactly once the
-    file is parsed; a wrong guess is cancelled)."""
-    if not EARLY_INFERENCE_BYTES <= len(data) <= RAW_INFERENCE_BYTES or b"location" in data:
-        return None
-    return start_inference(data, timeout=_inference_limit(timeout))
+def _early_inference(
+    path: Path, data: bytes, timeout: float | None
+) -> tuple[bytes, PendingInference | None]:
+    """Inference of a file as read, started before it is parsed where it is likely to be what
+    :func:`_inference_payload` chooses (inference.goes_early): the one the command line handed
+    over before this module was imported when it is of these very bytes (then its copy of
+    them, so one stays alive; a static lint only: a runtime deadline starts its own), else a
+    new one."""
+    handed = take_handed_over(path, data)
+    if handed is not None and timeout is None:
+        return handed
+    if handed is not None:
+        handed[1].cancel()
+    if not goes_early(data):
+        return data, None
+    return data, start_inference(data, timeout=_inference_limit(timeout))
 
 
 def _inference_limit(timeout: float | None) -> float:

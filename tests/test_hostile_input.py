@@ -308,7 +308,7 @@ def test_a_big_file_refused_after_its_early_inference_started_stops_that_inferen
     model = _nested_functions(40)  # 2^40 nodes inlined: inference would never end
     ballast = numpy_helper.from_array(np.zeros(300_000, np.float32), "ballast")
     model.graph.initializer.append(ballast)
-    assert len(model.SerializeToString()) > loader.EARLY_INFERENCE_BYTES
+    assert len(model.SerializeToString()) > inference.EARLY_INFERENCE_BYTES
     bomb, good = tmp_path / "bomb.onnx", FIXTURES / "exported" / "lstm_l2_bi_classic.onnx"
     onnx.save_model(model, bomb)
     with pytest.raises(loader.LoadError, match="not analysed: model-local functions"):

@@ -28,7 +28,7 @@ COMMANDS = {
         "archlint.cli.lint:lint_command",
         "Lint ONNX models (files, or folders searched for *.onnx; none given: the current "
         "folder, without virtual environments, build folders and git-ignored files).",
-        reads_models=True),
+        reads_models=True, hands_over=True),
     "rules": LazyCommand(
         "archlint.cli.rules:rules_command",
         "List every rule: code, name, default severity, summary, origin."),

@@ -23,11 +23,15 @@ __all__ = ["LazyCommand", "LazyGroup"]
 class LazyCommand:
     """Where a command lives (``"module:attribute"``), the first sentence of its help, and
     whether it reads models (then the shape-inference worker is started before the command's
-    modules are imported: the two overlap)."""
+    modules are imported: the two overlap). A command that ``hands_over`` its first model also
+    gives the worker the first ``.onnx`` file its arguments name, to infer while the command's
+    modules are imported (archlint.inference.hand_over: used only if the command reads those
+    very bytes first)."""
 
     target: str
     summary: str
     reads_models: bool = False
+    hands_over: bool = False
 
     def load(self) -> click.Command:
         module, _, attribute = self.target.partition(":")
@@ -65,6 +69,13 @@ class LazyGroup(click.Group):
             # a typo: click suggests the nearest of the loaded commands, so load them all
             for name in self.lazy_commands:
                 self.get_command(ctx, name)
+        lazy = self.lazy_commands.get(args[0]) if args else None
+        if lazy is not None and lazy.hands_over and args[0] not in self.commands:
+            from archlint.inference import hand_over
+
+            first = next((arg for arg in args[1:] if arg.lower().endswith(".onnx")), None)
+            if first is not None:
+                hand_over(first)  # before get_command imports the command
         return super().resolve_command(ctx, args)
 
     def listed_help(self, name: str, limit: int) -> str:
