@@ -24,11 +24,6 @@ from archlint.api import Severity
 from archlint.runtime.settings import RuntimeSettings, SettingsError
 from archlint.small_files import MAX_TEXT_FILE_BYTES, UnreadableFile, parse_guard, read_text_file
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 __all__ = [
     "CONFIG_FILES",
     "FAIL_ON_CHOICES",
@@ -189,6 +184,10 @@ def _mentions_archlint(path: Path) -> bool:
 def _read_toml(path: Path) -> dict[str, Any]:
     """The parsed file; a FIFO, a device, a binary or huge file, invalid UTF-8, invalid TOML,
     nesting deeper than Python recurses or an integer of 100,000 digits: one ConfigError."""
+    if sys.version_info >= (3, 11):  # imported here: most lints find no config file
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         text = read_text_file(path)
         with parse_guard():

@@ -5,7 +5,6 @@ from typing import ClassVar
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
-from archlint.targets import load_profiles
 from archlint_rules._dims import describe
 from archlint_rules._targets import placements, provenance, quoted
 
@@ -42,6 +41,8 @@ class TargetCpuFallback(LayerRule):
     requires_options: ClassVar[frozenset[str]] = frozenset({"targets"})
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
+        from archlint.targets import load_profiles  # a lint without targets never reads them
+
         profiles = load_profiles()
         for placement in placements(ctx, layer):
             moves = [m for m in placement.reasons if m.entry.kind == "fallback"]
