@@ -508,19 +508,17 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
     produced = scope.producers.get(name)
     if produced is None:
         tensor = scope.initializers.get(name)
-        if tensor is not None:
-            return TensorInfo(
-                name, scope.path, tensor.data_type, tuple(tensor.dims[:]),
-                is_initializer=True, is_graph_input=name in scope.inputs,
-                is_graph_output=name in scope.outputs,
-                external=tensor.data_location == TensorProto.EXTERNAL, constant_source=tensor,
-            )  # dims[:] is a list: tuple() of it is twice as fast as of the repeated field
+        if tensor is not None:  # dims[:] is a list: tuple() of it is twice as fast
+            return _tensor_info(
+                name, scope.path, tensor.data_type, tuple(tensor.dims[:]), None, True,
+                name in scope.inputs, name in scope.outputs,
+                tensor.data_location == TensorProto.EXTERNAL, tensor)
         if name not in scope.inputs:
             return None
     dtype, shape = graph._declared(scope).type_of(name)
     if produced is None:
-        return TensorInfo(name, scope.path, dtype, shape, is_graph_input=True,
-                          is_graph_output=name in scope.outputs)
+        return _tensor_info(name, scope.path, dtype, shape, None, False, True,
+                            name in scope.outputs, False, None)
     index, slot = produced
     constant = None
     if slot == 0 and "Constant" in scope.op_indexes:
@@ -532,8 +530,26 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
                 if value is not None:
                     dtype = dtype or _np_to_onnx_dtype(value)
                     shape = shape if shape is not None else tuple(value.shape)
-    return TensorInfo(name, scope.path, dtype, shape, producer=f"{scope.path}/{index}",
-                      is_graph_output=name in scope.outputs, constant_source=constant)
+    return _tensor_info(name, scope.path, dtype, shape, f"{scope.path}/{index}", False, False,
+                        name in scope.outputs, False, constant)
+
+
+def _tensor_info(
+    name: str, graph: str, dtype: int | None, shape: Shape | None, producer: str | None,
+    is_initializer: bool, is_graph_input: bool, is_graph_output: bool, external: bool,
+    constant_source: TensorProto | NodeProto | None,
+) -> TensorInfo:
+    """``TensorInfo(...)`` with every field given, at half its cost: the frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``, and a model has a TensorInfo
+    per tensor (params_types.replaced copies records the same way). A field added to TensorInfo
+    must be added here: tests/test_view_records.py compares the two."""
+    info: TensorInfo = object.__new__(TensorInfo)
+    info.__dict__.update(
+        name=name, graph=graph, dtype=dtype, shape=shape, producer=producer,
+        is_initializer=is_initializer, is_graph_input=is_graph_input,
+        is_graph_output=is_graph_output, external=external, constant_source=constant_source,
+    )
+    return info
 
 
 def build_graph(model: LoadedModel) -> ModelGraph:

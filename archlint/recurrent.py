@@ -67,6 +67,11 @@ SLOT_RANKS: Mapping[str, int] = MappingProxyType({
     "Y": 4, "Y_h": 3, "Y_c": 3,
 })
 _ATTRIBUTE_TYPE_NAMES = {v: k.lower() for k, v in AttributeProto.AttributeType.items()}
+# The attributes whose values a view keeps (build_layer); the others' types only are read.
+_VIEW_ATTRIBUTES = frozenset({
+    "direction", "hidden_size", "layout", "activations", "activation_alpha", "activation_beta",
+    "clip", "input_forget", "linear_before_reset",
+})
 
 
 class Recognition(enum.Enum):
@@ -342,11 +347,13 @@ def build_layer(
     attrs: dict[str, Any] = {}
     types: dict[str, str] = {}
     for attr in node.proto.attribute:
-        types[attr.name] = _ATTRIBUTE_TYPE_NAMES.get(attr.type, "undefined")
-        if attr.ref_attr_name:
-            continue  # a function body's reference to its caller's attribute: value unknown
+        name, kind = attr.name, attr.type
+        types[name] = _ATTRIBUTE_TYPE_NAMES.get(kind, "undefined")
+        if name not in _VIEW_ATTRIBUTES or attr.ref_attr_name:
+            continue  # not read by the view; or a function body's reference to its caller's
+            # attribute, whose value is unknown
         try:
-            attrs[attr.name] = onnx.helper.get_attribute_value(attr)
+            attrs[name] = _attribute_value(attr, kind)
         except Exception:  # malformed attribute: treated as absent, its type still reported
             continue
     op = op or node.op_type
@@ -370,6 +377,18 @@ def build_layer(
     )
 
 
+def _attribute_value(attr: AttributeProto, kind: int) -> Any:
+    """``onnx.helper.get_attribute_value`` (which raises on a malformed attribute), with the
+    scalar types a recurrent op's attributes have read directly."""
+    if kind == AttributeProto.INT:
+        return attr.i
+    if kind == AttributeProto.STRING:
+        return attr.s
+    if kind == AttributeProto.FLOAT:
+        return attr.f
+    return onnx.helper.get_attribute_value(attr)
+
+
 def _enclosing_op_types(graph: ModelGraph, node: NodeInfo) -> tuple[str, ...]:
     found: list[str] = []
     parent = graph.nodes.get(node.parent) if node.parent else None
@@ -383,24 +402,28 @@ def _bind(
     graph: ModelGraph, node: NodeInfo, slots: tuple[str, ...], names: tuple[str, ...]
 ) -> dict[str, TensorRef]:
     bound: dict[str, TensorRef] = {}
+    scope = node.graph
     for slot, name in zip(slots, names, strict=False):  # extra inputs: not ours
         if not name:
             continue  # an omitted optional input or output
-        info = graph.tensor(name, node.graph)
-        if info is None:
-            bound[slot] = TensorRef(slot, name, None, None)
-            continue
-        bound[slot] = TensorRef(
-            slot=slot,
-            name=name,
-            dtype=info.dtype,
-            shape=info.shape,
-            is_constant=info.is_constant,
-            is_graph_input=info.is_graph_input,
-            producer=info.producer,
-            info=info,
-        )
+        info = graph.tensor(name, scope)
+        bound[slot] = TensorRef(slot, name, None, None) if info is None \
+            else _tensor_ref(slot, name, info)
     return bound
+
+
+def _tensor_ref(slot: str, name: str, info: TensorInfo) -> TensorRef:
+    """``TensorRef`` of a known tensor, its fields from ``info``, at half the cost of the
+    frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field, five views a layer;
+    graph._tensor_info does the same). A field added to TensorRef must be added here:
+    tests/test_view_records.py compares the two."""
+    ref: TensorRef = object.__new__(TensorRef)
+    ref.__dict__.update(
+        slot=slot, name=name, dtype=info.dtype, shape=info.shape,
+        is_constant=info.is_constant, is_graph_input=info.is_graph_input,
+        producer=info.producer, info=info, stored_shape=None,
+    )
+    return ref
 
 
 def _as_int(value: object) -> int | None:
