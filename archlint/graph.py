@@ -219,6 +219,9 @@ class ModelGraph:
     # --- tensors ------------------------------------------------------------------------------
     def tensor(self, name: str, graph: str = "main") -> TensorInfo | None:
         """Look a tensor up in ``graph`` and then its enclosing scopes."""
+        found = self._tensor_cache.get((graph, name))
+        if found is not None:  # seen in this scope before (most lookups)
+            return found
         scope: str | None = graph
         while scope is not None:
             found = self._scope_tensor(scope, name)

@@ -11,7 +11,7 @@ gates = 4 (LSTM, order i, o, f, c), 3 (GRU, order z, r, h) or 1 (RNN).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -67,11 +67,6 @@ SLOT_RANKS: Mapping[str, int] = MappingProxyType({
     "Y": 4, "Y_h": 3, "Y_c": 3,
 })
 _ATTRIBUTE_TYPE_NAMES = {v: k.lower() for k, v in AttributeProto.AttributeType.items()}
-# The attributes whose values a view keeps (build_layer); the others' types only are read.
-_VIEW_ATTRIBUTES = frozenset({
-    "direction", "hidden_size", "layout", "activations", "activation_alpha", "activation_beta",
-    "clip", "input_forget", "linear_before_reset",
-})
 
 
 class Recognition(enum.Enum):
@@ -344,37 +339,38 @@ def build_layer(
 
     Every layer of a model, contrib ops and recognised cells too: archlint/layers.py.
     """
-    attrs: dict[str, Any] = {}
+    fields = dict(_ABSENT_ATTRIBUTES)
     types: dict[str, str] = {}
     for attr in node.proto.attribute:
         name, kind = attr.name, attr.type
         types[name] = _ATTRIBUTE_TYPE_NAMES.get(kind, "undefined")
-        if name not in _VIEW_ATTRIBUTES or attr.ref_attr_name:
-            continue  # not read by the view; or a function body's reference to its caller's
+        read = _ATTRIBUTE_READERS.get(name)
+        if read is None or attr.ref_attr_name:
+            continue  # not kept by the view; or a function body's reference to its caller's
             # attribute, whose value is unknown
         try:
-            attrs[name] = _attribute_value(attr, kind)
+            value = _attribute_value(attr, kind)
         except Exception:  # malformed attribute: treated as absent, its type still reported
             continue
+        fields[name] = read(value)  # a later one of the same name wins
     op = op or node.op_type
-    return RecurrentLayer(
+    # RecurrentLayer(**every field), written into the instance: the frozen __init__ costs one
+    # object.__setattr__ per field, 19 a view (tests/test_view_records.py compares the two)
+    layer: RecurrentLayer = object.__new__(RecurrentLayer)
+    layer.__dict__.update(
         node=node,
         op_type=op,
-        direction=_as_str(attrs.get("direction"), "forward"),
-        hidden_size=_as_int(attrs.get("hidden_size")),
-        layout=_as_int(attrs.get("layout")) or 0,
-        activations=_as_str_tuple(attrs.get("activations")),
-        activation_alpha=_as_float_tuple(attrs.get("activation_alpha")),
-        activation_beta=_as_float_tuple(attrs.get("activation_beta")),
-        clip=_as_float(attrs.get("clip")),
-        input_forget=_as_int(attrs.get("input_forget")),
-        linear_before_reset=_as_int(attrs.get("linear_before_reset")),
+        **fields,
         attribute_types=MappingProxyType(types),
         inputs=MappingProxyType(_bind(graph, node, INPUT_SLOTS[op], node.inputs)),
         outputs=MappingProxyType(_bind(graph, node, OUTPUT_SLOTS[op], node.outputs)),
         producer_name=producer_name,
         enclosing_op_types=_enclosing_op_types(graph, node),
+        recognised_as=Recognition.NATIVE,
+        cell=None,
+        extra_inputs=MappingProxyType({}),
     )
+    return layer
 
 
 def _attribute_value(attr: AttributeProto, kind: int) -> Any:
@@ -454,3 +450,23 @@ def _as_float_tuple(value: object) -> tuple[float, ...] | None:
     if not isinstance(value, list):
         return None
     return tuple(float(v) for v in value if isinstance(v, int | float))
+
+
+# The attributes a view keeps, in RecurrentLayer's field order: the field's value when the
+# attribute is absent, and how an attribute's value (onnx.helper's) becomes the field's.
+_ABSENT_ATTRIBUTES: Mapping[str, object] = MappingProxyType({
+    "direction": "forward", "hidden_size": None, "layout": 0, "activations": None,
+    "activation_alpha": None, "activation_beta": None, "clip": None, "input_forget": None,
+    "linear_before_reset": None,
+})
+_ATTRIBUTE_READERS: Mapping[str, Callable[[object], object]] = MappingProxyType({
+    "direction": lambda value: _as_str(value, "forward"),
+    "hidden_size": _as_int,
+    "layout": lambda value: _as_int(value) or 0,
+    "activations": _as_str_tuple,
+    "activation_alpha": _as_float_tuple,
+    "activation_beta": _as_float_tuple,
+    "clip": _as_float,
+    "input_forget": _as_int,
+    "linear_before_reset": _as_int,
+})

@@ -77,6 +77,7 @@ def test_tensor_infos_and_refs_have_every_field(tmp_path: Path) -> None:
     assert infos["R"].is_graph_input and infos["R"].is_initializer
     assert infos["lens"].constant_source is not None and infos["lens"].shape == (1,)
     layer = build_layer(graph, graph.node("main/1"))
+    _assert_as_init_builds(layer)
     assert set(layer.inputs) == {"X", "W", "R", "B", "sequence_lens"}
     for ref in (*layer.inputs.values(), *layer.outputs.values()):
         assert isinstance(ref, TensorRef)
@@ -182,6 +183,7 @@ def test_layer_attributes_as_onnx_helper_reads_them(
         if a.type in AttributeProto.AttributeType.values() else "undefined"
         for a in attributes}
     assert isinstance(layer, RecurrentLayer)
+    _assert_as_init_builds(layer)
 
 
 def test_declared_dims_decode_as_written(tmp_path: Path) -> None:
