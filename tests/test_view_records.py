@@ -59,7 +59,9 @@ def _graph(tmp_path: Path, model: onnx.ModelProto) -> ModelGraph:
 
 
 def _assert_as_init_builds(record: Any) -> None:
-    """Every field, in declaration order and nothing else, equal to the constructor's."""
+    """Every field, in declaration order and nothing else, equal to the constructor's; and no
+    ``__post_init__`` that writing the fields directly would skip."""
+    assert not hasattr(type(record), "__post_init__")
     names = [f.name for f in dataclasses.fields(record)]
     assert list(vars(record)) == names
     rebuilt = type(record)(**{name: getattr(record, name) for name in names})
