@@ -224,6 +224,9 @@ class ModelGraph:
     # --- tensors ------------------------------------------------------------------------------
     def tensor(self, name: str, graph: str = "main") -> TensorInfo | None:
         """Look a tensor up in ``graph`` and then its enclosing scopes."""
+        found = self._tensor_cache.get((graph, name))
+        if found is not None:  # seen in this scope before (most lookups)
+            return found
         scope: str | None = graph
         while scope is not None:
             found = self._scope_tensor(scope, name)
@@ -511,34 +514,50 @@ def _edge_data(info: TensorInfo) -> dict[str, Any]:
 
 def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | None:
     produced = scope.producers.get(name)
-    is_input = name in scope.inputs
-    is_output = name in scope.outputs
-    tensor = scope.initializers.get(name)
-    if produced is None and tensor is not None:
-        return TensorInfo(
-            name, scope.path, tensor.data_type, tuple(tensor.dims),
-            is_initializer=True, is_graph_input=is_input, is_graph_output=is_output,
-            external=tensor.data_location == TensorProto.EXTERNAL, constant_source=tensor,
-        )
-    declared = graph._declared(scope).get(name)
-    dtype, shape = type_of(declared) if declared is not None else (None, None)
-    if produced is not None:
-        index, slot = produced
+    if produced is None:
+        tensor = scope.initializers.get(name)
+        if tensor is not None:  # dims[:] is a list: tuple() of it is twice as fast
+            return _tensor_info(
+                name, scope.path, tensor.data_type, tuple(tensor.dims[:]), None, True,
+                name in scope.inputs, name in scope.outputs,
+                tensor.data_location == TensorProto.EXTERNAL, tensor)
+        if name not in scope.inputs:
+            return None
+    dtype, shape = graph._declared(scope).type_of(name)
+    if produced is None:
+        return _tensor_info(name, scope.path, dtype, shape, None, False, True,
+                            name in scope.outputs, False, None)
+    index, slot = produced
+    constant = None
+    if slot == 0 and "Constant" in scope.op_indexes:
         proto = scope.protos[index]
-        is_constant = slot == 0 and "Constant" in scope.op_indexes \
-            and proto.op_type == "Constant" and proto.domain in ("", "ai.onnx")
-        if is_constant and (dtype is None or shape is None):
-            value = _constant_value(proto)
-            if value is not None:
-                dtype = dtype or _np_to_onnx_dtype(value)
-                shape = shape if shape is not None else tuple(value.shape)
-        return TensorInfo(name, scope.path, dtype, shape, producer=f"{scope.path}/{index}",
-                          is_graph_output=is_output,
-                          constant_source=proto if is_constant else None)
-    if is_input:
-        return TensorInfo(name, scope.path, dtype, shape, is_graph_input=True,
-                          is_graph_output=is_output)
-    return None
+        if proto.op_type == "Constant" and proto.domain in ("", "ai.onnx"):
+            constant = proto
+            if dtype is None or shape is None:
+                value = _constant_value(proto)
+                if value is not None:
+                    dtype = dtype or _np_to_onnx_dtype(value)
+                    shape = shape if shape is not None else tuple(value.shape)
+    return _tensor_info(name, scope.path, dtype, shape, f"{scope.path}/{index}", False, False,
+                        name in scope.outputs, False, constant)
+
+
+def _tensor_info(
+    name: str, graph: str, dtype: int | None, shape: Shape | None, producer: str | None,
+    is_initializer: bool, is_graph_input: bool, is_graph_output: bool, external: bool,
+    constant_source: TensorProto | NodeProto | None,
+) -> TensorInfo:
+    """``TensorInfo(...)`` with every field given, at half its cost: the frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``, and a model has a TensorInfo
+    per tensor (params_types.replaced copies records the same way). A field added to TensorInfo
+    must be added here: tests/test_view_records.py compares the two."""
+    info: TensorInfo = object.__new__(TensorInfo)
+    info.__dict__.update(
+        name=name, graph=graph, dtype=dtype, shape=shape, producer=producer,
+        is_initializer=is_initializer, is_graph_input=is_graph_input,
+        is_graph_output=is_graph_output, external=external, constant_source=constant_source,
+    )
+    return info
 
 
 def build_graph(model: LoadedModel) -> ModelGraph:
@@ -703,6 +722,9 @@ class _Declared:
         self._table: dict[str, ValueInfoProto] = {}
         self._value_info = value_info
         self.positions: dict[str, int] = {}
+        # a TypeProto's bytes -> its (dtype, shape): tensors of one type are decoded once (the
+        # bytes are the type, so equal bytes decode to equal values; a dim costs ~1 us to read)
+        self._decoded: dict[bytes, tuple[int | None, Shape | None]] = {}
 
     def get(self, name: str) -> ValueInfoProto | None:
         found = self._table.get(name)
@@ -710,6 +732,18 @@ class _Declared:
             return found
         position = self.positions.get(name)
         return None if position is None else self._value_info[position]
+
+    def type_of(self, name: str) -> tuple[int | None, Shape | None]:
+        """(dtype, shape) as declared for ``name``; (None, None) when it is not declared."""
+        value_info = self.get(name)
+        if value_info is None:
+            return None, None
+        type_proto = value_info.type
+        key = type_proto.SerializeToString()
+        found = self._decoded.get(key)
+        if found is None:
+            found = self._decoded[key] = _tensor_type(type_proto)
+        return found
 
     def declare(self, entries: Iterable[ValueInfoProto]) -> None:
         """Add entries: each takes its name unless one is there with a shape it lacks."""
@@ -738,10 +772,11 @@ def _tensor_type(type_proto: TypeProto) -> tuple[int | None, Shape | None]:
         return dtype, None
     dims: list[Dim] = []
     for dim in tensor_type.shape.dim:
-        if dim.HasField("dim_value"):
-            dims.append(int(dim.dim_value))
-        elif dim.HasField("dim_param") and dim.dim_param:
-            dims.append(dim.dim_param)
+        kind = dim.WhichOneof("value")  # one call where two HasField cost twice as much
+        if kind == "dim_value":
+            dims.append(dim.dim_value)
+        elif kind == "dim_param":
+            dims.append(dim.dim_param or None)
         else:
             dims.append(None)
     return dtype, tuple(dims)

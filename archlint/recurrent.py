@@ -11,7 +11,7 @@ gates = 4 (LSTM, order i, o, f, c), 3 (GRU, order z, r, h) or 1 (RNN).
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -372,35 +372,50 @@ def build_layer(
 
     Every layer of a model, contrib ops and recognised cells too: archlint/layers.py.
     """
-    attrs: dict[str, Any] = {}
+    fields = _ABSENT_ATTRIBUTES.copy()  # the proxied dict's copy: dict(proxy) is 10x slower
     types: dict[str, str] = {}
     for attr in node.proto.attribute:
-        types[attr.name] = _ATTRIBUTE_TYPE_NAMES.get(attr.type, "undefined")
-        if attr.ref_attr_name:
-            continue  # a function body's reference to its caller's attribute: value unknown
+        name, kind = attr.name, attr.type
+        types[name] = _ATTRIBUTE_TYPE_NAMES.get(kind, "undefined")
+        read = _ATTRIBUTE_READERS.get(name)
+        if read is None or attr.ref_attr_name:
+            continue  # not kept by the view; or a function body's reference to its caller's
+            # attribute, whose value is unknown
         try:
-            attrs[attr.name] = onnx.helper.get_attribute_value(attr)
+            value = _attribute_value(attr, kind)
         except Exception:  # malformed attribute: treated as absent, its type still reported
             continue
+        fields[name] = read(value)  # a later one of the same name wins
     op = op or node.op_type
-    return RecurrentLayer(
+    # RecurrentLayer(**every field), written into the instance: the frozen __init__ costs one
+    # object.__setattr__ per field, 19 a view (tests/test_view_records.py compares the two)
+    layer: RecurrentLayer = object.__new__(RecurrentLayer)
+    layer.__dict__.update(
         node=node,
         op_type=op,
-        direction=_as_str(attrs.get("direction"), "forward"),
-        hidden_size=_as_int(attrs.get("hidden_size")),
-        layout=_as_int(attrs.get("layout")) or 0,
-        activations=_as_str_tuple(attrs.get("activations")),
-        activation_alpha=_as_float_tuple(attrs.get("activation_alpha")),
-        activation_beta=_as_float_tuple(attrs.get("activation_beta")),
-        clip=_as_float(attrs.get("clip")),
-        input_forget=_as_int(attrs.get("input_forget")),
-        linear_before_reset=_as_int(attrs.get("linear_before_reset")),
+        **fields,
         attribute_types=MappingProxyType(types),
         inputs=MappingProxyType(_bind(graph, node, INPUT_SLOTS[op], node.inputs)),
         outputs=MappingProxyType(_bind(graph, node, OUTPUT_SLOTS[op], node.outputs)),
         producer_name=producer_name,
         enclosing_op_types=_enclosing_op_types(graph, node),
+        recognised_as=Recognition.NATIVE,
+        cell=None,
+        extra_inputs=MappingProxyType({}),
     )
+    return layer
+
+
+def _attribute_value(attr: AttributeProto, kind: int) -> Any:
+    """``onnx.helper.get_attribute_value`` (which raises on a malformed attribute), with the
+    scalar types a recurrent op's attributes have read directly."""
+    if kind == AttributeProto.INT:
+        return attr.i
+    if kind == AttributeProto.STRING:
+        return attr.s
+    if kind == AttributeProto.FLOAT:
+        return attr.f
+    return onnx.helper.get_attribute_value(attr)
 
 
 def _enclosing_op_types(graph: ModelGraph, node: NodeInfo) -> tuple[str, ...]:
@@ -416,24 +431,28 @@ def _bind(
     graph: ModelGraph, node: NodeInfo, slots: tuple[str, ...], names: tuple[str, ...]
 ) -> dict[str, TensorRef]:
     bound: dict[str, TensorRef] = {}
+    scope = node.graph
     for slot, name in zip(slots, names, strict=False):  # extra inputs: not ours
         if not name:
             continue  # an omitted optional input or output
-        info = graph.tensor(name, node.graph)
-        if info is None:
-            bound[slot] = TensorRef(slot, name, None, None)
-            continue
-        bound[slot] = TensorRef(
-            slot=slot,
-            name=name,
-            dtype=info.dtype,
-            shape=info.shape,
-            is_constant=info.is_constant,
-            is_graph_input=info.is_graph_input,
-            producer=info.producer,
-            info=info,
-        )
+        info = graph.tensor(name, scope)
+        bound[slot] = TensorRef(slot, name, None, None) if info is None \
+            else _tensor_ref(slot, name, info)
     return bound
+
+
+def _tensor_ref(slot: str, name: str, info: TensorInfo) -> TensorRef:
+    """``TensorRef`` of a known tensor, its fields from ``info``, at half the cost of the
+    frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field, five views a layer;
+    graph._tensor_info does the same). A field added to TensorRef must be added here:
+    tests/test_view_records.py compares the two."""
+    ref: TensorRef = object.__new__(TensorRef)
+    ref.__dict__.update(
+        slot=slot, name=name, dtype=info.dtype, shape=info.shape,
+        is_constant=info.is_constant, is_graph_input=info.is_graph_input,
+        producer=info.producer, info=info, stored_shape=None,
+    )
+    return ref
 
 
 def _as_int(value: object) -> int | None:
@@ -464,3 +483,23 @@ def _as_float_tuple(value: object) -> tuple[float, ...] | None:
     if not isinstance(value, list):
         return None
     return tuple(float(v) for v in value if isinstance(v, int | float))
+
+
+# The attributes a view keeps, in RecurrentLayer's field order: the field's value when the
+# attribute is absent, and how an attribute's value (onnx.helper's) becomes the field's.
+_ABSENT_ATTRIBUTES: MappingProxyType[str, object] = MappingProxyType({
+    "direction": "forward", "hidden_size": None, "layout": 0, "activations": None,
+    "activation_alpha": None, "activation_beta": None, "clip": None, "input_forget": None,
+    "linear_before_reset": None,
+})
+_ATTRIBUTE_READERS: Mapping[str, Callable[[object], object]] = MappingProxyType({
+    "direction": lambda value: _as_str(value, "forward"),
+    "hidden_size": _as_int,
+    "layout": lambda value: _as_int(value) or 0,
+    "activations": _as_str_tuple,
+    "activation_alpha": _as_float_tuple,
+    "activation_beta": _as_float_tuple,
+    "clip": _as_float,
+    "input_forget": _as_int,
+    "linear_before_reset": _as_int,
+})
