@@ -58,7 +58,8 @@ def test_a_process_ending_after_its_command_keeps_only_the_last_model(
     monkeypatch.setattr(process_end, "_ends_after_command", True)
     _lint(MODELS[0])
     assert analysed[0]() is not None
+    assert gc.get_freeze_count() > 0  # the collector never walks what is kept
     _lint(MODELS[1])  # the first is freed before the second is read
     assert analysed[0]() is None and analysed[1]() is not None
     process_end.release()
-    assert analysed[1]() is None
+    assert analysed[1]() is None and gc.get_freeze_count() == 0
