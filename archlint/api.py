@@ -269,10 +269,11 @@ class LayerRule(Rule):
     # True when check_layer reads only the layer's own facts (its RecurrentLayer.signature:
     # attributes, which slots are bound, their dtypes and shapes) and facts of the whole model
     # (ctx.model's opset and producer, ctx.options): never the graph around the layer, nor a
-    # tensor's value, nor a name except to word a finding. Then a layer whose signature came
-    # out clean once is not checked again: a model that repeats one cell 20,000 times is
-    # checked once per distinct cell. tests/test_layer_only_rules.py holds every such rule to
-    # it on every fixture.
+    # tensor's value, nor a name except to word a finding. Then the layers of one signature
+    # are checked through the first of them: when it comes out clean, so do they (a model
+    # that repeats one cell 20,000 times is checked once per rule); when it has findings,
+    # every layer of the signature is checked for its own. tests/test_layer_only_rules.py
+    # holds every such rule to it on every fixture.
     layer_only: ClassVar[bool] = False
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
@@ -281,28 +282,36 @@ class LayerRule(Rule):
                 if layer.op_type in self.ops:
                     yield from self.check_layer(layer, ctx)
             return
-        clean: set[int] = set()
-        for layer, kind in _signature_kinds(ctx):
-            if kind in clean or layer.op_type not in self.ops:
+        for group in _signature_groups(ctx):
+            first = group[0]
+            if first.op_type not in self.ops:
                 continue
-            found = list(self.check_layer(layer, ctx))
-            if found:
-                yield from found  # each layer of this signature is checked: its own names
-            else:
-                clean.add(kind)
+            found = list(self.check_layer(first, ctx))
+            if not found:
+                continue  # the group's other layers would come out clean too
+            yield from found
+            for layer in group[1:]:  # each gets its own findings, with its own names
+                yield from self.check_layer(layer, ctx)
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterable[Finding]:
         raise NotImplementedError
 
 
-def _signature_kinds(ctx: RuleContext) -> list[tuple[RecurrentLayer, int]]:
-    """Each layer with a small number standing for its signature (equal numbers, equal
-    signatures), computed once per model for every layer-only rule."""
-    def number() -> list[tuple[RecurrentLayer, int]]:
-        kinds: dict[Hashable, int] = {}
-        return [(layer, kinds.setdefault(layer.signature, len(kinds))) for layer in ctx.layers]
+def _signature_groups(ctx: RuleContext) -> list[list[RecurrentLayer]]:
+    """The layers grouped by signature, in model order (the engine sorts findings anyway);
+    found once per model for every layer-only rule, which then costs one check per group
+    that comes out clean rather than one per layer."""
+    def group() -> list[list[RecurrentLayer]]:
+        groups: dict[Hashable, list[RecurrentLayer]] = {}
+        for layer in ctx.layers:
+            same = groups.get(layer.signature)
+            if same is None:
+                groups[layer.signature] = [layer]
+            else:
+                same.append(layer)
+        return list(groups.values())
 
-    return ctx.memo("api.signature_kinds", number)
+    return ctx.memo("api.signature_groups", group)
 
 
 class RuntimeRule(Rule):
