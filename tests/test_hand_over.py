@@ -4,6 +4,7 @@ the very bytes it reads from that file."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,18 @@ def test_lint_of_a_big_model_from_the_command_line(tmp_path: Path) -> None:
     proc = run_archlint("lint", "--select", "AL201", "--format", "json", "-q", str(path))
     assert proc.returncode == 1, proc.stderr
     assert '"code": "AL201"' in proc.stdout and '"node": "lstm"' in proc.stdout
+
+
+def test_a_parallel_lint_closes_the_handed_over_inference(tmp_path: Path) -> None:
+    # -j: the pool's workers infer for themselves; the hand-over of the parent's worker is
+    # closed with it, and each model still gets its own findings
+    paths = []
+    for name, hidden in (("a.onnx", 257), ("b.onnx", 256)):
+        model = _big_lstm(256)
+        model.graph.node[0].attribute[0].i = hidden
+        paths.append(str(_save(model, tmp_path / name)))
+    proc = run_archlint("lint", "-j", "2", "--select", "AL201", "--format", "json", "-q", *paths)
+    assert proc.returncode == 1, proc.stderr
+    models = {m["path"]: m for m in json.loads(proc.stdout)["models"]}
+    assert [f["code"] for f in models[paths[0]]["findings"]][:1] == ["AL201"]
+    assert models[paths[1]]["findings"] == []
