@@ -129,3 +129,19 @@ def test_a_parallel_lint_closes_the_handed_over_inference(tmp_path: Path) -> Non
     models = {m["path"]: m for m in json.loads(proc.stdout)["models"]}
     assert [f["code"] for f in models[paths[0]]["findings"]][:1] == ["AL201"]
     assert models[paths[1]]["findings"] == []
+
+
+def test_a_handed_over_model_the_loader_refuses_stops_its_inference(tmp_path: Path) -> None:
+    # functions that expand without end: handed over before the loader could look, then
+    # refused by it; the worker busy inferring it is killed, so the lint ends at once
+    from tests.test_hostile_input import _nested_functions
+
+    model = _nested_functions(40)
+    model.graph.initializer.append(
+        numpy_helper.from_array(np.zeros(300_000, np.float32), "ballast"))
+    path = _save(model, tmp_path / "bomb.onnx")
+    proc = run_archlint("lint", str(path), timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"archlint: error: {path}: not analysed: model-local functions "
+                           "expand to more than 100,000 nodes when inlined (calls nested in "
+                           "calls)\n")
