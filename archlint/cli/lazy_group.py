@@ -70,7 +70,8 @@ class LazyGroup(click.Group):
             for name in self.lazy_commands:
                 self.get_command(ctx, name)
         lazy = self.lazy_commands.get(args[0]) if args else None
-        if lazy is not None and lazy.hands_over and args[0] not in self.commands:
+        if lazy is not None and lazy.hands_over and args[0] not in self.commands \
+                and "--runtime" not in args:  # a runtime's deadline starts its own inference
             from archlint.inference import hand_over
 
             first = next((arg for arg in args[1:] if arg.lower().endswith(".onnx")), None)
