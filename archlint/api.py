@@ -304,11 +304,7 @@ def _signature_groups(ctx: RuleContext) -> list[list[RecurrentLayer]]:
     def group() -> list[list[RecurrentLayer]]:
         groups: dict[Hashable, list[RecurrentLayer]] = {}
         for layer in ctx.layers:
-            same = groups.get(layer.signature)
-            if same is None:
-                groups[layer.signature] = [layer]
-            else:
-                same.append(layer)
+            groups.setdefault(layer.signature, []).append(layer)
         return list(groups.values())
 
     return ctx.memo("api.signature_groups", group)

@@ -8,11 +8,9 @@ and the imports go one way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from archlint import contrib_ops
 from archlint.cells import cell_layers
-from archlint.graph import ModelGraph, NodeInfo
+from archlint.graph import ModelGraph
 from archlint.recurrent import RECURRENT_OPS, RecurrentLayer, build_layer
 
 __all__ = ["build_layers"]
@@ -22,18 +20,10 @@ def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentL
     """Native LSTM/GRU/RNN nodes and onnxruntime's contrib recurrent ops, in graph order, then
     the cells recognised in Loops and unrolled chains."""
     layers: list[RecurrentLayer] = []
-    for node in _recurrent_op_nodes(graph):
-        contrib = contrib_ops.contrib_op(node)
-        if contrib is None:
+    for node in graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)):
+        if node.domain in ("", "ai.onnx") and node.op_type in RECURRENT_OPS:
             layers.append(build_layer(graph, node, producer_name))
-        else:
+        elif (contrib := contrib_ops.contrib_op(node)) is not None:
             base = build_layer(graph, node, producer_name, op=contrib.cell)
             layers.append(contrib_ops.build_contrib_layer(graph, node, base))
     return tuple(layers) + cell_layers(graph, producer_name)
-
-
-def _recurrent_op_nodes(graph: ModelGraph) -> Iterator[NodeInfo]:
-    for node in graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)):
-        if (node.domain in ("", "ai.onnx") and node.op_type in RECURRENT_OPS) \
-                or contrib_ops.contrib_op(node) is not None:
-            yield node

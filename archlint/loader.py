@@ -609,8 +609,8 @@ def infer_model_shapes(
     """The model's graph with inferred value_info (the main graph's initializers left out:
     readers take them, and their dims, from the model as read), the strict-inference error and
     the data-propagation error. Runs in a child process (archlint/inference.py)."""
-    limit = INFERENCE_TIMEOUT_S if timeout is None else min(timeout, INFERENCE_TIMEOUT_S)
-    return _settled(model, infer_isolated(model, _skeleton_if_needed, timeout=limit))
+    return _settled(model, infer_isolated(model, _skeleton_if_needed,
+                                          timeout=_inference_limit(timeout)))
 
 
 def _settled(

@@ -51,7 +51,6 @@ __all__ = [
     "attr_int",
     "attr_ints",
     "attr_str",
-    "chain_roots",
     "const_ints",
     "flatten_paths",
     "gather_spec",
@@ -642,17 +641,13 @@ def layer_chain(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str
     return {node_id: k for node_id, (k, _) in layer_stacks(graph, layers).items()}
 
 
-def chain_roots(graph: ModelGraph, layers: Sequence[RecurrentLayer]) -> dict[str, str]:
-    """The first layer (node id) of the stack each layer belongs to."""
-    return {node_id: root for node_id, (_, root) in layer_stacks(graph, layers).items()}
-
-
 def layer_stacks(
     graph: ModelGraph, layers: Sequence[RecurrentLayer]
 ) -> dict[str, tuple[int, str]]:
-    """(k, root) per layer: :func:`layer_chain` and :func:`chain_roots` in one walk. Each
-    layer's upstream is looked up once and every chain walked once, so a stack of thousands
-    of layers stays linear. A cycle counts from where it closes."""
+    """(k, root) per layer: its index in its stack (:func:`layer_chain`) and the first layer
+    (node id) of that stack, in one walk. Each layer's upstream is looked up once and every
+    chain walked once, so a stack of thousands of layers stays linear. A cycle counts from
+    where it closes."""
     by_node = {layer.node.id: layer for layer in layers}
     parent: dict[str, str | None] = {}
     for layer in layers:

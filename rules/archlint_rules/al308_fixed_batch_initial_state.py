@@ -55,7 +55,7 @@ class FixedBatchInitialState(Rule):
     def _layer(
         self, layer: RecurrentLayer, ctx: RuleContext
     ) -> Iterator[tuple[Finding, str]]:
-        if "initial_h" not in layer.inputs and "initial_c" not in layer.inputs:
+        if not any(slot in layer.inputs for slot in _STATES):
             return  # absent states are zeros of the right batch
         batch = layer.batch_dim
         symbols = dynamic_symbols(ctx)

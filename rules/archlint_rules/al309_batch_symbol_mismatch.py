@@ -53,7 +53,7 @@ class BatchSymbolMismatch(Rule):
         # model input -> (first layer, slot, declared dim, X's batch symbol, layers reading it)
         seen: dict[str, tuple[RecurrentLayer, str, Dim, str, list[str], int]] = {}
         for layer in ctx.layers:
-            if "initial_h" not in layer.inputs and "initial_c" not in layer.inputs:
+            if not any(slot in layer.inputs for slot in _STATES):
                 continue  # no state input to declare a batch
             batch = layer.batch_dim
             if not isinstance(batch, str) or batch not in symbols:
