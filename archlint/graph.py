@@ -260,6 +260,23 @@ class ModelGraph:
         table = {name: self._scope_tensor(graph, name) for name in names}
         return {name: info for name, info in table.items() if info is not None}
 
+    def stored_tensors(self, names: Iterable[str], graph: str = "main") -> list[TensorInfo]:
+        """The tensors among ``names`` (as :meth:`tensor` finds them from ``graph``) that are
+        stored: an initializer no node of its scope produces. Their views need no inferred
+        type, so they can be read while the inference child still works (archlint/layers.py
+        reads the recurrent nodes' weights so before it builds their views)."""
+        found: list[TensorInfo] = []
+        for name in names:
+            path = self._defining_scope(name, graph) if name else None
+            if path is None:
+                continue
+            scope = self._scopes[path]
+            if name in scope.initializers and name not in scope.producers:
+                info = self.tensor(name, graph)
+                if info is not None:
+                    found.append(info)
+        return found
+
     def _defining_scope(self, name: str, graph: str) -> str | None:
         """The scope whose table defines ``name`` as seen from ``graph`` (no TensorInfo built)."""
         path: str | None = graph

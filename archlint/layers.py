@@ -20,7 +20,10 @@ def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentL
     """Native LSTM/GRU/RNN nodes and onnxruntime's contrib recurrent ops, in graph order, then
     the cells recognised in Loops and unrolled chains."""
     layers: list[RecurrentLayer] = []
-    for node in graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)):
+    nodes = list(graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)))
+    for node in nodes:  # the weights first: read while the inference child may still work,
+        graph.stored_tensors(node.inputs, node.graph)  # the views then wait for X's type
+    for node in nodes:
         if node.domain in ("", "ai.onnx") and node.op_type in RECURRENT_OPS:
             layers.append(build_layer(graph, node, producer_name))
         elif (contrib := contrib_ops.contrib_op(node)) is not None:

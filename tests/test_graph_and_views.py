@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from archlint import loader
 from archlint.engine import analyse
+from archlint.graph import build_graph
 from archlint.loader import load_model
 
 LSTM_IN_LOOP = """
@@ -146,3 +147,47 @@ def test_reads_from_follows_producers_into_subgraphs_and_remembers(tmp_path: Pat
     assert graph.reads_from("main/0", relu) is False  # a source does not read itself
     # answers of no are remembered for what the walk saw; asking again gives the same
     assert graph.reads_from("main/3", relu) is False and graph.reads_from("main/2", relu)
+
+
+STORED = """
+<ir_version: 8, opset_import: ["" : 17]>
+stored (int64 trip, bool cond, float[seq, batch, 4] X, float[1, 12, 4] Wd)
+    => (float[seq, batch, 4] Z)
+<float[1, 12, 4] W = {ZEROS},
+ float[1, 12, 4] Wd = {ZEROS},
+ float[1] S = {1.0}>
+{
+  [relu_0] S = Relu(X)
+  [loop_0] Z = Loop(trip, cond) <body = body (int64 i, bool c_in)
+      => (bool c_out, float[seq, batch, 4] V) {
+      [add_0] V = Add(X, B)
+      [id_0] c_out = Identity(c_in)
+  }>
+}
+""".replace("ZEROS", ",".join(["0"] * 48))
+
+
+def test_stored_tensors_needs_no_inferred_type(tmp_path: Path) -> None:
+    """The weights the views read first, while the inference child works: initializers no
+    node produces (a graph input's default too), seen from a subgraph as from its own scope;
+    never a produced name that shadows an initializer, a plain input or an unknown name. And
+    no inferred type is read to find them."""
+    path = tmp_path / "stored.onnx.txt"
+    path.write_text(STORED)
+    graph = build_graph(load_model(path))  # nothing looked up yet
+    fresh = build_graph(load_model(path))
+
+    def no_types() -> onnx.GraphProto:
+        raise AssertionError("stored_tensors read an inferred type")
+
+    graph._inferred = no_types
+    graph._scopes["main"].declared = None  # as before the inference child answers
+    found = graph.stored_tensors(["X", "W", "Wd", "S", "nothing", ""])
+    assert [(info.name, info.graph, info.is_initializer, info.is_graph_input)
+            for info in found] == [("W", "main", True, False), ("Wd", "main", True, True)]
+    assert found[0].shape == (1, 12, 4)
+    body = graph.subgraphs_of("main/1")[0]
+    assert [info.graph for info in graph.stored_tensors(["W", "X"], body)] == ["main"]
+    # what it found is what a lookup finds, the same view, as on a graph never asked so
+    assert graph.tensor("W") is found[0]
+    assert found[0] == fresh.tensor("W") and found[1] == fresh.tensor("Wd")
