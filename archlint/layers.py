@@ -18,15 +18,21 @@ __all__ = ["build_layers"]
 
 def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:
     """Native LSTM/GRU/RNN nodes and onnxruntime's contrib recurrent ops, in graph order, then
-    the cells recognised in Loops and unrolled chains."""
-    layers: list[RecurrentLayer] = []
+    the cells recognised in Loops and unrolled chains.
+
+    What needs no inferred type comes first, while the inference child may still work (the
+    first type read waits for it): the nodes' weights and the cell search, which looks at the
+    index before it traces anything (on 100k plain nodes it is most of this step).
+    """
     nodes = list(graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)))
-    for node in nodes:  # the weights first: read while the inference child may still work,
-        graph.stored_tensors(node.inputs, node.graph)  # the views then wait for X's type
+    for node in nodes:
+        graph.stored_tensors(node.inputs, node.graph)
+    cells = cell_layers(graph, producer_name)
+    layers: list[RecurrentLayer] = []
     for node in nodes:
         if node.domain in ("", "ai.onnx") and node.op_type in RECURRENT_OPS:
             layers.append(build_layer(graph, node, producer_name))
         elif (contrib := contrib_ops.contrib_op(node)) is not None:
             base = build_layer(graph, node, producer_name, op=contrib.cell)
             layers.append(contrib_ops.build_contrib_layer(graph, node, base))
-    return tuple(layers) + cell_layers(graph, producer_name)
+    return tuple(layers) + cells

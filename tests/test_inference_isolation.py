@@ -260,3 +260,32 @@ def test_without_protobuf_the_worker_answers_whole() -> None:
     big = _model_with_weights(STRIP_ABOVE_BYTES // 4 + 1000).SerializeToString()
     assert _weight_stripper(None, None)(big) is big
     assert _weight_stripper("/nonexistent", "/nonexistent/onnx_ml_pb2.py")(big) is big
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
+def test_the_worker_pipes_hold_a_mebibyte_and_a_big_answer_comes_whole() -> None:
+    """A 10-20 MB answer comes back in reads of up to 1 MiB, not 64 KiB: the thread that reads
+    it needs the GIL for each read while the main thread indexes the graph."""
+    import fcntl
+
+    from archlint import inference
+
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) < inference.PIPE_BYTES:
+        pytest.skip("this system caps pipes below 1 MiB")
+    close_worker()
+    inference.warm_up()
+    [worker] = inference._WORKER
+    for stream in (worker.process.stdin, worker.process.stdout):
+        assert stream is not None
+        assert fcntl.fcntl(stream.fileno(), fcntl.F_GETPIPE_SZ) == inference.PIPE_BYTES
+    # a model whose answer is several pipes' worth comes back whole through that worker
+    chain = [onnx.helper.make_node("Relu", [f"t{k}"], [f"t{k + 1}"]) for k in range(60_000)]
+    graph = onnx.helper.make_graph(
+        chain, "chain", [onnx.helper.make_tensor_value_info("t0", onnx.TensorProto.FLOAT, [2])],
+        [onnx.helper.make_tensor_value_info("t60000", onnx.TensorProto.FLOAT, None)])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    outcome = infer_isolated(model)
+    assert outcome.error is None and outcome.inferred is not None
+    assert outcome.inferred.ByteSize() > 2 * inference.PIPE_BYTES
+    assert inference._WORKER[0] is worker  # the same worker answered
+    assert _shapes(outcome.inferred)["t54321"] == [2]
