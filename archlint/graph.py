@@ -648,7 +648,7 @@ def _add_scope(
             scope.first_position[op_type] = position
         else:
             here.append(index)
-        inputs = tuple(node.input)
+        inputs = tuple(node.input[:])  # a list first: tuple() of a list is quicker
         node_inputs.append(inputs)
         for name in inputs:
             if name:
@@ -657,7 +657,7 @@ def _add_scope(
                     readers[name] = [index]
                 else:
                     same_name.append(index)
-        outputs = tuple(node.output)
+        outputs = tuple(node.output[:])
         node_outputs.append(outputs)
         for slot, name in enumerate(outputs):
             if name:
