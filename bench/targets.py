@@ -56,7 +56,7 @@ class JobsRun:
 class Measurements:
     results: dict[tuple[str, str], Sample] = field(default_factory=dict)
     startup: dict[str, Sample] = field(default_factory=dict)
-    modules: dict[str, int] = field(default_factory=dict)  # -X importtime: modules imported
+    modules: dict[str, int] = field(default_factory=dict)  # python -v: modules loaded
     imports: str | None = None  # probe static-imports: "onnxruntime=no modules=N"
     jobs: JobsRun | None = None
 
