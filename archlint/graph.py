@@ -266,25 +266,21 @@ class ModelGraph:
         type, so they can be read while the inference child still works (archlint/layers.py
         reads the recurrent nodes' weights so before it builds their views)."""
         found: list[TensorInfo] = []
-        own, cache = self._scopes.get(graph), self._tensor_cache
+        own = self._scopes.get(graph)
         for name in names:
             if not name:
                 continue
-            tensor = None if own is None or name in own.producers else own.initializers.get(name)
-            if tensor is not None and own is not None:  # graph's own (most): as tensor() finds it
-                info = cache.get((graph, name))
-                if info is None:
-                    info = cache[(graph, name)] = _initializer_info(own, name, tensor)
+            if own is not None and name in own.initializers and name not in own.producers:
+                path = graph  # its own (most): _defining_scope's first step
+            else:
+                defining = self._defining_scope(name, graph)
+                scope = None if defining is None else self._scopes[defining]
+                if scope is None or name not in scope.initializers or name in scope.producers:
+                    continue
+                path = scope.path
+            info = self._scope_tensor(path, name)  # what tensor() finds from graph
+            if info is not None:
                 found.append(info)
-                continue
-            path = self._defining_scope(name, graph)
-            if path is None:
-                continue
-            scope = self._scopes[path]
-            if name in scope.initializers and name not in scope.producers:
-                outer = self.tensor(name, graph)
-                if outer is not None:
-                    found.append(outer)
         return found
 
     def _defining_scope(self, name: str, graph: str) -> str | None:
@@ -543,8 +539,11 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
     produced = scope.producers.get(name)
     if produced is None:
         tensor = scope.initializers.get(name)
-        if tensor is not None:
-            return _initializer_info(scope, name, tensor)
+        if tensor is not None:  # dims[:] is a list: tuple() of it is twice as fast
+            return _tensor_info(
+                name, scope.path, tensor.data_type, tuple(tensor.dims[:]), None, True,
+                name in scope.inputs, name in scope.outputs,
+                tensor.data_location == TensorProto.EXTERNAL, tensor)
         if name not in scope.inputs:
             return None
     dtype, shape = graph._declared(scope).type_of(name)
@@ -564,15 +563,6 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
                     shape = shape if shape is not None else tuple(value.shape)
     return _tensor_info(name, scope.path, dtype, shape, f"{scope.path}/{index}", False, False,
                         name in scope.outputs, False, constant)
-
-
-def _initializer_info(scope: _Scope, name: str, tensor: TensorProto) -> TensorInfo:
-    """The view of initializer ``name`` of ``scope`` (dims[:] is a list: tuple() of it is twice
-    as fast as of the repeated field)."""
-    return _tensor_info(
-        name, scope.path, tensor.data_type, tuple(tensor.dims[:]), None, True,
-        name in scope.inputs, name in scope.outputs,
-        tensor.data_location == TensorProto.EXTERNAL, tensor)
 
 
 def _tensor_info(
