@@ -43,6 +43,7 @@ __all__ = [
     "cell_layers",
     "find_cells",
     "match_loop_cell",
+    "match_steps",
     "match_unrolled",
 ]
 
@@ -102,7 +103,7 @@ class NoMatch:
 class CellFacts:
     """What was recovered about one recognised cell. Unknown facts are None."""
 
-    how: str  # "loop-cell" or "unrolled"
+    how: str  # "loop-cell", "unrolled" or "step"
     cell: str  # LSTM, GRU or RNN
     node: str  # the Loop, or the first node of the unrolled chain
     input_size: int
@@ -283,24 +284,34 @@ class _WeightProduct:
 def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
     found = []
     for node in graph.iter_nodes(_MATMULS):
-        if node.graph != scope or len(node.inputs) < 2 or node.domain not in ("", "ai.onnx"):
+        if node.graph != scope:
             continue
-        transposed = False
-        if node.op_type == "Gemm":
-            if attr_int(node, "transA"):
-                continue
-            transposed = bool(attr_int(node, "transB"))
-        sources = weight_sources(graph, node.inputs[1], scope)
-        if not sources:
-            continue
-        if transposed:
-            sources = tuple(WeightSource(s.tensor, s.graph, s.shape, not s.transposed)
-                            for s in sources)
-        bias: tuple[WeightSource, ...] = ()
-        if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
-            bias = weight_sources(graph, node.inputs[2], scope) or ()
-        found.append(_WeightProduct(node, node.inputs[0], node.inputs[1], sources, bias))
+        product = _weight_product(graph, node)
+        if product is not None:
+            found.append(product)
     return found
+
+
+def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
+    """The MatMul or Gemm ``node`` as data @ stored weight, or None when it is not one."""
+    if node.op_type not in _MATMULS or len(node.inputs) < 2 \
+            or node.domain not in ("", "ai.onnx"):
+        return None
+    transposed = False
+    if node.op_type == "Gemm":
+        if attr_int(node, "transA"):
+            return None
+        transposed = bool(attr_int(node, "transB"))
+    sources = weight_sources(graph, node.inputs[1], node.graph)
+    if not sources:
+        return None
+    if transposed:
+        sources = tuple(WeightSource(s.tensor, s.graph, s.shape, not s.transposed)
+                        for s in sources)
+    bias: tuple[WeightSource, ...] = ()
+    if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
+        bias = weight_sources(graph, node.inputs[2], node.graph) or ()
+    return _WeightProduct(node, node.inputs[0], node.inputs[1], sources, bias)
 
 
 def _dedupe(sources: Iterable[WeightSource]) -> tuple[WeightSource, ...]:
@@ -793,6 +804,271 @@ def _time_index(graph: ModelGraph, name: str, scope: str) -> int | None:
     return None
 
 
+# --- single steps -------------------------------------------------------------------------------
+# A model that computes one step per call reads the state from its inputs and returns the new
+# one: a streaming voice-activity detector or keyword spotter, an autoregressive decoder
+# exported step by step. torch writes nn.LSTMCell / nn.GRUCell / nn.RNNCell as Gemm + Split +
+# gates with both exporters (never as an LSTM node); a Keras cell called once is the same.
+
+# Ops between a state input and the product that reads it (state[0], state.view(...)).
+_STATE_READ_OPS = frozenset({"Identity", "Cast", "Gather", "Slice", "Split", "Squeeze",
+                             "Unsqueeze", "Reshape", "Flatten", "Transpose"})
+# Ops between a new state and the output that returns it (torch.stack, a packed (h, c)).
+_STATE_WRITE_OPS = frozenset({"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten",
+                              "Concat", "Transpose"})
+# Ops between a product and the Add that sums it with the other (its bias, its gate slices).
+_SUM_OPS = frozenset({"Add", "Split", "Slice", "Identity", "Cast", "Reshape", "Squeeze",
+                      "Unsqueeze"})
+_SUM_HOPS = 4  # ops between a product and that Add, and back up to the other product
+_RETURN_HOPS = 6  # ops between a new state and the output that returns it
+_STEP_REGION = 64  # nodes of one step looked at downstream of its products
+
+
+def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFacts]:
+    """Every single cell step in ``scope``: h @ R and x @ W summed into the gates (R square
+    per gate: ``[H, g·H]``), h read from a graph input, and the new state, H wide, returned
+    through a graph output (or carried by the Loop whose body this is). Products in ``taken``
+    belong to a cell found already. A candidate that fails is no cell and gets no reason: an
+    MLP's first layer reads a graph input too."""
+    found: list[CellFacts] = []
+    used = set(taken)
+    for node_id in graph.reading_inputs(_MATMULS, scope, _STATE_READ_OPS):
+        if node_id in used:
+            continue
+        state = _weight_product(graph, graph.node(node_id))
+        if state is None or _gates_of(state) is None or _shared(graph, state):
+            continue
+        for partner in _summed_with(graph, state):
+            if partner.node.id in used or _shared(graph, partner):
+                continue
+            cell = _match_step(graph, state, partner)
+            if cell is not None:
+                found.append(cell)
+                used |= cell.nodes
+                break
+    return found
+
+
+def _shared(graph: ModelGraph, product: _WeightProduct) -> bool:
+    """Whether another product reads the weights of ``product``: the steps of a chain (which
+    :func:`match_unrolled` matched or refused), not one step."""
+    for source in product.sources:
+        frontier, seen, products = [source.tensor], {source.tensor}, 0
+        while frontier:
+            name = frontier.pop()
+            for consumer in graph.consumers_of(name, source.graph):
+                if consumer.op_type in _MATMULS:
+                    products += 1
+                elif consumer.op_type in _WEIGHT_VIEW_OPS or consumer.op_type in (
+                        "Transpose", "Concat"):
+                    for out in consumer.outputs:
+                        if out and out not in seen and consumer.graph == source.graph:
+                            seen.add(out)
+                            frontier.append(out)
+            if products > 1:
+                return True
+    return False
+
+
+def _gates_of(product: _WeightProduct) -> tuple[int, int] | None:
+    """(H, gates) when the product's weight is square per gate, ``[H, g·H]`` with g 1, 3 or 4."""
+    geometry = _geometry(_dedupe(product.sources))
+    if isinstance(geometry, str):
+        return None
+    rows, columns = geometry
+    if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
+        return None
+    return rows, columns // rows
+
+
+def _summed_with(graph: ModelGraph, product: _WeightProduct) -> list[_WeightProduct]:
+    """The other stored-weight products added to ``product`` (after their biases, or gate by
+    gate after a Split), in model order."""
+    scope = product.node.graph
+    own = {product.node.id}
+    frontier = [(product.node.outputs[0] if product.node.outputs else "", 0)]
+    adds: list[NodeInfo] = []
+    while frontier:
+        name, hops = frontier.pop()
+        if not name or hops >= _SUM_HOPS:
+            continue
+        for consumer in graph.consumers_of(name, scope):
+            if consumer.graph != scope or consumer.op_type not in _SUM_OPS \
+                    or consumer.id in own:
+                continue
+            own.add(consumer.id)
+            if consumer.op_type == "Add":
+                adds.append(consumer)
+            frontier.extend((out, hops + 1) for out in consumer.outputs)
+    partners: dict[str, _WeightProduct] = {}
+    for add in adds:
+        for operand in add.inputs:
+            above = _product_above(graph, operand, scope, own)
+            if above is None or above.id in partners:
+                continue
+            other = _weight_product(graph, above)
+            if other is not None and _same_width(other, product):
+                partners[above.id] = other
+    return sorted(partners.values(), key=_order)
+
+
+def _product_above(
+    graph: ModelGraph, name: str, scope: str, own: set[str]
+) -> NodeInfo | None:
+    """The MatMul or Gemm that ``name`` is computed from through a bias Add, a Split or a
+    view, outside the nodes in ``own``."""
+    for _ in range(_SUM_HOPS):
+        producer = graph.producer(name, scope) if name else None
+        if producer is None or producer.graph != scope or producer.id in own:
+            return None
+        if producer.op_type in _MATMULS:
+            return producer
+        if producer.op_type not in _SUM_OPS:
+            return None
+        operands = [operand for operand in producer.inputs[:1 if producer.op_type != "Add"
+                                                           else None]
+                    if operand and not _is_stored(graph, operand, scope)]
+        if len(operands) != 1:
+            return None  # a sum of two computed values: not a bias Add
+        name = operands[0]
+    return None
+
+
+def _is_stored(graph: ModelGraph, name: str, scope: str) -> bool:
+    info = graph.tensor(name, scope)
+    return info is not None and (info.is_constant or info.is_initializer)
+
+
+def _same_width(a: _WeightProduct, b: _WeightProduct) -> bool:
+    first, second = _geometry(_dedupe(a.sources)), _geometry(_dedupe(b.sources))
+    return not isinstance(first, str) and not isinstance(second, str) \
+        and first[1] == second[1]
+
+
+def _match_step(
+    graph: ModelGraph, state: _WeightProduct, partner: _WeightProduct
+) -> CellFacts | None:
+    scope = state.node.graph
+    ids = frozenset({state.node.id, partner.node.id})
+    first = min(ids, key=_model_position)
+    gates = _gates_of(state)
+    if gates is None:
+        return None
+    hidden = gates[0]
+    closing = _new_states(graph, ids, scope, hidden)
+    if not closing:
+        return None
+    step_nodes = frozenset().union(*(_upstream(graph, [name], scope, stop=ids).nodes
+                                     for name in closing))
+    if not ids <= step_nodes:
+        return None
+    inner = step_nodes - ids
+    if _gates_of(partner) == gates and _read_elementwise(graph, partner, inner) \
+            and not _read_elementwise(graph, state, inner):
+        state, partner = partner, state  # I = H: the state is the one the update reads too
+    core = _match_core(first, partner.sources, state.sources)
+    if isinstance(core, NoMatch) or core.hidden_size != hidden:
+        return None
+    if _check_activations(first, core.cell, _op_types(graph, inner)) is not None:
+        return None
+    if core.cell == "LSTM" and not _reads_cell_state(graph, inner, state):
+        return None  # an LSTM step reads c as well as h
+    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    bias = _dedupe((*_bias_sources(graph, step_nodes | _downstream_adds(graph, [partner]),
+                                   used),
+                    *state.bias, *partner.bias))
+    return CellFacts(
+        how="step", cell=core.cell, node=first,
+        input_size=core.input_size, hidden_size=core.hidden_size,
+        kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
+        reset_after=True if core.cell == "GRU" else None,  # R reads h itself, not r ⊙ h
+        direction="forward", returns_sequence=False, sequence=None, steps=1, nodes=ids,
+    )
+
+
+def _new_states(graph: ModelGraph, ids: frozenset[str], scope: str, hidden: int) -> list[str]:
+    """Tensors computed from both products, ``hidden`` wide, that the graph returns."""
+    region: list[NodeInfo] = []
+    seen = set(ids)
+    frontier = [graph.node(node_id) for node_id in sorted(ids, key=_model_position)]
+    while frontier and len(region) < _STEP_REGION:
+        node = frontier.pop(0)
+        for name in node.outputs:
+            for consumer in graph.consumers_of(name, scope) if name else ():
+                if consumer.graph == scope and consumer.id not in seen:
+                    seen.add(consumer.id)
+                    region.append(consumer)
+                    frontier.append(consumer)
+    found = []
+    for node in region:
+        for name in node.outputs:
+            if name and _last_dim(graph, name, scope) == hidden \
+                    and _returned(graph, name, scope) \
+                    and ids <= _upstream(graph, [name], scope, stop=ids).nodes:
+                found.append(name)
+    return found
+
+
+def _returned(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether ``name`` reaches, through views and packing, an output of the model, or of a
+    Loop or Scan body (a carried or scanned value); an If branch's output is followed on
+    from the If."""
+    frontier = [(name, scope, 0)]
+    while frontier:
+        current, path, hops = frontier.pop()
+        outputs = graph.graph_outputs.get(path, ())
+        if current in outputs:
+            owner_id = graph.subgraph_owner(path)
+            if owner_id is None:
+                return path == "main"
+            owner = graph.node(owner_id)
+            if owner.op_type in ("Loop", "Scan"):
+                return True
+            position = outputs.index(current)
+            if owner.op_type == "If" and position < len(owner.outputs) \
+                    and owner.outputs[position]:
+                frontier.append((owner.outputs[position], owner.graph, hops))
+            continue
+        if hops >= _RETURN_HOPS:
+            continue
+        for consumer in graph.consumers_of(current, path):
+            if consumer.graph == path and consumer.op_type in _STATE_WRITE_OPS \
+                    and consumer.outputs and consumer.outputs[0]:
+                frontier.append((consumer.outputs[0], path, hops + 1))
+    return False
+
+
+def _read_elementwise(graph: ModelGraph, product: _WeightProduct, nodes: Iterable[str]) -> bool:
+    """Whether the graph input that ``product`` reads its data from is read again by a node of
+    the step other than a view: a GRU's h in its update, an LSTM's c packed with its h."""
+    scope = product.node.graph
+    source = graph.viewed_input(product.data, scope, _STATE_READ_OPS)
+    if source is None:
+        return False
+    for node_id in nodes:
+        node = graph.node(node_id)
+        if node.op_type in _STATE_READ_OPS or node.op_type in _MATMULS:
+            continue
+        if any(operand and graph.viewed_input(operand, scope, _STATE_READ_OPS) == source
+               for operand in node.inputs):
+            return True
+    return False
+
+
+def _reads_cell_state(graph: ModelGraph, nodes: Iterable[str], state: _WeightProduct) -> bool:
+    """Whether a Mul of the step reads a graph input (c) other than the state product's h."""
+    scope = state.node.graph
+    for node_id in nodes:
+        node = graph.node(node_id)
+        if node.op_type != "Mul":
+            continue
+        if any(operand and operand != state.data
+               and graph.viewed_input(operand, scope, _STATE_READ_OPS) is not None
+               for operand in node.inputs):
+            return True
+    return False
+
+
 # --- everything ---------------------------------------------------------------------------------
 def find_cells(graph: ModelGraph) -> tuple[list[CellFacts], list[NoMatch]]:
     """Every recognised cell in the model (Loops first, then unrolled chains in each scope),
@@ -822,6 +1098,12 @@ def find_cells(graph: ModelGraph) -> tuple[list[CellFacts], list[NoMatch]]:
                 taken |= result.nodes
             else:
                 misses.append(result)
+    for scope in scopes:
+        if scope in bodies:
+            continue
+        for step in match_steps(graph, scope, taken):
+            cells.append(step)
+            taken |= step.nodes
     if not cells:
         return cells, misses
     products = [p for scope in scopes for p in _weight_products(graph, scope)]
@@ -854,6 +1136,10 @@ def cell_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLa
     return tuple(_view(graph, cell, producer_name) for cell in cells)
 
 
+_RECOGNITION = {"loop-cell": Recognition.LOOP_CELL, "unrolled": Recognition.UNROLLED,
+                "step": Recognition.STEP}
+
+
 def _view(graph: ModelGraph, cell: CellFacts, producer_name: str) -> RecurrentLayer:
     node = graph.node(cell.node)
     enclosing: list[str] = []
@@ -870,6 +1156,6 @@ def _view(graph: ModelGraph, cell: CellFacts, producer_name: str) -> RecurrentLa
         attribute_types=MappingProxyType({}), inputs=MappingProxyType({}),
         outputs=MappingProxyType({}), producer_name=producer_name,
         enclosing_op_types=tuple(enclosing),
-        recognised_as=Recognition.LOOP_CELL if cell.how == "loop-cell" else Recognition.UNROLLED,
+        recognised_as=_RECOGNITION[cell.how],
         cell=cell,
     )

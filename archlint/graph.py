@@ -125,6 +125,9 @@ _STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
 # Subgraphs nested deeper than this are not descended into: a hostile model cannot make
 # archlint recurse or allocate without bound.
 MAX_SUBGRAPH_DEPTH = 16
+# View ops followed back from a tensor to the graph input it reads (ModelGraph.reading_inputs).
+MAX_VIEW_STEPS = 8
+_VIEW_WALK = 10_000  # tensors a walk forward from the graph inputs through view ops visits
 
 
 @dataclass
@@ -177,6 +180,7 @@ class ModelGraph:
         self._tensor_cache: dict[tuple[str, str], TensorInfo | None] = {}
         self._outer_readers: dict[tuple[str, str], list[str]] | None = None
         self._reads_from: dict[frozenset[str], dict[str, bool]] = {}
+        self._op_index_sets: dict[tuple[str, frozenset[str]], frozenset[int]] = {}
         self._dag: nx.DiGraph | None = None
         self.skipped_subgraphs: list[str] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
@@ -356,6 +360,79 @@ class ModelGraph:
                 else:
                     others.append(name)
         return stored, others
+
+    def reading_inputs(
+        self, op_types: frozenset[str], graph: str, through: frozenset[str]
+    ) -> list[str]:
+        """Ids of the nodes of ``op_types`` in ``graph``, in model order, whose input 0 is a
+        graph input or a view of one (:meth:`viewed_input`): found by walking forward from the
+        inputs visible in ``graph`` (its own and its enclosing graphs'), so a big graph's
+        MatMuls are never looked at one by one."""
+        frontier: list[tuple[str, str]] = []
+        path: str | None = graph
+        while path is not None and path in self._scopes:
+            frontier.extend((name, path) for name in self._scopes[path].inputs)
+            path = self._scopes[path].parent
+        seen = set(frontier)
+        found: set[int] = set()
+        while frontier:
+            name, path = frontier.pop()
+            for node_id in self.consumer_ids(name, path):
+                node_path, _, index_text = node_id.rpartition("/")
+                index = int(index_text)
+                scope = self._scopes[node_path]
+                inputs = scope.node_inputs[index]
+                if not inputs or inputs[0] != name \
+                        or scope.protos[index].domain not in _STANDARD_DOMAINS:
+                    continue  # read as something other than data
+                op_type = scope.protos[index].op_type
+                if op_type in op_types and node_path == graph:
+                    found.add(index)
+                elif op_type in through:
+                    for out in scope.node_outputs[index]:
+                        if out and (out, node_path) not in seen and len(seen) < _VIEW_WALK:
+                            seen.add((out, node_path))
+                            frontier.append((out, node_path))
+        return [f"{graph}/{index}" for index in sorted(found)]
+
+    def viewed_input(
+        self, name: str, graph: str, through: frozenset[str]
+    ) -> tuple[str, str] | None:
+        """(scope, name) of the graph input that ``name``, seen from ``graph``, is or is a view
+        of: the model's inputs or a subgraph's formal inputs, reached through input 0 of
+        standard-domain nodes of ``through`` (at most MAX_VIEW_STEPS of them). None for
+        anything computed otherwise, or stored."""
+        path = graph
+        for _ in range(MAX_VIEW_STEPS + 1):
+            here = self._scopes.get(path)
+            defining = path if here is not None and name in here.producers \
+                else self._defining_scope(name, path)
+            if defining is None:
+                return None
+            scope = self._scopes[defining]
+            produced = scope.producers.get(name)
+            if produced is None:
+                return (defining, name) if name in scope.inputs else None  # or stored
+            index = produced[0]
+            if index not in self._indexes_of(defining, through) \
+                    or scope.protos[index].domain not in _STANDARD_DOMAINS:
+                return None
+            inputs = scope.node_inputs[index]
+            if not inputs or not inputs[0]:
+                return None
+            name, path = inputs[0], defining
+        return None
+
+    def _indexes_of(self, graph: str, op_types: frozenset[str]) -> frozenset[int]:
+        """Indexes of the nodes of ``op_types`` (any domain) in ``graph``, kept per query."""
+        key = (graph, op_types)
+        found = self._op_index_sets.get(key)
+        if found is None:
+            scope = self._scopes[graph]
+            found = frozenset(index for op_type in op_types
+                              for index in scope.op_indexes.get(op_type, ()))
+            self._op_index_sets[key] = found
+        return found
 
     def iter_nodes(
         self, op_types: frozenset[str] | None = None, *, unusual_domains: bool = False

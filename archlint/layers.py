@@ -18,7 +18,7 @@ __all__ = ["build_layers"]
 
 def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:
     """Native LSTM/GRU/RNN nodes and onnxruntime's contrib recurrent ops, in graph order, then
-    the cells recognised in Loops and unrolled chains.
+    the cells recognised in Loops, unrolled chains and single steps.
 
     What needs no inferred type comes first, while the inference child may still work (the
     first type read waits for it): the nodes' weights and the cell search, which looks at the

@@ -148,7 +148,8 @@ Layers written out by exporters count as the layer they are:
     vectors in tf.nn.batch_normalization's name scope): ONNX and PyTorch 2·C, Keras 4·C.
 The per-layer report says how each recurrent layer was recognised: native (an ONNX
 LSTM/GRU/RNN node), contrib (an onnxruntime com.microsoft op), loop-cell (a Loop whose body
-computes the cell) or unrolled (per-step MatMuls).
+computes the cell), unrolled (per-step MatMuls) or step (one step per call, the state in the
+model's inputs and outputs).
 """
 
 

@@ -1,4 +1,4 @@
-"""Parameter rows for recurrent layers recognised as a Loop cell or an unrolled chain.
+"""Parameter rows for recurrent layers recognised as a Loop cell, an unrolled chain or a step.
 
 Their weights are Keras-shaped tensors (kernel ``[I, g·H]``, recurrent kernel ``[H, g·H]``,
 bias ``[g·H]`` or ``[2, g·H]``) or a traced cell's (``[g·H, I]``, ``[g·H, H]``, b_ih and b_hh),
@@ -26,7 +26,9 @@ from archlint.recurrent import Recognition, RecurrentLayer
 __all__ = ["count_cell_layer"]
 
 _HOW = {Recognition.LOOP_CELL: "a Loop whose body computes the cell",
-        Recognition.UNROLLED: "an unrolled chain of per-step MatMuls"}
+        Recognition.UNROLLED: "an unrolled chain of per-step MatMuls",
+        Recognition.STEP: "one step per call, its state read from the model's inputs and "
+                          "returned through its outputs"}
 _KERAS_NAMES = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM"}
 _TORCH_NAMES = {"RNN": "nn.RNN", "GRU": "nn.GRU", "LSTM": "nn.LSTM"}
 
@@ -100,7 +102,8 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     if cell.cell == "GRU" and cell.reset_after is not None:
         what += f" (reset_after={cell.reset_after})"
     shape = f"I={cell.input_size}, H={cell.hidden_size}"
-    steps = f", {cell.steps} steps" if cell.steps is not None else ""
+    steps = f", {cell.steps} steps" if cell.how == "unrolled" and cell.steps is not None \
+        else ""
     article = "an" if what.startswith("LSTM") else "a"
     notes = [f"recognised as {layer.recognised_as.value}: {_HOW[layer.recognised_as]}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]

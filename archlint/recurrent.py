@@ -76,14 +76,17 @@ class Recognition(enum.Enum):
     functions). CONTRIB: an onnxruntime contrib op (``com.microsoft`` DynamicQuantizeLSTM...).
     LOOP_CELL: a Loop whose body computes one LSTM/GRU/RNN step (tf2onnx's export of SimpleRNN,
     GRU with reset_after=False, masking, recurrent dropout). UNROLLED: per-step MatMuls and gates
-    with no loop at all. Rules that read slots of the ONNX op (attributes, Y, Y_h) apply as far as
-    the view's facts are known; the parameter report says which way each layer was recognised.
+    with no loop at all. STEP: one step of a cell per call, its state read from the model's
+    inputs and returned through its outputs (torch's nn.LSTMCell / GRUCell / RNNCell). Rules
+    that read slots of the ONNX op (attributes, Y, Y_h) apply as far as the view's facts are
+    known; the parameter report says which way each layer was recognised.
     """
 
     NATIVE = "native"
     CONTRIB = "contrib"
     LOOP_CELL = "loop-cell"
     UNROLLED = "unrolled"
+    STEP = "step"
 
 
 @dataclass(frozen=True)

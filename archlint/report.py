@@ -48,7 +48,8 @@ class ModelReport:
     suppressed: int = 0  # findings removed by per-path/per-node/metadata ignores
     baselined: int = 0  # findings removed because the baseline holds their fingerprint
     runtime: RunFacts | None = None  # set when the model went through the runtime check
-    # recurrent layers recognised from a Loop body or an unrolled chain: counted, not checked
+    # recurrent layers recognised from a Loop body, an unrolled chain or a single step: counted,
+    # not checked
     unchecked_layers: int = 0
     # recurrent-looking nodes no layer came from (a custom-domain *LSTM*, a Scan, a Loop whose
     # body is not a recognised cell): "label (op_type)", so the summary can say what it skipped

@@ -75,7 +75,8 @@ def coverage_lines(report: Report) -> list[str]:
     unchecked = sum(m.unchecked_layers for m in readable)
     if unchecked:
         lines.append(f"not checked: {_plural(unchecked, 'recurrent layer')} recognised from a "
-                     "Loop body or an unrolled chain (counted only, see AL025)")
+                     "Loop body, an unrolled chain or a single cell step (counted only, see "
+                     "AL025)")
     for model in readable:
         if model.unseen:
             lines.append(f"not checked: {model.path}: recurrent-looking ops archlint cannot see "

@@ -11,18 +11,21 @@ _KERAS = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM"}
 
 
 class RecurrentLayerNotChecked(Rule):
-    """A recurrent layer computed by a Loop or an unrolled chain: recognised, counted, not checked.
+    """A recurrent layer computed by a Loop, an unrolled chain or a cell step: counted, not checked.
 
     ## What it does
     Reports, as information, every layer archlint recognised from its pattern rather than from
     an LSTM/GRU/RNN node: a ``Loop`` whose body computes one cell step (x_t @ kernel +
-    h @ recurrent_kernel + bias, then the gates), or an unrolled chain of per-step MatMuls that
-    share one kernel and one recurrent kernel. It names the cell (SimpleRNN, GRU with its
-    reset_after, LSTM), I, H and the direction archlint recovered, and says what was not
-    checked: the rules for the ONNX ops (slot shapes AL1xx, hidden size and attributes AL2xx,
-    direction and state layout AL3xx, deployment targets AL6xx) read the op's X, W, R, B, Y and
-    attributes, which such a layer does not have. The layer is still listed and counted by
-    ``archlint params`` (and so seen by ``--max-params`` and the layer budgets).
+    h @ recurrent_kernel + bias, then the gates), an unrolled chain of per-step MatMuls that
+    share one kernel and one recurrent kernel, or a single cell step per call (a streaming
+    model: h, and c for an LSTM, read from the model's inputs, the new state returned through
+    its outputs; torch writes ``nn.LSTMCell``, ``nn.GRUCell`` and ``nn.RNNCell`` this way with
+    both exporters). It names the cell (SimpleRNN, GRU with its reset_after, LSTM), I, H and
+    the direction archlint recovered, and says what was not checked: the rules for the ONNX
+    ops (slot shapes AL1xx, hidden size and attributes AL2xx, direction and state layout AL3xx,
+    deployment targets AL6xx) read the op's X, W, R, B, Y and attributes, which such a layer
+    does not have. The layer is still listed and counted by ``archlint params`` (and so seen
+    by ``--max-params`` and the layer budgets).
 
     ## Why is this bad?
     Nothing is known to be wrong: this says which checks a clean result does not cover, instead
@@ -34,18 +37,22 @@ class RecurrentLayerNotChecked(Rule):
     (``rewriter/lstm_tf2_rewriter.py``, ``rewriter/gru_tf2_rewriter.py``: LSTM, and GRU with
     reset_after=True); SimpleRNN, GRU with reset_after=False, masking, recurrent dropout and
     unroll=True leave a generic ``Loop`` (``rewriter/loop_rewriter.py``) or no loop at all.
+    A step model is a sound design (the caller carries the state from call to call), but its
+    Gemms, Split and gates are not an LSTM node to any rule or runtime.
 
     ## Example
     fixtures/AL025/bad.onnx.txt: ``Loop`` whose body is ``Tanh(MatMul(x_t, kernel) + bias +
     MatMul(h, rkernel))`` is reported as a SimpleRNN step with I=3, H=4. The same layer as a
     native ``RNN <hidden_size: int = 4>`` node (fixtures/AL025/good.onnx.txt) is checked by every
-    rule and gives nothing here.
+    rule and gives nothing here. fixtures/steps/ holds torch's exports of one ``nn.LSTMCell``,
+    ``nn.GRUCell`` and ``nn.RNNCell`` step, each reported here.
     """
 
     code = "AL025"
     name = "recurrent-layer-not-checked"
     severity = Severity.INFO
-    summary = "A recurrent layer found as a Loop cell or unrolled chain: counted, op rules not run"
+    summary = ("A recurrent layer found as a Loop cell, unrolled chain or cell step: counted, op "
+               "rules not run")
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for layer in ctx.recognised:
@@ -55,8 +62,14 @@ class RecurrentLayerNotChecked(Rule):
             what = _KERAS[cell.cell]
             if cell.cell == "GRU" and cell.reset_after is not None:
                 what += f" (reset_after={cell.reset_after})"
+            direction = cell.direction
             if layer.recognised_as is Recognition.LOOP_CELL:
                 found, where = "a Loop whose body computes one step", f"Loop {layer.label!r}"
+            elif layer.recognised_as is Recognition.STEP:
+                found = ("one step per call: the state read from the model's inputs and "
+                         "returned through its outputs, as Gemm/MatMul, gates and elementwise ops")
+                where = f"cell step from {layer.node.op_type} {layer.label!r}"
+                direction = "one step"
             else:
                 steps = f" {cell.steps}" if cell.steps is not None else ""
                 found = f"an unrolled chain of{steps} per-step MatMuls"
@@ -64,12 +77,13 @@ class RecurrentLayerNotChecked(Rule):
             yield ctx.finding(
                 self, layer,
                 f"{where} computes {_article(what)} {what} layer (I={cell.input_size}, "
-                f"H={cell.hidden_size}, {cell.direction}): recognised from its pattern and "
+                f"H={cell.hidden_size}, {direction}): recognised from its pattern and "
                 f"counted by params; the rules for ONNX {cell.cell} nodes (slot shapes, "
                 "attributes, state layout, targets) do not apply to it",
                 expected=f"an ONNX {cell.cell} node, which every rule checks",
                 actual=found,
-                help=_help(cell.cell, cell.reset_after),
+                help=(_step_help(cell.cell) if layer.recognised_as is Recognition.STEP
+                      else _help(cell.cell, cell.reset_after)),
             )
 
 
@@ -85,6 +99,15 @@ def _help(cell: str, reset_after: bool | None) -> str:
                   f"an ONNX {cell} node in tf2onnx; in PyTorch use nn.{cell} rather than a cell "
                   "called in a Python loop")
     return f"Nothing to fix if the Loop is intended. To have the layer checked and fused: {native}."
+
+
+def _step_help(cell: str) -> str:
+    return (f"Nothing to fix if a step model is intended (the caller carries the state from "
+            f"call to call). To have the layer checked by every rule: run nn.{cell} over a "
+            f"sequence of length 1 with the state as its initial state (x.unsqueeze(0), "
+            f"h.unsqueeze(0)...) instead of nn.{cell}Cell, or a Keras {_KERAS[cell]} with "
+            "return_state=True and initial_state inputs: both export as an ONNX "
+            f"{cell} node with the same weights.")
 
 
 def _article(word: str) -> str:

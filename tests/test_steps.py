@@ -1,0 +1,182 @@
+"""Single cell steps (archlint/cells.py, ``match_steps``): a model that runs one LSTM/GRU/RNN
+step per call, its state read from the model's inputs and returned through its outputs.
+
+Real exports in fixtures/steps/: torch's nn.LSTMCell / GRUCell / RNNCell with the classic and
+the dynamo exporter (make_steps.py, which records each cell's PyTorch parameter count) and
+Keras cells called once, through tf2onnx (make_keras_steps.py, with ``count_params()``).
+ONNX-text cases here: the same algebra when the new state is not returned, or is not H wide,
+is no step.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from archlint.cells import find_cells
+from archlint.graph import build_graph
+from archlint.layers import build_layers
+from archlint.loader import load_model
+from archlint.params import Convention, count_model
+from archlint.recurrent import Recognition, RecurrentLayer
+
+from .conftest import FIXTURES, invoke
+
+STEPS = FIXTURES / "steps"
+TORCH = json.loads((STEPS / "manifest.json").read_text())["models"]
+KERAS = json.loads((STEPS / "keras_manifest.json").read_text())
+KERAS_CELLS = {"keras_lstm_cell": "LSTM", "keras_gru_cell": "GRU", "keras_rnn_cell": "RNN"}
+
+
+def _layers(path: Path) -> list[RecurrentLayer]:
+    return list(build_layers(build_graph(load_model(path))))
+
+
+@pytest.mark.parametrize("name", sorted(TORCH))
+def test_torch_cell_steps_are_recognised_and_counted(name: str) -> None:
+    entry = TORCH[name]
+    assert entry["ort_check"] == "ok"
+    path = STEPS / entry["file"]
+    layers = _layers(path)
+    assert len(layers) == entry["cells"]
+    for layer in layers:
+        cell = layer.cell
+        assert cell is not None
+        assert (layer.recognised_as, cell.cell, cell.input_size, cell.hidden_size,
+                cell.steps, cell.returns_sequence) == (
+            Recognition.STEP, entry["cell"], entry["input_size"], entry["hidden_size"], 1,
+            False)
+        # the kernel reads x and the recurrent kernel h, also when I = H (lstm_cell_square,
+        # packed_state): torch names them weight_ih and weight_hh
+        assert [s.tensor.rpartition(".")[2] for s in cell.kernel] == ["weight_ih"]
+        assert [s.tensor.rpartition(".")[2] for s in cell.recurrent_kernel] == ["weight_hh"]
+        assert sorted(s.tensor.rpartition(".")[2] for s in cell.bias) == ["bias_hh", "bias_ih"]
+        assert cell.bias_layout == "two"
+    graph = build_graph(load_model(path))
+    rows = [row for row in count_model(path.name, graph, build_layers(graph)).layers
+            if row.recognised_as == "step"]
+    assert sum(row.total(Convention.PYTORCH) or 0 for row in rows) == entry["torch_params"]
+    assert sum(row.total(Convention.ONNX) or 0 for row in rows) == entry["torch_params"]
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_CELLS))
+def test_keras_cell_steps_are_recognised_and_counted_as_keras_does(name: str) -> None:
+    entry = KERAS["models"][name]
+    assert entry["ort_check"] == "ok"
+    path = STEPS / entry["file"]
+    (layer,) = _layers(path)
+    cell = layer.cell
+    assert cell is not None
+    assert (layer.recognised_as, cell.cell, cell.input_size, cell.hidden_size) == (
+        Recognition.STEP, KERAS_CELLS[name], KERAS["input_size"], KERAS["hidden_size"])
+    assert [s.tensor for s in cell.kernel] != [s.tensor for s in cell.recurrent_kernel]
+    graph = build_graph(load_model(path))
+    (row,) = [row for row in count_model(path.name, graph, build_layers(graph)).layers
+              if row.recognised_as == "step"]
+    assert row.total(Convention.KERAS) == entry["count_params"]
+
+
+def test_a_gru_step_with_reset_before_the_product_is_not_recognised_but_counted() -> None:
+    """GRUCell(reset_after=False): the recurrent product reads r ⊙ h and tf2onnx splits the
+    recurrent kernel in two; not matched as a step (docs/recognised-layers.md), and params
+    still counts every weight, as Linear rows."""
+    entry = KERAS["models"]["keras_gru_cell_ra0"]
+    path = STEPS / entry["file"]
+    assert _layers(path) == []
+    graph = build_graph(load_model(path))
+    report = count_model(path.name, graph, build_layers(graph))
+    assert report.total(Convention.KERAS) == entry["count_params"]
+
+
+def test_lint_reports_each_step_as_info_and_nothing_else() -> None:
+    result = invoke("lint", str(STEPS), "--format", "json", "--no-respect-gitignore")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    findings = [(Path(m["path"]).name, f["code"], f["severity"])
+                for m in data["models"] for f in m["findings"]]
+    expected = [(entry["file"], "AL025", "info") for entry in TORCH.values()
+                for _ in range(entry["cells"])]
+    expected += [(KERAS["models"][name]["file"], "AL025", "info") for name in KERAS_CELLS]
+    assert sorted(findings) == sorted(expected)
+
+
+def test_the_step_finding_says_where_what_and_how_to_fix() -> None:
+    result = invoke("lint", str(STEPS / "lstm_cell_classic.onnx"), "--format", "json")
+    assert result.exit_code == 0, result.output
+    (model,) = json.loads(result.stdout)["models"]
+    (finding,) = model["findings"]
+    assert (finding["code"], finding["location"]["node"]) == ("AL025", "/cell/Gemm")
+    assert finding["message"].startswith(
+        "cell step from Gemm '/cell/Gemm' computes an LSTM layer (I=3, H=4, one step)")
+    assert finding["expected"] == "an ONNX LSTM node, which every rule checks"
+    assert finding["actual"].startswith("one step per call")
+    assert "nn.LSTM over a sequence of length 1" in finding["help"]
+
+
+def test_params_says_how_a_step_was_recognised() -> None:
+    result = invoke("params", str(STEPS / "gru_cell_dynamo.onnx"))
+    assert result.exit_code == 0, result.output
+    assert ("node_linear: recognised as step: one step per call, its state read from the "
+            "model's inputs and returned through its outputs, a GRU (reset_after=True) step "
+            "(I=3, H=4, forward); bias layout two") in result.output
+
+
+# torch's nn.LSTMCell(3, 4) step as the classic exporter writes it, with what becomes of its
+# new state left open: ``RETURN`` is the graph's outputs.
+_LSTM_STEP = """<ir_version: 8, opset_import: ["" : 17]>
+step (float[batch, 3] x, float[batch, 4] h, float[batch, 4] c) => ({outputs})
+<float[16, 3] w_ih = {w16x3}, float[16, 4] w_hh = {w16x4}, float[16] b_ih = {b16},
+ float[16] b_hh = {b16}, float[1, 4] head = {{0.1, 0.2, 0.3, 0.4}}, int64[4] sizes = {{4, 4, 4, 4}}>
+{{
+  [hh] rh = Gemm <transB = 1> (h, w_hh, b_hh)
+  [ih] rx = Gemm <transB = 1> (x, w_ih, b_ih)
+  gates = Add (rh, rx)
+  gi, gf, gg, go = Split <axis = 1> (gates, sizes)
+  si = Sigmoid (gi)
+  sf = Sigmoid (gf)
+  tg = Tanh (gg)
+  so = Sigmoid (go)
+  fc = Mul (sf, c)
+  ig = Mul (si, tg)
+  c_next = Add (fc, ig)
+  tc = Tanh (c_next)
+  h_next = Mul (so, tc)
+  score = Gemm <transB = 1> (h_next, head)
+  wide = Concat <axis = 1> (h_next, c_next)
+}}
+"""
+
+
+def _step_text(outputs: str) -> str:
+    values = ", ".join(f"{(k % 7 - 3) / 10}" for k in range(64))
+    return _LSTM_STEP.format(outputs=outputs, w16x3="{" + ", ".join(values.split(", ")[:48])
+                             + "}", w16x4="{" + values + "}",
+                             b16="{" + ", ".join(values.split(", ")[:16]) + "}")
+
+
+@pytest.mark.parametrize("outputs, recognised", [
+    ("float[batch, 4] h_next, float[batch, 4] c_next", True),
+    # only a score of another width leaves: the state is not carried to the next call
+    ("float[batch, 1] score", False),
+    # packed (h, c) on the feature axis: returned all the same
+    ("float[batch, 8] wide", True),
+])
+def test_a_step_needs_its_new_state_returned(tmp_path: Path, outputs: str,
+                                             recognised: bool) -> None:
+    path = tmp_path / "step.onnx.txt"
+    path.write_text(_step_text(outputs))
+    cells, _ = find_cells(build_graph(load_model(path)))
+    assert [(c.how, c.cell, c.node) for c in cells] == (
+        [("step", "LSTM", "main/0")] if recognised else [])
+
+
+def test_a_state_computed_inside_the_model_is_no_step(tmp_path: Path) -> None:
+    """h @ R where h is not read from an input: nothing carries it from call to call."""
+    text = _step_text("float[batch, 4] h_next, float[batch, 4] c_next")
+    text = text.replace("[hh] rh = Gemm <transB = 1> (h, w_hh, b_hh)",
+                        "hr = Relu (h)\n  [hh] rh = Gemm <transB = 1> (hr, w_hh, b_hh)")
+    path = tmp_path / "computed.onnx.txt"
+    path.write_text(text)
+    assert find_cells(build_graph(load_model(path))) == ([], [])
