@@ -35,6 +35,7 @@ from archlint.params_native import (
     resolve_recurrent_weights,
     traced_note,
 )
+from archlint.params_quantized import QUANTIZED_OPS, count_quantized, quantized_bias, quantized_op
 from archlint.params_types import (
     CONVENTIONS,
     BudgetFailure,
@@ -146,6 +147,9 @@ Layers written out by exporters count as the layer they are:
     Mul, Add): one LayerNormalization row with gamma and beta, as Keras and PyTorch count it.
   - a Keras BatchNormalization folded by tf2onnx into x·scale + shift (a Mul and an Add of
     vectors in tf.nn.batch_normalization's name scope): ONNX and PyTorch 2·C, Keras 4·C.
+  - onnxruntime's quantized ops (ConvInteger, MatMulInteger, QLinearConv, QLinearMatMul,
+    com.microsoft QGemm, DynamicQuantizeMatMul, MatMulIntegerToFloat): the int8 weight and
+    the bias as the float layer's parameters; the weight's scale and zero point in ONNX only.
 The per-layer report says how each recurrent layer was recognised: native (an ONNX
 LSTM/GRU/RNN node), contrib (an onnxruntime com.microsoft op), loop-cell (a Loop whose body
 computes the cell), unrolled (per-step MatMuls) or step (one step per call, the state in the
@@ -222,6 +226,7 @@ def count_model(
     # only the op types that can hold a row: a node of any other op type is never counted, and
     # iter_nodes keeps model order across the types it is asked for
     row_ops = frozenset(_KINDS).union(
+        (op_type for _, op_type in QUANTIZED_OPS),
         (layer.node.op_type for layer, _ in recurrent.values()),
         (graph.node(node_id).op_type for node_id in norms))
     for node in graph.iter_nodes(row_ops):
@@ -231,6 +236,9 @@ def count_model(
             row = norms[node.id]
         elif node.id in claimed:
             continue
+        elif quantized_op(node) is not None:
+            row = count_quantized(graph, node, weights.of,
+                                  quantized_bias(graph, node, weights.of))
         else:
             row = _count_other(weights, node, bias_adds.get(node.id))
         if row is None:
@@ -459,6 +467,9 @@ def _float_weight(info: TensorInfo, found: Trace) -> bool:
 # Ops that only re-arrange a layer's output: a bias Add after them still belongs to the layer
 # (tf2onnx's Dense on a 3-D input is Reshape -> MatMul -> Reshape -> Add).
 _LAYOUT_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Transpose", "Flatten"})
+# ... and, between a layer and its bias Add, the QuantizeLinear + DequantizeLinear pair that
+# onnxruntime's QDQ quantizer puts on every activation
+_BIAS_PATH_OPS = _LAYOUT_OPS | {"QuantizeLinear", "DequantizeLinear"}
 
 
 def _bias_adds(weights: _Weights) -> dict[str, Trace]:
@@ -477,7 +488,8 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
             continue  # the Conv has its own bias
         if not any(weights.named(t, node.graph) for t in node.inputs if t):
             continue
-        add = _single_consumer_through_layout(weights, node.outputs[0], node.graph)
+        add = _single_consumer_through_layout(weights, node.outputs[0], node.graph,
+                                              through=_BIAS_PATH_OPS)
         if add is None or add[0].op_type != "Add":
             continue
         others = [t for t in add[0].inputs if t != add[1]]
@@ -490,11 +502,12 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
 
 
 def _single_consumer_through_layout(
-    weights: _Weights, tensor: str, scope: str, limit: int = 4
+    weights: _Weights, tensor: str, scope: str, limit: int = 4,
+    through: frozenset[str] = _LAYOUT_OPS,
 ) -> tuple[NodeInfo, str] | None:
     """The one node reading ``tensor``, an output of a node in ``scope``, after at most
-    ``limit`` single-consumer layout ops, and the tensor it reads; None when the value fans
-    out or is a graph output on the way."""
+    ``limit`` single-consumer ops of ``through`` (layout ops), and the tensor it reads; None
+    when the value fans out or is a graph output on the way."""
     graph = weights.graph
     for _ in range(limit + 1):
         # a node's output is defined in the node's own scope: no TensorInfo needed
@@ -504,7 +517,7 @@ def _single_consumer_through_layout(
         if len(consumers) != 1:
             return None
         consumer = consumers[0]
-        if consumer.op_type not in _LAYOUT_OPS or consumer.domain not in ("", "ai.onnx"):
+        if consumer.op_type not in through or consumer.domain not in ("", "ai.onnx"):
             return consumer, tensor
         if consumer.inputs[0] != tensor or len(consumer.outputs) != 1:
             return None

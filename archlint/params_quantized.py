@@ -1,0 +1,214 @@
+"""Parameter rows for the quantized Conv, MatMul and Gemm ops onnxruntime's quantizer writes.
+
+``quantize_dynamic`` turns a Conv into ``ConvInteger`` and a MatMul (a Gemm's too) into
+``MatMulInteger`` (or com.microsoft ``DynamicQuantizeMatMul`` / ``MatMulIntegerToFloat``),
+whose float bias is added after the product is scaled back: ``Cast``, ``Mul`` by the input's
+and the weight's scale, then ``Add``. Its first releases (producer "onnx.quantize") added the
+bias in int32 instead, quantized at run time (``Div`` by the scale, ``Floor``, ``Cast``,
+``Reshape``). ``quantize_static`` in the QOperator format writes ``QLinearConv``,
+``QLinearMatMul`` and com.microsoft ``QGemm``, with an int32 bias input. (Its QDQ format keeps
+Conv, MatMul and Gemm, whose weights are traced through DequantizeLinear: archlint/params.py.)
+
+Each row counts the quantized weight and the bias as the float layer's parameters, in every
+convention (a weight is one parameter per element whatever its type); the weight's scale and
+zero point are quantization parameters, counted in ONNX only, as for DynamicQuantizeLSTM
+(archlint/params_contrib.py). The input's and output's scales and zero points describe
+activations, not the layer: not counted. Sources: onnxruntime/python/tools/quantization/
+operators/conv.py, matmul.py, gemm.py; onnxruntime's contrib op docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from archlint.graph import ModelGraph, NodeInfo, TensorInfo, dtype_name
+from archlint.params_native import traced_note
+from archlint.params_types import LayerParams, SlotCount
+from archlint.shapes import format_shape
+from archlint.weight_sources import Basis, Trace
+
+__all__ = ["QUANTIZED_OPS", "QuantizedOp", "count_quantized", "quantized_bias", "quantized_op"]
+
+
+@dataclass(frozen=True)
+class QuantizedOp:
+    """Where a quantized op reads its weight, the weight's scale and zero point, and its bias.
+
+    ``operands``: (data, scale, zero point) input positions of each operand that may be the
+    stored weight (a MatMul's either side), None where the op has no such input.
+    """
+
+    kind: str
+    operands: tuple[tuple[int, int | None, int | None], ...]
+    bias: int | None = None
+
+
+_MS = "com.microsoft"
+QUANTIZED_OPS: Mapping[tuple[str, str], QuantizedOp] = MappingProxyType({
+    ("", "ConvInteger"): QuantizedOp("conv", ((1, None, 3),)),
+    ("", "MatMulInteger"): QuantizedOp("linear", ((1, None, 3), (0, None, 2))),
+    ("", "QLinearConv"): QuantizedOp("conv", ((3, 4, 5),), bias=8),
+    ("", "QLinearMatMul"): QuantizedOp("linear", ((3, 4, 5), (0, 1, 2))),
+    (_MS, "QLinearConv"): QuantizedOp("conv", ((3, 4, 5),), bias=8),
+    (_MS, "QGemm"): QuantizedOp("linear", ((3, 4, 5), (0, 1, 2)), bias=6),
+    (_MS, "DynamicQuantizeMatMul"): QuantizedOp("linear", ((1, 2, 3),), bias=4),
+    (_MS, "MatMulIntegerToFloat"): QuantizedOp("linear", ((1, 3, 5), (0, 2, 4)), bias=6),
+})
+# Ops between an integer product and the Add of its float bias (scaled back: Cast, Mul).
+_RESCALE_OPS = frozenset({"Cast", "Mul"})
+# Ops between a float bias and an int32 Add (quantized at run time: Div, Floor, Cast, Reshape).
+_RUNTIME_QUANTIZE_OPS = frozenset({"Div", "Floor", "Round", "Cast", "Reshape", "Unsqueeze"})
+_HOPS = 4
+
+
+def quantized_op(node: NodeInfo) -> QuantizedOp | None:
+    domain = "" if node.domain == "ai.onnx" else node.domain
+    return QUANTIZED_OPS.get((domain, node.op_type))
+
+
+def count_quantized(
+    graph: ModelGraph, node: NodeInfo, weight_of: Callable[[TensorInfo | None], Trace | None],
+    added: tuple[SlotCount, ...] = (),
+) -> LayerParams | None:
+    """The row of a quantized Conv/MatMul/Gemm node, or None when it reads no stored weight
+    (a product of two activations). ``added``: the slots of the bias added after it, for the
+    ops without a bias input (:func:`quantized_bias`)."""
+    op = quantized_op(node)
+    if op is None:
+        return None
+
+    def stored(position: int | None) -> tuple[TensorInfo, Trace] | None:
+        return _stored_input(graph, node, position, weight_of)
+
+    operand = next((o for o in op.operands if stored(o[0]) is not None), None)
+    if operand is None:
+        return None  # no stored operand: a product of two activations
+    position, scale_at, zero_at = operand
+    weight = stored(position)
+    assert weight is not None
+    info, found = weight
+    slots = [_slot("weight", info, found, framework=True)]
+    described = [f"weight {_type(info)}"]
+    notes: list[str] = []
+    if found.basis is Basis.TRACED:
+        notes.append(traced_note("weight", info.name, found))
+    for name, at in (("w_scale", scale_at), ("w_zero_point", zero_at)):
+        parameter = stored(at)
+        if parameter is not None:
+            slots.append(_slot(name, *parameter, framework=False))
+            described.append(f"{name} {_type(parameter[0])}")
+    bias = stored(op.bias)
+    slots.extend((_slot("bias", *bias, framework=True),) if bias is not None else added)
+    notes.insert(0, f"quantized ({node.op_type}): " + "; ".join(described))
+    quantization = [s.slot for s in slots if s.slot in _QUANTIZATION_SLOTS]
+    if quantization:
+        verb = "is a quantization parameter" if len(quantization) == 1 \
+            else "are quantization parameters"
+        notes.append(f"{', '.join(quantization)} {verb}: counted in ONNX only (the float "
+                     "layer has none)")
+    return LayerParams(
+        graph=node.graph, node=node.name, label=node.label, node_index=node.index,
+        op_type=node.op_type, kind=op.kind, slots=tuple(slots), notes=tuple(notes),
+    )
+
+
+_QUANTIZATION_SLOTS = ("w_scale", "w_zero_point", "b_scale", "b_zero_point")
+# com.microsoft QLinearAdd: A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale, C_zp
+_QLINEAR_ADD_OPERANDS = ((0, 1, 2), (3, 4, 5))
+
+
+def quantized_bias(
+    graph: ModelGraph, node: NodeInfo, weight_of: Callable[[TensorInfo | None], Trace | None],
+) -> tuple[SlotCount, ...]:
+    """The slots of the bias added to the output of a quantized product without a bias input:
+    after an integer product is scaled back (ConvInteger, MatMulInteger: Cast, Mul, Add of the
+    float bias), in int32 right after it (the first quantizer releases), or by a com.microsoft
+    QLinearAdd of an int8 bias after a QLinearMatMul (with its scale and zero point)."""
+    if len(node.outputs) != 1 or quantized_op(node) is None \
+            or node.op_type not in ("ConvInteger", "MatMulInteger", "QLinearMatMul"):
+        return ()
+    tensor = node.outputs[0]
+    for _ in range(_HOPS):
+        consumers = graph.consumers_of(tensor, node.graph) if tensor else []
+        if len(consumers) != 1 or consumers[0].graph != node.graph \
+                or tensor in graph.graph_outputs.get(node.graph, ()):
+            return ()
+        consumer = consumers[0]
+        if consumer.op_type == "QLinearAdd" and consumer.domain == _MS:
+            return _qlinear_bias(graph, consumer, tensor, weight_of)
+        if consumer.op_type == "Add" and node.op_type != "QLinearMatMul":
+            others = [name for name in consumer.inputs if name != tensor]
+            found = _stored_bias(graph, others[0], node.graph, weight_of) \
+                if len(others) == 1 else None
+            return () if found is None else (_slot("bias", *found, framework=True),)
+        if consumer.op_type not in _RESCALE_OPS or not consumer.outputs \
+                or node.op_type == "QLinearMatMul":
+            return ()
+        tensor = consumer.outputs[0]
+    return ()
+
+
+def _qlinear_bias(
+    graph: ModelGraph, add: NodeInfo, tensor: str,
+    weight_of: Callable[[TensorInfo | None], Trace | None],
+) -> tuple[SlotCount, ...]:
+    for data, scale, zero in _QLINEAR_ADD_OPERANDS:
+        if data >= len(add.inputs) or add.inputs[data] == tensor:
+            continue
+        bias = _stored_input(graph, add, data, weight_of)
+        if bias is None:
+            return ()
+        slots = [_slot("bias", *bias, framework=True)]
+        for name, position in (("b_scale", scale), ("b_zero_point", zero)):
+            parameter = _stored_input(graph, add, position, weight_of)
+            if parameter is not None:
+                slots.append(_slot(name, *parameter, framework=False))
+        return tuple(slots)
+    return ()
+
+
+def _stored_input(
+    graph: ModelGraph, node: NodeInfo, position: int | None,
+    weight_of: Callable[[TensorInfo | None], Trace | None],
+) -> tuple[TensorInfo, Trace] | None:
+    if position is None or position >= len(node.inputs) or not node.inputs[position]:
+        return None
+    info = graph.tensor(node.inputs[position], node.graph)
+    found = weight_of(info)
+    return None if found is None or info is None else (info, found)
+
+
+def _stored_bias(
+    graph: ModelGraph, name: str, scope: str,
+    weight_of: Callable[[TensorInfo | None], Trace | None],
+) -> tuple[TensorInfo, Trace] | None:
+    """The float bias ``name`` is, or is quantized from at run time (Div by its scale, Floor,
+    Cast, Reshape)."""
+    for _ in range(_HOPS + 1):
+        info = graph.tensor(name, scope) if name else None
+        found = weight_of(info)
+        if found is not None and info is not None:
+            return info, found
+        producer = graph.producer(name, scope) if name else None
+        if producer is None or producer.op_type not in _RUNTIME_QUANTIZE_OPS \
+                or not producer.inputs:
+            return None
+        name = producer.inputs[0]  # Div: the float bias, not the scale it is divided by
+    return None
+
+
+def _slot(slot: str, info: TensorInfo, found: Trace, *, framework: bool) -> SlotCount:
+    elements = found.elements
+    counted = elements if framework else 0
+    return SlotCount(slot, info.name, elements, counted, counted, basis=found.basis,
+                     sources=found.sources, dtype=_dtype(info))
+
+
+def _dtype(info: TensorInfo) -> str | None:
+    return None if info.dtype is None else dtype_name(info.dtype)
+
+
+def _type(info: TensorInfo) -> str:
+    return f"{dtype_name(info.dtype)} {format_shape(info.shape)}"
