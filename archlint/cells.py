@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -410,8 +410,10 @@ def _bias_sources(
             if not sources:
                 continue
             for source in sources:
-                if source.key in used or source.shape is None or len(source.shape) == 0:
-                    continue
+                if source.key in used or source.shape is None \
+                        or not 1 <= len(source.shape) <= 2:
+                    continue  # a scalar, or a folded step of a batch (torch's dynamo export
+                    # of nn.RNN stores zeros @ W_hh + b_hh as [1, batch, H])
                 found.append(source)
     return _dedupe(found)
 
@@ -696,7 +698,10 @@ def _match_chain(
     if failure is not None:
         return failure
     ordered = _in_step_order(kernel_products, chain, walks)
-    direction = _unrolled_direction(graph, ordered)
+    direction, steps = _unrolled_direction(graph, ordered), _steps(graph, ordered)
+    if direction == "unknown" and len(kernel_products) == 1:
+        direction, steps = _hoisted_steps(graph, kernel_products[0], walks) \
+            or (direction, steps)
     if direction == "unknown":
         # Without per-step slices of one sequence this is a weight shared across depth (an
         # ALBERT-style stack), not a recurrence over time.
@@ -715,7 +720,7 @@ def _match_chain(
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
         reset_after=(not reset_before) if core.cell == "GRU" else None,
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
-        sequence=None, steps=_steps(graph, ordered), nodes=nodes,
+        sequence=None, steps=steps, nodes=nodes,
     )
 
 
@@ -737,6 +742,108 @@ def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> b
                 elif consumer.op_type in _STACK_VIEW_OPS and hops < 3 and consumer.outputs:
                     frontier.append((consumer.outputs[0], hops + 1))
     return any(len(states) >= 2 for states in stacks.values())
+
+
+# Ops between a hoisted input projection and the slices the steps read (its bias Add, views).
+_PROJECTION_OPS = frozenset({"Add", "Identity", "Cast", "Reshape", "Transpose", "Squeeze",
+                             "Unsqueeze"})
+_SLICING_OPS = frozenset({"Slice", "Gather", "Split"})
+
+
+def _hoisted_steps(
+    graph: ModelGraph, kernel: _WeightProduct, walks: list[_Upstream]
+) -> tuple[str, int] | None:
+    """(direction, steps) of a chain whose input projection is one product over the whole
+    sequence, sliced once per step (torch's dynamo export of nn.RNN: ``x @ W_ih + b_ih``, then
+    a Slice of time step t for step t; its reverse direction slices the projection flipped,
+    a Slice with step -1). Each step reads one slice, in order or in reverse; the first may
+    read none (its state product reads the initial state). None when the steps do not."""
+    scope = kernel.node.graph
+    projected = _projected(graph, kernel)
+    if not projected:
+        return None
+    indices: set[int] = set()
+    for name in projected:
+        for consumer in graph.consumers_of(name, scope):
+            if consumer.graph == scope and consumer.op_type in _SLICING_OPS \
+                    and consumer.inputs and consumer.inputs[0] == name \
+                    and not _is_flip(graph, consumer):
+                indices.update(i for out in consumer.outputs if out
+                               if (i := _time_index(graph, out, scope)) is not None)
+    positions: list[int] = []
+    flips: set[bool] = set()  # whether the sliced projection is flipped
+    for k, walk in enumerate(walks):
+        read: set[int | None] = set()
+        for node_id in walk.nodes:
+            for name in graph.node(node_id).inputs:
+                source = _slice_of(graph, name, scope, projected) if name else None
+                if source is not None:
+                    read.add(_time_index(graph, name, scope))
+                    flips.add(projected[source])
+        if not read and k == 0:
+            continue  # the first state product reads the initial state, before any step
+        if len(read) != 1 or None in read:
+            return None
+        positions.extend(i for i in read if i is not None)
+    if len(positions) < 2 or len(flips) != 1:
+        return None
+    reverse = flips.pop()
+    if all(a < b for a, b in itertools.pairwise(positions)):
+        return ("reverse" if reverse else "forward"), len(indices)
+    if all(a > b for a, b in itertools.pairwise(positions)):
+        return ("forward" if reverse else "reverse"), len(indices)
+    return None
+
+
+def _projected(graph: ModelGraph, kernel: _WeightProduct) -> dict[str, bool]:
+    """The product's output and what it becomes through its bias Add, views and a flip of
+    the time axis (a Slice with step -1): tensor -> whether it is flipped."""
+    scope = kernel.node.graph
+    found: dict[str, bool] = {}
+    frontier = [(name, False) for name in kernel.node.outputs[:1] if name]
+    while frontier and len(found) < 16:
+        name, flipped = frontier.pop()
+        if name in found:
+            continue
+        found[name] = flipped
+        for consumer in graph.consumers_of(name, scope):
+            if consumer.graph != scope or not consumer.outputs or not consumer.outputs[0]:
+                continue
+            if consumer.op_type == "Slice" and _is_flip(graph, consumer):
+                frontier.append((consumer.outputs[0], not flipped))
+                continue
+            if consumer.op_type not in _PROJECTION_OPS:
+                continue
+            if consumer.op_type == "Add" and not any(
+                    other != name and _is_stored(graph, other, scope)
+                    for other in consumer.inputs):
+                continue  # an Add of two computed values: the step's sum, not a bias
+            frontier.append((consumer.outputs[0], flipped))
+    return found
+
+
+def _is_flip(graph: ModelGraph, node: NodeInfo) -> bool:
+    """A Slice that reverses one axis whole: step -1 from the end (torch.flip)."""
+    spec = slice_spec(graph, node) if node.op_type == "Slice" else None
+    return spec is not None and len(spec.steps) == 1 and spec.steps[0] == -1 \
+        and spec.starts[0] in (-1, 2**63 - 1, 2**31 - 1) and spec.ends[0] <= -(2**31 - 1)
+
+
+def _slice_of(
+    graph: ModelGraph, name: str, scope: str, projected: Mapping[str, bool]
+) -> str | None:
+    """The ``projected`` tensor of which ``name`` is one step's slice (through views)."""
+    for _ in range(8):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.graph != scope:
+            return None
+        if producer.op_type in _SLICING_OPS:
+            source = _first(producer)
+            return source if source in projected and not _is_flip(graph, producer) else None
+        if producer.op_type not in ("Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze"):
+            return None
+        name = _first(producer)
+    return None
 
 
 def _steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> int:

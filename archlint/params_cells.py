@@ -80,21 +80,28 @@ def _bias_entries(
     sources: tuple[WeightSource, ...], stored: int | None, torch: int | None,
     keras: int | None,
 ) -> list[SlotCount]:
-    """Spread the framework's bias count over the stored tensors in proportion."""
-    entries = []
+    """Spread the framework's bias count over the stored tensors in proportion (rounded so
+    that the shares add up to the count: Keras's one [H] bias over torch's b_ih and b_hh)."""
+    torch_shares, keras_shares = _shares(sources, stored, torch), _shares(sources, stored, keras)
+    return [SlotCount("B", source.tensor, source.elements, torch_share, keras_share)
+            for source, torch_share, keras_share in zip(sources, torch_shares, keras_shares,
+                                                        strict=True)]
+
+
+def _shares(
+    sources: tuple[WeightSource, ...], stored: int | None, total: int | None
+) -> list[int | None]:
+    if stored is None or total is None or stored == 0 \
+            or any(source.elements is None for source in sources):
+        return [None] * len(sources)
+    shares: list[int | None] = []
+    done = given = 0
     for source in sources:
-        elements = source.elements
-        entries.append(SlotCount(
-            "B", source.tensor, elements,
-            _share(elements, stored, torch), _share(elements, stored, keras)))
-    return entries
-
-
-def _share(elements: int | None, stored: int | None, total: int | None) -> int | None:
-    if elements is None or stored is None or total is None or stored == 0:
-        return None
-    scaled = elements * total
-    return scaled // stored if scaled % stored == 0 else None
+        done += source.elements or 0
+        share = done * total // stored - given
+        shares.append(share)
+        given += share
+    return shares
 
 
 def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
