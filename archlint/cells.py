@@ -995,19 +995,30 @@ def _summed_with(graph: ModelGraph, product: _WeightProduct) -> list[_WeightProd
     own = {product.node.id}
     frontier = [(product.node.outputs[0] if product.node.outputs else "", 0)]
     adds: list[NodeInfo] = []
+    fused: list[NodeInfo] = []
     while frontier:
         name, hops = frontier.pop()
         if not name or hops >= _SUM_HOPS:
             continue
         for consumer in graph.consumers_of(name, scope):
-            if consumer.graph != scope or consumer.op_type not in _SUM_OPS \
-                    or consumer.id in own:
+            if consumer.graph != scope or consumer.id in own:
+                continue
+            if _fused_sum(consumer) == name:
+                fused.append(consumer)  # the other product adds this one as its C
+                continue
+            if consumer.op_type not in _SUM_OPS:
                 continue
             own.add(consumer.id)
             if consumer.op_type == "Add":
                 adds.append(consumer)
             frontier.extend((out, hops + 1) for out in consumer.outputs)
     partners: dict[str, _WeightProduct] = {}
+    own_sum = _fused_sum(product.node)
+    above = _product_above(graph, own_sum, scope, own) if own_sum else None
+    for node in (*fused, *([above] if above is not None else [])):
+        other = _weight_product(graph, node)
+        if other is not None and _same_width(other, product):
+            partners[node.id] = other
     for add in adds:
         for operand in add.inputs:
             above = _product_above(graph, operand, scope, own)
@@ -1017,6 +1028,29 @@ def _summed_with(graph: ModelGraph, product: _WeightProduct) -> list[_WeightProd
             if other is not None and _same_width(other, product):
                 partners[above.id] = other
     return sorted(partners.values(), key=_order)
+
+
+def _fused_sum(node: NodeInfo) -> str:
+    """The C input of a standard Gemm (what it adds to its product: tf2onnx folds
+    ``x @ W + h @ R`` into ``Gemm(x, W, MatMul(h, R))``), or ""."""
+    if node.op_type == "Gemm" and node.domain in ("", "ai.onnx") and len(node.inputs) > 2:
+        return node.inputs[2]
+    return ""
+
+
+def _step_nodes(
+    graph: ModelGraph, names: Iterable[str], scope: str, ids: frozenset[str]
+) -> frozenset[str]:
+    """The nodes one step computes ``names`` with, back to its products (``ids``), a product
+    that another adds as its Gemm C included."""
+    nodes = frozenset().union(*(_upstream(graph, [name], scope, stop=ids).nodes
+                                for name in names))
+    for node_id in ids & nodes:
+        fused = _fused_sum(graph.node(node_id))
+        producer = graph.producer(fused, scope) if fused else None
+        if producer is not None and producer.id in ids:
+            nodes |= {producer.id}
+    return nodes
 
 
 def _product_above(
@@ -1065,8 +1099,7 @@ def _match_step(
     closing = _new_states(graph, ids, scope, hidden)
     if not closing:
         return None
-    step_nodes = frozenset().union(*(_upstream(graph, [name], scope, stop=ids).nodes
-                                     for name in closing))
+    step_nodes = _step_nodes(graph, closing, scope, ids)
     if not ids <= step_nodes:
         return None
     inner = step_nodes - ids
@@ -1111,7 +1144,7 @@ def _new_states(graph: ModelGraph, ids: frozenset[str], scope: str, hidden: int)
         for name in node.outputs:
             if name and _last_dim(graph, name, scope) == hidden \
                     and _returned(graph, name, scope) \
-                    and ids <= _upstream(graph, [name], scope, stop=ids).nodes:
+                    and ids <= _step_nodes(graph, [name], scope, ids):
                 found.append(name)
     return found
 

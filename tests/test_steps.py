@@ -99,6 +99,7 @@ def test_lint_reports_each_step_as_info_and_nothing_else() -> None:
     expected = [(entry["file"], "AL025", "info") for entry in TORCH.values()
                 for _ in range(entry["cells"])]
     expected += [(KERAS["models"][name]["file"], "AL025", "info") for name in KERAS_CELLS]
+    expected += [("keras_dtln_like_unrolled.onnx", "AL025", "info")] * 2
     assert sorted(findings) == sorted(expected)
 
 
@@ -180,3 +181,31 @@ def test_a_state_computed_inside_the_model_is_no_step(tmp_path: Path) -> None:
     path = tmp_path / "computed.onnx.txt"
     path.write_text(text)
     assert find_cells(build_graph(load_model(path))) == ([], [])
+
+
+def test_a_dtln_like_state_packed_on_the_last_axis_is_no_cell_state_from_hidden() -> None:
+    """DTLN's layout: states [1, layers, H, 2], h and c on the last axis. Both are the same
+    rows of axis 0, but other elements: AL307 reported the cell state fed the hidden state."""
+    path = STEPS / "keras_dtln_like.onnx"
+    result = invoke("lint", str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    (model,) = json.loads(result.stdout)["models"]
+    assert (model["findings"], model["recurrent_layers"]) == ([], 2)
+    graph = build_graph(load_model(path))
+    report = count_model(path.name, graph, build_layers(graph))
+    assert report.total(Convention.KERAS) == KERAS["models"]["keras_dtln_like"]["count_params"]
+
+
+def test_dtln_unrolled_over_one_frame_is_two_steps_counted_as_keras_does() -> None:
+    """unroll=True over one frame: each LSTM is one step, its x @ W folded by tf2onnx into
+    Gemm(x, W, h @ R) (the state product added as the Gemm's C)."""
+    path = STEPS / "keras_dtln_like_unrolled.onnx"
+    layers = _layers(path)
+    assert [(layer.recognised_as, layer.op_type) for layer in layers] == [
+        (Recognition.STEP, "LSTM")] * 2
+    assert sorted((c.input_size, c.hidden_size) for c in (la.cell for la in layers) if c) == [
+        (4, 4), (5, 4)]
+    graph = build_graph(load_model(path))
+    report = count_model(path.name, graph, build_layers(graph))
+    assert report.total(Convention.KERAS) == \
+        KERAS["models"]["keras_dtln_like_unrolled"]["count_params"] == 329

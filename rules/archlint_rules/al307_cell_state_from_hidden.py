@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.patterns import StateOrigin, state_origin, state_source
+from archlint.graph import ModelGraph
+from archlint.patterns import (
+    StateOrigin,
+    attr_int,
+    gather_spec,
+    slice_spec,
+    state_origin,
+    state_source,
+)
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
 from archlint_rules._layout import recurrent_outputs, state_batch_axis
@@ -20,8 +28,10 @@ class CellStateFromHidden(Rule):
     through Slice/Gather/Squeeze/Unsqueeze/Identity (and Reshapes that only add unit axes).
     It reports initial_c read from another LSTM's Y_h, initial_h read from an LSTM's Y_c (an
     encoder-decoder whose LSTM encoder hands its cell state to a GRU or LSTM decoder), and
-    an LSTM's initial_h and initial_c read from the same rows of the same model input. A GRU or RNN
-    upstream has no cell state to pass on, so its Y_h feeding initial_c is not reported.
+    an LSTM's initial_h and initial_c read from the same rows of the same model input, through
+    the same selections on every axis (a state packed with h and c on another axis, as DTLN's
+    ``[1, layers, H, 2]``, reads the same rows but other elements, and is not reported). A GRU
+    or RNN upstream has no cell state to pass on, so its Y_h feeding initial_c is not reported.
 
     ## Why is this bad?
     An LSTM carries two states: the cell c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t, which is unbounded,
@@ -126,6 +136,11 @@ class CellStateFromHidden(Rule):
         root = ctx.graph.tensor(h.root, layer.node.graph)
         if root is None or not root.is_graph_input or root.is_initializer:
             return  # zeros or a constant: the same for h and c
+        scope = layer.node.graph
+        if _picks(ctx.graph, layer.inputs["initial_h"].name, scope, h.root) \
+                != _picks(ctx.graph, layer.inputs["initial_c"].name, scope, c.root):
+            return  # other parts of the input (a Keras [1, layers, H, 2] state: h and c on
+            # the last axis): not provably the same elements
         yield ctx.finding(
             self, layer,
             f"{describe(layer)} reads initial_h and initial_c from the same rows of model "
@@ -142,3 +157,29 @@ def _whole(origin: StateOrigin) -> bool:
 
 
 _RESHAPING = frozenset({"Identity", "Cast", "Squeeze", "Unsqueeze"})
+_MAX_PICKS = 32
+
+
+def _picks(graph: ModelGraph, name: str, scope: str, root: str) -> tuple[Hashable, ...]:
+    """What each step from ``root`` to the state selects, on every axis: a Slice's starts,
+    ends, axes and steps, a Gather's axis and indices, which output of a Split. Two states
+    with equal picks from one root hold the same elements; reshapes select nothing."""
+    picks: list[Hashable] = []
+    tensor, where = name, scope
+    for _ in range(_MAX_PICKS):
+        node = graph.producer(tensor, where) if tensor != root else None
+        if node is None:
+            break
+        if node.op_type == "Slice":
+            picks.append(("Slice", slice_spec(graph, node) or node.id))
+        elif node.op_type == "Gather":
+            picks.append(("Gather", gather_spec(graph, node) or node.id))
+        elif node.op_type == "Split":
+            picks.append(("Split", attr_int(node, "axis") or 0, node.inputs[1:],
+                          node.outputs.index(tensor)))
+        elif node.op_type not in _RESHAPING and node.op_type != "Reshape":
+            picks.append(node.id)  # anything else: only itself is the same
+        if not node.inputs:
+            break
+        tensor, where = node.inputs[0], node.graph
+    return tuple(picks)
