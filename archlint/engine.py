@@ -41,11 +41,17 @@ _RECURRENT_NAME = re.compile(r"lstm|gru|rnn", re.IGNORECASE)
 
 def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
     """Nodes that may compute a recurrence but gave no layer: a Scan or Loop whose body is not
-    a recognised cell, an op outside the ONNX domains named like LSTM/GRU/RNN."""
-    seen = {layer.node.id for layer in (*ctx.layers, *ctx.recognised)}
+    a recognised cell and holds no layer archlint found (a decoding loop around an LSTM node
+    or a cell step is seen through that layer), an op outside the ONNX domains named like
+    LSTM/GRU/RNN."""
+    found = (*ctx.layers, *ctx.recognised)
+    seen = {layer.node.id for layer in found}
+    scopes = {layer.node.graph for layer in found}
     unseen = []
     for node in ctx.graph.iter_nodes(frozenset({"Loop", "Scan"}), unusual_domains=True):
-        if node.id in seen:
+        if node.id in seen or any(scope == body or scope.startswith(body + "/")
+                                  for body in ctx.graph.subgraphs_of(node.id)
+                                  for scope in scopes):
             continue
         standard = node.domain in ("", "ai.onnx")
         if (standard and node.op_type in ("Loop", "Scan")) or (

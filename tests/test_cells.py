@@ -414,6 +414,10 @@ def test_a_loop_around_a_native_node_is_not_a_cell(tmp_path: Path) -> None:
         "written out)"]
     (layer,) = build_layers(graph)
     assert (layer.recognised_as, layer.enclosing_op_types) == (Recognition.NATIVE, ("Loop",))
+    # nothing in the Loop goes unchecked: the summary does not list it as unseen
+    result = invoke("lint", str(path))
+    assert "checked: 1 recurrent layer in 1 model" in result.output
+    assert "cannot see into" not in result.output
 
 
 def test_step_biases_come_in_model_order_whatever_order_the_nodes_are_given() -> None:
