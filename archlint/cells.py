@@ -1154,6 +1154,7 @@ def _returned(graph: ModelGraph, name: str, scope: str) -> bool:
     Loop or Scan body (a carried or scanned value); an If branch's output is followed on
     from the If."""
     frontier = [(name, scope, 0)]
+    seen = {(name, scope)}
     while frontier:
         current, path, hops = frontier.pop()
         outputs = graph.graph_outputs.get(path, ())
@@ -1166,14 +1167,18 @@ def _returned(graph: ModelGraph, name: str, scope: str) -> bool:
                 return True
             position = outputs.index(current)
             if owner.op_type == "If" and position < len(owner.outputs) \
-                    and owner.outputs[position]:
+                    and owner.outputs[position] \
+                    and (owner.outputs[position], owner.graph) not in seen:
+                seen.add((owner.outputs[position], owner.graph))
                 frontier.append((owner.outputs[position], owner.graph, hops))
             continue
         if hops >= _RETURN_HOPS:
             continue
         for consumer in graph.consumers_of(current, path):
             if consumer.graph == path and consumer.op_type in _STATE_WRITE_OPS \
-                    and consumer.outputs and consumer.outputs[0]:
+                    and consumer.outputs and consumer.outputs[0] \
+                    and (consumer.outputs[0], path) not in seen:
+                seen.add((consumer.outputs[0], path))
                 frontier.append((consumer.outputs[0], path, hops + 1))
     return False
 
