@@ -112,7 +112,11 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     steps = f", {cell.steps} steps" if cell.how == "unrolled" and cell.steps is not None \
         else ""
     article = "an" if what.startswith("LSTM") else "a"
-    notes = [f"recognised as {layer.recognised_as.value}: {_HOW[layer.recognised_as]}, {article} "
+    how = _HOW[layer.recognised_as]
+    if layer.recognised_as is Recognition.STEP \
+            and layer.enclosing_op_types[:1] in (("Loop",), ("Scan",)):
+        how = "one step per iteration of the enclosing Loop, its state carried by the loop"
+    notes = [f"recognised as {layer.recognised_as.value}: {how}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]
     if cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "

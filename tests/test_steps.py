@@ -48,12 +48,14 @@ def test_torch_cell_steps_are_recognised_and_counted(name: str) -> None:
                 cell.steps, cell.returns_sequence) == (
             Recognition.STEP, entry["cell"], entry["input_size"], entry["hidden_size"], 1,
             False)
-        # the kernel reads x and the recurrent kernel h, also when I = H (lstm_cell_square,
-        # packed_state): torch names them weight_ih and weight_hh
-        assert [s.tensor.rpartition(".")[2] for s in cell.kernel] == ["weight_ih"]
-        assert [s.tensor.rpartition(".")[2] for s in cell.recurrent_kernel] == ["weight_hh"]
-        assert sorted(s.tensor.rpartition(".")[2] for s in cell.bias) == ["bias_hh", "bias_ih"]
         assert cell.bias_layout == "two"
+    # the kernel reads x and the recurrent kernel h, also when I = H (lstm_cell_square,
+    # packed_state): the tensors torch calls weight_ih and weight_hh (ih and hh: a Linear each)
+    cells = [layer.cell for layer in layers if layer.cell is not None]
+    assert sorted(s.tensor for c in cells for s in c.kernel) == entry["kernel"]
+    assert sorted(s.tensor for c in cells for s in c.recurrent_kernel) == \
+        entry["recurrent_kernel"]
+    assert sorted(s.tensor for c in cells for s in c.bias) == entry["bias"]
     graph = build_graph(load_model(path))
     rows = [row for row in count_model(path.name, graph, build_layers(graph)).layers
             if row.recognised_as == "step"]
@@ -209,3 +211,15 @@ def test_dtln_unrolled_over_one_frame_is_two_steps_counted_as_keras_does() -> No
     report = count_model(path.name, graph, build_layers(graph))
     assert report.total(Convention.KERAS) == \
         KERAS["models"]["keras_dtln_like_unrolled"]["count_params"] == 329
+
+
+def test_a_cell_in_a_decoding_loop_is_a_step_of_each_iteration() -> None:
+    path = STEPS / "decoder_loop_classic.onnx"
+    (layer,) = _layers(path)
+    assert (layer.recognised_as, layer.enclosing_op_types) == (Recognition.STEP, ("Loop",))
+    result = invoke("lint", str(path), "--format", "json")
+    (model,) = json.loads(result.stdout)["models"]
+    (finding,) = model["findings"]
+    assert finding["actual"].startswith(
+        "one step per iteration of the enclosing Loop, its state carried from one iteration "
+        "to the next (a decoding loop)")

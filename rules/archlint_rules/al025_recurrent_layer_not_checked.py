@@ -66,8 +66,12 @@ class RecurrentLayerNotChecked(Rule):
             if layer.recognised_as is Recognition.LOOP_CELL:
                 found, where = "a Loop whose body computes one step", f"Loop {layer.label!r}"
             elif layer.recognised_as is Recognition.STEP:
-                found = ("one step per call: the state read from the model's inputs and "
-                         "returned through its outputs, as Gemm/MatMul, gates and elementwise ops")
+                found = ("one step per iteration of the enclosing Loop, its state carried from "
+                         "one iteration to the next (a decoding loop)"
+                         if layer.enclosing_op_types[:1] in (("Loop",), ("Scan",)) else
+                         "one step per call: the state read from the model's inputs and "
+                         "returned through its outputs")
+                found += ", as Gemm/MatMul, gates and elementwise ops"
                 where = f"cell step from {layer.node.op_type} {layer.label!r}"
                 direction = "one step"
             else:
