@@ -32,6 +32,11 @@ SEED_MODELS = [
     FIXTURES / "exported" / "rnn_l1_bi_bf_h0.onnx",
     FIXTURES / "exported" / "embed_lstm.onnx",
     FIXTURES / "AL301" / "bad.onnx.txt",
+    # recognised from patterns: cell steps in If branches, a hoisted-projection chain, and a
+    # state packed on the last axis
+    FIXTURES / "steps" / "packed_state_if_dynamo.onnx",
+    FIXTURES / "dynamo_rnn" / "rnn_bi_h0.onnx",
+    FIXTURES / "steps" / "keras_dtln_like_unrolled.onnx",
 ]
 REGRESSIONS = REPO / "tests" / "data" / "fuzz_regressions"
 EXAMPLES = int(os.environ.get("ARCHLINT_FUZZ_EXAMPLES", "60"))
