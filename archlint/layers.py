@@ -9,11 +9,14 @@ and the imports go one way.
 from __future__ import annotations
 
 from archlint import contrib_ops
-from archlint.cells import cell_layers
 from archlint.graph import ModelGraph
 from archlint.recurrent import RECURRENT_OPS, RecurrentLayer, build_layer
 
 __all__ = ["build_layers"]
+
+# What every cell archlint/cells.py recognises is made of: a model without any of them has
+# none, and the matchers are not even imported (a lint of a plain LSTM export starts faster).
+_CELL_OPS = frozenset({"MatMul", "Gemm", "Loop"})
 
 
 def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:
@@ -27,7 +30,11 @@ def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentL
     nodes = list(graph.iter_nodes(RECURRENT_OPS | frozenset(contrib_ops.CONTRIB_OPS)))
     for node in nodes:
         graph.stored_tensors(node.inputs, node.graph)
-    cells = cell_layers(graph, producer_name)
+    cells: tuple[RecurrentLayer, ...] = ()
+    if graph.scopes_with(_CELL_OPS):
+        from archlint.cells import cell_layers
+
+        cells = cell_layers(graph, producer_name)
     layers: list[RecurrentLayer] = []
     for node in nodes:
         if node.domain in ("", "ai.onnx") and node.op_type in RECURRENT_OPS:
