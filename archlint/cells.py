@@ -943,12 +943,16 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
         if node_id in used:
             continue
         state = _weight_product(graph, graph.node(node_id))
-        if state is None or _gates_of(state) is None or _shared(graph, state):
+        if state is None or _shared(graph, state):
             continue
-        for partner in _summed_with(graph, state):
+        reset = None if _gates_of(state) is not None else _reset_product(graph, state)
+        if _gates_of(state) is None and reset is None:
+            continue
+        width = sum(_columns(p) or 0 for p in (state, reset) if p is not None)
+        for partner in _summed_with(graph, state, width):
             if partner.node.id in used or _shared(graph, partner):
                 continue
-            cell = _match_step(graph, state, partner)
+            cell = _match_step(graph, state, partner, reset)
             if cell is not None:
                 found.append(cell)
                 used |= cell.nodes
@@ -988,9 +992,11 @@ def _gates_of(product: _WeightProduct) -> tuple[int, int] | None:
     return rows, columns // rows
 
 
-def _summed_with(graph: ModelGraph, product: _WeightProduct) -> list[_WeightProduct]:
-    """The other stored-weight products added to ``product`` (after their biases, or gate by
-    gate after a Split), in model order."""
+def _summed_with(
+    graph: ModelGraph, product: _WeightProduct, width: int
+) -> list[_WeightProduct]:
+    """The other stored-weight products ``width`` columns wide added to ``product`` (after
+    their biases, or gate by gate after a Split), in model order."""
     scope = product.node.graph
     own = {product.node.id}
     frontier = [(product.node.outputs[0] if product.node.outputs else "", 0)]
@@ -1017,7 +1023,7 @@ def _summed_with(graph: ModelGraph, product: _WeightProduct) -> list[_WeightProd
     above = _product_above(graph, own_sum, scope, own) if own_sum else None
     for node in (*fused, *([above] if above is not None else [])):
         other = _weight_product(graph, node)
-        if other is not None and _same_width(other, product):
+        if other is not None and _columns(other) == width:
             partners[node.id] = other
     for add in adds:
         for operand in add.inputs:
@@ -1025,7 +1031,7 @@ def _summed_with(graph: ModelGraph, product: _WeightProduct) -> list[_WeightProd
             if above is None or above.id in partners:
                 continue
             other = _weight_product(graph, above)
-            if other is not None and _same_width(other, product):
+            if other is not None and _columns(other) == width:
                 partners[above.id] = other
     return sorted(partners.values(), key=_order)
 
@@ -1080,22 +1086,48 @@ def _is_stored(graph: ModelGraph, name: str, scope: str) -> bool:
     return info is not None and (info.is_constant or info.is_initializer)
 
 
-def _same_width(a: _WeightProduct, b: _WeightProduct) -> bool:
-    first, second = _geometry(_dedupe(a.sources)), _geometry(_dedupe(b.sources))
-    return not isinstance(first, str) and not isinstance(second, str) \
-        and first[1] == second[1]
+def _columns(product: _WeightProduct) -> int | None:
+    geometry = _geometry(_dedupe(product.sources))
+    return None if isinstance(geometry, str) else geometry[1]
+
+
+def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct | None:
+    """A GRU step with reset_after=False (Keras ``GRUCell(reset_after=False)`` through
+    tf2onnx) multiplies h by R[:, :2H] (z and r) and r ⊙ h by R[:, 2H:] (the candidate), each
+    piece stored on its own: when ``state`` is the first, the second, ``[H, H]`` and reading a
+    Mul of h."""
+    geometry = _geometry(_dedupe(state.sources))
+    if isinstance(geometry, str) or geometry[1] != 2 * geometry[0]:
+        return None
+    hidden, scope = geometry[0], state.node.graph
+    for mul in graph.consumers_of(state.data, scope):
+        if mul.graph != scope or mul.op_type != "Mul" or not mul.outputs or not mul.outputs[0]:
+            continue
+        for consumer in graph.consumers_of(mul.outputs[0], scope):
+            if consumer.graph != scope or consumer.op_type not in _MATMULS \
+                    or _first(consumer) != mul.outputs[0]:
+                continue
+            product = _weight_product(graph, consumer)
+            if product is not None and _geometry(_dedupe(product.sources)) == (hidden, hidden) \
+                    and not _shared(graph, product):
+                return product
+    return None
 
 
 def _match_step(
-    graph: ModelGraph, state: _WeightProduct, partner: _WeightProduct
+    graph: ModelGraph, state: _WeightProduct, partner: _WeightProduct,
+    reset: _WeightProduct | None = None,
 ) -> CellFacts | None:
+    """The step of ``state`` (h @ R) and ``partner`` (x @ W); ``reset``: the second piece of a
+    reset_after=False GRU's recurrent product ((r ⊙ h) @ R[:, 2H:])."""
     scope = state.node.graph
-    ids = frozenset({state.node.id, partner.node.id})
+    ids = frozenset({state.node.id, partner.node.id, *([reset.node.id] if reset else [])})
     first = min(ids, key=_model_position)
     gates = _gates_of(state)
-    if gates is None:
+    geometry = _geometry(_dedupe(state.sources))
+    if isinstance(geometry, str) or (gates is None and reset is None):
         return None
-    hidden = gates[0]
+    hidden = geometry[0]
     closing = _new_states(graph, ids, scope, hidden)
     if not closing:
         return None
@@ -1103,10 +1135,12 @@ def _match_step(
     if not ids <= step_nodes:
         return None
     inner = step_nodes - ids
-    if _gates_of(partner) == gates and _read_elementwise(graph, partner, inner) \
+    if reset is None and _gates_of(partner) == gates \
+            and _read_elementwise(graph, partner, inner) \
             and not _read_elementwise(graph, state, inner):
         state, partner = partner, state  # I = H: the state is the one the update reads too
-    core = _match_core(first, partner.sources, state.sources)
+    recurrent = (*state.sources, *(reset.sources if reset is not None else ()))
+    core = _match_core(first, partner.sources, recurrent)
     if isinstance(core, NoMatch) or core.hidden_size != hidden:
         return None
     if _check_activations(first, core.cell, _op_types(graph, inner)) is not None:
@@ -1117,11 +1151,14 @@ def _match_step(
     bias = _dedupe((*_bias_sources(graph, step_nodes | _downstream_adds(graph, [partner]),
                                    used),
                     *state.bias, *partner.bias))
+    if reset is not None and core.cell != "GRU":
+        return None
     return CellFacts(
         how="step", cell=core.cell, node=first,
         input_size=core.input_size, hidden_size=core.hidden_size,
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
-        reset_after=True if core.cell == "GRU" else None,  # R reads h itself, not r ⊙ h
+        # a GRU's R reads h itself (reset_after=True), or r ⊙ h in its second piece
+        reset_after=(reset is None) if core.cell == "GRU" else None,
         direction="forward", returns_sequence=False, sequence=None, steps=1, nodes=ids,
     )
 

@@ -27,7 +27,8 @@ from .conftest import FIXTURES, invoke
 STEPS = FIXTURES / "steps"
 TORCH = json.loads((STEPS / "manifest.json").read_text())["models"]
 KERAS = json.loads((STEPS / "keras_manifest.json").read_text())
-KERAS_CELLS = {"keras_lstm_cell": "LSTM", "keras_gru_cell": "GRU", "keras_rnn_cell": "RNN"}
+KERAS_CELLS = {"keras_lstm_cell": "LSTM", "keras_gru_cell": "GRU",
+               "keras_gru_cell_ra0": "GRU", "keras_rnn_cell": "RNN"}
 
 
 def _layers(path: Path) -> list[RecurrentLayer]:
@@ -80,16 +81,19 @@ def test_keras_cell_steps_are_recognised_and_counted_as_keras_does(name: str) ->
     assert row.total(Convention.KERAS) == entry["count_params"]
 
 
-def test_a_gru_step_with_reset_before_the_product_is_not_recognised_but_counted() -> None:
-    """GRUCell(reset_after=False): the recurrent product reads r ⊙ h and tf2onnx splits the
-    recurrent kernel in two; not matched as a step (docs/recognised-layers.md), and params
-    still counts every weight, as Linear rows."""
-    entry = KERAS["models"]["keras_gru_cell_ra0"]
-    path = STEPS / entry["file"]
-    assert _layers(path) == []
+def test_a_gru_step_with_reset_before_the_product_is_one_step_of_two_recurrent_pieces() -> None:
+    """GRUCell(reset_after=False): h @ R[:, :2H] gives z and r, (r ⊙ h) @ R[:, 2H:] the
+    candidate; tf2onnx stores the two pieces apart. One GRU step, reset_after=False, which
+    nn.GRU cannot compute: PyTorch n/a."""
+    path = STEPS / KERAS["models"]["keras_gru_cell_ra0"]["file"]
+    (layer,) = _layers(path)
+    cell = layer.cell
+    assert cell is not None
+    assert (cell.cell, cell.reset_after, len(cell.recurrent_kernel)) == ("GRU", False, 2)
+    assert [s.shape for s in cell.recurrent_kernel] == [(4, 8), (4, 4)]
     graph = build_graph(load_model(path))
-    report = count_model(path.name, graph, build_layers(graph))
-    assert report.total(Convention.KERAS) == entry["count_params"]
+    (row,) = count_model(path.name, graph, build_layers(graph)).layers
+    assert (row.total(Convention.KERAS), row.total(Convention.PYTORCH)) == (96, None)
 
 
 def test_lint_reports_each_step_as_info_and_nothing_else() -> None:
