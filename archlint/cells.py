@@ -748,6 +748,8 @@ def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> b
 _PROJECTION_OPS = frozenset({"Add", "Identity", "Cast", "Reshape", "Transpose", "Squeeze",
                              "Unsqueeze"})
 _SLICING_OPS = frozenset({"Slice", "Gather", "Split"})
+# Ops between one step's slice of a sequence and what the step reads.
+_STEP_VIEW_OPS = frozenset({"Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze"})
 
 
 def _hoisted_steps(
@@ -785,14 +787,12 @@ def _hoisted_steps(
         if len(read) != 1 or None in read:
             return None
         positions.extend(i for i in read if i is not None)
-    if len(positions) < 2 or len(flips) != 1:
+    order = _time_order(positions)
+    if order == "unknown" or len(flips) != 1:
         return None
-    reverse = flips.pop()
-    if all(a < b for a, b in itertools.pairwise(positions)):
-        return ("reverse" if reverse else "forward"), len(indices)
-    if all(a > b for a, b in itertools.pairwise(positions)):
-        return ("forward" if reverse else "reverse"), len(indices)
-    return None
+    if flips.pop():  # the steps slice the projection flipped: their order is reversed
+        order = "reverse" if order == "forward" else "forward"
+    return order, len(indices)
 
 
 def _projected(graph: ModelGraph, kernel: _WeightProduct) -> dict[str, bool]:
@@ -840,7 +840,7 @@ def _slice_of(
         if producer.op_type in _SLICING_OPS:
             source = _first(producer)
             return source if source in projected and not _is_flip(graph, producer) else None
-        if producer.op_type not in ("Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze"):
+        if producer.op_type not in _STEP_VIEW_OPS:
             return None
         name = _first(producer)
     return None
@@ -883,6 +883,11 @@ def _unrolled_direction(graph: ModelGraph, products: list[_WeightProduct]) -> st
         if position is None:
             return "unknown"
         positions.append(position)
+    return _time_order(positions)
+
+
+def _time_order(positions: list[int]) -> str:
+    """forward for time indices in increasing order, reverse for decreasing, else unknown."""
     if len(positions) < 2:
         return "unknown"
     if all(a < b for a, b in itertools.pairwise(positions)):
@@ -905,7 +910,7 @@ def _time_index(graph: ModelGraph, name: str, scope: str) -> int | None:
         if producer.op_type == "Slice":
             sliced = slice_spec(graph, producer)
             return sliced.starts[0] if sliced is not None and len(sliced.starts) == 1 else None
-        if producer.op_type not in ("Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze"):
+        if producer.op_type not in _STEP_VIEW_OPS:
             return None
         name = _first(producer)
     return None
@@ -945,8 +950,9 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
         state = _weight_product(graph, graph.node(node_id))
         if state is None or _shared(graph, state):
             continue
-        reset = None if _gates_of(state) is not None else _reset_product(graph, state)
-        if _gates_of(state) is None and reset is None:
+        gates = _gates_of(state)
+        reset = _reset_product(graph, state) if gates is None else None
+        if gates is None and reset is None:
             continue
         width = sum(_columns(p) or 0 for p in (state, reset) if p is not None)
         for partner in _summed_with(graph, state, width):
@@ -1141,7 +1147,8 @@ def _match_step(
         state, partner = partner, state  # I = H: the state is the one the update reads too
     recurrent = (*state.sources, *(reset.sources if reset is not None else ()))
     core = _match_core(first, partner.sources, recurrent)
-    if isinstance(core, NoMatch) or core.hidden_size != hidden:
+    if isinstance(core, NoMatch) or core.hidden_size != hidden \
+            or (reset is not None and core.cell != "GRU"):
         return None
     if _check_activations(first, core.cell, _op_types(graph, inner)) is not None:
         return None
@@ -1151,8 +1158,6 @@ def _match_step(
     bias = _dedupe((*_bias_sources(graph, step_nodes | _downstream_adds(graph, [partner]),
                                    used),
                     *state.bias, *partner.bias))
-    if reset is not None and core.cell != "GRU":
-        return None
     return CellFacts(
         how="step", cell=core.cell, node=first,
         input_size=core.input_size, hidden_size=core.hidden_size,

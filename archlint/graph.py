@@ -180,7 +180,6 @@ class ModelGraph:
         self._tensor_cache: dict[tuple[str, str], TensorInfo | None] = {}
         self._outer_readers: dict[tuple[str, str], list[str]] | None = None
         self._reads_from: dict[frozenset[str], dict[str, bool]] = {}
-        self._op_index_sets: dict[tuple[str, frozenset[str]], frozenset[int]] = {}
         self._dag: nx.DiGraph | None = None
         self.skipped_subgraphs: list[str] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
@@ -381,11 +380,10 @@ class ModelGraph:
                 node_path, _, index_text = node_id.rpartition("/")
                 index = int(index_text)
                 scope = self._scopes[node_path]
-                inputs = scope.node_inputs[index]
-                if not inputs or inputs[0] != name \
-                        or scope.protos[index].domain not in _STANDARD_DOMAINS:
+                inputs, proto = scope.node_inputs[index], scope.protos[index]
+                if not inputs or inputs[0] != name or proto.domain not in _STANDARD_DOMAINS:
                     continue  # read as something other than data
-                op_type = scope.protos[index].op_type
+                op_type = proto.op_type
                 if op_type in op_types and node_path == graph:
                     found.add(index)
                 elif op_type in through:
@@ -404,35 +402,21 @@ class ModelGraph:
         anything computed otherwise, or stored."""
         path = graph
         for _ in range(MAX_VIEW_STEPS + 1):
-            here = self._scopes.get(path)
-            defining = path if here is not None and name in here.producers \
-                else self._defining_scope(name, path)
+            defining = self._defining_scope(name, path)
             if defining is None:
                 return None
             scope = self._scopes[defining]
             produced = scope.producers.get(name)
             if produced is None:
                 return (defining, name) if name in scope.inputs else None  # or stored
-            index = produced[0]
-            if index not in self._indexes_of(defining, through) \
-                    or scope.protos[index].domain not in _STANDARD_DOMAINS:
+            proto = scope.protos[produced[0]]
+            if proto.op_type not in through or proto.domain not in _STANDARD_DOMAINS:
                 return None
-            inputs = scope.node_inputs[index]
+            inputs = scope.node_inputs[produced[0]]
             if not inputs or not inputs[0]:
                 return None
             name, path = inputs[0], defining
         return None
-
-    def _indexes_of(self, graph: str, op_types: frozenset[str]) -> frozenset[int]:
-        """Indexes of the nodes of ``op_types`` (any domain) in ``graph``, kept per query."""
-        key = (graph, op_types)
-        found = self._op_index_sets.get(key)
-        if found is None:
-            scope = self._scopes[graph]
-            found = frozenset(index for op_type in op_types
-                              for index in scope.op_indexes.get(op_type, ()))
-            self._op_index_sets[key] = found
-        return found
 
     def iter_nodes(
         self, op_types: frozenset[str] | None = None, *, unusual_domains: bool = False

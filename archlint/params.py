@@ -236,8 +236,8 @@ def count_model(
             row = norms[node.id]
         elif node.id in claimed:
             continue
-        elif quantized_op(node) is not None:
-            row = count_quantized(graph, node, weights.of,
+        elif (quantized := quantized_op(node)) is not None:
+            row = count_quantized(graph, node, quantized, weights.of,
                                   quantized_bias(graph, node, weights.of))
         else:
             row = _count_other(weights, node, bias_adds.get(node.id))

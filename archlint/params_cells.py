@@ -113,8 +113,7 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
         else ""
     article = "an" if what.startswith("LSTM") else "a"
     how = _HOW[layer.recognised_as]
-    if layer.recognised_as is Recognition.STEP \
-            and layer.enclosing_op_types[:1] in (("Loop",), ("Scan",)):
+    if layer.recognised_as is Recognition.STEP and layer.in_loop_body:
         how = "one step per iteration of the enclosing Loop, its state carried by the loop"
     notes = [f"recognised as {layer.recognised_as.value}: {how}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]

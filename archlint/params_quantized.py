@@ -69,39 +69,25 @@ def quantized_op(node: NodeInfo) -> QuantizedOp | None:
 
 
 def count_quantized(
-    graph: ModelGraph, node: NodeInfo, weight_of: Callable[[TensorInfo | None], Trace | None],
-    added: tuple[SlotCount, ...] = (),
+    graph: ModelGraph, node: NodeInfo, op: QuantizedOp,
+    weight_of: Callable[[TensorInfo | None], Trace | None], added: tuple[SlotCount, ...] = (),
 ) -> LayerParams | None:
-    """The row of a quantized Conv/MatMul/Gemm node, or None when it reads no stored weight
-    (a product of two activations). ``added``: the slots of the bias added after it, for the
-    ops without a bias input (:func:`quantized_bias`)."""
-    op = quantized_op(node)
-    if op is None:
-        return None
-
-    def stored(position: int | None) -> tuple[TensorInfo, Trace] | None:
-        return _stored_input(graph, node, position, weight_of)
-
-    operand = next((o for o in op.operands if stored(o[0]) is not None), None)
-    if operand is None:
+    """The row of ``node``, the quantized op ``op`` (:func:`quantized_op`), or None when it
+    reads no stored weight (a product of two activations). ``added``: the slots of the bias
+    added after it, for the ops without a bias input (:func:`quantized_bias`)."""
+    weight = next((read for operand in op.operands
+                   if (read := _operand(graph, node, operand, _WEIGHT, weight_of))), None)
+    if weight is None:
         return None  # no stored operand: a product of two activations
-    position, scale_at, zero_at = operand
-    weight = stored(position)
-    assert weight is not None
-    info, found = weight
-    slots = [_slot("weight", info, found, framework=True)]
-    described = [f"weight {_type(info)}"]
-    notes: list[str] = []
+    _, info, found = weight[0]
+    notes = [f"quantized ({node.op_type}): "
+             + "; ".join(f"{name} {_type(tensor)}" for name, tensor, _ in weight)]
     if found.basis is Basis.TRACED:
         notes.append(traced_note("weight", info.name, found))
-    for name, at in (("w_scale", scale_at), ("w_zero_point", zero_at)):
-        parameter = stored(at)
-        if parameter is not None:
-            slots.append(_slot(name, *parameter, framework=False))
-            described.append(f"{name} {_type(parameter[0])}")
-    bias = stored(op.bias)
-    slots.extend((_slot("bias", *bias, framework=True),) if bias is not None else added)
-    notes.insert(0, f"quantized ({node.op_type}): " + "; ".join(described))
+    bias = _operand(graph, node, (op.bias, None, None), _BIAS, weight_of)
+    slots = [_slot(name, tensor, trace, framework=name in ("weight", "bias"))
+             for name, tensor, trace in (*weight, *(bias or ()))]
+    slots.extend(() if bias else added)
     quantization = [s.slot for s in slots if s.slot in _QUANTIZATION_SLOTS]
     if quantization:
         verb = "is a quantization parameter" if len(quantization) == 1 \
@@ -114,19 +100,39 @@ def count_quantized(
     )
 
 
-_QUANTIZATION_SLOTS = ("w_scale", "w_zero_point", "b_scale", "b_zero_point")
+_WEIGHT = ("weight", "w_scale", "w_zero_point")
+_BIAS = ("bias", "b_scale", "b_zero_point")
+_QUANTIZATION_SLOTS = (*_WEIGHT[1:], *_BIAS[1:])
 # com.microsoft QLinearAdd: A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale, C_zp
 _QLINEAR_ADD_OPERANDS = ((0, 1, 2), (3, 4, 5))
+
+
+def _operand(
+    graph: ModelGraph, node: NodeInfo, positions: tuple[int | None, int | None, int | None],
+    names: tuple[str, str, str], weight_of: Callable[[TensorInfo | None], Trace | None],
+) -> list[tuple[str, TensorInfo, Trace]] | None:
+    """A stored operand at ``positions`` (data, scale, zero point) with whichever of its scale
+    and zero point are stored, named ``names``; None when the data is not stored."""
+    data = _stored_input(graph, node, positions[0], weight_of)
+    if data is None:
+        return None
+    found = [(names[0], *data)]
+    for name, position in zip(names[1:], positions[1:], strict=True):
+        parameter = _stored_input(graph, node, position, weight_of)
+        if parameter is not None:
+            found.append((name, *parameter))
+    return found
 
 
 def quantized_bias(
     graph: ModelGraph, node: NodeInfo, weight_of: Callable[[TensorInfo | None], Trace | None],
 ) -> tuple[SlotCount, ...]:
-    """The slots of the bias added to the output of a quantized product without a bias input:
-    after an integer product is scaled back (ConvInteger, MatMulInteger: Cast, Mul, Add of the
-    float bias), in int32 right after it (the first quantizer releases), or by a com.microsoft
-    QLinearAdd of an int8 bias after a QLinearMatMul (with its scale and zero point)."""
-    if len(node.outputs) != 1 or quantized_op(node) is None \
+    """The slots of the bias added to the output of ``node``, a quantized product without a
+    bias input: after an integer product is scaled back (ConvInteger, MatMulInteger: Cast,
+    Mul, Add of the float bias), in int32 right after it (the first quantizer releases), or by
+    a com.microsoft QLinearAdd of an int8 bias after a QLinearMatMul (with its scale and zero
+    point)."""
+    if len(node.outputs) != 1 \
             or node.op_type not in ("ConvInteger", "MatMulInteger", "QLinearMatMul"):
         return ()
     tensor = node.outputs[0]
@@ -154,18 +160,12 @@ def _qlinear_bias(
     graph: ModelGraph, add: NodeInfo, tensor: str,
     weight_of: Callable[[TensorInfo | None], Trace | None],
 ) -> tuple[SlotCount, ...]:
-    for data, scale, zero in _QLINEAR_ADD_OPERANDS:
-        if data >= len(add.inputs) or add.inputs[data] == tensor:
+    for positions in _QLINEAR_ADD_OPERANDS:
+        if positions[0] >= len(add.inputs) or add.inputs[positions[0]] == tensor:
             continue
-        bias = _stored_input(graph, add, data, weight_of)
-        if bias is None:
-            return ()
-        slots = [_slot("bias", *bias, framework=True)]
-        for name, position in (("b_scale", scale), ("b_zero_point", zero)):
-            parameter = _stored_input(graph, add, position, weight_of)
-            if parameter is not None:
-                slots.append(_slot(name, *parameter, framework=False))
-        return tuple(slots)
+        bias = _operand(graph, add, positions, _BIAS, weight_of)
+        return () if bias is None else tuple(
+            _slot(name, info, found, framework=name == "bias") for name, info, found in bias)
     return ()
 
 

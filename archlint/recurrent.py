@@ -258,6 +258,11 @@ class RecurrentLayer:
             return None
         return DEFAULT_ACTIVATIONS[self.op_type] * self.num_directions
 
+    @property
+    def in_loop_body(self) -> bool:
+        """The nearest op around it is a Loop or Scan: it runs once per iteration."""
+        return self.enclosing_op_types[:1] in (("Loop",), ("Scan",))
+
     def tensor(self, slot: str) -> TensorRef | None:
         return self._bound.get(slot)
 

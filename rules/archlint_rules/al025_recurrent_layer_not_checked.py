@@ -68,7 +68,7 @@ class RecurrentLayerNotChecked(Rule):
             elif layer.recognised_as is Recognition.STEP:
                 found = ("one step per iteration of the enclosing Loop, its state carried from "
                          "one iteration to the next (a decoding loop)"
-                         if layer.enclosing_op_types[:1] in (("Loop",), ("Scan",)) else
+                         if layer.in_loop_body else
                          "one step per call: the state read from the model's inputs and "
                          "returned through its outputs")
                 found += ", as Gemm/MatMul, gates and elementwise ops"

@@ -136,9 +136,8 @@ class CellStateFromHidden(Rule):
         root = ctx.graph.tensor(h.root, layer.node.graph)
         if root is None or not root.is_graph_input or root.is_initializer:
             return  # zeros or a constant: the same for h and c
-        scope = layer.node.graph
-        if _picks(ctx.graph, layer.inputs["initial_h"].name, scope, h.root) \
-                != _picks(ctx.graph, layer.inputs["initial_c"].name, scope, c.root):
+        if _picks(ctx.graph, h, layer.inputs["initial_h"].name) \
+                != _picks(ctx.graph, c, layer.inputs["initial_c"].name):
             return  # other parts of the input (a Keras [1, layers, H, 2] state: h and c on
             # the last axis): not provably the same elements
         yield ctx.finding(
@@ -157,29 +156,22 @@ def _whole(origin: StateOrigin) -> bool:
 
 
 _RESHAPING = frozenset({"Identity", "Cast", "Squeeze", "Unsqueeze"})
-_MAX_PICKS = 32
-
-
-def _picks(graph: ModelGraph, name: str, scope: str, root: str) -> tuple[Hashable, ...]:
-    """What each step from ``root`` to the state selects, on every axis: a Slice's starts,
-    ends, axes and steps, a Gather's axis and indices, which output of a Split. Two states
-    with equal picks from one root hold the same elements; reshapes select nothing."""
+def _picks(graph: ModelGraph, origin: StateOrigin, state: str) -> tuple[Hashable, ...]:
+    """What each node from the root to ``state`` (``origin.through``, the walk state_origin
+    made) selects, on every axis: a Slice's starts, ends, axes and steps, a Gather's axis and
+    indices, which output of a Split. Two states with equal picks from one root hold the same
+    elements; reshapes select nothing."""
     picks: list[Hashable] = []
-    tensor, where = name, scope
-    for _ in range(_MAX_PICKS):
-        node = graph.producer(tensor, where) if tensor != root else None
-        if node is None:
-            break
+    tensor = state
+    for node in origin.through:
         if node.op_type == "Slice":
             picks.append(("Slice", slice_spec(graph, node) or node.id))
         elif node.op_type == "Gather":
             picks.append(("Gather", gather_spec(graph, node) or node.id))
         elif node.op_type == "Split":
             picks.append(("Split", attr_int(node, "axis") or 0, node.inputs[1:],
-                          node.outputs.index(tensor)))
+                          node.outputs.index(tensor) if tensor in node.outputs else node.id))
         elif node.op_type not in _RESHAPING and node.op_type != "Reshape":
             picks.append(node.id)  # anything else: only itself is the same
-        if not node.inputs:
-            break
-        tensor, where = node.inputs[0], node.graph
+        tensor = node.inputs[0] if node.inputs else ""
     return tuple(picks)
