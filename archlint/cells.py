@@ -380,6 +380,12 @@ def _check_activations(node_id: str, cell: str, ops: set[str]) -> NoMatch | None
     return None
 
 
+# Ops between a gate's activation and the Mul that applies it: a Split of the gates; the Cast
+# pair a float16 conversion puts around an op it keeps in float32 (onnxconverter-common keeps
+# Min and Max, which Keras's hard_sigmoid clamps with).
+_GATE_VIEW_OPS = frozenset({"Identity", "Split", "Slice", "Cast"})
+
+
 def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]) -> bool:
     """GRU reset_after=False: one state product multiplies ``r ⊙ h``, a Mul of a gate."""
     for product in products:
@@ -388,7 +394,7 @@ def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]
             continue
         for operand in producer.inputs:
             source = graph.producer(operand, producer.graph)
-            while source is not None and source.op_type in ("Identity", "Split", "Slice"):
+            while source is not None and source.op_type in _GATE_VIEW_OPS:
                 source = graph.producer(_first(source), source.graph)
             if source is not None and (source.op_type in _GATE_ACTIVATIONS
                                        or source.op_type in _CLAMP):
@@ -1106,7 +1112,9 @@ def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct |
     if isinstance(geometry, str) or geometry[1] != 2 * geometry[0]:
         return None
     hidden, scope = geometry[0], state.node.graph
-    for mul in graph.consumers_of(state.data, scope):
+    muls = [node for data in _state_views(graph, state.data, scope)
+            for node in graph.consumers_of(data, scope)]
+    for mul in muls:
         if mul.graph != scope or mul.op_type != "Mul" or not mul.outputs or not mul.outputs[0]:
             continue
         for consumer in graph.consumers_of(mul.outputs[0], scope):
@@ -1118,6 +1126,29 @@ def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct |
                     and not _shared(graph, product):
                 return product
     return None
+
+
+def _state_views(graph: ModelGraph, data: str, scope: str) -> list[str]:
+    """``data`` and the other views in ``scope`` of the graph input it views: a float16
+    conversion that keeps the model's inputs float32 casts h once for each node that reads it,
+    so the product reads one Cast of h and the reset gate's Mul another."""
+    views = [data]
+    origin = graph.viewed_input(data, scope, _STATE_READ_OPS)
+    if origin is None:
+        return views
+    frontier, seen = [origin], {origin}
+    while frontier and len(seen) < _STEP_REGION:
+        path, name = frontier.pop()
+        for node in graph.consumers_of(name, path):
+            if node.op_type not in _STATE_READ_OPS or _first(node) != name:
+                continue
+            for out in node.outputs:
+                if out and (node.graph, out) not in seen:
+                    seen.add((node.graph, out))
+                    frontier.append((node.graph, out))
+                    if node.graph == scope and out != data:
+                        views.append(out)
+    return views
 
 
 def _match_step(

@@ -830,7 +830,8 @@ class _Declared:
         return found
 
     def declare(self, entries: Iterable[ValueInfoProto]) -> None:
-        """Add entries: each takes its name unless one is there with a shape it lacks."""
+        """Add entries: each takes its name unless one is there with a shape it lacks; a
+        second declaration of a name fills in the axes the first leaves unknown (below)."""
         for vi in entries:
             old = self.get(vi.name)
             if old is None or (
@@ -838,9 +839,46 @@ class _Declared:
                 and vi.type.tensor_type.HasField("shape")
             ):
                 self._table[vi.name] = vi
+            elif (merged := _merged_declaration(old, vi)) is not None:
+                self._table[vi.name] = merged
 
     def declares_none_of(self, names: Iterable[str]) -> bool:
         return self._table.keys().isdisjoint(names)
+
+
+def _merged_declaration(first: ValueInfoProto, later: ValueInfoProto) -> ValueInfoProto | None:
+    """``first`` with the axes it leaves unknown taken from ``later``, a second declaration of
+    the same tensor; None when ``later`` adds nothing or contradicts it (then the first holds,
+    as in onnx's inference).
+
+    A model may declare one tensor twice: onnxslim keeps the exporter's value_info entry
+    (torch's dynamo exporter writes ``[?, ?, 2, 3]``) and appends its own (``[seq, batch, 2,
+    3]``); onnx's inference refines neither. Reading only the first would lose the symbols
+    that tie an axis to a graph input.
+    """
+    a, b = first.type.tensor_type, later.type.tensor_type
+    if not (a.HasField("shape") and b.HasField("shape")) or len(a.shape.dim) != len(b.shape.dim):
+        return None
+    if a.elem_type and b.elem_type and a.elem_type != b.elem_type:
+        return None
+    filled: list[int] = []
+    for k, (mine, theirs) in enumerate(zip(a.shape.dim, b.shape.dim, strict=True)):
+        kind, other = mine.WhichOneof("value"), theirs.WhichOneof("value")
+        if other is None or (other == "dim_param" and not theirs.dim_param):
+            continue  # the later one does not know this axis either
+        if kind is None or (kind == "dim_param" and not mine.dim_param):
+            filled.append(k)
+        elif kind != other or getattr(mine, kind) != getattr(theirs, other):
+            return None  # they disagree: keep the first
+    if not filled and (a.elem_type or not b.elem_type):
+        return None
+    merged = ValueInfoProto()
+    merged.CopyFrom(first)
+    tensor_type = merged.type.tensor_type
+    tensor_type.elem_type = a.elem_type or b.elem_type
+    for k in filled:
+        tensor_type.shape.dim[k].CopyFrom(b.shape.dim[k])
+    return merged
 
 
 def type_of(value_info: ValueInfoProto) -> tuple[int | None, Shape | None]:
