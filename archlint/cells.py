@@ -67,6 +67,10 @@ _DATA_INPUTS: dict[str, tuple[int, ...]] = {
 _SEQUENCE_VIEW_OPS = frozenset({"Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze",
                                 "Reshape", "ReverseSequence"})
 _MATMULS = frozenset({"MatMul", "Gemm"})
+# What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
+# the graph (their output 0, which DequantizeLinear reads).
+_QUANTIZED_TYPES = frozenset({2, 3, 4, 5, 6, 21, 22})  # uint8, int8, uint16, int16, int32, 4-bit
+_QUANTIZERS = frozenset({"QuantizeLinear", "DynamicQuantizeLinear"})
 _SEARCH_LIMIT = 400  # nodes visited by one upstream walk: bounded on huge graphs
 
 
@@ -78,6 +82,8 @@ class WeightSource:
     graph: str  # the scope that defines it
     shape: Shape | None
     transposed: bool = False  # stored [out, in] (Gemm transB=1)
+    dtype: int | None = None  # as stored: int8 behind a DequantizeLinear
+    constant: bool = False  # a Constant node's output, not an initializer
 
     @property
     def key(self) -> tuple[str, str]:
@@ -190,28 +196,43 @@ def _resolve(graph: ModelGraph, info: TensorInfo) -> TensorInfo:
 
 
 def weight_sources(
-    graph: ModelGraph, name: str, scope: str, _depth: int = 0, _transposed: bool = False
+    graph: ModelGraph, name: str, scope: str, _depth: int = 0, _transposed: bool = False,
+    _quantized: bool = False,
 ) -> tuple[WeightSource, ...] | None:
     """The float constants an operand is a view of (through Slice, Split, Gather, loop-carried
     pass-throughs...), or None when the operand is not made of stored weights only. A source
-    read through a 2-D Transpose (torch's F.linear as MatMul(x, W^T)) is marked transposed."""
+    read through a 2-D Transpose (torch's F.linear as MatMul(x, W^T)) is marked transposed.
+
+    A quantized weight counts as its stored integers: DequantizeLinear of an int8 initializer
+    (a TFLite dynamic-range model through tf2onnx; a QDQ model), or of a float one quantized
+    in the graph (tf2onnx passes such a model's float bias through DynamicQuantizeLinear).
+    """
     info = graph.tensor(name, scope) if name else None
     if info is None or _depth > 32:
         return None
     info = _resolve(graph, info)
     if info.is_initializer or info.constant_source is not None:
-        if info.dtype is not None and info.dtype not in _FLOAT_TYPES:
+        if info.dtype is not None and info.dtype not in _FLOAT_TYPES and not (
+                _quantized and info.dtype in _QUANTIZED_TYPES):
             return None
-        return (WeightSource(info.name, info.graph, info.shape, _transposed),)
+        return (WeightSource(info.name, info.graph, info.shape, _transposed, info.dtype,
+                             not info.is_initializer),)
     if info.producer is None:
         return None
     node = graph.node(info.producer)
+    if node.domain not in ("", "ai.onnx"):
+        return None
     if node.op_type == "Transpose":
         perm = attr_ints(node, "perm")
         if perm not in (None, (1, 0)):
             return None
         return weight_sources(graph, _first(node), node.graph, _depth + 1, not _transposed)
     if node.op_type in _WEIGHT_VIEW_OPS:
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed,
+                              _quantized)
+    if node.op_type == "DequantizeLinear" and not _quantized:
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed, True)
+    if node.op_type in _QUANTIZERS and _quantized and info.name == node.outputs[0]:
         return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed)
     if node.op_type == "Concat":
         found: list[WeightSource] = []
@@ -306,8 +327,7 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
     if not sources:
         return None
     if transposed:
-        sources = tuple(WeightSource(s.tensor, s.graph, s.shape, not s.transposed)
-                        for s in sources)
+        sources = tuple(dataclasses.replace(s, transposed=not s.transposed) for s in sources)
     bias: tuple[WeightSource, ...] = ()
     if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
         bias = weight_sources(graph, node.inputs[2], node.graph) or ()

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from archlint.cells import CellFacts, WeightSource
 from archlint.params_types import Convention, LayerParams, SlotCount
 from archlint.recurrent import Recognition, RecurrentLayer
+from archlint.weight_sources import Basis, Source
 
 __all__ = ["count_cell_layer"]
 
@@ -61,8 +62,8 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
 
     slots: list[SlotCount] = []
     for slot, sources in (("W", cell.kernel), ("R", cell.recurrent_kernel)):
-        slots.extend(SlotCount(slot, s.tensor, s.elements, s.elements, s.elements)
-                     for s in sources)
+        slots.extend(SlotCount(slot, s.tensor, s.elements, s.elements, s.elements,
+                               sources=_stored(s)) for s in sources)
     slots.extend(_bias_entries(cell.bias, stored_bias, torch_bias, keras_bias))
 
     return LayerParams(
@@ -83,9 +84,18 @@ def _bias_entries(
     """Spread the framework's bias count over the stored tensors in proportion (rounded so
     that the shares add up to the count: Keras's one [H] bias over torch's b_ih and b_hh)."""
     torch_shares, keras_shares = _shares(sources, stored, torch), _shares(sources, stored, keras)
-    return [SlotCount("B", source.tensor, source.elements, torch_share, keras_share)
+    return [SlotCount("B", source.tensor, source.elements, torch_share, keras_share,
+                      sources=_stored(source))
             for source, torch_share, keras_share in zip(sources, torch_shares, keras_shares,
                                                         strict=True)]
+
+
+def _stored(source: WeightSource) -> tuple[Source]:
+    """The tensor as the report lists it: where it is defined (a Loop body's own initializer
+    is not the main graph's), so its type and bytes are found and it is counted once."""
+    return (Source(source.graph, source.tensor, source.elements,
+                   Basis.CONSTANT if source.constant else Basis.INITIALIZER, source.dtype,
+                   source.shape),)
 
 
 def _shares(

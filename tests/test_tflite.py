@@ -1,0 +1,82 @@
+"""Keras layers through TFLite and tf2onnx's --tflite path (fixtures/tflite/, make_tflite.py):
+each TFLite WHILE is a Loop whose body holds the weights as its own initializers, int8 behind
+DequantizeLinear after dynamic-range quantization. Every layer is recognised and counts what
+Keras's count_params() says, with the dtype and bytes of its weights as stored.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archlint.graph import build_graph
+from archlint.layers import build_layers
+from archlint.loader import load_model
+from archlint.params import Convention, count_model
+from archlint.params_columns import annotate_model
+from archlint.params_types import ModelParams
+from archlint.recurrent import Recognition
+
+from .conftest import FIXTURES, invoke
+
+HERE = FIXTURES / "tflite"
+MANIFEST = json.loads((HERE / "manifest.json").read_text())["models"]
+# name -> (op, direction) of each layer, in model order
+LAYERS = {
+    "gru.onnx": [("GRU", "forward")],
+    "bidir_lstm.onnx": [("LSTM", "forward"), ("LSTM", "reverse")],
+    "lstm_q.onnx": [("LSTM", "forward")],
+    "gru_q.onnx": [("GRU", "forward")],
+    "simple_rnn_q.onnx": [("RNN", "forward")],
+}
+
+
+def _report(name: str) -> ModelParams:
+    graph = build_graph(load_model(HERE / name))
+    layers = build_layers(graph)
+    return annotate_model(count_model(name, graph, layers), graph, layers)
+
+
+def test_every_fixture_is_listed_and_runs_as_tflite_does() -> None:
+    assert sorted(LAYERS) == sorted(MANIFEST)
+    for entry in MANIFEST.values():  # tf2onnx's int8 LSTM drifts most (0.08)
+        assert entry["max_abs_diff_vs_tflite"] < (0.1 if entry["quantized"] else 1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_each_loop_is_a_recognised_layer(name: str) -> None:
+    layers = build_layers(build_graph(load_model(HERE / name)))
+    assert [(layer.recognised_as, layer.op_type, layer.direction) for layer in layers] == [
+        (Recognition.LOOP_CELL, op, direction) for op, direction in LAYERS[name]]
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_each_model_counts_what_keras_counts_in_the_weights_as_stored(name: str) -> None:
+    report = _report(name)
+    assert report.total(Convention.KERAS) == MANIFEST[name]["keras_params"]
+    rows = [row for row in report.layers if row.kind == "recurrent"]
+    assert len(rows) == len(LAYERS[name])
+    # the body's own initializers are found where they are defined: type and bytes known
+    expected = "int8+float32" if MANIFEST[name]["quantized"] else "float32"
+    assert {row.param_dtype for row in rows} == {expected}
+    assert all(row.param_bytes for row in rows)
+
+
+def test_a_bias_quantized_in_the_graph_is_counted() -> None:
+    """tf2onnx passes the int8 GRU's two float biases through DynamicQuantizeLinear and
+    DequantizeLinear into the Gemms' C: 2 x 3H = 240, as Keras's [2, 3H] bias."""
+    [row] = _report("gru_q.onnx").layers
+    bias = [slot for slot in row.slots if slot.slot == "B"]
+    assert [(slot.elements, slot.keras) for slot in bias] == [(120, 120), (120, 120)]
+    assert [(slot.slot, slot.elements) for slot in row.slots if slot.slot != "B"] == [
+        ("W", 48 * 120), ("R", 40 * 120)]
+
+
+def test_lint_reports_one_info_per_layer_and_nothing_else() -> None:
+    result = invoke("lint", str(HERE), "--format", "json", "--no-respect-gitignore")
+    assert result.exit_code == 0, result.output
+    found = sorted((m["path"].rpartition("/")[2], f["code"], f["severity"])
+                   for m in json.loads(result.stdout)["models"] for f in m["findings"])
+    assert found == sorted((name, "AL025", "info") for name, layers in LAYERS.items()
+                           for _ in layers)
