@@ -8,11 +8,24 @@ number, or two different symbols, cannot be proved wrong and so do not conflict.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TypeAlias
 
 Dim: TypeAlias = "int | str | None"
 Shape: TypeAlias = "tuple[Dim, ...]"
+
+
+# Names tools give dims nobody named, a new one for each: tf2onnx (every Keras ``None``) and
+# onnx's shape inference (``unk__7``), paddle2onnx (every ``None`` or -1 of an InputSpec:
+# ``DynamicDimension.3``, ``p2o.DynamicDimension.0``). Two of them say nothing about whether
+# the two dims are equal, or not.
+_INVENTED_SYMBOL = re.compile(r"^(?:unk__\d+|(?:p2o\.)?DynamicDimension\.\d+)$")
+
+
+def is_invented_symbol(dim: Dim) -> bool:
+    """Whether ``dim`` is a symbol a tool made up for a dim nobody named."""
+    return isinstance(dim, str) and _INVENTED_SYMBOL.match(dim) is not None
 
 
 def format_dim(dim: Dim) -> str:

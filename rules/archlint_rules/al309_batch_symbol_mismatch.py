@@ -1,18 +1,15 @@
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
-from archlint.shapes import Dim
+from archlint.shapes import Dim, is_invented_symbol
 from archlint_rules._dims import describe
 from archlint_rules._layout import dynamic_symbols, state_batch_axis
 
 _STATES = ("initial_h", "initial_c")
-# Names tools give dims nobody named (tf2onnx for Keras' None, onnx shape inference).
-_ANONYMOUS = re.compile(r"^unk__\d+$")
 
 
 class BatchSymbolMismatch(Rule):
@@ -24,10 +21,11 @@ class BatchSymbolMismatch(Rule):
     and Reshapes that only add unit axes, so a ``[batch, H]`` state input that tf2onnx
     unsqueezes is followed too) and compares the batch axis declared there: another symbol
     (``N`` vs ``batch``) is a warning; a fixed number where X is dynamic is an error. Names
-    that tools invent for unnamed dims (``unk__7``: tf2onnx gives every Keras ``None`` one)
-    declare nothing and are not compared. A Loop-carried state is followed to the model input
-    it starts from. A model input sliced for several layers is reported once, at the first
-    layer that reads it.
+    that tools invent for unnamed dims declare nothing and are not compared: ``unk__7``
+    (tf2onnx gives every Keras ``None`` one) and ``DynamicDimension.3`` (paddle2onnx gives
+    every ``None`` of an ``InputSpec`` one; Paddle has no way to name a dim). A Loop-carried
+    state is followed to the model input it starts from. A model input sliced for several
+    layers is reported once, at the first layer that reads it.
 
     ## Why is this bad?
     h0 ``(num_layers·D, batch, H)`` holds one row per sequence of X's batch, so its batch axis
@@ -105,6 +103,7 @@ class BatchSymbolMismatch(Rule):
         declared = root.shape[source.axis]
         if declared is None or batch in root.shape:
             return None  # the same symbol on another axis is a layout question: AL310
-        if isinstance(declared, str) and (_ANONYMOUS.match(declared) or _ANONYMOUS.match(batch)):
-            return None  # tf2onnx / shape inference name every unnamed dim unk__N: no claim
+        if isinstance(declared, str) and (is_invented_symbol(declared)
+                                          or is_invented_symbol(batch)):
+            return None  # a name a tool made up (unk__N, DynamicDimension.N): no claim
         return source.root, declared, source.axis
