@@ -79,6 +79,8 @@ class InferenceOutcome:
 
 @dataclass(frozen=True)
 class _ChildFailure:
+    """Why the worker gave no answer: it crashed, hung or could not start."""
+
     how: str  # "crashed (SIGABRT)", "did not finish in 300 s"
     said: str = ""  # the child's last words on stderr (a C++ assertion), or ""
     # No second child: a hang could last as long again, a child that cannot start won't.
@@ -468,6 +470,8 @@ def goes_early(data: bytes) -> bool:
 
 @dataclass(frozen=True)
 class _HandedOver:
+    """A model file handed to the inference worker before the imports that read it."""
+
     path: str  # as os.path.realpath gives it
     data: bytes
     pending: PendingInference

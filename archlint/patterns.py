@@ -146,6 +146,8 @@ def reshape_target(graph: ModelGraph, node: NodeInfo) -> tuple[int, ...] | None:
 
 @dataclass(frozen=True)
 class SliceSpec:
+    """A Slice's constant starts, ends, axes and steps."""
+
     starts: tuple[int, ...]
     ends: tuple[int, ...]
     axes: tuple[int, ...]

@@ -30,6 +30,8 @@ class RegistryError(Exception):
 
 @dataclass(frozen=True)
 class RuleSet:
+    """The rules found (core and every plugin), by code, and which entry point gave each."""
+
     rules: tuple[type[Rule], ...]
     origin: dict[str, str]  # code -> entry point name ("builtin", or the plugin's)
 

@@ -72,6 +72,8 @@ class ModelReport:
 
 @dataclass(frozen=True)
 class Report:
+    """Every model's report of one lint, with the rules that ran."""
+
     models: tuple[ModelReport, ...]
     rules: tuple[type[Rule], ...]
     elapsed_s: float = 0.0

@@ -119,6 +119,8 @@ class Baseline:
 
 @dataclass(frozen=True)
 class FilterResult:
+    """The findings left after suppressions and the baseline, and how many each removed."""
+
     findings: tuple[Finding, ...]
     suppressed: int = 0
     baselined: int = 0
