@@ -156,6 +156,9 @@ class _Scope:
     # op type -> pre-order position of the scope's first node of that type
     first_position: dict[str, int] = field(default_factory=dict)
     children: dict[int, list[str]] = field(default_factory=dict)  # node index -> subgraph paths
+    # names read before any node of the scope made them, in reading order: graph inputs, outer
+    # tensors, tensors of an unsorted graph made later, and those nothing makes
+    unresolved: list[str] = field(default_factory=list)
     # a function body instantiated at a call: the caller's scope and formal -> actual inputs
     call_scope: str | None = None
     bindings: dict[str, str] = field(default_factory=dict)
@@ -285,6 +288,33 @@ class ModelGraph:
             if info is not None:
                 found.append(info)
         return found
+
+    def undefined_reads(self) -> list[tuple[str, tuple[int, ...], str]]:
+        """(scope, indexes of the nodes that read it, name) for every tensor a node reads or a
+        graph returns (no reader: ``()``) that neither its graph nor an enclosing one defines:
+        no node makes it, and it is no initializer (sparse ones too) and no graph input. In
+        model order of the scopes; set arithmetic over the index, so a big graph costs little.
+        """
+        found: list[tuple[str, tuple[int, ...], str]] = []
+        for path, scope in self._scopes.items():
+            inputs = set(scope.inputs)
+            candidates = [name for name in (*scope.unresolved, *scope.outputs)
+                          if name and name not in inputs and name not in scope.producers
+                          and name not in scope.initializers]
+            for name in dict.fromkeys(candidates):
+                if self._defining_scope(name, path) is None and not self._sparse(name, path):
+                    found.append((path, tuple(dict.fromkeys(scope.readers.get(name, ()))), name))
+        return found
+
+    def _sparse(self, name: str, graph: str) -> bool:
+        """Whether a sparse initializer of ``graph`` or an enclosing graph is called ``name``."""
+        path: str | None = graph
+        while path is not None and path in self._scopes:
+            scope = self._scopes[path]
+            if any(sparse.values.name == name for sparse in scope.source.sparse_initializer):
+                return True
+            path = scope.parent
+        return False
 
     def _defining_scope(self, name: str, graph: str) -> str | None:
         """The scope whose table defines ``name`` as seen from ``graph`` (no TensorInfo built)."""
@@ -700,7 +730,7 @@ def _add_scope(
     graph._scopes[path] = scope
     by_op, producers, preorder = graph._by_op, scope.producers, graph._preorder
     node_inputs, node_outputs, readers = scope.node_inputs, scope.node_outputs, scope.readers
-    op_indexes = scope.op_indexes
+    op_indexes, unresolved, initializers = scope.op_indexes, scope.unresolved, scope.initializers
     for index, node in enumerate(proto.node):
         op_type, domain, node_id = node.op_type, node.domain, f"{path}/{index}"
         position = next(preorder)
@@ -722,6 +752,8 @@ def _add_scope(
                 same_name = readers.get(name)
                 if same_name is None:
                     readers[name] = [index]
+                    if name not in producers and name not in initializers:
+                        unresolved.append(name)  # an input, an outer tensor, made later or never
                 else:
                     same_name.append(index)
         outputs = tuple(node.output[:])
