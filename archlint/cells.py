@@ -422,6 +422,56 @@ def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]
     return False
 
 
+def _chain_bias(
+    graph: ModelGraph, walks: list[_Upstream], projection_adds: frozenset[str],
+    used: set[tuple[str, str]],
+) -> tuple[WeightSource, ...]:
+    """An unrolled chain's biases: what is added to its hoisted input projection (the one
+    product over the whole sequence; ``projection_adds`` are the Adds after it), and what the
+    steps add each (a bias every step adds is read by two steps or more; a step's own nodes
+    are those no earlier step's walk reached). A tensor only one step adds is that step's
+    state product folded by the exporter: with no initial state, torch's dynamo export of a
+    Keras 3 layer (torch backend) stores ``zeros @ R`` (plus the recurrent bias, for a GRU) as
+    ``[1, g·H]``, which the first step adds where each later step adds ``h @ R``."""
+    step_of: dict[str, int] = {}
+    for k, walk in enumerate(walks):
+        for node_id in walk.nodes:
+            step_of.setdefault(node_id, k)
+    nodes = frozenset(step_of) | projection_adds
+    steps: dict[tuple[str, str], set[int]] = {}
+    added = list(_added_constants(graph, nodes, used))
+    for source, node_id in added:
+        steps.setdefault(source.key, set()).add(
+            -1 if node_id in projection_adds else step_of[node_id])
+    return _dedupe(source for source, _ in added if -1 in steps[source.key] or (
+        len(steps[source.key]) >= 2 and not _folded_zero_state(graph, source)))
+
+
+def _folded_zero_state(graph: ModelGraph, source: WeightSource) -> bool:
+    """A stored ``[1, n]`` of zeros: ``h0 @ R`` folded for a zero h0 of batch 1, which a GRU
+    with reset_after=False adds in both pieces of its first step (so two walks read it)."""
+    if source.shape is None or len(source.shape) != 2 or source.shape[0] != 1:
+        return False
+    info = graph.tensor(source.tensor, source.graph)
+    value = None if info is None else info.value
+    return value is not None and not value.any()
+
+
+def _added_constants(
+    graph: ModelGraph, nodes: Iterable[str], used: set[tuple[str, str]]
+) -> Iterator[tuple[WeightSource, str]]:
+    """(stored vector or matrix, the Add that adds it) in ``nodes``, in model order."""
+    for node_id in sorted(nodes, key=_model_position):
+        node = graph.node(node_id)
+        if node.op_type != "Add":
+            continue
+        for operand in node.inputs:
+            for source in weight_sources(graph, operand, node.graph) or ():
+                if source.key not in used and source.shape is not None \
+                        and 1 <= len(source.shape) <= 2:
+                    yield source, node_id
+
+
 def _bias_sources(
     graph: ModelGraph, nodes: Iterable[str], used: set[tuple[str, str]]
 ) -> tuple[WeightSource, ...]:
@@ -736,8 +786,9 @@ def _match_chain(
     reset_before = _resets_before_product(graph, chain) if core.cell == "GRU" else False
     kernel_ids = {p.node.id for p in kernel_products}
     used = {s.key for s in (*core.kernel, *core.recurrent)}
-    bias = _dedupe((*_bias_sources(graph, step_nodes | _downstream_adds(graph, kernel_products),
-                                   used),
+    hoisted = _downstream_adds(graph, kernel_products) if len(kernel_products) == 1 \
+        else frozenset()
+    bias = _dedupe((*_chain_bias(graph, walks, hoisted, used),
                     *(s for p in (*chain, *kernel_products) for s in p.bias)))
     nodes = frozenset({*ids, *kernel_ids})
     return CellFacts(
@@ -800,6 +851,7 @@ def _hoisted_steps(
                                if (i := _time_index(graph, out, scope)) is not None)
     positions: list[int] = []
     flips: set[bool] = set()  # whether the sliced projection is flipped
+    earlier: set[int] = set()  # the slices the walks of earlier steps read
     for k, walk in enumerate(walks):
         read: set[int | None] = set()
         for node_id in walk.nodes:
@@ -808,17 +860,41 @@ def _hoisted_steps(
                 if source is not None:
                     read.add(_time_index(graph, name, scope))
                     flips.add(projected[source])
-        if not read and k == 0:
-            continue  # the first state product reads the initial state, before any step
-        if len(read) != 1 or None in read:
+        if None in read:
             return None
-        positions.extend(i for i in read if i is not None)
+        # an LSTM's walk reaches every earlier step through c, which no product stops: a
+        # step's own slice is the one no earlier walk read
+        own = {i for i in read if i is not None} - earlier
+        if not own and k == 0:
+            continue  # the first state product reads the initial state, before any step
+        if len(own) != 1:
+            return None
+        positions.extend(own)
+        earlier |= own
     order = _time_order(positions)
     if order == "unknown" or len(flips) != 1:
         return None
-    if flips.pop():  # the steps slice the projection flipped: their order is reversed
+    # the steps slice the projection flipped, or the projection reads the sequence flipped
+    # (Keras 3's backward layer, torch backend): either way their order is reversed
+    if flips.pop() != _reads_flipped(graph, kernel.data, scope):
         order = "reverse" if order == "forward" else "forward"
     return order, len(indices)
+
+
+def _reads_flipped(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether ``name`` is its sequence reversed in time: a flip (a Slice with step -1) among
+    the views it is made through (an odd number of them)."""
+    flipped = False
+    for _ in range(16):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.graph != scope:
+            break
+        if producer.op_type == "Slice" and _is_flip(graph, producer):
+            flipped = not flipped
+        elif producer.op_type not in _SEQUENCE_VIEW_OPS:
+            break
+        name = _first(producer)
+    return flipped
 
 
 def _projected(graph: ModelGraph, kernel: _WeightProduct) -> dict[str, bool]:

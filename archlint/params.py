@@ -468,8 +468,9 @@ def _float_weight(info: TensorInfo, found: Trace) -> bool:
 # (tf2onnx's Dense on a 3-D input is Reshape -> MatMul -> Reshape -> Add).
 _LAYOUT_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Transpose", "Flatten"})
 # ... and, between a layer and its bias Add, the QuantizeLinear + DequantizeLinear pair that
-# onnxruntime's QDQ quantizer puts on every activation
-_BIAS_PATH_OPS = _LAYOUT_OPS | {"QuantizeLinear", "DequantizeLinear"}
+# onnxruntime's QDQ quantizer puts on every activation, and a Cast (torch's TorchScript export
+# of a Keras 3 Dense, torch backend, casts the product to float before adding the bias)
+_BIAS_PATH_OPS = _LAYOUT_OPS | {"QuantizeLinear", "DequantizeLinear", "Cast"}
 
 
 def _bias_adds(weights: _Weights) -> dict[str, Trace]:
