@@ -87,22 +87,50 @@ class RecurrentLayerNotChecked(Rule):
                 expected=f"an ONNX {cell.cell} node, which every rule checks",
                 actual=found,
                 help=(_step_help(cell.cell) if layer.recognised_as is Recognition.STEP
-                      else _help(cell.cell, cell.reset_after)),
+                      else _help(cell.cell, cell.reset_after, layer.recognised_as,
+                                 layer.producer_name)),
             )
 
 
-def _help(cell: str, reset_after: bool | None) -> str:
-    if cell == "RNN":
-        native = ("tf2onnx has no SimpleRNN rewriter, so a Keras SimpleRNN always stays a Loop; "
-                  "PyTorch's nn.RNN exports as an RNN node")
-    elif cell == "GRU" and reset_after is False:
-        native = ("a Keras GRU with reset_after=False stays a Loop in tf2onnx: reset_after=True "
-                  "(the Keras 2 default) without recurrent_dropout or masking becomes a GRU node")
+def _help(cell: str, reset_after: bool | None, how: Recognition, producer: str) -> str:
+    """What would make the layer a native node, for the exporter that wrote the model
+    (tf2onnx, torch.onnx), or for both when the producer says neither."""
+    kept = "the Loop" if how is Recognition.LOOP_CELL else "the unrolled layer"
+    keras = _keras_advice(cell, reset_after)
+    torch = _torch_advice(cell, reset_after)
+    if producer.startswith(("tf2onnx", "keras2onnx")):
+        advice = keras
+    elif producer == "pytorch":
+        advice = torch
     else:
-        native = (f"a Keras {cell} without recurrent_dropout, masking and unroll=True becomes "
-                  f"an ONNX {cell} node in tf2onnx; in PyTorch use nn.{cell} rather than a cell "
-                  "called in a Python loop")
-    return f"Nothing to fix if the Loop is intended. To have the layer checked and fused: {native}."
+        advice = f"{keras}; {torch}"
+    return f"Nothing to fix if {kept} is intended. To have the layer checked and fused: {advice}."
+
+
+def _keras_advice(cell: str, reset_after: bool | None) -> str:
+    if cell == "RNN":
+        return "tf2onnx has no SimpleRNN rewriter, so a Keras SimpleRNN always stays a Loop"
+    if cell == "GRU" and reset_after is False:
+        return ("a Keras GRU with reset_after=False stays a Loop in tf2onnx (only a Keras 2 "
+                "GRU with reset_after=True can become a GRU node)")
+    return (f"tf2onnx fuses a Keras {'LSTM' if cell == 'LSTM' else '2 GRU'} into an ONNX {cell} "
+            "node only when its while loop is the pattern its rewriters know: no "
+            "recurrent_dropout, masking or unroll=True, exported with a dynamic batch (a "
+            "fixed input signature keeps the Loop); Keras 3 with the torch backend unrolls "
+            "every layer")
+
+
+def _torch_advice(cell: str, reset_after: bool | None) -> str:
+    if cell == "RNN":
+        return ("PyTorch's nn.RNN exports as an RNN node with torch.onnx.export(..., "
+                "dynamo=False) (the default exporter, and Keras 3 with the torch backend, "
+                "unroll it)")
+    if cell == "GRU" and reset_after is False:
+        return ("nn.GRU applies the reset gate after the recurrent product: no PyTorch layer "
+                "is this GRU (Keras 3 with the torch backend unrolls it)")
+    return (f"in PyTorch use nn.{cell} rather than a cell called in a Python loop (Keras 3 "
+            "with the torch backend unrolls every layer: build it in PyTorch, or export with "
+            "the TensorFlow backend)")
 
 
 def _step_help(cell: str) -> str:
