@@ -410,6 +410,8 @@ def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]
     """GRU reset_after=False: one state product multiplies ``r ⊙ h``, a Mul of a gate."""
     for product in products:
         producer = graph.producer(product.data, product.node.graph)
+        while producer is not None and producer.op_type in ("Cast", "Identity"):
+            producer = graph.producer(_first(producer), producer.graph)  # TorchScript's Casts
         if producer is None or producer.op_type != "Mul" or producer.graph != product.node.graph:
             continue
         for operand in producer.inputs:
@@ -682,8 +684,8 @@ def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | N
     groups: dict[frozenset[tuple[str, str]], list[_WeightProduct]] = {}
     for product in products:
         groups.setdefault(frozenset(s.key for s in product.sources), []).append(product)
-    chains = [members for members in groups.values()
-              if len(members) >= 2 and _is_chain(sorted(members, key=_order), walk)]
+    chains = [chain for members in groups.values() if len(members) >= 2
+              if (chain := _chain_of(sorted(members, key=_order), walk)) is not None]
     found: list[CellFacts | NoMatch] = []
     for merged in _merge_interleaved(chains, walk):
         result = _match_chain(graph, scope, merged, products, walk, all_ids)
@@ -719,6 +721,21 @@ def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
 
 def _order(product: _WeightProduct) -> int:
     return product.node.index
+
+
+def _chain_of(
+    members: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]
+) -> list[_WeightProduct] | None:
+    """The products of one weight as a chain, each reading the one before; or the chain after
+    a first product that no other reads: Keras 3's generic RNN loop (SimpleRNN, GRU with
+    reset_after=False) computes one step first to learn the output's shape, and TorchScript
+    keeps that step, whose result feeds only a Shape."""
+    if _is_chain(members, walk):
+        return members
+    if len(members) >= 3 and _is_chain(members[1:], walk) \
+            and not any(members[0].node.id in walk(other).nodes for other in members[1:]):
+        return members[1:]
+    return None
 
 
 def _is_chain(members: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]) -> bool:
@@ -762,8 +779,9 @@ def _match_chain(
     first = chain[0].node.id
     # the input products: the other products a step reads, and every product of their weights
     kernel_keys = {s.key for p in products if p.node.id in step_nodes - ids for s in p.sources}
-    kernel_products = [p for p in products
-                       if p.node.id not in ids and {s.key for s in p.sources} & kernel_keys]
+    kernel_products = _without_probe([p for p in products if p.node.id not in ids
+                                      and {s.key for s in p.sources} & kernel_keys],
+                                     step_nodes, graph)
     if not kernel_products:
         return NoMatch(first, "the chain has no MatMul of a per-step input with a stored weight")
     core = _match_core(first, (s for p in kernel_products for s in p.sources),
@@ -799,6 +817,21 @@ def _match_chain(
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
         sequence=None, steps=steps, nodes=nodes,
     )
+
+
+def _without_probe(
+    products: list[_WeightProduct], step_nodes: frozenset[str], graph: ModelGraph
+) -> list[_WeightProduct]:
+    """The input products less a shape-probe step's (:func:`_chain_of`): one that reads the
+    same time step as another, and feeds no step of the chain."""
+    by_index: dict[int | None, list[_WeightProduct]] = {}
+    for product in products:
+        by_index.setdefault(_time_index(graph, product.data, product.node.graph),
+                            []).append(product)
+    return [product for product in products
+            if len(same := by_index[_time_index(graph, product.data, product.node.graph)]) < 2
+            or product.node.id in step_nodes
+            or not any(other.node.id in step_nodes for other in same)]
 
 
 _STACK_VIEW_OPS = frozenset({"Unsqueeze", "Reshape", "Identity", "Transpose", "Cast"})

@@ -28,6 +28,8 @@ LAYERS = {
     "gru_static.onnx": [("GRU", "forward", 5, 4)],
     "gru_reset_before_static.onnx": [("GRU", "forward", 5, 4)],
     "simple_rnn_static.onnx": [("RNN", "forward", 3, 2)],
+    "simple_rnn_dynamic.onnx": [("RNN", "forward", 3, 2)],
+    "gru_reset_before_dynamic.onnx": [("GRU", "forward", 5, 4)],
     "bidir_lstm_dynamic.onnx": [("LSTM", "forward", 4, 3), ("LSTM", "reverse", 4, 3)],
     "embedding_lstm_dense_dynamic.onnx": [("LSTM", "forward", 4, 3)],
 }
@@ -60,6 +62,20 @@ def test_a_folded_first_state_product_is_no_bias() -> None:
         [layer] = build_layers(graph)
         assert layer.cell is not None
         assert sum(source.elements or 0 for source in layer.cell.bias) == bias, name
+
+
+def test_a_shape_probe_step_is_not_the_chain_and_the_reset_gate_is_seen_through_casts(
+) -> None:
+    """TorchScript keeps the step Keras computes first to learn the output's shape (its
+    product reads h0, its result only a Shape), and casts r * h before the recurrent product:
+    the chain is the steps after it, a GRU with reset_after=False (Keras 120, no PyTorch
+    equivalent)."""
+    graph = build_graph(load_model(HERE / "gru_reset_before_dynamic.onnx"))
+    [layer] = build_layers(graph)
+    assert layer.cell is not None
+    assert (layer.cell.reset_after, layer.cell.steps) == (False, 7)
+    report = count_model("m", graph, [layer])
+    assert (report.total(Convention.KERAS), report.total(Convention.PYTORCH)) == (120, None)
 
 
 def test_a_dense_bias_after_a_cast_is_counted() -> None:
