@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,15 @@ ARCHLINT = [sys.executable, "-m", "archlint"]
 def invoke(*args: str) -> Result:
     """Run the CLI in-process (fast); exit code and output as a user sees them."""
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def folder_findings(folder: Path) -> list[tuple[str, str, str]]:
+    """``archlint lint FOLDER`` (JSON, exit 0 required): (file name, code, severity) of every
+    finding, sorted."""
+    result = invoke("lint", str(folder), "--format", "json", "--no-respect-gitignore")
+    assert result.exit_code == 0, result.output
+    return sorted((m["path"].rpartition("/")[2], f["code"], f["severity"])
+                  for m in json.loads(result.stdout)["models"] for f in m["findings"])
 
 
 def run_archlint(
