@@ -61,6 +61,8 @@ class ModelReport:
             "error": self.error,
             "nodes": self.nodes,
             "recurrent_layers": self.recurrent_layers,
+            "unchecked_layers": self.unchecked_layers,
+            "unseen": list(self.unseen),
             "suppressed": self.suppressed,
             "baselined": self.baselined,
             "findings": [finding_to_dict(f) for f in self.findings],

@@ -209,6 +209,22 @@ def test_a_custom_recurrent_op_is_named_as_not_checked(tmp_path: Path) -> None:
             "main/<FusedLSTM #0> (FusedLSTM)") in result.stdout.splitlines()
 
 
+def test_the_json_report_says_what_was_not_checked_too(tmp_path: Path) -> None:
+    """A JSON consumer sees what the text summary says: the ops archlint could not see into,
+    and the layers it counted without checking (AL025)."""
+    custom = tmp_path / "custom.onnx.txt"
+    custom.write_text('<ir_version: 8, opset_import: ["" : 17, "com.acme" : 1]>\n'
+                      "g (float[5,1,3] x) => (float[5,1,4] y) { y = com.acme.FusedLSTM (x) }\n")
+    loop_cell = REPO / "fixtures" / "AL025" / "bad.onnx.txt"
+    result = invoke("lint", str(custom), str(loop_cell), "--format", "json", "--exit-zero")
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, json.loads(
+        (REPO / "archlint" / "schemas" / "report-v1.schema.json").read_text()))
+    assert [(m["recurrent_layers"], m["unchecked_layers"], m["unseen"])
+            for m in report["models"]] == [
+        (0, 0, ["main/<FusedLSTM #0> (FusedLSTM)"]), (1, 1, [])]
+
+
 # --- GitLab Code Quality -------------------------------------------------------------------
 
 
