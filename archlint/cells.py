@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from archlint.graph import ModelGraph, NodeInfo, TensorInfo
+from archlint.graph import ModelGraph, NodeInfo
 from archlint.patterns import attr_int, attr_ints, gather_spec, slice_spec
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import Shape, known_product
@@ -169,32 +169,6 @@ def _strip_identity(graph: ModelGraph, name: str, scope: str) -> str:
     return name
 
 
-def _invariant_input(graph: ModelGraph, info: TensorInfo) -> TensorInfo | None:
-    """For a Loop body input carried through unchanged, the outer tensor it stands for."""
-    owner_id = graph.subgraph_owner(info.graph)
-    if owner_id is None or not info.is_graph_input:
-        return None
-    owner = graph.node(owner_id)
-    if owner.op_type != "Loop":
-        return None
-    inputs, outputs = graph.graph_inputs[info.graph], graph.graph_outputs[info.graph]
-    position = inputs.index(info.name) if info.name in inputs else -1
-    if position < 2 or position - 1 >= len(outputs) or position >= len(owner.inputs):
-        return None
-    if _strip_identity(graph, outputs[position - 1], info.graph) != info.name:
-        return None  # it changes from one iteration to the next: a state, not a constant
-    return graph.tensor(owner.inputs[position], owner.graph) if owner.inputs[position] else None
-
-
-def _resolve(graph: ModelGraph, info: TensorInfo) -> TensorInfo:
-    for _ in range(16):  # nested loops: one level per step
-        outer = _invariant_input(graph, info)
-        if outer is None:
-            return info
-        info = outer
-    return info
-
-
 def weight_sources(
     graph: ModelGraph, name: str, scope: str, _depth: int = 0, _transposed: bool = False,
     _quantized: bool = False,
@@ -210,7 +184,7 @@ def weight_sources(
     info = graph.tensor(name, scope) if name else None
     if info is None or _depth > 32:
         return None
-    info = _resolve(graph, info)
+    info = graph.loop_invariant(info)
     if info.is_initializer or info.constant_source is not None:
         if info.dtype is not None and info.dtype not in _FLOAT_TYPES and not (
                 _quantized and info.dtype in _QUANTIZED_TYPES):
@@ -609,7 +583,7 @@ def _step_sequence(graph: ModelGraph, walk: _Upstream, body: str) -> str | None:
         info = graph.tensor(node.inputs[0], body)
         if info is None:
             continue
-        info = _resolve(graph, info)
+        info = graph.loop_invariant(info)
         if info.graph != body and not (info.is_initializer or info.constant_source is not None):
             return info.name
     return None

@@ -266,6 +266,35 @@ class ModelGraph:
         table = {name: self._scope_tensor(graph, name) for name in names}
         return {name: info for name, info in table.items() if info is not None}
 
+    def loop_invariant(self, info: TensorInfo) -> TensorInfo:
+        """The outer tensor a Loop body input stands for when the body carries it through
+        unchanged (a weight a converter passes into the loop as a loop-carried value), through
+        nested Loops; else ``info`` itself."""
+        for _ in range(MAX_SUBGRAPH_DEPTH + 1):
+            owner_id = self.subgraph_owner(info.graph) if info.is_graph_input else None
+            owner = None if owner_id is None else self.node(owner_id)
+            if owner is None or owner.op_type != "Loop":
+                return info
+            scope = self._scopes[info.graph]
+            position = scope.inputs.index(info.name) if info.name in scope.inputs else -1
+            if position < 2 or position - 1 >= len(scope.outputs) \
+                    or position >= len(owner.inputs) or not owner.inputs[position]:
+                return info
+            returned = scope.outputs[position - 1]
+            for _ in range(16):  # through Identity: tf2onnx passes it on as Identity(input)
+                producer = self.producer(returned, info.graph)
+                if producer is None or producer.op_type != "Identity" \
+                        or producer.graph != info.graph or not producer.inputs:
+                    break
+                returned = producer.inputs[0]
+            if returned != info.name:
+                return info  # it changes from one iteration to the next: a state
+            outer = self.tensor(owner.inputs[position], owner.graph)
+            if outer is None:
+                return info
+            info = outer
+        return info
+
     def stored_tensors(self, names: Iterable[str], graph: str = "main") -> list[TensorInfo]:
         """The tensors among ``names`` (as :meth:`tensor` finds them from ``graph``) that are
         stored: an initializer no node of its scope produces. Their views need no inferred

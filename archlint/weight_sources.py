@@ -123,6 +123,7 @@ def trace(graph: ModelGraph, name: str, scope: str, *, inputs_are_weights: bool 
     info = graph.tensor(name, scope) if name else None
     if info is None:
         return Trace(Basis.UNKNOWN, ())
+    info = graph.loop_invariant(info)  # a weight passed into a Loop as a carried value
     direct = _stored(graph, info)
     if direct is not None and (inputs_are_weights or direct.basis is not Basis.GRAPH_INPUT):
         return Trace(direct.basis, (direct,))
