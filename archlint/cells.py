@@ -160,15 +160,6 @@ def _first(node: NodeInfo) -> str:
     return node.inputs[0] if node.inputs else ""
 
 
-def _strip_identity(graph: ModelGraph, name: str, scope: str) -> str:
-    for _ in range(16):
-        producer = graph.producer(name, scope)
-        if producer is None or producer.op_type != "Identity" or producer.graph != scope:
-            return name
-        name = _first(producer)
-    return name
-
-
 def weight_sources(
     graph: ModelGraph, name: str, scope: str, _depth: int = 0, _transposed: bool = False,
     _quantized: bool = False,
@@ -451,23 +442,10 @@ def _added_constants(
 def _bias_sources(
     graph: ModelGraph, nodes: Iterable[str], used: set[tuple[str, str]]
 ) -> tuple[WeightSource, ...]:
-    """Stored vectors added in the step (Add with a constant of rank >= 1), in model order."""
-    found: list[WeightSource] = []
-    for node_id in sorted(nodes, key=_model_position):
-        node = graph.node(node_id)
-        if node.op_type != "Add":
-            continue
-        for operand in node.inputs:
-            sources = weight_sources(graph, operand, node.graph)
-            if not sources:
-                continue
-            for source in sources:
-                if source.key in used or source.shape is None \
-                        or not 1 <= len(source.shape) <= 2:
-                    continue  # a scalar, or a folded step of a batch (torch's dynamo export
-                    # of nn.RNN stores zeros @ W_hh + b_hh as [1, batch, H])
-                found.append(source)
-    return _dedupe(found)
+    """Stored vectors added in the step (Add with a constant of rank 1 or 2: not a scalar, nor
+    a folded step of a batch, as torch's dynamo export of nn.RNN stores zeros @ W_hh + b_hh
+    ``[1, batch, H]``), in model order."""
+    return _dedupe(source for source, _ in _added_constants(graph, nodes, used))
 
 
 def _model_position(node_id: str) -> tuple[str, int]:
@@ -492,7 +470,7 @@ def match_loop_cell(graph: ModelGraph, loop: NodeInfo) -> CellFacts | NoMatch:
     for k in range(carried):
         name, new = inputs[2 + k], outputs[1 + k]
         info = graph.tensor(name, body)
-        if _strip_identity(graph, new, body) == name:
+        if graph.through_identity(new, body) == name:
             continue  # passed through unchanged: a constant of the loop
         if info is not None and info.dtype is not None and info.dtype not in _FLOAT_TYPES:
             continue  # a counter
@@ -798,12 +776,13 @@ def _without_probe(
 ) -> list[_WeightProduct]:
     """The input products less a shape-probe step's (:func:`_chain_of`): one that reads the
     same time step as another, and feeds no step of the chain."""
+    index_of = {product.node.id: _time_index(graph, product.data, product.node.graph)
+                for product in products}
     by_index: dict[int | None, list[_WeightProduct]] = {}
     for product in products:
-        by_index.setdefault(_time_index(graph, product.data, product.node.graph),
-                            []).append(product)
+        by_index.setdefault(index_of[product.node.id], []).append(product)
     return [product for product in products
-            if len(same := by_index[_time_index(graph, product.data, product.node.graph)]) < 2
+            if len(same := by_index[index_of[product.node.id]]) < 2
             or product.node.id in step_nodes
             or not any(other.node.id in step_nodes for other in same)]
 

@@ -280,20 +280,24 @@ class ModelGraph:
             if position < 2 or position - 1 >= len(scope.outputs) \
                     or position >= len(owner.inputs) or not owner.inputs[position]:
                 return info
-            returned = scope.outputs[position - 1]
-            for _ in range(16):  # through Identity: tf2onnx passes it on as Identity(input)
-                producer = self.producer(returned, info.graph)
-                if producer is None or producer.op_type != "Identity" \
-                        or producer.graph != info.graph or not producer.inputs:
-                    break
-                returned = producer.inputs[0]
-            if returned != info.name:
+            # tf2onnx passes it on as Identity(input)
+            if self.through_identity(scope.outputs[position - 1], info.graph) != info.name:
                 return info  # it changes from one iteration to the next: a state
             outer = self.tensor(owner.inputs[position], owner.graph)
             if outer is None:
                 return info
             info = outer
         return info
+
+    def through_identity(self, name: str, graph: str) -> str:
+        """What ``name`` is an Identity (or a chain of them, in ``graph`` itself) of."""
+        for _ in range(16):
+            producer = self.producer(name, graph)
+            if producer is None or producer.op_type != "Identity" or producer.graph != graph \
+                    or not producer.inputs:
+                return name
+            name = producer.inputs[0]
+        return name
 
     def stored_tensors(self, names: Iterable[str], graph: str = "main") -> list[TensorInfo]:
         """The tensors among ``names`` (as :meth:`tensor` finds them from ``graph``) that are
@@ -322,7 +326,8 @@ class ModelGraph:
         """(scope, indexes of the nodes that read it, name) for every tensor a node reads or a
         graph returns (no reader: ``()``) that neither its graph nor an enclosing one defines:
         no node makes it, and it is no initializer (sparse ones too) and no graph input. In
-        model order of the scopes; set arithmetic over the index, so a big graph costs little.
+        model order of the scopes. Only the names the index saw read before anything made them
+        (``_Scope.unresolved``) are looked at, so a big graph costs little.
         """
         found: list[tuple[str, tuple[int, ...], str]] = []
         for path, scope in self._scopes.items():
