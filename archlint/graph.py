@@ -101,6 +101,20 @@ class NodeInfo:
         return _slot_lookup(self.outputs, slot, _slot_names(self.domain, self.op_type, "out"))
 
 
+def _carried_positions(owner: NodeInfo, body_inputs: int) -> dict[int, tuple[int, int]]:
+    """For each loop-carried body input of a Loop or Scan: (its body output, its node input).
+    Loop: inputs (iteration, condition, carried...), outputs (condition, carried...). Scan:
+    inputs (carried..., scan elements...), outputs (carried..., scan outputs...), node inputs
+    (sequence_lens at opset 8, carried..., sequences...)."""
+    if owner.op_type == "Loop":
+        return {p: (p - 1, p) for p in range(2, body_inputs)}
+    scans = next((a.i for a in owner.proto.attribute if a.name == "num_scan_inputs"), 0)
+    offset = len(owner.inputs) - body_inputs
+    if offset < 0:
+        return {}
+    return {p: (p, offset + p) for p in range(max(body_inputs - scans, 0))}
+
+
 def _slot_lookup(tensors: tuple[str, ...], slot: str, names: tuple[str, ...]) -> str | None:
     position = int(slot) if slot.isdigit() else (names.index(slot) if slot in names else -1)
     if 0 <= position < len(tensors) and tensors[position]:
@@ -267,23 +281,29 @@ class ModelGraph:
         return {name: info for name, info in table.items() if info is not None}
 
     def loop_invariant(self, info: TensorInfo) -> TensorInfo:
-        """The outer tensor a Loop body input stands for when the body carries it through
-        unchanged (a weight a converter passes into the loop as a loop-carried value), through
-        nested Loops; else ``info`` itself."""
+        """The outer tensor a Loop or Scan body input stands for when the body carries it
+        through unchanged (a weight a converter passes into the loop as a loop-carried value),
+        through nested loops; else ``info`` itself."""
         for _ in range(MAX_SUBGRAPH_DEPTH + 1):
             owner_id = self.subgraph_owner(info.graph) if info.is_graph_input else None
             owner = None if owner_id is None else self.node(owner_id)
-            if owner is None or owner.op_type != "Loop":
+            if owner is None or owner.op_type not in ("Loop", "Scan"):
                 return info
             scope = self._scopes[info.graph]
             position = scope.inputs.index(info.name) if info.name in scope.inputs else -1
-            if position < 2 or position - 1 >= len(scope.outputs) \
-                    or position >= len(owner.inputs) or not owner.inputs[position]:
+            # below IR version 4 a graph lists its initializers among its inputs too
+            formal = sum(name not in scope.initializers for name in scope.inputs)
+            carried = _carried_positions(owner, formal)
+            if position not in carried:
+                return info
+            output, outer_position = carried[position]
+            if output >= len(scope.outputs) or outer_position >= len(owner.inputs) \
+                    or not owner.inputs[outer_position]:
                 return info
             # tf2onnx passes it on as Identity(input)
-            if self.through_identity(scope.outputs[position - 1], info.graph) != info.name:
+            if self.through_identity(scope.outputs[output], info.graph) != info.name:
                 return info  # it changes from one iteration to the next: a state
-            outer = self.tensor(owner.inputs[position], owner.graph)
+            outer = self.tensor(owner.inputs[outer_position], owner.graph)
             if outer is None:
                 return info
             info = outer

@@ -151,9 +151,9 @@ Layers written out by exporters count as the layer they are:
     com.microsoft QGemm, DynamicQuantizeMatMul, MatMulIntegerToFloat): the int8 weight and
     the bias as the float layer's parameters; the weight's scale and zero point in ONNX only.
 The per-layer report says how each recurrent layer was recognised: native (an ONNX
-LSTM/GRU/RNN node), contrib (an onnxruntime com.microsoft op), loop-cell (a Loop whose body
-computes the cell), unrolled (per-step MatMuls) or step (one step per call, the state in the
-model's inputs and outputs).
+LSTM/GRU/RNN node), contrib (an onnxruntime com.microsoft op), loop-cell (a Loop or Scan
+whose body computes the cell), unrolled (per-step MatMuls) or step (one step per call, the
+state in the model's inputs and outputs).
 """
 
 

@@ -59,12 +59,18 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
         unsupported[Convention.PYTORCH] = (
             "a GRU with reset_after=False (the reset gate applied before the recurrent "
             "product) has no PyTorch equivalent: nn.GRU applies it after")
+    if cell.peephole:
+        unsupported[Convention.PYTORCH] = ("a peephole LSTM has no PyTorch equivalent: nn.LSTM "
+                                           "has no peephole weights")
 
     slots: list[SlotCount] = []
     for slot, sources in (("W", cell.kernel), ("R", cell.recurrent_kernel)):
         slots.extend(SlotCount(slot, s.tensor, s.elements, s.elements, s.elements,
                                sources=_stored(s)) for s in sources)
     slots.extend(_bias_entries(cell.bias, stored_bias, torch_bias, keras_bias))
+    # the diagonal weights are a Keras 2 PeepholeLSTMCell's too (TF1's LSTMCell counts them)
+    slots.extend(SlotCount("P", s.tensor, s.elements, s.elements, s.elements,
+                           sources=_stored(s)) for s in cell.peephole)
 
     return LayerParams(
         graph=layer.node.graph, node=layer.node.name, label=layer.node.label,
@@ -125,8 +131,21 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     how = _HOW[layer.recognised_as]
     if layer.recognised_as is Recognition.STEP and layer.in_loop_body:
         how = "one step per iteration of the enclosing Loop, its state carried by the loop"
+    elif layer.recognised_as is Recognition.LOOP_CELL and layer.node.op_type != "Loop":
+        how = (f"a {layer.node.op_type} whose body computes the cell"
+               if layer.node.op_type == "Scan" else
+               f"one of the cells a {layer.enclosing_op_types[0]} body computes (a stacked "
+               "cell)")
     notes = [f"recognised as {layer.recognised_as.value}: {how}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]
+    if cell.joint_kernel:
+        notes.append(f"W is one [I+H, g·H] kernel over [x_t, h] (TF1's rnn_cell layout): "
+                     f"{cell.input_size * cell.gates * cell.hidden_size} input and "
+                     f"{cell.hidden_size * cell.gates * cell.hidden_size} recurrent weights")
+    if cell.peephole:
+        notes.append(f"P: {len(cell.peephole)} peephole weights of [H] each (a peephole LSTM, "
+                     "TF1's LSTMCell(use_peepholes=True)), counted in every convention but "
+                     "PyTorch's")
     if cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "
                      f"({_TORCH_NAMES[cell.cell]})")

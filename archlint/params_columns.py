@@ -26,15 +26,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from onnx import TensorProto, helper
 
-from archlint.graph import ModelGraph, dtype_name
+from archlint.graph import ModelGraph, NodeInfo, dtype_name
 from archlint.params import LayerParams, ModelParams
 from archlint.params_native import geometry_key
 from archlint.params_types import replaced
-from archlint.recurrent import RecurrentLayer
-from archlint.shapes import Dim, Shape
+from archlint.recurrent import Recognition, RecurrentLayer
+from archlint.shapes import Dim, Shape, is_invented_symbol
+
+if TYPE_CHECKING:
+    from archlint.cells import CellFacts
 
 __all__ = [
     "MACS_TEXT",
@@ -142,6 +146,9 @@ def _output_shape(
     """The first output's shape as declared or inferred; for a recurrent node, Y's shape from
     the spec (X's seq and batch symbols kept) where that says more."""
     node = graph.node(f"{row.graph}/{row.node_index}")
+    if layer is not None and layer.cell is not None \
+            and layer.recognised_as is Recognition.LOOP_CELL:
+        return _loop_cell_output(graph, node, layer.cell)
     first = next((name for name in node.outputs if name), None)
     info = graph.tensor(first, node.graph) if first else None
     found = None if info is None else info.shape
@@ -154,6 +161,19 @@ def _output_shape(
         if spec is not None and (found is None or _known(spec) > _known(found)):
             return spec
     return found
+
+
+def _loop_cell_output(graph: ModelGraph, node: NodeInfo, cell: CellFacts) -> Shape | None:
+    """A Loop or Scan cell's output: the scan output of its h over the steps when it returns
+    the sequence, else its final h (an output H wide); unknown for one cell of several in a
+    body, whose node is its first MatMul."""
+    shapes = [info.shape for name in node.outputs if name
+              and (info := graph.tensor(name, node.graph)) is not None
+              and info.shape and info.shape[-1] == cell.hidden_size]
+    rank = 3 if cell.returns_sequence else 2
+    shape = next((shape for shape in shapes if len(shape) == rank), None)
+    # a loop's trip count is a symbol onnx's inference made up (unk__N): unknown, shown "?"
+    return None if shape is None else tuple(None if is_invented_symbol(d) else d for d in shape)
 
 
 def _known(shape: Shape) -> int:

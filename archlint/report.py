@@ -51,7 +51,7 @@ class ModelReport:
     # recurrent layers recognised from a Loop body, an unrolled chain or a single step: counted,
     # not checked
     unchecked_layers: int = 0
-    # recurrent-looking nodes no layer came from (a custom-domain *LSTM*, a Scan, a Loop whose
+    # recurrent-looking nodes no layer came from (a custom-domain *LSTM*, a Loop or Scan whose
     # body is not a recognised cell): "label (op_type)", so the summary can say what it skipped
     unseen: tuple[str, ...] = ()
 

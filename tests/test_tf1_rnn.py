@@ -1,9 +1,10 @@
 """TF1-style cells (dynamic_rnn) through tf2onnx (fixtures/tf1_rnn/, make_tf1_rnn.py).
 
 A single cell becomes an LSTM or GRU node; a MultiRNNCell stays a Loop that carries its
-kernels and biases through unchanged. That Loop is no cell archlint recognises (two cells in
-one body), so it is listed as not seen into, but its weights are counted: what TensorFlow
-counts, not 0.
+kernels and biases through unchanged and computes both cells in one body, each with TF1's one
+kernel over [x_t, h]. archlint recognises both cells of that body, and counts what TensorFlow
+counts. fixtures/tf1_scan/ (tests/test_tf1_scan.py) holds the same cells converted from a
+frozen graph, where every dynamic_rnn becomes a Scan.
 """
 
 from __future__ import annotations
@@ -32,19 +33,25 @@ def test_each_model_runs_as_tensorflow_does_and_counts_what_it_counts() -> None:
         assert _keras_total(name) == entry["tf_params"], name
 
 
-def test_weights_a_loop_carries_unchanged_are_counted_where_they_are_stored() -> None:
+def test_both_cells_of_one_loop_body_are_layers_with_the_weights_the_loop_carries() -> None:
     graph = build_graph(load_model(HERE / "lstm_multi.onnx"))
-    report = count_model("m", graph, build_layers(graph))
-    rows = [(row.op_type, [(s.slot, s.elements, s.sources[0].graph) for s in row.slots])
+    layers = build_layers(graph)
+    report = count_model("m", graph, layers)
+    rows = [(row.op_type, row.recognised_as, row.input_size, row.implied_hidden_size,
+             [(s.slot, s.elements, s.sources[0].graph) for s in row.slots])
             for row in report.layers]
-    assert rows == [("Gemm", [("weight", 7 * 16, "main"), ("bias", 16, "main")]),
-                    ("Gemm", [("weight", 8 * 16, "main"), ("bias", 16, "main")])]
+    # TF1's kernels [I+H, 4H]: [3+4, 16] for the first cell, [4+4, 16] for the one above it
+    assert rows == [("LSTM", "loop-cell", 3, 4, [("W", 7 * 16, "main"), ("B", 16, "main")]),
+                    ("LSTM", "loop-cell", 4, 4, [("W", 8 * 16, "main"), ("B", 16, "main")])]
+    assert [layer.node.graph for layer in layers] == ["main/rnn/while_loop.body"] * 2
+    assert [layer.cell.returns_sequence for layer in layers if layer.cell] == [True, True]
 
 
-def test_lint_is_clean_and_says_the_loop_was_not_seen_into() -> None:
+def test_lint_sees_into_every_loop_and_says_the_cells_were_counted_not_checked() -> None:
     result = invoke("lint", str(HERE), "--format", "json", "--no-respect-gitignore")
     assert result.exit_code == 0, result.output
     models = {m["path"].rpartition("/")[2]: m for m in json.loads(result.stdout)["models"]}
-    assert all(not m["findings"] for m in models.values())
+    assert {name: [f["code"] for f in m["findings"]] for name, m in models.items()} == {
+        "gru_bi.onnx": [], "lstm.onnx": [], "lstm_multi.onnx": ["AL025", "AL025"]}
     assert {name: m["unseen"] for name, m in models.items()} == {
-        "gru_bi.onnx": [], "lstm.onnx": [], "lstm_multi.onnx": ["main/rnn/while_loop (Loop)"]}
+        "gru_bi.onnx": [], "lstm.onnx": [], "lstm_multi.onnx": []}

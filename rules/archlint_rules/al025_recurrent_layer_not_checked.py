@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.recurrent import Recognition
+from archlint.recurrent import Recognition, RecurrentLayer
 
 _KERAS = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM"}
 
@@ -15,8 +15,9 @@ class RecurrentLayerNotChecked(Rule):
 
     ## What it does
     Reports, as information, every layer archlint recognised from its pattern rather than from
-    an LSTM/GRU/RNN node: a ``Loop`` whose body computes one cell step (x_t @ kernel +
-    h @ recurrent_kernel + bias, then the gates), an unrolled chain of per-step MatMuls that
+    an LSTM/GRU/RNN node: a ``Loop`` or ``Scan`` whose body computes one cell step (x_t @ kernel
+    + h @ recurrent_kernel + bias, then the gates; or TF1's Concat([x_t, h]) @ kernel, each cell
+    of a MultiRNNCell its own layer), an unrolled chain of per-step MatMuls that
     share one kernel and one recurrent kernel, or a single cell step per call (a streaming
     model: h, and c for an LSTM, read from the model's inputs, the new state returned through
     its outputs; torch writes ``nn.LSTMCell``, ``nn.GRUCell`` and ``nn.RNNCell`` this way with
@@ -37,6 +38,10 @@ class RecurrentLayerNotChecked(Rule):
     (``rewriter/lstm_tf2_rewriter.py``, ``rewriter/gru_tf2_rewriter.py``: LSTM, and GRU with
     reset_after=True); SimpleRNN, GRU with reset_after=False, masking, recurrent dropout and
     unroll=True leave a generic ``Loop`` (``rewriter/loop_rewriter.py``) or no loop at all.
+    A TF1 ``dynamic_rnn`` in a frozen graph becomes a ``Scan`` (``custom_rnn_rewriter.py``)
+    once TensorFlow's graph optimiser, which tf2onnx runs first, has rewritten the weights'
+    reads that its TF1 LSTM and GRU rewriters look for; a BasicRNNCell or a peephole LSTMCell
+    always does (fixtures/tf1_scan/).
     A step model is a sound design (the caller carries the state from call to call), but its
     Gemms, Split and gates are not an LSTM node to any rule or runtime.
 
@@ -64,7 +69,7 @@ class RecurrentLayerNotChecked(Rule):
                 what += f" (reset_after={cell.reset_after})"
             direction = cell.direction
             if layer.recognised_as is Recognition.LOOP_CELL:
-                found, where = "a Loop whose body computes one step", f"Loop {layer.label!r}"
+                found, where = _loop_cell(layer)
             elif layer.recognised_as is Recognition.STEP:
                 found = ("one step per iteration of the enclosing Loop, its state carried from "
                          "one iteration to the next (a decoding loop)"
@@ -87,15 +92,51 @@ class RecurrentLayerNotChecked(Rule):
                 expected=f"an ONNX {cell.cell} node, which every rule checks",
                 actual=found,
                 help=(_step_help(cell.cell) if layer.recognised_as is Recognition.STEP
-                      else _help(cell.cell, cell.reset_after, layer.recognised_as,
+                      else _tf1_help(cell.cell, cell.peephole != ()) if cell.joint_kernel
+                      else _help(cell.cell, cell.reset_after, _kept(layer),
                                  layer.producer_name)),
             )
 
 
-def _help(cell: str, reset_after: bool | None, how: Recognition, producer: str) -> str:
+def _loop_cell(layer: RecurrentLayer) -> tuple[str, str]:
+    """(what was found, where) for a Loop or Scan cell: the node is the Loop or Scan, or,
+    when its body computes several cells (a MultiRNNCell), the cell's first MatMul/Gemm."""
+    node = layer.node
+    if node.op_type in ("Loop", "Scan"):
+        return f"a {node.op_type} whose body computes one step", f"{node.op_type} {layer.label!r}"
+    looping = layer.enclosing_op_types[0] if layer.enclosing_op_types else "loop"
+    return (f"one of the cells a {looping} body computes at each step (a stacked cell)",
+            f"cell from {node.op_type} {layer.label!r} in a {looping} body")
+
+
+def _tf1_help(cell: str, peephole: bool) -> str:
+    """A TF1 rnn_cell (one kernel over [x_t, h]), as tf2onnx converts a frozen graph."""
+    if cell == "RNN" or peephole:
+        what = "a BasicRNNCell" if cell == "RNN" else "a peephole LSTMCell"
+        return (f"Nothing to fix if the loop is intended. tf2onnx has no rewriter for {what}: "
+                "it stays a Scan or Loop. To have the layer checked and fused, use a cell "
+                f"tf2onnx fuses (LSTMCell without peepholes, GRUCell) or the ONNX {cell} op.")
+    return ("Nothing to fix if the loop is intended. To have the layer checked and fused: "
+            f"tf2onnx's TF1 rewriters fuse a single {'LSTMCell' if cell == 'LSTM' else 'GRUCell'} "
+            "only when they find its while loop as TensorFlow wrote it; converting a frozen "
+            "graph runs TensorFlow's graph optimiser first, whose constant folding rewrites "
+            "the weights' reads, and the loop becomes a Scan. Converting from a tf.function "
+            "(tf2onnx.convert.from_function) gave an ONNX node for a single cell in our "
+            "exports; a MultiRNNCell stays a loop either way.")
+
+
+def _kept(layer: RecurrentLayer) -> str:
+    if layer.recognised_as is not Recognition.LOOP_CELL:
+        return "the unrolled layer"
+    if layer.node.op_type in ("Loop", "Scan"):
+        return f"the {layer.node.op_type}"
+    return f"the {layer.enclosing_op_types[0] if layer.enclosing_op_types else 'loop'}"
+
+
+def _help(cell: str, reset_after: bool | None, kept: str, producer: str) -> str:
     """What would make the layer a native node, for the exporter that wrote the model
-    (tf2onnx, torch.onnx), or for both when the producer says neither."""
-    kept = "the Loop" if how is Recognition.LOOP_CELL else "the unrolled layer"
+    (tf2onnx, torch.onnx), or for both when the producer says neither; ``kept``: what stays
+    (the Loop, the Scan, the unrolled layer)."""
     keras = _keras_advice(cell, reset_after)
     torch = _torch_advice(cell, reset_after)
     if producer.startswith(("tf2onnx", "keras2onnx")):
