@@ -539,8 +539,11 @@ def match_loop_cells(graph: ModelGraph, node: NodeInfo) -> list[CellFacts] | NoM
     stop = frozenset(p.node.id for p in products)
     joint = {p.node.id: operands for p in products
              if (operands := _joint_operands(graph, p, body, stop)) is not None}
+    cells = _body_cells(graph, body, products, stop)
     if joint:
-        return _match_joint_cells(graph, body, products, joint)
+        return _match_joint_cells(graph, body, cells, joint, stop)
+    if len(cells) >= 2:
+        return _match_split_cells(graph, body, cells, stop)
     cell = _match_split_cell(graph, body, products)
     return cell if isinstance(cell, NoMatch) else [cell]
 
@@ -668,39 +671,106 @@ def _reads_state(graph: ModelGraph, name: str, body: _LoopBody) -> bool:
         and producer.graph == body.scope and any(state(n) for n in producer.inputs)
 
 
-def _match_joint_cells(
-    graph: ModelGraph, body: _LoopBody, products: list[_WeightProduct],
-    joint: Mapping[str, _JointOperands],
-) -> list[CellFacts] | NoMatch:
-    """The cells of a body whose products read ``Concat([x, h])``. Products belong to one
-    cell when a next state is computed from them all (a GRUCell's gates and candidate); a
-    state belongs to the cell its next value is computed from."""
-    loop, scope = body.node, body.scope
-    by_id = {p.node.id: p for p in products}
-    stop = frozenset(by_id)
-    cells: list[tuple[frozenset[str], set[str]]] = []  # (product ids, states)
+@dataclass(frozen=True)
+class _BodyCell:
+    """The products of one cell in a loop body and the states it carries."""
+
+    products: tuple[_WeightProduct, ...]  # in model order
+    states: frozenset[str]
+
+
+def _body_cells(
+    graph: ModelGraph, body: _LoopBody, products: list[_WeightProduct], stop: frozenset[str]
+) -> list[_BodyCell]:
+    """The body's products grouped into cells, in model order: products belong to one cell
+    when a next state is computed from them all (a GRU's gates and candidate, a Keras cell's
+    kernel and recurrent products); a state belongs to the cell its next value is computed
+    from. A state computed from no product (a mask, a running value) belongs to none."""
+    groups: list[tuple[frozenset[str], frozenset[str]]] = []  # (product ids, states)
     for state, new in body.states.items():
-        hit = _upstream(graph, [new], scope, stop=stop).nodes & stop
+        hit = _upstream(graph, [new], body.scope, stop=stop).nodes & stop
         if not hit:
-            continue  # not computed from a product (a mask, a running value)
-        merged = [cell for cell in cells if cell[0] & hit]
-        ids = frozenset(hit).union(*(cell[0] for cell in merged))
-        names = {state}.union(*(cell[1] for cell in merged))
-        cells = [cell for cell in cells if cell not in merged] + [(ids, names)]
+            continue
+        merged = [group for group in groups if group[0] & hit]
+        ids = frozenset(hit).union(*(group[0] for group in merged))
+        names = frozenset({state}).union(*(group[1] for group in merged))
+        groups = [group for group in groups if group not in merged] + [(ids, names)]
+    by_id = {p.node.id: p for p in products}
+    cells = [_BodyCell(tuple(by_id[n] for n in sorted(ids, key=_model_position)), names)
+             for ids, names in groups]
+    return sorted(cells, key=lambda cell: _model_position(cell.products[0].node.id))
+
+
+def _match_joint_cells(
+    graph: ModelGraph, body: _LoopBody, cells: list[_BodyCell],
+    joint: Mapping[str, _JointOperands], stop: frozenset[str],
+) -> list[CellFacts] | NoMatch:
+    """The cells of a body whose products read ``Concat([x, h])`` (TF1's layout)."""
     if not cells:
-        return NoMatch(loop.id, "the state products do not feed the next state: no recurrence")
-    cells.sort(key=lambda cell: min(_model_position(n) for n in cell[0]))
+        return NoMatch(body.node.id, "the state products do not feed the next state: no "
+                       "recurrence")
     facts: list[CellFacts] = []
-    outputs: dict[str, int] = {}  # a cell's next h (body name) -> its index in ``facts``
-    for ids, names in cells:
-        cell = _joint_cell(graph, body, [by_id[n] for n in sorted(ids, key=_model_position)],
-                           joint, names, stop, single=len(cells) == 1)
+    steps: list[set[str]] = []
+    for group in cells:
+        cell = _joint_cell(graph, body, list(group.products), joint, set(group.states), stop,
+                           single=len(cells) == 1)
         if isinstance(cell, NoMatch):
             return cell
         facts.append(cell)
-        for name in names:
-            outputs[body.states[name]] = len(facts) - 1
-    return _stacked(graph, body, facts, joint, outputs, stop)
+        steps.append({joint[p.node.id].step for p in group.products})
+    return _stacked(graph, body, facts, steps, stop)
+
+
+def _match_split_cells(
+    graph: ModelGraph, body: _LoopBody, cells: list[_BodyCell], stop: frozenset[str]
+) -> list[CellFacts] | NoMatch:
+    """Two cells or more in one body, each with its own kernel and recurrent kernel (Keras's
+    StackedRNNCells): a cell's state products read its own states, its input products the
+    step input or the next h of the cell below."""
+    facts: list[CellFacts] = []
+    steps: list[set[str]] = []
+    for group in cells:
+        where = group.products[0].node.id
+        state_products: list[_WeightProduct] = []
+        input_products: list[_WeightProduct] = []
+        for product in group.products:
+            walk = _upstream(graph, [product.data], body.scope, stop=stop)
+            if any(path == body.scope and name in group.states for path, name in walk.leaves):
+                state_products.append(product)
+            else:
+                input_products.append(product)
+        if not state_products or not input_products:
+            return NoMatch(where, "a cell of the body lacks a state product or an input product")
+        core = _match_core(where, (s for p in input_products for s in p.sources),
+                           (s for p in state_products for s in p.sources))
+        if isinstance(core, NoMatch):
+            return core
+        widths = {_last_dim(graph, name, body.scope) for name in group.states}
+        if any(isinstance(w, int) and w != core.hidden_size for w in widths):
+            return NoMatch(where, f"the carried state is {sorted(w for w in widths if w)} wide "
+                           f"but the recurrent kernel implies H={core.hidden_size}")
+        step_nodes = frozenset().union(*(
+            _upstream(graph, [body.states[name]], body.scope, stop=stop).nodes
+            for name in group.states)) - stop
+        failure = _check_activations(where, core.cell, _op_types(graph, step_nodes))
+        if failure is not None:
+            return failure
+        if core.cell == "LSTM" and len(group.states) < 2:
+            return NoMatch(where, "LSTM-sized weights but only one state (h) is carried; an "
+                           "LSTM carries h and c")
+        used = {s.key for s in (*core.kernel, *core.recurrent)}
+        facts.append(CellFacts(
+            how="loop-cell", cell=core.cell, node=where, input_size=core.input_size,
+            hidden_size=core.hidden_size, kernel=core.kernel, recurrent_kernel=core.recurrent,
+            bias=_dedupe((*(s for p in group.products for s in p.bias),
+                          *_bias_sources(graph, step_nodes, used))),
+            reset_after=(not _resets_before_product(graph, state_products)
+                         if core.cell == "GRU" else None),
+            direction="unknown", returns_sequence=None, sequence=None, steps=None,
+            nodes=frozenset(p.node.id for p in group.products),
+        ))
+        steps.append({p.data for p in input_products})
+    return _stacked(graph, body, facts, steps, stop)
 
 
 def _joint_cell(
@@ -809,37 +879,52 @@ def _peepholes(
 
 
 def _stacked(
-    graph: ModelGraph, body: _LoopBody, cells: list[CellFacts],
-    joint: Mapping[str, _JointOperands], outputs: Mapping[str, int], stop: frozenset[str],
+    graph: ModelGraph, body: _LoopBody, cells: list[CellFacts], steps: list[set[str]],
+    stop: frozenset[str],
 ) -> list[CellFacts] | NoMatch:
-    """Each cell's step input: a step of an outer sequence (the first cell), or the next h of
-    the cell below it (MultiRNNCell); the direction is the sequence's, for every cell."""
-    loop, scope = body.node, body.scope
+    """Each cell's step input (``steps``: what its input side reads): one step of an outer
+    sequence (the first cell), or the next h of the cell below it, whose products it reaches
+    (a stack); the direction is the sequence's, for every cell."""
+    owner = {n: k for k, cell in enumerate(cells) for n in cell.nodes if n in stop}
     sequence: tuple[str, bool] | None = None
     below: list[int | None] = []
-    for cell in cells:
-        steps = {joint[n].step for n in cell.nodes if n in joint}
-        sources = {outputs[name] for name in steps if name in outputs}
-        if len(sources) == 1:
+    for k, cell in enumerate(cells):
+        walk = _upstream(graph, sorted(steps[k]), body.scope, stop=stop)
+        sources = {owner[n] for n in walk.nodes & stop if n in owner} - {k}
+        if len(sources) > 1:
+            return NoMatch(cell.node, "the cell's input reads two other cells of the body")
+        if sources:
             below.append(sources.pop())
             continue
-        walk = _upstream(graph, sorted(steps), scope, stop=stop)
         outer = _step_sequence(graph, walk, body)
         if outer is None:
-            return NoMatch(cell.node, "the step side of the Concat is neither one step of an "
-                           "outer sequence nor the output of another cell in the body")
+            return NoMatch(cell.node, "the cell's input is neither one step of an outer "
+                           "sequence nor the output of another cell in the body")
         if sequence is not None and outer != sequence:
             return NoMatch(cell.node, "two cells of the body read different sequences")
         sequence = outer
         below.append(None)
+    depth = [_depth(below, k) for k in range(len(cells))]
+    if None in depth:
+        return NoMatch(body.node.id, "the cells of the body read each other in a cycle")
     direction = _sequence_direction(graph, body, sequence)
     feeding = {k for k in below if k is not None}
-    returns = _loop_returns_sequence(graph, loop, body.carried)
+    returns = _loop_returns_sequence(graph, body.node, body.carried)
     return [dataclasses.replace(
-        cell, direction=direction,
+        cells[k], direction=direction,
         returns_sequence=True if k in feeding else returns,
         sequence=sequence[0] if sequence is not None and below[k] is None else None,
-    ) for k, cell in enumerate(cells)]
+    ) for k in sorted(range(len(cells)), key=lambda k: (depth[k], k))]  # bottom of the stack first
+
+
+def _depth(below: list[int | None], k: int) -> int | None:
+    """How many cells are under cell ``k`` (None on a cycle)."""
+    for depth in range(len(below)):
+        step = below[k]
+        if step is None:
+            return depth
+        k = step
+    return None
 
 
 def _last_dim(graph: ModelGraph, name: str, scope: str) -> int | None:

@@ -93,6 +93,7 @@ class RecurrentLayerNotChecked(Rule):
                 actual=found,
                 help=(_step_help(cell.cell) if layer.recognised_as is Recognition.STEP
                       else _tf1_help(cell.cell, cell.peephole != ()) if cell.joint_kernel
+                      else _stacked_help(cell.cell) if _in_stack(layer)
                       else _help(cell.cell, cell.reset_after, _kept(layer),
                                  layer.producer_name)),
             )
@@ -107,6 +108,21 @@ def _loop_cell(layer: RecurrentLayer) -> tuple[str, str]:
     looping = layer.enclosing_op_types[0] if layer.enclosing_op_types else "loop"
     return (f"one of the cells a {looping} body computes at each step (a stacked cell)",
             f"cell from {node.op_type} {layer.label!r} in a {looping} body")
+
+
+def _in_stack(layer: RecurrentLayer) -> bool:
+    """One of several cells in one loop body (its node is its first MatMul, not the loop)."""
+    return layer.recognised_as is Recognition.LOOP_CELL \
+        and layer.node.op_type not in ("Loop", "Scan")
+
+
+def _stacked_help(cell: str) -> str:
+    fused = ("and has no SimpleRNN rewriter at all" if cell == "RNN" else
+             f"and then only as its {cell} rewriter knows it")
+    return ("Nothing to fix if the loop is intended. To have each layer checked and fused: "
+            "stack RNN layers (one Keras layer per cell, return_sequences=True below the top) "
+            "rather than cells in one RNN(StackedRNNCells([...])): tf2onnx fuses only a loop "
+            f"that computes a single cell, {fused}.")
 
 
 def _tf1_help(cell: str, peephole: bool) -> str:
