@@ -348,6 +348,19 @@ def test_real_dynamo_gru_export_bakes_the_sequence_length() -> None:
         run_ort(model, {"seq": 7, "batch": 3})
 
 
+def test_real_dynamo_export_of_a_projected_lstm_is_an_error_that_names_proj_size() -> None:
+    path = DEFECTS / "lstm_proj_dynamo.onnx"
+    findings = lint(path, ["ALL"])
+    assert [(f.code, f.severity.value, f.location.input or f.location.output, f.actual)
+            for f in findings if f.code != "AL001"] == [
+        ("AL201", "error", "Y_c", "[1, 2, 6]"), ("AL201", "error", "initial_c", "[1, 2, 6]")]
+    assert all("proj_size" in (f.help or "") for f in findings if f.code == "AL201")
+    # onnx's inference refuses the declared Y_c too: a warning that it could not check
+    assert [f.severity.value for f in findings if f.code == "AL001"] == ["warning"]
+    with pytest.raises(OrtFail, match="initial_c must have shape"):
+        run_ort(onnx.load(path), {})
+
+
 def test_al308_one_finding_for_a_constant_state_sliced_for_a_whole_stack(tmp_path) -> None:
     text = """<ir_version: 8, opset_import: ["" : 17]>
     stack (float[seq, batch, 4] X, float[1, 9, 4] W0, float[1, 9, 3] R0, float[1, 9, 3] W1,
