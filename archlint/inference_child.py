@@ -145,21 +145,26 @@ def _flag(argv: list[str], prefix: str) -> str | None:
 STRIP_ABOVE_BYTES = 4 * 1024**2
 
 
-def _weight_stripper(site: str | None, schema: str | None) -> Callable[[bytes], bytes]:
-    """What sends a big inferred model back without the main graph's initializers: the parent
-    reads only its types, and a model's weights are most of its bytes (44 of 48 MB on a
-    100k-node graph), which would otherwise cross the pipe and be parsed again.
-
-    On the first big answer, loads protobuf from ``site`` (the folder that holds ``google``)
-    and onnx's generated ``onnx_ml_pb2`` by path, without the onnx package; where either cannot
-    be loaded, or a model does not parse, it goes back whole (the parent reads it the same
-    way)."""
+def _model_class(site: str | None, schema: str | None) -> Callable[[], Any]:
+    """onnx's ModelProto class, loaded on first use: protobuf from ``site`` (the folder that
+    holds ``google``) and onnx's generated ``onnx_ml_pb2`` by path, without the onnx package;
+    None where either cannot be loaded."""
     loaded: list[Any] = []  # [ModelProto class or None], once tried
 
     def model_class() -> Any:
         if not loaded:
             loaded.append(_load_schema(site, schema))
         return loaded[0]
+
+    return model_class
+
+
+def _weight_stripper(model_class: Callable[[], Any]) -> Callable[[bytes], bytes]:
+    """What sends a big inferred model back without the main graph's initializers: the parent
+    reads only its types, and a model's weights are most of its bytes (44 of 48 MB on a
+    100k-node graph), which would otherwise cross the pipe and be parsed again. Where protobuf
+    cannot be loaded, or a model does not parse, it goes back whole (the parent reads it the
+    same way)."""
 
     def strip(model: bytes) -> bytes:
         if len(model) <= STRIP_ABOVE_BYTES or model_class() is None:
@@ -175,6 +180,62 @@ def _weight_stripper(site: str | None, schema: str | None) -> Callable[[bytes], 
             return model
 
     return strip
+
+
+# Names tools give dims nobody named, as archlint/shapes.py reads them (a test holds the two
+# equal): tf2onnx's and onnx's ``unk__7``, paddle2onnx's ``DynamicDimension.3``.
+INVENTED_SYMBOL = r"^(?:unk__\d+|(?:p2o\.)?DynamicDimension\.\d+)$"
+_GRAPH, _GRAPHS = 5, 10  # AttributeProto.GRAPH, AttributeProto.GRAPHS
+
+
+def _invented_dims_forgotten(model_class: Callable[[], Any]) -> Callable[[bytes], bytes]:
+    """What makes the invented dims a tool saved in value_info unknown before inference.
+
+    A simplifier that ran its own inference (onnx-simplifier, onnxslim, a float16 or opset
+    converter) saves the ``unk__3`` it got where a Reshape's target was computed; onnx's
+    inference keeps a declared symbol rather than the one it would propagate (``seq`` from the
+    graph input, through Shape -> Gather -> Concat), so what the tool did not know stays
+    unknown to every rule. An invented name says nothing (no two of them are known equal):
+    made unknown, onnx's inference fills in what it can. Only intermediate value_info is
+    touched, in every graph; graph inputs and outputs keep their declarations."""
+
+    def forget(model: bytes) -> bytes:
+        if b"unk__" not in model and b"DynamicDimension." not in model:
+            return model
+        cls = model_class()
+        if cls is None:
+            return model
+        import re
+
+        invented = re.compile(INVENTED_SYMBOL)
+        try:
+            parsed = cls.FromString(model)
+        except Exception:  # inference will say what is wrong with it
+            return model
+        changed = False
+        graphs = [parsed.graph]
+        while graphs:
+            graph = graphs.pop()
+            for info in graph.value_info:
+                if info.type.WhichOneof("value") != "tensor_type":
+                    continue
+                for dim in info.type.tensor_type.shape.dim:
+                    if dim.WhichOneof("value") == "dim_param" \
+                            and invented.match(dim.dim_param):
+                        dim.ClearField("dim_param")
+                        changed = True
+            for node in graph.node:
+                for attr in node.attribute:
+                    if attr.type == _GRAPH:
+                        graphs.append(attr.g)
+                    elif attr.type == _GRAPHS:
+                        graphs.extend(attr.graphs)
+        if not changed:
+            return model
+        forgotten: bytes = parsed.SerializeToString()
+        return forgotten
+
+    return forget
 
 
 def _load_schema(site: str | None, schema: str | None) -> Any:
@@ -207,7 +268,9 @@ def main(argv: list[str]) -> int:
     paths = [a for a in argv if not a.startswith("--")]
     extension = _load_extension(paths[0] if paths else None)
     _fill_schema_table(extension)
-    weightless = _weight_stripper(_flag(argv, PROTOBUF_FLAG), _flag(argv, SCHEMA_FLAG))
+    model_class = _model_class(_flag(argv, PROTOBUF_FLAG), _flag(argv, SCHEMA_FLAG))
+    weightless = _weight_stripper(model_class)
+    forget = _invented_dims_forgotten(model_class)
 
     def infer(model: bytes, strict: bool, with_data_prop: bool) -> bytes:
         result: bytes = extension.shape_inference.infer_shapes(
@@ -219,7 +282,7 @@ def main(argv: list[str]) -> int:
         model = _read_exactly(requests, int.from_bytes(head[:8], "little"))
         if model is None:
             return 2
-        inferred, failed = run_passes(model, infer, data_prop=head[8] == 1)
+        inferred, failed = run_passes(forget(model), infer, data_prop=head[8] == 1)
         inferred = weightless(inferred)
         header = json.dumps(failed).encode("utf-8")
         answer = len(header).to_bytes(8, "little") + header + inferred

@@ -255,11 +255,67 @@ def test_a_big_answer_comes_back_without_its_weights_and_with_every_type(tmp_pat
 
 def test_without_protobuf_the_worker_answers_whole() -> None:
     """A schema the worker cannot load (no protobuf, a moved file) leaves answers whole."""
-    from archlint.inference_child import STRIP_ABOVE_BYTES, _weight_stripper
+    from archlint.inference_child import STRIP_ABOVE_BYTES, _model_class, _weight_stripper
 
     big = _model_with_weights(STRIP_ABOVE_BYTES // 4 + 1000).SerializeToString()
-    assert _weight_stripper(None, None)(big) is big
-    assert _weight_stripper("/nonexistent", "/nonexistent/onnx_ml_pb2.py")(big) is big
+    assert _weight_stripper(_model_class(None, None))(big) is big
+    assert _weight_stripper(
+        _model_class("/nonexistent", "/nonexistent/onnx_ml_pb2.py"))(big) is big
+
+
+def _with_invented_dims() -> onnx.ModelProto:
+    """value_info as a simplifier leaves it: made-up names next to real ones, also in a
+    subgraph; the graph input keeps tf2onnx's made-up batch name."""
+    text = """<ir_version: 8, opset_import: ["" : 17]>
+    g (float[unk__1, 4] x, bool c) => (float[unk__1, 4] y) {
+      a = Relu (x)
+      y = If (c) <then_branch = t () => (float[unk__1, 4] ty) {
+                    tz = Relu (a)
+                    ty = Relu (tz)
+                  },
+                  else_branch = e () => (float[unk__1, 4] ey) { ey = Relu (a) }>
+    }"""
+    model = onnx.parser.parse_model(text)
+    model.graph.value_info.append(onnx.helper.make_tensor_value_info(
+        "a", onnx.TensorProto.FLOAT, ["unk__3", "DynamicDimension.0"]))
+    model.graph.node[1].attribute[0].g.value_info.append(onnx.helper.make_tensor_value_info(
+        "tz", onnx.TensorProto.FLOAT, ["p2o.DynamicDimension.2", "seq"]))
+    return model
+
+
+def _dims(info: onnx.ValueInfoProto) -> list[object]:
+    return [d.dim_param or d.dim_value or None for d in info.type.tensor_type.shape.dim]
+
+
+def test_made_up_dims_in_value_info_are_forgotten_before_inference() -> None:
+    """A simplifier's unk__3 would pin a dim onnx can infer (tests/test_converted.py): the
+    worker makes such names unknown in value_info, in every graph; real names, graph inputs
+    and outputs stay; a model without any comes through as the same bytes."""
+    from archlint.inference import _package_folders, _schema_flags
+    from archlint.inference_child import (
+        PROTOBUF_FLAG, SCHEMA_FLAG, _invented_dims_forgotten, _model_class)
+
+    flags = _schema_flags(_package_folders("onnx"))
+    site = next(f[len(PROTOBUF_FLAG):] for f in flags if f.startswith(PROTOBUF_FLAG))
+    schema = next(f[len(SCHEMA_FLAG):] for f in flags if f.startswith(SCHEMA_FLAG))
+    forget = _invented_dims_forgotten(_model_class(site, schema))
+    model = _with_invented_dims()
+    forgotten = onnx.ModelProto.FromString(forget(model.SerializeToString()))
+    assert _dims(forgotten.graph.value_info[0]) == [None, None]
+    assert _dims(forgotten.graph.node[1].attribute[0].g.value_info[0]) == [None, "seq"]
+    assert _dims(forgotten.graph.input[0]) == ["unk__1", 4]
+    assert _dims(forgotten.graph.output[0]) == ["unk__1", 4]
+    plain = _model_with_weights(10).SerializeToString()
+    assert forget(plain) is plain
+    without_protobuf = _invented_dims_forgotten(_model_class(None, None))
+    assert without_protobuf(model.SerializeToString()) == model.SerializeToString()
+
+
+def test_the_worker_reads_made_up_names_as_archlint_does() -> None:
+    from archlint.inference_child import INVENTED_SYMBOL
+    from archlint.shapes import _INVENTED_SYMBOL
+
+    assert INVENTED_SYMBOL == _INVENTED_SYMBOL.pattern
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")

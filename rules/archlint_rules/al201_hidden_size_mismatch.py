@@ -160,19 +160,19 @@ def _hint(layer: RecurrentLayer, mismatch: AxisMismatch, hidden: int) -> str:
         return (f"R's last dim {actual[2]} < hidden_size looks like a projection size "
                 "(PyTorch proj_size): ONNX LSTM has no projection. Export without proj_size, "
                 "or add the projection as a MatMul after the LSTM.")
-    if slot in ("initial_c", "Y_c") and actual and isinstance(actual[-1], int) \
-            and actual[-1] > h:
-        return (f"A cell state wider ({actual[-1]}) than the output (H = {h}) looks like "
-                "PyTorch's proj_size: torch's dynamo exporter writes nn.LSTM(proj_size=P) as "
-                "an ONNX LSTM of hidden_size P and keeps the cell's width in initial_c and Y_c, "
-                f"which no runtime accepts (ONNX's LSTM has no projection). Export an nn.LSTM with "
-                f"hidden_size={actual[-1]} and no proj_size, followed by nn.Linear"
-                f"({actual[-1]}, {h}, bias=False) applied to its output.")
     if slot in ("initial_c", "Y_c"):
-        return (f"The cell state is H = {h} wide (h_t = o_t ⊙ tanh(c_t) is elementwise): there "
-                f"is no separate cell size. Size {slot} for H = {h}; for a cell wider than the "
-                "output, set H to the cell width and project h_t down with a MatMul after the "
-                "LSTM.")
+        teach = (f"The cell state is H = {h} wide (h_t = o_t ⊙ tanh(c_t) is elementwise): "
+                 f"there is no separate cell size. Size {slot} for H = {h}; for a cell wider "
+                 "than the output, set H to the cell width and project h_t down with a MatMul "
+                 "after the LSTM.")
+        if actual and isinstance(actual[-1], int) and actual[-1] > h:
+            teach += (f" A {actual[-1]}-wide cell with a {h}-wide output is PyTorch's "
+                      "proj_size as torch's dynamo exporter writes it (an ONNX LSTM of "
+                      "hidden_size P, the cell's width kept in initial_c and Y_c), which no "
+                      "runtime accepts: export nn.LSTM with hidden_size="
+                      f"{actual[-1]} and no proj_size, then nn.Linear({actual[-1]}, {h}, "
+                      "bias=False) on its output.")
+        return teach
     if slot in layer.outputs:
         return "Fix the declared output shape (value_info or graph output) to what the node makes."
     return f"Re-export {slot} for hidden_size={h}, or correct the hidden_size attribute."
