@@ -293,7 +293,11 @@ def test_made_up_dims_in_value_info_are_forgotten_before_inference() -> None:
     and outputs stay; a model without any comes through as the same bytes."""
     from archlint.inference import _package_folders, _schema_flags
     from archlint.inference_child import (
-        PROTOBUF_FLAG, SCHEMA_FLAG, _invented_dims_forgotten, _model_class)
+        PROTOBUF_FLAG,
+        SCHEMA_FLAG,
+        _invented_dims_forgotten,
+        _model_class,
+    )
 
     flags = _schema_flags(_package_folders("onnx"))
     site = next(f[len(PROTOBUF_FLAG):] for f in flags if f.startswith(PROTOBUF_FLAG))
@@ -315,7 +319,7 @@ def test_the_worker_reads_made_up_names_as_archlint_does() -> None:
     from archlint.inference_child import INVENTED_SYMBOL
     from archlint.shapes import _INVENTED_SYMBOL
 
-    assert INVENTED_SYMBOL == _INVENTED_SYMBOL.pattern
+    assert _INVENTED_SYMBOL.pattern == INVENTED_SYMBOL
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")

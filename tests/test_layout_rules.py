@@ -417,6 +417,26 @@ def test_correct_folds_are_clean(tmp_path) -> None:
         "AL304", "to_bsdh", "[2, 0, 1, 3]")
 
 
+def test_al306_an_output_declared_for_the_stack_that_holds_one_layer(tmp_path) -> None:
+    """h_n declared [2, batch, 3] (2 layers) but Identity(Yh1): layer 0's state is dropped,
+    and onnxruntime returns one row; c_n declared [1, batch, 3] as Cast(Yc1) is what it says."""
+    text = (FIXTURES / "AL306" / "good.onnx.txt").read_text()
+    text = text.replace("[cat_h] h_n = Concat <axis: int = 0> (Yh0, Yh1)",
+                        "[pass_h] h_n = Identity (Yh1)")
+    text = text.replace("[cat_c] c_n = Concat <axis: int = 0> (Yc0, Yc1)",
+                        "[pass_c] c_n = Cast <to: int = 1> (Yc1)")
+    text = text.replace("float[2, batch, 3] c_n", "float[1, batch, 3] c_n")
+    path = tmp_path / "dropped.onnx.txt"
+    path.write_text(text)
+    findings = lint(path, ["AL306"])
+    assert [(f.location.node, f.location.output, f.expected, f.actual) for f in findings] == [
+        ("lstm_1", "Y_h", "Concat(axis=0) of the 2 layers' Y_h in layer order (2 rows)",
+         "Y_h of layer 1 (1 row)")]
+    assert "'h_n'" in findings[0].message
+    model = onnx.parser.parse_model(text.split("\n", 1)[1])
+    assert run_ort(model, {"seq": 4, "batch": 2})["h_n"].shape == (1, 2, 3)
+
+
 def test_al306_concat_on_another_axis(tmp_path) -> None:
     text = (FIXTURES / "AL306" / "good.onnx.txt").read_text()
     text = text.replace("[cat_h] h_n = Concat <axis: int = 0>",

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
-from archlint.graph import NodeInfo
+from archlint.graph import NodeInfo, type_of
 from archlint.patterns import attr_int
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._fixes import node_of
@@ -22,7 +22,10 @@ class StateOutputOutOfOrder(Rule):
     (Y_h or Y_c) of the layers of one stack. It checks that they are concatenated along axis 0,
     in layer order (layer 0 first), and that Y_h and Y_c are not mixed in one output. A
     Concat of each layer's Y_h *and* Y_c is a packed (h, c) state (a voice-activity detector
-    streams ``Concat(Y_h, Y_c)``): not a mix; AL305 checks it against the state input.
+    streams ``Concat(Y_h, Y_c)``): not a mix; AL305 checks it against the state input. It also
+    reports a model output declared with num_layers·D rows (the whole stack's h_n or c_n)
+    that is one layer's Y_h or Y_c alone, passed on through Identity or Cast: the other
+    layers' final states are dropped (paddle2onnx 2.1 exports a stacked RNN this way).
 
     ## Why is this bad?
     PyTorch returns h_n ``(num_layers·D, batch, H)``: rows ``[k·D, (k+1)·D)`` are layer k's
@@ -35,7 +38,9 @@ class StateOutputOutOfOrder(Rule):
 
     ## Example
     ``[cat_h] h_n = Concat <axis: int = 0> (Y_h1, Y_h0)`` for a 2-layer stack: write
-    ``Concat(Y_h0, Y_h1)``. See fixtures/AL306/bad.onnx.txt and good.onnx.txt.
+    ``Concat(Y_h0, Y_h1)``. See fixtures/AL306/bad.onnx.txt and good.onnx.txt. A 2-layer
+    stack whose output ``float[2, batch, 6] h_n`` is ``Identity(Y_h1)``: layer 0's final
+    state is missing (fixtures/paddle/gru_l2.onnx, a real paddle2onnx export).
     """
 
     code = "AL306"
@@ -64,6 +69,44 @@ class StateOutputOutOfOrder(Rule):
             slots = [slot for _, slot in known]
             ks = [stacks.index[layer.node.id] for layer, _ in known]
             yield from self._check(ctx, node, slots, ks)
+        yield from self._dropped_layers(ctx, outputs)
+
+    def _dropped_layers(
+        self, ctx: RuleContext, outputs: dict[tuple[str, str], tuple[RecurrentLayer, str]]
+    ) -> Iterator[Finding]:
+        """A model output declared as the whole stack's h_n / c_n (num_layers·D rows) that is
+        one layer's Y_h / Y_c alone (passed on through Identity or Cast): the other layers'
+        final states are dropped (paddle2onnx writes a stacked RNN's states so)."""
+        declared = {info.name: type_of(info)[1] for info in ctx.model.proto.graph.output}
+        for out, shape in declared.items():
+            part = outputs.get(("main", _before_views(ctx, out)))
+            if part is None or part[1] not in ("Y_h", "Y_c") or not shape:
+                continue
+            layer, slot = part
+            stacks = StackInfo.of(ctx)
+            root = stacks.root.get(layer.node.id)
+            depth = sum(r == root for r in stacks.root.values())
+            d = layer.num_directions
+            axis = 1 if layer.layout == 1 else 0
+            rows = shape[axis] if len(shape) > axis else None
+            if root is None or depth < 2 or d is None or rows != depth * d:
+                continue
+            k = stacks.index[layer.node.id]
+            yield ctx.finding(
+                self, layer,
+                f"model output {out!r} is declared with {rows} rows on axis {axis} "
+                f"(num_layers·D = {depth}·{d}: the {slot} of the whole {depth}-layer stack) "
+                f"but is {slot} of layer {k} alone ({d} row{'s' if d > 1 else ''}): the other "
+                "layers' final states are dropped",
+                output=slot, expected=f"Concat(axis={axis}) of the {depth} layers' {slot} in "
+                f"layer order ({rows} rows)",
+                actual=f"{slot} of layer {k} ({d} row{'s' if d > 1 else ''})",
+                help=f"Build {out!r} as Concat(axis={axis}) of every layer's {slot}, layer 0 "
+                "first, or declare it with the rows it holds. paddle2onnx 2.1 returns only the "
+                "last layer's final state of a stacked paddle.nn.GRU / LSTM under the "
+                "declaration of all of them (fixtures/paddle/gru_l2.onnx); onnxruntime runs it "
+                "and returns fewer rows than declared.",
+            )
 
     def _check(
         self, ctx: RuleContext, node: NodeInfo, slots: list[str], ks: list[int]
@@ -125,6 +168,17 @@ class StateOutputOutOfOrder(Rule):
             node.input.extend(ordered)
 
         return Fix(f"Concat inputs in layer order: {', '.join(ordered)}", Safety.UNSAFE, apply)
+
+
+def _before_views(ctx: RuleContext, name: str) -> str:
+    """What ``name`` passes on unchanged through Identity and Cast nodes of the main graph."""
+    for _ in range(16):
+        producer = ctx.graph.producer(name, "main")
+        if producer is None or producer.op_type not in ("Identity", "Cast") \
+                or producer.graph != "main" or not producer.inputs:
+            return name
+        name = producer.inputs[0]
+    return name
 
 
 def _packed_pairs(parts: list[tuple[RecurrentLayer, str]]) -> bool:
