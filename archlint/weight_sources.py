@@ -3,8 +3,9 @@
 A layer's W may be an initializer, a Constant node's output, or computed in the graph from
 stored tensors: Slice/Concat/Split of initializers (an exporter that did not fold constants),
 Transpose, Reshape, Cast, DequantizeLinear of int8 weights, an If whose branches return the
-same initializer. :func:`trace` follows a tensor back to the stored tensors it is made of;
-the parameter report counts each of those once per model (archlint/params.py).
+same initializer, a value a Loop or Scan carries into its body unchanged (at any step).
+:func:`trace` follows a tensor back to the stored tensors it is made of; the parameter report
+counts each of those once per model (archlint/params.py).
 :func:`infer_computed_shapes` asks onnx shape inference for the shapes of computed weights,
 on a small model made of the computing nodes only (weights stand in as typed inputs).
 
@@ -158,6 +159,7 @@ class _Walker:
         self.seen: set[tuple[str, str]] = set()
 
     def walk(self, info: TensorInfo) -> bool:
+        info = self.graph.loop_invariant(info)  # carried into a Loop or Scan unchanged
         key = (info.graph, info.name)
         if key in self.seen:
             return True
