@@ -1214,7 +1214,9 @@ _PROJECTION_OPS = frozenset({"Add", "Identity", "Cast", "Reshape", "Transpose", 
                              "Unsqueeze"})
 _SLICING_OPS = frozenset({"Slice", "Gather", "Split"})
 # Ops between one step's slice of a sequence and what the step reads.
-_STEP_VIEW_OPS = frozenset({"Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze"})
+_STEP_VIEW_OPS = frozenset({"Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze",
+                            "Transpose"})  # onnxruntime's transpose optimizer moves the
+# time-major Transpose past the Split, onto each step's slice
 
 
 def _hoisted_steps(
