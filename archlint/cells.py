@@ -63,9 +63,11 @@ _DATA_INPUTS: dict[str, tuple[int, ...]] = {
     "Squeeze": (0,), "Unsqueeze": (0,), "Expand": (0,), "Tile": (0,), "Pad": (0,),
     "Where": (1, 2), "Shape": (), "Size": (), "ConstantOfShape": (), "Range": (),
 }
+# An activation quantized and dequantized in place (onnxruntime's QDQ format): a lossy view.
+_QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
 # Ops a sequence passes through on its way into the Loop (what direction is read from).
 _SEQUENCE_VIEW_OPS = frozenset({"Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze",
-                                "Reshape", "ReverseSequence"})
+                                "Reshape", "ReverseSequence"}) | _QDQ
 _MATMULS = frozenset({"MatMul", "Gemm"})
 # What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
 # the graph (their output 0, which DequantizeLinear reads).
@@ -372,7 +374,7 @@ def _check_activations(node_id: str, cell: str, ops: set[str]) -> NoMatch | None
 # Ops between a gate's activation and the Mul that applies it: a Split of the gates; the Cast
 # pair a float16 conversion puts around an op it keeps in float32 (onnxconverter-common keeps
 # Min and Max, which Keras's hard_sigmoid clamps with).
-_GATE_VIEW_OPS = frozenset({"Identity", "Split", "Slice", "Cast"})
+_GATE_VIEW_OPS = frozenset({"Identity", "Split", "Slice", "Cast"}) | _QDQ
 
 
 def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]) -> bool:
@@ -1189,7 +1191,7 @@ def _without_probe(
             or not any(other.node.id in step_nodes for other in same)]
 
 
-_STACK_VIEW_OPS = frozenset({"Unsqueeze", "Reshape", "Identity", "Transpose", "Cast"})
+_STACK_VIEW_OPS = frozenset({"Unsqueeze", "Reshape", "Identity", "Transpose", "Cast"}) | _QDQ
 
 
 def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> bool:
@@ -1211,11 +1213,11 @@ def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> b
 
 # Ops between a hoisted input projection and the slices the steps read (its bias Add, views).
 _PROJECTION_OPS = frozenset({"Add", "Identity", "Cast", "Reshape", "Transpose", "Squeeze",
-                             "Unsqueeze"})
+                             "Unsqueeze"}) | _QDQ
 _SLICING_OPS = frozenset({"Slice", "Gather", "Split"})
 # Ops between one step's slice of a sequence and what the step reads.
 _STEP_VIEW_OPS = frozenset({"Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze",
-                            "Transpose"})  # onnxruntime's transpose optimizer moves the
+                            "Transpose"}) | _QDQ  # onnxruntime's transpose optimizer moves the
 # time-major Transpose past the Split, onto each step's slice
 
 
@@ -1307,8 +1309,9 @@ def _projected(graph: ModelGraph, kernel: _WeightProduct) -> dict[str, bool]:
             if consumer.op_type not in _PROJECTION_OPS:
                 continue
             if consumer.op_type == "Add" and not any(
-                    other != name and _is_stored(graph, other, scope)
-                    for other in consumer.inputs):
+                    other != name and (_is_stored(graph, other, scope)
+                                       or weight_sources(graph, other, scope))
+                    for other in consumer.inputs):  # a bias, stored or dequantized
                 continue  # an Add of two computed values: the step's sum, not a bias
             frontier.append((consumer.outputs[0], flipped))
     return found
@@ -1344,16 +1347,29 @@ def _steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> int:
 
 
 def _downstream_adds(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozenset[str]:
-    """The Adds right after the input products (where a bias joins x_t @ W)."""
+    """The Adds right after the input products (where a bias joins x_t @ W), past an
+    activation's quantize-dequantize pair (onnxruntime's QDQ format)."""
     found: set[str] = set()
     for product in products:
-        for consumer in graph.consumers_of(product.node.outputs[0], product.node.graph):
+        for consumer in _past_qdq(graph, product.node.outputs[0], product.node.graph):
             if consumer.op_type == "Add":
                 found.add(consumer.id)
-                for second in graph.consumers_of(consumer.outputs[0], consumer.graph):
+                for second in _past_qdq(graph, consumer.outputs[0], consumer.graph):
                     if second.op_type == "Add":
                         found.add(second.id)
     return frozenset(found)
+
+
+def _past_qdq(graph: ModelGraph, name: str, scope: str) -> list[NodeInfo]:
+    """The consumers of ``name``, those of a QuantizeLinear -> DequantizeLinear pair on it
+    taken as its own."""
+    found: list[NodeInfo] = []
+    for consumer in graph.consumers_of(name, scope):
+        if consumer.op_type in _QDQ and consumer.outputs and consumer.outputs[0]:
+            found.extend(_past_qdq(graph, consumer.outputs[0], scope))
+        else:
+            found.append(consumer)
+    return found
 
 
 def _in_step_order(
@@ -1416,13 +1432,13 @@ def _time_index(graph: ModelGraph, name: str, scope: str) -> int | None:
 
 # Ops between a state input and the product that reads it (state[0], state.view(...)).
 _STATE_READ_OPS = frozenset({"Identity", "Cast", "Gather", "Slice", "Split", "Squeeze",
-                             "Unsqueeze", "Reshape", "Flatten", "Transpose"})
+                             "Unsqueeze", "Reshape", "Flatten", "Transpose"}) | _QDQ
 # Ops between a new state and the output that returns it (torch.stack, a packed (h, c)).
 _STATE_WRITE_OPS = frozenset({"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten",
-                              "Concat", "Transpose"})
+                              "Concat", "Transpose"}) | _QDQ
 # Ops between a product and the Add that sums it with the other (its bias, its gate slices).
 _SUM_OPS = frozenset({"Add", "Split", "Slice", "Identity", "Cast", "Reshape", "Squeeze",
-                      "Unsqueeze"})
+                      "Unsqueeze"}) | _QDQ
 _SUM_HOPS = 4  # ops between a product and that Add, and back up to the other product
 _RETURN_HOPS = 6  # ops between a new state and the output that returns it
 _STEP_REGION = 64  # nodes of one step looked at downstream of its products

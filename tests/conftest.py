@@ -34,6 +34,24 @@ def folder_findings(folder: Path) -> list[tuple[str, str, str]]:
                   for m in json.loads(result.stdout)["models"] for f in m["findings"])
 
 
+def read_as(path: Path) -> tuple[list[tuple[str, str]], dict[object, int | None], list[str]]:
+    """How archlint reads a model: its recurrent layers (op, how recognised), its parameter
+    totals in every convention, and the codes ``archlint lint`` reports, sorted: what a model
+    after a tool (an optimizer, a quantizer) must share with its source."""
+    from archlint.graph import build_graph
+    from archlint.layers import build_layers
+    from archlint.loader import load_model
+    from archlint.params import Convention, count_model
+
+    graph = build_graph(load_model(path))
+    layers = build_layers(graph)
+    report = count_model(path.name, graph, layers)
+    result = invoke("lint", str(path), "--format", "json", "--exit-zero")
+    codes = sorted(f["code"] for m in json.loads(result.stdout)["models"] for f in m["findings"])
+    return ([(layer.op_type, layer.recognised_as.value) for layer in layers],
+            {c: report.total(c) for c in Convention}, codes)
+
+
 def run_archlint(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

@@ -10,25 +10,10 @@ import json
 
 import pytest
 
-from archlint.graph import build_graph
-from archlint.layers import build_layers
-from archlint.loader import load_model
-from archlint.params import Convention, count_model
-
-from .conftest import FIXTURES, REPO, invoke
+from .conftest import FIXTURES, REPO, read_as
 
 HERE = FIXTURES / "ort_optimized"
 MANIFEST = json.loads((HERE / "manifest.json").read_text())["models"]
-
-
-def _read(path: str) -> tuple[list[tuple[str, str]], dict[Convention, int | None], list[str]]:
-    graph = build_graph(load_model(REPO / path))
-    layers = build_layers(graph)
-    report = count_model(path, graph, layers)
-    result = invoke("lint", str(REPO / path), "--format", "json", "--exit-zero")
-    codes = sorted(f["code"] for m in json.loads(result.stdout)["models"] for f in m["findings"])
-    return ([(layer.op_type, layer.recognised_as.value) for layer in layers],
-            {c: report.total(c) for c in Convention}, codes)
 
 
 def test_every_optimized_model_is_listed() -> None:
@@ -37,6 +22,6 @@ def test_every_optimized_model_is_listed() -> None:
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 def test_an_optimized_model_reads_as_its_source(name: str) -> None:
-    optimized = _read(str((HERE / name).relative_to(REPO)))
-    assert optimized == _read(MANIFEST[name]["source"])
+    optimized = read_as(HERE / name)
+    assert optimized == read_as(REPO / MANIFEST[name]["source"])
     assert optimized[0]  # every source has a recurrent layer
