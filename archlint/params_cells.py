@@ -134,8 +134,8 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     elif layer.recognised_as is Recognition.LOOP_CELL and layer.node.op_type != "Loop":
         how = (f"a {layer.node.op_type} whose body computes the cell"
                if layer.node.op_type == "Scan" else
-               f"one of the cells a {layer.enclosing_op_types[0]} body computes (a stacked "
-               "cell)")
+               f"one of the cells a {(layer.enclosing_op_types or ('loop',))[0]} body "
+               "computes (a stacked cell)")
     notes = [f"recognised as {layer.recognised_as.value}: {how}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]
     if cell.joint_kernel:
