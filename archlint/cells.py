@@ -906,7 +906,7 @@ def _stacked(
             return NoMatch(cell.node, "two cells of the body read different sequences")
         sequence = outer
         below.append(None)
-    depth = [_depth(below, k) for k in range(len(cells))]
+    depth = [_stack_depth(below, k) for k in range(len(cells))]
     if None in depth:
         return NoMatch(body.node.id, "the cells of the body read each other in a cycle")
     direction = _sequence_direction(graph, body, sequence)
@@ -919,7 +919,7 @@ def _stacked(
     ) for k in sorted(range(len(cells)), key=lambda k: (depth[k], k))]  # bottom of the stack first
 
 
-def _depth(below: list[int | None], k: int) -> int | None:
+def _stack_depth(below: list[int | None], k: int) -> int | None:
     """How many cells are under cell ``k`` (None on a cycle)."""
     for depth in range(len(below)):
         step = below[k]
