@@ -337,7 +337,7 @@ class RuleContext:
 
     ``layers`` are the layers that are an LSTM/GRU/RNN op (native or contrib): their slots and
     attributes are what the spec describes, and every layer rule reads them. ``recognised``
-    holds the layers found as a Loop cell, an unrolled chain or a single step (archlint/cells.py):
+    holds the layers found as a Loop cell, an unrolled chain or a single step (archlint/cells/):
     they have no op slots, so the op rules skip them by construction; a rule that understands
     them reads this tuple explicitly (AL025).
     """

@@ -1,7 +1,7 @@
 """Every recurrent layer of a model, in one tuple: the assembly of the views.
 
 archlint/recurrent.py defines the view and builds it for one native node; archlint/contrib_ops.py
-rebinds a contrib op's slots on that view; archlint/cells.py recognises Loop cells and unrolled
+rebinds a contrib op's slots on that view; archlint/cells/ recognises Loop cells and unrolled
 chains. This module is the one that imports all three, so each of them depends on the views only
 and the imports go one way.
 """
@@ -14,7 +14,7 @@ from archlint.recurrent import RECURRENT_OPS, RecurrentLayer, build_layer
 
 __all__ = ["build_layers"]
 
-# What every cell archlint/cells.py recognises is made of: a model without any of them has
+# What every cell archlint/cells/ recognises is made of: a model without any of them has
 # none, and the matchers are not even imported (a lint of a plain LSTM export starts faster).
 _CELL_OPS = frozenset({"MatMul", "Gemm", "Loop"})
 

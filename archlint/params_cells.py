@@ -2,7 +2,7 @@
 
 Their weights are Keras-shaped tensors (kernel ``[I, g·H]``, recurrent kernel ``[H, g·H]``,
 bias ``[g·H]`` or ``[2, g·H]``) or a traced cell's (``[g·H, I]``, ``[g·H, H]``, b_ih and b_hh),
-found by archlint/cells.py. Each stored tensor is one entry (slot W, R or B), so a tensor that
+found by archlint/cells/. Each stored tensor is one entry (slot W, R or B), so a tensor that
 another node reads too is counted once (archlint/params.py deduplicates by tensor).
 
 Conventions, with stored bias elements b:

@@ -161,7 +161,7 @@ class RecurrentLayer:
     # an LSTM in a Loop body): some runtimes handle recurrent ops inside loops differently.
     enclosing_op_types: tuple[str, ...] = ()
     recognised_as: Recognition = Recognition.NATIVE
-    # LOOP_CELL and UNROLLED layers: what archlint/cells.py recovered (I, H, the weight sources,
+    # LOOP_CELL and UNROLLED layers: what archlint/cells/ recovered (I, H, the weight sources,
     # bias layout, direction). Their op slots (inputs, outputs) are empty: there is no node
     # whose X, W, R, B or Y the spec's shapes apply to.
     cell: CellFacts | None = None

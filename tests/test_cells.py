@@ -1,4 +1,4 @@
-"""Recurrent layers that are not an LSTM/GRU/RNN node (archlint/cells.py): Loop cells and
+"""Recurrent layers that are not an LSTM/GRU/RNN node (archlint/cells/): Loop cells and
 unrolled chains, recognised on real tf2onnx exports (fixtures/cells/, made by make_cells.py)
 and on ONNX-text edge cases; their views, their parameter counts, and what lint says."""
 
@@ -11,7 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-from archlint.cells import CellFacts, NoMatch, _bias_sources, find_cells
+from archlint.cells import CellFacts, NoMatch, find_cells
+from archlint.cells._trace import _bias_sources
 from archlint.engine import analyse
 from archlint.graph import ModelGraph, build_graph
 from archlint.layers import build_layers

@@ -1,4 +1,4 @@
-"""Single cell steps (archlint/cells.py, ``match_steps``): a model that runs one LSTM/GRU/RNN
+"""Single cell steps (archlint/cells/steps.py, ``match_steps``): a model that runs one LSTM/GRU/RNN
 step per call, its state read from the model's inputs and returned through its outputs.
 
 Real exports in fixtures/steps/: torch's nn.LSTMCell / GRUCell / RNNCell with the classic and

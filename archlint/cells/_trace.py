@@ -1,0 +1,472 @@
+"""What every cell matcher shares (archlint/cells/): the facts a match recovers
+(:class:`WeightSource`, :class:`NoMatch`, :class:`CellFacts`), tracing a weight back to where it is
+stored, upstream walks over data inputs, the products of a stored weight, and the algebra of
+one step (kernel and recurrent-kernel geometry, gates, biases). The view sets say which ops a
+walk passes through as views of the same value."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from archlint.graph import ModelGraph, NodeInfo
+from archlint.patterns import attr_int, attr_ints
+from archlint.shapes import Shape, known_product
+
+__all__ = ["CellFacts", "NoMatch", "WeightSource", "weight_sources"]
+
+_FLOAT_TYPES = frozenset({1, 10, 11, 16})
+_CELL_BY_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
+_GATE_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid", "Clip"})
+# Keras's hard_sigmoid as tf2onnx writes it: Mul, Add, then Max/Min clamping to [0, 1]
+_CLAMP = frozenset({"Min", "Max"})
+_ACTIVATIONS = frozenset({"Tanh", "Relu", "Sigmoid", "HardSigmoid", "Elu", "Selu", "Softsign",
+                          "Softplus", "LeakyRelu", "ThresholdedRelu"})
+# Ops a weight passes through between its initializer and the MatMul (input 0 only).
+_WEIGHT_VIEW_OPS = frozenset({"Identity", "Cast", "Slice", "Split", "Gather", "Squeeze",
+                              "Unsqueeze", "Reshape", "Flatten"})
+# Inputs that carry data (not indices, shapes or axes): everything else is not followed.
+_DATA_INPUTS: dict[str, tuple[int, ...]] = {
+    "Gather": (0,), "GatherElements": (0,), "Slice": (0,), "Split": (0,), "Reshape": (0,),
+    "Squeeze": (0,), "Unsqueeze": (0,), "Expand": (0,), "Tile": (0,), "Pad": (0,),
+    "Where": (1, 2), "Shape": (), "Size": (), "ConstantOfShape": (), "Range": (),
+}
+# An activation quantized and dequantized in place (onnxruntime's QDQ format): a lossy view.
+_QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
+# Ops a sequence passes through on its way into the Loop (what direction is read from).
+_SEQUENCE_VIEW_OPS = frozenset({"Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze",
+                                "Reshape", "ReverseSequence"}) | _QDQ
+_MATMULS = frozenset({"MatMul", "Gemm"})
+# What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
+# the graph (their output 0, which DequantizeLinear reads).
+_QUANTIZED_TYPES = frozenset({2, 3, 4, 5, 6, 21, 22})  # uint8, int8, uint16, int16, int32, 4-bit
+_QUANTIZERS = frozenset({"QuantizeLinear", "DynamicQuantizeLinear"})
+_SEARCH_LIMIT = 400  # nodes visited by one upstream walk: bounded on huge graphs
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """A stored tensor (initializer or Constant) that a cell's weights are read from."""
+
+    tensor: str
+    graph: str  # the scope that defines it
+    shape: Shape | None
+    transposed: bool = False  # stored [out, in] (Gemm transB=1)
+    dtype: int | None = None  # as stored: int8 behind a DequantizeLinear
+    constant: bool = False  # a Constant node's output, not an initializer
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.graph, self.tensor)
+
+    @property
+    def elements(self) -> int | None:
+        return None if self.shape is None else known_product(self.shape)
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    """Why a candidate is not a recurrent cell (onnxscript's ``MatchResult.fail(reason)``)."""
+
+    node: str  # the candidate's node id
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class CellFacts:
+    """What was recovered about one recognised cell. Unknown facts are None."""
+
+    how: str  # "loop-cell", "unrolled" or "step"
+    cell: str  # LSTM, GRU or RNN
+    node: str  # the Loop, or the first node of the unrolled chain
+    input_size: int
+    hidden_size: int
+    kernel: tuple[WeightSource, ...]
+    recurrent_kernel: tuple[WeightSource, ...]
+    bias: tuple[WeightSource, ...]
+    reset_after: bool | None  # GRU only
+    direction: str  # forward, reverse, or unknown
+    returns_sequence: bool | None
+    sequence: str | None  # the outer tensor the steps read x_t from
+    steps: int | None  # unrolled chains: how many steps
+    nodes: frozenset[str]  # node ids that belong to the cell (its MatMuls, the Loop)
+    # one kernel [I+H, g·H] over Concat([x, h]) (TF1's rnn_cell layout): ``kernel`` holds it,
+    # ``recurrent_kernel`` is empty
+    joint_kernel: bool = False
+    peephole: tuple[WeightSource, ...] = ()  # a peephole LSTM's diagonal weights ([H] each)
+
+    @property
+    def gates(self) -> int:
+        return {"RNN": 1, "GRU": 3, "LSTM": 4}[self.cell]
+
+    @property
+    def bias_elements(self) -> int | None:
+        return _sum_elements(self.bias)
+
+    @property
+    def bias_layout(self) -> str:
+        """none, one ``[g·H]`` (Keras), two ``[2, g·H]`` (Wb and Rb), or unknown."""
+        stored = self.bias_elements
+        gh = self.gates * self.hidden_size
+        return {0: "none", gh: "one", 2 * gh: "two"}.get(stored, "unknown") \
+            if stored is not None else "unknown"
+
+    @property
+    def sources(self) -> tuple[WeightSource, ...]:
+        return (*self.kernel, *self.recurrent_kernel, *self.bias, *self.peephole)
+
+
+def _sum_elements(sources: Iterable[WeightSource]) -> int | None:
+    total = 0
+    for source in sources:
+        if source.elements is None:
+            return None
+        total += source.elements
+    return total
+
+
+def _first(node: NodeInfo) -> str:
+    """Input 0, or "" for a malformed node without inputs (never an IndexError)."""
+    return node.inputs[0] if node.inputs else ""
+
+
+def weight_sources(
+    graph: ModelGraph, name: str, scope: str, _depth: int = 0, _transposed: bool = False,
+    _quantized: bool = False,
+) -> tuple[WeightSource, ...] | None:
+    """The float constants an operand is a view of (through Slice, Split, Gather, loop-carried
+    pass-throughs...), or None when the operand is not made of stored weights only. A source
+    read through a 2-D Transpose (torch's F.linear as MatMul(x, W^T)) is marked transposed.
+
+    A quantized weight counts as its stored integers: DequantizeLinear of an int8 initializer
+    (a TFLite dynamic-range model through tf2onnx; a QDQ model), or of a float one quantized
+    in the graph (tf2onnx passes such a model's float bias through DynamicQuantizeLinear).
+    """
+    info = graph.tensor(name, scope) if name else None
+    if info is None or _depth > 32:
+        return None
+    info = graph.loop_invariant(info)
+    if info.is_initializer or info.constant_source is not None:
+        if info.dtype is not None and info.dtype not in _FLOAT_TYPES and not (
+                _quantized and info.dtype in _QUANTIZED_TYPES):
+            return None
+        return (WeightSource(info.name, info.graph, info.shape, _transposed, info.dtype,
+                             not info.is_initializer),)
+    if info.producer is None:
+        return None
+    node = graph.node(info.producer)
+    if node.domain not in ("", "ai.onnx"):
+        return None
+    if node.op_type == "Transpose":
+        perm = attr_ints(node, "perm")
+        if perm not in (None, (1, 0)):
+            return None
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, not _transposed)
+    if node.op_type in _WEIGHT_VIEW_OPS:
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed,
+                              _quantized)
+    if node.op_type == "DequantizeLinear" and not _quantized:
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed, True)
+    if node.op_type in _QUANTIZERS and _quantized and info.name == node.outputs[0]:
+        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed)
+    if node.op_type == "Concat":
+        found: list[WeightSource] = []
+        for part in node.inputs:
+            sources = weight_sources(graph, part, node.graph, _depth + 1, _transposed)
+            if sources is None:
+                return None
+            found.extend(sources)
+        return tuple(found)
+    return None
+
+
+@dataclass(frozen=True)
+class _Upstream:
+    """What one backward walk over data inputs reached, inside one scope."""
+
+    nodes: frozenset[str]  # node ids visited (in the scope)
+    leaves: frozenset[tuple[str, str]]  # (scope, name) of inputs, initializers, outer tensors
+    complete: bool  # False when the walk hit _SEARCH_LIMIT
+
+
+def _upstream(
+    graph: ModelGraph, names: Iterable[str], scope: str, stop: frozenset[str] = frozenset()
+) -> _Upstream:
+    """Walk data inputs backwards within ``scope``; node ids in ``stop`` are visited, not
+    crossed (the previous step of an unrolled chain)."""
+    nodes: set[str] = set()
+    leaves: set[tuple[str, str]] = set()
+    stack = [n for n in names if n]
+    seen: set[str] = set()
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        info = graph.tensor(name, scope)
+        if info is None:
+            continue
+        if info.graph != scope or info.producer is None:
+            leaves.add((info.graph, name))
+            continue
+        if info.producer in nodes:
+            continue
+        if len(nodes) >= _SEARCH_LIMIT:
+            return _Upstream(frozenset(nodes), frozenset(leaves), False)
+        nodes.add(info.producer)
+        if info.producer in stop:
+            continue
+        node = graph.node(info.producer)
+        positions = _DATA_INPUTS.get(node.op_type, range(len(node.inputs)))
+        stack.extend(node.inputs[k] for k in positions if k < len(node.inputs))
+    return _Upstream(frozenset(nodes), frozenset(leaves), True)
+
+
+def _op_types(graph: ModelGraph, nodes: Iterable[str]) -> set[str]:
+    return {graph.node(n).op_type for n in nodes}
+
+
+@dataclass(frozen=True)
+class _WeightProduct:
+    """A MatMul or Gemm with a stored weight on one side: data @ weight."""
+
+    node: NodeInfo
+    data: str
+    weight: str
+    sources: tuple[WeightSource, ...]
+    bias: tuple[WeightSource, ...]  # a Gemm's C
+
+
+def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
+    found = []
+    for node in graph.iter_nodes(_MATMULS):
+        if node.graph != scope:
+            continue
+        product = _weight_product(graph, node)
+        if product is not None:
+            found.append(product)
+    return found
+
+
+def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
+    """The MatMul or Gemm ``node`` as data @ stored weight, or None when it is not one."""
+    if node.op_type not in _MATMULS or len(node.inputs) < 2 \
+            or node.domain not in ("", "ai.onnx"):
+        return None
+    transposed = False
+    if node.op_type == "Gemm":
+        if attr_int(node, "transA"):
+            return None
+        transposed = bool(attr_int(node, "transB"))
+    sources = weight_sources(graph, node.inputs[1], node.graph)
+    if not sources:
+        return None
+    if transposed:
+        sources = tuple(dataclasses.replace(s, transposed=not s.transposed) for s in sources)
+    bias: tuple[WeightSource, ...] = ()
+    if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
+        bias = weight_sources(graph, node.inputs[2], node.graph) or ()
+    return _WeightProduct(node, node.inputs[0], node.inputs[1], sources, bias)
+
+
+def _dedupe(sources: Iterable[WeightSource]) -> tuple[WeightSource, ...]:
+    return tuple({s.key: s for s in sources}.values())
+
+
+def _geometry(sources: tuple[WeightSource, ...]) -> tuple[int, int] | str:
+    """(rows, total columns) of rank-2 weights that share their row count, else a reason."""
+    rows: set[int] = set()
+    columns = 0
+    for source in sources:
+        shape = source.shape
+        if shape is None or len(shape) != 2 or not all(isinstance(d, int) for d in shape):
+            return f"{source.tensor!r} has shape {shape}, not a known rank-2 [in, out] matrix"
+        inner, outer = (shape[1], shape[0]) if source.transposed else (shape[0], shape[1])
+        assert isinstance(inner, int) and isinstance(outer, int)
+        rows.add(inner)
+        columns += outer
+    if len(rows) != 1:
+        return f"the weights {[s.tensor for s in sources]} disagree on their input width"
+    return rows.pop(), columns
+
+
+@dataclass(frozen=True)
+class _Core:
+    """The matched algebra of one step, shared by the Loop and the unrolled matcher."""
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    kernel: tuple[WeightSource, ...]
+    recurrent: tuple[WeightSource, ...]
+
+
+def _match_core(
+    node_id: str, kernel: Iterable[WeightSource], recurrent: Iterable[WeightSource]
+) -> _Core | NoMatch:
+    kernel_sources, recurrent_sources = _dedupe(kernel), _dedupe(recurrent)
+    shared = {s.key for s in kernel_sources} & {s.key for s in recurrent_sources}
+    if shared:
+        return NoMatch(node_id, f"the same weights {sorted(n for _, n in shared)} multiply the "
+                       "step input and the state: not a kernel and a recurrent kernel")
+    geometry = _geometry(recurrent_sources)
+    if isinstance(geometry, str):
+        return NoMatch(node_id, f"recurrent weight: {geometry}")
+    hidden, columns = geometry
+    if hidden <= 0 or columns % hidden or columns // hidden not in _CELL_BY_GATES:
+        return NoMatch(node_id, f"the state product is [{hidden}, {columns}]: {columns} "
+                       f"columns is not 1, 3 or 4 gates × H={hidden} (no square recurrence)")
+    gates = columns // hidden
+    geometry = _geometry(kernel_sources)
+    if isinstance(geometry, str):
+        return NoMatch(node_id, f"input kernel: {geometry}")
+    inputs, kernel_columns = geometry
+    if kernel_columns != columns:
+        return NoMatch(node_id, f"the input kernel has {kernel_columns} columns and the "
+                       f"recurrent kernel {columns}: they must both be gates × H")
+    return _Core(_CELL_BY_GATES[gates], inputs, hidden, kernel_sources, recurrent_sources)
+
+
+def _check_activations(node_id: str, cell: str, ops: set[str]) -> NoMatch | None:
+    if cell == "RNN" and not ops & _ACTIVATIONS:
+        return NoMatch(node_id, "no activation between the state product and the new state")
+    if cell in ("GRU", "LSTM") and not ops & _GATE_ACTIVATIONS and not ops >= _CLAMP:
+        return NoMatch(node_id, f"{cell}-sized weights but no Sigmoid gate on the new state")
+    return None
+
+
+# Ops between a gate's activation and the Mul that applies it: a Split of the gates; the Cast
+# pair a float16 conversion puts around an op it keeps in float32 (onnxconverter-common keeps
+# Min and Max, which Keras's hard_sigmoid clamps with).
+_GATE_VIEW_OPS = frozenset({"Identity", "Split", "Slice", "Cast"}) | _QDQ
+
+
+def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]) -> bool:
+    """GRU reset_after=False: one state product multiplies ``r ⊙ h``, a Mul of a gate."""
+    for product in products:
+        producer = graph.producer(product.data, product.node.graph)
+        while producer is not None and producer.op_type in ("Cast", "Identity"):
+            producer = graph.producer(_first(producer), producer.graph)  # TorchScript's Casts
+        if producer is None or producer.op_type != "Mul" or producer.graph != product.node.graph:
+            continue
+        for operand in producer.inputs:
+            source = graph.producer(operand, producer.graph)
+            while source is not None and source.op_type in _GATE_VIEW_OPS:
+                source = graph.producer(_first(source), source.graph)
+            if source is not None and (source.op_type in _GATE_ACTIVATIONS
+                                       or source.op_type in _CLAMP):
+                return True
+    return False
+
+
+def _chain_bias(
+    graph: ModelGraph, walks: list[_Upstream], projection_adds: frozenset[str],
+    used: set[tuple[str, str]],
+) -> tuple[WeightSource, ...]:
+    """An unrolled chain's biases: what is added to its hoisted input projection (the one
+    product over the whole sequence; ``projection_adds`` are the Adds after it), and what the
+    steps add each (a bias every step adds is read by two steps or more; a step's own nodes
+    are those no earlier step's walk reached). A tensor only one step adds is that step's
+    state product folded by the exporter: with no initial state, torch's dynamo export of a
+    Keras 3 layer (torch backend) stores ``zeros @ R`` (plus the recurrent bias, for a GRU) as
+    ``[1, g·H]``, which the first step adds where each later step adds ``h @ R``."""
+    step_of: dict[str, int] = {}
+    for k, walk in enumerate(walks):
+        for node_id in walk.nodes:
+            step_of.setdefault(node_id, k)
+    nodes = frozenset(step_of) | projection_adds
+    steps: dict[tuple[str, str], set[int]] = {}
+    added = list(_added_constants(graph, nodes, used))
+    for source, node_id in added:
+        steps.setdefault(source.key, set()).add(
+            -1 if node_id in projection_adds else step_of[node_id])
+    return _dedupe(source for source, _ in added if -1 in steps[source.key] or (
+        len(steps[source.key]) >= 2 and not _folded_zero_state(graph, source)))
+
+
+def _folded_zero_state(graph: ModelGraph, source: WeightSource) -> bool:
+    """A stored ``[1, n]`` of zeros: ``h0 @ R`` folded for a zero h0 of batch 1, which a GRU
+    with reset_after=False adds in both pieces of its first step (so two walks read it)."""
+    if source.shape is None or len(source.shape) != 2 or source.shape[0] != 1:
+        return False
+    info = graph.tensor(source.tensor, source.graph)
+    value = None if info is None else info.value
+    return value is not None and not value.any()
+
+
+def _added_constants(
+    graph: ModelGraph, nodes: Iterable[str], used: set[tuple[str, str]]
+) -> Iterator[tuple[WeightSource, str]]:
+    """(stored vector or matrix, the Add that adds it) in ``nodes``, in model order."""
+    for node_id in sorted(nodes, key=_model_position):
+        node = graph.node(node_id)
+        if node.op_type != "Add":
+            continue
+        for operand in node.inputs:
+            for source in weight_sources(graph, operand, node.graph) or ():
+                if source.key not in used and source.shape is not None \
+                        and 1 <= len(source.shape) <= 2:
+                    yield source, node_id
+
+
+def _bias_sources(
+    graph: ModelGraph, nodes: Iterable[str], used: set[tuple[str, str]]
+) -> tuple[WeightSource, ...]:
+    """Stored vectors added in the step (Add with a constant of rank 1 or 2: not a scalar, nor
+    a folded step of a batch, as torch's dynamo export of nn.RNN stores zeros @ W_hh + b_hh
+    ``[1, batch, H]``), in model order."""
+    return _dedupe(source for source, _ in _added_constants(graph, nodes, used))
+
+
+def _model_position(node_id: str) -> tuple[str, int]:
+    """A node id's place: its graph, then its index (ids of one step share the graph), so
+    what is collected from a set of ids comes out the same in every run."""
+    graph, _, index = node_id.rpartition("/")
+    return graph, int(index)
+
+
+def _last_dim(graph: ModelGraph, name: str, scope: str) -> int | None:
+    info = graph.tensor(name, scope)
+    if info is None or not info.shape:
+        return None
+    last = info.shape[-1]
+    return last if isinstance(last, int) else None
+
+
+def _order(product: _WeightProduct) -> int:
+    return product.node.index
+
+
+def _downstream_adds(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozenset[str]:
+    """The Adds right after the input products (where a bias joins x_t @ W), past an
+    activation's quantize-dequantize pair (onnxruntime's QDQ format)."""
+    found: set[str] = set()
+    for product in products:
+        for consumer in _past_qdq(graph, product.node.outputs[0], product.node.graph):
+            if consumer.op_type == "Add":
+                found.add(consumer.id)
+                for second in _past_qdq(graph, consumer.outputs[0], consumer.graph):
+                    if second.op_type == "Add":
+                        found.add(second.id)
+    return frozenset(found)
+
+
+def _past_qdq(graph: ModelGraph, name: str, scope: str) -> list[NodeInfo]:
+    """The consumers of ``name``, those of a QuantizeLinear -> DequantizeLinear pair on it
+    taken as its own."""
+    found: list[NodeInfo] = []
+    for consumer in graph.consumers_of(name, scope):
+        if consumer.op_type in _QDQ and consumer.outputs and consumer.outputs[0]:
+            found.extend(_past_qdq(graph, consumer.outputs[0], scope))
+        else:
+            found.append(consumer)
+    return found
+
+
+def _is_stored(graph: ModelGraph, name: str, scope: str) -> bool:
+    info = graph.tensor(name, scope)
+    return info is not None and (info.is_constant or info.is_initializer)

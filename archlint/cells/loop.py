@@ -1,0 +1,591 @@
+"""Loop and Scan cells: a loop body that computes one LSTM / GRU / SimpleRNN step, or several
+stacked (archlint/cells/). Keras's layout (``x_t @ kernel`` and ``h @ recurrent_kernel``, tf2onnx's
+Loop) and TF1's (one kernel over ``Concat([x_t, h])``, tf2onnx's Scan); a Scan's scan elements
+and directions, opset 8's sequence_lens and IR<4 bodies are read as the spec writes them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from archlint.cells._trace import (
+    _CELL_BY_GATES,
+    _CLAMP,
+    _FLOAT_TYPES,
+    _GATE_ACTIVATIONS,
+    _GATE_VIEW_OPS,
+    _SEQUENCE_VIEW_OPS,
+    CellFacts,
+    NoMatch,
+    WeightSource,
+    _bias_sources,
+    _check_activations,
+    _dedupe,
+    _first,
+    _geometry,
+    _last_dim,
+    _match_core,
+    _model_position,
+    _op_types,
+    _resets_before_product,
+    _Upstream,
+    _upstream,
+    _weight_products,
+    _WeightProduct,
+    weight_sources,
+)
+from archlint.graph import ModelGraph, NodeInfo
+from archlint.patterns import attr_int, attr_ints, gather_spec, slice_spec
+
+__all__ = ["match_loop_cells"]
+
+
+@dataclass(frozen=True)
+class _LoopBody:
+    """A Loop's or a Scan's body as the cell matchers read it."""
+
+    node: NodeInfo  # the Loop or the Scan
+    scope: str  # its body
+    states: Mapping[str, str]  # a carried floating-point body input -> its next value
+    carried: int  # how many leading outputs of the node are final states (then scan outputs)
+    elements: Mapping[str, tuple[str, bool]]  # Scan: body input x_t -> (outer sequence, reversed)
+
+
+def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
+    """What a Loop or Scan carries from one iteration to the next, and, for a Scan, which body
+    inputs are one step of an outer sequence. A Loop's body inputs are (iteration, condition,
+    carried...), its outputs (condition, carried..., scan outputs...); a Scan's are (carried...,
+    scan elements...) and (carried..., scan outputs...), and at opset 8 its node inputs start
+    with sequence_lens."""
+    bodies = [p for p in graph.subgraphs_of(node.id) if p.endswith(".body")]
+    if node.op_type not in ("Loop", "Scan") or len(bodies) != 1:
+        return NoMatch(node.id, f"not a Loop or Scan with one body ({node.op_type})")
+    body = bodies[0]
+    # below IR version 4 a graph lists its initializers among its inputs too: not parameters
+    inputs = tuple(name for name in graph.graph_inputs[body]
+                   if not ((info := graph.tensor(name, body)) is not None
+                           and info.graph == body and info.is_initializer))
+    outputs = graph.graph_outputs[body]
+    elements: dict[str, tuple[str, bool]] = {}
+    if node.op_type == "Loop":
+        carried = len(inputs) - 2
+        pairs = [(inputs[2 + k], outputs[1 + k]) for k in range(carried) if 1 + k < len(outputs)]
+    else:
+        scans = attr_int(node, "num_scan_inputs") or 0
+        carried = len(inputs) - scans
+        offset = len(node.inputs) - len(inputs)
+        if carried < 0 or offset < 0:
+            return NoMatch(node.id, f"the Scan's num_scan_inputs={scans} does not fit its "
+                           f"{len(inputs)} body inputs and {len(node.inputs)} inputs")
+        pairs = [(inputs[k], outputs[k]) for k in range(carried) if k < len(outputs)]
+        directions = attr_ints(node, "scan_input_directions") or ()
+        for j in range(scans):
+            outer = node.inputs[offset + carried + j]
+            if outer:
+                reverse = j < len(directions) and directions[j] == 1
+                elements[inputs[carried + j]] = (outer, reverse)
+    if carried < 1 or len(pairs) < carried:
+        return NoMatch(node.id, "the body carries no value from one iteration to the next")
+    states: dict[str, str] = {}  # body input -> its next value
+    for name, new in pairs:
+        info = graph.tensor(name, body)
+        if graph.through_identity(new, body) == name:
+            continue  # passed through unchanged: a constant of the loop
+        if info is not None and info.dtype is not None and info.dtype not in _FLOAT_TYPES:
+            continue  # a counter
+        states[name] = new
+    if not states:
+        return NoMatch(node.id, "no floating-point value changes from one iteration to the next")
+    return _LoopBody(node, body, MappingProxyType(states), carried, MappingProxyType(elements))
+
+
+def match_loop_cells(graph: ModelGraph, node: NodeInfo) -> list[CellFacts] | NoMatch:
+    """The LSTM / GRU / SimpleRNN steps a Loop's or a Scan's body computes, or why it computes
+    none. One cell with its own kernel and recurrent kernel (Keras through tf2onnx), or cells
+    whose one kernel multiplies the step input and the state side by side (TF1's rnn_cell
+    layout, tf2onnx's Scan), several of them when a MultiRNNCell stacks them in one body."""
+    body = _loop_body(graph, node)
+    if isinstance(body, NoMatch):
+        return body
+    native = next((n for n in graph.iter_nodes(frozenset({"LSTM", "GRU", "RNN"}))
+                   if n.graph == body.scope), None)
+    if native is not None:
+        article = "a" if native.op_type == "GRU" else "an"
+        return NoMatch(node.id, f"the body holds {article} {native.op_type} node, which is the "
+                       "layer (a decoding loop around it, not a cell written out)")
+    products = _weight_products(graph, body.scope)
+    if not products:
+        return NoMatch(node.id, "the body has no MatMul with a stored weight")
+    stop = frozenset(p.node.id for p in products)
+    joint = {p.node.id: operands for p in products
+             if (operands := _joint_operands(graph, p, body, stop)) is not None}
+    cells = _body_cells(graph, body, products, stop)
+    if joint:
+        return _match_joint_cells(graph, body, cells, joint, stop)
+    if len(cells) >= 2:
+        return _match_split_cells(graph, body, cells, stop)
+    cell = _match_split_cell(graph, body, products)
+    return cell if isinstance(cell, NoMatch) else [cell]
+
+
+def _match_split_cell(
+    graph: ModelGraph, body: _LoopBody, products: list[_WeightProduct]
+) -> CellFacts | NoMatch:
+    """One cell computing ``x_t @ kernel`` and ``h @ recurrent_kernel`` (Keras's layout)."""
+    loop, scope, states = body.node, body.scope, body.states
+    state_products: list[_WeightProduct] = []
+    input_products: list[_WeightProduct] = []
+    sequences: set[tuple[str, bool]] = set()
+    for product in products:
+        walk = _upstream(graph, [product.data], scope)
+        reached = {name for path, name in walk.leaves if path == scope}
+        if reached & states.keys():
+            state_products.append(product)
+            continue
+        outer = _step_sequence(graph, walk, body)
+        if outer is not None:
+            input_products.append(product)
+            sequences.add(outer)
+    if not state_products:
+        return NoMatch(loop.id, "no MatMul multiplies a loop-carried state by a stored weight")
+    if not input_products:
+        return NoMatch(loop.id, "no MatMul multiplies a per-step slice of an outer sequence "
+                       "(x_t) by a stored weight")
+    core = _match_core(loop.id, (s for p in input_products for s in p.sources),
+                       (s for p in state_products for s in p.sources))
+    if isinstance(core, NoMatch):
+        return core
+
+    product_ids = {p.node.id for p in (*state_products, *input_products)}
+    feeding = {name: _upstream(graph, [new], scope) for name, new in states.items()}
+    closed = [name for name, walk in feeding.items()
+              if walk.nodes & {p.node.id for p in state_products}]
+    if not closed:
+        return NoMatch(loop.id, "the state product does not feed the next state: no recurrence")
+    widths = {_last_dim(graph, name, scope) for name in closed}
+    if any(isinstance(w, int) and w != core.hidden_size for w in widths):
+        return NoMatch(loop.id, f"the carried state is {sorted(w for w in widths if w)} wide but "
+                       f"the recurrent kernel implies H={core.hidden_size}")
+    step_nodes = frozenset().union(*(feeding[name].nodes for name in closed))
+    failure = _check_activations(loop.id, core.cell, _op_types(graph, step_nodes))
+    if failure is not None:
+        return failure
+    if core.cell == "LSTM" and len(closed) < 2:
+        return NoMatch(loop.id, "LSTM-sized weights but only one state (h) is carried; an LSTM "
+                       "carries h and c")
+    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    bias = _dedupe((*_bias_sources(graph, step_nodes, used),
+                    *(s for p in (*state_products, *input_products) for s in p.bias)))
+    sequence = sorted(sequences)[0] if len(sequences) == 1 else None
+    return CellFacts(
+        how="loop-cell", cell=core.cell, node=loop.id,
+        input_size=core.input_size, hidden_size=core.hidden_size,
+        kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
+        reset_after=(not _resets_before_product(graph, state_products)
+                     if core.cell == "GRU" else None),
+        direction=_sequence_direction(graph, body, sequence),
+        returns_sequence=_loop_returns_sequence(graph, loop, body.carried),
+        sequence=None if sequence is None else sequence[0], steps=None,
+        nodes=frozenset({loop.id, *product_ids}),
+    )
+
+
+@dataclass(frozen=True)
+class _JointOperands:
+    """A product's data as ``Concat([x, h], axis=-1)``: the step input and the state side by
+    side, multiplied by one kernel ``[I+H, g·H]`` (TF1's LSTMCell, GRUCell, BasicRNNCell)."""
+
+    step: str  # x_t, or the output of the cell below (MultiRNNCell)
+    state: str  # h, or r ⊙ h (a GRUCell's candidate)
+    states: frozenset[str]  # the carried states the state side reads
+
+
+def _joint_operands(
+    graph: ModelGraph, product: _WeightProduct, body: _LoopBody, stop: frozenset[str]
+) -> _JointOperands | None:
+    """``stop``: the body's products, which the walks visit but do not cross."""
+    concat = graph.producer(product.data, body.scope)
+    while concat is not None and concat.op_type in ("Identity", "Cast") \
+            and concat.graph == body.scope:
+        concat = graph.producer(_first(concat), body.scope)
+    if concat is None or concat.op_type != "Concat" or concat.graph != body.scope \
+            or len(concat.inputs) != 2:
+        return None
+    axis = attr_int(concat, "axis")
+    rank = next((len(info.shape) for name in (*concat.outputs[:1], *concat.inputs)
+                 if (info := graph.tensor(name, body.scope)) is not None
+                 and info.shape is not None), None)
+    if axis is None or not (axis == -1 or (rank is not None and axis == rank - 1)):
+        return None
+    sides = []
+    for operand in concat.inputs:
+        walk = _upstream(graph, [operand], body.scope, stop=stop)
+        sides.append(frozenset(name for path, name in walk.leaves
+                               if path == body.scope and name in body.states))
+    # the state side reads a carried state itself (h, or r ⊙ h); the step side may read
+    # states only through the cell below it (MultiRNNCell), which a direct read tells apart
+    direct = [_reads_state(graph, operand, body) for operand in concat.inputs]
+    if direct[0] != direct[1]:
+        k = 1 if direct[1] else 0
+    elif bool(sides[0]) != bool(sides[1]):
+        k = 1 if sides[1] else 0
+    else:
+        return None
+    return _JointOperands(concat.inputs[1 - k], concat.inputs[k], sides[k])
+
+
+def _reads_state(graph: ModelGraph, name: str, body: _LoopBody) -> bool:
+    """``name`` is a carried state, or a Mul with one (r ⊙ h), through Identity and Cast."""
+    def state(candidate: str) -> bool:
+        producer = graph.producer(candidate, body.scope)
+        while producer is not None and producer.op_type in ("Identity", "Cast") \
+                and producer.graph == body.scope:
+            candidate = _first(producer)
+            producer = graph.producer(candidate, body.scope)
+        return candidate in body.states
+
+    if state(name):
+        return True
+    producer = graph.producer(name, body.scope)
+    return producer is not None and producer.op_type == "Mul" \
+        and producer.graph == body.scope and any(state(n) for n in producer.inputs)
+
+
+@dataclass(frozen=True)
+class _BodyCell:
+    """The products of one cell in a loop body and the states it carries."""
+
+    products: tuple[_WeightProduct, ...]  # in model order
+    states: frozenset[str]
+
+
+def _body_cells(
+    graph: ModelGraph, body: _LoopBody, products: list[_WeightProduct], stop: frozenset[str]
+) -> list[_BodyCell]:
+    """The body's products grouped into cells, in model order: products belong to one cell
+    when a next state is computed from them all (a GRU's gates and candidate, a Keras cell's
+    kernel and recurrent products); a state belongs to the cell its next value is computed
+    from. A state computed from no product (a mask, a running value) belongs to none."""
+    groups: list[tuple[frozenset[str], frozenset[str]]] = []  # (product ids, states)
+    for state, new in body.states.items():
+        hit = _upstream(graph, [new], body.scope, stop=stop).nodes & stop
+        if not hit:
+            continue
+        merged = [group for group in groups if group[0] & hit]
+        ids = frozenset(hit).union(*(group[0] for group in merged))
+        names = frozenset({state}).union(*(group[1] for group in merged))
+        groups = [group for group in groups if group not in merged] + [(ids, names)]
+    by_id = {p.node.id: p for p in products}
+    cells = [_BodyCell(tuple(by_id[n] for n in sorted(ids, key=_model_position)), names)
+             for ids, names in groups]
+    return sorted(cells, key=lambda cell: _model_position(cell.products[0].node.id))
+
+
+def _match_joint_cells(
+    graph: ModelGraph, body: _LoopBody, cells: list[_BodyCell],
+    joint: Mapping[str, _JointOperands], stop: frozenset[str],
+) -> list[CellFacts] | NoMatch:
+    """The cells of a body whose products read ``Concat([x, h])`` (TF1's layout)."""
+    if not cells:
+        return NoMatch(body.node.id, "the state products do not feed the next state: no "
+                       "recurrence")
+    facts: list[CellFacts] = []
+    steps: list[set[str]] = []
+    for group in cells:
+        cell = _joint_cell(graph, body, list(group.products), joint, set(group.states), stop,
+                           single=len(cells) == 1)
+        if isinstance(cell, NoMatch):
+            return cell
+        facts.append(cell)
+        steps.append({joint[p.node.id].step for p in group.products})
+    return _stacked(graph, body, facts, steps, stop)
+
+
+def _match_split_cells(
+    graph: ModelGraph, body: _LoopBody, cells: list[_BodyCell], stop: frozenset[str]
+) -> list[CellFacts] | NoMatch:
+    """Two cells or more in one body, each with its own kernel and recurrent kernel (Keras's
+    StackedRNNCells): a cell's state products read its own states, its input products the
+    step input or the next h of the cell below."""
+    facts: list[CellFacts] = []
+    steps: list[set[str]] = []
+    for group in cells:
+        where = group.products[0].node.id
+        state_products: list[_WeightProduct] = []
+        input_products: list[_WeightProduct] = []
+        for product in group.products:
+            walk = _upstream(graph, [product.data], body.scope, stop=stop)
+            if any(path == body.scope and name in group.states for path, name in walk.leaves):
+                state_products.append(product)
+            else:
+                input_products.append(product)
+        if not state_products or not input_products:
+            return NoMatch(where, "a cell of the body lacks a state product or an input product")
+        core = _match_core(where, (s for p in input_products for s in p.sources),
+                           (s for p in state_products for s in p.sources))
+        if isinstance(core, NoMatch):
+            return core
+        widths = {_last_dim(graph, name, body.scope) for name in group.states}
+        if any(isinstance(w, int) and w != core.hidden_size for w in widths):
+            return NoMatch(where, f"the carried state is {sorted(w for w in widths if w)} wide "
+                           f"but the recurrent kernel implies H={core.hidden_size}")
+        step_nodes = frozenset().union(*(
+            _upstream(graph, [body.states[name]], body.scope, stop=stop).nodes
+            for name in group.states)) - stop
+        failure = _check_activations(where, core.cell, _op_types(graph, step_nodes))
+        if failure is not None:
+            return failure
+        if core.cell == "LSTM" and len(group.states) < 2:
+            return NoMatch(where, "LSTM-sized weights but only one state (h) is carried; an "
+                           "LSTM carries h and c")
+        used = {s.key for s in (*core.kernel, *core.recurrent)}
+        facts.append(CellFacts(
+            how="loop-cell", cell=core.cell, node=where, input_size=core.input_size,
+            hidden_size=core.hidden_size, kernel=core.kernel, recurrent_kernel=core.recurrent,
+            bias=_dedupe((*(s for p in group.products for s in p.bias),
+                          *_bias_sources(graph, step_nodes, used))),
+            reset_after=(not _resets_before_product(graph, state_products)
+                         if core.cell == "GRU" else None),
+            direction="unknown", returns_sequence=None, sequence=None, steps=None,
+            nodes=frozenset(p.node.id for p in group.products),
+        ))
+        steps.append({p.data for p in input_products})
+    return _stacked(graph, body, facts, steps, stop)
+
+
+def _joint_cell(
+    graph: ModelGraph, body: _LoopBody, products: list[_WeightProduct],
+    joint: Mapping[str, _JointOperands], states: set[str], stop: frozenset[str], single: bool,
+) -> CellFacts | NoMatch:
+    loop, scope = body.node, body.scope
+    where = loop.id if single else products[0].node.id
+    split = [p.node.id for p in products if p.node.id not in joint]
+    if split:
+        return NoMatch(where, f"{len(split)} product(s) of the cell do not read Concat([x, h]) "
+                       "(a projection, or a kernel and a recurrent kernel of their own): not "
+                       "TF1's rnn_cell layout")
+    operands = [joint[p.node.id] for p in products]
+    if not all(o.states <= states for o in operands):
+        return NoMatch(where, "the state side of a product reads another cell's state")
+    sources = _dedupe(s for p in products for s in p.sources)
+    geometry = _geometry(sources)
+    if isinstance(geometry, str):
+        return NoMatch(where, f"kernel: {geometry}")
+    rows, columns = geometry
+    hidden = _joint_width(graph, scope, [o.state for o in operands], states)
+    if hidden is None:
+        width = next((w for o in operands if (w := _last_dim(graph, o.step, scope))), None)
+        hidden = None if width is None else rows - width
+    if hidden is None or hidden <= 0 or rows - hidden <= 0:
+        return NoMatch(where, f"the kernel is [{rows}, {columns}] but neither the state's width "
+                       "nor the step input's is known: I and H cannot be told apart")
+    if columns % hidden or columns // hidden not in _CELL_BY_GATES:
+        return NoMatch(where, f"the kernel is [{rows}, {columns}]: {columns} columns is not 1, "
+                       f"3 or 4 gates × H={hidden}")
+    cell = _CELL_BY_GATES[columns // hidden]
+    new_values = [body.states[name] for name in sorted(states)]
+    step_nodes = frozenset().union(*(_upstream(graph, [v], scope, stop=stop).nodes
+                                     for v in new_values)) - stop
+    failure = _check_activations(where, cell, _op_types(graph, step_nodes))
+    if failure is not None:
+        return failure
+    if cell == "LSTM" and len(states) < 2:
+        return NoMatch(where, "LSTM-sized weights but only one state (h) is carried; an LSTM "
+                       "carries h and c")
+    used = {s.key for s in sources}
+    peephole = _peepholes(graph, scope, step_nodes, states, hidden, stop) \
+        if cell == "LSTM" else ()
+    used |= {s.key for s in peephole}
+    bias = _dedupe((*(s for p in products for s in p.bias),
+                    *_bias_sources(graph, step_nodes, used)))
+    reset_after = None
+    if cell == "GRU":
+        reset_after = not any(_is_reset(graph, o.state, scope) for o in operands)
+    return CellFacts(
+        how="loop-cell", cell=cell, node=where, input_size=rows - hidden, hidden_size=hidden,
+        kernel=sources, recurrent_kernel=(), bias=bias, reset_after=reset_after,
+        direction="unknown", returns_sequence=None, sequence=None, steps=None,
+        nodes=frozenset({*([loop.id] if single else []), *(p.node.id for p in products)}),
+        joint_kernel=True, peephole=peephole,
+    )
+
+
+def _joint_width(
+    graph: ModelGraph, scope: str, sides: list[str], states: set[str]
+) -> int | None:
+    """H: the width of the state side of the Concat, else of a carried state."""
+    for name in (*sides, *sorted(states)):
+        width = _last_dim(graph, name, scope)
+        if width is not None:
+            return width
+    return None
+
+
+def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
+    """``name`` is ``r ⊙ h``: a Mul of a gate (a GRUCell's candidate reads it)."""
+    producer = graph.producer(name, scope)
+    if producer is None or producer.op_type != "Mul" or producer.graph != scope:
+        return False
+    for operand in producer.inputs:
+        source = graph.producer(operand, scope)
+        while source is not None and source.op_type in _GATE_VIEW_OPS:
+            source = graph.producer(_first(source), scope)
+        if source is not None and (source.op_type in _GATE_ACTIVATIONS
+                                   or source.op_type in _CLAMP):
+            return True
+    return False
+
+
+def _peepholes(
+    graph: ModelGraph, scope: str, nodes: Iterable[str], states: set[str], hidden: int,
+    stop: frozenset[str],
+) -> tuple[WeightSource, ...]:
+    """The diagonal weights of a peephole LSTM (TF1's LSTMCell(use_peepholes=True)): stored
+    ``[H]`` vectors that a Mul applies to the cell state, old or new, in model order."""
+    found: list[WeightSource] = []
+    for node_id in sorted(nodes, key=_model_position):
+        node = graph.node(node_id)
+        if node.op_type != "Mul" or len(node.inputs) != 2:
+            continue
+        for k, operand in enumerate(node.inputs):
+            sources = weight_sources(graph, operand, scope) or ()
+            if len(sources) != 1 or sources[0].shape != (hidden,):
+                continue
+            other = node.inputs[1 - k]
+            walk = _upstream(graph, [other], scope, stop=stop)
+            if any(path == scope and name in states for path, name in walk.leaves):
+                found.append(sources[0])
+    return _dedupe(found)
+
+
+def _stacked(
+    graph: ModelGraph, body: _LoopBody, cells: list[CellFacts], steps: list[set[str]],
+    stop: frozenset[str],
+) -> list[CellFacts] | NoMatch:
+    """Each cell's step input (``steps``: what its input side reads): one step of an outer
+    sequence (the first cell), or the next h of the cell below it, whose products it reaches
+    (a stack); the direction is the sequence's, for every cell."""
+    owner = {n: k for k, cell in enumerate(cells) for n in cell.nodes if n in stop}
+    sequence: tuple[str, bool] | None = None
+    below: list[int | None] = []
+    for k, cell in enumerate(cells):
+        walk = _upstream(graph, sorted(steps[k]), body.scope, stop=stop)
+        sources = {owner[n] for n in walk.nodes & stop if n in owner} - {k}
+        if len(sources) > 1:
+            return NoMatch(cell.node, "the cell's input reads two other cells of the body")
+        if sources:
+            below.append(sources.pop())
+            continue
+        outer = _step_sequence(graph, walk, body)
+        if outer is None:
+            return NoMatch(cell.node, "the cell's input is neither one step of an outer "
+                           "sequence nor the output of another cell in the body")
+        if sequence is not None and outer != sequence:
+            return NoMatch(cell.node, "two cells of the body read different sequences")
+        sequence = outer
+        below.append(None)
+    depth = [_stack_depth(below, k) for k in range(len(cells))]
+    if None in depth:
+        return NoMatch(body.node.id, "the cells of the body read each other in a cycle")
+    direction = _sequence_direction(graph, body, sequence)
+    feeding = {k for k in below if k is not None}
+    returns = _loop_returns_sequence(graph, body.node, body.carried)
+    return [dataclasses.replace(
+        cells[k], direction=direction,
+        returns_sequence=True if k in feeding else returns,
+        sequence=sequence[0] if sequence is not None and below[k] is None else None,
+    ) for k in sorted(range(len(cells)), key=lambda k: (depth[k], k))]  # bottom of the stack first
+
+
+def _stack_depth(below: list[int | None], k: int) -> int | None:
+    """How many cells are under cell ``k`` (None on a cycle)."""
+    for depth in range(len(below)):
+        step = below[k]
+        if step is None:
+            return depth
+        k = step
+    return None
+
+
+def _step_sequence(
+    graph: ModelGraph, walk: _Upstream, body: _LoopBody
+) -> tuple[str, bool] | None:
+    """The outer sequence x_t is one step of, when ``walk`` (from a product's data) reaches a
+    Scan's scan element or a Gather/Slice of an outer tensor; with whether the Scan reads it
+    in reverse."""
+    for path, name in sorted(walk.leaves):
+        if path == body.scope and name in body.elements:
+            return body.elements[name]
+    for node_id in walk.nodes:
+        node = graph.node(node_id)
+        if node.op_type not in ("Gather", "Slice") or not node.inputs:
+            continue
+        info = graph.tensor(node.inputs[0], body.scope)
+        if info is None:
+            continue
+        info = graph.loop_invariant(info)
+        if info.graph != body.scope \
+                and not (info.is_initializer or info.constant_source is not None):
+            return info.name, False
+    return None
+
+
+def _sequence_direction(
+    graph: ModelGraph, body: _LoopBody, sequence: tuple[str, bool] | None
+) -> str:
+    if sequence is None:
+        return "unknown"
+    direction = _direction(graph, sequence[0], body.node.graph)
+    if sequence[1]:  # a Scan reading its input from the last step
+        direction = "forward" if direction == "reverse" else "reverse"
+    return direction
+
+
+def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
+    """reverse when the sequence reaches the loop through a ReverseSequence (go_backwards)."""
+    reversals = 0
+    name = sequence
+    for _ in range(16):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.op_type not in _SEQUENCE_VIEW_OPS:
+            break
+        reversals += producer.op_type == "ReverseSequence"
+        name = _first(producer)
+    return "reverse" if reversals % 2 else "forward"
+
+
+def _loop_returns_sequence(graph: ModelGraph, loop: NodeInfo, carried: int) -> bool | None:
+    """True when a scan output (one row per step) is used as a whole; False when only its last
+    step is taken (Slice/Gather of one step) or there is none; None when it cannot be told."""
+    scans = [name for name in loop.outputs[carried:] if name]
+    if not scans:
+        return False
+    outputs = set(graph.graph_outputs.get(loop.graph, ()))
+    whole = False
+    for name in scans:
+        if name in outputs:
+            whole = True
+        for consumer in graph.consumers_of(name, loop.graph):
+            one = _one_step(graph, consumer)
+            if one is None:
+                return None
+            whole = whole or not one
+    return whole
+
+
+def _one_step(graph: ModelGraph, node: NodeInfo) -> bool | None:
+    if node.op_type == "Gather":
+        spec = gather_spec(graph, node)
+        return None if spec is None else (spec[0] == 0 and spec[2])
+    if node.op_type == "Slice":
+        sliced = slice_spec(graph, node)
+        axis = None if sliced is None else sliced.on_axis(0)
+        if sliced is None:
+            return None
+        if axis is None:
+            return False
+        start, end, step = axis
+        return abs(step) == 1 and (end - start == step or (start == -1 and end >= 2**31 - 1))
+    return node.op_type in ("Shape", "Size")  # reads no values: as good as one step

@@ -1,0 +1,392 @@
+"""Single cell steps (archlint/cells/): one step per call, its state read from the model's (or
+a subgraph's) inputs and returned through its outputs: torch's ``nn.LSTMCell`` / ``GRUCell`` /
+``RNNCell`` with both exporters, a Keras cell called once, a cell in a decoding loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from archlint.cells._trace import (
+    _CELL_BY_GATES,
+    _MATMULS,
+    _QDQ,
+    _WEIGHT_VIEW_OPS,
+    CellFacts,
+    NoMatch,
+    _bias_sources,
+    _check_activations,
+    _dedupe,
+    _downstream_adds,
+    _first,
+    _geometry,
+    _is_stored,
+    _last_dim,
+    _match_core,
+    _model_position,
+    _op_types,
+    _order,
+    _upstream,
+    _weight_product,
+    _WeightProduct,
+)
+from archlint.graph import ModelGraph, NodeInfo
+
+__all__ = ["match_steps"]
+
+# A model that computes one step per call reads the state from its inputs and returns the new
+# one: a streaming voice-activity detector or keyword spotter, an autoregressive decoder
+# exported step by step. torch writes nn.LSTMCell / nn.GRUCell / nn.RNNCell as Gemm + Split +
+# gates with both exporters (never as an LSTM node); a Keras cell called once is the same.
+
+# Ops between a state input and the product that reads it (state[0], state.view(...)).
+_STATE_READ_OPS = frozenset({"Identity", "Cast", "Gather", "Slice", "Split", "Squeeze",
+                             "Unsqueeze", "Reshape", "Flatten", "Transpose"}) | _QDQ
+# Ops between a new state and the output that returns it (torch.stack, a packed (h, c)).
+_STATE_WRITE_OPS = frozenset({"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten",
+                              "Concat", "Transpose"}) | _QDQ
+# Ops between a product and the Add that sums it with the other (its bias, its gate slices).
+_SUM_OPS = frozenset({"Add", "Split", "Slice", "Identity", "Cast", "Reshape", "Squeeze",
+                      "Unsqueeze"}) | _QDQ
+_SUM_HOPS = 4  # ops between a product and that Add, and back up to the other product
+_RETURN_HOPS = 6  # ops between a new state and the output that returns it
+_STEP_REGION = 64  # nodes of one step looked at downstream of its products
+
+
+def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFacts]:
+    """Every single cell step in ``scope``: h @ R and x @ W summed into the gates (R square
+    per gate: ``[H, g·H]``), h read from a graph input, and the new state, H wide, returned
+    through a graph output (or carried by the Loop whose body this is). Products in ``taken``
+    belong to a cell found already. A candidate that fails is no cell and gets no reason: an
+    MLP's first layer reads a graph input too."""
+    found: list[CellFacts] = []
+    used = set(taken)
+    for node_id in graph.reading_inputs(_MATMULS, scope, _STATE_READ_OPS):
+        if node_id in used:
+            continue
+        state = _weight_product(graph, graph.node(node_id))
+        if state is None or _shared(graph, state):
+            continue
+        gates = _gates_of(state)
+        reset = _reset_product(graph, state) if gates is None else None
+        if gates is None and reset is None:
+            continue
+        width = sum(_columns(p) or 0 for p in (state, reset) if p is not None)
+        for partner in _summed_with(graph, state, width):
+            if partner.node.id in used or _shared(graph, partner):
+                continue
+            cell = _match_step(graph, state, partner, reset)
+            if cell is not None:
+                found.append(cell)
+                used |= cell.nodes
+                break
+    return found
+
+
+def _shared(graph: ModelGraph, product: _WeightProduct) -> bool:
+    """Whether another product reads the weights of ``product``: the steps of a chain (which
+    :func:`match_unrolled` matched or refused), not one step."""
+    for source in product.sources:
+        frontier, seen, products = [source.tensor], {source.tensor}, 0
+        while frontier:
+            name = frontier.pop()
+            for consumer in graph.consumers_of(name, source.graph):
+                if consumer.op_type in _MATMULS:
+                    products += 1
+                elif consumer.op_type in _WEIGHT_VIEW_OPS or consumer.op_type in (
+                        "Transpose", "Concat"):
+                    for out in consumer.outputs:
+                        if out and out not in seen and consumer.graph == source.graph:
+                            seen.add(out)
+                            frontier.append(out)
+            if products > 1:
+                return True
+    return False
+
+
+def _gates_of(product: _WeightProduct) -> tuple[int, int] | None:
+    """(H, gates) when the product's weight is square per gate, ``[H, g·H]`` with g 1, 3 or 4."""
+    geometry = _geometry(_dedupe(product.sources))
+    if isinstance(geometry, str):
+        return None
+    rows, columns = geometry
+    if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
+        return None
+    return rows, columns // rows
+
+
+def _summed_with(
+    graph: ModelGraph, product: _WeightProduct, width: int
+) -> list[_WeightProduct]:
+    """The other stored-weight products ``width`` columns wide added to ``product`` (after
+    their biases, or gate by gate after a Split), in model order."""
+    scope = product.node.graph
+    own = {product.node.id}
+    frontier = [(product.node.outputs[0] if product.node.outputs else "", 0)]
+    adds: list[NodeInfo] = []
+    fused: list[NodeInfo] = []
+    while frontier:
+        name, hops = frontier.pop()
+        if not name or hops >= _SUM_HOPS:
+            continue
+        for consumer in graph.consumers_of(name, scope):
+            if consumer.graph != scope or consumer.id in own:
+                continue
+            if _fused_sum(consumer) == name:
+                fused.append(consumer)  # the other product adds this one as its C
+                continue
+            if consumer.op_type not in _SUM_OPS:
+                continue
+            own.add(consumer.id)
+            if consumer.op_type == "Add":
+                adds.append(consumer)
+            frontier.extend((out, hops + 1) for out in consumer.outputs)
+    partners: dict[str, _WeightProduct] = {}
+    own_sum = _fused_sum(product.node)
+    above = _product_above(graph, own_sum, scope, own) if own_sum else None
+    for node in (*fused, *([above] if above is not None else [])):
+        other = _weight_product(graph, node)
+        if other is not None and _columns(other) == width:
+            partners[node.id] = other
+    for add in adds:
+        for operand in add.inputs:
+            above = _product_above(graph, operand, scope, own)
+            if above is None or above.id in partners:
+                continue
+            other = _weight_product(graph, above)
+            if other is not None and _columns(other) == width:
+                partners[above.id] = other
+    return sorted(partners.values(), key=_order)
+
+
+def _fused_sum(node: NodeInfo) -> str:
+    """The C input of a standard Gemm (what it adds to its product: tf2onnx folds
+    ``x @ W + h @ R`` into ``Gemm(x, W, MatMul(h, R))``), or ""."""
+    if node.op_type == "Gemm" and node.domain in ("", "ai.onnx") and len(node.inputs) > 2:
+        return node.inputs[2]
+    return ""
+
+
+def _step_nodes(
+    graph: ModelGraph, names: Iterable[str], scope: str, ids: frozenset[str]
+) -> frozenset[str]:
+    """The nodes one step computes ``names`` with, back to its products (``ids``), a product
+    that another adds as its Gemm C included."""
+    nodes = frozenset().union(*(_upstream(graph, [name], scope, stop=ids).nodes
+                                for name in names))
+    for node_id in ids & nodes:
+        fused = _fused_sum(graph.node(node_id))
+        producer = graph.producer(fused, scope) if fused else None
+        if producer is not None and producer.id in ids:
+            nodes |= {producer.id}
+    return nodes
+
+
+def _product_above(
+    graph: ModelGraph, name: str, scope: str, own: set[str]
+) -> NodeInfo | None:
+    """The MatMul or Gemm that ``name`` is computed from through a bias Add, a Split or a
+    view, outside the nodes in ``own``."""
+    for _ in range(_SUM_HOPS):
+        producer = graph.producer(name, scope) if name else None
+        if producer is None or producer.graph != scope or producer.id in own:
+            return None
+        if producer.op_type in _MATMULS:
+            return producer
+        if producer.op_type not in _SUM_OPS:
+            return None
+        operands = [operand for operand in producer.inputs[:1 if producer.op_type != "Add"
+                                                           else None]
+                    if operand and not _is_stored(graph, operand, scope)]
+        if len(operands) != 1:
+            return None  # a sum of two computed values: not a bias Add
+        name = operands[0]
+    return None
+
+
+def _columns(product: _WeightProduct) -> int | None:
+    geometry = _geometry(_dedupe(product.sources))
+    return None if isinstance(geometry, str) else geometry[1]
+
+
+def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct | None:
+    """A GRU step with reset_after=False (Keras ``GRUCell(reset_after=False)`` through
+    tf2onnx) multiplies h by R[:, :2H] (z and r) and r ⊙ h by R[:, 2H:] (the candidate), each
+    piece stored on its own: when ``state`` is the first, the second, ``[H, H]`` and reading a
+    Mul of h."""
+    geometry = _geometry(_dedupe(state.sources))
+    if isinstance(geometry, str) or geometry[1] != 2 * geometry[0]:
+        return None
+    hidden, scope = geometry[0], state.node.graph
+    muls = [node for data in _state_views(graph, state.data, scope)
+            for node in graph.consumers_of(data, scope)]
+    for mul in muls:
+        if mul.graph != scope or mul.op_type != "Mul" or not mul.outputs or not mul.outputs[0]:
+            continue
+        for consumer in graph.consumers_of(mul.outputs[0], scope):
+            if consumer.graph != scope or consumer.op_type not in _MATMULS \
+                    or _first(consumer) != mul.outputs[0]:
+                continue
+            product = _weight_product(graph, consumer)
+            if product is not None and _geometry(_dedupe(product.sources)) == (hidden, hidden) \
+                    and not _shared(graph, product):
+                return product
+    return None
+
+
+def _state_views(graph: ModelGraph, data: str, scope: str) -> list[str]:
+    """``data`` and the other views in ``scope`` of the graph input it views: a float16
+    conversion that keeps the model's inputs float32 casts h once for each node that reads it,
+    so the product reads one Cast of h and the reset gate's Mul another."""
+    views = [data]
+    origin = graph.viewed_input(data, scope, _STATE_READ_OPS)
+    if origin is None:
+        return views
+    frontier, seen = [origin], {origin}
+    while frontier and len(seen) < _STEP_REGION:
+        path, name = frontier.pop()
+        for node in graph.consumers_of(name, path):
+            if node.op_type not in _STATE_READ_OPS or _first(node) != name:
+                continue
+            for out in node.outputs:
+                if out and (node.graph, out) not in seen:
+                    seen.add((node.graph, out))
+                    frontier.append((node.graph, out))
+                    if node.graph == scope and out != data:
+                        views.append(out)
+    return views
+
+
+def _match_step(
+    graph: ModelGraph, state: _WeightProduct, partner: _WeightProduct,
+    reset: _WeightProduct | None = None,
+) -> CellFacts | None:
+    """The step of ``state`` (h @ R) and ``partner`` (x @ W); ``reset``: the second piece of a
+    reset_after=False GRU's recurrent product ((r ⊙ h) @ R[:, 2H:])."""
+    scope = state.node.graph
+    ids = frozenset({state.node.id, partner.node.id, *([reset.node.id] if reset else [])})
+    first = min(ids, key=_model_position)
+    gates = _gates_of(state)
+    geometry = _geometry(_dedupe(state.sources))
+    if isinstance(geometry, str) or (gates is None and reset is None):
+        return None
+    hidden = geometry[0]
+    closing = _new_states(graph, ids, scope, hidden)
+    if not closing:
+        return None
+    step_nodes = _step_nodes(graph, closing, scope, ids)
+    if not ids <= step_nodes:
+        return None
+    inner = step_nodes - ids
+    if reset is None and _gates_of(partner) == gates \
+            and _read_elementwise(graph, partner, inner) \
+            and not _read_elementwise(graph, state, inner):
+        state, partner = partner, state  # I = H: the state is the one the update reads too
+    recurrent = (*state.sources, *(reset.sources if reset is not None else ()))
+    core = _match_core(first, partner.sources, recurrent)
+    if isinstance(core, NoMatch) or core.hidden_size != hidden \
+            or (reset is not None and core.cell != "GRU"):
+        return None
+    if _check_activations(first, core.cell, _op_types(graph, inner)) is not None:
+        return None
+    if core.cell == "LSTM" and not _reads_cell_state(graph, inner, state):
+        return None  # an LSTM step reads c as well as h
+    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    bias = _dedupe((*_bias_sources(graph, step_nodes | _downstream_adds(graph, [partner]),
+                                   used),
+                    *state.bias, *partner.bias))
+    return CellFacts(
+        how="step", cell=core.cell, node=first,
+        input_size=core.input_size, hidden_size=core.hidden_size,
+        kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
+        # a GRU's R reads h itself (reset_after=True), or r ⊙ h in its second piece
+        reset_after=(reset is None) if core.cell == "GRU" else None,
+        direction="forward", returns_sequence=False, sequence=None, steps=1, nodes=ids,
+    )
+
+
+def _new_states(graph: ModelGraph, ids: frozenset[str], scope: str, hidden: int) -> list[str]:
+    """Tensors computed from both products, ``hidden`` wide, that the graph returns."""
+    region: list[NodeInfo] = []
+    seen = set(ids)
+    frontier = [graph.node(node_id) for node_id in sorted(ids, key=_model_position)]
+    while frontier and len(region) < _STEP_REGION:
+        node = frontier.pop(0)
+        for name in node.outputs:
+            for consumer in graph.consumers_of(name, scope) if name else ():
+                if consumer.graph == scope and consumer.id not in seen:
+                    seen.add(consumer.id)
+                    region.append(consumer)
+                    frontier.append(consumer)
+    found = []
+    for node in region:
+        for name in node.outputs:
+            if name and _last_dim(graph, name, scope) == hidden \
+                    and _returned(graph, name, scope) \
+                    and ids <= _step_nodes(graph, [name], scope, ids):
+                found.append(name)
+    return found
+
+
+def _returned(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether ``name`` reaches, through views and packing, an output of the model, or of a
+    Loop or Scan body (a carried or scanned value); an If branch's output is followed on
+    from the If."""
+    frontier = [(name, scope, 0)]
+    seen = {(name, scope)}
+    while frontier:
+        current, path, hops = frontier.pop()
+        outputs = graph.graph_outputs.get(path, ())
+        if current in outputs:
+            owner_id = graph.subgraph_owner(path)
+            if owner_id is None:
+                return path == "main"
+            owner = graph.node(owner_id)
+            if owner.op_type in ("Loop", "Scan"):
+                return True
+            position = outputs.index(current)
+            if owner.op_type == "If" and position < len(owner.outputs) \
+                    and owner.outputs[position] \
+                    and (owner.outputs[position], owner.graph) not in seen:
+                seen.add((owner.outputs[position], owner.graph))
+                frontier.append((owner.outputs[position], owner.graph, hops))
+            continue
+        if hops >= _RETURN_HOPS:
+            continue
+        for consumer in graph.consumers_of(current, path):
+            if consumer.graph == path and consumer.op_type in _STATE_WRITE_OPS \
+                    and consumer.outputs and consumer.outputs[0] \
+                    and (consumer.outputs[0], path) not in seen:
+                seen.add((consumer.outputs[0], path))
+                frontier.append((consumer.outputs[0], path, hops + 1))
+    return False
+
+
+def _read_elementwise(graph: ModelGraph, product: _WeightProduct, nodes: Iterable[str]) -> bool:
+    """Whether the graph input that ``product`` reads its data from is read again by a node of
+    the step other than a view: a GRU's h in its update, an LSTM's c packed with its h."""
+    scope = product.node.graph
+    source = graph.viewed_input(product.data, scope, _STATE_READ_OPS)
+    if source is None:
+        return False
+    for node_id in nodes:
+        node = graph.node(node_id)
+        if node.op_type in _STATE_READ_OPS or node.op_type in _MATMULS:
+            continue
+        if any(operand and graph.viewed_input(operand, scope, _STATE_READ_OPS) == source
+               for operand in node.inputs):
+            return True
+    return False
+
+
+def _reads_cell_state(graph: ModelGraph, nodes: Iterable[str], state: _WeightProduct) -> bool:
+    """Whether a Mul of the step reads a graph input (c) other than the state product's h."""
+    scope = state.node.graph
+    for node_id in nodes:
+        node = graph.node(node_id)
+        if node.op_type != "Mul":
+            continue
+        if any(operand and operand != state.data
+               and graph.viewed_input(operand, scope, _STATE_READ_OPS) is not None
+               for operand in node.inputs):
+            return True
+    return False

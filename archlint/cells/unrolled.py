@@ -1,0 +1,412 @@
+"""Unrolled chains (archlint/cells/): no loop at all, T products sharing the kernel and T
+sharing the recurrent kernel, each step's recurrent product reading the one before (Keras
+``unroll=True``, a traced Python loop over a cell, torch's dynamo ``nn.RNN`` with its input
+projection hoisted over the whole sequence)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+
+from archlint.cells._trace import (
+    _CELL_BY_GATES,
+    _MATMULS,
+    _QDQ,
+    _SEQUENCE_VIEW_OPS,
+    CellFacts,
+    NoMatch,
+    _chain_bias,
+    _check_activations,
+    _dedupe,
+    _downstream_adds,
+    _first,
+    _geometry,
+    _is_stored,
+    _match_core,
+    _op_types,
+    _order,
+    _resets_before_product,
+    _Upstream,
+    _upstream,
+    _weight_products,
+    _WeightProduct,
+    weight_sources,
+)
+from archlint.graph import ModelGraph, NodeInfo
+from archlint.patterns import gather_spec, slice_spec
+
+__all__ = ["match_unrolled"]
+
+
+def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | NoMatch]:
+    """Every chain of stored-weight products in ``scope`` where each step's state product
+    reads the previous step: an unrolled LSTM / GRU / SimpleRNN."""
+    if not _products_may_share_weights(graph, scope):
+        return []  # a chain is made of products that share their weights
+    products = _weight_products(graph, scope)
+    if len(products) < 2:
+        return []
+    all_ids = frozenset(p.node.id for p in products)
+    walks: dict[str, _Upstream] = {}
+
+    def walk(product: _WeightProduct) -> _Upstream:
+        # stops at every product: what one step computes from the products before it
+        if product.node.id not in walks:
+            walks[product.node.id] = _upstream(graph, [product.data], scope, stop=all_ids)
+        return walks[product.node.id]
+
+    groups: dict[frozenset[tuple[str, str]], list[_WeightProduct]] = {}
+    for product in products:
+        groups.setdefault(frozenset(s.key for s in product.sources), []).append(product)
+    chains = [chain for members in groups.values() if len(members) >= 2
+              if (chain := _chain_of(sorted(members, key=_order), walk)) is not None]
+    found: list[CellFacts | NoMatch] = []
+    for merged in _merge_interleaved(chains, walk):
+        result = _match_chain(graph, scope, merged, products, walk, all_ids)
+        if result is not None:
+            found.append(result)
+    return found
+
+
+def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
+    """Whether two MatMul/Gemm of ``scope`` may read the same stored weights: a cheap first
+    look (a product whose weight is an initializer of the scope itself is keyed by its name
+    from the index; only the others are traced) that never says no where
+    :func:`_weight_products` would group two products. A big plain graph, one weight per
+    MatMul, is passed over without tracing its tens of thousands of products."""
+    stored, others = graph.stored_operands(_MATMULS, scope, 1)
+    if any(count >= 2 for count in stored.values()):
+        return True
+    keys: dict[frozenset[tuple[str, str]], int] = {}
+    for weight in others:
+        sources = weight_sources(graph, weight, scope)
+        if not sources:
+            continue
+        key = frozenset(s.key for s in sources)
+        if len(key) == 1:
+            owner, name = next(iter(key))
+            if owner == scope and name in stored:
+                return True  # read directly by one product, through a view by another
+        keys[key] = keys.get(key, 0) + 1
+        if keys[key] >= 2:
+            return True
+    return False
+
+
+def _chain_of(
+    members: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]
+) -> list[_WeightProduct] | None:
+    """The products of one weight as a chain, each reading the one before; or the chain after
+    a first product that no other reads: Keras 3's generic RNN loop (SimpleRNN, GRU with
+    reset_after=False) computes one step first to learn the output's shape, and TorchScript
+    keeps that step, whose result feeds only a Shape."""
+    if _is_chain(members, walk):
+        return members
+    if len(members) >= 3 and _is_chain(members[1:], walk) \
+            and not any(members[0].node.id in walk(other).nodes for other in members[1:]):
+        return members[1:]
+    return None
+
+
+def _is_chain(members: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]) -> bool:
+    """Each product reads (through elementwise steps) the one before it."""
+    return all(members[k - 1].node.id in walk(members[k]).nodes for k in range(1, len(members)))
+
+
+def _merge_interleaved(
+    chains: list[list[_WeightProduct]], walk: Callable[[_WeightProduct], _Upstream]
+) -> list[list[_WeightProduct]]:
+    """Chains that feed each other are one recurrence: a GRU with reset_after=False multiplies
+    h by R[:, :2H] and r ⊙ h by R[:, 2H:], which tf2onnx may store as two initializers."""
+    merged: list[list[_WeightProduct]] = []
+    for chain in chains:
+        ids = {p.node.id for p in chain}
+        for group in merged:
+            reached = set().union(*(walk(p).nodes for p in group))
+            reaching = set().union(*(walk(p).nodes for p in chain))
+            if ids & reached and {p.node.id for p in group} & reaching:
+                group.extend(chain)
+                break
+        else:
+            merged.append(list(chain))
+    return [sorted(group, key=_order) for group in merged]
+
+
+def _match_chain(
+    graph: ModelGraph, scope: str, chain: list[_WeightProduct], products: list[_WeightProduct],
+    walk: Callable[[_WeightProduct], _Upstream], all_ids: frozenset[str],
+) -> CellFacts | NoMatch | None:
+    """None when the chain's weights are not cell-shaped (no reason owed: not a candidate)."""
+    ids = frozenset(p.node.id for p in chain)
+    geometry = _geometry(_dedupe(s for p in chain for s in p.sources))
+    if isinstance(geometry, str):
+        return None
+    rows, columns = geometry
+    if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
+        return None
+    walks = [walk(p) for p in chain]
+    step_nodes = frozenset().union(*(w.nodes for w in walks))
+    first = chain[0].node.id
+    # the input products: the other products a step reads, and every product of their weights
+    kernel_keys = {s.key for p in products if p.node.id in step_nodes - ids for s in p.sources}
+    kernel_products = _without_probe([p for p in products if p.node.id not in ids
+                                      and {s.key for s in p.sources} & kernel_keys],
+                                     step_nodes, graph)
+    if not kernel_products:
+        return NoMatch(first, "the chain has no MatMul of a per-step input with a stored weight")
+    core = _match_core(first, (s for p in kernel_products for s in p.sources),
+                       (s for p in chain for s in p.sources))
+    if isinstance(core, NoMatch):
+        return core
+    failure = _check_activations(first, core.cell, _op_types(graph, step_nodes - all_ids))
+    if failure is not None:
+        return failure
+    ordered = _in_step_order(kernel_products, chain, walks)
+    direction, steps = _unrolled_direction(graph, ordered), _steps(graph, ordered)
+    if direction == "unknown" and len(kernel_products) == 1:
+        direction, steps = _hoisted_steps(graph, kernel_products[0], walks) \
+            or (direction, steps)
+    if direction == "unknown":
+        # Without per-step slices of one sequence this is a weight shared across depth (an
+        # ALBERT-style stack), not a recurrence over time.
+        return NoMatch(first, "the input products do not read x_0, x_1, ... as slices (Split, "
+                       "Gather or Slice) of one sequence, in order or in reverse")
+    reset_before = _resets_before_product(graph, chain) if core.cell == "GRU" else False
+    kernel_ids = {p.node.id for p in kernel_products}
+    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    hoisted = _downstream_adds(graph, kernel_products) if len(kernel_products) == 1 \
+        else frozenset()
+    bias = _dedupe((*_chain_bias(graph, walks, hoisted, used),
+                    *(s for p in (*chain, *kernel_products) for s in p.bias)))
+    nodes = frozenset({*ids, *kernel_ids})
+    return CellFacts(
+        how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
+        input_size=core.input_size, hidden_size=core.hidden_size,
+        kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
+        reset_after=(not reset_before) if core.cell == "GRU" else None,
+        direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
+        sequence=None, steps=steps, nodes=nodes,
+    )
+
+
+def _without_probe(
+    products: list[_WeightProduct], step_nodes: frozenset[str], graph: ModelGraph
+) -> list[_WeightProduct]:
+    """The input products less a shape-probe step's (:func:`_chain_of`): one that reads the
+    same time step as another, and feeds no step of the chain."""
+    index_of = {product.node.id: _time_index(graph, product.data, product.node.graph)
+                for product in products}
+    by_index: dict[int | None, list[_WeightProduct]] = {}
+    for product in products:
+        by_index.setdefault(index_of[product.node.id], []).append(product)
+    return [product for product in products
+            if len(same := by_index[index_of[product.node.id]]) < 2
+            or product.node.id in step_nodes
+            or not any(other.node.id in step_nodes for other in same)]
+
+
+_STACK_VIEW_OPS = frozenset({"Unsqueeze", "Reshape", "Identity", "Transpose", "Cast"}) | _QDQ
+
+
+def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> bool:
+    """True when the states of two or more steps are stacked into one tensor (Keras's
+    return_sequences, torch.stack): a Concat a few view ops after each of them."""
+    stacks: dict[str, set[str]] = {}  # Concat node id -> the states that reach it
+    for product in chain[1:]:
+        state = product.data
+        frontier = [(state, 0)]
+        while frontier:
+            name, hops = frontier.pop()
+            for consumer in graph.consumers_of(name, product.node.graph):
+                if consumer.op_type in ("Concat", "SequenceConstruct"):
+                    stacks.setdefault(consumer.id, set()).add(state)
+                elif consumer.op_type in _STACK_VIEW_OPS and hops < 3 and consumer.outputs:
+                    frontier.append((consumer.outputs[0], hops + 1))
+    return any(len(states) >= 2 for states in stacks.values())
+
+
+# Ops between a hoisted input projection and the slices the steps read (its bias Add, views).
+_PROJECTION_OPS = frozenset({"Add", "Identity", "Cast", "Reshape", "Transpose", "Squeeze",
+                             "Unsqueeze"}) | _QDQ
+_SLICING_OPS = frozenset({"Slice", "Gather", "Split"})
+# Ops between one step's slice of a sequence and what the step reads.
+_STEP_VIEW_OPS = frozenset({"Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze",
+                            "Transpose"}) | _QDQ  # onnxruntime's transpose optimizer moves the
+# time-major Transpose past the Split, onto each step's slice
+
+
+def _hoisted_steps(
+    graph: ModelGraph, kernel: _WeightProduct, walks: list[_Upstream]
+) -> tuple[str, int] | None:
+    """(direction, steps) of a chain whose input projection is one product over the whole
+    sequence, sliced once per step (torch's dynamo export of nn.RNN: ``x @ W_ih + b_ih``, then
+    a Slice of time step t for step t; its reverse direction slices the projection flipped,
+    a Slice with step -1). Each step reads one slice, in order or in reverse; the first may
+    read none (its state product reads the initial state). None when the steps do not."""
+    scope = kernel.node.graph
+    projected = _projected(graph, kernel)
+    if not projected:
+        return None
+    indices: set[int] = set()
+    for name in projected:
+        for consumer in graph.consumers_of(name, scope):
+            if consumer.graph == scope and consumer.op_type in _SLICING_OPS \
+                    and consumer.inputs and consumer.inputs[0] == name \
+                    and not _is_flip(graph, consumer):
+                indices.update(i for out in consumer.outputs if out
+                               if (i := _time_index(graph, out, scope)) is not None)
+    positions: list[int] = []
+    flips: set[bool] = set()  # whether the sliced projection is flipped
+    earlier: set[int] = set()  # the slices the walks of earlier steps read
+    for k, walk in enumerate(walks):
+        read: set[int | None] = set()
+        for node_id in walk.nodes:
+            for name in graph.node(node_id).inputs:
+                source = _slice_of(graph, name, scope, projected) if name else None
+                if source is not None:
+                    read.add(_time_index(graph, name, scope))
+                    flips.add(projected[source])
+        if None in read:
+            return None
+        # an LSTM's walk reaches every earlier step through c, which no product stops: a
+        # step's own slice is the one no earlier walk read
+        own = {i for i in read if i is not None} - earlier
+        if not own and k == 0:
+            continue  # the first state product reads the initial state, before any step
+        if len(own) != 1:
+            return None
+        positions.extend(own)
+        earlier |= own
+    order = _time_order(positions)
+    if order == "unknown" or len(flips) != 1:
+        return None
+    # the steps slice the projection flipped, or the projection reads the sequence flipped
+    # (Keras 3's backward layer, torch backend): either way their order is reversed
+    if flips.pop() != _reads_flipped(graph, kernel.data, scope):
+        order = "reverse" if order == "forward" else "forward"
+    return order, len(indices)
+
+
+def _reads_flipped(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether ``name`` is its sequence reversed in time: a flip (a Slice with step -1) among
+    the views it is made through (an odd number of them)."""
+    flipped = False
+    for _ in range(16):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.graph != scope:
+            break
+        if producer.op_type == "Slice" and _is_flip(graph, producer):
+            flipped = not flipped
+        elif producer.op_type not in _SEQUENCE_VIEW_OPS:
+            break
+        name = _first(producer)
+    return flipped
+
+
+def _projected(graph: ModelGraph, kernel: _WeightProduct) -> dict[str, bool]:
+    """The product's output and what it becomes through its bias Add, views and a flip of
+    the time axis (a Slice with step -1): tensor -> whether it is flipped."""
+    scope = kernel.node.graph
+    found: dict[str, bool] = {}
+    frontier = [(name, False) for name in kernel.node.outputs[:1] if name]
+    while frontier and len(found) < 16:
+        name, flipped = frontier.pop()
+        if name in found:
+            continue
+        found[name] = flipped
+        for consumer in graph.consumers_of(name, scope):
+            if consumer.graph != scope or not consumer.outputs or not consumer.outputs[0]:
+                continue
+            if consumer.op_type == "Slice" and _is_flip(graph, consumer):
+                frontier.append((consumer.outputs[0], not flipped))
+                continue
+            if consumer.op_type not in _PROJECTION_OPS:
+                continue
+            if consumer.op_type == "Add" and not any(
+                    other != name and (_is_stored(graph, other, scope)
+                                       or weight_sources(graph, other, scope))
+                    for other in consumer.inputs):  # a bias, stored or dequantized
+                continue  # an Add of two computed values: the step's sum, not a bias
+            frontier.append((consumer.outputs[0], flipped))
+    return found
+
+
+def _is_flip(graph: ModelGraph, node: NodeInfo) -> bool:
+    """A Slice that reverses one axis whole: step -1 from the end (torch.flip)."""
+    spec = slice_spec(graph, node) if node.op_type == "Slice" else None
+    return spec is not None and len(spec.steps) == 1 and spec.steps[0] == -1 \
+        and spec.starts[0] in (-1, 2**63 - 1, 2**31 - 1) and spec.ends[0] <= -(2**31 - 1)
+
+
+def _slice_of(
+    graph: ModelGraph, name: str, scope: str, projected: Mapping[str, bool]
+) -> str | None:
+    """The ``projected`` tensor of which ``name`` is one step's slice (through views)."""
+    for _ in range(8):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.graph != scope:
+            return None
+        if producer.op_type in _SLICING_OPS:
+            source = _first(producer)
+            return source if source in projected and not _is_flip(graph, producer) else None
+        if producer.op_type not in _STEP_VIEW_OPS:
+            return None
+        name = _first(producer)
+    return None
+
+
+def _steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> int:
+    """How many distinct time steps the input products read."""
+    return len({_time_index(graph, p.data, p.node.graph) for p in ordered})
+
+
+def _in_step_order(
+    products: list[_WeightProduct], chain: list[_WeightProduct], walks: list[_Upstream]
+) -> list[_WeightProduct]:
+    """Input products in the order of the steps they feed (node order need not be step order):
+    step k's x_t @ W is upstream of the state product of step k + 1 only."""
+    def step(product: _WeightProduct) -> int:
+        return next((k for k, walk in enumerate(walks) if product.node.id in walk.nodes),
+                    len(chain))
+    return sorted(products, key=step)
+
+
+def _unrolled_direction(graph: ModelGraph, products: list[_WeightProduct]) -> str:
+    """forward when the steps read x_0, x_1, ... in order, reverse for x_{T-1}, x_{T-2}, ..."""
+    positions: list[int] = []
+    for product in products:
+        position = _time_index(graph, product.data, product.node.graph)
+        if position is None:
+            return "unknown"
+        positions.append(position)
+    return _time_order(positions)
+
+
+def _time_order(positions: list[int]) -> str:
+    """forward for time indices in increasing order, reverse for decreasing, else unknown."""
+    if len(positions) < 2:
+        return "unknown"
+    if all(a < b for a, b in itertools.pairwise(positions)):
+        return "forward"
+    if all(a > b for a, b in itertools.pairwise(positions)):
+        return "reverse"
+    return "unknown"
+
+
+def _time_index(graph: ModelGraph, name: str, scope: str) -> int | None:
+    for _ in range(8):
+        producer = graph.producer(name, scope)
+        if producer is None:
+            return None
+        if producer.op_type == "Split":
+            return producer.outputs.index(name)
+        if producer.op_type == "Gather":
+            spec = gather_spec(graph, producer)
+            return spec[1][0] if spec is not None and len(spec[1]) == 1 else None
+        if producer.op_type == "Slice":
+            sliced = slice_spec(graph, producer)
+            return sliced.starts[0] if sliced is not None and len(sliced.starts) == 1 else None
+        if producer.op_type not in _STEP_VIEW_OPS:
+            return None
+        name = _first(producer)
+    return None
