@@ -229,10 +229,10 @@ def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> b
 _PROJECTION_OPS = frozenset({"Add", "Identity", "Cast", "Reshape", "Transpose", "Squeeze",
                              "Unsqueeze"}) | _QDQ
 _SLICING_OPS = frozenset({"Slice", "Gather", "Split"})
-# Ops between one step's slice of a sequence and what the step reads.
+# Ops between one step's slice of a sequence and what the step reads (onnxruntime's transpose
+# optimizer moves the time-major Transpose past the Split, onto each step's slice).
 _STEP_VIEW_OPS = frozenset({"Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze",
-                            "Transpose"}) | _QDQ  # onnxruntime's transpose optimizer moves the
-# time-major Transpose past the Split, onto each step's slice
+                            "Transpose"}) | _QDQ
 
 
 def _hoisted_steps(
