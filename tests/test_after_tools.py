@@ -11,6 +11,10 @@ finding codes.
   pair on an activation is a view of it: an unrolled Keras LSTM, torch's dynamo nn.RNN chain
   and a torch LSTMCell step were not recognised through them, and the dynamo chain's input
   bias (added once, to the hoisted projection, behind its own pair) was dropped.
+- fixtures/dynamic_quantized/: onnxruntime's dynamic quantization. Each MatMul of a stored
+  weight becomes MatMulInteger of the dynamically quantized input, cast and rescaled by a Mul:
+  an unrolled Keras LSTM and torch's LSTMCell and GRUCell steps were not recognised (their
+  products were no MatMul or Gemm).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pytest
 
 from .conftest import FIXTURES, REPO, read_as
 
-FOLDERS = ("ort_optimized", "qdq")
+FOLDERS = ("ort_optimized", "qdq", "dynamic_quantized")
 CASES = [(folder, name) for folder in FOLDERS
          for name in sorted(json.loads((FIXTURES / folder / "manifest.json").read_text())
                             ["models"])]

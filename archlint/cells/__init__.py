@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from types import MappingProxyType
 
 from archlint.cells._trace import (
-    _MATMULS,
+    _PRODUCTS,
     CellFacts,
     NoMatch,
     WeightSource,
@@ -105,13 +105,16 @@ def _with_replicas(cell: CellFacts, products: list[_WeightProduct]) -> CellFacts
     one step computed outside it (Keras computes it for the output's shape)."""
     keys = {s.key for s in (*cell.kernel, *cell.recurrent_kernel)}
     extra = {p.node.id for p in products if {s.key for s in p.sources} <= keys}
-    if extra <= cell.nodes:
+    nodes = cell.nodes | extra
+    # a dynamically quantized product's MatMulInteger, Cast and quantizers belong to it too
+    nodes |= {m for p in products if p.node.id in nodes for m in p.members}
+    if nodes == cell.nodes:
         return cell
-    return dataclasses.replace(cell, nodes=cell.nodes | extra)
+    return dataclasses.replace(cell, nodes=nodes)
 
 
 def _scopes_with_products(graph: ModelGraph) -> Iterator[str]:
-    yield from graph.scopes_with(_MATMULS)
+    yield from graph.scopes_with(_PRODUCTS)
 
 
 def cell_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:

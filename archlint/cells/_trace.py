@@ -38,6 +38,9 @@ _QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
 _SEQUENCE_VIEW_OPS = frozenset({"Identity", "Cast", "Transpose", "Squeeze", "Unsqueeze",
                                 "Reshape", "ReverseSequence"}) | _QDQ
 _MATMULS = frozenset({"MatMul", "Gemm"})
+# onnxruntime's dynamic quantization of a MatMul with a stored weight:
+# Mul(Cast(MatMulInteger(DynamicQuantizeLinear(x), W_int8, ...)), x_scale * W_scale)
+_PRODUCTS = _MATMULS | {"MatMulInteger"}
 # What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
 # the graph (their output 0, which DequantizeLinear reads).
 _QUANTIZED_TYPES = frozenset({2, 3, 4, 5, 6, 21, 22})  # uint8, int8, uint16, int16, int32, 4-bit
@@ -239,11 +242,14 @@ class _WeightProduct:
     weight: str
     sources: tuple[WeightSource, ...]
     bias: tuple[WeightSource, ...]  # a Gemm's C
+    # the other nodes of a dynamically quantized product (``node`` is its dequantizing Mul):
+    # the MatMulInteger, the Cast, the DynamicQuantizeLinear of x and the scales' Mul
+    members: frozenset[str] = frozenset()
 
 
 def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
     found = []
-    for node in graph.iter_nodes(_MATMULS):
+    for node in graph.iter_nodes(_PRODUCTS):
         if node.graph != scope:
             continue
         product = _weight_product(graph, node)
@@ -253,7 +259,10 @@ def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
 
 
 def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
-    """The MatMul or Gemm ``node`` as data @ stored weight, or None when it is not one."""
+    """The MatMul or Gemm ``node`` as data @ stored weight, or None when it is not one; a
+    MatMulInteger as the dynamically quantized product it computes."""
+    if node.op_type == "MatMulInteger":
+        return _integer_product(graph, node)
     if node.op_type not in _MATMULS or len(node.inputs) < 2 \
             or node.domain not in ("", "ai.onnx"):
         return None
@@ -271,6 +280,49 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
     if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
         bias = weight_sources(graph, node.inputs[2], node.graph) or ()
     return _WeightProduct(node, node.inputs[0], node.inputs[1], sources, bias)
+
+
+def _integer_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
+    """``x @ W`` as onnxruntime's ``quantize_dynamic`` writes it, the product being the Mul
+    that dequantizes it: MatMulInteger(DynamicQuantizeLinear(x)[0], W_int8, x_zero_point,
+    W_zero_point) -> Cast -> Mul by (x_scale * W_scale). None for any other MatMulInteger."""
+    scope = node.graph
+    if len(node.inputs) < 2 or not node.outputs or node.domain not in ("", "ai.onnx"):
+        return None
+    quantize = graph.producer(node.inputs[0], scope)
+    if quantize is None or quantize.op_type != "DynamicQuantizeLinear" \
+            or not quantize.outputs or quantize.outputs[0] != node.inputs[0] \
+            or not quantize.inputs:
+        return None
+    casts = graph.consumers_of(node.outputs[0], scope)
+    if len(casts) != 1 or casts[0].op_type != "Cast" or not casts[0].outputs:
+        return None
+    muls = graph.consumers_of(casts[0].outputs[0], scope)
+    if len(muls) != 1 or muls[0].op_type != "Mul" or not muls[0].outputs:
+        return None
+    sources = weight_sources(graph, node.inputs[1], scope, _quantized=True)
+    if not sources:
+        return None
+    scale = next((graph.producer(n, scope) for n in muls[0].inputs
+                  if n != casts[0].outputs[0]), None)
+    members = {node.id, casts[0].id, quantize.id, *([scale.id] if scale is not None
+                                                    and scale.op_type == "Mul" else [])}
+    return _WeightProduct(muls[0], _first(quantize), node.inputs[1], sources, (),
+                          frozenset(members))
+
+
+def _integer_matmul(graph: ModelGraph, mul: NodeInfo) -> NodeInfo | None:
+    """The MatMulInteger whose product ``mul`` dequantizes, or None."""
+    for operand in mul.inputs:
+        cast = graph.producer(operand, mul.graph)
+        if cast is None or cast.op_type != "Cast" or not cast.inputs:
+            continue
+        matmul = graph.producer(cast.inputs[0], mul.graph)
+        if matmul is not None and matmul.op_type == "MatMulInteger":
+            product = _integer_product(graph, matmul)
+            if product is not None and product.node.id == mul.id:
+                return matmul
+    return None
 
 
 def _dedupe(sources: Iterable[WeightSource]) -> tuple[WeightSource, ...]:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from archlint.cells._trace import (
     _CELL_BY_GATES,
     _MATMULS,
+    _PRODUCTS,
     _QDQ,
     _WEIGHT_VIEW_OPS,
     CellFacts,
@@ -19,6 +20,7 @@ from archlint.cells._trace import (
     _downstream_adds,
     _first,
     _geometry,
+    _integer_matmul,
     _is_stored,
     _last_dim,
     _match_core,
@@ -40,7 +42,8 @@ __all__ = ["match_steps"]
 
 # Ops between a state input and the product that reads it (state[0], state.view(...)).
 _STATE_READ_OPS = frozenset({"Identity", "Cast", "Gather", "Slice", "Split", "Squeeze",
-                             "Unsqueeze", "Reshape", "Flatten", "Transpose"}) | _QDQ
+                             "Unsqueeze", "Reshape", "Flatten", "Transpose",
+                             "DynamicQuantizeLinear"}) | _QDQ
 # Ops between a new state and the output that returns it (torch.stack, a packed (h, c)).
 _STATE_WRITE_OPS = frozenset({"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten",
                               "Concat", "Transpose"}) | _QDQ
@@ -60,11 +63,11 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
     MLP's first layer reads a graph input too."""
     found: list[CellFacts] = []
     used = set(taken)
-    for node_id in graph.reading_inputs(_MATMULS, scope, _STATE_READ_OPS):
+    for node_id in graph.reading_inputs(_PRODUCTS, scope, _STATE_READ_OPS):
         if node_id in used:
             continue
         state = _weight_product(graph, graph.node(node_id))
-        if state is None or _shared(graph, state):
+        if state is None or state.node.id in used or _shared(graph, state):
             continue
         gates = _gates_of(state)
         reset = _reset_product(graph, state) if gates is None else None
@@ -90,7 +93,7 @@ def _shared(graph: ModelGraph, product: _WeightProduct) -> bool:
         while frontier:
             name = frontier.pop()
             for consumer in graph.consumers_of(name, source.graph):
-                if consumer.op_type in _MATMULS:
+                if consumer.op_type in _PRODUCTS:
                     products += 1
                 elif consumer.op_type in _WEIGHT_VIEW_OPS or consumer.op_type in (
                         "Transpose", "Concat"):
@@ -192,6 +195,8 @@ def _product_above(
             return None
         if producer.op_type in _MATMULS:
             return producer
+        if producer.op_type == "Mul" and (integer := _integer_matmul(graph, producer)):
+            return integer
         if producer.op_type not in _SUM_OPS:
             return None
         operands = [operand for operand in producer.inputs[:1 if producer.op_type != "Add"
@@ -370,7 +375,7 @@ def _read_elementwise(graph: ModelGraph, product: _WeightProduct, nodes: Iterabl
         return False
     for node_id in nodes:
         node = graph.node(node_id)
-        if node.op_type in _STATE_READ_OPS or node.op_type in _MATMULS:
+        if node.op_type in _STATE_READ_OPS or node.op_type in _PRODUCTS:
             continue
         if any(operand and graph.viewed_input(operand, scope, _STATE_READ_OPS) == source
                for operand in node.inputs):

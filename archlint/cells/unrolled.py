@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from archlint.cells._trace import (
     _CELL_BY_GATES,
-    _MATMULS,
+    _PRODUCTS,
     _QDQ,
     _SEQUENCE_VIEW_OPS,
     CellFacts,
@@ -74,7 +74,7 @@ def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
     from the index; only the others are traced) that never says no where
     :func:`_weight_products` would group two products. A big plain graph, one weight per
     MatMul, is passed over without tracing its tens of thousands of products."""
-    stored, others = graph.stored_operands(_MATMULS, scope, 1)
+    stored, others = graph.stored_operands(_PRODUCTS, scope, 1)
     if any(count >= 2 for count in stored.values()):
         return True
     keys: dict[frozenset[tuple[str, str]], int] = {}
