@@ -101,18 +101,7 @@ class NodeInfo:
         return _slot_lookup(self.outputs, slot, _slot_names(self.domain, self.op_type, "out"))
 
 
-def _carried_positions(owner: NodeInfo, body_inputs: int) -> dict[int, tuple[int, int]]:
-    """For each loop-carried body input of a Loop or Scan: (its body output, its node input).
-    Loop: inputs (iteration, condition, carried...), outputs (condition, carried...). Scan:
-    inputs (carried..., scan elements...), outputs (carried..., scan outputs...), node inputs
-    (sequence_lens at opset 8, carried..., sequences...)."""
-    if owner.op_type == "Loop":
-        return {p: (p - 1, p) for p in range(2, body_inputs)}
-    scans = next((a.i for a in owner.proto.attribute if a.name == "num_scan_inputs"), 0)
-    offset = len(owner.inputs) - body_inputs
-    if offset < 0:
-        return {}
-    return {p: (p, offset + p) for p in range(max(body_inputs - scans, 0))}
+_IDENTITY = frozenset({"Identity"})
 
 
 def _slot_lookup(tensors: tuple[str, ...], slot: str, names: tuple[str, ...]) -> str | None:
@@ -289,31 +278,55 @@ class ModelGraph:
             owner = None if owner_id is None else self.node(owner_id)
             if owner is None or owner.op_type not in ("Loop", "Scan"):
                 return info
-            scope = self._scopes[info.graph]
-            position = scope.inputs.index(info.name) if info.name in scope.inputs else -1
-            # below IR version 4 a graph lists its initializers among its inputs too
-            formal = sum(name not in scope.initializers for name in scope.inputs)
-            carried = _carried_positions(owner, formal)
-            if position not in carried:
-                return info
-            output, outer_position = carried[position]
-            if output >= len(scope.outputs) or outer_position >= len(owner.inputs) \
-                    or not owner.inputs[outer_position]:
+            found = next(((output, outer) for body_input, output, outer
+                          in self.carried_values(owner, info.graph)
+                          if body_input == info.name), None)
+            if found is None or not found[0] or not found[1]:
                 return info
             # tf2onnx passes it on as Identity(input)
-            if self.through_identity(scope.outputs[output], info.graph) != info.name:
+            if self.through(found[0], info.graph) != info.name:
                 return info  # it changes from one iteration to the next: a state
-            outer = self.tensor(owner.inputs[outer_position], owner.graph)
+            outer = self.tensor(found[1], owner.graph)
             if outer is None:
                 return info
             info = outer
         return info
 
-    def through_identity(self, name: str, graph: str) -> str:
-        """What ``name`` is an Identity (or a chain of them, in ``graph`` itself) of."""
+    def formal_inputs(self, graph: str) -> tuple[str, ...]:
+        """The inputs of ``graph`` that are its parameters: below IR version 4 a graph lists
+        its initializers among its inputs too."""
+        scope = self._scopes[graph]
+        return tuple(name for name in scope.inputs if name not in scope.initializers)
+
+    def carried_values(self, owner: NodeInfo, body: str) -> list[tuple[str, str, str]]:
+        """(body input, body output, node input) of each value the Loop or Scan ``owner``
+        carries from one iteration to the next, in order; "" where the body has no such output
+        or the node no such input. A Loop's body inputs are (iteration, condition, carried...),
+        its outputs (condition, carried..., scan outputs...); a Scan's are (carried..., scan
+        elements...) and (carried..., scan outputs...), its node inputs (sequence_lens at
+        opset 8, carried..., sequences...)."""
+        inputs, outputs = self.formal_inputs(body), self._scopes[body].outputs
+        if owner.op_type == "Loop":
+            first, first_output, offset, count = 2, 1, 0, len(inputs) - 2
+        else:
+            scans = next((a.i for a in owner.proto.attribute if a.name == "num_scan_inputs"), 0)
+            first, first_output = 0, 0
+            offset, count = len(owner.inputs) - len(inputs), len(inputs) - scans
+        if offset < 0:
+            return []
+
+        def at(names: tuple[str, ...], k: int) -> str:
+            return names[k] if 0 <= k < len(names) else ""
+
+        return [(inputs[first + k], at(outputs, first_output + k),
+                 at(owner.inputs, offset + first + k)) for k in range(max(count, 0))]
+
+    def through(self, name: str, graph: str, ops: frozenset[str] = _IDENTITY) -> str:
+        """What ``name`` is passed on unchanged from, through a chain of ``ops`` (Identity,
+        unless told otherwise) in ``graph`` itself."""
         for _ in range(16):
             producer = self.producer(name, graph)
-            if producer is None or producer.op_type != "Identity" or producer.graph != graph \
+            if producer is None or producer.op_type not in ops or producer.graph != graph \
                     or not producer.inputs:
                 return name
             name = producer.inputs[0]

@@ -32,6 +32,8 @@ _DATA_INPUTS: dict[str, tuple[int, ...]] = {
     "Squeeze": (0,), "Unsqueeze": (0,), "Expand": (0,), "Tile": (0,), "Pad": (0,),
     "Where": (1, 2), "Shape": (), "Size": (), "ConstantOfShape": (), "Range": (),
 }
+# What a value passes through unchanged in one graph: a copy, a type conversion.
+_VIEWS = frozenset({"Identity", "Cast"})
 # An activation quantized and dequantized in place (onnxruntime's QDQ format): a lossy view.
 _QDQ = frozenset({"QuantizeLinear", "DequantizeLinear"})
 # Ops a sequence passes through on its way into the Loop (what direction is read from).
@@ -398,20 +400,25 @@ _GATE_VIEW_OPS = frozenset({"Identity", "Split", "Slice", "Cast"}) | _QDQ
 
 
 def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]) -> bool:
-    """GRU reset_after=False: one state product multiplies ``r ⊙ h``, a Mul of a gate."""
-    for product in products:
-        producer = graph.producer(product.data, product.node.graph)
-        while producer is not None and producer.op_type in ("Cast", "Identity"):
-            producer = graph.producer(_first(producer), producer.graph)  # TorchScript's Casts
-        if producer is None or producer.op_type != "Mul" or producer.graph != product.node.graph:
-            continue
-        for operand in producer.inputs:
-            source = graph.producer(operand, producer.graph)
-            while source is not None and source.op_type in _GATE_VIEW_OPS:
-                source = graph.producer(_first(source), source.graph)
-            if source is not None and (source.op_type in _GATE_ACTIVATIONS
-                                       or source.op_type in _CLAMP):
-                return True
+    """GRU reset_after=False: one state product multiplies ``r ⊙ h``, a Mul of a gate
+    (through TorchScript's Casts)."""
+    return any(_is_reset(graph, graph.through(p.data, p.node.graph, _VIEWS), p.node.graph)
+               for p in products)
+
+
+def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
+    """``name`` is ``r ⊙ h``: a Mul in ``scope`` of a gate's activation (through Split,
+    Slice, Identity, Cast)."""
+    producer = graph.producer(name, scope)
+    if producer is None or producer.op_type != "Mul" or producer.graph != scope:
+        return False
+    for operand in producer.inputs:
+        source = graph.producer(operand, scope)
+        while source is not None and source.op_type in _GATE_VIEW_OPS:
+            source = graph.producer(_first(source), source.graph)
+        if source is not None and (source.op_type in _GATE_ACTIVATIONS
+                                   or source.op_type in _CLAMP):
+            return True
     return False
 
 

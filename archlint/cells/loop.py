@@ -12,11 +12,9 @@ from types import MappingProxyType
 
 from archlint.cells._trace import (
     _CELL_BY_GATES,
-    _CLAMP,
     _FLOAT_TYPES,
-    _GATE_ACTIVATIONS,
-    _GATE_VIEW_OPS,
     _SEQUENCE_VIEW_OPS,
+    _VIEWS,
     CellFacts,
     NoMatch,
     WeightSource,
@@ -25,6 +23,7 @@ from archlint.cells._trace import (
     _dedupe,
     _first,
     _geometry,
+    _is_reset,
     _last_dim,
     _match_core,
     _model_position,
@@ -54,51 +53,43 @@ class _LoopBody:
 
 
 def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
-    """What a Loop or Scan carries from one iteration to the next, and, for a Scan, which body
-    inputs are one step of an outer sequence. A Loop's body inputs are (iteration, condition,
-    carried...), its outputs (condition, carried..., scan outputs...); a Scan's are (carried...,
-    scan elements...) and (carried..., scan outputs...), and at opset 8 its node inputs start
-    with sequence_lens."""
+    """What a Loop or Scan carries from one iteration to the next
+    (:meth:`ModelGraph.carried_values`), and, for a Scan, which body inputs are one step of an
+    outer sequence: after the carried ones, each scan element stands for a node input after
+    the carried ones (at opset 8 the node inputs start with sequence_lens)."""
     bodies = [p for p in graph.subgraphs_of(node.id) if p.endswith(".body")]
     if node.op_type not in ("Loop", "Scan") or len(bodies) != 1:
         return NoMatch(node.id, f"not a Loop or Scan with one body ({node.op_type})")
     body = bodies[0]
-    # below IR version 4 a graph lists its initializers among its inputs too: not parameters
-    inputs = tuple(name for name in graph.graph_inputs[body]
-                   if not ((info := graph.tensor(name, body)) is not None
-                           and info.graph == body and info.is_initializer))
-    outputs = graph.graph_outputs[body]
+    values = graph.carried_values(node, body)
     elements: dict[str, tuple[str, bool]] = {}
-    if node.op_type == "Loop":
-        carried = len(inputs) - 2
-        pairs = [(inputs[2 + k], outputs[1 + k]) for k in range(carried) if 1 + k < len(outputs)]
-    else:
+    if node.op_type == "Scan":
+        inputs = graph.formal_inputs(body)
         scans = attr_int(node, "num_scan_inputs") or 0
-        carried = len(inputs) - scans
-        offset = len(node.inputs) - len(inputs)
+        carried, offset = len(inputs) - scans, len(node.inputs) - len(inputs)
         if carried < 0 or offset < 0:
             return NoMatch(node.id, f"the Scan's num_scan_inputs={scans} does not fit its "
                            f"{len(inputs)} body inputs and {len(node.inputs)} inputs")
-        pairs = [(inputs[k], outputs[k]) for k in range(carried) if k < len(outputs)]
         directions = attr_ints(node, "scan_input_directions") or ()
         for j in range(scans):
             outer = node.inputs[offset + carried + j]
             if outer:
                 reverse = j < len(directions) and directions[j] == 1
                 elements[inputs[carried + j]] = (outer, reverse)
-    if carried < 1 or len(pairs) < carried:
+    if not values or not all(output for _, output, _ in values):
         return NoMatch(node.id, "the body carries no value from one iteration to the next")
     states: dict[str, str] = {}  # body input -> its next value
-    for name, new in pairs:
+    for name, new, _ in values:
         info = graph.tensor(name, body)
-        if graph.through_identity(new, body) == name:
+        if graph.through(new, body) == name:
             continue  # passed through unchanged: a constant of the loop
         if info is not None and info.dtype is not None and info.dtype not in _FLOAT_TYPES:
             continue  # a counter
         states[name] = new
     if not states:
         return NoMatch(node.id, "no floating-point value changes from one iteration to the next")
-    return _LoopBody(node, body, MappingProxyType(states), carried, MappingProxyType(elements))
+    return _LoopBody(node, body, MappingProxyType(states), len(values),
+                     MappingProxyType(elements))
 
 
 def match_loop_cells(graph: ModelGraph, node: NodeInfo) -> list[CellFacts] | NoMatch:
@@ -206,10 +197,7 @@ def _joint_operands(
     graph: ModelGraph, product: _WeightProduct, body: _LoopBody, stop: frozenset[str]
 ) -> _JointOperands | None:
     """``stop``: the body's products, which the walks visit but do not cross."""
-    concat = graph.producer(product.data, body.scope)
-    while concat is not None and concat.op_type in ("Identity", "Cast") \
-            and concat.graph == body.scope:
-        concat = graph.producer(_first(concat), body.scope)
+    concat = graph.producer(graph.through(product.data, body.scope, _VIEWS), body.scope)
     if concat is None or concat.op_type != "Concat" or concat.graph != body.scope \
             or len(concat.inputs) != 2:
         return None
@@ -239,12 +227,7 @@ def _joint_operands(
 def _reads_state(graph: ModelGraph, name: str, body: _LoopBody) -> bool:
     """``name`` is a carried state, or a Mul with one (r ⊙ h), through Identity and Cast."""
     def state(candidate: str) -> bool:
-        producer = graph.producer(candidate, body.scope)
-        while producer is not None and producer.op_type in ("Identity", "Cast") \
-                and producer.graph == body.scope:
-            candidate = _first(producer)
-            producer = graph.producer(candidate, body.scope)
-        return candidate in body.states
+        return graph.through(candidate, body.scope, _VIEWS) in body.states
 
     if state(name):
         return True
@@ -421,21 +404,6 @@ def _joint_width(
         if width is not None:
             return width
     return None
-
-
-def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
-    """``name`` is ``r ⊙ h``: a Mul of a gate (a GRUCell's candidate reads it)."""
-    producer = graph.producer(name, scope)
-    if producer is None or producer.op_type != "Mul" or producer.graph != scope:
-        return False
-    for operand in producer.inputs:
-        source = graph.producer(operand, scope)
-        while source is not None and source.op_type in _GATE_VIEW_OPS:
-            source = graph.producer(_first(source), scope)
-        if source is not None and (source.op_type in _GATE_ACTIVATIONS
-                                   or source.op_type in _CLAMP):
-            return True
-    return False
 
 
 def _peepholes(

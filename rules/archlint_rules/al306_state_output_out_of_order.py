@@ -14,6 +14,10 @@ if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
     from archlint.fixes import ModelEditor
 
 
+# What passes a final state on to a model output unchanged
+_COPIES = frozenset({"Identity", "Cast"})
+
+
 class StateOutputOutOfOrder(Rule):
     """A model-level h_n/c_n output does not stack the layers' Y_h / Y_c in layer order on axis 0.
 
@@ -79,7 +83,7 @@ class StateOutputOutOfOrder(Rule):
         final states are dropped (paddle2onnx writes a stacked RNN's states so)."""
         declared = {info.name: type_of(info)[1] for info in ctx.model.proto.graph.output}
         for out, shape in declared.items():
-            part = outputs.get(("main", _before_views(ctx, out)))
+            part = outputs.get(("main", ctx.graph.through(out, "main", _COPIES)))
             if part is None or part[1] not in ("Y_h", "Y_c") or not shape:
                 continue
             layer, slot = part
@@ -168,17 +172,6 @@ class StateOutputOutOfOrder(Rule):
             node.input.extend(ordered)
 
         return Fix(f"Concat inputs in layer order: {', '.join(ordered)}", Safety.UNSAFE, apply)
-
-
-def _before_views(ctx: RuleContext, name: str) -> str:
-    """What ``name`` passes on unchanged through Identity and Cast nodes of the main graph."""
-    for _ in range(16):
-        producer = ctx.graph.producer(name, "main")
-        if producer is None or producer.op_type not in ("Identity", "Cast") \
-                or producer.graph != "main" or not producer.inputs:
-            return name
-        name = producer.inputs[0]
-    return name
 
 
 def _packed_pairs(parts: list[tuple[RecurrentLayer, str]]) -> bool:
