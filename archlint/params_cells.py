@@ -26,8 +26,7 @@ from archlint.weight_sources import Basis, Source
 
 __all__ = ["count_cell_layer"]
 
-_HOW = {Recognition.LOOP_CELL: "a Loop whose body computes the cell",
-        Recognition.UNROLLED: "an unrolled chain of per-step MatMuls",
+_HOW = {Recognition.UNROLLED: "an unrolled chain of per-step MatMuls",
         Recognition.STEP: "one step per call, its state read from the model's inputs and "
                           "returned through its outputs"}
 _KERAS_NAMES = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM"}
@@ -128,14 +127,14 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     steps = f", {cell.steps} steps" if cell.how == "unrolled" and cell.steps is not None \
         else ""
     article = "an" if what.startswith("LSTM") else "a"
-    how = _HOW[layer.recognised_as]
-    if layer.recognised_as is Recognition.STEP and layer.in_loop_body:
+    if layer.in_stack:
+        how = f"one of the cells a {layer.loop_op} body computes (a stacked cell)"
+    elif layer.recognised_as is Recognition.LOOP_CELL:
+        how = f"a {layer.loop_op} whose body computes the cell"
+    elif layer.recognised_as is Recognition.STEP and layer.in_loop_body:
         how = "one step per iteration of the enclosing Loop, its state carried by the loop"
-    elif layer.recognised_as is Recognition.LOOP_CELL and layer.node.op_type != "Loop":
-        how = (f"a {layer.node.op_type} whose body computes the cell"
-               if layer.node.op_type == "Scan" else
-               f"one of the cells a {(layer.enclosing_op_types or ('loop',))[0]} body "
-               "computes (a stacked cell)")
+    else:
+        how = _HOW[layer.recognised_as]
     notes = [f"recognised as {layer.recognised_as.value}: {how}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]
     if cell.joint_kernel:

@@ -263,6 +263,21 @@ class RecurrentLayer:
         """The nearest op around it is a Loop or Scan: it runs once per iteration."""
         return self.enclosing_op_types[:1] in (("Loop",), ("Scan",))
 
+    @property
+    def in_stack(self) -> bool:
+        """A loop cell that is one of several cells of one loop body: its node is its first
+        MatMul or Gemm, not the Loop or Scan."""
+        return self.recognised_as is Recognition.LOOP_CELL \
+            and self.node.op_type not in ("Loop", "Scan")
+
+    @property
+    def loop_op(self) -> str:
+        """The op that loops a loop cell: its node (a Loop or Scan), or, for a cell of a
+        stack, the op whose body holds it ("loop" when that is not known)."""
+        if self.node.op_type in ("Loop", "Scan"):
+            return self.node.op_type
+        return self.enclosing_op_types[0] if self.enclosing_op_types else "loop"
+
     def tensor(self, slot: str) -> TensorRef | None:
         return self._bound.get(slot)
 

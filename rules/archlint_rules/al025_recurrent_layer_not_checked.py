@@ -93,7 +93,7 @@ class RecurrentLayerNotChecked(Rule):
                 actual=found,
                 help=(_step_help(cell.cell) if layer.recognised_as is Recognition.STEP
                       else _tf1_help(cell.cell, cell.peephole != ()) if cell.joint_kernel
-                      else _stacked_help(cell.cell) if _in_stack(layer)
+                      else _stacked_help(cell.cell) if layer.in_stack
                       else _help(cell.cell, cell.reset_after, _kept(layer),
                                  layer.producer_name)),
             )
@@ -102,18 +102,11 @@ class RecurrentLayerNotChecked(Rule):
 def _loop_cell(layer: RecurrentLayer) -> tuple[str, str]:
     """(what was found, where) for a Loop or Scan cell: the node is the Loop or Scan, or,
     when its body computes several cells (a MultiRNNCell), the cell's first MatMul/Gemm."""
-    node = layer.node
-    if node.op_type in ("Loop", "Scan"):
-        return f"a {node.op_type} whose body computes one step", f"{node.op_type} {layer.label!r}"
-    looping = layer.enclosing_op_types[0] if layer.enclosing_op_types else "loop"
+    node, looping = layer.node, layer.loop_op
+    if not layer.in_stack:
+        return f"a {looping} whose body computes one step", f"{looping} {layer.label!r}"
     return (f"one of the cells a {looping} body computes at each step (a stacked cell)",
             f"cell from {node.op_type} {layer.label!r} in a {looping} body")
-
-
-def _in_stack(layer: RecurrentLayer) -> bool:
-    """One of several cells in one loop body (its node is its first MatMul, not the loop)."""
-    return layer.recognised_as is Recognition.LOOP_CELL \
-        and layer.node.op_type not in ("Loop", "Scan")
 
 
 def _stacked_help(cell: str) -> str:
@@ -144,9 +137,7 @@ def _tf1_help(cell: str, peephole: bool) -> str:
 def _kept(layer: RecurrentLayer) -> str:
     if layer.recognised_as is not Recognition.LOOP_CELL:
         return "the unrolled layer"
-    if layer.node.op_type in ("Loop", "Scan"):
-        return f"the {layer.node.op_type}"
-    return f"the {layer.enclosing_op_types[0] if layer.enclosing_op_types else 'loop'}"
+    return f"the {layer.loop_op}"
 
 
 def _help(cell: str, reset_after: bool | None, kept: str, producer: str) -> str:
