@@ -80,8 +80,9 @@ def _rules_in_module(module: ModuleType) -> list[type[Rule]]:
             modules.append(importlib.import_module(info.name))
     rules: list[type[Rule]] = []
     for mod in modules:
-        for _, obj in inspect.getmembers(mod, inspect.isclass):
-            if issubclass(obj, Rule) and "code" in obj.__dict__ and obj.__module__ == mod.__name__:
+        for obj in list(vars(mod).values()):  # not inspect.getmembers: it sorts and getattrs
+            if isinstance(obj, type) and issubclass(obj, Rule) and "code" in obj.__dict__ \
+                    and obj.__module__ == mod.__name__:
                 rules.append(obj)
     return rules
 

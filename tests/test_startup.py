@@ -204,3 +204,34 @@ def test_a_mistyped_command_is_still_named_with_a_suggestion() -> None:
     if "Did you mean" in CliRunner().invoke(click.Group(commands=[click.Command("lint")]),
                                             ["lnt"]).output:  # click >= 8.2 suggests
         assert "Did you mean 'lint'?" in proc.stderr
+
+
+def test_the_collector_paused_for_the_start_runs_again_for_the_command(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console script pauses the cyclic collector while it imports; the command itself
+    (its models, its reports) runs with the collector on, and what the start imported is
+    frozen out of its care."""
+    import gc
+
+    from archlint import app
+
+    seen: list[bool] = []
+    real_lint = app.lint
+
+    def lint(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return real_lint(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "lint", lint)
+    frozen_before = gc.get_freeze_count()
+    archlint.cli._pause_collector()
+    try:
+        assert not gc.isenabled()
+        result = CliRunner().invoke(cli, ["lint", str(ONE_LAYER)])
+        assert result.exit_code == 0, result.output
+        assert seen == [True]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > frozen_before
+    finally:
+        gc.enable()
+        gc.unfreeze()
