@@ -202,7 +202,9 @@ def _upstream(
     graph: ModelGraph, names: Iterable[str], scope: str, stop: frozenset[str] = frozenset()
 ) -> _Upstream:
     """Walk data inputs backwards within ``scope``; node ids in ``stop`` are visited, not
-    crossed (the previous step of an unrolled chain)."""
+    crossed (the previous step of an unrolled chain), but for a Gemm's C: what it adds to its
+    product is part of the same sum (torch's classic export writes ``mm(x, W) + b + mm(h, R)``
+    as ``Gemm(h, R, C=Gemm(x, W, b))``)."""
     nodes: set[str] = set()
     leaves: set[tuple[str, str]] = set()
     stack = [n for n in names if n]
@@ -223,9 +225,11 @@ def _upstream(
         if len(nodes) >= _SEARCH_LIMIT:
             return _Upstream(frozenset(nodes), frozenset(leaves), False)
         nodes.add(info.producer)
-        if info.producer in stop:
-            continue
         node = graph.node(info.producer)
+        if info.producer in stop:
+            if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
+                stack.append(node.inputs[2])  # C: added to the product, so the same step's
+            continue
         positions = _DATA_INPUTS.get(node.op_type, range(len(node.inputs)))
         stack.extend(node.inputs[k] for k in positions if k < len(node.inputs))
     return _Upstream(frozenset(nodes), frozenset(leaves), True)

@@ -481,14 +481,15 @@ def _step_sequence(
     graph: ModelGraph, walk: _Upstream, body: _LoopBody
 ) -> tuple[str, bool] | None:
     """The outer sequence x_t is one step of, when ``walk`` (from a product's data) reaches a
-    Scan's scan element or a Gather/Slice of an outer tensor; with whether the Scan reads it
-    in reverse."""
+    Scan's scan element, a Gather/Slice of an outer tensor, or a SequenceAt of an outer
+    sequence (TorchScript's ``for x_t in x.unbind(0)``: SplitToSequence before the Loop); with
+    whether the Scan reads it in reverse."""
     for path, name in sorted(walk.leaves):
         if path == body.scope and name in body.elements:
             return body.elements[name]
     for node_id in walk.nodes:
         node = graph.node(node_id)
-        if node.op_type not in ("Gather", "Slice") or not node.inputs:
+        if node.op_type not in ("Gather", "Slice", "SequenceAt") or not node.inputs:
             continue
         info = graph.tensor(node.inputs[0], body.scope)
         if info is None:
@@ -512,12 +513,19 @@ def _sequence_direction(
 
 
 def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
-    """reverse when the sequence reaches the loop through a ReverseSequence (go_backwards)."""
+    """reverse when the sequence reaches the loop through a ReverseSequence (go_backwards);
+    unknown through a Slice that may step backwards (torch.flip; TorchScript's ``lst[::-1]``
+    of the steps), on an axis that may not be time's. A SplitToSequence (TorchScript's
+    ``x.unbind(0)``) is a view of the steps."""
     reversals = 0
     name = sequence
     for _ in range(16):
         producer = graph.producer(name, scope)
-        if producer is None or producer.op_type not in _SEQUENCE_VIEW_OPS:
+        if producer is not None and producer.op_type == "Slice" and (
+                (spec := slice_spec(graph, producer)) is None or min(spec.steps) < 0):
+            return "unknown"
+        if producer is None or (producer.op_type not in _SEQUENCE_VIEW_OPS
+                                and producer.op_type != "SplitToSequence"):
             break
         reversals += producer.op_type == "ReverseSequence"
         name = _first(producer)

@@ -1,0 +1,73 @@
+"""Hand-written recurrent layers in PyTorch (fixtures/torch_custom/, make_torch_custom.py):
+PyTorch's own custom RNN benchmarks (fastrnns's LSTMCell and LSTMLayer, its reversed and
+stacked layers) and a GRU written the same way, each scripted, traced and exported by dynamo.
+
+Each layer is recognised with PyTorch's sizes and counts PyTorch's parameters:
+- traced by the classic exporter, ``mm(x, W_ih.t()) + b_ih + mm(h, W_hh.t())`` is
+  ``Gemm(h, W_hh, C=Gemm(x, W_ih, b_ih))``: the input product is the state product's C;
+- scripted, the steps are ``x.unbind(0)``: a SplitToSequence before the Loop, a SequenceAt in
+  its body.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archlint.graph import build_graph
+from archlint.layers import build_layers
+from archlint.loader import load_model
+from archlint.params import Convention, count_model
+from archlint.recurrent import Recognition
+
+from .conftest import FIXTURES, invoke
+
+HERE = FIXTURES / "torch_custom"
+MANIFEST = json.loads((HERE / "manifest.json").read_text())["models"]
+# The scripted ReverseLSTMLayer's export is invalid (a Slice of a sequence, which reverses
+# nothing in any runtime): which way its loop reads the steps cannot be told.
+INVALID = "reverse_lstm_script.onnx"
+
+
+def test_every_export_runs_as_pytorch_does_but_the_invalid_one() -> None:
+    assert sorted(MANIFEST) == sorted(path.name for path in HERE.glob("*.onnx"))
+    assert len(MANIFEST) == 12
+    for name, entry in MANIFEST.items():
+        if name == INVALID:
+            assert "Slice" in entry["onnxruntime_error"]
+        else:
+            assert entry["max_abs_diff_vs_torch"] < 1e-5, name
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_each_layer_is_recognised_with_pytorch_sizes_and_counts(name: str) -> None:
+    graph = build_graph(load_model(HERE / name))
+    layers = build_layers(graph)
+    how = Recognition.LOOP_CELL if name.endswith("_script.onnx") else Recognition.UNROLLED
+    assert [layer.recognised_as for layer in layers] == [how] * len(MANIFEST[name]["layers"])
+    expected = [tuple(layer) for layer in MANIFEST[name]["layers"]]
+    if name == INVALID:
+        expected = [(op, i, h, "unknown") for op, i, h, _ in expected]
+    assert [(layer.op_type, layer.cell.input_size, layer.cell.hidden_size, layer.direction)
+            for layer in layers if layer.cell] == expected
+    report = count_model(name, graph, layers)
+    assert report.total(Convention.PYTORCH) == MANIFEST[name]["torch_params"]
+    assert report.total(Convention.ONNX) == MANIFEST[name]["torch_params"]
+
+
+@pytest.mark.parametrize(("name", "codes"), [
+    ("lstm_trace.onnx", ["AL025"]),
+    ("stacked_lstm_dynamo.onnx", ["AL025", "AL025"]),
+    # onnx's inference keeps the step axis SplitToSequence's keepdims=0 drops (the spec
+    # ignores keepdims when `split` is given; onnxruntime honours it), so the body's Gemm
+    # reads rank 3 there: the warning is onnx's own
+    ("lstm_script.onnx", ["AL001", "AL025"]),
+])
+def test_lint_advises_and_raises_no_error(name: str, codes: list[str]) -> None:
+    result = invoke("lint", str(HERE / name), "--format", "json")
+    assert result.exit_code == 0, result.output
+    [model] = json.loads(result.stdout)["models"]
+    assert model["unseen"] == []
+    assert sorted(f["code"] for f in model["findings"]) == codes
+    assert all("nn.LSTM" in f["help"] for f in model["findings"] if f["code"] == "AL025")
