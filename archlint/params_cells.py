@@ -138,7 +138,8 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     notes = [f"recognised as {layer.recognised_as.value}: {how}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]
     if cell.joint_kernel:
-        notes.append(f"W is one [I+H, g·H] kernel over [x_t, h] (TF1's rnn_cell layout): "
+        notes.append(f"W is one [I+H, g·H] kernel over [x_t, h] (TF1's rnn_cell layout, or "
+                     "one Linear over torch.cat([x, h])): "
                      f"{cell.input_size * cell.gates * cell.hidden_size} input and "
                      f"{cell.hidden_size * cell.gates * cell.hidden_size} recurrent weights")
     if cell.peephole:

@@ -84,8 +84,8 @@ def test_the_kernel_over_x_and_h_is_one_w_entry_and_the_notes_split_it() -> None
     [row] = _report("lstm.onnx").layers
     assert [(s.slot, s.elements) for s in row.slots] == [("W", (3 + 4) * 16), ("B", 16)]
     assert row.output_shape == (5, 2, 4)  # the scan output: [seq, batch, H]
-    assert ("W is one [I+H, g·H] kernel over [x_t, h] (TF1's rnn_cell layout): 48 input and "
-            "64 recurrent weights") in row.notes
+    assert ("W is one [I+H, g·H] kernel over [x_t, h] (TF1's rnn_cell layout, or one Linear "
+            "over torch.cat([x, h])): 48 input and 64 recurrent weights") in row.notes
 
 
 def test_a_peephole_lstm_counts_its_diagonal_weights_and_pytorch_has_none() -> None:

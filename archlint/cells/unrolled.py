@@ -5,6 +5,7 @@ projection hoisted over the whole sequence)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping
 
@@ -13,6 +14,7 @@ from archlint.cells._trace import (
     _PRODUCTS,
     _QDQ,
     _SEQUENCE_VIEW_OPS,
+    _VIEWS,
     CellFacts,
     NoMatch,
     _chain_bias,
@@ -22,6 +24,7 @@ from archlint.cells._trace import (
     _first,
     _geometry,
     _is_stored,
+    _last_dim,
     _match_core,
     _op_types,
     _order,
@@ -33,7 +36,7 @@ from archlint.cells._trace import (
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.patterns import gather_spec, slice_spec
+from archlint.patterns import attr_int, gather_spec, slice_spec
 
 __all__ = ["match_unrolled"]
 
@@ -142,9 +145,9 @@ def _match_chain(
     if isinstance(geometry, str):
         return None
     rows, columns = geometry
-    if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
-        return None
     walks = [walk(p) for p in chain]
+    if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
+        return _joint_chain(graph, scope, chain, walks, all_ids)  # [I+H, g·H], or no cell
     step_nodes = frozenset().union(*(w.nodes for w in walks))
     first = chain[0].node.id
     # the input products: the other products a step reads, and every product of their weights
@@ -153,7 +156,8 @@ def _match_chain(
                                       and {s.key for s in p.sources} & kernel_keys],
                                      step_nodes, graph)
     if not kernel_products:
-        return NoMatch(first, "the chain has no MatMul of a per-step input with a stored weight")
+        return _joint_chain(graph, scope, chain, walks, all_ids) or NoMatch(
+            first, "the chain has no MatMul of a per-step input with a stored weight")
     core = _match_core(first, (s for p in kernel_products for s in p.sources),
                        (s for p in chain for s in p.sources))
     if isinstance(core, NoMatch):
@@ -187,6 +191,81 @@ def _match_chain(
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
         sequence=None, steps=steps, nodes=nodes,
     )
+
+
+def _joint_chain(
+    graph: ModelGraph, scope: str, chain: list[_WeightProduct], walks: list[_Upstream],
+    all_ids: frozenset[str],
+) -> CellFacts | NoMatch | None:
+    """A chain whose one kernel ``[I+H, g·H]`` multiplies ``Concat([x_t, h])`` each step (a
+    PyTorch cell made of one Linear over ``torch.cat([x, h], 1)``, TF1's rnn_cell layout
+    unrolled): an LSTM or a SimpleRNN. None when the products do not read such a Concat."""
+    first = chain[0].node.id
+    sides = [_concat_sides(graph, product) for product in chain]
+    if any(pair is None for pair in sides) or len(chain) < 2:
+        return None
+    pairs = [pair for pair in sides if pair is not None]
+    # the state side of step k reads the product of step k - 1; the step side does not
+    state_at = {k for k in range(2) for n in range(1, len(chain))
+                if chain[n - 1].node.id in _upstream(graph, [pairs[n][k]], scope,
+                                                     stop=all_ids).nodes}
+    if len(state_at) != 1:
+        return None
+    k = state_at.pop()
+    steps = [dataclasses.replace(p, data=pair[1 - k]) for p, pair in zip(chain, pairs,
+                                                                          strict=True)]
+    direction = _unrolled_direction(graph, steps)
+    if direction == "unknown":
+        return NoMatch(first, "the step side of Concat([x, h]) does not read x_0, x_1, ... as "
+                       "slices (Split, Gather or Slice) of one sequence, in order or in reverse")
+    sources = _dedupe(s for p in chain for s in p.sources)
+    geometry = _geometry(sources)
+    if isinstance(geometry, str):
+        return NoMatch(first, f"kernel: {geometry}")
+    rows, columns = geometry
+    hidden = next((w for pair in pairs if (w := _last_dim(graph, pair[k], scope))), None)
+    if hidden is None:
+        width = next((w for pair in pairs if (w := _last_dim(graph, pair[1 - k], scope))), None)
+        hidden = None if width is None else rows - width
+    if hidden is None or hidden <= 0 or rows - hidden <= 0:
+        return NoMatch(first, f"the kernel is [{rows}, {columns}] but neither the state's "
+                       "width nor the step input's is known: I and H cannot be told apart")
+    cell = _CELL_BY_GATES.get(columns // hidden) if columns % hidden == 0 else None
+    if cell not in ("LSTM", "RNN"):  # a GRU's candidate reads r ⊙ h: not one joint product
+        return NoMatch(first, f"the kernel over Concat([x, h]) is [{rows}, {columns}]: "
+                       f"{columns} columns is not 1 or 4 gates × H={hidden}")
+    step_nodes = frozenset().union(*(w.nodes for w in walks))
+    failure = _check_activations(first, cell, _op_types(graph, step_nodes - all_ids))
+    if failure is not None:
+        return failure
+    used = {s.key for s in sources}
+    bias = _dedupe((*_chain_bias(graph, walks, frozenset(), used),
+                    *(s for p in chain for s in p.bias)))
+    states = [dataclasses.replace(p, data=pair[k]) for p, pair in zip(chain, pairs, strict=True)]
+    ids = frozenset(p.node.id for p in chain)
+    return CellFacts(
+        how="unrolled", cell=cell, node=min(ids, key=lambda n: graph.node(n).index),
+        input_size=rows - hidden, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
+        bias=bias, reset_after=None, direction=direction,
+        returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
+        steps=_steps(graph, steps), nodes=ids, joint_kernel=True,
+    )
+
+
+def _concat_sides(graph: ModelGraph, product: _WeightProduct) -> tuple[str, str] | None:
+    """The two inputs of the Concat on the last axis that ``product`` multiplies."""
+    scope = product.node.graph
+    concat = graph.producer(graph.through(product.data, scope, _VIEWS), scope)
+    if concat is None or concat.op_type != "Concat" or concat.graph != scope \
+            or len(concat.inputs) != 2 or not all(concat.inputs):
+        return None
+    axis = attr_int(concat, "axis")
+    rank = next((len(info.shape) for name in (*concat.outputs[:1], *concat.inputs)
+                 if (info := graph.tensor(name, scope)) is not None
+                 and info.shape is not None), None)
+    if axis is None or not (axis == -1 or (rank is not None and axis == rank - 1)):
+        return None
+    return concat.inputs[0], concat.inputs[1]
 
 
 def _without_probe(

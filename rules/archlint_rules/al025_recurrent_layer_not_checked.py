@@ -92,7 +92,8 @@ class RecurrentLayerNotChecked(Rule):
                 expected=f"an ONNX {cell.cell} node, which every rule checks",
                 actual=found,
                 help=(_step_help(cell.cell) if layer.recognised_as is Recognition.STEP
-                      else _tf1_help(cell.cell, cell.peephole != ()) if cell.joint_kernel
+                      else _tf1_help(cell.cell, cell.peephole != ())
+                      if cell.joint_kernel and layer.producer_name != "pytorch"
                       else _stacked_help(cell.cell) if layer.in_stack
                       else _help(cell.cell, cell.reset_after, _kept(layer),
                                  layer.producer_name)),
