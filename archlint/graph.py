@@ -13,7 +13,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from onnx import GraphProto, NodeProto, TensorProto, TypeProto, ValueInfoProto, 
 if TYPE_CHECKING:
     import networkx as nx
 
+from archlint.cached import cached
 from archlint.functions import FunctionTable, TypeOf, instance_path
 from archlint.loader import SMALL_TENSOR_ELEMENTS, LoadedModel, subgraph_path, tensor_elements
 from archlint.shapes import Dim, Shape
@@ -57,7 +58,7 @@ class TensorInfo:
         default=None, repr=False, compare=False
     )
 
-    @cached_property
+    @cached
     def value(self) -> np.ndarray[Any, Any] | None:
         """The value of a small constant (at most SMALL_TENSOR_ELEMENTS), else None."""
         source = self.constant_source

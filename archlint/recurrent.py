@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import onnx
 from onnx import AttributeProto
 
+from archlint.cached import cached
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.shapes import Dim, Shape, known_product
 
@@ -189,16 +189,16 @@ class RecurrentLayer:
         """The op a user finds in the file: the contrib op's name, else the cell's op type."""
         return self.node.op_type if self.recognised_as is Recognition.CONTRIB else self.op_type
 
-    @cached_property
+    @cached
     def gates(self) -> int:
         return GATES[self.op_type]
 
-    @cached_property
+    @cached
     def num_directions(self) -> int | None:
         """D from the direction attribute; None when the attribute is not a valid direction."""
         return DIRECTIONS.get(self.direction)
 
-    @cached_property
+    @cached
     def hidden_size_evidence(self) -> tuple[HiddenSizeEvidence, ...]:
         """Every known weight axis that carries H, in the order W rows, R rows, R columns, B.
 
@@ -213,7 +213,7 @@ class RecurrentLayer:
                 found.append(HiddenSizeEvidence(slot, axis, value, per_h))
         return tuple(found)
 
-    @cached_property
+    @cached
     def implied_hidden_size(self) -> int | None:
         """H as the weights imply it: R's last dim, else R's or W's gate axis / gates."""
         by_axis = {(e.slot, e.axis): e for e in self.hidden_size_evidence}
@@ -223,12 +223,12 @@ class RecurrentLayer:
                 return evidence.implied
         return None if self.cell is None else self.cell.hidden_size
 
-    @cached_property
+    @cached
     def effective_hidden_size(self) -> int | None:
         """The declared hidden_size, or the one implied by the weights when it is absent."""
         return self.hidden_size if self.hidden_size is not None else self.implied_hidden_size
 
-    @cached_property
+    @cached
     def input_size(self) -> int | None:
         """I: W's last dim, else X's last dim."""
         for slot, axis in (("W", 2), ("X", 2)):
@@ -237,11 +237,11 @@ class RecurrentLayer:
                 return value
         return None if self.cell is None else self.cell.input_size
 
-    @cached_property
+    @cached
     def seq_dim(self) -> Dim:
         return self.conformable_dim("X", 1 if self.layout == 1 else 0)
 
-    @cached_property
+    @cached
     def batch_dim(self) -> Dim:
         return self.conformable_dim("X", 0 if self.layout == 1 else 1)
 
@@ -249,7 +249,7 @@ class RecurrentLayer:
         """Whether the node carries the attribute at all (of whatever type)."""
         return name in self.attribute_types
 
-    @cached_property
+    @cached
     def effective_activations(self) -> tuple[str, ...] | None:
         """Activation names for every direction, defaults applied; None if D is unknown."""
         if self.activations is not None:
@@ -281,12 +281,12 @@ class RecurrentLayer:
     def tensor(self, slot: str) -> TensorRef | None:
         return self._bound.get(slot)
 
-    @cached_property
+    @cached
     def _bound(self) -> dict[str, TensorRef]:
         """Every bound slot (inputs win over outputs of the same name, as before)."""
         return {**self.outputs, **self.inputs}
 
-    @cached_property
+    @cached
     def signature(self) -> Hashable:
         """The view's own facts without its names: two layers with equal signatures differ
         only in which node they are, which tensors they bind and what those tensors hold or
@@ -356,7 +356,7 @@ class RecurrentLayer:
         shapes = self._expected_shapes[h]
         return None if shapes is None else shapes.get(slot)
 
-    @cached_property
+    @cached
     def _expected_shapes(self) -> dict[int | None, dict[str, Shape] | None]:
         return {}  # H -> the spec's shapes: the view is immutable, so they are computed once
 
