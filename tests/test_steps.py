@@ -204,7 +204,11 @@ def test_a_dtln_like_state_packed_on_the_last_axis_is_no_cell_state_from_hidden(
 
 def test_dtln_unrolled_over_one_frame_is_two_steps_counted_as_keras_does() -> None:
     """unroll=True over one frame: each LSTM is one step, its x @ W folded by tf2onnx into
-    Gemm(x, W, h @ R) (the state product added as the Gemm's C)."""
+    Gemm(x, W, h @ R) (the state product added as the Gemm's C). The lower step's region
+    reaches the upper step (which reads its h) and the packed state of both: each step's
+    bias is the one added to its own products' sum (the lower one claimed the upper one's
+    too, read as a tensor the exporter merged; breizhn/DTLN's published model_2.onnx counted
+    512 too many in one LSTM and 256 too few in the other)."""
     path = STEPS / "keras_dtln_like_unrolled.onnx"
     layers = _layers(path)
     assert [(layer.recognised_as, layer.op_type) for layer in layers] == [
@@ -215,6 +219,12 @@ def test_dtln_unrolled_over_one_frame_is_two_steps_counted_as_keras_does() -> No
     report = count_model(path.name, graph, build_layers(graph))
     assert report.total(Convention.KERAS) == \
         KERAS["models"]["keras_dtln_like_unrolled"]["count_params"] == 329
+    rows = [row for row in report.layers if row.kind == "recurrent"]
+    # Keras: 4·H·(I+H) + 4·H, one bias each
+    assert [(row.input_size, row.total(Convention.KERAS)) for row in rows] == [(4, 144),
+                                                                               (5, 160)]
+    assert [[s.elements for s in row.slots if s.slot == "B"] for row in rows] == [[16], [16]]
+    assert report.shared == ()
 
 
 def test_a_cell_in_a_decoding_loop_is_a_step_of_each_iteration() -> None:

@@ -296,8 +296,10 @@ def _match_step(
     if core.cell == "LSTM" and not _reads_cell_state(graph, inner, state):
         return None  # an LSTM step reads c as well as h
     used = {s.key for s in (*core.kernel, *core.recurrent)}
-    bias = _dedupe((*_bias_sources(graph, step_nodes | _downstream_adds(graph, [partner]),
-                                   used),
+    # the bias joins the products' sum before the gates: the step's other Adds (a layer
+    # above that reads this h, a packed state of several layers) are not this cell's
+    summed = step_nodes & _sum_region(graph, (state, partner, *([reset] if reset else [])))
+    bias = _dedupe((*_bias_sources(graph, summed | _downstream_adds(graph, [partner]), used),
                     *state.bias, *partner.bias))
     return CellFacts(
         how="step", cell=core.cell, node=first,
@@ -307,6 +309,25 @@ def _match_step(
         reset_after=(reset is None) if core.cell == "GRU" else None,
         direction="forward", returns_sequence=False, sequence=None, steps=1, nodes=ids,
     )
+
+
+def _sum_region(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozenset[str]:
+    """The nodes at most ``_SUM_HOPS`` sum ops (Add, Split, views) after the products: where
+    they are summed with each other and with the bias, up to the gates' activations."""
+    found: set[str] = set()
+    for product in products:
+        scope = product.node.graph
+        frontier = [(name, 0) for name in product.node.outputs if name]
+        while frontier:
+            name, hops = frontier.pop()
+            if hops >= _SUM_HOPS:
+                continue
+            for consumer in graph.consumers_of(name, scope):
+                if consumer.graph == scope and consumer.op_type in _SUM_OPS \
+                        and consumer.id not in found:
+                    found.add(consumer.id)
+                    frontier.extend((out, hops + 1) for out in consumer.outputs if out)
+    return frozenset(found)
 
 
 def _new_states(graph: ModelGraph, ids: frozenset[str], scope: str, hidden: int) -> list[str]:
