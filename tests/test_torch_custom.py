@@ -8,7 +8,8 @@ Each layer is recognised with PyTorch's sizes and counts PyTorch's parameters:
   ``Gemm(h, W_hh, C=Gemm(x, W_ih, b_ih))``: the input product is the state product's C;
 - scripted, the steps are ``x.unbind(0)``: a SplitToSequence before the Loop, a SequenceAt in
   its body;
-- one Linear over ``torch.cat([x, h], 1)``, unrolled: one kernel [I+H, 4H] per step.
+- one Linear over ``torch.cat([x, h], 1)``, unrolled: one kernel [I+H, g·H] per step (an
+  LSTM, or an Elman RNN).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ INVALID = "reverse_lstm_script.onnx"
 
 def test_every_export_runs_as_pytorch_does_but_the_invalid_one() -> None:
     assert sorted(MANIFEST) == sorted(path.name for path in HERE.glob("*.onnx"))
-    assert len(MANIFEST) == 20
+    assert len(MANIFEST) == 23
     assert list(DATA["export_errors"]) == ["cat_lstm_script.onnx"]  # the exporter's own
     for name, entry in MANIFEST.items():
         if name == INVALID:
@@ -57,15 +58,16 @@ def test_each_layer_is_recognised_with_pytorch_sizes_and_counts(name: str) -> No
             for layer in layers if layer.cell] == expected
     report = count_model(name, graph, layers)
     assert report.total(Convention.ONNX) == MANIFEST[name]["torch_params"]
-    # the PyTorch column counts the nn.LSTM the layer stands for: two biases where the
-    # tutorials' cell has one Linear's
-    extra = 4 * 3 if name.startswith("cat_lstm") else 0
+    # the PyTorch column counts the nn.LSTM / nn.RNN the layer stands for: two biases where
+    # the tutorials' cell has one Linear's
+    extra = {"cat_lstm": 4 * 3, "cat_rnn": 3}.get(name.rsplit("_", 1)[0], 0)
     assert report.total(Convention.PYTORCH) == MANIFEST[name]["torch_params"] + extra
 
 
 @pytest.mark.parametrize(("name", "codes"), [
     ("lstm_trace.onnx", ["AL025"]),
     ("cat_lstm_trace.onnx", ["AL025"]),
+    ("cat_rnn_dynamo.onnx", ["AL025"]),
     ("stacked_lstm_dynamo.onnx", ["AL025", "AL025"]),
     # onnx's inference keeps the step axis SplitToSequence's keepdims=0 drops (the spec
     # ignores keepdims when `split` is given; onnxruntime honours it), so the body's Gemm
@@ -78,4 +80,5 @@ def test_lint_advises_and_raises_no_error(name: str, codes: list[str]) -> None:
     [model] = json.loads(result.stdout)["models"]
     assert model["unseen"] == []
     assert sorted(f["code"] for f in model["findings"]) == codes
-    assert all("nn.LSTM" in f["help"] for f in model["findings"] if f["code"] == "AL025")
+    torch_layer = "nn.RNN" if "rnn" in name else "nn.LSTM"
+    assert all(torch_layer in f["help"] for f in model["findings"] if f["code"] == "AL025")
