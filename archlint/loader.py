@@ -151,7 +151,14 @@ class LoadedModel:
 
     @property
     def producer(self) -> str:
-        return self.proto.producer_name
+        return _as_text(self.proto.producer_name)
+
+
+def _as_text(value: str | bytes) -> str:
+    """A string field as text. The protobuf runtime hands back the raw bytes of a proto2
+    string that is not valid UTF-8 (onnx.proto is proto2; onnxruntime loads such a model, as
+    protobuf's C++ parser does not check those strings): decoded, bad bytes replaced."""
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
 def discover_models(
@@ -283,7 +290,7 @@ def load_proto(
         shapes=shapes,
         external_data=external,
         opset=opset,
-        metadata={p.key: p.value for p in proto.metadata_props},
+        metadata={_as_text(p.key): _as_text(p.value) for p in proto.metadata_props},
     )
 
 

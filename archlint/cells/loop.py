@@ -522,7 +522,7 @@ def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
     for _ in range(16):
         producer = graph.producer(name, scope)
         if producer is not None and producer.op_type == "Slice" and (
-                (spec := slice_spec(graph, producer)) is None or min(spec.steps) < 0):
+                (spec := slice_spec(graph, producer)) is None or min(spec.steps, default=1) < 0):
             return "unknown"
         if producer is None or (producer.op_type not in _SEQUENCE_VIEW_OPS
                                 and producer.op_type != "SplitToSequence"):
