@@ -590,7 +590,9 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     skeleton = ModelProto()
     for field_name in ("ir_version", "producer_name", "producer_version", "domain",
                        "model_version", "doc_string"):
-        setattr(skeleton, field_name, getattr(model, field_name))
+        value = getattr(model, field_name)
+        if not isinstance(value, bytes):  # a string that is not UTF-8 (_as_text) is left out
+            setattr(skeleton, field_name, value)
     skeleton.opset_import.extend(model.opset_import)
     skeleton.functions.extend(model.functions)
     source, target = model.graph, skeleton.graph

@@ -325,6 +325,20 @@ def test_strings_that_are_not_utf8_are_read_with_replacement_characters() -> Non
                                                 {"archlint:ignore": "AL3\ufffd"})
 
 
+def test_a_producer_that_is_not_utf8_does_not_stop_a_model_with_external_data(
+        tmp_path: Path) -> None:
+    """Such a model's inference gets a skeleton copy of it, which leaves the string out."""
+    model = onnx.load(FIXTURES / "exported" / "gru_l2_uni_bf_h0.onnx")
+    onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True,
+              all_tensors_to_one_file=True, location="m.data", size_threshold=0)
+    data = (tmp_path / "m.onnx").read_bytes()
+    assert data.count(b"\x12\x07pytorch") == 1
+    (tmp_path / "m.onnx").write_bytes(data.replace(b"\x12\x07pytorch", b"\x12\x08pytorch\x80"))
+    report = assert_lints_cleanly(tmp_path / "m.onnx")
+    assert report.error is None
+    assert report.recurrent_layers == 2
+
+
 def test_absurd_shapes_and_deep_nesting_are_bounded(tmp_path: Path) -> None:
     """dims of 2**62 and a 30-deep If chain (protobuf refuses ~33): bounded work."""
     leaf = helper.make_graph(
