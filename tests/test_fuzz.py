@@ -20,7 +20,7 @@ from onnx import AttributeProto, TensorProto, helper
 
 from archlint.engine import Linter, ModelReport, analyse
 from archlint.graph import MAX_SUBGRAPH_DEPTH
-from archlint.loader import load_model
+from archlint.loader import INVALID_UTF8, load_model
 from archlint.registry import load_rules
 
 from .conftest import FIXTURES, REPO, run_archlint
@@ -323,6 +323,22 @@ def test_strings_that_are_not_utf8_are_read_with_replacement_characters() -> Non
     assert model.proto.producer_name == b"pytorch\x80"  # type: ignore[comparison-overlap]
     assert (model.producer, model.metadata) == ("pytorch\ufffd",
                                                 {"archlint:ignore": "AL3\ufffd"})
+
+
+@pytest.mark.parametrize(("seed", "name"), [
+    ("exported/gru_l2_uni_bf_h0.onnx", b"/rnn/GRU"),  # a node's name
+    ("exported/gru_l2_uni_bf_h0.onnx", b"GRU"),  # an op type
+    ("exported/gru_l2_uni_bf_h0.onnx", b"onnx::GRU_165"),  # a tensor's name
+    ("tf1_scan/lstm.onnx", b"rnn/while/Switch_3:1"),  # a Scan body's state (was a TypeError)
+])
+def test_a_name_that_is_not_utf8_makes_the_model_corrupt(seed: str, name: bytes,
+                                                         tmp_path: Path) -> None:
+    data = (FIXTURES / seed).read_bytes()
+    assert name in data
+    path = tmp_path / "m.onnx"
+    path.write_bytes(data.replace(name, b"\x80" + name[1:]))
+    report = assert_lints_cleanly(path)
+    assert report.error == INVALID_UTF8
 
 
 def test_a_producer_that_is_not_utf8_does_not_stop_a_model_with_external_data(
