@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
+from archlint.patterns import attr_int
 
 _NODE_IN_MESSAGE = re.compile(r"node name: ([^)\s]+)\)")
 
@@ -27,7 +28,9 @@ class ShapeInferenceFailed(Rule):
     type, a dtype mix), or a declared shape disagrees with what the graph computes. Every
     shape archlint could not infer is a check it could not make. AL001 says "could not
     check", never "broken": the defects onnxruntime refuses have rules of their own, which are
-    errors.
+    errors. One reading is onnx's alone: a SplitToSequence with keepdims=0 and a scalar split
+    (torch's export of a scripted ``x.unbind(0)``) keeps its axis by the spec, which ignores
+    keepdims when a split is given, and loses it in onnxruntime; the help then says so.
 
     ## Example
     An ``Add`` of ``[2, 3]`` and ``[4, 5]`` cannot broadcast: strict inference fails with and
@@ -53,10 +56,17 @@ class ShapeInferenceFailed(Rule):
                 message = f"ONNX shape inference failed with and without data propagation: {error}"
             else:
                 message = f"ONNX shape inference failed: {error}"
+            split = _split_keeping_its_axis(ctx)
             yield ctx.finding(
                 self, self._node(ctx, error), message,
                 help="Run onnx.checker.check_model(model, full_check=True) to see the node; "
-                "fix the export so every node matches its operator schema.",
+                "fix the export so every node matches its operator schema." if split is None
+                else f"SplitToSequence {split.label!r} has keepdims=0 and a scalar split: the "
+                "spec ignores keepdims then, so onnx's inference keeps the split axis, while "
+                "onnxruntime drops it (torch's exporter writes this for a scripted "
+                "`x.unbind(0)`). The model runs in onnxruntime; a runtime that follows the spec "
+                "reads each step with one axis more. Trace the loop, or index the steps "
+                "(x[t]) instead of unbinding them.",
             )
         elif data_prop_error:
             yield ctx.finding(
@@ -75,3 +85,16 @@ class ShapeInferenceFailed(Rule):
         if named is None:
             return None
         return next((n for n in ctx.graph.iter_nodes() if n.name == named.group(1)), None)
+
+
+def _split_keeping_its_axis(ctx: RuleContext) -> NodeInfo | None:
+    """A SplitToSequence whose keepdims=0 the spec ignores (a scalar split input is given),
+    which onnxruntime 1.32 honours: where onnx's inference and onnxruntime read one model two
+    ways (with a 1-D split, onnxruntime keeps the axis too)."""
+    for node in ctx.graph.iter_nodes(frozenset({"SplitToSequence"})):
+        if len(node.inputs) < 2 or not node.inputs[1] or attr_int(node, "keepdims") != 0:
+            continue
+        split = ctx.graph.tensor(node.inputs[1], node.graph)
+        if split is not None and split.shape == ():
+            return node
+    return None
