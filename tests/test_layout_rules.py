@@ -348,6 +348,22 @@ def test_real_dynamo_gru_export_bakes_the_sequence_length() -> None:
         run_ort(model, {"seq": 7, "batch": 3})
 
 
+def test_real_dynamo_export_of_a_batch_first_bilstm_with_a_head_declares_the_example_length(
+) -> None:
+    """X keeps seq dynamic, but the transposed Y and the output are declared with the export
+    example's 5: onnxruntime runs seq 7 and its output does not match the declaration."""
+    path = DEFECTS / "lstm_bi_bf_head_dynamo.onnx"
+    findings = lint(path, ["ALL"])
+    assert [(f.code, f.location.node, f.location.tensor, f.expected, f.actual)
+            for f in findings] == [("AL316", "node_lstm__0", "getitem", "[batch, seq, ?]",
+                                    "[batch, 5, 6]")]
+    model = onnx.load(path)
+    declared = [d.dim_param or d.dim_value for d in
+                model.graph.output[0].type.tensor_type.shape.dim]
+    assert declared == ["batch", 5, 2]
+    assert run_ort(model, {"batch": 3, "seq": 7})["linear"].shape == (3, 7, 2)
+
+
 def test_real_dynamo_export_of_a_projected_lstm_is_an_error_that_names_proj_size() -> None:
     path = DEFECTS / "lstm_proj_dynamo.onnx"
     findings = lint(path, ["ALL"])

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.graph import NodeInfo, TensorInfo
+from archlint.patterns import attr_ints
+from archlint.shapes import Dim, Shape, format_shape, is_invented_symbol
+from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, node_text
+
+# Layout ops whose output is their input, permuted (Transpose) or as it is: the few nodes where
+# torch's dynamo exporter's declarations first part from what the graph computes. Elementwise
+# ops and products are not looked at: a big graph has tens of thousands of them.
+_LAYOUT = frozenset({"Transpose", "Identity", "Cast"})
+
+
+class DeclaredShapeFixesDynamicAxis(Rule):
+    """A declared shape after a recurrent node fixes an axis the graph computes as dynamic.
+
+    ## What it does
+    Looks at the layout nodes downstream of an LSTM, GRU or RNN (Transpose, Identity, Cast)
+    and works out, from the shape of the data they read, the shape they make. It reports a
+    node whose output the model declares (in ``value_info`` or as a graph output) with a
+    number where that shape has a dynamic axis of the graph inputs, such as the ``seq`` or
+    ``batch`` of X. The declarations after it follow it and are not reported again.
+
+    ## Why is this bad?
+    A recurrent node's Y carries the sequence and batch axes of X (``[seq, D, batch, H]``),
+    and so does every layout op that moves them. A declaration of ``[batch, 5, 6]`` for a
+    tensor the graph computes as ``[batch, seq, 6]`` holds only for the export example's
+    length: torch's default (dynamo) exporter writes it for a batch-first bidirectional
+    ``nn.LSTM`` followed by a head, keeping ``seq`` dynamic on X. onnx's shape inference takes
+    the declared 5 as a refinement of ``seq``, so nothing fails statically. onnxruntime runs
+    other lengths but warns that the output does not match the model, and a caller or runtime
+    that sizes its buffers from the declared output shape gets the example's length.
+
+    ## Example
+    ``[to_bs] flat = Transpose <perm = [1, 0, 2]> (Ym)`` with Ym ``[seq, batch, 6]`` and
+    ``value_info`` ``float[batch, 5, 6] flat``: the 5 stands for ``seq``. Declare
+    ``[batch, seq, 6]`` (or leave the dim unnamed), and the graph output ``[batch, seq, 2]``
+    likewise. See fixtures/AL316/bad.onnx.txt and good.onnx.txt, and
+    fixtures/exported_defects/lstm_bi_bf_head_dynamo.onnx.
+    """
+
+    code = "AL316"
+    name = "declared-shape-fixes-dynamic-axis"
+    severity = Severity.WARNING
+    summary = "a declared shape after a recurrent node fixes an axis the graph computes as dynamic"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        symbols = dynamic_symbols(ctx)
+        if not symbols or not ctx.layers:
+            return
+        for node in ctx.graph.iter_nodes(_LAYOUT):
+            if not node.inputs or not node.outputs or not node.outputs[0]:
+                continue
+            made = _made_shape(ctx, node)
+            if made is None:
+                continue
+            data, shape = made
+            declared = ctx.graph.tensor(node.outputs[0], node.graph)
+            if declared is None or declared.shape is None or len(declared.shape) != len(shape):
+                continue
+            fixed = [(axis, dim, found) for axis, (dim, found) in enumerate(
+                zip(shape, declared.shape, strict=True))
+                if isinstance(dim, str) and dim in symbols and isinstance(found, int)]
+            if fixed and downstream_of_recurrent(ctx, node.id):
+                yield self._finding(ctx, node, data, shape, declared, fixed, symbols)
+
+    def _finding(
+        self, ctx: RuleContext, node: NodeInfo, data: TensorInfo, shape: Shape,
+        declared: TensorInfo, fixed: Sequence[tuple[int, Dim, int]], symbols: dict[str, str],
+    ) -> Finding:
+        shape = tuple(None if is_invented_symbol(dim) else dim for dim in shape)
+        shown = format_shape(tuple(None if is_invented_symbol(dim) else dim
+                                   for dim in data.shape or ()))
+        axes = "; ".join(f"{found} fixes axis {axis} ({dim!r}, dynamic in graph input "
+                         f"{symbols[str(dim)]!r})" for axis, dim, found in fixed)
+        where = "graph output" if declared.is_graph_output else "value_info"
+        return ctx.finding(
+            self, node,
+            f"{node_text(node)} makes {format_shape(shape)} of {data.name!r} "
+            f"{shown}, but its output {declared.name!r} is declared "
+            f"{format_shape(declared.shape)} ({where}): {axes}",
+            output="0", tensor=declared.name,
+            expected=format_shape(shape), actual=format_shape(declared.shape),
+            help="The declaration holds for the export example's length only. Declare the "
+            "axis with the graph input's symbol (or leave it unnamed) here and in the "
+            "declarations after it (graph outputs too); in torch, the classic exporter "
+            "(dynamo=False) declares it dynamic. As it is, onnxruntime warns on every other "
+            "length, and buffers sized from the declared shape are wrong.",
+        )
+
+
+def _made_shape(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
+    """(the data the node reads, the shape it makes of it), from the data's shape alone;
+    None when that shape, or the node's permutation, is not known."""
+    data = ctx.graph.tensor(node.inputs[0], node.graph) if node.inputs[0] else None
+    if data is None or data.shape is None:
+        return None
+    if node.op_type != "Transpose":
+        return data, data.shape
+    perm = attr_ints(node, "perm")
+    if perm is None:
+        perm = tuple(reversed(range(len(data.shape))))
+    if sorted(perm) != list(range(len(data.shape))):
+        return None
+    return data, tuple(data.shape[k] for k in perm)
