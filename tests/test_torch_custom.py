@@ -9,7 +9,7 @@ Each layer is recognised with PyTorch's sizes and counts PyTorch's parameters:
 - scripted, the steps are ``x.unbind(0)``: a SplitToSequence before the Loop, a SequenceAt in
   its body;
 - one Linear over ``torch.cat([x, h], 1)``, unrolled: one kernel [I+H, g·H] per step (an
-  LSTM, or an Elman RNN).
+  LSTM, or an Elman RNN); called once per call, the LSTM is a single step.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ INVALID = "reverse_lstm_script.onnx"
 
 def test_every_export_runs_as_pytorch_does_but_the_invalid_one() -> None:
     assert sorted(MANIFEST) == sorted(path.name for path in HERE.glob("*.onnx"))
-    assert len(MANIFEST) == 23
+    assert len(MANIFEST) == 26
     assert list(DATA["export_errors"]) == ["cat_lstm_script.onnx"]  # the exporter's own
     for name, entry in MANIFEST.items():
         if name == INVALID:
@@ -49,7 +49,8 @@ def test_every_export_runs_as_pytorch_does_but_the_invalid_one() -> None:
 def test_each_layer_is_recognised_with_pytorch_sizes_and_counts(name: str) -> None:
     graph = build_graph(load_model(HERE / name))
     layers = build_layers(graph)
-    how = Recognition.LOOP_CELL if name.endswith("_script.onnx") else Recognition.UNROLLED
+    how = Recognition.STEP if "_step_" in name else (
+        Recognition.LOOP_CELL if name.endswith("_script.onnx") else Recognition.UNROLLED)
     assert [layer.recognised_as for layer in layers] == [how] * len(MANIFEST[name]["layers"])
     expected = [tuple(layer) for layer in MANIFEST[name]["layers"]]
     if name == INVALID:
@@ -60,7 +61,8 @@ def test_each_layer_is_recognised_with_pytorch_sizes_and_counts(name: str) -> No
     assert report.total(Convention.ONNX) == MANIFEST[name]["torch_params"]
     # the PyTorch column counts the nn.LSTM / nn.RNN the layer stands for: two biases where
     # the tutorials' cell has one Linear's
-    extra = {"cat_lstm": 4 * 3, "cat_rnn": 3}.get(name.rsplit("_", 1)[0], 0)
+    extra = {"cat_lstm": 4 * 3, "cat_lstm_step": 4 * 3, "cat_rnn": 3}.get(
+        name.rsplit("_", 1)[0], 0)
     assert report.total(Convention.PYTORCH) == MANIFEST[name]["torch_params"] + extra
 
 
@@ -68,6 +70,7 @@ def test_each_layer_is_recognised_with_pytorch_sizes_and_counts(name: str) -> No
     ("lstm_trace.onnx", ["AL025"]),
     ("cat_lstm_trace.onnx", ["AL025"]),
     ("cat_rnn_dynamo.onnx", ["AL025"]),
+    ("cat_lstm_step_trace.onnx", ["AL025"]),
     ("stacked_lstm_dynamo.onnx", ["AL025", "AL025"]),
     # onnx's inference keeps the step axis SplitToSequence's keepdims=0 drops (the spec
     # ignores keepdims when `split` is given; onnxruntime honours it), so the body's Gemm

@@ -4,6 +4,7 @@ a subgraph's) inputs and returned through its outputs: torch's ``nn.LSTMCell`` /
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from archlint.cells._trace import (
@@ -32,6 +33,7 @@ from archlint.cells._trace import (
     _WeightProduct,
 )
 from archlint.graph import ModelGraph, NodeInfo
+from archlint.patterns import attr_int
 
 __all__ = ["match_steps"]
 
@@ -82,7 +84,75 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
                 found.append(cell)
                 used |= cell.nodes
                 break
+    for concat in graph.iter_nodes(frozenset({"Concat"})):
+        if concat.graph == scope and len(concat.inputs) == 2 and concat.outputs \
+                and concat.outputs[0]:
+            cell = _joint_step(graph, concat, used)
+            if cell is not None:
+                found.append(cell)
+                used |= cell.nodes
     return found
+
+
+def _joint_step(graph: ModelGraph, concat: NodeInfo, used: set[str]) -> CellFacts | None:
+    """An LSTM step whose one kernel ``[I+H, 4H]`` multiplies ``Concat([x, h])``, h a graph
+    input (a view of one) H wide (the tutorials' cell: one Linear over ``torch.cat([x, h],
+    1)``, called once per call), and c read by the forget gate. A SimpleRNN or GRU of this
+    shape is not claimed: a concatenation of two inputs through one Linear whose result is
+    as wide as one of them is no sign of a recurrence without the cell state."""
+    scope = concat.graph
+    axis = attr_int(concat, "axis")
+    rank = _rank(graph, concat.outputs[0], scope)
+    if axis is None or not (axis == -1 or (rank is not None and axis == rank - 1)):
+        return None
+    states = [k for k, name in enumerate(concat.inputs)
+              if name and graph.viewed_input(name, scope, _STATE_READ_OPS) is not None]
+    for consumer in graph.consumers_of(concat.outputs[0], scope):
+        product = _weight_product(graph, consumer) \
+            if consumer.op_type in _MATMULS and consumer.id not in used else None
+        if product is None or product.data != concat.outputs[0]:
+            continue
+        geometry = _geometry(_dedupe(product.sources))
+        if isinstance(geometry, str):
+            return None
+        rows, columns = geometry
+        for k in reversed(states):  # h second, as torch.cat([x, h]) writes it, when both are
+            hidden = _last_dim(graph, concat.inputs[k], scope)
+            if hidden is None or hidden <= 0 or rows <= hidden or columns != 4 * hidden:
+                continue
+            cell = _match_joint_step(graph, product, concat.inputs[k], rows - hidden, hidden)
+            if cell is not None:
+                return cell
+    return None
+
+
+def _match_joint_step(
+    graph: ModelGraph, product: _WeightProduct, state: str, inputs: int, hidden: int
+) -> CellFacts | None:
+    scope, ids = product.node.graph, frozenset({product.node.id})
+    closing = _new_states(graph, ids, scope, hidden)
+    if not closing:
+        return None
+    step_nodes = _step_nodes(graph, closing, scope, ids)
+    inner = step_nodes - ids
+    if _check_activations(product.node.id, "LSTM", _op_types(graph, inner)) is not None:
+        return None
+    if not _reads_cell_state(graph, inner, dataclasses.replace(product, data=state)):
+        return None  # an LSTM step reads c as well as h
+    used = {s.key for s in product.sources}
+    bias = _dedupe((*_bias_sources(graph, step_nodes & _sum_region(graph, (product,)), used),
+                    *product.bias))
+    return CellFacts(
+        how="step", cell="LSTM", node=product.node.id, input_size=inputs, hidden_size=hidden,
+        kernel=_dedupe(product.sources), recurrent_kernel=(), bias=bias, reset_after=None,
+        direction="forward", returns_sequence=False, sequence=None, steps=1, nodes=ids,
+        joint_kernel=True,
+    )
+
+
+def _rank(graph: ModelGraph, name: str, scope: str) -> int | None:
+    info = graph.tensor(name, scope)
+    return None if info is None or info.shape is None else len(info.shape)
 
 
 def _shared(graph: ModelGraph, product: _WeightProduct) -> bool:
