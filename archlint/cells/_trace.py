@@ -530,6 +530,19 @@ def _past_qdq(graph: ModelGraph, name: str, scope: str) -> list[NodeInfo]:
     return found
 
 
+def _pairs_on_last_axis(graph: ModelGraph, node: NodeInfo | None, scope: str) -> bool:
+    """Whether ``node`` is a Concat in ``scope`` of two tensors on their last axis (the
+    ``[x, h]`` a joint kernel multiplies: TF1's rnn_cell, ``torch.cat([x, h], 1)``)."""
+    if node is None or node.op_type != "Concat" or node.graph != scope \
+            or len(node.inputs) != 2 or not all(node.inputs):
+        return False
+    axis = attr_int(node, "axis")
+    rank = next((len(info.shape) for name in (*node.outputs[:1], *node.inputs)
+                 if name and (info := graph.tensor(name, scope)) is not None
+                 and info.shape is not None), None)
+    return axis is not None and (axis == -1 or (rank is not None and axis == rank - 1))
+
+
 def _is_stored(graph: ModelGraph, name: str, scope: str) -> bool:
     info = graph.tensor(name, scope)
     return info is not None and (info.is_constant or info.is_initializer)

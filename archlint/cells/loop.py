@@ -28,6 +28,7 @@ from archlint.cells._trace import (
     _match_core,
     _model_position,
     _op_types,
+    _pairs_on_last_axis,
     _resets_before_product,
     _Upstream,
     _upstream,
@@ -198,14 +199,7 @@ def _joint_operands(
 ) -> _JointOperands | None:
     """``stop``: the body's products, which the walks visit but do not cross."""
     concat = graph.producer(graph.through(product.data, body.scope, _VIEWS), body.scope)
-    if concat is None or concat.op_type != "Concat" or concat.graph != body.scope \
-            or len(concat.inputs) != 2:
-        return None
-    axis = attr_int(concat, "axis")
-    rank = next((len(info.shape) for name in (*concat.outputs[:1], *concat.inputs)
-                 if (info := graph.tensor(name, body.scope)) is not None
-                 and info.shape is not None), None)
-    if axis is None or not (axis == -1 or (rank is not None and axis == rank - 1)):
+    if concat is None or not _pairs_on_last_axis(graph, concat, body.scope):
         return None
     sides = []
     for operand in concat.inputs:

@@ -28,12 +28,12 @@ from archlint.cells._trace import (
     _model_position,
     _op_types,
     _order,
+    _pairs_on_last_axis,
     _upstream,
     _weight_product,
     _WeightProduct,
 )
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.patterns import attr_int
 
 __all__ = ["match_steps"]
 
@@ -85,8 +85,7 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
                 used |= cell.nodes
                 break
     for concat in graph.iter_nodes(frozenset({"Concat"})):
-        if concat.graph == scope and len(concat.inputs) == 2 and concat.outputs \
-                and concat.outputs[0]:
+        if concat.graph == scope and concat.outputs and concat.outputs[0]:
             cell = _joint_step(graph, concat, used)
             if cell is not None:
                 found.append(cell)
@@ -101,9 +100,7 @@ def _joint_step(graph: ModelGraph, concat: NodeInfo, used: set[str]) -> CellFact
     shape is not claimed: a concatenation of two inputs through one Linear whose result is
     as wide as one of them is no sign of a recurrence without the cell state."""
     scope = concat.graph
-    axis = attr_int(concat, "axis")
-    rank = _rank(graph, concat.outputs[0], scope)
-    if axis is None or not (axis == -1 or (rank is not None and axis == rank - 1)):
+    if not _pairs_on_last_axis(graph, concat, scope):
         return None
     states = [k for k, name in enumerate(concat.inputs)
               if name and graph.viewed_input(name, scope, _STATE_READ_OPS) is not None]
@@ -149,10 +146,6 @@ def _match_joint_step(
         joint_kernel=True,
     )
 
-
-def _rank(graph: ModelGraph, name: str, scope: str) -> int | None:
-    info = graph.tensor(name, scope)
-    return None if info is None or info.shape is None else len(info.shape)
 
 
 def _shared(graph: ModelGraph, product: _WeightProduct) -> bool:

@@ -28,6 +28,7 @@ from archlint.cells._trace import (
     _match_core,
     _op_types,
     _order,
+    _pairs_on_last_axis,
     _resets_before_product,
     _Upstream,
     _upstream,
@@ -36,7 +37,7 @@ from archlint.cells._trace import (
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.patterns import attr_int, gather_spec, slice_spec
+from archlint.patterns import gather_spec, slice_spec
 
 __all__ = ["match_unrolled"]
 
@@ -256,14 +257,7 @@ def _concat_sides(graph: ModelGraph, product: _WeightProduct) -> tuple[str, str]
     """The two inputs of the Concat on the last axis that ``product`` multiplies."""
     scope = product.node.graph
     concat = graph.producer(graph.through(product.data, scope, _VIEWS), scope)
-    if concat is None or concat.op_type != "Concat" or concat.graph != scope \
-            or len(concat.inputs) != 2 or not all(concat.inputs):
-        return None
-    axis = attr_int(concat, "axis")
-    rank = next((len(info.shape) for name in (*concat.outputs[:1], *concat.inputs)
-                 if (info := graph.tensor(name, scope)) is not None
-                 and info.shape is not None), None)
-    if axis is None or not (axis == -1 or (rank is not None and axis == rank - 1)):
+    if concat is None or not _pairs_on_last_axis(graph, concat, scope):
         return None
     return concat.inputs[0], concat.inputs[1]
 
