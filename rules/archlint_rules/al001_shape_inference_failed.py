@@ -56,7 +56,9 @@ class ShapeInferenceFailed(Rule):
                 message = f"ONNX shape inference failed with and without data propagation: {error}"
             else:
                 message = f"ONNX shape inference failed: {error}"
-            split = _split_keeping_its_axis(ctx)
+            # a rank error inside a loop body, where the steps SplitToSequence made are read
+            split = _split_keeping_its_axis(ctx) if "rank" in error and any(
+                f"op_type:{op}" in error for op in ("Loop", "Scan")) else None
             yield ctx.finding(
                 self, self._node(ctx, error), message,
                 help="Run onnx.checker.check_model(model, full_check=True) to see the node; "
