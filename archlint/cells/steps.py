@@ -4,7 +4,6 @@ a subgraph's) inputs and returned through its outputs: torch's ``nn.LSTMCell`` /
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from archlint.cells._trace import (
@@ -134,7 +133,7 @@ def _match_joint_step(
     inner = step_nodes - ids
     if _check_activations(product.node.id, "LSTM", _op_types(graph, inner)) is not None:
         return None
-    if not _reads_cell_state(graph, inner, dataclasses.replace(product, data=state)):
+    if not _reads_cell_state(graph, inner, state, scope):
         return None  # an LSTM step reads c as well as h
     used = {s.key for s in product.sources}
     bias = _dedupe((*_bias_sources(graph, step_nodes & _sum_region(graph, (product,)), used),
@@ -236,15 +235,9 @@ def _step_nodes(
     graph: ModelGraph, names: Iterable[str], scope: str, ids: frozenset[str]
 ) -> frozenset[str]:
     """The nodes one step computes ``names`` with, back to its products (``ids``), a product
-    that another adds as its Gemm C included."""
-    nodes = frozenset().union(*(_upstream(graph, [name], scope, stop=ids).nodes
-                                for name in names))
-    for node_id in ids & nodes:
-        fused = _fused_sum(graph.node(node_id))
-        producer = graph.producer(fused, scope) if fused else None
-        if producer is not None and producer.id in ids:
-            nodes |= {producer.id}
-    return nodes
+    that another adds as its Gemm C included (the walk crosses a stopped Gemm's C)."""
+    return frozenset().union(*(_upstream(graph, [name], scope, stop=ids).nodes
+                               for name in names))
 
 
 def _product_above(
@@ -356,7 +349,7 @@ def _match_step(
         return None
     if _check_activations(first, core.cell, _op_types(graph, inner)) is not None:
         return None
-    if core.cell == "LSTM" and not _reads_cell_state(graph, inner, state):
+    if core.cell == "LSTM" and not _reads_cell_state(graph, inner, state.data, scope):
         return None  # an LSTM step reads c as well as h
     used = {s.key for s in (*core.kernel, *core.recurrent)}
     # the bias joins the products' sum before the gates: the step's other Adds (a layer
@@ -467,14 +460,13 @@ def _read_elementwise(graph: ModelGraph, product: _WeightProduct, nodes: Iterabl
     return False
 
 
-def _reads_cell_state(graph: ModelGraph, nodes: Iterable[str], state: _WeightProduct) -> bool:
-    """Whether a Mul of the step reads a graph input (c) other than the state product's h."""
-    scope = state.node.graph
+def _reads_cell_state(graph: ModelGraph, nodes: Iterable[str], h: str, scope: str) -> bool:
+    """Whether a Mul of the step reads a graph input (c) other than h."""
     for node_id in nodes:
         node = graph.node(node_id)
         if node.op_type != "Mul":
             continue
-        if any(operand and operand != state.data
+        if any(operand and operand != h
                and graph.viewed_input(operand, scope, _STATE_READ_OPS) is not None
                for operand in node.inputs):
             return True

@@ -4,7 +4,7 @@ from collections.abc import Iterator, Sequence
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo, TensorInfo
-from archlint.patterns import attr_ints
+from archlint.patterns import transpose_perm
 from archlint.shapes import Dim, Shape, format_shape, is_invented_symbol
 from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, node_text
 
@@ -100,9 +100,7 @@ def _made_shape(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | 
         return None
     if node.op_type != "Transpose":
         return data, data.shape
-    perm = attr_ints(node, "perm")
-    if perm is None:
-        perm = tuple(reversed(range(len(data.shape))))
-    if sorted(perm) != list(range(len(data.shape))):
+    perm = transpose_perm(node, len(data.shape))
+    if perm is None or len(perm) != len(data.shape):
         return None
     return data, tuple(data.shape[k] for k in perm)
