@@ -262,6 +262,14 @@ class ModelGraph:
             scope, current = owner.call_scope, owner.bindings[current]
         return (scope, current)
 
+    def actual(self, info: TensorInfo) -> TensorInfo:
+        """The tensor a function body's formal input stands for at its call (across nested
+        calls, as :meth:`source` finds it); ``info`` itself for any other tensor."""
+        if not info.is_graph_input or self._scopes[info.graph].call_scope is None:
+            return info
+        found = self.tensor(*reversed(self.source(info.name, info.graph)))
+        return info if found is None else found
+
     def tensors(self, graph: str = "main") -> Mapping[str, TensorInfo]:
         scope = self._scopes.get(graph)
         if scope is None:

@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 from onnx import NodeProto, OperatorSetIdProto, TensorProto, helper, numpy_helper
 
-from archlint.graph import ModelGraph, NodeInfo, TensorInfo, type_of
+from archlint.graph import MAX_SUBGRAPH_DEPTH, ModelGraph, NodeInfo, TensorInfo, type_of
 from archlint.loader import SMALL_TENSOR_ELEMENTS, infer_model_shapes, subgraph_path
 from archlint.shapes import Shape, known_product
 
@@ -124,7 +124,7 @@ def trace(graph: ModelGraph, name: str, scope: str, *, inputs_are_weights: bool 
     info = graph.tensor(name, scope) if name else None
     if info is None:
         return Trace(Basis.UNKNOWN, ())
-    info = graph.loop_invariant(info)  # a weight passed into a Loop as a carried value
+    info = _passed_in(graph, info)
     direct = _stored(graph, info)
     if direct is not None and (inputs_are_weights or direct.basis is not Basis.GRAPH_INPUT):
         return Trace(direct.basis, (direct,))
@@ -136,6 +136,18 @@ def trace(graph: ModelGraph, name: str, scope: str, *, inputs_are_weights: bool 
             return Trace(Basis.TRACED, tuple(dict.fromkeys(walker.sources)),
                          tuple(dict.fromkeys(walker.via)), tuple(dict.fromkeys(walker.nodes)))
     return Trace(Basis.INFERRED if info.shape is not None else Basis.UNKNOWN, ())
+
+
+def _passed_in(graph: ModelGraph, info: TensorInfo) -> TensorInfo:
+    """The tensor ``info`` stands for when it is passed in unchanged: a weight carried into a
+    Loop or Scan (tf2onnx), or given to a model-local function as an actual input (PyTorch's
+    ``export_modules_as_functions``), in any nesting of the two."""
+    for _ in range(2 * MAX_SUBGRAPH_DEPTH + 2):
+        outer = graph.actual(graph.loop_invariant(info))
+        if outer is info:
+            return info
+        info = outer
+    return info
 
 
 def _may_carry(graph: ModelGraph, info: TensorInfo) -> bool:
@@ -159,7 +171,7 @@ class _Walker:
         self.seen: set[tuple[str, str]] = set()
 
     def walk(self, info: TensorInfo) -> bool:
-        info = self.graph.loop_invariant(info)  # carried into a Loop or Scan unchanged
+        info = _passed_in(self.graph, info)
         key = (info.graph, info.name)
         if key in self.seen:
             return True
