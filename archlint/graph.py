@@ -215,6 +215,25 @@ class ModelGraph:
         scope = self._scopes.get(graph)
         return None if scope is None else scope.parent_node
 
+    @property
+    def op_types(self) -> frozenset[str]:
+        """The op type of every node, in every scope (any domain)."""
+        return frozenset(self._by_op)
+
+    def calls_function(self, node: NodeInfo) -> bool:
+        """Whether ``node`` calls one of the model's local functions."""
+        return self._functions is not None and self._functions.called(node.proto) is not None
+
+    def in_function_body(self, graph: str) -> bool:
+        """Whether ``graph`` is a function body archlint instantiated, or a graph inside one
+        (whose ops are those of the function's own opset imports)."""
+        scope = self._scopes.get(graph)
+        while scope is not None:
+            if scope.call_scope is not None:
+                return True
+            scope = self._scopes.get(scope.parent) if scope.parent is not None else None
+        return False
+
     def subgraphs_of(self, node_id: str) -> tuple[str, ...]:
         """The paths of the subgraphs a node holds (a Loop's body, an If's branches)."""
         path, _, index = node_id.rpartition("/")

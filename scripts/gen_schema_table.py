@@ -1,5 +1,6 @@
 """Write rules/archlint_rules/_schema_table.py: what AL108 and AL109 read of onnx's schemas of
-LSTM, GRU and RNN, every version, from the onnx installed here.
+LSTM, GRU and RNN, every version, from the onnx installed here; and archlint/onnx_ops_table.py:
+the first opset of every op of the ONNX domain (AL005, archlint/onnx_ops.py).
 
 Run: python scripts/gen_schema_table.py          (rewrites the table)
      python scripts/gen_schema_table.py --check  (exit 1 when it is out of date)
@@ -16,7 +17,10 @@ import onnx
 from archlint_rules._schema import from_onnx
 from docgen import write_or_check
 
+from archlint.onnx_ops import from_onnx as from_onnx_ops
+
 TABLE = Path(__file__).resolve().parents[1] / "rules" / "archlint_rules" / "_schema_table.py"
+OPS_TABLE = Path(__file__).resolve().parents[1] / "archlint" / "onnx_ops_table.py"
 OPS = ("LSTM", "GRU", "RNN")
 NEWEST_OPSET = onnx.defs.onnx_opset_version()
 
@@ -54,8 +58,25 @@ def table_text() -> str:
     )
 
 
+def ops_table_text() -> str:
+    first = from_onnx_ops()
+    entries = "".join(f'    "{op}": {first[op]},\n' for op in sorted(first))
+    return (
+        '"""The first opset of the ONNX domain that defines each op type '
+        "(archlint/onnx_ops.py).\n\n"
+        f"Written by scripts/gen_schema_table.py from onnx {onnx.__version__}; used only under"
+        " that release.\nDo not edit.\n"
+        '"""\n\n'
+        "from __future__ import annotations\n\n"
+        f'ONNX_VERSION = "{onnx.__version__}"\n'
+        f"NEWEST_OPSET = {NEWEST_OPSET}\n\n"
+        "FIRST_OPSET: dict[str, int] = {\n" + entries + "}\n"
+    )
+
+
 def main(argv: list[str]) -> int:
-    return write_or_check({TABLE: table_text()}, argv, "scripts/gen_schema_table.py")
+    return write_or_check({TABLE: table_text(), OPS_TABLE: ops_table_text()}, argv,
+                          "scripts/gen_schema_table.py")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from archlint.cells._trace import (
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
+from archlint.onnx_ops import loadable_from
 from archlint.patterns import attr_int, attr_ints, gather_spec, slice_spec
 
 __all__ = ["match_loop_cells"]
@@ -509,8 +510,8 @@ def _sequence_direction(
 def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
     """reverse when the sequence reaches the loop through a ReverseSequence (go_backwards);
     unknown through a Slice that may step backwards (torch.flip; TorchScript's ``lst[::-1]``
-    of the steps), on an axis that may not be time's. A SplitToSequence (TorchScript's
-    ``x.unbind(0)``) is a view of the steps."""
+    of the steps), on an axis that may not be time's, or through an op ONNX does not define.
+    A SplitToSequence (TorchScript's ``x.unbind(0)``) is a view of the steps."""
     reversals = 0
     name = sequence
     for _ in range(16):
@@ -518,6 +519,9 @@ def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
         if producer is not None and producer.op_type == "Slice" and (
                 (spec := slice_spec(graph, producer)) is None or min(spec.steps, default=1) < 0):
             return "unknown"
+        if producer is not None and producer.domain in ("", "ai.onnx") \
+                and loadable_from(producer.op_type) is None:
+            return "unknown"  # an op ONNX does not define (tf2onnx's ReverseV2 at opset 9)
         if producer is None or (producer.op_type not in _SEQUENCE_VIEW_OPS
                                 and producer.op_type != "SplitToSequence"):
             break

@@ -1,0 +1,61 @@
+"""Which operators the ONNX domain defines, and from which opset: onnx.defs' answer.
+
+A node in the ONNX domain ("" or "ai.onnx") whose op type onnx defines at no opset, or only
+from a later opset than the model imports, makes the model unloadable (onnxruntime: ``No Op
+registered for ReverseV2 with domain_version of 9``). onnx fills its schema table on first
+use (about 17 ms, every op of every opset), so the first opset of each op is also kept in
+archlint/onnx_ops_table.py, written by scripts/gen_schema_table.py from one onnx release and
+used only under that very release; under any other, onnx.defs is read.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import onnx
+
+from archlint import onnx_ops_table
+
+__all__ = ["KEPT_BY_ONNXRUNTIME", "first_opset", "loadable_from", "newest_known_opset"]
+
+# onnx's experimental ops, removed from its spec in onnx 1.5, that onnxruntime still registers in
+# the ONNX domain from opset 1 on (onnxruntime/core/graph/contrib_ops/onnx_deprecated_opset.h:
+# Windows ML took them as production ops): models of old converters use them.
+KEPT_BY_ONNXRUNTIME = frozenset({
+    "Affine", "Crop", "DynamicSlice", "GivenTensorFill", "GRUUnit", "ImageScaler",
+    "MeanVarianceNormalization", "ParametricSoftplus", "Scale", "ScaledTanh", "ThresholdedRelu",
+})
+
+
+def first_opset(op_type: str) -> int | None:
+    """The first opset of the ONNX domain that defines ``op_type``; None when none does (up to
+    :func:`newest_known_opset`)."""
+    if onnx.__version__ == onnx_ops_table.ONNX_VERSION:
+        return onnx_ops_table.FIRST_OPSET.get(op_type)
+    return from_onnx().get(op_type)
+
+
+def loadable_from(op_type: str) -> int | None:
+    """The first opset at which onnxruntime loads a node of ``op_type`` in the ONNX domain:
+    :func:`first_opset`, or 1 for the ops it keeps from onnx's removed experimental ones."""
+    return 1 if op_type in KEPT_BY_ONNXRUNTIME else first_opset(op_type)
+
+
+def newest_known_opset() -> int:
+    """The newest opset of the ONNX domain the installed onnx knows: an op of a later one is
+    not known to be undefined."""
+    if onnx.__version__ == onnx_ops_table.ONNX_VERSION:
+        return onnx_ops_table.NEWEST_OPSET
+    return int(onnx.defs.onnx_opset_version())
+
+
+@lru_cache(maxsize=1)
+def from_onnx() -> dict[str, int]:
+    """op type -> its first since_version in the ONNX domain, from onnx.defs."""
+    first: dict[str, int] = {}
+    for schema in onnx.defs.get_all_schemas_with_history():
+        if schema.domain in ("", "ai.onnx"):
+            since = first.get(schema.name)
+            first[schema.name] = schema.since_version if since is None \
+                else min(since, schema.since_version)
+    return first

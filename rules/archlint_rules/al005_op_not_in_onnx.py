@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.onnx_ops import loadable_from, newest_known_opset
+from archlint_rules._layout import node_text
+
+_ONNX_DOMAINS = ("", "ai.onnx")
+
+
+class OpNotInOnnx(Rule):
+    """A node of the ONNX domain has an op type ONNX does not define at the model's opset.
+
+    ## What it does
+    Looks up each op type of the ONNX domain ("" or "ai.onnx") in onnx's operator schemas: an
+    op type that no opset defines (an op of the exporting framework left unconverted), or one
+    that ONNX defines only from a later opset than the model imports, is reported once per
+    graph, at its first node. A call of one of the model's local functions is not an op, and
+    function bodies (which import their own opsets) are not looked at. A model whose opset is
+    newer than the installed onnx knows is not judged: its ops may be new. onnx's experimental
+    ops of its first releases (ImageScaler, Crop, Scale...), which onnxruntime still loads in
+    the ONNX domain, are not reported.
+
+    ## Why is this bad?
+    onnxruntime refuses to load the model (``No Op registered for ReverseV2 with
+    domain_version of 9``), as ``onnx.checker.check_model`` refuses it. Shape inference skips
+    such a node without a word, so nothing after it is known to be wrong or right. tf2onnx
+    writes a TensorFlow op it cannot convert at the requested opset under its own name: a Keras
+    ``Bidirectional`` layer exported at ``--opset 9`` reverses the backward direction's
+    sequence with ``ReverseV2`` (ONNX's ``ReverseSequence`` arrived in opset 10).
+
+    ## Example
+    ``ys = ReverseV2(xs, axis)`` in a model of opset 9: ``AL005 ... ReverseV2 is an op of no
+    ONNX opset``. Re-export with a newer opset (tf2onnx ``--opset 13``), or convert the op. A
+    ``LayerNormalization`` node in a model of opset 13: ONNX defines it from opset 17; raise
+    the opset. See fixtures/AL005/bad.onnx.txt and good.onnx.txt.
+    """
+
+    code = "AL005"
+    name = "op-not-in-onnx"
+    severity = Severity.ERROR
+    summary = "A node of the ONNX domain has an op type ONNX does not define at the model's opset"
+
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        opset = ctx.model.opset
+        if opset is None or opset > newest_known_opset():
+            return  # no ONNX opset imported, or one newer than onnx here knows: cannot decide
+        wrong = {op for op in ctx.graph.op_types
+                 if (first := loadable_from(op)) is None or first > opset}
+        if not wrong:
+            return
+        reported: dict[tuple[str, str], list[str]] = {}
+        for node in ctx.graph.iter_nodes(frozenset(wrong)):
+            if node.domain not in _ONNX_DOMAINS or ctx.graph.calls_function(node) \
+                    or ctx.graph.in_function_body(node.graph):
+                continue
+            reported.setdefault((node.graph, node.op_type), []).append(node.id)
+        for (_, op_type), ids in reported.items():
+            node = ctx.graph.node(ids[0])
+            first = loadable_from(op_type)
+            others = len(ids) - 1
+            also = f" (and {others} other node{'s' if others > 1 else ''})" if others else ""
+            if first is None:
+                found = f"{op_type}, an op of no ONNX opset"
+                message = (f"{node_text(node)}{also}: {op_type} is an op of no ONNX opset "
+                           "(an op of the exporting framework left unconverted?): onnxruntime "
+                           "refuses to load the model")
+                fix = (f"Re-export the model so that {op_type} is converted: a newer opset "
+                       "(tf2onnx --opset 13 or later) often has the ONNX op it needs; an op "
+                       "of your own belongs in a domain of its own, with a runtime kernel.")
+            else:
+                found = f"{op_type}, defined from opset {first}"
+                message = (f"{node_text(node)}{also}: ONNX defines {op_type} from opset "
+                           f"{first}, but the model imports opset {opset}: onnxruntime refuses "
+                           "to load the model")
+                fix = (f"Raise the model's ONNX opset to {first} or later (re-export with "
+                       f"opset_version={first}, or onnx.version_converter.convert_version), "
+                       f"or re-export without {op_type}.")
+            yield ctx.finding(
+                self, node, message,
+                expected=f"an op ONNX defines at opset {opset}", actual=found, help=fix)

@@ -1,0 +1,127 @@
+"""AL005: an op of the ONNX domain that ONNX does not define at the model's opset, with the
+op table it reads (archlint/onnx_ops.py, written from one onnx release), and what tf2onnx
+makes of a Keras Bidirectional GRU at opset 9 (fixtures/tf2onnx_opset/, make_tf2onnx_opset.py):
+TensorFlow's ReverseV2, left in the ONNX domain, which onnxruntime refuses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import onnx
+import pytest
+
+from archlint import onnx_ops, onnx_ops_table
+from archlint.graph import build_graph
+from archlint.layers import build_layers
+from archlint.loader import load_model
+
+from .conftest import FIXTURES, REPO, invoke
+
+HERE = FIXTURES / "tf2onnx_opset"
+MANIFEST = json.loads((HERE / "manifest.json").read_text())
+
+
+def test_the_op_table_is_onnx_defs() -> None:
+    """Every op of the ONNX domain, with the first opset onnx.defs gives it; under another
+    onnx release the table is not read."""
+    assert onnx_ops.from_onnx() == {
+        op: min(s.since_version for s in onnx.defs.get_all_schemas_with_history()
+                if s.domain in ("", "ai.onnx") and s.name == op)
+        for op in {s.name for s in onnx.defs.get_all_schemas_with_history()
+                   if s.domain in ("", "ai.onnx")}}
+    for op in ("LSTM", "GRU", "RNN", "LayerNormalization", "ReverseSequence", "Upsample"):
+        assert onnx_ops.first_opset(op) == onnx_ops.from_onnx()[op]
+    assert (onnx_ops.first_opset("LayerNormalization"), onnx_ops.first_opset("ReverseSequence"),
+            onnx_ops.first_opset("ReverseV2")) == (17, 10, None)
+    assert onnx_ops.newest_known_opset() == onnx.defs.onnx_opset_version()
+
+
+def test_the_op_table_is_up_to_date() -> None:
+    if onnx.__version__ != onnx_ops_table.ONNX_VERSION:
+        pytest.skip(f"the table is of onnx {onnx_ops_table.ONNX_VERSION}: onnx.defs is read")
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "gen_schema_table.py"),
+                           "--check"], capture_output=True, text=True, cwd=REPO / "scripts")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _lint(*paths: str) -> list[dict[str, object]]:
+    result = invoke("lint", *paths, "--format", "json", "--no-respect-gitignore",
+                    "--select", "AL005")
+    models: list[dict[str, object]] = json.loads(result.stdout)["models"]
+    return models
+
+
+def test_tf2onnx_at_opset_9_leaves_reverse_v2_which_no_runtime_loads() -> None:
+    assert MANIFEST["models"]["bigru_opset9.onnx"]["onnxruntime_error"].startswith(
+        "This is an invalid model. In Node, (\"model/bidirectional/backward_gru/ReverseV2\"")
+    assert MANIFEST["models"]["bigru_opset10.onnx"]["max_abs_diff_vs_keras"] < 1e-5
+    result = invoke("lint", str(HERE / "bigru_opset9.onnx"), "--format", "json",
+                    "--select", "AL005")
+    assert result.exit_code == 1, result.output
+    [model] = json.loads(result.stdout)["models"]
+    [finding] = model["findings"]
+    assert finding["code"] == "AL005" and finding["severity"] == "error"
+    assert finding["location"]["node"] == "model/bidirectional/backward_gru/ReverseV2"
+    assert finding["location"]["op_type"] == "ReverseV2"
+    assert finding["expected"] == "an op ONNX defines at opset 9"
+    assert finding["actual"] == "ReverseV2, an op of no ONNX opset"
+    assert _lint(str(HERE / "bigru_opset10.onnx"))[0]["findings"] == []
+
+
+@pytest.mark.parametrize(("opset", "backward"), [(9, "unknown"), (10, "reverse")])
+def test_the_backward_loop_reads_reversed_only_where_onnx_says_so(
+    opset: int, backward: str
+) -> None:
+    """At opset 10 the backward GRU's sequence is a ReverseSequence: reverse. At opset 9 it is
+    ReverseV2, an op ONNX does not define: which way it reads cannot be told."""
+    graph = build_graph(load_model(HERE / f"bigru_opset{opset}.onnx"))
+    layers = build_layers(graph)
+    assert [(layer.op_type, layer.effective_hidden_size, layer.direction) for layer in layers] == [
+        ("GRU", 4, "forward"), ("GRU", 4, backward)]
+
+
+def test_what_is_not_judged(tmp_path: pytest.TempPathFactory) -> None:
+    """A local function's call is no op; a model of an opset newer than onnx here knows may use
+    ops onnx does not know yet; a custom domain is not ONNX's; onnx's old experimental ops,
+    which onnxruntime loads, are not reported."""
+    newest = onnx.defs.onnx_opset_version()
+    text = """
+<ir_version: 10, opset_import: ["" : 17, "local" : 1, "custom" : 1]>
+g (float[2] x) => (float[2] z) {
+  y = local.Twice (x)
+  w = custom.ReverseV2 (y)
+  z = Identity (w)
+}
+<domain: "local", opset_import: ["" : 17]>
+Twice (a) => (b) {
+  b = Add (a, a)
+}
+"""
+    path = tmp_path / "calls.onnx.txt"  # type: ignore[operator]
+    path.write_text(text)
+    assert _lint(str(path))[0]["findings"] == []
+    newer = tmp_path / "newer.onnx.txt"  # type: ignore[operator]
+    newer.write_text(f"""
+<ir_version: 10, opset_import: ["" : {newest + 1}]>
+g (float[2] x) => (float[2] y) {{
+  y = FutureOp (x)
+}}
+""")
+    assert _lint(str(newer))[0]["findings"] == []
+    kept = tmp_path / "kept.onnx.txt"  # type: ignore[operator]
+    kept.write_text("""
+<ir_version: 3, opset_import: ["" : 8]>
+g (float[1, 3, 2, 2] x) => (float[1, 3, 2, 2] z) {
+  y = ImageScaler <scale: float = 2.0, bias: floats = [0.0, 0.0, 0.0]> (x)
+  z = ThresholdedRelu (y)
+}
+""")
+    assert onnx_ops.first_opset("ThresholdedRelu") == 10  # onnx's; onnxruntime keeps the v1
+    assert _lint(str(kept))[0]["findings"] == []
+    older = tmp_path / "older.onnx.txt"  # type: ignore[operator]
+    older.write_text(older_text := newer.read_text().replace(str(newest + 1), str(newest)))
+    assert "FutureOp" in older_text
+    [finding] = _lint(str(older))[0]["findings"]
+    assert finding["actual"] == "FutureOp, an op of no ONNX opset"
