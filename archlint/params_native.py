@@ -16,7 +16,7 @@ from archlint.graph import ModelGraph
 from archlint.params_types import Convention, LayerParams, SlotCount
 from archlint.recurrent import RecurrentLayer, TensorRef
 from archlint.shapes import known_product
-from archlint.weight_sources import Basis, Source, Trace, all_zero, trace
+from archlint.weight_sources import Basis, Source, Trace, all_zero, stored_externally, trace
 
 __all__ = [
     "GeometryMemo",
@@ -96,6 +96,11 @@ def count_native_layer(
                 f"B ({_count_text(elements)} elements) is stored but every element is 0: "
                 "what converters write for use_bias=False (tf2onnx) or bias=False; the ONNX "
                 "count keeps it, PyTorch and Keras count 0 (no bias)")
+        elif slot == "B" and found is not None and stored_externally(found):
+            notes.append(
+                f"B {ref.name!r} is stored in an external data file, which archlint does not "
+                "read: whether every element is 0 (use_bias=False, bias=False: PyTorch and "
+                "Keras would count 0) cannot be told; it is counted as a bias")
         slots.append(SlotCount(slot, ref.name, elements, pytorch, keras,
                                basis=basis, sources=sources))
 

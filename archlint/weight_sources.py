@@ -34,6 +34,7 @@ __all__ = [
     "Source",
     "Trace",
     "all_zero",
+    "stored_externally",
     "infer_computed_shapes",
     "trace",
 ]
@@ -311,6 +312,14 @@ def all_zero(found: Trace) -> bool:
         if not zero:
             return False
     return True
+
+
+def stored_externally(found: Trace) -> bool:
+    """Whether any stored tensor of ``found`` keeps its data in an external file (which
+    :func:`all_zero` never reads)."""
+    return any(source.stored is not None
+               and source.stored.data_location == TensorProto.EXTERNAL
+               for source in found.sources)
 
 
 # raw_data layouts numpy reads directly (ONNX stores raw data little-endian); the other types

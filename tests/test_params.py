@@ -458,3 +458,21 @@ def test_weights_read_inside_a_loop_body_count_once(tmp_path: Path) -> None:
     assert [(s.tensor, s.shared_with) for s in outer.slots] == [("Wc", "cell_matmul")]
     assert totals(model) == (20, 20, 20)
     assert [(s.tensor, s.nodes) for s in model.shared] == [("Wc", ("cell_matmul", "out_proj"))]
+
+
+def test_a_bias_in_external_data_is_not_judged_and_says_so(tmp_path: Path) -> None:
+    """tf2onnx's all-zero B of a Keras LSTM(use_bias=False): read inline, PyTorch and Keras
+    count 0; saved as external data (as big models are), archlint does not read it, counts it
+    as a bias in every convention and says why."""
+    source = FIXTURES / "keras" / "k2_bidir_lstm_no_bias.onnx"
+    onnx.save(onnx.load(source), tmp_path / "model.onnx", save_as_external_data=True,
+              all_tensors_to_one_file=True, location="model.data", size_threshold=0)
+    [inline] = count_paths([str(source)])
+    [external] = count_paths([str(tmp_path / "model.onnx")])
+    assert [inline.total(c) for c in (ONNX, PYTORCH, KERAS)] == [128, 96, 96]
+    assert [external.total(c) for c in (ONNX, PYTORCH, KERAS)] == [128, 128, 112]
+    [row] = external.layers
+    [note] = [n for n in row.notes if "external" in n]
+    assert note.startswith("B 'B__3378' is stored in an external data file, which archlint "
+                           "does not read: whether every element is 0")
+    assert not any("external" in n for n in inline.layers[0].notes)
