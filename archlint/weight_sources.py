@@ -34,8 +34,8 @@ __all__ = [
     "Source",
     "Trace",
     "all_zero",
-    "stored_externally",
     "infer_computed_shapes",
+    "stored_externally",
     "trace",
 ]
 

@@ -125,3 +125,17 @@ g (float[1, 3, 2, 2] x) => (float[1, 3, 2, 2] z) {
     assert "FutureOp" in older_text
     [finding] = _lint(str(older))[0]["findings"]
     assert finding["actual"] == "FutureOp, an op of no ONNX opset"
+
+
+def test_torch_at_opset_7_makes_zero_states_with_constant_fill() -> None:
+    """The classic exporter at opset_version=7 fills an nn.LSTM's zero initial states with
+    ConstantFill, an experimental op gone from onnx since 1.5 that onnxruntime never kept
+    (fixtures/exported_defects/, make_defect_exports.py): onnxruntime refuses the model."""
+    entry = json.loads((FIXTURES / "exported_defects" / "manifest.json").read_text())[
+        "lstm_opset7_classic.onnx"]
+    assert "ConstantFill" in entry["ops"] and entry["opset"] == 7
+    assert entry["ort_seq_5_batch_2"].endswith(
+        "ai.onnx:ConstantFill(-1) is not a registered function/op")
+    [model] = _lint(str(FIXTURES / "exported_defects" / "lstm_opset7_classic.onnx"))
+    assert [(f["code"], f["location"]["node"], f["actual"]) for f in model["findings"]] == [
+        ("AL005", "/ConstantFill", "ConstantFill, an op of no ONNX opset")]
