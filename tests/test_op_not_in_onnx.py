@@ -1,7 +1,8 @@
 """AL005: an op of the ONNX domain that ONNX does not define at the model's opset, with the
 op table it reads (archlint/onnx_ops.py, written from one onnx release), and what tf2onnx
 makes of a Keras Bidirectional GRU at opset 9 (fixtures/tf2onnx_opset/, make_tf2onnx_opset.py):
-TensorFlow's ReverseV2, left in the ONNX domain, which onnxruntime refuses."""
+TensorFlow's ReverseV2, left in the ONNX domain, which onnxruntime refuses. AL215 likewise reads
+an op's attributes at the model's opset."""
 
 from __future__ import annotations
 
@@ -139,3 +140,30 @@ def test_torch_at_opset_7_makes_zero_states_with_constant_fill() -> None:
     [model] = _lint(str(FIXTURES / "exported_defects" / "lstm_opset7_classic.onnx"))
     assert [(f["code"], f["location"]["node"], f["actual"]) for f in model["findings"]] == [
         ("AL005", "/ConstantFill", "ConstantFill, an op of no ONNX opset")]
+
+
+@pytest.mark.parametrize(("opset", "attribute", "found"), [
+    (6, "output_sequence", False), (7, "output_sequence", True),
+    (13, "layout", True), (14, "layout", False), (None, "layout", False)])
+def test_al215_reads_the_attributes_of_the_models_opset(
+    tmp_path: pytest.TempPathFactory, opset: int | None, attribute: str, found: bool
+) -> None:
+    """LSTM has output_sequence up to opset 6 and layout from opset 14 (onnx.defs); with no
+    ONNX opset imported, the newest schema is read."""
+    imports = f'"" : {opset}' if opset is not None else '"custom" : 1'
+    path = tmp_path / "lstm.onnx.txt"  # type: ignore[operator]
+    path.write_text(f"""
+<ir_version: 7, opset_import: [{imports}]>
+g (float[5, 2, 4] X, float[1, 12, 4] W, float[1, 12, 3] R) => (float[5, 1, 2, 3] Y) {{
+  [lstm_0] Y = LSTM <hidden_size: int = 3, {attribute}: int = 0> (X, W, R)
+}}
+""")
+    result = invoke("lint", str(path), "--format", "json", "--select", "AL215")
+    findings = json.loads(result.stdout)["models"][0]["findings"]
+    assert [(f["code"], f["location"]["attribute"]) for f in findings] == (
+        [("AL215", attribute)] if found else [])
+    if found:
+        assert f"at opset {opset} (" in findings[0]["message"]
+        has = set(onnx.defs.get_schema("LSTM", opset).attributes)
+        assert attribute not in has and findings[0]["expected"] == "one of " + ", ".join(
+            sorted(has))

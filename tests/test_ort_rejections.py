@@ -80,6 +80,8 @@ ROWS = [
         "AL217", "lstm_0"),
     Row("gru_input_forget", "session", "Unrecognized attribute: input_forget for operator GRU",
         "AL215", "gru_0"),
+    Row("lstm_layout_opset13", "session", "Unrecognized attribute: layout for operator LSTM",
+        "AL215", "lstm_0"),
     Row("lstm_sequence_lens_int64", "session",
         "Type Error: Type 'tensor(int64)' of input parameter (L) of operator (LSTM)",
         "AL105", "lstm_0"),

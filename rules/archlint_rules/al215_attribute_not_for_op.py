@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
 from archlint.recurrent import RecurrentLayer
-from archlint_rules._attrs import attribute_types
+from archlint_rules._attrs import attribute_types, opset_note
 from archlint_rules._dims import describe
 from archlint_rules._fixes import node_of
 
@@ -19,10 +19,11 @@ class AttributeNotForOp(LayerRule):
     """The node carries an attribute its operator does not have.
 
     ## What it does
-    Reports any attribute outside the operator's schema: ``input_forget`` exists only on
-    LSTM, ``linear_before_reset`` only on GRU; anything else not in the common set
-    (activation_alpha, activation_beta, activations, clip, direction, hidden_size, layout)
-    is unknown too.
+    Reports any attribute outside the operator's schema at the model's opset:
+    ``input_forget`` exists only on LSTM, ``linear_before_reset`` only on GRU (from opset 3);
+    anything else not in the common set (activation_alpha, activation_beta, activations,
+    clip, direction, hidden_size, and layout from opset 14) is unknown too. Before opset 7
+    the ops also had ``output_sequence``.
 
     ## Why is this bad?
     input_forget couples the LSTM's input and forget gates (f_t = 1 - i_t);
@@ -44,20 +45,22 @@ class AttributeNotForOp(LayerRule):
     fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
-        known = attribute_types(layer)
+        opset = ctx.model.opset
+        known = attribute_types(layer, opset)
         for attribute in layer.attribute_types:
             if attribute in known:
                 continue
             owner = _BELONGS_TO.get(attribute)
             where = f"; it is an {owner} attribute" if owner == "LSTM" else (
                 f"; it is a {owner} attribute" if owner else "")
+            when = opset_note(attribute, layer, opset)
             yield ctx.finding(
                 self, layer,
                 f"{describe(layer)} has attribute {attribute!r}, which {layer.display_op} does "
-                f"not have{where}",
+                f"not have{when}{where}",
                 attribute=attribute, expected=f"one of {', '.join(sorted(known))}",
                 actual=attribute,
-                help=_help(layer, attribute, owner),
+                help=_help(layer, attribute, owner, when),
             )
 
     def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
@@ -79,7 +82,15 @@ class AttributeNotForOp(LayerRule):
                    Safety.SAFE, lambda: editor.remove_attribute(node, attribute))
 
 
-def _help(layer: RecurrentLayer, attribute: str, owner: str | None) -> str:
+def _help(layer: RecurrentLayer, attribute: str, owner: str | None, when: str) -> str:
+    if attribute == "layout" and when:
+        return ("Remove 'layout' (before opset 14 every recurrent op is sequence first, "
+                "layout=0; if it was 1, transpose X, the states and the outputs around the "
+                "node), or raise the model's opset to 14.")
+    if attribute == "output_sequence" and when:
+        return "Remove 'output_sequence': from opset 7 on, Y is an optional output."
+    if attribute == "linear_before_reset" and when:
+        return "Raise the model's opset to 3 or later, or remove 'linear_before_reset'."
     if attribute == "layout" and layer.display_op != layer.op_type:
         return (f"Remove 'layout': {layer.display_op} is always sequence first (layout=0); if "
                 "it was 1, transpose X, the states and the outputs around the node.")

@@ -43,7 +43,7 @@ class AttributeWrongType(LayerRule):
     fix_safety = Safety.SAFE
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
-        known = attribute_types(layer)
+        known = attribute_types(layer, ctx.model.opset)
         for attribute, actual in layer.attribute_types.items():
             expected = known.get(attribute)
             if expected is None or actual == expected:
