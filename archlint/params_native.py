@@ -99,7 +99,7 @@ def count_native_layer(
         elif slot == "B" and found is not None and stored_externally(found):
             notes.append(
                 f"B {ref.name!r} is stored in an external data file, which archlint does not "
-                "read: whether every element is 0 (use_bias=False, bias=False: PyTorch and "
+                "read: whether it is all zeros (use_bias=False, bias=False: PyTorch and "
                 "Keras would count 0) cannot be told; it is counted as a bias")
         slots.append(SlotCount(slot, ref.name, elements, pytorch, keras,
                                basis=basis, sources=sources))

@@ -474,5 +474,5 @@ def test_a_bias_in_external_data_is_not_judged_and_says_so(tmp_path: Path) -> No
     [row] = external.layers
     [note] = [n for n in row.notes if "external" in n]
     assert note.startswith("B 'B__3378' is stored in an external data file, which archlint "
-                           "does not read: whether every element is 0")
+                           "does not read: whether it is all zeros")
     assert not any("external" in n for n in inline.layers[0].notes)

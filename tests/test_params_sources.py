@@ -287,6 +287,8 @@ def test_zero_b_in_external_data_is_never_read(tmp_path: Path) -> None:
     (row,) = params.layers
     assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (56, 56, 48)
     assert not any("every element is 0" in note for note in row.notes)
+    assert any("is stored in an external data file, which archlint does not read" in note
+               for note in row.notes)
 
 
 def test_zero_b_that_is_an_overridable_input_default_is_a_bias(tmp_path: Path) -> None:
