@@ -148,8 +148,9 @@ Layers written out by exporters count as the layer they are:
   - a Keras BatchNormalization folded by tf2onnx into x·scale + shift (a Mul and an Add of
     vectors in tf.nn.batch_normalization's name scope): ONNX and PyTorch 2·C, Keras 4·C.
   - onnxruntime's quantized ops (ConvInteger, MatMulInteger, QLinearConv, QLinearMatMul,
-    com.microsoft QGemm, DynamicQuantizeMatMul, MatMulIntegerToFloat): the int8 weight and
-    the bias as the float layer's parameters; the weight's scale and zero point in ONNX only.
+    com.microsoft QGemm, DynamicQuantizeMatMul, MatMulIntegerToFloat, MatMulNBits): the int8
+    weight (MatMulNBits: its K·N packed values) and the bias as the float layer's parameters;
+    the weight's scale and zero point in ONNX only.
 The per-layer report says how each recurrent layer was recognised: native (an ONNX
 LSTM/GRU/RNN node), contrib (an onnxruntime com.microsoft op), loop-cell (a Loop or Scan
 whose body computes the cell), unrolled (per-step MatMuls) or step (one step per call, the

@@ -35,7 +35,7 @@ from archlint.params import LayerParams, ModelParams
 from archlint.params_native import geometry_key
 from archlint.params_types import replaced
 from archlint.recurrent import Recognition, RecurrentLayer
-from archlint.shapes import Dim, Shape, is_invented_symbol
+from archlint.shapes import Dim, Shape, is_invented_symbol, known_product
 
 if TYPE_CHECKING:
     from archlint.cells import CellFacts
@@ -216,6 +216,10 @@ def _dtype_and_bytes(row: LayerParams, graph: ModelGraph) -> tuple[str | None, i
             if slot.shared_with is not None or slot.elements == 0:
                 continue
             size = _itemsize(dtype)
+            if info is not None and info.shape is not None:
+                # what the tensor stores: more than its values when they are packed
+                # (MatMulNBits's 4-bit B counts K·N values held in fewer, padded bytes)
+                elements = known_product(info.shape) if slot.sources else elements
             if total is not None and size is not None and elements is not None:
                 total += size * elements
             else:

@@ -25,7 +25,8 @@ from types import MappingProxyType
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo, dtype_name
 from archlint.params_native import traced_note
-from archlint.params_types import LayerParams, SlotCount
+from archlint.params_types import LayerParams, SlotCount, replaced
+from archlint.patterns import attr_int
 from archlint.shapes import format_shape
 from archlint.weight_sources import Basis, Trace
 
@@ -55,6 +56,9 @@ QUANTIZED_OPS: Mapping[tuple[str, str], QuantizedOp] = MappingProxyType({
     (_MS, "QGemm"): QuantizedOp("linear", ((3, 4, 5), (0, 1, 2)), bias=6),
     (_MS, "DynamicQuantizeMatMul"): QuantizedOp("linear", ((1, 2, 3),), bias=4),
     (_MS, "MatMulIntegerToFloat"): QuantizedOp("linear", ((1, 3, 5), (0, 2, 4)), bias=6),
+    # weight-only quantization (MatMulNBitsQuantizer): A, B packed, scales, zero points, g_idx,
+    # bias; B's logical shape [N, K] is in attributes (see _packed)
+    (_MS, "MatMulNBits"): QuantizedOp("linear", ((1, 2, 3),), bias=5),
 })
 # Ops between an integer product and the Add of its float bias (scaled back: Cast, Mul).
 _RESCALE_OPS = frozenset({"Cast", "Mul"})
@@ -87,6 +91,9 @@ def count_quantized(
     bias = _operand(graph, node, (op.bias, None, None), _BIAS, weight_of)
     slots = [_slot(name, tensor, trace, framework=name in ("weight", "bias"))
              for name, tensor, trace in (*weight, *(bias or ()))]
+    if node.op_type == "MatMulNBits":
+        slots, note = _packed(node, slots)
+        notes.append(note)
     slots.extend(() if bias else added)
     quantization = [s.slot for s in slots if s.slot in _QUANTIZATION_SLOTS]
     if quantization:
@@ -129,12 +136,14 @@ def quantized_bias(
 ) -> tuple[SlotCount, ...]:
     """The slots of the bias added to the output of ``node``, a quantized product without a
     bias input: after an integer product is scaled back (ConvInteger, MatMulInteger: Cast,
-    Mul, Add of the float bias), in int32 right after it (the first quantizer releases), or by
+    Mul, Add of the float bias), in int32 right after it (the first quantizer releases), by
     a com.microsoft QLinearAdd of an int8 bias after a QLinearMatMul (with its scale and zero
-    point)."""
-    if len(node.outputs) != 1 \
-            or node.op_type not in ("ConvInteger", "MatMulInteger", "QLinearMatMul"):
+    point), or right after a MatMulNBits (whose output is float already)."""
+    if len(node.outputs) != 1 or node.op_type not in (
+            "ConvInteger", "MatMulInteger", "QLinearMatMul", "MatMulNBits"):
         return ()
+    if node.op_type == "MatMulNBits" and len(node.inputs) > 5 and node.inputs[5]:
+        return ()  # its own bias input
     tensor = node.outputs[0]
     for _ in range(_HOPS):
         consumers = graph.consumers_of(tensor, node.graph) if tensor else []
@@ -204,6 +213,30 @@ def _slot(slot: str, info: TensorInfo, found: Trace, *, framework: bool) -> Slot
     counted = elements if framework else 0
     return SlotCount(slot, info.name, elements, counted, counted, basis=found.basis,
                      sources=found.sources, dtype=_dtype(info))
+
+
+def _packed(node: NodeInfo, slots: list[SlotCount]) -> tuple[list[SlotCount], str]:
+    """A MatMulNBits row counted in values, not bytes: B holds ``bits``-bit values packed into
+    bytes (``[N, ceil(K / block_size), block_size · bits / 8]``), one scale and zero point per
+    block (zero points packed too below 8 bits); attributes K and N are the float weight's
+    shape. Unknown when an attribute is missing."""
+    k, n = attr_int(node, "K"), attr_int(node, "N")
+    bits, block = attr_int(node, "bits") or 4, attr_int(node, "block_size")
+    if not k or not n or not block or min(k, n, block) < 1:
+        counted = [replaced(s, elements=None, pytorch=None, keras=None)
+                   if s.slot in ("weight", "w_zero_point") else s for s in slots]
+        return counted, (f"quantized ({bits}-bit MatMulNBits): K, N or block_size missing: "
+                         "the packed weight's values cannot be counted")
+    values = {"weight": k * n, "w_zero_point": n * -(-k // block)}
+    counted = []
+    for slot in slots:
+        elements = values.get(slot.slot)
+        if elements is not None:
+            framework = elements if slot.slot == "weight" else 0
+            slot = replaced(slot, elements=elements, pytorch=framework, keras=framework)
+        counted.append(slot)
+    return counted, (f"{bits}-bit weight packed by MatMulNBits (block {block}): counted as "
+                     f"its K·N = {k}·{n} values, the float weight's")
 
 
 def _dtype(info: TensorInfo) -> str | None:

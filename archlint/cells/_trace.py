@@ -42,7 +42,9 @@ _SEQUENCE_VIEW_OPS = frozenset({"Identity", "Cast", "Transpose", "Squeeze", "Uns
 _MATMULS = frozenset({"MatMul", "Gemm"})
 # onnxruntime's dynamic quantization of a MatMul with a stored weight:
 # Mul(Cast(MatMulInteger(DynamicQuantizeLinear(x), W_int8, ...)), x_scale * W_scale)
-_PRODUCTS = _MATMULS | {"MatMulInteger"}
+# and onnxruntime's weight-only quantization (MatMulNBitsQuantizer): com.microsoft MatMulNBits,
+# A @ B^T with B [N, K] stored packed, 2-8 bits a value
+_PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits"}
 # What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
 # the graph (their output 0, which DequantizeLinear reads).
 _QUANTIZED_TYPES = frozenset({2, 3, 4, 5, 6, 21, 22})  # uint8, int8, uint16, int16, int32, 4-bit
@@ -269,6 +271,8 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
     MatMulInteger as the dynamically quantized product it computes."""
     if node.op_type == "MatMulInteger":
         return _integer_product(graph, node)
+    if node.op_type == "MatMulNBits":
+        return _nbits_product(graph, node)
     if node.op_type not in _MATMULS or len(node.inputs) < 2 \
             or node.domain not in ("", "ai.onnx"):
         return None
@@ -315,6 +319,28 @@ def _integer_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None
                                                     and scale.op_type == "Mul" else [])}
     return _WeightProduct(muls[0], _first(quantize), node.inputs[1], sources, (),
                           frozenset(members))
+
+
+def _nbits_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
+    """``A @ B^T`` as onnxruntime's weight-only quantizer writes it (com.microsoft
+    MatMulNBits): B is stored packed, ``[N, ceil(K / block_size), blob]`` bytes, with a float
+    scale per block; attributes K and N give its logical shape ``[N, K]``, which is the weight
+    read here (stored ``[out, in]``, as a Gemm with transB=1). Input 5 is an optional bias."""
+    if node.domain != "com.microsoft" or len(node.inputs) < 3 or not node.inputs[1]:
+        return None
+    k, n = attr_int(node, "K"), attr_int(node, "N")
+    info = graph.tensor(node.inputs[1], node.graph)
+    if not k or not n or k < 1 or n < 1 or info is None:
+        return None
+    info = graph.loop_invariant(info)
+    if not info.is_initializer and info.constant_source is None:
+        return None
+    weight = WeightSource(info.name, info.graph, (n, k), True, info.dtype,
+                          not info.is_initializer)
+    bias: tuple[WeightSource, ...] = ()
+    if len(node.inputs) > 5 and node.inputs[5]:
+        bias = weight_sources(graph, node.inputs[5], node.graph) or ()
+    return _WeightProduct(node, node.inputs[0], node.inputs[1], (weight,), bias)
 
 
 def _integer_matmul(graph: ModelGraph, mul: NodeInfo) -> NodeInfo | None:
