@@ -67,6 +67,9 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
         slots.extend(SlotCount(slot, s.tensor, s.elements, s.elements, s.elements,
                                sources=_stored(s)) for s in sources)
     slots.extend(_bias_entries(cell.bias, stored_bias, torch_bias, keras_bias))
+    # one bias stored again per step (quantized with each step's scale): ONNX only
+    slots.extend(SlotCount("B", s.tensor, s.elements, 0, 0, sources=_stored(s))
+                 for s in cell.bias_copies)
     # the diagonal weights are a Keras 2 PeepholeLSTMCell's too (TF1's LSTMCell counts them)
     slots.extend(SlotCount("P", s.tensor, s.elements, s.elements, s.elements,
                            sources=_stored(s)) for s in cell.peephole)
@@ -149,4 +152,10 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     if cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "
                      f"({_TORCH_NAMES[cell.cell]})")
+    if cell.bias_copies:
+        copies = len(cell.bias_copies)
+        notes.append(f"B: {copies} more stored cop{'ies' if copies > 1 else 'y'} of the "
+                     "biases, one per step, quantized in int32 with each step's input scale "
+                     "(onnxruntime's QDQ format): counted in ONNX only; each bias counts once "
+                     "in PyTorch and Keras")
     return tuple(notes)

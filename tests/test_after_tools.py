@@ -10,7 +10,9 @@ finding codes.
 - fixtures/qdq/: onnxruntime's static quantization in the QDQ format. A quantize-dequantize
   pair on an activation is a view of it: an unrolled Keras LSTM, torch's dynamo nn.RNN chain
   and a torch LSTMCell step were not recognised through them, and the dynamo chain's input
-  bias (added once, to the hoisted projection, behind its own pair) was dropped.
+  bias (added once, to the hoisted projection, behind its own pair) was dropped. A traced
+  torch cell's Gemm biases are stored once per step in int32 (each with its step's scale):
+  the cell's bias was "neither g·H nor 2·g·H", PyTorch and Keras n/a.
 - fixtures/dynamic_quantized/: onnxruntime's dynamic quantization. Each MatMul of a stored
   weight becomes MatMulInteger of the dynamically quantized input, cast and rescaled by a Mul:
   an unrolled Keras LSTM and torch's LSTMCell and GRUCell steps were not recognised (their
@@ -38,9 +40,38 @@ def test_every_model_is_listed_with_its_source(folder: str) -> None:
     assert all((REPO / entry["source"]).is_file() for entry in models.values())
 
 
+# What a quantized model stores more than its source: the int32 copies of a traced torch
+# cell's Gemm biases, one per step after the first (5 steps; LSTM: b_ih of 4·3, GRU: b_ih and
+# b_hh of 3·3 each), counted in ONNX only
+STORED_COPIES = {"torch_custom_lstm_trace_qdq.onnx": 4 * 12,
+                 "torch_custom_gru_trace_qdq.onnx": 4 * 2 * 9}
+
+
 @pytest.mark.parametrize(("folder", "name"), CASES)
 def test_a_model_after_the_tool_reads_as_its_source(folder: str, name: str) -> None:
+    from archlint.params import Convention
+
     source = json.loads((FIXTURES / folder / "manifest.json").read_text())["models"][name]
     after = read_as(FIXTURES / folder / name)
-    assert after == read_as(REPO / source["source"])
+    layers, totals, codes = read_as(REPO / source["source"])
+    onnx = totals[Convention.ONNX]
+    totals[Convention.ONNX] = None if onnx is None else onnx + STORED_COPIES.get(name, 0)
+    assert after == (layers, totals, codes)
     assert after[0]  # every source has a recurrent layer
+
+
+@pytest.mark.parametrize("name", sorted(STORED_COPIES))
+def test_per_step_int32_copies_of_a_bias_count_once_in_the_frameworks(name: str) -> None:
+    """onnxruntime quantizes each step's Gemm C with that step's input scale: stored once per
+    step, one bias of the cell (b_ih, b_hh) for PyTorch and Keras."""
+    from archlint.app import count_paths
+
+    [report] = count_paths([str(FIXTURES / "qdq" / name)])
+    [row] = report.layers
+    copies = [slot for slot in row.slots if slot.slot == "B" and slot.pytorch == 0]
+    assert sum(slot.elements or 0 for slot in copies) == STORED_COPIES[name]
+    assert {slot.keras for slot in copies} == {0}
+    assert all(slot.tensor.endswith("_quantized") for slot in copies)
+    [note] = [n for n in row.notes if n.startswith("B: ")]
+    assert note.startswith(f"B: {len(copies)} more stored copies of the biases, one per step")
+    assert len(copies) == (4 if "lstm" in name else 8)  # 4 more steps; the GRU's two biases

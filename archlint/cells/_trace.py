@@ -105,6 +105,9 @@ class CellFacts:
     # ``recurrent_kernel`` is empty
     joint_kernel: bool = False
     peephole: tuple[WeightSource, ...] = ()  # a peephole LSTM's diagonal weights ([H] each)
+    # stored copies of a bias in ``bias``, one per use (onnxruntime's QDQ quantizes a Gemm's C
+    # in int32 with each step's input scale): stored, so counted in ONNX only
+    bias_copies: tuple[WeightSource, ...] = ()
 
     @property
     def gates(self) -> int:
@@ -124,7 +127,8 @@ class CellFacts:
 
     @property
     def sources(self) -> tuple[WeightSource, ...]:
-        return (*self.kernel, *self.recurrent_kernel, *self.bias, *self.peephole)
+        return (*self.kernel, *self.recurrent_kernel, *self.bias, *self.peephole,
+                *self.bias_copies)
 
 
 def _sum_elements(sources: Iterable[WeightSource]) -> int | None:
@@ -355,6 +359,34 @@ def _integer_matmul(graph: ModelGraph, mul: NodeInfo) -> NodeInfo | None:
             if product is not None and product.node.id == mul.id:
                 return matmul
     return None
+
+
+def _own_biases(
+    products: Iterable[_WeightProduct],
+) -> tuple[tuple[WeightSource, ...], tuple[WeightSource, ...]]:
+    """The biases products add themselves (a Gemm's C), and the copies among them: products of
+    one weight (the steps of a chain) whose C is a different int32 tensor of one shape each are
+    adding one bias, quantized by onnxruntime's QDQ format with each step's own input scale
+    (``bias_ih``, ``bias_ih0``, ... ``_quantized``); the first is the bias, the others copies."""
+    kept: list[WeightSource] = []
+    copies: list[WeightSource] = []
+    first_of: dict[tuple[tuple[str, str], ...], WeightSource] = {}
+    for product in products:
+        role = tuple(source.key for source in product.sources)
+        if len(product.bias) != 1:
+            kept.extend(product.bias)
+            continue
+        [bias] = product.bias
+        first = first_of.setdefault(role, bias)
+        if first.key != bias.key and bias.dtype == first.dtype == _INT32 \
+                and bias.shape == first.shape:
+            copies.append(bias)
+        else:
+            kept.append(bias)
+    return _dedupe(kept), _dedupe(copies)
+
+
+_INT32 = 6  # TensorProto.INT32: a bias quantized for an int8 product's accumulator
 
 
 def _dedupe(sources: Iterable[WeightSource]) -> tuple[WeightSource, ...]:

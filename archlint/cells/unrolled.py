@@ -28,6 +28,7 @@ from archlint.cells._trace import (
     _match_core,
     _op_types,
     _order,
+    _own_biases,
     _pairs_on_last_axis,
     _resets_before_product,
     _Upstream,
@@ -181,8 +182,8 @@ def _match_chain(
     used = {s.key for s in (*core.kernel, *core.recurrent)}
     hoisted = _downstream_adds(graph, kernel_products) if len(kernel_products) == 1 \
         else frozenset()
-    bias = _dedupe((*_chain_bias(graph, walks, hoisted, used),
-                    *(s for p in (*chain, *kernel_products) for s in p.bias)))
+    own, copies = _own_biases((*chain, *kernel_products))
+    bias = _dedupe((*_chain_bias(graph, walks, hoisted, used), *own))
     nodes = frozenset({*ids, *kernel_ids})
     return CellFacts(
         how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
@@ -190,7 +191,7 @@ def _match_chain(
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
         reset_after=(not reset_before) if core.cell == "GRU" else None,
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
-        sequence=None, steps=steps, nodes=nodes,
+        sequence=None, steps=steps, nodes=nodes, bias_copies=copies,
     )
 
 
@@ -240,8 +241,8 @@ def _joint_chain(
     if failure is not None:
         return failure
     used = {s.key for s in sources}
-    bias = _dedupe((*_chain_bias(graph, walks, frozenset(), used),
-                    *(s for p in chain for s in p.bias)))
+    own, copies = _own_biases(chain)
+    bias = _dedupe((*_chain_bias(graph, walks, frozenset(), used), *own))
     states = [dataclasses.replace(p, data=pair[k]) for p, pair in zip(chain, pairs, strict=True)]
     ids = frozenset(p.node.id for p in chain)
     return CellFacts(
@@ -249,7 +250,7 @@ def _joint_chain(
         input_size=rows - hidden, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
         bias=bias, reset_after=None, direction=direction,
         returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
-        steps=_steps(graph, steps), nodes=ids, joint_kernel=True,
+        steps=_steps(graph, steps), nodes=ids, joint_kernel=True, bias_copies=copies,
     )
 
 
