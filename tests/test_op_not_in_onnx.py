@@ -111,6 +111,9 @@ g (float[2] x) => (float[2] y) {{
 }}
 """)
     assert _lint(str(newer))[0]["findings"] == []
+    zero = tmp_path / "zero.onnx.txt"  # type: ignore[operator]
+    zero.write_text(newer.read_text().replace(str(newest + 1), "0"))
+    assert _lint(str(zero))[0]["findings"] == []  # opset 0 defines nothing: not judged
     kept = tmp_path / "kept.onnx.txt"  # type: ignore[operator]
     kept.write_text("""
 <ir_version: 3, opset_import: ["" : 8]>

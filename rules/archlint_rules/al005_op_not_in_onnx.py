@@ -44,8 +44,8 @@ class OpNotInOnnx(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         opset = ctx.model.opset
-        if opset is None or opset > newest_known_opset():
-            return  # no ONNX opset imported, or one newer than onnx here knows: cannot decide
+        if opset is None or opset < 1 or opset > newest_known_opset():
+            return  # no (valid) ONNX opset imported, or one newer than onnx here knows
         wrong = {op for op in ctx.graph.op_types
                  if (first := loadable_from(op)) is None or first > opset}
         if not wrong:
