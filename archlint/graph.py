@@ -126,6 +126,8 @@ def _slot_names(domain: str, op_type: str, kind: str) -> tuple[str, ...]:
 # checked attribute by attribute (custom ops may carry graphs too).
 _CONTROL_FLOW_OPS = frozenset({"Loop", "If", "Scan", "SequenceMap"})
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
+# onnxruntime's contrib ops: op types a caller asks for by name in this domain too (MatMulNBits)
+_MICROSOFT = "com.microsoft"
 # Subgraphs nested deeper than this are not descended into: a hostile model cannot make
 # archlint recurse or allocate without bound.
 MAX_SUBGRAPH_DEPTH = 16
@@ -509,9 +511,11 @@ class ModelGraph:
                 index = int(index_text)
                 scope = self._scopes[node_path]
                 inputs, proto = scope.node_inputs[index], scope.protos[index]
-                if not inputs or inputs[0] != name or proto.domain not in _STANDARD_DOMAINS:
-                    continue  # read as something other than data
                 op_type = proto.op_type
+                if not inputs or inputs[0] != name or (
+                        proto.domain not in _STANDARD_DOMAINS
+                        and not (proto.domain == _MICROSOFT and op_type in op_types)):
+                    continue  # read as something other than data (or by an unknown op)
                 if op_type in op_types and node_path == graph:
                     found.add(index)
                 elif op_type in through:

@@ -28,7 +28,8 @@ def test_every_fixture_runs_and_is_quantized() -> None:
     assert sorted(MANIFEST) == sorted(path.name for path in HERE.glob("*.onnx"))
     assert {name: (entry["matmul_nbits"], entry["bits"]) for name, entry in MANIFEST.items()} == {
         "lstm_dynamo_q4.onnx": (10, [4]), "gru_dynamo_q4.onnx": (10, [4]),
-        "k2_stacked_lstm_dense_q4.onnx": (1, [4])}
+        "k2_stacked_lstm_dense_q4.onnx": (1, [4]), "keras_lstm_cell_q4.onnx": (2, [4]),
+        "keras_gru_cell_ra0_q4.onnx": (3, [4])}
     assert all(entry["max_abs_diff_vs_source"] < 0.2 for entry in MANIFEST.values())
 
 
@@ -42,6 +43,18 @@ def test_an_unrolled_cell_of_4_bit_products_is_the_float_cell(name: str, cell: s
         cell, 4, 3, 5)
     assert {s.tensor for s in layer.cell.kernel + layer.cell.recurrent_kernel} == {
         "t_Q4", "t_1_Q4"}
+    [quantized] = count_paths([str(HERE / name)])
+    [source] = count_paths([str(FIXTURES / MANIFEST[name]["source"])])
+    assert [quantized.total(c) for c in CONVENTIONS] == [source.total(c) for c in CONVENTIONS]
+
+
+@pytest.mark.parametrize(("name", "cell"), [("keras_lstm_cell_q4.onnx", "LSTM"),
+                                            ("keras_gru_cell_ra0_q4.onnx", "GRU")])
+def test_a_single_step_of_4_bit_products_is_the_float_step(name: str, cell: str) -> None:
+    """A Keras cell called once per call: x @ W and h @ R, both MatMulNBits, h a model input."""
+    graph = build_graph(load_model(HERE / name))
+    [layer] = build_layers(graph)
+    assert layer.cell is not None and (layer.op_type, layer.cell.how) == (cell, "step")
     [quantized] = count_paths([str(HERE / name)])
     [source] = count_paths([str(FIXTURES / MANIFEST[name]["source"])])
     assert [quantized.total(c) for c in CONVENTIONS] == [source.total(c) for c in CONVENTIONS]
@@ -76,4 +89,6 @@ def test_lint_says_the_cells_are_counted_not_checked() -> None:
             for name, m in models.items()} == {
         "lstm_dynamo_q4.onnx": [("AL025", "node_mm_Q4")],
         "gru_dynamo_q4.onnx": [("AL025", "node_mm_Q4")],
-        "k2_stacked_lstm_dense_q4.onnx": []}
+        "k2_stacked_lstm_dense_q4.onnx": [],
+        "keras_lstm_cell_q4.onnx": [("AL025", "model/lstm_cell/MatMul_Q4")],
+        "keras_gru_cell_ra0_q4.onnx": [("AL025", "model_2/gru_cell_1/MatMul_Q4")]}

@@ -45,6 +45,8 @@ _MATMULS = frozenset({"MatMul", "Gemm"})
 # and onnxruntime's weight-only quantization (MatMulNBitsQuantizer): com.microsoft MatMulNBits,
 # A @ B^T with B [N, K] stored packed, 2-8 bits a value
 _PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits"}
+# the products whose output is the float product itself (MatMulInteger's is rescaled by a Mul)
+_FLOAT_PRODUCTS = _MATMULS | {"MatMulNBits"}
 # What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
 # the graph (their output 0, which DequantizeLinear reads).
 _QUANTIZED_TYPES = frozenset({2, 3, 4, 5, 6, 21, 22})  # uint8, int8, uint16, int16, int32, 4-bit

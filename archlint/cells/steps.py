@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from archlint.cells._trace import (
     _CELL_BY_GATES,
-    _MATMULS,
+    _FLOAT_PRODUCTS,
     _PRODUCTS,
     _QDQ,
     _WEIGHT_VIEW_OPS,
@@ -105,7 +105,7 @@ def _joint_step(graph: ModelGraph, concat: NodeInfo, used: set[str]) -> CellFact
               if name and graph.viewed_input(name, scope, _STATE_READ_OPS) is not None]
     for consumer in graph.consumers_of(concat.outputs[0], scope):
         product = _weight_product(graph, consumer) \
-            if consumer.op_type in _MATMULS and consumer.id not in used else None
+            if consumer.op_type in _FLOAT_PRODUCTS and consumer.id not in used else None
         if product is None or product.data != concat.outputs[0]:
             continue
         geometry = _geometry(_dedupe(product.sources))
@@ -249,7 +249,7 @@ def _product_above(
         producer = graph.producer(name, scope) if name else None
         if producer is None or producer.graph != scope or producer.id in own:
             return None
-        if producer.op_type in _MATMULS:
+        if producer.op_type in _FLOAT_PRODUCTS:
             return producer
         if producer.op_type == "Mul" and (integer := _integer_matmul(graph, producer)):
             return integer
@@ -284,7 +284,7 @@ def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct |
         if mul.graph != scope or mul.op_type != "Mul" or not mul.outputs or not mul.outputs[0]:
             continue
         for consumer in graph.consumers_of(mul.outputs[0], scope):
-            if consumer.graph != scope or consumer.op_type not in _MATMULS \
+            if consumer.graph != scope or consumer.op_type not in _FLOAT_PRODUCTS \
                     or _first(consumer) != mul.outputs[0]:
                 continue
             product = _weight_product(graph, consumer)
