@@ -13,6 +13,10 @@ finding codes.
   bias (added once, to the hoisted projection, behind its own pair) was dropped. A traced
   torch cell's Gemm biases are stored once per step in int32 (each with its step's scale):
   the cell's bias was "neither g·H nor 2·g·H", PyTorch and Keras n/a.
+- fixtures/qoperator/: onnxruntime's static quantization in the QOperator format: products are
+  QLinearMatMul and com.microsoft QGemm of int8 weights, the sums QLinearAdd (inputs 0 and
+  3), the gates QLinearSigmoid and QLinearMul. Unrolled torch and Keras chains were linear
+  rows, b_hh (added after the sum) uncounted.
 - fixtures/dynamic_quantized/: onnxruntime's dynamic quantization. Each MatMul of a stored
   weight becomes MatMulInteger of the dynamically quantized input, cast and rescaled by a Mul:
   an unrolled Keras LSTM and torch's LSTMCell and GRUCell steps were not recognised (their
@@ -27,7 +31,7 @@ import pytest
 
 from .conftest import FIXTURES, REPO, read_as
 
-FOLDERS = ("ort_optimized", "qdq", "dynamic_quantized")
+FOLDERS = ("ort_optimized", "qdq", "dynamic_quantized", "qoperator")
 CASES = [(folder, name) for folder in FOLDERS
          for name in sorted(json.loads((FIXTURES / folder / "manifest.json").read_text())
                             ["models"])]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.patterns import attr_int, attr_ints
@@ -44,7 +45,14 @@ _MATMULS = frozenset({"MatMul", "Gemm"})
 # Mul(Cast(MatMulInteger(DynamicQuantizeLinear(x), W_int8, ...)), x_scale * W_scale)
 # and onnxruntime's weight-only quantization (MatMulNBitsQuantizer): com.microsoft MatMulNBits,
 # A @ B^T with B [N, K] stored packed, 2-8 bits a value
-_PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits"}
+# and the QOperator format of its static quantization: QLinearMatMul, com.microsoft QGemm
+_QLINEAR_PRODUCTS = frozenset({"QLinearMatMul", "QGemm"})
+_PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits"} | _QLINEAR_PRODUCTS
+# The QOperator ops that compute a float op on quantized tensors, as the activation and bias
+# checks read them (com.microsoft QLinearAdd adds its inputs 0 and 3)
+_QLINEAR_AS = MappingProxyType({"QLinearSigmoid": "Sigmoid", "QLinearMul": "Mul",
+                                "QLinearAdd": "Add", "QLinearLeakyRelu": "LeakyRelu"})
+_QLINEAR_OPERANDS = (0, 3)
 # the products whose output is the float product itself (MatMulInteger's is rescaled by a Mul)
 _FLOAT_PRODUCTS = _MATMULS | {"MatMulNBits"}
 # What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
@@ -244,7 +252,8 @@ def _upstream(
 
 
 def _op_types(graph: ModelGraph, nodes: Iterable[str]) -> set[str]:
-    return {graph.node(n).op_type for n in nodes}
+    """The nodes' op types, a QOperator op as the float op it computes."""
+    return {_QLINEAR_AS.get(op, op) for op in (graph.node(n).op_type for n in nodes)}
 
 
 @dataclass(frozen=True)
@@ -279,6 +288,8 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
         return _integer_product(graph, node)
     if node.op_type == "MatMulNBits":
         return _nbits_product(graph, node)
+    if node.op_type in _QLINEAR_PRODUCTS:
+        return _qlinear_product(graph, node)
     if node.op_type not in _MATMULS or len(node.inputs) < 2 \
             or node.domain not in ("", "ai.onnx"):
         return None
@@ -347,6 +358,30 @@ def _nbits_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
     if len(node.inputs) > 5 and node.inputs[5]:
         bias = weight_sources(graph, node.inputs[5], node.graph) or ()
     return _WeightProduct(node, node.inputs[0], node.inputs[1], (weight,), bias)
+
+
+def _qlinear_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
+    """``x @ W`` in the QOperator format of onnxruntime's static quantization:
+    ``QLinearMatMul(x_q, x_scale, x_zp, W_q, W_scale, W_zp, y_scale, y_zp)`` or com.microsoft
+    ``QGemm(A, a_scale, a_zp, B, b_scale, b_zp, C, y_scale, y_zp)`` (transB as a Gemm's), W
+    stored as its integers and C as int32."""
+    domains = ("com.microsoft",) if node.op_type == "QGemm" else ("", "ai.onnx")
+    if node.domain not in domains or len(node.inputs) < 4 or not node.inputs[3]:
+        return None
+    transposed = False
+    if node.op_type == "QGemm":
+        if attr_int(node, "transA"):
+            return None
+        transposed = bool(attr_int(node, "transB"))
+    sources = weight_sources(graph, node.inputs[3], node.graph, _quantized=True)
+    if not sources:
+        return None
+    if transposed:
+        sources = tuple(dataclasses.replace(s, transposed=not s.transposed) for s in sources)
+    bias: tuple[WeightSource, ...] = ()
+    if node.op_type == "QGemm" and len(node.inputs) > 6 and node.inputs[6]:
+        bias = weight_sources(graph, node.inputs[6], node.graph, _quantized=True) or ()
+    return _WeightProduct(node, node.inputs[0], node.inputs[3], sources, bias)
 
 
 def _integer_matmul(graph: ModelGraph, mul: NodeInfo) -> NodeInfo | None:
@@ -527,10 +562,13 @@ def _added_constants(
     """(stored vector or matrix, the Add that adds it) in ``nodes``, in model order."""
     for node_id in sorted(nodes, key=_model_position):
         node = graph.node(node_id)
-        if node.op_type != "Add":
+        quantized = node.op_type == "QLinearAdd" and node.domain == "com.microsoft"
+        if node.op_type != "Add" and not quantized:
             continue
-        for operand in node.inputs:
-            for source in weight_sources(graph, operand, node.graph) or ():
+        operands = [node.inputs[k] for k in _QLINEAR_OPERANDS if k < len(node.inputs)] \
+            if quantized else node.inputs
+        for operand in operands:
+            for source in weight_sources(graph, operand, node.graph, _quantized=quantized) or ():
                 if source.key not in used and source.shape is not None \
                         and 1 <= len(source.shape) <= 2:
                     yield source, node_id

@@ -13,6 +13,7 @@ from archlint.cells._trace import (
     _CELL_BY_GATES,
     _PRODUCTS,
     _QDQ,
+    _QLINEAR_PRODUCTS,
     _SEQUENCE_VIEW_OPS,
     _VIEWS,
     CellFacts,
@@ -81,6 +82,9 @@ def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
     MatMul, is passed over without tracing its tens of thousands of products."""
     stored, others = graph.stored_operands(_PRODUCTS, scope, 1)
     if any(count >= 2 for count in stored.values()):
+        return True
+    quantized, _ = graph.stored_operands(_QLINEAR_PRODUCTS, scope, 3)  # their W is input 3
+    if any(count >= 2 for count in quantized.values()):
         return True
     keys: dict[frozenset[tuple[str, str]], int] = {}
     for weight in others:
