@@ -53,6 +53,20 @@ _PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits"} | _QLINEAR_PRODUCTS
 _QLINEAR_AS = MappingProxyType({"QLinearSigmoid": "Sigmoid", "QLinearMul": "Mul",
                                 "QLinearAdd": "Add", "QLinearLeakyRelu": "LeakyRelu"})
 _QLINEAR_OPERANDS = (0, 3)
+
+
+def _operands(node: NodeInfo) -> tuple[str, ...]:
+    """The tensors an Add or Mul combines: a QOperator QLinearAdd's or QLinearMul's inputs 0
+    and 3 (the others are scales and zero points), any other node's inputs."""
+    if node.op_type in ("QLinearAdd", "QLinearMul") and node.domain == "com.microsoft":
+        return tuple(node.inputs[k] for k in _QLINEAR_OPERANDS if k < len(node.inputs))
+    return node.inputs
+
+
+def _as_float_op(node: NodeInfo) -> str:
+    """The op type ``node`` computes: a QOperator op's float op (QLinearAdd: Add)."""
+    return _QLINEAR_AS.get(node.op_type, node.op_type) if node.domain == "com.microsoft" \
+        else node.op_type
 # the products whose output is the float product itself (MatMulInteger's is rescaled by a Mul)
 _FLOAT_PRODUCTS = _MATMULS | {"MatMulNBits"}
 # What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
@@ -509,13 +523,13 @@ def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
     """``name`` is ``r ⊙ h``: a Mul in ``scope`` of a gate's activation (through Split,
     Slice, Identity, Cast)."""
     producer = graph.producer(name, scope)
-    if producer is None or producer.op_type != "Mul" or producer.graph != scope:
+    if producer is None or _as_float_op(producer) != "Mul" or producer.graph != scope:
         return False
-    for operand in producer.inputs:
+    for operand in _operands(producer):
         source = graph.producer(operand, scope)
         while source is not None and source.op_type in _GATE_VIEW_OPS:
             source = graph.producer(_first(source), source.graph)
-        if source is not None and (source.op_type in _GATE_ACTIVATIONS
+        if source is not None and (_as_float_op(source) in _GATE_ACTIVATIONS
                                    or source.op_type in _CLAMP):
             return True
     return False
@@ -565,9 +579,7 @@ def _added_constants(
         quantized = node.op_type == "QLinearAdd" and node.domain == "com.microsoft"
         if node.op_type != "Add" and not quantized:
             continue
-        operands = [node.inputs[k] for k in _QLINEAR_OPERANDS if k < len(node.inputs)] \
-            if quantized else node.inputs
-        for operand in operands:
+        for operand in _operands(node):
             for source in weight_sources(graph, operand, node.graph, _quantized=quantized) or ():
                 if source.key not in used and source.shape is not None \
                         and 1 <= len(source.shape) <= 2:
@@ -608,10 +620,10 @@ def _downstream_adds(graph: ModelGraph, products: Iterable[_WeightProduct]) -> f
     found: set[str] = set()
     for product in products:
         for consumer in _past_qdq(graph, product.node.outputs[0], product.node.graph):
-            if consumer.op_type == "Add":
+            if _as_float_op(consumer) == "Add":
                 found.add(consumer.id)
                 for second in _past_qdq(graph, consumer.outputs[0], consumer.graph):
-                    if second.op_type == "Add":
+                    if _as_float_op(second) == "Add":
                         found.add(second.id)
     return frozenset(found)
 

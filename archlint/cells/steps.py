@@ -11,9 +11,11 @@ from archlint.cells._trace import (
     _FLOAT_PRODUCTS,
     _PRODUCTS,
     _QDQ,
+    _QLINEAR_PRODUCTS,
     _WEIGHT_VIEW_OPS,
     CellFacts,
     NoMatch,
+    _as_float_op,
     _bias_sources,
     _check_activations,
     _dedupe,
@@ -26,6 +28,7 @@ from archlint.cells._trace import (
     _match_core,
     _model_position,
     _op_types,
+    _operands,
     _order,
     _pairs_on_last_axis,
     _upstream,
@@ -199,10 +202,11 @@ def _summed_with(
             if _fused_sum(consumer) == name:
                 fused.append(consumer)  # the other product adds this one as its C
                 continue
-            if consumer.op_type not in _SUM_OPS:
+            kind = _as_float_op(consumer)
+            if kind not in _SUM_OPS:
                 continue
             own.add(consumer.id)
-            if consumer.op_type == "Add":
+            if kind == "Add":
                 adds.append(consumer)
             frontier.extend((out, hops + 1) for out in consumer.outputs)
     partners: dict[str, _WeightProduct] = {}
@@ -213,7 +217,7 @@ def _summed_with(
         if other is not None and _columns(other) == width:
             partners[node.id] = other
     for add in adds:
-        for operand in add.inputs:
+        for operand in _operands(add):
             above = _product_above(graph, operand, scope, own)
             if above is None or above.id in partners:
                 continue
@@ -249,14 +253,15 @@ def _product_above(
         producer = graph.producer(name, scope) if name else None
         if producer is None or producer.graph != scope or producer.id in own:
             return None
-        if producer.op_type in _FLOAT_PRODUCTS:
+        if producer.op_type in _FLOAT_PRODUCTS or producer.op_type in _QLINEAR_PRODUCTS:
             return producer
         if producer.op_type == "Mul" and (integer := _integer_matmul(graph, producer)):
             return integer
-        if producer.op_type not in _SUM_OPS:
+        kind = _as_float_op(producer)
+        if kind not in _SUM_OPS:
             return None
-        operands = [operand for operand in producer.inputs[:1 if producer.op_type != "Add"
-                                                           else None]
+        operands = [operand for operand in (_operands(producer) if kind == "Add"
+                                            else producer.inputs[:1])
                     if operand and not _is_stored(graph, operand, scope)]
         if len(operands) != 1:
             return None  # a sum of two computed values: not a bias Add
@@ -281,10 +286,12 @@ def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct |
     muls = [node for data in _state_views(graph, state.data, scope)
             for node in graph.consumers_of(data, scope)]
     for mul in muls:
-        if mul.graph != scope or mul.op_type != "Mul" or not mul.outputs or not mul.outputs[0]:
+        if mul.graph != scope or _as_float_op(mul) != "Mul" or not mul.outputs \
+                or not mul.outputs[0]:
             continue
         for consumer in graph.consumers_of(mul.outputs[0], scope):
-            if consumer.graph != scope or consumer.op_type not in _FLOAT_PRODUCTS \
+            if consumer.graph != scope or (consumer.op_type not in _FLOAT_PRODUCTS
+                                           and consumer.op_type not in _QLINEAR_PRODUCTS) \
                     or _first(consumer) != mul.outputs[0]:
                 continue
             product = _weight_product(graph, consumer)
@@ -379,7 +386,7 @@ def _sum_region(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozen
             if hops >= _SUM_HOPS:
                 continue
             for consumer in graph.consumers_of(name, scope):
-                if consumer.graph == scope and consumer.op_type in _SUM_OPS \
+                if consumer.graph == scope and _as_float_op(consumer) in _SUM_OPS \
                         and consumer.id not in found:
                     found.add(consumer.id)
                     frontier.extend((out, hops + 1) for out in consumer.outputs if out)
@@ -464,10 +471,10 @@ def _reads_cell_state(graph: ModelGraph, nodes: Iterable[str], h: str, scope: st
     """Whether a Mul of the step reads a graph input (c) other than h."""
     for node_id in nodes:
         node = graph.node(node_id)
-        if node.op_type != "Mul":
+        if _as_float_op(node) != "Mul":
             continue
         if any(operand and operand != h
                and graph.viewed_input(operand, scope, _STATE_READ_OPS) is not None
-               for operand in node.inputs):
+               for operand in _operands(node)):
             return True
     return False

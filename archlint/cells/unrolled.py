@@ -18,6 +18,7 @@ from archlint.cells._trace import (
     _VIEWS,
     CellFacts,
     NoMatch,
+    _as_float_op,
     _chain_bias,
     _check_activations,
     _dedupe,
@@ -28,6 +29,7 @@ from archlint.cells._trace import (
     _last_dim,
     _match_core,
     _op_types,
+    _operands,
     _order,
     _own_biases,
     _pairs_on_last_axis,
@@ -398,12 +400,13 @@ def _projected(graph: ModelGraph, kernel: _WeightProduct) -> dict[str, bool]:
             if consumer.op_type == "Slice" and _is_flip(graph, consumer):
                 frontier.append((consumer.outputs[0], not flipped))
                 continue
-            if consumer.op_type not in _PROJECTION_OPS:
+            kind = _as_float_op(consumer)
+            if kind not in _PROJECTION_OPS:
                 continue
-            if consumer.op_type == "Add" and not any(
+            if kind == "Add" and not any(
                     other != name and (_is_stored(graph, other, scope)
                                        or weight_sources(graph, other, scope))
-                    for other in consumer.inputs):  # a bias, stored or dequantized
+                    for other in _operands(consumer)):  # a bias, stored or dequantized
                 continue  # an Add of two computed values: the step's sum, not a bias
             frontier.append((consumer.outputs[0], flipped))
     return found
