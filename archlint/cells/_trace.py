@@ -640,14 +640,30 @@ def _past_qdq(graph: ModelGraph, name: str, scope: str) -> list[NodeInfo]:
     return found
 
 
+_CONCATS = frozenset({"Concat", "QLinearConcat"})
+
+
+def _concat_parts(node: NodeInfo) -> tuple[str, ...]:
+    """The tensors a Concat joins: a com.microsoft QLinearConcat's are every third input from
+    input 2 (``Y_scale, Y_zero_point``, then ``tensor, scale, zero_point`` each), as
+    onnxruntime's QOperator format writes a Concat."""
+    if node.op_type == "QLinearConcat" and node.domain == "com.microsoft":
+        return node.inputs[2::3]
+    return node.inputs
+
+
 def _pairs_on_last_axis(graph: ModelGraph, node: NodeInfo | None, scope: str) -> bool:
     """Whether ``node`` is a Concat in ``scope`` of two tensors on their last axis (the
     ``[x, h]`` a joint kernel multiplies: TF1's rnn_cell, ``torch.cat([x, h], 1)``)."""
-    if node is None or node.op_type != "Concat" or node.graph != scope \
-            or len(node.inputs) != 2 or not all(node.inputs):
+    if node is None or node.graph != scope or not (
+            (node.op_type == "Concat" and node.domain in ("", "ai.onnx"))
+            or (node.op_type == "QLinearConcat" and node.domain == "com.microsoft")):
+        return False
+    parts = _concat_parts(node)
+    if len(parts) != 2 or not all(parts):
         return False
     axis = attr_int(node, "axis")
-    rank = next((len(info.shape) for name in (*node.outputs[:1], *node.inputs)
+    rank = next((len(info.shape) for name in (*node.outputs[:1], *parts)
                  if name and (info := graph.tensor(name, scope)) is not None
                  and info.shape is not None), None)
     return axis is not None and (axis == -1 or (rank is not None and axis == rank - 1))

@@ -20,6 +20,7 @@ from archlint.cells._trace import (
     WeightSource,
     _bias_sources,
     _check_activations,
+    _concat_parts,
     _dedupe,
     _first,
     _geometry,
@@ -202,21 +203,22 @@ def _joint_operands(
     concat = graph.producer(graph.through(product.data, body.scope, _VIEWS), body.scope)
     if concat is None or not _pairs_on_last_axis(graph, concat, body.scope):
         return None
+    parts = _concat_parts(concat)
     sides = []
-    for operand in concat.inputs:
+    for operand in parts:
         walk = _upstream(graph, [operand], body.scope, stop=stop)
         sides.append(frozenset(name for path, name in walk.leaves
                                if path == body.scope and name in body.states))
     # the state side reads a carried state itself (h, or r ⊙ h); the step side may read
     # states only through the cell below it (MultiRNNCell), which a direct read tells apart
-    direct = [_reads_state(graph, operand, body) for operand in concat.inputs]
+    direct = [_reads_state(graph, operand, body) for operand in parts]
     if direct[0] != direct[1]:
         k = 1 if direct[1] else 0
     elif bool(sides[0]) != bool(sides[1]):
         k = 1 if sides[1] else 0
     else:
         return None
-    return _JointOperands(concat.inputs[1 - k], concat.inputs[k], sides[k])
+    return _JointOperands(parts[1 - k], parts[k], sides[k])
 
 
 def _reads_state(graph: ModelGraph, name: str, body: _LoopBody) -> bool:

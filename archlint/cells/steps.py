@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from archlint.cells._trace import (
     _CELL_BY_GATES,
+    _CONCATS,
     _FLOAT_PRODUCTS,
     _PRODUCTS,
     _QDQ,
@@ -18,6 +19,7 @@ from archlint.cells._trace import (
     _as_float_op,
     _bias_sources,
     _check_activations,
+    _concat_parts,
     _dedupe,
     _downstream_adds,
     _first,
@@ -86,7 +88,7 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
                 found.append(cell)
                 used |= cell.nodes
                 break
-    for concat in graph.iter_nodes(frozenset({"Concat"})):
+    for concat in graph.iter_nodes(_CONCATS):
         if concat.graph == scope and concat.outputs and concat.outputs[0]:
             cell = _joint_step(graph, concat, used)
             if cell is not None:
@@ -104,11 +106,13 @@ def _joint_step(graph: ModelGraph, concat: NodeInfo, used: set[str]) -> CellFact
     scope = concat.graph
     if not _pairs_on_last_axis(graph, concat, scope):
         return None
-    states = [k for k, name in enumerate(concat.inputs)
+    parts = _concat_parts(concat)
+    states = [k for k, name in enumerate(parts)
               if name and graph.viewed_input(name, scope, _STATE_READ_OPS) is not None]
     for consumer in graph.consumers_of(concat.outputs[0], scope):
-        product = _weight_product(graph, consumer) \
-            if consumer.op_type in _FLOAT_PRODUCTS and consumer.id not in used else None
+        product = _weight_product(graph, consumer) if (
+            consumer.op_type in _FLOAT_PRODUCTS or consumer.op_type in _QLINEAR_PRODUCTS
+        ) and consumer.id not in used else None
         if product is None or product.data != concat.outputs[0]:
             continue
         geometry = _geometry(_dedupe(product.sources))
@@ -116,10 +120,10 @@ def _joint_step(graph: ModelGraph, concat: NodeInfo, used: set[str]) -> CellFact
             return None
         rows, columns = geometry
         for k in reversed(states):  # h second, as torch.cat([x, h]) writes it, when both are
-            hidden = _last_dim(graph, concat.inputs[k], scope)
+            hidden = _last_dim(graph, parts[k], scope)
             if hidden is None or hidden <= 0 or rows <= hidden or columns != 4 * hidden:
                 continue
-            cell = _match_joint_step(graph, product, concat.inputs[k], rows - hidden, hidden)
+            cell = _match_joint_step(graph, product, parts[k], rows - hidden, hidden)
             if cell is not None:
                 return cell
     return None

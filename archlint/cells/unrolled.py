@@ -21,6 +21,7 @@ from archlint.cells._trace import (
     _as_float_op,
     _chain_bias,
     _check_activations,
+    _concat_parts,
     _dedupe,
     _downstream_adds,
     _first,
@@ -266,7 +267,8 @@ def _concat_sides(graph: ModelGraph, product: _WeightProduct) -> tuple[str, str]
     concat = graph.producer(graph.through(product.data, scope, _VIEWS), scope)
     if concat is None or not _pairs_on_last_axis(graph, concat, scope):
         return None
-    return concat.inputs[0], concat.inputs[1]
+    first, second = _concat_parts(concat)
+    return first, second
 
 
 def _without_probe(
