@@ -53,6 +53,9 @@ _PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits"} | _QLINEAR_PRODUCTS
 _QLINEAR_AS = MappingProxyType({"QLinearSigmoid": "Sigmoid", "QLinearMul": "Mul",
                                 "QLinearAdd": "Add", "QLinearLeakyRelu": "LeakyRelu"})
 _QLINEAR_OPERANDS = (0, 3)
+# The products that are their own node: every one but MatMulInteger, whose product is the Mul
+# that rescales it (_integer_product)
+_PRODUCT_NODES = _PRODUCTS - {"MatMulInteger"}
 
 
 def _operands(node: NodeInfo) -> tuple[str, ...]:
@@ -67,8 +70,8 @@ def _as_float_op(node: NodeInfo) -> str:
     """The op type ``node`` computes: a QOperator op's float op (QLinearAdd: Add)."""
     return _QLINEAR_AS.get(node.op_type, node.op_type) if node.domain == "com.microsoft" \
         else node.op_type
-# the products whose output is the float product itself (MatMulInteger's is rescaled by a Mul)
-_FLOAT_PRODUCTS = _MATMULS | {"MatMulNBits"}
+
+
 # What a DequantizeLinear reads a stored weight as, and the ops that quantize a float one in
 # the graph (their output 0, which DequantizeLinear reads).
 _QUANTIZED_TYPES = frozenset({2, 3, 4, 5, 6, 21, 22})  # uint8, int8, uint16, int16, int32, 4-bit
@@ -267,7 +270,7 @@ def _upstream(
 
 def _op_types(graph: ModelGraph, nodes: Iterable[str]) -> set[str]:
     """The nodes' op types, a QOperator op as the float op it computes."""
-    return {_QLINEAR_AS.get(op, op) for op in (graph.node(n).op_type for n in nodes)}
+    return {_as_float_op(graph.node(n)) for n in nodes}
 
 
 @dataclass(frozen=True)
@@ -576,9 +579,9 @@ def _added_constants(
     """(stored vector or matrix, the Add that adds it) in ``nodes``, in model order."""
     for node_id in sorted(nodes, key=_model_position):
         node = graph.node(node_id)
-        quantized = node.op_type == "QLinearAdd" and node.domain == "com.microsoft"
-        if node.op_type != "Add" and not quantized:
+        if _as_float_op(node) != "Add":
             continue
+        quantized = node.op_type != "Add"  # QLinearAdd: its operands are stored integers
         for operand in _operands(node):
             for source in weight_sources(graph, operand, node.graph, _quantized=quantized) or ():
                 if source.key not in used and source.shape is not None \

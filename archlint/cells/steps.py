@@ -9,10 +9,9 @@ from collections.abc import Iterable
 from archlint.cells._trace import (
     _CELL_BY_GATES,
     _CONCATS,
-    _FLOAT_PRODUCTS,
+    _PRODUCT_NODES,
     _PRODUCTS,
     _QDQ,
-    _QLINEAR_PRODUCTS,
     _WEIGHT_VIEW_OPS,
     CellFacts,
     NoMatch,
@@ -110,9 +109,8 @@ def _joint_step(graph: ModelGraph, concat: NodeInfo, used: set[str]) -> CellFact
     states = [k for k, name in enumerate(parts)
               if name and graph.viewed_input(name, scope, _STATE_READ_OPS) is not None]
     for consumer in graph.consumers_of(concat.outputs[0], scope):
-        product = _weight_product(graph, consumer) if (
-            consumer.op_type in _FLOAT_PRODUCTS or consumer.op_type in _QLINEAR_PRODUCTS
-        ) and consumer.id not in used else None
+        product = _weight_product(graph, consumer) \
+            if consumer.op_type in _PRODUCT_NODES and consumer.id not in used else None
         if product is None or product.data != concat.outputs[0]:
             continue
         geometry = _geometry(_dedupe(product.sources))
@@ -257,7 +255,7 @@ def _product_above(
         producer = graph.producer(name, scope) if name else None
         if producer is None or producer.graph != scope or producer.id in own:
             return None
-        if producer.op_type in _FLOAT_PRODUCTS or producer.op_type in _QLINEAR_PRODUCTS:
+        if producer.op_type in _PRODUCT_NODES:
             return producer
         if producer.op_type == "Mul" and (integer := _integer_matmul(graph, producer)):
             return integer
@@ -294,8 +292,7 @@ def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct |
                 or not mul.outputs[0]:
             continue
         for consumer in graph.consumers_of(mul.outputs[0], scope):
-            if consumer.graph != scope or (consumer.op_type not in _FLOAT_PRODUCTS
-                                           and consumer.op_type not in _QLINEAR_PRODUCTS) \
+            if consumer.graph != scope or consumer.op_type not in _PRODUCT_NODES \
                     or _first(consumer) != mul.outputs[0]:
                 continue
             product = _weight_product(graph, consumer)
