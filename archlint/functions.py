@@ -28,6 +28,7 @@ from typing import TypeAlias
 import onnx
 from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, ValueInfoProto
 
+from archlint.inference import infer_isolated
 from archlint.shapes import Shape
 
 __all__ = [
@@ -101,12 +102,11 @@ class FunctionTable:
         domains.update({o.domain: o for o in function.opset_import})
         model.opset_import.extend(domains.values())
         model.functions.extend(self.functions.values())
-        try:
-            # the whole model went through inference already (in a separate process), which
-            # inferred this body for the call's output types; this pass only keeps its shapes
-            return onnx.shape_inference.infer_shapes(model, strict_mode=False).graph
-        except Exception:  # inference cannot type the body: shapes stay unknown
-            return graph
+        # In the inference child, as the whole model: onnx's C++ inference can abort on a
+        # hostile body (tests/data/fuzz_regressions/function_body_inference_abort.onnx), and
+        # this process must survive it. A body inference cannot type keeps its unknown shapes.
+        inferred = infer_isolated(model).inferred
+        return graph if inferred is None else inferred.graph
 
 
 def expansion_problem(model: ModelProto) -> str | None:

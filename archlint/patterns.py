@@ -72,6 +72,9 @@ __all__ = [
 ]
 
 _MAX_DEPTH = 32  # walks stop here: graphs around recurrent nodes are shallow
+# picked_rows lists at most this many rows: a state has num_directions rows (layers x D for a
+# stacked one), and a window read from a declared dim can be any size (a corrupt 2**62)
+_MAX_PICKED_ROWS = 4096
 # Ops that change neither values nor layout: a walk passes straight through them.
 _TRANSPARENT = frozenset({"Identity", "Cast"})
 
@@ -879,20 +882,23 @@ def picked_rows(graph: ModelGraph, name: str, scope: str = "main") -> PickedRows
     origin = state_origin(graph, name, scope)
     if origin.rows is None:
         return None
-    return PickedRows(origin.root, origin.producer, tuple(range(*origin.rows)), None)
+    rows = range(*origin.rows)
+    if len(rows) > _MAX_PICKED_ROWS:
+        return None
+    return PickedRows(origin.root, origin.producer, tuple(rows), None)
 
 
 def _indexed_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
     source = state_origin(graph, node.inputs[0], node.graph)
     if source.rows is None:
         return None
-    base = list(range(*source.rows))
-    indices: list[int]
+    base = range(*source.rows)  # ranges index and slice without listing their rows
+    indices: Sequence[int]
     if node.op_type == "Gather":
         spec = gather_spec(graph, node)
         if spec is None or spec[0] != 0 or spec[2]:
             return None
-        indices = list(spec[1])
+        indices = spec[1]
     else:
         spec_s = slice_spec(graph, node)
         window = None if spec_s is None else spec_s.on_axis(0)
@@ -901,8 +907,8 @@ def _indexed_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
         start, end, step = window
         if step == 0:
             return None
-        indices = list(range(len(base)))[slice(start, end, step)]
-    if any(not -len(base) <= i < len(base) for i in indices):
+        indices = range(len(base))[slice(start, end, step)]
+    if len(indices) > _MAX_PICKED_ROWS or any(not -len(base) <= i < len(base) for i in indices):
         return None
     return PickedRows(source.root, source.producer, tuple(base[i] for i in indices), node)
 
@@ -910,7 +916,8 @@ def _indexed_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
 def _concat_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
     parts = [picked_rows(graph, name, node.graph) for name in node.inputs]
     known = [p for p in parts if p is not None]
-    if len(known) != len(parts) or len({p.root for p in known}) != 1:
+    if len(known) != len(parts) or len({p.root for p in known}) != 1 \
+            or sum(len(p.rows) for p in known) > _MAX_PICKED_ROWS:
         return None
     rows = tuple(r for p in known for r in p.rows)
     return PickedRows(known[0].root, known[0].producer, rows, node)
