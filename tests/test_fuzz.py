@@ -23,7 +23,7 @@ from archlint.graph import MAX_SUBGRAPH_DEPTH
 from archlint.loader import INVALID_UTF8, load_model
 from archlint.registry import load_rules
 
-from .conftest import FIXTURES, REPO, run_archlint
+from .conftest import FIXTURES, REPO, invoke, run_archlint
 
 RULES = load_rules().rules
 SEED_MODELS = [
@@ -42,6 +42,14 @@ SEED_MODELS = [
     FIXTURES / "torch_custom" / "lstm_trace.onnx",
     FIXTURES / "torch_custom" / "lstm_script.onnx",
     FIXTURES / "torch_custom" / "cat_lstm_trace.onnx",
+    # what exporters and tools write around the layers: Keras through tf2onnx (a
+    # bidirectional LSTM whose states come from Shape/Slice/Concat), a model-local function
+    # per torch module, onnxruntime's QOperator and 4-bit MatMulNBits, a TF1 Scan
+    FIXTURES / "keras" / "k2_bidir_lstm_mul.onnx",
+    FIXTURES / "torch_functions" / "gru_lstm_head.onnx",
+    FIXTURES / "qoperator" / "exported_lstm_l2_bi_classic_qop.onnx",
+    FIXTURES / "matmul_nbits" / "gru_dynamo_q4.onnx",
+    FIXTURES / "tf1_scan" / "basic_rnn_bi.onnx",
 ]
 REGRESSIONS = REPO / "tests" / "data" / "fuzz_regressions"
 EXAMPLES = int(os.environ.get("ARCHLINT_FUZZ_EXAMPLES", "60"))
@@ -77,6 +85,16 @@ def assert_lints_cleanly(path: Path) -> ModelReport:
     return report
 
 
+def assert_counts_cleanly(path: Path) -> None:
+    """``archlint params`` (the counting front end, text and JSON): a table or a one-line
+    error, exit 0 or 2; an escaped exception fails the test (invoke lets it through)."""
+    for output in ("text", "json"):
+        result = invoke("params", str(path), "--format", output)
+        assert result.exit_code in (0, 2), result.output
+        if result.exit_code == 2:
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 # --- byte level -------------------------------------------------------------------------------
 
 @st.composite
@@ -96,6 +114,7 @@ def _check_bytes(data: bytes, tmp_path: Path) -> None:
     path = tmp_path / "fuzzed.onnx"
     path.write_bytes(data)
     assert_lints_cleanly(path)
+    assert_counts_cleanly(path)
 
 
 @FUZZ
@@ -280,6 +299,7 @@ def _check_model(model: onnx.ModelProto, tmp_path: Path) -> None:
     path = tmp_path / "mutated.onnx"
     path.write_bytes(model.SerializeToString())
     assert_lints_cleanly(path)
+    assert_counts_cleanly(path)
 
 
 @FUZZ
@@ -313,6 +333,7 @@ def test_cli_on_mutated_models_is_bounded_and_clean(model: onnx.ModelProto, tmp_
 @pytest.mark.parametrize("path", sorted(REGRESSIONS.glob("*.onnx")), ids=lambda p: p.name)
 def test_regressions(path: Path) -> None:
     assert_lints_cleanly(path)
+    assert_counts_cleanly(path)
 
 
 def test_strings_that_are_not_utf8_are_read_with_replacement_characters() -> None:
