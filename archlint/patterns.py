@@ -75,6 +75,8 @@ _MAX_DEPTH = 32  # walks stop here: graphs around recurrent nodes are shallow
 # picked_rows lists at most this many rows: a state has num_directions rows (layers x D for a
 # stacked one), and a window read from a declared dim can be any size (a corrupt 2**62)
 _MAX_PICKED_ROWS = 4096
+# a shape vector has one element per axis: a longer one is not a shape
+_MAX_SHAPE_ELEMENTS = 4096
 # Ops that change neither values nor layout: a walk passes straight through them.
 _TRANSPARENT = frozenset({"Identity", "Cast"})
 
@@ -224,41 +226,91 @@ class DimOf:
 ShapeElem = int | DimOf | None  # None: unknown element
 
 
-def shape_vector(
-    graph: ModelGraph, name: str, scope: str = "main", _depth: int = 0
-) -> tuple[ShapeElem, ...] | None:
+def shape_vector(graph: ModelGraph, name: str, scope: str = "main") -> tuple[ShapeElem, ...] | None:
     """Evaluate a 1-D int tensor that holds a shape; None when its length is not known."""
-    if _depth > _MAX_DEPTH or not name:
+    return _ShapeWalk(graph).vector(name, scope, 0)
+
+
+class _ShapeWalk:
+    """One evaluation: each (tensor, depth) is evaluated once, so a graph that reads one
+    tensor twice at every step (``Mul(v, v)``, ``Concat(v, v)``: 2**depth paths) costs a step
+    per node, and a vector longer than _MAX_SHAPE_ELEMENTS is not a shape."""
+
+    def __init__(self, graph: ModelGraph) -> None:
+        self.graph = graph
+        self.memo: dict[tuple[str, str, int], tuple[ShapeElem, ...] | None] = {}
+
+    def vector(self, name: str, scope: str, depth: int) -> tuple[ShapeElem, ...] | None:
+        key = (scope, name, depth)
+        if key not in self.memo:
+            found = self._evaluate(name, scope, depth)
+            self.memo[key] = None if found is not None and len(found) > _MAX_SHAPE_ELEMENTS \
+                else found
+        return self.memo[key]
+
+    def _evaluate(self, name: str, scope: str, depth: int) -> tuple[ShapeElem, ...] | None:
+        if depth > _MAX_DEPTH or not name:
+            return None
+        graph = self.graph
+        constant = const_ints(graph, name, scope)
+        if constant is not None:
+            return constant
+        node = graph.producer(name, scope)
+        if node is None:
+            return None
+        recurse = depth + 1
+        op = node.op_type
+        if op in _TRANSPARENT or op in ("Unsqueeze", "Squeeze", "Reshape"):
+            return self.vector(_input(node, 0), node.graph, recurse)
+        if op == "Shape":
+            return _shape_of(graph, node)
+        if op == "Concat":
+            parts: list[ShapeElem] = []
+            for part in node.inputs:
+                elems = self.vector(part, node.graph, recurse)
+                if elems is None or len(parts) + len(elems) > _MAX_SHAPE_ELEMENTS:
+                    return None
+                parts.extend(elems)
+            return tuple(parts)
+        if op == "Gather":
+            return self._gather(node, recurse)
+        if op == "Slice":
+            return self._slice(node, recurse)
+        if op == "Mul":
+            return self._mul(node, recurse)
         return None
-    constant = const_ints(graph, name, scope)
-    if constant is not None:
-        return constant
-    node = graph.producer(name, scope)
-    if node is None:
-        return None
-    recurse = _depth + 1
-    op = node.op_type
-    if op in _TRANSPARENT:
-        return shape_vector(graph, _input(node, 0), node.graph, recurse)
-    if op == "Shape":
-        return _shape_of(graph, node)
-    if op == "Concat":
-        parts: list[ShapeElem] = []
-        for part in node.inputs:
-            elems = shape_vector(graph, part, node.graph, recurse)
-            if elems is None:
+
+    def _gather(self, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
+        spec = gather_spec(self.graph, node)
+        data = self.vector(_input(node, 0), node.graph, depth)
+        if spec is None or data is None or spec[0] != 0:
+            return None
+        picked: list[ShapeElem] = []
+        for index in spec[1]:
+            if not -len(data) <= index < len(data):
                 return None
-            parts.extend(elems)
-        return tuple(parts)
-    if op in ("Unsqueeze", "Squeeze", "Reshape"):
-        return shape_vector(graph, _input(node, 0), node.graph, recurse)
-    if op == "Gather":
-        return _gather_elems(graph, node, recurse)
-    if op == "Slice":
-        return _slice_elems(graph, node, recurse)
-    if op == "Mul":
-        return _mul_elems(graph, node, recurse)
-    return None
+            picked.append(data[index])
+        return tuple(picked)
+
+    def _slice(self, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
+        spec = slice_spec(self.graph, node)
+        data = self.vector(_input(node, 0), node.graph, depth)
+        if spec is None or data is None:
+            return None
+        window = spec.on_axis(0, 1)
+        if window is None:
+            return data
+        start, end, step = window
+        if step == 0:
+            return None
+        return data[slice(start, end, step)]
+
+    def _mul(self, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
+        left = self.vector(_input(node, 0), node.graph, depth)
+        right = self.vector(_input(node, 1), node.graph, depth)
+        if left is None or right is None or len(left) != len(right):
+            return None
+        return tuple(_times(a, b) for a, b in zip(left, right, strict=True))
 
 
 def _shape_of(graph: ModelGraph, node: NodeInfo) -> tuple[ShapeElem, ...] | None:
@@ -273,45 +325,13 @@ def _shape_of(graph: ModelGraph, node: NodeInfo) -> tuple[ShapeElem, ...] | None
     return tuple(DimOf(source, a, info.shape[a]) for a in axes)
 
 
-def _gather_elems(graph: ModelGraph, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
-    spec = gather_spec(graph, node)
-    data = shape_vector(graph, _input(node, 0), node.graph, depth)
-    if spec is None or data is None or spec[0] != 0:
-        return None
-    picked: list[ShapeElem] = []
-    for index in spec[1]:
-        if not -len(data) <= index < len(data):
-            return None
-        picked.append(data[index])
-    return tuple(picked)
-
-
-def _slice_elems(graph: ModelGraph, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
-    spec = slice_spec(graph, node)
-    data = shape_vector(graph, _input(node, 0), node.graph, depth)
-    if spec is None or data is None:
-        return None
-    window = spec.on_axis(0, 1)
-    if window is None:
-        return data
-    start, end, step = window
-    if step == 0:
-        return None
-    return data[slice(start, end, step)]
-
-
-def _mul_elems(graph: ModelGraph, node: NodeInfo, depth: int) -> tuple[ShapeElem, ...] | None:
-    left = shape_vector(graph, _input(node, 0), node.graph, depth)
-    right = shape_vector(graph, _input(node, 1), node.graph, depth)
-    if left is None or right is None or len(left) != len(right):
-        return None
-    return tuple(_times(a, b) for a, b in zip(left, right, strict=True))
-
-
 def _times(a: ShapeElem, b: ShapeElem) -> ShapeElem:
     values = [x.dim if isinstance(x, DimOf) else x for x in (a, b)]
     if all(isinstance(v, int) for v in values):
-        return int(values[0]) * int(values[1])  # type: ignore[arg-type]
+        product = int(values[0]) * int(values[1])  # type: ignore[arg-type]
+        # no dim is that large; a product past it is no size (and squaring it again and again
+        # would grow without end)
+        return product if abs(product) < 1 << 63 else None
     return None
 
 
@@ -867,6 +887,21 @@ class PickedRows:
 def picked_rows(graph: ModelGraph, name: str, scope: str = "main") -> PickedRows | None:
     """Rows of one root picked, in order, by a Gather of constant indices, a Slice (any step)
     or an axis-0 Concat of single-row windows; None when not provable."""
+    return _picked_rows(graph, name, scope, {}, 0)
+
+
+def _picked_rows(
+    graph: ModelGraph, name: str, scope: str,
+    memo: dict[tuple[str, str], PickedRows | None], depth: int,
+) -> PickedRows | None:
+    """:func:`picked_rows`, each tensor once (``Concat(v, v)`` at every step would otherwise
+    cost 2**depth), at most _MAX_DEPTH Concats deep."""
+    key = (scope, name)
+    if key in memo:
+        return memo[key]
+    memo[key] = None  # until found: a walk that meets it again (a cycle) proves nothing
+    if depth > _MAX_DEPTH:
+        return None
     tensor, where = name, scope
     for _ in range(_MAX_DEPTH):
         node = graph.producer(tensor, where)
@@ -874,18 +909,19 @@ def picked_rows(graph: ModelGraph, name: str, scope: str = "main") -> PickedRows
             break
         tensor, where = node.inputs[0], node.graph
     node = graph.producer(tensor, where)
+    found: PickedRows | None
     if node is not None and node.op_type == "Concat" and attr_int(node, "axis") in (0,) \
             and node.inputs:
-        return _concat_rows(graph, node)
-    if node is not None and node.op_type in ("Gather", "Slice") and node.inputs:
-        return _indexed_rows(graph, node)
-    origin = state_origin(graph, name, scope)
-    if origin.rows is None:
-        return None
-    rows = range(*origin.rows)
-    if len(rows) > _MAX_PICKED_ROWS:
-        return None
-    return PickedRows(origin.root, origin.producer, tuple(rows), None)
+        found = _concat_rows(graph, node, memo, depth + 1)
+    elif node is not None and node.op_type in ("Gather", "Slice") and node.inputs:
+        found = _indexed_rows(graph, node)
+    else:
+        origin = state_origin(graph, name, scope)
+        rows = None if origin.rows is None else range(*origin.rows)
+        found = None if rows is None or len(rows) > _MAX_PICKED_ROWS \
+            else PickedRows(origin.root, origin.producer, tuple(rows), None)
+    memo[key] = found
+    return found
 
 
 def _indexed_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
@@ -913,8 +949,11 @@ def _indexed_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
     return PickedRows(source.root, source.producer, tuple(base[i] for i in indices), node)
 
 
-def _concat_rows(graph: ModelGraph, node: NodeInfo) -> PickedRows | None:
-    parts = [picked_rows(graph, name, node.graph) for name in node.inputs]
+def _concat_rows(
+    graph: ModelGraph, node: NodeInfo, memo: dict[tuple[str, str], PickedRows | None],
+    depth: int,
+) -> PickedRows | None:
+    parts = [_picked_rows(graph, name, node.graph, memo, depth) for name in node.inputs]
     known = [p for p in parts if p is not None]
     if len(known) != len(parts) or len({p.root for p in known}) != 1 \
             or sum(len(p.rows) for p in known) > _MAX_PICKED_ROWS:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -403,3 +404,63 @@ def test_absurd_shapes_and_deep_nesting_are_bounded(tmp_path: Path) -> None:
     graph = analyse(load_model(path)).graph
     assert len(graph.skipped_subgraphs) == 2  # then and else below MAX_SUBGRAPH_DEPTH
     assert max(path.count("/") for path in graph.graphs()) == MAX_SUBGRAPH_DEPTH
+
+
+# --- graphs that read one tensor twice at every step: 2**depth paths to a walk without memory --
+
+def _doubling_model(kind: str, depth: int = 30) -> onnx.ModelProto:
+    """``v_k = Op(v_k-1, v_k-1)`` ``depth`` times, where a rule or the cell search walks back:
+    into a bidirectional LSTM's initial_h (Concat on axis 0: AL315's row picker), into the
+    shape a ConstantOfShape state is made from (Mul: AL312's shape evaluation), or into the
+    weight two MatMuls share (Concat: the unrolled-cell search's weight tracer)."""
+    hidden, features = 2, 3
+    nodes: list[onnx.NodeProto] = []
+    x_shape = [1, features] if kind == "weight" else [5, 1, features]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)]
+    initializers = [
+        onnx.numpy_helper.from_array(np.zeros((2, 4 * hidden, features), np.float32), "W"),
+        onnx.numpy_helper.from_array(np.zeros((2, 4 * hidden, hidden), np.float32), "R")]
+    op = {"rows": "Concat", "shape": "Mul", "weight": "Concat"}[kind]
+    previous = {"rows": "s", "shape": "s", "weight": "w"}[kind]
+    if kind == "shape":
+        nodes.append(helper.make_node("Shape", ["x"], ["s"], name="shape"))
+    elif kind == "rows":
+        inputs.append(helper.make_tensor_value_info("s", TensorProto.FLOAT, [1, 1, hidden]))
+    else:
+        initializers.append(onnx.numpy_helper.from_array(np.zeros((3, 1), np.float32), "w"))
+    for step in range(depth):
+        extra = {"axis": 0 if kind == "rows" else 1} if op == "Concat" else {}
+        nodes.append(helper.make_node(op, [previous, previous], [f"v{step}"], name=f"v{step}",
+                                      **extra))
+        previous = f"v{step}"
+    outputs = ["y"]
+    if kind == "weight":
+        inputs.append(helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 3]))
+        nodes += [helper.make_node("MatMul", ["x", previous], ["a"], name="x_product"),
+                  helper.make_node("MatMul", ["h", previous], ["b"], name="h_product"),
+                  helper.make_node("Add", ["a", "b"], ["s"], name="add"),
+                  helper.make_node("Tanh", ["s"], ["y"], name="tanh")]
+    else:
+        if kind == "shape":
+            nodes.append(helper.make_node("ConstantOfShape", [previous], ["h0"], name="zeros"))
+            previous = "h0"
+        nodes.append(helper.make_node("LSTM", ["x", "W", "R", "", "", previous], ["y"],
+                                      hidden_size=hidden, direction="bidirectional",
+                                      name="lstm"))
+    graph = helper.make_graph(nodes, kind, inputs,
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                               for n in outputs], initializer=initializers)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("kind", ["rows", "shape", "weight"])
+def test_a_tensor_read_twice_at_every_step_is_walked_once(kind: str, tmp_path: Path) -> None:
+    """Each of these walks used to take 2**30 steps or more: it never ended."""
+    path = tmp_path / f"{kind}.onnx"
+    onnx.save_model(_doubling_model(kind), path)
+    for command in ("lint", "params"):
+        proc = run_archlint(command, str(path), "--format", "json", timeout=120)
+        assert proc.returncode in (0, 1), proc.stderr
+        assert "Traceback" not in proc.stderr
+    report = Linter(RULES).lint_file(path)
+    assert [f.message for f in report.findings if f.code == "AL000"] == []

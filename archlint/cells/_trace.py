@@ -76,6 +76,9 @@ def _as_float_op(node: NodeInfo) -> str:
 # the graph (their output 0, which DequantizeLinear reads).
 _QUANTIZED_TYPES = frozenset({2, 3, 4, 5, 6, 21, 22})  # uint8, int8, uint16, int16, int32, 4-bit
 _QUANTIZERS = frozenset({"QuantizeLinear", "DynamicQuantizeLinear"})
+# a weight Concat-ed from more pieces than this is none an exporter writes (tf2onnx joins a
+# layer's gates, 4 or 8 pieces): not followed, which also bounds ``Concat(w, w)`` repeated
+_MAX_WEIGHT_PIECES = 1024
 _SEARCH_LIMIT = 400  # nodes visited by one upstream walk: bounded on huge graphs
 
 
@@ -173,8 +176,7 @@ def _first(node: NodeInfo) -> str:
 
 
 def weight_sources(
-    graph: ModelGraph, name: str, scope: str, _depth: int = 0, _transposed: bool = False,
-    _quantized: bool = False,
+    graph: ModelGraph, name: str, scope: str, *, _quantized: bool = False,
 ) -> tuple[WeightSource, ...] | None:
     """The float constants an operand is a view of (through Slice, Split, Gather, loop-carried
     pass-throughs...), or None when the operand is not made of stored weights only. A source
@@ -184,42 +186,67 @@ def weight_sources(
     (a TFLite dynamic-range model through tf2onnx; a QDQ model), or of a float one quantized
     in the graph (tf2onnx passes such a model's float bias through DynamicQuantizeLinear).
     """
-    info = graph.tensor(name, scope) if name else None
-    if info is None or _depth > 32:
-        return None
-    info = graph.loop_invariant(info)
-    if info.is_initializer or info.constant_source is not None:
-        if info.dtype is not None and info.dtype not in _FLOAT_TYPES and not (
-                _quantized and info.dtype in _QUANTIZED_TYPES):
+    return _SourceWalk(graph).sources(name, scope, 0, False, _quantized)
+
+
+class _SourceWalk:
+    """One :func:`weight_sources` walk: each (tensor, step) once, so ``Concat(w, w)`` at every
+    step costs a step per node, not 2**depth; more than _MAX_WEIGHT_PIECES pieces are no
+    weight any exporter writes."""
+
+    def __init__(self, graph: ModelGraph) -> None:
+        self.graph = graph
+        self.memo: dict[tuple[str, str, int, bool, bool], tuple[WeightSource, ...] | None] = {}
+
+    def sources(
+        self, name: str, scope: str, depth: int, transposed: bool, quantized: bool
+    ) -> tuple[WeightSource, ...] | None:
+        key = (scope, name, depth, transposed, quantized)
+        if key not in self.memo:
+            self.memo[key] = None  # a cycle in a corrupt graph proves nothing
+            self.memo[key] = self._walk(name, scope, depth, transposed, quantized)
+        return self.memo[key]
+
+    def _walk(
+        self, name: str, scope: str, depth: int, transposed: bool, quantized: bool
+    ) -> tuple[WeightSource, ...] | None:
+        graph = self.graph
+        info = graph.tensor(name, scope) if name else None
+        if info is None or depth > 32:
             return None
-        return (WeightSource(info.name, info.graph, info.shape, _transposed, info.dtype,
-                             not info.is_initializer),)
-    if info.producer is None:
-        return None
-    node = graph.node(info.producer)
-    if node.domain not in ("", "ai.onnx"):
-        return None
-    if node.op_type == "Transpose":
-        perm = attr_ints(node, "perm")
-        if perm not in (None, (1, 0)):
-            return None
-        return weight_sources(graph, _first(node), node.graph, _depth + 1, not _transposed)
-    if node.op_type in _WEIGHT_VIEW_OPS:
-        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed,
-                              _quantized)
-    if node.op_type == "DequantizeLinear" and not _quantized:
-        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed, True)
-    if node.op_type in _QUANTIZERS and _quantized and info.name == node.outputs[0]:
-        return weight_sources(graph, _first(node), node.graph, _depth + 1, _transposed)
-    if node.op_type == "Concat":
-        found: list[WeightSource] = []
-        for part in node.inputs:
-            sources = weight_sources(graph, part, node.graph, _depth + 1, _transposed)
-            if sources is None:
+        info = graph.loop_invariant(info)
+        if info.is_initializer or info.constant_source is not None:
+            if info.dtype is not None and info.dtype not in _FLOAT_TYPES and not (
+                    quantized and info.dtype in _QUANTIZED_TYPES):
                 return None
-            found.extend(sources)
-        return tuple(found)
-    return None
+            return (WeightSource(info.name, info.graph, info.shape, transposed, info.dtype,
+                                 not info.is_initializer),)
+        if info.producer is None:
+            return None
+        node = graph.node(info.producer)
+        if node.domain not in ("", "ai.onnx"):
+            return None
+        step = depth + 1
+        if node.op_type == "Transpose":
+            perm = attr_ints(node, "perm")
+            if perm not in (None, (1, 0)):
+                return None
+            return self.sources(_first(node), node.graph, step, not transposed, False)
+        if node.op_type in _WEIGHT_VIEW_OPS:
+            return self.sources(_first(node), node.graph, step, transposed, quantized)
+        if node.op_type == "DequantizeLinear" and not quantized:
+            return self.sources(_first(node), node.graph, step, transposed, True)
+        if node.op_type in _QUANTIZERS and quantized and info.name == node.outputs[0]:
+            return self.sources(_first(node), node.graph, step, transposed, False)
+        if node.op_type == "Concat":
+            found: list[WeightSource] = []
+            for part in node.inputs:
+                sources = self.sources(part, node.graph, step, transposed, False)
+                if sources is None or len(found) + len(sources) > _MAX_WEIGHT_PIECES:
+                    return None
+                found.extend(sources)
+            return tuple(found)
+        return None
 
 
 @dataclass(frozen=True)
