@@ -28,7 +28,7 @@ from archlint.functions import FunctionTable, TypeOf, instance_path
 from archlint.loader import SMALL_TENSOR_ELEMENTS, LoadedModel, subgraph_path, tensor_elements
 from archlint.shapes import Dim, Shape
 
-__all__ = ["ModelGraph", "NodeInfo", "TensorInfo", "build_graph", "dtype_name"]
+__all__ = ["ModelGraph", "NodeInfo", "TensorInfo", "build_graph", "dtype_name", "not_text"]
 
 
 def dtype_name(dtype: int | None) -> str:
@@ -447,7 +447,7 @@ class ModelGraph:
         proto = scope.protos[index]
         name, domain = proto.name, proto.domain
         if not isinstance(name, str) or not isinstance(domain, str):
-            raise _not_text(name if not isinstance(name, str) else domain)
+            raise not_text(name if not isinstance(name, str) else domain)
         info = NodeInfo(
             id=node_id, graph=path, index=index, name=name, op_type=proto.op_type,
             domain=domain, inputs=scope.node_inputs[index],
@@ -730,7 +730,7 @@ def _edge_data(info: TensorInfo) -> dict[str, Any]:
 
 def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | None:
     if not isinstance(name, str):
-        raise _not_text(name)
+        raise not_text(name)
     produced = scope.producers.get(name)
     if produced is None:
         tensor = scope.initializers.get(name)
@@ -791,7 +791,7 @@ def build_graph(model: LoadedModel) -> ModelGraph:
     return graph
 
 
-def _not_text(value: object) -> UnicodeDecodeError:
+def not_text(value: object) -> UnicodeDecodeError:
     """What a name that is not UTF-8 raises where archlint first reads it (a node's, a
     tensor's): the protobuf runtime hands such a proto2 string back as its raw bytes, which no
     str operation accepts, and the model is reported corrupt (archlint/loader.py). Checked as
@@ -908,7 +908,7 @@ def _add_scope(
                        None if locator is None else (*locator, (index, attr_name)))
     for op_type in op_indexes:  # a few distinct ones: the names are checked as views are made
         if not isinstance(op_type, str):
-            raise _not_text(op_type)
+            raise not_text(op_type)
 
 
 def _type_reader(graph: ModelGraph, path: str) -> TypeOf:

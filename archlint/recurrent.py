@@ -21,7 +21,7 @@ import onnx
 from onnx import AttributeProto
 
 from archlint.cached import cached
-from archlint.graph import ModelGraph, NodeInfo, TensorInfo
+from archlint.graph import ModelGraph, NodeInfo, TensorInfo, not_text
 from archlint.shapes import Dim, Shape, known_product
 
 if TYPE_CHECKING:
@@ -399,6 +399,8 @@ def build_layer(
     types: dict[str, str] = {}
     for attr in node.proto.attribute:
         name, kind = attr.name, attr.type
+        if not isinstance(name, str):  # not UTF-8: the model is corrupt (graph.not_text)
+            raise not_text(name)
         types[name] = _ATTRIBUTE_TYPE_NAMES.get(kind, "undefined")
         read = _ATTRIBUTE_READERS.get(name)
         if read is None or attr.ref_attr_name:
