@@ -58,6 +58,9 @@ class FunctionTable:
     # keeps every instantiated body alive: the graph's scopes refer to their node lists
     instances: list[GraphProto] = field(default_factory=list)
     copied_nodes: int = 0
+    # set when a body's inference crashed or ran out of time: the next bodies (up to
+    # MAX_INSTANCES of them) are kept uninferred rather than each waited for as long
+    inference_failed: bool = False
 
     @classmethod
     def of(cls, model: ModelProto) -> FunctionTable:
@@ -105,8 +108,13 @@ class FunctionTable:
         # In the inference child, as the whole model: onnx's C++ inference can abort on a
         # hostile body (tests/data/fuzz_regressions/function_body_inference_abort.onnx), and
         # this process must survive it. A body inference cannot type keeps its unknown shapes.
+        if self.inference_failed:
+            return graph
         inferred = infer_isolated(model).inferred
-        return graph if inferred is None else inferred.graph
+        if inferred is None:  # no pass finished: crashed, or past the time limit
+            self.inference_failed = True
+            return graph
+        return inferred.graph
 
 
 def expansion_problem(model: ModelProto) -> str | None:

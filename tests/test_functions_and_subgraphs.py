@@ -17,7 +17,9 @@ from archlint.params import Convention, count_model
 from archlint.recurrent import Recognition
 from archlint.registry import load_rules
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, REPO
+
+REGRESSIONS = REPO / "tests" / "data" / "fuzz_regressions"
 
 FUNCTIONS = FIXTURES / "functions"
 SUBGRAPHS = FIXTURES / "subgraphs"
@@ -186,3 +188,49 @@ def test_exponentially_nested_calls_are_expanded_only_up_to_a_budget(tmp_path: P
     assert ctx.graph.skipped_subgraphs
     report = Linter(ALL_RULES).lint_file(path, path.name)
     assert report.error is None and not [f for f in report.findings if f.code == "AL000"]
+
+
+def _calls_of_a_body_inference_aborts_on(calls: int) -> onnx.ModelProto:
+    """The fuzz regression whose Slice makes onnx's C++ inference abort, as the body of a
+    model-local function called ``calls`` times."""
+    from onnx import helper
+
+    source = onnx.load(REGRESSIONS / "onnx_inference_abort.onnx")
+    body = [helper.make_node("Constant", [], [t.name], value=t)
+            for t in source.graph.initializer] + list(source.graph.node)
+    function = helper.make_function("local", "F", ["x", "h0"], ["output", "h_n"], body,
+                                    opset_imports=[helper.make_opsetid("", 17)])
+    nodes = [helper.make_node("F", ["x", "h0"], [f"output_{k}", f"h_n_{k}"], domain="local",
+                              name=f"call_{k}") for k in range(calls)]
+    graph = helper.make_graph(
+        nodes, "g", list(source.graph.input),
+        [helper.make_tensor_value_info(f"output_{k}", onnx.TensorProto.FLOAT, None)
+         for k in range(calls)])
+    return helper.make_model(graph, functions=[function], ir_version=8, opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
+
+
+def test_a_body_that_aborts_inference_is_tried_once_and_read_uninferred(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bodies are inferred in the inference child (an abort there is not ours); after one
+    body's inference crashed, the others of the model are read as written, not each sent
+    to crash a child again."""
+    import archlint.functions
+
+    sent: list[int] = []
+    real = archlint.functions.infer_isolated
+
+    def counted(model: onnx.ModelProto) -> Any:
+        sent.append(len(model.graph.node))
+        return real(model)
+
+    monkeypatch.setattr(archlint.functions, "infer_isolated", counted)
+    path = tmp_path / "calls.onnx"
+    onnx.save_model(_calls_of_a_body_inference_aborts_on(5), path)
+    report = Linter(load_rules().rules).lint_file(path)
+    assert report.error is None
+    assert [f.code for f in report.findings] == ["AL001"]  # the whole model's inference
+    assert "crashed (SIGABRT)" in report.findings[0].message
+    assert len(sent) == 1
+    ctx = analyse(load_model(path))
+    assert len([layer for layer in ctx.layers if layer.op_type == "GRU"]) == 10
