@@ -1046,7 +1046,11 @@ def _tensor_type(type_proto: TypeProto) -> tuple[int | None, Shape | None]:
         if kind == "dim_value":
             dims.append(dim.dim_value)
         elif kind == "dim_param":
-            dims.append(dim.dim_param or None)
+            symbol = dim.dim_param
+            if not isinstance(symbol, str):  # not UTF-8 (protobuf hands back bytes): shown
+                # with replacement characters, as the producer name is (loader._as_text)
+                symbol = symbol.decode("utf-8", "replace")
+            dims.append(symbol or None)
         else:
             dims.append(None)
     return dtype, tuple(dims)

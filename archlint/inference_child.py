@@ -220,8 +220,9 @@ def _invented_dims_forgotten(model_class: Callable[[], Any]) -> Callable[[bytes]
                 if info.type.WhichOneof("value") != "tensor_type":
                     continue
                 for dim in info.type.tensor_type.shape.dim:
-                    if dim.WhichOneof("value") == "dim_param" \
-                            and invented.match(dim.dim_param):
+                    symbol = dim.dim_param  # bytes when not UTF-8: never one onnx invented
+                    if dim.WhichOneof("value") == "dim_param" and isinstance(symbol, str) \
+                            and invented.match(symbol):
                         dim.ClearField("dim_param")
                         changed = True
             for node in graph.node:

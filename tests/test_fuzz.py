@@ -8,6 +8,7 @@ Every crash found becomes a regression fixture in tests/data/fuzz_regressions/.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +95,7 @@ def assert_counts_cleanly(path: Path) -> None:
         assert result.exit_code in (0, 2), result.output
         if result.exit_code == 2:
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+            assert "internal error" not in result.stderr, result.stderr
 
 
 # --- byte level -------------------------------------------------------------------------------
@@ -335,6 +337,24 @@ def test_cli_on_mutated_models_is_bounded_and_clean(model: onnx.ModelProto, tmp_
 def test_regressions(path: Path) -> None:
     assert_lints_cleanly(path)
     assert_counts_cleanly(path)
+
+
+def test_a_dim_symbol_that_is_not_utf8_is_read_with_replacement_characters(
+        tmp_path: Path) -> None:
+    """A dim_param that is not UTF-8 (found by the byte fuzzer): the inference child's own
+    code raised on it (AL001 said onnx "crashed (exit status 1)": a Python traceback), and
+    ``params --format json`` failed with an internal error on the bytes in a shape."""
+    data = (FIXTURES / "exported" / "gru_l2_uni_bf_h0.onnx").read_bytes()
+    path = tmp_path / "m.onnx"
+    path.write_bytes(data.replace(b"batch", b"ba\xb4ch"))
+    report = assert_lints_cleanly(path)
+    assert [f.code for f in report.findings if f.code == "AL001"] == []
+    # the fuzzer's model has such a symbol in value_info, which the child reads itself
+    declared = assert_lints_cleanly(REGRESSIONS / "dim_param_not_utf8_in_value_info.onnx")
+    assert [f.message for f in declared.findings if f.code == "AL001"] == []
+    result = invoke("params", str(path), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "ba\ufffdch" in json.loads(result.stdout)["models"][0]["layers"][0]["output_shape"]
 
 
 def test_strings_that_are_not_utf8_are_read_with_replacement_characters() -> None:
