@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -180,6 +181,10 @@ class ModelGraph:
 
     def __init__(self) -> None:
         self._scopes: dict[str, _Scope] = {}
+        # graph_inputs / graph_outputs, built once the scopes stop growing (rules ask per If,
+        # and a model can hold thousands of subgraphs)
+        self._boundaries: tuple[int, Mapping[str, tuple[str, ...]],
+                                Mapping[str, tuple[str, ...]]] | None = None
         # op type -> (pre-order position, node id), each list in pre-order
         self._by_op: dict[str, list[tuple[int, str]]] = {}
         # (pre-order position, node id) of nodes outside the "" / "ai.onnx" domain
@@ -189,6 +194,7 @@ class ModelGraph:
         self._tensor_cache: dict[tuple[str, str], TensorInfo | None] = {}
         self._outer_readers: dict[tuple[str, str], list[str]] | None = None
         self._reads_from: dict[frozenset[str], dict[str, bool]] = {}
+        self._memos: dict[str, dict[Any, Any]] = {}
         self._dag: nx.DiGraph | None = None
         self.skipped_subgraphs: list[str] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
@@ -211,6 +217,12 @@ class ModelGraph:
     # --- scopes -------------------------------------------------------------------------------
     def graphs(self) -> tuple[str, ...]:
         return tuple(self._scopes)
+
+    def memo(self, kind: str) -> dict[Any, Any]:
+        """A table for facts derived from this (immutable) graph by a walk that rules repeat
+        (archlint/patterns.py: a state's origin, per layer and per rule), kept as long as the
+        graph; ``kind`` names the walk."""
+        return self._memos.setdefault(kind, {})
 
     def subgraph_owner(self, graph: str) -> str | None:
         """The id of the node whose attribute holds subgraph ``graph`` (None for main)."""
@@ -245,12 +257,26 @@ class ModelGraph:
         return tuple(scope.children.get(int(index), ()))
 
     @property
-    def graph_inputs(self) -> dict[str, tuple[str, ...]]:
-        return {path: scope.inputs for path, scope in self._scopes.items()}
+    def graph_inputs(self) -> Mapping[str, tuple[str, ...]]:
+        return self._graph_boundaries()[0]
 
     @property
-    def graph_outputs(self) -> dict[str, tuple[str, ...]]:
-        return {path: scope.outputs for path, scope in self._scopes.items()}
+    def graph_outputs(self) -> Mapping[str, tuple[str, ...]]:
+        return self._graph_boundaries()[1]
+
+    def _graph_boundaries(
+        self,
+    ) -> tuple[Mapping[str, tuple[str, ...]], Mapping[str, tuple[str, ...]]]:
+        """Each scope's inputs and outputs, read-only, made once for the scopes there are (a
+        walk through nested If branches asks for them per If: per call, 32,000 branches made
+        a lint quadratic)."""
+        built = self._boundaries
+        if built is None or built[0] != len(self._scopes):
+            built = (len(self._scopes),
+                     MappingProxyType({path: s.inputs for path, s in self._scopes.items()}),
+                     MappingProxyType({path: s.outputs for path, s in self._scopes.items()}))
+            self._boundaries = built
+        return built[1], built[2]
 
     # --- tensors ------------------------------------------------------------------------------
     def tensor(self, name: str, graph: str = "main") -> TensorInfo | None:

@@ -459,7 +459,17 @@ def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrig
 
     A Loop-carried value is followed to its initial value (the Loop's input), and an If
     output to the root both branches agree on; a disagreement stops the walk at the If.
+    Walked once per tensor and graph: several rules ask for every layer's states, and a
+    state made by nested Ifs walks every branch.
     """
+    memo = graph.memo("state_origin")
+    found: StateOrigin | None = memo.get((scope, name))
+    if found is None:
+        found = memo[(scope, name)] = _state_origin(graph, name, scope)
+    return found
+
+
+def _state_origin(graph: ModelGraph, name: str, scope: str) -> StateOrigin:
     through: list[NodeInfo] = []
     # Each step maps the rows of its output to rows of its input; compose root-ward.
     windows: list[object] = []
@@ -540,12 +550,12 @@ def if_branch_outputs(
         return None
     k = node.outputs.index(output)
     found: list[tuple[str, str]] = []
-    scopes = set(graph.graphs())
+    scopes = graph.graph_outputs
     for attr in ("then_branch", "else_branch"):
         unique = f"{node.graph}/{node.name}#{node.index}.{attr}"  # used for duplicate names
         path = unique if unique in scopes else subgraph_path(node.graph, node.proto, node.index,
                                                              attr)
-        outputs = graph.graph_outputs.get(path) if path in scopes else None
+        outputs = scopes.get(path)
         if outputs is None or k >= len(outputs):
             return None
         found.append((path, outputs[k]))
@@ -726,7 +736,16 @@ def is_model_input(info: TensorInfo | None) -> bool:
 
 
 def state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateSource:
-    """Follow ``axis`` of a state back to its root (see :class:`StateSource`)."""
+    """Follow ``axis`` of a state back to its root (see :class:`StateSource`); once per
+    tensor, axis and graph, as :func:`state_origin`."""
+    memo = graph.memo("state_source")
+    found: StateSource | None = memo.get((scope, name, axis))
+    if found is None:
+        found = memo[(scope, name, axis)] = _state_source(graph, name, scope, axis)
+    return found
+
+
+def _state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateSource:
     through: list[NodeInfo] = []
     tensor, where = name, scope
     tracked: int | None = axis

@@ -17,7 +17,7 @@ in :func:`all_zero`, for a bias whose inline data the caller asks about.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,7 +227,9 @@ class _Walker:
         return branches == 2
 
 
-def _branch_path(node: NodeInfo, attr: str, outputs: dict[str, tuple[str, ...]]) -> str | None:
+def _branch_path(
+    node: NodeInfo, attr: str, outputs: Mapping[str, tuple[str, ...]]
+) -> str | None:
     for path in (subgraph_path(node.graph, node.proto, node.index, attr),
                  f"{node.graph}/{node.name}#{node.index}.{attr}"):
         if path in outputs:

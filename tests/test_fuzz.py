@@ -487,3 +487,49 @@ def test_a_tensor_read_twice_at_every_step_is_walked_once(kind: str, tmp_path: P
         assert "Traceback" not in proc.stderr
     report = Linter(RULES).lint_file(path)
     assert [f.message for f in report.findings if f.code == "AL000"] == []
+
+
+def _nested_if_states(depth: int, layers: int) -> onnx.ModelProto:
+    """``layers`` bidirectional LSTMs whose initial states come out of ``depth`` nested Ifs:
+    2**depth branch graphs, each returning the same outer tensor."""
+    hidden, features = 2, 3
+
+    def level(k: int) -> onnx.GraphProto:
+        if k == 0:
+            return helper.make_graph(
+                [helper.make_node("Identity", ["s"], ["o0"], name="leaf")], "leaf", [],
+                [helper.make_tensor_value_info("o0", TensorProto.FLOAT, None)])
+        inner = level(k - 1)
+        return helper.make_graph(
+            [helper.make_node("If", ["c"], [f"o{k}"], name=f"if{k}", then_branch=inner,
+                              else_branch=inner)], f"level{k}", [],
+            [helper.make_tensor_value_info(f"o{k}", TensorProto.FLOAT, None)])
+
+    top = level(depth)
+    state = top.output[0].name
+    nodes = list(top.node) + [
+        helper.make_node("LSTM", ["x", "W", "R", "", "", state, state], [f"y{k}"],
+                         hidden_size=hidden, direction="bidirectional", name=f"lstm{k}")
+        for k in range(layers)]
+    graph = helper.make_graph(
+        nodes, "nested_ifs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, features]),
+         helper.make_tensor_value_info("s", TensorProto.FLOAT, [2, 1, hidden]),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info(f"y{k}", TensorProto.FLOAT, None)
+         for k in range(layers)],
+        initializer=[
+            onnx.numpy_helper.from_array(np.zeros((2, 4 * hidden, features), np.float32), "W"),
+            onnx.numpy_helper.from_array(np.zeros((2, 4 * hidden, hidden), np.float32), "R")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_states_made_by_nested_ifs_are_followed_once_per_model(tmp_path: Path) -> None:
+    """16,384 branch graphs, 8 layers: each rule that follows a state walked every branch,
+    and looked every branch's outputs up in a table built anew for each If (over 5 minutes
+    here; now seconds). The walk is remembered per graph, the table built once."""
+    path = tmp_path / "nested_ifs.onnx"
+    onnx.save_model(_nested_if_states(depth=14, layers=8), path)
+    proc = run_archlint("lint", str(path), "--format", "json", timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "Traceback" not in proc.stderr
