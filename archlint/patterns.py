@@ -462,14 +462,20 @@ def state_origin(graph: ModelGraph, name: str, scope: str = "main") -> StateOrig
     Walked once per tensor and graph: several rules ask for every layer's states, and a
     state made by nested Ifs walks every branch.
     """
+    return _origin(graph, name, scope, 0)
+
+
+def _origin(graph: ModelGraph, name: str, scope: str, ifs: int) -> StateOrigin:
+    """:func:`state_origin` from inside ``ifs`` If branches (at most _MAX_DEPTH: a chain of
+    hundreds of Ifs would exhaust Python's recursion), remembered per graph."""
     memo = graph.memo("state_origin")
-    found: StateOrigin | None = memo.get((scope, name))
+    found: StateOrigin | None = memo.get((scope, name, ifs))
     if found is None:
-        found = memo[(scope, name)] = _state_origin(graph, name, scope)
+        found = memo[(scope, name, ifs)] = _state_origin(graph, name, scope, ifs)
     return found
 
 
-def _state_origin(graph: ModelGraph, name: str, scope: str) -> StateOrigin:
+def _state_origin(graph: ModelGraph, name: str, scope: str, ifs: int) -> StateOrigin:
     through: list[NodeInfo] = []
     # Each step maps the rows of its output to rows of its input; compose root-ward.
     windows: list[object] = []
@@ -483,7 +489,7 @@ def _state_origin(graph: ModelGraph, name: str, scope: str) -> StateOrigin:
             tensor, where = carried
             continue
         if node.op_type == "If":
-            joined = _joined_origin(graph, node, tensor)
+            joined = None if ifs >= _MAX_DEPTH else _joined_origin(graph, node, tensor, ifs)
             if joined is None:
                 break
             base = None if joined.rows is None else joined.rows
@@ -500,12 +506,14 @@ def _state_origin(graph: ModelGraph, name: str, scope: str) -> StateOrigin:
                                                                         where), tuple(through))
 
 
-def _joined_origin(graph: ModelGraph, node: NodeInfo, output: str) -> StateOrigin | None:
+def _joined_origin(
+    graph: ModelGraph, node: NodeInfo, output: str, ifs: int
+) -> StateOrigin | None:
     """The origin of an If output when both branches give the same root (and rows)."""
     branches = if_branch_outputs(graph, node, output)
     if branches is None:
         return None
-    origins = [state_origin(graph, name, path) for path, name in branches]
+    origins = [_origin(graph, name, path, ifs + 1) for path, name in branches]
     roots = {(o.root, o.producer.id if o.producer is not None else None) for o in origins}
     if len(roots) != 1:
         return None
@@ -738,14 +746,20 @@ def is_model_input(info: TensorInfo | None) -> bool:
 def state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateSource:
     """Follow ``axis`` of a state back to its root (see :class:`StateSource`); once per
     tensor, axis and graph, as :func:`state_origin`."""
+    return _source(graph, name, scope, axis, 0)
+
+
+def _source(graph: ModelGraph, name: str, scope: str, axis: int, ifs: int) -> StateSource:
     memo = graph.memo("state_source")
-    found: StateSource | None = memo.get((scope, name, axis))
+    found: StateSource | None = memo.get((scope, name, axis, ifs))
     if found is None:
-        found = memo[(scope, name, axis)] = _state_source(graph, name, scope, axis)
+        found = memo[(scope, name, axis, ifs)] = _state_source(graph, name, scope, axis, ifs)
     return found
 
 
-def _state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateSource:
+def _state_source(
+    graph: ModelGraph, name: str, scope: str, axis: int, ifs: int
+) -> StateSource:
     through: list[NodeInfo] = []
     tensor, where = name, scope
     tracked: int | None = axis
@@ -758,7 +772,8 @@ def _state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateS
             tensor, where = carried
             continue
         if node.op_type == "If" and tracked is not None:
-            joined = _joined_source(graph, node, tensor, tracked)
+            joined = None if ifs >= _MAX_DEPTH \
+                else _joined_source(graph, node, tensor, tracked, ifs)
             if joined is not None:
                 return StateSource(joined.root, joined.producer, joined.axis,
                                    (*through, node, *joined.through))
@@ -775,11 +790,13 @@ def _state_source(graph: ModelGraph, name: str, scope: str, axis: int) -> StateS
     return StateSource(tensor, graph.producer(tensor, where), tracked, tuple(through))
 
 
-def _joined_source(graph: ModelGraph, node: NodeInfo, output: str, axis: int) -> StateSource | None:
+def _joined_source(
+    graph: ModelGraph, node: NodeInfo, output: str, axis: int, ifs: int
+) -> StateSource | None:
     branches = if_branch_outputs(graph, node, output)
     if branches is None:
         return None
-    sources = [state_source(graph, name, path, axis) for path, name in branches]
+    sources = [_source(graph, name, path, axis, ifs + 1) for path, name in branches]
     keys = {(s.root, s.producer.id if s.producer is not None else None, s.axis) for s in sources}
     return sources[0] if len(keys) == 1 else None
 

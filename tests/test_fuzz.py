@@ -533,3 +533,36 @@ def test_states_made_by_nested_ifs_are_followed_once_per_model(tmp_path: Path) -
     proc = run_archlint("lint", str(path), "--format", "json", timeout=120)
     assert proc.returncode in (0, 1), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_state_through_a_chain_of_600_ifs_is_no_internal_error(tmp_path: Path) -> None:
+    """Each If's branches return the previous If's output: following the state recursed once
+    per If, and 600 of them exhausted Python's recursion (AL000 from AL305, AL307, AL312 and
+    AL315). The walk now stops after _MAX_DEPTH Ifs, where it cannot prove a root."""
+    hidden, features = 2, 3
+    nodes: list[onnx.NodeProto] = []
+    previous = "s"
+    for k in range(600):
+        branches = {
+            side: helper.make_graph(
+                [helper.make_node("Identity", [previous], [f"b{k}{side}"], name=f"id{k}{side}")],
+                f"branch{k}{side}", [],
+                [helper.make_tensor_value_info(f"b{k}{side}", TensorProto.FLOAT, None)])
+            for side in ("t", "e")}
+        nodes.append(helper.make_node("If", ["c"], [f"i{k}"], name=f"if{k}",
+                                      then_branch=branches["t"], else_branch=branches["e"]))
+        previous = f"i{k}"
+    nodes.append(helper.make_node("LSTM", ["x", "W", "R", "", "", previous, previous], ["y"],
+                                  hidden_size=hidden, direction="bidirectional", name="lstm"))
+    graph = helper.make_graph(
+        nodes, "if_chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, features]),
+         helper.make_tensor_value_info("s", TensorProto.FLOAT, [2, 1, hidden]),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[
+            onnx.numpy_helper.from_array(np.zeros((2, 4 * hidden, features), np.float32), "W"),
+            onnx.numpy_helper.from_array(np.zeros((2, 4 * hidden, hidden), np.float32), "R")])
+    path = tmp_path / "if_chain.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert_lints_cleanly(path)
