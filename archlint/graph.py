@@ -26,7 +26,13 @@ if TYPE_CHECKING:
 
 from archlint.cached import cached
 from archlint.functions import FunctionTable, TypeOf, instance_path
-from archlint.loader import SMALL_TENSOR_ELEMENTS, LoadedModel, subgraph_path, tensor_elements
+from archlint.loader import (
+    SMALL_TENSOR_ELEMENTS,
+    LoadedModel,
+    as_text,
+    subgraph_path,
+    tensor_elements,
+)
 from archlint.shapes import Dim, Shape
 
 __all__ = ["ModelGraph", "NodeInfo", "TensorInfo", "build_graph", "dtype_name", "not_text"]
@@ -1072,11 +1078,8 @@ def _tensor_type(type_proto: TypeProto) -> tuple[int | None, Shape | None]:
         if kind == "dim_value":
             dims.append(dim.dim_value)
         elif kind == "dim_param":
-            symbol = dim.dim_param
-            if not isinstance(symbol, str):  # not UTF-8 (protobuf hands back bytes): shown
-                # with replacement characters, as the producer name is (loader._as_text)
-                symbol = symbol.decode("utf-8", "replace")
-            dims.append(symbol or None)
+            # not UTF-8: shown with replacement characters, as the producer name is
+            dims.append(as_text(dim.dim_param) or None)
         else:
             dims.append(None)
     return dtype, tuple(dims)

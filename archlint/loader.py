@@ -38,6 +38,7 @@ __all__ = [
     "ExternalDataRef",
     "LoadError",
     "LoadedModel",
+    "as_text",
     "discover_models",
     "infer_model_shapes",
     "load_model",
@@ -151,10 +152,10 @@ class LoadedModel:
 
     @property
     def producer(self) -> str:
-        return _as_text(self.proto.producer_name)
+        return as_text(self.proto.producer_name)
 
 
-def _as_text(value: str | bytes) -> str:
+def as_text(value: str | bytes) -> str:
     """A string field as text. The protobuf runtime hands back the raw bytes of a proto2
     string that is not valid UTF-8 (onnx.proto is proto2; onnxruntime loads such a model, as
     protobuf's C++ parser does not check those strings): decoded, bad bytes replaced."""
@@ -290,7 +291,7 @@ def load_proto(
         shapes=shapes,
         external_data=external,
         opset=opset,
-        metadata={_as_text(p.key): _as_text(p.value) for p in proto.metadata_props},
+        metadata={as_text(p.key): as_text(p.value) for p in proto.metadata_props},
     )
 
 
@@ -591,7 +592,7 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     for field_name in ("ir_version", "producer_name", "producer_version", "domain",
                        "model_version", "doc_string"):
         value = getattr(model, field_name)
-        if not isinstance(value, bytes):  # a string that is not UTF-8 (_as_text) is left out
+        if not isinstance(value, bytes):  # a string that is not UTF-8 (as_text) is left out
             setattr(skeleton, field_name, value)
     skeleton.opset_import.extend(model.opset_import)
     skeleton.functions.extend(model.functions)

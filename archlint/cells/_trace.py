@@ -337,20 +337,31 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
     if node.op_type not in _MATMULS or len(node.inputs) < 2 \
             or node.domain not in ("", "ai.onnx"):
         return None
+    return _stored_product(graph, node, "Gemm", 1, 2, quantized=False)
+
+
+def _stored_product(
+    graph: ModelGraph, node: NodeInfo, gemm: str, weight_at: int, bias_at: int, *,
+    quantized: bool,
+) -> _WeightProduct | None:
+    """``node`` as input 0 @ the stored weight at input ``weight_at``: a MatMul's, or a Gemm's
+    (op ``gemm``: Gemm, QGemm) with its transA / transB and its bias at ``bias_at``. The float
+    ops and their QOperator forms differ only in where those inputs are."""
     transposed = False
-    if node.op_type == "Gemm":
+    if node.op_type == gemm:
         if attr_int(node, "transA"):
             return None
         transposed = bool(attr_int(node, "transB"))
-    sources = weight_sources(graph, node.inputs[1], node.graph)
+    sources = weight_sources(graph, node.inputs[weight_at], node.graph, _quantized=quantized)
     if not sources:
         return None
     if transposed:
         sources = tuple(dataclasses.replace(s, transposed=not s.transposed) for s in sources)
     bias: tuple[WeightSource, ...] = ()
-    if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
-        bias = weight_sources(graph, node.inputs[2], node.graph) or ()
-    return _WeightProduct(node, node.inputs[0], node.inputs[1], sources, bias)
+    if node.op_type == gemm and len(node.inputs) > bias_at and node.inputs[bias_at]:
+        bias = weight_sources(graph, node.inputs[bias_at], node.graph,
+                              _quantized=quantized) or ()
+    return _WeightProduct(node, node.inputs[0], node.inputs[weight_at], sources, bias)
 
 
 def _integer_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
@@ -412,20 +423,7 @@ def _qlinear_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None
     domains = ("com.microsoft",) if node.op_type == "QGemm" else ("", "ai.onnx")
     if node.domain not in domains or len(node.inputs) < 4 or not node.inputs[3]:
         return None
-    transposed = False
-    if node.op_type == "QGemm":
-        if attr_int(node, "transA"):
-            return None
-        transposed = bool(attr_int(node, "transB"))
-    sources = weight_sources(graph, node.inputs[3], node.graph, _quantized=True)
-    if not sources:
-        return None
-    if transposed:
-        sources = tuple(dataclasses.replace(s, transposed=not s.transposed) for s in sources)
-    bias: tuple[WeightSource, ...] = ()
-    if node.op_type == "QGemm" and len(node.inputs) > 6 and node.inputs[6]:
-        bias = weight_sources(graph, node.inputs[6], node.graph, _quantized=True) or ()
-    return _WeightProduct(node, node.inputs[0], node.inputs[3], sources, bias)
+    return _stored_product(graph, node, "QGemm", 3, 6, quantized=True)
 
 
 def _integer_matmul(graph: ModelGraph, mul: NodeInfo) -> NodeInfo | None:
