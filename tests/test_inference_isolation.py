@@ -350,3 +350,71 @@ def test_the_answer_pipe_holds_a_mebibyte_and_a_big_answer_comes_whole() -> None
     assert outcome.inferred.ByteSize() > 2 * inference.PIPE_BYTES
     assert inference._WORKER[0] is worker  # the same worker answered
     assert _shapes(outcome.inferred)["t54321"] == [2]
+
+
+def _io_threads_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the inference I/O threads started from now on (counted, not replaced)."""
+    import threading
+
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        if thread.name == "archlint-inference-io":
+            started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    return started
+
+
+def _wide_chain(nodes: int, rank: int) -> onnx.ModelProto:
+    """Relu after Relu on a tensor of ``rank`` long-named symbolic dims: a request of a few
+    kilobytes whose answer (every tensor typed) is megabytes."""
+    dims = [f"a_long_symbolic_dimension_name_{k:04d}" for k in range(rank)]
+    chain = [onnx.helper.make_node("Relu", [f"t{k}"], [f"t{k + 1}"]) for k in range(nodes)]
+    graph = onnx.helper.make_graph(
+        chain, "chain", [onnx.helper.make_tensor_value_info("t0", onnx.TensorProto.FLOAT, dims)],
+        [onnx.helper.make_tensor_value_info(f"t{nodes}", onnx.TensorProto.FLOAT, None)])
+    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+
+
+def test_a_small_request_goes_without_a_thread_and_a_big_one_on_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A small export is written to the worker by the caller and its answer read when asked
+    for (a thread costs about a third of its inference); a big model's request and answer
+    cross the pipes on a thread while the caller indexes. Both give every type."""
+    from archlint import inference
+
+    started = _io_threads_started(monkeypatch)
+    small = onnx.load(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
+    assert small.ByteSize() < inference.INLINE_REQUEST_BYTES
+    outcome = infer_isolated(small)
+    assert outcome.error is None and outcome.inferred is not None
+    assert started == []
+    big = _model_with_weights(inference.INLINE_REQUEST_BYTES // 4 + 1000)
+    outcome = infer_isolated(big)
+    assert outcome.error is None and outcome.inferred is not None
+    assert started == ["archlint-inference-io"]
+    assert _shapes(outcome.inferred)["Y"] == ["seq", 1, 1, 2]
+
+
+def test_a_small_request_whose_answer_overfills_the_pipe_comes_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker of an inline request blocks on the full answer pipe until the caller asks
+    for the answer; it then comes whole, and the worker serves the next request."""
+    from archlint import inference
+
+    started = _io_threads_started(monkeypatch)
+    model = _wide_chain(300, 200)
+    assert model.ByteSize() < inference.INLINE_REQUEST_BYTES
+    pending = inference.PendingInference(model.SerializeToString(), 60.0)
+    outcome = pending.outcome()
+    assert started == []
+    assert outcome.error is None and outcome.inferred is not None
+    assert outcome.inferred.ByteSize() > 2 * inference.PIPE_BYTES
+    assert _shapes(outcome.inferred)["t123"][199] == "a_long_symbolic_dimension_name_0199"
+    after = load_model(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
+    assert after.inference_error is None and _shapes(after.inferred)
