@@ -63,8 +63,10 @@ RAW_INFERENCE_BYTES = 64 * 1024**2
 EARLY_INFERENCE_BYTES = 1024**2
 # A request up to this size is written by the caller, and its answer read when it is asked
 # for: no thread to start and no hand-over between threads (a small export's whole inference
-# takes about 0.2 ms, a thread about 0.07 ms). The child reads the whole request before it
-# writes anything, so a write that fills the pipe only waits for it to read on.
+# takes about 0.2 ms, a thread about 0.07 ms). Only up to what the request pipe holds (Linux:
+# widened to this size where the system allows, else as it is; elsewhere PIPE_BUF), so the
+# write never waits on the child: one that never reads (hung as it starts) is then cut at the
+# deadline like any other, never waited for without end.
 INLINE_REQUEST_BYTES = 256 * 1024
 
 _CHILD = Path(__file__).with_name("inference_child.py")
@@ -244,7 +246,7 @@ class _Exchange:
         self._timeout = timeout
         self._worker: _Worker | None = None  # an inline request's, until its answer is read
         self._thread: threading.Thread | None = None
-        if sum(len(part) for part in request) > INLINE_REQUEST_BYTES:
+        if sum(len(part) for part in request) > worker.inline_bytes:
             self._thread = threading.Thread(
                 target=self._run, args=(worker, request, timeout),
                 name="archlint-inference-io", daemon=True)
@@ -402,7 +404,7 @@ class _Worker:
         except OSError:
             self.stderr.close()
             raise
-        _widen_pipes(self.process)
+        self.inline_bytes = _widen_pipes(self.process)  # the biggest request sent inline
 
     def alive(self) -> bool:
         return self.owner == os.getpid() and self.process.poll() is None
@@ -556,19 +558,27 @@ def take_handed_over(path: Path, data: bytes) -> tuple[bytes, PendingInference] 
 PIPE_BYTES = 1 << 20
 
 
-def _widen_pipes(process: subprocess.Popen[bytes]) -> None:
+def _widen_pipes(process: subprocess.Popen[bytes]) -> int:
     """An answer pipe of 1 MiB rather than 64 KiB: a big answer (10-20 MB at 100k nodes) comes
     back in 16 times fewer reads, and the thread that reads it needs the GIL for each, which the
-    main thread, busy indexing, yields only every switch interval (5 ms). The request pipe stays
-    as it is (the child, single-threaded, reads it without waiting on anyone), so a worker holds
-    1 MiB of the user's pipe allowance (pipe-user-pages-soft, 64 MiB by default), not 2. Best
-    effort: the default size works, only slower."""
-    if not sys.platform.startswith("linux") or process.stdout is None:
-        return
+    main thread, busy indexing, yields only every switch interval (5 ms). The request pipe is
+    widened to INLINE_REQUEST_BYTES only (the child, single-threaded, reads a big request
+    without waiting on anyone), so a worker holds 1.25 MiB of the user's pipe allowance
+    (pipe-user-pages-soft, 64 MiB by default), not 2. Best effort: the default sizes work,
+    only slower. Returns what the request pipe holds (the biggest request written inline)."""
+    if not sys.platform.startswith("linux") or process.stdout is None or process.stdin is None:
+        return select.PIPE_BUF if hasattr(select, "PIPE_BUF") else 512
     import fcntl
 
     with contextlib.suppress(OSError):
         fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(process.stdin.fileno(), fcntl.F_SETPIPE_SZ, INLINE_REQUEST_BYTES)
+    try:
+        held: int = fcntl.fcntl(process.stdin.fileno(), fcntl.F_GETPIPE_SZ)
+    except OSError:
+        return select.PIPE_BUF
+    return min(held, INLINE_REQUEST_BYTES)
 
 
 def _read_exactly(fd: int, size: int, deadline: float) -> bytes | None:

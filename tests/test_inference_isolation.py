@@ -337,8 +337,9 @@ def test_the_answer_pipe_holds_a_mebibyte_and_a_big_answer_comes_whole() -> None
     [worker] = inference._WORKER
     assert worker.process.stdout is not None and worker.process.stdin is not None
     assert fcntl.fcntl(worker.process.stdout.fileno(), fcntl.F_GETPIPE_SZ) == inference.PIPE_BYTES
-    # the request pipe keeps the default: the user's pipe allowance is shared
-    assert fcntl.fcntl(worker.process.stdin.fileno(), fcntl.F_GETPIPE_SZ) < inference.PIPE_BYTES
+    # the request pipe holds what goes inline, no more: the user's pipe allowance is shared
+    request_pipe = fcntl.fcntl(worker.process.stdin.fileno(), fcntl.F_GETPIPE_SZ)
+    assert request_pipe == worker.inline_bytes == inference.INLINE_REQUEST_BYTES
     # a model whose answer is several pipes' worth comes back whole through that worker
     chain = [onnx.helper.make_node("Relu", [f"t{k}"], [f"t{k + 1}"]) for k in range(60_000)]
     graph = onnx.helper.make_graph(
@@ -418,3 +419,36 @@ def test_a_small_request_whose_answer_overfills_the_pipe_comes_back_whole(
     assert _shapes(outcome.inferred)["t123"][199] == "a_long_symbolic_dimension_name_0199"
     after = load_model(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
     assert after.inference_error is None and _shapes(after.inferred)
+
+
+_NEVER_READS = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from archlint import inference
+
+    # a worker that starts and never reads its requests (hung as it starts)
+    inference._command = lambda: [sys.executable, "-c", "import time; time.sleep(120)"]
+    ballast = numpy_helper.from_array(np.ones(25_000, np.float32), "ballast")  # 100 kB
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["ballast"], ["y"])], "g", [],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[ballast])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert 64 * 1024 < model.ByteSize() <= inference.INLINE_REQUEST_BYTES
+    started = time.monotonic()
+    outcome = inference.infer_isolated(model, timeout=1.0)
+    print(round(time.monotonic() - started), outcome.error)
+""")
+
+
+def test_a_worker_that_never_reads_is_cut_at_the_deadline_whatever_the_request() -> None:
+    """A request bigger than a default pipe (64 KiB) to a worker that never reads: the write
+    must not wait for it without end (the request pipe holds what is written inline)."""
+    proc = subprocess.run([sys.executable, "-c", _NEVER_READS], capture_output=True, text=True,
+                          timeout=60, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    seconds, _, error = proc.stdout.strip().partition(" ")
+    assert int(seconds) <= 3
+    assert error == ("onnx shape inference did not finish in 1 s (with data propagation); "
+                     "shapes were not inferred")
