@@ -257,6 +257,7 @@ class _Exchange:
             sent = worker.send(request)
         except BaseException:  # Ctrl-C mid-write: a half-written request ends the worker
             worker.process.kill()
+            _close_worker()  # (the caller holds _LOCK) the next request gets a new one
             raise
         if isinstance(sent, _ChildFailure):
             self._answer = worker.died(self.said_from)

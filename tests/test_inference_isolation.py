@@ -452,3 +452,34 @@ def test_a_worker_that_never_reads_is_cut_at_the_deadline_whatever_the_request()
     assert int(seconds) <= 3
     assert error == ("onnx shape inference did not finish in 1 s (with data propagation); "
                      "shapes were not inferred")
+
+
+def test_an_interrupt_while_a_request_is_written_ends_that_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C in the middle of an inline write leaves a half-written request: that worker is
+    killed and dropped at once, so the next model gets a new one instead of a dying one (whose
+    broken pipe would read as a crash of onnx on an innocent model)."""
+    from archlint import inference
+
+    close_worker()
+    inference.warm_up()
+    [worker] = inference._WORKER
+    real_send = inference._Worker.send
+    sends: list[int] = []
+
+    def interrupted(self: inference._Worker, request: inference.Request) -> object:
+        sends.append(1)
+        if len(sends) == 1:
+            raise KeyboardInterrupt
+        return real_send(self, request)
+
+    monkeypatch.setattr(inference._Worker, "send", interrupted)
+    model = onnx.load(FIXTURES / "exported" / "lstm_l2_bi_classic.onnx")
+    with pytest.raises(KeyboardInterrupt):
+        infer_isolated(model)
+    assert inference._WORKER == []  # dropped, not left to be reused
+    assert worker.process.wait(timeout=10) != 0  # and killed
+    outcome = infer_isolated(model)
+    assert outcome.error is None and outcome.inferred is not None
+    assert _shapes(outcome.inferred)
