@@ -262,6 +262,17 @@ class ModelGraph:
             return ()
         return tuple(scope.children.get(int(index), ()))
 
+    def subgraph_of(self, node: NodeInfo, attr: str) -> str | None:
+        """The scope of ``node``'s graph attribute ``attr`` (an If's ``then_branch``), as
+        indexed: the second owner of one name gets ``name#index`` paths of its own, so a
+        path is taken from this node's own subgraphs only; None when it was not indexed."""
+        own = self.subgraphs_of(node.id)
+        for path in (subgraph_path(node.graph, node.proto, node.index, attr),
+                     f"{node.graph}/{node.name}#{node.index}.{attr}"):
+            if path in own:
+                return path
+        return None
+
     @property
     def graph_inputs(self) -> Mapping[str, tuple[str, ...]]:
         return self._graph_boundaries()[0]
@@ -929,7 +940,7 @@ def _add_scope(
             continue
         for attr_name, sub in _subgraphs(node):
             sub_path = subgraph_path(path, node, index, attr_name)
-            if sub_path in graph._scopes:  # two owners with the same name
+            if sub_path in graph._scopes:  # two owners with the same name (subgraph_of)
                 sub_path = f"{path}/{node.name}#{index}.{attr_name}"
             if depth + 1 > MAX_SUBGRAPH_DEPTH:
                 graph.skipped_subgraphs.append(sub_path)

@@ -35,7 +35,6 @@ import numpy as np
 import onnx
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
-from archlint.loader import subgraph_path
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
 
@@ -560,11 +559,9 @@ def if_branch_outputs(
     found: list[tuple[str, str]] = []
     scopes = graph.graph_outputs
     for attr in ("then_branch", "else_branch"):
-        unique = f"{node.graph}/{node.name}#{node.index}.{attr}"  # used for duplicate names
-        path = unique if unique in scopes else subgraph_path(node.graph, node.proto, node.index,
-                                                             attr)
-        outputs = scopes.get(path)
-        if outputs is None or k >= len(outputs):
+        path = graph.subgraph_of(node, attr)
+        outputs = None if path is None else scopes.get(path)
+        if path is None or outputs is None or k >= len(outputs):
             return None
         found.append((path, outputs[k]))
     return found

@@ -17,7 +17,7 @@ in :func:`all_zero`, for a bias whose inline data the caller asks about.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ import onnx
 from onnx import NodeProto, OperatorSetIdProto, TensorProto, helper, numpy_helper
 
 from archlint.graph import MAX_SUBGRAPH_DEPTH, ModelGraph, NodeInfo, TensorInfo, type_of
-from archlint.loader import SMALL_TENSOR_ELEMENTS, infer_model_shapes, subgraph_path
+from archlint.loader import SMALL_TENSOR_ELEMENTS, infer_model_shapes
 from archlint.shapes import Shape, known_product
 
 __all__ = [
@@ -217,7 +217,7 @@ class _Walker:
         branches = 0
         outputs = self.graph.graph_outputs
         for attr in ("then_branch", "else_branch"):
-            path = _branch_path(node, attr, outputs)
+            path = self.graph.subgraph_of(node, attr)
             if path is None or slot >= len(outputs[path]):
                 return False
             found = self.graph.tensor(outputs[path][slot], path)
@@ -225,16 +225,6 @@ class _Walker:
                 return False
             branches += 1
         return branches == 2
-
-
-def _branch_path(
-    node: NodeInfo, attr: str, outputs: Mapping[str, tuple[str, ...]]
-) -> str | None:
-    for path in (subgraph_path(node.graph, node.proto, node.index, attr),
-                 f"{node.graph}/{node.name}#{node.index}.{attr}"):
-        if path in outputs:
-            return path
-    return None
 
 
 def _stored(graph: ModelGraph, info: TensorInfo) -> Source | None:
@@ -434,7 +424,7 @@ def _if_shape(graph: ModelGraph, output: TensorInfo) -> Shape | None:
     shapes: set[Shape] = set()
     outputs = graph.graph_outputs
     for attr in ("then_branch", "else_branch"):
-        path = _branch_path(if_node, attr, outputs)
+        path = graph.subgraph_of(if_node, attr)
         if path is None or slot >= len(outputs[path]):
             return None
         branch_output = graph.tensor(outputs[path][slot], path)

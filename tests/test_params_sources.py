@@ -503,3 +503,30 @@ def test_reports_say_how_a_layer_was_recognised_and_the_basis_of_each_count(
     assert lstm_line.split()[:3] == ["<LSTM", "#1>", "LSTM"] and "native" in lstm_line
     assert "native" not in gemm_line
     assert "| recognised |" in render(report, "markdown")
+
+
+def test_two_ifs_of_one_name_each_trace_to_their_own_branches(tmp_path: Path) -> None:
+    """The second of two If nodes named alike gets branch scopes of its own (graph.py indexes
+    them as ``name#index``): its weight is what its own branches return, not the first's."""
+    model = build(f"""{HEADER}
+        g (float[4, 1, {FEAT}] X, bool c) => (float[4, 1, 1, {H}] Y1, float[4, 1, 1, {H}] Y2) {{
+            [pick] W1 = If (c) <
+                then_branch = t () => (float[1, 8, 3] wt) {{ wt = Identity (Wa) }},
+                else_branch = e () => (float[1, 8, 3] we) {{ we = Identity (Wa) }}
+            >
+            [pick] W2 = If (c) <
+                then_branch = t2 () => (float[1, 8, 3] wt2) {{ wt2 = Identity (Wb) }},
+                else_branch = e2 () => (float[1, 8, 3] we2) {{ we2 = Identity (Wb) }}
+            >
+            [first] Y1 = LSTM <hidden_size = {H}> (X, W1, R, B)
+            [second] Y2 = LSTM <hidden_size = {H}> (X, W2, R, B)
+        }}""", {"Wa": weights(1, 4 * H, FEAT), "Wb": weights(1, 4 * H, FEAT),
+                "R": weights(1, 4 * H, H), "B": weights(1, 8 * H)})
+    # (onnx's checker takes it; onnxruntime refuses two nodes of one name, so it is not run)
+    params = count(model, tmp_path)
+    sources = {}
+    for row in params.layers:
+        w = row.slot("W")
+        assert w is not None and w.basis is Basis.TRACED
+        sources[row.node] = [s.name for s in w.sources]
+    assert sources == {"first": ["Wa"], "second": ["Wb"]}
