@@ -248,7 +248,7 @@ class _Exchange:
         self._thread: threading.Thread | None = None
         if sum(len(part) for part in request) > worker.inline_bytes:
             self._thread = threading.Thread(
-                target=self._run, args=(worker, request, timeout),
+                target=self._run, args=(worker, request),
                 name="archlint-inference-io", daemon=True)
             self._thread.start()
             return
@@ -263,12 +263,12 @@ class _Exchange:
             self._answer = worker.died(self.said_from)
             self._worker = None
 
-    def _run(self, worker: _Worker, request: Request, timeout: float) -> None:
+    def _run(self, worker: _Worker, request: Request) -> None:
         try:
             if isinstance(worker.send(request), _ChildFailure):
                 self._answer = worker.died(self.said_from)
             else:
-                self._answer = worker.receive(self.said_from, self._deadline, timeout)
+                self._answer = worker.receive(self.said_from, self._deadline, self._timeout)
         except (OSError, ValueError):  # the caller killed the worker and closed its pipes
             self._answer = _ChildFailure("was stopped before it answered", final=True)
 
@@ -557,6 +557,8 @@ def take_handed_over(path: Path, data: bytes) -> tuple[bytes, PendingInference] 
 # Bytes the worker's answer pipe holds (Linux: F_SETPIPE_SZ, up to /proc/sys/fs/pipe-max-size,
 # 1 MiB by default; 64 KiB otherwise).
 PIPE_BYTES = 1 << 20
+# What a pipe takes in one write without blocking, where its size cannot be asked for.
+_PIPE_BUF: int = getattr(select, "PIPE_BUF", 512)
 
 
 def _widen_pipes(process: subprocess.Popen[bytes]) -> int:
@@ -568,7 +570,7 @@ def _widen_pipes(process: subprocess.Popen[bytes]) -> int:
     (pipe-user-pages-soft, 64 MiB by default), not 2. Best effort: the default sizes work,
     only slower. Returns what the request pipe holds (the biggest request written inline)."""
     if not sys.platform.startswith("linux") or process.stdout is None or process.stdin is None:
-        return select.PIPE_BUF if hasattr(select, "PIPE_BUF") else 512
+        return _PIPE_BUF
     import fcntl
 
     with contextlib.suppress(OSError):
@@ -578,7 +580,7 @@ def _widen_pipes(process: subprocess.Popen[bytes]) -> int:
     try:
         held: int = fcntl.fcntl(process.stdin.fileno(), fcntl.F_GETPIPE_SZ)
     except OSError:
-        return select.PIPE_BUF
+        return _PIPE_BUF
     return min(held, INLINE_REQUEST_BYTES)
 
 

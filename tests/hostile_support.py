@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
@@ -83,10 +84,13 @@ def marked(marker: str) -> list[int]:
     return found
 
 
-def long_chain(nodes: int = 300_000) -> onnx.ModelProto:
-    """A chain of Relu nodes: seconds of shape inference in the child."""
+def long_chain(
+    nodes: int = 300_000, dims: Sequence[int | str] = ("batch", 2)
+) -> onnx.ModelProto:
+    """A chain of Relu nodes on a tensor of ``dims``: at the default size, most of a second of
+    shape inference in the child."""
     graph = helper.make_graph(
         [helper.make_node("Relu", [f"t{i}"], [f"t{i + 1}"]) for i in range(nodes)], "chain",
-        [helper.make_tensor_value_info("t0", TensorProto.FLOAT, ["batch", 2])],
+        [helper.make_tensor_value_info("t0", TensorProto.FLOAT, list(dims))],
         [helper.make_tensor_value_info(f"t{nodes}", TensorProto.FLOAT, None)])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

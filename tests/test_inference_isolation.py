@@ -25,6 +25,7 @@ from archlint.loader import load_model
 from archlint.registry import load_rules
 
 from .conftest import FIXTURES, REPO, run_archlint
+from .hostile_support import long_chain
 
 DATA = REPO / "tests" / "data"
 DATA_PROP_ONLY = DATA / "data_prop_only.onnx.txt"
@@ -341,12 +342,7 @@ def test_the_answer_pipe_holds_a_mebibyte_and_a_big_answer_comes_whole() -> None
     request_pipe = fcntl.fcntl(worker.process.stdin.fileno(), fcntl.F_GETPIPE_SZ)
     assert request_pipe == worker.inline_bytes == inference.INLINE_REQUEST_BYTES
     # a model whose answer is several pipes' worth comes back whole through that worker
-    chain = [onnx.helper.make_node("Relu", [f"t{k}"], [f"t{k + 1}"]) for k in range(60_000)]
-    graph = onnx.helper.make_graph(
-        chain, "chain", [onnx.helper.make_tensor_value_info("t0", onnx.TensorProto.FLOAT, [2])],
-        [onnx.helper.make_tensor_value_info("t60000", onnx.TensorProto.FLOAT, None)])
-    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
-    outcome = infer_isolated(model)
+    outcome = infer_isolated(long_chain(60_000, [2]))
     assert outcome.error is None and outcome.inferred is not None
     assert outcome.inferred.ByteSize() > 2 * inference.PIPE_BYTES
     assert inference._WORKER[0] is worker  # the same worker answered
@@ -367,17 +363,6 @@ def _io_threads_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(threading.Thread, "start", counted)
     return started
-
-
-def _wide_chain(nodes: int, rank: int) -> onnx.ModelProto:
-    """Relu after Relu on a tensor of ``rank`` long-named symbolic dims: a request of a few
-    kilobytes whose answer (every tensor typed) is megabytes."""
-    dims = [f"a_long_symbolic_dimension_name_{k:04d}" for k in range(rank)]
-    chain = [onnx.helper.make_node("Relu", [f"t{k}"], [f"t{k + 1}"]) for k in range(nodes)]
-    graph = onnx.helper.make_graph(
-        chain, "chain", [onnx.helper.make_tensor_value_info("t0", onnx.TensorProto.FLOAT, dims)],
-        [onnx.helper.make_tensor_value_info(f"t{nodes}", onnx.TensorProto.FLOAT, None)])
-    return onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
 
 
 def test_a_small_request_goes_without_a_thread_and_a_big_one_on_its_own(
@@ -409,7 +394,8 @@ def test_a_small_request_whose_answer_overfills_the_pipe_comes_back_whole(
     from archlint import inference
 
     started = _io_threads_started(monkeypatch)
-    model = _wide_chain(300, 200)
+    # a request of a few kilobytes whose answer (every tensor typed) is megabytes
+    model = long_chain(300, [f"a_long_symbolic_dimension_name_{k:04d}" for k in range(200)])
     assert model.ByteSize() < inference.INLINE_REQUEST_BYTES
     pending = inference.PendingInference(model.SerializeToString(), 60.0)
     outcome = pending.outcome()
