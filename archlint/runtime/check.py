@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ from archlint.runtime.inputs import (
     fed_inputs,
     load_given,
     make_inputs,
+    sizes_to_retry,
     sweep_bindings,
 )
 from archlint.runtime.placement import placement
@@ -44,6 +46,7 @@ from archlint.runtime.result import (
     OutputCheck,
     OutputDiff,
     RuntimeRun,
+    SizeRetry,
     SweepRun,
 )
 from archlint.runtime.settings import RuntimeSettings
@@ -73,8 +76,61 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
               time_left: float | None = None) -> RuntimeRun:
     """Run one analysed model as ``settings`` say; ``available`` defaults to the installed
     onnxruntime's providers. ``time_left`` is what loading left of ``settings.timeout`` (one
-    deadline for both); the findings still name the deadline the user set."""
+    deadline for both); the findings still name the deadline the user set.
+
+    When ``run`` fails at sizes archlint chose (a named dim's default), the model runs again
+    with those dims at :data:`~archlint.runtime.inputs.RETRY_SIZE`, within the same deadline:
+    if that run succeeds, its results are the check's, and ``retried`` keeps the first
+    failure (a model that needs a minimum length is not broken: a rule asks for its sizes);
+    if it fails too, the first run stands, with a note of the second."""
+    started = time.monotonic()
     available = available_providers() if available is None else available
+    first, binding = _run_once(ctx, settings, available, time_left)
+    retried = _sizes_to_retry(first, binding)
+    if not retried or first.main is None:
+        return first
+    budget = settings.timeout if time_left is None else time_left
+    left = budget - (time.monotonic() - started)
+    if left < MIN_RETRY_S:
+        return dataclasses.replace(first, notes=(
+            *first.notes, "not run again at larger sizes: the deadline is spent"))
+    second, _ = _run_once(ctx, settings, available, left, retried)
+    if second.not_run is not None:
+        return dataclasses.replace(first, notes=(
+            *first.notes, f"not run again at larger sizes: {second.not_run}"))
+    if second.main is None or second.main.status != "ok":
+        why = second.main.error if second.main is not None and second.main.error else (
+            f"the child {second.child.died} {second.child.where}" if second.child is not None
+            else "no result")
+        return dataclasses.replace(first, notes=(
+            *first.notes, f"run again at larger sizes ({second.binding}): failed too: "
+            f"{trim(why)}"))
+    assert binding is not None  # a binding is what the retried dims come from
+    flags = tuple(f"--dim {keys[0]}=SIZE" for _, keys in binding.groups
+                  if keys and keys[0] in retried)
+    retry = SizeRetry(first.binding, first.main.on, first.main.error, first.main.node, flags)
+    return dataclasses.replace(second, retried=retry)
+
+
+# The least time left worth a second run (a session and one run of a small model)
+MIN_RETRY_S = 1.0
+
+
+def _sizes_to_retry(run: RuntimeRun, binding: Binding | None) -> dict[str, int]:
+    """The dims to bind larger after ``run``: only when ``run`` itself raised (not a crash, a
+    timeout or a session that would not load) on nothing but archlint's default sizes; a run
+    on invented values already says what to give."""
+    if binding is None or run.main is None or run.main.status != "run_failed" \
+            or run.invented or run.child is not None:
+        return {}
+    return sizes_to_retry(binding)
+
+
+def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str, ...],
+              time_left: float | None, retried: Mapping[str, int] | None = None,
+              ) -> tuple[RuntimeRun, Binding | None]:
+    """One run of the model in one child, and the binding it ran at (None when nothing
+    could be drawn or run)."""
     model = ctx.model
     providers = tuple(resolve_provider(p) for p in settings.providers)
     base = RuntimeRun(model.display_path, settings, providers, available)
@@ -83,23 +139,23 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
         # Never hand onnxruntime a location that escapes the folder.
         return dataclasses.replace(
             base, not_run=f"external data of {unsafe[0].tensor!r} is unsafe or missing "
-            f"({unsafe[0].problem}); see AL002/AL003")
+            f"({unsafe[0].problem}); see AL002/AL003"), None
     compare = resolve_provider(settings.compare) if settings.compare else None
     missing = [p for p in (*providers, *([compare] if compare else [])) if p not in available]
     if missing:
-        return dataclasses.replace(base, unavailable=tuple(dict.fromkeys(missing)))
+        return dataclasses.replace(base, unavailable=tuple(dict.fromkeys(missing))), None
 
     notes: list[str] = []
     try:
         given = load_given(ctx.graph, settings.inputs, settings.inputs_file)
     except GivenInputError as exc:
-        return dataclasses.replace(base, not_run=str(exc))
+        return dataclasses.replace(base, not_run=str(exc)), None
     binding = bind_dims(ctx.graph, ctx.layers, settings.dims,
-                        {name: array.shape for name, (array, _) in given.items()})
+                        {name: array.shape for name, (array, _) in given.items()}, retried)
     try:
         feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed, given)
     except InputsError as exc:  # not run is not passed: AL501 reports it
-        return dataclasses.replace(base, not_run=str(exc))
+        return dataclasses.replace(base, not_run=str(exc)), None
     notes.extend(f"--dim {name}: this model has no such symbolic dimension"
                  for name in binding.unused)
     with tempfile.TemporaryDirectory(prefix="archlint-run-") as tmp:
@@ -162,7 +218,7 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
             found = reference_diffs(outcome.results.get("reference"),
                                     arrays.get("reference", {}), ctx, settings, notes)
             run = dataclasses.replace(run, comparisons=tuple(diffs), reference=found)
-    return dataclasses.replace(run, notes=tuple(notes))
+    return dataclasses.replace(run, notes=tuple(notes)), binding
 
 
 def _job(job_id: str, model: Path | str, providers: tuple[str, ...], inputs: str, *,

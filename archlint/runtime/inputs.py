@@ -23,10 +23,17 @@ from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
-__all__ = ["Binding", "GivenInputError", "InputSpec", "InputsError", "bind_dims", "load_given",
-           "make_inputs", "resolve_shape"]
+__all__ = ["RETRY_SIZE", "Binding", "GivenInputError", "InputSpec", "InputsError", "bind_dims",
+           "load_given", "make_inputs", "resolve_shape", "sizes_to_retry"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
+# When the run fails at those defaults, the named dims archlint chose (all but the batch) get
+# this size in a second run (archlint/runtime/check.py): a model that needs a minimum length
+# (an STFT front-end's reflect padding, a chunk of audio samples, a stack of strided
+# convolutions) fails at 5 and is not broken. 512 is silero-vad's chunk of 16 kHz audio
+# (silero_vad_half.onnx in its 6.2 package runs at 256 to 576 samples, not at 128 or 1,000);
+# it is past the windows and strides such models use, and small to draw.
+RETRY_SIZE = 512
 GENERIC_INT_RANGE = (0, 4)  # [low, high): small non-negative ints
 UNBOUNDED = "invented: no declared range and no consumer bounds it; give it with --input"
 # Inputs are drawn in archlint's own process: a declared shape of 2^40 elements must be
@@ -194,11 +201,14 @@ class _Groups:
 def bind_dims(
     graph: ModelGraph, layers: tuple[RecurrentLayer, ...], requested: Mapping[str, int],
     given: Mapping[str, tuple[int, ...]] | None = None,
+    retried: Mapping[str, int] | None = None,
 ) -> Binding:
     """Bind every symbolic or unnamed dim of the fed inputs: dims tied by a recurrent node are
     bound equal; a value comes from ``--dim`` (a symbol, a role, or ``input:axis``), from the
     shape of an array the user gave (``given``), from a fixed size it is tied to, or from the
-    role's default."""
+    role's default. ``retried`` (binding keys, from :func:`sizes_to_retry`) replaces the
+    defaults a first run failed at; those dims are then left alone by the sweep, as given
+    ones are."""
     roles = _roles(layers)
     keys: list[str] = []
     for name in fed_inputs(graph):
@@ -224,6 +234,9 @@ def bind_dims(
             key = axis_key(name, axis) if dim is None else dim
             if isinstance(key, str):
                 fixed.setdefault(key, (size, f"shape of --input {name}"))
+    for key, value in (retried or {}).items():
+        if key in keys:
+            fixed[key] = (value, "larger size: the run failed at the default")
     for raw, value in requested.items():
         located = _input_axis(graph, raw)
         key = raw
@@ -279,6 +292,21 @@ def bind_dims(
 
 def _is_axis_key(key: str) -> bool:
     return _AXIS.match(key) is not None and ":" in key
+
+
+def sizes_to_retry(binding: Binding) -> dict[str, int]:
+    """The dims to bind at :data:`RETRY_SIZE` when a run at ``binding`` failed: every group of
+    named dims bound by a default, except batches. What the user gave, what a node fixes
+    and unnamed dims (invented: the report names them) keep their values."""
+    retried: dict[str, int] = {}
+    for role, keys in binding.groups:
+        if role == "batch" or not keys or any(k in binding.user for k in keys):
+            continue
+        if binding.origin.get(keys[0], "").startswith("default") \
+                and not binding.origin[keys[0]].startswith("default, unnamed dim") \
+                and binding.values[keys[0]] < RETRY_SIZE:
+            retried.update((key, RETRY_SIZE) for key in keys)
+    return retried
 
 
 MAX_SWEEP_GROUPS = 4  # one extra session per group: bounded for models with many symbols

@@ -28,6 +28,7 @@ __all__ = [
     "PredictionMismatch",
     "ReferenceDiff",
     "RuntimeRun",
+    "SizeRetry",
     "SweepRun",
 ]
 
@@ -168,6 +169,24 @@ class SweepRun:
 
 
 @dataclass(frozen=True)
+class SizeRetry:
+    """The run failed at the sizes archlint chose first and ran at larger ones (the run this
+    is attached to): the failure was the guess's, not the model's. ``first`` is the failed
+    binding (``"batch=2, samples=3"``), ``error`` and ``node`` what onnxruntime said of it,
+    ``flags`` how to give the retried dims (one per group)."""
+
+    first: str
+    on: str
+    error: str
+    node: NodeInfo | None
+    flags: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.error or not self.flags:
+            raise RunResultError("a size retry has the first run's message and its dims")
+
+
+@dataclass(frozen=True)
 class RuntimeRun:
     """One model's runtime check. ``not_run`` says why nothing ran (then only it, the
     providers and ``unavailable`` are set); ``child`` is set when the child did not complete;
@@ -194,6 +213,8 @@ class RuntimeRun:
     invented: tuple[str, ...] = ()
     invented_flags: tuple[str, ...] = ()
     binding: str = ""  # the main run's dims, short: "seq=5, batch=2"
+    # set when this run is the second, at larger sizes, after a failure at the defaults
+    retried: SizeRetry | None = None
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds, from the child
     timing: str | None = None
     output_lines: tuple[str, ...] = ()
@@ -208,6 +229,8 @@ class RuntimeRun:
             raise RunResultError("a model that was not run has no run results")
         if self.outputs and (self.main is None or self.main.status != "ok"):
             raise RunResultError("outputs come only from a run that succeeded")
+        if self.retried is not None and (self.main is None or self.main.status != "ok"):
+            raise RunResultError("a size retry is kept only for a run that succeeded")
 
     def sweep_lines(self) -> tuple[str, ...]:
         """One line per run of the size sweep, for the text report."""
@@ -233,6 +256,9 @@ class RuntimeRun:
                         "invented": s.invented} for s in self.inputs],
             "status": None if self.main is None else self.main.status,
             "invented": list(self.invented),
+            "retried": None if self.retried is None else {
+                "first_binding": self.retried.first, "error": self.retried.error,
+                "node": None if self.retried.node is None else self.retried.node.name},
             "sweep": [{"dim": s.dim, "role": s.role, "base": s.base, "size": s.size,
                        "binding": s.binding, "status": s.status, "error": s.error or None,
                        "node": None if s.node is None else s.node.name,

@@ -19,7 +19,9 @@ class RunFailed(RuntimeRule):
     message when ``run`` raises, on the node the message names.
 
     A run that fails while some values were invented by archlint (an integer input no
-    consumer bounds, a condition, a dimension without a name) is AL514's warning instead.
+    consumer bounds, a condition, a dimension without a name) is AL514's warning instead, and
+    so is one that fails at archlint's default sizes and runs when the named dims other than
+    the batch are 512. A failure at both sizes is this rule's error, with a note of the second.
 
     ## Why is this bad?
     Most LSTM/GRU/RNN shape checks in onnxruntime run at ``run``, not at load: W must be

@@ -20,16 +20,28 @@ class RunFailedOnInventedInputs(RuntimeRule):
     names those inputs and the flags to give them (``--input sr=16000``,
     ``--dim input:1=512``), instead of AL502's error against the model.
 
+    A named dimension is bound to a default (batch 2, seq 5, any other 3). When ``run`` raises
+    at those defaults, archlint runs the model again with every such dimension but the batch
+    at 512; when that run succeeds, the check goes on from it (outputs, placement, reference,
+    sweep) and this rule reports the first failure as a warning that names the dimensions to
+    give (``--dim samples=SIZE``). When the second run fails too, the failure does not depend
+    on the sizes archlint chose, and AL502 reports it.
+
     ## Why is this bad?
     A model whose ``If`` branches on a sample rate, or that cuts its input in fixed chunks,
     declares neither in its types: a made-up ``sr`` of 2 or a chunk of 1 sample fails where
-    the model is fine. archlint cannot tell the model's fault from its own guess, so it says
-    what it guessed and how to give the real values; the error comes once they are given.
+    the model is fine. A model that needs a minimum length declares that neither:
+    ``silero_vad_half.onnx`` in the ``silero-vad`` 6.2 package reflect-pads its
+    ``[batch, sequence]`` audio by 64 samples, so 5 samples fail in onnxruntime's Pad, and
+    256 to 576 samples run. archlint cannot tell the model's fault from its own guess, so it
+    says what it guessed and how to give the real values; the error comes once they are given.
 
     ## Example
     fixtures/AL514/bad.onnx.txt picks a Gather row with an integer ``mode`` no consumer
     bounds (a Gather over a runtime tensor); fixtures/AL514/good.onnx.txt bounds it by
-    gathering from an initializer.
+    gathering from an initializer. fixtures/runtime_sizes/reflect_pad_lstm.onnx.txt
+    reflect-pads its ``samples`` by 64 before an LSTM: it fails at the default 3 samples and
+    runs at 512.
     """
 
     code = "AL514"
@@ -38,6 +50,19 @@ class RunFailedOnInventedInputs(RuntimeRule):
     summary = "the run failed on input values archlint invented; give them (runtime check)"
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        retried = run.retried
+        if retried is not None:
+            flags = " ".join(retried.flags)
+            yield ctx.finding(
+                self, retried.node,
+                f"onnxruntime failed to run the model on {retried.on} at the sizes archlint "
+                f"chose ({retried.first}) and ran it at {run.binding}: {trim(retried.error)}",
+                expected="the sizes the model is meant to get",
+                actual=f"archlint's defaults ({retried.first})",
+                help=f"Give them and run again: {flags} (or --inputs FILE.npz, or "
+                "[tool.archlint.runtime] dims); the rest of this check ran at the larger "
+                "sizes.")
+            return
         main = run.main
         if main is None or main.status != "run_failed" or not run.invented:
             return
