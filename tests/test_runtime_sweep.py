@@ -71,6 +71,24 @@ def test_the_dynamo_export_with_a_baked_seq_fails_run_with_defaults() -> None:
         in result.output
 
 
+def test_a_batch_that_fails_on_a_fixed_state_input_is_told_to_declare_that_input() -> None:
+    # dynamic axes given for X only: c0 keeps the example's batch 1, which binds X's batch to
+    # 1, and the batch sweep fails in the LSTM. The help names the input, not a baked constant.
+    bad = FIXTURES / "AL309" / "bad.onnx.txt"
+    result = invoke("run", "--runs", "1", str(bad))
+    assert result.exit_code == 1, result.output
+    (line,) = [x for x in result.output.splitlines() if " AL513 " in x]
+    assert line.startswith(f"{bad}:main/lstm_0: AL513 error: the model runs at batch = N=1 but "
+                           "fails at batch = N=3 in LSTM 'lstm_0' (batch dim; onnxruntime: ")
+    assert "    help: Model input 'c0' gives initial_c a fixed batch of 1: declare axis 1 of " \
+        "'c0' as 'batch', as X's (torch: give the state inputs the same dynamic_axes name as " \
+        "x). AL309 finds this without a run." in result.output
+    # a seq baked into a Reshape keeps the help about constants
+    baked = invoke("run", "--runs", "1", str(DYNAMO_BAKED))
+    assert "    help: A size of seq was written into the graph at export (a Reshape target, " \
+        in baked.output
+
+
 def test_the_classic_export_passes_the_sweep() -> None:
     result = invoke("run", "--runs", "1", str(CLASSIC))
     assert result.exit_code == 0, result.output

@@ -12,13 +12,14 @@ from archlint.patterns import (
     attr_int,
     const_ints,
     flatten_paths,
+    is_model_input,
     layer_stacks,
     reshape_target,
     state_origin,
     state_source,
 )
 from archlint.recurrent import RecurrentLayer
-from archlint.shapes import Dim
+from archlint.shapes import Dim, is_invented_symbol
 
 SEQ_MAJOR_Y = ("seq", "D", "batch", "H")  # layout=0
 BATCH_MAJOR_Y = ("batch", "seq", "D", "H")  # layout=1
@@ -217,6 +218,32 @@ def recurrent_outputs(ctx: RuleContext) -> dict[tuple[str, str], tuple[Recurrent
 def state_batch_axis(layer: RecurrentLayer) -> int:
     """The batch axis of initial_h / initial_c: 1 for [D, batch, H], 0 with layout=1."""
     return 0 if layer.layout == 1 else 1
+
+
+def declared_state_batch(
+    ctx: RuleContext, layer: RecurrentLayer, slot: str, batch: str
+) -> tuple[str, Dim, int] | None:
+    """(model input, its declared batch dim, that axis) when the state in ``slot`` comes from a
+    model input that declares its batch axis otherwise than X's ``batch`` symbol."""
+    ref = layer.inputs.get(slot)
+    if ref is None:
+        return None
+    axis = state_batch_axis(layer)
+    source = state_source(ctx.graph, ref.name, layer.node.graph, axis)
+    root = ctx.graph.tensor(source.root, layer.node.graph)
+    if not is_model_input(root) or root is None:
+        return None  # constants are AL308's; computed states have no declaration
+    # The walk follows the batch axis through Slice / Gather / Squeeze / Unsqueeze and
+    # unit-axis Reshapes: a Keras [batch, H] state input is unsqueezed by tf2onnx.
+    if root.shape is None or source.axis is None or source.axis >= len(root.shape):
+        return None
+    declared = root.shape[source.axis]
+    if declared is None or batch in root.shape:
+        return None  # the same symbol on another axis is a layout question: AL310
+    if isinstance(declared, str) and (is_invented_symbol(declared)
+                                      or is_invented_symbol(batch)):
+        return None  # a name a tool made up (unk__N, DynamicDimension.N): no claim
+    return source.root, declared, source.axis
 
 
 def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | None:

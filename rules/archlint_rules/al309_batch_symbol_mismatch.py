@@ -3,11 +3,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
-from archlint.shapes import Dim, is_invented_symbol
+from archlint.shapes import Dim
 from archlint_rules._dims import describe
-from archlint_rules._layout import dynamic_symbols, state_batch_axis
+from archlint_rules._layout import declared_state_batch, dynamic_symbols
 
 _STATES = ("initial_h", "initial_c")
 
@@ -57,7 +56,7 @@ class BatchSymbolMismatch(Rule):
             if not isinstance(batch, str) or batch not in symbols:
                 continue
             for slot in _STATES:
-                found = self._declared(ctx, layer, slot, batch)
+                found = declared_state_batch(ctx, layer, slot, batch)
                 if found is None:
                     continue
                 root, declared, axis = found
@@ -81,29 +80,3 @@ class BatchSymbolMismatch(Rule):
                 help=f"Declare axis {axis} of {root!r} as {batch!r} (torch: "
                 "give the state inputs the same dynamic_axes name as x).",
             )
-
-    @staticmethod
-    def _declared(
-        ctx: RuleContext, layer: RecurrentLayer, slot: str, batch: str
-    ) -> tuple[str, Dim, int] | None:
-        """(model input, its declared batch dim, that axis) when a state input declares
-        another batch."""
-        ref = layer.inputs.get(slot)
-        if ref is None:
-            return None
-        axis = state_batch_axis(layer)
-        source = state_source(ctx.graph, ref.name, layer.node.graph, axis)
-        root = ctx.graph.tensor(source.root, layer.node.graph)
-        if not is_model_input(root) or root is None:
-            return None  # constants are AL308's; computed states have no declaration
-        # The walk follows the batch axis through Slice / Gather / Squeeze / Unsqueeze and
-        # unit-axis Reshapes: a Keras [batch, H] state input is unsqueezed by tf2onnx.
-        if root.shape is None or source.axis is None or source.axis >= len(root.shape):
-            return None
-        declared = root.shape[source.axis]
-        if declared is None or batch in root.shape:
-            return None  # the same symbol on another axis is a layout question: AL310
-        if isinstance(declared, str) and (is_invented_symbol(declared)
-                                          or is_invented_symbol(batch)):
-            return None  # a name a tool made up (unk__N, DynamicDimension.N): no claim
-        return source.root, declared, source.axis

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from archlint.api import Finding, RuleContext, RuntimeRule, Severity
 from archlint.runtime.collector import trim
+from archlint_rules._layout import declared_state_batch
 
 if TYPE_CHECKING:
     from archlint.graph import NodeInfo
@@ -69,7 +70,27 @@ class SizeDependentRun(RuntimeRule):
             f"({sweep.role} dim; {why})",
             expected=f"runs at every {sweep.dim} (declared dynamic)",
             actual=f"runs at {sweep.dim}={runs}, fails at {sweep.dim}={fails}",
-            help=f"A size of {sweep.dim} was written into the graph at export (a Reshape "
-            "target, an Expand or ConstantOfShape shape): export with the dim dynamic "
-            "(torch.onnx dynamic_shapes / dynamic_axes) or compute the shape from the tensor "
-            "(Shape -> Gather) instead of a constant.")
+            help=_fixed_state_help(ctx, sweep, where) or (
+                f"A size of {sweep.dim} was written into the graph at export (a Reshape "
+                "target, an Expand or ConstantOfShape shape): export with the dim dynamic "
+                "(torch.onnx dynamic_shapes / dynamic_axes) or compute the shape from the "
+                "tensor (Shape -> Gather) instead of a constant."))
+
+
+def _fixed_state_help(ctx: RuleContext, sweep: SweepRun, where: NodeInfo | None) -> str | None:
+    """The fix when the batch fails because a state input of the recurrent node onnxruntime
+    names declares a fixed batch (dynamic axes given for x only; AL309 without a run)."""
+    if sweep.role != "batch" or where is None:
+        return None
+    layer = next((lay for lay in ctx.layers if lay.node.id == where.id), None)
+    if layer is None or not isinstance(layer.batch_dim, str):
+        return None
+    for slot in ("initial_h", "initial_c"):
+        found = declared_state_batch(ctx, layer, slot, layer.batch_dim)
+        if found is not None and isinstance(found[1], int):
+            root, declared, axis = found
+            return (f"Model input {root!r} gives {slot} a fixed batch of {declared}: declare "
+                    f"axis {axis} of {root!r} as {layer.batch_dim!r}, as X's (torch: give the "
+                    "state inputs the same dynamic_axes name as x). AL309 finds this without "
+                    "a run.")
+    return None
