@@ -1087,7 +1087,11 @@ def _tensor_type(type_proto: TypeProto) -> tuple[int | None, Shape | None]:
     for dim in tensor_type.shape.dim:
         kind = dim.WhichOneof("value")  # one call where two HasField cost twice as much
         if kind == "dim_value":
-            dims.append(dim.dim_value)
+            # A negative size is not ONNX, but a common hand edit (``dim_value = -1`` to make
+            # a dim dynamic) and what some converters write (snips' tract tests): onnxruntime
+            # reads any negative size as a free dim, and so does archlint (unknown, unnamed)
+            value = dim.dim_value
+            dims.append(value if value >= 0 else None)
         elif kind == "dim_param":
             # not UTF-8: shown with replacement characters, as the producer name is
             dims.append(as_text(dim.dim_param) or None)

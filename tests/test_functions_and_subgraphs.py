@@ -192,21 +192,32 @@ def test_exponentially_nested_calls_are_expanded_only_up_to_a_budget(tmp_path: P
 
 def _calls_of_a_body_inference_aborts_on(calls: int) -> onnx.ModelProto:
     """The fuzz regression whose Slice makes onnx's C++ inference abort, as the body of a
-    model-local function called ``calls`` times."""
+    model-local function called ``calls`` times. The abort needs h0's declared size -1 on
+    the sliced axis; archlint types a body's inputs from its own view, which reads -1 as
+    unknown, so the body declares it itself (a function's value_info, IR 10) on a copy of
+    h0 that the Slices read."""
     from onnx import helper
 
     source = onnx.load(REGRESSIONS / "onnx_inference_abort.onnx")
     body = [helper.make_node("Constant", [], [t.name], value=t)
-            for t in source.graph.initializer] + list(source.graph.node)
+            for t in source.graph.initializer]
+    body.append(helper.make_node("Identity", ["h0"], ["h0_declared"]))
+    for node in source.graph.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        copy.input[:] = ["h0_declared" if name == "h0" else name for name in node.input]
+        body.append(copy)
     function = helper.make_function("local", "F", ["x", "h0"], ["output", "h_n"], body,
                                     opset_imports=[helper.make_opsetid("", 17)])
+    function.value_info.append(
+        helper.make_tensor_value_info("h0_declared", onnx.TensorProto.FLOAT, [-1, "batch", 4]))
     nodes = [helper.make_node("F", ["x", "h0"], [f"output_{k}", f"h_n_{k}"], domain="local",
                               name=f"call_{k}") for k in range(calls)]
     graph = helper.make_graph(
         nodes, "g", list(source.graph.input),
         [helper.make_tensor_value_info(f"output_{k}", onnx.TensorProto.FLOAT, None)
          for k in range(calls)])
-    return helper.make_model(graph, functions=[function], ir_version=8, opset_imports=[
+    return helper.make_model(graph, functions=[function], ir_version=10, opset_imports=[
         helper.make_opsetid("", 17), helper.make_opsetid("local", 1)])
 
 

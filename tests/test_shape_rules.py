@@ -34,6 +34,16 @@ def test_same_symbol_is_conformable(tmp_path: Path) -> None:
     assert _codes(_gru("float[seq, batch, 2]", "float[1, batch, 3]"), tmp_path) == []
 
 
+def test_a_negative_declared_size_is_unknown_not_a_mismatch(tmp_path: Path) -> None:
+    # dim_value = -1 is how many hand-edited and converted models say "dynamic";
+    # onnxruntime runs X [-1, -1, 2] with an h0 of batch 2: no batch mismatch to report
+    assert _codes(_gru("float[-1, -1, 2]", "float[1, 2, 3]"), tmp_path) == []
+    assert _codes(_gru("float[5, 2, 2]", "float[1, 2, 3]"), tmp_path) == []
+    # a real number still disagrees
+    assert _codes(_gru("float[5, 4, 2]", "float[1, 2, 3]"), tmp_path) == [
+        ("AL103", "gru_0", "initial_h")]
+
+
 def test_symbol_against_number_or_other_symbol_is_not_reported(tmp_path: Path) -> None:
     assert _codes(_gru("float[seq, batch, 2]", "float[1, 5, 3]"), tmp_path) == []
     assert _codes(_gru("float[seq, n, 2]", "float[1, m, 3]"), tmp_path) == []

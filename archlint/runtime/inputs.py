@@ -436,8 +436,8 @@ def _check_drawable(name: str, label: str, dtype: np.dtype[Any], shape: tuple[in
     if dtype.kind in "OSU":  # bfloat16, float8 (ml_dtypes) are fed as zeros; text is not
         raise InputsError(f"input {name!r} is a {label} tensor: random inputs are drawn only "
                           "for numbers and booleans")
-    if any(d < 0 for d in shape):
-        raise InputsError(f"input {name!r} declares a negative dimension {list(shape)}")
+    if any(d < 0 for d in shape):  # never from a declaration (graph.py reads those as free)
+        raise InputsError(f"input {name!r} would have a negative dimension {list(shape)}")
     elements = 1
     for dim in shape:
         elements *= dim
