@@ -98,10 +98,14 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
     if second.not_run is not None:
         return dataclasses.replace(first, notes=(
             *first.notes, f"not run again at larger sizes: {second.not_run}"))
+    if second.child is not None and second.child.timed_out:
+        return dataclasses.replace(first, notes=(
+            *first.notes, f"run again at larger sizes ({second.binding}): not finished "
+            "before the deadline"))
     if second.main is None or second.main.status != "ok":
         why = second.main.error if second.main is not None and second.main.error else (
-            f"the child {second.child.died} {second.child.where}" if second.child is not None
-            else "no result")
+            f"the child died ({second.child.died}) {second.child.where}"
+            if second.child is not None else "no result")
         return dataclasses.replace(first, notes=(
             *first.notes, f"run again at larger sizes ({second.binding}): failed too: "
             f"{trim(why)}"))
