@@ -245,3 +245,45 @@ def test_profiles_setting_must_be_a_string() -> None:
     assert RuntimeSettings.from_mapping({"profiles": "p"}).profiles == "p"
     with pytest.raises(SettingsError, match="profiles must be a string"):
         RuntimeSettings.from_mapping({"profiles": 3})
+
+
+# --- nodes without a name: onnxruntime's profile names them <op type>_<its own index> ------------
+
+UNNAMED = FIXTURES / "unnamed" / "two_lstms.onnx.txt"
+
+
+def test_recurrent_nodes_without_a_name_are_matched_in_model_order() -> None:
+    result = run_cpu(UNNAMED)
+    assert result.findings == ()
+    assert [line for line in result.placement if line.startswith("LSTM ")] == [
+        "LSTM '<LSTM #1>' (onnxruntime's 'LSTM_0'): CPUExecutionProvider",
+        "LSTM '<LSTM #3>' (onnxruntime's 'LSTM_2'): CPUExecutionProvider"]
+    assert [(p.name, p.node.id if p.node else None) for p in result.run.placed] == [
+        ("LSTM_0", "main/1"), ("LSTM_2", "main/3")]
+    assert prediction(result) == ("prediction (onnxruntime-cpu): agrees; 2 of 2 observed "
+                                  "recurrent node(s) as predicted")
+
+
+def test_a_stale_profile_is_reported_on_a_node_without_a_name(tmp_path: Path) -> None:
+    unnamed = tmp_path / "gru.onnx.txt"
+    unnamed.write_text((FIXTURES / "AL512" / "bad.onnx.txt").read_text().replace("[gru_0] ", ""))
+    result = run_cpu(unnamed, FIXTURES / "AL512" / "stale-profiles")
+    [finding] = result.findings
+    assert (finding.code, finding.location.node, finding.location.node_index) == (
+        "AL512", "", 0)
+    assert finding.message.startswith("GRU '<GRU #0>' ran on CPUExecutionProvider, but ")
+    assert "(stale-cpu-gru-linear-before-reset)" in finding.message
+
+
+def test_unnamed_nodes_are_matched_only_when_the_profile_lines_up() -> None:
+    from archlint.runtime.placement import unnamed_in_profile
+
+    ctx = analyse(load_model(UNNAMED))
+    rows = [["LSTM_0", "LSTM", "CPUExecutionProvider"], ["LSTM_2", "LSTM", "CPUExecutionProvider"]]
+    assert {k: v.id for k, v in unnamed_in_profile(rows, ctx).items()} == {
+        "LSTM_0": "main/1", "LSTM_2": "main/3"}
+    # one LSTM missing from the profile (fused or not run): neither is guessed
+    assert unnamed_in_profile(rows[1:], ctx) == {}
+    # another op's generated name, or a name the model's own nodes use, is not one of them
+    assert unnamed_in_profile([*rows, ["Squeeze_1", "Squeeze", "CPUExecutionProvider"]],
+                              ctx).keys() == {"LSTM_0", "LSTM_2"}

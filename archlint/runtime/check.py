@@ -208,7 +208,7 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
         main = {"status": "worker_error", "error": "its result file is missing or cut short"}
     if main is not None:
         run = _main_job(main, arrays["main"], ctx, binding, providers, run, notes)
-        mismatches, lines = predict(main, ctx, providers, settings.profiles, notes)
+        mismatches, lines = predict(main, ctx, providers, settings.profiles, notes, run.placed)
         run = dataclasses.replace(run, prediction=mismatches,
                                   placement_lines=run.placement_lines + lines)
         if main.get("status") == "ok":

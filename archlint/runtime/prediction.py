@@ -28,7 +28,7 @@ from archlint.api import RuleContext
 from archlint.recurrent import RecurrentLayer
 from archlint.runtime.collector import node_named_in
 from archlint.runtime.providers import CPU
-from archlint.runtime.result import PredictionMismatch
+from archlint.runtime.result import Placed, PredictionMismatch
 from archlint.targets.placement import Placement, predict_placement
 from archlint.targets.profile import Profile, ProfileError, load_profiles_with
 
@@ -90,25 +90,27 @@ def compare_placement(
 ) -> Comparison:
     """Compare each layer's prediction with what the runtime did.
 
-    ``placed`` maps node names to the provider that ran them (profiler rows); ``refused`` is
-    the node a kernel refused at session creation; ``failed_at_run`` the node a failed run
-    names. A run failure only confirms a predicted refusal: it may as well come from the
-    inputs, so it never contradicts a prediction that the node runs. Nodes the runtime said
-    nothing about (unnamed, not executed, behind another node's failure) are not compared.
+    ``placed`` maps node labels (the name; ``<LSTM #3>`` for a node without one) to the
+    provider that ran them (profiler rows); ``refused`` is the node a kernel refused at
+    session creation; ``failed_at_run`` the node a failed run names. A run failure only
+    confirms a predicted refusal: it may as well come from the inputs, so it never
+    contradicts a prediction that the node runs. Nodes the runtime said nothing about (not
+    executed, behind another node's failure, a name two nodes share) are not compared.
     """
-    names = [layer.name for layer in layers]
+    labels = [layer.label for layer in layers]
     compared = 0
     mismatches: list[Mismatch] = []
     hosted = profile.runtime != "onnxruntime"
     for layer in layers:
-        if not layer.name or names.count(layer.name) > 1:
+        label = layer.label
+        if labels.count(label) > 1:
             continue
         predicted = predict_placement(layer, profile, profiles)
         if hosted:
-            if layer.name not in placed:
+            if label not in placed:
                 continue
             compared += 1
-            ran_on = placed[layer.name]
+            ran_on = placed[label]
             on = ran_on == profile.provider
             predicted_on = predicted.provider == profile.provider
             if on == predicted_on or (predicted_on and profile.provider in _OWN_CAPABILITY_TABLE):
@@ -123,11 +125,11 @@ def compare_placement(
                 actual=ran_on))
             continue
         observed: str | None
-        if layer.name in placed:
-            observed = placed[layer.name]
-        elif layer.name == refused:
+        if label in placed:
+            observed = placed[label]
+        elif label == refused:
             observed = None
-        elif layer.name == failed_at_run and predicted.refused:
+        elif label == failed_at_run and predicted.refused:
             compared += 1  # the predicted refusal, at run time
             continue
         else:
@@ -153,10 +155,11 @@ def runtime_version() -> str:
 
 
 def predict(main: Mapping[str, Any], ctx: RuleContext, providers: tuple[str, ...],
-            profiles_folder: str | None, notes: list[str],
+            profiles_folder: str | None, notes: list[str], ran: Sequence[Placed] = (),
             ) -> tuple[tuple[PredictionMismatch, ...], tuple[str, ...]]:
     """The main job's outcome against the first provider's profile: the mismatches, and the
-    report line that sums the comparison up."""
+    report line that sums the comparison up. ``ran``: the recurrent nodes the profile shows
+    (archlint.runtime.placement), a node without a name included once it is matched."""
     try:
         profiles = load_profiles_with(profiles_folder)
     except ProfileError as exc:
@@ -165,16 +168,15 @@ def predict(main: Mapping[str, Any], ctx: RuleContext, providers: tuple[str, ...
     profile = profile_for_provider(providers[0], profiles)
     if profile is None:
         return (), (f"prediction: no target profile describes {providers[0]}; not compared",)
-    recurrent = {layer.name for layer in ctx.layers}
     status = main.get("status")
     placed: dict[str, str] = {}
     refused = failed_at_run = None
     if status == "ok":
-        placed = {row[0]: row[2] for row in main.get("placement", []) if row[0] in recurrent}
+        placed = {p.node.label: p.provider for p in ran if p.node is not None}
     elif status in ("session_failed", "run_failed"):
         message = str(main.get("error", ""))
         node = node_named_in(message, ctx.graph)
-        name = node.name if node is not None else None
+        name = node.label if node is not None else None
         if status == "run_failed":
             failed_at_run = name
         elif any(mark in message for mark in _KERNEL_REFUSAL_MARKS):

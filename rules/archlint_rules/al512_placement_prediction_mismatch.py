@@ -54,7 +54,7 @@ class PlacementPredictionMismatch(RuntimeRule):
         for m in run.prediction:
             yield ctx.finding(
                 self, m.layer,
-                f"{m.layer.op_type} {m.layer.name!r} {m.observed}, but profile {m.target} "
+                f"{m.layer.op_type} {m.layer.label!r} {m.observed}, but profile {m.target} "
                 f"predicted {m.predicted} ({m.reasons}): the profile is stale for onnxruntime "
                 f"{m.version}",
                 expected=m.predicted, actual=m.actual, attribute=m.attribute, input=m.input,

@@ -63,7 +63,7 @@ class SizeDependentRun(RuntimeRule):
 
     def _finding(self, ctx: RuleContext, sweep: SweepRun, runs: int, fails: int,
                  where: NodeInfo | None, why: str) -> Finding:
-        label = f" in {where.op_type} {where.name!r}" if where is not None else ""
+        label = f" in {where.op_type} {where.label!r}" if where is not None else ""
         return ctx.finding(
             self, where,
             f"the model runs at {sweep.dim}={runs} but fails at {sweep.dim}={fails}{label} "
