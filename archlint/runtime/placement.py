@@ -43,7 +43,9 @@ def placement(rows: list[list[str]], ctx: RuleContext,
         lines.append(f"{recurrent[name].op_type} {name!r}: not in the profile (fused, renamed "
                      "or not executed)")
     matched = set(unnamed.values())
-    for node in (la.node for la in ctx.layers if not la.node.name and la.node not in matched):
+    for node in (la.node for la in ctx.layers
+                 if la.cell is None and not la.node.name and la.node.graph == "main"
+                 and la.node not in matched):
         lines.append(f"{node.op_type} {node.label!r}: not matched in the profile (no name, "
                      "and onnxruntime's own names for such nodes did not line up)")
     if elsewhere:  # other nodes that left the first provider: the transfers around them cost
@@ -63,7 +65,8 @@ _GENERATED_NAME = re.compile(r"^(?P<op>.+)_(?P<index>\d+)$")
 
 
 def unnamed_in_profile(rows: list[list[str]], ctx: RuleContext) -> dict[str, NodeInfo]:
-    """Profile name -> node, for the main graph's recurrent nodes without a name.
+    """Profile name -> node, for the main graph's recurrent nodes without a name (recurrent
+    ops and contrib ops; not recognised cells).
 
     Per op type, the profile's generated names (not a name in the model), ordered by their
     index, are the unnamed nodes of that op in model order; matched only when there are as
@@ -72,7 +75,9 @@ def unnamed_in_profile(rows: list[list[str]], ctx: RuleContext) -> dict[str, Nod
     unnamed: dict[str, list[NodeInfo]] = {}
     for layer in ctx.layers:
         node = layer.node
-        if not node.name and node.graph == "main":
+        # an LSTM/GRU/RNN node or a contrib op; a recognised cell's node is a MatMul or a
+        # Loop, among others of its kind that are no layer
+        if layer.cell is None and not node.name and node.graph == "main":
             unnamed.setdefault(node.op_type, []).append(node)
     if not unnamed:
         return {}
