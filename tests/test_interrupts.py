@@ -74,8 +74,13 @@ def _start(command: str, model: Path, tmp: Path) -> tuple[subprocess.Popen[bytes
             break
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()
-    time.sleep(1.0)  # the child is now running the model (or inferring it)
+    # the child is now running the model (the Loop never ends) or inferring it: the chain's
+    # inference takes most of a second on a fast machine, so a lint is caught well within it
+    time.sleep(PAUSE[command])
     return proc, marker
+
+
+PAUSE = {"run": 1.0, "lint": 0.25}
 
 
 @pytest.mark.parametrize("command", ["run", "lint"])
