@@ -284,6 +284,27 @@ def test_unnamed_nodes_are_matched_only_when_the_profile_lines_up() -> None:
         "LSTM_0": "main/1", "LSTM_2": "main/3"}
     # one LSTM missing from the profile (fused or not run): neither is guessed
     assert unnamed_in_profile(rows[1:], ctx) == {}
-    # another op's generated name, or a name the model's own nodes use, is not one of them
+    # another op's generated name is not one of them
     assert unnamed_in_profile([*rows, ["Squeeze_1", "Squeeze", "CPUExecutionProvider"]],
                               ctx).keys() == {"LSTM_0", "LSTM_2"}
+
+
+def test_a_name_the_model_gives_a_node_is_not_taken_for_a_generated_one(tmp_path: Path) -> None:
+    from archlint.runtime.placement import unnamed_in_profile
+
+    # the second LSTM is named LSTM_7, as onnxruntime would name an unnamed one
+    named = tmp_path / "named.onnx.txt"
+    named.write_text(UNNAMED.read_text().replace("  Y2, Y2h = LSTM", "  [LSTM_7] Y2, Y2h = LSTM"))
+    ctx = analyse(load_model(named))
+    rows = [["LSTM_0", "LSTM", "CPUExecutionProvider"], ["LSTM_7", "LSTM", "CPUExecutionProvider"]]
+    assert {k: v.id for k, v in unnamed_in_profile(rows, ctx).items()} == {"LSTM_0": "main/1"}
+    result = run_cpu(named)
+    assert [line for line in result.placement if line.startswith("LSTM ")] == [
+        "LSTM '<LSTM #1>' (onnxruntime's 'LSTM_0'): CPUExecutionProvider",
+        "LSTM 'LSTM_7': CPUExecutionProvider"]
+
+
+def test_recurrent_nodes_that_share_a_name_are_said_not_told_apart() -> None:
+    result = run_cpu(FIXTURES / "functions" / "two_calls.onnx.txt")
+    assert "'lstm': 2 recurrent nodes share this name, so the profile does not tell them " \
+        "apart" in result.placement

@@ -23,8 +23,9 @@ from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
-__all__ = ["RETRY_SIZE", "Binding", "GivenInputError", "InputSpec", "InputsError", "bind_dims",
-           "load_given", "make_inputs", "resolve_shape", "sizes_to_retry"]
+__all__ = ["RETRY_MAX_BYTES", "RETRY_SIZE", "Binding", "GivenInputError", "InputSpec",
+           "InputsError", "bind_dims", "drawn_bytes", "load_given", "make_inputs",
+           "resolve_shape", "sizes_to_retry"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 # When the run fails at those defaults, the named dims archlint chose (all but the batch) get
@@ -34,6 +35,9 @@ DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 # (silero_vad_half.onnx in its 6.2 package runs at 256 to 576 samples, not at 128 or 1,000);
 # it is past the windows and strides such models use, and small to draw.
 RETRY_SIZE = 512
+# ... as long as the second run's inputs stay below this: several dims at 512 multiply fast
+# (a [batch, a, b, c] input would be 2·512³ values); past it, no second run is made
+RETRY_MAX_BYTES = 64 * 1024**2
 GENERIC_INT_RANGE = (0, 4)  # [low, high): small non-negative ints
 UNBOUNDED = "invented: no declared range and no consumer bounds it; give it with --input"
 # Inputs are drawn in archlint's own process: a declared shape of 2^40 elements must be
@@ -42,7 +46,7 @@ MAX_INPUT_BYTES = 1 << 30
 
 
 class InputsError(Exception):
-    """Inputs that cannot be drawn (a negative or huge declared shape, a string tensor):
+    """Inputs that cannot be drawn (a huge shape, a string tensor):
     ``str()`` says which input and why; the model is then not run."""
 
 
@@ -207,8 +211,8 @@ def bind_dims(
     bound equal; a value comes from ``--dim`` (a symbol, a role, or ``input:axis``), from the
     shape of an array the user gave (``given``), from a fixed size it is tied to, or from the
     role's default. ``retried`` (binding keys, from :func:`sizes_to_retry`) replaces the
-    defaults a first run failed at; those dims are then left alone by the sweep, as given
-    ones are."""
+    defaults a first run failed at: still archlint's choice, so the sweep tries those dims at
+    a second size too: a model that runs only at the retried size is not dynamic."""
     roles = _roles(layers)
     keys: list[str] = []
     for name in fed_inputs(graph):
@@ -234,9 +238,6 @@ def bind_dims(
             key = axis_key(name, axis) if dim is None else dim
             if isinstance(key, str):
                 fixed.setdefault(key, (size, f"shape of --input {name}"))
-    for key, value in (retried or {}).items():
-        if key in keys:
-            fixed[key] = (value, "larger size: the run failed at the default")
     for raw, value in requested.items():
         located = _input_axis(graph, raw)
         key = raw
@@ -263,12 +264,15 @@ def bind_dims(
                          if not _is_axis_key(k)) if r), None)
         sizes = [k for k in member if isinstance(k, int)]
         chosen = next(((fixed[k][0], fixed[k][1]) for k in names if k in fixed), None)
+        larger = next((retried[k] for k in names if retried and k in retried), None)
         if chosen is not None:
             user.update(names)
         elif role is not None and role in requested:
             chosen = (requested[role], f"--dim {role}")
             used.add(role)
             user.update(names)
+        elif larger is not None:  # archlint's second choice: swept like its first
+            chosen = (larger, "larger size: the run failed at the default")
         elif sizes:
             chosen = (sizes[0], "fixed by the node it feeds")
         elif role is not None:
@@ -381,6 +385,20 @@ def _int_range(
 
 class GivenInputError(ValueError):
     """An input value the user gave that cannot be read or fed; ``str()`` is one line."""
+
+
+def drawn_bytes(graph: ModelGraph, binding: Binding) -> int:
+    """What the fed inputs take at ``binding``, counted before anything is drawn."""
+    total = 0
+    for name in fed_inputs(graph):
+        info = graph.tensor(name)
+        if info is None or info.shape is None:
+            continue
+        elements = 1
+        for dim in resolve_input_shape(name, info.shape, binding):
+            elements *= max(dim, 0)
+        total += elements * _np_dtype(info.dtype).itemsize
+    return total
 
 
 def _np_dtype(dtype: int | None) -> np.dtype[Any]:

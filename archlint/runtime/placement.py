@@ -42,6 +42,9 @@ def placement(rows: list[list[str]], ctx: RuleContext,
     for name in sorted(set(recurrent) - seen):
         lines.append(f"{recurrent[name].op_type} {name!r}: not in the profile (fused, renamed "
                      "or not executed)")
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        lines.append(f"{name!r}: {names.count(name)} recurrent nodes share this name, so the "
+                     "profile does not tell them apart")
     matched = set(unnamed.values())
     for node in (la.node for la in ctx.layers
                  if la.cell is None and not la.node.name and la.node.graph == "main"

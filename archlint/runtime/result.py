@@ -168,22 +168,42 @@ class SweepRun:
             raise RunResultError(f"a {self.status} sweep run needs onnxruntime's message")
 
 
+# How a second run at larger sizes went (SizeRetry.outcome)
+RETRY_OUTCOMES = frozenset({
+    "ran",  # it succeeded: the check's results are its own
+    "same_failure",  # it failed on the same node with the same message: not the sizes
+    "failed",  # it failed otherwise: the sizes may be the cause
+    "not_run",  # no time left, inputs too big, a crash or the deadline: nothing learnt
+})
+
+
 @dataclass(frozen=True)
 class SizeRetry:
-    """The run failed at the sizes archlint chose first and ran at larger ones (the run this
-    is attached to): the failure was the guess's, not the model's. ``first`` is the failed
-    binding (``"batch=2, samples=3"``), ``error`` and ``node`` what onnxruntime said of it,
-    ``flags`` how to give the retried dims (one per group)."""
+    """The run failed at the sizes archlint chose first (``first``, a binding such as
+    ``"batch=2, samples=3"``; ``error`` and ``node`` what onnxruntime said of it) and was run
+    again with those dims larger (``second``). ``outcome`` is one of RETRY_OUTCOMES, and
+    ``detail`` the second run's message or why it did not run; ``dims`` name the retried
+    dims, one per group."""
 
     first: str
     on: str
     error: str
     node: NodeInfo | None
-    flags: tuple[str, ...]
+    dims: tuple[str, ...]
+    outcome: str
+    second: str = ""
+    detail: str = ""
 
     def __post_init__(self) -> None:
-        if not self.error or not self.flags:
+        if not self.error or not self.dims:
             raise RunResultError("a size retry has the first run's message and its dims")
+        if self.outcome not in RETRY_OUTCOMES:
+            raise RunResultError(f"unknown size retry outcome {self.outcome!r}")
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """How to give the retried dims: ``--dim samples=SIZE``."""
+        return tuple(f"--dim {dim}=SIZE" for dim in self.dims)
 
 
 @dataclass(frozen=True)
@@ -229,8 +249,11 @@ class RuntimeRun:
             raise RunResultError("a model that was not run has no run results")
         if self.outputs and (self.main is None or self.main.status != "ok"):
             raise RunResultError("outputs come only from a run that succeeded")
-        if self.retried is not None and (self.main is None or self.main.status != "ok"):
-            raise RunResultError("a size retry is kept only for a run that succeeded")
+        if self.retried is not None:
+            succeeded = self.main is not None and self.main.status == "ok"
+            if succeeded != (self.retried.outcome == "ran"):
+                raise RunResultError("a size retry that ran carries the second run's results; "
+                                     "one that did not, the first run's failure")
 
     def sweep_lines(self) -> tuple[str, ...]:
         """One line per run of the size sweep, for the text report."""
@@ -258,7 +281,9 @@ class RuntimeRun:
             "invented": list(self.invented),
             "retried": None if self.retried is None else {
                 "first_binding": self.retried.first, "error": self.retried.error,
-                "node": None if self.retried.node is None else self.retried.node.name},
+                "node": None if self.retried.node is None else self.retried.node.label,
+                "outcome": self.retried.outcome, "second_binding": self.retried.second,
+                "detail": self.retried.detail},
             "sweep": [{"dim": s.dim, "role": s.role, "base": s.base, "size": s.size,
                        "binding": s.binding, "status": s.status, "error": s.error or None,
                        "node": None if s.node is None else s.node.name,

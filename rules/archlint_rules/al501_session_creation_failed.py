@@ -20,8 +20,9 @@ class SessionCreationFailed(RuntimeRule):
     op the failing kernel belongs to (``LSTMBase`` means the LSTM). A model whose external data
     is unsafe or missing (AL002, AL003) is never handed to onnxruntime; that is reported here
     too, so a model that was not run cannot pass the runtime check silently; so is a model
-    whose inputs cannot be drawn (a declared shape too large to allocate or negative, a string
-    input) and a run whose worker failed or whose results came back cut short.
+    whose inputs cannot be drawn (a declared shape too large to allocate, a string input) and
+    a run whose worker failed or whose results came back cut short. (A negative declared size
+    is a free dim, as onnxruntime reads it, and is drawn like a dim without a name.)
 
     ## Why is this bad?
     Session creation is where onnxruntime builds every kernel. An LSTM, GRU or RNN kernel checks

@@ -19,9 +19,10 @@ class RunFailed(RuntimeRule):
     message when ``run`` raises, on the node the message names.
 
     A run that fails while some values were invented by archlint (an integer input no
-    consumer bounds, a condition, a dimension without a name) is AL514's warning instead, and
-    so is one that fails at archlint's default sizes and runs when the named dims other than
-    the batch are 512. A failure at both sizes is this rule's error, with a note of the second.
+    consumer bounds, a condition, a dimension without a name) is AL514's warning instead.
+    So is one that fails at archlint's default sizes, unless a second run, with the named
+    dims other than the batch at 512, fails on the same node with the same message: then the
+    sizes are not the cause, and this rule reports it, at both sizes.
 
     ## Why is this bad?
     Most LSTM/GRU/RNN shape checks in onnxruntime run at ``run``, not at load: W must be
@@ -42,10 +43,16 @@ class RunFailed(RuntimeRule):
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
         main = run.main
-        # on values archlint invented the failure may be theirs: AL514 says which to give
-        if main is not None and main.status == "run_failed" and not run.invented:
-            yield ctx.finding(
-                self, main.node,
-                f"onnxruntime failed to run the model on {main.on}: {trim(main.error)}",
-                help="The session loaded but the first run on valid inputs failed; fix the "
-                "node it names (shapes are only checked at run time for LSTM/GRU/RNN).")
+        retried = run.retried
+        # on values archlint invented the failure may be theirs: AL514 says which to give; on
+        # sizes it chose, only the same failure at a larger size makes it the model's
+        if main is None or main.status != "run_failed" or run.invented \
+                or (retried is not None and retried.outcome != "same_failure"):
+            return
+        again = f" (at {retried.first}, and the same at {retried.second})" \
+            if retried is not None else ""
+        yield ctx.finding(
+            self, main.node,
+            f"onnxruntime failed to run the model on {main.on}{again}: {trim(main.error)}",
+            help="The session loaded but the first run on valid inputs failed; fix the "
+            "node it names (shapes are only checked at run time for LSTM/GRU/RNN).")

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from archlint.api import Finding, RuleContext, RuntimeRule, Severity
 from archlint.runtime.collector import trim
-from archlint_rules._layout import declared_state_batch
+from archlint_rules._layout import declared_state_batch, dynamic_symbols
 
 if TYPE_CHECKING:
     from archlint.graph import NodeInfo
@@ -83,7 +83,8 @@ def _fixed_state_help(ctx: RuleContext, sweep: SweepRun, where: NodeInfo | None)
     if sweep.role != "batch" or where is None:
         return None
     layer = next((lay for lay in ctx.layers if lay.node.id == where.id), None)
-    if layer is None or not isinstance(layer.batch_dim, str):
+    if layer is None or not isinstance(layer.batch_dim, str) \
+            or layer.batch_dim not in dynamic_symbols(ctx):  # AL309's own condition
         return None
     for slot in ("initial_h", "initial_c"):
         found = declared_state_batch(ctx, layer, slot, layer.batch_dim)

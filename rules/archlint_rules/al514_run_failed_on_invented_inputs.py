@@ -22,10 +22,11 @@ class RunFailedOnInventedInputs(RuntimeRule):
 
     A named dimension is bound to a default (batch 2, seq 5, any other 3). When ``run`` raises
     at those defaults, archlint runs the model again with every such dimension but the batch
-    at 512; when that run succeeds, the check goes on from it (outputs, placement, reference,
-    sweep) and this rule reports the first failure as a warning that names the dimensions to
-    give (``--dim samples=SIZE``). When the second run fails too, the failure does not depend
-    on the sizes archlint chose, and AL502 reports it.
+    at 512. When that run succeeds, the check goes on from it (outputs, placement, reference,
+    and the sweep, 512 -> 514 included) and this rule reports the first failure as a warning
+    that names the dimensions to give (``--dim samples=SIZE``). When it fails otherwise, or
+    cannot be made (no time left, inputs too big), the warning says so too. Only the same
+    failure at both sizes (same node, same message) is AL502's error.
 
     ## Why is this bad?
     A model whose ``If`` branches on a sample rate, or that cuts its input in fixed chunks,
@@ -51,28 +52,42 @@ class RunFailedOnInventedInputs(RuntimeRule):
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
         retried = run.retried
-        if retried is not None:
-            flags = " ".join(retried.flags)
+        if retried is not None and retried.outcome == "ran":
             yield ctx.finding(
                 self, retried.node,
                 f"onnxruntime failed to run the model on {retried.on} at the sizes archlint "
                 f"chose ({retried.first}) and ran it at {run.binding}: {trim(retried.error)}",
                 expected="the sizes the model is meant to get",
-                actual=f"archlint's defaults ({retried.first})",
-                help=f"Give them and run again: {flags} (or --inputs FILE.npz, or "
-                "[tool.archlint.runtime] dims); the rest of this check ran at the larger "
-                "sizes.")
+                actual=f"{retried.first}, chosen by archlint for {', '.join(retried.dims)}",
+                help=f"Give them and run again: {' '.join(retried.flags)} (or --inputs "
+                "FILE.npz, or [tool.archlint.runtime] dims); the rest of this check ran at the "
+                "larger sizes.")
             return
         main = run.main
-        if main is None or main.status != "run_failed" or not run.invented:
+        if main is None or main.status != "run_failed":
             return
-        names = ", ".join(run.invented)
+        # a failure at sizes archlint chose that a larger size did not clear up, or on values
+        # it invented: which of its guesses is at fault, archlint cannot tell
+        guessed = retried is not None and retried.outcome != "same_failure"
+        if not run.invented and not guessed:
+            return  # the model's own failure: AL502
+        names = [*run.invented, *(retried.dims if guessed and retried else ())]
+        flags = [*run.invented_flags, *(retried.flags if guessed and retried else ())]
+        what = (f"values archlint invented for {', '.join(run.invented)}" if run.invented
+                else f"the sizes archlint chose for {', '.join(names)}")
+        later = ""
+        if guessed and retried is not None:
+            later = (f"; at {retried.second} it failed too, otherwise: {retried.detail}"
+                     if retried.outcome == "failed" else
+                     f"; not run at larger sizes: {retried.detail}")
+        tables = " and ".join(key for key, flag in (("inputs", "--input "), ("dims", "--dim "))
+                              if any(f.startswith(flag) for f in flags))
         yield ctx.finding(
             self, main.node,
-            f"onnxruntime failed to run the model on {main.on} with values archlint invented "
-            f"for {names}: {trim(main.error)}",
-            expected=f"values of {names} the model is meant to get",
+            f"onnxruntime failed to run the model on {main.on} with {what}: "
+            f"{trim(main.error)}{later}",
+            expected=f"values of {', '.join(names)} the model is meant to get",
             actual=f"invented ({run.binding})" if run.binding else "invented",
-            help=f"Give them and run again: {' '.join(run.invented_flags)} (or --inputs "
-            "FILE.npz, or [tool.archlint.runtime] inputs); an error against the model "
-            "comes from a run on values it accepts.")
+            help=f"Give them and run again: {' '.join(flags)} (or --inputs FILE.npz, or "
+            f"[tool.archlint.runtime] {tables}); an error against the model comes from a run "
+            "on values it accepts.")
