@@ -150,6 +150,12 @@ def test_a_model_that_runs_only_at_the_larger_size_is_still_swept(tmp_path: Path
     al513 = next(f for f in result.findings if f.code == "AL513")
     assert al513.message.startswith("the model runs at samples=512 but fails at samples=514 in "
                                     "Mul 'windowed'")
+    # samples is no recurrent layer's sequence or batch: it may take sizes of a kind only
+    assert al513.severity.value == "warning"
+    assert al513.help is not None and al513.help.startswith(
+        "If samples takes only sizes of a kind (a multiple of a stride, a minimum), give one "
+        "with --dim samples=SIZE; if it takes any, a size of samples was written into the "
+        "graph at export")
 
 
 def test_another_failure_at_the_larger_size_is_a_warning_naming_both(tmp_path: Path) -> None:

@@ -32,6 +32,12 @@ class SizeDependentRun(RuntimeRule):
     dynamic, runs at 5 and fails at every other length. A runtime check at the export's own
     example sizes cannot see it; a second size does.
 
+    A recurrent layer runs over any sequence and any batch, so a failure on a dim tied to its
+    sequence or batch axis is an error. Any other dim (an image side, a number of samples) may
+    be meant for sizes of a kind (a multiple of a convolution stack's stride, a minimum
+    length): a text detector that runs at a side of 3 and fails at 5 only needs multiples of
+    32. There the finding is a warning that asks for the sizes the model is meant for.
+
     ## Example
     fixtures/AL513/bad.onnx.txt reshapes the LSTM output to ``[5, -1, 3]``: it runs at seq 5
     and fails at seq 7. fixtures/AL513/good.onnx.txt reads the target with ``0`` (copy the
@@ -64,17 +70,26 @@ class SizeDependentRun(RuntimeRule):
     def _finding(self, ctx: RuleContext, sweep: SweepRun, runs: int, fails: int,
                  where: NodeInfo | None, why: str) -> Finding:
         label = f" in {where.op_type} {where.label!r}" if where is not None else ""
+        baked = (f"A size of {sweep.dim} was written into the graph at export (a Reshape "
+                 "target, an Expand or ConstantOfShape shape): export with the dim dynamic "
+                 "(torch.onnx dynamic_shapes / dynamic_axes) or compute the shape from the "
+                 "tensor (Shape -> Gather) instead of a constant.")
+        recurrent = sweep.role in _RECURRENT_ROLES
         return ctx.finding(
             self, where,
             f"the model runs at {sweep.dim}={runs} but fails at {sweep.dim}={fails}{label} "
             f"({sweep.role} dim; {why})",
             expected=f"runs at every {sweep.dim} (declared dynamic)",
             actual=f"runs at {sweep.dim}={runs}, fails at {sweep.dim}={fails}",
-            help=_fixed_state_help(ctx, sweep, where) or (
-                f"A size of {sweep.dim} was written into the graph at export (a Reshape "
-                "target, an Expand or ConstantOfShape shape): export with the dim dynamic "
-                "(torch.onnx dynamic_shapes / dynamic_axes) or compute the shape from the "
-                "tensor (Shape -> Gather) instead of a constant."))
+            severity=None if recurrent else Severity.WARNING,
+            help=_fixed_state_help(ctx, sweep, where) or (baked if recurrent else (
+                f"If {sweep.dim} takes only sizes of a kind (a multiple of a stride, a minimum), "
+                f"give one with --dim {sweep.dim.split(' = ')[0]}=SIZE; if it takes any, "
+                + baked[0].lower() + baked[1:])))
+
+
+# dims a recurrent layer's X runs over: any size of them must run
+_RECURRENT_ROLES = ("seq", "batch")
 
 
 def _fixed_state_help(ctx: RuleContext, sweep: SweepRun, where: NodeInfo | None) -> str | None:
