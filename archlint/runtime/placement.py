@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from archlint.api import RuleContext
 from archlint.graph import NodeInfo
@@ -21,9 +22,9 @@ def placement(rows: list[list[str]], ctx: RuleContext,
     lines: list[str] = []
     # every recognised layer's node: LSTM/GRU/RNN and contrib ops (DynamicQuantizeLSTM); a
     # name two nodes share says nothing of which one ran where
-    names = [la.node.name for la in ctx.layers if la.node.name]
+    uses = Counter(la.node.name for la in ctx.layers if la.node.name)
     recurrent = {la.node.name: la.node for la in ctx.layers
-                 if la.node.name and names.count(la.node.name) == 1}
+                 if la.node.name and uses[la.node.name] == 1}
     unnamed = unnamed_in_profile(rows, ctx)
     seen: set[str] = set()
     placed: list[Placed] = []
@@ -42,9 +43,10 @@ def placement(rows: list[list[str]], ctx: RuleContext,
     for name in sorted(set(recurrent) - seen):
         lines.append(f"{recurrent[name].op_type} {name!r}: not in the profile (fused, renamed "
                      "or not executed)")
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        lines.append(f"{name!r}: {names.count(name)} recurrent nodes share this name, so the "
-                     "profile does not tell them apart")
+    for name, count in sorted(uses.items()):
+        if count > 1:
+            lines.append(f"{name!r}: {count} recurrent nodes share this name, so the profile "
+                         "does not tell them apart")
     matched = set(unnamed.values())
     for node in (la.node for la in ctx.layers
                  if la.cell is None and not la.node.name and la.node.graph == "main"

@@ -20,6 +20,7 @@ What is compared depends on what the profile describes:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,13 +98,13 @@ def compare_placement(
     contradicts a prediction that the node runs. Nodes the runtime said nothing about (not
     executed, behind another node's failure, a name two nodes share) are not compared.
     """
-    labels = [layer.label for layer in layers]
+    labels = Counter(layer.label for layer in layers)
     compared = 0
     mismatches: list[Mismatch] = []
     hosted = profile.runtime != "onnxruntime"
     for layer in layers:
         label = layer.label
-        if labels.count(label) > 1:
+        if labels[label] > 1:
             continue
         predicted = predict_placement(layer, profile, profiles)
         if hosted:

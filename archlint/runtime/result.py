@@ -104,6 +104,11 @@ class Placed:
     provider: str
     node: NodeInfo | None
 
+    @property
+    def label(self) -> str:
+        """The node as the model names it (``<LSTM #3>`` without a name), else the profile's."""
+        return self.node.label if self.node is not None else self.name
+
 
 @dataclass(frozen=True)
 class OutputDiff:

@@ -8,7 +8,7 @@ from archlint.recurrent import RECURRENT_OPS
 from archlint.runtime.providers import CPU
 
 if TYPE_CHECKING:
-    from archlint.runtime.result import Placed, RuntimeRun
+    from archlint.runtime.result import RuntimeRun
 
 
 _FALLBACK_HELP = ("cuDNN cannot run this node as exported (clip, activation alpha/beta, "
@@ -50,14 +50,9 @@ class RecurrentCpuFallback(RuntimeRule):
         for placed in run.placed:
             if placed.provider == CPU:
                 yield ctx.finding(
-                    self, placed.node, f"{placed.op_type} {shown(placed)!r} ran on {CPU}, not on "
+                    self, placed.node, f"{placed.op_type} {placed.label!r} ran on {CPU}, not on "
                     f"{first}", expected=first, actual=placed.provider,
                     help=_FALLBACK_HELP if placed.op_type in RECURRENT_OPS else
                     f"onnxruntime has no GPU kernel for the contrib op {placed.op_type}: deploy "
                     "the float model (an ONNX LSTM) for the GPU and keep the quantized one for "
                     "CPU targets.")
-
-
-def shown(placed: Placed) -> str:
-    """The node as the model names it (``<LSTM #3>`` without a name), else the profile's."""
-    return placed.node.label if placed.node is not None else placed.name

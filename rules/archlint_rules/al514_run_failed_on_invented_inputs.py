@@ -68,18 +68,17 @@ class RunFailedOnInventedInputs(RuntimeRule):
             return
         # a failure at sizes archlint chose that a larger size did not clear up, or on values
         # it invented: which of its guesses is at fault, archlint cannot tell
-        guessed = retried is not None and retried.outcome != "same_failure"
-        if not run.invented and not guessed:
+        doubt = retried if retried is not None and retried.outcome != "same_failure" else None
+        if not run.invented and doubt is None:
             return  # the model's own failure: AL502
-        names = [*run.invented, *(retried.dims if guessed and retried else ())]
-        flags = [*run.invented_flags, *(retried.flags if guessed and retried else ())]
+        names = [*run.invented, *(doubt.dims if doubt else ())]
+        flags = [*run.invented_flags, *(doubt.flags if doubt else ())]
         what = (f"values archlint invented for {', '.join(run.invented)}" if run.invented
                 else f"the sizes archlint chose for {', '.join(names)}")
         later = ""
-        if guessed and retried is not None:
-            later = (f"; at {retried.second} it failed too, otherwise: {retried.detail}"
-                     if retried.outcome == "failed" else
-                     f"; not run at larger sizes: {retried.detail}")
+        if doubt is not None:
+            later = (f"; at {doubt.second} it failed too, otherwise: {doubt.detail}"
+                     if doubt.outcome == "failed" else f"; not run at larger sizes: {doubt.detail}")
         tables = " and ".join(key for key, flag in (("inputs", "--input "), ("dims", "--dim "))
                               if any(f.startswith(flag) for f in flags))
         yield ctx.finding(
