@@ -27,6 +27,7 @@ from archlint.runtime.collector import node_named_in, trim
 from archlint.runtime.compare import compare_arrays, non_finite
 from archlint.runtime.inputs import (
     RETRY_MAX_BYTES,
+    UNNAMED_BY_DEFAULT,
     Binding,
     GivenInputError,
     InputsError,
@@ -230,7 +231,7 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
                   if outcome.results.get(f"sweep{i}") is not None)
     invented = [(spec.name, f"--input {spec.name}=VALUE") for spec in specs if spec.invented]
     invented += [(key, f"--dim {key}=SIZE") for key, origin in binding.origin.items()
-                 if origin.startswith("default, unnamed dim")]
+                 if origin.startswith(UNNAMED_BY_DEFAULT)]
     run = dataclasses.replace(base, dims=binding.describe(), inputs=specs,
                               binding=binding.short(), sweep=swept,
                               invented=tuple(k for k, _ in invented),

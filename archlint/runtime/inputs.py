@@ -28,6 +28,9 @@ __all__ = ["RETRY_MAX_BYTES", "RETRY_SIZE", "Binding", "GivenInputError", "Input
            "resolve_shape", "sizes_to_retry"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
+# Binding.origin of a dim bound by a default, and of an unnamed one (read back to tell which
+# sizes archlint chose: the invented ones, the ones a failed run is retried at)
+BY_DEFAULT, UNNAMED_BY_DEFAULT = "default", "default, unnamed dim"
 # When the run fails at those defaults, the named dims archlint chose (all but the batch) get
 # this size in a second run (archlint/runtime/check.py): a model that needs a minimum length
 # (an STFT front-end's reflect padding, a chunk of audio samples, a stack of strided
@@ -277,11 +280,11 @@ def bind_dims(
             chosen = (sizes[0], "fixed by the node it feeds")
         elif role is not None:
             chosen = ({"batch": DEFAULT_BATCH, "seq": DEFAULT_SEQ}.get(role, DEFAULT_OTHER),
-                      "default")
+                      BY_DEFAULT)
         elif all(_is_axis_key(k) for k in names):
-            chosen = (DEFAULT_UNNAMED, "default, unnamed dim")
+            chosen = (DEFAULT_UNNAMED, UNNAMED_BY_DEFAULT)
         else:
-            chosen = (DEFAULT_OTHER, "default")
+            chosen = (DEFAULT_OTHER, BY_DEFAULT)
         tie = f", tied to {', '.join(k for k in names[1:])}" if len(names) > 1 else ""
         for index, key in enumerate(names):
             values[key] = chosen[0]
@@ -306,8 +309,8 @@ def sizes_to_retry(binding: Binding) -> dict[str, int]:
     for role, keys in binding.groups:
         if role == "batch" or not keys or any(k in binding.user for k in keys):
             continue
-        if binding.origin.get(keys[0], "").startswith("default") \
-                and not binding.origin[keys[0]].startswith("default, unnamed dim") \
+        origin = binding.origin.get(keys[0], "")
+        if origin.startswith(BY_DEFAULT) and not origin.startswith(UNNAMED_BY_DEFAULT) \
                 and binding.values[keys[0]] < RETRY_SIZE:
             retried.update((key, RETRY_SIZE) for key in keys)
     return retried
