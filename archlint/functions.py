@@ -25,10 +25,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-import onnx
-from onnx import AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, ValueInfoProto
-
 from archlint.inference import infer_isolated
+from archlint.onnx_protos import (
+    AttributeProto,
+    FunctionProto,
+    GraphProto,
+    ModelProto,
+    NodeProto,
+    OperatorSetIdProto,
+    ValueInfoProto,
+)
 from archlint.shapes import Shape
 
 __all__ = [
@@ -54,7 +60,7 @@ class FunctionTable:
 
     functions: Mapping[tuple[str, str], FunctionProto]
     ir_version: int
-    opset_import: tuple[onnx.OperatorSetIdProto, ...]
+    opset_import: tuple[OperatorSetIdProto, ...]
     # keeps every instantiated body alive: the graph's scopes refer to their node lists
     instances: list[GraphProto] = field(default_factory=list)
     copied_nodes: int = 0
@@ -190,8 +196,10 @@ def instance_path(parent: str, call: NodeProto, index: int, function: FunctionPr
 def _value_info(name: str, dtype: int | None, shape: Shape | None) -> ValueInfoProto:
     if dtype is None:
         return ValueInfoProto(name=name)
+    from onnx import helper  # the package: only for a model with typed function calls
+
     dims = None if shape is None else [d if isinstance(d, int | str) else None for d in shape]
-    return onnx.helper.make_tensor_value_info(name, dtype, dims)
+    return helper.make_tensor_value_info(name, dtype, dims)
 
 
 def _bound_attributes(function: FunctionProto, call: NodeProto) -> dict[str, AttributeProto]:

@@ -17,12 +17,18 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import onnx
-from onnx import GraphProto, NodeProto, TensorProto, TypeProto, ValueInfoProto, numpy_helper
+from archlint.onnx_protos import (
+    AttributeProto,
+    GraphProto,
+    NodeProto,
+    TensorProto,
+    TypeProto,
+    ValueInfoProto,
+)
 
 if TYPE_CHECKING:
     import networkx as nx
+    import numpy as np
 
 from archlint.cached import cached
 from archlint.functions import FunctionTable, TypeOf, instance_path
@@ -121,8 +127,10 @@ def _slot_lookup(tensors: tuple[str, ...], slot: str, names: tuple[str, ...]) ->
 
 @lru_cache(maxsize=512)
 def _slot_names(domain: str, op_type: str, kind: str) -> tuple[str, ...]:
+    from onnx import defs  # the package: only for an op whose slots are asked for by name
+
     try:
-        schema = onnx.defs.get_schema(op_type, domain=domain)
+        schema = defs.get_schema(op_type, domain=domain)
     except Exception:  # unknown op or domain: slots are positional only
         return ()
     params = schema.inputs if kind == "in" else schema.outputs
@@ -964,9 +972,9 @@ def _type_reader(graph: ModelGraph, path: str) -> TypeOf:
 
 def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
     for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
+        if attr.type == AttributeProto.GRAPH:
             yield attr.name, attr.g
-        elif attr.type == onnx.AttributeProto.GRAPHS:
+        elif attr.type == AttributeProto.GRAPHS:
             for k, sub in enumerate(attr.graphs):
                 yield f"{attr.name}[{k}]", sub
 
@@ -1105,6 +1113,8 @@ def _small_value(tensor: TensorProto) -> np.ndarray[Any, Any] | None:
         return None
     if tensor_elements(tensor) > SMALL_TENSOR_ELEMENTS:
         return None
+    from onnx import numpy_helper  # the package (and numpy): only for a value read
+
     try:
         return numpy_helper.to_array(tensor)
     except Exception:  # malformed tensor data: treat the value as unknown
@@ -1114,9 +1124,11 @@ def _small_value(tensor: TensorProto) -> np.ndarray[Any, Any] | None:
 def _constant_value(node: NodeProto) -> np.ndarray[Any, Any] | None:
     if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
         return None
+    import numpy as np
+
     for attr in node.attribute:
         try:
-            if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+            if attr.name == "value" and attr.type == AttributeProto.TENSOR:
                 return _small_value(attr.t)
             if attr.name == "value_ints":
                 return np.array(list(attr.ints), dtype=np.int64)
@@ -1132,7 +1144,9 @@ def _constant_value(node: NodeProto) -> np.ndarray[Any, Any] | None:
 
 
 def _np_to_onnx_dtype(array: np.ndarray[Any, Any]) -> int | None:
+    from onnx import helper
+
     try:
-        return int(onnx.helper.np_dtype_to_tensor_dtype(array.dtype))
+        return int(helper.np_dtype_to_tensor_dtype(array.dtype))
     except Exception:
         return None

@@ -625,7 +625,8 @@ def _decode(data: bytes) -> InferenceOutcome:
     size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + size].decode("utf-8"))
     from google.protobuf.message import DecodeError
-    from onnx import ModelProto
+
+    from archlint.onnx_protos import ModelProto
 
     inferred = ModelProto()
     try:

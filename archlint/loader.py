@@ -16,9 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import onnx
 from google.protobuf.message import DecodeError
-from onnx import GraphProto, ModelProto, TensorProto
 
 from archlint.discovery import Discovery, walk_models
 from archlint.functions import expansion_problem
@@ -33,6 +31,7 @@ from archlint.inference import (
     take_handed_over,
     warm_up,
 )
+from archlint.onnx_protos import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
 __all__ = [
     "ExternalDataRef",
@@ -351,8 +350,10 @@ def _parse_text(data: bytes, shown: str) -> ModelProto:
     if depth > MAX_TEXT_NESTING:
         raise LoadError(shown, f"ONNX text nested {depth} graphs deep (at most "
                         f"{MAX_TEXT_NESTING} are parsed)")
+    from onnx import parser  # the package: only for a model in the text format
+
     try:
-        return onnx.parser.parse_model(text)
+        return parser.parse_model(text)
     except Exception as exc:  # the parser raises its own ParseError type
         reason = _first_line(exc)
         if reason in ("stoll", "stoi", "stol", "stoull", "stoul", "stof", "stod"):
@@ -409,15 +410,15 @@ def iter_graphs(graph: GraphProto, path: str = "main") -> Iterator[tuple[str, Gr
         yield graph_path, current
         for index, node in enumerate(current.node):
             for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
+                if attr.type == AttributeProto.GRAPH:
                     stack.append((subgraph_path(graph_path, node, index, attr.name), attr.g))
-                elif attr.type == onnx.AttributeProto.GRAPHS:
+                elif attr.type == AttributeProto.GRAPHS:
                     for k, sub in enumerate(attr.graphs):
                         name = f"{attr.name}[{k}]"
                         stack.append((subgraph_path(graph_path, node, index, name), sub))
 
 
-def subgraph_path(parent: str, node: onnx.NodeProto, index: int, attr_name: str) -> str:
+def subgraph_path(parent: str, node: NodeProto, index: int, attr_name: str) -> str:
     label = node.name or f"{node.op_type}#{index}"
     return f"{parent}/{label}.{attr_name}"
 
@@ -446,7 +447,7 @@ def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[Extern
 def _tensors_in_graphs(graph: GraphProto, path: str) -> Iterator[tuple[str, str, TensorProto]]:
     """(graph path, what holds it, tensor) for each tensor of ``graph`` and its subgraphs, in
     :func:`iter_graphs` order; one pass over each graph's nodes."""
-    kinds = onnx.AttributeProto
+    kinds = AttributeProto
     stack = [(path, graph)]
     while stack:
         graph_path, current = stack.pop()
@@ -487,8 +488,8 @@ def _tensors_in_graphs(graph: GraphProto, path: str) -> Iterator[tuple[str, str,
 
 
 _TENSOR_ATTRIBUTES = frozenset({
-    onnx.AttributeProto.TENSOR, onnx.AttributeProto.TENSORS,
-    onnx.AttributeProto.SPARSE_TENSOR, onnx.AttributeProto.SPARSE_TENSORS,
+    AttributeProto.TENSOR, AttributeProto.TENSORS,
+    AttributeProto.SPARSE_TENSOR, AttributeProto.SPARSE_TENSORS,
 })
 
 
@@ -602,13 +603,15 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     target.input.extend(source.input)
     target.output.extend(source.output)
     target.value_info.extend(source.value_info)
+    from onnx import helper  # the package: only for a model with external data
+
     declared = {vi.name for vi in source.input}
     for tensor in source.initializer:
         if _is_small_inline(tensor):
             target.initializer.append(tensor)
         elif tensor.name not in declared:
             target.input.append(
-                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
+                helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
             )
     return skeleton
 

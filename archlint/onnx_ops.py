@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import onnx
-
 from archlint import onnx_ops_table
+from archlint.onnx_protos import onnx_version
 
 __all__ = ["KEPT_BY_ONNXRUNTIME", "first_opset", "loadable_from", "newest_known_opset"]
 
@@ -30,7 +29,7 @@ KEPT_BY_ONNXRUNTIME = frozenset({
 def first_opset(op_type: str) -> int | None:
     """The first opset of the ONNX domain that defines ``op_type``; None when none does (up to
     :func:`newest_known_opset`)."""
-    if onnx.__version__ == onnx_ops_table.ONNX_VERSION:
+    if onnx_version() == onnx_ops_table.ONNX_VERSION:
         return onnx_ops_table.FIRST_OPSET.get(op_type)
     return from_onnx().get(op_type)
 
@@ -44,16 +43,20 @@ def loadable_from(op_type: str) -> int | None:
 def newest_known_opset() -> int:
     """The newest opset of the ONNX domain the installed onnx knows: an op of a later one is
     not known to be undefined."""
-    if onnx.__version__ == onnx_ops_table.ONNX_VERSION:
+    if onnx_version() == onnx_ops_table.ONNX_VERSION:
         return onnx_ops_table.NEWEST_OPSET
-    return int(onnx.defs.onnx_opset_version())
+    from onnx import defs
+
+    return int(defs.onnx_opset_version())
 
 
 @lru_cache(maxsize=1)
 def from_onnx() -> dict[str, int]:
     """op type -> its first since_version in the ONNX domain, from onnx.defs."""
+    from onnx import defs
+
     first: dict[str, int] = {}
-    for schema in onnx.defs.get_all_schemas_with_history():
+    for schema in defs.get_all_schemas_with_history():
         if schema.domain in ("", "ai.onnx"):
             since = first.get(schema.name)
             first[schema.name] = schema.since_version if since is None \

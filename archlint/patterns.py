@@ -29,14 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
+from archlint.onnx_protos import AttributeProto
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DimOf",
@@ -91,7 +92,7 @@ def _attribute(node: NodeInfo, name: str) -> Any:
 def attr_int(node: NodeInfo, name: str) -> int | None:
     """An INT attribute, or None when absent or of another type."""
     attr = _attribute(node, name)
-    if attr is None or attr.type != onnx.AttributeProto.INT:
+    if attr is None or attr.type != AttributeProto.INT:
         return None
     return int(attr.i)
 
@@ -99,7 +100,7 @@ def attr_int(node: NodeInfo, name: str) -> int | None:
 def attr_ints(node: NodeInfo, name: str) -> tuple[int, ...] | None:
     """An INTS attribute, or None when absent or of another type."""
     attr = _attribute(node, name)
-    if attr is None or attr.type != onnx.AttributeProto.INTS:
+    if attr is None or attr.type != AttributeProto.INTS:
         return None
     return tuple(int(v) for v in attr.ints)
 
@@ -107,7 +108,7 @@ def attr_ints(node: NodeInfo, name: str) -> tuple[int, ...] | None:
 def attr_str(node: NodeInfo, name: str) -> str | None:
     """A STRING attribute decoded as UTF-8, or None when absent or of another type."""
     attr = _attribute(node, name)
-    if attr is None or attr.type != onnx.AttributeProto.STRING:
+    if attr is None or attr.type != AttributeProto.STRING:
         return None
     return str(attr.s.decode("utf-8", "replace"))
 

@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import onnx
-from onnx import AttributeProto
-
 from archlint.cached import cached
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo, not_text
+from archlint.onnx_protos import AttributeProto
 from archlint.shapes import Dim, Shape, known_product
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from archlint.cells import CellFacts
 
 __all__ = [
@@ -433,14 +432,22 @@ def build_layer(
 
 def _attribute_value(attr: AttributeProto, kind: int) -> Any:
     """``onnx.helper.get_attribute_value`` (which raises on a malformed attribute), with the
-    scalar types a recurrent op's attributes have read directly."""
+    types a recurrent op's attributes have read directly, as it reads them."""
     if kind == AttributeProto.INT:
         return attr.i
     if kind == AttributeProto.STRING:
         return attr.s
     if kind == AttributeProto.FLOAT:
         return attr.f
-    return onnx.helper.get_attribute_value(attr)
+    if kind == AttributeProto.STRINGS:
+        return list(attr.strings)
+    if kind == AttributeProto.FLOATS:
+        return list(attr.floats)
+    if kind == AttributeProto.INTS:
+        return list(attr.ints)
+    from onnx import helper  # the package: only for an attribute of another type
+
+    return helper.get_attribute_value(attr)
 
 
 def _enclosing_op_types(graph: ModelGraph, node: NodeInfo) -> tuple[str, ...]:

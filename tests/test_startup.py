@@ -70,7 +70,7 @@ def matching(modules: list[str], *patterns: str) -> list[str]:
 # What the front door may import: click, and these of archlint's own
 FRONT_DOOR = {"archlint", "archlint.__main__", "archlint._version", "archlint.cli",
               "archlint.cli.lazy_group", "archlint.cli.process_exit", "archlint.exit_codes",
-              "archlint.process_end", "archlint.render_names"}
+              "archlint.onnx_protos", "archlint.process_end", "archlint.render_names"}
 
 
 @pytest.mark.parametrize("args", [("--version",), ("--help",), ("-h",)])
@@ -102,8 +102,24 @@ NOT_IN_A_STATIC_LINT = (
 def test_a_static_lint_imports_only_what_it_uses(tmp_path: Path, model: Path) -> None:
     code, modules = imported_by(tmp_path, "lint", "-q", str(model))
     assert code == 0
-    assert {"onnx", "archlint.engine", "archlint_rules", "archlint.reporters.text"} <= set(modules)
+    assert {"onnx.onnx_ml_pb2", "archlint.engine", "archlint_rules",
+            "archlint.reporters.text"} <= set(modules)
     assert matching(modules, *NOT_IN_A_STATIC_LINT) == []
+
+
+def test_a_static_lint_of_an_export_reads_it_without_the_onnx_package_or_numpy(
+        tmp_path: Path) -> None:
+    """onnx's generated classes alone (archlint/onnx_protos.py): a lint that decodes no value
+    and parses no text needs neither the onnx package's helpers nor numpy."""
+    code, modules = imported_by(tmp_path, "lint", "-q", str(ONE_LAYER))
+    assert code == 0
+    assert matching(modules, "onnx", "numpy") == ["onnx.onnx_ml_pb2"]
+
+
+def test_a_text_model_imports_the_onnx_package_for_its_parser(tmp_path: Path) -> None:
+    code, modules = imported_by(tmp_path, "lint", "-q", str(FIXTURES / "AL201" / "good.onnx.txt"))
+    assert code == 0
+    assert {"onnx", "onnx.parser", "onnx.onnx_ml_pb2"} <= set(modules)
 
 
 def test_a_static_lint_does_not_import_the_fixer(tmp_path: Path) -> None:

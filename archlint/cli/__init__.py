@@ -18,6 +18,7 @@ from archlint._version import __version__
 from archlint.cli.lazy_group import LazyCommand, LazyGroup
 from archlint.cli.process_exit import exit_now
 from archlint.exit_codes import EXIT_USAGE
+from archlint.onnx_protos import prefer_standalone
 from archlint.process_end import end_after_command
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -101,12 +102,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     Given ``argv`` (tests, scripts) it ends in SystemExit, as any click program does. Without
     it the command line is the process's own (the console script, ``python -m archlint``), and
-    the process ends as soon as the command is done (archlint/cli/process_exit.py).
+    the process ends as soon as the command is done (archlint/cli/process_exit.py), and onnx's
+    message classes are loaded without the onnx package (archlint/onnx_protos.py).
     """
     if argv is not None:
         _run(list(argv))
         return
     end_after_command()
+    prefer_standalone()
     _pause_collector()
     try:
         _run(sys.argv[1:])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from onnx import NodeProto
-
 from archlint.api import Finding
 
 if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from onnx import NodeProto
+
     from archlint.fixes import ModelEditor
 
 _INTS = re.compile(r"^\[(-?\d+(?:, -?\d+)*)\]")

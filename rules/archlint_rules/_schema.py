@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-import onnx
-from onnx import TensorProto
-
+from archlint.onnx_protos import TensorProto, onnx_version
 from archlint_rules import _schema_table
 
 __all__ = ["RecurrentSchema", "allowed_dtypes", "recurrent_schema", "slots_of_type"]
@@ -41,7 +39,7 @@ class RecurrentSchema:
 def recurrent_schema(op_type: str, opset: int | None) -> RecurrentSchema:
     """The schema in force at ``opset`` (the newest one when the opset is unknown)."""
     versions = _schema_table.SCHEMAS.get(op_type)
-    if onnx.__version__ != _schema_table.ONNX_VERSION or versions is None:
+    if onnx_version() != _schema_table.ONNX_VERSION or versions is None:
         return from_onnx(op_type, opset)
     older = [v for v in versions if opset is not None and 1 <= v <= opset]
     since = max(older) if older else max(versions)  # as get_schema: see from_onnx
@@ -52,13 +50,15 @@ def recurrent_schema(op_type: str, opset: int | None) -> RecurrentSchema:
 
 def from_onnx(op_type: str, opset: int | None) -> RecurrentSchema:
     """The schema as onnx.defs gives it (what _schema_table.py records)."""
+    from onnx import defs
+
     if opset is None or opset < 1:
-        schema = onnx.defs.get_schema(op_type)
+        schema = defs.get_schema(op_type)
     else:
         try:
-            schema = onnx.defs.get_schema(op_type, opset)
-        except onnx.defs.SchemaError:  # an opset older than the op itself: the newest schema
-            schema = onnx.defs.get_schema(op_type)
+            schema = defs.get_schema(op_type, opset)
+        except defs.SchemaError:  # an opset older than the op itself: the newest schema
+            schema = defs.get_schema(op_type)
     return RecurrentSchema(
         op_type=op_type, since_version=schema.since_version, min_input=schema.min_input,
         max_input=schema.max_input, max_output=schema.max_output,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.graph import dtype_name
 from archlint.recurrent import RecurrentLayer, TensorRef
 from archlint.shapes import Shape, format_shape
 from archlint_rules._dims import describe
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _INT8, _UINT8, _FLOAT = 3, 2, 1
 _QUANTIZED = {_INT8, _UINT8}
@@ -139,7 +140,7 @@ class DynamicQuantizeLstmParameters(LayerRule):
             value = ref.value
             if value is None or value.ndim != 2 or value.size == 0:
                 continue  # per tensor, or not a known constant: nothing to check
-            if ref.dtype == _INT8 and np.any(value != 0):
+            if ref.dtype == _INT8 and (value != 0).any():
                 yield ctx.finding(
                     self, layer,
                     f"{describe(layer)} has per-channel int8 {slot} with non-zero values; the "
@@ -148,7 +149,7 @@ class DynamicQuantizeLstmParameters(LayerRule):
                     help="Quantize int8 weights symmetrically (quantize_dynamic does: "
                     "WeightSymmetric), or use one zero point per direction.",
                 )
-            elif ref.dtype == _UINT8 and np.any(value != value.flat[0]):
+            elif ref.dtype == _UINT8 and (value != value.flat[0]).any():
                 yield ctx.finding(
                     self, layer,
                     f"{describe(layer)} has per-channel uint8 {slot} that differ; the kernel "

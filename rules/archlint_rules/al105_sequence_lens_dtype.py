@@ -3,10 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from onnx import TensorProto
-
 from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
 from archlint.graph import dtype_name
+from archlint.onnx_protos import TensorProto
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
 from archlint_rules._fixes import input_index, node_of

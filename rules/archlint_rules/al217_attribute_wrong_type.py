@@ -3,8 +3,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import onnx
-
 from archlint.api import Finding, Fix, LayerRule, RuleContext, Safety, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._attrs import attribute_types
@@ -67,7 +65,9 @@ class AttributeWrongType(LayerRule):
         attr = next((a for a in node.attribute if a.name == name), None) if node else None
         if node is None or attr is None or name is None:
             return None
-        value = onnx.helper.get_attribute_value(attr)
+        from onnx import helper  # `archlint fix` only
+
+        value = helper.get_attribute_value(attr)
         converted = _lossless(value, wanted)
         if converted is None:
             return None

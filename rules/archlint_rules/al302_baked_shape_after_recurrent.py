@@ -3,9 +3,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import numpy as np
-from onnx import NodeProto
-
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
 from archlint.graph import NodeInfo
 from archlint.patterns import align_reshape, attr_int, reshape_target
@@ -14,6 +11,8 @@ from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, ints_text, node_text
 
 if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
+    from onnx import NodeProto
+
     from archlint.fixes import ModelEditor
 
 
@@ -145,6 +144,8 @@ class BakedShapeAfterRecurrent(Rule):
         target = leading_ints(finding.expected)
         if node is None or target is None or node.op_type != "Reshape" or len(node.input) < 2:
             return None
+        import numpy as np  # `archlint fix` only
+
         fixed = np.array(target, dtype=np.int64)
         data = editor.context.graph.tensor(node.input[0], finding.location.graph)
         shape = data.shape if data is not None and data.shape is not None else ()
@@ -168,6 +169,8 @@ class BakedShapeAfterRecurrent(Rule):
         data = editor.context.graph.tensor(info.inputs[0], loc.graph)
         if target is None or data is None or data.shape is None:
             return None
+        import numpy as np  # `archlint fix` only
+
         baked = {j for j, _, _ in _broadcast_baked(data.shape, target, None)}
         fixed = [1 if j in baked else value for j, value in enumerate(target)]
         if not baked:

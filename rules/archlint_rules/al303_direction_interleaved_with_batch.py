@@ -3,8 +3,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
 from archlint.patterns import reshape_target
 from archlint_rules._dims import describe
@@ -99,6 +97,8 @@ class DirectionInterleavedWithBatch(Rule):
             return None
 
         def apply() -> None:
+            import numpy as np  # `archlint fix` only
+
             editor.insert_before(node, 0, "Transpose", {"perm": perm}, "direction_before_h")
             if constant:
                 editor.set_constant_input(node, 1, np.array(keep, dtype=np.int64),

@@ -4,8 +4,6 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
 from archlint.patterns import is_model_input, state_origin
 from archlint.recurrent import RecurrentLayer
@@ -160,6 +158,8 @@ class StateRowsOutOfOrder(Rule):
         start, stop = int(rows.group(1)), int(rows.group(2))
 
         def apply() -> None:
+            import numpy as np  # `archlint fix` only
+
             bounds = [editor.add_constant(node, np.array([v], dtype=np.int64), f"{root}_{what}")
                       for v, what in ((start, "start"), (stop, "stop"), (0, "axis"))]
             node.input[index] = editor.add_node_before(
