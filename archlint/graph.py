@@ -17,19 +17,6 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from archlint.onnx_protos import (
-    AttributeProto,
-    GraphProto,
-    NodeProto,
-    TensorProto,
-    TypeProto,
-    ValueInfoProto,
-)
-
-if TYPE_CHECKING:
-    import networkx as nx
-    import numpy as np
-
 from archlint.cached import cached
 from archlint.functions import FunctionTable, TypeOf, instance_path
 from archlint.loader import (
@@ -39,7 +26,20 @@ from archlint.loader import (
     subgraph_path,
     tensor_elements,
 )
+from archlint.onnx_protos import (
+    AttributeProto,
+    GraphProto,
+    NodeProto,
+    TensorProto,
+    TypeProto,
+    ValueInfoProto,
+)
 from archlint.shapes import Dim, Shape
+from archlint.tensor_values import to_array
+
+if TYPE_CHECKING:
+    import networkx as nx
+    import numpy as np
 
 __all__ = ["ModelGraph", "NodeInfo", "TensorInfo", "build_graph", "dtype_name", "not_text"]
 
@@ -1113,10 +1113,8 @@ def _small_value(tensor: TensorProto) -> np.ndarray[Any, Any] | None:
         return None
     if tensor_elements(tensor) > SMALL_TENSOR_ELEMENTS:
         return None
-    from onnx import numpy_helper  # the package (and numpy): only for a value read
-
     try:
-        return numpy_helper.to_array(tensor)
+        return to_array(tensor)
     except Exception:  # malformed tensor data: treat the value as unknown
         return None
 

@@ -78,16 +78,21 @@ def lint_text(text: str, tmp_path: Path, select: Sequence[str] = ("ALL",)):
 
 
 @pytest.fixture(scope="session")
-def backend_recurrent_cases() -> list:
-    """The onnx package's own LSTM/GRU/RNN node test cases (an outside corpus)."""
+def backend_cases() -> list:
+    """The onnx package's own node test cases, every op (an outside corpus)."""
     import warnings
 
     from onnx.backend.test.case import node
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cases = node.collect_testcases()
-    return [c for c in cases
+        return list(node.collect_testcases())
+
+
+@pytest.fixture(scope="session")
+def backend_recurrent_cases(backend_cases: list) -> list:
+    """The onnx package's own LSTM/GRU/RNN node test cases (an outside corpus)."""
+    return [c for c in backend_cases
             if any(n.op_type in ("LSTM", "GRU", "RNN") for n in c.model.graph.node)]
 
 

@@ -116,6 +116,17 @@ def test_a_static_lint_of_an_export_reads_it_without_the_onnx_package_or_numpy(
     assert matching(modules, "onnx", "numpy") == ["onnx.onnx_ml_pb2"]
 
 
+def test_a_lint_that_decodes_constants_needs_numpy_but_not_the_onnx_package(
+        tmp_path: Path) -> None:
+    """nn.LSTM(4, 2) through the classic exporter: its lint reads small constants
+    (archlint/tensor_values.py), with numpy alone."""
+    model = FIXTURES / "exported" / "lstm_4_2.onnx"
+    code, modules = imported_by(tmp_path, "lint", "-q", str(model))
+    assert code == 0
+    assert "numpy" in modules
+    assert matching(modules, "onnx") == ["onnx.onnx_ml_pb2"]
+
+
 def test_a_text_model_imports_the_onnx_package_for_its_parser(tmp_path: Path) -> None:
     code, modules = imported_by(tmp_path, "lint", "-q", str(FIXTURES / "AL201" / "good.onnx.txt"))
     assert code == 0

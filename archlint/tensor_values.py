@@ -1,0 +1,54 @@
+"""A stored tensor's value as ``onnx.numpy_helper.to_array`` gives it, with numpy alone for the
+element types exports store their small constants in.
+
+A lint decodes a few small constants of most exports (a Reshape's target, a Slice's starts, a
+Constant's scalar); ``numpy_helper`` would import the whole onnx package for them, which the
+console script otherwise never needs (archlint/onnx_protos.py). For the plain numeric types
+this reads the tensor the way ``to_array`` does, field for field; any other case (4-bit and
+8-bit floats, strings, complex, float16 or bool in typed fields, segments, a big-endian
+machine) goes to ``to_array`` itself. tests/test_tensor_values.py compares the two on
+every element type and on every committed and onnx backend-test tensor.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from onnx import TensorProto
+
+__all__ = ["to_array"]
+
+# element type -> numpy's name for it (onnx.helper.tensor_dtype_to_np_dtype)
+_RAW_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32",
+              7: "int64", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64"}
+# element type -> (its typed field, the field's numpy type) where to_array reads the field as
+# ``np.asarray(field, storage).astype(type)``
+_TYPED_FIELDS = {1: ("float_data", "float32"), 2: ("int32_data", "int32"),
+                 3: ("int32_data", "int32"), 6: ("int32_data", "int32"),
+                 7: ("int64_data", "int64"), 11: ("double_data", "float64"),
+                 12: ("uint64_data", "uint64"), 13: ("uint64_data", "uint64")}
+_EXTERNAL = 1  # TensorProto.EXTERNAL
+
+
+def to_array(tensor: TensorProto) -> np.ndarray[Any, Any]:
+    """The tensor's value; raises as ``to_array`` does on a malformed one, and ValueError on
+    one whose data is external (archlint reads no data file for a value)."""
+    import numpy as np
+
+    if tensor.data_location == _EXTERNAL:  # never read here: the loader decides what is read
+        raise ValueError(f"tensor {tensor.name!r} holds external data, which is not read")
+    kind = tensor.data_type
+    plain = sys.byteorder == "little" and not tensor.HasField("segment")
+    if plain and tensor.HasField("raw_data") and kind in _RAW_TYPES:
+        found: np.ndarray[Any, Any] = np.frombuffer(tensor.raw_data, dtype=_RAW_TYPES[kind])
+        return found.reshape(tuple(tensor.dims))
+    if plain and not tensor.HasField("raw_data") and kind in _TYPED_FIELDS:
+        field, storage = _TYPED_FIELDS[kind]
+        stored: np.ndarray[Any, Any] = np.asarray(getattr(tensor, field), dtype=storage)
+        return stored.astype(_RAW_TYPES[kind]).reshape(tuple(tensor.dims))
+    from onnx import numpy_helper  # the package: only for a tensor of another kind
+
+    return numpy_helper.to_array(tensor)
