@@ -26,6 +26,7 @@ from archlint.loader import (
     subgraph_path,
     tensor_elements,
 )
+from archlint.onnx_ops import slot_names
 from archlint.onnx_protos import (
     AttributeProto,
     GraphProto,
@@ -127,14 +128,8 @@ def _slot_lookup(tensors: tuple[str, ...], slot: str, names: tuple[str, ...]) ->
 
 @lru_cache(maxsize=512)
 def _slot_names(domain: str, op_type: str, kind: str) -> tuple[str, ...]:
-    from onnx import defs  # the package: only for an op whose slots are asked for by name
-
-    try:
-        schema = defs.get_schema(op_type, domain=domain)
-    except Exception:  # unknown op or domain: slots are positional only
-        return ()
-    params = schema.inputs if kind == "in" else schema.outputs
-    return tuple(p.name for p in params)
+    inputs, outputs = slot_names(domain, op_type)
+    return inputs if kind == "in" else outputs
 
 
 # Ops whose attributes can hold subgraphs in the standard domains; nodes of other domains are

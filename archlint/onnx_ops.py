@@ -11,11 +11,13 @@ used only under that very release; under any other, onnx.defs is read.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from archlint import onnx_ops_table
 from archlint.onnx_protos import onnx_version
 
-__all__ = ["KEPT_BY_ONNXRUNTIME", "first_opset", "loadable_from", "newest_known_opset"]
+__all__ = ["KEPT_BY_ONNXRUNTIME", "first_opset", "loadable_from", "newest_known_opset",
+           "slot_names", "slots_from_onnx"]
 
 # onnx's experimental ops, removed from its spec in onnx 1.5, that onnxruntime still registers in
 # the ONNX domain from opset 1 on (onnxruntime/core/graph/contrib_ops/onnx_deprecated_opset.h:
@@ -62,3 +64,32 @@ def from_onnx() -> dict[str, int]:
             first[schema.name] = schema.since_version if since is None \
                 else min(since, schema.since_version)
     return first
+
+
+def slot_names(domain: str, op_type: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The input and output names of the newest schema of ``op_type`` in ``domain`` (as
+    ``onnx.defs.get_schema(op_type, domain=domain)`` gives them); ``((), ())`` for an op onnx
+    does not define there. The ONNX domain's come from the table: no onnx package imported
+    for a finding that names a slot (archlint/onnx_protos.py)."""
+    if domain == "" and onnx_version() == onnx_ops_table.ONNX_VERSION:
+        return onnx_ops_table.SLOT_NAMES.get(op_type, ((), ()))
+    from onnx import defs
+
+    try:
+        schema = defs.get_schema(op_type, domain=domain)
+    except Exception:  # unknown op or domain: slots are positional only
+        return ((), ())
+    return tuple(p.name for p in schema.inputs), tuple(p.name for p in schema.outputs)
+
+
+def slots_from_onnx() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """op type -> its newest schema's input and output names, ONNX domain, from onnx.defs."""
+    from onnx import defs
+
+    newest: dict[str, Any] = {}
+    for schema in defs.get_all_schemas_with_history():
+        if schema.domain == "" and (schema.name not in newest
+                                    or schema.since_version > newest[schema.name].since_version):
+            newest[schema.name] = schema
+    return {name: (tuple(p.name for p in schema.inputs), tuple(p.name for p in schema.outputs))
+            for name, schema in newest.items()}

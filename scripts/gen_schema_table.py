@@ -1,6 +1,7 @@
 """Write rules/archlint_rules/_schema_table.py: what AL108 and AL109 read of onnx's schemas of
 LSTM, GRU and RNN, every version, from the onnx installed here; and archlint/onnx_ops_table.py:
-the first opset of every op of the ONNX domain (AL005, archlint/onnx_ops.py).
+the first opset of every op of the ONNX domain (AL005, archlint/onnx_ops.py) and its newest
+schema's input and output names (the slots a finding names, archlint/graph.py).
 
 Run: python scripts/gen_schema_table.py          (rewrites the table)
      python scripts/gen_schema_table.py --check  (exit 1 when it is out of date)
@@ -18,6 +19,7 @@ from archlint_rules._schema import from_onnx
 from docgen import write_or_check
 
 from archlint.onnx_ops import from_onnx as from_onnx_ops
+from archlint.onnx_ops import slots_from_onnx
 
 TABLE = Path(__file__).resolve().parents[1] / "rules" / "archlint_rules" / "_schema_table.py"
 OPS_TABLE = Path(__file__).resolve().parents[1] / "archlint" / "onnx_ops_table.py"
@@ -61,16 +63,20 @@ def table_text() -> str:
 def ops_table_text() -> str:
     first = from_onnx_ops()
     entries = "".join(f'    "{op}": {first[op]},\n' for op in sorted(first))
+    slots = "".join(f'    "{op}": ({names[0]!r}, {names[1]!r}),\n'
+                    for op, names in sorted(slots_from_onnx().items()))
     return (
-        '"""The first opset of the ONNX domain that defines each op type '
-        "(archlint/onnx_ops.py).\n\n"
+        "# ruff: noqa: E501\n"
+        '"""The first opset of the ONNX domain that defines each op type, and the names of its\n'
+        "newest schema's inputs and outputs (archlint/onnx_ops.py).\n\n"
         f"Written by scripts/gen_schema_table.py from onnx {onnx.__version__}; used only under"
         " that release.\nDo not edit.\n"
         '"""\n\n'
         "from __future__ import annotations\n\n"
         f'ONNX_VERSION = "{onnx.__version__}"\n'
         f"NEWEST_OPSET = {NEWEST_OPSET}\n\n"
-        "FIRST_OPSET: dict[str, int] = {\n" + entries + "}\n"
+        "FIRST_OPSET: dict[str, int] = {\n" + entries + "}\n\n"
+        "SLOT_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {\n" + slots + "}\n"
     )
 
 

@@ -11,6 +11,8 @@ import pytest
 from archlint_rules import _schema_table
 from archlint_rules._schema import allowed_dtypes, from_onnx, recurrent_schema, slots_of_type
 
+from archlint.onnx_ops import slot_names
+
 from .conftest import REPO
 
 OPSETS = [None, -1, 0, *range(1, onnx.defs.onnx_opset_version() + 3)]
@@ -48,3 +50,23 @@ def test_what_al108_and_al109_read_of_lstm_at_opsets_14_and_22() -> None:
     assert allowed_dtypes(recurrent_schema("GRU", 7), "T1") == {onnx.TensorProto.INT32}
     assert recurrent_schema("GRU", 2).since_version == 1
     assert recurrent_schema("RNN", None).since_version == recurrent_schema("RNN", 99).since_version
+
+
+def _schema_slots(domain: str, op_type: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    try:
+        schema = onnx.defs.get_schema(op_type, domain=domain)
+    except onnx.defs.SchemaError:
+        return ((), ())
+    return tuple(p.name for p in schema.inputs), tuple(p.name for p in schema.outputs)
+
+
+def test_the_slots_a_finding_names_are_onnx_defs_for_every_op_and_domain() -> None:
+    """archlint.onnx_ops.slot_names (the table for the ONNX domain, onnx.defs elsewhere) gives
+    get_schema's input and output names for every op of every domain onnx defines, and none
+    for an op or a domain it does not."""
+    ops = {(s.domain, s.name) for s in onnx.defs.get_all_schemas_with_history()}
+    ops |= {("", "NoSuchOp"), ("ai.onnx", "LSTM"), ("com.microsoft", "DynamicQuantizeLSTM")}
+    for domain, op_type in sorted(ops):
+        assert slot_names(domain, op_type) == _schema_slots(domain, op_type), (domain, op_type)
+    assert slot_names("", "LSTM")[0][5] == "initial_h"
+    assert slot_names("", "Reshape") == (("data", "shape"), ("reshaped",))
