@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["end_after_command", "keep_until_exit", "release"]
+__all__ = ["end_after_command", "ends_after_command", "keep_until_exit", "release"]
 
 _ends_after_command = False
 _kept: list[object] = []
@@ -25,6 +25,12 @@ def end_after_command() -> None:
     """This process exits without teardown once its command is done (the console script)."""
     global _ends_after_command
     _ends_after_command = True
+
+
+def ends_after_command() -> bool:
+    """Whether this process ends once its command is done (what it leaves, the kernel frees:
+    the inference worker is not waited for either, archlint/inference.py)."""
+    return _ends_after_command
 
 
 def keep_until_exit(value: object) -> None:

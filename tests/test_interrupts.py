@@ -138,3 +138,19 @@ def test_sigterm_to_a_parallel_lint_leaves_no_worker(
     assert proc.returncode != 0
     time.sleep(1.0)
     assert marked(marker) == [], [_cmdline(pid) for pid in marked(marker)]
+
+
+def test_a_finished_lint_leaves_no_worker_though_it_does_not_wait_for_its_end(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    """The console script kills its inference worker at exit and leaves its teardown to the
+    kernel (archlint/inference.py, _close_at_exit): nothing of it outlives the lint."""
+    marker = f"ARCHLINT_TEST_{uuid.uuid4().hex}"
+    env = {**os.environ, marker: "1", "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "archlint", "lint", str(models["lint"])],
+                          env=env, capture_output=True, timeout=120, check=False)
+    assert done.returncode in (0, 1), done.stderr
+    deadline = time.monotonic() + 10
+    while marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marked(marker) == [], [_cmdline(pid) for pid in marked(marker)]
