@@ -36,7 +36,7 @@ from archlint.onnx_protos import (
     ValueInfoProto,
 )
 from archlint.shapes import Dim, Shape
-from archlint.tensor_values import to_array
+from archlint.tensor_values import plain_ints, to_array
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -81,6 +81,25 @@ class TensorInfo:
         if isinstance(source, TensorProto):
             return _small_value(source)
         return None
+
+    @cached
+    def int_value(self) -> tuple[tuple[int, ...], Shape] | None:
+        """(values flattened, shape) of a small integer constant: what :attr:`value` holds
+        when its dtype is an integer, else None. Read without numpy where the tensor allows
+        (a Reshape's target, a Gather's indices: most exports' only constants a lint reads)."""
+        source = self.constant_source
+        if isinstance(source, NodeProto):
+            found = _constant_ints(source)
+        elif isinstance(source, TensorProto):
+            found = _small_ints(source)
+        else:
+            return None
+        if found is not _ASK_NUMPY:
+            return found  # type: ignore[return-value]
+        value = self.value
+        if value is None or value.dtype.kind not in "iu":
+            return None
+        return tuple(int(v) for v in value.reshape(-1)), tuple(value.shape)
 
     @property
     def is_constant(self) -> bool:
@@ -1112,6 +1131,41 @@ def _small_value(tensor: TensorProto) -> np.ndarray[Any, Any] | None:
         return to_array(tensor)
     except Exception:  # malformed tensor data: treat the value as unknown
         return None
+
+
+# what _small_ints and _constant_ints return when only numpy can tell (TensorInfo.int_value)
+_ASK_NUMPY = object()
+
+
+def _small_ints(tensor: TensorProto) -> object:
+    """_small_value's integers without numpy: (values, shape), None (no integer value), or
+    _ASK_NUMPY."""
+    if tensor.data_location == TensorProto.EXTERNAL:
+        return None
+    if tensor_elements(tensor) > SMALL_TENSOR_ELEMENTS:
+        return None
+    try:
+        values = plain_ints(tensor)
+    except Exception:  # malformed tensor data: to_array fails too, the value is unknown
+        return None
+    return _ASK_NUMPY if values is None else (values, tuple(tensor.dims))
+
+
+def _constant_ints(node: NodeProto) -> object:
+    """_constant_value's integers without numpy, as _small_ints."""
+    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+        return None
+    for attr in node.attribute:
+        if attr.name == "value" and attr.type == AttributeProto.TENSOR:
+            return _small_ints(attr.t)
+        if attr.name == "value_ints":
+            values = tuple(attr.ints)
+            return values, (len(values),)
+        if attr.name == "value_int":
+            return (attr.i,), ()
+        if attr.name in ("value_floats", "value_float"):
+            return None
+    return None
 
 
 def _constant_value(node: NodeProto) -> np.ndarray[Any, Any] | None:

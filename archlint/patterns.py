@@ -29,15 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.onnx_protos import AttributeProto
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = [
     "DimOf",
@@ -119,12 +116,8 @@ def const_ints(graph: ModelGraph, name: str, scope: str = "main") -> tuple[int, 
     if not name:
         return None
     info = graph.tensor(name, scope)
-    if info is None or info.value is None:
-        return None
-    value: np.ndarray[Any, Any] = info.value
-    if value.dtype.kind not in "iu":
-        return None
-    return tuple(int(v) for v in value.reshape(-1))
+    found = None if info is None else info.int_value
+    return None if found is None else found[0]
 
 
 def _input(node: NodeInfo, position: int) -> str:
@@ -198,10 +191,11 @@ def gather_spec(graph: ModelGraph, node: NodeInfo) -> tuple[int, tuple[int, ...]
     if node.op_type != "Gather":
         return None
     info = graph.tensor(_input(node, 1), node.graph)
-    if info is None or info.value is None or info.value.dtype.kind not in "iu":
+    found = None if info is None else info.int_value
+    if found is None:
         return None
     axis = attr_int(node, "axis") or 0
-    return axis, tuple(int(v) for v in info.value.reshape(-1)), info.value.ndim == 0
+    return axis, found[0], found[1] == ()
 
 
 def squeeze_axes(graph: ModelGraph, node: NodeInfo) -> tuple[int, ...] | None:

@@ -110,6 +110,12 @@ class TensorRef:
         return None if self.info is None else self.info.value
 
     @property
+    def int_value(self) -> tuple[tuple[int, ...], Shape] | None:
+        """(values flattened, shape) when the value is a small integer constant, else None
+        (read without numpy where the tensor allows: TensorInfo.int_value)."""
+        return None if self.info is None else self.info.int_value
+
+    @property
     def rank(self) -> int | None:
         return None if self.shape is None else len(self.shape)
 

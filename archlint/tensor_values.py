@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     from onnx import TensorProto
 
-__all__ = ["to_array"]
+__all__ = ["plain_ints", "to_array"]
 
 # element type -> numpy's name for it (onnx.helper.tensor_dtype_to_np_dtype)
 _RAW_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32",
@@ -31,6 +31,11 @@ _TYPED_FIELDS = {1: ("float_data", "float32"), 2: ("int32_data", "int32"),
                  7: ("int64_data", "int64"), 11: ("double_data", "float64"),
                  12: ("uint64_data", "uint64"), 13: ("uint64_data", "uint64")}
 _EXTERNAL = 1  # TensorProto.EXTERNAL
+# integer element type -> the array module's typecode of the same size and signedness (raw
+# data), and the typed field that holds it as to_array reads it, unchanged (no narrowing)
+_RAW_INT_CODES = {2: "B", 3: "b", 4: "H", 5: "h", 6: "i", 7: "q", 12: "I", 13: "Q"}
+_PLAIN_INT_FIELDS = {6: "int32_data", 7: "int64_data", 13: "uint64_data"}
+_ITEM_SIZES = {"B": 1, "b": 1, "H": 2, "h": 2, "i": 4, "I": 4, "q": 8, "Q": 8}
 
 
 def to_array(tensor: TensorProto) -> np.ndarray[Any, Any]:
@@ -52,3 +57,36 @@ def to_array(tensor: TensorProto) -> np.ndarray[Any, Any]:
     from onnx import numpy_helper  # the package: only for a tensor of another kind
 
     return numpy_helper.to_array(tensor)
+
+
+def plain_ints(tensor: TensorProto) -> tuple[int, ...] | None:
+    """The values of an integer tensor, flattened, as ``to_array(tensor).reshape(-1)`` holds
+    them, read without numpy; None where this cannot tell without it (another element type,
+    a typed field to_array narrows, a negative dim, a big-endian host: ask :func:`to_array`).
+    Raises ValueError where to_array would (a tensor whose data does not fill its dims)."""
+    kind = tensor.data_type
+    dims = tuple(tensor.dims)
+    if sys.byteorder != "little" or any(d < 0 for d in dims) or tensor.HasField("segment") \
+            or tensor.data_location == _EXTERNAL:
+        return None
+    if tensor.HasField("raw_data"):
+        code = _RAW_INT_CODES.get(kind)
+        if code is None:
+            return None
+        from array import array
+
+        values = array(code)
+        if values.itemsize != _ITEM_SIZES[code]:
+            return None  # a platform whose C types differ: numpy's sizes are fixed
+        values.frombytes(tensor.raw_data)  # ValueError when not a whole number of items
+        found: tuple[int, ...] = tuple(values)
+    elif kind in _PLAIN_INT_FIELDS:
+        found = tuple(getattr(tensor, _PLAIN_INT_FIELDS[kind]))
+    else:
+        return None
+    count = 1
+    for d in dims:
+        count *= d
+    if len(found) != count:
+        raise ValueError(f"tensor {tensor.name!r}: {len(found)} values for dims {list(dims)}")
+    return found

@@ -116,12 +116,23 @@ def test_a_static_lint_of_an_export_reads_it_without_the_onnx_package_or_numpy(
     assert matching(modules, "onnx", "numpy") == ["onnx.onnx_ml_pb2"]
 
 
-def test_a_lint_that_decodes_constants_needs_numpy_but_not_the_onnx_package(
+def test_integer_constants_are_read_without_numpy(tmp_path: Path) -> None:
+    """nn.LSTM(4, 2) through the classic exporter and a Keras GRU through tf2onnx: their lints
+    read small integer constants (TensorInfo.int_value), with neither numpy nor the onnx
+    package."""
+    for model in (FIXTURES / "exported" / "lstm_4_2.onnx",
+                  FIXTURES / "keras" / "k2_bidir_gru.onnx"):
+        code, modules = imported_by(tmp_path, "lint", "-q", str(model))
+        assert code == 0
+        assert matching(modules, "onnx", "numpy") == ["onnx.onnx_ml_pb2"], model.name
+
+
+def test_a_lint_that_reads_array_values_imports_numpy_but_not_the_onnx_package(
         tmp_path: Path) -> None:
-    """nn.LSTM(4, 2) through the classic exporter: its lint reads small constants
+    """onnxruntime's quantizer: AL020 reads the int8 zero points as arrays
     (archlint/tensor_values.py), with numpy alone."""
-    model = FIXTURES / "exported" / "lstm_4_2.onnx"
-    code, modules = imported_by(tmp_path, "lint", "-q", str(model))
+    code, modules = imported_by(tmp_path, "lint", "-q",
+                                str(FIXTURES / "quantized" / "lstm_bi_s8_per_channel.onnx"))
     assert code == 0
     assert "numpy" in modules
     assert matching(modules, "onnx") == ["onnx.onnx_ml_pb2"]

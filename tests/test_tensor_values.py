@@ -12,7 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from archlint.tensor_values import to_array
+from archlint.graph import TensorInfo, build_graph
+from archlint.loader import LoadError, load_model
+from archlint.tensor_values import plain_ints, to_array
 
 from .conftest import FIXTURES
 
@@ -129,3 +131,64 @@ def test_external_data_is_never_read_for_a_value(tmp_path: Path) -> None:
     assert numpy_helper.to_array(tensor, str(tmp_path)).tolist() == [1.0] * 4  # onnx reads it
     with pytest.raises(ValueError, match="external data"):
         to_array(tensor)
+
+
+_INT_KINDS = (TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16, TensorProto.UINT16,
+              TensorProto.INT32, TensorProto.UINT32, TensorProto.INT64, TensorProto.UINT64)
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["raw", "typed"])
+@pytest.mark.parametrize("kind", sorted(_SAMPLES), ids=TensorProto.DataType.Name)
+def test_integers_read_without_numpy_are_to_arrays_or_left_to_it(kind: int, raw: bool) -> None:
+    """plain_ints: the flattened values to_array gives, or None (ask to_array); never a
+    different answer. Every integer type stored raw is read, and int32, int64 and uint64 in
+    their typed fields."""
+    if raw and kind == TensorProto.STRING:
+        return
+    tensor = helper.make_tensor(f"t{kind}", kind, [2, 2], _SAMPLES[kind], raw=False)
+    if raw:
+        tensor = numpy_helper.from_array(numpy_helper.to_array(tensor), tensor.name)
+    found = plain_ints(tensor)
+    if kind in _INT_KINDS and (raw or kind in (TensorProto.INT32, TensorProto.INT64,
+                                              TensorProto.UINT64)):
+        assert found == tuple(int(v) for v in numpy_helper.to_array(tensor).reshape(-1))
+    else:
+        assert found is None
+
+
+def test_an_integer_tensor_that_does_not_fill_its_dims_raises() -> None:
+    for data in (b"\x00" * 12, b"\x00" * 20):  # 3 int32 for 4, and 5 bytes too many
+        tensor = TensorProto(name="t", data_type=TensorProto.INT32, dims=[4], raw_data=data)
+        with pytest.raises(ValueError):
+            numpy_helper.to_array(tensor)
+        with pytest.raises(ValueError):
+            plain_ints(tensor)
+
+
+def _numpy_ints(info: TensorInfo) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    value = info.value
+    if value is None or value.dtype.kind not in "iu":
+        return None
+    return tuple(int(v) for v in value.reshape(-1)), tuple(value.shape)
+
+
+def test_every_constant_of_every_model_has_the_integers_its_value_has() -> None:
+    """TensorInfo.int_value against TensorInfo.value (numpy) for every initializer and
+    Constant output of every committed model, text fixtures too: the rules that read integers
+    (Reshape targets, Gather indices, sequence_lens) see the same numbers either way."""
+    seen = 0
+    paths = [*FIXTURES.rglob("*.onnx"), *FIXTURES.rglob("*.onnx.txt")]
+    for path in sorted(paths):
+        try:
+            model = load_model(path, str(path), infer_shapes=False)
+        except LoadError:
+            continue  # the fixtures of unreadable models
+        graph = build_graph(model)
+        for scope_path, scope in graph._scopes.items():
+            for name in [*scope.initializers, *scope.producers]:
+                info = graph.tensor(name, scope_path)
+                if info is None or info.constant_source is None:
+                    continue
+                assert info.int_value == _numpy_ints(info), (path.name, name)
+                seen += info.int_value is not None
+    assert seen > 500

@@ -35,9 +35,10 @@ class SequenceLensOutOfRange(LayerRule):
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
         ref = layer.inputs.get("sequence_lens")
-        if ref is None or ref.value is None or ref.value.dtype.kind not in "iu":
+        found = None if ref is None else ref.int_value
+        if ref is None or found is None:
             return
-        values = [int(v) for v in ref.value.reshape(-1)]
+        values = list(found[0])
         seq = layer.seq_dim
         limit = seq if isinstance(seq, int) else None
         bad = [v for v in values if v < 0 or (limit is not None and v > limit)]
