@@ -89,3 +89,23 @@ def test_the_console_script_finds_what_an_in_process_lint_finds() -> None:
         return [(m["path"], m["findings"]) for m in models]
 
     assert comparable(proc.stdout) == comparable(in_process.stdout)
+
+
+def test_the_console_script_counts_and_runs_as_an_in_process_call_does() -> None:
+    """params (whose modules import numpy and the onnx package: after the classes were
+    loaded standalone) and run (onnxruntime in its child, the reference evaluator here)."""
+    models = [str(FIXTURES / "exported" / "lstm_4_2.onnx"),
+              str(FIXTURES / "keras" / "k2_bidir_gru.onnx"),
+              str(FIXTURES / "quantized" / "lstm_bi_s8_per_channel.onnx")]
+    for args, key in ((["params", *models, "--format", "json"], "models"),
+                      (["run", models[0], "--format", "json", "--exit-zero"], "models")):
+        proc = subprocess.run([*ARCHLINT, *args], cwd=REPO, capture_output=True, text=True,
+                              check=False, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        in_process = invoke(*args)
+        assert in_process.exit_code == 0, in_process.output
+        ours, theirs = json.loads(proc.stdout)[key], json.loads(in_process.stdout)[key]
+        assert len(ours) == len(theirs) >= 1
+        for mine, other in zip(ours, theirs, strict=True):
+            assert {k: v for k, v in mine.items() if k not in ("runtime", "elapsed_s")} \
+                == {k: v for k, v in other.items() if k not in ("runtime", "elapsed_s")}
