@@ -34,6 +34,7 @@ from archlint.onnx_protos import (
     NodeProto,
     OperatorSetIdProto,
     ValueInfoProto,
+    tensor_value_info,
 )
 from archlint.shapes import Shape
 
@@ -196,10 +197,8 @@ def instance_path(parent: str, call: NodeProto, index: int, function: FunctionPr
 def _value_info(name: str, dtype: int | None, shape: Shape | None) -> ValueInfoProto:
     if dtype is None:
         return ValueInfoProto(name=name)
-    from onnx import helper  # the package: only for a model with typed function calls
-
     dims = None if shape is None else [d if isinstance(d, int | str) else None for d in shape]
-    return helper.make_tensor_value_info(name, dtype, dims)
+    return tensor_value_info(name, dtype, dims)
 
 
 def _bound_attributes(function: FunctionProto, call: NodeProto) -> dict[str, AttributeProto]:

@@ -31,7 +31,14 @@ from archlint.inference import (
     take_handed_over,
     warm_up,
 )
-from archlint.onnx_protos import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
+from archlint.onnx_protos import (
+    AttributeProto,
+    GraphProto,
+    ModelProto,
+    NodeProto,
+    TensorProto,
+    tensor_value_info,
+)
 
 __all__ = [
     "ExternalDataRef",
@@ -603,15 +610,13 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     target.input.extend(source.input)
     target.output.extend(source.output)
     target.value_info.extend(source.value_info)
-    from onnx import helper  # the package: only for a model with external data
-
     declared = {vi.name for vi in source.input}
     for tensor in source.initializer:
         if _is_small_inline(tensor):
             target.initializer.append(tensor)
         elif tensor.name not in declared:
             target.input.append(
-                helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
+                tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
             )
     return skeleton
 

@@ -45,10 +45,10 @@ if TYPE_CHECKING:
 
 __all__ = ["AttributeProto", "FunctionProto", "GraphProto", "ModelProto", "NodeProto",
            "OperatorSetIdProto", "TensorProto", "TypeProto", "ValueInfoProto", "onnx_version",
-           "prefer_standalone"]
+           "prefer_standalone", "tensor_value_info"]
 
 _MODULE = "onnx.onnx_ml_pb2"
-_CLASSES = frozenset(__all__) - {"onnx_version", "prefer_standalone"}
+_CLASSES = frozenset(__all__) - {"onnx_version", "prefer_standalone", "tensor_value_info"}
 _standalone = False
 
 
@@ -143,6 +143,29 @@ def onnx_version() -> str:
         except importlib.metadata.PackageNotFoundError:
             continue
     return "unknown"
+
+
+def tensor_value_info(name: str, dtype: int,
+                      shape: Sequence[int | str | None] | None) -> ValueInfoProto:
+    """``onnx.helper.make_tensor_value_info(name, dtype, shape)``, message for message (an int
+    is a dim_value, a str a dim_param, None an unknown dim; a shape of None leaves the shape
+    out, an empty one declares a scalar), without the helper's package: the one message
+    archlint makes (a skeleton's inputs, a function body's typed formal inputs)."""
+    info = _protos().ValueInfoProto(name=name)
+    tensor_type = info.type.tensor_type
+    tensor_type.elem_type = dtype
+    if shape is not None:
+        tensor_type.shape.SetInParent()
+        for d in shape:
+            dim = tensor_type.shape.dim.add()
+            if isinstance(d, int):
+                dim.dim_value = d
+            elif isinstance(d, str):
+                dim.dim_param = d
+            elif d is not None:
+                raise ValueError(f"Invalid item in shape: {d}. Needs to be of int or str.")
+    result: ValueInfoProto = info
+    return result
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+from onnx import helper
+
+from archlint.onnx_protos import tensor_value_info
+
 from .conftest import ARCHLINT, FIXTURES, REPO, invoke
 
 
@@ -109,3 +114,19 @@ def test_the_console_script_counts_and_runs_as_an_in_process_call_does() -> None
         for mine, other in zip(ours, theirs, strict=True):
             assert {k: v for k, v in mine.items() if k not in ("runtime", "elapsed_s")} \
                 == {k: v for k, v in other.items() if k not in ("runtime", "elapsed_s")}
+
+
+@pytest.mark.parametrize(("dtype", "shape"), [
+    (1, None), (1, []), (7, [3]), (10, ["N", None, 4]), (0, [0, 1]),
+], ids=str)
+def test_tensor_value_info_is_onnx_helpers_message(dtype: int, shape: list[object] | None) -> None:
+    assert tensor_value_info("x", dtype, shape).SerializeToString() \
+        == helper.make_tensor_value_info("x", dtype, shape).SerializeToString()
+
+
+@pytest.mark.parametrize("bad", [[1.5], [b"N"]], ids=str)
+def test_tensor_value_info_refuses_what_onnx_helper_refuses(bad: list[object]) -> None:
+    with pytest.raises(ValueError):
+        helper.make_tensor_value_info("x", 1, bad)
+    with pytest.raises(ValueError):
+        tensor_value_info("x", 1, bad)  # type: ignore[arg-type]
