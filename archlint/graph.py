@@ -36,7 +36,7 @@ from archlint.onnx_protos import (
     ValueInfoProto,
 )
 from archlint.shapes import Dim, Shape
-from archlint.tensor_values import plain_ints, to_array
+from archlint.tensor_values import element_type, plain_ints, to_array
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -1191,9 +1191,4 @@ def _constant_value(node: NodeProto) -> np.ndarray[Any, Any] | None:
 
 
 def _np_to_onnx_dtype(array: np.ndarray[Any, Any]) -> int | None:
-    from onnx import helper
-
-    try:
-        return int(helper.np_dtype_to_tensor_dtype(array.dtype))
-    except Exception:
-        return None
+    return element_type(array)

@@ -100,25 +100,34 @@ def _load_standalone() -> ModuleType | None:
 
 
 class _AttachOnImport:
-    """Once the onnx package itself is imported, ``onnx.onnx_ml_pb2`` is set on it before its
+    """When the onnx package itself is imported, ``onnx.onnx_ml_pb2`` is set on it before its
     ``__init__`` runs, as the import of a submodule sets it on its package (a submodule found
-    in ``sys.modules`` is not set there by the import system). Removes itself on first use."""
+    in ``sys.modules`` is not set there by the import system). A lookup that imports nothing
+    (``importlib.util.find_spec("onnx")``, which archlint/inference.py makes to find onnx's
+    folder) leaves it in place; it removes itself once the package is executed."""
+
+    def __init__(self) -> None:
+        self._asking = False  # the lookup below goes through sys.meta_path, this one too
 
     def find_spec(self, name: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> ModuleSpec | None:
-        if name != "onnx":
+        if name != "onnx" or self._asking:
             return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
         import importlib.util
 
-        spec = importlib.util.find_spec(name)  # the finders after this one, as they would
+        self._asking = True
+        try:
+            spec = importlib.util.find_spec(name)  # the other finders' answer, as it would be
+        finally:
+            self._asking = False
         loader = None if spec is None else spec.loader
         if loader is None or not hasattr(loader, "exec_module"):
             return spec
         run = loader.exec_module
 
         def exec_module(module: ModuleType) -> None:
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             protos = sys.modules.get(_MODULE)
             if protos is not None:
                 module.onnx_ml_pb2 = protos  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     from onnx import TensorProto
 
-__all__ = ["plain_ints", "to_array"]
+__all__ = ["element_type", "plain_ints", "to_array"]
 
 # element type -> numpy's name for it (onnx.helper.tensor_dtype_to_np_dtype)
 _RAW_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32",
@@ -90,3 +90,23 @@ def plain_ints(tensor: TensorProto) -> tuple[int, ...] | None:
     if len(found) != count:
         raise ValueError(f"tensor {tensor.name!r}: {len(found)} values for dims {list(dims)}")
     return found
+
+
+def element_type(array: np.ndarray[Any, Any]) -> int | None:
+    """The TensorProto element type of an array's dtype, as
+    ``onnx.helper.np_dtype_to_tensor_dtype`` gives it (the plain types without the onnx
+    package); None where it has none."""
+    dtype = array.dtype
+    # a non-native byte order gets the helper's own answer
+    kind = _ELEMENT_TYPES.get(dtype.name) if dtype.byteorder in ("=", "|") else None
+    if kind is not None:
+        return kind
+    from onnx import helper
+
+    try:
+        return int(helper.np_dtype_to_tensor_dtype(dtype))
+    except Exception:
+        return None
+
+
+_ELEMENT_TYPES = {name: kind for kind, name in _RAW_TYPES.items()}

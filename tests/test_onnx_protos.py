@@ -54,6 +54,27 @@ print(json.dumps({{
     assert seen["finder_left"] == []
 
 
+def test_a_lookup_that_imports_nothing_does_not_use_up_the_attachment() -> None:
+    """archlint/inference.py asks where onnx is (find_spec) each time it starts a worker,
+    before anything imports onnx: the package imported after still gets its attribute."""
+    seen = _fresh("""
+import importlib.util, json, sys
+from archlint import onnx_protos
+from archlint.inference import _command
+onnx_protos.prefer_standalone()
+onnx_protos.ModelProto
+_command()
+importlib.util.find_spec("onnx")
+still = "onnx" not in sys.modules
+import onnx
+print(json.dumps({"not imported by the lookups": still,
+                  "attribute": onnx.onnx_ml_pb2 is sys.modules["onnx.onnx_ml_pb2"],
+                  "finder_left": [type(f).__name__ for f in sys.meta_path
+                                  if "Attach" in type(f).__name__]}))
+""")
+    assert seen == {"not imported by the lookups": True, "attribute": True, "finder_left": []}
+
+
 def test_without_the_console_script_the_classes_come_from_the_onnx_package() -> None:
     """The Python API and the pytest plugin run in the user's process: there archlint imports
     onnx as the user would."""

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from archlint.graph import TensorInfo, build_graph
 from archlint.loader import LoadError, load_model
-from archlint.tensor_values import plain_ints, to_array
+from archlint.tensor_values import element_type, plain_ints, to_array
 
 from .conftest import FIXTURES
 
@@ -192,3 +192,15 @@ def test_every_constant_of_every_model_has_the_integers_its_value_has() -> None:
                 assert info.int_value == _numpy_ints(info), (path.name, name)
                 seen += info.int_value is not None
     assert seen > 500
+
+
+@pytest.mark.parametrize("kind", sorted(_SAMPLES), ids=TensorProto.DataType.Name)
+def test_element_type_is_onnx_helpers(kind: int) -> None:
+    array = numpy_helper.to_array(helper.make_tensor("t", kind, [2, 2], _SAMPLES[kind]))
+    for candidate in (array, array.astype(array.dtype.newbyteorder(">"))
+                      if array.dtype.kind in "iuf" and array.dtype.itemsize > 1 else array):
+        try:
+            expected: int | None = int(helper.np_dtype_to_tensor_dtype(candidate.dtype))
+        except Exception:
+            expected = None
+        assert element_type(candidate) == expected
