@@ -19,13 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from archlint.cached import cached
 from archlint.functions import FunctionTable, TypeOf, instance_path
-from archlint.loader import (
-    SMALL_TENSOR_ELEMENTS,
-    LoadedModel,
-    as_text,
-    subgraph_path,
-    tensor_elements,
-)
+from archlint.loader import LoadedModel, as_text, is_small_inline, subgraph_path
 from archlint.onnx_ops import slot_names
 from archlint.onnx_protos import (
     AttributeProto,
@@ -1123,9 +1117,7 @@ def _tensor_type(type_proto: TypeProto) -> tuple[int | None, Shape | None]:
 
 
 def _small_value(tensor: TensorProto) -> np.ndarray[Any, Any] | None:
-    if tensor.data_location == TensorProto.EXTERNAL:
-        return None
-    if tensor_elements(tensor) > SMALL_TENSOR_ELEMENTS:
+    if not is_small_inline(tensor):
         return None
     try:
         return to_array(tensor)
@@ -1140,9 +1132,7 @@ _ASK_NUMPY = object()
 def _small_ints(tensor: TensorProto) -> object:
     """_small_value's integers without numpy: (values, shape), None (no integer value), or
     _ASK_NUMPY."""
-    if tensor.data_location == TensorProto.EXTERNAL:
-        return None
-    if tensor_elements(tensor) > SMALL_TENSOR_ELEMENTS:
+    if not is_small_inline(tensor):
         return None
     try:
         values = plain_ints(tensor)

@@ -567,7 +567,9 @@ def tensor_elements(tensor: TensorProto) -> int:
     return total
 
 
-def _is_small_inline(tensor: TensorProto) -> bool:
+def is_small_inline(tensor: TensorProto) -> bool:
+    """Whether a stored tensor is in the file and small (at most SMALL_TENSOR_ELEMENTS): the
+    skeleton keeps it, and archlint/graph.py reads its value."""
     return (
         tensor.data_location != TensorProto.EXTERNAL
         and tensor_elements(tensor) <= SMALL_TENSOR_ELEMENTS
@@ -575,7 +577,7 @@ def _is_small_inline(tensor: TensorProto) -> bool:
 
 
 def _needs_skeleton(model: ModelProto) -> bool:
-    return not all(_is_small_inline(t) for t in model.graph.initializer)
+    return not all(is_small_inline(t) for t in model.graph.initializer)
 
 
 def _inference_payload(model: ModelProto, file_bytes: bytes | None) -> bytes:
@@ -612,7 +614,7 @@ def build_skeleton(model: ModelProto) -> ModelProto:
     target.value_info.extend(source.value_info)
     declared = {vi.name for vi in source.input}
     for tensor in source.initializer:
-        if _is_small_inline(tensor):
+        if is_small_inline(tensor):
             target.initializer.append(tensor)
         elif tensor.name not in declared:
             target.input.append(

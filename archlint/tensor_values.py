@@ -31,11 +31,14 @@ _TYPED_FIELDS = {1: ("float_data", "float32"), 2: ("int32_data", "int32"),
                  7: ("int64_data", "int64"), 11: ("double_data", "float64"),
                  12: ("uint64_data", "uint64"), 13: ("uint64_data", "uint64")}
 _EXTERNAL = 1  # TensorProto.EXTERNAL
-# integer element type -> the array module's typecode of the same size and signedness (raw
-# data), and the typed field that holds it as to_array reads it, unchanged (no narrowing)
-_RAW_INT_CODES = {2: "B", 3: "b", 4: "H", 5: "h", 6: "i", 7: "q", 12: "I", 13: "Q"}
-_PLAIN_INT_FIELDS = {6: "int32_data", 7: "int64_data", 13: "uint64_data"}
-_ITEM_SIZES = {"B": 1, "b": 1, "H": 2, "h": 2, "i": 4, "I": 4, "q": 8, "Q": 8}
+# integer element type -> the array module's typecode of the same signedness, and the item
+# size numpy gives it (raw data)
+_RAW_INT_CODES = {2: ("B", 1), 3: ("b", 1), 4: ("H", 2), 5: ("h", 2), 6: ("i", 4), 7: ("q", 8),
+                  12: ("I", 4), 13: ("Q", 8)}
+# integer element type -> its typed field, where to_array reads the field unchanged (its
+# storage type is the element type: int32, int64, uint64; the others are narrowed)
+_PLAIN_INT_FIELDS = {kind: field for kind, (field, storage) in _TYPED_FIELDS.items()
+                     if kind in _RAW_INT_CODES and storage == _RAW_TYPES[kind]}
 
 
 def to_array(tensor: TensorProto) -> np.ndarray[Any, Any]:
@@ -70,13 +73,13 @@ def plain_ints(tensor: TensorProto) -> tuple[int, ...] | None:
             or tensor.data_location == _EXTERNAL:
         return None
     if tensor.HasField("raw_data"):
-        code = _RAW_INT_CODES.get(kind)
-        if code is None:
+        if kind not in _RAW_INT_CODES:
             return None
         from array import array
 
+        code, size = _RAW_INT_CODES[kind]
         values = array(code)
-        if values.itemsize != _ITEM_SIZES[code]:
+        if values.itemsize != size:
             return None  # a platform whose C types differ: numpy's sizes are fixed
         values.frombytes(tensor.raw_data)  # ValueError when not a whole number of items
         found: tuple[int, ...] = tuple(values)
