@@ -338,8 +338,8 @@ def _package_folders(name: str) -> list[Path]:
 
 
 def _schema_flags(onnx_folders: list[Path]) -> list[str]:
-    """Where the child finds protobuf and onnx's generated schema, to answer without the
-    weights (inference_child._weight_stripper) and to make invented dims unknown before it
+    """Where the child finds protobuf, to answer without the weights (inference_child.
+    _weight_stripper), and onnx's generated schema, to make invented dims unknown before it
     infers (inference_child._invented_dims_forgotten)."""
     protobuf_folders = _package_folders("google.protobuf")
     if not protobuf_folders or not onnx_folders:

@@ -34,8 +34,9 @@ __all__ = ["PARENT_FLAG", "PROTOBUF_FLAG", "SCHEMA_FLAG", "die_with_parent", "ma
 
 # ``--parent=PID``: the process that started this one; this one never outlives it.
 PARENT_FLAG = "--parent="
-# ``--protobuf=DIR`` (the folder holding ``google.protobuf``) and ``--onnx-schema=FILE`` (onnx's
-# ``onnx_ml_pb2.py``): with both, answers leave the initializers out.
+# ``--protobuf=DIR`` (the folder holding ``google.protobuf``): with it, big answers leave the
+# initializers out; and ``--onnx-schema=FILE`` (onnx's ``onnx_ml_pb2.py``): with both, invented
+# dims are made unknown before inference.
 PROTOBUF_FLAG = "--protobuf="
 SCHEMA_FLAG = "--onnx-schema="
 _PR_SET_PDEATHSIG = 1
@@ -162,9 +163,9 @@ def _model_class(site: str | None, schema: str | None) -> Callable[[], Any]:
 def _weight_stripper(model_class: Callable[[], Any]) -> Callable[[bytes], bytes]:
     """What sends a big inferred model back without the main graph's initializers: the parent
     reads only its types, and a model's weights are most of its bytes (44 of 48 MB on a
-    100k-node graph), which would otherwise cross the pipe and be parsed again. Where protobuf
-    cannot be loaded, or a model does not parse, it goes back whole (the parent reads it the
-    same way)."""
+    100k-node graph), which would otherwise cross the pipe and be parsed again.
+    ``model_class``: :func:`_weightless_class`'s. Where protobuf cannot be loaded, or a model
+    does not parse, it goes back whole (the parent reads it the same way)."""
 
     def strip(model: bytes) -> bytes:
         if len(model) <= STRIP_ABOVE_BYTES or model_class() is None:
@@ -180,6 +181,64 @@ def _weight_stripper(model_class: Callable[[], Any]) -> Callable[[bytes], bytes]
             return model
 
     return strip
+
+
+# A ModelProto as the weight stripper reads it: its graph (field 7) with only the graph's
+# initializers (field 5) declared, as bytes. Every other field of both is kept as an unknown
+# field, its bytes as they were, and written back: no node, tensor or type is decoded, so the
+# strip costs 5 ms at 30k nodes, not the 25 ms of onnx's whole schema (90 ms at 100k nodes).
+# Made by WEIGHTLESS_SCHEMA's test from descriptor_pb2 (tests/test_inference_isolation.py).
+WEIGHTLESS_SCHEMA = (
+    b'\n\x19archlint_weightless.proto\x12\x13archlint_weightless"\x1c\n\x05Graph\x12\x13\n'
+    b'\x0binitializer\x18\x05 \x03(\x0c"2\n\x05Model\x12)\n\x05graph\x18\x07 \x01(\x0b2\x1a'
+    b'.archlint_weightless.Graphb\x06proto2'
+)
+
+
+def _weightless_class(site: str | None) -> Callable[[], Any]:
+    """The class of WEIGHTLESS_SCHEMA's Model, loaded on first use with protobuf from
+    ``site`` (the folder that holds ``google``); None where it cannot be loaded."""
+    loaded: list[Any] = []  # [the class or None], once tried
+
+    def model_class() -> Any:
+        if not loaded:
+            loaded.append(_load_weightless(site))
+        return loaded[0]
+
+    return model_class
+
+
+def _load_weightless(site: str | None, *, fast: bool = True) -> Any:
+    if not site:
+        return None
+    try:
+        if site not in sys.path:
+            sys.path.append(site)
+        from google.protobuf.internal import api_implementation
+
+        if fast and api_implementation.Type() == "upb":
+            # protobuf's own way to make a class (pyext/cpp_message.py): 4 ms, where
+            # descriptor_pool and message_factory take 20 ms to import
+            from google.protobuf import message
+
+            upb: Any = api_implementation._c_module
+            pool = upb.DescriptorPool()
+            pool.AddSerializedFile(WEIGHTLESS_SCHEMA)
+            classes = {
+                name: upb.MessageMeta(name, (message.Message,), {
+                    "DESCRIPTOR": pool.FindMessageTypeByName(f"archlint_weightless.{name}"),
+                    "__module__": None})
+                for name in ("Graph", "Model")  # the graph's class first: Model holds one
+            }
+            return classes["Model"]
+        from google.protobuf import descriptor_pool, message_factory
+
+        pool = descriptor_pool.DescriptorPool()
+        pool.AddSerializedFile(WEIGHTLESS_SCHEMA)
+        return message_factory.GetMessageClass(
+            pool.FindMessageTypeByName("archlint_weightless.Model"))
+    except Exception:  # no usable protobuf: models go back whole
+        return None
 
 
 # Names tools give dims nobody named, as archlint/shapes.py reads them (a test holds the two
@@ -269,9 +328,9 @@ def main(argv: list[str]) -> int:
     paths = [a for a in argv if not a.startswith("--")]
     extension = _load_extension(paths[0] if paths else None)
     _fill_schema_table(extension)
-    model_class = _model_class(_flag(argv, PROTOBUF_FLAG), _flag(argv, SCHEMA_FLAG))
-    weightless = _weight_stripper(model_class)
-    forget = _invented_dims_forgotten(model_class)
+    site = _flag(argv, PROTOBUF_FLAG)
+    weightless = _weight_stripper(_weightless_class(site))
+    forget = _invented_dims_forgotten(_model_class(site, _flag(argv, SCHEMA_FLAG)))
 
     def infer(model: bytes, strict: bool, with_data_prop: bool) -> bytes:
         result: bytes = extension.shape_inference.infer_shapes(

@@ -254,14 +254,90 @@ def test_a_big_answer_comes_back_without_its_weights_and_with_every_type(tmp_pat
     assert [t.name for t in stripped.proto.graph.initializer] == ["W", "R", "ballast"]
 
 
-def test_without_protobuf_the_worker_answers_whole() -> None:
-    """A schema the worker cannot load (no protobuf, a moved file) leaves answers whole."""
-    from archlint.inference_child import STRIP_ABOVE_BYTES, _model_class, _weight_stripper
+def test_without_protobuf_the_worker_answers_whole(tmp_path: Path) -> None:
+    """Protobuf the worker cannot load (no flag, a moved folder: the worker runs with ``-I
+    -S``, so nothing else puts it on its path) leaves answers whole."""
+    from archlint.inference_child import STRIP_ABOVE_BYTES, _weight_stripper, _weightless_class
 
     big = _model_with_weights(STRIP_ABOVE_BYTES // 4 + 1000).SerializeToString()
-    assert _weight_stripper(_model_class(None, None))(big) is big
-    assert _weight_stripper(
-        _model_class("/nonexistent", "/nonexistent/onnx_ml_pb2.py"))(big) is big
+    assert _weight_stripper(_weightless_class(None))(big) is big
+    model = tmp_path / "big.onnx"
+    model.write_bytes(big)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "archlint")!r})
+        import inference_child as child
+        big = open({str(model)!r}, "rb").read()
+        print(child._weight_stripper(child._weightless_class("/nonexistent"))(big) is big,
+              "google.protobuf" in sys.modules)
+    """)
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True,
+                          text=True, check=True, timeout=60)
+    assert proc.stdout.split() == ["True", "False"]
+
+
+def test_the_weightless_schema_is_a_model_whose_graph_declares_only_its_initializers() -> None:
+    """WEIGHTLESS_SCHEMA, written out as bytes in the worker (which imports no descriptor
+    module), is this FileDescriptorProto: ModelProto's field 7 (graph) and GraphProto's field
+    5 (initializer), with onnx's own numbers."""
+    from google.protobuf import descriptor_pb2
+
+    from archlint.inference_child import WEIGHTLESS_SCHEMA
+
+    field = descriptor_pb2.FieldDescriptorProto
+    schema = descriptor_pb2.FileDescriptorProto(
+        name="archlint_weightless.proto", package="archlint_weightless", syntax="proto2")
+    schema.message_type.add(name="Graph").field.add(
+        name="initializer", number=5, type=field.TYPE_BYTES, label=field.LABEL_REPEATED)
+    schema.message_type.add(name="Model").field.add(
+        name="graph", number=7, type=field.TYPE_MESSAGE, label=field.LABEL_OPTIONAL,
+        type_name=".archlint_weightless.Graph")
+    assert descriptor_pb2.FileDescriptorProto.FromString(WEIGHTLESS_SCHEMA) == schema
+    assert onnx.ModelProto.DESCRIPTOR.fields_by_name["graph"].number == 7
+    assert onnx.GraphProto.DESCRIPTOR.fields_by_name["initializer"].number == 5
+
+
+def _committed_models() -> list[Path]:
+    return sorted(p for p in FIXTURES.rglob("*.onnx") if p.stat().st_size > 0)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["upb", "message_factory"])
+def test_the_weightless_answer_is_the_model_without_its_initializers(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every committed binary model, and its inferred answer, stripped as the worker strips
+    (protobuf's upb classes made directly, and through message_factory where upb is not the
+    implementation): the same message as onnx's whole ModelProto with the main graph's
+    initializers deleted. Nodes, functions, metadata, subgraphs and value_info go through as
+    unknown fields, never decoded; a model without initializers comes back as it was."""
+    from archlint import inference_child
+    from archlint.inference import _package_folders, _schema_flags
+    from archlint.inference_child import PROTOBUF_FLAG, _load_weightless, _weight_stripper
+
+    flags = _schema_flags(_package_folders("onnx"))
+    site = next(f[len(PROTOBUF_FLAG):] for f in flags if f.startswith(PROTOBUF_FLAG))
+    model_class = _load_weightless(site, fast=fast)
+    assert model_class is not None
+    monkeypatch.setattr(inference_child, "STRIP_ABOVE_BYTES", 0)
+    strip = _weight_stripper(lambda: model_class)
+    stripped_some = 0
+    models = _committed_models()
+    assert len(models) > 250
+    for path in models:
+        data = path.read_bytes()
+        try:
+            inferred = cpp_inference.infer_shapes(data, False, False, False)
+        except Exception:
+            inferred = data  # not inferable: the worker would answer with the model itself
+        for answer in (data, inferred):
+            expected = onnx.ModelProto.FromString(answer)
+            if not len(expected.graph.initializer):
+                assert strip(answer) is answer, path
+                continue
+            del expected.graph.initializer[:]
+            assert onnx.ModelProto.FromString(strip(answer)) == expected, path
+            stripped_some += 1
+    assert stripped_some > 400
 
 
 def _with_invented_dims() -> onnx.ModelProto:
