@@ -507,7 +507,10 @@ class ModelGraph:
         name, domain = proto.name, proto.domain
         if not isinstance(name, str) or not isinstance(domain, str):
             raise not_text(name if not isinstance(name, str) else domain)
-        info = NodeInfo(
+        # NodeInfo(...) with every field given, written into the instance as _tensor_info
+        # does (tests/test_view_records.py compares the two)
+        info: NodeInfo = object.__new__(NodeInfo)
+        info.__dict__.update(
             id=node_id, graph=path, index=index, name=name, op_type=proto.op_type,
             domain=domain, inputs=scope.node_inputs[index],
             outputs=scope.node_outputs[index], proto=proto, parent=scope.parent_node,
@@ -842,7 +845,7 @@ def build_graph(model: LoadedModel) -> ModelGraph:
     (the inference child works meanwhile: archlint/loader.py)."""
     graph = ModelGraph()
     graph._functions = FunctionTable.of(model.proto)
-    graph._inferred = lambda: model.inferred.graph
+    graph._inferred = model.shapes.types_graph
     main_inputs = {vi.name for vi in model.proto.graph.input}
     main_initializers = {t.name: t for t in model.proto.graph.initializer}
     _add_scope(graph, model.proto.graph, "main", None, None, 0,
@@ -1029,18 +1032,22 @@ class _Declared:
         value_info = self.get(name)
         if value_info is None:
             return None, None
-        type_proto = value_info.type
-        key = type_proto.SerializeToString()
+        type_proto = value_info.type  # its bytes in an answer read by archlint/answer_types.py
+        key = type_proto if isinstance(type_proto, bytes) else type_proto.SerializeToString()
         found = self._decoded.get(key)
         if found is None:
-            found = self._decoded[key] = _tensor_type(type_proto)
+            found = self._decoded[key] = _tensor_type(
+                _type_proto(key) if isinstance(type_proto, bytes) else type_proto)
         return found
 
     def declare(self, entries: Iterable[ValueInfoProto]) -> None:
         """Add entries: each takes its name unless one is there with a shape it lacks; a
         second declaration of a name fills in the axes the first leaves unknown (below)."""
-        for vi in entries:
+        for entry in entries:
+            vi = _as_value_info(entry)
             old = self.get(vi.name)
+            if old is not None:
+                old = _as_value_info(old)
             if old is None or (
                 not old.type.tensor_type.HasField("shape")
                 and vi.type.tensor_type.HasField("shape")
@@ -1051,6 +1058,23 @@ class _Declared:
 
     def declares_none_of(self, names: Iterable[str]) -> bool:
         return self._table.keys().isdisjoint(names)
+
+
+def _as_value_info(entry: Any) -> ValueInfoProto:
+    """A ValueInfoProto of an entry read with archlint/answer_types.py's schema (its name and
+    type bytes, the rest kept as it came), or ``entry`` itself."""
+    if isinstance(entry, ValueInfoProto):
+        return entry
+    converted: ValueInfoProto = ValueInfoProto.FromString(entry.SerializeToString())
+    return converted
+
+
+def _type_proto(data: bytes) -> TypeProto:
+    try:
+        parsed: TypeProto = TypeProto.FromString(data)
+    except Exception:  # unreadable: no type (the answer's protobuf parsed: never seen)
+        return TypeProto()
+    return parsed
 
 
 def _merged_declaration(first: ValueInfoProto, later: ValueInfoProto) -> ValueInfoProto | None:

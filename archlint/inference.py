@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -32,10 +33,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
+from archlint.cached import cached
 from archlint.process_end import ends_after_command
 
 if TYPE_CHECKING:  # imported where used: the CLI starts the worker before it imports onnx
@@ -79,11 +81,29 @@ class InferenceOutcome:
     """What shape inference gave: the inferred model (main graph's initializers left out; None
     when no pass finished) and, one line each, why strict inference failed (``error``: with and
     without data propagation, or the child crashed or hung) and why the pass with data
-    propagation failed (``data_prop_error``, set even when the pass without it succeeded)."""
+    propagation failed (``data_prop_error``, set even when the pass without it succeeded).
 
-    inferred: ModelProto | None
+    ``types`` is the answer as archlint/answer_types.py reads it (its graphs' declared types,
+    nothing else decoded); ``inferred``, the whole model, is parsed from ``answer`` on first
+    use."""
+
+    types: Any | None
     error: str | None
     data_prop_error: str | None
+    answer: bytes = field(default=b"", repr=False)
+
+    @cached
+    def inferred(self) -> ModelProto | None:
+        if self.types is None:
+            return None
+        from archlint.onnx_protos import ModelProto
+
+        inferred = ModelProto()
+        try:
+            inferred.ParseFromString(self.answer)
+        except Exception:  # its types parsed: protobuf's C++ wrote it; never seen
+            return None
+        return inferred
 
 
 @dataclass(frozen=True)
@@ -227,7 +247,7 @@ class PendingInference:
         crashed_with = first.describe("with data propagation", "")
         second = _run_child(self._payload, data_prop=False, timeout=self._timeout)
         if isinstance(second, InferenceOutcome):
-            return InferenceOutcome(second.inferred, second.error, crashed_with)
+            return dataclasses.replace(second, data_prop_error=crashed_with)
         return InferenceOutcome(
             None,
             second.describe("with and without data propagation"),
@@ -643,15 +663,15 @@ def _decode(data: bytes) -> InferenceOutcome:
     header = json.loads(data[8 : 8 + size].decode("utf-8"))
     from google.protobuf.message import DecodeError
 
-    from archlint.onnx_protos import ModelProto
+    from archlint.answer_types import parse_types
 
-    inferred = ModelProto()
+    answer = data[8 + size :]
     try:
         # Only its declared types are read (nodes and initializers come from the model as read).
-        inferred.ParseFromString(data[8 + size :])
+        types = parse_types(answer)
     except DecodeError as exc:
         raise ValueError(str(exc)) from None
-    return InferenceOutcome(inferred, header.get("error"), header.get("data_prop_error"))
+    return InferenceOutcome(types, header.get("error"), header.get("data_prop_error"), answer)
 
 
 def _describe_exit(status: int) -> str:

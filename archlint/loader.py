@@ -15,6 +15,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -100,27 +101,50 @@ class InferredShapes:
     """Shape inference of one model: started by the loader, waited for on first use.
 
     The child infers while this process indexes the graph (archlint/graph.py takes nodes from
-    ``proto`` and only declared types from ``inferred``), so the two overlap."""
+    ``proto`` and only declared types from ``types_graph``), so the two overlap."""
 
     def __init__(self, model: ModelProto, source: PendingInference | None) -> None:
         self._model = model
         self._source = source
-        self._result: tuple[ModelProto, str | None, str | None] | None = None
+        self._outcome: InferenceOutcome | None = None
+        self._inferred: ModelProto | None = None
 
     @classmethod
     def ready(cls, inferred: ModelProto) -> InferredShapes:
         """No inference: the model's own declared types (``load_model(infer_shapes=False)``)."""
         shapes = cls(inferred, None)
-        shapes._result = (inferred, None, None)
+        shapes._inferred = inferred
         return shapes
 
-    def result(self) -> tuple[ModelProto, str | None, str | None]:
-        """(inferred model, strict-inference error, data-propagation error); waits once."""
-        if self._result is None:
-            assert self._source is not None
-            self._result = _settled(self._model, self._source.outcome())
+    def outcome(self) -> InferenceOutcome | None:
+        """The inference's outcome (waits once); None when there was no inference."""
+        if self._outcome is None and self._source is not None:
+            self._outcome = self._source.outcome()
             self._source = None
-        return self._result
+        return self._outcome
+
+    def inferred(self) -> ModelProto:
+        """The inferred model, parsed whole on first use (the model's structure alone when no
+        pass finished)."""
+        if self._inferred is None:
+            outcome = self.outcome()
+            found = None if outcome is None else outcome.inferred
+            self._inferred = found if found is not None else _uninferred(self._model)
+        return self._inferred
+
+    def types_graph(self) -> Any:
+        """The inferred main graph as archlint/graph.py reads it: the answer's graph read for
+        its declared types alone (archlint/answer_types.py) when inference answered, else the
+        graph of :meth:`inferred`."""
+        outcome = self.outcome()
+        if outcome is not None and outcome.types is not None:
+            return outcome.types.graph
+        return self.inferred().graph
+
+    def errors(self) -> tuple[str | None, str | None]:
+        """(strict-inference error, data-propagation error); waits once."""
+        outcome = self.outcome()
+        return (None, None) if outcome is None else (outcome.error, outcome.data_prop_error)
 
 
 @dataclass
@@ -146,15 +170,15 @@ class LoadedModel:
 
     @property
     def inferred(self) -> ModelProto:
-        return self.shapes.result()[0]
+        return self.shapes.inferred()
 
     @property
     def inference_error(self) -> str | None:
-        return self.shapes.result()[1]
+        return self.shapes.errors()[0]
 
     @property
     def data_propagation_error(self) -> str | None:
-        return self.shapes.result()[2]
+        return self.shapes.errors()[1]
 
     @property
     def producer(self) -> str:

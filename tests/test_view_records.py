@@ -77,6 +77,10 @@ def test_tensor_infos_and_refs_have_every_field(tmp_path: Path) -> None:
         assert isinstance(info, TensorInfo)
         _assert_as_init_builds(info)
     assert infos["R"].is_graph_input and infos["R"].is_initializer
+    nodes = [graph.node(node_id) for node_id in graph.nodes]
+    assert [node.op_type for node in nodes] == ["Constant", "LSTM"]
+    for node in nodes:
+        _assert_as_init_builds(node)
     assert infos["lens"].constant_source is not None and infos["lens"].shape == (1,)
     layer = build_layer(graph, graph.node("main/1"))
     _assert_as_init_builds(layer)
