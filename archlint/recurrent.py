@@ -284,12 +284,11 @@ class RecurrentLayer:
         return self.enclosing_op_types[0] if self.enclosing_op_types else "loop"
 
     def tensor(self, slot: str) -> TensorRef | None:
-        return self._bound.get(slot)
-
-    @cached
-    def _bound(self) -> dict[str, TensorRef]:
-        """Every bound slot (inputs win over outputs of the same name, as before)."""
-        return {**self.outputs, **self.inputs}
+        """The tensor bound to ``slot``: an input's, else an output's (inputs win over outputs
+        of the same name). Looked up in both rather than in one merged table: a rule that
+        walks every layer reads a slot or two of each, and a table a layer costs more."""
+        ref = self.inputs.get(slot)
+        return ref if ref is not None else self.outputs.get(slot)
 
     @cached
     def signature(self) -> Hashable:
@@ -400,7 +399,12 @@ def build_layer(
 
     Every layer of a model, contrib ops and recognised cells too: archlint/layers.py.
     """
-    fields = _ABSENT_ATTRIBUTES.copy()  # the proxied dict's copy: dict(proxy) is 10x slower
+    op = op or node.op_type
+    # RecurrentLayer(**every field), its __dict__ made here in field order: the frozen
+    # __init__ costs one object.__setattr__ per field, 19 a view (tests/test_view_records.py
+    # compares the two)
+    fields: dict[str, object] = {"node": node, "op_type": op}
+    fields.update(_ABSENT_ATTRIBUTES)
     types: dict[str, str] = {}
     for attr in node.proto.attribute:
         name, kind = attr.name, attr.type
@@ -416,23 +420,16 @@ def build_layer(
         except Exception:  # malformed attribute: treated as absent, its type still reported
             continue
         fields[name] = read(value)  # a later one of the same name wins
-    op = op or node.op_type
-    # RecurrentLayer(**every field), written into the instance: the frozen __init__ costs one
-    # object.__setattr__ per field, 19 a view (tests/test_view_records.py compares the two)
+    fields["attribute_types"] = MappingProxyType(types)
+    fields["inputs"] = MappingProxyType(_bind(graph, node, INPUT_SLOTS[op], node.inputs))
+    fields["outputs"] = MappingProxyType(_bind(graph, node, OUTPUT_SLOTS[op], node.outputs))
+    fields["producer_name"] = producer_name
+    fields["enclosing_op_types"] = _enclosing_op_types(graph, node) if node.parent else ()
+    fields["recognised_as"] = Recognition.NATIVE
+    fields["cell"] = None
+    fields["extra_inputs"] = _NO_SLOTS
     layer: RecurrentLayer = object.__new__(RecurrentLayer)
-    layer.__dict__.update(
-        node=node,
-        op_type=op,
-        **fields,
-        attribute_types=MappingProxyType(types),
-        inputs=MappingProxyType(_bind(graph, node, INPUT_SLOTS[op], node.inputs)),
-        outputs=MappingProxyType(_bind(graph, node, OUTPUT_SLOTS[op], node.outputs)),
-        producer_name=producer_name,
-        enclosing_op_types=_enclosing_op_types(graph, node),
-        recognised_as=Recognition.NATIVE,
-        cell=None,
-        extra_inputs=MappingProxyType({}),
-    )
+    object.__setattr__(layer, "__dict__", fields)
     return layer
 
 
@@ -525,6 +522,7 @@ def _as_float_tuple(value: object) -> tuple[float, ...] | None:
 
 # The attributes a view keeps, in RecurrentLayer's field order: the field's value when the
 # attribute is absent, and how an attribute's value (onnx.helper's) becomes the field's.
+_NO_SLOTS: Mapping[str, TensorRef] = MappingProxyType({})  # immutable: one for every view
 _ABSENT_ATTRIBUTES: MappingProxyType[str, object] = MappingProxyType({
     "direction": "forward", "hidden_size": None, "layout": 0, "activations": None,
     "activation_alpha": None, "activation_beta": None, "clip": None, "input_forget": None,
