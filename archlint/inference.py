@@ -84,28 +84,28 @@ class InferenceOutcome:
     propagation failed (``data_prop_error``, set even when the pass without it succeeded).
 
     ``types`` is the answer as archlint/answer_types.py reads it (its graphs' declared types,
-    nothing else decoded); ``inferred``, the whole model, is parsed from ``answer`` on first
-    use."""
+    nothing else decoded), where that reads it as onnx's schema would (:func:`_decode`); the
+    whole model, ``inferred``, is then parsed from ``answer`` on first use. Otherwise
+    ``whole`` holds it, parsed at once."""
 
     types: Any | None
     error: str | None
     data_prop_error: str | None
     answer: bytes = field(default=b"", repr=False)
+    whole: ModelProto | None = field(default=None, repr=False)
 
     @cached
     def inferred(self) -> ModelProto | None:
-        if self.types is None:
-            return None
+        if self.whole is not None or self.types is None:
+            return self.whole
         from archlint.onnx_protos import ModelProto
 
         inferred = ModelProto()
         try:
             inferred.ParseFromString(self.answer)
-        except Exception:  # its types parsed: protobuf's C++ wrote it; never seen
+        except Exception:  # its types parsed, and protobuf's C++ wrote it: never seen
             return None
         return inferred
-
-
 @dataclass(frozen=True)
 class _ChildFailure:
     """Why the worker gave no answer: it crashed, hung or could not start."""
@@ -656,6 +656,11 @@ def _extension_path(onnx_folders: list[Path]) -> str | None:
     return None
 
 
+# An AttributeProto whose ``type`` (field 20, a varint: tag bytes A0 01) is GRAPH (5) or
+# GRAPHS (10), as protobuf writes it: where neither occurs, the answer holds no subgraph.
+_SUBGRAPH_MARKS = (b"\xa0\x01\x05", b"\xa0\x01\x0a")
+
+
 def _decode(data: bytes) -> InferenceOutcome:
     if len(data) < 8:
         raise ValueError("short result")
@@ -664,14 +669,28 @@ def _decode(data: bytes) -> InferenceOutcome:
     from google.protobuf.message import DecodeError
 
     from archlint.answer_types import parse_types
+    from archlint.inference_child import AS_SENT
 
     answer = data[8 + size :]
+    error, data_prop_error = header.get("error"), header.get("data_prop_error")
     try:
-        # Only its declared types are read (nodes and initializers come from the model as read).
-        types = parse_types(answer)
+        # Only its declared types are read (nodes and initializers come from the model as
+        # read), through the types-only schema where it reads them as onnx's schema would:
+        # a model as protobuf's C++ writes it (each field once) and without subgraphs (their
+        # nesting, deeper once inferred, may pass protobuf's depth limit for the whole model
+        # only, and an attribute's type may come twice, the unknown value last). Else the
+        # whole model now, as before.
+        if not header.get(AS_SENT) and not any(mark in answer for mark in _SUBGRAPH_MARKS):
+            types = parse_types(answer)
+            if types is not None:
+                return InferenceOutcome(types, error, data_prop_error, answer)
+        from archlint.onnx_protos import ModelProto
+
+        whole = ModelProto()
+        whole.ParseFromString(answer)
     except DecodeError as exc:
         raise ValueError(str(exc)) from None
-    return InferenceOutcome(types, header.get("error"), header.get("data_prop_error"), answer)
+    return InferenceOutcome(None, error, data_prop_error, whole=whole)
 
 
 def _describe_exit(status: int) -> str:

@@ -3,7 +3,8 @@
 Run as ``python -I -S inference_child.py [EXTENSION]``, it serves requests on stdin until
 stdin closes: each is a serialized model (its large weights already replaced by graph inputs)
 and a flag for the data-propagation pass; each answer on stdout is a JSON header
-``{"data_prop_error": ..., "error": ...}`` and the inferred model (framing in :func:`main`).
+``{"data_prop_error": ..., "error": ..., "as_sent": ...}`` and the inferred model (framing in
+:func:`main`).
 
 It loads onnx's C++ extension (``onnx.onnx_cpp2py_export``, path EXTENSION) by itself and
 works on bytes: importing the onnx package would import numpy and protobuf and cost ten times
@@ -30,7 +31,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, BinaryIO
 
-__all__ = ["PARENT_FLAG", "PROTOBUF_FLAG", "SCHEMA_FLAG", "die_with_parent", "main", "run_passes"]
+__all__ = [
+    "AS_SENT", "PARENT_FLAG", "PROTOBUF_FLAG", "SCHEMA_FLAG", "die_with_parent", "main",
+    "run_passes",
+]
 
 # ``--parent=PID``: the process that started this one; this one never outlives it.
 PARENT_FLAG = "--parent="
@@ -40,6 +44,9 @@ PARENT_FLAG = "--parent="
 PROTOBUF_FLAG = "--protobuf="
 SCHEMA_FLAG = "--onnx-schema="
 _PR_SET_PDEATHSIG = 1
+
+# The answer's header key that says the model came back as it was sent (every pass failed).
+AS_SENT = "as_sent"
 
 # (model bytes, strict_mode, data_prop) -> inferred model bytes; raises when a pass fails
 Infer = Callable[[bytes, bool, bool], bytes]
@@ -342,9 +349,12 @@ def main(argv: list[str]) -> int:
         model = _read_exactly(requests, int.from_bytes(head[:8], "little"))
         if model is None:
             return 2
-        inferred, failed = run_passes(forget(model), infer, data_prop=head[8] == 1)
+        request = forget(model)
+        inferred, failed = run_passes(request, infer, data_prop=head[8] == 1)
+        # AS_SENT: no pass finished and this is the request itself, as the caller wrote it
+        # (not as protobuf's C++ writes a model: a field may come twice, to be merged)
+        header = json.dumps({**failed, AS_SENT: inferred is request}).encode("utf-8")
         inferred = weightless(inferred)
-        header = json.dumps(failed).encode("utf-8")
         answer = len(header).to_bytes(8, "little") + header + inferred
         answers.write(len(answer).to_bytes(8, "little") + answer)
         answers.flush()

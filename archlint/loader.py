@@ -134,8 +134,9 @@ class InferredShapes:
 
     def types_graph(self) -> Any:
         """The inferred main graph as archlint/graph.py reads it: the answer's graph read for
-        its declared types alone (archlint/answer_types.py) when inference answered, else the
-        graph of :meth:`inferred`."""
+        its declared types alone (archlint/answer_types.py) where inference answered with a
+        model that schema reads as onnx's does (inference._decode), else the graph of
+        :meth:`inferred`."""
         outcome = self.outcome()
         if outcome is not None and outcome.types is not None:
             return outcome.types.graph
