@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["TYPES_SCHEMA", "parse_types"]
+__all__ = ["TYPES_SCHEMA", "message_class", "model_class", "parse_types"]
 
 # A FileDescriptorProto (tests/test_answer_types.py builds it with descriptor_pb2):
 #   Model { Graph graph = 7; }
@@ -43,11 +43,6 @@ TYPES_SCHEMA = (
     b'\x10\n\x12\x11\n\rSPARSE_TENSOR\x10\x0b\x12\x12\n\x0eSPARSE_TENSORS\x10\x0c\x12\x0e'
     b'\n\nTYPE_PROTO\x10\r\x12\x0f\n\x0bTYPE_PROTOS\x10\x0eb\x06proto2'
 )
-_PACKAGE = "archlint_answer_types"
-# a class for every message: upb finds the class of a field's message by its descriptor
-_MESSAGES = ("Value", "Attribute", "Node", "Graph", "Model")
-
-
 def parse_types(data: bytes) -> Any | None:
     """The answer read with TYPES_SCHEMA: ``.graph`` has ``input``, ``output`` and
     ``value_info`` entries with ``name`` and ``type`` (bytes), and ``node[i].attribute[j]``
@@ -63,9 +58,18 @@ def parse_types(data: bytes) -> Any | None:
 
 @lru_cache(maxsize=2)
 def model_class(*, fast: bool = True) -> Any:
-    """TYPES_SCHEMA's Model class, made once. ``fast``: as protobuf's cpp_message makes a
-    class where upb is the implementation (the parent has protobuf's descriptor modules loaded
-    anyway: onnx's generated module needs them); message_factory otherwise."""
+    """TYPES_SCHEMA's Model class, made once (:func:`message_class`)."""
+    return message_class(TYPES_SCHEMA, "archlint_answer_types.Model", fast=fast)
+
+
+def message_class(schema: bytes, name: str, *, fast: bool = True) -> Any:
+    """The class of message ``name`` (its full name) of ``schema``, a serialized
+    FileDescriptorProto, in a pool of its own; a class is made for every message of the file
+    (upb finds the class of a field's message by its descriptor). ``fast``: as protobuf's
+    cpp_message makes one where upb is the implementation (4 ms, where importing
+    descriptor_pool and message_factory takes 20 ms); message_factory otherwise. The
+    inference child, which imports nothing of archlint's, loads this module by its path: it
+    needs nothing but protobuf."""
     from google.protobuf.internal import api_implementation
 
     if fast and api_implementation.Type() == "upb":
@@ -73,16 +77,15 @@ def model_class(*, fast: bool = True) -> Any:
 
         upb: Any = api_implementation._c_module
         pool = upb.DescriptorPool()
-        pool.AddSerializedFile(TYPES_SCHEMA)
-        classes = {name: upb.MessageMeta(name, (message.Message,), {
-            "DESCRIPTOR": pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"), "__module__": None})
-            for name in _MESSAGES}
-        return classes["Model"]
+        messages = pool.AddSerializedFile(schema).message_types_by_name.values()
+        classes = {descriptor.full_name: upb.MessageMeta(descriptor.name, (message.Message,), {
+            "DESCRIPTOR": descriptor, "__module__": None}) for descriptor in messages}
+        return classes[name]
     from google.protobuf import descriptor_pool, message_factory
 
     pool = descriptor_pool.DescriptorPool()
-    pool.AddSerializedFile(TYPES_SCHEMA)
-    descriptor = pool.FindMessageTypeByName(f"{_PACKAGE}.Model")
+    pool.AddSerializedFile(schema)
+    descriptor = pool.FindMessageTypeByName(name)
     if hasattr(message_factory, "GetMessageClass"):
         return message_factory.GetMessageClass(descriptor)
     # protobuf before 4.21, which onnx 1.16 still accepts

@@ -221,29 +221,16 @@ def _load_weightless(site: str | None, *, fast: bool = True) -> Any:
     try:
         if site not in sys.path:
             sys.path.append(site)
-        from google.protobuf.internal import api_implementation
-
-        if fast and api_implementation.Type() == "upb":
-            # protobuf's own way to make a class (pyext/cpp_message.py): 4 ms, where
-            # descriptor_pool and message_factory take 20 ms to import
-            from google.protobuf import message
-
-            upb: Any = api_implementation._c_module
-            pool = upb.DescriptorPool()
-            pool.AddSerializedFile(WEIGHTLESS_SCHEMA)
-            classes = {
-                name: upb.MessageMeta(name, (message.Message,), {
-                    "DESCRIPTOR": pool.FindMessageTypeByName(f"archlint_weightless.{name}"),
-                    "__module__": None})
-                for name in ("Graph", "Model")  # the graph's class first: Model holds one
-            }
-            return classes["Model"]
-        from google.protobuf import descriptor_pool, message_factory
-
-        pool = descriptor_pool.DescriptorPool()
-        pool.AddSerializedFile(WEIGHTLESS_SCHEMA)
-        return message_factory.GetMessageClass(
-            pool.FindMessageTypeByName("archlint_weightless.Model"))
+        # archlint/answer_types.py makes the class (it needs protobuf alone): loaded by its
+        # path, as this process imports nothing of archlint's package (nor pathlib: 8 ms)
+        here = os.path.dirname(__file__)  # noqa: PTH120
+        spec = importlib.util.spec_from_file_location(
+            "archlint_answer_types", os.path.join(here, "answer_types.py"))  # noqa: PTH118
+        if spec is None or spec.loader is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.message_class(WEIGHTLESS_SCHEMA, "archlint_weightless.Model", fast=fast)
     except Exception:  # no usable protobuf: models go back whole
         return None
 
