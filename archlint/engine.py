@@ -82,9 +82,16 @@ def _lifeline(parent: int) -> None:
 _POOL_LINTER: list[Linter] = []
 
 
-def _start_worker(linter: Linter, parent: int) -> None:
+def _start_worker(linter: Linter, parent: int, in_process_limit: float | None) -> None:
+    """A pool worker's start. ``in_process_limit``: its small models are inferred in the worker
+    itself, each pass for at most this long (inference.infer_small_models_here); None: in a
+    child, as -j 1 does (the engine's second pool, after a worker ended)."""
     _lifeline(parent)
     _POOL_LINTER[:] = [linter]
+    if in_process_limit is not None:
+        from archlint.inference import infer_small_models_here
+
+        infer_small_models_here(in_process_limit)
 
 
 def _lint_chunk(targets: Sequence[tuple[str, Path]]) -> list[ModelReport]:
@@ -167,32 +174,68 @@ class Linter:
         started = time.perf_counter()
         reports: list[ModelReport] = []
         if jobs > 1 and len(targets) > 1:
-            from concurrent.futures import ProcessPoolExecutor  # only -j pays for its import
-
             from archlint.inference import close_worker
 
             close_worker()  # the CLI started one for this process, which infers nothing now
-            workers = min(jobs, len(targets))
-            with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
-                                     initargs=(self, os.getpid())) as pool:
-                try:
-                    with _frozen_heap():  # map() submits every task: the workers start here
-                        results = pool.map(_lint_chunk, _chunks(targets, workers))
-                    # map() yields in submission order, so output is deterministic
-                    for chunk in results:
-                        for report in chunk:
-                            reports.append(report)
-                            if on_model is not None:
-                                on_model(report)
-                except BaseException:  # Ctrl-C, SIGTERM: the workers (and their children) too
-                    _stop_pool(pool)
-                    raise
+            reports = self._lint_in_pool(targets, min(jobs, len(targets)), on_model)
         else:
             for target in targets:
                 reports.extend(self._lint_targets([target]))
                 if on_model is not None:
                     on_model(reports[-1])
         return Report(tuple(reports), self.rule_classes, time.perf_counter() - started)
+
+    def _lint_in_pool(
+        self, targets: Sequence[tuple[str, Path]], workers: int,
+        on_model: Callable[[ModelReport], None] | None,
+    ) -> list[ModelReport]:
+        """Lint in ``workers`` processes, reports in the order of ``targets``.
+
+        The workers infer their small models themselves (inference.infer_small_models_here).
+        When one of them ends (onnx aborted, crashed or ran past the limit on a model), the
+        models the pool has not reported are linted again in workers that infer in a child
+        each, as -j 1 does: so the report is -j 1's, that model's finding included."""
+        from concurrent.futures import ProcessPoolExecutor  # only -j pays for its import
+        from concurrent.futures.process import BrokenProcessPool
+
+        from archlint.inference import IN_PROCESS_LIMIT_S
+
+        chunks = _chunks(targets, workers)
+        done: list[list[ModelReport] | None] = [None] * len(chunks)
+        reports: list[ModelReport] = []
+        told = [0]  # chunks whose reports are out
+
+        def report_ready() -> None:  # in submission order, so output is deterministic
+            while told[0] < len(chunks) and (chunk := done[told[0]]) is not None:
+                for report in chunk:
+                    reports.append(report)
+                    if on_model is not None:
+                        on_model(report)
+                told[0] += 1
+
+        for limit in (IN_PROCESS_LIMIT_S, None):  # None: each model's inference in a child
+            with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                                     initargs=(self, os.getpid(), limit)) as pool:
+                try:
+                    with _frozen_heap():  # submit() starts the workers
+                        futures = {k: pool.submit(_lint_chunk, chunk)
+                                   for k, chunk in enumerate(chunks) if done[k] is None}
+                    for k, future in futures.items():
+                        done[k] = future.result()
+                        report_ready()
+                except BrokenProcessPool:
+                    if limit is None:
+                        raise
+                    for k, future in futures.items():  # what finished before it broke
+                        if future.done() and not future.cancelled() \
+                                and future.exception() is None:
+                            done[k] = future.result()
+                    continue
+                except BaseException:  # Ctrl-C, SIGTERM: the workers (and their children) too
+                    _stop_pool(pool)
+                    raise
+            break
+        return reports
 
     def _lint_targets(self, targets: Sequence[tuple[str, Path]]) -> list[ModelReport]:
         return [self.lint_file(path, shown) for shown, path in targets]

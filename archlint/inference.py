@@ -1,12 +1,14 @@
 """Shape inference isolated in a child process: an abort or a hang in onnx's C++ is a finding.
 
 A hostile (or merely unlucky) model can make ``onnx.shape_inference`` abort, crash or loop
-(tests/data/fuzz_regressions holds one), so it never runs in archlint's own process. The child
-is a fresh interpreter (``sys.executable -I -S``) running :mod:`archlint.inference_child`,
-started with :mod:`subprocess`: never ``os.fork`` of this process, which is multi-threaded as
-soon as numpy is imported (OpenBLAS starts its thread pool at import; a Jupyter kernel adds
-its own), where a forked child can deadlock on a lock another thread held and CPython 3.12
-warns (DeprecationWarning). It works wherever subprocess does, Windows and macOS included.
+(tests/data/fuzz_regressions holds one), so it never runs in archlint's own process (a -j
+worker, which the command does not need to survive, infers its small models itself: below,
+``infer_small_models_here``). The child is a fresh interpreter (``sys.executable -I -S``)
+running :mod:`archlint.inference_child`, started with :mod:`subprocess`: never ``os.fork`` of
+this process, which is multi-threaded as soon as numpy is imported (OpenBLAS starts its thread
+pool at import; a Jupyter kernel adds its own), where a forked child can deadlock on a lock
+another thread held and CPython 3.12 warns (DeprecationWarning). It works wherever subprocess
+does, Windows and macOS included.
 
 The child loads only onnx's C++ extension and the standard library, and serves one model after
 another: this process starts it once and reuses it (a new one after a crash or a timeout;
@@ -155,6 +157,10 @@ class PendingInference:
         self._worker: _Worker | None = None
         self._exchange: _Exchange | None = None
         self._said_from = 0
+        here = _answered_here(payload, data_prop)
+        if here is not None:  # a -j worker's small model (infer_small_models_here)
+            self._answer = here
+            return
         if os.name != "posix":  # no select() on pipes: one child per request, now
             self._answer = b""  # decided in outcome()
             return
@@ -502,8 +508,9 @@ def _shared_worker() -> _Worker | _ChildFailure:
 
 def warm_up() -> None:
     """Start this process's worker now (it loads onnx's extension while the caller reads and
-    parses the first model); a no-op where one runs, or where each request gets its own."""
-    if os.name == "posix":
+    parses the first model); a no-op where one runs, where each request gets its own, or in a
+    -j worker that infers its small models itself (a big one starts the child then)."""
+    if os.name == "posix" and not _HERE:
         with _LOCK:
             _shared_worker()
 
@@ -530,6 +537,108 @@ def _close_at_exit() -> None:
 
 
 atexit.register(_close_at_exit)
+
+
+# --- a -j worker's small models, inferred in the worker itself ---------------------------------
+# A -j worker (archlint/engine.py) is a process of its own that the command does not need to
+# survive: a crash there ends the worker, not archlint. For a small model, a child of the worker
+# costs more than the inference (a round trip through two pipes, and a second process a worker
+# on a machine whose cores the workers already fill), so the worker infers it itself, with the
+# child's own code (inference_child.answerer: the same answer, byte for byte). What the child
+# turns into a finding ends the worker instead: an abort or a crash in onnx's C++ (its words
+# silenced, as the child's are kept from the terminal), or a pass that runs past
+# IN_PROCESS_LIMIT_S (SIGALRM, whose default action ends the process). The engine then lints
+# every model the pool has not reported again in workers that infer in a child each, as -j 1
+# does (the finding, its words and the second pass without data propagation come from there).
+
+# A request below this size is inferred in the worker: a model that does not go early.
+IN_PROCESS_BYTES = EARLY_INFERENCE_BYTES
+# Small models infer in milliseconds; one that takes this long goes to a child after all.
+IN_PROCESS_LIMIT_S = 10.0
+
+
+@dataclass
+class _Here:
+    answer: Callable[[bytes, bool], bytes]  # inference_child.answerer's
+    limit_s: float
+    silent: int  # a descriptor on os.devnull: stderr while onnx works
+
+
+_HERE: list[_Here] = []  # zero or one: set in a -j worker
+
+
+def infer_small_models_here(limit_s: float = IN_PROCESS_LIMIT_S) -> bool:
+    """Infer this process's small models in the process itself from now on (a -j worker,
+    archlint/engine.py, as it starts: nothing else may, as a crash in onnx then ends the
+    caller). Posix only (SIGALRM); False where it cannot be set up (onnx's extension not
+    found), and models go to a child as before."""
+    if os.name != "posix" or threading.current_thread() is not threading.main_thread():
+        return False
+    extension = _extension_here()
+    if extension is None:
+        return False
+    from archlint.answer_types import message_class
+    from archlint.inference_child import WEIGHTLESS_SCHEMA, answerer
+    from archlint.onnx_protos import ModelProto
+
+    made: list[Any] = []  # [the class or None], once tried: only a big answer needs it
+
+    def weightless_class() -> Any:
+        if not made:
+            try:
+                made.append(message_class(WEIGHTLESS_SCHEMA, "archlint_weightless.Model"))
+            except Exception:  # as in the child: the answer goes back whole
+                made.append(None)
+        return made[0]
+
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # a pass past the limit ends the worker
+    _HERE[:] = [_Here(answerer(extension, lambda: ModelProto, weightless_class),
+                      limit_s, os.open(os.devnull, os.O_WRONLY))]
+    return True
+
+
+def _extension_here() -> Any:
+    """onnx's C++ extension in this process: loaded by its path as the child loads it (the
+    onnx package's import costs more than a small model's whole lint), and registered under
+    its name, since onnx's modules, imported later, import it again (a second load of it
+    fails). None where it cannot be found or loaded."""
+    name = "onnx.onnx_cpp2py_export"
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    path = _extension_path(_package_folders("onnx"))
+    if path is None:
+        return None
+    import importlib.util
+
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except ImportError:
+        return None
+    sys.modules[name] = module
+    return module
+
+
+def _answered_here(payload: bytes, data_prop: bool) -> bytes | None:
+    """The answer to a small request, inferred in this process where that is set up; None
+    where the request goes to the child."""
+    if not _HERE or len(payload) >= IN_PROCESS_BYTES \
+            or threading.current_thread() is not threading.main_thread():
+        return None
+    here = _HERE[0]
+    saved = os.dup(2)
+    os.dup2(here.silent, 2)  # an abort's words: the child's go to a file nobody shows
+    signal.setitimer(signal.ITIMER_REAL, here.limit_s)
+    try:
+        return here.answer(payload, data_prop)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 # --- a model handed over before its reader is imported ----------------------------------------

@@ -32,8 +32,8 @@ from types import ModuleType
 from typing import Any, BinaryIO
 
 __all__ = [
-    "AS_SENT", "PARENT_FLAG", "PROTOBUF_FLAG", "SCHEMA_FLAG", "die_with_parent", "main",
-    "run_passes",
+    "AS_SENT", "PARENT_FLAG", "PROTOBUF_FLAG", "SCHEMA_FLAG", "WEIGHTLESS_SCHEMA", "answerer",
+    "die_with_parent", "main", "run_passes",
 ]
 
 # ``--parent=PID``: the process that started this one; this one never outlives it.
@@ -323,29 +323,50 @@ def main(argv: list[str]) -> int:
     extension = _load_extension(paths[0] if paths else None)
     _fill_schema_table(extension)
     site = _flag(argv, PROTOBUF_FLAG)
-    weightless = _weight_stripper(_weightless_class(site))
-    forget = _invented_dims_forgotten(_model_class(site, _flag(argv, SCHEMA_FLAG)))
+    answer_to = answerer(extension, _model_class(site, _flag(argv, SCHEMA_FLAG)),
+                         _weightless_class(site))
+    requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    while (head := _read_exactly(requests, 9)) is not None:
+        model = _read_exactly(requests, int.from_bytes(head[:8], "little"))
+        if model is None:
+            return 2
+        answer = answer_to(model, head[8] == 1)
+        answers.write(len(answer).to_bytes(8, "little") + answer)
+        answers.flush()
+    return 0
+
+
+# (model bytes, data propagation) -> the answer: the JSON header's length (8 bytes), the
+# header and the inferred model
+Answerer = Callable[[bytes, bool], bytes]
+
+
+def answerer(
+    extension: ModuleType, model_class: Callable[[], Any], weightless_class: Callable[[], Any]
+) -> Answerer:
+    """What answers one request: its invented dims forgotten, its passes run by
+    ``extension`` (onnx's C++), a big result stripped of its weights. This process's loop
+    serves it over the pipe; a -j worker calls it on its own small models
+    (archlint/inference.py, ``infer_small_models_here``), so both answer the same bytes.
+    ``model_class``, ``weightless_class``: onnx's ModelProto and WEIGHTLESS_SCHEMA's Model,
+    each made on first use (None where it cannot be)."""
+    weightless = _weight_stripper(weightless_class)
+    forget = _invented_dims_forgotten(model_class)
 
     def infer(model: bytes, strict: bool, with_data_prop: bool) -> bytes:
         result: bytes = extension.shape_inference.infer_shapes(
             model, False, strict, with_data_prop)
         return result
 
-    requests, answers = sys.stdin.buffer, sys.stdout.buffer
-    while (head := _read_exactly(requests, 9)) is not None:
-        model = _read_exactly(requests, int.from_bytes(head[:8], "little"))
-        if model is None:
-            return 2
+    def answer(model: bytes, data_prop: bool) -> bytes:
         request = forget(model)
-        inferred, failed = run_passes(request, infer, data_prop=head[8] == 1)
+        inferred, failed = run_passes(request, infer, data_prop=data_prop)
         # AS_SENT: no pass finished and this is the request itself, as the caller wrote it
         # (not as protobuf's C++ writes a model: a field may come twice, to be merged)
         header = json.dumps({**failed, AS_SENT: inferred is request}).encode("utf-8")
-        inferred = weightless(inferred)
-        answer = len(header).to_bytes(8, "little") + header + inferred
-        answers.write(len(answer).to_bytes(8, "little") + answer)
-        answers.flush()
-    return 0
+        return len(header).to_bytes(8, "little") + header + weightless(inferred)
+
+    return answer
 
 
 if __name__ == "__main__":

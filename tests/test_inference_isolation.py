@@ -2,7 +2,8 @@
 
 Inference runs in a fresh interpreter (archlint/inference.py), never in a fork of archlint's
 process: a second thread must not make linting warn or fork, an abort in onnx's C++ must be a
-finding, and nothing the child prints may reach archlint's (or pytest's) output.
+finding, and nothing the child prints may reach archlint's (or pytest's) output. (A -j
+worker infers its small models itself: tests/test_inference_in_workers.py.)
 """
 
 from __future__ import annotations
