@@ -60,6 +60,33 @@ def measure(command: Sequence[str], timeout_s: float, env: dict[str, str] | None
     return Sample(wall, work, usage.ru_maxrss / 1024, "ok", text)
 
 
+def measure_together(commands: Sequence[Sequence[str]], timeout_s: float) -> Sample:
+    """Start ``commands`` at once; the wall time until the last one ends (peak RSS: the
+    largest). What two processes that share nothing get from the machine together."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as sink:
+        pids = [os.posix_spawn(command[0], list(command), dict(os.environ), file_actions=[
+            (os.POSIX_SPAWN_DUP2, sink.fileno(), 1), (os.POSIX_SPAWN_DUP2, sink.fileno(), 2)])
+            for command in commands]
+    peak, failed, left = 0.0, "", set(pids)
+    while left:
+        for pid in list(left):
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                left.discard(pid)
+                peak = max(peak, usage.ru_maxrss / 1024)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    failed = f"error: exit status {os.waitstatus_to_exitcode(status)}"
+        if left and time.perf_counter() > started + timeout_s:
+            for pid in left:
+                os.kill(pid, 9)
+                os.wait4(pid, 0)
+            return Sample(timeout_s, None, 0.0, "timeout")
+        time.sleep(0.002)
+    wall = time.perf_counter() - started
+    return Sample(wall, None, 0.0, failed) if failed else Sample(wall, None, peak, "ok")
+
+
 def combine(samples: Sequence[Sample]) -> Sample:
     """Medians of the runs that succeeded (peak: the largest); the first failure otherwise."""
     ok = [s for s in samples if s.ok]

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from make_folder import make_folder
-from measure import Sample, combine, compile_bytecode, measure
+from measure import Sample, combine, compile_bytecode, measure, measure_together
 from targets import (
     FLOOR,
     IMPORT_ONNX,
@@ -168,13 +168,20 @@ def run_imports(timeout_s: float, into: Measurements) -> None:
 
 
 def run_jobs(folder: Path, repeat: int, timeout_s: float, into: Measurements) -> None:
-    """-j 1 and -j 2 alternated (1 2, 2 1, ...) so drifting load hits both alike."""
-    base = [*ARCHLINT, "lint", str(folder), "--no-respect-gitignore", "--exit-zero", "-q",
-            "--format", "json"]
+    """-j 1 and -j 2 alternated (1 2, 2 1, ...) so drifting load hits both alike; after each
+    round, two -j 1 processes on the folder's halves together (the machine's own ceiling)."""
+    options = ["--no-respect-gitignore", "--exit-zero", "-q", "--format", "json"]
+    base = [*ARCHLINT, "lint", str(folder), *options]
+    groups = sorted(str(path) for path in folder.iterdir() if path.is_dir())
+    halves = [[*ARCHLINT, "lint", *half, *options, "-j", "1"]
+              for half in (groups[:len(groups) // 2], groups[len(groups) // 2:]) if half]
     runs: dict[int, list[Sample]] = {1: [], 2: []}
+    together: list[Sample] = []
     for round_ in range(max(repeat, 3)):
         for jobs in (1, 2) if round_ % 2 == 0 else (2, 1):
             runs[jobs].append(measure([*base, "-j", str(jobs)], timeout_s))
+        if len(halves) == 2:
+            together.append(measure_together(halves, timeout_s))
     if not all(s.ok for s in runs[1] + runs[2]):
         failed = next(s for s in runs[1] + runs[2] if not s.ok)
         into.jobs = JobsRun(0, failed, failed, 0.0, 0.0, False)
@@ -192,10 +199,14 @@ def run_jobs(folder: Path, repeat: int, timeout_s: float, into: Measurements) ->
         models=len(reports[0]["models"]),  # type: ignore[arg-type]
         serial=combine(runs[1]), parallel=combine(runs[2]),
         serial_lint_s=phase[1], parallel_lint_s=phase[2],
-        same_output=all(r == reports[0] for r in reports))
+        same_output=all(r == reports[0] for r in reports),
+        halves=combine(together) if together else None)
     for jobs, sample in ((1, into.jobs.serial), (2, into.jobs.parallel)):
         print(f"{folder.name:28} {f'archlint lint -j {jobs}':34} {sample.wall_s:8.2f}s "
               f"{sample.peak_mb:8.0f} MB lint phase {phase[jobs]:.2f}s", flush=True)
+    if into.jobs.halves is not None:
+        print(f"{folder.name:28} {'two -j 1 on its halves, together':34} "
+              f"{into.jobs.halves.wall_s:8.2f}s {into.jobs.halves.status}", flush=True)
 
 
 def markdown(m: Measurements, verdicts: Sequence[Verdict], command: str) -> str:
@@ -227,6 +238,10 @@ def markdown(m: Measurements, verdicts: Sequence[Verdict], command: str) -> str:
         for jobs, s, phase in ((1, j.serial, j.serial_lint_s), (2, j.parallel, j.parallel_lint_s)):
             lines.append(f"| `archlint lint -j {jobs}` | {s.wall_s:.2f} | {phase:.2f} "
                          f"| {j.models / s.wall_s:.0f} | {s.peak_mb:.0f} |")
+        if j.halves is not None and j.halves.ok:
+            lines.append(f"| two `archlint lint -j 1`, one per half of the folder, together "
+                         f"| {j.halves.wall_s:.2f} | | {j.models / j.halves.wall_s:.0f} "
+                         f"| {j.halves.peak_mb:.0f} |")
     return "\n".join(lines) + "\n"
 
 

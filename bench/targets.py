@@ -50,6 +50,9 @@ class JobsRun:
     serial_lint_s: float  # the lint phase: the JSON report's summary.elapsed_s, medians
     parallel_lint_s: float
     same_output: bool
+    # two `-j 1` processes, each on half of the folder, started together: what the machine
+    # gives two processes that share nothing (no pool, no fork), to read the target against
+    halves: Sample | None = None
 
 
 @dataclass
@@ -181,13 +184,17 @@ def _jobs_targets(jobs: JobsRun | None) -> list[Verdict]:
         return [Verdict("jobs", process, "no measurement", None),
                 Verdict("jobs", phase, "no measurement", None)]
     same = "same output" if jobs.same_output else "OUTPUT DIFFERS"
+    halves = ""
+    if jobs.halves is not None and jobs.halves.ok:
+        halves = (f"; two -j 1 processes, one per half of the folder, together: "
+                  f"{jobs.halves.wall_s:.2f} s = {jobs.serial.wall_s / jobs.halves.wall_s:.2f}x")
     speed = jobs.serial.wall_s / jobs.parallel.wall_s
     lint_speed = jobs.serial_lint_s / jobs.parallel_lint_s
     n = jobs.models
     return [
         Verdict("jobs", process, f"{n} models: {jobs.serial.wall_s:.2f} s vs "
                 f"{jobs.parallel.wall_s:.2f} s = {speed:.2f}x ({n / jobs.serial.wall_s:.0f} -> "
-                f"{n / jobs.parallel.wall_s:.0f} models/s); {same}",
+                f"{n / jobs.parallel.wall_s:.0f} models/s); {same}{halves}",
                 speed >= 1.6 and jobs.same_output),
         Verdict("jobs", phase, f"{jobs.serial_lint_s:.2f} s vs {jobs.parallel_lint_s:.2f} s = "
                 f"{lint_speed:.2f}x ({n / jobs.serial_lint_s:.0f} -> "
