@@ -157,7 +157,7 @@ class PendingInference:
         self._worker: _Worker | None = None
         self._exchange: _Exchange | None = None
         self._said_from = 0
-        here = _answered_here(payload, data_prop)
+        here = _answered_here(payload, data_prop, timeout)
         if here is not None:  # a -j worker's small model (infer_small_models_here)
             self._answer = here
             return
@@ -623,16 +623,17 @@ def _extension_here() -> Any:
     return module
 
 
-def _answered_here(payload: bytes, data_prop: bool) -> bytes | None:
+def _answered_here(payload: bytes, data_prop: bool, timeout: float) -> bytes | None:
     """The answer to a small request, inferred in this process where that is set up; None
-    where the request goes to the child."""
+    where the request goes to the child. Past ``timeout`` (a runtime check's deadline, when
+    shorter than the limit) the worker ends too: the child then finds what -j 1 finds."""
     if not _HERE or len(payload) >= IN_PROCESS_BYTES \
             or threading.current_thread() is not threading.main_thread():
         return None
     here = _HERE[0]
     saved = os.dup(2)
     os.dup2(here.silent, 2)  # an abort's words: the child's go to a file nobody shows
-    signal.setitimer(signal.ITIMER_REAL, here.limit_s)
+    signal.setitimer(signal.ITIMER_REAL, max(min(here.limit_s, timeout), 1e-6))  # 0: no timer
     try:
         return here.answer(payload, data_prop)
     finally:

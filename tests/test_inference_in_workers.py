@@ -124,12 +124,16 @@ def test_an_abort_ends_the_worker_and_prints_nothing() -> None:
     assert proc.stdout == "" and proc.stderr == ""
 
 
-def test_a_pass_past_the_limit_ends_the_worker() -> None:
+@pytest.mark.parametrize(("limit", "deadline"), [(1e-6, 300.0), (300.0, 1e-6)])
+def test_a_pass_past_the_limit_or_the_deadline_ends_the_worker(
+    limit: float, deadline: float
+) -> None:
+    """The limit, or a runtime check's deadline when it is shorter."""
     proc = _run_python(f"""
         from archlint import inference
-        assert inference.infer_small_models_here(1e-6)
+        assert inference.infer_small_models_here({limit})
         inference.start_inference(open({str(FIXTURES / "exported" / "lstm_4_2.onnx")!r},
-                                       "rb").read())
+                                       "rb").read(), timeout={deadline})
         print("survived")
     """)
     assert proc.returncode == -signal.SIGALRM
