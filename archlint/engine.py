@@ -13,6 +13,7 @@ import dataclasses
 import gc
 import os
 import re
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -87,6 +88,11 @@ def _start_worker(linter: Linter, parent: int, in_process_limit: float | None) -
     itself, each pass for at most this long (inference.infer_small_models_here); None: in a
     child, as -j 1 does (the engine's second pool, after a worker ended)."""
     _lifeline(parent)
+    # The CLI's SIGTERM handler (inherited through fork) turns SIGTERM into SystemExit, which
+    # the pool's own code catches where a worker blocks sending a result back: a worker the
+    # pool ends after another one died would then never end, and the pool would wait for it
+    # for ever. A worker ends at once instead; the command's process stops the pool itself.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _POOL_LINTER[:] = [linter]
     if in_process_limit is not None:
         from archlint.inference import infer_small_models_here
@@ -225,11 +231,13 @@ class Linter:
                         report_ready()
                 except BrokenProcessPool:
                     if limit is None:
+                        _stop_pool(pool)
                         raise
                     for k, future in futures.items():  # what finished before it broke
                         if future.done() and not future.cancelled() \
                                 and future.exception() is None:
                             done[k] = future.result()
+                    _stop_pool(pool)  # the others, busy or blocked on a full pipe: now
                     continue
                 except BaseException:  # Ctrl-C, SIGTERM: the workers (and their children) too
                     _stop_pool(pool)

@@ -164,6 +164,26 @@ def test_two_jobs_report_an_abort_as_one_job_does_and_print_nothing(tmp_path: Pa
     assert all("Assertion" in f["message"] for f in crashed)
 
 
+def test_a_broken_pool_ends_while_a_worker_sends_back_big_reports(tmp_path: Path) -> None:
+    """200 exports whose reports are big, the aborting model among them: when its worker ends,
+    the other one may be blocked sending results into a pipe nobody reads any more. It is
+    stopped (it once ignored the pool's SIGTERM through the CLI's handler, and -j 2 hung for
+    ever); the report is -j 1's."""
+    root = tmp_path / "models"
+    root.mkdir()
+    export = (FIXTURES / "stacked_cells" / "bi_gru_gru.onnx").read_bytes()  # 4 findings
+    for i in range(200):
+        (root / f"m{i:03d}.onnx").write_bytes(export)
+    (root / "m100a.onnx").write_bytes(ABORTS[0].read_bytes())
+    args = ("lint", str(root), "--format", "json", "--exit-zero", "-q")
+    serial = run_archlint(*args, "-j", "1")
+    parallel = run_archlint(*args, "-j", "2", timeout=120)  # TimeoutExpired: the hang
+    assert parallel.returncode == 0, parallel.stderr
+    assert parallel.stderr == ""
+    assert _without_timings(parallel.stdout) == _without_timings(serial.stdout)
+    assert len(json.loads(serial.stdout)["models"]) == 201
+
+
 def test_workers_that_run_past_the_limit_are_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
