@@ -86,13 +86,17 @@ _POOL_LINTER: list[Linter] = []
 def _start_worker(linter: Linter, parent: int, in_process_limit: float | None) -> None:
     """A pool worker's start. ``in_process_limit``: its small models are inferred in the worker
     itself, each pass for at most this long (inference.infer_small_models_here); None: in a
-    child, as -j 1 does (the engine's second pool, after a worker ended)."""
-    _lifeline(parent)
+    child, as -j 1 does (the engine's second pool, after a worker ended, and every pool of a
+    runtime check, whose workers a broken pool would kill in the middle of a run)."""
     # The CLI's SIGTERM handler (inherited through fork) turns SIGTERM into SystemExit, which
     # the pool's own code catches where a worker blocks sending a result back: a worker the
     # pool ends after another one died would then never end, and the pool would wait for it
     # for ever. A worker ends at once instead; the command's process stops the pool itself.
+    # SIGTERM is blocked while the workers start (_pool_start), so none comes before this.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    _lifeline(parent)
     _POOL_LINTER[:] = [linter]
     if in_process_limit is not None:
         from archlint.inference import infer_small_models_here
@@ -114,6 +118,21 @@ def _chunks(
 ) -> list[Sequence[tuple[str, Path]]]:
     size = max(1, min(_MAX_CHUNK, -(-len(targets) // (workers * 4))))
     return [targets[i:i + size] for i in range(0, len(targets), size)]
+
+
+@contextlib.contextmanager
+def _pool_start() -> Iterator[None]:
+    """While workers fork: SIGTERM held (a worker sets its own action before it takes one,
+    _start_worker), and the heap frozen (_frozen_heap)."""
+    blocks = hasattr(signal, "pthread_sigmask")
+    if blocks:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        with _frozen_heap():
+            yield
+    finally:
+        if blocks:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 @contextlib.contextmanager
@@ -200,10 +219,8 @@ class Linter:
         The workers infer their small models themselves (inference.infer_small_models_here).
         When one of them ends (onnx aborted, crashed or ran past the limit on a model), the
         models the pool has not reported are linted again in workers that infer in a child
-        each, as -j 1 does: so the report is -j 1's, that model's finding included."""
-        from concurrent.futures import ProcessPoolExecutor  # only -j pays for its import
-        from concurrent.futures.process import BrokenProcessPool
-
+        each, as -j 1 does: so the report is -j 1's, that model's finding included. With a
+        runtime check, every worker infers in a child."""
         from archlint.inference import IN_PROCESS_LIMIT_S
 
         chunks = _chunks(targets, workers)
@@ -219,31 +236,46 @@ class Linter:
                         on_model(report)
                 told[0] += 1
 
-        for limit in (IN_PROCESS_LIMIT_S, None):  # None: each model's inference in a child
-            with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
-                                     initargs=(self, os.getpid(), limit)) as pool:
-                try:
-                    with _frozen_heap():  # submit() starts the workers
-                        futures = {k: pool.submit(_lint_chunk, chunk)
-                                   for k, chunk in enumerate(chunks) if done[k] is None}
-                    for k, future in futures.items():
-                        done[k] = future.result()
-                        report_ready()
-                except BrokenProcessPool:
-                    if limit is None:
-                        _stop_pool(pool)
-                        raise
-                    for k, future in futures.items():  # what finished before it broke
-                        if future.done() and not future.cancelled() \
-                                and future.exception() is None:
-                            done[k] = future.result()
-                    _stop_pool(pool)  # the others, busy or blocked on a full pipe: now
-                    continue
-                except BaseException:  # Ctrl-C, SIGTERM: the workers (and their children) too
+        limits = (IN_PROCESS_LIMIT_S, None) if self.runtime is None else (None,)
+        for limit in limits:  # None: each model's inference in a child
+            if self._lint_in_one_pool(chunks, done, report_ready, workers, limit):
+                break
+        return reports
+
+    def _lint_in_one_pool(
+        self, chunks: list[Sequence[tuple[str, Path]]], done: list[list[ModelReport] | None],
+        report_ready: Callable[[], None], workers: int, limit: float | None,
+    ) -> bool:
+        """Lint the chunks not ``done`` in one pool; False when a worker ended (what finished
+        before is kept in ``done``), and the caller goes on with another pool."""
+        from concurrent.futures import Future, ProcessPoolExecutor  # only -j pays for them
+        from concurrent.futures.process import BrokenProcessPool
+
+        futures: dict[int, Future[list[ModelReport]]] = {}
+        with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker,
+                                 initargs=(self, os.getpid(), limit)) as pool:
+            try:
+                with _pool_start():  # submit() starts the workers
+                    for k, chunk in enumerate(chunks):
+                        if done[k] is None:
+                            futures[k] = pool.submit(_lint_chunk, chunk)
+                for k, future in futures.items():
+                    done[k] = future.result()
+                    report_ready()
+            except BrokenProcessPool:
+                if limit is None:
                     _stop_pool(pool)
                     raise
-            break
-        return reports
+                for k, future in futures.items():  # what finished before it broke
+                    if future.done() and not future.cancelled() \
+                            and future.exception() is None:
+                        done[k] = future.result()
+                _stop_pool(pool)  # the others, busy or blocked on a full pipe: now
+                return False
+            except BaseException:  # Ctrl-C, SIGTERM: the workers (and their children) too
+                _stop_pool(pool)
+                raise
+        return True
 
     def _lint_targets(self, targets: Sequence[tuple[str, Path]]) -> list[ModelReport]:
         return [self.lint_file(path, shown) for shown, path in targets]

@@ -593,7 +593,7 @@ def infer_small_models_here(limit_s: float = IN_PROCESS_LIMIT_S) -> bool:
 
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # a pass past the limit ends the worker
     _HERE[:] = [_Here(answerer(extension, lambda: ModelProto, weightless_class),
-                      limit_s, os.open(os.devnull, os.O_WRONLY))]
+                      max(limit_s, 1e-6), os.open(os.devnull, os.O_WRONLY))]  # 0: no timer
     return True
 
 
@@ -601,11 +601,13 @@ def _extension_here() -> Any:
     """onnx's C++ extension in this process: loaded by its path as the child loads it (the
     onnx package's import costs more than a small model's whole lint), and registered under
     its name, since onnx's modules, imported later, import it again (a second load of it
-    fails). None where it cannot be found or loaded."""
+    fails; ``onnx.onnx_cpp2py_export`` as an attribute of the package is then missing, which
+    onnx's own code never reads). None where it cannot be found or loaded, and where this
+    process had loaded it already (the Python API's caller imported onnx): schemas the caller
+    registered would change what it infers, and the child's is onnx's own."""
     name = "onnx.onnx_cpp2py_export"
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        return loaded
+    if name in sys.modules:
+        return None
     path = _extension_path(_package_folders("onnx"))
     if path is None:
         return None
@@ -625,15 +627,15 @@ def _extension_here() -> Any:
 
 def _answered_here(payload: bytes, data_prop: bool, timeout: float) -> bytes | None:
     """The answer to a small request, inferred in this process where that is set up; None
-    where the request goes to the child. Past ``timeout`` (a runtime check's deadline, when
-    shorter than the limit) the worker ends too: the child then finds what -j 1 finds."""
-    if not _HERE or len(payload) >= IN_PROCESS_BYTES \
+    where the request goes to the child: also under a runtime check's deadline, which counts
+    from the request to the answer read, the caller's own work between them included."""
+    if not _HERE or len(payload) >= IN_PROCESS_BYTES or timeout < INFERENCE_TIMEOUT_S \
             or threading.current_thread() is not threading.main_thread():
         return None
     here = _HERE[0]
     saved = os.dup(2)
     os.dup2(here.silent, 2)  # an abort's words: the child's go to a file nobody shows
-    signal.setitimer(signal.ITIMER_REAL, max(min(here.limit_s, timeout), 1e-6))  # 0: no timer
+    signal.setitimer(signal.ITIMER_REAL, here.limit_s)
     try:
         return here.answer(payload, data_prop)
     finally:
