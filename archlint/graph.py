@@ -458,6 +458,8 @@ class ModelGraph:
                           if name and name not in inputs and name not in scope.producers
                           and name not in scope.initializers]
             for name in dict.fromkeys(candidates):
+                if not isinstance(name, str):  # named in a finding: the model is corrupt
+                    raise not_text(name)
                 if self._defining_scope(name, path) is None and not self._sparse(name, path):
                     found.append((path, tuple(dict.fromkeys(scope.readers.get(name, ()))), name))
         return found

@@ -470,7 +470,10 @@ def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[Extern
             if tensor.data_location != TensorProto.EXTERNAL:
                 continue
             entries = {e.key: e.value for e in tensor.external_data}
-            ref = _judge_location(tensor.name, graph_path, entries.get("location", ""), base)
+            location = entries.get("location", "")
+            if not isinstance(location, str):  # proto2 hands back a string that is not UTF-8
+                raise UnicodeDecodeError("utf-8", location, 0, len(location), "not UTF-8")
+            ref = _judge_location(tensor.name, graph_path, location, base)
             problem = ref.problem or _judge_range(entries, ref.resolved)
             yield ExternalDataRef(ref.tensor, ref.graph, ref.location, ref.resolved, problem,
                                   prefix + kind)

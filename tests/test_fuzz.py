@@ -375,13 +375,20 @@ def test_strings_that_are_not_utf8_are_read_with_replacement_characters() -> Non
     # a recurrent node's attribute name (AL215 named it in a finding: sorting the findings
     # raised a TypeError)
     ("exported/gru_l2_uni_bf_h0.onnx", b"linear_before_reset"),
+    # a name only its reader holds so: a tensor nothing defines, named by AL004 (the JSON
+    # report raised a TypeError; found by the -j review's byte fuzzer)
+    ("exported/lstm_4_2.onnx", b"onnx::Unsqueeze_12"),
 ])
 def test_a_name_that_is_not_utf8_makes_the_model_corrupt(seed: str, name: bytes,
                                                          tmp_path: Path) -> None:
     data = (FIXTURES / seed).read_bytes()
     assert name in data
     path = tmp_path / "m.onnx"
-    path.write_bytes(data.replace(name, b"\x80" + name[1:]))
+    if seed == "exported/lstm_4_2.onnx":  # its last occurrence only: the reader's
+        at = data.rindex(name)
+        path.write_bytes(data[:at] + b"\x80" + data[at + 1:])
+    else:
+        path.write_bytes(data.replace(name, b"\x80" + name[1:]))
     report = assert_lints_cleanly(path)
     assert report.error == INVALID_UTF8
 
@@ -398,6 +405,19 @@ def test_a_producer_that_is_not_utf8_does_not_stop_a_model_with_external_data(
     report = assert_lints_cleanly(tmp_path / "m.onnx")
     assert report.error is None
     assert report.recurrent_layers == 2
+
+
+def test_an_external_data_location_that_is_not_utf8_makes_the_model_corrupt(
+        tmp_path: Path) -> None:
+    """It was a TypeError where the location is judged (found by the -j review's fuzzer)."""
+    model = onnx.load(FIXTURES / "exported" / "gru_l2_uni_bf_h0.onnx")
+    onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True,
+              all_tensors_to_one_file=True, location="m.data", size_threshold=0)
+    data = (tmp_path / "m.onnx").read_bytes()
+    assert b"m.data" in data
+    (tmp_path / "m.onnx").write_bytes(data.replace(b"m.data", b"m\x80data"))
+    report = assert_lints_cleanly(tmp_path / "m.onnx")
+    assert report.error == INVALID_UTF8
 
 
 def test_absurd_shapes_and_deep_nesting_are_bounded(tmp_path: Path) -> None:
