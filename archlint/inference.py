@@ -108,6 +108,8 @@ class InferenceOutcome:
         except Exception:  # its types parsed, and protobuf's C++ wrote it: never seen
             return None
         return inferred
+
+
 @dataclass(frozen=True)
 class _ChildFailure:
     """Why the worker gave no answer: it crashed, hung or could not start."""
@@ -578,19 +580,11 @@ def infer_small_models_here(limit_s: float = IN_PROCESS_LIMIT_S) -> bool:
     if extension is None:
         return False
     from archlint.answer_types import message_class
-    from archlint.inference_child import WEIGHTLESS_SCHEMA, answerer
+    from archlint.inference_child import WEIGHTLESS_SCHEMA, answerer, once
     from archlint.onnx_protos import ModelProto
 
-    made: list[Any] = []  # [the class or None], once tried: only a big answer needs it
-
-    def weightless_class() -> Any:
-        if not made:
-            try:
-                made.append(message_class(WEIGHTLESS_SCHEMA, "archlint_weightless.Model"))
-            except Exception:  # as in the child: the answer goes back whole
-                made.append(None)
-        return made[0]
-
+    # made only for a big answer; where it cannot be, the answer goes back whole, as the child's
+    weightless_class = once(lambda: message_class(WEIGHTLESS_SCHEMA, "archlint_weightless.Model"))
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # a pass past the limit ends the worker
     _HERE[:] = [_Here(answerer(extension, lambda: ModelProto, weightless_class),
                       max(limit_s, 1e-6), os.open(os.devnull, os.O_WRONLY))]  # 0: no timer
@@ -609,19 +603,11 @@ def _extension_here() -> Any:
     if name in sys.modules:
         return None
     path = _extension_path(_package_folders("onnx"))
-    if path is None:
-        return None
-    import importlib.util
+    from archlint.inference_child import extension_at
 
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            return None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    except ImportError:
-        return None
-    sys.modules[name] = module
+    module = None if path is None else extension_at(path)
+    if module is not None:
+        sys.modules[name] = module
     return module
 
 

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 
 __all__ = [
     "AS_SENT", "PARENT_FLAG", "PROTOBUF_FLAG", "SCHEMA_FLAG", "WEIGHTLESS_SCHEMA", "answerer",
-    "die_with_parent", "main", "run_passes",
+    "die_with_parent", "extension_at", "main", "once", "run_passes",
 ]
 
 # ``--parent=PID``: the process that started this one; this one never outlives it.
@@ -117,16 +117,24 @@ def parent_from(argv: list[str]) -> tuple[int | None, bool]:
     return None, False
 
 
+def extension_at(path: str) -> ModuleType | None:
+    """onnx's C++ extension loaded from ``path`` without the onnx package (a -j worker loads
+    it so too: archlint/inference.py); None where it cannot be loaded on its own."""
+    try:
+        spec = importlib.util.spec_from_file_location("onnx.onnx_cpp2py_export", path)
+        if spec is None or spec.loader is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except ImportError:
+        return None
+    return module
+
+
 def _load_extension(path: str | None) -> ModuleType:
-    if path:
-        try:
-            spec = importlib.util.spec_from_file_location("onnx.onnx_cpp2py_export", path)
-            if spec is not None and spec.loader is not None:
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                return module
-        except ImportError:
-            pass
+    module = extension_at(path) if path else None
+    if module is not None:
+        return module
     # A build whose extension cannot be loaded on its own: the slow way, through site-packages.
     import site
 
@@ -153,18 +161,27 @@ def _flag(argv: list[str], prefix: str) -> str | None:
 STRIP_ABOVE_BYTES = 4 * 1024**2
 
 
+def once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """What returns ``make()``, made on the first call only; None where that raised (a class
+    this process cannot make: what needs it does without)."""
+    made: list[Any] = []  # [the value or None], once tried
+
+    def value() -> Any:
+        if not made:
+            try:
+                made.append(make())
+            except Exception:
+                made.append(None)
+        return made[0]
+
+    return value
+
+
 def _model_class(site: str | None, schema: str | None) -> Callable[[], Any]:
     """onnx's ModelProto class, loaded on first use: protobuf from ``site`` (the folder that
     holds ``google``) and onnx's generated ``onnx_ml_pb2`` by path, without the onnx package;
     None where either cannot be loaded."""
-    loaded: list[Any] = []  # [ModelProto class or None], once tried
-
-    def model_class() -> Any:
-        if not loaded:
-            loaded.append(_load_schema(site, schema))
-        return loaded[0]
-
-    return model_class
+    return once(lambda: _load_schema(site, schema))
 
 
 def _weight_stripper(model_class: Callable[[], Any]) -> Callable[[bytes], bytes]:
@@ -205,14 +222,7 @@ WEIGHTLESS_SCHEMA = (
 def _weightless_class(site: str | None) -> Callable[[], Any]:
     """The class of WEIGHTLESS_SCHEMA's Model, loaded on first use with protobuf from
     ``site`` (the folder that holds ``google``); None where it cannot be loaded."""
-    loaded: list[Any] = []  # [the class or None], once tried
-
-    def model_class() -> Any:
-        if not loaded:
-            loaded.append(_load_weightless(site))
-        return loaded[0]
-
-    return model_class
+    return once(lambda: _load_weightless(site))
 
 
 def _load_weightless(site: str | None, *, fast: bool = True) -> Any:

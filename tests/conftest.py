@@ -62,6 +62,13 @@ def run_archlint(
     )
 
 
+def without_timings(text: str) -> dict[str, object]:
+    """A JSON report (``lint --format json``) less its timing, to compare two runs."""
+    report = json.loads(text)
+    report["summary"].pop("elapsed_s")
+    return report  # type: ignore[no-any-return]
+
+
 def lint_model(model: onnx.ModelProto, tmp_path: Path, select: Sequence[str] = ("ALL",),
                name: str = "model.onnx"):
     """Save a model to tmp_path and lint it with the selected rules; returns the findings."""

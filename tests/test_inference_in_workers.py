@@ -18,7 +18,7 @@ import pytest
 
 from archlint import inference
 
-from .conftest import FIXTURES, REPO, run_archlint
+from .conftest import FIXTURES, REPO, run_archlint, without_timings
 
 ABORTS = [REPO / "tests" / "data" / "fuzz_regressions" / name
           for name in ("onnx_inference_abort.onnx", "function_body_inference_abort.onnx")]
@@ -41,12 +41,6 @@ def _folder(tmp_path: Path, extra: list[Path]) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(src.read_bytes())
     return root
-
-
-def _without_timings(text: str) -> dict[str, object]:
-    report = json.loads(text)
-    report["summary"].pop("elapsed_s")
-    return report  # type: ignore[no-any-return]
 
 
 def test_in_the_worker_the_answer_is_the_childs_for_every_committed_model(
@@ -185,7 +179,7 @@ def test_two_jobs_report_an_abort_as_one_job_does_and_print_nothing(tmp_path: Pa
     parallel = run_archlint("lint", str(root), "--format", "json", "--exit-zero", "-q", "-j", "2")
     assert serial.returncode == parallel.returncode == 0, parallel.stderr
     assert parallel.stderr == ""
-    assert _without_timings(parallel.stdout) == _without_timings(serial.stdout)
+    assert without_timings(parallel.stdout) == without_timings(serial.stdout)
     crashed = [f for m in json.loads(parallel.stdout)["models"] for f in m["findings"]
                if f["code"] == "AL001" and "crashed (SIGABRT)" in f["message"]]
     assert len(crashed) == 2
@@ -208,7 +202,7 @@ def test_a_broken_pool_ends_while_a_worker_sends_back_big_reports(tmp_path: Path
     parallel = run_archlint(*args, "-j", "2", timeout=120)  # TimeoutExpired: the hang
     assert parallel.returncode == 0, parallel.stderr
     assert parallel.stderr == ""
-    assert _without_timings(parallel.stdout) == _without_timings(serial.stdout)
+    assert without_timings(parallel.stdout) == without_timings(serial.stdout)
     assert len(json.loads(serial.stdout)["models"]) == 201
 
 

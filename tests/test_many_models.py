@@ -10,7 +10,7 @@ from pathlib import Path
 
 from archlint.report import ModelReport, Report
 
-from .conftest import ARCHLINT, FIXTURES, run_archlint
+from .conftest import ARCHLINT, FIXTURES, run_archlint, without_timings
 
 ONLY = ("--select", "AL201,AL301")  # counts below must not move when rules are added
 
@@ -30,18 +30,12 @@ def _tree(tmp_path: Path) -> Path:
     return root
 
 
-def _without_timings(text: str) -> dict[str, object]:
-    report = json.loads(text)
-    report["summary"].pop("elapsed_s")
-    return report  # type: ignore[no-any-return]
-
-
 def test_parallel_output_equals_serial(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     serial = run_archlint("lint", *ONLY, str(root), "--format", "json")
     parallel = run_archlint("lint", *ONLY, str(root), "--format", "json", "-j", "3")
     assert serial.returncode == parallel.returncode == 1
-    assert _without_timings(serial.stdout) == _without_timings(parallel.stdout)
+    assert without_timings(serial.stdout) == without_timings(parallel.stdout)
     paths = [m["path"] for m in json.loads(parallel.stdout)["models"]]
     assert paths == sorted(paths) and len(paths) == 10
     text_serial = run_archlint("lint", *ONLY, str(root))
