@@ -5,9 +5,9 @@ value_info entries (and, to find a subgraph's own, its nodes' graph attributes).
 is a ModelProto that declares only those fields, with onnx's own numbers and names, and each
 entry's ``type`` as its bytes; every other field is kept as unknown bytes and never decoded.
 At 100k nodes the answer parses in 16 ms this way where onnx's whole schema takes 41 ms, and a
-type is its bytes, the key graph._Declared decodes it by, instead of a TypeProto to serialize
-again (30 ms for 40,000 tensors). The whole inferred model is parsed only when something asks
-for it (``LoadedModel.inferred``).
+type is its bytes, the key archlint/declared_types.py decodes it by, instead of a TypeProto to
+serialize again (30 ms for 40,000 tensors). The whole inferred model is parsed only when
+something asks for it (``LoadedModel.inferred``).
 """
 
 from __future__ import annotations

@@ -18,19 +18,25 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from archlint.cached import cached
+from archlint.constant_values import (
+    ASK_NUMPY,
+    constant_ints,
+    constant_value,
+    small_ints,
+    small_value,
+)
+from archlint.declared_types import DeclaredTypes, declared_types
 from archlint.functions import FunctionTable, TypeOf, instance_path
-from archlint.loader import LoadedModel, as_text, is_small_inline, subgraph_path
+from archlint.loader import LoadedModel, subgraph_path
 from archlint.onnx_ops import slot_names
 from archlint.onnx_protos import (
     AttributeProto,
     GraphProto,
     NodeProto,
     TensorProto,
-    TypeProto,
-    ValueInfoProto,
 )
-from archlint.shapes import Dim, Shape
-from archlint.tensor_values import element_type, plain_ints, to_array
+from archlint.shapes import Shape
+from archlint.tensor_values import element_type
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -71,9 +77,9 @@ class TensorInfo:
         """The value of a small constant (at most SMALL_TENSOR_ELEMENTS), else None."""
         source = self.constant_source
         if isinstance(source, NodeProto):
-            return _constant_value(source)
+            return constant_value(source)
         if isinstance(source, TensorProto):
-            return _small_value(source)
+            return small_value(source)
         return None
 
     @cached
@@ -83,12 +89,12 @@ class TensorInfo:
         (a Reshape's target, a Gather's indices: most exports' only constants a lint reads)."""
         source = self.constant_source
         if isinstance(source, NodeProto):
-            found = _constant_ints(source)
+            found = constant_ints(source)
         elif isinstance(source, TensorProto):
-            found = _small_ints(source)
+            found = small_ints(source)
         else:
             return None
-        if found is not _ASK_NUMPY:
+        if found is not ASK_NUMPY:
             return found  # type: ignore[return-value]
         value = self.value
         if value is None or value.dtype.kind not in "iu":
@@ -169,7 +175,7 @@ class _Scope:
     protos: Any  # the graph's repeated NodeProto field (a reference, not a copy)
     initializers: dict[str, TensorProto]
     # declared types by name, read from the inferred model on first use (None until then)
-    declared: _Declared | None
+    declared: DeclaredTypes | None
     # the same graph in the inferred model: (node index, subgraph attribute) steps from main
     locator: tuple[tuple[int, str], ...]
     source: GraphProto  # this graph as read, whose own value_info stands in when not inferred
@@ -229,11 +235,11 @@ class ModelGraph:
         graph, it would tie the graph into a cycle only the cyclic collector frees)."""
         return _NodeTable(self)
 
-    def _declared(self, scope: _Scope) -> _Declared:
+    def _declared(self, scope: _Scope) -> DeclaredTypes:
         """Declared and inferred types of one scope, from the inferred model (read once)."""
         if scope.declared is None:
             graph = None if self._inferred is None else _follow(self._inferred(), scope.locator)
-            scope.declared = _declared_types(graph if graph is not None else scope.source)
+            scope.declared = declared_types(graph if graph is not None else scope.source)
         return scope.declared
 
     # --- scopes -------------------------------------------------------------------------------
@@ -816,9 +822,9 @@ def _make_tensor(scope: _Scope, name: str, graph: ModelGraph) -> TensorInfo | No
         if proto.op_type == "Constant" and proto.domain in ("", "ai.onnx"):
             constant = proto
             if dtype is None or shape is None:
-                value = _constant_value(proto)
+                value = constant_value(proto)
                 if value is not None:
-                    dtype = dtype or _np_to_onnx_dtype(value)
+                    dtype = dtype or element_type(value)
                     shape = shape if shape is not None else tuple(value.shape)
     return _tensor_info(name, scope.path, dtype, shape, f"{scope.path}/{index}", False, False,
                         name in scope.outputs, False, constant)
@@ -900,7 +906,7 @@ def _add_scope(
         path=path, parent=parent, parent_node=parent_node, protos=proto.node,
         initializers=main_initializers if path == "main"
         else {t.name: t for t in proto.initializer},
-        declared=_declared_types(proto) if locator is None else None,
+        declared=declared_types(proto) if locator is None else None,
         locator=locator or (), source=proto, inputs=inputs,
         outputs=tuple(vi.name for vi in proto.output),
     )
@@ -990,221 +996,3 @@ def _subgraphs(node: NodeProto) -> Iterator[tuple[str, GraphProto]]:
         elif attr.type == AttributeProto.GRAPHS:
             for k, sub in enumerate(attr.graphs):
                 yield f"{attr.name}[{k}]", sub
-
-
-def _declared_types(graph: GraphProto) -> _Declared:
-    """Declared types by name (inputs, value_info, outputs), decoded only when asked for.
-
-    The first declaration wins unless it has no shape and a later one does.
-    """
-    declared = _Declared(graph.value_info)
-    declared.declare(graph.input)
-    names = [vi.name for vi in graph.value_info]
-    positions = {name: k for k, name in enumerate(names)}
-    if len(positions) == len(names) and declared.declares_none_of(positions):
-        declared.positions = positions  # inference's own, one per tensor: read when asked
-    else:
-        declared.declare(graph.value_info)
-    declared.declare(graph.output)
-    return declared
-
-
-class _Declared:
-    """Declared types by name: a table of the entries declared one by one, and the positions
-    of value_info entries looked up only when asked for (a big graph's 100k entries are not
-    all read)."""
-
-    def __init__(self, value_info: Any) -> None:
-        self._table: dict[str, ValueInfoProto] = {}
-        self._value_info = value_info
-        self.positions: dict[str, int] = {}
-        # a TypeProto's bytes -> its (dtype, shape): tensors of one type are decoded once (the
-        # bytes are the type, so equal bytes decode to equal values; a dim costs ~1 us to read)
-        self._decoded: dict[bytes, tuple[int | None, Shape | None]] = {}
-
-    def get(self, name: str) -> ValueInfoProto | None:
-        found = self._table.get(name)
-        if found is not None:
-            return found
-        position = self.positions.get(name)
-        return None if position is None else self._value_info[position]
-
-    def type_of(self, name: str) -> tuple[int | None, Shape | None]:
-        """(dtype, shape) as declared for ``name``; (None, None) when it is not declared."""
-        value_info = self.get(name)
-        if value_info is None:
-            return None, None
-        type_proto = value_info.type  # its bytes in an answer read by archlint/answer_types.py
-        key = type_proto if isinstance(type_proto, bytes) else type_proto.SerializeToString()
-        found = self._decoded.get(key)
-        if found is None:
-            found = self._decoded[key] = _tensor_type(
-                _type_proto(key) if isinstance(type_proto, bytes) else type_proto)
-        return found
-
-    def declare(self, entries: Iterable[ValueInfoProto]) -> None:
-        """Add entries: each takes its name unless one is there with a shape it lacks; a
-        second declaration of a name fills in the axes the first leaves unknown (below)."""
-        for entry in entries:
-            vi = _as_value_info(entry)
-            old = self.get(vi.name)
-            if old is not None:
-                old = _as_value_info(old)
-            if old is None or (
-                not old.type.tensor_type.HasField("shape")
-                and vi.type.tensor_type.HasField("shape")
-            ):
-                self._table[vi.name] = vi
-            elif (merged := _merged_declaration(old, vi)) is not None:
-                self._table[vi.name] = merged
-
-    def declares_none_of(self, names: Iterable[str]) -> bool:
-        return self._table.keys().isdisjoint(names)
-
-
-def _as_value_info(entry: Any) -> ValueInfoProto:
-    """A ValueInfoProto of an entry read with archlint/answer_types.py's schema (its name and
-    type bytes, the rest kept as it came), or ``entry`` itself."""
-    if isinstance(entry, ValueInfoProto):
-        return entry
-    converted: ValueInfoProto = ValueInfoProto.FromString(entry.SerializeToString())
-    return converted
-
-
-def _type_proto(data: bytes) -> TypeProto:
-    try:
-        parsed: TypeProto = TypeProto.FromString(data)
-    except Exception:  # unreadable: no type (the answer's protobuf parsed: never seen)
-        return TypeProto()
-    return parsed
-
-
-def _merged_declaration(first: ValueInfoProto, later: ValueInfoProto) -> ValueInfoProto | None:
-    """``first`` with the axes it leaves unknown taken from ``later``, a second declaration of
-    the same tensor; None when ``later`` adds nothing or contradicts it (then the first holds,
-    as in onnx's inference).
-
-    A model may declare one tensor twice: onnxslim keeps the exporter's value_info entry
-    (torch's dynamo exporter writes ``[?, ?, 2, 3]``) and appends its own (``[seq, batch, 2,
-    3]``); onnx's inference refines neither. Reading only the first would lose the symbols
-    that tie an axis to a graph input.
-    """
-    a, b = first.type.tensor_type, later.type.tensor_type
-    if not (a.HasField("shape") and b.HasField("shape")) or len(a.shape.dim) != len(b.shape.dim):
-        return None
-    if a.elem_type and b.elem_type and a.elem_type != b.elem_type:
-        return None
-    filled: list[int] = []
-    for k, (mine, theirs) in enumerate(zip(a.shape.dim, b.shape.dim, strict=True)):
-        kind, other = mine.WhichOneof("value"), theirs.WhichOneof("value")
-        if other is None or (other == "dim_param" and not theirs.dim_param):
-            continue  # the later one does not know this axis either
-        if kind is None or (kind == "dim_param" and not mine.dim_param):
-            filled.append(k)
-        elif kind != other or getattr(mine, kind) != getattr(theirs, other):
-            return None  # they disagree: keep the first
-    if not filled and (a.elem_type or not b.elem_type):
-        return None
-    merged = ValueInfoProto()
-    merged.CopyFrom(first)
-    tensor_type = merged.type.tensor_type
-    tensor_type.elem_type = a.elem_type or b.elem_type
-    for k in filled:
-        tensor_type.shape.dim[k].CopyFrom(b.shape.dim[k])
-    return merged
-
-
-def type_of(value_info: ValueInfoProto) -> tuple[int | None, Shape | None]:
-    return _tensor_type(value_info.type)
-
-
-def _tensor_type(type_proto: TypeProto) -> tuple[int | None, Shape | None]:
-    if not type_proto.HasField("tensor_type"):
-        return None, None
-    tensor_type = type_proto.tensor_type
-    dtype = tensor_type.elem_type or None
-    if not tensor_type.HasField("shape"):
-        return dtype, None
-    dims: list[Dim] = []
-    for dim in tensor_type.shape.dim:
-        kind = dim.WhichOneof("value")  # one call where two HasField cost twice as much
-        if kind == "dim_value":
-            # A negative size is not ONNX, but a common hand edit (``dim_value = -1`` to make
-            # a dim dynamic) and what some converters write (snips' tract tests): onnxruntime
-            # reads any negative size as a free dim, and so does archlint (unknown, unnamed)
-            value = dim.dim_value
-            dims.append(value if value >= 0 else None)
-        elif kind == "dim_param":
-            # not UTF-8: shown with replacement characters, as the producer name is
-            dims.append(as_text(dim.dim_param) or None)
-        else:
-            dims.append(None)
-    return dtype, tuple(dims)
-
-
-def _small_value(tensor: TensorProto) -> np.ndarray[Any, Any] | None:
-    if not is_small_inline(tensor):
-        return None
-    try:
-        return to_array(tensor)
-    except Exception:  # malformed tensor data: treat the value as unknown
-        return None
-
-
-# what _small_ints and _constant_ints return when only numpy can tell (TensorInfo.int_value)
-_ASK_NUMPY = object()
-
-
-def _small_ints(tensor: TensorProto) -> object:
-    """_small_value's integers without numpy: (values, shape), None (no integer value), or
-    _ASK_NUMPY."""
-    if not is_small_inline(tensor):
-        return None
-    try:
-        values = plain_ints(tensor)
-    except Exception:  # malformed tensor data: to_array fails too, the value is unknown
-        return None
-    return _ASK_NUMPY if values is None else (values, tuple(tensor.dims))
-
-
-def _constant_ints(node: NodeProto) -> object:
-    """_constant_value's integers without numpy, as _small_ints."""
-    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
-        return None
-    for attr in node.attribute:
-        if attr.name == "value" and attr.type == AttributeProto.TENSOR:
-            return _small_ints(attr.t)
-        if attr.name == "value_ints":
-            values = tuple(attr.ints)
-            return values, (len(values),)
-        if attr.name == "value_int":
-            return (attr.i,), ()
-        if attr.name in ("value_floats", "value_float"):
-            return None
-    return None
-
-
-def _constant_value(node: NodeProto) -> np.ndarray[Any, Any] | None:
-    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
-        return None
-    import numpy as np
-
-    for attr in node.attribute:
-        try:
-            if attr.name == "value" and attr.type == AttributeProto.TENSOR:
-                return _small_value(attr.t)
-            if attr.name == "value_ints":
-                return np.array(list(attr.ints), dtype=np.int64)
-            if attr.name == "value_int":
-                return np.array(attr.i, dtype=np.int64)
-            if attr.name == "value_floats":
-                return np.array(list(attr.floats), dtype=np.float32)
-            if attr.name == "value_float":
-                return np.array(attr.f, dtype=np.float32)
-        except Exception:  # malformed attribute: value unknown
-            return None
-    return None
-
-
-def _np_to_onnx_dtype(array: np.ndarray[Any, Any]) -> int | None:
-    return element_type(array)

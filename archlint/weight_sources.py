@@ -25,7 +25,8 @@ import numpy as np
 import onnx
 from onnx import NodeProto, OperatorSetIdProto, TensorProto, helper, numpy_helper
 
-from archlint.graph import MAX_SUBGRAPH_DEPTH, ModelGraph, NodeInfo, TensorInfo, type_of
+from archlint.declared_types import type_of
+from archlint.graph import MAX_SUBGRAPH_DEPTH, ModelGraph, NodeInfo, TensorInfo
 from archlint.loader import SMALL_TENSOR_ELEMENTS, infer_model_shapes
 from archlint.shapes import Shape, known_product
 

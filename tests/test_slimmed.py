@@ -3,7 +3,7 @@ the exports they came from.
 
 onnxslim appends its own value_info entry for tensors the exporter already declared; where the
 exporter's entry leaves an axis unknown and onnxslim's names it (``seq``), archlint reads both
-(graph._merged_declaration), as it reads the one refined entry of the original export.
+(declared_types.merged_declaration), as it reads the one refined entry of the original export.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto, helper
 
-from archlint.graph import _Declared, build_graph
+from archlint.declared_types import DeclaredTypes
+from archlint.graph import build_graph
 from archlint.layers import build_layers
 from archlint.loader import load_model
 from archlint.params import Convention, count_model
@@ -66,7 +67,7 @@ def test_the_baked_reshape_of_the_dynamo_export_is_found_after_slimming() -> Non
 
 
 def _declared(*entries: tuple[int, list[int | str | None]]) -> tuple[int | None, object]:
-    table = _Declared([])
+    table = DeclaredTypes([])
     table.declare(helper.make_tensor_value_info("t", dtype, shape) for dtype, shape in entries)
     return table.type_of("t")
 

@@ -17,7 +17,8 @@ import onnx
 import pytest
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
-from archlint.graph import ModelGraph, TensorInfo, _tensor_type, build_graph
+from archlint.declared_types import tensor_type
+from archlint.graph import ModelGraph, TensorInfo, build_graph
 from archlint.loader import load_model
 from archlint.recurrent import (
     RecurrentLayer,
@@ -195,7 +196,7 @@ def test_layer_attributes_as_onnx_helper_reads_them(
 def test_declared_dims_decode_as_written(tmp_path: Path) -> None:
     info = helper.make_tensor_value_info("v", TensorProto.FLOAT, ["seq", 4, None, ""])
     info.type.tensor_type.shape.dim[2].Clear()  # neither a value nor a symbol
-    dtype, shape = _tensor_type(info.type)
+    dtype, shape = tensor_type(info.type)
     assert (dtype, shape) == (TensorProto.FLOAT, ("seq", 4, None, None))
     assert [type(d) for d in shape or ()] == [str, int, type(None), type(None)]
     # tensors of one type share its decoding, another type is decoded anew (an op of a custom

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
-from archlint.graph import NodeInfo, type_of
+from archlint.declared_types import type_of
+from archlint.graph import NodeInfo
 from archlint.patterns import attr_int
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._fixes import node_of
