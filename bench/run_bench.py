@@ -22,6 +22,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -209,6 +210,35 @@ def run_jobs(folder: Path, repeat: int, timeout_s: float, into: Measurements) ->
               f"{into.jobs.halves.wall_s:8.2f}s {into.jobs.halves.status}", flush=True)
 
 
+# The 1-minute load average per core below which the machine counts as idle (2 cores: 0.5).
+IDLE_LOAD_PER_CORE = 0.25
+
+
+def settle(limit_s: float, cores: int) -> tuple[float, float]:
+    """Wait up to ``limit_s`` for the 1-minute load average to fall below the idle line (what
+    ran before, a test suite or another bench, fades from it in a minute or two), so that
+    runs started after other work are comparable. Returns (the load average then, seconds
+    waited)."""
+    started = time.monotonic()
+    load = os.getloadavg()[0]
+    while load >= IDLE_LOAD_PER_CORE * cores and time.monotonic() - started < limit_s:
+        time.sleep(min(5.0, max(0.0, limit_s - (time.monotonic() - started))))
+        load = os.getloadavg()[0]
+    return load, time.monotonic() - started
+
+
+def load_note(before: float, waited_s: float, after: float, cores: int) -> str:
+    """The load line of the summary. Busy is judged on the load before the first run: at the
+    end, the bench's own processes (one at a time, two for -j 2) are in the average."""
+    note = f"Load average (1 min) {before:.1f} at the start"
+    if waited_s >= 1:
+        note += f" (after waiting {waited_s:.0f} s for the machine to settle)"
+    note += f", {after:.1f} at the end (the bench's own processes included), on {cores} cores"
+    if before >= IDLE_LOAD_PER_CORE * cores:  # others' work shares the cores
+        note += ": a busy machine, where -j 2 finds no idle core and every ratio is noisier"
+    return note
+
+
 def markdown(m: Measurements, verdicts: Sequence[Verdict], command: str) -> str:
     lines = [f"Command: `{command}`", "", "| target | measured | met? |", "|---|---|---|"]
     lines += [f"| {v.target} | {v.measured} | {v.word} |" for v in verdicts]
@@ -261,13 +291,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="scale-series sizes (default: all; --quick: 1000 10000)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per command")
     parser.add_argument("--markdown", type=Path, help="write the summary and tables here")
+    parser.add_argument("--settle", type=float, metavar="S",
+                        help="wait up to S seconds for the load average to fall below "
+                             f"{IDLE_LOAD_PER_CORE} per core first (default 180; --quick: 0)")
     args = parser.parse_args(argv)
     selected = set(args.targets or TARGETS)
     repeat = args.repeat or (1 if args.quick else 3)
     (HERE / "out").mkdir(exist_ok=True)
     compile_bytecode()
     m = Measurements()
-    load_before = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    settle_s = args.settle if args.settle is not None else (0.0 if args.quick else 180.0)
+    load_before, waited_s = settle(settle_s, cores)
 
     sizes = args.sizes or (SCALE_QUICK if args.quick else SCALE)
     scale = [args.models / f"scale_{n}.onnx" for n in sizes]
@@ -310,11 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdicts = [v for v in judge(m, [label(p) for p in scale], [label(p) for p in realistic],
                                  label(inline), label(sparse)) if v.group in selected]
     text = markdown(m, verdicts, " ".join(["python", "bench/run_bench.py", *sys.argv[1:]]))
-    cores, load_after = os.cpu_count() or 1, os.getloadavg()[0]
-    load = (f"Load average (1 min) {load_before:.1f} at the start, {load_after:.1f} at the end, "
-            f"on {cores} cores")
-    if max(load_before, load_after) > cores / 2:  # others' work shares the cores
-        load += ": a busy machine, where -j 2 finds no idle core and every ratio is noisier"
+    load = load_note(load_before, waited_s, os.getloadavg()[0], cores)
     text = text.replace("\n", f"\n\n{load}.\n", 1)
     print()
     print(text)

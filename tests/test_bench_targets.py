@@ -86,3 +86,20 @@ def test_harness_runs_and_summarises(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "static lint imports no onnxruntime | met" in done.stdout
     assert "| target | measured | met? |" in table.read_text()
+
+
+def test_busy_is_judged_before_the_first_run_not_at_the_end() -> None:
+    """The end's load average holds the bench's own processes: an idle start is an idle run."""
+    from run_bench import load_note
+
+    idle = load_note(0.3, 0.0, 1.2, 2)
+    assert "busy" not in idle and "0.3 at the start" in idle and "1.2 at the end" in idle
+    busy = load_note(1.3, 180.0, 1.3, 2)
+    assert "a busy machine" in busy and "after waiting 180 s" in busy
+
+
+def test_settle_waits_no_longer_than_asked() -> None:
+    from run_bench import settle
+
+    load, waited = settle(0.0, 2)
+    assert waited < 1.0 and load >= 0.0
