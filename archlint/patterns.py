@@ -362,6 +362,13 @@ def align_reshape(
         for offset in range(rj - j + 1):
             if target[j + offset] != 0 or allowzero:
                 groups[j + offset] = (i + offset,)
+    elif rj >= j and 0 not in target[j:rj + 1]:
+        # known size-1 input axes hold nothing (a one-direction Y's D axis): without them the
+        # counts may agree, and the axes left map one to one ([seq, batch, 1, 5] -> [5, -1, 5])
+        kept = [k for k in range(i, ri + 1) if in_shape[k] != 1]
+        if len(kept) == rj - j + 1:
+            for offset, k in enumerate(kept):
+                groups[j + offset] = (k,)
     return groups
 
 

@@ -348,6 +348,19 @@ def test_real_dynamo_gru_export_bakes_the_sequence_length() -> None:
         run_ort(model, {"seq": 7, "batch": 3})
 
 
+def test_real_dynamo_export_of_a_one_direction_lstm_bakes_the_sequence_length() -> None:
+    """Y [seq, batch, 1, 5] loses its direction axis in a Reshape to [5, -1, 5]: the size-1
+    axis no longer hides that the 5 stands for seq."""
+    path = DEFECTS / "lstm_uni_dynamo.onnx"
+    [finding] = lint(path)
+    assert (finding.code, finding.location.node, finding.expected, finding.actual) == (
+        "AL302", "node_Reshape_83", "[0, -1, 5] with allowzero=0", "[5, -1, 5]")
+    model = onnx.load(path)
+    assert run_ort(model, {"seq": 5, "batch": 3})["getitem"].shape == (5, 3, 5)
+    with pytest.raises(OrtFail, match="node_Reshape_83"):
+        run_ort(model, {"seq": 7, "batch": 3})
+
+
 def test_real_dynamo_export_of_a_batch_first_bilstm_with_a_head_declares_the_example_length(
 ) -> None:
     """X keeps seq dynamic, but the transposed Y and the output are declared with the export

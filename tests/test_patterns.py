@@ -131,6 +131,11 @@ def test_flatten_paths_compose_transposes(tmp_path: Path) -> None:
     ((4, 5), (20,), {0: (0, 1)}),
     (("a", "b"), (-1,), {0: (0, 1)}),
     (("a", "b", 3), (-1, 2), {}),
+    # a size-1 axis (one direction's D) holds nothing: the rest still maps one to one
+    (("seq", "batch", 1, 5), (5, -1, 5), {0: (0,), 1: (1,), 2: (3,)}),
+    (("seq", 1, "batch", 3), (5, -1, 3), {0: (0,), 1: (2,), 2: (3,)}),
+    (("a", "b", 1, 5), (0, -1, 5), {0: (0,), 1: (1, 2), 2: (3,)}),
+    (("a", "b", 1, 5), (3, 0, 5), {2: (3,)}),  # a copy in the middle: no guess
 ])
 def test_align_reshape(shape, target, groups) -> None:
     assert align_reshape(shape, target) == groups
