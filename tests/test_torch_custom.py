@@ -1,7 +1,9 @@
 """Hand-written recurrent layers in PyTorch (fixtures/torch_custom/, make_torch_custom.py):
 PyTorch's own custom RNN benchmarks (fastrnns's LSTMCell, LayerNormLSTMCell and LSTMLayer, its
 reversed and stacked layers), a GRU written the same way and the tutorials' cells made of
-Linear layers, each scripted, traced and exported by dynamo.
+Linear layers, each scripted, traced and exported by dynamo; and torch's own nn.LSTMCell
+stepped in a Python loop, two of them stacked step by step, or one reading a per-step
+projection of x_t, traced and exported by dynamo.
 
 Each layer is recognised with PyTorch's sizes and counts PyTorch's parameters:
 - traced by the classic exporter, ``mm(x, W_ih.t()) + b_ih + mm(h, W_hh.t())`` is
@@ -36,7 +38,7 @@ INVALID = "reverse_lstm_script.onnx"
 
 def test_every_export_runs_as_pytorch_does_but_the_invalid_one() -> None:
     assert sorted(MANIFEST) == sorted(path.name for path in HERE.glob("*.onnx"))
-    assert len(MANIFEST) == 26
+    assert len(MANIFEST) == 30
     assert list(DATA["export_errors"]) == ["cat_lstm_script.onnx"]  # the exporter's own
     for name, entry in MANIFEST.items():
         if name == INVALID:
@@ -72,6 +74,11 @@ def test_each_layer_is_recognised_with_pytorch_sizes_and_counts(name: str) -> No
     ("cat_rnn_dynamo.onnx", ["AL025"]),
     ("cat_lstm_step_trace.onnx", ["AL025"]),
     ("stacked_lstm_dynamo.onnx", ["AL025", "AL025"]),
+    # the upper cell reads the lower one's h_t, the projected cell tanh(Linear(x_t)): their
+    # steps are found through those computed inputs
+    ("interleaved_cells_trace.onnx", ["AL025", "AL025"]),
+    ("interleaved_cells_dynamo.onnx", ["AL025", "AL025"]),
+    ("projected_cell_trace.onnx", ["AL025"]),
     # onnx's inference keeps the step axis SplitToSequence's keepdims=0 drops (the spec
     # ignores keepdims when `split` is given; onnxruntime honours it), so the body's Gemm
     # reads rank 3 there: the warning is onnx's own

@@ -11,9 +11,11 @@ from collections.abc import Callable, Mapping
 
 from archlint.cells._trace import (
     _CELL_BY_GATES,
+    _DATA_INPUTS,
     _PRODUCTS,
     _QDQ,
     _QLINEAR_PRODUCTS,
+    _SEARCH_LIMIT,
     _SEQUENCE_VIEW_OPS,
     _VIEWS,
     CellFacts,
@@ -180,6 +182,8 @@ def _match_chain(
         direction, steps = _hoisted_steps(graph, kernel_products[0], walks) \
             or (direction, steps)
     if direction == "unknown":
+        direction, steps = _computed_steps(graph, ordered) or (direction, steps)
+    if direction == "unknown":
         # Without per-step slices of one sequence this is a weight shared across depth (an
         # ALBERT-style stack), not a recurrence over time.
         return NoMatch(first, "the input products do not read x_0, x_1, ... as slices (Split, "
@@ -282,7 +286,8 @@ def _without_probe(
     for product in products:
         by_index.setdefault(index_of[product.node.id], []).append(product)
     return [product for product in products
-            if len(same := by_index[index_of[product.node.id]]) < 2
+            if index_of[product.node.id] is None  # a computed step input: its step unknown
+            or len(same := by_index[index_of[product.node.id]]) < 2
             or product.node.id in step_nodes
             or not any(other.node.id in step_nodes for other in same)]
 
@@ -367,6 +372,71 @@ def _hoisted_steps(
     if flips.pop() != _reads_flipped(graph, kernel.data, scope):
         order = "reverse" if order == "forward" else "forward"
     return order, len(indices)
+
+
+def _computed_steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> tuple[str, int] | None:
+    """(direction, steps) of input products that read their time step through computed
+    values rather than views: a projection of each slice first (``tanh(Linear(x[:, t]))``),
+    or the state of the cell below in a stack (cell 2 of two ``nn.LSTMCell`` reads h1_t,
+    which cell 1 made from x_0 ... x_t). Walking up from each product in step order, without
+    crossing what an earlier step's walk reached, a step's own slices are those no earlier
+    step reached. The sequence is the one graph input of which every step has exactly one
+    slice of its own (an initial state's slices are reached by the first step only), in
+    order or in reverse. None otherwise (a weight shared across depth reads no slice of its
+    own per application)."""
+    scope = ordered[0].node.graph
+    visited: set[str] = set()  # tensors the walks of earlier steps reached
+    owns: list[dict[str, set[int]]] = []  # per step: graph input -> its slices first reached
+    for product in ordered:
+        own: dict[str, set[int]] = {}
+        stack = [product.data]
+        while stack:
+            name = stack.pop()
+            if not name or name in visited:
+                continue
+            visited.add(name)
+            if len(visited) > _SEARCH_LIMIT * len(ordered):
+                return None
+            info = graph.tensor(name, scope)
+            if info is None or info.graph != scope or info.producer is None:
+                continue
+            node = graph.node(info.producer)
+            sequence = _sliced_input(graph, node, scope)
+            if sequence is not None:
+                index = _time_index(graph, name, scope)
+                if index is None:
+                    return None
+                own.setdefault(sequence, set()).add(index)
+                continue
+            inputs = _DATA_INPUTS.get(node.op_type, range(len(node.inputs)))
+            stack.extend(node.inputs[k] for k in inputs if k < len(node.inputs))
+        owns.append(own)
+    sequences = [name for name in owns[0]
+                 if all(len(own.get(name, ())) == 1 for own in owns)]
+    if len(sequences) != 1:
+        return None
+    positions = [next(iter(own[sequences[0]])) for own in owns]
+    order = _time_order(positions)
+    return None if order == "unknown" else (order, len(positions))
+
+
+def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
+    """The graph input that ``node`` (a Split, Gather or Slice) cuts a step out of, through
+    views; None for any other node or a slice of a computed value (a cell's gate chunks)."""
+    if node.op_type not in _SLICING_OPS:
+        return None
+    name = _first(node)
+    for _ in range(8):
+        info = graph.tensor(name, scope) if name else None
+        if info is None or info.graph != scope:
+            return None
+        if info.producer is None:
+            return name if info.is_graph_input and not info.is_initializer else None
+        producer = graph.node(info.producer)
+        if producer.op_type not in _SEQUENCE_VIEW_OPS:
+            return None
+        name = _first(producer)
+    return None
 
 
 def _reads_flipped(graph: ModelGraph, name: str, scope: str) -> bool:
