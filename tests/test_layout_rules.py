@@ -361,6 +361,39 @@ def test_real_dynamo_export_of_a_one_direction_lstm_bakes_the_sequence_length() 
         run_ort(model, {"seq": 7, "batch": 3})
 
 
+def test_real_dynamo_export_of_a_flattening_view_needs_a_multiple_of_the_example_length(
+) -> None:
+    """y.contiguous().view(batch, -1) of a time-major LSTM: the target [-1, 25] bakes seq x H.
+    It runs where seq x batch is a multiple of 5 (regrouping rows), fails elsewhere."""
+    path = DEFECTS / "lstm_view_flat_dynamo.onnx"
+    [finding] = lint(path)
+    assert (finding.code, finding.severity.value, finding.location.node, finding.actual) == (
+        "AL302", "warning", "node_Reshape_91", "[-1, 25]")
+    assert "need a factor 5" in finding.message and "'seq' × 'batch'" in finding.message
+    model = onnx.load(path)
+    [output] = [o.name for o in model.graph.output]
+    assert run_ort(model, {"seq": 5, "batch": 3})[output].shape == (3, 25)
+    assert run_ort(model, {"seq": 10, "batch": 2})[output].shape == (4, 25)  # torch: (2, 50)
+    with pytest.raises(OrtFail, match="node_Reshape_91"):
+        run_ort(model, {"seq": 7, "batch": 3})
+
+
+@pytest.mark.parametrize(("shape", "target", "factor"), [
+    (("seq", "batch", 1, 5), (-1, 25), 5),
+    (("seq", "batch", 2, 3), (-1, 6), None),  # the numbers come from the fixed axes
+    (("batch", "seq", 4), (-1, 2), None),
+    (("seq", "batch", 5), (0, -1, 10), None),  # a 0 copies an axis: aligned, not multiplied
+    (("seq", "batch", 5), (-1, 10), 2),
+    (("seq", None, 5), (-1, 10), None),  # an unknown axis may be anything
+    (("seq", "other", 5), (-1, 10), None),  # a symbol no graph input declares
+    ((3, 5), (-1, 10), None),  # nothing dynamic
+])
+def test_dynamic_factor(shape, target, factor) -> None:
+    from archlint_rules.al302_baked_shape_after_recurrent import _dynamic_factor
+
+    assert _dynamic_factor(shape, target, {"seq": "x", "batch": "x"}) == factor
+
+
 def test_real_dynamo_export_of_a_batch_first_bilstm_with_a_head_declares_the_example_length(
 ) -> None:
     """X keeps seq dynamic, but the transposed Y and the output are declared with the export

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
 from archlint.graph import NodeInfo
 from archlint.patterns import align_reshape, attr_int, reshape_target
-from archlint.shapes import Dim, format_shape
+from archlint.shapes import Dim, format_shape, known_product
 from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, ints_text, node_text
 
@@ -26,7 +27,11 @@ class BakedShapeAfterRecurrent(Rule):
     left) and reports a number that stands where the data has a symbolic axis, such as the
     ``seq`` or ``batch`` of the graph input X ``[seq, batch, I]``. A ConstantOfShape with a
     constant shape is checked the same way against the recurrent output it is combined with
-    (Add, Mul, Concat...), with broadcasting's right alignment.
+    (Add, Mul, Concat...), with broadcasting's right alignment. A target of numbers and one
+    ``-1`` whose numbers need a factor that only the dynamic axes can give is a warning:
+    ``[-1, 25]`` on ``[seq, batch, 1, 5]`` holds only when seq × batch is a multiple of 5
+    (a time-major ``view(batch, -1)`` traced at seq 5); which axis the example fixed, and
+    whether the constraint was meant, cannot be told.
 
     ## Why is this bad?
     A recurrent node's outputs carry the sequence and batch axes of X: Y is
@@ -71,7 +76,38 @@ class BakedShapeAfterRecurrent(Rule):
             baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
             if baked:
                 yield self._finding(ctx, node, data.shape, target, baked, symbols)
+            elif node.op_type == "Reshape" and (
+                    factor := _dynamic_factor(data.shape, target, symbols)) is not None:
+                yield self._factor_finding(ctx, node, data.shape, target, factor, symbols)
         yield from self._constant_of_shape(ctx, symbols)
+
+    def _factor_finding(
+        self, ctx: RuleContext, node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...],
+        factor: int, symbols: dict[str, str],
+    ) -> Finding:
+        """A warning: the target holds every size on this input only when the dynamic axes'
+        product is a multiple of ``factor``; which axis the export's example fixed cannot be
+        told, nor whether that constraint was meant (pairing time steps is, sometimes)."""
+        dynamic = [dim for dim in shape if isinstance(dim, str)]
+        names = " × ".join(repr(dim) for dim in dynamic)
+        inputs = sorted({symbols[dim] for dim in dynamic})
+        fixed = known_product([dim for dim in shape if isinstance(dim, int)]) or 1
+        constants = known_product([t for t in target if t > 0]) or 1
+        return ctx.finding(
+            self, node,
+            f"{node_text(node)} has the constant target {ints_text(target)} for input "
+            f"{format_shape(shape)}: its numbers ({constants}) need a factor {factor} beyond "
+            f"the input's fixed axes ({fixed}), which only {names} can give (dynamic in graph "
+            f"input {', '.join(map(repr, inputs))}): it holds only when {names} is a multiple "
+            f"of {factor}",
+            input="shape", severity=Severity.WARNING,
+            expected="a target computed from Shape() of the input",
+            actual=ints_text(target),
+            help="Compute the target from Shape() of the input, or re-export with dynamic "
+            "shapes that cover these axes (torch: the classic exporter, dynamo=False, computes "
+            "view()'s target from the input's shape). As it is, other sizes fail in the "
+            "Reshape or regroup its rows silently.",
+        )
 
     def _constant_of_shape(self, ctx: RuleContext, symbols: dict[str, str]) -> Iterator[Finding]:
         """A constant-shape ConstantOfShape combined with a recurrent output's dynamic axes."""
@@ -196,6 +232,28 @@ def _baked_axes(
                 found.append((j, axes[0], dim))
         return found
     return _broadcast_baked(shape, target, None)
+
+
+def _dynamic_factor(
+    shape: tuple[Dim, ...], target: tuple[int, ...], symbols: dict[str, str]
+) -> int | None:
+    """The factor a constant Reshape target needs from the input's dynamic axes, or None.
+
+    A target of numbers and one -1 (no 0, which copies an axis) holds for every size of the
+    dynamic axes only when its numbers' product divides the product of the input's fixed
+    axes: ``[-1, 25]`` on ``[seq, batch, 1, 5]`` needs seq × batch to be a multiple of 5 (the
+    view of a time-major ``[seq, batch, 5]`` as ``(batch, -1)``, traced at seq 5). Only on an
+    input whose every axis is a number or a symbol of a graph input."""
+    if 0 in target or target.count(-1) != 1 or any(t < -1 for t in target):
+        return None
+    if not any(isinstance(dim, str) for dim in shape) or not all(
+            (isinstance(dim, int) and dim > 0) or (isinstance(dim, str) and dim in symbols)
+            for dim in shape):
+        return None
+    fixed = known_product([dim for dim in shape if isinstance(dim, int)]) or 1
+    constants = known_product([t for t in target if t > 0]) or 1
+    factor = constants // math.gcd(constants, fixed)
+    return factor if factor > 1 else None
 
 
 def _broadcast_baked(
