@@ -2,8 +2,8 @@
 PyTorch's own custom RNN benchmarks (fastrnns's LSTMCell, LayerNormLSTMCell and LSTMLayer, its
 reversed and stacked layers), a GRU written the same way and the tutorials' cells made of
 Linear layers, each scripted, traced and exported by dynamo; and torch's own nn.LSTMCell
-stepped in a Python loop, two of them stacked step by step, or one reading a per-step
-projection of x_t, traced and exported by dynamo.
+stepped in a Python loop, two of them stacked step by step, one reading a per-step projection
+of x_t, or an nn.GRUCell over x.flip(0), traced and exported by dynamo.
 
 Each layer is recognised with PyTorch's sizes and counts PyTorch's parameters:
 - traced by the classic exporter, ``mm(x, W_ih.t()) + b_ih + mm(h, W_hh.t())`` is
@@ -38,7 +38,7 @@ INVALID = "reverse_lstm_script.onnx"
 
 def test_every_export_runs_as_pytorch_does_but_the_invalid_one() -> None:
     assert sorted(MANIFEST) == sorted(path.name for path in HERE.glob("*.onnx"))
-    assert len(MANIFEST) == 30
+    assert len(MANIFEST) == 32
     assert list(DATA["export_errors"]) == ["cat_lstm_script.onnx"]  # the exporter's own
     for name, entry in MANIFEST.items():
         if name == INVALID:
@@ -79,6 +79,7 @@ def test_each_layer_is_recognised_with_pytorch_sizes_and_counts(name: str) -> No
     ("interleaved_cells_trace.onnx", ["AL025", "AL025"]),
     ("interleaved_cells_dynamo.onnx", ["AL025", "AL025"]),
     ("projected_cell_trace.onnx", ["AL025"]),
+    ("flipped_cell_dynamo.onnx", ["AL025"]),  # a reverse GRU: x.flip(0), then steps in order
     # onnx's inference keeps the step axis SplitToSequence's keepdims=0 drops (the spec
     # ignores keepdims when `split` is given; onnxruntime honours it), so the body's Gemm
     # reads rank 3 there: the warning is onnx's own
@@ -96,5 +97,5 @@ def test_lint_advises_and_raises_no_error(name: str, codes: list[str]) -> None:
         assert al001["help"].startswith(
             "Run onnx.checker" if name == INVALID  # its own error: a Slice of a sequence
             else "SplitToSequence '/SplitToSequence' has keepdims=0 and a scalar split")
-    torch_layer = "nn.RNN" if "rnn" in name else "nn.LSTM"
+    torch_layer = f"nn.{MANIFEST[name]['layers'][0][0]}"  # nn.LSTM, nn.GRU or nn.RNN
     assert all(torch_layer in f["help"] for f in model["findings"] if f["code"] == "AL025")

@@ -178,6 +178,8 @@ def _match_chain(
         return failure
     ordered = _in_step_order(kernel_products, chain, walks)
     direction, steps = _unrolled_direction(graph, ordered), _steps(graph, ordered)
+    if direction != "unknown" and _slices_flipped(graph, ordered[0]):
+        direction = "reverse" if direction == "forward" else "forward"
     if direction == "unknown" and len(kernel_products) == 1:
         direction, steps = _hoisted_steps(graph, kernel_products[0], walks) \
             or (direction, steps)
@@ -437,6 +439,22 @@ def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
             return None
         name = _first(producer)
     return None
+
+
+def _slices_flipped(graph: ModelGraph, product: _WeightProduct) -> bool:
+    """Whether the sequence ``product``'s step is cut from is the model's sequence flipped in
+    time (``x.flip(0)`` before a loop over a cell): the steps then run backwards over it."""
+    name, scope = product.data, product.node.graph
+    for _ in range(8):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.graph != scope:
+            return False
+        if producer.op_type in _SLICING_OPS:
+            return _reads_flipped(graph, _first(producer), scope)
+        if producer.op_type not in _STEP_VIEW_OPS:
+            return False
+        name = _first(producer)
+    return False
 
 
 def _reads_flipped(graph: ModelGraph, name: str, scope: str) -> bool:
