@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from archlint.engine import analyse
 from archlint.loader import load_model
@@ -69,6 +70,39 @@ def test_the_dynamo_export_with_a_baked_seq_fails_run_with_defaults() -> None:
     assert "    sweep: batch 2 -> 3 (seq=5, batch=3): ok" in result.output
     assert "    sweep: seq 5 -> 7 (seq=7, batch=2): run failed in Reshape 'node_Reshape_178'" \
         in result.output
+
+
+def test_an_output_declared_with_the_example_length_is_a_warning_when_it_computes() -> None:
+    """The dynamo export of a batch-first BiLSTM with a head declares its output
+    [batch, 5, 2]: at seq 7 onnxruntime computes [batch, 7, 2], and only the declaration is
+    wrong (AL316 says so statically): a warning, not the error of a run that fails."""
+    path = FIXTURES / "exported_defects" / "lstm_bi_bf_head_dynamo.onnx"
+    result = invoke("run", "--runs", "1", str(path))
+    assert result.exit_code == 0, result.output
+    [found] = [line for line in result.output.splitlines() if " AL513 " in line]
+    assert found == (
+        f"{path}: AL513 warning: the model runs at seq=5 and at seq=7, but at 7 output(s) "
+        "linear contradict their declared shape, which holds 5 where the output follows seq "
+        "(seq dim)")
+    assert "    expected declared shapes that follow seq (declared dynamic), found linear " \
+        "declared with 5 where seq=7" in result.output
+
+
+@pytest.mark.parametrize(("static", "actual", "bound", "declared_only"), [
+    (("batch", 5, 2), (2, 7, 2), {"batch": 2}, True),  # the example's 5, computed 7
+    ((5, 3), (7, 3), {}, True),
+    ((6, 3), (7, 3), {}, False),  # not the main run's size
+    (("batch", 25), (4, 25), {"batch": 2}, False),  # regrouped rows: batch 2 came out 4
+    (("batch", 5), (2, 7, 1), {"batch": 2}, False),  # another rank
+])
+def test_only_the_declaration(static, actual, bound, declared_only) -> None:
+    from archlint.runtime.check import _only_the_declaration
+    from archlint.runtime.inputs import Binding
+    from archlint.runtime.result import OutputCheck
+
+    check = OutputCheck("y", actual, static, None, True, 0, 0, 1, None, "", "")
+    binding = Binding(bound, dict.fromkeys(bound, "default"))
+    assert _only_the_declaration(check, binding, 5, 7) is declared_only
 
 
 def test_a_batch_that_fails_on_a_fixed_state_input_is_told_to_declare_that_input() -> None:

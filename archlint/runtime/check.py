@@ -368,15 +368,36 @@ def _sweep_run(result: Mapping[str, Any] | None, arrays: Mapping[str, Any], ctx:
     status = str(result.get("status", "worker_error"))
     message = str(result.get("error", "")) or (status if status != "ok" else "")
     node = node_named_in(message, ctx.graph) if message else None
-    mismatched: tuple[str, ...] = ()
+    wrong: list[OutputCheck] = []
     if status == "ok":
-        mismatched = tuple(check.name for check in (
-            _check_output(name, value, ctx, binding)
-            for name, value in _outputs(result, arrays).items()) if check.mismatch)
+        wrong = [check for check in (_check_output(name, value, ctx, binding)
+                                     for name, value in _outputs(result, arrays).items())
+                 if check.mismatch]
     if status == "provider_dropped":
         message = ""
-    return SweepRun(dim, role, base, size, binding.short(), status, message, node, mismatched,
-                    result.get("first_run_s"))
+    return SweepRun(dim, role, base, size, binding.short(), status, message, node,
+                    tuple(check.name for check in wrong), result.get("first_run_s"),
+                    declared_only=bool(wrong) and all(
+                        _only_the_declaration(check, binding, base, size) for check in wrong))
+
+
+def _only_the_declaration(check: OutputCheck, binding: Binding, base: int, size: int) -> bool:
+    """Whether ``check`` disagrees with its static shape only where that shape holds the main
+    run's size as a number and the output has this run's: the output follows the swept dim,
+    and its declaration was written with the export example's size (AL316 without a run). A
+    regrouped output (a baked Reshape that still divides: [4, 25] for [batch, 25]) is not."""
+    static = check.static
+    if static is None or len(static) != len(check.shape):
+        return False
+    written = False
+    for dim, actual in zip(static, check.shape, strict=True):
+        if isinstance(dim, int) and dim != actual:
+            if dim != base or actual != size:
+                return False
+            written = True
+        elif isinstance(dim, str) and binding.values.get(dim, actual) != actual:
+            return False
+    return written
 
 
 def _timings(main: Mapping[str, Any]) -> dict[str, float]:

@@ -153,7 +153,8 @@ class PredictionMismatch:
 class SweepRun:
     """The model run again with one group of tied dims (``dim``: its names) at another size:
     ``base`` is the size of the main run, ``size`` this run's. ``status`` is a job status;
-    ``mismatched`` the outputs whose shape disagreed with the static shape at this size."""
+    ``mismatched`` the outputs whose shape disagreed with the static shape at this size;
+    ``declared_only`` whether each of them differs only where the declaration holds ``base``."""
 
     dim: str
     role: str
@@ -165,6 +166,9 @@ class SweepRun:
     node: NodeInfo | None = None
     mismatched: tuple[str, ...] = ()
     run_s: float | None = None
+    # every mismatch is a declared number equal to ``base`` where the output has ``size``: the
+    # values follow the dim, and only the declaration holds the export example's size
+    declared_only: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in JOB_STATUSES:

@@ -23,7 +23,9 @@ class SizeDependentRun(RuntimeRule):
     again with each group of tied dimensions at a second size (batch 3, seq 7; a value the user
     gave is left alone), one group at a time, and reports a size at which onnxruntime fails
     or returns an output whose shape contradicts the static one, naming the dimension, the
-    node onnxruntime names, and the size that runs and the size that fails.
+    node onnxruntime names, and the size that runs and the size that fails. An output that
+    follows the dim where only its declaration holds the first size (a graph output declared
+    ``[batch, 5, 2]``, computed ``[batch, 7, 2]``) is a warning, as AL316 says without a run.
 
     ## Why is this bad?
     An exporter that traces the model at its example input can write the example's sizes into
@@ -58,6 +60,9 @@ class SizeDependentRun(RuntimeRule):
             if main.status == "ok" and sweep.status in _FAILED:
                 yield self._finding(ctx, sweep, sweep.base, sweep.size, sweep.node,
                                     f"onnxruntime: {trim(sweep.error)}")
+            elif main.status == "ok" and sweep.mismatched and not main_mismatch \
+                    and sweep.declared_only:
+                yield self._declaration_finding(ctx, sweep)
             elif main.status == "ok" and sweep.mismatched and not main_mismatch:
                 yield self._finding(ctx, sweep, sweep.base, sweep.size, None,
                                     f"output(s) {', '.join(sweep.mismatched)} contradict their "
@@ -66,6 +71,24 @@ class SizeDependentRun(RuntimeRule):
                 # (on invented values the first failure is AL514's warning, not the model's)
                 yield self._finding(ctx, sweep, sweep.size, sweep.base, main.node,
                                     f"onnxruntime: {trim(main.error)}")
+
+    def _declaration_finding(self, ctx: RuleContext, sweep: SweepRun) -> Finding:
+        """The run at the other size computed outputs that follow the dim; only their declared
+        shapes hold the main run's size: a warning, as AL316 says it without a run."""
+        names = ", ".join(sweep.mismatched)
+        return ctx.finding(
+            self, None,
+            f"the model runs at {sweep.dim}={sweep.base} and at {sweep.dim}={sweep.size}, but "
+            f"at {sweep.size} output(s) {names} contradict their declared shape, which holds "
+            f"{sweep.base} where the output follows {sweep.dim} ({sweep.role} dim)",
+            expected=f"declared shapes that follow {sweep.dim} (declared dynamic)",
+            actual=f"{names} declared with {sweep.base} where {sweep.dim}={sweep.size}",
+            severity=Severity.WARNING,
+            help="The output's declaration was written with the export example's size (AL316 "
+            "finds it without a run). Declare the axis with the graph input's symbol; in "
+            "torch, the classic exporter (dynamo=False) declares it dynamic. onnxruntime "
+            "computes the output right and warns; buffers sized from the declared shape are "
+            "wrong.")
 
     def _finding(self, ctx: RuleContext, sweep: SweepRun, runs: int, fails: int,
                  where: NodeInfo | None, why: str) -> Finding:
