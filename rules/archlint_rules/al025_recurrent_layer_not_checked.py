@@ -162,11 +162,13 @@ def _keras_advice(cell: str, reset_after: bool | None) -> str:
     if cell == "GRU" and reset_after is False:
         return ("a Keras GRU with reset_after=False stays a Loop in tf2onnx (only a Keras 2 "
                 "GRU with reset_after=True can become a GRU node)")
+    kept = ("use_bias=False or activation='relu' on a GRU, " if cell == "GRU"
+            else "a Keras 3 recurrent_activation='hard_sigmoid', ")
     return (f"tf2onnx fuses a Keras {'LSTM' if cell == 'LSTM' else '2 GRU'} into an ONNX {cell} "
-            "node only when its while loop is the pattern its rewriters know: no "
-            "recurrent_dropout, masking or unroll=True, exported with a dynamic batch (a "
-            "fixed input signature keeps the Loop); Keras 3 with the torch backend unrolls "
-            "every layer")
+            "node only when its while loop is the pattern its rewriters know (tf2onnx 1.17: "
+            "rewriter/lstm_tf2_rewriter.py, gru_tf2_rewriter.py). Seen to keep the Loop: "
+            f"recurrent_dropout, masking, unroll=True, {kept}a fixed input signature (export "
+            "with a dynamic batch); Keras 3 with the torch backend unrolls every layer")
 
 
 def _torch_advice(cell: str, reset_after: bool | None) -> str:
