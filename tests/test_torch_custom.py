@@ -3,7 +3,8 @@ PyTorch's own custom RNN benchmarks (fastrnns's LSTMCell, LayerNormLSTMCell and 
 reversed and stacked layers), a GRU written the same way and the tutorials' cells made of
 Linear layers, each scripted, traced and exported by dynamo; and torch's own nn.LSTMCell
 stepped in a Python loop, two of them stacked step by step, one reading a per-step projection
-of x_t, or an nn.GRUCell over x.flip(0), traced and exported by dynamo.
+of x_t, an nn.GRUCell over x.flip(0), or one nn.LSTMCell over two sequences (its weights
+counted once), traced and exported by dynamo.
 
 Each layer is recognised with PyTorch's sizes and counts PyTorch's parameters:
 - traced by the classic exporter, ``mm(x, W_ih.t()) + b_ih + mm(h, W_hh.t())`` is
@@ -38,7 +39,7 @@ INVALID = "reverse_lstm_script.onnx"
 
 def test_every_export_runs_as_pytorch_does_but_the_invalid_one() -> None:
     assert sorted(MANIFEST) == sorted(path.name for path in HERE.glob("*.onnx"))
-    assert len(MANIFEST) == 32
+    assert len(MANIFEST) == 34
     assert list(DATA["export_errors"]) == ["cat_lstm_script.onnx"]  # the exporter's own
     for name, entry in MANIFEST.items():
         if name == INVALID:
@@ -80,6 +81,7 @@ def test_each_layer_is_recognised_with_pytorch_sizes_and_counts(name: str) -> No
     ("interleaved_cells_dynamo.onnx", ["AL025", "AL025"]),
     ("projected_cell_trace.onnx", ["AL025"]),
     ("flipped_cell_dynamo.onnx", ["AL025"]),  # a reverse GRU: x.flip(0), then steps in order
+    ("siamese_cell_trace.onnx", ["AL025", "AL025"]),  # one cell, two sequences: two chains
     # onnx's inference keeps the step axis SplitToSequence's keepdims=0 drops (the spec
     # ignores keepdims when `split` is given; onnxruntime honours it), so the body's Gemm
     # reads rank 3 there: the warning is onnx's own

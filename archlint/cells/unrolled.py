@@ -69,11 +69,20 @@ def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | N
     groups: dict[frozenset[tuple[str, str]], list[_WeightProduct]] = {}
     for product in products:
         groups.setdefault(frozenset(s.key for s in product.sources), []).append(product)
-    chains = [chain for members in groups.values() if len(members) >= 2
-              if (chain := _chain_of(sorted(members, key=_order), walk)) is not None]
+    chains: list[list[_WeightProduct]] = []
+    siblings: dict[str, frozenset[str]] = {}  # a product -> the other chains' of its weight
+    for members in groups.values():
+        found_here = _chains_of(sorted(members, key=_order), walk) if len(members) >= 2 else []
+        chains.extend(found_here)
+        if len(found_here) > 1:
+            every = frozenset(p.node.id for chain in found_here for p in chain)
+            for chain in found_here:
+                own = frozenset(p.node.id for p in chain)
+                siblings.update(dict.fromkeys(own, every - own))
     found: list[CellFacts | NoMatch] = []
     for merged in _merge_interleaved(chains, walk):
-        result = _match_chain(graph, scope, merged, products, walk, all_ids)
+        others = frozenset().union(*(siblings.get(p.node.id, frozenset()) for p in merged))
+        result = _match_chain(graph, scope, merged, products, walk, all_ids, others)
         if result is not None:
             found.append(result)
     return found
@@ -122,6 +131,38 @@ def _chain_of(
     return None
 
 
+def _chains_of(
+    members: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]
+) -> list[list[_WeightProduct]]:
+    """The chains the products of one weight make: one (:func:`_chain_of`), or several that
+    share nothing but the weight (one cell stepped over two sequences, a siamese encoder),
+    each at least two steps long; none otherwise."""
+    chain = _chain_of(members, walk)
+    if chain is not None:
+        return [chain]
+    chains: list[list[_WeightProduct]] = []
+    for member in members:
+        reads = walk(member).nodes
+        owners = [chain for chain in chains if chain[-1].node.id in reads]
+        if len(owners) > 1:
+            return []
+        if owners:
+            owners[0].append(member)
+        else:
+            chains.append([member])
+    if len(chains) < 2 or any(len(chain) < 2 for chain in chains):
+        return []
+    ids = {p.node.id for p in members}
+    # a first step that reads no other product (the zero initial state's product) may be
+    # shared: torch's dynamo export computes it once for both sequences
+    starts = {chain[0].node.id for chain in chains if not walk(chain[0]).nodes & ids}
+    for chain in chains:
+        others = {p.node.id for other in chains if other is not chain for p in other}
+        if any((others - starts) & walk(p).nodes for p in chain):
+            return []  # one reads another: not independent
+    return chains
+
+
 def _is_chain(members: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]) -> bool:
     """Each product reads (through elementwise steps) the one before it."""
     return all(members[k - 1].node.id in walk(members[k]).nodes for k in range(1, len(members)))
@@ -149,8 +190,11 @@ def _merge_interleaved(
 def _match_chain(
     graph: ModelGraph, scope: str, chain: list[_WeightProduct], products: list[_WeightProduct],
     walk: Callable[[_WeightProduct], _Upstream], all_ids: frozenset[str],
+    siblings: frozenset[str] = frozenset(),
 ) -> CellFacts | NoMatch | None:
-    """None when the chain's weights are not cell-shaped (no reason owed: not a candidate)."""
+    """None when the chain's weights are not cell-shaped (no reason owed: not a candidate).
+    ``siblings``: the products of other chains of the same weights (one cell stepped over two
+    sequences), neither this chain's steps nor its input products."""
     ids = frozenset(p.node.id for p in chain)
     geometry = _geometry(_dedupe(s for p in chain for s in p.sources))
     if isinstance(geometry, str):
@@ -162,10 +206,18 @@ def _match_chain(
     step_nodes = frozenset().union(*(w.nodes for w in walks))
     first = chain[0].node.id
     # the input products: the other products a step reads, and every product of their weights
-    kernel_keys = {s.key for p in products if p.node.id in step_nodes - ids for s in p.sources}
-    kernel_products = _without_probe([p for p in products if p.node.id not in ids
+    kernel_keys = {s.key for p in products if p.node.id in step_nodes - ids - siblings
+                   for s in p.sources}
+    kernel_products = _without_probe([p for p in products if p.node.id not in ids | siblings
                                       and {s.key for s in p.sources} & kernel_keys],
                                      step_nodes, graph)
+    # the input products of another chain of the same weights (one cell stepped over two
+    # sequences) slice another sequence: this chain's own read one, the one its steps read
+    roots = {root for p in kernel_products if p.node.id in step_nodes
+             if (root := _sequence_root(graph, p)) is not None}
+    if len(roots) == 1:
+        kernel_products = [p for p in kernel_products
+                           if _sequence_root(graph, p) in (None, *roots)]
     if not kernel_products:
         return _joint_chain(graph, scope, chain, walks, all_ids) or NoMatch(
             first, "the chain has no MatMul of a per-step input with a stored weight")
@@ -436,6 +488,21 @@ def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
             return name if info.is_graph_input and not info.is_initializer else None
         producer = graph.node(info.producer)
         if producer.op_type not in _SEQUENCE_VIEW_OPS:
+            return None
+        name = _first(producer)
+    return None
+
+
+def _sequence_root(graph: ModelGraph, product: _WeightProduct) -> str | None:
+    """The tensor ``product``'s step is sliced from (through views), or None."""
+    name, scope = product.data, product.node.graph
+    for _ in range(8):
+        producer = graph.producer(name, scope)
+        if producer is None or producer.graph != scope:
+            return None
+        if producer.op_type in _SLICING_OPS:
+            return _first(producer) or None
+        if producer.op_type not in _STEP_VIEW_OPS:
             return None
         name = _first(producer)
     return None
