@@ -511,17 +511,8 @@ def _sequence_root(graph: ModelGraph, product: _WeightProduct) -> str | None:
 def _slices_flipped(graph: ModelGraph, product: _WeightProduct) -> bool:
     """Whether the sequence ``product``'s step is cut from is the model's sequence flipped in
     time (``x.flip(0)`` before a loop over a cell): the steps then run backwards over it."""
-    name, scope = product.data, product.node.graph
-    for _ in range(8):
-        producer = graph.producer(name, scope)
-        if producer is None or producer.graph != scope:
-            return False
-        if producer.op_type in _SLICING_OPS:
-            return _reads_flipped(graph, _first(producer), scope)
-        if producer.op_type not in _STEP_VIEW_OPS:
-            return False
-        name = _first(producer)
-    return False
+    root = _sequence_root(graph, product)
+    return root is not None and _reads_flipped(graph, root, product.node.graph)
 
 
 def _reads_flipped(graph: ModelGraph, name: str, scope: str) -> bool:
