@@ -267,6 +267,16 @@ def test_reference_check_says_what_it_cannot_represent(tmp_path: Path) -> None:
         result.notes
 
 
+def test_reference_check_fetches_what_the_node_computes_in_a_qdq_model() -> None:
+    """onnxruntime's optimiser moves the QuantizeLinear/DequantizeLinear pair after the GRU's
+    Transpose and Reshape up to its Y: fetched from an optimised session, Y is quantized
+    (0.004 off onnx.reference). The reference check runs the model as written."""
+    result = run_one(FIXTURES / "qdq" / "sources_stack_lstm_gru_qdq.onnx")
+    assert [f.code for f in result.findings if f.code == "AL510"] == []
+    [gru] = [n for n in result.notes if n.startswith("reference: GRU '/gru/GRU'")]
+    assert "agrees with onnx.reference" in gru, gru
+
+
 # --- placement -------------------------------------------------------------------------------
 
 def test_placement_names_the_recurrent_nodes_and_their_provider() -> None:
