@@ -428,7 +428,8 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
         found = weights.of(info)
         if found is None or info is None:
             continue
-        if kind == "embedding" and not _float_weight(info, found):
+        if kind == "embedding" and not _float_weight(info, found) \
+                and not _dequantized_lookup(weights, node):
             continue  # a Gather from a constant shape or index vector is not an embedding
         elements = found.elements
         if found.basis is Basis.TRACED:
@@ -455,6 +456,30 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
         graph=node.graph, node=node.name, label=node.label, node_index=node.index,
         op_type=node.op_type, kind=kind, slots=tuple(slots), notes=tuple(notes),
     )
+
+
+def _dequantized_lookup(weights: _Weights, node: NodeInfo) -> bool:
+    """A Gather from an integer table whose rows are all dequantized after the lookup (through
+    layout ops): onnxruntime's quantize_dynamic keeps an Embedding's table as uint8 and puts
+    DequantizeLinear after the Gather (tf2onnx's Keras export reads the rows twice: each read
+    is dequantized). The table is the float layer's weight."""
+    graph = weights.graph
+    frontier = [(name, node.graph) for name in node.outputs[:1] if name]
+    seen = 0
+    while frontier and seen < 16:
+        tensor, scope = frontier.pop()
+        consumers = graph.consumers_of(tensor, scope)
+        if not consumers or tensor in weights.graph_outputs.get(scope, ()):
+            return False
+        for consumer in consumers:
+            seen += 1
+            if consumer.domain not in ("", "ai.onnx") or consumer.inputs[:1] != (tensor,):
+                return False
+            if consumer.op_type in _LAYOUT_OPS and len(consumer.outputs) == 1:
+                frontier.append((consumer.outputs[0], consumer.graph))
+            elif consumer.op_type != "DequantizeLinear":
+                return False  # a row read as it is stored: a table of ints, not weights
+    return not frontier and seen > 0
 
 
 def _float_weight(info: TensorInfo, found: Trace) -> bool:
