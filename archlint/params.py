@@ -516,7 +516,7 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
         if not any(weights.named(t, node.graph) for t in node.inputs if t):
             continue
         add = _single_consumer_through_layout(weights, node.outputs[0], node.graph,
-                                              through=_BIAS_PATH_OPS)
+                                              through=_BIAS_PATH_OPS, limit=8)
         if add is None or add[0].op_type != "Add":
             continue
         others = [t for t in add[0].inputs if t != add[1]]

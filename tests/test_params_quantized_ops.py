@@ -111,3 +111,30 @@ scores (uint8[2, 3] a, uint8[3, 4] b) => (int32[2, 4] y) {
 def _count_path(path: Path) -> ModelParams:
     graph = build_graph(load_model(path))
     return count_model(path.name, graph, build_layers(graph))
+
+
+def test_a_qdq_conv_finds_its_bias_past_a_squeeze_between_two_pairs(tmp_path: Path) -> None:
+    """tf2onnx writes a Keras Conv1D as Conv -> Squeeze -> Add(bias); quantized in the QDQ
+    format, a QuantizeLinear/DequantizeLinear pair sits on each side of the Squeeze: five ops
+    between the Conv and its bias Add. The bias (3) was left out of the conv row."""
+    path = tmp_path / "conv1d_qdq.onnx.txt"
+    path.write_text("""<ir_version: 8, opset_import: ["" : 17]>
+conv1d (float[1, 2, 1, 5] x) => (float[1, 3, 5] y)
+  <int8[3, 2, 1, 3] w_q = {1, -2, 3, 4, -5, 6, 7, -8, 9, 1, -2, 3, 4, -5, 6, 7, -8, 9},
+   float w_scale = {0.1}, int8 w_zp = {0},
+   int32[3, 1] b_q = {5, -7, 9}, float b_scale = {0.01}, int32 b_zp = {0},
+   float s = {0.05}, int8 zp = {0}, int64[1] axes = {2}> {
+  w = DequantizeLinear (w_q, w_scale, w_zp)
+  b = DequantizeLinear (b_q, b_scale, b_zp)
+  c = Conv <pads: ints = [0, 1, 0, 1]> (x, w)
+  c_q = QuantizeLinear (c, s, zp)
+  c_dq = DequantizeLinear (c_q, s, zp)
+  sq = Squeeze (c_dq, axes)
+  sq_q = QuantizeLinear (sq, s, zp)
+  sq_dq = DequantizeLinear (sq_q, s, zp)
+  y = Add (sq_dq, b)
+}
+""")
+    [row] = _count_path(path).layers
+    assert [(slot.slot, slot.elements) for slot in row.slots] == [("weight", 18), ("bias", 3)]
+    assert row.total(Convention.PYTORCH) == 21
