@@ -49,7 +49,7 @@ from archlint.params_types import (
 )
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
-from archlint.weight_sources import Basis, Trace, infer_computed_shapes, trace
+from archlint.weight_sources import Basis, Source, Trace, infer_computed_shapes, trace
 
 __all__ = [
     "CONVENTIONS",
@@ -221,6 +221,9 @@ def count_model(
     norms = _decomposed_norms(weights)
     rows: list[LayerParams] = []
     owners: dict[tuple[str, str], tuple[str, str]] = {}  # tensor -> (node id, label) counting it
+    # a plain row's weight -> that row's bias as stored: a later row of the same weight whose
+    # bias is another int32 tensor of that shape adds the same bias (_bias_copy)
+    bias_of: dict[tuple[tuple[str, str], ...], Source] = {}
     readers: dict[tuple[str, str], list[str]] = {}
     sizes: dict[tuple[str, str], int | None] = {}
     memo: GeometryMemo = {}
@@ -281,6 +284,12 @@ def count_model(
             if fresh:
                 owned_here.append(entry.slot)
             slots.append(entry)
+        if cell is None and node_id not in norms:
+            copied = _bias_copy(slots, bias_of, graph)
+            if copied is not None:
+                slots, note = copied
+                notes.append(note)
+                changed = True
         if changed:
             row = replaced(row, slots=tuple(slots), notes=tuple(notes))
         rows.append(row)
@@ -290,6 +299,42 @@ def count_model(
     )
     uncounted_tensors, uncounted_elements = _uncounted(graph, readers.keys(), main_initializers)
     return ModelParams(path, tuple(rows), shared, uncounted_tensors, uncounted_elements)
+
+
+def _bias_copy(
+    slots: list[SlotCount], bias_of: dict[tuple[tuple[str, str], ...], Source],
+    graph: ModelGraph,
+) -> tuple[list[SlotCount], str] | None:
+    """A plain row's bias that is a per-step copy: onnxruntime's QDQ format stores the bias of
+    a Linear applied step by step once per step, in int32 with that step's input scale
+    (``pre.bias0_quantized``, ``pre.bias1_quantized``...). Where the row's weight is the one
+    an earlier row counted and its bias is another int32 tensor of that row's bias's shape,
+    the bias is that layer's again: counted in ONNX only, as a recognised cell counts its
+    copies. None where the row is not such a step (its slots stay as they are)."""
+    weight = next((entry for entry in slots if entry.slot == "weight"), None)
+    bias = next((entry for entry in slots if entry.slot == "bias"), None)
+    if weight is None or len(weight.sources) != 1:
+        return None
+    key = tuple(graph.source(s.name, s.graph) for s in weight.sources)
+    if weight.shared_with is None:  # the row that counts the weight: its bias is the layer's
+        if bias is not None and len(bias.sources) == 1:
+            bias_of.setdefault(key, bias.sources[0])
+        return None
+    first = bias_of.get(key)
+    if bias is None or first is None or bias.shared_with is not None or len(bias.sources) != 1:
+        return None
+    [own] = bias.sources
+    if own.key == first.key or own.dtype != _INT32 or first.dtype != _INT32 \
+            or own.shape != first.shape:
+        return None
+    copy = replaced(bias, pytorch=0, keras=0)
+    note = (f"bias {bias.tensor!r} is a per-step int32 copy of the bias {first.name!r} "
+            "(onnxruntime's QDQ format quantizes it with each step's input scale): counted in "
+            "ONNX only")
+    return [copy if entry is bias else entry for entry in slots], note
+
+
+_INT32 = 6  # TensorProto.INT32: a bias quantized for an int8 product's accumulator
 
 
 def _partly_shared(

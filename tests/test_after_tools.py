@@ -52,6 +52,9 @@ def test_every_model_is_listed_with_its_source(folder: str) -> None:
 # b_hh of 3·3 each), counted in ONNX only
 STORED_COPIES = {"torch_custom_lstm_trace_qdq.onnx": 4 * 12,
                  "torch_custom_gru_trace_qdq.onnx": 4 * 2 * 9}
+# ... and where a plain Linear is applied at every step too (a per-step projection before the
+# cell): its bias (5) copied 4 times as well as the cell's b_ih and b_hh (12 each)
+PLAIN_STORED_COPIES = {"torch_custom_projected_cell_trace_qdq.onnx": 4 * (5 + 2 * 12)}
 # ... and the quantization parameters of a plain quantized row, ONNX only: the Linear head of
 # torch's nn.RNN as QLinearMatMul (w_scale, w_zero_point) + QLinearAdd (b_scale, b_zero_point)
 QUANTIZATION_PARAMETERS = {"dynamo_rnn_rnn_uni_qop.onnx": 4}
@@ -65,7 +68,8 @@ def test_a_model_after_the_tool_reads_as_its_source(folder: str, name: str) -> N
     after = read_as(FIXTURES / folder / name)
     layers, totals, codes = read_as(REPO / source["source"])
     onnx = totals[Convention.ONNX]
-    extra = STORED_COPIES.get(name, 0) + QUANTIZATION_PARAMETERS.get(name, 0)
+    extra = STORED_COPIES.get(name, 0) + QUANTIZATION_PARAMETERS.get(name, 0) \
+        + PLAIN_STORED_COPIES.get(name, 0)
     totals[Convention.ONNX] = None if onnx is None else onnx + extra
     assert after == (layers, totals, codes)
     assert after[0]  # every source has a recurrent layer
@@ -102,3 +106,18 @@ def test_a_dynamically_quantized_embedding_counts_its_uint8_table() -> None:
     assert totals[Convention.PYTORCH] == source_totals[Convention.PYTORCH] == 148
     assert totals[Convention.KERAS] == source_totals[Convention.KERAS]
     assert totals[Convention.ONNX] == 148 + 4  # the LSTM's W and R scales and zero points
+
+
+def test_per_step_int32_copies_of_a_plain_linear_bias_count_once_in_the_frameworks() -> None:
+    """The projection Linear applied at every step: QDQ stores its bias once per step in
+    int32; the rows after the first read the same weight, their bias copies count in ONNX
+    only (PyTorch and Keras counted 20 more than the float export's 145 and 133)."""
+    from archlint.app import count_paths
+
+    [report] = count_paths([str(FIXTURES / "qdq" / "torch_custom_projected_cell_trace_qdq.onnx")])
+    linear = [row for row in report.layers if row.kind == "linear"]
+    assert len(linear) == 5  # one Gemm per step
+    copies = [slot for row in linear for slot in row.slots
+              if slot.slot == "bias" and slot.pytorch == 0 and slot.keras == 0]
+    assert len(copies) == 4 and all(slot.elements == 5 for slot in copies)
+    assert all(any("per-step int32 copy" in note for note in row.notes) for row in linear[1:])
