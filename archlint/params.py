@@ -26,6 +26,7 @@ from types import MappingProxyType
 
 from onnx import OperatorSetIdProto, TensorProto
 
+from archlint.cells import is_bias_copy
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.params_cells import count_cell_layer
 from archlint.params_contrib import count_contrib_layer
@@ -308,9 +309,9 @@ def _bias_copy(
     """A plain row's bias that is a per-step copy: onnxruntime's QDQ format stores the bias of
     a Linear applied step by step once per step, in int32 with that step's input scale
     (``pre.bias0_quantized``, ``pre.bias1_quantized``...). Where the row's weight is the one
-    an earlier row counted and its bias is another int32 tensor of that row's bias's shape,
-    the bias is that layer's again: counted in ONNX only, as a recognised cell counts its
-    copies. None where the row is not such a step (its slots stay as they are)."""
+    an earlier row counted and its bias is a copy of that row's (cells.is_bias_copy, the rule
+    a recognised cell's chain follows), the bias is that layer's again: counted in ONNX only.
+    None where the row is not such a step (its slots stay as they are)."""
     weight = next((entry for entry in slots if entry.slot == "weight"), None)
     bias = next((entry for entry in slots if entry.slot == "bias"), None)
     if weight is None or len(weight.sources) != 1:
@@ -323,9 +324,7 @@ def _bias_copy(
     first = bias_of.get(key)
     if bias is None or first is None or bias.shared_with is not None or len(bias.sources) != 1:
         return None
-    [own] = bias.sources
-    if own.key == first.key or own.dtype != _INT32 or first.dtype != _INT32 \
-            or own.shape != first.shape:
+    if not is_bias_copy(first, bias.sources[0]):
         return None
     copy = replaced(bias, pytorch=0, keras=0)
     note = (f"bias {bias.tensor!r} is a per-step int32 copy of the bias {first.name!r} "
@@ -333,8 +332,6 @@ def _bias_copy(
             "ONNX only")
     return [copy if entry is bias else entry for entry in slots], note
 
-
-_INT32 = 6  # TensorProto.INT32: a bias quantized for an int8 product's accumulator
 
 
 def _partly_shared(

@@ -40,6 +40,7 @@ from archlint.cells._trace import (
     WeightSource,
     _weight_products,
     _WeightProduct,
+    is_bias_copy,
 )
 from archlint.cells.loop import match_loop_cells
 from archlint.cells.steps import match_steps
@@ -53,6 +54,7 @@ __all__ = [
     "WeightSource",
     "cell_layers",
     "find_cells",
+    "is_bias_copy",
     "match_loop_cells",
     "match_steps",
     "match_unrolled",

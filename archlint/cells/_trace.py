@@ -10,12 +10,13 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
 
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.patterns import attr_int, attr_ints
 from archlint.shapes import Shape, known_product
 
-__all__ = ["CellFacts", "NoMatch", "WeightSource", "weight_sources"]
+__all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "weight_sources"]
 
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})
 _CELL_BY_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
@@ -457,12 +458,32 @@ def _own_biases(
             continue
         [bias] = product.bias
         first = first_of.setdefault(role, bias)
-        if first.key != bias.key and bias.dtype == first.dtype == _INT32 \
-                and bias.shape == first.shape:
+        if is_bias_copy(first, bias):
             copies.append(bias)
         else:
             kept.append(bias)
     return _dedupe(kept), _dedupe(copies)
+
+
+class _Stored(Protocol):
+    """What :func:`is_bias_copy` reads of a stored tensor (a WeightSource, a params Source)."""
+
+    @property
+    def key(self) -> tuple[str, str]: ...
+    @property
+    def dtype(self) -> int | None: ...
+    @property
+    def shape(self) -> Shape | None: ...
+
+
+def is_bias_copy(first: _Stored, other: _Stored) -> bool:
+    """Whether ``other``, the bias a later product of one weight adds, is a stored copy of
+    ``first``, the first product's: another int32 tensor of its shape. onnxruntime's QDQ format
+    quantizes a bias added at every step with that step's own input scale (``bias_ih``,
+    ``bias_ih0``, ... ``_quantized``): one bias of the layer, stored once per step (a cell's
+    chain here, a plain Linear's rows in archlint/params.py)."""
+    return other.key != first.key and other.dtype == first.dtype == _INT32 \
+        and other.shape == first.shape
 
 
 _INT32 = 6  # TensorProto.INT32: a bias quantized for an int8 product's accumulator

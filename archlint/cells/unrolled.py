@@ -213,11 +213,11 @@ def _match_chain(
                                      step_nodes, graph)
     # the input products of another chain of the same weights (one cell stepped over two
     # sequences) slice another sequence: this chain's own read one, the one its steps read
+    root_of = {p.node.id: _sequence_root(graph, p) for p in kernel_products}
     roots = {root for p in kernel_products if p.node.id in step_nodes
-             if (root := _sequence_root(graph, p)) is not None}
+             if (root := root_of[p.node.id]) is not None}
     if len(roots) == 1:
-        kernel_products = [p for p in kernel_products
-                           if _sequence_root(graph, p) in (None, *roots)]
+        kernel_products = [p for p in kernel_products if root_of[p.node.id] in (None, *roots)]
     if not kernel_products:
         return _joint_chain(graph, scope, chain, walks, all_ids) or NoMatch(
             first, "the chain has no MatMul of a per-step input with a stored weight")
@@ -495,17 +495,8 @@ def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
 
 def _sequence_root(graph: ModelGraph, product: _WeightProduct) -> str | None:
     """The tensor ``product``'s step is sliced from (through views), or None."""
-    name, scope = product.data, product.node.graph
-    for _ in range(8):
-        producer = graph.producer(name, scope)
-        if producer is None or producer.graph != scope:
-            return None
-        if producer.op_type in _SLICING_OPS:
-            return _first(producer) or None
-        if producer.op_type not in _STEP_VIEW_OPS:
-            return None
-        name = _first(producer)
-    return None
+    sliced = _step_slice(graph, product.data, product.node.graph)
+    return None if sliced is None else _first(sliced) or None
 
 
 def _slices_flipped(graph: ModelGraph, product: _WeightProduct) -> bool:
@@ -571,13 +562,22 @@ def _slice_of(
     graph: ModelGraph, name: str, scope: str, projected: Mapping[str, bool]
 ) -> str | None:
     """The ``projected`` tensor of which ``name`` is one step's slice (through views)."""
+    sliced = _step_slice(graph, name, scope)
+    if sliced is None:
+        return None
+    source = _first(sliced)
+    return source if source in projected and not _is_flip(graph, sliced) else None
+
+
+def _step_slice(graph: ModelGraph, name: str, scope: str) -> NodeInfo | None:
+    """The Split, Gather or Slice of ``scope`` that cuts ``name`` (through step views) out of
+    a sequence, or None."""
     for _ in range(8):
         producer = graph.producer(name, scope)
         if producer is None or producer.graph != scope:
             return None
         if producer.op_type in _SLICING_OPS:
-            source = _first(producer)
-            return source if source in projected and not _is_flip(graph, producer) else None
+            return producer
         if producer.op_type not in _STEP_VIEW_OPS:
             return None
         name = _first(producer)

@@ -91,8 +91,7 @@ class BakedShapeAfterRecurrent(Rule):
         dynamic = [dim for dim in shape if isinstance(dim, str)]
         names = " × ".join(repr(dim) for dim in dynamic)
         inputs = sorted({symbols[dim] for dim in dynamic})
-        fixed = known_product([dim for dim in shape if isinstance(dim, int)]) or 1
-        constants = known_product([t for t in target if t > 0]) or 1
+        fixed, constants = _products(shape, target)
         return ctx.finding(
             self, node,
             f"{node_text(node)} has the constant target {ints_text(target)} for input "
@@ -250,10 +249,15 @@ def _dynamic_factor(
             (isinstance(dim, int) and dim > 0) or (isinstance(dim, str) and dim in symbols)
             for dim in shape):
         return None
-    fixed = known_product([dim for dim in shape if isinstance(dim, int)]) or 1
-    constants = known_product([t for t in target if t > 0]) or 1
+    fixed, constants = _products(shape, target)
     factor = constants // math.gcd(constants, fixed)
     return factor if factor > 1 else None
+
+
+def _products(shape: tuple[Dim, ...], target: tuple[int, ...]) -> tuple[int, int]:
+    """(the product of the input's fixed axes, the product of the target's numbers)."""
+    return (known_product([dim for dim in shape if isinstance(dim, int)]) or 1,
+            known_product([t for t in target if t > 0]) or 1)
 
 
 def _broadcast_baked(
