@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from archlint.contrib_inference import CONTRIB_CELLS, CONTRIB_DOMAIN
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.recurrent import Recognition, RecurrentLayer, TensorRef
 from archlint.shapes import Dim, Shape
@@ -43,7 +44,6 @@ __all__ = [
     "stored_layout",
 ]
 
-CONTRIB_DOMAIN = "com.microsoft"
 _LSTM_SLOTS = ("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P")
 
 
@@ -72,7 +72,7 @@ _LSTM_ATTRIBUTES = {
 CONTRIB_OPS: Mapping[str, ContribOp] = MappingProxyType({
     "DynamicQuantizeLSTM": ContribOp(
         name="DynamicQuantizeLSTM",
-        cell="LSTM",
+        cell=CONTRIB_CELLS["DynamicQuantizeLSTM"],
         extra_slots=("W_scale", "W_zero_point", "R_scale", "R_zero_point"),
         attribute_types=MappingProxyType(dict(_LSTM_ATTRIBUTES)),
         stored=MappingProxyType({"W": "[D, I, 4·H]", "R": "[D, H, 4·H]"}),
@@ -81,7 +81,7 @@ CONTRIB_OPS: Mapping[str, ContribOp] = MappingProxyType({
     ),
     "AttnLSTM": ContribOp(
         name="AttnLSTM",
-        cell="LSTM",
+        cell=CONTRIB_CELLS["AttnLSTM"],
         extra_slots=("QW", "MW", "V", "M", "memory_seq_lens", "AW"),
         attribute_types=MappingProxyType(dict(_LSTM_ATTRIBUTES)),
         stored=MappingProxyType({"W": "[D, 4·H, I + A] (A: AW's last axis, else M's last axis)"}),

@@ -19,6 +19,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
+from archlint.contrib_inference import as_read, holds_contrib_recurrent_ops, read_as_onnx_ops
 from archlint.discovery import Discovery, walk_models
 from archlint.functions import expansion_problem
 from archlint.inference import (
@@ -145,7 +146,11 @@ class InferredShapes:
     def errors(self) -> tuple[str | None, str | None]:
         """(strict-inference error, data-propagation error); waits once."""
         outcome = self.outcome()
-        return (None, None) if outcome is None else (outcome.error, outcome.data_prop_error)
+        if outcome is None:
+            return (None, None)
+        if outcome.error is None and outcome.data_prop_error is None:
+            return (None, None)
+        return as_read(outcome.error, self._model), as_read(outcome.data_prop_error, self._model)
 
 
 @dataclass
@@ -153,7 +158,8 @@ class LoadedModel:
     """A parsed model plus what the loader learnt about it.
 
     ``proto`` holds the model as read (external data not loaded). ``inferred`` is the
-    model after shape inference: same nodes, shapes in value_info, weights left out.
+    model after shape inference: same nodes (a contrib recurrent op as the ONNX op it
+    computes: contrib_inference.read_as_onnx_ops), shapes in value_info, weights left out.
     ``inference_error`` says why strict shape inference failed with and without data
     propagation, or that it crashed or hung. ``data_propagation_error``: onnx's data
     propagation failed (or crashed); ``inferred`` then comes from strict inference without it
@@ -612,12 +618,27 @@ def _inference_payload(model: ModelProto, file_bytes: bytes | None) -> bytes:
     """What the inference child gets: the file as read when it is small and holds no external
     data (inference serializes its input anyway; serializing it here again would cost as much
     as parsing it), else the serialized skeleton."""
+    request = _contrib_ops_read_as_onnx(model)
+    if request is not None:
+        rewritten: bytes = request.SerializeToString()
+        return rewritten
     if file_bytes is not None and len(file_bytes) <= RAW_INFERENCE_BYTES and not any(
         t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer
     ):
         return file_bytes
     payload: bytes = _skeleton_if_needed(model).SerializeToString()
     return payload
+
+
+def _contrib_ops_read_as_onnx(model: ModelProto) -> ModelProto | None:
+    """The skeleton with each contrib recurrent op made the ONNX op it computes
+    (contrib_inference.read_as_onnx_ops: onnx's inference would stop at it), or None when the model
+    holds none."""
+    if not holds_contrib_recurrent_ops(model):
+        return None
+    skeleton = build_skeleton(model)
+    read_as_onnx_ops(skeleton)
+    return skeleton
 
 
 def build_skeleton(model: ModelProto) -> ModelProto:
@@ -657,7 +678,7 @@ def infer_model_shapes(
     """The model's graph with inferred value_info (the main graph's initializers left out:
     readers take them, and their dims, from the model as read), the strict-inference error and
     the data-propagation error. Runs in a child process (archlint/inference.py)."""
-    return _settled(model, infer_isolated(model, _skeleton_if_needed,
+    return _settled(model, infer_isolated(model, _request_model,
                                           timeout=_inference_limit(timeout)))
 
 
@@ -672,6 +693,13 @@ def _skeleton_if_needed(model: ModelProto) -> ModelProto:
     """A model with only small inline initializers is inferred as it is (inference serializes
     its input, it does not change it)."""
     return build_skeleton(model) if _needs_skeleton(model) else model
+
+
+def _request_model(model: ModelProto) -> ModelProto:
+    """What shape inference reads of ``model``: its skeleton where it needs one, with its
+    contrib recurrent ops read as ONNX ops."""
+    request = _contrib_ops_read_as_onnx(model)
+    return _skeleton_if_needed(model) if request is None else request
 
 
 def _uninferred(model: ModelProto) -> ModelProto:

@@ -39,6 +39,7 @@ from archlint.params_native import (
 from archlint.params_quantized import QUANTIZED_OPS, count_quantized, quantized_bias, quantized_op
 from archlint.params_types import (
     CONVENTIONS,
+    LAYOUT_OPS,
     BudgetFailure,
     Convention,
     LayerParams,
@@ -532,9 +533,7 @@ def _float_weight(info: TensorInfo, found: Trace) -> bool:
     return bool(found.sources) and all(s.dtype in _FLOAT_TYPES for s in found.sources)
 
 
-# Ops that only re-arrange a layer's output: a bias Add after them still belongs to the layer
-# (tf2onnx's Dense on a 3-D input is Reshape -> MatMul -> Reshape -> Add).
-_LAYOUT_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Transpose", "Flatten"})
+_LAYOUT_OPS = LAYOUT_OPS
 # ... and, between a layer and its bias Add, the QuantizeLinear + DequantizeLinear pair that
 # onnxruntime's QDQ quantizer puts on every activation, and a Cast (torch's TorchScript export
 # of a Keras 3 Dense, torch backend, casts the product to float before adding the bias)

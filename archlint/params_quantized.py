@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo, dtype_name
 from archlint.params_native import traced_note
-from archlint.params_types import LayerParams, SlotCount, replaced
+from archlint.params_types import LAYOUT_OPS, LayerParams, SlotCount, replaced
 from archlint.patterns import attr_int
 from archlint.shapes import format_shape
 from archlint.weight_sources import Basis, Trace
@@ -65,6 +65,9 @@ _RESCALE_OPS = frozenset({"Cast", "Mul"})
 # Ops between a float bias and an int32 Add (quantized at run time: Div, Floor, Cast, Reshape).
 _RUNTIME_QUANTIZE_OPS = frozenset({"Div", "Floor", "Round", "Cast", "Reshape", "Unsqueeze"})
 _HOPS = 4
+# From a product to its bias Add: Cast and Mul scale it back, layout ops move it (tf2onnx's
+# Conv1D is Conv -> Squeeze -> Add; quantize_dynamic puts its Cast and Mul before the Squeeze).
+_BIAS_HOPS = 8
 
 
 def quantized_op(node: NodeInfo) -> QuantizedOp | None:
@@ -138,14 +141,15 @@ def quantized_bias(
     bias input: after an integer product is scaled back (ConvInteger, MatMulInteger: Cast,
     Mul, Add of the float bias), in int32 right after it (the first quantizer releases), by
     a com.microsoft QLinearAdd of an int8 bias after a QLinearMatMul (with its scale and zero
-    point), or right after a MatMulNBits (whose output is float already)."""
+    point), or right after a MatMulNBits (whose output is float already). Layout ops may
+    come between (Squeeze, Reshape...: ``LAYOUT_OPS``), as they may before a float bias."""
     if len(node.outputs) != 1 or node.op_type not in (
             "ConvInteger", "MatMulInteger", "QLinearMatMul", "MatMulNBits"):
         return ()
     if node.op_type == "MatMulNBits" and len(node.inputs) > 5 and node.inputs[5]:
         return ()  # its own bias input
     tensor = node.outputs[0]
-    for _ in range(_HOPS):
+    for _ in range(_BIAS_HOPS):
         consumers = graph.consumers_of(tensor, node.graph) if tensor else []
         if len(consumers) != 1 or consumers[0].graph != node.graph \
                 or tensor in graph.graph_outputs.get(node.graph, ()):
@@ -158,7 +162,9 @@ def quantized_bias(
             found = _stored_bias(graph, others[0], node.graph, weight_of) \
                 if len(others) == 1 else None
             return () if found is None else (_slot("bias", *found, framework=True),)
-        if consumer.op_type not in _RESCALE_OPS or not consumer.outputs \
+        moves = consumer.op_type in LAYOUT_OPS and consumer.domain in ("", "ai.onnx") \
+            and consumer.inputs[:1] == (tensor,)
+        if not (moves or consumer.op_type in _RESCALE_OPS) or not consumer.outputs \
                 or node.op_type == "QLinearMatMul":
             return ()
         tensor = consumer.outputs[0]

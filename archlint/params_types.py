@@ -20,6 +20,7 @@ from archlint.weight_sources import Basis, Source
 
 __all__ = [
     "CONVENTIONS",
+    "LAYOUT_OPS",
     "Basis",
     "BudgetFailure",
     "Convention",
@@ -30,6 +31,11 @@ __all__ = [
     "SlotCount",
     "replaced",
 ]
+
+# Ops that only re-arrange a layer's output: a bias Add after them still belongs to the layer
+# (tf2onnx's Dense on a 3-D input is Reshape -> MatMul -> Reshape -> Add, its Conv1D Conv ->
+# Squeeze -> Add).
+LAYOUT_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Transpose", "Flatten"})
 
 _Record = TypeVar("_Record")
 

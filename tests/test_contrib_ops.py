@@ -326,3 +326,68 @@ attn_aw (float[2, 1, 4] X, float[1, 12, 11] W, float[1, 12, 3] R, float[1, 3, 6]
     feeds = {vi.name: np.full([d.dim_value for d in vi.type.tensor_type.shape.dim], 0.1,
                               np.float32) for vi in model.graph.input}
     assert session.run(None, feeds)[0].shape == (2, 1, 1, 3)
+
+
+def test_inference_reads_each_contrib_lstm_as_the_lstm_it_computes() -> None:
+    """onnx's inference has no schema for com.microsoft ops: the stack's second layer had no
+    input shape, its Squeeze no output. The request sent to inference makes each
+    DynamicQuantizeLSTM an LSTM (onnxruntime infers it with ONNX's RNNShapeInference), and the
+    model as read keeps its contrib ops."""
+    from archlint.contrib_inference import holds_contrib_recurrent_ops, read_as_onnx_ops
+    from archlint.loader import build_skeleton
+
+    path = CONTRIB / "dq_stack_h0.onnx.txt"
+    model = load_model(path)
+    second = next(layer for layer in _layers(path) if layer.name == "dq_1")
+    assert second.shape("X") == ("seq", "batch", 3)
+    assert second.shape("Y") == ("seq", 1, "batch", 3)
+    assert [n.op_type for n in model.proto.graph.node if n.name.startswith("dq_")] \
+        == ["DynamicQuantizeLSTM"] * 2
+    assert holds_contrib_recurrent_ops(model.proto)
+
+    request = build_skeleton(model.proto)
+    read_as_onnx_ops(request)
+    nodes = {n.name: n for n in request.graph.node}
+    assert [(nodes[name].domain, nodes[name].op_type, len(nodes[name].input))
+            for name in ("dq_0", "dq_1")] == [("", "LSTM", 8)] * 2
+    assert list(nodes["dq_1"].input[:3]) == ["X2", "W2", "R2"]
+    assert [n.op_type for n in model.proto.graph.node if n.name.startswith("dq_")] \
+        == ["DynamicQuantizeLSTM"] * 2  # the skeleton is a copy
+
+
+def test_a_contrib_lstm_in_a_loop_body_is_read_as_an_lstm_too() -> None:
+    from archlint.contrib_inference import holds_contrib_recurrent_ops, read_as_onnx_ops
+
+    model = onnx.parser.parse_model(_DQ_MODEL.format(
+        w=_ONES_48, r=_ONES_36, ws="float[1] W_scale = {0.1}", wz="int8[1] W_zero_point = {0}",
+        rz="int8[1] R_zero_point = {0}"))
+    body = onnx.helper.make_graph(list(model.graph.node), "body", [], [])
+    loop = onnx.helper.make_node("If", ["cond"], ["Y"], then_branch=body, else_branch=body)
+    del model.graph.node[:]
+    model.graph.node.append(loop)
+    assert holds_contrib_recurrent_ops(model)
+    read_as_onnx_ops(model)
+    for branch in model.graph.node[0].attribute:
+        [node] = branch.g.node
+        assert (node.domain, node.op_type, list(node.input)) \
+            == ("", "LSTM", ["X", "W", "R", "", "", "", "", ""])
+    assert not holds_contrib_recurrent_ops(model)
+    del model.opset_import[1]  # no com.microsoft import: onnxruntime resolves no contrib op
+    model.graph.node[0].attribute[0].g.node[0].domain = "com.microsoft"
+    model.graph.node[0].attribute[0].g.node[0].op_type = "DynamicQuantizeLSTM"
+    assert not holds_contrib_recurrent_ops(model)
+
+
+def test_an_inference_error_on_a_contrib_lstm_names_its_own_op(tmp_path: Path) -> None:
+    """Y declared 4 wide for hidden_size 3: onnx's inference of the node (read as an LSTM)
+    refuses the declaration, as onnxruntime's does (it warns and falls back); AL001 names the
+    node's own op, not the LSTM inference read it as."""
+    text = _DQ_MODEL.format(
+        w=_ONES_48, r=_ONES_36, ws="float[1] W_scale = {0.1}", wz="int8[1] W_zero_point = {0}",
+        rz="int8[1] R_zero_point = {0}").replace("float[2, 1, 1, 3] Y", "float[2, 1, 1, 4] Y")
+    path = tmp_path / "dq_declared_y.onnx.txt"
+    path.write_text(text, encoding="utf-8")
+    [al001] = [f for f in _findings(path) if f.startswith("AL001")]
+    assert al001.startswith("AL001 dq_0 ")
+    assert "(op_type:DynamicQuantizeLSTM, node name: dq_0)" in al001
+    assert "op_type:LSTM" not in al001

@@ -4,6 +4,8 @@ names the exact node; the good fixture and the real exports stay clean."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -358,6 +360,25 @@ def test_real_dynamo_export_of_a_one_direction_lstm_bakes_the_sequence_length() 
     model = onnx.load(path)
     assert run_ort(model, {"seq": 5, "batch": 3})["getitem"].shape == (5, 3, 5)
     with pytest.raises(OrtFail, match="node_Reshape_83"):
+        run_ort(model, {"seq": 7, "batch": 3})
+
+
+@pytest.mark.parametrize("path", [
+    DEFECTS / "lstm_l2_states_dynamo.onnx",
+    # quantize_dynamic's copy: both layers DynamicQuantizeLSTM (read as LSTMs by inference)
+    FIXTURES / "dynamic_quantized" / "exported_defects_lstm_l2_states_dynamo_dynamic.onnx",
+], ids=["float", "dynamic-quantized"])
+def test_real_dynamo_export_of_a_streaming_two_layer_lstm_bakes_the_sequence_length(
+    path: Path,
+) -> None:
+    """nn.LSTM(4, 5, num_layers=2) called with (h0, c0): the Reshape after the second layer
+    drops Y's direction axis with the example's seq."""
+    [finding] = lint(path)
+    assert (finding.code, finding.location.node, finding.expected, finding.actual) == (
+        "AL302", "node_Reshape_128", "[0, -1, 5] with allowzero=0", "[5, -1, 5]")
+    model = onnx.load(path)
+    assert run_ort(model, {"seq": 5, "batch": 3})["y"].shape == (5, 3, 5)
+    with pytest.raises(OrtFail, match="node_Reshape_128"):
         run_ort(model, {"seq": 7, "batch": 3})
 
 

@@ -452,8 +452,8 @@ KERAS_MANIFEST = json.loads((KERAS_PARAMS / "manifest.json").read_text())
 def test_real_tf2onnx_exports_count_what_keras_counts(name: str) -> None:
     """tf_keras 2.18 through tf2onnx 1.17: a use_bias=False LSTM (zero B), LayerNormalization
     (written out), BatchNormalization (folded into Mul and Add: Keras counts 4·C, the file
-    stores 2·C) and a 3-D Dense (bias Add after a Reshape) count as count_params() does, per
-    layer (rows in model order) and in total."""
+    stores 2·C), a 3-D Dense (bias Add after a Reshape) and a Conv1D (bias Add after a
+    Squeeze) count as count_params() does, per layer (rows in model order) and in total."""
     entry = KERAS_MANIFEST[name]
     assert entry["ort_max_abs_diff"] < 1e-4  # the export computes what Keras computes
     (model,) = count_paths([str(KERAS_PARAMS / name)])
@@ -462,7 +462,7 @@ def test_real_tf2onnx_exports_count_what_keras_counts(name: str) -> None:
         layer["count_params"] for layer in entry["layers"]]
     assert model.total(KERAS) == entry["count_params"]
     kinds = {"LSTM": "recurrent", "GRU": "recurrent", "LayerNormalization": "norm",
-             "BatchNormalization": "norm", "Dense": "linear"}
+             "BatchNormalization": "norm", "Dense": "linear", "Conv1D": "conv"}
     assert [row.kind for row in model.layers] == [kinds[x["class"]] for x in entry["layers"]]
 
 
