@@ -57,6 +57,10 @@ STORED_COPIES = {"torch_custom_lstm_trace_qdq.onnx": 4 * 12,
 # ... and where a plain Linear is applied at every step too (a per-step projection before the
 # cell): its bias (5) copied 4 times as well as the cell's b_ih and b_hh (12 each)
 PLAIN_STORED_COPIES = {"torch_custom_projected_cell_trace_qdq.onnx": 4 * (5 + 2 * 12)}
+# ... and where one cell is stepped over two sequences (a siamese encoder): each chain's steps
+# add their own copies of the cell's b_ih and b_hh (12 each), 4 after the first chain's first
+# step, 5 in the second chain
+SIBLING_STORED_COPIES = {"torch_custom_siamese_cell_trace_qdq.onnx": (4 + 5) * 2 * 12}
 # ... and the quantization parameters of a plain quantized row, ONNX only: the Linear head of
 # torch's nn.RNN as QLinearMatMul (w_scale, w_zero_point) + QLinearAdd (b_scale, b_zero_point)
 QUANTIZATION_PARAMETERS = {"dynamo_rnn_rnn_uni_qop.onnx": 4}
@@ -71,7 +75,7 @@ def test_a_model_after_the_tool_reads_as_its_source(folder: str, name: str) -> N
     layers, totals, codes = read_as(REPO / source["source"])
     onnx = totals[Convention.ONNX]
     extra = STORED_COPIES.get(name, 0) + QUANTIZATION_PARAMETERS.get(name, 0) \
-        + PLAIN_STORED_COPIES.get(name, 0)
+        + PLAIN_STORED_COPIES.get(name, 0) + SIBLING_STORED_COPIES.get(name, 0)
     totals[Convention.ONNX] = None if onnx is None else onnx + extra
     assert after == (layers, totals, codes)
     assert after[0]  # every source has a recurrent layer
@@ -170,3 +174,24 @@ def test_a_dynamically_quantized_keras_conv1d_keeps_its_bias_after_the_squeeze()
     assert (bias.elements, bias.pytorch, bias.keras) == (5, 5, 5)
     # ONNX adds the stored quantization parameters: the kernel's zero point, the LSTM's four
     assert report.total(Convention.ONNX) == 241 + 1 + 4
+
+
+def test_a_quantized_siamese_cell_counts_its_second_chains_copies_in_onnx_only() -> None:
+    """One LSTMCell stepped over two sequences: the float export's two chains read one b_ih
+    and one b_hh. QDQ stores them once per step in int32 in both chains; the second chain's
+    copies were its own biases for PyTorch and Keras (+24 each over the float export)."""
+    from archlint.app import count_paths
+    from archlint.params import Convention
+
+    [report] = count_paths([str(FIXTURES / "qdq" / "torch_custom_siamese_cell_trace_qdq.onnx")])
+    [source] = count_paths([str(FIXTURES / "torch_custom" / "siamese_cell_trace.onnx")])
+    _, second = report.layers
+    assert [(row.total(Convention.PYTORCH), row.total(Convention.KERAS))
+            for row in report.layers] == [(108, 96), (0, 0)]
+    assert (report.total(Convention.PYTORCH), report.total(Convention.KERAS)) \
+        == (source.total(Convention.PYTORCH), source.total(Convention.KERAS)) == (108, 96)
+    second_copies = [slot for slot in second.slots if slot.slot == "B" and slot.pytorch == 0
+                     and slot.keras == 0 and slot.elements == 12]
+    assert len(second_copies) == 5 * 2  # every step of the second chain: b_ih and b_hh
+    assert any(note.startswith("B: 10 more stored copies") for note in second.notes)
+    assert not any("no stored bias" in note for note in second.notes)

@@ -41,6 +41,7 @@ from archlint.cells._trace import (
     _upstream,
     _weight_products,
     _WeightProduct,
+    is_bias_copy,
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
@@ -85,7 +86,31 @@ def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | N
         result = _match_chain(graph, scope, merged, products, walk, all_ids, others)
         if result is not None:
             found.append(result)
-    return found
+    return _copies_across_chains(found) if siblings else found
+
+
+def _copies_across_chains(found: list[CellFacts | NoMatch]) -> list[CellFacts | NoMatch]:
+    """Chains of one cell's weights (one cell stepped over two sequences) add one cell's
+    biases. onnxruntime's QDQ format stores a bias once per step in int32 (each with its
+    step's input scale, :func:`_own_biases`): the first chain's first copies are the biases,
+    and every bias a later chain keeps that is such a copy of one of them is a copy too; that
+    chain's biases are then the first chain's, shared as its weights are (the float model's
+    chains read one bias tensor)."""
+    first_of: dict[frozenset[tuple[str, str]], CellFacts] = {}
+    kept: list[CellFacts | NoMatch] = []
+    for facts in found:
+        if isinstance(facts, CellFacts):
+            weights = frozenset(s.key for s in (*facts.kernel, *facts.recurrent_kernel))
+            first = first_of.setdefault(weights, facts)
+            copies = tuple(bias for bias in facts.bias
+                           if any(is_bias_copy(own, bias) for own in first.bias))
+            if first is not facts and copies:
+                shared = (own for own in first.bias if any(is_bias_copy(own, c) for c in copies))
+                facts = dataclasses.replace(
+                    facts, bias=_dedupe((*(b for b in facts.bias if b not in copies), *shared)),
+                    bias_copies=_dedupe((*facts.bias_copies, *copies)))
+        kept.append(facts)
+    return kept
 
 
 def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
