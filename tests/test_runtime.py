@@ -63,6 +63,45 @@ def test_bound_dims_are_stated_and_used() -> None:
     assert result.outputs[0] == "output float32[7, 3, 6], static [seq=7, batch=3, 6]: ok"
 
 
+@pytest.mark.parametrize(("name", "seq", "batch"), [
+    ("k2_simple_rnn.onnx", "unk__453", "unk__452"),  # tf2onnx's Loop over transpose(x)
+    ("k2_gru_reset_before.onnx", "unk__291", "unk__290"),
+])
+def test_a_loop_cells_seq_and_batch_are_bound_by_role(name: str, seq: str, batch: str) -> None:
+    """A Keras layer tf2onnx exports as a Loop has no LSTM/GRU/RNN node whose X says which
+    axis is seq: its steps Gather axis 0 of the transposed x, so x's axis 1 is seq and axis 0
+    batch. `--dim seq` and `--dim batch` bind them (before: "no such symbolic dimension", and
+    both 3). Without them both stay 3, each swept to 5: generic ops may tie batch to seq,
+    which the role defaults (batch 2 -> 3, seq 5 -> 7) would never try above seq."""
+    path = FIXTURES / "keras" / name
+    bound = run_one(path, dims={"seq": 10, "batch": 4})
+    assert codes(bound) == []
+    assert bound.dims == f"{batch}=4 (--dim batch), {seq}=10 (--dim seq)"
+    assert not any("no such symbolic dimension" in note for note in bound.notes)
+    [x] = bound.inputs
+    assert x.shape[:2] == (4, 10)
+    default = run_one(path)
+    assert default.dims == f"{batch}=3 (default), {seq}=3 (default)"
+    assert [(sweep.dim, sweep.base, sweep.size) for sweep in default.run.sweep] \
+        == [(batch, 3, 5), (seq, 3, 5)]
+    only_seq = run_one(path, dims={"seq": 10})
+    assert only_seq.dims == f"{batch}=3 (default), {seq}=10 (--dim seq)"
+
+
+def test_an_opset_8_scan_reads_its_steps_from_axis_1() -> None:
+    """Scan-8 reads [batch, seq, ...] (sequence_lens first); later Scans axis 0 unless
+    scan_input_axes says otherwise."""
+    from archlint.engine import analyse
+    from archlint.loader import load_model
+
+    ctx = analyse(load_model(FIXTURES / "tf1_scan" / "gru_lengths_opset8.onnx"))
+    assert [(layer.cell.sequence_axis if layer.cell else None) for layer in ctx.recognised] \
+        == [1]
+    ctx = analyse(load_model(FIXTURES / "tf1_scan" / "gru.onnx"))
+    assert [(layer.cell.sequence_axis if layer.cell else None) for layer in ctx.recognised] \
+        == [0]
+
+
 def test_token_ids_stay_inside_the_embedding() -> None:
     result = run_one(EXPORTED / "embed_lstm.onnx", dims={"seq": 50, "batch": 20})
     assert codes(result) == []

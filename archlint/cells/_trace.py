@@ -139,6 +139,9 @@ class CellFacts:
     # stored copies of a bias in ``bias``, one per use (onnxruntime's QDQ quantizes a Gemm's C
     # in int32 with each step's input scale): stored, so counted in ONNX only
     bias_copies: tuple[WeightSource, ...] = ()
+    # the axis of ``sequence`` each step takes x_t from (a Gather's, a Scan's scan axis); None
+    # when not known or when there is no sequence
+    sequence_axis: int | None = None
 
     @property
     def gates(self) -> int:

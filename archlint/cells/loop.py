@@ -53,6 +53,7 @@ class _LoopBody:
     states: Mapping[str, str]  # a carried floating-point body input -> its next value
     carried: int  # how many leading outputs of the node are final states (then scan outputs)
     elements: Mapping[str, tuple[str, bool]]  # Scan: body input x_t -> (outer sequence, reversed)
+    element_axes: Mapping[str, int]  # Scan: body input x_t -> the outer sequence's axis it steps
 
 
 def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
@@ -66,6 +67,7 @@ def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
     body = bodies[0]
     values = graph.carried_values(node, body)
     elements: dict[str, tuple[str, bool]] = {}
+    element_axes: dict[str, int] = {}
     if node.op_type == "Scan":
         inputs = graph.formal_inputs(body)
         scans = attr_int(node, "num_scan_inputs") or 0
@@ -74,11 +76,15 @@ def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
             return NoMatch(node.id, f"the Scan's num_scan_inputs={scans} does not fit its "
                            f"{len(inputs)} body inputs and {len(node.inputs)} inputs")
         directions = attr_ints(node, "scan_input_directions") or ()
+        scan_axes = attr_ints(node, "scan_input_axes") or ()
         for j in range(scans):
             outer = node.inputs[offset + carried + j]
             if outer:
                 reverse = j < len(directions) and directions[j] == 1
                 elements[inputs[carried + j]] = (outer, reverse)
+                # opset 8's Scan (sequence_lens first) reads [batch, seq, ...]: seq is axis 1
+                element_axes[inputs[carried + j]] = scan_axes[j] if j < len(scan_axes) \
+                    else offset
     if not values or not all(output for _, output, _ in values):
         return NoMatch(node.id, "the body carries no value from one iteration to the next")
     states: dict[str, str] = {}  # body input -> its next value
@@ -92,7 +98,7 @@ def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
     if not states:
         return NoMatch(node.id, "no floating-point value changes from one iteration to the next")
     return _LoopBody(node, body, MappingProxyType(states), len(values),
-                     MappingProxyType(elements))
+                     MappingProxyType(elements), MappingProxyType(element_axes))
 
 
 def match_loop_cells(graph: ModelGraph, node: NodeInfo) -> list[CellFacts] | NoMatch:
@@ -132,16 +138,18 @@ def _match_split_cell(
     state_products: list[_WeightProduct] = []
     input_products: list[_WeightProduct] = []
     sequences: set[tuple[str, bool]] = set()
+    axes: set[int | None] = set()
     for product in products:
         walk = _upstream(graph, [product.data], scope)
         reached = {name for path, name in walk.leaves if path == scope}
         if reached & states.keys():
             state_products.append(product)
             continue
-        outer = _step_sequence(graph, walk, body)
-        if outer is not None:
+        read = _step_read(graph, walk, body)
+        if read is not None:
             input_products.append(product)
-            sequences.add(outer)
+            sequences.add(read[:2])
+            axes.add(read[2])
     if not state_products:
         return NoMatch(loop.id, "no MatMul multiplies a loop-carried state by a stored weight")
     if not input_products:
@@ -183,6 +191,7 @@ def _match_split_cell(
         returns_sequence=_loop_returns_sequence(graph, loop, body.carried),
         sequence=None if sequence is None else sequence[0], steps=None,
         nodes=frozenset({loop.id, *product_ids}),
+        sequence_axis=next(iter(axes)) if sequence is not None and len(axes) == 1 else None,
     )
 
 
@@ -434,6 +443,7 @@ def _stacked(
     (a stack); the direction is the sequence's, for every cell."""
     owner = {n: k for k, cell in enumerate(cells) for n in cell.nodes if n in stop}
     sequence: tuple[str, bool] | None = None
+    axes: set[int | None] = set()
     below: list[int | None] = []
     for k, cell in enumerate(cells):
         walk = _upstream(graph, sorted(steps[k]), body.scope, stop=stop)
@@ -443,10 +453,12 @@ def _stacked(
         if sources:
             below.append(sources.pop())
             continue
-        outer = _step_sequence(graph, walk, body)
-        if outer is None:
+        read = _step_read(graph, walk, body)
+        if read is None:
             return NoMatch(cell.node, "the cell's input is neither one step of an outer "
                            "sequence nor the output of another cell in the body")
+        outer = read[0], read[1]
+        axes.add(read[2])
         if sequence is not None and outer != sequence:
             return NoMatch(cell.node, "two cells of the body read different sequences")
         sequence = outer
@@ -461,6 +473,8 @@ def _stacked(
         cells[k], direction=direction,
         returns_sequence=True if k in feeding else returns,
         sequence=sequence[0] if sequence is not None and below[k] is None else None,
+        sequence_axis=next(iter(axes)) if sequence is not None and below[k] is None
+        and len(axes) == 1 else None,
     ) for k in sorted(range(len(cells)), key=lambda k: (depth[k], k))]  # bottom of the stack first
 
 
@@ -474,16 +488,19 @@ def _stack_depth(below: list[int | None], k: int) -> int | None:
     return None
 
 
-def _step_sequence(
+def _step_read(
     graph: ModelGraph, walk: _Upstream, body: _LoopBody
-) -> tuple[str, bool] | None:
+) -> tuple[str, bool, int | None] | None:
     """The outer sequence x_t is one step of, when ``walk`` (from a product's data) reaches a
     Scan's scan element, a Gather/Slice of an outer tensor, or a SequenceAt of an outer
     sequence (TorchScript's ``for x_t in x.unbind(0)``: SplitToSequence before the Loop); with
-    whether the Scan reads it in reverse."""
+    whether the Scan reads it in reverse, and the axis each step takes x_t from: a Scan's
+    ``scan_input_axes`` (0 by default), a Gather's ``axis``, a Slice's one constant axis; None
+    where it is not known (a SequenceAt reads a sequence, not a tensor)."""
     for path, name in sorted(walk.leaves):
         if path == body.scope and name in body.elements:
-            return body.elements[name]
+            outer, reverse = body.elements[name]
+            return outer, reverse, body.element_axes.get(name)
     for node_id in walk.nodes:
         node = graph.node(node_id)
         if node.op_type not in ("Gather", "Slice", "SequenceAt") or not node.inputs:
@@ -494,7 +511,18 @@ def _step_sequence(
         info = graph.loop_invariant(info)
         if info.graph != body.scope \
                 and not (info.is_initializer or info.constant_source is not None):
-            return info.name, False
+            return info.name, False, _read_axis(graph, node)
+    return None
+
+
+def _read_axis(graph: ModelGraph, node: NodeInfo) -> int | None:
+    """The axis a Gather or a one-axis Slice selects on (negative: from the end)."""
+    if node.op_type == "Gather":
+        return attr_int(node, "axis") or 0
+    if node.op_type == "Slice":
+        spec = slice_spec(graph, node)
+        if spec is not None and len(spec.axes) == 1:
+            return spec.axes[0]
     return None
 
 

@@ -185,7 +185,8 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
         given = load_given(ctx.graph, settings.inputs, settings.inputs_file)
     except GivenInputError as exc:
         return dataclasses.replace(base, not_run=str(exc)), None
-    binding = bind_dims(ctx.graph, ctx.layers, settings.dims,
+    # the recognised Loop and Scan cells say which axes are seq and batch too
+    binding = bind_dims(ctx.graph, (*ctx.layers, *ctx.recognised), settings.dims,
                         {name: array.shape for name, (array, _) in given.items()}, retried)
     if retried and (size := drawn_bytes(ctx.graph, binding)) > RETRY_MAX_BYTES:
         return dataclasses.replace(base, not_run=f"its inputs would take {size:,} bytes at "

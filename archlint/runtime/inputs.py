@@ -168,6 +168,8 @@ def tied_dims(graph: ModelGraph,
     group is a fixed size that binds the rest."""
     tied: list[tuple[str, list[str | int]]] = []
     for layer in layers:
+        if layer.cell is not None:
+            continue  # no op slots: _cell_dims
         by_role: dict[str, list[str | int]] = {}
         for slot, role, axis0, axis1 in _TIED_SLOTS:
             ref = layer.inputs.get(slot)
@@ -186,6 +188,48 @@ def tied_dims(graph: ModelGraph,
                     keys.append(key)
         tied.extend((role, keys) for role, keys in by_role.items() if len(keys) > 1)
     return tied
+
+
+def _cell_dims(graph: ModelGraph, layer: RecurrentLayer) -> list[tuple[str, list[str | int]]]:
+    """A recognised Loop or Scan cell's seq and batch: the axis of the outer sequence each step
+    takes x_t from (tf2onnx's Gather of a Keras layer's time-major copy of x, a Scan's scan
+    axis), and, for a 3-D sequence, the other axis before its features; each under the symbol
+    the sequence carries and under the model input it comes from. Nothing where the cell does
+    not say which axis its steps read: a guessed role would bind ``--dim seq`` to another
+    axis.
+
+    These roles bind ``--dim seq`` and ``--dim batch`` only: the dims keep the default sizes
+    of dims without a role (3, swept to 5). A Loop cell is made of generic ops that may tie
+    batch and seq to each other (a Keras 3 TimeDistributed GRU exported by tf2onnx fails
+    whenever batch > seq), which the role defaults (batch 2 -> 3, seq 5 -> 7) never try."""
+    cell = layer.cell
+    if cell is None or cell.sequence is None or cell.sequence_axis is None:
+        return []
+    scope = layer.node.graph
+    info = graph.tensor(cell.sequence, scope)
+    if info is None or info.shape is None:
+        return []
+    rank = len(info.shape)
+    seq_axis = cell.sequence_axis % rank if -rank <= cell.sequence_axis < rank else None
+    if seq_axis is None:
+        return []
+    roles = [("seq", seq_axis)]
+    if rank == 3 and seq_axis in (0, 1):
+        roles.append(("batch", 1 - seq_axis))
+    found: list[tuple[str, list[str | int]]] = []
+    for role, axis in roles:
+        keys: list[str | int] = []
+        own = info.shape[axis]
+        if isinstance(own, str | int):
+            keys.append(own)
+        source = state_source(graph, cell.sequence, scope, axis)
+        if source.axis is not None and is_model_input(graph.tensor(source.root)):
+            key = _dim_key(graph, source.root, source.axis)
+            if key is not None:
+                keys.append(key)
+        if keys:
+            found.append((role, keys))
+    return found
 
 
 class _Groups:
@@ -231,6 +275,13 @@ def bind_dims(
             groups.join(tied[0], key)
         for key in tied:
             group_role.setdefault(key, tied_role)
+    hinted_role: dict[str | int, str] = {}  # what --dim seq / batch binds in a Loop cell
+    for layer in layers:
+        for hinted, tied in _cell_dims(graph, layer):
+            for key in tied[1:]:
+                groups.join(tied[0], key)
+            for key in tied:
+                hinted_role.setdefault(key, hinted)
     # what the user fixed, keyed as the binding keys them
     fixed: dict[str, tuple[int, str]] = {}
     used: set[str] = set()
@@ -270,9 +321,10 @@ def bind_dims(
         larger = next((retried[k] for k in names if retried and k in retried), None)
         if chosen is not None:
             user.update(names)
-        elif role is not None and role in requested:
-            chosen = (requested[role], f"--dim {role}")
-            used.add(role)
+        elif (asked := role or next((hinted_role[k] for k in member if k in hinted_role),
+                                    None)) is not None and asked in requested:
+            chosen = (requested[asked], f"--dim {asked}")
+            used.add(asked)
             user.update(names)
         elif larger is not None:  # archlint's second choice: swept like its first
             chosen = (larger, "larger size: the run failed at the default")
