@@ -350,35 +350,26 @@ def test_real_dynamo_gru_export_bakes_the_sequence_length() -> None:
         run_ort(model, {"seq": 7, "batch": 3})
 
 
-def test_real_dynamo_export_of_a_one_direction_lstm_bakes_the_sequence_length() -> None:
-    """Y [seq, batch, 1, 5] loses its direction axis in a Reshape to [5, -1, 5]: the size-1
-    axis no longer hides that the 5 stands for seq."""
-    path = DEFECTS / "lstm_uni_dynamo.onnx"
-    [finding] = lint(path)
-    assert (finding.code, finding.location.node, finding.expected, finding.actual) == (
-        "AL302", "node_Reshape_83", "[0, -1, 5] with allowzero=0", "[5, -1, 5]")
-    model = onnx.load(path)
-    assert run_ort(model, {"seq": 5, "batch": 3})["getitem"].shape == (5, 3, 5)
-    with pytest.raises(OrtFail, match="node_Reshape_83"):
-        run_ort(model, {"seq": 7, "batch": 3})
-
-
-@pytest.mark.parametrize("path", [
-    DEFECTS / "lstm_l2_states_dynamo.onnx",
-    # quantize_dynamic's copy: both layers DynamicQuantizeLSTM (read as LSTMs by inference)
-    FIXTURES / "dynamic_quantized" / "exported_defects_lstm_l2_states_dynamo_dynamic.onnx",
-], ids=["float", "dynamic-quantized"])
-def test_real_dynamo_export_of_a_streaming_two_layer_lstm_bakes_the_sequence_length(
-    path: Path,
+@pytest.mark.parametrize(("path", "reshape", "output"), [
+    # nn.LSTM(4, 5): Y [seq, batch, 1, 5] loses its direction axis in a Reshape to [5, -1, 5]:
+    # the size-1 axis no longer hides that the 5 stands for seq
+    (DEFECTS / "lstm_uni_dynamo.onnx", "node_Reshape_83", "getitem"),
+    # nn.LSTM(4, 5, num_layers=2) called with (h0, c0): the same Reshape after the second layer
+    (DEFECTS / "lstm_l2_states_dynamo.onnx", "node_Reshape_128", "y"),
+    # ... and quantize_dynamic's copy: both layers DynamicQuantizeLSTM (read as LSTMs by
+    # inference)
+    (FIXTURES / "dynamic_quantized" / "exported_defects_lstm_l2_states_dynamo_dynamic.onnx",
+     "node_Reshape_128", "y"),
+], ids=["one-direction", "streaming", "streaming-dynamic-quantized"])
+def test_real_dynamo_export_of_a_one_direction_lstm_bakes_the_sequence_length(
+    path: Path, reshape: str, output: str,
 ) -> None:
-    """nn.LSTM(4, 5, num_layers=2) called with (h0, c0): the Reshape after the second layer
-    drops Y's direction axis with the example's seq."""
     [finding] = lint(path)
     assert (finding.code, finding.location.node, finding.expected, finding.actual) == (
-        "AL302", "node_Reshape_128", "[0, -1, 5] with allowzero=0", "[5, -1, 5]")
+        "AL302", reshape, "[0, -1, 5] with allowzero=0", "[5, -1, 5]")
     model = onnx.load(path)
-    assert run_ort(model, {"seq": 5, "batch": 3})["y"].shape == (5, 3, 5)
-    with pytest.raises(OrtFail, match="node_Reshape_128"):
+    assert run_ort(model, {"seq": 5, "batch": 3})[output].shape == (5, 3, 5)
+    with pytest.raises(OrtFail, match=reshape):
         run_ort(model, {"seq": 7, "batch": 3})
 
 
