@@ -88,6 +88,19 @@ def test_a_loop_cells_seq_and_batch_are_bound_by_role(name: str, seq: str, batch
     assert only_seq.dims == f"{batch}=3 (default), {seq}=10 (--dim seq)"
 
 
+@pytest.mark.parametrize(("name", "batch"), [
+    ("k2_lstm_unrolled.onnx", "unk__2748"), ("k2_gru_unrolled.onnx", "unk__2778")])
+def test_an_unrolled_layers_batch_is_bound_by_role(name: str, batch: str) -> None:
+    """Keras unroll=True: tf2onnx slices x's fixed steps (axis 1) one by one; the other axis
+    of x, its only dynamic one, is batch."""
+    result = run_one(FIXTURES / "keras" / name, dims={"batch": 4})
+    assert codes(result) == []
+    assert result.dims == f"{batch}=4 (--dim batch)"
+    assert not any("no such symbolic dimension" in note for note in result.notes)
+    [x] = result.inputs
+    assert x.shape[0] == 4
+
+
 def test_an_opset_8_scan_reads_its_steps_from_axis_1() -> None:
     """Scan-8 reads [batch, seq, ...] (sequence_lens first); later Scans axis 0 unless
     scan_input_axes says otherwise."""

@@ -13,10 +13,11 @@ from types import MappingProxyType
 from typing import Protocol
 
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.patterns import attr_int, attr_ints
+from archlint.patterns import attr_int, attr_ints, slice_spec
 from archlint.shapes import Shape, known_product
 
-__all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "weight_sources"]
+__all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "step_axis",
+           "weight_sources"]
 
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})
 _CELL_BY_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
@@ -724,3 +725,15 @@ def _pairs_on_last_axis(graph: ModelGraph, node: NodeInfo | None, scope: str) ->
 def _is_stored(graph: ModelGraph, name: str, scope: str) -> bool:
     info = graph.tensor(name, scope)
     return info is not None and (info.is_constant or info.is_initializer)
+
+
+def step_axis(graph: ModelGraph, node: NodeInfo) -> int | None:
+    """The axis a Gather, a Split or a one-axis Slice cuts a step out of a sequence on
+    (negative: from the end); None when it is not one constant axis."""
+    if node.op_type in ("Gather", "Split"):
+        return attr_int(node, "axis") or 0
+    if node.op_type == "Slice":
+        spec = slice_spec(graph, node)
+        if spec is not None and len(spec.axes) == 1:
+            return spec.axes[0]
+    return None

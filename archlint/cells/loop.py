@@ -35,6 +35,7 @@ from archlint.cells._trace import (
     _upstream,
     _weight_products,
     _WeightProduct,
+    step_axis,
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
@@ -511,18 +512,7 @@ def _step_read(
         info = graph.loop_invariant(info)
         if info.graph != body.scope \
                 and not (info.is_initializer or info.constant_source is not None):
-            return info.name, False, _read_axis(graph, node)
-    return None
-
-
-def _read_axis(graph: ModelGraph, node: NodeInfo) -> int | None:
-    """The axis a Gather or a one-axis Slice selects on (negative: from the end)."""
-    if node.op_type == "Gather":
-        return attr_int(node, "axis") or 0
-    if node.op_type == "Slice":
-        spec = slice_spec(graph, node)
-        if spec is not None and len(spec.axes) == 1:
-            return spec.axes[0]
+            return info.name, False, step_axis(graph, node)
     return None
 
 

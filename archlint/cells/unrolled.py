@@ -42,6 +42,7 @@ from archlint.cells._trace import (
     _weight_products,
     _WeightProduct,
     is_bias_copy,
+    step_axis,
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
@@ -275,13 +276,15 @@ def _match_chain(
     own, copies = _own_biases((*chain, *kernel_products))
     bias = _dedupe((*_chain_bias(graph, walks, hoisted, used), *own))
     nodes = frozenset({*ids, *kernel_ids})
+    sequence, sequence_axis = _sliced_sequence(graph, ordered)
     return CellFacts(
         how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
         input_size=core.input_size, hidden_size=core.hidden_size,
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
         reset_after=(not reset_before) if core.cell == "GRU" else None,
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
-        sequence=None, steps=steps, nodes=nodes, bias_copies=copies,
+        sequence=sequence, steps=steps, nodes=nodes, bias_copies=copies,
+        sequence_axis=sequence_axis,
     )
 
 
@@ -516,6 +519,20 @@ def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
             return None
         name = _first(producer)
     return None
+
+
+def _sliced_sequence(
+    graph: ModelGraph, products: list[_WeightProduct]
+) -> tuple[str | None, int | None]:
+    """The one tensor the input products' steps are cut from, and the one axis they are cut
+    on (a Split's, a Gather's, a one-axis Slice's); (None, None) when they do not share both
+    (a hoisted projection's steps are cut from the projection)."""
+    cuts = {(_first(sliced), step_axis(graph, sliced)) for p in products
+            if (sliced := _step_slice(graph, p.data, p.node.graph)) is not None}
+    if len(cuts) != 1:
+        return None, None
+    [(root, axis)] = cuts
+    return (root, axis) if root and axis is not None else (None, None)
 
 
 def _sequence_root(graph: ModelGraph, product: _WeightProduct) -> str | None:
