@@ -411,32 +411,97 @@ class FlattenPath:
 
 
 def flatten_paths(
-    graph: ModelGraph, name: str, rank: int, scope: str = "main"
+    graph: ModelGraph, name: str, rank: int, scope: str = "main", rows_axis: int | None = None
 ) -> Iterator[FlattenPath]:
-    """Every Reshape that ``name`` reaches through Transpose / Identity / Cast only."""
+    """Every Reshape that ``name`` reaches through Transpose / Identity / Cast only; and, when
+    ``rows_axis`` is given, through a Concat on that axis and a Slice that takes exactly the
+    rows ``name`` put there back out (PyTorch's ``h_n`` of a stack is the Concat of every
+    layer's Y_h, and ``h_n[-2:]`` the last layer's: the same [D, batch, H] as its Y_h)."""
     start = tuple(range(rank))
-    stack: list[tuple[str, str, tuple[int, ...], tuple[NodeInfo, ...], tuple[int, ...]]] = [
-        (name, scope, start, (), start)
-    ]
+    stack: list[tuple[str, str, tuple[int, ...], tuple[NodeInfo, ...], tuple[int, ...],
+                      tuple[int, int] | None]] = [(name, scope, start, (), start, None)]
     seen: set[tuple[str, str]] = set()
     while stack:
-        tensor, where, order, transposes, before = stack.pop()
+        tensor, where, order, transposes, before, rows = stack.pop()
         if (where, tensor) in seen or len(seen) > 4 * _MAX_DEPTH:
             continue
         seen.add((where, tensor))
         for consumer in graph.consumers_of(tensor, where):
+            if rows_axis is not None and consumer.outputs and consumer.op_type in (
+                    "Concat", "Slice"):
+                block = _rows_after(graph, consumer, tensor, order.index(rows_axis), rows)
+                if block is not None:
+                    stack.append((consumer.outputs[0], consumer.graph, order, transposes,
+                                  before, None if block[0] == 0 and _rows_are(
+                                      graph, consumer.outputs[0], consumer.graph,
+                                      order.index(rows_axis), block[1]) else block))
+                continue
+            if rows is not None:
+                continue  # other rows around ours: a Reshape would fold them in too
             if not consumer.inputs or consumer.inputs[0] != tensor or not consumer.outputs:
                 continue
             if consumer.op_type == "Reshape":
                 yield FlattenPath(consumer, order, transposes, before)
             elif consumer.op_type in _TRANSPARENT:
-                stack.append((consumer.outputs[0], consumer.graph, order, transposes, before))
+                stack.append((consumer.outputs[0], consumer.graph, order, transposes, before,
+                              None))
             elif consumer.op_type == "Transpose":
                 perm = transpose_perm(consumer, len(order))
                 if perm is None or len(perm) != len(order):
                     continue
                 stack.append((consumer.outputs[0], consumer.graph,
-                              tuple(order[p] for p in perm), (*transposes, consumer), order))
+                              tuple(order[p] for p in perm), (*transposes, consumer), order,
+                              None))
+
+
+def _rows_after(
+    graph: ModelGraph, node: NodeInfo, tensor: str, axis: int, rows: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """Where the rows of ``tensor`` (``rows``: (offset, count) on ``axis``; all of it when
+    None) are in the output of ``node``, a Concat on ``axis`` or a Slice of exactly them;
+    None when they are not kept whole and alone, or when a size it takes is not known."""
+    if rows is None:
+        count = _axis_size(graph, tensor, node.graph, axis)
+        if count is None:
+            return None
+        rows = (0, count)
+    offset, count = rows
+    if node.op_type == "Concat":
+        rank = _rank(graph, tensor, node.graph)
+        concat_axis = attr_int(node, "axis")
+        if rank is None or concat_axis is None or concat_axis % rank != axis \
+                or node.inputs.count(tensor) != 1:
+            return None
+        before = 0
+        for other in node.inputs[:node.inputs.index(tensor)]:
+            size = _axis_size(graph, other, node.graph, axis)
+            if size is None:
+                return None
+            before += size
+        return before + offset, count
+    spec = slice_spec(graph, node) if node.inputs and node.inputs[0] == tensor else None
+    total = _axis_size(graph, tensor, node.graph, axis)
+    rank = _rank(graph, tensor, node.graph)
+    if spec is None or total is None or rank is None or len(spec.axes) != 1:
+        return None
+    window = spec.on_axis(axis, rank)
+    if window is None or window[2] != 1:
+        return None
+    start, end = (max(0, min(total, v + total if v < 0 else v)) for v in window[:2])
+    return (0, count) if (start, end) == (offset, offset + count) else None
+
+
+def _axis_size(graph: ModelGraph, name: str, scope: str, axis: int) -> int | None:
+    info = graph.tensor(name, scope) if name else None
+    if info is None or info.shape is None or not 0 <= axis < len(info.shape):
+        return None
+    size = info.shape[axis]
+    return size if isinstance(size, int) else None
+
+
+def _rows_are(graph: ModelGraph, name: str, scope: str, axis: int, count: int) -> bool:
+    """Whether ``name`` holds ``count`` rows on ``axis``: nothing else around them."""
+    return _axis_size(graph, name, scope, axis) == count
 
 
 # --- backward: where a state comes from --------------------------------------------------------

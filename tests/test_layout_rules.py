@@ -4,6 +4,7 @@ names the exact node; the good fixture and the real exports stay clean."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -371,6 +372,60 @@ def test_real_dynamo_export_of_a_one_direction_lstm_bakes_the_sequence_length(
     assert run_ort(model, {"seq": 5, "batch": 3})[output].shape == (5, 3, 5)
     with pytest.raises(OrtFail, match=reshape):
         run_ort(model, {"seq": 7, "batch": 3})
+
+
+def test_real_export_of_the_last_layers_states_viewed_as_batch_rows() -> None:
+    """h_n[-2:].reshape(batch, -1) of a 2-layer bidirectional LSTM: h_n is the Concat of the
+    layers' Y_h and [-2:] a Slice of the last layer's rows, the same [D, batch, H] as its
+    Y_h; the Reshape folds D into batch (the walk stopped at the Concat: no finding)."""
+    path = DEFECTS / "lstm_l2_bi_hn_last_view_classic.onnx"
+    [finding] = lint(path)
+    assert (finding.code, finding.location.node, finding.expected) == (
+        "AL303", "/Reshape", "Transpose perm=[1, 0, 2] before the Reshape")
+    assert "Y_h of bidirectional LSTM '/lstm/LSTM_1'" in finding.message
+    entry = json.loads((DEFECTS / "manifest.json").read_text())[path.name]
+    assert entry["max_abs_diff_to_torch_cat_of_the_last_layer"] > 0.1
+    assert run_ort(onnx.load(path), {"seq": 7, "batch": 3})["y"].shape == (3, 6)
+
+
+_STACKED_STATES = """
+<ir_version: 8, opset_import: ["" : 17]>
+stacked (float[seq, batch, 4] X, float[2, 12, 4] W1, float[2, 12, 3] R1, float[2, 12, 6] W2,
+         float[2, 12, 3] R2) => (float[batch, {width}] features)
+{{
+  [lstm_1] Y1, H1 = LSTM <hidden_size: int = 3, direction: string = "bidirectional"> (X, W1, R1)
+  [to_seq] T1 = Transpose <perm = [0, 2, 1, 3]> (Y1)
+  [merge] X2 = Reshape (T1, merge_shape)
+  [lstm_2] Y2, H2 = LSTM <hidden_size: int = 3, direction: string = "bidirectional"> (X2, W2, R2)
+  [h_n] h_n = Concat <axis: int = 0> (H1, H2)
+  [rows] picked = Slice (h_n, starts, ends, axes)
+  [view] features = Reshape (picked, target)
+}}
+"""
+
+
+@pytest.mark.parametrize(("starts", "ends", "width", "found"), [
+    (-2, 2**62, 6, ["view"]),  # h_n[-2:]: the last layer's two rows
+    (2, 4, 6, ["view"]),
+    (0, 2, 6, ["view"]),  # the first layer's
+    (-4, 2**62, 12, []),  # both layers: not one Y_h (no claim)
+    (1, 3, 6, []),  # one row of each layer
+    (-1, 2**62, 3, []),  # one direction: nothing to interleave
+])
+def test_a_state_sliced_out_of_the_stacks_h_n_is_followed_to_its_reshape(
+    tmp_path: Path, starts: int, ends: int, width: int, found: list[str],
+) -> None:
+    model = onnx.parser.parse_model(_STACKED_STATES.format(width=width))
+    model.graph.initializer.extend([
+        onnx.numpy_helper.from_array(np.array([0, 0, -1], np.int64), "merge_shape"),
+        onnx.numpy_helper.from_array(np.array([starts], np.int64), "starts"),
+        onnx.numpy_helper.from_array(np.array([ends], np.int64), "ends"),
+        onnx.numpy_helper.from_array(np.array([0], np.int64), "axes"),
+        onnx.numpy_helper.from_array(np.array([-1, width], np.int64), "target"),
+    ])
+    path = tmp_path / "stacked.onnx"
+    onnx.save(model, path)
+    assert [f.location.node for f in lint(path, ["AL303"])] == found
 
 
 def test_real_dynamo_export_of_a_flattening_view_needs_a_multiple_of_the_example_length(

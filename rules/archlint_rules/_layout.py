@@ -136,7 +136,8 @@ def _misfolds_of(
         return  # a D axis of another size is AL301's finding
     # Axes of size 1 (batch 1 in a static export) hold no data: D before them is D before H.
     unit = {a for a, dim in enumerate(ref.shape or ()) if dim == 1}
-    for path in flatten_paths(ctx.graph, ref.name, rank, layer.node.graph):
+    for path in flatten_paths(ctx.graph, ref.name, rank, layer.node.graph,
+                              rows_axis=d_axis if slot != "Y" else None):
         out_rank = _output_rank(ctx, path.reshape)
         if out_rank is None or out_rank >= rank or (slot != "Y" and out_rank != 2):
             continue  # a state flattened to 1-D (or kept 3-D) is no [batch, 2·H] fold

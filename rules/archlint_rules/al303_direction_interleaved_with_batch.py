@@ -21,7 +21,9 @@ class DirectionInterleavedWithBatch(Rule):
     ``[batch, seq, D, H]`` with ``layout=1``) and its final states Y_h / Y_c
     (``[D, batch, H]``) through Identity/Cast to a Reshape that lowers the rank, with no
     Transpose on the way, and reports the Reshape when the direction axis is not directly
-    before H (a Reshape whose last axis is H itself only merges rows and is left alone).
+    before H (a Reshape whose last axis is H itself only merges rows and is left alone). A
+    final state is followed through the Concat of a stack's states (PyTorch's ``h_n``) and a
+    Slice that takes exactly its D rows back out (``h_n[-2:]``, the last layer's).
 
     ## Why is this bad?
     PyTorch returns a bidirectional output as ``[seq, batch, 2·H]``: per time step and batch
