@@ -311,3 +311,58 @@ def test_the_other_dynamo_export_is_caught_by_the_sweep_as_its_manifest_recorded
     assert [(f.code, f.location.node) for f in result.findings] == [
         ("AL513", "node_Reshape_236")]
     assert result.findings[0].actual == "runs at seq=5, fails at seq=7"
+
+
+@pytest.mark.parametrize(("name", "x_batch", "h_batch"), [
+    ("keras_rnn_cell.onnx", "unk__30", "unk__31"), ("keras_gru_cell.onnx", "unk__17", "unk__18")])
+def test_dims_the_inputs_name_apart_are_swept_together_too(
+    name: str, x_batch: str, h_batch: str
+) -> None:
+    """A Keras cell step through tf2onnx names x's batch and h's apart (unk__30, unk__31): no
+    recurrent node ties them, so each was swept alone, failed on the broadcast in the cell's
+    Add and made a false AL513. The groups that share a base size are also swept together;
+    a group that fails alone and runs with its partners is reported as such, not as AL513."""
+    result = run_one(FIXTURES / "steps" / name)
+    assert [f.code for f in result.findings] == []
+    lines = result.run.sweep_lines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{x_batch} 3 -> 5 ({x_batch}=5, {h_batch}=3): run failed in Add")
+    assert lines[0].endswith(f"; ran when {h_batch} moved with it: one size the inputs name "
+                             "apart")
+    assert [sweep.together for sweep in result.run.sweep] == [h_batch, x_batch]
+
+
+def test_a_failure_that_stays_when_the_dims_move_together_is_still_al513(
+    tmp_path: Path,
+) -> None:
+    """Two inputs whose sizes only broadcast at 3 (a Reshape bakes 3 x 3): swept alone or
+    together, 5 fails; AL513 stays."""
+    path = tmp_path / "baked.onnx.txt"
+    path.write_text("""<ir_version: 8, opset_import: ["" : 17]>
+baked (float[a, 4] x, float[b, 4] y) => (float[9, 4] z) {
+  s = Add (x, y)
+  shape = Constant <value: tensor = int64[2] {9, 4}> ()
+  t = Concat <axis: int = 0> (s, s, s)
+  z = Reshape (t, shape)
+}""")
+    result = run_one(path)
+    assert [f.code for f in result.findings] == ["AL513", "AL513"]
+    assert [sweep.together for sweep in result.run.sweep] == ["", ""]
+
+
+def test_sizes_of_which_one_must_not_exceed_the_other_are_not_one_size(tmp_path: Path) -> None:
+    """x [a, 4] plus the first a rows of y [b, 4] runs only where a <= b (a Keras 3
+    TimeDistributed GRU through tf2onnx runs only where batch <= seq). a at 5 fails, b at 5
+    runs, both at 5 run: the sizes are not one, and a's failure stays AL513."""
+    path = tmp_path / "prefix.onnx.txt"
+    path.write_text("""<ir_version: 8, opset_import: ["" : 17]>
+prefix (float[a, 4] x, float[b, 4] y) => (float[a, 4] z) {
+  rows = Shape <end: int = 1> (x)
+  zero = Constant <value: tensor = int64[1] {0}> ()
+  head = Slice (y, zero, rows, zero)
+  z = Add (x, head)
+}""")
+    result = run_one(path)
+    assert [(f.code, f.severity.value) for f in result.findings] == [("AL513", "warning")]
+    assert [(sweep.dim, sweep.status, sweep.together) for sweep in result.run.sweep] == [
+        ("a", "run_failed", ""), ("b", "ok", "")]

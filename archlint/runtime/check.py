@@ -34,6 +34,7 @@ from archlint.runtime.inputs import (
     bind_dims,
     drawn_bytes,
     fed_inputs,
+    joint_sweeps,
     load_given,
     make_inputs,
     sizes_to_retry,
@@ -216,20 +217,25 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
             jobs.append({**_job("reference", path, (CPU,), "inputs.npz"), "kind": "reference",
                          "nodes": [n.index for n in nodes], "sub": subs})
         sweeps = sweep_bindings(binding) if settings.sweep else []
-        for i, (*_, other_binding) in enumerate(sweeps):
+        joints = joint_sweeps(sweeps, binding)
+        runs = [(f"sweep{i}", b) for i, (*_, b) in enumerate(sweeps)] \
+            + [(f"joint{j}", b) for j, (_, b) in enumerate(joints)]
+        for job_id, other_binding in runs:
             try:
                 other_feeds, _ = make_inputs(ctx.graph, ctx.layers, other_binding,
                                              settings.seed, given)
             except InputsError:
                 continue  # a second size that cannot be drawn is not swept
-            _save(workdir / f"inputs_sweep{i}.npz", other_feeds)
-            jobs.append(_job(f"sweep{i}", path, providers, f"inputs_sweep{i}.npz"))
+            _save(workdir / f"inputs_{job_id}.npz", other_feeds)
+            jobs.append(_job(job_id, path, providers, f"inputs_{job_id}.npz"))
         outcome = run_worker({"jobs": jobs}, workdir,
                              settings.timeout if time_left is None else time_left)
         arrays = {j["id"]: _arrays(workdir / f"{j['id']}.npz") for j in jobs}
-    swept = tuple(_sweep_run(outcome.results.get(f"sweep{i}"), arrays.get(f"sweep{i}", {}),
-                             ctx, sweep) for i, sweep in enumerate(sweeps)
-                  if outcome.results.get(f"sweep{i}") is not None)
+    alone = {i: _sweep_run(outcome.results.get(f"sweep{i}"), arrays.get(f"sweep{i}", {}),
+                           ctx, sweep)
+             for i, sweep in enumerate(sweeps) if outcome.results.get(f"sweep{i}") is not None}
+    swept = tuple(_together(run, i, sweeps, joints, alone, outcome.results, arrays, ctx)
+                  for i, run in alone.items())
     invented = [(spec.name, f"--input {spec.name}=VALUE") for spec in specs if spec.invented]
     invented += [(key, f"--dim {key}=SIZE") for key, origin in binding.origin.items()
                  if origin.startswith(UNNAMED_BY_DEFAULT)]
@@ -360,6 +366,35 @@ def _main_job(
         timing=_timing(main), timings=_timings(main), outputs=checks,
         output_lines=tuple(c.line for c in checks),
         placed=placed, placement_lines=lines)
+
+
+def _together(
+    run: SweepRun, index: int, sweeps: list[tuple[str, str, int, int, Binding]],
+    joints: list[tuple[tuple[int, ...], Binding]], alone: Mapping[int, SweepRun],
+    results: Mapping[str, Any], arrays: Mapping[str, Any], ctx: RuleContext,
+) -> SweepRun:
+    """``run`` (sweep ``index``), marked with the dims it ran with when every one of them
+    failed alone but all ran when they moved together (:func:`joint_sweeps`): one size the
+    inputs name apart. Where only some fail alone, the sizes are not one: a model that runs
+    only where batch <= seq fails at batch 5 and runs at seq 5, and runs at both 5."""
+    if _clean(run):
+        return run
+    for j, (members, joint_binding) in enumerate(joints):
+        result = results.get(f"joint{j}")
+        if index not in members or result is None \
+                or any(i not in alone or _clean(alone[i]) for i in members):
+            continue
+        joint = _sweep_run(result, arrays.get(f"joint{j}", {}), ctx,
+                           ("", "", run.base, run.size, joint_binding))
+        if _clean(joint):
+            partners = [name for i in members if i != index
+                        for name in sweeps[i][0].split(" = ")]
+            return dataclasses.replace(run, together=", ".join(partners))
+    return run
+
+
+def _clean(run: SweepRun) -> bool:
+    return run.status == "ok" and not run.mismatched
 
 
 def _sweep_run(result: Mapping[str, Any] | None, arrays: Mapping[str, Any], ctx: RuleContext,

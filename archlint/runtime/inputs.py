@@ -24,7 +24,7 @@ from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim, Shape
 
 __all__ = ["RETRY_MAX_BYTES", "RETRY_SIZE", "Binding", "GivenInputError", "InputSpec",
-           "InputsError", "bind_dims", "drawn_bytes", "load_given", "make_inputs",
+           "InputsError", "bind_dims", "drawn_bytes", "joint_sweeps", "load_given", "make_inputs",
            "resolve_shape", "sizes_to_retry"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
@@ -389,6 +389,29 @@ def sweep_bindings(binding: Binding) -> list[tuple[str, str, int, int, Binding]]
         found.append((" = ".join(keys), role, base, other,
                       Binding(values, origin, (), binding.groups, binding.user)))
     return found[:MAX_SWEEP_GROUPS]
+
+
+def joint_sweeps(
+    sweeps: list[tuple[str, str, int, int, Binding]], binding: Binding
+) -> list[tuple[tuple[int, ...], Binding]]:
+    """Per base size that two or more swept groups share: those groups (indexes into
+    ``sweeps``) all at their second size at once. Inputs may name one size apart (x's batch
+    and h's, each its own ``DynamicDimension.N`` or ``unk__N``) where no recurrent node ties
+    them: each group swept alone then fails on a broadcast, and all run when they move
+    together."""
+    by_base: dict[int, list[int]] = {}
+    for index, (_, _, base, _, _) in enumerate(sweeps):
+        by_base.setdefault(base, []).append(index)
+    found = []
+    for indexes in by_base.values():
+        if len(indexes) < 2:
+            continue
+        moved = {key: sweeps[i][3] for i in indexes for key in sweeps[i][0].split(" = ")}
+        values = {k: moved.get(k, v) for k, v in binding.values.items()}
+        origin = {k: ("sweep" if k in moved else o) for k, o in binding.origin.items()}
+        found.append((tuple(indexes),
+                      Binding(values, origin, (), binding.groups, binding.user)))
+    return found
 
 
 def resolve_shape(shape: Shape, binding: Binding) -> tuple[int, ...]:

@@ -169,6 +169,9 @@ class SweepRun:
     # every mismatch is a declared number equal to ``base`` where the output has ``size``: the
     # values follow the dim, and only the declaration holds the export example's size
     declared_only: bool = False
+    # the run failed (or mismatched) with this group alone at ``size``, and ran clean with
+    # these dims (their names) at their second size too: one size the inputs name apart
+    together: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in JOB_STATUSES:
@@ -272,6 +275,9 @@ class RuntimeRun:
                 f"output shape mismatch ({', '.join(sweep.mismatched)})" if sweep.mismatched
                 else sweep.status.replace("_", " ")
                 + (f" in {sweep.node.op_type} {sweep.node.name!r}" if sweep.node else ""))
+            if sweep.together:
+                verdict += (f"; ran when {sweep.together} moved with it: one size the inputs "
+                            "name apart")
             lines.append(f"{sweep.dim} {sweep.base} -> {sweep.size} ({sweep.binding}): {verdict}")
         return tuple(lines)
 
@@ -296,7 +302,8 @@ class RuntimeRun:
             "sweep": [{"dim": s.dim, "role": s.role, "base": s.base, "size": s.size,
                        "binding": s.binding, "status": s.status, "error": s.error or None,
                        "node": None if s.node is None else s.node.name,
-                       "mismatched_outputs": list(s.mismatched), "run_s": s.run_s}
+                       "mismatched_outputs": list(s.mismatched), "run_s": s.run_s,
+                       "together": s.together or None}
                       for s in self.sweep],
             "outputs": [{"name": o.name, "shape": list(o.shape), "expected": o.expected,
                          "mismatch": o.mismatch, "nans": o.nans, "infs": o.infs}
