@@ -19,7 +19,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from archlint.contrib_inference import as_read, holds_contrib_recurrent_ops, read_as_onnx_ops
+from archlint.contrib_inference import as_read, holds_ops_read_as_onnx, read_as_onnx_ops
 from archlint.discovery import Discovery, walk_models
 from archlint.functions import expansion_problem
 from archlint.inference import (
@@ -158,7 +158,7 @@ class LoadedModel:
     """A parsed model plus what the loader learnt about it.
 
     ``proto`` holds the model as read (external data not loaded). ``inferred`` is the
-    model after shape inference: same nodes (a contrib recurrent op as the ONNX op it
+    model after shape inference: same nodes (a contrib op inference knows as the ONNX op it
     computes: contrib_inference.read_as_onnx_ops), shapes in value_info, weights left out.
     ``inference_error`` says why strict shape inference failed with and without data
     propagation, or that it crashed or hung. ``data_propagation_error``: onnx's data
@@ -631,10 +631,10 @@ def _inference_payload(model: ModelProto, file_bytes: bytes | None) -> bytes:
 
 
 def _contrib_ops_read_as_onnx(model: ModelProto) -> ModelProto | None:
-    """The skeleton with each contrib recurrent op made the ONNX op it computes
-    (contrib_inference.read_as_onnx_ops: onnx's inference would stop at it), or None when the model
-    holds none."""
-    if not holds_contrib_recurrent_ops(model):
+    """The skeleton with each contrib op inference knows made the ONNX op it computes
+    (contrib_inference.read_as_onnx_ops: onnx's inference would stop at it), or None when the
+    model holds none."""
+    if not holds_ops_read_as_onnx(model):
         return None
     skeleton = build_skeleton(model)
     read_as_onnx_ops(skeleton)

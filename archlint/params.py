@@ -167,6 +167,11 @@ _KINDS: Mapping[str, str] = MappingProxyType({
     "Gather": "embedding", "BatchNormalization": "norm", "LayerNormalization": "norm",
     "InstanceNormalization": "norm", "GroupNormalization": "norm",
 })
+# onnxruntime's fusions (level EXTENDED, saved with optimized_model_filepath) of a Conv or a
+# Gemm and the activation after it: the weights are the ONNX op's, at the same positions
+_FUSED: Mapping[tuple[str, str], str] = MappingProxyType({
+    ("com.microsoft", "FusedConv"): "Conv", ("com.microsoft", "FusedGemm"): "Gemm",
+})
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
 # Slot names for the inputs of non-recurrent ops, by position (input 0 of Gather is the table).
 _SLOT_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -232,7 +237,7 @@ def count_model(
     # only the op types that can hold a row: a node of any other op type is never counted, and
     # iter_nodes keeps model order across the types it is asked for
     row_ops = frozenset(_KINDS).union(
-        (op_type for _, op_type in QUANTIZED_OPS),
+        (op_type for _, op_type in QUANTIZED_OPS), (op_type for _, op_type in _FUSED),
         (layer.node.op_type for layer, _ in recurrent.values()),
         (graph.node(node_id).op_type for node_id in norms))
     for node in graph.iter_nodes(row_ops):
@@ -457,10 +462,11 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     a MatMul of two activations (attention scores) holds no parameters.
     """
     graph = weights.graph
-    kind = _KINDS.get(node.op_type)
-    if kind is None or node.domain not in ("", "ai.onnx"):
+    op = node.op_type if node.domain in ("", "ai.onnx") else _FUSED.get((node.domain, node.op_type))
+    kind = None if op is None else _KINDS.get(op)
+    if op is None or kind is None:
         return None
-    names = _SLOT_NAMES[node.op_type]
+    names = _SLOT_NAMES[op]
     slots: list[SlotCount] = []
     notes: list[str] = []
     for position, tensor in enumerate(node.inputs[: len(names)]):

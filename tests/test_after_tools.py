@@ -195,3 +195,26 @@ def test_a_quantized_siamese_cell_counts_its_second_chains_copies_in_onnx_only()
     assert len(second_copies) == 5 * 2  # every step of the second chain: b_ih and b_hh
     assert any(note.startswith("B: 10 more stored copies") for note in second.notes)
     assert not any("no stored bias" in note for note in second.notes)
+
+
+@pytest.mark.parametrize(("name", "op", "node", "shape"), [
+    ("quantized_ops_float_extended.onnx", "FusedConv", "/conv/Conv", ("batch", 8, "unk__0")),
+    ("steps_packed_state_classic_extended.onnx", "FusedGemm", "fused /encoder/Gemm",
+     ("batch", 4)),
+])
+def test_inference_reads_onnxruntimes_fused_ops_as_the_onnx_op_they_compute(
+    name: str, op: str, node: str, shape: tuple[object, ...]
+) -> None:
+    """onnxruntime's extended level fuses a Conv or a Gemm with its activation into a
+    com.microsoft op onnx has no schema for: its output had no shape, nor anything after it
+    (a real AL309 after a FusedConv was lost). Inference reads it as the Conv or Gemm."""
+    from pathlib import Path
+
+    from archlint.graph import build_graph
+    from archlint.loader import load_model
+
+    graph = build_graph(load_model(Path(FIXTURES / "ort_optimized" / name)))
+    [fused] = [n for n in graph.iter_nodes(frozenset({op}), unusual_domains=True)
+               if n.label == node]
+    info = graph.tensor(fused.outputs[0], fused.graph)
+    assert info is not None and info.shape == shape

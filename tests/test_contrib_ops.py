@@ -333,7 +333,7 @@ def test_inference_reads_each_contrib_lstm_as_the_lstm_it_computes() -> None:
     input shape, its Squeeze no output. The request sent to inference makes each
     DynamicQuantizeLSTM an LSTM (onnxruntime infers it with ONNX's RNNShapeInference), and the
     model as read keeps its contrib ops."""
-    from archlint.contrib_inference import holds_contrib_recurrent_ops, read_as_onnx_ops
+    from archlint.contrib_inference import holds_ops_read_as_onnx, read_as_onnx_ops
     from archlint.loader import build_skeleton
 
     path = CONTRIB / "dq_stack_h0.onnx.txt"
@@ -343,7 +343,7 @@ def test_inference_reads_each_contrib_lstm_as_the_lstm_it_computes() -> None:
     assert second.shape("Y") == ("seq", 1, "batch", 3)
     assert [n.op_type for n in model.proto.graph.node if n.name.startswith("dq_")] \
         == ["DynamicQuantizeLSTM"] * 2
-    assert holds_contrib_recurrent_ops(model.proto)
+    assert holds_ops_read_as_onnx(model.proto)
 
     request = build_skeleton(model.proto)
     read_as_onnx_ops(request)
@@ -356,7 +356,7 @@ def test_inference_reads_each_contrib_lstm_as_the_lstm_it_computes() -> None:
 
 
 def test_a_contrib_lstm_in_a_loop_body_is_read_as_an_lstm_too() -> None:
-    from archlint.contrib_inference import holds_contrib_recurrent_ops, read_as_onnx_ops
+    from archlint.contrib_inference import holds_ops_read_as_onnx, read_as_onnx_ops
 
     model = onnx.parser.parse_model(_DQ_MODEL.format(
         w=_ONES_48, r=_ONES_36, ws="float[1] W_scale = {0.1}", wz="int8[1] W_zero_point = {0}",
@@ -365,17 +365,17 @@ def test_a_contrib_lstm_in_a_loop_body_is_read_as_an_lstm_too() -> None:
     loop = onnx.helper.make_node("If", ["cond"], ["Y"], then_branch=body, else_branch=body)
     del model.graph.node[:]
     model.graph.node.append(loop)
-    assert holds_contrib_recurrent_ops(model)
+    assert holds_ops_read_as_onnx(model)
     read_as_onnx_ops(model)
     for branch in model.graph.node[0].attribute:
         [node] = branch.g.node
         assert (node.domain, node.op_type, list(node.input)) \
             == ("", "LSTM", ["X", "W", "R", "", "", "", "", ""])
-    assert not holds_contrib_recurrent_ops(model)
+    assert not holds_ops_read_as_onnx(model)
     del model.opset_import[1]  # no com.microsoft import: onnxruntime resolves no contrib op
     model.graph.node[0].attribute[0].g.node[0].domain = "com.microsoft"
     model.graph.node[0].attribute[0].g.node[0].op_type = "DynamicQuantizeLSTM"
-    assert not holds_contrib_recurrent_ops(model)
+    assert not holds_ops_read_as_onnx(model)
 
 
 def test_an_inference_error_on_a_contrib_lstm_names_its_own_op(tmp_path: Path) -> None:
