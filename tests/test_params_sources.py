@@ -204,6 +204,35 @@ def test_if_branches_returning_one_initializer_count_it_once(tmp_path: Path) -> 
     assert params.uncounted_tensors == 0
 
 
+def test_a_stored_copy_of_a_weight_counts_in_onnx_only(tmp_path: Path) -> None:
+    """Two LSTMs, one per branch of an If on the sample rate, each with its own initializers
+    holding the same trained values (what onnxruntime's saved basic level does to a weight
+    both branches read, and silero VAD v4 ships): one parameter, stored twice. A bias of
+    zeros and ones (an untrained Keras forget-gate bias) is each layer's own all the same:
+    equal constants need not be one parameter."""
+    w, r, b = weights(1, 4 * H, FEAT), weights(1, 4 * H, H), np.zeros((1, 8 * H), np.float32)
+    b[0, H:2 * H] = 1.0
+    model = build(f"""{HEADER}
+        g (float[4, 1, {FEAT}] X, bool c) => (float[4, 1, 1, {H}] Y) {{
+            Y = If (c) <
+                then_branch = t () => (float[4, 1, 1, {H}] yt) {{
+                    [lstm_t] yt = LSTM <hidden_size = {H}> (X, W, R, B) }},
+                else_branch = e () => (float[4, 1, 1, {H}] ye) {{
+                    [lstm_e] ye = LSTM <hidden_size = {H}> (X, W2, R2, B2) }}
+            >
+        }}""", {"W": w, "R": r, "B": b, "W2": w.copy(), "R2": r.copy(), "B2": b.copy()})
+    runs(model, {"X": weights(4, 1, FEAT), "c": np.array(False)})
+    params = count(model, tmp_path)
+    first, second = params.layers
+    assert [(s.slot, s.elements, s.pytorch) for s in second.slots] == [
+        ("W", 24, 0), ("R", 16, 0), ("B", 16, 16)]
+    assert totals(params) == (112, 24 + 16 + 16 + 16, 24 + 16 + 8 + 8)
+    assert [(s.slot, s.pytorch) for s in first.slots] == [("W", 24), ("R", 16), ("B", 16)]
+    assert "W 'W2' holds the values of 'W' (lstm_t's W): a stored copy of that weight" \
+        in " ".join(second.notes)
+    assert not any("'B2'" in note for note in second.notes)
+
+
 def test_dequantized_weights_count_the_int8_tensor_not_its_scale(tmp_path: Path) -> None:
     model = build(f"""{HEADER}
         g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {H}] Y) {{
