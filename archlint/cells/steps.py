@@ -210,7 +210,9 @@ def _summed_with(
             own.add(consumer.id)
             if kind == "Add":
                 adds.append(consumer)
-            frontier.extend((out, hops + 1) for out in consumer.outputs)
+            # an Identity costs no hop (paddle2onnx writes one after every op)
+            step = 0 if kind == "Identity" else 1
+            frontier.extend((out, hops + step) for out in consumer.outputs)
     partners: dict[str, _WeightProduct] = {}
     own_sum = _fused_sum(product.node)
     above = _product_above(graph, own_sum, scope, own) if own_sum else None
@@ -250,11 +252,15 @@ def _product_above(
     graph: ModelGraph, name: str, scope: str, own: set[str]
 ) -> NodeInfo | None:
     """The MatMul or Gemm that ``name`` is computed from through a bias Add, a Split or a
-    view, outside the nodes in ``own``."""
-    for _ in range(_SUM_HOPS):
+    view, outside the nodes in ``own`` (an Identity costs no hop)."""
+    hops = 0
+    for _ in range(4 * _SUM_HOPS):
+        if hops >= _SUM_HOPS:
+            return None
         producer = graph.producer(name, scope) if name else None
         if producer is None or producer.graph != scope or producer.id in own:
             return None
+        hops += producer.op_type != "Identity"
         if producer.op_type in _PRODUCT_NODES:
             return producer
         if producer.op_type == "Mul" and (integer := _integer_matmul(graph, producer)):
