@@ -17,6 +17,9 @@ finding codes.
   QLinearMatMul and com.microsoft QGemm of int8 weights, the sums QLinearAdd (inputs 0 and
   3), the gates QLinearSigmoid and QLinearMul. Unrolled torch and Keras chains and single
   steps were linear rows, b_hh (added after the sum) uncounted.
+- fixtures/simplified/: onnx-simplifier with the batch fixed. It folds the first step's
+  product of a zero initial state into an all-zero [batch, g·H] Gemm C, which was read as a
+  second bias.
 - fixtures/dynamic_quantized/: onnxruntime's dynamic quantization. Each MatMul of a stored
   weight becomes MatMulInteger of the dynamically quantized input, cast and rescaled by a Mul:
   an unrolled Keras LSTM and torch's LSTMCell and GRUCell steps were not recognised (their
@@ -31,7 +34,7 @@ import pytest
 
 from .conftest import FIXTURES, REPO, invoke, read_as
 
-FOLDERS = ("ort_optimized", "qdq", "dynamic_quantized", "qoperator")
+FOLDERS = ("ort_optimized", "qdq", "dynamic_quantized", "qoperator", "simplified")
 # A model whose LSTM node the tool turns into a contrib op (DynamicQuantizeLSTM): its layer is
 # recognised otherwise than its source's, its counts are checked apart (below)
 CONTRIB_AFTER = frozenset({"exported_embed_lstm_dynamic.onnx",

@@ -363,10 +363,21 @@ def _stored_product(
     if transposed:
         sources = tuple(dataclasses.replace(s, transposed=not s.transposed) for s in sources)
     bias: tuple[WeightSource, ...] = ()
-    if node.op_type == gemm and len(node.inputs) > bias_at and node.inputs[bias_at]:
+    if node.op_type == gemm and len(node.inputs) > bias_at and node.inputs[bias_at] \
+            and not _folded_zero_rows(graph, node.inputs[bias_at], node.graph):
         bias = weight_sources(graph, node.inputs[bias_at], node.graph,
                               _quantized=quantized) or ()
     return _WeightProduct(node, node.inputs[0], node.inputs[weight_at], sources, bias)
+
+
+def _folded_zero_rows(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether a Gemm's C is all zeros, one row per batch row: no bias, but a product a
+    simplifier folded (onnx-simplifier with the input shapes fixed folds the first step's
+    ``h_0 @ R`` of a zero initial state into ``[batch, g·H]`` zeros)."""
+    info = graph.tensor(name, scope)
+    value = None if info is None or info.shape is None or len(info.shape) != 2 \
+        or info.shape[0] in (None, 1) else info.value
+    return value is not None and value.size > 0 and not value.any()
 
 
 def _integer_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
