@@ -6,7 +6,9 @@ finding codes.
 - fixtures/ort_optimized/: onnxruntime's saved graph optimizations, basic and extended. Its
   transpose optimizer moves a Keras unrolled LSTM's time-major Transpose onto each step's
   slice (the chain was missed, and its bias counted as a constant, before the step views took
-  a Transpose).
+  a Transpose). The extended level fuses a Conv or a Gemm with its activation into
+  com.microsoft FusedConv / FusedGemm: their weights were uncounted, and an unrolled
+  SimpleRNN whose step is a FusedGemm with its Tanh inside was no layer.
 - fixtures/qdq/: onnxruntime's static quantization in the QDQ format. A quantize-dequantize
   pair on an activation is a view of it: an unrolled Keras LSTM, torch's dynamo nn.RNN chain
   and a torch LSTMCell step were not recognised through them, and the dynamo chain's input

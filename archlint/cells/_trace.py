@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.patterns import attr_int, attr_ints, slice_spec
+from archlint.patterns import attr_int, attr_ints, attr_str, slice_spec
 from archlint.shapes import Shape, known_product
 
 __all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "step_axis",
@@ -49,7 +49,9 @@ _MATMULS = frozenset({"MatMul", "Gemm"})
 # A @ B^T with B [N, K] stored packed, 2-8 bits a value
 # and the QOperator format of its static quantization: QLinearMatMul, com.microsoft QGemm
 _QLINEAR_PRODUCTS = frozenset({"QLinearMatMul", "QGemm"})
-_PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits"} | _QLINEAR_PRODUCTS
+# onnxruntime's saved extended level fuses a Gemm and the activation after it (com.microsoft)
+_FUSED_GEMM = "FusedGemm"
+_PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits", _FUSED_GEMM} | _QLINEAR_PRODUCTS
 # The QOperator ops that compute a float op on quantized tensors, as the activation and bias
 # checks read them (com.microsoft QLinearAdd adds its inputs 0 and 3)
 _QLINEAR_AS = MappingProxyType({"QLinearSigmoid": "Sigmoid", "QLinearMul": "Mul",
@@ -305,6 +307,19 @@ def _op_types(graph: ModelGraph, nodes: Iterable[str]) -> set[str]:
     return {_as_float_op(graph.node(n)) for n in nodes}
 
 
+def _fused_activations(products: Iterable[_WeightProduct]) -> set[str]:
+    """The activations the products apply themselves: a FusedGemm's ``activation`` (the Tanh
+    of a SimpleRNN step, fused into its Gemm), which no node of the step holds any more."""
+    found = set()
+    for product in products:
+        node = product.node
+        if node.op_type == _FUSED_GEMM and node.domain == "com.microsoft":
+            activation = attr_str(node, "activation")
+            if activation:
+                found.add(activation)
+    return found
+
+
 @dataclass(frozen=True)
 class _WeightProduct:
     """A MatMul or Gemm with a stored weight on one side: data @ weight."""
@@ -339,6 +354,8 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
         return _nbits_product(graph, node)
     if node.op_type in _QLINEAR_PRODUCTS:
         return _qlinear_product(graph, node)
+    if node.op_type == _FUSED_GEMM and node.domain == "com.microsoft" and len(node.inputs) >= 2:
+        return _stored_product(graph, node, _FUSED_GEMM, 1, 2, quantized=False)
     if node.op_type not in _MATMULS or len(node.inputs) < 2 \
             or node.domain not in ("", "ai.onnx"):
         return None

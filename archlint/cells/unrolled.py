@@ -27,6 +27,7 @@ from archlint.cells._trace import (
     _dedupe,
     _downstream_adds,
     _first,
+    _fused_activations,
     _geometry,
     _is_stored,
     _last_dim,
@@ -251,7 +252,8 @@ def _match_chain(
                        (s for p in chain for s in p.sources))
     if isinstance(core, NoMatch):
         return core
-    failure = _check_activations(first, core.cell, _op_types(graph, step_nodes - all_ids))
+    failure = _check_activations(first, core.cell, _op_types(graph, step_nodes - all_ids)
+                                 | _fused_activations((*chain, *kernel_products)))
     if failure is not None:
         return failure
     ordered = _in_step_order(kernel_products, chain, walks)
@@ -330,7 +332,8 @@ def _joint_chain(
         return NoMatch(first, f"the kernel over Concat([x, h]) is [{rows}, {columns}]: "
                        f"{columns} columns is not 1 or 4 gates × H={hidden}")
     step_nodes = frozenset().union(*(w.nodes for w in walks))
-    failure = _check_activations(first, cell, _op_types(graph, step_nodes - all_ids))
+    failure = _check_activations(first, cell, _op_types(graph, step_nodes - all_ids)
+                                 | _fused_activations(chain))
     if failure is not None:
         return failure
     used = {s.key for s in sources}
