@@ -12,7 +12,8 @@ Walks:
   Unsqueeze / Squeeze / Cast / Mul / Constant into elements that are numbers or
   :class:`DimOf` ("axis k of tensor T"), so a rule can tell which axis a computed shape reads.
 * :func:`flatten_paths` follows a tensor forward through Transpose / Identity to the first
-  Reshape, composing the permutations on the way.
+  Reshape, composing the permutations on the way (and, for a state, through the Concat of a
+  stack's states and a Slice of exactly its rows).
 * :func:`state_origin` follows a state tensor back through Slice / Gather / Squeeze /
   Unsqueeze / Identity / Cast to its root, keeping the rows of axis 0 it selects; a
   Loop-carried value is followed to its initial value, an If output to the root both
