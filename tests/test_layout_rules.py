@@ -576,3 +576,43 @@ def test_al306_concat_on_another_axis(tmp_path) -> None:
     findings = lint(path, ["AL306"])
     assert [(f.location.node, f.location.attribute, f.expected, f.actual) for f in findings] == [
         ("cat_h", "axis", "0", "2")]
+
+
+_BATCH_FIRST_VIEW = """
+<ir_version: 8, opset_import: ["" : 17]>
+view (float[5, batch, 4] X, float[1, 16, 4] W, float[1, 16, 4] R) => (float[{out}] Z)
+{{
+  [lstm_0] Y = LSTM <hidden_size: int = 4> (X, W, R)
+  axes = Constant <value: tensor = int64[1] {{1}}> ()
+  Ys = Squeeze (Y, axes)
+  Yb = Transpose <perm = [1, 0, 2]> (Ys)
+  target = Constant <value: tensor = int64[{n}] {{{target}}}> ()
+  [view] Z = Reshape (Yb, target)
+}}
+"""
+
+
+@pytest.mark.parametrize(("target", "out", "found"), [
+    ([2, -1], "2, 40", ["view"]),  # the example's batch 2, baked: [2, 60] at batch 3
+    ([-1, 20], "batch, 20", []),  # rows follow batch
+    ([0, -1], "batch, 20", []),  # 0 copies batch
+    ([-1, 5, 4], "batch, 5, 4", []),
+])
+def test_a_constant_first_axis_where_the_input_leads_with_batch_is_a_warning(
+    tmp_path: Path, target: list[int], out: str, found: list[str],
+) -> None:
+    """paddle's reshape(y, [2, -1]) after a batch-first LSTM, traced at batch 2: every batch
+    runs (2 divides 20 x batch), and the output keeps 2 rows, each cut across the batch."""
+    text = _BATCH_FIRST_VIEW.format(out=out, n=len(target),
+                                    target=", ".join(map(str, target)))
+    path = tmp_path / "view.onnx.txt"
+    path.write_text(text)
+    findings = lint(path, ["AL302"])
+    assert [(f.location.node, f.severity.value) for f in findings] == [
+        (node, "warning") for node in found]
+    if found:
+        [finding] = findings
+        assert "its first axis is 2 whatever 'batch'" in finding.message
+        assert finding.actual == "[2, -1]"
+        model = onnx.parser.parse_model(text)
+        assert run_ort(model, {"batch": 3})["Z"].shape == (2, 30)

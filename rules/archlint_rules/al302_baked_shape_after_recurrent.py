@@ -31,7 +31,10 @@ class BakedShapeAfterRecurrent(Rule):
     ``-1`` whose numbers need a factor that only the dynamic axes can give is a warning:
     ``[-1, 25]`` on ``[seq, batch, 1, 5]`` holds only when seq × batch is a multiple of 5
     (a time-major ``view(batch, -1)`` traced at seq 5); which axis the example fixed, and
-    whether the constraint was meant, cannot be told.
+    whether the constraint was meant, cannot be told. So is a target whose first axis is a
+    number > 1 where the input's first axis is dynamic, the -1 after it: ``[2, -1]`` on
+    ``[batch, 5, 12]`` runs at every batch and keeps 2 rows, each cut across the batch
+    (paddle's ``reshape(y, [2, -1])`` traced at batch 2 gives ``[2, 90]`` at batch 3).
 
     ## Why is this bad?
     A recurrent node's outputs carry the sequence and batch axes of X: Y is
@@ -79,6 +82,8 @@ class BakedShapeAfterRecurrent(Rule):
             elif node.op_type == "Reshape" and (
                     factor := _dynamic_factor(data.shape, target, symbols)) is not None:
                 yield self._factor_finding(ctx, node, data.shape, target, factor, symbols)
+            elif node.op_type == "Reshape" and _leads_across(data.shape, target, symbols):
+                yield self._leading_finding(ctx, node, data.shape, target, symbols)
         yield from self._constant_of_shape(ctx, symbols)
 
     def _factor_finding(
@@ -106,6 +111,31 @@ class BakedShapeAfterRecurrent(Rule):
             "shapes that cover these axes (torch: the classic exporter, dynamo=False, computes "
             "view()'s target from the input's shape). As it is, other sizes fail in the "
             "Reshape or regroup its rows silently.",
+        )
+
+    def _leading_finding(
+        self, ctx: RuleContext, node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...],
+        symbols: dict[str, str],
+    ) -> Finding:
+        """A warning: the target's first axis is a number where the input's first axis is
+        dynamic; every size runs, but the output keeps that many rows, each a slice across the
+        dynamic axis. Whether the regrouping was meant cannot be told."""
+        dim = shape[0]
+        assert isinstance(dim, str)
+        other = target[0] + 1
+        grown = tuple(other if isinstance(d, str) and d == dim else d for d in shape)
+        return ctx.finding(
+            self, node,
+            f"{node_text(node)} has the constant target {ints_text(target)} for input "
+            f"{format_shape(shape)}: its first axis is {target[0]} whatever {dim!r} (dynamic in "
+            f"graph input {symbols[dim]!r}) is: at {dim}={other} it regroups "
+            f"{format_shape(grown)} into {target[0]} rows, each across {dim!r}",
+            input="shape", severity=Severity.WARNING,
+            expected=f"a target whose first axis follows {dim!r} (0, or computed from Shape())",
+            actual=ints_text(target),
+            help=f"Keep {dim!r} as the first axis: [0, -1] (0 copies it, allowzero=0), or "
+            "compute the target from Shape() of the input, or re-export with dynamic shapes "
+            f"that cover it. If {target[0]} rows is meant at every size, nothing to fix.",
         )
 
     def _constant_of_shape(self, ctx: RuleContext, symbols: dict[str, str]) -> Iterator[Finding]:
@@ -252,6 +282,19 @@ def _dynamic_factor(
     fixed, constants = _products(shape, target)
     factor = constants // math.gcd(constants, fixed)
     return factor if factor > 1 else None
+
+
+def _leads_across(
+    shape: tuple[Dim, ...], target: tuple[int, ...], symbols: dict[str, str]
+) -> bool:
+    """Whether a constant target's first axis is a number > 1 where the input's first axis is
+    a graph input's dynamic symbol, the -1 coming later: ``[2, -1]`` on ``[batch, 5, 12]``
+    (paddle's ``reshape(y, [2, -1])`` traced at batch 2) runs at every batch and gives
+    ``[2, 90]`` at batch 3. Rows, in row-major order, are cut from the input's leading axes:
+    a first output axis that is not the leading dynamic axis cuts across it."""
+    return bool(shape) and bool(target) and isinstance(shape[0], str) \
+        and shape[0] in symbols and target[0] > 1 and target.count(-1) == 1 \
+        and 0 not in target and all(t >= -1 for t in target)
 
 
 def _products(shape: tuple[Dim, ...], target: tuple[int, ...]) -> tuple[int, int]:
