@@ -27,8 +27,8 @@ from types import MappingProxyType
 
 from archlint.onnx_protos import AttributeProto, GraphProto, ModelProto, NodeProto
 
-__all__ = ["CONTRIB_CELLS", "CONTRIB_DOMAIN", "as_read", "holds_ops_read_as_onnx",
-           "read_as_onnx_ops"]
+__all__ = ["CONTRIB_CELLS", "CONTRIB_DOMAIN", "ONNX_OP_OF", "as_read",
+           "holds_ops_read_as_onnx", "read_as_onnx_ops"]
 
 CONTRIB_DOMAIN = "com.microsoft"
 # contrib recurrent op -> the ONNX op it computes
@@ -53,6 +53,10 @@ _READ_AS: Mapping[str, _AsOnnx] = MappingProxyType({
     "FusedConv": _AsOnnx("Conv", 3, _ACTIVATION),
     "FusedGemm": _AsOnnx("Gemm", 3, _ACTIVATION),
 })
+# contrib op -> the ONNX op it is read as, its inputs at the same positions (params reads a
+# FusedConv's or FusedGemm's weights as the Conv's or Gemm's)
+ONNX_OP_OF: Mapping[str, str] = MappingProxyType({
+    name: read.op for name, read in _READ_AS.items()})
 
 
 def holds_ops_read_as_onnx(model: ModelProto) -> bool:

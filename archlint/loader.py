@@ -148,8 +148,6 @@ class InferredShapes:
         outcome = self.outcome()
         if outcome is None:
             return (None, None)
-        if outcome.error is None and outcome.data_prop_error is None:
-            return (None, None)
         return as_read(outcome.error, self._model), as_read(outcome.data_prop_error, self._model)
 
 
@@ -616,29 +614,15 @@ def _needs_skeleton(model: ModelProto) -> bool:
 
 def _inference_payload(model: ModelProto, file_bytes: bytes | None) -> bytes:
     """What the inference child gets: the file as read when it is small and holds no external
-    data (inference serializes its input anyway; serializing it here again would cost as much
-    as parsing it), else the serialized skeleton."""
-    request = _contrib_ops_read_as_onnx(model)
-    if request is not None:
-        rewritten: bytes = request.SerializeToString()
-        return rewritten
+    data nor contrib op inference reads otherwise (inference serializes its input anyway;
+    serializing it here again would cost as much as parsing it), else the serialized
+    :func:`_request_model`."""
     if file_bytes is not None and len(file_bytes) <= RAW_INFERENCE_BYTES and not any(
         t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer
-    ):
+    ) and not holds_ops_read_as_onnx(model):
         return file_bytes
-    payload: bytes = _skeleton_if_needed(model).SerializeToString()
+    payload: bytes = _request_model(model).SerializeToString()
     return payload
-
-
-def _contrib_ops_read_as_onnx(model: ModelProto) -> ModelProto | None:
-    """The skeleton with each contrib op inference knows made the ONNX op it computes
-    (contrib_inference.read_as_onnx_ops: onnx's inference would stop at it), or None when the
-    model holds none."""
-    if not holds_ops_read_as_onnx(model):
-        return None
-    skeleton = build_skeleton(model)
-    read_as_onnx_ops(skeleton)
-    return skeleton
 
 
 def build_skeleton(model: ModelProto) -> ModelProto:
@@ -696,10 +680,14 @@ def _skeleton_if_needed(model: ModelProto) -> ModelProto:
 
 
 def _request_model(model: ModelProto) -> ModelProto:
-    """What shape inference reads of ``model``: its skeleton where it needs one, with its
-    contrib recurrent ops read as ONNX ops."""
-    request = _contrib_ops_read_as_onnx(model)
-    return _skeleton_if_needed(model) if request is None else request
+    """What shape inference reads of ``model``: its skeleton where it needs one; a copy with
+    each contrib op inference knows made the ONNX op it computes where it holds one
+    (contrib_inference.read_as_onnx_ops: onnx's inference would stop at it)."""
+    if not holds_ops_read_as_onnx(model):
+        return _skeleton_if_needed(model)
+    skeleton = build_skeleton(model)
+    read_as_onnx_ops(skeleton)
+    return skeleton
 
 
 def _uninferred(model: ModelProto) -> ModelProto:

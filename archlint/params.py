@@ -27,6 +27,7 @@ from types import MappingProxyType
 from onnx import OperatorSetIdProto, TensorProto
 
 from archlint.cells import is_bias_copy
+from archlint.contrib_inference import CONTRIB_DOMAIN, ONNX_OP_OF
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.params_cells import count_cell_layer
 from archlint.params_contrib import count_contrib_layer
@@ -167,11 +168,6 @@ _KINDS: Mapping[str, str] = MappingProxyType({
     "Gather": "embedding", "BatchNormalization": "norm", "LayerNormalization": "norm",
     "InstanceNormalization": "norm", "GroupNormalization": "norm",
 })
-# onnxruntime's fusions (level EXTENDED, saved with optimized_model_filepath) of a Conv or a
-# Gemm and the activation after it: the weights are the ONNX op's, at the same positions
-_FUSED: Mapping[tuple[str, str], str] = MappingProxyType({
-    ("com.microsoft", "FusedConv"): "Conv", ("com.microsoft", "FusedGemm"): "Gemm",
-})
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
 # Slot names for the inputs of non-recurrent ops, by position (input 0 of Gather is the table).
 _SLOT_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -239,7 +235,7 @@ def count_model(
     # only the op types that can hold a row: a node of any other op type is never counted, and
     # iter_nodes keeps model order across the types it is asked for
     row_ops = frozenset(_KINDS).union(
-        (op_type for _, op_type in QUANTIZED_OPS), (op_type for _, op_type in _FUSED),
+        (op_type for _, op_type in QUANTIZED_OPS), ONNX_OP_OF,
         (layer.node.op_type for layer, _ in recurrent.values()),
         (graph.node(node_id).op_type for node_id in norms))
     for node in graph.iter_nodes(row_ops):
@@ -547,7 +543,10 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     a MatMul of two activations (attention scores) holds no parameters.
     """
     graph = weights.graph
-    op = node.op_type if node.domain in ("", "ai.onnx") else _FUSED.get((node.domain, node.op_type))
+    # onnxruntime's FusedConv / FusedGemm (its saved extended level): the Conv's or Gemm's
+    # weights, at the same inputs
+    op = node.op_type if node.domain in ("", "ai.onnx") \
+        else ONNX_OP_OF.get(node.op_type) if node.domain == CONTRIB_DOMAIN else None
     kind = None if op is None else _KINDS.get(op)
     if op is None or kind is None:
         return None
@@ -609,7 +608,7 @@ def _dequantized_lookup(weights: _Weights, node: NodeInfo) -> bool:
             seen += 1
             if consumer.domain not in ("", "ai.onnx") or consumer.inputs[:1] != (tensor,):
                 return False
-            if consumer.op_type in _LAYOUT_OPS and len(consumer.outputs) == 1:
+            if consumer.op_type in LAYOUT_OPS and len(consumer.outputs) == 1:
                 frontier.append((consumer.outputs[0], consumer.graph))
             elif consumer.op_type != "DequantizeLinear":
                 return False  # a row read as it is stored: a table of ints, not weights
@@ -624,11 +623,11 @@ def _float_weight(info: TensorInfo, found: Trace) -> bool:
     return bool(found.sources) and all(s.dtype in _FLOAT_TYPES for s in found.sources)
 
 
-_LAYOUT_OPS = LAYOUT_OPS
-# ... and, between a layer and its bias Add, the QuantizeLinear + DequantizeLinear pair that
-# onnxruntime's QDQ quantizer puts on every activation, and a Cast (torch's TorchScript export
-# of a Keras 3 Dense, torch backend, casts the product to float before adding the bias)
-_BIAS_PATH_OPS = _LAYOUT_OPS | {"QuantizeLinear", "DequantizeLinear", "Cast"}
+# Between a layer and its bias Add: the layout ops (params_types.LAYOUT_OPS), the
+# QuantizeLinear + DequantizeLinear pair that onnxruntime's QDQ quantizer puts on every
+# activation, and a Cast (torch's TorchScript export of a Keras 3 Dense, torch backend,
+# casts the product to float before adding the bias)
+_BIAS_PATH_OPS = LAYOUT_OPS | {"QuantizeLinear", "DequantizeLinear", "Cast"}
 
 
 def _bias_adds(weights: _Weights) -> dict[str, Trace]:
@@ -662,7 +661,7 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
 
 def _single_consumer_through_layout(
     weights: _Weights, tensor: str, scope: str, limit: int = 4,
-    through: frozenset[str] = _LAYOUT_OPS,
+    through: frozenset[str] = LAYOUT_OPS,
 ) -> tuple[NodeInfo, str] | None:
     """The one node reading ``tensor``, an output of a node in ``scope``, after at most
     ``limit`` single-consumer ops of ``through`` (layout ops), and the tensor it reads; None

@@ -53,8 +53,8 @@ class _LoopBody:
     scope: str  # its body
     states: Mapping[str, str]  # a carried floating-point body input -> its next value
     carried: int  # how many leading outputs of the node are final states (then scan outputs)
-    elements: Mapping[str, tuple[str, bool]]  # Scan: body input x_t -> (outer sequence, reversed)
-    element_axes: Mapping[str, int]  # Scan: body input x_t -> the outer sequence's axis it steps
+    # Scan: body input x_t -> (outer sequence, reversed, the sequence's axis it steps)
+    elements: Mapping[str, tuple[str, bool, int]]
 
 
 def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
@@ -67,8 +67,7 @@ def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
         return NoMatch(node.id, f"not a Loop or Scan with one body ({node.op_type})")
     body = bodies[0]
     values = graph.carried_values(node, body)
-    elements: dict[str, tuple[str, bool]] = {}
-    element_axes: dict[str, int] = {}
+    elements: dict[str, tuple[str, bool, int]] = {}
     if node.op_type == "Scan":
         inputs = graph.formal_inputs(body)
         scans = attr_int(node, "num_scan_inputs") or 0
@@ -82,10 +81,9 @@ def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
             outer = node.inputs[offset + carried + j]
             if outer:
                 reverse = j < len(directions) and directions[j] == 1
-                elements[inputs[carried + j]] = (outer, reverse)
                 # opset 8's Scan (sequence_lens first) reads [batch, seq, ...]: seq is axis 1
-                element_axes[inputs[carried + j]] = scan_axes[j] if j < len(scan_axes) \
-                    else offset
+                axis = scan_axes[j] if j < len(scan_axes) else offset
+                elements[inputs[carried + j]] = (outer, reverse, axis)
     if not values or not all(output for _, output, _ in values):
         return NoMatch(node.id, "the body carries no value from one iteration to the next")
     states: dict[str, str] = {}  # body input -> its next value
@@ -99,7 +97,7 @@ def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
     if not states:
         return NoMatch(node.id, "no floating-point value changes from one iteration to the next")
     return _LoopBody(node, body, MappingProxyType(states), len(values),
-                     MappingProxyType(elements), MappingProxyType(element_axes))
+                     MappingProxyType(elements))
 
 
 def match_loop_cells(graph: ModelGraph, node: NodeInfo) -> list[CellFacts] | NoMatch:
@@ -500,8 +498,7 @@ def _step_read(
     where it is not known (a SequenceAt reads a sequence, not a tensor)."""
     for path, name in sorted(walk.leaves):
         if path == body.scope and name in body.elements:
-            outer, reverse = body.elements[name]
-            return outer, reverse, body.element_axes.get(name)
+            return body.elements[name]
     for node_id in walk.nodes:
         node = graph.node(node_id)
         if node.op_type not in ("Gather", "Slice", "SequenceAt") or not node.inputs:

@@ -234,8 +234,12 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
     alone = {i: _sweep_run(outcome.results.get(f"sweep{i}"), arrays.get(f"sweep{i}", {}),
                            ctx, sweep)
              for i, sweep in enumerate(sweeps) if outcome.results.get(f"sweep{i}") is not None}
-    swept = tuple(_together(run, i, sweeps, joints, alone, outcome.results, arrays, ctx)
-                  for i, run in alone.items())
+    # the groups of each joint run that ran clean together
+    ran_together = [members for j, (members, joint_binding) in enumerate(joints)
+                    if outcome.results.get(f"joint{j}") is not None and _clean(_sweep_run(
+                        outcome.results[f"joint{j}"], arrays.get(f"joint{j}", {}), ctx,
+                        ("", "", 0, 0, joint_binding)))]
+    swept = tuple(_together(run, i, sweeps, ran_together, alone) for i, run in alone.items())
     invented = [(spec.name, f"--input {spec.name}=VALUE") for spec in specs if spec.invented]
     invented += [(key, f"--dim {key}=SIZE") for key, origin in binding.origin.items()
                  if origin.startswith(UNNAMED_BY_DEFAULT)]
@@ -370,26 +374,19 @@ def _main_job(
 
 def _together(
     run: SweepRun, index: int, sweeps: list[tuple[str, str, int, int, Binding]],
-    joints: list[tuple[tuple[int, ...], Binding]], alone: Mapping[int, SweepRun],
-    results: Mapping[str, Any], arrays: Mapping[str, Any], ctx: RuleContext,
+    ran_together: list[tuple[int, ...]], alone: Mapping[int, SweepRun],
 ) -> SweepRun:
     """``run`` (sweep ``index``), marked with the dims it ran with when every one of them
-    failed alone but all ran when they moved together (:func:`joint_sweeps`): one size the
-    inputs name apart. Where only some fail alone, the sizes are not one: a model that runs
-    only where batch <= seq fails at batch 5 and runs at seq 5, and runs at both 5."""
+    failed alone but all ran when they moved together (``ran_together``, of
+    :func:`joint_sweeps`): one size the inputs name apart. Where only some fail alone, the
+    sizes are not one: a model that runs only where batch <= seq fails at batch 5 and runs at
+    seq 5, and runs at both 5."""
     if _clean(run):
         return run
-    for j, (members, joint_binding) in enumerate(joints):
-        result = results.get(f"joint{j}")
-        if index not in members or result is None \
-                or any(i not in alone or _clean(alone[i]) for i in members):
-            continue
-        joint = _sweep_run(result, arrays.get(f"joint{j}", {}), ctx,
-                           ("", "", run.base, run.size, joint_binding))
-        if _clean(joint):
-            partners = [name for i in members if i != index
-                        for name in sweeps[i][0].split(" = ")]
-            return dataclasses.replace(run, together=", ".join(partners))
+    for members in ran_together:
+        if index in members and not any(i not in alone or _clean(alone[i]) for i in members):
+            return dataclasses.replace(run, together=", ".join(
+                sweeps[i][0] for i in members if i != index))
     return run
 
 

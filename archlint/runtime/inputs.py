@@ -167,27 +167,35 @@ def tied_dims(graph: ModelGraph,
     (``unk__2271`` for x, ``unk__2273`` for h0): they are one size all the same. An int in a
     group is a fixed size that binds the rest."""
     tied: list[tuple[str, list[str | int]]] = []
-    for layer in layers:
-        if layer.cell is not None:
-            continue  # no op slots: _cell_dims
+    for layer in layers:  # a recognised cell binds no op slot (its axes: _cell_dims)
         by_role: dict[str, list[str | int]] = {}
         for slot, role, axis0, axis1 in _TIED_SLOTS:
             ref = layer.inputs.get(slot)
             if ref is None or not ref.name:
                 continue
             axis = axis1 if layer.layout == 1 else axis0
-            keys = by_role.setdefault(role, [])
-            if ref.shape is not None and axis < len(ref.shape):
-                own = ref.shape[axis]
-                if isinstance(own, str | int):
-                    keys.append(own)
-            source = state_source(graph, ref.name, layer.node.graph, axis)
-            if source.axis is not None and is_model_input(graph.tensor(source.root)):
-                key = _dim_key(graph, source.root, source.axis)
-                if key is not None:
-                    keys.append(key)
+            by_role.setdefault(role, []).extend(
+                _axis_keys(graph, ref.name, layer.node.graph, ref.shape, axis))
         tied.extend((role, keys) for role, keys in by_role.items() if len(keys) > 1)
     return tied
+
+
+def _axis_keys(
+    graph: ModelGraph, name: str, scope: str, shape: Shape | None, axis: int
+) -> list[str | int]:
+    """The keys of ``axis`` of tensor ``name``: the symbol or size it carries, and the dim of
+    the model input it comes from (followed back by state_source)."""
+    keys: list[str | int] = []
+    if shape is not None and axis < len(shape):
+        own = shape[axis]
+        if isinstance(own, str | int):
+            keys.append(own)
+    source = state_source(graph, name, scope, axis)
+    if source.axis is not None and is_model_input(graph.tensor(source.root)):
+        key = _dim_key(graph, source.root, source.axis)
+        if key is not None:
+            keys.append(key)
+    return keys
 
 
 def _cell_dims(graph: ModelGraph, layer: RecurrentLayer) -> list[tuple[str, list[str | int]]]:
@@ -216,20 +224,9 @@ def _cell_dims(graph: ModelGraph, layer: RecurrentLayer) -> list[tuple[str, list
     roles = [("seq", seq_axis)]
     if rank == 3 and seq_axis in (0, 1):
         roles.append(("batch", 1 - seq_axis))
-    found: list[tuple[str, list[str | int]]] = []
-    for role, axis in roles:
-        keys: list[str | int] = []
-        own = info.shape[axis]
-        if isinstance(own, str | int):
-            keys.append(own)
-        source = state_source(graph, cell.sequence, scope, axis)
-        if source.axis is not None and is_model_input(graph.tensor(source.root)):
-            key = _dim_key(graph, source.root, source.axis)
-            if key is not None:
-                keys.append(key)
-        if keys:
-            found.append((role, keys))
-    return found
+    found = [(role, _axis_keys(graph, cell.sequence, scope, info.shape, axis))
+             for role, axis in roles]
+    return [(role, keys) for role, keys in found if keys]
 
 
 class _Groups:
@@ -247,6 +244,13 @@ class _Groups:
 
     def join(self, a: str | int, b: str | int) -> None:
         self.parent[self.find(a)] = self.find(b)
+
+    def tie(self, keys: list[str | int], role: str, roles: dict[str | int, str]) -> None:
+        """One group of ``keys``, each given ``role`` in ``roles`` unless it has one."""
+        for key in keys[1:]:
+            self.join(keys[0], key)
+        for key in keys:
+            roles.setdefault(key, role)
 
 
 def bind_dims(
@@ -271,17 +275,11 @@ def bind_dims(
     groups = _Groups()
     group_role: dict[str | int, str] = {}
     for tied_role, tied in tied_dims(graph, layers):
-        for key in tied[1:]:
-            groups.join(tied[0], key)
-        for key in tied:
-            group_role.setdefault(key, tied_role)
+        groups.tie(tied, tied_role, group_role)
     hinted_role: dict[str | int, str] = {}  # what --dim seq / batch binds in a Loop cell
     for layer in layers:
         for hinted, tied in _cell_dims(graph, layer):
-            for key in tied[1:]:
-                groups.join(tied[0], key)
-            for key in tied:
-                hinted_role.setdefault(key, hinted)
+            groups.tie(tied, hinted, hinted_role)
     # what the user fixed, keyed as the binding keys them
     fixed: dict[str, tuple[int, str]] = {}
     used: set[str] = set()
@@ -384,11 +382,16 @@ def sweep_bindings(binding: Binding) -> list[tuple[str, str, int, int, Binding]]
             continue
         base = binding.values[keys[0]]
         other = second_size(base)
-        values = {k: (other if k in keys else v) for k, v in binding.values.items()}
-        origin = {k: ("sweep" if k in keys else o) for k, o in binding.origin.items()}
         found.append((" = ".join(keys), role, base, other,
-                      Binding(values, origin, (), binding.groups, binding.user)))
+                      _swept(binding, dict.fromkeys(keys, other))))
     return found[:MAX_SWEEP_GROUPS]
+
+
+def _swept(binding: Binding, sizes: Mapping[str, int]) -> Binding:
+    """``binding`` with the dims of ``sizes`` at those sizes, said to come from the sweep."""
+    values = {k: sizes.get(k, v) for k, v in binding.values.items()}
+    origin = {k: ("sweep" if k in sizes else o) for k, o in binding.origin.items()}
+    return Binding(values, origin, (), binding.groups, binding.user)
 
 
 def joint_sweeps(
@@ -406,11 +409,9 @@ def joint_sweeps(
     for indexes in by_base.values():
         if len(indexes) < 2:
             continue
-        moved = {key: sweeps[i][3] for i in indexes for key in sweeps[i][0].split(" = ")}
-        values = {k: moved.get(k, v) for k, v in binding.values.items()}
-        origin = {k: ("sweep" if k in moved else o) for k, o in binding.origin.items()}
-        found.append((tuple(indexes),
-                      Binding(values, origin, (), binding.groups, binding.user)))
+        moved = {key: size for i in indexes for key, size in sweeps[i][4].values.items()
+                 if size != binding.values.get(key)}
+        found.append((tuple(indexes), _swept(binding, moved)))
     return found
 
 

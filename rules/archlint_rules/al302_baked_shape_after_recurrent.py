@@ -273,7 +273,7 @@ def _dynamic_factor(
     axes: ``[-1, 25]`` on ``[seq, batch, 1, 5]`` needs seq × batch to be a multiple of 5 (the
     view of a time-major ``[seq, batch, 5]`` as ``(batch, -1)``, traced at seq 5). Only on an
     input whose every axis is a number or a symbol of a graph input."""
-    if 0 in target or target.count(-1) != 1 or any(t < -1 for t in target):
+    if not _numbers_and_one_minus_one(target):
         return None
     if not any(isinstance(dim, str) for dim in shape) or not all(
             (isinstance(dim, int) and dim > 0) or (isinstance(dim, str) and dim in symbols)
@@ -293,8 +293,12 @@ def _leads_across(
     ``[2, 90]`` at batch 3. Rows, in row-major order, are cut from the input's leading axes:
     a first output axis that is not the leading dynamic axis cuts across it."""
     return bool(shape) and bool(target) and isinstance(shape[0], str) \
-        and shape[0] in symbols and target[0] > 1 and target.count(-1) == 1 \
-        and 0 not in target and all(t >= -1 for t in target)
+        and shape[0] in symbols and target[0] > 1 and _numbers_and_one_minus_one(target)
+
+
+def _numbers_and_one_minus_one(target: tuple[int, ...]) -> bool:
+    """A target of positive numbers and one -1, no 0 (which copies an input axis)."""
+    return 0 not in target and target.count(-1) == 1 and all(t >= -1 for t in target)
 
 
 def _products(shape: tuple[Dim, ...], target: tuple[int, ...]) -> tuple[int, int]:
