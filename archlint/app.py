@@ -529,7 +529,7 @@ def fix(
         source = Path(model)
         shown = name or str(model)
         try:
-            proto = load_model(source, shown, infer_shapes=False).proto
+            proto = load_model(source, shown, infer_shapes=False, read_small=False).proto
         except LoadError as exc:
             raise AppError(f"{exc.path}: {exc.reason}") from exc
     else:

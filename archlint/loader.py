@@ -2,9 +2,11 @@
 
 A static lint never reads external weight data: shapes come from initializer dims. Every
 external-data location is resolved on paper (no file is opened) and checked to stay inside the
-model's folder. Shape inference runs on a *skeleton* of the model whose large initializers are
-replaced by typed graph inputs, so it never serializes a copy of the weights, and in a child
-process (archlint/inference.py), so an abort in onnx's C++ is a finding.
+model's folder; only then are the small tensors of safe data files read, into a copy of the
+model (archlint/small_external.py). Shape inference runs on a *skeleton* of the model whose
+large initializers are replaced by typed graph inputs, so it never serializes a copy of the
+weights, and in a child process (archlint/inference.py), so an abort in onnx's C++ is a
+finding.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from archlint.onnx_protos import (
     TensorProto,
     tensor_value_info,
 )
+from archlint.small_external import READ_BUDGET_BYTES, read_into, stored_range
 
 __all__ = [
     "ExternalDataRef",
@@ -240,12 +243,14 @@ def _stat_problem(path: Path) -> str | None:
 
 def load_model(
     path: Path, display_path: str | None = None, *, infer_shapes: bool = True,
-    inference_timeout: float | None = None,
+    inference_timeout: float | None = None, read_small: bool = True,
 ) -> LoadedModel:
-    """Read one model without its external data, check external-data paths, infer shapes.
+    """Read one model without its big external data, check external-data paths, infer shapes.
 
     ``infer_shapes=False`` skips inference for callers that need only initializer dims and
     declared types (the parameter report): ``inferred`` is then the model itself.
+    ``read_small=False`` leaves small external tensors external too (``proto`` is then the
+    file as read: what ``archlint fix`` edits and writes).
     """
     shown = display_path or str(path)
     if infer_shapes:
@@ -259,7 +264,8 @@ def load_model(
         proto = _parse_text(data, shown) if text else _parse_binary(data, shown)
         return load_proto(proto, shown, path, infer_shapes=infer_shapes,
                           inference_timeout=inference_timeout,
-                          file_bytes=None if text else data, started=early)
+                          file_bytes=None if text else data, started=early,
+                          read_small=read_small)
     except BaseException:
         if early is not None:
             early.cancel()  # not a model, or one that must not be inferred as it is
@@ -291,7 +297,7 @@ def _inference_limit(timeout: float | None) -> float:
 def load_proto(
     proto: ModelProto, display_path: str, path: Path | None = None, *, infer_shapes: bool = True,
     inference_timeout: float | None = None, file_bytes: bytes | None = None,
-    started: PendingInference | None = None,
+    started: PendingInference | None = None, read_small: bool = True,
 ) -> LoadedModel:
     """A model already in memory (the Python API's ``archlint.lint(model_proto)``), checked and
     analysed like :func:`load_model` without writing it anywhere. ``path`` is where it would
@@ -305,6 +311,13 @@ def load_proto(
         expansion = expansion_problem(proto)
         if expansion is not None:  # never handed to onnx's inference: it would run for hours
             raise LoadError(display_path, f"not analysed: {expansion}")
+        # a model whose initializers are external may keep the small constants inference
+        # folds there too: read before it starts. Else judged while the child infers.
+        first = any(t.data_location == TensorProto.EXTERNAL for t in proto.graph.initializer)
+        if first:
+            read, external = _with_external_data_checked(proto, where, read_small=read_small)
+            if read is not proto:
+                proto, file_bytes = read, None  # the file no longer says what proto holds
         if infer_shapes:
             payload = _inference_payload(proto, file_bytes)
             if started is None or payload is not file_bytes:
@@ -314,8 +327,11 @@ def load_proto(
             shapes = InferredShapes(proto, started)
         else:
             shapes = InferredShapes.ready(proto)
-        # checked while the child infers
-        external = tuple(_check_external_data(proto, where))
+        if not first:  # external tensors outside the main graph's initializers, if any
+            read, external = _with_external_data_checked(proto, where, read_small=read_small)
+            if read is not proto and not infer_shapes:
+                shapes = InferredShapes.ready(read)
+            proto = read
     except UnicodeDecodeError:
         raise LoadError(display_path, INVALID_UTF8) from None
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
@@ -459,10 +475,43 @@ def subgraph_path(parent: str, node: NodeProto, index: int, attr_name: str) -> s
     return f"{parent}/{label}.{attr_name}"
 
 
-def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[ExternalDataRef]:
-    """Every tensor a runtime could read from a file: initializers, sparse initializers, and
-    tensor attributes (TENSOR, TENSORS, SPARSE_TENSOR(S): a Constant's ``value`` or
-    ``sparse_value``) of nodes in every graph and in model-local function bodies."""
+def _with_external_data_checked(
+    model: ModelProto, model_path: Path, *, read_small: bool
+) -> tuple[ModelProto, tuple[ExternalDataRef, ...]]:
+    """The external-data locations judged (:func:`_external_tensors`), and the model to
+    analyse: ``model`` itself, or where ``read_small`` and it keeps small tensors in safe data
+    files, a copy with those read inline (archlint/small_external.py). ``model`` is never
+    changed."""
+    found = list(_external_tensors(model, model_path))
+    refs = tuple(ref for ref, _, _ in found)
+    wanted = [(index, where) for index, (ref, tensor, in_main) in enumerate(found)
+              if read_small and in_main and ref.problem is None and ref.resolved is not None
+              and (where := stored_range(tensor, SMALL_TENSOR_ELEMENTS)) is not None]
+    if not wanted:
+        return model, refs
+    copy = ModelProto()
+    copy.CopyFrom(model)
+    # the copy's tensors in the order the walk found the model's (the main graph's come first)
+    stored = [t for _, _, t in _tensors_in_graphs(copy.graph, "main")
+              if t.data_location == TensorProto.EXTERNAL]
+    budget = READ_BUDGET_BYTES
+    for index, where in wanted:
+        if where.size > budget:
+            continue
+        data_file = refs[index].resolved
+        if data_file is not None and read_into(stored[index], data_file, where):
+            budget -= where.size
+    return copy, refs
+
+
+def _external_tensors(
+    model: ModelProto, model_path: Path
+) -> Iterator[tuple[ExternalDataRef, TensorProto, bool]]:
+    """Every tensor a runtime could read from a file, its location judged, and whether it is
+    in the main graph or one of its subgraphs (else a function body): initializers, sparse
+    initializers, and tensor attributes (TENSOR, TENSORS, SPARSE_TENSOR(S): a Constant's
+    ``value`` or ``sparse_value``) of nodes in every graph and in model-local function
+    bodies."""
     base = model_path.parent.resolve()
     holders: list[tuple[str, str, GraphProto]] = [("", "main", model.graph)]
     for function in model.functions:
@@ -479,8 +528,8 @@ def _check_external_data(model: ModelProto, model_path: Path) -> Iterator[Extern
                 raise UnicodeDecodeError("utf-8", location, 0, len(location), "not UTF-8")
             ref = _judge_location(tensor.name, graph_path, location, base)
             problem = ref.problem or _judge_range(entries, ref.resolved)
-            yield ExternalDataRef(ref.tensor, ref.graph, ref.location, ref.resolved, problem,
-                                  prefix + kind)
+            yield (ExternalDataRef(ref.tensor, ref.graph, ref.location, ref.resolved, problem,
+                                   prefix + kind), tensor, not prefix)
 
 
 def _tensors_in_graphs(graph: GraphProto, path: str) -> Iterator[tuple[str, str, TensorProto]]:

@@ -112,10 +112,11 @@ the modules that hold exactly those weights: 0 bias parameters in every conventi
 A recurrent layer whose B is stored but all zeros (tf2onnx writes zeros for Keras
 use_bias=False; an exporter may do the same for bias=False) counts B in ONNX, what the file
 stores, and 0 in PyTorch and Keras, what the framework had. Zeros are read only from inline
-data (an initializer or a Constant in the model file, never external data) and only when
-every element is exactly 0; the row says so. A trained bias is never exactly zero, but an
-untrained Keras GRU or SimpleRNN (bias_initializer='zeros') looks the same: count it with
---convention onnx, or train it first.
+data (an initializer or a Constant in the model file, or one of at most 4096 elements read
+from a safe data file) and only when every element is exactly 0; the row says so. A trained
+bias is never exactly zero, but an untrained Keras GRU or SimpleRNN
+(bias_initializer='zeros') looks the same: count it with --convention onnx, or train it
+first.
 
 Where a count comes from (the basis of every slot, in --format json and csv):
   initializer         the dims of the initializer the node reads;

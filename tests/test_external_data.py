@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from archlint.engine import Linter, ModelReport
+from archlint.loader import load_proto
 from archlint.registry import load_rules
 
 from .conftest import FIXTURES, run_archlint
@@ -53,13 +57,89 @@ def _lint(path: Path) -> list[tuple[str, str | None]]:
     return [(f.code, f.actual) for f in report.findings]
 
 
-def test_lint_never_opens_the_data_file(tmp_path: Path, opened_paths: list[str]) -> None:
+def test_lint_never_opens_a_big_tensors_data_file(tmp_path: Path, opened_paths: list[str]) -> None:
+    """W and R (4800 and 6400 elements, over SMALL_TENSOR_ELEMENTS) are never read; B (320
+    elements) is, from its own file: one tensor per file, as onnx writes them."""
     model_dir = tmp_path / "m"
     model_dir.mkdir()
-    onnx.save_model(lstm_with_external_w("w.bin", model_dir / "w.bin"), model_dir / "model.onnx")
+    model = _lstm(hidden=40, features=30)
+    onnx.save_model(model, model_dir / "model.onnx", save_as_external_data=True,
+                    all_tensors_to_one_file=False, size_threshold=0)
+    assert sorted(p.name for p in model_dir.iterdir()) == ["B", "R", "W", "model.onnx"]
     assert _lint(model_dir / "model.onnx") == []
-    assert str(model_dir / "model.onnx") in opened_paths
-    assert not [p for p in opened_paths if p.endswith("w.bin")]
+    opened = {Path(p).name for p in opened_paths if Path(p).parent == model_dir}
+    assert opened == {"model.onnx", "B"}
+
+
+def _lstm(hidden: int, features: int) -> onnx.ModelProto:
+    rng = np.random.default_rng(1)
+    weights = {"W": (1, 4 * hidden, features), "R": (1, 4 * hidden, hidden), "B": (1, 8 * hidden)}
+    graph = helper.make_graph(
+        [helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], name="lstm_0", hidden_size=hidden)],
+        "external", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["seq", 1, features])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["seq", 1, 1, hidden])],
+        initializer=[numpy_helper.from_array(rng.uniform(-1, 1, dims).astype(np.float32), name)
+                     for name, dims in weights.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+# a GRU written out as steps (Keras 3's torch backend through torch.onnx): its per-step
+# Gather indices are what the cell search reads
+_UNROLLED = FIXTURES / "keras3_torch" / "gru_static.onnx"
+
+
+def _saved_with_every_tensor_external(source: Path, folder: Path) -> Path:
+    folder.mkdir()
+    path = folder / source.name
+    onnx.save_model(onnx.load(source), path, save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="data.bin", size_threshold=0)
+    return path
+
+
+def test_small_constants_in_external_data_are_read(tmp_path: Path) -> None:
+    """Saved with size_threshold=0, the unrolled GRU is still found and counted as inline:
+    the small constants it is recognised by are read from the data file."""
+    external = _saved_with_every_tensor_external(_UNROLLED, tmp_path / "m")
+    proto = onnx.load(external, load_external_data=False)
+    indices = [t for t in proto.graph.initializer if t.data_type == TensorProto.INT64]
+    assert indices and all(t.data_location == TensorProto.EXTERNAL for t in indices)
+    inline, outside = (json.loads(run_archlint("lint", str(p), "--format", "json",
+                                               "--exit-zero").stdout)["models"][0]
+                       for p in (_UNROLLED, external))
+    assert (outside["recurrent_layers"], outside["unchecked_layers"]) == (1, 1)
+    assert [(f["code"], f["location"]["node"]) for f in outside["findings"]] == \
+        [(f["code"], f["location"]["node"]) for f in inline["findings"]]
+    inline_totals, outside_totals = (json.loads(run_archlint(
+        "params", str(p), "--format", "json").stdout)["models"][0]["totals"]
+        for p in (_UNROLLED, external))
+    assert outside_totals == inline_totals
+
+
+def test_reading_small_external_tensors_changes_no_model(tmp_path: Path) -> None:
+    """The values go into archlint's copy: a ModelProto handed to the API keeps its
+    external-data entries, and the files keep their bytes."""
+    external = _saved_with_every_tensor_external(_UNROLLED, tmp_path / "m")
+    before = {p.name: p.read_bytes() for p in external.parent.iterdir()}
+    proto = onnx.load(external, load_external_data=False)
+    kept = proto.SerializeToString()
+    loaded = load_proto(proto, external.name, external)
+    assert proto.SerializeToString() == kept
+    assert not any(t.data_location == TensorProto.EXTERNAL and len(t.dims) <= 1
+                   for t in loaded.proto.graph.initializer)
+    assert {p.name: p.read_bytes() for p in external.parent.iterdir()} == before
+
+
+def test_a_tensor_whose_length_disagrees_with_its_dims_is_not_read(tmp_path: Path) -> None:
+    """External-data entries a runtime would refuse leave the tensor external."""
+    external = _saved_with_every_tensor_external(_UNROLLED, tmp_path / "m")
+    proto = onnx.load(external, load_external_data=False)
+    index = next(t for t in proto.graph.initializer if t.data_type == TensorProto.INT64)
+    for entry in index.external_data:
+        if entry.key == "length":
+            entry.value = str(int(entry.value) + 8)
+    loaded = load_proto(proto, external.name, external)
+    [kept] = [t for t in loaded.proto.graph.initializer if t.name == index.name]
+    assert kept.data_location == TensorProto.EXTERNAL
 
 
 def test_unreadable_data_file_still_lints(tmp_path: Path) -> None:

@@ -308,13 +308,34 @@ def test_one_nonzero_element_is_a_real_bias(tmp_path: Path) -> None:
     assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (56, 56, 48)
 
 
-def test_zero_b_in_external_data_is_never_read(tmp_path: Path) -> None:
-    """A bias stored outside the model file is not judged: counted as a bias."""
+def test_small_zero_b_in_external_data_is_read_and_judged(tmp_path: Path) -> None:
+    """A bias of at most 4096 elements saved outside the model file (size_threshold=0) is
+    read from its data file and judged as an inline one: all zeros, not a bias."""
     model = build(LSTM_B, {"W": weights(1, 4 * H, FEAT), "R": weights(1, 4 * H, H),
                            "B": np.zeros((1, 8 * H), np.float32)})
     params = count(model, tmp_path, external=True)
+    assert (tmp_path / "w.bin").stat().st_size > 0
     (row,) = params.layers
-    assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (56, 56, 48)
+    assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == (56, 40, 40)
+    assert any("every element is 0" in note for note in row.notes)
+    assert not any("external data file" in note for note in row.notes)
+
+
+def test_big_zero_b_in_external_data_is_never_read(tmp_path: Path) -> None:
+    """A bias over 4096 elements in a data file is not read, so not judged: counted as a
+    bias, and the row says why."""
+    hidden = 520  # B [1, 4160]
+    text = f"""{HEADER}
+    g (float[4, 1, {FEAT}] X) => (float[4, 1, 1, {hidden}] Y) {{
+        Y = LSTM <hidden_size = {hidden}> (X, W, R, B)
+    }}"""
+    model = build(text, {"W": weights(1, 4 * hidden, FEAT), "R": weights(1, 4 * hidden, hidden),
+                         "B": np.zeros((1, 8 * hidden), np.float32)})
+    params = count(model, tmp_path, external=True)
+    (row,) = params.layers
+    stored = 4 * hidden * FEAT + 4 * hidden * hidden
+    assert (row.total(ONNX), row.total(PYTORCH), row.total(KERAS)) == \
+        (stored + 8 * hidden, stored + 8 * hidden, stored + 4 * hidden)
     assert not any("every element is 0" in note for note in row.notes)
     assert any("is stored in an external data file, which archlint does not read" in note
                for note in row.notes)
