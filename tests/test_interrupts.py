@@ -62,11 +62,18 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a shell that starts the tests in the background
+    (``pytest &``) hands them SIGINT ignored, which Python, and so archlint, then keeps."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(command: str, model: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     marker = f"ARCHLINT_TEST_{uuid.uuid4().hex}"
     env = {**os.environ, marker: "1", "TMPDIR": str(tmp)}
     proc = subprocess.Popen([sys.executable, "-m", "archlint", command, str(model)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)
     # wait (bounded) until the child we mean to orphan is at work
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:

@@ -366,3 +366,42 @@ prefix (float[a, 4] x, float[b, 4] y) => (float[a, 4] z) {
     assert [(f.code, f.severity.value) for f in result.findings] == [("AL513", "warning")]
     assert [(sweep.dim, sweep.status, sweep.together) for sweep in result.run.sweep] == [
         ("a", "run_failed", ""), ("b", "ok", "")]
+
+
+_TWO_BATCHES = """<ir_version: 8, opset_import: ["" : 17]>
+two (float[t, b1, 3] x, float[b2, 3] h) => (float[t, b1, 3] y%s) {
+  y = Add (x, h)%s
+}"""
+# row b2 - 1 of y's time axis, which exists only where b2 <= t
+_ROW_OF_BATCH = """
+  n = Shape <start: int = 0, end: int = 1> (h)
+  one = Constant <value: tensor = int64[1] {1}> ()
+  last = Sub (n, one)
+  r = Gather <axis: int = 0> (y, last)"""
+
+
+def test_a_time_axis_that_runs_alone_does_not_hide_batches_named_apart(tmp_path: Path) -> None:
+    """tf2onnx's TF1 graphs name x's batch and h's apart (b1, b2) beside a time axis t of the
+    same default size, which runs alone. All three at 5 run, but t ran alone, so that set
+    proves nothing; b1 and b2 at 5 with t at 3 run too: one size, no AL513."""
+    path = tmp_path / "two.onnx.txt"
+    path.write_text(_TWO_BATCHES % ("", ""))
+    result = run_one(path)
+    assert [f.code for f in result.findings] == []
+    assert [(sweep.dim, sweep.status, sweep.together) for sweep in result.run.sweep] == [
+        ("t", "ok", ""), ("b1", "run_failed", "b2"), ("b2", "run_failed", "b1")]
+
+
+def test_batches_named_apart_that_must_not_exceed_the_time_axis_stay_al513(
+    tmp_path: Path,
+) -> None:
+    """The same, where the model also takes row b2 - 1 of the time axis: b1 and b2 at 5 with
+    t at 3 fail (index 4 of 3 rows). Only the set with t runs, and t runs alone: the batch
+    sizes are one, but the model fails where batch > seq, so both stay AL513."""
+    path = tmp_path / "two_rows.onnx.txt"
+    path.write_text(_TWO_BATCHES % (", float[1, b1, 3] r", _ROW_OF_BATCH))
+    result = run_one(path)
+    assert [(f.code, f.severity.value) for f in result.findings] == [
+        ("AL513", "warning"), ("AL513", "warning")]
+    assert [(sweep.dim, sweep.status, sweep.together) for sweep in result.run.sweep] == [
+        ("t", "ok", ""), ("b1", "run_failed", ""), ("b2", "run_failed", "")]

@@ -398,10 +398,13 @@ def joint_sweeps(
     sweeps: list[tuple[str, str, int, int, Binding]], binding: Binding
 ) -> list[tuple[tuple[int, ...], Binding]]:
     """Per base size that two or more swept groups share: those groups (indexes into
-    ``sweeps``) all at their second size at once. Inputs may name one size apart (x's batch
-    and h's, each its own ``DynamicDimension.N`` or ``unk__N``) where no recurrent node ties
-    them: each group swept alone then fails on a broadcast, and all run when they move
-    together."""
+    ``sweeps``) all at their second size at once, and where there are three to
+    :data:`JOINT_LEAVE_ONE_OUT_MAX`, each set of all but one of them too. Inputs may name one
+    size apart (x's batch and h's, each its own ``DynamicDimension.N`` or ``unk__N``) where
+    no recurrent node ties them: each group swept alone then fails on a broadcast, and all
+    run when they move together. The sets that leave one out tell those apart from a group
+    of the same base that runs alone (tf2onnx's time axis beside three batch names): moving
+    it along would hide a model that runs only where batch <= seq."""
     by_base: dict[int, list[int]] = {}
     for index, (_, _, base, _, _) in enumerate(sweeps):
         by_base.setdefault(base, []).append(index)
@@ -409,10 +412,19 @@ def joint_sweeps(
     for indexes in by_base.values():
         if len(indexes) < 2:
             continue
-        moved = {key: size for i in indexes for key, size in sweeps[i][4].values.items()
-                 if size != binding.values.get(key)}
-        found.append((tuple(indexes), _swept(binding, moved)))
+        sets = [tuple(indexes)]
+        if len(indexes) <= JOINT_LEAVE_ONE_OUT_MAX:
+            sets += [tuple(i for i in indexes if i != left) for left in indexes
+                     if len(indexes) > 2]
+        for members in sets:
+            moved = {key: size for i in members for key, size in sweeps[i][4].values.items()
+                     if size != binding.values.get(key)}
+            found.append((members, _swept(binding, moved)))
     return found
+
+
+# the most groups of one base whose leave-one-out sets are run too (a run each)
+JOINT_LEAVE_ONE_OUT_MAX = 5
 
 
 def resolve_shape(shape: Shape, binding: Binding) -> tuple[int, ...]:

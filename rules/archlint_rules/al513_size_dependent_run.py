@@ -26,9 +26,11 @@ class SizeDependentRun(RuntimeRule):
     node onnxruntime names, and the size that runs and the size that fails. An output that
     follows the dim where only its declaration holds the first size (a graph output declared
     ``[batch, 5, 2]``, computed ``[batch, 7, 2]``) is a warning, as AL316 says without a run.
-    Groups that share a base size also run once together: where each fails alone and all run
+    Groups that share a base size also run once together, and (three to five of them) once
+    for each set of all but one: where each group of a set fails alone and the set runs
     together, they are one size the inputs name apart (x's batch and h's in a Keras cell
-    step), not a finding.
+    step; in a TF1 graph, x's, sequence_length's and the initial states' beside a time axis
+    of the same size), not a finding.
 
     ## Why is this bad?
     An exporter that traces the model at its example input can write the example's sizes into
