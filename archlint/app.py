@@ -21,7 +21,7 @@ from archlint.discovery import DEFAULT_EXCLUDES, Discovery
 from archlint.engine import Linter, no_cyclic_gc
 from archlint.exit_codes import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
 from archlint.graph import build_graph
-from archlint.layers import build_layers
+from archlint.layers import build_layers, unseen_recurrent
 from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model, load_proto
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
 from archlint.report import ModelReport, Report
@@ -430,7 +430,8 @@ def _count_one(path: Path, shown: str, dims: Mapping[str, int] | None = None) ->
         layers = build_layers(graph, model.producer)
         counted = count_model(shown, graph, layers, opset_imports=model.proto.opset_import,
                               main_initializers=model.proto.graph.initializer)
-        return annotate_model(counted, graph, layers, dims)
+        unseen = unseen_recurrent(graph, layers)
+        return annotate_model(dataclasses.replace(counted, unseen=unseen), graph, layers, dims)
     except LoadError as exc:
         return ModelParams(shown, error=exc.reason)
     except UnicodeDecodeError:

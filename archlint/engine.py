@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import gc
 import os
-import re
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 from archlint.api import Finding, Location, Rule, RuleContext, RuntimeRule, Severity
 from archlint.core_rules import InternalError, UnusedSuppression
 from archlint.graph import build_graph
-from archlint.layers import build_layers
+from archlint.layers import build_layers, unseen_recurrent
 from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, load_model
 from archlint.process_end import keep_until_exit, release
 from archlint.report import ModelReport, Report, RunFacts
@@ -37,29 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["Linter", "ModelReport", "Report", "analyse", "internal_error", "no_cyclic_gc"]
 
 
-_RECURRENT_NAME = re.compile(r"lstm|gru|rnn", re.IGNORECASE)
-
-
 def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
-    """Nodes that may compute a recurrence but gave no layer: a Scan or Loop whose body is not
-    a recognised cell and holds no layer archlint found (a decoding loop around an LSTM node
-    or a cell step is seen through that layer), an op outside the ONNX domains named like
-    LSTM/GRU/RNN."""
-    found = (*ctx.layers, *ctx.recognised)
-    seen = {layer.node.id for layer in found}
-    scopes = {layer.node.graph for layer in found}
-    unseen = []
-    for node in ctx.graph.iter_nodes(frozenset({"Loop", "Scan"}), unusual_domains=True):
-        if node.id in seen or any(scope == body or scope.startswith(body + "/")
-                                  for body in ctx.graph.subgraphs_of(node.id)
-                                  for scope in scopes):
-            continue
-        standard = node.domain in ("", "ai.onnx")
-        if (standard and node.op_type in ("Loop", "Scan")) or (
-            not standard and _RECURRENT_NAME.search(node.op_type)
-        ):
-            unseen.append(f"{node.graph}/{node.label} ({node.op_type})")
-    return tuple(unseen)
+    """Nodes that may compute a recurrence but gave no layer (layers.unseen_recurrent)."""
+    return unseen_recurrent(ctx.graph, (*ctx.layers, *ctx.recognised))
 
 
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:

@@ -8,11 +8,15 @@ and the imports go one way.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from archlint import contrib_ops
 from archlint.graph import ModelGraph
+from archlint.onnx_ops import loadable_from
 from archlint.recurrent import RECURRENT_OPS, RecurrentLayer, build_layer
 
-__all__ = ["build_layers"]
+__all__ = ["build_layers", "unseen_recurrent"]
 
 # What every cell archlint/cells/ recognises is made of: a model without any of them has
 # none, and the matchers are not even imported (a lint of a plain LSTM export starts faster).
@@ -44,3 +48,33 @@ def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentL
             base = build_layer(graph, node, producer_name, op=contrib.cell)
             layers.append(contrib_ops.build_contrib_layer(graph, node, base))
     return tuple(layers) + cells
+
+
+_RECURRENT_NAME = re.compile(r"lstm|gru|rnn", re.IGNORECASE)
+
+
+def unseen_recurrent(graph: ModelGraph, found: Iterable[RecurrentLayer]) -> tuple[str, ...]:
+    """Nodes that may compute a recurrence but gave no layer, as ``graph/label (op)``: a Scan
+    or Loop whose body is not a recognised cell and holds no layer of ``found`` (a decoding
+    loop around an LSTM node or a cell step is seen through that layer), an op named like
+    LSTM/GRU/RNN outside the ONNX domains or that ONNX does not define (a framework op a
+    converter left in, tf2onnx's BlockLSTM)."""
+    layers = tuple(found)
+    seen = {layer.node.id for layer in layers}
+    scopes = {layer.node.graph for layer in layers}
+    unseen = []
+    # op types named like a recurrent op that no ONNX opset defines, whatever their domain
+    named = frozenset(op for op in graph.op_types
+                      if _RECURRENT_NAME.search(op) and loadable_from(op) is None)
+    for node in graph.iter_nodes(frozenset({"Loop", "Scan"}) | named, unusual_domains=True):
+        if node.id in seen or any(scope == body or scope.startswith(body + "/")
+                                  for body in graph.subgraphs_of(node.id)
+                                  for scope in scopes):
+            continue
+        standard = node.domain in ("", "ai.onnx")
+        if (standard and node.op_type in ("Loop", "Scan")) or (
+            (not standard or loadable_from(node.op_type) is None)
+            and _RECURRENT_NAME.search(node.op_type)
+        ):
+            unseen.append(f"{node.graph}/{node.label} ({node.op_type})")
+    return tuple(unseen)

@@ -157,6 +157,9 @@ class ModelParams:
     uncounted_tensors: int = 0
     uncounted_elements: int = 0
     error: str | None = None
+    # recurrent-looking nodes no layer was recognised in (layers.unseen_recurrent): their
+    # products are plain rows, and weights applied elementwise may be among the uncounted
+    unseen: tuple[str, ...] = ()
 
     def total(self, convention: Convention) -> int | None:
         """The model's count; None when any row is unknown or not representable."""

@@ -416,7 +416,9 @@ def _peepholes(
     stop: frozenset[str],
 ) -> tuple[WeightSource, ...]:
     """The diagonal weights of a peephole LSTM (TF1's LSTMCell(use_peepholes=True)): stored
-    ``[H]`` vectors that a Mul applies to the cell state, old or new, in model order."""
+    ``[H]`` vectors that a Mul applies to the cell state, old or new, in model order. A
+    vector of zeros is none: tf2onnx writes one for TF1's LSTMBlockCell without peepholes
+    (``LSTMBlockCell__zeros_const``), and a zero peephole adds nothing."""
     found: list[WeightSource] = []
     for node_id in sorted(nodes, key=_model_position):
         node = graph.node(node_id)
@@ -424,13 +426,21 @@ def _peepholes(
             continue
         for k, operand in enumerate(node.inputs):
             sources = weight_sources(graph, operand, scope) or ()
-            if len(sources) != 1 or sources[0].shape != (hidden,):
+            if len(sources) != 1 or sources[0].shape != (hidden,) \
+                    or _all_zero(graph, sources[0]):
                 continue
             other = node.inputs[1 - k]
             walk = _upstream(graph, [other], scope, stop=stop)
             if any(path == scope and name in states for path, name in walk.leaves):
                 found.append(sources[0])
     return _dedupe(found)
+
+
+def _all_zero(graph: ModelGraph, source: WeightSource) -> bool:
+    """Whether a stored weight's value is known and every element exactly 0."""
+    info = graph.tensor(source.tensor, source.graph)
+    value = None if info is None else info.value
+    return value is not None and value.size > 0 and not value.any()
 
 
 def _stacked(

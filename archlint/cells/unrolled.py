@@ -20,6 +20,7 @@ from archlint.cells._trace import (
     _VIEWS,
     CellFacts,
     NoMatch,
+    WeightSource,
     _as_float_op,
     _chain_bias,
     _check_activations,
@@ -29,6 +30,7 @@ from archlint.cells._trace import (
     _first,
     _fused_activations,
     _geometry,
+    _is_reset,
     _is_stored,
     _last_dim,
     _match_core,
@@ -296,7 +298,9 @@ def _joint_chain(
 ) -> CellFacts | NoMatch | None:
     """A chain whose one kernel ``[I+H, g·H]`` multiplies ``Concat([x_t, h])`` each step (a
     PyTorch cell made of one Linear over ``torch.cat([x, h], 1)``, TF1's rnn_cell layout
-    unrolled): an LSTM or a SimpleRNN. None when the products do not read such a Concat."""
+    unrolled): an LSTM or a SimpleRNN; or TF1's GRUCell, whose candidate kernel reads
+    ``Concat([x_t, r ⊙ h])`` beside the gates' (reset_after=False). None when the products do
+    not read such a Concat."""
     first = chain[0].node.id
     sides = [_concat_sides(graph, product) for product in chain]
     if any(pair is None for pair in sides) or len(chain) < 2:
@@ -309,13 +313,53 @@ def _joint_chain(
     if len(state_at) != 1:
         return None
     k = state_at.pop()
-    steps = [dataclasses.replace(p, data=pair[1 - k]) for p, pair in zip(chain, pairs,
-                                                                          strict=True)]
+    sources = _dedupe(s for p in chain for s in p.sources)
+    shape = _joint_shape(graph, scope, first, sources, pairs, k)
+    # a GRUCell's candidate products read r ⊙ h: each step is its gates' product
+    gru = not isinstance(shape, NoMatch) and shape[3] == "GRU"
+    reset = [gru and _is_reset(graph, graph.through(pair[k], scope, _VIEWS), scope)
+             for pair in pairs]
+    stepping = [(p, pair) for p, pair, r in zip(chain, pairs, reset, strict=True) if not r]
+    steps = [dataclasses.replace(p, data=pair[1 - k]) for p, pair in stepping]
     direction = _unrolled_direction(graph, steps)
     if direction == "unknown":
         return NoMatch(first, "the step side of Concat([x, h]) does not read x_0, x_1, ... as "
                        "slices (Split, Gather or Slice) of one sequence, in order or in reverse")
-    sources = _dedupe(s for p in chain for s in p.sources)
+    if isinstance(shape, NoMatch):
+        return shape
+    rows, columns, hidden, cell = shape
+    resets = any(reset)
+    if cell not in ("LSTM", "RNN") and not resets:
+        return NoMatch(first, f"the kernel over Concat([x, h]) is [{rows}, {columns}]: "
+                       f"{columns} columns is not 1 or 4 gates × H={hidden}, nor a GRUCell's "
+                       "gates and candidate, the candidate over Concat([x, r ⊙ h])")
+    assert cell is not None
+    step_nodes = frozenset().union(*(w.nodes for w in walks))
+    failure = _check_activations(first, cell, _op_types(graph, step_nodes - all_ids)
+                                 | _fused_activations(chain))
+    if failure is not None:
+        return failure
+    used = {s.key for s in sources}
+    own, copies = _own_biases(chain)
+    bias = _dedupe((*_chain_bias(graph, walks, frozenset(), used), *own))
+    states = [dataclasses.replace(p, data=pair[k]) for p, pair in stepping]
+    ids = frozenset(p.node.id for p in chain)
+    return CellFacts(
+        how="unrolled", cell=cell, node=min(ids, key=lambda n: graph.node(n).index),
+        input_size=rows - hidden, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
+        bias=bias, reset_after=False if resets else None, direction=direction,
+        returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
+        steps=_steps(graph, steps), nodes=ids, joint_kernel=True, bias_copies=copies,
+    )
+
+
+def _joint_shape(
+    graph: ModelGraph, scope: str, first: str, sources: tuple[WeightSource, ...],
+    pairs: list[tuple[str, str]], k: int,
+) -> tuple[int, int, int, str | None] | NoMatch:
+    """(rows, columns, H, cell) of a joint kernel over ``Concat([x, s])`` (s on side ``k``):
+    H from the state side's width, else rows minus the step side's; the cell the number of
+    gate columns names ("LSTM", "GRU", "RNN"), None where it names none."""
     geometry = _geometry(sources)
     if isinstance(geometry, str):
         return NoMatch(first, f"kernel: {geometry}")
@@ -328,26 +372,7 @@ def _joint_chain(
         return NoMatch(first, f"the kernel is [{rows}, {columns}] but neither the state's "
                        "width nor the step input's is known: I and H cannot be told apart")
     cell = _CELL_BY_GATES.get(columns // hidden) if columns % hidden == 0 else None
-    if cell not in ("LSTM", "RNN"):  # a GRU's candidate reads r ⊙ h: not one joint product
-        return NoMatch(first, f"the kernel over Concat([x, h]) is [{rows}, {columns}]: "
-                       f"{columns} columns is not 1 or 4 gates × H={hidden}")
-    step_nodes = frozenset().union(*(w.nodes for w in walks))
-    failure = _check_activations(first, cell, _op_types(graph, step_nodes - all_ids)
-                                 | _fused_activations(chain))
-    if failure is not None:
-        return failure
-    used = {s.key for s in sources}
-    own, copies = _own_biases(chain)
-    bias = _dedupe((*_chain_bias(graph, walks, frozenset(), used), *own))
-    states = [dataclasses.replace(p, data=pair[k]) for p, pair in zip(chain, pairs, strict=True)]
-    ids = frozenset(p.node.id for p in chain)
-    return CellFacts(
-        how="unrolled", cell=cell, node=min(ids, key=lambda n: graph.node(n).index),
-        input_size=rows - hidden, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
-        bias=bias, reset_after=None, direction=direction,
-        returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
-        steps=_steps(graph, steps), nodes=ids, joint_kernel=True, bias_copies=copies,
-    )
+    return rows, columns, hidden, cell
 
 
 def _concat_sides(graph: ModelGraph, product: _WeightProduct) -> tuple[str, str] | None:

@@ -194,6 +194,10 @@ def _notes(model: ModelParams) -> list[str]:
             f"{'s' if model.uncounted_tensors != 1 else ''} ({model.uncounted_elements:,} "
             "elements) feed no parameterised node: constants, not counted"
         )
+    lines.extend(f"{node}: recurrent-looking, but no layer archlint recognises: its weights "
+                 "are counted only where they feed a plain row (a MatMul, a Gemm); the rest "
+                 "(peepholes, an unconverted op's inputs) are among the constants not counted"
+                 for node in model.unseen)
     if not model.layers:
         lines.append("no parameterised nodes")
     else:
@@ -449,6 +453,7 @@ def _model_dict(model: ModelParams, report: ParamsReport) -> dict[str, Any]:
                    for s in model.shared],
         "uncounted_initializers": {"tensors": model.uncounted_tensors,
                                    "elements": model.uncounted_elements},
+        "unseen": list(model.unseen),
         "budget_failures": [
             {"check": f.check, "node": f.node, "limit": f.limit, "actual": f.actual,
              "message": f.message}

@@ -66,9 +66,7 @@ class OpNotInOnnx(Rule):
                 message = (f"{node_text(node)}{also}: {op_type} is an op of no ONNX opset "
                            "(an op of the exporting framework left unconverted?): onnxruntime "
                            "refuses to load the model")
-                fix = (f"Re-export the model so that {op_type} is converted: a newer opset "
-                       "(tf2onnx --opset 13 or later) often has the ONNX op it needs; an op "
-                       "of your own belongs in a domain of its own, with a runtime kernel.")
+                fix = _unconverted_help(op_type, opset)
             else:
                 found = f"{op_type}, defined from opset {first}"
                 message = (f"{node_text(node)}{also}: ONNX defines {op_type} from opset "
@@ -80,3 +78,31 @@ class OpNotInOnnx(Rule):
             yield ctx.finding(
                 self, node, message,
                 expected=f"an op ONNX defines at opset {opset}", actual=found, help=fix)
+
+
+# ops tf2onnx 1.17 leaves unconverted at every opset, and what converts instead
+_NO_HANDLER = {
+    "BlockLSTM": "TF1's LSTMBlockFusedCell (tf.raw_ops.BlockLSTM)",
+    "BlockLSTMV2": "TF1's LSTMBlockFusedCell (tf.raw_ops.BlockLSTMV2)",
+}
+_TENSOR_LIST = "TensorList"  # TensorListReserve, TensorListSetItem...: control flow v2
+
+
+def _unconverted_help(op_type: str, opset: int) -> str:
+    """How to get ``op_type``, an op of no ONNX opset, converted."""
+    own = "; an op of your own belongs in a domain of its own, with a runtime kernel."
+    if op_type in _NO_HANDLER:
+        return (f"tf2onnx (1.17) converts {_NO_HANDLER[op_type]} at no opset: build the layer "
+                "with a cell it converts (tf.compat.v1.nn.rnn_cell.LSTMCell, LSTMBlockCell "
+                "in dynamic_rnn, or a Keras LSTM) and load the same weights, then re-export.")
+    if op_type.startswith(_TENSOR_LIST):
+        return (f"tf2onnx left TensorFlow's control-flow-v2 list op {op_type} in a loop: "
+                "build the graph with control flow v1 (tf.compat.v1.disable_control_flow_v2()) "
+                "or convert the frozen graph without TensorFlow's graph optimiser "
+                "(tf2onnx.tfonnx.process_tf_graph), then re-export.")
+    if opset < 13:
+        return (f"Re-export the model so that {op_type} is converted: a newer opset "
+                "(tf2onnx --opset 13 or later) often has the ONNX op it needs" + own)
+    return (f"Re-export the model so that {op_type} is converted: the converter has no "
+            f"handler for it at opset {opset} (a newer converter release may; else rewrite "
+            "that part of the source model with ops it converts)" + own)

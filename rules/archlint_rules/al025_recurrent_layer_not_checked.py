@@ -130,9 +130,11 @@ def _tf1_help(cell: str, peephole: bool) -> str:
             f"tf2onnx's TF1 rewriters fuse a single {'LSTMCell' if cell == 'LSTM' else 'GRUCell'} "
             "only when they find its while loop as TensorFlow wrote it; converting a frozen "
             "graph runs TensorFlow's graph optimiser first, whose constant folding rewrites "
-            "the weights' reads, and the loop becomes a Scan. Converting from a tf.function "
-            "(tf2onnx.convert.from_function) gave an ONNX node for a single cell in our "
-            "exports; a MultiRNNCell stays a loop either way.")
+            "the weights' reads, and the loop becomes a Scan. Converting the frozen graph "
+            "without that optimiser (tf2onnx.tfonnx.process_tf_graph on the imported graph, "
+            "then tf2onnx.optimizer.optimize_graph) gave ONNX nodes in our exports, a "
+            "MultiRNNCell of LSTMCells included; so did tf2onnx.convert.from_function for a "
+            "single cell.")
 
 
 def _kept(layer: RecurrentLayer) -> str:
