@@ -91,16 +91,17 @@ print(json.dumps({"imported": "onnx" in sys.modules and "numpy" in sys.modules,
 
 def test_the_console_script_finds_what_an_in_process_lint_finds() -> None:
     """The committed binary models (PyTorch's two exporters, tf2onnx, TFLite, paddle2onnx,
-    Keras 3, onnxruntime's quantizer and optimizer, onnxslim, float16), linted by
-    ``python -m archlint`` (classes loaded standalone, the onnx package imported only when a
-    value is decoded) and in this process (onnx imported by the tests): the same report,
-    finding for finding."""
+    Keras 3 with its torch and jax backends, onnxruntime's quantizer and optimizer, onnxslim,
+    float16), linted by ``python -m archlint`` (classes loaded standalone, the onnx package
+    imported only when a value is decoded) and in this process (onnx imported by the tests):
+    the same report, finding for finding."""
     folders = [FIXTURES / name for name in (
         "exported", "exported_defects", "exported_fixes", "exported_states", "dynamo_rnn",
-        "keras", "keras3_torch", "keras_params", "tf1_rnn", "tf1_scan", "tf1_cells", "tflite",
-        "paddle", "converted", "torch_custom", "torch_functions", "steps", "stacked_cells",
-        "conv_lstm", "quantized", "quantized_ops", "dynamic_quantized", "qdq", "qoperator",
-        "matmul_nbits", "ort_optimized", "slimmed", "float16", "simplified")]
+        "keras", "keras3_torch", "keras3_jax", "keras_params", "tf1_rnn", "tf1_scan",
+        "tf1_cells", "tflite", "paddle", "converted", "torch_custom", "torch_functions",
+        "steps", "stacked_cells", "conv_lstm", "quantized", "quantized_ops",
+        "dynamic_quantized", "qdq", "qoperator", "matmul_nbits", "ort_optimized", "slimmed",
+        "float16", "simplified")]
     args = ["lint", *map(str, folders), "--format", "json", "--exit-zero",
             "--no-respect-gitignore"]
     proc = subprocess.run([*ARCHLINT, *args], cwd=REPO, capture_output=True, text=True,

@@ -13,10 +13,18 @@ from types import MappingProxyType
 from typing import Protocol
 
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.patterns import attr_int, attr_ints, attr_str, slice_spec
+from archlint.patterns import (
+    DimOf,
+    attr_int,
+    attr_ints,
+    attr_str,
+    const_ints,
+    shape_vector,
+    slice_spec,
+)
 from archlint.shapes import Shape, known_product
 
-__all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "step_axis",
+__all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "step_axis", "step_window",
            "weight_sources"]
 
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})
@@ -661,10 +669,24 @@ def _added_constants(
             continue
         quantized = node.op_type != "Add"  # QLinearAdd: its operands are stored integers
         for operand in _operands(node):
-            for source in weight_sources(graph, operand, node.graph, _quantized=quantized) or ():
+            for source in _added_sources(graph, operand, node.graph, quantized) or ():
                 if source.key not in used and source.shape is not None \
                         and 1 <= len(source.shape) <= 2:
                     yield source, node_id
+
+
+# What a bias passes through to be added to a batch: jax2onnx broadcasts it to the sum's
+# shape with an Expand.
+_BROADCASTS = frozenset({"Expand"})
+
+
+def _added_sources(
+    graph: ModelGraph, name: str, scope: str, quantized: bool = False
+) -> tuple[WeightSource, ...] | None:
+    """The stored tensors an Add's operand is a view of (:func:`weight_sources`), past a
+    broadcast of it to the sum's shape."""
+    return weight_sources(graph, graph.through(name, scope, _BROADCASTS), scope,
+                          _quantized=quantized)
 
 
 def _bias_sources(
@@ -764,4 +786,63 @@ def step_axis(graph: ModelGraph, node: NodeInfo) -> int | None:
         spec = slice_spec(graph, node)
         if spec is not None and len(spec.axes) == 1:
             return spec.axes[0]
+        window = step_window(graph, node)
+        if window is not None:
+            return window[0]
     return None
+
+
+_WHOLE = 2**31 - 1  # an end past any axis: "to the end"
+
+
+def step_window(graph: ModelGraph, node: NodeInfo) -> tuple[int, int] | None:
+    """(axis, index) of a Slice that takes one step of one axis and every other axis it lists
+    whole, from 0 to its end (a constant past it, or the axis' size read from a Shape):
+    jax2onnx's ``x[t]`` of a time-major x, starts ``[t, 0, 0]``, ends
+    ``Concat([t + 1], Shape(.)[k], [F])``, axes ``[0, 1, 2]``; None for any other node."""
+    if node.op_type != "Slice" or len(node.inputs) < 3:
+        return None
+    data = graph.tensor(node.inputs[0], node.graph)
+    shape = None if data is None else data.shape
+    bounds = _slice_bounds(graph, node)
+    if shape is None or bounds is None:
+        return None
+    cut: list[tuple[int, int]] = []
+    for axis, start, end, step in bounds:
+        axis = axis + len(shape) if axis < 0 else axis
+        if not 0 <= axis < len(shape) or step != 1:
+            return None
+        if start == 0 and _to_the_end(end, shape[axis], node.inputs[0], axis):
+            continue
+        if not isinstance(end, int) or start < 0 or end != start + 1:
+            return None
+        cut.append((axis, start))
+    return cut[0] if len(cut) == 1 else None
+
+
+def _slice_bounds(
+    graph: ModelGraph, node: NodeInfo
+) -> list[tuple[int, int, int | DimOf | None, int]] | None:
+    """(axis, start, end, step) per axis a Slice (opset 10 and later) lists, its starts, axes
+    and steps constant, its ends constant or a shape vector (:func:`shape_vector`)."""
+    scope, inputs = node.graph, node.inputs
+    starts = const_ints(graph, inputs[1], scope)
+    ends = shape_vector(graph, inputs[2], scope)
+    if starts is None or ends is None or len(ends) != len(starts):
+        return None
+    axes = const_ints(graph, inputs[3], scope) if len(inputs) > 3 and inputs[3] \
+        else tuple(range(len(starts)))
+    steps = const_ints(graph, inputs[4], scope) if len(inputs) > 4 and inputs[4] \
+        else (1,) * len(starts)
+    if axes is None or steps is None or not len(axes) == len(steps) == len(starts):
+        return None
+    return list(zip(axes, starts, ends, steps, strict=True))
+
+
+def _to_the_end(end: int | DimOf | None, dim: object, data: str, axis: int) -> bool:
+    """Whether a Slice's ``end`` on ``axis`` of ``data`` (``dim`` long) is the axis' end."""
+    if isinstance(end, int):
+        return end >= _WHOLE or (isinstance(dim, int) and end >= dim)
+    if isinstance(end, DimOf):
+        return (end.tensor, end.axis) == (data, axis) or (dim is not None and end.dim == dim)
+    return False

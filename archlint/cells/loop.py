@@ -6,10 +6,17 @@ and directions, opset 8's sequence_lens and IR<4 bodies are read as the spec wri
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from archlint.cells._projection import (
+    _axis_at_data,
+    _axis_before,
+    _normal_axis,
+    _projection_of,
+    _reversed_axis,
+)
 from archlint.cells._trace import (
     _CELL_BY_GATES,
     _FLOAT_TYPES,
@@ -22,6 +29,7 @@ from archlint.cells._trace import (
     _check_activations,
     _concat_parts,
     _dedupe,
+    _downstream_adds,
     _first,
     _geometry,
     _is_reset,
@@ -151,9 +159,15 @@ def _match_split_cell(
             axes.add(read[2])
     if not state_products:
         return NoMatch(loop.id, "no MatMul multiplies a loop-carried state by a stored weight")
+    hoisted: _Hoisted | None = None
     if not input_products:
-        return NoMatch(loop.id, "no MatMul multiplies a per-step slice of an outer sequence "
-                       "(x_t) by a stored weight")
+        found = _hoisted_projection(graph, body, state_products)
+        if isinstance(found, NoMatch):
+            return found
+        hoisted = found
+        input_products.append(hoisted.product)
+        sequences.add((hoisted.sequence, False))
+        axes.add(hoisted.axis)
     core = _match_core(loop.id, (s for p in input_products for s in p.sources),
                        (s for p in state_products for s in p.sources))
     if isinstance(core, NoMatch):
@@ -177,20 +191,22 @@ def _match_split_cell(
         return NoMatch(loop.id, "LSTM-sized weights but only one state (h) is carried; an LSTM "
                        "carries h and c")
     used = {s.key for s in (*core.kernel, *core.recurrent)}
-    bias = _dedupe((*_bias_sources(graph, step_nodes, used),
+    projection_adds = frozenset() if hoisted is None else hoisted.adds
+    bias = _dedupe((*_bias_sources(graph, step_nodes | projection_adds, used),
                     *(s for p in (*state_products, *input_products) for s in p.bias)))
     sequence = sorted(sequences)[0] if len(sequences) == 1 else None
+    axis = next(iter(axes)) if sequence is not None and len(axes) == 1 else None
     return CellFacts(
         how="loop-cell", cell=core.cell, node=loop.id,
         input_size=core.input_size, hidden_size=core.hidden_size,
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
         reset_after=(not _resets_before_product(graph, state_products)
                      if core.cell == "GRU" else None),
-        direction=_sequence_direction(graph, body, sequence),
+        direction=_sequence_direction(graph, body, sequence, axis) if hoisted is None
+        else hoisted.direction,
         returns_sequence=_loop_returns_sequence(graph, loop, body.carried),
         sequence=None if sequence is None else sequence[0], steps=None,
-        nodes=frozenset({loop.id, *product_ids}),
-        sequence_axis=next(iter(axes)) if sequence is not None and len(axes) == 1 else None,
+        nodes=frozenset({loop.id, *product_ids}), sequence_axis=axis,
     )
 
 
@@ -475,7 +491,8 @@ def _stacked(
     depth = [_stack_depth(below, k) for k in range(len(cells))]
     if None in depth:
         return NoMatch(body.node.id, "the cells of the body read each other in a cycle")
-    direction = _sequence_direction(graph, body, sequence)
+    direction = _sequence_direction(graph, body, sequence,
+                                    next(iter(axes)) if len(axes) == 1 else None)
     feeding = {k for k in below if k is not None}
     returns = _loop_returns_sequence(graph, body.node, body.carried)
     return [dataclasses.replace(
@@ -506,9 +523,17 @@ def _step_read(
     whether the Scan reads it in reverse, and the axis each step takes x_t from: a Scan's
     ``scan_input_axes`` (0 by default), a Gather's ``axis``, a Slice's one constant axis; None
     where it is not known (a SequenceAt reads a sequence, not a tensor)."""
+    return next(_step_reads(graph, walk, body), None)
+
+
+def _step_reads(
+    graph: ModelGraph, walk: _Upstream, body: _LoopBody
+) -> Iterator[tuple[str, bool, int | None]]:
+    """Every read :func:`_step_read` describes that ``walk`` reaches, the scan elements
+    first."""
     for path, name in sorted(walk.leaves):
         if path == body.scope and name in body.elements:
-            return body.elements[name]
+            yield body.elements[name]
     for node_id in walk.nodes:
         node = graph.node(node_id)
         if node.op_type not in ("Gather", "Slice", "SequenceAt") or not node.inputs:
@@ -519,29 +544,71 @@ def _step_read(
         info = graph.loop_invariant(info)
         if info.graph != body.scope \
                 and not (info.is_initializer or info.constant_source is not None):
-            return info.name, False, step_axis(graph, node)
-    return None
+            yield info.name, False, step_axis(graph, node)
+
+
+@dataclass(frozen=True)
+class _Hoisted:
+    """``x @ kernel (+ bias)`` computed over the whole sequence before the loop, one step of
+    which the body reads in place of its own input product (jax2onnx's Keras 3 GRU with
+    reset_after=True: the body adds ``h @ recurrent_kernel`` and the recurrent bias to
+    ``Gather(projection, t)``)."""
+
+    product: _WeightProduct  # in the loop's own scope
+    sequence: str  # the projection, as the loop reads it
+    axis: int | None  # the axis of ``sequence`` each step takes
+    direction: str
+    adds: frozenset[str]  # the Adds right after the product (its bias)
+
+
+def _hoisted_projection(
+    graph: ModelGraph, body: _LoopBody, state_products: list[_WeightProduct]
+) -> _Hoisted | NoMatch:
+    """The input projection the next states read one step of, computed before the loop
+    (:func:`_projection_of`, as an unrolled chain's hoisted projection is found); its
+    direction is the sequence's it projects, turned by a flip between the two."""
+    stop = frozenset(p.node.id for p in state_products)
+    walk = _upstream(graph, list(body.states.values()), body.scope, stop=stop)
+    outer = body.node.graph
+    for sequence, reverse, axis in _step_reads(graph, walk, body):
+        found = _projection_of(graph, sequence, outer)
+        if found is None:
+            continue
+        product, projected = found
+        at_data = _axis_at_data(graph, product, projected, sequence, axis)
+        direction = _direction(graph, product.data, outer, at_data)
+        if projected[sequence] != reverse:
+            direction = _turned(direction)
+        return _Hoisted(product, sequence, axis, direction, _downstream_adds(graph, [product]))
+    return NoMatch(body.node.id, "no MatMul multiplies a per-step slice of an outer sequence "
+                   "(x_t) by a stored weight")
 
 
 def _sequence_direction(
-    graph: ModelGraph, body: _LoopBody, sequence: tuple[str, bool] | None
+    graph: ModelGraph, body: _LoopBody, sequence: tuple[str, bool] | None, axis: int | None
 ) -> str:
+    """``axis``: the axis of the sequence each step reads (None when not known)."""
     if sequence is None:
         return "unknown"
-    direction = _direction(graph, sequence[0], body.node.graph)
-    if sequence[1]:  # a Scan reading its input from the last step
-        direction = "forward" if direction == "reverse" else "reverse"
-    return direction
+    direction = _direction(graph, sequence[0], body.node.graph, axis)
+    return _turned(direction) if sequence[1] else direction  # a Scan reading from the end
 
 
-def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
-    """reverse when the sequence reaches the loop through a ReverseSequence (go_backwards);
-    unknown through a Slice that may step backwards (torch.flip; TorchScript's ``lst[::-1]``
-    of the steps), on an axis that may not be time's, or through an op ONNX does not define.
-    A SplitToSequence (TorchScript's ``x.unbind(0)``) is a view of the steps."""
+def _turned(direction: str) -> str:
+    return {"forward": "reverse", "reverse": "forward"}.get(direction, direction)
+
+
+def _direction(graph: ModelGraph, sequence: str, scope: str, axis: int | None) -> str:
+    """reverse when the sequence reaches the loop through a ReverseSequence (go_backwards), or
+    a Gather of time's indices from the last (``axis`` followed back through Transposes: Keras
+    3's go_backwards through jax2onnx); unknown through a Slice that may step backwards
+    (torch.flip; TorchScript's ``lst[::-1]`` of the steps), a Gather reversing an axis not
+    known to be time's, or an op ONNX does not define. A SplitToSequence (TorchScript's
+    ``x.unbind(0)``) is a view of the steps."""
     reversals = 0
     name = sequence
     for _ in range(16):
+        axis = _normal_axis(graph, name, scope, axis)
         producer = graph.producer(name, scope)
         if producer is not None and producer.op_type == "Slice" and (
                 (spec := slice_spec(graph, producer)) is None or min(spec.steps, default=1) < 0):
@@ -549,10 +616,17 @@ def _direction(graph: ModelGraph, sequence: str, scope: str) -> str:
         if producer is not None and producer.domain in ("", "ai.onnx") \
                 and loadable_from(producer.op_type) is None:
             return "unknown"  # an op ONNX does not define (tf2onnx's ReverseV2 at opset 9)
-        if producer is None or (producer.op_type not in _SEQUENCE_VIEW_OPS
-                                and producer.op_type != "SplitToSequence"):
+        if producer is None:
+            break
+        reversed_axis = _reversed_axis(graph, producer)
+        if reversed_axis is not None and axis is None:
+            return "unknown"
+        if reversed_axis is not None and reversed_axis == axis:
+            reversals += 1
+        elif producer.op_type not in _SEQUENCE_VIEW_OPS and producer.op_type != "SplitToSequence":
             break
         reversals += producer.op_type == "ReverseSequence"
+        axis = _axis_before(producer, axis)
         name = _first(producer)
     return "reverse" if reversals % 2 else "forward"
 

@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Mapping
 
+from archlint.cells._projection import _is_flip, _projected, _reads_flipped
 from archlint.cells._trace import (
     _CELL_BY_GATES,
     _DATA_INPUTS,
@@ -21,7 +22,6 @@ from archlint.cells._trace import (
     CellFacts,
     NoMatch,
     WeightSource,
-    _as_float_op,
     _chain_bias,
     _check_activations,
     _concat_parts,
@@ -31,11 +31,9 @@ from archlint.cells._trace import (
     _fused_activations,
     _geometry,
     _is_reset,
-    _is_stored,
     _last_dim,
     _match_core,
     _op_types,
-    _operands,
     _order,
     _own_biases,
     _pairs_on_last_axis,
@@ -46,6 +44,7 @@ from archlint.cells._trace import (
     _WeightProduct,
     is_bias_copy,
     step_axis,
+    step_window,
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
@@ -422,9 +421,6 @@ def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> b
     return any(len(states) >= 2 for states in stacks.values())
 
 
-# Ops between a hoisted input projection and the slices the steps read (its bias Add, views).
-_PROJECTION_OPS = frozenset({"Add", "Identity", "Cast", "Reshape", "Transpose", "Squeeze",
-                             "Unsqueeze"}) | _QDQ
 _SLICING_OPS = frozenset({"Slice", "Gather", "Split"})
 # Ops between one step's slice of a sequence and what the step reads (onnxruntime's transpose
 # optimizer moves the time-major Transpose past the Split, onto each step's slice).
@@ -576,58 +572,6 @@ def _slices_flipped(graph: ModelGraph, product: _WeightProduct) -> bool:
     return root is not None and _reads_flipped(graph, root, product.node.graph)
 
 
-def _reads_flipped(graph: ModelGraph, name: str, scope: str) -> bool:
-    """Whether ``name`` is its sequence reversed in time: a flip (a Slice with step -1) among
-    the views it is made through (an odd number of them)."""
-    flipped = False
-    for _ in range(16):
-        producer = graph.producer(name, scope)
-        if producer is None or producer.graph != scope:
-            break
-        if producer.op_type == "Slice" and _is_flip(graph, producer):
-            flipped = not flipped
-        elif producer.op_type not in _SEQUENCE_VIEW_OPS:
-            break
-        name = _first(producer)
-    return flipped
-
-
-def _projected(graph: ModelGraph, kernel: _WeightProduct) -> dict[str, bool]:
-    """The product's output and what it becomes through its bias Add, views and a flip of
-    the time axis (a Slice with step -1): tensor -> whether it is flipped."""
-    scope = kernel.node.graph
-    found: dict[str, bool] = {}
-    frontier = [(name, False) for name in kernel.node.outputs[:1] if name]
-    while frontier and len(found) < 16:
-        name, flipped = frontier.pop()
-        if name in found:
-            continue
-        found[name] = flipped
-        for consumer in graph.consumers_of(name, scope):
-            if consumer.graph != scope or not consumer.outputs or not consumer.outputs[0]:
-                continue
-            if consumer.op_type == "Slice" and _is_flip(graph, consumer):
-                frontier.append((consumer.outputs[0], not flipped))
-                continue
-            kind = _as_float_op(consumer)
-            if kind not in _PROJECTION_OPS:
-                continue
-            if kind == "Add" and not any(
-                    other != name and (_is_stored(graph, other, scope)
-                                       or weight_sources(graph, other, scope))
-                    for other in _operands(consumer)):  # a bias, stored or dequantized
-                continue  # an Add of two computed values: the step's sum, not a bias
-            frontier.append((consumer.outputs[0], flipped))
-    return found
-
-
-def _is_flip(graph: ModelGraph, node: NodeInfo) -> bool:
-    """A Slice that reverses one axis whole: step -1 from the end (torch.flip)."""
-    spec = slice_spec(graph, node) if node.op_type == "Slice" else None
-    return spec is not None and len(spec.steps) == 1 and spec.steps[0] == -1 \
-        and spec.starts[0] in (-1, 2**63 - 1, 2**31 - 1) and spec.ends[0] <= -(2**31 - 1)
-
-
 def _slice_of(
     graph: ModelGraph, name: str, scope: str, projected: Mapping[str, bool]
 ) -> str | None:
@@ -704,7 +648,10 @@ def _time_index(graph: ModelGraph, name: str, scope: str) -> int | None:
             return spec[1][0] if spec is not None and len(spec[1]) == 1 else None
         if producer.op_type == "Slice":
             sliced = slice_spec(graph, producer)
-            return sliced.starts[0] if sliced is not None and len(sliced.starts) == 1 else None
+            if sliced is not None and len(sliced.starts) == 1:
+                return sliced.starts[0]
+            window = step_window(graph, producer)
+            return None if window is None else window[1]
         if producer.op_type not in _STEP_VIEW_OPS:
             return None
         name = _first(producer)
