@@ -153,6 +153,10 @@ class CellFacts:
     # the axis of ``sequence`` each step takes x_t from (a Gather's, a Scan's scan axis); None
     # when not known or when there is no sequence
     sequence_axis: int | None = None
+    # unrolled chains: the tensor each step's x_t is cut from and the axis it is cut on,
+    # ``sequence`` or, for an input projection computed over the whole sequence first, that
+    # projection; None when the steps do not share one
+    stepped: tuple[str, int] | None = None
 
     @property
     def gates(self) -> int:

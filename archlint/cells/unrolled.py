@@ -280,6 +280,8 @@ def _match_chain(
     bias = _dedupe((*_chain_bias(graph, walks, hoisted, used), *own))
     nodes = frozenset({*ids, *kernel_ids})
     sequence, sequence_axis = _sliced_sequence(graph, ordered)
+    stepped = (sequence, sequence_axis) if sequence is not None and sequence_axis is not None \
+        else _projection_cut(graph, kernel_products)
     return CellFacts(
         how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
         input_size=core.input_size, hidden_size=core.hidden_size,
@@ -287,7 +289,7 @@ def _match_chain(
         reset_after=(not reset_before) if core.cell == "GRU" else None,
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
         sequence=sequence, steps=steps, nodes=nodes, bias_copies=copies,
-        sequence_axis=sequence_axis,
+        sequence_axis=sequence_axis, stepped=stepped,
     )
 
 
@@ -349,6 +351,7 @@ def _joint_chain(
         bias=bias, reset_after=False if resets else None, direction=direction,
         returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
         steps=_steps(graph, steps), nodes=ids, joint_kernel=True, bias_copies=copies,
+        stepped=_cut_from(*_sliced_sequence(graph, steps)),
     )
 
 
@@ -557,6 +560,28 @@ def _sliced_sequence(
         return None, None
     [(root, axis)] = cuts
     return (root, axis) if root and axis is not None else (None, None)
+
+
+def _cut_from(sequence: str | None, axis: int | None) -> tuple[str, int] | None:
+    return None if sequence is None or axis is None else (sequence, axis)
+
+
+def _projection_cut(
+    graph: ModelGraph, kernels: list[_WeightProduct]
+) -> tuple[str, int] | None:
+    """(projection, axis) of a chain whose one input product runs over the whole sequence
+    and whose steps slice its output (:func:`_hoisted_steps`): the one tensor and axis every
+    slice of it is cut on; None otherwise."""
+    if len(kernels) != 1:
+        return None
+    scope = kernels[0].node.graph
+    cuts = {(name, axis) for name in _projected(graph, kernels[0])
+            for consumer in graph.consumers_of(name, scope)
+            if consumer.graph == scope and consumer.op_type in _SLICING_OPS
+            and consumer.inputs and consumer.inputs[0] == name
+            and not _is_flip(graph, consumer)
+            and (axis := step_axis(graph, consumer)) is not None}
+    return cuts.pop() if len(cuts) == 1 else None
 
 
 def _sequence_root(graph: ModelGraph, product: _WeightProduct) -> str | None:

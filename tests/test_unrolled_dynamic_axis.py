@@ -1,0 +1,34 @@
+"""AL317 on a real export: an nn.LSTMCell called in a Python loop, exported by torch's classic
+exporter with the time axis declared dynamic, traced at 6 steps
+(fixtures/AL317/make_torch_cell_loop.py; its manifest records what onnxruntime does)."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import FIXTURES, run_archlint
+
+HERE = FIXTURES / "AL317"
+
+
+def test_a_cell_loop_traced_at_six_steps_is_an_error_where_time_is_dynamic() -> None:
+    runs = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))["runs"]
+    assert runs["time=6"]["max_abs_diff_vs_torch"] < 1e-6
+    assert runs["time=9"]["max_abs_diff_vs_torch"] > 0.01  # runs, reading 6 of 9 steps
+    assert "out of data bounds" in runs["time=4"]["onnxruntime_error"]
+    proc = run_archlint("lint", str(HERE / "torch_lstm_cell_loop.onnx"), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    [model] = json.loads(proc.stdout)["models"]
+    found = [(f["code"], f["severity"], f["location"]["node"], f["location"]["tensor"],
+              f["actual"]) for f in model["findings"]]
+    assert found == [
+        ("AL025", "info", "/cell/Gemm", None, "an unrolled chain of 6 per-step MatMuls"),
+        ("AL317", "error", "/cell/Gemm", "x", "6 steps unrolled over dynamic 'time'")]
+
+
+def test_the_same_steps_over_a_fixed_axis_are_no_finding() -> None:
+    """Keras 3 with the torch backend and a fixed time axis (6): the chain is the sequence."""
+    proc = run_archlint("lint", str(FIXTURES / "keras3_torch" / "lstm_dynamic.onnx"),
+                        "--select", "AL317", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["models"][0]["findings"] == []
