@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from archlint.api import RuleContext
-from archlint.graph import NodeInfo
+from archlint.graph import NodeInfo, TensorInfo
 from archlint.patterns import (
     FlattenPath,
     attr_int,
@@ -17,9 +17,10 @@ from archlint.patterns import (
     reshape_target,
     state_origin,
     state_source,
+    transpose_perm,
 )
 from archlint.recurrent import RecurrentLayer
-from archlint.shapes import Dim, is_invented_symbol
+from archlint.shapes import Dim, Shape, is_invented_symbol
 
 SEQ_MAJOR_Y = ("seq", "D", "batch", "H")  # layout=0
 BATCH_MAJOR_Y = ("batch", "seq", "D", "H")  # layout=1
@@ -38,6 +39,54 @@ def node_text(node: NodeInfo) -> str:
 
 def ints_text(values: tuple[int, ...] | list[int]) -> str:
     return "[" + ", ".join(str(v) for v in values) + "]"
+
+
+# Layout ops whose output is their input, permuted (Transpose) or as it is: the few nodes where
+# torch's dynamo exporter's declarations first part from what the graph computes. Elementwise
+# ops and products are not looked at: a big graph has tens of thousands of them.
+LAYOUT_OPS = frozenset({"Transpose", "Identity", "Cast"})
+
+
+def made_shape(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
+    """(the data a layout op reads, the shape it makes of it), from the data's shape alone;
+    None when that shape, or the node's permutation, is not known."""
+    data = ctx.graph.tensor(node.inputs[0], node.graph) if node.inputs and node.inputs[0] \
+        else None
+    if data is None or data.shape is None:
+        return None
+    if node.op_type != "Transpose":
+        return data, data.shape
+    perm = transpose_perm(node, len(data.shape))
+    if perm is None or len(perm) != len(data.shape):
+        return None
+    return data, tuple(data.shape[k] for k in perm)
+
+
+def computed_shape(ctx: RuleContext, info: TensorInfo, symbols: Mapping[str, str]) -> Shape:
+    """``info``'s shape, where a layout op makes it, with each axis its declaration fixes to a
+    number taken from what the op makes of its input when that is one of ``symbols`` (a
+    dynamic axis of the graph inputs): torch's dynamo exporter declares the example's length
+    after a batch-first recurrent layer (AL316), and a reshape reading that tensor is judged
+    against the axis the graph computes. Followed through a chain of layout ops."""
+    shape = info.shape or ()
+    producer = ctx.graph.producer(info.name, info.graph)
+    if producer is None or producer.op_type not in LAYOUT_OPS or not producer.inputs \
+            or not producer.inputs[0]:
+        return shape
+    data = ctx.graph.tensor(producer.inputs[0], producer.graph)
+    if data is None or data.shape is None:
+        return shape
+    inner = computed_shape(ctx, data, symbols)
+    if producer.op_type == "Transpose":
+        perm = transpose_perm(producer, len(inner))
+        if perm is None or len(perm) != len(inner):
+            return shape
+        inner = tuple(inner[k] for k in perm)
+    if len(inner) != len(shape):
+        return shape
+    return tuple(computed if isinstance(declared, int) and isinstance(computed, str)
+                 and computed in symbols else declared
+                 for declared, computed in zip(shape, inner, strict=True))
 
 
 def dynamic_symbols(ctx: RuleContext) -> dict[str, str]:
@@ -221,11 +270,24 @@ def state_batch_axis(layer: RecurrentLayer) -> int:
     return 0 if layer.layout == 1 else 1
 
 
+@dataclass(frozen=True)
+class DeclaredBatch:
+    """A model input a state's batch axis comes from, declared otherwise than X's batch."""
+
+    root: str  # the model input
+    declared: Dim  # what it declares on the axis the state's batch axis comes from
+    axis: int  # that axis
+    # the axis of the model input that declares X's batch symbol, which the state's walk
+    # does not follow (a batch-major h0 [batch, L·D, H] sliced on axis 0 as if it held the
+    # layers): None when it declares it nowhere
+    batch_axis: int | None = None
+
+
 def declared_state_batch(
     ctx: RuleContext, layer: RecurrentLayer, slot: str, batch: str
-) -> tuple[str, Dim, int] | None:
-    """(model input, its declared batch dim, that axis) when the state in ``slot`` comes from a
-    model input that declares its batch axis otherwise than X's ``batch`` symbol."""
+) -> DeclaredBatch | None:
+    """The model input the state in ``slot`` comes from, when it declares the axis the state's
+    batch axis comes from otherwise than X's ``batch`` symbol."""
     ref = layer.inputs.get(slot)
     if ref is None:
         return None
@@ -239,12 +301,25 @@ def declared_state_batch(
     if root.shape is None or source.axis is None or source.axis >= len(root.shape):
         return None
     declared = root.shape[source.axis]
-    if declared is None or batch in root.shape:
-        return None  # the same symbol on another axis is a layout question: AL310
+    if declared is None or declared == batch:
+        return None
+    batch_axis = root.shape.index(batch) if batch in root.shape else None
+    if batch_axis is not None and (ref.shape is None or batch in ref.shape):
+        return None  # the state itself carries the symbol on another axis: AL310's
     if isinstance(declared, str) and (is_invented_symbol(declared)
                                       or is_invented_symbol(batch)):
         return None  # a name a tool made up (unk__N, DynamicDimension.N): no claim
-    return source.root, declared, source.axis
+    return DeclaredBatch(source.root, declared, source.axis, batch_axis)
+
+
+def batch_fix(found: DeclaredBatch, batch: str) -> str:
+    """How to make the state's batch axis X's ``batch``, as a sentence."""
+    if found.batch_axis is None:
+        return (f"declare axis {found.axis} of {found.root!r} as {batch!r}, as X's (torch: "
+                "give the state inputs the same dynamic_axes name as x).")
+    return ("PyTorch's h0 and c0 are (num_layers·num_directions, batch, hidden) even with "
+            f"batch_first=True: pass {found.root!r} that way (h0.transpose(0, 1).contiguous() "
+            "before the call), or transpose it in the model before the layers use it.")
 
 
 def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | None:

@@ -9,7 +9,13 @@ from archlint.graph import NodeInfo
 from archlint.patterns import align_reshape, attr_int, reshape_target
 from archlint.shapes import Dim, format_shape, known_product
 from archlint_rules._fixes import leading_ints, node_of
-from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, ints_text, node_text
+from archlint_rules._layout import (
+    computed_shape,
+    downstream_of_recurrent,
+    dynamic_symbols,
+    ints_text,
+    node_text,
+)
 
 if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
     from onnx import NodeProto
@@ -34,7 +40,10 @@ class BakedShapeAfterRecurrent(Rule):
     whether the constraint was meant, cannot be told. So is a target whose first axis is a
     number > 1 where the input's first axis is dynamic, the -1 after it: ``[2, -1]`` on
     ``[batch, 5, 12]`` runs at every batch and keeps 2 rows, each cut across the batch
-    (paddle's ``reshape(y, [2, -1])`` traced at batch 2 gives ``[2, 90]`` at batch 3).
+    (paddle's ``reshape(y, [2, -1])`` traced at batch 2 gives ``[2, 90]`` at batch 3). The
+    data's shape is what the graph computes: where a Transpose, Identity or Cast makes it and
+    its declaration fixes an axis the op makes dynamic (AL316: torch's dynamo exporter
+    declares ``[batch, 5, 16]`` for ``[batch, time, 16]``), the dynamic axis is the one judged.
 
     ## Why is this bad?
     A recurrent node's outputs carry the sequence and batch axes of X: Y is
@@ -75,15 +84,17 @@ class BakedShapeAfterRecurrent(Rule):
             data = ctx.graph.tensor(node.inputs[0], node.graph)
             if target is None or data is None or data.shape is None:
                 continue
-            baked = _baked_axes(node, data.shape, target)
+            # a stale declaration of the data (AL316's) does not hide what the graph computes
+            shape = computed_shape(ctx, data, symbols)
+            baked = _baked_axes(node, shape, target)
             baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
             if baked:
-                yield self._finding(ctx, node, data.shape, target, baked, symbols)
+                yield self._finding(ctx, node, shape, target, baked, symbols)
             elif node.op_type == "Reshape" and (
-                    factor := _dynamic_factor(data.shape, target, symbols)) is not None:
-                yield self._factor_finding(ctx, node, data.shape, target, factor, symbols)
-            elif node.op_type == "Reshape" and _leads_across(data.shape, target, symbols):
-                yield self._leading_finding(ctx, node, data.shape, target, symbols)
+                    factor := _dynamic_factor(shape, target, symbols)) is not None:
+                yield self._factor_finding(ctx, node, shape, target, factor, symbols)
+            elif node.op_type == "Reshape" and _leads_across(shape, target, symbols):
+                yield self._leading_finding(ctx, node, shape, target, symbols)
         yield from self._constant_of_shape(ctx, symbols)
 
     def _factor_finding(

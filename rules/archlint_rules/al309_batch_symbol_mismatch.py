@@ -4,9 +4,8 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
-from archlint.shapes import Dim
 from archlint_rules._dims import describe
-from archlint_rules._layout import declared_state_batch, dynamic_symbols
+from archlint_rules._layout import DeclaredBatch, batch_fix, declared_state_batch, dynamic_symbols
 
 _STATES = ("initial_h", "initial_c")
 
@@ -24,7 +23,11 @@ class BatchSymbolMismatch(Rule):
     (tf2onnx gives every Keras ``None`` one) and ``DynamicDimension.3`` (paddle2onnx gives
     every ``None`` of an ``InputSpec`` one; Paddle has no way to name a dim). A Loop-carried
     state is followed to the model input it starts from. A model input sliced for several
-    layers is reported once, at the first layer that reads it.
+    layers is reported once, at the first layer that reads it. A model input that declares
+    X's batch symbol on another axis, which the state's walk does not follow, is a
+    batch-major state sliced as if it held the layers (``nn.GRU(batch_first=True)`` called
+    with an h0 shaped like x, ``[batch, num_layers, H]``); where the state still carries the
+    symbol on the other layout's axis, AL310 reports it.
 
     ## Why is this bad?
     h0 ``(num_layers·D, batch, H)`` holds one row per sequence of X's batch, so its batch axis
@@ -37,7 +40,8 @@ class BatchSymbolMismatch(Rule):
     ## Example
     X ``[seq, batch, 4]`` with h0 ``[1, N, 3]`` and c0 ``[1, 1, 3]``: declare both as
     ``[1, batch, 3]`` (torch: list h0 and c0 in ``dynamic_axes`` with the same name). See
-    fixtures/AL309/bad.onnx.txt and good.onnx.txt.
+    fixtures/AL309/bad.onnx.txt and good.onnx.txt, and
+    fixtures/AL309/torch_gru_h0_batch_major.onnx (the batch-major h0, as torch exports it).
     """
 
     code = "AL309"
@@ -48,7 +52,7 @@ class BatchSymbolMismatch(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         symbols = dynamic_symbols(ctx)
         # model input -> (first layer, slot, declared dim, X's batch symbol, layers reading it)
-        seen: dict[str, tuple[RecurrentLayer, str, Dim, str, list[str], int]] = {}
+        seen: dict[str, tuple[RecurrentLayer, str, DeclaredBatch, str, list[str]]] = {}
         for layer in ctx.layers:
             if not any(slot in layer.inputs for slot in _STATES):
                 continue  # no state input to declare a batch
@@ -59,24 +63,28 @@ class BatchSymbolMismatch(Rule):
                 found = declared_state_batch(ctx, layer, slot, batch)
                 if found is None:
                     continue
-                root, declared, axis = found
-                if root in seen:
-                    seen[root][4].append(layer.label)
+                if found.root in seen:
+                    seen[found.root][4].append(layer.label)
                 else:
-                    seen[root] = (layer, slot, declared, batch, [layer.label], axis)
-        for root, (layer, slot, declared, batch, readers, axis) in seen.items():
+                    seen[found.root] = (layer, slot, found, batch, [layer.label])
+        for root, (layer, slot, found, batch, readers) in seen.items():
+            declared = found.declared
             fixed = isinstance(declared, int)
             also = f" (read by {len(readers)} layers: {', '.join(readers)})" \
                 if len(readers) > 1 else ""
+            major = found.batch_axis is not None
             yield ctx.finding(
                 self, layer,
                 f"{describe(layer)} {slot} comes from model input {root!r}{also}, which "
                 f"declares its batch axis as {declared!r}, but X's batch axis is {batch!r} "
                 f"(graph input {symbols[batch]!r})"
+                + (f"; {root!r} declares {batch!r} on axis {found.batch_axis}, which the model "
+                   "slices as if it held the layers" if major else "")
                 + (": every other batch size is rejected" if fixed else
                    ": the two are declared independent"),
                 input=slot, expected=repr(batch), actual=repr(declared),
                 severity=Severity.ERROR if fixed else None,
-                help=f"Declare axis {axis} of {root!r} as {batch!r} (torch: "
-                "give the state inputs the same dynamic_axes name as x).",
+                help=(f"{root!r} is a batch-major state: " + batch_fix(found, batch)) if major
+                else f"Declare axis {found.axis} of {root!r} as {batch!r} (torch: give the "
+                "state inputs the same dynamic_axes name as x).",
             )

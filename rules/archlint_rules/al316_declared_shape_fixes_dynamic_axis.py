@@ -4,14 +4,14 @@ from collections.abc import Iterator, Sequence
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo, TensorInfo
-from archlint.patterns import transpose_perm
 from archlint.shapes import Dim, Shape, format_shape, is_invented_symbol
-from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, node_text
-
-# Layout ops whose output is their input, permuted (Transpose) or as it is: the few nodes where
-# torch's dynamo exporter's declarations first part from what the graph computes. Elementwise
-# ops and products are not looked at: a big graph has tens of thousands of them.
-_LAYOUT = frozenset({"Transpose", "Identity", "Cast"})
+from archlint_rules._layout import (
+    LAYOUT_OPS,
+    downstream_of_recurrent,
+    dynamic_symbols,
+    made_shape,
+    node_text,
+)
 
 
 class DeclaredShapeFixesDynamicAxis(Rule):
@@ -51,10 +51,10 @@ class DeclaredShapeFixesDynamicAxis(Rule):
         symbols = dynamic_symbols(ctx)
         if not symbols or not ctx.layers:
             return
-        for node in ctx.graph.iter_nodes(_LAYOUT):
+        for node in ctx.graph.iter_nodes(LAYOUT_OPS):
             if not node.inputs or not node.outputs or not node.outputs[0]:
                 continue
-            made = _made_shape(ctx, node)
+            made = made_shape(ctx, node)
             if made is None:
                 continue
             data, shape = made
@@ -90,17 +90,3 @@ class DeclaredShapeFixesDynamicAxis(Rule):
             "(dynamo=False) declares it dynamic. As it is, onnxruntime warns on every other "
             "length, and buffers sized from the declared shape are wrong.",
         )
-
-
-def _made_shape(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
-    """(the data the node reads, the shape it makes of it), from the data's shape alone;
-    None when that shape, or the node's permutation, is not known."""
-    data = ctx.graph.tensor(node.inputs[0], node.graph) if node.inputs[0] else None
-    if data is None or data.shape is None:
-        return None
-    if node.op_type != "Transpose":
-        return data, data.shape
-    perm = transpose_perm(node, len(data.shape))
-    if perm is None or len(perm) != len(data.shape):
-        return None
-    return data, tuple(data.shape[k] for k in perm)

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from archlint.api import Finding, RuleContext, RuntimeRule, Severity
 from archlint.runtime.collector import trim
-from archlint_rules._layout import declared_state_batch, dynamic_symbols
+from archlint_rules._layout import batch_fix, declared_state_batch, dynamic_symbols
 
 if TYPE_CHECKING:
     from archlint.graph import NodeInfo
@@ -133,10 +133,8 @@ def _fixed_state_help(ctx: RuleContext, sweep: SweepRun, where: NodeInfo | None)
         return None
     for slot in ("initial_h", "initial_c"):
         found = declared_state_batch(ctx, layer, slot, layer.batch_dim)
-        if found is not None and isinstance(found[1], int):
-            root, declared, axis = found
-            return (f"Model input {root!r} gives {slot} a fixed batch of {declared}: declare "
-                    f"axis {axis} of {root!r} as {layer.batch_dim!r}, as X's (torch: give the "
-                    "state inputs the same dynamic_axes name as x). AL309 finds this without "
-                    "a run.")
+        if found is not None and isinstance(found.declared, int):
+            return (f"Model input {found.root!r} gives {slot} a fixed batch of "
+                    f"{found.declared}: {batch_fix(found, layer.batch_dim)} AL309 finds this "
+                    "without a run.")
     return None
