@@ -27,6 +27,9 @@ __all__ = [
 ]
 
 _RECURRENT_WEIGHT_SLOTS = ("W", "R", "B", "P")
+# initial states: counted where stored and not zero (a learned initial state, an
+# nn.Parameter expanded to the batch), as "S" in the table
+_STATE_SLOTS = ("initial_h", "initial_c")
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ def count_native_layer(
         slots.append(SlotCount(slot, ref.name, elements, pytorch, keras,
                                basis=basis, sources=sources))
 
+    slots.extend(_stored_states(layer, traces, notes))
     if "P" in layer.inputs:
         reason = "peephole weights P exist in ONNX only"
         unsupported[Convention.PYTORCH] = reason + " (nn.LSTM has none)"
@@ -140,6 +144,29 @@ def count_native_layer(
         unsupported=MappingProxyType(unsupported), notes=tuple(notes),
         recognised_as=layer.recognised_as.value,
     )
+
+
+def _stored_states(
+    layer: RecurrentLayer, traces: Mapping[str, Trace] | None, notes: list[str]
+) -> list[SlotCount]:
+    """The initial states made of stored tensors that are not all zeros (a learned initial
+    state: PyTorch counts an nn.Parameter, paddle its own), noted where counted."""
+    found_slots = []
+    for slot in _STATE_SLOTS:
+        ref = layer.inputs.get(slot)
+        found = traces.get(slot) if traces is not None else None
+        if ref is None or found is None or not found.sources or found.elements is None \
+                or found.basis not in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED) \
+                or all_zero(found):
+            continue
+        names = ", ".join(repr(s.name) for s in found.sources)
+        how = f" ({', '.join(found.via)})" if found.via else ""
+        notes.append(f"S: {slot} is made of stored {names}{how}, not all zeros: a learned "
+                     f"initial state ({found.elements:,} elements), counted in every "
+                     "convention (PyTorch: an nn.Parameter; ONNX: what the file stores)")
+        found_slots.append(SlotCount(slot, ref.name, found.elements, found.elements,
+                                     found.elements, basis=found.basis, sources=found.sources))
+    return found_slots
 
 
 def _basis_of(is_constant: bool, is_graph_input: bool) -> Basis:
@@ -233,6 +260,11 @@ def resolve_recurrent_weights(
             shape = tuple(shapes[ref.name])  # type: ignore[arg-type]
         if shape is not None:
             filled[slot] = dataclasses.replace(ref, shape=shape)
+    for slot in _STATE_SLOTS:
+        ref = inputs.get(slot)
+        if ref is not None:
+            traces[slot] = trace(graph, ref.name, layer.node.graph, inputs_are_weights=False,
+                                 broadcasts=True)
     if filled:  # a filled-in shape was None before: the view changes
         layer = dataclasses.replace(layer, inputs=MappingProxyType({**inputs, **filled}))
     return layer, traces

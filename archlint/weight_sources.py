@@ -117,11 +117,16 @@ class Trace:
         return total if self.sources else None
 
 
-def trace(graph: ModelGraph, name: str, scope: str, *, inputs_are_weights: bool = True) -> Trace:
+def trace(
+    graph: ModelGraph, name: str, scope: str, *, inputs_are_weights: bool = True,
+    broadcasts: bool = False,
+) -> Trace:
     """Follow ``name`` (as seen from ``scope``) back to the stored tensors it is made of.
 
     ``inputs_are_weights``: a typed graph input counts as a stored tensor (a recurrent weight
     slot fed by an input); otherwise a path that ends at a graph input is an activation.
+    ``broadcasts``: an Expand or Tile carries its data (a learned initial state expanded to
+    the batch: what a recurrent layer's initial_h is made of), whatever its shape input.
     """
     info = graph.tensor(name, scope) if name else None
     if info is None:
@@ -132,8 +137,8 @@ def trace(graph: ModelGraph, name: str, scope: str, *, inputs_are_weights: bool 
         return Trace(direct.basis, (direct,))
     if direct is not None:
         return Trace(Basis.UNKNOWN, ())
-    if _may_carry(graph, info):
-        walker = _Walker(graph, inputs_are_weights)
+    if _may_carry(graph, info, broadcasts):
+        walker = _Walker(graph, inputs_are_weights, broadcasts)
         if walker.walk(info) and walker.sources:
             return Trace(Basis.TRACED, tuple(dict.fromkeys(walker.sources)),
                          tuple(dict.fromkeys(walker.via)), tuple(dict.fromkeys(walker.nodes)))
@@ -152,21 +157,28 @@ def _passed_in(graph: ModelGraph, info: TensorInfo) -> TensorInfo:
     return info
 
 
-def _may_carry(graph: ModelGraph, info: TensorInfo) -> bool:
+def _may_carry(graph: ModelGraph, info: TensorInfo, broadcasts: bool = False) -> bool:
     """Whether the node computing ``info`` could carry weight data (the walk's first step,
     without its bookkeeping: most operands asked about are activations of other ops)."""
     if info.producer is None:
         return False
     node = graph.node(info.producer)
-    return node.domain in _STANDARD and (node.op_type in _CARRIERS or node.op_type == "If")
+    return node.domain in _STANDARD and (node.op_type in _CARRIERS or node.op_type == "If"
+                                         or (broadcasts and node.op_type in _BROADCASTS))
+
+
+# ops that repeat their data input (0) to a shape another input gives
+_BROADCASTS = frozenset({"Expand", "Tile"})
 
 
 class _Walker:
     """Depth-first walk from a computed tensor to its stored sources, bounded in size."""
 
-    def __init__(self, graph: ModelGraph, inputs_are_weights: bool) -> None:
+    def __init__(self, graph: ModelGraph, inputs_are_weights: bool,
+                 broadcasts: bool = False) -> None:
         self.graph = graph
         self.inputs_are_weights = inputs_are_weights
+        self.broadcasts = broadcasts
         self.sources: list[Source] = []
         self.via: list[str] = []
         self.nodes: list[str] = []
@@ -191,11 +203,12 @@ class _Walker:
             return False
         if node.op_type == "If":
             return self._walk_if(node, info.name)
-        if node.op_type not in _CARRIERS:
+        broadcast = self.broadcasts and node.op_type in _BROADCASTS
+        if node.op_type not in _CARRIERS and not broadcast:
             return False
         if node.op_type == "Gather" and not self._constant_indices(node):
             return False  # a lookup at run-time indices: an activation, not a weight
-        positions = _CARRIERS[node.op_type]
+        positions = (0,) if broadcast else _CARRIERS[node.op_type]
         carried = [t for i, t in enumerate(node.inputs)
                    if t and (positions is None or i in positions)]
         self.via.append(node.op_type)
@@ -291,7 +304,7 @@ def all_zero(found: Trace) -> bool:
     never read: a bias stored outside the model file is not judged."""
     if found.basis not in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED) or not found.sources:
         return False
-    if any(op not in _ZERO_PRESERVING and op != "If" for op in found.via):
+    if any(op not in _ZERO_PRESERVING and op not in _BROADCASTS and op != "If" for op in found.via):
         return False
     for source in found.sources:
         tensor = source.stored

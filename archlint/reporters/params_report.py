@@ -32,10 +32,11 @@ _COLUMNS: tuple[tuple[str, frozenset[str]], ...] = (
     ("R", frozenset({"R"})),
     ("B", frozenset({"B", "bias"})),
     ("P", frozenset({"P"})),
+    ("S", frozenset({"initial_h", "initial_c"})),
     ("stats", frozenset({"mean", "var"})),
 )
-_OPTIONAL_COLUMNS = frozenset({"P", "stats"})  # shown only when some row has them
-_RIGHT = frozenset({"D", "I", "H", "W", "R", "B", "P", "stats", "layers", "bytes",
+_OPTIONAL_COLUMNS = frozenset({"P", "S", "stats"})  # shown only when some row has them
+_RIGHT = frozenset({"D", "I", "H", "W", "R", "B", "P", "S", "stats", "layers", "bytes",
                     "MACs/step", "MACs", *(c.title for c in CONVENTIONS)})
 _INDENT = "  "  # a layer row under its module row
 
@@ -327,7 +328,7 @@ def render_markdown(report: ParamsReport, summary: bool = False) -> str:
 CSV_LAYER_FIELDS = (
     "model", "graph", "node", "node_index", "op_type", "kind", "recognised_as", "direction",
     "num_directions", "input_size", "hidden_size", "implied_hidden_size", "W", "R", "B", "P",
-    "stats", "onnx", "pytorch", "keras", "basis", "shared", "notes",
+    "S", "stats", "onnx", "pytorch", "keras", "basis", "shared", "notes",
     "module", "output_shape", "param_dtype", "param_bytes", "macs_per_step", "macs",
 )
 CSV_SUMMARY_FIELDS = ("model", "layers", "onnx", "pytorch", "keras", "error")
