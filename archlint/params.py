@@ -84,9 +84,10 @@ g = gates (LSTM 4, GRU 3, RNN 1).
 
 ONNX: what the file stores. W [D, g·H, I] + R [D, g·H, H] + B [D, 2·g·H] (+ P [D, 3·H] for
   LSTM peepholes). B holds two bias vectors per gate (Wb and Rb). A missing optional B means
-  the layer has no biases (zero), and counts 0. S: an initial state made of stored tensors
-  that are not all zeros (a learned initial state, an nn.Parameter expanded to the batch
-  through Expand or Tile), in every convention; zeros, or a state the caller feeds, is none.
+  the layer has no biases (zero), and counts 0. S: an initial state expanded to the batch
+  (Expand, Tile) from stored tensors that are not all zeros (a learned initial state, an
+  nn.Parameter), in every convention; zeros, a stored state of the full batch, or a state
+  the caller feeds, is none.
 PyTorch: sum(p.numel() for p in module.parameters()). nn.LSTM/nn.GRU/nn.RNN also keep two
   biases (b_ih, b_hh), so per direction:
     LSTM 4·H·I + 4·H·H + 8·H      GRU 3·H·I + 3·H·H + 6·H      RNN H·I + H·H + 2·H

@@ -30,6 +30,7 @@ _RECURRENT_WEIGHT_SLOTS = ("W", "R", "B", "P")
 # initial states: counted where stored and not zero (a learned initial state, an
 # nn.Parameter expanded to the batch), as "S" in the table
 _STATE_SLOTS = ("initial_h", "initial_c")
+_BROADCASTS = frozenset({"Expand", "Tile"})  # what makes a stored state the batch's
 
 
 @dataclass(frozen=True)
@@ -149,16 +150,18 @@ def count_native_layer(
 def _stored_states(
     layer: RecurrentLayer, traces: Mapping[str, Trace] | None, notes: list[str]
 ) -> list[SlotCount]:
-    """The initial states made of stored tensors that are not all zeros (a learned initial
-    state: PyTorch counts an nn.Parameter, paddle its own), noted where counted."""
+    """The initial states expanded to the batch from stored tensors that are not all zeros (a
+    learned initial state: PyTorch counts an nn.Parameter, paddle its own), noted where
+    counted. A stored state of the full batch (onnx's backend tests' constant initial_h,
+    AL308's fixed-batch zeros) is a constant input, not a parameter."""
     found_slots = []
     for slot in _STATE_SLOTS:
         ref = layer.inputs.get(slot)
         found = traces.get(slot) if traces is not None else None
         if ref is None or found is None or not found.sources or found.elements is None \
-                or found.basis not in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED) \
-                or all_zero(found):
-            continue
+                or found.basis is not Basis.TRACED or not _BROADCASTS.intersection(found.via) \
+                or all_zero(dataclasses.replace(found, via=())):
+            continue  # stored zeros stay zeros through a quantize / dequantize pair too
         names = ", ".join(repr(s.name) for s in found.sources)
         how = f" ({', '.join(found.via)})" if found.via else ""
         notes.append(f"S: {slot} is made of stored {names}{how}, not all zeros: a learned "
