@@ -1,5 +1,5 @@
-"""Two defects of real torch exports that lint missed, each a fixture with the script that
-makes it and a manifest of what onnxruntime does:
+"""Defects of real torch exports that lint missed or understated, each shown by onnxruntime
+(a committed fixture with the script that makes it and a manifest, or a run here):
 
 - AL309 on a batch-major h0 (fixtures/AL309/make_torch_h0_batch_major.py): nn.GRU with
   batch_first=True called with h0 shaped like x, [batch, num_layers, hidden]. The classic
@@ -7,11 +7,14 @@ makes it and a manifest of what onnxruntime does:
   batch axis is then h0's fixed axis 1. onnxruntime refuses batch 3; nothing said so before
   (the state's own shape, [1, 2, 8], no longer carries the symbol AL310 looks for).
 - AL302 behind a stale declaration (fixtures/AL302/make_torch_bi_reshape_dynamo.py).
+- AL316 where onnxruntime's MatMul+Add fusion turns a fully static stale declaration into a
+  fixed-size Reshape.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .conftest import FIXTURES, run_archlint
 
@@ -50,3 +53,65 @@ def test_a_baked_length_behind_a_stale_declaration_is_al302() -> None:
     assert found == [
         ("AL316", "warning", "node_lstm__0", "[batch, 5, 16]"),
         ("AL302", "error", "node_Reshape_145", "[-1, 5, 16]")]
+
+
+_FUSED = """<ir_version: 8, opset_import: ["" : 17]>
+fused (float[seq, 2, 4] X) => (float[2, 5, 2] out)
+<float[2, 5, 3] flat>
+{
+  Y, Y_h = GRU <hidden_size: int = 3, linear_before_reset: int = 1> (X, W, R, B)
+  Ys = Squeeze (Y, one)
+  flat = Transpose <perm: ints = [1, 0, 2]> (Ys)
+  prod = MatMul (flat, P)
+  out = Add (prod, bias)
+}"""
+
+
+def _fused_model(path: Path) -> Path:
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.parser.parse_model(_FUSED)
+    rng = np.random.default_rng(0)
+    values = {"W": (1, 9, 4), "R": (1, 9, 3), "B": (1, 18), "P": (3, 2), "bias": (2,)}
+    model.graph.initializer.extend(
+        numpy_helper.from_array(rng.uniform(-1, 1, dims).astype(np.float32), name)
+        for name, dims in values.items())
+    model.graph.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "one"))
+    onnx.save(model, path)
+    return path
+
+
+def test_a_fully_static_stale_declaration_that_onnxruntime_fuses_is_an_error(
+    tmp_path: Path,
+) -> None:
+    """torch's dynamo exporter fixed the batch (2) and declared the batch-first GRU output
+    [2, 5, 3] with seq dynamic on X. onnxruntime's MatMul+Add fusion reshapes the head's
+    input to the constant [10, 3] it computes from that declaration: at 7 steps the model
+    fails (with optimisations off, or without the declaration, it runs). AL316 is then an
+    error, not the warning a declaration with a symbol in it gets."""
+    import numpy as np
+    import onnxruntime as ort
+
+    path = _fused_model(tmp_path / "fused.onnx")
+    x = np.zeros((7, 2, 4), np.float32)
+    for level, runs in ((ort.GraphOptimizationLevel.ORT_ENABLE_ALL, False),
+                        (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, True)):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        options.log_severity_level = 4
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            session.run(None, {"X": x})
+            ran = True
+        except Exception as exc:  # onnxruntime's own error classes
+            assert "gemm_input_reshape" in str(exc)
+            ran = False
+        assert ran is runs
+    proc = run_archlint("lint", str(path), "--select", "AL316", "--format", "json")
+    [finding] = json.loads(proc.stdout)["models"][0]["findings"]
+    assert (finding["code"], finding["severity"], finding["actual"]) == (
+        "AL316", "error", "[2, 5, 3]")
+    assert "onnxruntime's MatMul+Add fusion (on by default) reshapes it for MatMul" in \
+        finding["message"]

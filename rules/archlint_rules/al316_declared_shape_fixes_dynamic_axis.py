@@ -34,6 +34,12 @@ class DeclaredShapeFixesDynamicAxis(Rule):
     other lengths but warns that the output does not match the model, and a caller or runtime
     that sizes its buffers from the declared output shape gets the example's length.
 
+    Where the declaration is all numbers (the exporter fixed the batch too) and the tensor is
+    the input of a MatMul followed by a bias Add, it is an error: onnxruntime's MatMul+Add
+    fusion, on by default, replaces the pair by a Gemm between two Reshapes whose shapes it
+    computes from that declaration (onnxruntime/core/optimizer/matmul_add_fusion.cc), and
+    every other length fails in its ``gemm_input_reshape``.
+
     ## Example
     ``[to_bs] flat = Transpose <perm = [1, 0, 2]> (Ym)`` with Ym ``[seq, batch, 6]`` and
     ``value_info`` ``float[batch, 5, 6] flat``: the 5 stands for ``seq``. Declare
@@ -77,16 +83,65 @@ class DeclaredShapeFixesDynamicAxis(Rule):
         axes = "; ".join(f"{found} fixes axis {axis} ({dim!r}, dynamic in graph input "
                          f"{symbols[str(dim)]!r})" for axis, dim, found in fixed)
         where = "graph output" if declared.is_graph_output else "value_info"
+        fused = _fused_by_onnxruntime(ctx, declared)
+        consequence = (
+            f"; onnxruntime's MatMul+Add fusion (on by default) reshapes it for "
+            f"{node_text(fused)} with the declared {format_shape(declared.shape)} as "
+            "constants: every other size fails there ('gemm_input_reshape')"
+            if fused is not None else "")
         return ctx.finding(
             self, node,
             f"{node_text(node)} makes {format_shape(shape)} of {data.name!r} "
             f"{shown}, but its output {declared.name!r} is declared "
-            f"{format_shape(declared.shape)} ({where}): {axes}",
+            f"{format_shape(declared.shape)} ({where}): {axes}{consequence}",
             output="0", tensor=declared.name,
             expected=format_shape(shape), actual=format_shape(declared.shape),
+            severity=Severity.ERROR if fused is not None else None,
             help="The declaration holds for the export example's length only. Declare the "
             "axis with the graph input's symbol (or leave it unnamed) here and in the "
             "declarations after it (graph outputs too); in torch, the classic exporter "
-            "(dynamo=False) declares it dynamic. As it is, onnxruntime warns on every other "
-            "length, and buffers sized from the declared shape are wrong.",
+            "(dynamo=False) declares it dynamic. As it is, "
+            + ("onnxruntime's graph optimiser builds a fixed-size Reshape from it (with "
+               "graph optimisations off, or the value_info removed, the model runs)."
+               if fused is not None else
+               "onnxruntime warns on every other length, and buffers sized from the "
+               "declared shape are wrong."),
         )
+
+
+# the element types onnxruntime's MatMulAddFusion fuses into a Gemm
+_GEMM_TYPES = frozenset({1, 10, 16})  # float, float16, bfloat16
+
+
+def _fused_by_onnxruntime(ctx: RuleContext, declared: TensorInfo) -> NodeInfo | None:
+    """The MatMul whose A is ``declared``, where onnxruntime's MatMulAddFusion (CPU, level
+    2, on by default: onnxruntime/core/optimizer/matmul_add_fusion.cc) makes a Gemm between
+    two Reshapes whose shapes are the constants A's shape gives: A of rank other than 2 and
+    every dim a number, B rank 2 of numbers, the MatMul's one consumer an Add of a bias
+    ``[N]``, its output no graph output, one float type. None otherwise."""
+    shape = declared.shape
+    if shape is None or len(shape) == 2 or not all(isinstance(d, int) for d in shape) \
+            or declared.dtype not in _GEMM_TYPES:
+        return None
+    graph = ctx.graph
+    for consumer in graph.consumers_of(declared.name, declared.graph):
+        if consumer.op_type != "MatMul" or consumer.domain not in ("", "ai.onnx") \
+                or len(consumer.inputs) != 2 or consumer.inputs[0] != declared.name \
+                or not consumer.outputs:
+            continue
+        weight = graph.tensor(consumer.inputs[1], consumer.graph)
+        output = graph.tensor(consumer.outputs[0], consumer.graph)
+        if weight is None or weight.shape is None or len(weight.shape) != 2 \
+                or not all(isinstance(d, int) for d in weight.shape) \
+                or output is None or output.is_graph_output:
+            continue
+        readers = graph.consumers_of(output.name, consumer.graph)
+        if len(readers) != 1 or readers[0].op_type != "Add" or len(readers[0].inputs) != 2:
+            continue
+        add = readers[0]
+        bias_name = add.inputs[1] if add.inputs[0] == output.name else add.inputs[0]
+        bias = graph.tensor(bias_name, add.graph)
+        if bias is not None and bias.shape == (weight.shape[1],) \
+                and bias.dtype == declared.dtype:
+            return consumer
+    return None
