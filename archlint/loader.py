@@ -319,7 +319,7 @@ def load_proto(
             if read is not proto:
                 proto, file_bytes = read, None  # the file no longer says what proto holds
         if infer_shapes:
-            payload = _inference_payload(proto, file_bytes)
+            payload = _inference_payload(proto, file_bytes, external=first)
             if started is None or payload is not file_bytes:
                 if started is not None:
                     started.cancel()  # the file holds external data: its skeleton goes instead
@@ -661,14 +661,13 @@ def _needs_skeleton(model: ModelProto) -> bool:
     return not all(is_small_inline(t) for t in model.graph.initializer)
 
 
-def _inference_payload(model: ModelProto, file_bytes: bytes | None) -> bytes:
+def _inference_payload(model: ModelProto, file_bytes: bytes | None, *, external: bool) -> bytes:
     """What the inference child gets: the file as read when it is small and holds no external
-    data nor contrib op inference reads otherwise (inference serializes its input anyway;
-    serializing it here again would cost as much as parsing it), else the serialized
-    :func:`_request_model`."""
-    if file_bytes is not None and len(file_bytes) <= RAW_INFERENCE_BYTES and not any(
-        t.data_location == TensorProto.EXTERNAL for t in model.graph.initializer
-    ) and not holds_ops_read_as_onnx(model):
+    data (``external``: a main-graph initializer is external) nor contrib op inference reads
+    otherwise (inference serializes its input anyway; serializing it here again would cost as
+    much as parsing it), else the serialized :func:`_request_model`."""
+    if file_bytes is not None and len(file_bytes) <= RAW_INFERENCE_BYTES and not external \
+            and not holds_ops_read_as_onnx(model):
         return file_bytes
     payload: bytes = _request_model(model).SerializeToString()
     return payload

@@ -5,6 +5,7 @@ exporter with the time axis declared dynamic, traced at 6 steps
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .conftest import FIXTURES, run_archlint
 
@@ -32,3 +33,19 @@ def test_the_same_steps_over_a_fixed_axis_are_no_finding() -> None:
                         "--select", "AL317", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["models"][0]["findings"] == []
+
+
+def test_a_window_of_the_last_steps_is_no_finding(tmp_path: Path) -> None:
+    """Three steps cut as x[:, -3], x[:, -2], x[:, -1]: a window of the last steps of a
+    dynamic sequence, which a model may mean (it runs at every length of 3 or more). AL317
+    reports only a chain over the head of the axis, x_0 ... x_{N-1}."""
+    text = (HERE / "bad.onnx.txt").read_text(encoding="utf-8")
+    for k, index in enumerate((-3, -2, -1)):
+        text = text.replace(f"i{k} = Constant <value: tensor = int64 {{{k}}}>",
+                            f"i{k} = Constant <value: tensor = int64 {{{index}}}>")
+    assert "{-3}" in text and "{-1}" in text
+    path = tmp_path / "window.onnx.txt"
+    path.write_text(text, encoding="utf-8")
+    proc = run_archlint("lint", str(path), "--format", "json")
+    model = json.loads(proc.stdout)["models"][0]
+    assert (model["recurrent_layers"], [f["code"] for f in model["findings"]]) == (1, ["AL025"])

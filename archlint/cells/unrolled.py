@@ -282,6 +282,8 @@ def _match_chain(
     sequence, sequence_axis = _sliced_sequence(graph, ordered)
     stepped = (sequence, sequence_axis) if sequence is not None and sequence_axis is not None \
         else _projection_cut(graph, kernel_products)
+    if not _from_the_start(graph, ordered):
+        stepped = None
     return CellFacts(
         how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
         input_size=core.input_size, hidden_size=core.hidden_size,
@@ -351,7 +353,8 @@ def _joint_chain(
         bias=bias, reset_after=False if resets else None, direction=direction,
         returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
         steps=_steps(graph, steps), nodes=ids, joint_kernel=True, bias_copies=copies,
-        stepped=_cut_from(*_sliced_sequence(graph, steps)),
+        stepped=_cut_from(*_sliced_sequence(graph, steps))
+        if _from_the_start(graph, steps) else None,
     )
 
 
@@ -562,6 +565,17 @@ def _sliced_sequence(
     return (root, axis) if root and axis is not None else (None, None)
 
 
+def _from_the_start(graph: ModelGraph, products: list[_WeightProduct]) -> bool:
+    """Whether the steps the products read are x_0 ... x_{N-1}, in some order: the head of the
+    sequence (not a window of its last steps, ``x[:, -3:]``, which a model may mean). A
+    hoisted projection's one product reads no step itself: its slices are judged by
+    :func:`_projection_cut`."""
+    indices = {_time_index(graph, p.data, p.node.graph) for p in products}
+    if len(products) == 1 and indices == {None}:
+        return True
+    return None not in indices and indices == set(range(len(indices)))
+
+
 def _cut_from(sequence: str | None, axis: int | None) -> tuple[str, int] | None:
     return None if sequence is None or axis is None else (sequence, axis)
 
@@ -575,13 +589,17 @@ def _projection_cut(
     if len(kernels) != 1:
         return None
     scope = kernels[0].node.graph
-    cuts = {(name, axis) for name in _projected(graph, kernels[0])
-            for consumer in graph.consumers_of(name, scope)
-            if consumer.graph == scope and consumer.op_type in _SLICING_OPS
-            and consumer.inputs and consumer.inputs[0] == name
-            and not _is_flip(graph, consumer)
-            and (axis := step_axis(graph, consumer)) is not None}
-    return cuts.pop() if len(cuts) == 1 else None
+    slices = [consumer for name in _projected(graph, kernels[0])
+              for consumer in graph.consumers_of(name, scope)
+              if consumer.graph == scope and consumer.op_type in _SLICING_OPS
+              and consumer.inputs and consumer.inputs[0] == name
+              and not _is_flip(graph, consumer)]
+    cuts = {(node.inputs[0], axis) for node in slices
+            if (axis := step_axis(graph, node)) is not None}
+    indices = {_time_index(graph, out, scope) for node in slices for out in node.outputs if out}
+    if len(cuts) != 1 or None in indices or indices != set(range(len(indices))):
+        return None
+    return cuts.pop()
 
 
 def _sequence_root(graph: ModelGraph, product: _WeightProduct) -> str | None:

@@ -15,7 +15,9 @@ class UnrolledStepsOnDynamicAxis(Rule):
     same recurrent weights per step) and at the tensor its steps cut x_t from: the input
     sequence, or an input projection computed over the whole sequence first. It reports a
     chain of N steps cut on an axis the model's inputs declare dynamic (a ``dim_param`` such
-    as ``time``): the graph computes exactly N steps, whatever length it is given.
+    as ``time``): the graph computes exactly N steps, whatever length it is given. Only a
+    chain over the head of the axis, x_0 ... x_{N-1}, is reported: a window of the last
+    steps (``x[:, -3:]``) may be what the model means.
 
     ## Why is this bad?
     An exporter that traces a Python loop over the time steps writes one step per iteration
