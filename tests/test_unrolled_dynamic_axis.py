@@ -49,3 +49,22 @@ def test_a_window_of_the_last_steps_is_no_finding(tmp_path: Path) -> None:
     proc = run_archlint("lint", str(path), "--format", "json")
     model = json.loads(proc.stdout)["models"][0]
     assert (model["recurrent_layers"], [f["code"] for f in model["findings"]]) == (1, ["AL025"])
+
+
+def test_steps_cut_from_their_own_cast_of_the_sequence_are_one_sequence(tmp_path: Path) -> None:
+    """A float16 converter that keeps the inputs float gives each reader of x its own Cast
+    (onnxconverter-common's keep_io_types): each step then cuts a different tensor, Cast_k(x),
+    and the chain was no longer cut from one sequence. AL317 reads through the casts."""
+    text = (HERE / "bad.onnx.txt").read_text(encoding="utf-8")
+    for k in range(3):
+        text = text.replace(f"[x{k}] x{k} = Gather <axis: int = 1> (x, i{k})",
+                            f"[c{k}] c{k} = Cast <to: int = 1> (x)\n"
+                            f"  [x{k}] x{k} = Gather <axis: int = 1> (c{k}, i{k})")
+    assert text.count("Cast <to") == 3
+    path = tmp_path / "casts.onnx.txt"
+    path.write_text(text, encoding="utf-8")
+    proc = run_archlint("lint", str(path), "--format", "json")
+    findings = json.loads(proc.stdout)["models"][0]["findings"]
+    assert [(f["code"], f["actual"]) for f in findings] == [
+        ("AL025", "an unrolled chain of 3 per-step MatMuls"),
+        ("AL317", "3 steps unrolled over dynamic 'seq'")]

@@ -551,13 +551,19 @@ def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
     return None
 
 
+_ELEMENT_CASTS = frozenset({"Cast", "Identity"})
+
+
 def _sliced_sequence(
     graph: ModelGraph, products: list[_WeightProduct]
 ) -> tuple[str | None, int | None]:
     """The one tensor the input products' steps are cut from, and the one axis they are cut
     on (a Split's, a Gather's, a one-axis Slice's); (None, None) when they do not share both
     (a hoisted projection's steps are cut from the projection)."""
-    cuts = {(_first(sliced), step_axis(graph, sliced)) for p in products
+    # each step may cut its own Cast of the sequence (a float16 converter keeping the inputs
+    # float casts x once per reader): the sequence is what the casts read
+    cuts = {(graph.through(_first(sliced), p.node.graph, _ELEMENT_CASTS),
+             step_axis(graph, sliced)) for p in products
             if (sliced := _step_slice(graph, p.data, p.node.graph)) is not None}
     if len(cuts) != 1:
         return None, None
