@@ -14,7 +14,9 @@ finding codes.
   and a torch LSTMCell step were not recognised through them, and the dynamo chain's input
   bias (added once, to the hoisted projection, behind its own pair) was dropped. A traced
   torch cell's Gemm biases are stored once per step in int32 (each with its step's scale):
-  the cell's bias was "neither g·H nor 2·g·H", PyTorch and Keras n/a.
+  the cell's bias was "neither g·H nor 2·g·H", PyTorch and Keras n/a. A Keras 3 GRU with
+  reset_after=False passes r ⊙ h through its own pair before the candidate's product: it
+  read as reset_after=True (PyTorch 132 where there is no nn.GRU equivalent).
 - fixtures/qoperator/: onnxruntime's static quantization in the QOperator format: products are
   QLinearMatMul and com.microsoft QGemm of int8 weights, the sums QLinearAdd (inputs 0 and
   3), the gates QLinearSigmoid and QLinearMul. Unrolled torch and Keras chains and single

@@ -607,8 +607,9 @@ _GATE_VIEW_OPS = frozenset({"Identity", "Split", "Slice", "Cast"}) | _QDQ
 
 def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]) -> bool:
     """GRU reset_after=False: one state product multiplies ``r ⊙ h``, a Mul of a gate
-    (through TorchScript's Casts)."""
-    return any(_is_reset(graph, graph.through(p.data, p.node.graph, _VIEWS), p.node.graph)
+    (through TorchScript's Casts, and a quantize-dequantize pair of the QDQ format)."""
+    return any(_is_reset(graph, graph.through(p.data, p.node.graph, _VIEWS | _QDQ),
+                         p.node.graph)
                for p in products)
 
 
