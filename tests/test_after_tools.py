@@ -23,11 +23,13 @@ finding codes.
   steps were linear rows, b_hh (added after the sum) uncounted.
 - fixtures/simplified/: onnx-simplifier with the batch fixed. It folds the first step's
   product of a zero initial state into an all-zero [batch, g·H] Gemm C, which was read as a
-  second bias.
+  second bias. It folds jax2onnx's broadcast input bias of a Keras 3 GRU into a [1, 1, 3H]
+  constant, which was not read as a bias (ONNX 135 where the source stores 150).
 - fixtures/dynamic_quantized/: onnxruntime's dynamic quantization. Each MatMul of a stored
   weight becomes MatMulInteger of the dynamically quantized input, cast and rescaled by a Mul:
   an unrolled Keras LSTM and torch's LSTMCell and GRUCell steps were not recognised (their
-  products were no MatMul or Gemm).
+  products were no MatMul or Gemm), nor a Keras 3 (jax backend) GRU whose input projection,
+  computed before its Loop, became MatMulInteger, Cast and Mul.
 """
 
 from __future__ import annotations

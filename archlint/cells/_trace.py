@@ -676,8 +676,14 @@ def _added_constants(
         for operand in _operands(node):
             for source in _added_sources(graph, operand, node.graph, quantized) or ():
                 if source.key not in used and source.shape is not None \
-                        and 1 <= len(source.shape) <= 2:
+                        and _bias_shaped(source.shape):
                     yield source, node_id
+
+
+def _bias_shaped(shape: Shape) -> bool:
+    """A vector, a matrix (a [1, N] row, per-direction rows), or a vector with unit axes
+    before it (onnxsim folds jax2onnx's broadcast bias into a [1, 1, N] constant)."""
+    return 1 <= len(shape) <= 2 or (len(shape) > 2 and all(d == 1 for d in shape[:-1]))
 
 
 # What a bias passes through to be added to a batch: jax2onnx broadcasts it to the sum's
