@@ -75,8 +75,8 @@ def _projection_of(
         seen.add(name)
         if producer is None or producer.graph != scope:
             continue
-        if producer.op_type in _PRODUCTS:
-            product = _weight_product(graph, producer)
+        if producer.op_type in _PRODUCTS or _dequantizes_a_product(graph, producer):
+            product = _weight_product(graph, _integer_of(graph, producer) or producer)
             projected = None if product is None else _projected(graph, product)
             if product is not None and projected is not None and sequence in projected:
                 return product, projected
@@ -86,6 +86,24 @@ def _projection_of(
                 else producer.inputs[:1]
             stack.extend(n for n in inputs if n)
     return None
+
+
+def _integer_of(graph: ModelGraph, node: NodeInfo) -> NodeInfo | None:
+    """The MatMulInteger whose Cast ``node`` (a Mul) rescales: onnxruntime's quantize_dynamic
+    writes ``x @ W`` as Mul(Cast(MatMulInteger(...)), scale) (_trace._integer_product)."""
+    if node.op_type != "Mul":
+        return None
+    for operand in node.inputs:
+        cast = graph.producer(operand, node.graph) if operand else None
+        if cast is not None and cast.op_type == "Cast" and cast.inputs:
+            integer = graph.producer(cast.inputs[0], node.graph)
+            if integer is not None and integer.op_type == "MatMulInteger":
+                return integer
+    return None
+
+
+def _dequantizes_a_product(graph: ModelGraph, node: NodeInfo) -> bool:
+    return _integer_of(graph, node) is not None
 
 
 def _axis_at_data(
