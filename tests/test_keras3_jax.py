@@ -155,3 +155,14 @@ def test_a_slice_on_every_axis_is_one_step_when_the_others_are_taken_whole(
     """
     graph, sliced = _node(tmp_path, body)
     assert step_window(graph, sliced) == window
+
+
+def test_a_gather_of_a_cast_of_x_reverses_the_axis_whose_length_is_read_from_x(
+        tmp_path: Path) -> None:
+    """A float16 converter that keeps the inputs float casts x for the reversing Gather, not
+    for the Shape its length is read from: the Gather still reverses axis 1 (the backward
+    layer of a Keras 3 jax GRU read as forward)."""
+    body = (f"{_SHAPES}\n up = Range (zero, n, one)\n idx = Sub (last, up)\n"
+            " cast = Cast <to = 10> (x)\n y = Gather <axis = 1> (cast, idx)")
+    graph, gather = _node(tmp_path, body)
+    assert _reversed_axis(graph, gather) == 1

@@ -179,6 +179,9 @@ def _is_flip(graph: ModelGraph, node: NodeInfo) -> bool:
         and spec.starts[0] in (-1, 2**63 - 1, 2**31 - 1) and spec.ends[0] <= -(2**31 - 1)
 
 
+_SAME_VALUES = frozenset({"Cast", "Identity"})  # views that keep the shape and the values' order
+
+
 def _reversed_axis(graph: ModelGraph, node: NodeInfo) -> int | None:
     """The axis (from the front) a Gather reverses whole, taking every index from the last to
     the first: ``(n - 1) - Range(0, n, 1)`` (jax2onnx's ``jnp.flip``), ``Range(n - 1, -1, -1)``
@@ -199,6 +202,9 @@ class _AxisLength:
 
     def __init__(self, graph: ModelGraph, scope: str, data: str, axis: int) -> None:
         self.graph, self.scope, self.data, self.axis = graph, scope, data, axis
+        # the length may be read from the tensor a Cast of the data reads (a float16
+        # converter keeping the inputs float casts x for the Gather, not for its Shape)
+        self.root = graph.through(data, scope, _SAME_VALUES)
         info = graph.tensor(data, scope)
         dim = None if info is None or info.shape is None or axis >= len(info.shape) \
             else info.shape[axis]
@@ -231,7 +237,9 @@ class _AxisLength:
             return stored == self.dim
         found = shape_vector(self.graph, name, self.scope)
         return found is not None and len(found) == 1 and isinstance(found[0], DimOf) \
-            and found[0].tensor == self.data and found[0].axis == self.axis
+            and found[0].axis == self.axis and (
+                found[0].tensor == self.data
+                or self.graph.through(found[0].tensor, self.scope, _SAME_VALUES) == self.root)
 
     def is_last(self, name: str) -> bool:
         """n - 1: stored, or ``Sub(n, 1)``."""
