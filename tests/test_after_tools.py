@@ -8,7 +8,8 @@ finding codes.
   slice (the chain was missed, and its bias counted as a constant, before the step views took
   a Transpose). The extended level fuses a Conv or a Gemm with its activation into
   com.microsoft FusedConv / FusedGemm: their weights were uncounted, and an unrolled
-  SimpleRNN whose step is a FusedGemm with its Tanh inside was no layer.
+  SimpleRNN whose step is a FusedGemm with its Tanh inside was no layer, nor a TF1 GRUCell
+  whose r ⊙ h multiplies the gates' FusedGemm (its Sigmoid inside).
 - fixtures/qdq/: onnxruntime's static quantization in the QDQ format. A quantize-dequantize
   pair on an activation is a view of it: an unrolled Keras LSTM, torch's dynamo nn.RNN chain
   and a torch LSTMCell step were not recognised through them, and the dynamo chain's input

@@ -615,7 +615,8 @@ def _resets_before_product(graph: ModelGraph, products: Iterable[_WeightProduct]
 
 def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
     """``name`` is ``r ⊙ h``: a Mul in ``scope`` of a gate's activation (through Split,
-    Slice, Identity, Cast)."""
+    Slice, Identity, Cast), or of a FusedGemm that applies one (onnxruntime's extended
+    optimizations fuse a gate's Gemm with its Sigmoid)."""
     producer = graph.producer(name, scope)
     if producer is None or _as_float_op(producer) != "Mul" or producer.graph != scope:
         return False
@@ -624,7 +625,11 @@ def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
         while source is not None and source.op_type in _GATE_VIEW_OPS:
             source = graph.producer(_first(source), source.graph)
         if source is not None and (_as_float_op(source) in _GATE_ACTIVATIONS
-                                   or source.op_type in _CLAMP):
+                                   or source.op_type in _CLAMP
+                                   or (source.op_type == _FUSED_GEMM
+                                       and source.domain == "com.microsoft"
+                                       and attr_str(source, "activation")
+                                       in _GATE_ACTIVATIONS)):
             return True
     return False
 
