@@ -17,7 +17,9 @@ finding codes.
   torch cell's Gemm biases are stored once per step in int32 (each with its step's scale):
   the cell's bias was "neither g·H nor 2·g·H", PyTorch and Keras n/a. A Keras 3 GRU with
   reset_after=False passes r ⊙ h through its own pair before the candidate's product: it
-  read as reset_after=True (PyTorch 132 where there is no nn.GRU equivalent).
+  read as reset_after=True (PyTorch 132 where there is no nn.GRU equivalent). A GRUCell
+  step has a pair after its Gemm and after each Split output: its gates' Add was more ops
+  from each product than the step matcher looked (a quantize-dequantize op now costs none).
 - fixtures/qoperator/: onnxruntime's static quantization in the QOperator format: products are
   QLinearMatMul and com.microsoft QGemm of int8 weights, the sums QLinearAdd (inputs 0 and
   3), the gates QLinearSigmoid and QLinearMul. Unrolled torch and Keras chains and single

@@ -210,8 +210,9 @@ def _summed_with(
             own.add(consumer.id)
             if kind == "Add":
                 adds.append(consumer)
-            # an Identity costs no hop (paddle2onnx writes one after every op)
-            step = 0 if kind == "Identity" else 1
+            # an Identity costs no hop (paddle2onnx writes one after every op), nor a
+            # quantize-dequantize pair (onnxruntime's QDQ format puts one after every op)
+            step = 0 if kind == "Identity" or consumer.op_type in _QDQ else 1
             frontier.extend((out, hops + step) for out in consumer.outputs)
     partners: dict[str, _WeightProduct] = {}
     own_sum = _fused_sum(product.node)
@@ -252,15 +253,16 @@ def _product_above(
     graph: ModelGraph, name: str, scope: str, own: set[str]
 ) -> NodeInfo | None:
     """The MatMul or Gemm that ``name`` is computed from through a bias Add, a Split or a
-    view, outside the nodes in ``own`` (an Identity costs no hop)."""
+    view, outside the nodes in ``own`` (an Identity or a quantize-dequantize op costs no
+    hop)."""
     hops = 0
-    for _ in range(4 * _SUM_HOPS):
+    for _ in range(6 * _SUM_HOPS):
         if hops >= _SUM_HOPS:
             return None
         producer = graph.producer(name, scope) if name else None
         if producer is None or producer.graph != scope or producer.id in own:
             return None
-        hops += producer.op_type != "Identity"
+        hops += producer.op_type != "Identity" and producer.op_type not in _QDQ
         if producer.op_type in _PRODUCT_NODES:
             return producer
         if producer.op_type == "Mul" and (integer := _integer_matmul(graph, producer)):
