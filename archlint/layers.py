@@ -72,9 +72,8 @@ def unseen_recurrent(graph: ModelGraph, found: Iterable[RecurrentLayer]) -> tupl
                                   for scope in scopes):
             continue
         standard = node.domain in ("", "ai.onnx")
-        if (standard and node.op_type in ("Loop", "Scan")) or (
-            (not standard or loadable_from(node.op_type) is None)
-            and _RECURRENT_NAME.search(node.op_type)
+        if (standard and node.op_type in ("Loop", "Scan")) or node.op_type in named or (
+            not standard and _RECURRENT_NAME.search(node.op_type)
         ):
             unseen.append(f"{node.graph}/{node.label} ({node.op_type})")
     return tuple(unseen)

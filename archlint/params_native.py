@@ -16,7 +16,15 @@ from archlint.graph import ModelGraph
 from archlint.params_types import Convention, LayerParams, SlotCount
 from archlint.recurrent import RecurrentLayer, TensorRef
 from archlint.shapes import known_product
-from archlint.weight_sources import Basis, Source, Trace, all_zero, stored_externally, trace
+from archlint.weight_sources import (
+    BROADCAST_OPS,
+    Basis,
+    Source,
+    Trace,
+    all_zero,
+    stored_externally,
+    trace,
+)
 
 __all__ = [
     "GeometryMemo",
@@ -30,7 +38,6 @@ _RECURRENT_WEIGHT_SLOTS = ("W", "R", "B", "P")
 # initial states: counted where stored and not zero (a learned initial state, an
 # nn.Parameter expanded to the batch), as "S" in the table
 _STATE_SLOTS = ("initial_h", "initial_c")
-_BROADCASTS = frozenset({"Expand", "Tile"})  # what makes a stored state the batch's
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,7 @@ def _stored_states(
         ref = layer.inputs.get(slot)
         found = traces.get(slot) if traces is not None else None
         if ref is None or found is None or not found.sources or found.elements is None \
-                or found.basis is not Basis.TRACED or not _BROADCASTS.intersection(found.via) \
+                or found.basis is not Basis.TRACED or not BROADCAST_OPS.intersection(found.via) \
                 or all_zero(dataclasses.replace(found, via=())):
             continue  # stored zeros stay zeros through a quantize / dequantize pair too
         names = ", ".join(repr(s.name) for s in found.sources)

@@ -31,6 +31,7 @@ from archlint.loader import SMALL_TENSOR_ELEMENTS, infer_model_shapes
 from archlint.shapes import Shape, known_product
 
 __all__ = [
+    "BROADCAST_OPS",
     "Basis",
     "Source",
     "Trace",
@@ -74,7 +75,11 @@ _CARRIERS: dict[str, tuple[int, ...] | None] = {
     "Gather": (0,), "Concat": None, "DequantizeLinear": (0,), "QuantizeLinear": (0,),
 }
 # Carriers whose output is zero wherever their input is: a zero bias stays provably zero.
-_ZERO_PRESERVING = frozenset(_CARRIERS) - {"DequantizeLinear", "QuantizeLinear"}
+# ops that repeat their data input (0) to a shape another input gives (trace(broadcasts=True))
+BROADCAST_OPS = frozenset({"Expand", "Tile"})
+# what keeps a stored tensor of zeros all zeros
+_ZERO_PRESERVING = frozenset(_CARRIERS) - {"DequantizeLinear", "QuantizeLinear"} \
+    | BROADCAST_OPS | {"If"}
 _STANDARD = ("", "ai.onnx")
 MAX_TRACE_NODES = 256  # a weight computed by more nodes than this is not traced
 
@@ -164,11 +169,7 @@ def _may_carry(graph: ModelGraph, info: TensorInfo, broadcasts: bool = False) ->
         return False
     node = graph.node(info.producer)
     return node.domain in _STANDARD and (node.op_type in _CARRIERS or node.op_type == "If"
-                                         or (broadcasts and node.op_type in _BROADCASTS))
-
-
-# ops that repeat their data input (0) to a shape another input gives
-_BROADCASTS = frozenset({"Expand", "Tile"})
+                                         or (broadcasts and node.op_type in BROADCAST_OPS))
 
 
 class _Walker:
@@ -203,7 +204,7 @@ class _Walker:
             return False
         if node.op_type == "If":
             return self._walk_if(node, info.name)
-        broadcast = self.broadcasts and node.op_type in _BROADCASTS
+        broadcast = self.broadcasts and node.op_type in BROADCAST_OPS
         if node.op_type not in _CARRIERS and not broadcast:
             return False
         if node.op_type == "Gather" and not self._constant_indices(node):
@@ -304,7 +305,7 @@ def all_zero(found: Trace) -> bool:
     never read: a bias stored outside the model file is not judged."""
     if found.basis not in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED) or not found.sources:
         return False
-    if any(op not in _ZERO_PRESERVING and op not in _BROADCASTS and op != "If" for op in found.via):
+    if any(op not in _ZERO_PRESERVING for op in found.via):
         return False
     for source in found.sources:
         tensor = source.stored

@@ -12,9 +12,11 @@ from archlint.cells._trace import (
     _PRODUCTS,
     _QDQ,
     _SEQUENCE_VIEW_OPS,
+    _VIEWS,
     _added_sources,
     _as_float_op,
     _first,
+    _integer_matmul,
     _is_stored,
     _operands,
     _weight_product,
@@ -75,8 +77,10 @@ def _projection_of(
         seen.add(name)
         if producer is None or producer.graph != scope:
             continue
-        if producer.op_type in _PRODUCTS or _dequantizes_a_product(graph, producer):
-            product = _weight_product(graph, _integer_of(graph, producer) or producer)
+        # quantize_dynamic's product is the Mul that rescales its MatMulInteger
+        integer = _integer_matmul(graph, producer) if producer.op_type == "Mul" else None
+        if producer.op_type in _PRODUCTS or integer is not None:
+            product = _weight_product(graph, integer or producer)
             projected = None if product is None else _projected(graph, product)
             if product is not None and projected is not None and sequence in projected:
                 return product, projected
@@ -86,24 +90,6 @@ def _projection_of(
                 else producer.inputs[:1]
             stack.extend(n for n in inputs if n)
     return None
-
-
-def _integer_of(graph: ModelGraph, node: NodeInfo) -> NodeInfo | None:
-    """The MatMulInteger whose Cast ``node`` (a Mul) rescales: onnxruntime's quantize_dynamic
-    writes ``x @ W`` as Mul(Cast(MatMulInteger(...)), scale) (_trace._integer_product)."""
-    if node.op_type != "Mul":
-        return None
-    for operand in node.inputs:
-        cast = graph.producer(operand, node.graph) if operand else None
-        if cast is not None and cast.op_type == "Cast" and cast.inputs:
-            integer = graph.producer(cast.inputs[0], node.graph)
-            if integer is not None and integer.op_type == "MatMulInteger":
-                return integer
-    return None
-
-
-def _dequantizes_a_product(graph: ModelGraph, node: NodeInfo) -> bool:
-    return _integer_of(graph, node) is not None
 
 
 def _axis_at_data(
@@ -179,9 +165,6 @@ def _is_flip(graph: ModelGraph, node: NodeInfo) -> bool:
         and spec.starts[0] in (-1, 2**63 - 1, 2**31 - 1) and spec.ends[0] <= -(2**31 - 1)
 
 
-_SAME_VALUES = frozenset({"Cast", "Identity"})  # views that keep the shape and the values' order
-
-
 def _reversed_axis(graph: ModelGraph, node: NodeInfo) -> int | None:
     """The axis (from the front) a Gather reverses whole, taking every index from the last to
     the first: ``(n - 1) - Range(0, n, 1)`` (jax2onnx's ``jnp.flip``), ``Range(n - 1, -1, -1)``
@@ -204,7 +187,7 @@ class _AxisLength:
         self.graph, self.scope, self.data, self.axis = graph, scope, data, axis
         # the length may be read from the tensor a Cast of the data reads (a float16
         # converter keeping the inputs float casts x for the Gather, not for its Shape)
-        self.root = graph.through(data, scope, _SAME_VALUES)
+        self.root = graph.through(data, scope, _VIEWS)
         info = graph.tensor(data, scope)
         dim = None if info is None or info.shape is None or axis >= len(info.shape) \
             else info.shape[axis]
@@ -239,7 +222,7 @@ class _AxisLength:
         return found is not None and len(found) == 1 and isinstance(found[0], DimOf) \
             and found[0].axis == self.axis and (
                 found[0].tensor == self.data
-                or self.graph.through(found[0].tensor, self.scope, _SAME_VALUES) == self.root)
+                or self.graph.through(found[0].tensor, self.scope, _VIEWS) == self.root)
 
     def is_last(self, name: str) -> bool:
         """n - 1: stored, or ``Sub(n, 1)``."""

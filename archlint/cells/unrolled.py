@@ -280,10 +280,10 @@ def _match_chain(
     bias = _dedupe((*_chain_bias(graph, walks, hoisted, used), *own))
     nodes = frozenset({*ids, *kernel_ids})
     sequence, sequence_axis = _sliced_sequence(graph, ordered)
-    stepped = (sequence, sequence_axis) if sequence is not None and sequence_axis is not None \
-        else _projection_cut(graph, kernel_products)
-    if not _from_the_start(graph, ordered):
-        stepped = None
+    if sequence is not None and sequence_axis is not None:
+        stepped = (sequence, sequence_axis) if _from_the_start(graph, ordered) else None
+    else:
+        stepped = _projection_cut(graph, kernel_products)
     return CellFacts(
         how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
         input_size=core.input_size, hidden_size=core.hidden_size,
@@ -551,9 +551,6 @@ def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
     return None
 
 
-_ELEMENT_CASTS = frozenset({"Cast", "Identity"})
-
-
 def _sliced_sequence(
     graph: ModelGraph, products: list[_WeightProduct]
 ) -> tuple[str | None, int | None]:
@@ -562,7 +559,7 @@ def _sliced_sequence(
     (a hoisted projection's steps are cut from the projection)."""
     # each step may cut its own Cast of the sequence (a float16 converter keeping the inputs
     # float casts x once per reader): the sequence is what the casts read
-    cuts = {(graph.through(_first(sliced), p.node.graph, _ELEMENT_CASTS),
+    cuts = {(graph.through(_first(sliced), p.node.graph, _VIEWS),
              step_axis(graph, sliced)) for p in products
             if (sliced := _step_slice(graph, p.data, p.node.graph)) is not None}
     if len(cuts) != 1:
@@ -572,13 +569,14 @@ def _sliced_sequence(
 
 
 def _from_the_start(graph: ModelGraph, products: list[_WeightProduct]) -> bool:
-    """Whether the steps the products read are x_0 ... x_{N-1}, in some order: the head of the
-    sequence (not a window of its last steps, ``x[:, -3:]``, which a model may mean). A
-    hoisted projection's one product reads no step itself: its slices are judged by
-    :func:`_projection_cut`."""
-    indices = {_time_index(graph, p.data, p.node.graph) for p in products}
-    if len(products) == 1 and indices == {None}:
-        return True
+    """Whether the steps the products read are the head of their sequence
+    (:func:`_head_of_axis`)."""
+    return _head_of_axis({_time_index(graph, p.data, p.node.graph) for p in products})
+
+
+def _head_of_axis(indices: set[int | None]) -> bool:
+    """Whether step indices are x_0 ... x_{N-1}, in some order: the head of the sequence, not
+    a window of its last steps (``x[:, -3:]``, which a model may mean)."""
     return None not in indices and indices == set(range(len(indices)))
 
 
@@ -603,7 +601,7 @@ def _projection_cut(
     cuts = {(node.inputs[0], axis) for node in slices
             if (axis := step_axis(graph, node)) is not None}
     indices = {_time_index(graph, out, scope) for node in slices for out in node.outputs if out}
-    if len(cuts) != 1 or None in indices or indices != set(range(len(indices))):
+    if len(cuts) != 1 or not _head_of_axis(indices):
         return None
     return cuts.pop()
 

@@ -197,9 +197,8 @@ def _notes(model: ModelParams) -> list[str]:
         )
     lines.extend(f"{node}: recurrent-looking, but no layer archlint recognises: its weights "
                  "are counted only where they feed a plain row (a MatMul, a Gemm, a Conv); the "
-                 "rest "
-                 "(peepholes, an unconverted op's inputs) are among the constants not counted"
-                 for node in model.unseen)
+                 "rest (peepholes, an unconverted op's inputs) are among the constants not "
+                 "counted" for node in model.unseen)
     if not model.layers:
         lines.append("no parameterised nodes")
     else:

@@ -52,14 +52,19 @@ def made_shape(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | N
     None when that shape, or the node's permutation, is not known."""
     data = ctx.graph.tensor(node.inputs[0], node.graph) if node.inputs and node.inputs[0] \
         else None
-    if data is None or data.shape is None:
-        return None
+    made = None if data is None or data.shape is None else _laid_out(node, data.shape)
+    return None if data is None or made is None else (data, made)
+
+
+def _laid_out(node: NodeInfo, shape: Shape) -> Shape | None:
+    """What a layout op makes of ``shape``: permuted by a Transpose, else as it is; None when
+    the permutation is not known."""
     if node.op_type != "Transpose":
-        return data, data.shape
-    perm = transpose_perm(node, len(data.shape))
-    if perm is None or len(perm) != len(data.shape):
+        return shape
+    perm = transpose_perm(node, len(shape))
+    if perm is None or len(perm) != len(shape):
         return None
-    return data, tuple(data.shape[k] for k in perm)
+    return tuple(shape[k] for k in perm)
 
 
 def computed_shape(ctx: RuleContext, info: TensorInfo, symbols: Mapping[str, str]) -> Shape:
@@ -76,13 +81,8 @@ def computed_shape(ctx: RuleContext, info: TensorInfo, symbols: Mapping[str, str
     data = ctx.graph.tensor(producer.inputs[0], producer.graph)
     if data is None or data.shape is None:
         return shape
-    inner = computed_shape(ctx, data, symbols)
-    if producer.op_type == "Transpose":
-        perm = transpose_perm(producer, len(inner))
-        if perm is None or len(perm) != len(inner):
-            return shape
-        inner = tuple(inner[k] for k in perm)
-    if len(inner) != len(shape):
+    inner = _laid_out(producer, computed_shape(ctx, data, symbols))
+    if inner is None or len(inner) != len(shape):
         return shape
     return tuple(computed if isinstance(declared, int) and isinstance(computed, str)
                  and computed in symbols else declared
