@@ -142,7 +142,9 @@ one framework tensor are one parameter. The per-slot rules above still apply (Ke
 half of a computed B).
 
 A tensor read by several nodes (tied weights) is counted once, in the row of its first reader;
-the report lists it. Constants that feed no parameterised node (shape vectors, Reshape
+the report lists it. A node whose results nothing reads (a tool left it behind; onnxruntime
+removes it) is a reader after all the others: a weight it shares counts in the live node's
+row, and its row says it is read by nothing. Constants that feed no parameterised node (shape vectors, Reshape
 targets) are not parameters and are reported separately as uncounted initializers.
 
 Layers written out by exporters count as the layer they are:
@@ -242,7 +244,7 @@ def count_model(
         (op_type for _, op_type in QUANTIZED_OPS), ONNX_OP_OF,
         (layer.node.op_type for layer, _ in recurrent.values()),
         (graph.node(node_id).op_type for node_id in norms))
-    for node in graph.iter_nodes(row_ops):
+    for node, dead in _live_first(graph, graph.iter_nodes(row_ops), recurrent, norms):
         if node.id in recurrent:
             row: LayerParams | None = count_recurrent_layer(*recurrent[node.id], memo=memo)
         elif node.id in norms:
@@ -258,7 +260,10 @@ def count_model(
             continue
         slots: list[SlotCount] = []
         notes = list(row.notes)
-        changed = False  # a row whose every tensor is its own is kept as built
+        if dead:
+            notes.append("its result is read by nothing (onnxruntime removes the "
+                         "node): its weights count in the rows of the nodes that use them")
+        changed = dead  # a row whose every tensor is its own is kept as built
         counted_here: set[tuple[str, str]] = set()
         owned_here: list[str] = []  # slots of this row whose tensor it is the first to read
         node_id, label = node.id, row.label
@@ -311,6 +316,27 @@ def count_model(
     )
     uncounted_tensors, uncounted_elements = _uncounted(graph, readers.keys(), main_initializers)
     return ModelParams(path, tuple(rows), shared, uncounted_tensors, uncounted_elements)
+
+
+def _live_first(
+    graph: ModelGraph, nodes: Iterable[NodeInfo], recurrent: Mapping[str, object],
+    norms: Mapping[str, object],
+) -> list[tuple[NodeInfo, bool]]:
+    """``nodes`` in model order, each with whether it is a plain node whose results nothing
+    reads; those come last, so a weight they share with a live node counts in the live
+    node's row (onnxoptimizer's fuse_matmul_add_bias_into_gemm, without eliminate_deadend,
+    leaves each step's ``x_t @ W`` beside the Gemm that replaced it)."""
+    live: list[tuple[NodeInfo, bool]] = []
+    dead: list[tuple[NodeInfo, bool]] = []
+    outputs = graph.graph_outputs
+    for node in nodes:
+        if node.id in recurrent or node.id in norms or any(
+                name and (name in outputs.get(node.graph, ())
+                          or graph.consumer_ids(name, node.graph)) for name in node.outputs):
+            live.append((node, False))
+        else:
+            dead.append((node, True))
+    return live + dead
 
 
 # A tensor compared for a stored copy holds at most this many elements: the bytes of each

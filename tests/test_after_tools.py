@@ -33,6 +33,13 @@ finding codes.
   an unrolled Keras LSTM and torch's LSTMCell and GRUCell steps were not recognised (their
   products were no MatMul or Gemm), nor a Keras 3 (jax backend) GRU whose input projection,
   computed before its Loop, became MatMulInteger, Cast and Mul.
+- fixtures/onnxoptimizer/: onnxoptimizer's passes. Its default passes drop the Identity between
+  paddle2onnx's stacked GRU and the output declared as the whole stack's h_n: AL301 then
+  reported the declaration as the GRU's own output beside AL306, which says what it is.
+  ``eliminate_shape_gather`` turns a jax2onnx backward GRU's reversal length into a Squeeze of
+  a constant: the layer read as forward. ``fuse_matmul_add_bias_into_gemm`` without
+  ``eliminate_deadend`` leaves each step's ``x_t @ W`` beside its Gemm, read by nothing: the
+  unrolled chain was no layer (PyTorch 12 where Keras's SimpleRNN has 14).
 """
 
 from __future__ import annotations
@@ -43,7 +50,8 @@ import pytest
 
 from .conftest import FIXTURES, REPO, invoke, read_as
 
-FOLDERS = ("ort_optimized", "qdq", "dynamic_quantized", "qoperator", "simplified")
+FOLDERS = ("ort_optimized", "qdq", "dynamic_quantized", "qoperator", "simplified",
+           "onnxoptimizer")
 # A model whose LSTM node the tool turns into a contrib op (DynamicQuantizeLSTM): its layer is
 # recognised otherwise than its source's, its counts are checked apart (below)
 CONTRIB_AFTER = frozenset({"exported_embed_lstm_dynamic.onnx",
@@ -230,3 +238,31 @@ def test_inference_reads_onnxruntimes_fused_ops_as_the_onnx_op_they_compute(
                if n.label == node]
     info = graph.tensor(fused.outputs[0], fused.graph)
     assert info is not None and info.shape == shape
+
+
+def test_a_node_read_by_nothing_counts_its_shared_weight_in_the_live_row() -> None:
+    """The dead ``x_t @ W`` MatMuls onnxoptimizer leaves beside each step's Gemm come after
+    the live rows: the SimpleRNN's W counts in its own row (it was counted in the first dead
+    MatMul's, leaving the layer 6 of its 12), and each dead row says why it counts nothing."""
+    from archlint.app import count_paths
+    from archlint.params import Convention
+
+    [report] = count_paths([str(FIXTURES / "onnxoptimizer"
+                                / "keras3_torch_simple_rnn_static_fuse_gemm.onnx")])
+    rnn, *dead = report.layers
+    assert (rnn.op_type, rnn.recognised_as, rnn.total(Convention.KERAS),
+            rnn.total(Convention.PYTORCH)) == ("RNN", "unrolled", 12, 14)
+    assert [row.op_type for row in dead] == ["MatMul"] * 5
+    assert all(row.total(Convention.ONNX) == 0 for row in dead)
+    assert all(any(note.startswith("its result is read by nothing") for note in row.notes)
+               for row in dead)
+
+
+def test_a_stack_state_declared_whole_is_al306s_alone_without_the_identity() -> None:
+    """Without the Identity, the GRU writes the output declared with the stack's 2 rows
+    itself: one finding, AL306's, not a second AL301 telling to give Y_h one direction."""
+    result = invoke("lint", str(FIXTURES / "onnxoptimizer" / "paddle_gru_l2_default.onnx"),
+                    "--format", "json", "--exit-zero")
+    findings = json.loads(result.stdout)["models"][0]["findings"]
+    assert [(f["code"], f["location"]["node"]) for f in findings if f["severity"] == "error"] \
+        == [("AL306", "GRU.3")]

@@ -235,6 +235,11 @@ class _AxisLength:
             and self._const(producer.inputs[1]) == 1
 
     def _const(self, name: str) -> int | None:
-        """A stored integer scalar (or one-element vector)."""
-        found = const_ints(self.graph, name, self.scope)
-        return found[0] if found is not None and len(found) == 1 else None
+        """A stored integer scalar (or one-element vector), also behind the ops that keep its
+        value (onnxoptimizer's eliminate_shape_gather leaves ``Squeeze`` of the constant
+        length where the graph read it from the data's shape)."""
+        found: tuple[object, ...] | None = const_ints(self.graph, name, self.scope)
+        if found is None:
+            found = shape_vector(self.graph, name, self.scope)
+        return found[0] if found is not None and len(found) == 1 \
+            and isinstance(found[0], int) else None

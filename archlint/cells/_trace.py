@@ -348,13 +348,22 @@ class _WeightProduct:
 
 def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
     found = []
+    outputs = graph.graph_outputs.get(scope, ())
     for node in graph.iter_nodes(_PRODUCTS):
-        if node.graph != scope:
+        if node.graph != scope or _read_by_nothing(graph, node, outputs):
             continue
         product = _weight_product(graph, node)
         if product is not None:
             found.append(product)
     return found
+
+
+def _read_by_nothing(graph: ModelGraph, node: NodeInfo, outputs: tuple[str, ...]) -> bool:
+    """A product whose result nothing reads: onnxoptimizer's fuse_matmul_add_bias_into_gemm
+    (without eliminate_deadend) leaves each step's ``x_t @ W`` beside the Gemm that replaced
+    it. onnxruntime never runs it; a chain of the live products is the cell."""
+    return not any(name and (name in outputs or graph.consumer_ids(name, node.graph))
+                   for name in node.outputs)
 
 
 def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:

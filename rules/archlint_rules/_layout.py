@@ -249,6 +249,22 @@ class StackInfo:
         return ctx.memo("layout.stacks", walk)
 
 
+def stack_depth(ctx: RuleContext, layer: RecurrentLayer) -> int | None:
+    """How many layers the stack of ``layer`` has (None where it is in no stack walk)."""
+    stacks = StackInfo.of(ctx)
+    root = stacks.root.get(layer.node.id)
+    return None if root is None else sum(r == root for r in stacks.root.values())
+
+
+def whole_stack_rows(ctx: RuleContext, layer: RecurrentLayer, rows: object) -> bool:
+    """Whether ``rows`` on a final state's direction axis are num_layers·D of the stack of
+    ``layer`` (two layers or more): a model output declared as the whole stack's h_n / c_n
+    that holds one layer's state (AL306 reports which layers it drops)."""
+    depth = stack_depth(ctx, layer)
+    d = layer.num_directions
+    return depth is not None and depth >= 2 and d is not None and rows == depth * d
+
+
 def rows_text(rows: tuple[int, int]) -> str:
     return f"rows [{rows[0]}, {rows[1]})"
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import AxisMismatch, axis_mismatches, describe, known_dim, slots_text
+from archlint_rules._layout import whole_stack_rows
 
 _WEIGHT_SLOTS = ("W", "R", "B")
 
@@ -69,7 +70,22 @@ class DirectionMismatch(LayerRule):
             )
             return
         for mismatch in mismatches:
+            if self._whole_stack_declaration(layer, ctx, mismatch):
+                continue
             yield self._slot_finding(layer, ctx, mismatch, d)
+
+    @staticmethod
+    def _whole_stack_declaration(layer: RecurrentLayer, ctx: RuleContext,
+                                 mismatch: AxisMismatch) -> bool:
+        """A final state that is itself a model output declared with num_layers·D rows: the
+        declaration of the whole stack's h_n / c_n over one layer's state (paddle2onnx's
+        stacked GRU once a tool drops the Identity between them). The node computes D rows;
+        AL306 says which layers' states the output drops."""
+        if mismatch.slot not in ("Y_h", "Y_c") or layer.node.graph != "main" \
+                or mismatch.tensor not in ctx.graph.graph_outputs.get("main", ()):
+            return False
+        rows = next(iter(mismatch.actual[axis] for axis in mismatch.wanted))
+        return whole_stack_rows(ctx, layer, rows)
 
     def _slot_finding(
         self, layer: RecurrentLayer, ctx: RuleContext, mismatch: AxisMismatch, d: int

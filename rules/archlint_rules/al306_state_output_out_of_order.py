@@ -9,7 +9,13 @@ from archlint.graph import NodeInfo
 from archlint.patterns import attr_int
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._fixes import node_of
-from archlint_rules._layout import StackInfo, node_text, recurrent_outputs
+from archlint_rules._layout import (
+    StackInfo,
+    node_text,
+    recurrent_outputs,
+    stack_depth,
+    whole_stack_rows,
+)
 
 if TYPE_CHECKING:  # fixes are imported by `archlint fix`, not by a lint
     from archlint.fixes import ModelEditor
@@ -88,15 +94,12 @@ class StateOutputOutOfOrder(Rule):
             if part is None or part[1] not in ("Y_h", "Y_c") or not shape:
                 continue
             layer, slot = part
-            stacks = StackInfo.of(ctx)
-            root = stacks.root.get(layer.node.id)
-            depth = sum(r == root for r in stacks.root.values())
-            d = layer.num_directions
             axis = 1 if layer.layout == 1 else 0
             rows = shape[axis] if len(shape) > axis else None
-            if root is None or depth < 2 or d is None or rows != depth * d:
+            if not whole_stack_rows(ctx, layer, rows):
                 continue
-            k = stacks.index[layer.node.id]
+            depth, d = stack_depth(ctx, layer) or 0, layer.num_directions or 0
+            k = StackInfo.of(ctx).index[layer.node.id]
             yield ctx.finding(
                 self, layer,
                 f"model output {out!r} is declared with {rows} rows on axis {axis} "
