@@ -560,6 +560,15 @@ class ModelGraph:
                     others.append(name)
         return stored, others
 
+    def stored_protos(self, names: Iterable[str], graph: str) -> list[tuple[str, TensorProto]]:
+        """The initializers of ``graph`` itself among ``names`` (as :meth:`stored_operands`
+        counts them), each with its proto: from the index, no view made."""
+        scope = self._scopes.get(graph)
+        if scope is None:
+            return []
+        initializers = scope.initializers
+        return [(name, initializers[name]) for name in names if name in initializers]
+
     def reading_inputs(
         self, op_types: frozenset[str], graph: str, through: frozenset[str]
     ) -> list[str]:

@@ -52,6 +52,7 @@ from archlint.params_types import (
 )
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
+from archlint.stored_copies import equal_copies
 from archlint.weight_sources import Basis, Source, Trace, infer_computed_shapes, trace
 
 __all__ = [
@@ -144,8 +145,9 @@ half of a computed B).
 A tensor read by several nodes (tied weights) is counted once, in the row of its first reader;
 the report lists it. A node whose results nothing reads (a tool left it behind; onnxruntime
 removes it) is a reader after all the others: a weight it shares counts in the live node's
-row, and its row says it is read by nothing. Constants that feed no parameterised node (shape vectors, Reshape
-targets) are not parameters and are reported separately as uncounted initializers.
+row, and its row says it is read by nothing. Constants that feed no parameterised node
+(shape vectors, Reshape targets) are not parameters and are reported separately as
+uncounted initializers.
 
 Layers written out by exporters count as the layer they are:
   - a bias Add after MatMul or a bias-less Conv, also through Reshape, Squeeze, Unsqueeze,
@@ -339,84 +341,34 @@ def _live_first(
     return live + dead
 
 
-# A tensor compared for a stored copy holds at most this many elements: the bytes of each
-# candidate are read (and hashed) once; a bigger weight is left as it is.
-_COPY_ELEMENTS = 1 << 22
-
-
 def _mark_stored_copies(
     rows: list[LayerParams], counted_alone: Mapping[tuple[str, str], tuple[int, int]],
     graph: ModelGraph,
 ) -> None:
     """Rows whose weight holds the very values of a weight an earlier row counts: a stored
-    copy of it, counted in ONNX only (in place, in ``rows``).
-
-    Constant folding copies a weight where it is used: onnxruntime's saved basic level puts a
-    copy of a weight both branches of an If read into each branch (silero VAD: 264,192 more),
-    paddle2onnx folds a cell's transposed weights once per step. Equal values are the same
-    parameter only when they could not be equal by chance: a tensor of at most two distinct
-    values (zero biases, LayerNorm's ones, an untrained Keras bias of zeros and ones) is each
-    layer's own, as tf2onnx's merged equal constants are (docs/params.md)."""
-    by_shape: dict[tuple[int, tuple[int, ...]], list[tuple[tuple[str, str], TensorProto]]] = {}
-    external = TensorProto.EXTERNAL
+    copy of it (archlint/stored_copies.py), counted in ONNX only (in place, in ``rows``).
+    onnxruntime's saved basic level puts a copy of a weight both branches of an If read into
+    each branch (silero VAD: 264,192 more)."""
+    stored: list[tuple[tuple[str, str], TensorProto]] = []
     for key in counted_alone:
         info = graph.tensor(key[1], key[0])
         tensor = None if info is None else info.constant_source
-        if isinstance(tensor, TensorProto) and tensor.data_location != external:
-            by_shape.setdefault((tensor.data_type, tuple(tensor.dims)), []).append((key, tensor))
-    for (_, dims), group in by_shape.items():
-        if len(group) < 2 or not 2 < (known_product(dims) or 0) <= _COPY_ELEMENTS:
-            continue
-        first_of: dict[bytes, tuple[str, str]] = {}
-        varied: dict[bytes, bool] = {}  # decoded once per content
-        for key, tensor in group:
-            data = _stored_bytes(tensor)
-            if data is None:
-                continue
-            first = first_of.setdefault(data, key)
-            if first == key:
-                continue
-            if data not in varied:
-                varied[data] = _varied(tensor)
-            if not varied[data]:
-                continue
-            row_at, slot_at = counted_alone[key]
-            owner_row, owner_slot = counted_alone[first]
-            row, original = rows[row_at], rows[owner_row].slots[owner_slot]
-            entry = row.slots[slot_at]
-            if not entry.pytorch and not entry.keras:
-                continue  # already counted in ONNX only (a per-step QDQ bias copy)
-            slots = list(row.slots)
-            slots[slot_at] = replaced(entry, pytorch=0, keras=0)
-            note = (f"{entry.slot} {entry.tensor!r} holds the values of {original.tensor!r} "
-                    f"({rows[owner_row].label}'s {original.slot}): a stored copy of that "
-                    "weight (stored twice by the exporter or by constant folding), counted "
-                    "in ONNX only")
-            rows[row_at] = replaced(row, slots=tuple(slots), notes=(*row.notes, note))
-
-
-def _stored_bytes(tensor: TensorProto) -> bytes | None:
-    """The tensor's values as stored, with its type: equal only for equal values."""
-    if tensor.raw_data:
-        return bytes(tensor.raw_data)
-    for field_name in ("float_data", "int32_data", "int64_data", "double_data"):
-        values = getattr(tensor, field_name)
-        if len(values):
-            return field_name.encode() + repr(list(values)).encode()
-    return None
-
-
-def _varied(tensor: TensorProto) -> bool:
-    """Whether the tensor holds more than two distinct values."""
-    from archlint.tensor_values import to_array
-
-    try:
-        values = to_array(tensor)
-    except Exception:  # malformed data: not compared
-        return False
-    import numpy as np
-
-    return int(np.unique(values).size) > 2
+        if isinstance(tensor, TensorProto):
+            stored.append((key, tensor))
+    for key, first in equal_copies(stored).items():
+        row_at, slot_at = counted_alone[key]
+        owner_row, owner_slot = counted_alone[first]
+        row, original = rows[row_at], rows[owner_row].slots[owner_slot]
+        entry = row.slots[slot_at]
+        if not entry.pytorch and not entry.keras:
+            continue  # already counted in ONNX only (a per-step QDQ bias copy)
+        slots = list(row.slots)
+        slots[slot_at] = replaced(entry, pytorch=0, keras=0)
+        note = (f"{entry.slot} {entry.tensor!r} holds the values of {original.tensor!r} "
+                f"({rows[owner_row].label}'s {original.slot}): a stored copy of that "
+                "weight (stored twice by the exporter or by constant folding), counted "
+                "in ONNX only")
+        rows[row_at] = replaced(row, slots=tuple(slots), notes=(*row.notes, note))
 
 
 def _bias_copy(

@@ -70,6 +70,10 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
     # one bias stored again per step (quantized with each step's scale): ONNX only
     slots.extend(SlotCount("B", s.tensor, s.elements, 0, 0, sources=_stored(s))
                  for s in cell.bias_copies)
+    # a weight stored again per step (a folded per-step Transpose of it): ONNX only
+    recurrent = {s.shape for s in cell.recurrent_kernel}
+    slots.extend(SlotCount("R" if s.shape in recurrent else "W", s.tensor, s.elements, 0, 0,
+                           sources=_stored(s)) for s in cell.weight_copies)
     # the diagonal weights are a Keras 2 PeepholeLSTMCell's too (TF1's LSTMCell counts them)
     slots.extend(SlotCount("P", s.tensor, s.elements, s.elements, s.elements,
                            sources=_stored(s)) for s in cell.peephole)
@@ -152,10 +156,18 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     if cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "
                      f"({_TORCH_NAMES[cell.cell]})")
+    if cell.weight_copies:
+        copies = len(cell.weight_copies)
+        notes.append(f"W/R: {copies} more stored cop{'ies' if copies > 1 else 'y'} of the "
+                     "weights, holding their very values, one per step (constant folding of a "
+                     "per-step Transpose or Identity: paddle2onnx, polygraphy): counted in "
+                     "ONNX only; each weight counts once in PyTorch and Keras")
     if cell.bias_copies:
         copies = len(cell.bias_copies)
+        why = ("stored apart by the constant folding that copied the weights"
+               if cell.weight_copies else
+               "quantized in int32 with each step's input scale (onnxruntime's QDQ format)")
         notes.append(f"B: {copies} more stored cop{'ies' if copies > 1 else 'y'} of the "
-                     "biases, one per step, quantized in int32 with each step's input scale "
-                     "(onnxruntime's QDQ format): counted in ONNX only; each bias counts once "
-                     "in PyTorch and Keras")
+                     f"biases, one per step, {why}: counted in ONNX only; each bias counts "
+                     "once in PyTorch and Keras")
     return tuple(notes)

@@ -29,7 +29,12 @@ BROKEN = {"gru_l2.onnx": [("AL001", "warning"), ("AL306", "error")]}
 # nn.GRUCell stepped once per call: recognised as a GRU step (AL025 says it is counted, not
 # checked), through the Identity paddle2onnx writes after each op of the cell (it was not:
 # the Identities took the hops a step's sum may take)
-RECOGNISED = {"gru_cell_step.onnx": [("AL025", "info")]}
+RECOGNISED = {"gru_cell_step.onnx": [("AL025", "info")],
+              "lstm_cell_loop.onnx": [("AL025", "info")]}
+# nn.LSTMCell in a Python loop of 5 steps: the default polygraphy folding stores each step's
+# transposed W [8, 24] and R [6, 24] apart, 4 copies after the first step's, counted in ONNX
+# only (the chain was no layer: 10 plain MatMuls, b_hh uncounted, 360 of Paddle's 384)
+STORED_COPIES = {"lstm_cell_loop.onnx": 4 * (8 * 24 + 6 * 24)}
 
 
 def _findings(name: str) -> list[tuple[str, str]]:
@@ -67,7 +72,8 @@ def test_each_model_counts_what_paddle_counts(name: str) -> None:
                     if row.kind == "recurrent")
     assert recurrent == MANIFEST[name]["paddle_recurrent_params"]
     # Paddle counts BatchNorm's running mean and variance as parameters; PyTorch does not
-    assert report.total(Convention.ONNX) == MANIFEST[name]["paddle_params"]
+    assert report.total(Convention.ONNX) \
+        == MANIFEST[name]["paddle_params"] + STORED_COPIES.get(name, 0)
 
 
 @pytest.mark.parametrize("dim", ["unk__7", "DynamicDimension.3", "p2o.DynamicDimension.0"])
@@ -87,3 +93,18 @@ def test_a_gru_cell_step_is_recognised_through_paddles_identities() -> None:
     assert (layer.op_type, layer.recognised_as.value, layer.input_size,
             layer.effective_hidden_size) == ("GRU", "step", 8, 6)
     assert sum(node.op_type == "Identity" for node in graph.nodes.values()) == 15
+
+
+def test_an_lstm_cell_loop_folded_once_per_step_is_one_layer() -> None:
+    """Equal-valued per-step copies of W and R are read as the one weight they were; the
+    steps' biases are b_ih and b_hh (b_hh was uncounted), and the copies count in ONNX only."""
+    graph = build_graph(load_model(HERE / "lstm_cell_loop.onnx"))
+    [layer] = build_layers(graph)
+    assert (layer.op_type, layer.recognised_as.value, layer.input_size,
+            layer.effective_hidden_size) == ("LSTM", "unrolled", 8, 6)
+    [row] = [row for row in count_model("m", graph, [layer]).layers if row.kind == "recurrent"]
+    copies = [slot for slot in row.slots if slot.pytorch == 0 and slot.keras == 0]
+    assert sorted((slot.slot, slot.elements) for slot in copies) \
+        == [("R", 144)] * 4 + [("W", 192)] * 4
+    assert (row.total(Convention.PYTORCH), row.total(Convention.KERAS)) == (384, 360)
+    assert any(note.startswith("W/R: 8 more stored copies of the weights") for note in row.notes)

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from archlint.graph import ModelGraph, NodeInfo
+from archlint.onnx_protos import TensorProto
 from archlint.patterns import (
     DimOf,
     attr_int,
@@ -23,6 +24,7 @@ from archlint.patterns import (
     slice_spec,
 )
 from archlint.shapes import Shape, known_product
+from archlint.stored_copies import equal_copies
 
 __all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "step_axis", "step_window",
            "weight_sources"]
@@ -92,6 +94,7 @@ _QUANTIZERS = frozenset({"QuantizeLinear", "DynamicQuantizeLinear"})
 # layer's gates, 4 or 8 pieces): not followed, which also bounds ``Concat(w, w)`` repeated
 _MAX_WEIGHT_PIECES = 1024
 _SEARCH_LIMIT = 400  # nodes visited by one upstream walk: bounded on huge graphs
+_VIEW_DEPTH = 4  # views (Cast, Identity) followed from a product's result to the Add after it
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,9 @@ class CellFacts:
     # stored copies of a bias in ``bias``, one per use (onnxruntime's QDQ quantizes a Gemm's C
     # in int32 with each step's input scale): stored, so counted in ONNX only
     bias_copies: tuple[WeightSource, ...] = ()
+    # stored copies of a weight in ``kernel`` or ``recurrent_kernel``, one per step (a per-step
+    # Transpose of it folded into its own initializer): stored, so counted in ONNX only
+    weight_copies: tuple[WeightSource, ...] = ()
     # the axis of ``sequence`` each step takes x_t from (a Gather's, a Scan's scan axis); None
     # when not known or when there is no sequence
     sequence_axis: int | None = None
@@ -177,7 +183,7 @@ class CellFacts:
     @property
     def sources(self) -> tuple[WeightSource, ...]:
         return (*self.kernel, *self.recurrent_kernel, *self.bias, *self.peephole,
-                *self.bias_copies)
+                *self.bias_copies, *self.weight_copies)
 
 
 def _sum_elements(sources: Iterable[WeightSource]) -> int | None:
@@ -344,6 +350,9 @@ class _WeightProduct:
     # the other nodes of a dynamically quantized product (``node`` is its dequantizing Mul):
     # the MatMulInteger, the Cast, the DynamicQuantizeLinear of x and the scales' Mul
     members: frozenset[str] = frozenset()
+    # the stored tensors ``sources`` stand for: copies holding the very values of an earlier
+    # product's weight (:func:`_by_value`), counted in ONNX only
+    copies: tuple[WeightSource, ...] = ()
 
 
 def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
@@ -356,6 +365,44 @@ def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
         if product is not None:
             found.append(product)
     return found
+
+
+# The most products of one weight shape whose weights are compared by value: the steps of
+# a chain, not a plain graph's thousands of equal-shaped weights
+MAX_COMPARED_STEPS = 1024
+
+
+def _by_value(graph: ModelGraph, products: list[_WeightProduct]) -> list[_WeightProduct]:
+    """``products`` with each weight that holds the very values of an earlier product's read
+    as that weight, the copy kept in ``copies``: paddle2onnx and polygraphy fold a cell's
+    per-step Transpose or Identity of one weight into one initializer per step
+    (archlint/stored_copies.py)."""
+    first: dict[tuple[str, str], WeightSource] = {}
+    for product in products:
+        for source in product.sources:
+            first.setdefault(source.key, source)
+    alias = equal_copies(((key, tensor) for key, source in first.items()
+                          if isinstance(tensor := _stored_tensor(graph, source), TensorProto)),
+                         max_group=MAX_COMPARED_STEPS)
+    if not alias:
+        return products
+    found = []
+    for product in products:
+        if any(source.key in alias for source in product.sources):
+            shared = [(first[alias[s.key]], s) if s.key in alias else (s, None)
+                      for s in product.sources]
+            if all(copy is None or original.transposed == copy.transposed
+                   for original, copy in shared):
+                product = dataclasses.replace(
+                    product, sources=tuple(original for original, _ in shared),
+                    copies=tuple(copy for _, copy in shared if copy is not None))
+        found.append(product)
+    return found
+
+
+def _stored_tensor(graph: ModelGraph, source: WeightSource) -> object:
+    info = graph.tensor(source.tensor, source.graph)
+    return None if info is None else info.constant_source
 
 
 def _read_by_nothing(graph: ModelGraph, node: NodeInfo, outputs: tuple[str, ...]) -> bool:
@@ -645,15 +692,21 @@ def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
 
 def _chain_bias(
     graph: ModelGraph, walks: list[_Upstream], projection_adds: frozenset[str],
-    used: set[tuple[str, str]],
-) -> tuple[WeightSource, ...]:
+    used: set[tuple[str, str]], folded: Iterable[_WeightProduct] = (),
+) -> tuple[tuple[WeightSource, ...], tuple[WeightSource, ...]]:
     """An unrolled chain's biases: what is added to its hoisted input projection (the one
     product over the whole sequence; ``projection_adds`` are the Adds after it), and what the
     steps add each (a bias every step adds is read by two steps or more; a step's own nodes
     are those no earlier step's walk reached). A tensor only one step adds is that step's
     state product folded by the exporter: with no initial state, torch's dynamo export of a
     Keras 3 layer (torch backend) stores ``zeros @ R`` (plus the recurrent bias, for a GRU) as
-    ``[1, g·H]``, which the first step adds where each later step adds ``h @ R``."""
+    ``[1, g·H]``, which the first step adds where each later step adds ``h @ R``.
+
+    ``folded``: the cell's products where its weights are stored once per step
+    (:func:`_by_value`); the tool that folded them stored each step's bias apart too, and a
+    bias whose very values another step adds is that step's bias, stored again, as is one
+    added to a product's result (the last step's, which no later step reads). Returns
+    (biases, those stored copies)."""
     step_of: dict[str, int] = {}
     for k, walk in enumerate(walks):
         for node_id in walk.nodes:
@@ -661,11 +714,39 @@ def _chain_bias(
     nodes = frozenset(step_of) | projection_adds
     steps: dict[tuple[str, str], set[int]] = {}
     added = list(_added_constants(graph, nodes, used))
+    alias: dict[tuple[str, str], tuple[str, str]] = {}
+    after: list[WeightSource] = []
+    if folded:
+        after = [source for source, _ in _added_constants(
+            graph, _adds_after(graph, folded) - nodes, used)]
+        alias = equal_copies(((source.key, tensor) for source in _dedupe(
+            (*(s for s, _ in added), *after))
+            if isinstance(tensor := _stored_tensor(graph, source), TensorProto)),
+            any_values=True)
     for source, node_id in added:
-        steps.setdefault(source.key, set()).add(
+        steps.setdefault(alias.get(source.key, source.key), set()).add(
             -1 if node_id in projection_adds else step_of[node_id])
-    return _dedupe(source for source, _ in added if -1 in steps[source.key] or (
-        len(steps[source.key]) >= 2 and not _folded_zero_state(graph, source)))
+    kept = _dedupe(source for source, _ in added
+                   if -1 in steps[key := alias.get(source.key, source.key)] or (
+                       len(steps[key]) >= 2 and not _folded_zero_state(graph, source)))
+    biases = tuple(s for s in kept if s.key not in alias)
+    held = {s.key for s in biases}
+    return biases, _dedupe(s for s in (*kept, *after) if s.key in alias and alias[s.key] in held)
+
+
+def _adds_after(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozenset[str]:
+    """The Adds that read a product's result, past views of it (a float16 model's Casts)."""
+    found: set[str] = set()
+    for product in products:
+        names = list(product.node.outputs)
+        for _ in range(_VIEW_DEPTH):
+            readers = [node for name in names if name
+                       for node in graph.consumers_of(name, product.node.graph)]
+            found.update(node.id for node in readers if _as_float_op(node) == "Add")
+            names = [out for node in readers if node.op_type in _VIEWS for out in node.outputs]
+            if not names:
+                break
+    return frozenset(found)
 
 
 def _folded_zero_state(graph: ModelGraph, source: WeightSource) -> bool:

@@ -19,9 +19,11 @@ from archlint.cells._trace import (
     _SEARCH_LIMIT,
     _SEQUENCE_VIEW_OPS,
     _VIEWS,
+    MAX_COMPARED_STEPS,
     CellFacts,
     NoMatch,
     WeightSource,
+    _by_value,
     _chain_bias,
     _check_activations,
     _concat_parts,
@@ -49,6 +51,7 @@ from archlint.cells._trace import (
 )
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.patterns import gather_spec, slice_spec
+from archlint.stored_copies import equal_copies
 
 __all__ = ["match_unrolled"]
 
@@ -56,9 +59,11 @@ __all__ = ["match_unrolled"]
 def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | NoMatch]:
     """Every chain of stored-weight products in ``scope`` where each step's state product
     reads the previous step: an unrolled LSTM / GRU / SimpleRNN."""
-    if not _products_may_share_weights(graph, scope):
+    stored, traced = graph.stored_operands(_PRODUCTS, scope, 1)
+    if not _products_may_share_weights(graph, scope, stored, traced) \
+            and not _products_may_hold_copies(graph, scope, stored):
         return []  # a chain is made of products that share their weights
-    products = _weight_products(graph, scope)
+    products = _by_value(graph, _weight_products(graph, scope))
     if len(products) < 2:
         return []
     all_ids = frozenset(p.node.id for p in products)
@@ -116,20 +121,21 @@ def _copies_across_chains(found: list[CellFacts | NoMatch]) -> list[CellFacts | 
     return kept
 
 
-def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
+def _products_may_share_weights(
+    graph: ModelGraph, scope: str, stored: dict[str, int], traced: list[str]
+) -> bool:
     """Whether two MatMul/Gemm of ``scope`` may read the same stored weights: a cheap first
     look (a product whose weight is an initializer of the scope itself is keyed by its name
     from the index; only the others are traced) that never says no where
     :func:`_weight_products` would group two products. A big plain graph, one weight per
     MatMul, is passed over without tracing its tens of thousands of products."""
-    stored, others = graph.stored_operands(_PRODUCTS, scope, 1)
     if any(count >= 2 for count in stored.values()):
         return True
     quantized, _ = graph.stored_operands(_QLINEAR_PRODUCTS, scope, 3)  # their W is input 3
     if any(count >= 2 for count in quantized.values()):
         return True
     keys: dict[frozenset[tuple[str, str]], int] = {}
-    for weight in others:
+    for weight in traced:
         sources = weight_sources(graph, weight, scope)
         if not sources:
             continue
@@ -142,6 +148,22 @@ def _products_may_share_weights(graph: ModelGraph, scope: str) -> bool:
         if keys[key] >= 2:
             return True
     return False
+
+
+# the most stored product weights of one scope compared for per-step copies: a chain's
+# steps, a few weights each, with a model's other layers around them
+MAX_COPY_CANDIDATES = 8 * MAX_COMPARED_STEPS
+
+
+def _products_may_hold_copies(graph: ModelGraph, scope: str, stored: dict[str, int]) -> bool:
+    """Whether two MatMul/Gemm of ``scope`` read initializers of the very same values (one
+    weight folded once per step: archlint/stored_copies.py), where no two read one weight.
+    Not looked for among more than :data:`MAX_COPY_CANDIDATES` weights: a big plain graph
+    (100k nodes of MatMul blocks, 33k weights of one shape) is passed over without reading
+    every weight's type and shape."""
+    if len(stored) > MAX_COPY_CANDIDATES:
+        return False
+    return bool(equal_copies(graph.stored_protos(stored, scope), max_group=MAX_COMPARED_STEPS))
 
 
 def _chain_of(
@@ -277,7 +299,12 @@ def _match_chain(
     hoisted = _downstream_adds(graph, kernel_products) if len(kernel_products) == 1 \
         else frozenset()
     own, copies = _own_biases((*chain, *kernel_products))
-    bias = _dedupe((*_chain_bias(graph, walks, hoisted, used), *own))
+    weight_copies = _dedupe(c for p in (*chain, *kernel_products) for c in p.copies)
+    # where the weights are stored once per step, every product of them (a probe step's
+    # too) may add its own copy of the bias
+    added, folded = _chain_bias(graph, walks, hoisted, used, [
+        p for p in products if weight_copies and {s.key for s in p.sources} & used])
+    bias = _dedupe((*added, *own))
     nodes = frozenset({*ids, *kernel_ids})
     sequence, sequence_axis = _sliced_sequence(graph, ordered)
     if sequence is not None and sequence_axis is not None:
@@ -290,7 +317,8 @@ def _match_chain(
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
         reset_after=(not reset_before) if core.cell == "GRU" else None,
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
-        sequence=sequence, steps=steps, nodes=nodes, bias_copies=copies,
+        sequence=sequence, steps=steps, nodes=nodes, bias_copies=_dedupe((*copies, *folded)),
+        weight_copies=weight_copies,
         sequence_axis=sequence_axis, stepped=stepped,
     )
 
@@ -344,7 +372,10 @@ def _joint_chain(
         return failure
     used = {s.key for s in sources}
     own, copies = _own_biases(chain)
-    bias = _dedupe((*_chain_bias(graph, walks, frozenset(), used), *own))
+    weight_copies = _dedupe(c for p in chain for c in p.copies)
+    added, folded = _chain_bias(graph, walks, frozenset(), used,
+                                chain if weight_copies else ())
+    bias = _dedupe((*added, *own))
     states = [dataclasses.replace(p, data=pair[k]) for p, pair in stepping]
     ids = frozenset(p.node.id for p in chain)
     return CellFacts(
@@ -352,7 +383,8 @@ def _joint_chain(
         input_size=rows - hidden, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
         bias=bias, reset_after=False if resets else None, direction=direction,
         returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
-        steps=_steps(graph, steps), nodes=ids, joint_kernel=True, bias_copies=copies,
+        steps=_steps(graph, steps), nodes=ids, joint_kernel=True,
+        bias_copies=_dedupe((*copies, *folded)), weight_copies=weight_copies,
         stepped=_cut_from(*_sliced_sequence(graph, steps))
         if _from_the_start(graph, steps) else None,
     )

@@ -1,0 +1,87 @@
+"""Stored tensors that hold the very values of another: the copies constant folding makes of
+one weight where it is used (paddle2onnx and polygraphy fold a cell's transposed weights once
+per step; onnxruntime's saved basic level puts a weight both branches of an If read into each
+branch). params counts such a copy in ONNX only; the cell matchers read the steps of such a
+chain as sharing one weight.
+
+Equal values are the same parameter only when they could not be equal by chance: a tensor of
+at most two distinct values (zero biases, LayerNorm's ones, an untrained Keras bias of zeros
+and ones) is each layer's own, as tf2onnx's merged equal constants are (docs/params.md). Only
+data stored in the model file is compared; a tensor in external data is left as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from typing import TypeVar
+
+from archlint.onnx_protos import TensorProto
+from archlint.shapes import known_product
+
+__all__ = ["MAX_COPY_ELEMENTS", "equal_copies"]
+
+# A tensor compared for a stored copy holds at most this many elements: the bytes of each
+# candidate are read (and hashed) once; a bigger weight is left as it is.
+MAX_COPY_ELEMENTS = 1 << 22
+
+Key = TypeVar("Key", bound=Hashable)
+
+
+def equal_copies(
+    tensors: Iterable[tuple[Key, TensorProto]], max_group: int | None = None, *,
+    any_values: bool = False,
+) -> dict[Key, Key]:
+    """Each key whose tensor holds the values of an earlier one (in the order given) -> that
+    earlier key. ``max_group``: tensors of one type and shape are compared only where there
+    are at most this many (a chain's steps, not a plain graph's thousands of equal-shaped
+    weights). ``any_values``: equal is a copy however few values the tensors hold (where
+    the context already says they are one tensor: the biases each step of a chain adds,
+    once its weights are copies)."""
+    by_shape: dict[tuple[int, tuple[int, ...]], list[tuple[Key, TensorProto]]] = {}
+    external = TensorProto.EXTERNAL
+    for key, tensor in tensors:
+        if tensor.data_location != external:
+            by_shape.setdefault((tensor.data_type, tuple(tensor.dims)), []).append((key, tensor))
+    found: dict[Key, Key] = {}
+    for (_, dims), group in by_shape.items():
+        if len(group) < 2 or (max_group is not None and len(group) > max_group) \
+                or not (0 if any_values else 2) < (known_product(dims) or 0) \
+                <= MAX_COPY_ELEMENTS:
+            continue
+        first_of: dict[bytes, Key] = {}
+        varied: dict[bytes, bool] = {}  # decoded once per content
+        for key, tensor in group:
+            data = _stored_bytes(tensor)
+            if data is None:
+                continue
+            first = first_of.setdefault(data, key)
+            if first == key:
+                continue
+            if data not in varied:
+                varied[data] = any_values or _varied(tensor)
+            if varied[data]:
+                found[key] = first
+    return found
+
+
+def _stored_bytes(tensor: TensorProto) -> bytes | None:
+    """The tensor's values as stored, with its type: equal only for equal values."""
+    if tensor.raw_data:
+        return bytes(tensor.raw_data)
+    for field_name in ("float_data", "int32_data", "int64_data", "double_data"):
+        values = getattr(tensor, field_name)
+        if len(values):
+            return field_name.encode() + repr(list(values)).encode()
+    return None
+
+
+def _varied(tensor: TensorProto) -> bool:
+    """Whether the tensor holds more than two distinct values."""
+    from archlint.tensor_values import to_array
+
+    try:
+        values = to_array(tensor)
+    except Exception:  # malformed data: not compared
+        return False
+    import numpy as np
+
+    return int(np.unique(values).size) > 2
