@@ -70,22 +70,35 @@ class DirectionMismatch(LayerRule):
             )
             return
         for mismatch in mismatches:
-            if self._whole_stack_declaration(layer, ctx, mismatch):
-                continue
             yield self._slot_finding(layer, ctx, mismatch, d)
 
+    def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        """Each layer's findings (layer-only, above), less a final state that is itself a
+        model output declared with num_layers·D rows: the declaration of the whole stack's
+        h_n / c_n over one layer's state (paddle2onnx's stacked GRU once a tool drops the
+        Identity between them). The node computes D rows; AL306 says which layers' states
+        the output drops."""
+        stack_states = self._whole_stack_declarations(ctx) if ctx.layers else set()
+        for finding in super().check(ctx):
+            where = finding.location
+            if (where.graph, where.node_index, where.output) not in stack_states:
+                yield finding
+
     @staticmethod
-    def _whole_stack_declaration(layer: RecurrentLayer, ctx: RuleContext,
-                                 mismatch: AxisMismatch) -> bool:
-        """A final state that is itself a model output declared with num_layers·D rows: the
-        declaration of the whole stack's h_n / c_n over one layer's state (paddle2onnx's
-        stacked GRU once a tool drops the Identity between them). The node computes D rows;
-        AL306 says which layers' states the output drops."""
-        if mismatch.slot not in ("Y_h", "Y_c") or layer.node.graph != "main" \
-                or mismatch.tensor not in ctx.graph.graph_outputs.get("main", ()):
-            return False
-        rows = next(iter(mismatch.actual[axis] for axis in mismatch.wanted))
-        return whole_stack_rows(ctx, layer, rows)
+    def _whole_stack_declarations(ctx: RuleContext) -> set[tuple[str, int, str]]:
+        outputs = set(ctx.graph.graph_outputs.get("main", ()))
+        found: set[tuple[str, int, str]] = set()
+        for layer in ctx.layers:
+            if layer.node.graph != "main":
+                continue
+            axis = 1 if layer.layout == 1 else 0
+            for slot in ("Y_h", "Y_c"):
+                ref = layer.outputs.get(slot)
+                if ref is not None and ref.name in outputs and ref.shape is not None \
+                        and len(ref.shape) > axis and whole_stack_rows(ctx, layer,
+                                                                        ref.shape[axis]):
+                    found.add((layer.node.graph, layer.node.index, slot))
+        return found
 
     def _slot_finding(
         self, layer: RecurrentLayer, ctx: RuleContext, mismatch: AxisMismatch, d: int
