@@ -7,6 +7,8 @@
   batch axis is then h0's fixed axis 1. onnxruntime refuses batch 3; nothing said so before
   (the state's own shape, [1, 2, 8], no longer carries the symbol AL310 looks for).
 - AL302 behind a stale declaration (fixtures/AL302/make_torch_bi_reshape_dynamo.py).
+- AL302 on a target of numbers only (fixtures/AL302/make_torch_reshape_count.py).
+- AL308 on a learned state expanded to the traced batch (fixtures/AL308/make_torch_expand_h0.py).
 - AL316 where onnxruntime's MatMul+Add fusion turns a fully static stale declaration into a
   fixed-size Reshape.
 """
@@ -53,6 +55,46 @@ def test_a_baked_length_behind_a_stale_declaration_is_al302() -> None:
     assert found == [
         ("AL316", "warning", "node_lstm__0", "[batch, 5, 16]"),
         ("AL302", "error", "node_Reshape_145", "[-1, 5, 16]")]
+
+
+def test_a_numbers_only_target_on_dynamic_axes_is_al302() -> None:
+    """fixtures/AL302/torch_reshape_count_classic.onnx (make_torch_reshape_count.py):
+    ``y.reshape(T * B, 2 * H)`` with Python ints, classic exporter: the constant [10, 12] on
+    [T, B, 2, 6] fixes the element count; no 0 or -1 aligns with an axis, and the rule said
+    nothing. onnxruntime fails at every other time or batch (the opset sweep found it at
+    every opset from 9 to 17)."""
+    folder = FIXTURES / "AL302"
+    runs = json.loads((folder / "torch_reshape_count_classic.json").read_text())["runs"]
+    assert runs["T=5,B=2"]["max_abs_diff_vs_torch"] < 1e-6
+    assert all("running Reshape node" in runs[key]["onnxruntime_error"]
+               for key in ("T=7,B=2", "T=5,B=3"))
+    proc = run_archlint("lint", str(folder / "torch_reshape_count_classic.onnx"),
+                        "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    [finding] = json.loads(proc.stdout)["models"][0]["findings"]
+    assert (finding["code"], finding["severity"], finding["location"]["node"],
+            finding["location"]["input"], finding["actual"]) == (
+        "AL302", "error", "/Reshape", "shape", "[10, 12]")
+    assert "fixes the element count at 120, so 'T' × 'B' (dynamic in graph input 'x') must " \
+        "multiply to 10" in finding["message"]
+
+
+def test_a_learned_state_expanded_to_the_traced_batch_is_al308() -> None:
+    """fixtures/AL308/torch_expand_h0_classic.onnx (make_torch_expand_h0.py): the classic
+    exporter writes ``h0.expand(1, B, H)`` (B a Python int) with a Where over constants as the
+    shape; onnx's inference leaves the state's batch unknown and AL308 said nothing. The
+    folded shape holds batch 2; onnxruntime refuses batch 3."""
+    folder = FIXTURES / "AL308"
+    runs = json.loads((folder / "torch_expand_h0_classic.json").read_text())["runs"]
+    assert runs["B=2"]["max_abs_diff_vs_torch"] < 1e-6
+    assert "Input initial_h must have shape {1,3,6}" in runs["B=3"]["onnxruntime_error"]
+    proc = run_archlint("lint", str(folder / "torch_expand_h0_classic.onnx"), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    [finding] = json.loads(proc.stdout)["models"][0]["findings"]
+    assert (finding["code"], finding["severity"], finding["location"]["node"],
+            finding["location"]["input"], finding["expected"], finding["actual"]) == (
+        "AL308", "error", "/rnn/GRU", "initial_h", "batch 'B' (from Shape(X))", "batch 2")
+    assert finding["help"].startswith("Expand it to X's batch")
 
 
 _FUSED = """<ir_version: 8, opset_import: ["" : 17]>

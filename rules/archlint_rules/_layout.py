@@ -6,11 +6,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from archlint.api import RuleContext
+from archlint.folded_ints import folded_ints
 from archlint.graph import NodeInfo, TensorInfo
 from archlint.patterns import (
     FlattenPath,
     attr_int,
-    const_ints,
     flatten_paths,
     is_model_input,
     layer_stacks,
@@ -356,9 +356,37 @@ def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | 
         return f"Constant {producer.label!r}"
     shape_at = {"ConstantOfShape": 0, "Expand": 1}.get(producer.op_type)
     if shape_at is not None and len(producer.inputs) > shape_at \
-            and const_ints(ctx.graph, producer.inputs[shape_at], producer.graph) is not None:
+            and folded_ints(ctx.graph, producer.inputs[shape_at], producer.graph) is not None:
         return f"{producer.op_type} {producer.label!r} with a constant shape"
     return None
+
+
+def folded_state_batch(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> int | None:
+    """The batch a state made by an Expand or ConstantOfShape holds, where onnx's inference
+    leaves it unknown: the shape is computed from constants (torch's classic exporter writes
+    ``h0.expand(1, B, H)``'s shape as a Where over constants, archlint/folded_ints.py)."""
+    ref = layer.inputs.get(slot)
+    if ref is None:
+        return None
+    origin = state_source(ctx.graph, ref.name, layer.node.graph, state_batch_axis(layer))
+    producer = origin.producer
+    shape_at = {"ConstantOfShape": 0, "Expand": 1}.get(producer.op_type) \
+        if producer is not None else None
+    if producer is None or shape_at is None or origin.axis is None \
+            or len(producer.inputs) <= shape_at:
+        return None
+    target = folded_ints(ctx.graph, producer.inputs[shape_at], producer.graph)
+    if target is None or not -len(target) <= origin.axis < len(target):
+        return None
+    dim = target[origin.axis]
+    if producer.op_type == "Expand" and dim == 1:  # the input's axis, broadcast right-aligned
+        data = ctx.graph.tensor(producer.inputs[0], producer.graph)
+        shape = None if data is None else data.shape
+        offset = len(target) - len(shape) if shape is not None else 0
+        kept = shape[origin.axis - offset] if shape is not None \
+            and 0 <= origin.axis - offset < len(shape) else 1
+        return kept if isinstance(kept, int) else None
+    return dim
 
 
 # --- packed (h, c) states ------------------------------------------------------------------------

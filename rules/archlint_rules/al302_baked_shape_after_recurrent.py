@@ -40,7 +40,10 @@ class BakedShapeAfterRecurrent(Rule):
     whether the constraint was meant, cannot be told. So is a target whose first axis is a
     number > 1 where the input's first axis is dynamic, the -1 after it: ``[2, -1]`` on
     ``[batch, 5, 12]`` runs at every batch and keeps 2 rows, each cut across the batch
-    (paddle's ``reshape(y, [2, -1])`` traced at batch 2 gives ``[2, 90]`` at batch 3). The
+    (paddle's ``reshape(y, [2, -1])`` traced at batch 2 gives ``[2, 90]`` at batch 3). A
+    target of numbers only (no 0, no -1) on an input with a dynamic axis is an error: it fixes
+    the element count, so only the traced sizes run (torch's classic exporter writes
+    ``y.reshape(T * B, 2 * H)`` with Python ints as ``[10, 12]`` on ``[T, B, 2, 6]``). The
     data's shape is what the graph computes: where a Transpose, Identity or Cast makes it and
     its declaration fixes an axis the op makes dynamic (AL316: torch's dynamo exporter
     declares ``[batch, 5, 16]`` for ``[batch, time, 16]``), the dynamic axis is the one judged.
@@ -95,6 +98,8 @@ class BakedShapeAfterRecurrent(Rule):
                 yield self._factor_finding(ctx, node, shape, target, factor, symbols)
             elif node.op_type == "Reshape" and _leads_across(shape, target, symbols):
                 yield self._leading_finding(ctx, node, shape, target, symbols)
+            elif node.op_type == "Reshape" and _fixed_count(shape, target, symbols):
+                yield self._count_finding(ctx, node, shape, target, symbols)
         yield from self._constant_of_shape(ctx, symbols)
 
     def _factor_finding(
@@ -122,6 +127,31 @@ class BakedShapeAfterRecurrent(Rule):
             "shapes that cover these axes (torch: the classic exporter, dynamo=False, computes "
             "view()'s target from the input's shape). As it is, other sizes fail in the "
             "Reshape or regroup its rows silently.",
+        )
+
+    def _count_finding(
+        self, ctx: RuleContext, node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...],
+        symbols: dict[str, str],
+    ) -> Finding:
+        """An error: a target of numbers only fixes the element count, so the input's dynamic
+        axes hold only the sizes whose product gives it (torch's classic exporter writes
+        ``y.reshape(T * B, H)`` with Python ints as the constant ``[10, 12]``)."""
+        dynamic = [dim for dim in shape if isinstance(dim, str)]
+        names = " × ".join(repr(dim) for dim in dynamic)
+        inputs = sorted({symbols[dim] for dim in dynamic})
+        fixed, count = _products(shape, target)
+        return ctx.finding(
+            self, node,
+            f"{node_text(node)} has the constant target {ints_text(target)} for input "
+            f"{format_shape(shape)}: it fixes the element count at {count}, so {names} "
+            f"(dynamic in graph input {', '.join(map(repr, inputs))}) must multiply to "
+            f"{count // fixed if count % fixed == 0 else f'{count}/{fixed}'}, the sizes the "
+            "export traced",
+            input="shape", expected="a target computed from Shape() of the input, or 0 / -1 "
+            "where it keeps or takes the dynamic axes", actual=ints_text(target),
+            help="Compute the target from the input's shape (torch: x.size(0) traced by the "
+            "classic exporter, or reshape(-1, H) / flatten(0, 1)), or re-export with dynamic "
+            "shapes that cover these axes. As it is, every other size fails in the Reshape.",
         )
 
     def _leading_finding(
@@ -305,6 +335,18 @@ def _leads_across(
     a first output axis that is not the leading dynamic axis cuts across it."""
     return bool(shape) and bool(target) and isinstance(shape[0], str) \
         and shape[0] in symbols and target[0] > 1 and _numbers_and_one_minus_one(target)
+
+
+def _fixed_count(
+    shape: tuple[Dim, ...], target: tuple[int, ...], symbols: dict[str, str]
+) -> bool:
+    """Whether a target of positive numbers only (no 0, no -1) meets an input with a dynamic
+    axis of a graph input, every other axis a number: the element count is the target's
+    whatever those axes are (``[10, 12]`` on ``[T, B, 12]``)."""
+    return bool(target) and all(t > 0 for t in target) \
+        and any(isinstance(dim, str) for dim in shape) and all(
+            (isinstance(dim, int) and dim > 0) or (isinstance(dim, str) and dim in symbols)
+            for dim in shape)
 
 
 def _numbers_and_one_minus_one(target: tuple[int, ...]) -> bool:

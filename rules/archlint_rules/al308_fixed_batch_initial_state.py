@@ -6,7 +6,12 @@ from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 from archlint_rules._dims import describe
-from archlint_rules._layout import constant_state, dynamic_symbols, state_batch_axis
+from archlint_rules._layout import (
+    constant_state,
+    dynamic_symbols,
+    folded_state_batch,
+    state_batch_axis,
+)
 
 _STATES = ("initial_h", "initial_c")
 
@@ -21,7 +26,10 @@ class FixedBatchInitialState(Rule):
     way tf2onnx turns a Keras ``[batch, H]`` state into ``[1, batch, H]``). When the source is
     a constant (an initializer, a Constant, or a ConstantOfShape / Expand with a constant
     shape) and the state's batch axis is a number, it reports the state, once per constant
-    (a zero state sliced for every layer of a stack is one defect).
+    (a zero state sliced for every layer of a stack is one defect). A shape computed from
+    constants alone counts as constant, and gives the batch where onnx's inference does not
+    (torch's classic exporter writes ``h0.expand(1, B, H)``, B a Python int, as a Where over
+    constants).
 
     ## Why is this bad?
     initial_h and initial_c are ``[D, batch, H]``: one h_0 (and c_0) row per sequence in the
@@ -65,6 +73,8 @@ class FixedBatchInitialState(Rule):
         for slot in _STATES:
             ref = layer.inputs.get(slot)
             fixed = None if ref is None else ref.dim(axis)
+            if ref is not None and not isinstance(fixed, int):
+                fixed = folded_state_batch(ctx, layer, slot)
             if ref is None or not isinstance(fixed, int):
                 continue
             source = constant_state(ctx, layer, slot)
@@ -76,7 +86,11 @@ class FixedBatchInitialState(Rule):
                 f"(batch {fixed}), but X's batch axis is {batch!r} (dynamic in graph input "
                 f"{symbols[batch]!r}): every other batch size fails",
                 input=slot, expected=f"batch {batch!r} (from Shape(X))", actual=f"batch {fixed}",
-                help=f"Build the zero state from X's batch (ConstantOfShape of "
-                f"Concat([D], Shape(X)[{1 - layer.layout}:{2 - layer.layout}], [H])), or omit "
-                f"{slot}: absent states are zeros.",
+                help=(f"Expand it to X's batch, a shape computed from Shape(X)"
+                      f"[{1 - layer.layout}:{2 - layer.layout}] (torch: h0.expand(-1, "
+                      "x.size(1), -1), traced, not a Python int)."
+                      if source.startswith("Expand") else
+                      f"Build the zero state from X's batch (ConstantOfShape of "
+                      f"Concat([D], Shape(X)[{1 - layer.layout}:{2 - layer.layout}], [H])), or "
+                      f"omit {slot}: absent states are zeros."),
             ), source
