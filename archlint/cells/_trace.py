@@ -468,12 +468,16 @@ def _folded_zero_rows(graph: ModelGraph, name: str, scope: str) -> bool:
 def _integer_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
     """``x @ W`` as onnxruntime's ``quantize_dynamic`` writes it, the product being the Mul
     that dequantizes it: MatMulInteger(DynamicQuantizeLinear(x)[0], W_int8, x_zero_point,
-    W_zero_point) -> Cast -> Mul by (x_scale * W_scale). None for any other MatMulInteger."""
+    W_zero_point) -> Cast -> Mul by (x_scale * W_scale). Below opset 11, which has no
+    DynamicQuantizeLinear, the quantizer computes x's scale and zero point itself (ReduceMin,
+    ReduceMax, Div, Floor...) and quantizes x with QuantizeLinear. None for any other
+    MatMulInteger."""
     scope = node.graph
     if len(node.inputs) < 2 or not node.outputs or node.domain not in ("", "ai.onnx"):
         return None
     quantize = graph.producer(node.inputs[0], scope)
-    if quantize is None or quantize.op_type != "DynamicQuantizeLinear" \
+    if quantize is None \
+            or quantize.op_type not in ("DynamicQuantizeLinear", "QuantizeLinear") \
             or not quantize.outputs or quantize.outputs[0] != node.inputs[0] \
             or not quantize.inputs:
         return None
