@@ -20,7 +20,7 @@ from archlint.config import Config, ConfigError, lint_settings, load_config
 from archlint.discovery import DEFAULT_EXCLUDES, Discovery
 from archlint.engine import Linter, no_cyclic_gc
 from archlint.exit_codes import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE
-from archlint.graph import build_graph
+from archlint.graph import indexed
 from archlint.layers import build_layers, unseen_recurrent
 from archlint.loader import INVALID_UTF8, LoadError, discover_models, load_model, load_proto
 from archlint.registry import RegistryError, RuleSet, load_rules, select_rules, unknown_prefixes
@@ -426,7 +426,7 @@ def _count_one(path: Path, shown: str, dims: Mapping[str, int] | None = None) ->
     try:
         # shapes inferred (on the weightless skeleton) for the output-shape and MACs columns
         model = load_model(path, shown)
-        graph = build_graph(model)
+        model, graph = indexed(model)
         layers = build_layers(graph, model.producer)
         counted = count_model(shown, graph, layers, opset_imports=model.proto.opset_import,
                               main_initializers=model.proto.graph.initializer)
@@ -781,7 +781,7 @@ def draw(
         model = load_model(model_path, shown)
     except LoadError as exc:
         raise AppError(str(exc)) from exc
-    graph = build_graph(model)
+    model, graph = indexed(model)
     layers = build_layers(graph, model.producer)
     if around_node is None:
         return recurrent_stack(graph, layers, found, f"{shown}: recurrent layers")
@@ -811,7 +811,7 @@ def pictures(paths: Sequence[str], report: Report) -> dict[str, ModelPictures]:
             model = load_model(path, shown)
         except LoadError:
             continue
-        graph = build_graph(model)
+        model, graph = indexed(model)
         layers = build_layers(graph, model.producer)
         counted = annotate_model(
             count_model(shown, graph, layers, opset_imports=model.proto.opset_import,

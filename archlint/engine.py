@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Location, Rule, RuleContext, RuntimeRule, Severity
 from archlint.core_rules import InternalError, UnusedSuppression
-from archlint.graph import build_graph
+from archlint.graph import indexed
 from archlint.layers import build_layers, unseen_recurrent
 from archlint.loader import INVALID_UTF8, LoadedModel, LoadError, load_model
 from archlint.process_end import keep_until_exit, release
@@ -42,7 +42,7 @@ def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
 
 
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
-    graph = build_graph(model)  # structural: the inference child works meanwhile
+    model, graph = indexed(model)  # structural: the inference child works meanwhile
     layers = build_layers(graph, model.producer)
     ops = tuple(layer for layer in layers if layer.cell is None)
     return RuleContext(model=model, graph=graph, layers=ops, options=dict(options or {}),

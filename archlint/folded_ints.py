@@ -9,35 +9,47 @@ and :data:`MAX_DEPTH` ops deep; anything else is "not known" (None), never a gue
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.onnx_protos import AttributeProto
-from archlint.tensor_values import to_array
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["folded_ints"]
 
 MAX_ELEMENTS = 64
 MAX_DEPTH = 8
 
-_ELEMENTWISE: dict[str, Callable[[Any, Any], Any]] = {
-    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Equal": np.equal,
-    "Greater": np.greater, "Less": np.less, "Max": np.maximum, "Min": np.minimum,
-}
-_UNARY: dict[str, Callable[[Any], Any]] = {
-    "Identity": np.asarray, "Neg": np.negative, "Abs": np.abs, "Not": np.logical_not}
+_BINARY = frozenset({"Add", "Sub", "Mul", "Equal", "Greater", "Less", "Max", "Min"})
+_UNARY = frozenset({"Identity", "Neg", "Abs", "Not"})
+_FOLDED = _BINARY | _UNARY | {"Where", "Cast", "Concat", "ConstantOfShape"}
 
 
 def folded_ints(graph: ModelGraph, name: str, scope: str = "main") -> tuple[int, ...] | None:
     """The integer values (flattened) ``name`` holds when it is a stored constant or computed
-    from stored constants alone by the ops this module folds; else None."""
+    from stored constants alone by the ops this module folds; else None. numpy is imported
+    only once the walk has found nothing but constants and those ops."""
+    if not _from_constants(graph, name, scope, 0):
+        return None
     value = _fold(graph, name, scope, 0)
     if value is None or value.dtype.kind not in "iu":
         return None
     return tuple(int(v) for v in value.reshape(-1))
+
+
+def _from_constants(graph: ModelGraph, name: str, scope: str, depth: int) -> bool:
+    if not name or depth > MAX_DEPTH:
+        return False
+    info = graph.tensor(name, scope)
+    if info is None:
+        return False
+    if info.is_constant:
+        return True
+    node = graph.producer(name, scope)
+    return node is not None and node.op_type in _FOLDED and node.domain in ("", "ai.onnx") \
+        and all(_from_constants(graph, part, node.graph, depth + 1) for part in node.inputs)
 
 
 def _fold(graph: ModelGraph, name: str, scope: str, depth: int) -> np.ndarray[Any, Any] | None:
@@ -60,6 +72,8 @@ def _fold(graph: ModelGraph, name: str, scope: str, depth: int) -> np.ndarray[An
 
 
 def _node(graph: ModelGraph, node: NodeInfo, depth: int) -> np.ndarray[Any, Any] | None:
+    import numpy as np
+
     op = node.op_type
     if op == "ConstantOfShape":
         shape = _fold(graph, node.inputs[0], node.graph, depth) if node.inputs else None
@@ -73,10 +87,12 @@ def _node(graph: ModelGraph, node: NodeInfo, depth: int) -> np.ndarray[Any, Any]
     if any(value is None for value in operands):
         return None
     values: list[np.ndarray[Any, Any]] = operands  # type: ignore[assignment]
-    if op in _ELEMENTWISE and len(values) == 2:
-        return np.asarray(_ELEMENTWISE[op](values[0], values[1]))
+    if op in _BINARY and len(values) == 2:
+        return np.asarray(_binary(op, values[0], values[1]))
     if op in _UNARY and len(values) == 1:
-        return np.asarray(_UNARY[op](values[0]))
+        unary: dict[str, Any] = {"Identity": np.asarray, "Neg": np.negative, "Abs": np.abs,
+                                 "Not": np.logical_not}
+        return np.asarray(unary[op](values[0]))
     if op == "Where" and len(values) == 3:
         return np.where(values[0].astype(bool), values[1], values[2])
     if op == "Cast" and len(values) == 1:
@@ -85,6 +101,15 @@ def _node(graph: ModelGraph, node: NodeInfo, depth: int) -> np.ndarray[Any, Any]
         axis = _int_attribute(node, "axis")
         return None if axis is None else np.concatenate(values, axis=axis)
     return None
+
+
+def _binary(op: str, a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> Any:
+    import numpy as np
+
+    binary: dict[str, Any] = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
+                              "Equal": np.equal, "Greater": np.greater, "Less": np.less,
+                              "Max": np.maximum, "Min": np.minimum}
+    return binary[op](a, b)
 
 
 def _cast(node: NodeInfo, value: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
@@ -106,6 +131,8 @@ def _int_attribute(node: NodeInfo, name: str) -> int | None:
 
 
 def _value_attribute(node: NodeInfo) -> np.ndarray[Any, Any] | None:
+    from archlint.tensor_values import to_array
+
     for attr in node.proto.attribute:
         if attr.name == "value" and attr.type == AttributeProto.TENSOR:
             return to_array(attr.t).reshape(-1)

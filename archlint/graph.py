@@ -27,7 +27,7 @@ from archlint.constant_values import (
 )
 from archlint.declared_types import DeclaredTypes, declared_types
 from archlint.functions import FunctionTable, TypeOf, instance_path
-from archlint.loader import LoadedModel, subgraph_path
+from archlint.loader import LoadedModel, in_topological_order, subgraph_path
 from archlint.onnx_ops import slot_names
 from archlint.onnx_protos import (
     AttributeProto,
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     import networkx as nx
     import numpy as np
 
-__all__ = ["ModelGraph", "NodeInfo", "TensorInfo", "build_graph", "dtype_name", "not_text"]
+__all__ = ["ModelGraph", "NodeInfo", "TensorInfo", "build_graph", "dtype_name", "indexed",
+           "not_text"]
 
 
 def dtype_name(dtype: int | None) -> str:
@@ -225,6 +226,10 @@ class ModelGraph:
         self._memos: dict[str, dict[Any, Any]] = {}
         self._dag: nx.DiGraph | None = None
         self.skipped_subgraphs: list[str] = []
+        # (graph path, the node's name and op type, tensor) for each tensor a node of the graph
+        # reads before a later node of the same graph makes it: the nodes are not in
+        # topological order (:func:`indexed` analyses a sorted copy instead)
+        self.out_of_order: list[tuple[str, str, str, str]] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
         # the inferred main graph, waited for on the first declared type (loader.InferredShapes)
         self._inferred: Callable[[], GraphProto] | None = None
@@ -870,6 +875,20 @@ def build_graph(model: LoadedModel) -> ModelGraph:
     return graph
 
 
+def indexed(model: LoadedModel) -> tuple[LoadedModel, ModelGraph]:
+    """The model and its index, as every front end analyses it: where a graph's nodes are not
+    in topological order (a node reads a tensor a later node makes), the index and the shape
+    inference are of a sorted copy (the model as read is never changed), and the copy's
+    ``reordered`` lists what was out of order (AL006). onnxruntime sorts such a graph itself;
+    onnx's inference types nothing downstream of the first read-before-made, and the cell
+    matchers walk in model order."""
+    graph = build_graph(model)
+    if not graph.out_of_order:
+        return model, graph
+    ordered = in_topological_order(model, tuple(graph.out_of_order))
+    return ordered, build_graph(ordered)
+
+
 def not_text(value: object) -> UnicodeDecodeError:
     """What a name that is not UTF-8 raises where archlint first reads it (a node's, a
     tensor's): the protobuf runtime hands such a proto2 string back as its raw bytes, which no
@@ -988,6 +1007,10 @@ def _add_scope(
     for op_type in op_indexes:  # a few distinct ones: the names are checked as views are made
         if not isinstance(op_type, str):
             raise not_text(op_type)
+    for name in unresolved:  # read before anything made it: an input, outer, or made later
+        if name in producers:
+            reader = proto.node[readers[name][0]]
+            graph.out_of_order.append((path, reader.name, reader.op_type, name))
 
 
 def _type_reader(graph: ModelGraph, path: str) -> TypeOf:

@@ -11,7 +11,9 @@ finding.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import heapq
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -120,6 +122,12 @@ class InferredShapes:
         shapes._inferred = inferred
         return shapes
 
+    def cancel(self) -> None:
+        """Give up an inference not waited for yet (its model is analysed in another form)."""
+        if self._source is not None and self._outcome is None:
+            self._source.cancel()
+            self._source = None
+
     def outcome(self) -> InferenceOutcome | None:
         """The inference's outcome (waits once); None when there was no inference."""
         if self._outcome is None and self._source is not None:
@@ -175,6 +183,9 @@ class LoadedModel:
     external_data: tuple[ExternalDataRef, ...] = ()
     opset: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # (graph path, node name, op type, tensor) read before a later node made it, where
+    # ``proto`` is a topologically sorted copy of the model as read (in_topological_order)
+    reordered: tuple[tuple[str, str, str, str], ...] = ()
 
     @property
     def inferred(self) -> ModelProto:
@@ -344,6 +355,74 @@ def load_proto(
         opset=opset,
         metadata={as_text(p.key): as_text(p.value) for p in proto.metadata_props},
     )
+
+
+def in_topological_order(
+    model: LoadedModel, out_of_order: tuple[tuple[str, str, str, str], ...]
+) -> LoadedModel:
+    """``model`` as a copy whose graphs list their nodes in topological order (stable: a node
+    keeps its place unless it reads what a later node makes), inferred anew; the model as
+    read is not changed. ``out_of_order``: what the index found read before made."""
+    ordered = ModelProto()
+    ordered.CopyFrom(model.proto)
+    for _, graph in iter_graphs(ordered.graph):
+        _sort_nodes(graph)
+    model.shapes.cancel()
+    loaded = load_proto(ordered, model.display_path, model.path)
+    return dataclasses.replace(loaded, reordered=out_of_order)
+
+
+def _sort_nodes(graph: GraphProto) -> None:
+    """Reorder ``graph.node`` in place so that each node comes after the nodes making what it
+    reads (its inputs, and the outer tensors its subgraphs read); ties keep model order. A
+    cycle is left in model order after the rest."""
+    nodes = list(graph.node)
+    made_by = {name: index for index, node in enumerate(nodes) for name in node.output if name}
+    waits_for: list[set[int]] = []
+    for index, node in enumerate(nodes):
+        reads = set(node.input) | _subgraph_reads(node)
+        waits_for.append({made_by[name] for name in reads
+                          if name in made_by and made_by[name] != index})
+    readers: dict[int, list[int]] = {}
+    for index, producers in enumerate(waits_for):
+        for producer in producers:
+            readers.setdefault(producer, []).append(index)
+    pending = [len(producers) for producers in waits_for]
+    ready = [index for index, count in enumerate(pending) if count == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        index = heapq.heappop(ready)
+        order.append(index)
+        for reader in readers.get(index, ()):
+            pending[reader] -= 1
+            if pending[reader] == 0:
+                heapq.heappush(ready, reader)
+    placed = set(order)
+    order.extend(index for index in range(len(nodes)) if index not in placed)
+    if order == list(range(len(nodes))):
+        return
+    copies = []
+    for index in order:
+        copy = NodeProto()
+        copy.CopyFrom(nodes[index])
+        copies.append(copy)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def _subgraph_reads(node: NodeProto) -> set[str]:
+    """Every name the nodes of ``node``'s subgraphs read (nested ones too): a superset of the
+    outer tensors they use, enough to order ``node`` after what makes them."""
+    found: set[str] = set()
+    for attr in node.attribute:
+        subs = [attr.g] if attr.type == AttributeProto.GRAPH else (
+            list(attr.graphs) if attr.type == AttributeProto.GRAPHS else [])
+        for sub in subs:
+            for _, graph in iter_graphs(sub):
+                for inner in graph.node:
+                    found.update(inner.input)
+    return found
 
 
 def _read(path: Path, shown: str) -> tuple[bytes, bool]:

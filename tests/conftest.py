@@ -38,12 +38,12 @@ def read_as(path: Path) -> tuple[list[tuple[str, str]], dict[object, int | None]
     """How archlint reads a model: its recurrent layers (op, how recognised), its parameter
     totals in every convention, and the codes ``archlint lint`` reports, sorted: what a model
     after a tool (an optimizer, a quantizer) must share with its source."""
-    from archlint.graph import build_graph
+    from archlint.graph import indexed
     from archlint.layers import build_layers
     from archlint.loader import load_model
     from archlint.params import Convention, count_model
 
-    graph = build_graph(load_model(path))
+    _, graph = indexed(load_model(path))
     layers = build_layers(graph)
     report = count_model(path.name, graph, layers)
     result = invoke("lint", str(path), "--format", "json", "--exit-zero")

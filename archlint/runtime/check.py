@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from archlint.api import RuleContext
-from archlint.graph import NodeInfo, build_graph
+from archlint.graph import NodeInfo, indexed
 from archlint.loader import LoadError, load_model
 from archlint.runtime.child import ChildOutcome, run_worker
 from archlint.runtime.collector import node_named_in, trim
@@ -515,7 +515,7 @@ def _prepare_compare_model(settings: RuntimeSettings, feeds: Mapping[str, Any], 
         return None
     other_path = Path(settings.compare_model)
     try:
-        other = build_graph(load_model(other_path, settings.compare_model))
+        _, other = indexed(load_model(other_path, settings.compare_model))
     except LoadError as exc:
         notes.append(f"--compare-model {exc}: not compared")
         return None

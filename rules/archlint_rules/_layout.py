@@ -6,11 +6,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from archlint.api import RuleContext
-from archlint.folded_ints import folded_ints
 from archlint.graph import NodeInfo, TensorInfo
 from archlint.patterns import (
     FlattenPath,
     attr_int,
+    const_ints,
     flatten_paths,
     is_model_input,
     layer_stacks,
@@ -356,9 +356,20 @@ def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | 
         return f"Constant {producer.label!r}"
     shape_at = {"ConstantOfShape": 0, "Expand": 1}.get(producer.op_type)
     if shape_at is not None and len(producer.inputs) > shape_at \
-            and folded_ints(ctx.graph, producer.inputs[shape_at], producer.graph) is not None:
+            and _constant_ints(ctx, producer.inputs[shape_at], producer.graph) is not None:
         return f"{producer.op_type} {producer.label!r} with a constant shape"
     return None
+
+
+def _constant_ints(ctx: RuleContext, name: str, scope: str) -> tuple[int, ...] | None:
+    """A stored integer constant, else one computed from constants alone (folded with numpy,
+    imported only then: a static lint of an export reads its constants without it)."""
+    found = const_ints(ctx.graph, name, scope)
+    if found is not None:
+        return found
+    from archlint.folded_ints import folded_ints
+
+    return folded_ints(ctx.graph, name, scope)
 
 
 def folded_state_batch(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> int | None:
@@ -375,7 +386,7 @@ def folded_state_batch(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> in
     if producer is None or shape_at is None or origin.axis is None \
             or len(producer.inputs) <= shape_at:
         return None
-    target = folded_ints(ctx.graph, producer.inputs[shape_at], producer.graph)
+    target = _constant_ints(ctx, producer.inputs[shape_at], producer.graph)
     if target is None or not -len(target) <= origin.axis < len(target):
         return None
     dim = target[origin.axis]
