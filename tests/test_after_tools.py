@@ -90,8 +90,11 @@ SIBLING_STORED_COPIES = {"torch_custom_siamese_cell_trace_qdq.onnx": (4 + 5) * 2
 # polygraphy's folding, one per step after the first (Keras runs a probe step first): the
 # SimpleRNN's 5 copies each of W [3, 2], R [2, 2] and b [2]; the GRU(reset_after=False)'s 7
 # copies each of W [5, 12] and b [12] (its R is stored once)
+# (with the batch fixed first, 6 copies: the first step's zero-state product folds into
+# [2, 4] zeros, which are no bias: Keras 120, not "neither g·H nor 2·g·H")
 FOLDED_COPIES = {"keras3_torch_simple_rnn_dynamic_folded.onnx": 72 - 12,
-                 "keras3_torch_gru_reset_before_dynamic_folded.onnx": 624 - 120}
+                 "keras3_torch_gru_reset_before_dynamic_folded.onnx": 624 - 120,
+                 "keras3_torch_gru_reset_before_dynamic_folded_batch2.onnx": 552 - 120}
 # ... and the quantization parameters of a plain quantized row, ONNX only: the Linear head of
 # torch's nn.RNN as QLinearMatMul (w_scale, w_zero_point) + QLinearAdd (b_scale, b_zero_point)
 QUANTIZATION_PARAMETERS = {"dynamo_rnn_rnn_uni_qop.onnx": 4}

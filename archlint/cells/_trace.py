@@ -754,9 +754,11 @@ def _adds_after(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozen
 
 
 def _folded_zero_state(graph: ModelGraph, source: WeightSource) -> bool:
-    """A stored ``[1, n]`` of zeros: ``h0 @ R`` folded for a zero h0 of batch 1, which a GRU
-    with reset_after=False adds in both pieces of its first step (so two walks read it)."""
-    if source.shape is None or len(source.shape) != 2 or source.shape[0] != 1:
+    """A stored ``[batch, n]`` of zeros: ``h0 @ R`` folded for a zero h0 of a fixed batch (1,
+    or the batch a tool fixed before folding: polygraphy with the input shapes given), which
+    a GRU with reset_after=False adds in both pieces of its first step (so two walks read
+    it)."""
+    if source.shape is None or len(source.shape) != 2:
         return False
     info = graph.tensor(source.tensor, source.graph)
     value = None if info is None else info.value
