@@ -574,6 +574,19 @@ class ModelGraph:
         initializers = scope.initializers
         return [(name, initializers[name]) for name in names if name in initializers]
 
+    def attributes_outside(
+        self, op_type: str, allowed: frozenset[str]
+    ) -> list[tuple[str, str]]:
+        """(node id, attribute name) for each attribute of a node of ``op_type`` (any graph,
+        model order) whose name is not in ``allowed``: read from the protos, no view made."""
+        found: list[tuple[str, str]] = []
+        for path, scope in self._scopes.items():
+            for index in scope.op_indexes.get(op_type, ()):
+                for attr in scope.protos[index].attribute:
+                    if attr.name not in allowed:
+                        found.append((f"{path}/{index}", attr.name))
+        return found
+
     def reading_inputs(
         self, op_types: frozenset[str], graph: str, through: frozenset[str]
     ) -> list[str]:

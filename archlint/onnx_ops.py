@@ -16,8 +16,9 @@ from typing import Any
 from archlint import onnx_ops_table
 from archlint.onnx_protos import onnx_version
 
-__all__ = ["KEPT_BY_ONNXRUNTIME", "first_opset", "loadable_from", "newest_known_opset",
-           "slot_names", "slots_from_onnx"]
+__all__ = ["KEPT_BY_ONNXRUNTIME", "attribute_versions", "attributes_at", "attributes_from_onnx",
+           "first_opset",
+           "loadable_from", "newest_known_opset", "slot_names", "slots_from_onnx"]
 
 # onnx's experimental ops, removed from its spec in onnx 1.5, that onnxruntime still registers in
 # the ONNX domain from opset 1 on (onnxruntime/core/graph/contrib_ops/onnx_deprecated_opset.h:
@@ -93,3 +94,48 @@ def slots_from_onnx() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
             newest[schema.name] = schema
     return {name: (tuple(p.name for p in schema.inputs), tuple(p.name for p in schema.outputs))
             for name, schema in newest.items()}
+
+
+def attributes_at(op_type: str, opset: int) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(the attributes the ONNX domain's ``op_type`` has at ``opset``, those another of its
+    versions from opset 7 on has and this one has not: what an exporter or a converter may
+    have left from a later or an earlier version); None for an op whose versions from 7 on
+    all name the same attributes, or that ONNX does not define at ``opset``."""
+    versions = attribute_versions(op_type)
+    if not versions:
+        return None
+    older = [since for since, _ in versions if since <= opset]
+    if not older:
+        return None
+    now = frozenset(dict(versions)[max(older)])
+    others = frozenset(name for since, names in versions if since >= _OLDEST_COMPARED
+                       for name in names) - now
+    return (now, others) if others else None
+
+
+def attribute_versions(op_type: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """(since_version, attribute names) of each version of the ONNX domain's ``op_type``,
+    for an op whose versions do not all name the same attributes; () for any other."""
+    if onnx_version() == onnx_ops_table.ONNX_VERSION:
+        return onnx_ops_table.ATTRIBUTES.get(op_type, ())
+    return attributes_from_onnx().get(op_type, ())
+
+
+# attribute sets of versions before opset 7 (Add's broadcast and axis, the first LSTM's
+# output_sequence) are not compared: onnxruntime loads nothing older than opset 7
+_OLDEST_COMPARED = 7
+
+
+@lru_cache(maxsize=1)
+def attributes_from_onnx() -> dict[str, tuple[tuple[int, tuple[str, ...]], ...]]:
+    """op type -> (since_version, its attribute names) for each version, ONNX domain, for the
+    ops whose versions do not all name the same attributes; from onnx.defs."""
+    from onnx import defs
+
+    versions: dict[str, dict[int, tuple[str, ...]]] = {}
+    for schema in defs.get_all_schemas_with_history():
+        if schema.domain in ("", "ai.onnx"):
+            versions.setdefault(schema.name, {})[schema.since_version] = \
+                tuple(sorted(schema.attributes))
+    return {op: tuple(sorted(found.items())) for op, found in sorted(versions.items())
+            if len(set(found.values())) > 1}

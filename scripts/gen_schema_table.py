@@ -18,8 +18,8 @@ import onnx
 from archlint_rules._schema import from_onnx
 from docgen import write_or_check
 
+from archlint.onnx_ops import attributes_from_onnx, slots_from_onnx
 from archlint.onnx_ops import from_onnx as from_onnx_ops
-from archlint.onnx_ops import slots_from_onnx
 
 TABLE = Path(__file__).resolve().parents[1] / "rules" / "archlint_rules" / "_schema_table.py"
 OPS_TABLE = Path(__file__).resolve().parents[1] / "archlint" / "onnx_ops_table.py"
@@ -65,6 +65,8 @@ def ops_table_text() -> str:
     entries = "".join(f'    "{op}": {first[op]},\n' for op in sorted(first))
     slots = "".join(f'    "{op}": ({names[0]!r}, {names[1]!r}),\n'
                     for op, names in sorted(slots_from_onnx().items()))
+    attributes = "".join(f'    "{op}": {versions!r},\n'
+                         for op, versions in attributes_from_onnx().items())
     return (
         "# ruff: noqa: E501\n"
         '"""The first opset of the ONNX domain that defines each op type, and the names of its\n'
@@ -76,7 +78,10 @@ def ops_table_text() -> str:
         f'ONNX_VERSION = "{onnx.__version__}"\n'
         f"NEWEST_OPSET = {NEWEST_OPSET}\n\n"
         "FIRST_OPSET: dict[str, int] = {\n" + entries + "}\n\n"
-        "SLOT_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {\n" + slots + "}\n"
+        "SLOT_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {\n" + slots + "}\n\n"
+        "# the attribute names of each version, for the ops whose versions differ (AL007)\n"
+        "ATTRIBUTES: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {\n" + attributes
+        + "}\n"
     )
 
 

@@ -9,6 +9,8 @@
 - AL302 behind a stale declaration (fixtures/AL302/make_torch_bi_reshape_dynamo.py).
 - AL302 on a target of numbers only (fixtures/AL302/make_torch_reshape_count.py).
 - AL308 on a learned state expanded to the traced batch (fixtures/AL308/make_torch_expand_h0.py).
+- AL007 on an opset-18 Split in a dynamo export at opset 17
+  (fixtures/AL007/make_torch_dynamo_op17.py).
 - AL316 where onnxruntime's MatMul+Add fusion turns a fully static stale declaration into a
   fixed-size Reshape.
 """
@@ -157,3 +159,19 @@ def test_a_fully_static_stale_declaration_that_onnxruntime_fuses_is_an_error(
         "AL316", "error", "[2, 5, 3]")
     assert "onnxruntime's MatMul+Add fusion (on by default) reshapes it for MatMul" in \
         finding["message"]
+
+
+def test_an_opset_18_split_in_a_dynamo_export_at_opset_17_is_al007() -> None:
+    """fixtures/AL007/torch_lstm_cell_dynamo_op17.onnx (make_torch_dynamo_op17.py): the
+    dynamo exporter asked for opset 17 keeps Split's opset-18 num_outputs; onnx's inference
+    passes it, onnxruntime refuses the model, and lint said only AL025 (the opset sweep)."""
+    folder = FIXTURES / "AL007"
+    record = json.loads((folder / "torch_lstm_cell_dynamo_op17.json").read_text())
+    assert "INVALID_GRAPH" in record["load"] and "node_Split_0" in record["load"]
+    proc = run_archlint("lint", str(folder / "torch_lstm_cell_dynamo_op17.onnx"),
+                        "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    found = sorted((f["code"], f["severity"], f["location"]["node"], f["location"]["attribute"])
+                   for f in json.loads(proc.stdout)["models"][0]["findings"])
+    assert found == [("AL007", "error", "node_Split_0", "num_outputs"),
+                     ("AL025", "info", "node_linear", None)]
