@@ -237,8 +237,9 @@ def count_model(
     bias_of: dict[tuple[tuple[str, str], ...], Source] = {}
     readers: dict[tuple[str, str], list[str]] = {}
     sizes: dict[tuple[str, str], int | None] = {}
-    # a tensor a slot counts on its own -> (row, slot) where it is counted: _mark_stored_copies
-    counted_alone: dict[tuple[str, str], tuple[int, int]] = {}
+    # (row, slot) -> the tensors it counts, where it is the first to read each of them (and
+    # shares none): _mark_stored_copies compares them for stored copies
+    counted_alone: dict[tuple[int, int], tuple[tuple[str, str], ...]] = {}
     memo: GeometryMemo = {}
     # only the op types that can hold a row: a node of any other op type is never counted, and
     # iter_nodes keeps model order across the types it is asked for
@@ -299,8 +300,8 @@ def count_model(
                 changed = True
             if fresh:
                 owned_here.append(entry.slot)
-                if len(keys) == 1 and entry.shared_with is None:
-                    counted_alone[keys[0]] = (len(rows), len(slots))
+                if len(fresh) == len(keys) and entry.shared_with is None:
+                    counted_alone[(len(rows), len(slots))] = tuple(keys)
             slots.append(entry)
         if cell is None and node_id not in norms:
             copied = _bias_copy(slots, bias_of, graph)
@@ -342,22 +343,29 @@ def _live_first(
 
 
 def _mark_stored_copies(
-    rows: list[LayerParams], counted_alone: Mapping[tuple[str, str], tuple[int, int]],
-    graph: ModelGraph,
+    rows: list[LayerParams],
+    counted_alone: Mapping[tuple[int, int], tuple[tuple[str, str], ...]], graph: ModelGraph,
 ) -> None:
-    """Rows whose weight holds the very values of a weight an earlier row counts: a stored
-    copy of it (archlint/stored_copies.py), counted in ONNX only (in place, in ``rows``).
+    """Rows whose weight holds the very values of weights earlier rows count: a stored copy
+    (archlint/stored_copies.py), counted in ONNX only (in place, in ``rows``). A slot read
+    from several tensors (a bias sliced from two) is a copy when each of them is.
     onnxruntime's saved basic level puts a copy of a weight both branches of an If read into
-    each branch (silero VAD: 264,192 more)."""
+    each branch (silero VAD: 264,192 more); onnx-graphsurgeon copies the outer initializers a
+    branch reads into it."""
+    where: dict[tuple[str, str], tuple[int, int]] = {}
     stored: list[tuple[tuple[str, str], TensorProto]] = []
-    for key in counted_alone:
-        info = graph.tensor(key[1], key[0])
-        tensor = None if info is None else info.constant_source
-        if isinstance(tensor, TensorProto):
-            stored.append((key, tensor))
-    for key, first in equal_copies(stored).items():
-        row_at, slot_at = counted_alone[key]
-        owner_row, owner_slot = counted_alone[first]
+    for at, keys in counted_alone.items():
+        for key in keys:
+            where.setdefault(key, at)
+            info = graph.tensor(key[1], key[0])
+            tensor = None if info is None else info.constant_source
+            if isinstance(tensor, TensorProto):
+                stored.append((key, tensor))
+    copies = equal_copies(stored)
+    for (row_at, slot_at), keys in counted_alone.items():
+        if not all(key in copies for key in keys):
+            continue
+        owner_row, owner_slot = where[copies[keys[0]]]
         row, original = rows[row_at], rows[owner_row].slots[owner_slot]
         entry = row.slots[slot_at]
         if not entry.pytorch and not entry.keras:

@@ -281,3 +281,26 @@ def test_a_stack_state_declared_whole_is_al306s_alone_without_the_identity() -> 
     findings = json.loads(result.stdout)["models"][0]["findings"]
     assert [(f["code"], f["location"]["node"]) for f in findings if f["severity"] == "error"] \
         == [("AL306", "GRU.3")]
+
+
+def test_branch_copies_of_a_bias_read_from_two_tensors_count_in_onnx_only() -> None:
+    """fixtures/graphsurgeon/ (make_graphsurgeon.py): onnx-graphsurgeon stores the outer LSTM
+    weights both If branches read in each branch; each branch's B is Concat(b_ih, b_hh).
+    Only one-tensor slots were compared for stored copies: the second branch's B counted in
+    PyTorch and Keras (176 and 144 for 144 and 128, as silero VAD after graphsurgeon)."""
+    from archlint.app import count_paths
+    from archlint.params import Convention
+
+    folder = FIXTURES / "graphsurgeon"
+    entry = json.loads((folder / "manifest.json").read_text())["models"]["if_shared_lstm_gs.onnx"]
+    assert entry["max_abs_difference"] == "0"
+    [after] = count_paths([str(folder / "if_shared_lstm_gs.onnx")])
+    [source] = count_paths([str(REPO / entry["source"])])
+    assert [after.total(c) for c in Convention] == [288, 144, 128]
+    assert [source.total(c) for c in Convention] == [144, 144, 128]
+    second = after.layers[1]
+    assert [(slot.slot, slot.elements, slot.pytorch, slot.keras) for slot in second.slots] \
+        == [("W", 48, 0, 0), ("R", 64, 0, 0), ("B", 32, 0, 0)]
+    assert "B 'b' holds the values of 'b' (<LSTM #1>'s B): a stored copy of that weight " \
+        "(stored twice by the exporter or by constant folding), counted in ONNX only" \
+        in second.notes
