@@ -48,7 +48,7 @@ from archlint.cells._trace import (
 )
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.onnx_ops import loadable_from
-from archlint.patterns import attr_int, attr_ints, gather_spec, slice_spec
+from archlint.patterns import SliceSpec, attr_int, attr_ints, const_ints, gather_spec, slice_spec
 
 __all__ = ["match_loop_cells"]
 
@@ -544,7 +544,46 @@ def _step_reads(
         info = graph.loop_invariant(info)
         if info.graph != body.scope \
                 and not (info.is_initializer or info.constant_source is not None):
-            yield info.name, False, step_axis(graph, node)
+            # the step may be taken from a Slice of the sequence inside the body (TorchScript
+            # slices x whole, then gathers the step)
+            steps = [node, *(graph.node(n) for n in walk.nodes if n != node_id
+                             and graph.node(n).op_type == "Gather"
+                             and graph.node(n).inputs[:1] == node.outputs[:1])]
+            yield info.name, any(_counts_down(graph, n, body) for n in steps), \
+                step_axis(graph, node)
+
+
+def _counts_down(graph: ModelGraph, node: NodeInfo, body: _LoopBody) -> bool:
+    """Whether a Loop body's Gather takes its step at ``c - i``, i the iteration number: a
+    scripted ``for t in range(T - 1, -1, -1)`` reads the sequence from its end (TorchScript
+    writes ``Add(c, Mul(i, -1))``)."""
+    if node.op_type != "Gather" or len(node.inputs) < 2 or body.node.op_type != "Loop":
+        return False
+    formal = graph.formal_inputs(body.scope)
+    if not formal:
+        return False
+    counter = formal[0]
+    index = graph.producer(graph.through(node.inputs[1], body.scope, _VIEWS), body.scope)
+    if index is None or len(index.inputs) != 2:
+        return False
+    first, second = (graph.through(name, body.scope, _VIEWS) for name in index.inputs)
+    if index.op_type == "Sub":
+        return second == counter and first != counter
+    if index.op_type == "Add":
+        return any(_negated(graph, term, counter, body.scope) for term in (first, second))
+    return False
+
+
+def _negated(graph: ModelGraph, name: str, counter: str, scope: str) -> bool:
+    """``-i``: ``Mul(i, -1)``, ``Mul(-1, i)`` or ``Neg(i)``."""
+    node = graph.producer(name, scope)
+    if node is None:
+        return False
+    operands = [graph.through(n, scope, _VIEWS) for n in node.inputs]
+    if node.op_type == "Neg":
+        return operands == [counter]
+    return node.op_type == "Mul" and len(operands) == 2 and counter in operands and any(
+        const_ints(graph, n, scope) == (-1,) for n in operands if n != counter)
 
 
 @dataclass(frozen=True)
@@ -601,8 +640,10 @@ def _turned(direction: str) -> str:
 def _direction(graph: ModelGraph, sequence: str, scope: str, axis: int | None) -> str:
     """reverse when the sequence reaches the loop through a ReverseSequence (go_backwards), or
     a Gather of time's indices from the last (``axis`` followed back through Transposes: Keras
-    3's go_backwards through jax2onnx); unknown through a Slice that may step backwards
-    (torch.flip; TorchScript's ``lst[::-1]`` of the steps), a Gather reversing an axis not
+    3's go_backwards through jax2onnx), or a Slice that flips time's axis whole (starts -1,
+    ends below -n, steps -1: torch's dynamo export of ``scan(..., reverse=True)``); unknown
+    through another Slice that steps backwards (TorchScript's ``lst[::-1]`` of the steps
+    when its axis is not known to be time's), a Gather reversing an axis not
     known to be time's, or an op ONNX does not define. A SplitToSequence (TorchScript's
     ``x.unbind(0)``) is a view of the steps."""
     reversals = 0
@@ -612,7 +653,9 @@ def _direction(graph: ModelGraph, sequence: str, scope: str, axis: int | None) -
         producer = graph.producer(name, scope)
         if producer is not None and producer.op_type == "Slice" and (
                 (spec := slice_spec(graph, producer)) is None or min(spec.steps, default=1) < 0):
-            return "unknown"
+            if spec is None or not _flips_whole(graph, producer, spec, axis):
+                return "unknown"
+            reversals += 1  # torch's flip of the whole time axis (scan(..., reverse=True))
         if producer is not None and producer.domain in ("", "ai.onnx") \
                 and loadable_from(producer.op_type) is None:
             return "unknown"  # an op ONNX does not define (tf2onnx's ReverseV2 at opset 9)
@@ -629,6 +672,29 @@ def _direction(graph: ModelGraph, sequence: str, scope: str, axis: int | None) -
         axis = _axis_before(producer, axis)
         name = _first(producer)
     return "reverse" if reversals % 2 else "forward"
+
+
+# a Slice bound that stands for "past the end": onnx clamps it to the axis
+_PAST_END = 2**31 - 1
+
+
+def _flips_whole(graph: ModelGraph, node: NodeInfo, spec: SliceSpec, axis: int | None) -> bool:
+    """Whether the Slice ``node`` takes every element of ``axis`` from the last to the first
+    and leaves its other axes alone: starts -1 (or past the end), ends before the first
+    element (below -n, or below -2**31 when n is not known), steps -1."""
+    if axis is None or len(spec.axes) != 1:
+        return False
+    info = graph.tensor(node.inputs[0], node.graph) if node.inputs else None
+    rank = None if info is None or info.shape is None else len(info.shape)
+    found = spec.on_axis(axis, rank)
+    if found is None:
+        return False
+    start, end, step = found
+    dim = info.shape[axis] if info is not None and info.shape is not None \
+        and axis < len(info.shape) else None
+    first = -(dim + 1) if isinstance(dim, int) else -_PAST_END
+    return step == -1 and (start == -1 or start >= _PAST_END
+                           or (isinstance(dim, int) and start >= dim - 1)) and end <= first
 
 
 def _loop_returns_sequence(graph: ModelGraph, loop: NodeInfo, carried: int) -> bool | None:
