@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -34,6 +34,7 @@ from archlint.onnx_protos import (
     GraphProto,
     NodeProto,
     TensorProto,
+    ValueInfoProto,
 )
 from archlint.shapes import Shape
 from archlint.tensor_values import element_type
@@ -564,6 +565,12 @@ class ModelGraph:
                 else:
                     others.append(name)
         return stored, others
+
+    def main_inputs(self) -> Sequence[ValueInfoProto]:
+        """The main graph's input declarations as the model states them (their full types:
+        a sequence input's element type, which the index's tensor view has not)."""
+        scope = self._scopes.get("main")
+        return () if scope is None else scope.source.input
 
     def stored_protos(self, names: Iterable[str], graph: str) -> list[tuple[str, TensorProto]]:
         """The initializers of ``graph`` itself among ``names`` (as :meth:`stored_operands`

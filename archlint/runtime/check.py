@@ -13,7 +13,7 @@ import dataclasses
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from archlint.runtime.inputs import (
     Binding,
     GivenInputError,
     InputsError,
+    InputSpec,
     bind_dims,
     drawn_bytes,
     fed_inputs,
@@ -231,6 +232,9 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
         outcome = run_worker({"jobs": jobs}, workdir,
                              settings.timeout if time_left is None else time_left)
         arrays = {j["id"]: _arrays(workdir / f"{j['id']}.npz") for j in jobs}
+        non_negative = _finite_when_non_negative(
+            outcome, arrays.get("main", {}), feeds, specs, path, providers, workdir,
+            settings.timeout if time_left is None else time_left)
     alone = {i: _sweep_run(outcome.results.get(f"sweep{i}"), arrays.get(f"sweep{i}", {}),
                            ctx, sweep)
              for i, sweep in enumerate(sweeps) if outcome.results.get(f"sweep{i}") is not None}
@@ -244,6 +248,7 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
     invented += [(key, f"--dim {key}=SIZE") for key, origin in binding.origin.items()
                  if origin.startswith(UNNAMED_BY_DEFAULT)]
     run = dataclasses.replace(base, dims=binding.describe(), inputs=specs,
+                              finite_when_non_negative=non_negative,
                               binding=binding.short(), sweep=swept,
                               invented=tuple(k for k, _ in invented),
                               invented_flags=tuple(f for _, f in invented),
@@ -268,6 +273,35 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
                                     arrays.get("reference", {}), ctx, settings, notes)
             run = dataclasses.replace(run, comparisons=tuple(diffs), reference=found)
     return dataclasses.replace(run, notes=tuple(notes)), binding
+
+
+def _finite_when_non_negative(
+    outcome: Any, main: Mapping[str, np.ndarray[Any, Any]], feeds: Mapping[str, Any],
+    specs: Sequence[InputSpec], path: Path, providers: tuple[str, ...], workdir: Path,
+    timeout: float,
+) -> bool | None:
+    """Where the main run's outputs hold NaN or Inf and archlint drew some float inputs at
+    random in [-1, 1): whether one more run, those inputs made non-negative (their absolute
+    values), gives finite outputs. A state that holds a running power or mean is never
+    negative, and Sqrt or Log of it gives NaN on the random values only (DeepFilterNet's
+    streaming state). None when not tried."""
+    result = outcome.results.get("main") or {}
+    if result.get("status") != "ok" or not any(
+            non_finite(np.asarray(value)) for value in main.values()):
+        return None
+    drawn = [spec.name for spec in specs if spec.origin == "random" and spec.low == -1.0]
+    if not drawn:
+        return None
+    flipped = {name: (np.abs(value) if name in drawn else value)
+               for name, value in feeds.items()}
+    _save(workdir / "inputs_non_negative.npz", flipped)
+    again = run_worker({"jobs": [_job("non_negative", path, providers,
+                                      "inputs_non_negative.npz")]}, workdir, timeout)
+    found = again.results.get("non_negative") or {}
+    if found.get("status") != "ok":
+        return None
+    values = _arrays(workdir / "non_negative.npz")
+    return bool(values) and not any(non_finite(np.asarray(v)) for v in values.values())
 
 
 def _job(job_id: str, model: Path | str, providers: tuple[str, ...], inputs: str, *,

@@ -21,6 +21,7 @@ import onnx
 from archlint.graph import ModelGraph
 from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
+from archlint.runtime.worker import SEQUENCE_KEY
 from archlint.shapes import Dim, Shape
 
 __all__ = ["RETRY_MAX_BYTES", "RETRY_SIZE", "Binding", "GivenInputError", "InputSpec",
@@ -556,6 +557,66 @@ def _check_drawable(name: str, label: str, dtype: np.dtype[Any], shape: tuple[in
                           "dims with --dim")
 
 
+# the elements archlint draws for a sequence input (its length is archlint's choice)
+SEQUENCE_LENGTH = 2
+
+
+def sequence_element(graph: ModelGraph, name: str) -> tuple[int, Shape] | None:
+    """(dtype, shape) of the tensors a main-graph input of sequence type holds; None for any
+    other input."""
+    entry = next((vi for vi in graph.main_inputs() if vi.name == name), None)
+    if entry is None:
+        return None
+    held = entry.type.optional_type.elem_type if entry.type.HasField("optional_type") \
+        else entry.type  # an optional sequence is fed as the sequence it holds
+    if not held.HasField("sequence_type"):
+        return None
+    element = held.sequence_type.elem_type
+    if not element.HasField("tensor_type"):
+        return None
+    tensor = element.tensor_type
+    shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                  for d in tensor.shape.dim) if tensor.HasField("shape") else ()
+    return tensor.elem_type, shape
+
+
+def _declared_tensor(graph: ModelGraph, name: str) -> bool:
+    """Whether an input is declared a tensor (or an optional one), or not declared at all."""
+    entry = next((vi for vi in graph.main_inputs() if vi.name == name), None)
+    if entry is None or not entry.HasField("type"):
+        return True
+    held = entry.type.optional_type.elem_type if entry.type.HasField("optional_type") \
+        else entry.type
+    return bool(held.HasField("tensor_type"))
+
+
+def _sequence_feeds(
+    name: str, element: tuple[int, Shape], binding: Binding, rng: np.random.Generator
+) -> dict[str, np.ndarray[Any, Any]]:
+    dtype, shape = element
+    np_dtype = _np_dtype(dtype)
+    dims = resolve_input_shape(name, shape, binding)
+    _check_drawable(name, onnx.TensorProto.DataType.Name(dtype or 1).lower(), np_dtype, dims)
+    feeds = {}
+    for k in range(SEQUENCE_LENGTH):
+        if np_dtype.kind == "f":
+            value = rng.uniform(-1.0, 1.0, size=dims).astype(np_dtype)
+        elif np_dtype.kind in "iu":
+            value = rng.integers(0, 3, size=dims).astype(np_dtype)
+        else:
+            value = np.zeros(dims, dtype=np_dtype)
+        feeds[f"{name}{SEQUENCE_KEY}{k}"] = value
+    return feeds
+
+
+def _sequence_spec(name: str, element: tuple[int, Shape], binding: Binding) -> InputSpec:
+    dtype, shape = element
+    label = onnx.TensorProto.DataType.Name(dtype or 1).lower()
+    return InputSpec(name, f"seq({label})", resolve_input_shape(name, shape, binding),
+                     f"a sequence of {SEQUENCE_LENGTH} random tensors (its length is "
+                     "archlint's choice)", None, None, "random", True)
+
+
 def make_inputs(
     graph: ModelGraph,
     layers: tuple[RecurrentLayer, ...],
@@ -582,6 +643,14 @@ def make_inputs(
                 float(array.min()) if numeric else None,
                 float(array.max()) if numeric else None, origin, False))
             continue
+        element = sequence_element(graph, name)
+        if element is not None:
+            feeds.update(_sequence_feeds(name, element, binding, rng))
+            specs.append(_sequence_spec(name, element, binding))
+            continue
+        if info.dtype is None and not _declared_tensor(graph, name):
+            raise InputsError(f"input {name!r} is neither a tensor nor a sequence of tensors "
+                              "(a map?): random inputs are drawn only for those")
         shape = resolve_input_shape(name, info.shape or (), binding)
         np_dtype = _np_dtype(info.dtype)
         dtype_label = onnx.TensorProto.DataType.Name(info.dtype or 1).lower()
@@ -592,6 +661,8 @@ def make_inputs(
         if np_dtype.kind == "f":
             value = rng.uniform(-1.0, 1.0, size=shape).astype(np_dtype)
             how, low, high = "uniform in [-1, 1)", -1.0, 1.0
+            if not shape:  # a scalar is a setting (a Range's limits, a threshold), not data
+                how, invented = "uniform in [-1, 1) (a scalar: no value is known valid)", True
         elif np_dtype.kind in "iu":
             lo, hi, why = _int_range(name, graph, layers, binding)
             value = rng.integers(lo, max(hi, lo + 1), size=shape).astype(np_dtype)

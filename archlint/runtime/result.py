@@ -245,6 +245,10 @@ class RuntimeRun:
     invented: tuple[str, ...] = ()
     invented_flags: tuple[str, ...] = ()
     binding: str = ""  # the main run's dims, short: "seq=5, batch=2"
+    # where the main run gave NaN or Inf from random float inputs: whether the outputs were
+    # all finite with those inputs' absolute values (the model may expect non-negative
+    # ones: a power spectrum, a running mean); None when not tried
+    finite_when_non_negative: bool | None = None
     # set when this run is the second, at larger sizes, after a failure at the defaults
     retried: SizeRetry | None = None
     timings: Mapping[str, float] = field(default_factory=dict)  # seconds, from the child

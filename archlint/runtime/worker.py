@@ -24,6 +24,27 @@ from onnx import ModelProto, ValueInfoProto, helper, numpy_helper
 
 from archlint.inference_child import PARENT_FLAG, die_with_parent, parent_from
 
+# A sequence input is saved element by element as ``<name><SEQUENCE_KEY><k>`` in the inputs
+# file (an .npz holds arrays only) and handed to onnxruntime as the list of them.
+SEQUENCE_KEY = "::sequence::"
+
+
+def load_feeds(path: Path) -> dict[str, Any]:
+    """The feeds of an inputs file: arrays, and the lists of a sequence input's elements."""
+    feeds: dict[str, Any] = {}
+    elements: dict[str, list[tuple[int, np.ndarray[Any, Any]]]] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            name, found, index = key.rpartition(SEQUENCE_KEY)[0], SEQUENCE_KEY in key, \
+                key.rpartition(SEQUENCE_KEY)[2]
+            if found and index.isdigit():
+                elements.setdefault(name, []).append((int(index), data[key]))
+            else:
+                feeds[key] = data[key]
+    feeds.update({name: [array for _, array in sorted(items, key=lambda item: item[0])]
+                  for name, items in elements.items()})
+    return feeds
+
 TEXT_SUFFIXES = (".onnx.txt", ".onnxtxt")
 
 
@@ -92,7 +113,7 @@ def _error_text(exc: BaseException) -> str:
 
 def _session_job(job: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     job_id = job["id"]
-    feeds = dict(np.load(workdir / job["inputs"]))
+    feeds = load_feeds(workdir / job["inputs"])
     result: dict[str, Any] = {"status": "ok"}
     _stage(job_id, "create")
     try:
@@ -127,8 +148,11 @@ def _session_job(job: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], di
         times.append(time.perf_counter() - started)
     result["median_run_s"] = statistics.median(times)
     result["runs"] = len(times)
-    arrays = {f"o{i}": np.asarray(value) for i, value in enumerate(outputs)}
-    result["outputs"] = {name: f"o{i}" for i, name in enumerate(names)}
+    # a sequence output (a list of tensors of any shapes) is not an array: not kept
+    kept = [(i, name) for i, (name, value) in enumerate(zip(names, outputs, strict=True))
+            if not isinstance(value, list)]
+    arrays = {f"o{i}": np.asarray(outputs[i]) for i, _ in kept}
+    result["outputs"] = {name: f"o{i}" for i, name in kept}
     _stage(job_id, "done")
     return result, arrays
 
@@ -159,7 +183,7 @@ def _reference_job(job: dict[str, Any], workdir: Path) -> tuple[dict[str, Any], 
     the run of the model; then the body runs alone in onnxruntime on them (the branch the
     condition took; a Loop's first iteration), its recurrent node's tensors as outputs."""
     job_id = job["id"]
-    feeds = dict(np.load(workdir / job["inputs"]))
+    feeds = load_feeds(workdir / job["inputs"])
     _stage(job_id, "create")
     model = _load(job["model"])
     if not isinstance(model, ModelProto):

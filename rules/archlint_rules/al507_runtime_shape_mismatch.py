@@ -36,12 +36,30 @@ class RuntimeShapeMismatch(RuntimeRule):
     summary = "An output's actual shape differs from its statically inferred shape"
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        # values archlint made up for inputs nothing bounds (a Loop's trip count, a Range's
+        # limits): an output shape that follows them may differ from one declared for the
+        # model's real values, so the mismatch is a warning there
+        invented = [spec.name for spec in run.inputs if spec.invented]
         for out in run.outputs:
-            if out.mismatch and out.static is not None:
+            if not out.mismatch or out.static is None:
+                continue
+            if invented:
+                names = ", ".join(map(repr, invented))
                 yield ctx.finding(
                     self, out.producer,
                     f"output {out.name!r} has shape {list(out.shape)} at run time but static "
-                    f"analysis inferred {format_shape(out.static)} (with {out.binding})",
+                    f"analysis inferred {format_shape(out.static)} (with {out.binding}), on "
+                    f"values archlint invented for {names}",
                     expected=out.expected, actual=str(list(out.shape)), tensor=out.name,
-                    help="Fix the declared output shape (graph output or value_info) or the "
-                    "node that produces it; consumers size their buffers from it.")
+                    severity=Severity.WARNING,
+                    help=f"Give {names} the values the model is meant for (--input "
+                    "NAME=VALUE): the shape may follow them. If it still differs, fix the "
+                    "declared output shape or the node that produces it.")
+                continue
+            yield ctx.finding(
+                self, out.producer,
+                f"output {out.name!r} has shape {list(out.shape)} at run time but static "
+                f"analysis inferred {format_shape(out.static)} (with {out.binding})",
+                expected=out.expected, actual=str(list(out.shape)), tensor=out.name,
+                help="Fix the declared output shape (graph output or value_info) or the "
+                "node that produces it; consumers size their buffers from it.")

@@ -14,7 +14,10 @@ class NonFiniteOutput(RuntimeRule):
 
     ## What it does
     Feeds finite random inputs (floats uniform in [-1, 1)) and counts NaN and Inf values in
-    every floating-point output.
+    every floating-point output. Where there are some, the model runs once more with those
+    inputs' absolute values: finite outputs then mean the model may expect non-negative
+    inputs (a power spectrum, a state holding a running mean), and the finding is a warning
+    that asks for the inputs the model is meant for.
 
     ## Why is this bad?
     The gates of an LSTM are bounded: i, o, f = sigmoid(...) in (0, 1), c~ = tanh(...) in
@@ -34,12 +37,26 @@ class NonFiniteOutput(RuntimeRule):
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
         for out in run.outputs:
-            if out.nans or out.infs:
+            if not (out.nans or out.infs):
+                continue
+            if run.finite_when_non_negative:
                 yield ctx.finding(
                     self, out.producer,
                     f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
-                    f"{out.size} from finite inputs",
+                    f"{out.size} from random inputs in [-1, 1), and none when those inputs are "
+                    "non-negative: the model may expect non-negative inputs (a power "
+                    "spectrum, a state that holds a running mean)",
                     expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
-                    tensor=out.name,
-                    help="Check the weights for NaN/Inf and the ops after the recurrence (Log, "
-                    "Sqrt, Div, Pow) for inputs outside their domain.")
+                    tensor=out.name, severity=Severity.WARNING,
+                    help="Give the run the inputs the model is meant for (--input NAME=FILE, "
+                    "--inputs FILE.npz); if negative values are valid for it, guard the op "
+                    "after them (Sqrt, Log, Div, Pow) against them.")
+                continue
+            yield ctx.finding(
+                self, out.producer,
+                f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
+                f"{out.size} from finite inputs",
+                expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
+                tensor=out.name,
+                help="Check the weights for NaN/Inf and the ops after the recurrence (Log, "
+                "Sqrt, Div, Pow) for inputs outside their domain.")
