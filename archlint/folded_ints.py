@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from archlint.graph import ModelGraph, NodeInfo
+from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.onnx_protos import AttributeProto
 
 if TYPE_CHECKING:
@@ -39,33 +39,37 @@ def folded_ints(graph: ModelGraph, name: str, scope: str = "main") -> tuple[int,
     return tuple(int(v) for v in value.reshape(-1))
 
 
-def _from_constants(graph: ModelGraph, name: str, scope: str, depth: int) -> bool:
+def _origin(graph: ModelGraph, name: str, scope: str, depth: int) -> TensorInfo | NodeInfo | None:
+    """The stored constant ``name`` is, or the node of an op this module folds that makes it;
+    None for anything else (a graph input, another op, a walk too deep)."""
     if not name or depth > MAX_DEPTH:
-        return False
+        return None
     info = graph.tensor(name, scope)
-    if info is None:
-        return False
-    if info.is_constant:
-        return True
+    if info is None or info.is_constant:
+        return info
     node = graph.producer(name, scope)
-    return node is not None and node.op_type in _FOLDED and node.domain in ("", "ai.onnx") \
-        and all(_from_constants(graph, part, node.graph, depth + 1) for part in node.inputs)
+    if node is None or node.op_type not in _FOLDED or node.domain not in ("", "ai.onnx"):
+        return None
+    return node
+
+
+def _from_constants(graph: ModelGraph, name: str, scope: str, depth: int) -> bool:
+    origin = _origin(graph, name, scope, depth)
+    if isinstance(origin, NodeInfo):
+        return all(_from_constants(graph, part, origin.graph, depth + 1)
+                   for part in origin.inputs)
+    return origin is not None
 
 
 def _fold(graph: ModelGraph, name: str, scope: str, depth: int) -> np.ndarray[Any, Any] | None:
-    if not name or depth > MAX_DEPTH:
+    origin = _origin(graph, name, scope, depth)
+    if origin is None:
         return None
-    info = graph.tensor(name, scope)
-    if info is None:
-        return None
-    if info.is_constant:
-        value = info.value
+    if isinstance(origin, TensorInfo):
+        value = origin.value
         return value if value is not None and value.size <= MAX_ELEMENTS else None
-    node = graph.producer(name, scope)
-    if node is None or node.domain not in ("", "ai.onnx"):
-        return None
     try:
-        found = _node(graph, node, depth + 1)
+        found = _node(graph, origin, depth + 1)
     except (ValueError, TypeError, IndexError):  # shapes the op refuses: not folded
         return None
     return found if found is not None and found.size <= MAX_ELEMENTS else None

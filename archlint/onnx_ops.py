@@ -17,7 +17,7 @@ from archlint import onnx_ops_table
 from archlint.onnx_protos import onnx_version
 
 __all__ = ["KEPT_BY_ONNXRUNTIME", "attribute_versions", "attributes_at", "attributes_from_onnx",
-           "first_opset",
+           "checkable_opset", "first_opset",
            "loadable_from", "newest_known_opset", "slot_names", "slots_from_onnx"]
 
 # onnx's experimental ops, removed from its spec in onnx 1.5, that onnxruntime still registers in
@@ -41,6 +41,15 @@ def loadable_from(op_type: str) -> int | None:
     """The first opset at which onnxruntime loads a node of ``op_type`` in the ONNX domain:
     :func:`first_opset`, or 1 for the ops it keeps from onnx's removed experimental ones."""
     return 1 if op_type in KEPT_BY_ONNXRUNTIME else first_opset(op_type)
+
+
+def checkable_opset(opset: int | None) -> int | None:
+    """The model's ONNX opset when the installed onnx knows it (1 to
+    :func:`newest_known_opset`); None when none is imported, or one newer than onnx here
+    knows: what it defines cannot be told."""
+    if opset is None or opset < 1 or opset > newest_known_opset():
+        return None
+    return opset
 
 
 def newest_known_opset() -> int:

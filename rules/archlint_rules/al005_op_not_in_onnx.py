@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.onnx_ops import loadable_from, newest_known_opset
+from archlint.onnx_ops import checkable_opset, loadable_from
 from archlint_rules._layout import node_text
 
 _ONNX_DOMAINS = ("", "ai.onnx")
@@ -43,8 +43,8 @@ class OpNotInOnnx(Rule):
     summary = "A node of the ONNX domain has an op type ONNX does not define at the model's opset"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        opset = ctx.model.opset
-        if opset is None or opset < 1 or opset > newest_known_opset():
+        opset = checkable_opset(ctx.model.opset)
+        if opset is None:
             return  # no (valid) ONNX opset imported, or one newer than onnx here knows
         wrong = {op for op in ctx.graph.op_types
                  if (first := loadable_from(op)) is None or first > opset}

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.onnx_ops import attribute_versions, attributes_at, newest_known_opset
+from archlint.onnx_ops import attribute_versions, attributes_at, checkable_opset
 from archlint_rules._layout import node_text
 
 _ONNX_DOMAINS = ("", "ai.onnx")
@@ -42,9 +42,9 @@ class AttributeNotAtOpset(Rule):
     summary = "A node of the ONNX domain has an attribute its op does not have at the model's opset"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        opset = ctx.model.opset
-        if opset is None or opset < 1 or opset > newest_known_opset():
-            return
+        opset = checkable_opset(ctx.model.opset)
+        if opset is None:
+            return  # no (valid) ONNX opset imported, or one newer than onnx here knows
         for op_type in sorted(ctx.graph.op_types - {"LSTM", "GRU", "RNN"}):
             known = attributes_at(op_type, opset)
             if known is None:

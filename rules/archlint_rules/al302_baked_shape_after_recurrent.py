@@ -109,9 +109,7 @@ class BakedShapeAfterRecurrent(Rule):
         """A warning: the target holds every size on this input only when the dynamic axes'
         product is a multiple of ``factor``; which axis the export's example fixed cannot be
         told, nor whether that constraint was meant (pairing time steps is, sometimes)."""
-        dynamic = [dim for dim in shape if isinstance(dim, str)]
-        names = " × ".join(repr(dim) for dim in dynamic)
-        inputs = sorted({symbols[dim] for dim in dynamic})
+        names, inputs = _dynamic_names(shape, symbols)
         fixed, constants = _products(shape, target)
         return ctx.finding(
             self, node,
@@ -136,9 +134,7 @@ class BakedShapeAfterRecurrent(Rule):
         """An error: a target of numbers only fixes the element count, so the input's dynamic
         axes hold only the sizes whose product gives it (torch's classic exporter writes
         ``y.reshape(T * B, H)`` with Python ints as the constant ``[10, 12]``)."""
-        dynamic = [dim for dim in shape if isinstance(dim, str)]
-        names = " × ".join(repr(dim) for dim in dynamic)
-        inputs = sorted({symbols[dim] for dim in dynamic})
+        names, inputs = _dynamic_names(shape, symbols)
         fixed, count = _products(shape, target)
         return ctx.finding(
             self, node,
@@ -352,6 +348,13 @@ def _fixed_count(
 def _numbers_and_one_minus_one(target: tuple[int, ...]) -> bool:
     """A target of positive numbers and one -1, no 0 (which copies an input axis)."""
     return 0 not in target and target.count(-1) == 1 and all(t >= -1 for t in target)
+
+
+def _dynamic_names(shape: tuple[Dim, ...], symbols: dict[str, str]) -> tuple[str, list[str]]:
+    """The input's dynamic axes as a message names them (``'T' × 'B'``), and the graph
+    inputs they are dynamic in."""
+    dynamic = [dim for dim in shape if isinstance(dim, str)]
+    return " × ".join(repr(dim) for dim in dynamic), sorted({symbols[dim] for dim in dynamic})
 
 
 def _products(shape: tuple[Dim, ...], target: tuple[int, ...]) -> tuple[int, int]:
