@@ -51,17 +51,26 @@ def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentL
 
 
 _RECURRENT_NAME = re.compile(r"lstm|gru|rnn", re.IGNORECASE)
+# what a recurrent layer's step multiplies its input or state by: a loop body with none of
+# them computes no layer (it may still carry a value: a counter, a running sum)
+_WEIGHTED_OPS = (_CELL_OPS - {"Loop", "Scan"}) | {"Conv", "ConvInteger", "QLinearConv",
+                                                  "Einsum", "DynamicQuantizeLSTM"}
 
 
 def unseen_recurrent(graph: ModelGraph, found: Iterable[RecurrentLayer]) -> tuple[str, ...]:
     """Nodes that may compute a recurrence but gave no layer, as ``graph/label (op)``: a Scan
-    or Loop whose body is not a recognised cell and holds no layer of ``found`` (a decoding
-    loop around an LSTM node or a cell step is seen through that layer), an op named like
+    or Loop whose body multiplies by weights (a MatMul, Gemm, Conv or their quantized forms)
+    but is not a recognised cell and holds no layer of ``found`` (a decoding loop around an
+    LSTM node or a cell step is seen through that layer), an op named like
     LSTM/GRU/RNN outside the ONNX domains or that ONNX does not define (a framework op a
     converter left in, tf2onnx's BlockLSTM)."""
     layers = tuple(found)
     seen = {layer.node.id for layer in layers}
     scopes = {layer.node.graph for layer in layers}
+    # the scopes that hold a product of weights or a recurrent op: a Loop or Scan body with
+    # none (an audio framing Scan, a counter, onnx's Range and SequenceMap expansions) holds
+    # no layer to see
+    weighted = {node.graph for node in graph.iter_nodes(_WEIGHTED_OPS | RECURRENT_OPS)}
     unseen = []
     # op types named like a recurrent op that no ONNX opset defines, whatever their domain
     named = frozenset(op for op in graph.op_types
@@ -72,6 +81,10 @@ def unseen_recurrent(graph: ModelGraph, found: Iterable[RecurrentLayer]) -> tupl
                                   for scope in scopes):
             continue
         standard = node.domain in ("", "ai.onnx")
+        if standard and node.op_type in ("Loop", "Scan") and not any(
+                scope == body or scope.startswith(body + "/")
+                for body in graph.subgraphs_of(node.id) for scope in weighted):
+            continue
         if (standard and node.op_type in ("Loop", "Scan")) or node.op_type in named or (
             not standard and _RECURRENT_NAME.search(node.op_type)
         ):

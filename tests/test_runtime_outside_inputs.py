@@ -1,8 +1,8 @@
-"""The runtime check on models whose inputs are not float data: the onnx package's own
-test cases with sequence and optional inputs, and Loop / Range models whose shapes follow
-scalar inputs archlint has to make up (a hunt through public packages ran them: each was a
-false error). A made-up value that changes an output's shape is a warning, not an error; a
-sequence input is fed as a sequence."""
+"""The onnx package's own test cases with sequence and optional inputs, Loops and Scans, and
+models whose shapes follow scalar inputs archlint has to make up (a hunt through public
+packages ran them: each was a false error of the runtime check). A made-up value that
+changes an output's shape is a warning, not an error; a sequence input is fed as a
+sequence; a loop that multiplies by no weight is no unseen layer."""
 
 from __future__ import annotations
 
@@ -79,3 +79,16 @@ def test_nan_only_from_a_negative_made_up_state_is_a_warning(tmp_path: Path) -> 
     [finding] = [f for f in model["findings"] if f["code"] == "AL508"]
     assert (finding["severity"], finding["location"]["node"]) == ("warning", "normalise")
     assert "and none when those inputs are non-negative" in finding["message"]
+
+
+@pytest.mark.parametrize("name", ["test_scan_sum", "test_scan9_sum", "test_loop11",
+                                  "test_range_float_type_positive_delta_expanded",
+                                  "test_sequence_map_identity_1_sequence_expanded"])
+def test_a_loop_that_multiplies_by_no_weight_is_no_unseen_layer(
+        name: str, backend_cases: list, tmp_path: Path) -> None:
+    """A Loop or Scan whose body holds no MatMul, Gemm, Conv or recurrent op (a running sum,
+    a counter, audio framing in wespeaker's export) computes no layer: it was listed among
+    the layers lint and params could not see."""
+    path = _case(backend_cases, name, tmp_path)
+    proc = run_archlint("lint", str(path), "--format", "json", "--exit-zero")
+    assert json.loads(proc.stdout)["models"][0]["unseen"] == []
