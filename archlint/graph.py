@@ -750,6 +750,13 @@ class ModelGraph:
             self._outer_readers = self._index_outer_readers()
         return self._outer_readers.get((graph, name), [])
 
+    def read_by_nothing(self, node: NodeInfo) -> bool:
+        """Whether no node reads any output of ``node`` and none is an output of its graph: a
+        node a tool left behind, which onnxruntime removes."""
+        outputs = self.graph_outputs.get(node.graph, ())
+        return not any(name and (name in outputs or self.consumer_ids(name, node.graph))
+                       for name in node.outputs)
+
     def consumers_of(self, name: str, graph: str = "main") -> list[NodeInfo]:
         """Nodes in ``graph`` (and its subgraphs) that read tensor ``name`` of that scope."""
         return [self.node(n) for n in self.consumer_ids(name, graph)]

@@ -76,17 +76,20 @@ def unseen_recurrent(graph: ModelGraph, found: Iterable[RecurrentLayer]) -> tupl
     named = frozenset(op for op in graph.op_types
                       if _RECURRENT_NAME.search(op) and loadable_from(op) is None)
     for node in graph.iter_nodes(frozenset({"Loop", "Scan"}) | named, unusual_domains=True):
-        if node.id in seen or any(scope == body or scope.startswith(body + "/")
-                                  for body in graph.subgraphs_of(node.id)
-                                  for scope in scopes):
+        bodies = graph.subgraphs_of(node.id)
+        if node.id in seen or _inside(bodies, scopes):
             continue
         standard = node.domain in ("", "ai.onnx")
-        if standard and node.op_type in ("Loop", "Scan") and not any(
-                scope == body or scope.startswith(body + "/")
-                for body in graph.subgraphs_of(node.id) for scope in weighted):
+        if standard and node.op_type in ("Loop", "Scan") and not _inside(bodies, weighted):
             continue
         if (standard and node.op_type in ("Loop", "Scan")) or node.op_type in named or (
             not standard and _RECURRENT_NAME.search(node.op_type)
         ):
             unseen.append(f"{node.graph}/{node.label} ({node.op_type})")
     return tuple(unseen)
+
+
+def _inside(bodies: Iterable[str], scopes: Iterable[str]) -> bool:
+    """Whether one of ``scopes`` is one of the subgraph ``bodies`` or nested in one."""
+    return any(scope == body or scope.startswith(body + "/")
+               for body in bodies for scope in scopes)

@@ -105,9 +105,9 @@ def slots_from_onnx() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
             for name, schema in newest.items()}
 
 
-def attributes_at(op_type: str, opset: int) -> tuple[frozenset[str], frozenset[str]] | None:
-    """(the attributes the ONNX domain's ``op_type`` has at ``opset``, those another of its
-    versions from opset 7 on has and this one has not: what an exporter or a converter may
+def attributes_at(op_type: str, opset: int) -> frozenset[str] | None:
+    """The attributes the ONNX domain's ``op_type`` has at ``opset``, where another of its
+    versions from opset 7 on has one this one has not (what an exporter or a converter may
     have left from a later or an earlier version); None for an op whose versions from 7 on
     all name the same attributes, or that ONNX does not define at ``opset``."""
     versions = attribute_versions(op_type)
@@ -119,7 +119,7 @@ def attributes_at(op_type: str, opset: int) -> tuple[frozenset[str], frozenset[s
     now = frozenset(dict(versions)[max(older)])
     others = frozenset(name for since, names in versions if since >= _OLDEST_COMPARED
                        for name in names) - now
-    return (now, others) if others else None
+    return now if others else None
 
 
 def attribute_versions(op_type: str) -> tuple[tuple[int, tuple[str, ...]], ...]:

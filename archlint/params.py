@@ -52,7 +52,7 @@ from archlint.params_types import (
 )
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
-from archlint.stored_copies import equal_copies
+from archlint.stored_copies import equal_copies, stored_tensors
 from archlint.weight_sources import Basis, Source, Trace, infer_computed_shapes, trace
 
 __all__ = [
@@ -331,11 +331,8 @@ def _live_first(
     leaves each step's ``x_t @ W`` beside the Gemm that replaced it)."""
     live: list[tuple[NodeInfo, bool]] = []
     dead: list[tuple[NodeInfo, bool]] = []
-    outputs = graph.graph_outputs
     for node in nodes:
-        if node.id in recurrent or node.id in norms or any(
-                name and (name in outputs.get(node.graph, ())
-                          or graph.consumer_ids(name, node.graph)) for name in node.outputs):
+        if node.id in recurrent or node.id in norms or not graph.read_by_nothing(node):
             live.append((node, False))
         else:
             dead.append((node, True))
@@ -353,15 +350,10 @@ def _mark_stored_copies(
     each branch (silero VAD: 264,192 more); onnx-graphsurgeon copies the outer initializers a
     branch reads into it."""
     where: dict[tuple[str, str], tuple[int, int]] = {}
-    stored: list[tuple[tuple[str, str], TensorProto]] = []
     for at, keys in counted_alone.items():
         for key in keys:
             where.setdefault(key, at)
-            info = graph.tensor(key[1], key[0])
-            tensor = None if info is None else info.constant_source
-            if isinstance(tensor, TensorProto):
-                stored.append((key, tensor))
-    copies = equal_copies(stored)
+    copies = equal_copies(stored_tensors(graph, where))
     for (row_at, slot_at), keys in counted_alone.items():
         if not all(key in copies for key in keys):
             continue

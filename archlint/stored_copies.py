@@ -11,19 +11,34 @@ data stored in the model file is compared; a tensor in external data is left as 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
-from typing import TypeVar
+from collections.abc import Hashable, Iterable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 from archlint.onnx_protos import TensorProto
 from archlint.shapes import known_product
 
-__all__ = ["MAX_COPY_ELEMENTS", "equal_copies"]
+if TYPE_CHECKING:
+    from archlint.graph import ModelGraph
+
+__all__ = ["MAX_COPY_ELEMENTS", "equal_copies", "stored_tensors"]
 
 # A tensor compared for a stored copy holds at most this many elements: the bytes of each
 # candidate are read (and hashed) once; a bigger weight is left as it is.
 MAX_COPY_ELEMENTS = 1 << 22
 
 Key = TypeVar("Key", bound=Hashable)
+
+
+def stored_tensors(
+    graph: ModelGraph, keys: Iterable[tuple[str, str]]
+) -> Iterator[tuple[tuple[str, str], TensorProto]]:
+    """Each (graph, name) key with the initializer it names, for :func:`equal_copies`; a key
+    that names no initializer (a Constant's output, a computed tensor) is left out."""
+    for key in keys:
+        info = graph.tensor(key[1], key[0])
+        tensor = None if info is None else info.constant_source
+        if isinstance(tensor, TensorProto):
+            yield key, tensor
 
 
 def equal_copies(

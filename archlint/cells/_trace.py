@@ -13,7 +13,6 @@ from types import MappingProxyType
 from typing import Protocol
 
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.onnx_protos import TensorProto
 from archlint.patterns import (
     DimOf,
     attr_int,
@@ -24,7 +23,7 @@ from archlint.patterns import (
     slice_spec,
 )
 from archlint.shapes import Shape, known_product
-from archlint.stored_copies import equal_copies
+from archlint.stored_copies import equal_copies, stored_tensors
 
 __all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "step_axis", "step_window",
            "weight_sources"]
@@ -357,9 +356,10 @@ class _WeightProduct:
 
 def _weight_products(graph: ModelGraph, scope: str) -> list[_WeightProduct]:
     found = []
-    outputs = graph.graph_outputs.get(scope, ())
     for node in graph.iter_nodes(_PRODUCTS):
-        if node.graph != scope or _read_by_nothing(graph, node, outputs):
+        # onnxoptimizer's fuse_matmul_add_bias_into_gemm (without eliminate_deadend) leaves
+        # each step's x_t @ W beside the Gemm that replaced it: no step of the cell
+        if node.graph != scope or graph.read_by_nothing(node):
             continue
         product = _weight_product(graph, node)
         if product is not None:
@@ -381,9 +381,7 @@ def _by_value(graph: ModelGraph, products: list[_WeightProduct]) -> list[_Weight
     for product in products:
         for source in product.sources:
             first.setdefault(source.key, source)
-    alias = equal_copies(((key, tensor) for key, source in first.items()
-                          if isinstance(tensor := _stored_tensor(graph, source), TensorProto)),
-                         max_group=MAX_COMPARED_STEPS)
+    alias = equal_copies(stored_tensors(graph, first), max_group=MAX_COMPARED_STEPS)
     if not alias:
         return products
     found = []
@@ -398,19 +396,6 @@ def _by_value(graph: ModelGraph, products: list[_WeightProduct]) -> list[_Weight
                     copies=tuple(copy for _, copy in shared if copy is not None))
         found.append(product)
     return found
-
-
-def _stored_tensor(graph: ModelGraph, source: WeightSource) -> object:
-    info = graph.tensor(source.tensor, source.graph)
-    return None if info is None else info.constant_source
-
-
-def _read_by_nothing(graph: ModelGraph, node: NodeInfo, outputs: tuple[str, ...]) -> bool:
-    """A product whose result nothing reads: onnxoptimizer's fuse_matmul_add_bias_into_gemm
-    (without eliminate_deadend) leaves each step's ``x_t @ W`` beside the Gemm that replaced
-    it. onnxruntime never runs it; a chain of the live products is the cell."""
-    return not any(name and (name in outputs or graph.consumer_ids(name, node.graph))
-                   for name in node.outputs)
 
 
 def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
@@ -723,10 +708,8 @@ def _chain_bias(
     if folded:
         after = [source for source, _ in _added_constants(
             graph, _adds_after(graph, folded) - nodes, used)]
-        alias = equal_copies(((source.key, tensor) for source in _dedupe(
-            (*(s for s, _ in added), *after))
-            if isinstance(tensor := _stored_tensor(graph, source), TensorProto)),
-            any_values=True)
+        alias = equal_copies(stored_tensors(graph, (s.key for s in _dedupe(
+            (*(s for s, _ in added), *after)))), any_values=True)
     for source, node_id in added:
         steps.setdefault(alias.get(source.key, source.key), set()).add(
             -1 if node_id in projection_adds else step_of[node_id])

@@ -546,9 +546,10 @@ def _step_reads(
                 and not (info.is_initializer or info.constant_source is not None):
             # the step may be taken from a Slice of the sequence inside the body (TorchScript
             # slices x whole, then gathers the step)
-            steps = [node, *(graph.node(n) for n in walk.nodes if n != node_id
-                             and graph.node(n).op_type == "Gather"
-                             and graph.node(n).inputs[:1] == node.outputs[:1])]
+            steps = [node, *(gather for out in node.outputs[:1] if out
+                             for gather in graph.consumers_of(out, body.scope)
+                             if gather.op_type == "Gather" and gather.id in walk.nodes
+                             and gather.inputs[:1] == (out,))]
             yield info.name, any(_counts_down(graph, n, body) for n in steps), \
                 step_axis(graph, node)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from archlint.declared_types import tensor_type
 from archlint.graph import ModelGraph
 from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
@@ -561,37 +562,37 @@ def _check_drawable(name: str, label: str, dtype: np.dtype[Any], shape: tuple[in
 SEQUENCE_LENGTH = 2
 
 
-def sequence_element(graph: ModelGraph, name: str) -> tuple[int, Shape] | None:
-    """(dtype, shape) of the tensors a main-graph input of sequence type holds; None for any
-    other input."""
-    entry = next((vi for vi in graph.main_inputs() if vi.name == name), None)
-    if entry is None:
-        return None
-    held = entry.type.optional_type.elem_type if entry.type.HasField("optional_type") \
-        else entry.type  # an optional sequence is fed as the sequence it holds
-    if not held.HasField("sequence_type"):
+def sequence_element(graph: ModelGraph, name: str) -> tuple[int | None, Shape] | None:
+    """(dtype, shape) of the tensors a main-graph input of sequence type holds (an optional
+    sequence is fed as the sequence it holds); None for any other input."""
+    held = _held_type(graph, name)
+    if held is None or not held.HasField("sequence_type"):
         return None
     element = held.sequence_type.elem_type
     if not element.HasField("tensor_type"):
         return None
-    tensor = element.tensor_type
-    shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                  for d in tensor.shape.dim) if tensor.HasField("shape") else ()
-    return tensor.elem_type, shape
+    dtype, shape = tensor_type(element)
+    return dtype, shape or ()
 
 
 def _declared_tensor(graph: ModelGraph, name: str) -> bool:
     """Whether an input is declared a tensor (or an optional one), or not declared at all."""
+    held = _held_type(graph, name)
+    return held is None or bool(held.HasField("tensor_type"))
+
+
+def _held_type(graph: ModelGraph, name: str) -> onnx.TypeProto | None:
+    """The declared type of main-graph input ``name``, an optional's element type in its
+    place; None where it declares none."""
     entry = next((vi for vi in graph.main_inputs() if vi.name == name), None)
     if entry is None or not entry.HasField("type"):
-        return True
-    held = entry.type.optional_type.elem_type if entry.type.HasField("optional_type") \
+        return None
+    return entry.type.optional_type.elem_type if entry.type.HasField("optional_type") \
         else entry.type
-    return bool(held.HasField("tensor_type"))
 
 
 def _sequence_feeds(
-    name: str, element: tuple[int, Shape], binding: Binding, rng: np.random.Generator
+    name: str, element: tuple[int | None, Shape], binding: Binding, rng: np.random.Generator
 ) -> dict[str, np.ndarray[Any, Any]]:
     dtype, shape = element
     np_dtype = _np_dtype(dtype)
@@ -609,7 +610,9 @@ def _sequence_feeds(
     return feeds
 
 
-def _sequence_spec(name: str, element: tuple[int, Shape], binding: Binding) -> InputSpec:
+def _sequence_spec(
+    name: str, element: tuple[int | None, Shape], binding: Binding
+) -> InputSpec:
     dtype, shape = element
     label = onnx.TensorProto.DataType.Name(dtype or 1).lower()
     return InputSpec(name, f"seq({label})", resolve_input_shape(name, shape, binding),

@@ -35,8 +35,7 @@ def load_feeds(path: Path) -> dict[str, Any]:
     elements: dict[str, list[tuple[int, np.ndarray[Any, Any]]]] = {}
     with np.load(path, allow_pickle=False) as data:
         for key in data.files:
-            name, found, index = key.rpartition(SEQUENCE_KEY)[0], SEQUENCE_KEY in key, \
-                key.rpartition(SEQUENCE_KEY)[2]
+            name, found, index = key.rpartition(SEQUENCE_KEY)
             if found and index.isdigit():
                 elements.setdefault(name, []).append((int(index), data[key]))
             else:

@@ -37,6 +37,11 @@ def node_text(node: NodeInfo) -> str:
     return f"{node.op_type} {node.name!r}" if node.name else f"{node.op_type} {node.label}"
 
 
+def others_text(others: int) -> str:
+    """`` (and 3 other nodes)`` after the first node a finding names; "" for none."""
+    return f" (and {others} other node{'s' if others > 1 else ''})" if others else ""
+
+
 def ints_text(values: tuple[int, ...] | list[int]) -> str:
     return "[" + ", ".join(str(v) for v in values) + "]"
 
@@ -281,6 +286,12 @@ def recurrent_outputs(ctx: RuleContext) -> dict[tuple[str, str], tuple[Recurrent
     return ctx.memo("layout.recurrent_outputs", index)
 
 
+def state_direction_axis(layer: RecurrentLayer) -> int:
+    """The direction axis of initial_h / initial_c / Y_h / Y_c: 0 for [D, batch, H], 1 with
+    layout=1."""
+    return 1 if layer.layout == 1 else 0
+
+
 def state_batch_axis(layer: RecurrentLayer) -> int:
     """The batch axis of initial_h / initial_c: 1 for [D, batch, H], 0 with layout=1."""
     return 0 if layer.layout == 1 else 1
@@ -354,11 +365,17 @@ def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | 
         return None
     if producer.op_type == "Constant":
         return f"Constant {producer.label!r}"
-    shape_at = {"ConstantOfShape": 0, "Expand": 1}.get(producer.op_type)
-    if shape_at is not None and len(producer.inputs) > shape_at \
-            and _constant_ints(ctx, producer.inputs[shape_at], producer.graph) is not None:
+    shape = _shape_input(producer)
+    if shape and _constant_ints(ctx, shape, producer.graph) is not None:
         return f"{producer.op_type} {producer.label!r} with a constant shape"
     return None
+
+
+def _shape_input(node: NodeInfo) -> str | None:
+    """The input that gives the shape a ConstantOfShape or an Expand makes; None for any
+    other node."""
+    at = {"ConstantOfShape": 0, "Expand": 1}.get(node.op_type)
+    return node.inputs[at] if at is not None and len(node.inputs) > at else None
 
 
 def _constant_ints(ctx: RuleContext, name: str, scope: str) -> tuple[int, ...] | None:
@@ -381,12 +398,10 @@ def folded_state_batch(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> in
         return None
     origin = state_source(ctx.graph, ref.name, layer.node.graph, state_batch_axis(layer))
     producer = origin.producer
-    shape_at = {"ConstantOfShape": 0, "Expand": 1}.get(producer.op_type) \
-        if producer is not None else None
-    if producer is None or shape_at is None or origin.axis is None \
-            or len(producer.inputs) <= shape_at:
+    sizes = _shape_input(producer) if producer is not None else None
+    if producer is None or not sizes or origin.axis is None:
         return None
-    target = _constant_ints(ctx, producer.inputs[shape_at], producer.graph)
+    target = _constant_ints(ctx, sizes, producer.graph)
     if target is None or not -len(target) <= origin.axis < len(target):
         return None
     dim = target[origin.axis]

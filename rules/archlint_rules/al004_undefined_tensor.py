@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Location, Rule, RuleContext, Severity
-from archlint_rules._layout import node_text
+from archlint_rules._layout import node_text, others_text
 
 
 class UndefinedTensor(Rule):
@@ -56,7 +56,7 @@ class UndefinedTensor(Rule):
             node = ctx.graph.node(f"{graph}/{readers[0]}")
             slot = node.inputs.index(name)
             others = len(readers) - 1
-            also = f" (and {others} other node{'s' if others > 1 else ''})" if others else ""
+            also = others_text(others)
             yield ctx.finding(
                 self, node,
                 f"{node_text(node)} reads {name!r}{also}, which no node, initializer or graph "

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.onnx_ops import checkable_opset, loadable_from
-from archlint_rules._layout import node_text
+from archlint_rules._layout import node_text, others_text
 
 _ONNX_DOMAINS = ("", "ai.onnx")
 
@@ -60,7 +60,7 @@ class OpNotInOnnx(Rule):
             node = ctx.graph.node(ids[0])
             first = loadable_from(op_type)
             others = len(ids) - 1
-            also = f" (and {others} other node{'s' if others > 1 else ''})" if others else ""
+            also = others_text(others)
             if first is None:
                 found = f"{op_type}, an op of no ONNX opset"
                 message = (f"{node_text(node)}{also}: {op_type} is an op of no ONNX opset "

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.onnx_ops import attribute_versions, attributes_at, checkable_opset
-from archlint_rules._layout import node_text
+from archlint.recurrent import RECURRENT_OPS
+from archlint_rules._layout import node_text, others_text
 
 _ONNX_DOMAINS = ("", "ai.onnx")
 
@@ -45,11 +46,10 @@ class AttributeNotAtOpset(Rule):
         opset = checkable_opset(ctx.model.opset)
         if opset is None:
             return  # no (valid) ONNX opset imported, or one newer than onnx here knows
-        for op_type in sorted(ctx.graph.op_types - {"LSTM", "GRU", "RNN"}):
-            known = attributes_at(op_type, opset)
-            if known is None:
+        for op_type in sorted(ctx.graph.op_types - RECURRENT_OPS):  # AL215's
+            allowed = attributes_at(op_type, opset)
+            if allowed is None:
                 continue
-            allowed, _ = known
             reported: dict[str, list[str]] = {}
             for node_id, attribute in ctx.graph.attributes_outside(op_type, allowed):
                 node = ctx.graph.node(node_id)
@@ -63,7 +63,7 @@ class AttributeNotAtOpset(Rule):
                  allowed: frozenset[str], opset: int) -> Finding:
         node = ctx.graph.node(ids[0])
         others = len(ids) - 1
-        also = f" (and {others} other node{'s' if others > 1 else ''})" if others else ""
+        also = others_text(others)
         has = ", ".join(sorted(allowed)) or "no attributes"
         return ctx.finding(
             self, node,

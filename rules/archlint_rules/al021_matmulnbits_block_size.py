@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.patterns import attr_int
-from archlint_rules._layout import node_text
+from archlint_rules._layout import node_text, others_text
 
 _MICROSOFT = "com.microsoft"
 _SMALLEST = 16
@@ -52,7 +52,7 @@ class MatMulNBitsBlockSize(Rule):
         for size, ids in wrong.items():
             node = ctx.graph.node(ids[0])
             others = len(ids) - 1
-            also = f" (and {others} other node{'s' if others > 1 else ''})" if others else ""
+            also = others_text(others)
             shown = "no block_size" if size is None else f"block_size={size}"
             yield ctx.finding(
                 self, node,

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import AxisMismatch, axis_mismatches, describe, known_dim, slots_text
-from archlint_rules._layout import whole_stack_rows
+from archlint_rules._layout import state_direction_axis, whole_stack_rows
 
 _WEIGHT_SLOTS = ("W", "R", "B")
 
@@ -43,7 +43,7 @@ class DirectionMismatch(LayerRule):
         d = layer.num_directions
         if d is None:
             return  # an invalid direction value is another rule's finding
-        state_axis = 1 if layer.layout == 1 else 0
+        state_axis = state_direction_axis(layer)
         y_axis = 2 if layer.layout == 1 else 1
         wanted = [
             ("W", 0, d), ("R", 0, d), ("B", 0, d), ("P", 0, d),
@@ -91,7 +91,7 @@ class DirectionMismatch(LayerRule):
         for layer in ctx.layers:
             if layer.node.graph != "main":
                 continue
-            axis = 1 if layer.layout == 1 else 0
+            axis = state_direction_axis(layer)
             for slot in ("Y_h", "Y_c"):
                 ref = layer.outputs.get(slot)
                 if ref is not None and ref.name in outputs and ref.shape is not None \

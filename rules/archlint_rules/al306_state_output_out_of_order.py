@@ -14,6 +14,7 @@ from archlint_rules._layout import (
     node_text,
     recurrent_outputs,
     stack_depth,
+    state_direction_axis,
     whole_stack_rows,
 )
 
@@ -94,7 +95,7 @@ class StateOutputOutOfOrder(Rule):
             if part is None or part[1] not in ("Y_h", "Y_c") or not shape:
                 continue
             layer, slot = part
-            axis = 1 if layer.layout == 1 else 0
+            axis = state_direction_axis(layer)
             rows = shape[axis] if len(shape) > axis else None
             if not whole_stack_rows(ctx, layer, rows):
                 continue
