@@ -164,6 +164,11 @@ _MICROSOFT = "com.microsoft"
 MAX_SUBGRAPH_DEPTH = 16
 # View ops followed back from a tensor to the graph input it reads (ModelGraph.reading_inputs).
 MAX_VIEW_STEPS = 8
+# A Mul in a view walk's ``through`` passes its input 0 on only where input 1 is stored (an
+# initializer or a Constant of its scope): SmoothQuant scales each channel of a tensor before
+# quantizing it (Intel Neural Compressor writes Mul(h, scale) before a step's QuantizeLinear),
+# and a gate's Mul of two computed tensors is no view.
+_SCALE_OP = "Mul"
 _VIEW_WALK = 10_000  # tensors a walk forward from the graph inputs through view ops visits
 
 
@@ -622,7 +627,7 @@ class ModelGraph:
                     continue  # read as something other than data (or by an unknown op)
                 if op_type in op_types and node_path == graph:
                     found.add(index)
-                elif op_type in through:
+                elif op_type in through and (op_type != _SCALE_OP or _scaled(scope, inputs)):
                     for out in scope.node_outputs[index]:
                         if out and (out, node_path) not in seen and len(seen) < _VIEW_WALK:
                             seen.add((out, node_path))
@@ -649,7 +654,8 @@ class ModelGraph:
             if proto.op_type not in through or proto.domain not in _STANDARD_DOMAINS:
                 return None
             inputs = scope.node_inputs[produced[0]]
-            if not inputs or not inputs[0]:
+            if not inputs or not inputs[0] \
+                    or (proto.op_type == _SCALE_OP and not _scaled(scope, inputs)):
                 return None
             name, path = inputs[0], defining
         return None
@@ -805,6 +811,19 @@ class _NodeTable(Mapping[str, NodeInfo]):
 
     def __len__(self) -> int:
         return sum(len(scope.protos) for scope in self._graph._scopes.values())
+
+
+def _scaled(scope: _Scope, inputs: tuple[str, ...]) -> bool:
+    """Whether a Mul's inputs are data (input 0) times a tensor stored in ``scope``: an
+    initializer that is no graph input, or a Constant's output."""
+    if len(inputs) != 2 or not inputs[1]:
+        return False
+    scale = inputs[1]
+    produced = scope.producers.get(scale)
+    if produced is None:
+        return scale in scope.initializers and scale not in scope.inputs
+    op_type: str = scope.protos[produced[0]].op_type
+    return op_type == "Constant"
 
 
 def _build_dag(graph: ModelGraph) -> nx.DiGraph:

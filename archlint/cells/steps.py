@@ -49,6 +49,9 @@ __all__ = ["match_steps"]
 _STATE_READ_OPS = frozenset({"Identity", "Cast", "Gather", "Slice", "Split", "Squeeze",
                              "Unsqueeze", "Reshape", "Flatten", "Transpose",
                              "DynamicQuantizeLinear"}) | _QDQ
+# What a walk between a state input and its product passes: those views and a Mul by a stored
+# tensor (SmoothQuant's per-channel scale before a step's QuantizeLinear: ModelGraph._scaled).
+_STATE_READS = _STATE_READ_OPS | {"Mul"}
 # Ops between a new state and the output that returns it (torch.stack, a packed (h, c)).
 _STATE_WRITE_OPS = frozenset({"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Flatten",
                               "Concat", "Transpose"}) | _QDQ
@@ -68,7 +71,7 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
     MLP's first layer reads a graph input too."""
     found: list[CellFacts] = []
     used = set(taken)
-    for node_id in graph.reading_inputs(_PRODUCTS, scope, _STATE_READ_OPS):
+    for node_id in graph.reading_inputs(_PRODUCTS, scope, _STATE_READS):
         if node_id in used:
             continue
         state = _weight_product(graph, graph.node(node_id))
@@ -107,7 +110,7 @@ def _joint_step(graph: ModelGraph, concat: NodeInfo, used: set[str]) -> CellFact
         return None
     parts = _concat_parts(concat)
     states = [k for k, name in enumerate(parts)
-              if name and graph.viewed_input(name, scope, _STATE_READ_OPS) is not None]
+              if name and graph.viewed_input(name, scope, _STATE_READS) is not None]
     for consumer in graph.consumers_of(concat.outputs[0], scope):
         product = _weight_product(graph, consumer) \
             if consumer.op_type in _PRODUCT_NODES and consumer.id not in used else None
@@ -315,7 +318,7 @@ def _state_views(graph: ModelGraph, data: str, scope: str) -> list[str]:
     conversion that keeps the model's inputs float32 casts h once for each node that reads it,
     so the product reads one Cast of h and the reset gate's Mul another."""
     views = [data]
-    origin = graph.viewed_input(data, scope, _STATE_READ_OPS)
+    origin = graph.viewed_input(data, scope, _STATE_READS)
     if origin is None:
         return views
     frontier, seen = [origin], {origin}
@@ -463,14 +466,14 @@ def _read_elementwise(graph: ModelGraph, product: _WeightProduct, nodes: Iterabl
     """Whether the graph input that ``product`` reads its data from is read again by a node of
     the step other than a view: a GRU's h in its update, an LSTM's c packed with its h."""
     scope = product.node.graph
-    source = graph.viewed_input(product.data, scope, _STATE_READ_OPS)
+    source = graph.viewed_input(product.data, scope, _STATE_READS)
     if source is None:
         return False
     for node_id in nodes:
         node = graph.node(node_id)
         if node.op_type in _STATE_READ_OPS or node.op_type in _PRODUCTS:
             continue
-        if any(operand and graph.viewed_input(operand, scope, _STATE_READ_OPS) == source
+        if any(operand and graph.viewed_input(operand, scope, _STATE_READS) == source
                for operand in node.inputs):
             return True
     return False
@@ -483,7 +486,7 @@ def _reads_cell_state(graph: ModelGraph, nodes: Iterable[str], h: str, scope: st
         if _as_float_op(node) != "Mul":
             continue
         if any(operand and operand != h
-               and graph.viewed_input(operand, scope, _STATE_READ_OPS) is not None
+               and graph.viewed_input(operand, scope, _STATE_READS) is not None
                for operand in _operands(node)):
             return True
     return False
