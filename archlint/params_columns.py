@@ -152,6 +152,8 @@ def _output_shape(
     first = next((name for name in node.outputs if name), None)
     info = graph.tensor(first, node.graph) if first else None
     found = None if info is None else info.shape
+    if layer is not None and layer.cell is not None:
+        return _step_output(found, layer.cell)
     if layer is not None and layer.cell is None and "Y" in layer.outputs:
         key = geometry_key(layer)
         if key in spec_shapes:
@@ -174,6 +176,16 @@ def _loop_cell_output(graph: ModelGraph, node: NodeInfo, cell: CellFacts) -> Sha
     shape = next((shape for shape in shapes if len(shape) == rank), None)
     # a loop's trip count is a symbol onnx's inference made up (unk__N): unknown, shown "?"
     return None if shape is None else tuple(None if is_invented_symbol(d) else d for d in shape)
+
+
+def _step_output(product: Shape | None, cell: CellFacts) -> Shape | None:
+    """A single step's or an unrolled chain's output: h of one step, ``[batch, H]``, from the
+    shape of its first product (``[batch, g·H]``, the gates of that step). Unknown for a chain
+    that returns the sequence, whose layout the steps' stacking decides."""
+    if product is None or len(product) < 2 or cell.hidden_size is None \
+            or cell.returns_sequence:
+        return None
+    return (*(None if is_invented_symbol(d) else d for d in product[:-1]), cell.hidden_size)
 
 
 def _known(shape: Shape) -> int:

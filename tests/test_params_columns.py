@@ -172,3 +172,18 @@ def test_module_of(name: str, scope: str | None) -> None:
     (6_307_840, "6.02 MiB"), (256, "256 B"), (5776, "5.64 KiB"), (None, "?")])
 def test_format_bytes(size: int | None, text: str) -> None:
     assert format_bytes(size) == text
+
+
+@pytest.mark.parametrize(("path", "recognised", "expected"), [
+    # the step's first Gemm computes the gates, [batch, 4·H]: the row shows the h it returns
+    ("steps/lstm_cell_dynamo.onnx", "step", ["batch", 4]),
+    ("smoothquant/gru_cell_classic_sq.onnx", "step", ["batch", 4]),
+    # Keras's unrolled LSTM(3) returning its last h: the batch is a symbol onnx made up
+    ("keras/k2_lstm_unrolled.onnx", "unrolled", [None, 3]),
+])
+def test_a_cell_rows_output_is_the_state_it_returns(
+    path: str, recognised: str, expected: list[object]
+) -> None:
+    (layer,) = _json(str(FIXTURES / path))["models"][0]["layers"]
+    assert layer["recognised_as"] == recognised
+    assert layer["output_shape"] == expected
