@@ -153,7 +153,7 @@ def _output_shape(
     info = graph.tensor(first, node.graph) if first else None
     found = None if info is None else info.shape
     if layer is not None and layer.cell is not None:
-        return _step_output(found, layer.cell)
+        return _step_output(graph, layer.cell)
     if layer is not None and layer.cell is None and "Y" in layer.outputs:
         key = geometry_key(layer)
         if key in spec_shapes:
@@ -178,14 +178,19 @@ def _loop_cell_output(graph: ModelGraph, node: NodeInfo, cell: CellFacts) -> Sha
     return None if shape is None else tuple(None if is_invented_symbol(d) else d for d in shape)
 
 
-def _step_output(product: Shape | None, cell: CellFacts) -> Shape | None:
+def _step_output(graph: ModelGraph, cell: CellFacts) -> Shape | None:
     """A single step's or an unrolled chain's output: h of one step, ``[batch, H]``, from the
-    shape of its first product (``[batch, g·H]``, the gates of that step). Unknown for a chain
-    that returns the sequence, whose layout the steps' stacking decides."""
-    if product is None or len(product) < 2 or cell.hidden_size is None \
-            or cell.returns_sequence:
+    shape of its last product (``[batch, g·H]``, the gates of the last step: the first may
+    project the whole sequence at once). Unknown for a chain that returns the sequence, whose
+    layout the steps' stacking decides."""
+    if cell.hidden_size is None or cell.returns_sequence or not cell.nodes:
         return None
-    return (*(None if is_invented_symbol(d) else d for d in product[:-1]), cell.hidden_size)
+    last = graph.node(max(cell.nodes, key=lambda node_id: graph.node(node_id).index))
+    info = graph.tensor(last.outputs[0], last.graph) if last.outputs else None
+    if info is None or info.shape is None or len(info.shape) != 2:
+        return None
+    batch = info.shape[0]
+    return (None if is_invented_symbol(batch) else batch, cell.hidden_size)
 
 
 def _known(shape: Shape) -> int:
