@@ -140,6 +140,9 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
         how = f"a {layer.loop_op} whose body computes the cell"
     elif layer.recognised_as is Recognition.STEP and layer.in_loop_body:
         how = "one step per iteration of the enclosing Loop, its state carried by the loop"
+    elif cell.fed_back:
+        how = (f"{_HOW[layer.recognised_as]}, each step's input computed from the state "
+               "before (an autoregressive decoder)")
     else:
         how = _HOW[layer.recognised_as]
     notes = [f"recognised as {layer.recognised_as.value}: {how}, {article} "

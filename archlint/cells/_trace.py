@@ -162,6 +162,10 @@ class CellFacts:
     # ``sequence`` or, for an input projection computed over the whole sequence first, that
     # projection; None when the steps do not share one
     stepped: tuple[str, int] | None = None
+    # unrolled chains: each step's input is computed from the state of the step before (an
+    # autoregressive decoder feeding back its prediction or an attention context), not cut
+    # from a sequence
+    fed_back: bool = False
 
     @property
     def gates(self) -> int:

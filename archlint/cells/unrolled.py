@@ -222,19 +222,72 @@ def _merge_interleaved(
     chains: list[list[_WeightProduct]], walk: Callable[[_WeightProduct], _Upstream]
 ) -> list[list[_WeightProduct]]:
     """Chains that feed each other are one recurrence: a GRU with reset_after=False multiplies
-    h by R[:, :2H] and r ⊙ h by R[:, 2H:], which tf2onnx may store as two initializers."""
+    h by R[:, :2H] and r ⊙ h by R[:, 2H:], which tf2onnx may store as two initializers. Their
+    weights together are one cell's recurrent kernel; chains whose weights are not (an
+    autoregressive decoder's input products, which read the state of the step before, and
+    its state products) stay apart."""
     merged: list[list[_WeightProduct]] = []
     for chain in chains:
         ids = {p.node.id for p in chain}
         for group in merged:
             reached = set().union(*(walk(p).nodes for p in group))
             reaching = set().union(*(walk(p).nodes for p in chain))
-            if ids & reached and {p.node.id for p in group} & reaching:
+            if ids & reached and {p.node.id for p in group} & reaching \
+                    and _cell_shaped(_dedupe(s for p in (*group, *chain) for s in p.sources)):
                 group.extend(chain)
                 break
         else:
             merged.append(list(chain))
     return [sorted(group, key=_order) for group in merged]
+
+
+def _cell_shaped(sources: tuple[WeightSource, ...]) -> bool:
+    """Whether weights together are ``[H, g·H]``, g a cell's gate count."""
+    geometry = _geometry(sources)
+    if isinstance(geometry, str):
+        return False
+    rows, columns = geometry
+    return rows > 0 and not columns % rows and columns // rows in _CELL_BY_GATES
+
+
+def _fed_back(
+    graph: ModelGraph, ordered: list[_WeightProduct], chain: list[_WeightProduct]
+) -> bool:
+    """Whether each step's input product is computed from the state product of the step
+    before, one input product a step: a decoder that feeds back its prediction (the embedding
+    of its argmax) or an attention context over its state, not a slice of a sequence. A gated
+    cell (LSTM, GRU) stepped so is a recurrence over time; a weight shared across depth
+    multiplies no separate input at each application."""
+    if not len(ordered) == len(chain) >= 2:
+        return False
+    ids = frozenset(p.node.id for p in chain)
+    return all(_computed_from(graph, ordered[k], chain[k - 1].node.id, ids)
+               for k in range(1, len(chain)))
+
+
+def _computed_from(
+    graph: ModelGraph, product: _WeightProduct, source: str, chain: frozenset[str]
+) -> bool:
+    """Whether ``product``'s data is computed from node ``source``: up through every input of
+    every node (a Gather's indices, an ArgMax, other products), not across the chain's own
+    products, and at most ``_SEARCH_LIMIT`` nodes."""
+    scope = product.node.graph
+    stack, seen, crossed = [product.data], set(), 0
+    while stack:
+        name = stack.pop()
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        producer = graph.producer(name, scope)
+        if producer is None or producer.graph != scope:
+            continue
+        if producer.id == source:
+            return True
+        crossed += 1
+        if producer.id in chain or crossed > _SEARCH_LIMIT:
+            continue
+        stack.extend(producer.inputs)
+    return False
 
 
 def _match_chain(
@@ -288,6 +341,10 @@ def _match_chain(
             or (direction, steps)
     if direction == "unknown":
         direction, steps = _computed_steps(graph, ordered) or (direction, steps)
+    fed_back = direction == "unknown" and core.cell != "RNN" \
+        and _fed_back(graph, ordered, chain)
+    if fed_back:
+        direction, steps = "forward", len(chain)  # an autoregressive decoder's steps
     if direction == "unknown":
         # Without per-step slices of one sequence this is a weight shared across depth (an
         # ALBERT-style stack), not a recurrence over time.
@@ -319,7 +376,7 @@ def _match_chain(
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
         sequence=sequence, steps=steps, nodes=nodes, bias_copies=_dedupe((*copies, *folded)),
         weight_copies=weight_copies,
-        sequence_axis=sequence_axis, stepped=stepped,
+        sequence_axis=sequence_axis, stepped=stepped, fed_back=fed_back,
     )
 
 

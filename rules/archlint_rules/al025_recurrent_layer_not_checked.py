@@ -82,6 +82,9 @@ class RecurrentLayerNotChecked(Rule):
             else:
                 steps = f" {cell.steps}" if cell.steps is not None else ""
                 found = f"an unrolled chain of{steps} per-step MatMuls"
+                if cell.fed_back:
+                    found += (", each step's input computed from the state before (an "
+                              "autoregressive decoder)")
                 where = f"unrolled chain from {layer.node.op_type} {layer.label!r}"
             yield ctx.finding(
                 self, layer,
@@ -92,6 +95,7 @@ class RecurrentLayerNotChecked(Rule):
                 expected=f"an ONNX {cell.cell} node, which every rule checks",
                 actual=found,
                 help=(_step_help(cell.cell) if layer.recognised_as is Recognition.STEP
+                      else _decoder_help(cell.cell) if cell.fed_back
                       else _tf1_help(cell.cell, cell.peephole != ())
                       if cell.joint_kernel and layer.producer_name != "pytorch"
                       else _stacked_help(cell.cell) if layer.in_stack
@@ -193,6 +197,15 @@ def _step_help(cell: str) -> str:
             f"h.unsqueeze(0)...) instead of nn.{cell}Cell, or a Keras {_KERAS[cell]} with "
             "return_state=True and initial_state inputs: both export as an ONNX "
             f"{cell} node with the same weights.")
+
+
+def _decoder_help(cell: str) -> str:
+    return ("Nothing to fix if the decoder is intended: each step's input depends on the step "
+            f"before, so no ONNX {cell} node over a whole sequence can compute it. To have the "
+            "cell checked by every rule: export one decoder step as its own model (the state "
+            f"and the previous prediction in, the new state out; nn.{cell} over a sequence of "
+            "length 1 with the state as its initial state exports as an ONNX "
+            f"{cell} node) and loop over it in the caller.")
 
 
 def _article(word: str) -> str:
