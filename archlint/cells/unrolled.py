@@ -242,12 +242,15 @@ def _merge_interleaved(
 
 
 def _cell_shaped(sources: tuple[WeightSource, ...]) -> bool:
-    """Whether weights together are ``[H, g·H]``, g a cell's gate count."""
+    """Whether weights together are one cell's recurrent kernel ``[H, g·H]`` or its joint
+    kernel ``[I+H, g·H]`` (TF1's GRUCell: its gates' and its candidate's), g a cell's gate
+    count."""
     geometry = _geometry(sources)
     if isinstance(geometry, str):
         return False
     rows, columns = geometry
-    return rows > 0 and not columns % rows and columns // rows in _CELL_BY_GATES
+    return rows > 0 and any(not columns % gates and rows >= columns // gates
+                            for gates in _CELL_BY_GATES)
 
 
 def _fed_back(
