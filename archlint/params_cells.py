@@ -154,8 +154,8 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
                      f"{cell.hidden_size * cell.gates * cell.hidden_size} recurrent weights")
     if cell.peephole:
         notes.append(f"P: {len(cell.peephole)} peephole weights of [H] each (a peephole LSTM, "
-                     "TF1's LSTMCell(use_peepholes=True)), counted in every convention but "
-                     "PyTorch's")
+                     "TF1's LSTMCell(use_peepholes=True) or a cell written with them), counted "
+                     "in every convention but PyTorch's")
     if cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "
                      f"({_TORCH_NAMES[cell.cell]})")

@@ -945,3 +945,49 @@ def _to_the_end(end: int | DimOf | None, dim: object, data: str, axis: int) -> b
     if isinstance(end, DimOf):
         return (end.tensor, end.axis) == (data, axis) or (dim is not None and end.dim == dim)
     return False
+
+
+def _gate_peepholes(
+    graph: ModelGraph, scope: str, nodes: Iterable[str], hidden: int
+) -> tuple[WeightSource, ...]:
+    """The diagonal weights of a peephole LSTM written with a kernel and a recurrent kernel of
+    its own (a custom Keras cell, a hand-written PyTorch cell): stored ``[H]`` vectors that a
+    Mul of ``nodes`` applies to a computed tensor (the cell state), its result added into a
+    gate's pre-activation, which a sigmoid reads. In model order; a vector of zeros is none.
+    A scale applied elsewhere (a layer norm's gain on c, before a Tanh) is no peephole."""
+    found: list[WeightSource] = []
+    for node_id in sorted(nodes, key=_model_position):
+        node = graph.node(node_id)
+        if node.op_type != "Mul" or len(node.inputs) != 2 or not node.outputs \
+                or not _into_gate(graph, node.outputs[0], scope):
+            continue
+        for k, operand in enumerate(node.inputs):
+            sources = weight_sources(graph, operand, scope) or ()
+            if len(sources) == 1 and sources[0].shape == (hidden,) \
+                    and not weight_sources(graph, node.inputs[1 - k], scope) \
+                    and not _all_zero(graph, sources[0]):
+                found.append(sources[0])
+    return _dedupe(found)
+
+
+def _into_gate(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether ``name`` is added (an Add) into a value a sigmoid gate reads (through views)."""
+    for add in graph.consumers_of(name, scope):
+        if add.op_type != "Add" or add.graph != scope or not add.outputs:
+            continue
+        frontier = [add.outputs[0]]
+        for _ in range(4):
+            following = [(c, c.outputs[0]) for n in frontier for c in graph.consumers_of(n, scope)
+                         if c.graph == scope and c.outputs]
+            if any(_as_float_op(c) in _GATE_ACTIVATIONS for c, _ in following):
+                return True
+            frontier = [out for c, out in following if c.op_type in _GATE_VIEW_OPS and out]
+    return False
+
+
+def _all_zero(graph: ModelGraph, source: WeightSource) -> bool:
+    """Whether a stored weight's value is known and every element exactly 0."""
+    info = graph.tensor(source.tensor, source.graph)
+    value = None if info is None else info.value
+    return value is not None and value.size > 0 and not value.any()
+

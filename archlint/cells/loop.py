@@ -25,12 +25,14 @@ from archlint.cells._trace import (
     CellFacts,
     NoMatch,
     WeightSource,
+    _all_zero,
     _bias_sources,
     _check_activations,
     _concat_parts,
     _dedupe,
     _downstream_adds,
     _first,
+    _gate_peepholes,
     _geometry,
     _is_reset,
     _last_dim,
@@ -190,7 +192,9 @@ def _match_split_cell(
     if core.cell == "LSTM" and len(closed) < 2:
         return NoMatch(loop.id, "LSTM-sized weights but only one state (h) is carried; an LSTM "
                        "carries h and c")
-    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    peephole = _gate_peepholes(graph, scope, step_nodes, core.hidden_size) \
+        if core.cell == "LSTM" else ()
+    used = {s.key for s in (*core.kernel, *core.recurrent, *peephole)}
     projection_adds = frozenset() if hoisted is None else hoisted.adds
     bias = _dedupe((*_bias_sources(graph, step_nodes | projection_adds, used),
                     *(s for p in (*state_products, *input_products) for s in p.bias)))
@@ -206,7 +210,7 @@ def _match_split_cell(
         else hoisted.direction,
         returns_sequence=_loop_returns_sequence(graph, loop, body.carried),
         sequence=None if sequence is None else sequence[0], steps=None,
-        nodes=frozenset({loop.id, *product_ids}), sequence_axis=axis,
+        nodes=frozenset({loop.id, *product_ids}), sequence_axis=axis, peephole=peephole,
     )
 
 
@@ -450,13 +454,6 @@ def _peepholes(
             if any(path == scope and name in states for path, name in walk.leaves):
                 found.append(sources[0])
     return _dedupe(found)
-
-
-def _all_zero(graph: ModelGraph, source: WeightSource) -> bool:
-    """Whether a stored weight's value is known and every element exactly 0."""
-    info = graph.tensor(source.tensor, source.graph)
-    value = None if info is None else info.value
-    return value is not None and value.size > 0 and not value.any()
 
 
 def _stacked(

@@ -31,6 +31,7 @@ from archlint.cells._trace import (
     _downstream_adds,
     _first,
     _fused_activations,
+    _gate_peepholes,
     _geometry,
     _is_reset,
     _last_dim,
@@ -361,7 +362,9 @@ def _match_chain(
                        "Gather or Slice) of one sequence, in order or in reverse")
     reset_before = _resets_before_product(graph, chain) if core.cell == "GRU" else False
     kernel_ids = {p.node.id for p in kernel_products}
-    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    peephole = _gate_peepholes(graph, scope, step_nodes - all_ids, core.hidden_size) \
+        if core.cell == "LSTM" else ()
+    used = {s.key for s in (*core.kernel, *core.recurrent, *peephole)}
     hoisted = _downstream_adds(graph, kernel_products) if len(kernel_products) == 1 \
         else frozenset()
     own, copies = _own_biases((*chain, *kernel_products))
@@ -385,7 +388,7 @@ def _match_chain(
         direction=direction, returns_sequence=_chain_returns_sequence(graph, chain),
         sequence=sequence, steps=steps, nodes=nodes, bias_copies=_dedupe((*copies, *folded)),
         weight_copies=weight_copies,
-        sequence_axis=sequence_axis, stepped=stepped, fed_back=fed_back,
+        sequence_axis=sequence_axis, stepped=stepped, fed_back=fed_back, peephole=peephole,
     )
 
 
