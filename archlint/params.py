@@ -318,7 +318,8 @@ def count_model(
         for key, names in readers.items() if len(names) > 1
     )
     uncounted_tensors, uncounted_elements = _uncounted(graph, readers.keys(), main_initializers)
-    return ModelParams(path, tuple(rows), shared, uncounted_tensors, uncounted_elements)
+    return ModelParams(path, tuple(rows), shared, uncounted_tensors, uncounted_elements,
+                       weight_inputs=_weight_inputs(graph, readers.keys()))
 
 
 def _live_first(
@@ -861,6 +862,56 @@ def _uncounted(
                 tensors += 1
                 elements += _elements(info) or 0
     return tensors, elements
+
+
+# A product's or a convolution's weight and bias operands: what a model saved without its
+# weights reads from graph inputs there
+_WEIGHT_OPERANDS: Mapping[str, tuple[int, ...]] = MappingProxyType({
+    "MatMul": (1,), "Gemm": (1, 2), "Conv": (1, 2), "ConvTranspose": (1, 2)})
+
+
+# what an exporter that does not fold constants puts between a weight and its product
+_WEIGHT_VIEWS = frozenset({"Identity", "Cast", "Transpose", "Reshape", "Unsqueeze", "Squeeze"})
+
+
+def _weight_inputs(
+    graph: ModelGraph, counted: Container[tuple[str, str]]
+) -> tuple[tuple[str, int | None], ...]:
+    """(name, elements) of the model's inputs with no stored value that a MatMul, Gemm or Conv
+    reads as its weight or bias, or that an Add adds to such a node's result: a model saved
+    without its weights (torch's ``export_params=False``) has its values given at run time.
+    A recurrent slot's are counted by their declared shapes; these are not. Only inputs of a
+    fully known shape, and only in a model where no such node reads a stored weight: an input
+    a model is fed at run time as data (an attention's memory) has a batch or a length."""
+    found: dict[str, int | None] = {}
+    stored = False
+
+    def note(name: str) -> None:
+        nonlocal stored
+        name = graph.through(name, "main", _WEIGHT_VIEWS) if name else name
+        info = graph.tensor(name) if name else None
+        if info is None or info.graph != "main":
+            return
+        if info.is_constant:
+            stored = True
+        elif info.is_graph_input and not info.is_initializer and ("main", name) not in counted \
+                and info.shape is not None and all(isinstance(d, int) for d in info.shape):
+            found[name] = known_product(info.shape)
+
+    for node in graph.iter_nodes(frozenset({*_WEIGHT_OPERANDS, "Add"})):
+        if node.graph != "main":
+            continue
+        if node.op_type != "Add":
+            for k in _WEIGHT_OPERANDS[node.op_type]:
+                if k < len(node.inputs):
+                    note(node.inputs[k])
+            continue
+        for k, operand in enumerate(node.inputs[:2]):
+            other = graph.producer(node.inputs[1 - k], node.graph) if len(node.inputs) == 2 \
+                else None
+            if other is not None and other.op_type in _WEIGHT_OPERANDS:
+                note(operand)
+    return () if stored else tuple(found.items())
 
 
 # --- budgets ----------------------------------------------------------------------------------

@@ -167,8 +167,9 @@ def _stored_states(
         found = traces.get(slot) if traces is not None else None
         if ref is None or found is None or not found.sources or found.elements is None \
                 or found.basis is not Basis.TRACED or not BROADCAST_OPS.intersection(found.via) \
-                or all_zero(dataclasses.replace(found, via=())):
-            continue  # stored zeros stay zeros through a quantize / dequantize pair too
+                or all_zero(dataclasses.replace(found, via=()), defaults=True):
+            continue  # stored zeros stay zeros through a quantize / dequantize pair too; a
+            # default of zeros (an initializer listed as an input too) is no learned state
         names = ", ".join(repr(s.name) for s in found.sources)
         how = f" ({', '.join(found.via)})" if found.via else ""
         notes.append(f"S: {slot} is made of stored {names}{how}, not all zeros: a learned "
@@ -191,8 +192,11 @@ def _count_text(value: int | None) -> str:
 
 def traced_note(slot: str, tensor: str, found: Trace) -> str:
     names = ", ".join(repr(s.name) for s in found.sources)
+    inputs = all(s.basis is Basis.GRAPH_INPUT for s in found.sources)
+    what = "graph inputs, by their declared shapes (no stored values)" if inputs \
+        else "stored tensors"
     return (f"{slot} {tensor!r} is computed ({', '.join(found.via)}) from {names}: "
-            f"counted as those stored tensors ({_count_text(found.elements)} elements), "
+            f"counted as those {what} ({_count_text(found.elements)} elements), "
             "each once per model")
 
 

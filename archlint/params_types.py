@@ -160,6 +160,9 @@ class ModelParams:
     # recurrent-looking nodes no layer was recognised in (layers.unseen_recurrent): their
     # products are plain rows, and weights applied elementwise may be among the uncounted
     unseen: tuple[str, ...] = ()
+    # (name, elements) of graph inputs with no stored value that plain rows read as weights
+    # (a model saved without its weights): not counted
+    weight_inputs: tuple[tuple[str, int | None], ...] = ()
 
     def total(self, convention: Convention) -> int | None:
         """The model's count; None when any row is unknown or not representable."""

@@ -96,6 +96,8 @@ class Source:
     shape: Shape | None
     # the tensor as stored (inline or external), for all_zero; not part of the identity
     stored: TensorProto | None = field(default=None, compare=False, hash=False, repr=False)
+    # an initializer that is also a graph input: its default data (replaceable at run time)
+    default: TensorProto | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -248,9 +250,10 @@ def _stored(graph: ModelGraph, info: TensorInfo) -> Source | None:
         # An initializer that is also a graph input is only a default: its data may be
         # replaced at run time, so it is never judged by its values.
         source = info.constant_source
-        stored = source if isinstance(source, TensorProto) and not info.is_graph_input else None
+        data = source if isinstance(source, TensorProto) else None
         return Source(info.graph, info.name, _product(info.shape), Basis.INITIALIZER,
-                      info.dtype, info.shape, stored)
+                      info.dtype, info.shape, None if info.is_graph_input else data,
+                      data if info.is_graph_input else None)
     if info.producer is not None:
         node = graph.node(info.producer)
         if node.op_type == "Constant" and node.domain in _STANDARD:
@@ -299,16 +302,18 @@ def _product(shape: Shape | None) -> int | None:
 MAX_ZERO_CHECK_ELEMENTS = 1 << 24  # never decode more than this to look for zeros
 
 
-def all_zero(found: Trace) -> bool:
+def all_zero(found: Trace, *, defaults: bool = False) -> bool:
     """True when every source is inline stored data whose every element is exactly 0, and the
     computation only moves data (a dequantized zero point is not a zero). External data is
-    never read: a bias stored outside the model file is not judged."""
+    never read: a bias stored outside the model file is not judged. ``defaults``: judge an
+    initializer that is also a graph input by the data it holds (torch's
+    ``keep_initializers_as_inputs``), which a caller may replace; otherwise it is not judged."""
     if found.basis not in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED) or not found.sources:
         return False
     if any(op not in _ZERO_PRESERVING for op in found.via):
         return False
     for source in found.sources:
-        tensor = source.stored
+        tensor = source.stored if source.stored is not None or not defaults else source.default
         if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
             return False
         if source.elements is None or source.elements > MAX_ZERO_CHECK_ELEMENTS:

@@ -195,6 +195,18 @@ def _notes(model: ModelParams) -> list[str]:
             f"{'s' if model.uncounted_tensors != 1 else ''} ({model.uncounted_elements:,} "
             "elements) feed no parameterised node: constants, not counted"
         )
+    if model.weight_inputs:
+        names = ", ".join(repr(name) for name, _ in model.weight_inputs[:3])
+        more = len(model.weight_inputs) - 3
+        sizes = [elements for _, elements in model.weight_inputs]
+        size = "?" if None in sizes else f"{sum(e for e in sizes if e is not None):,}"
+        lines.append(
+            f"not counted: {len(model.weight_inputs)} graph input"
+            f"{'s' if len(model.weight_inputs) != 1 else ''} with no stored value read as a "
+            f"weight or bias by a MatMul, Gemm or Conv ({names}"
+            f"{f' and {more} more' if more > 0 else ''}; {size} elements): a model saved "
+            "without its weights (torch's export_params=False) gets them at run time; the "
+            "total is what is stored, and the recurrent slots by their declared shapes")
     lines.extend(f"{node}: recurrent-looking, but no layer archlint recognises: its weights "
                  "are counted only where they feed a plain row (a MatMul, a Gemm, a Conv); the "
                  "rest (peepholes, an unconverted op's inputs) are among the constants not "
@@ -455,6 +467,8 @@ def _model_dict(model: ModelParams, report: ParamsReport) -> dict[str, Any]:
         "uncounted_initializers": {"tensors": model.uncounted_tensors,
                                    "elements": model.uncounted_elements},
         "unseen": list(model.unseen),
+        "weight_inputs": [{"tensor": name, "elements": elements}
+                          for name, elements in model.weight_inputs],
         "budget_failures": [
             {"check": f.check, "node": f.node, "limit": f.limit, "actual": f.actual,
              "message": f.message}
