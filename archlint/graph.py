@@ -738,6 +738,22 @@ class ModelGraph:
             memo[visited] = False
         return False
 
+    def feeding(self, node_ids: frozenset[str]) -> frozenset[str]:
+        """Ids of the nodes that ``node_ids`` read from, directly or not: every ancestor, a
+        subgraph node's owner (a Loop) and what the owner reads included."""
+        found: set[str] = set()
+        frontier = list(node_ids)
+        while frontier:
+            current = frontier.pop()
+            path = current.rpartition("/")[0]
+            owner = self.subgraph_owner(path)
+            upward = [*self._producer_ids(current), *([owner] if owner else [])]
+            for node_id in upward:
+                if node_id not in found:
+                    found.add(node_id)
+                    frontier.append(node_id)
+        return frozenset(found)
+
     def _producer_ids(self, node_id: str) -> Iterator[str]:
         """Ids of the nodes whose outputs node ``node_id`` reads (from the index)."""
         path, _, index = node_id.rpartition("/")

@@ -110,6 +110,16 @@ def dynamic_symbols(ctx: RuleContext) -> dict[str, str]:
     return ctx.memo("layout.dynamic_symbols", find)
 
 
+def upstream_of_recurrent(ctx: RuleContext, node_id: str) -> bool:
+    """Whether a recurrent node reads, directly or not, an output of node ``node_id`` (or a
+    node whose subgraph holds one does). The nodes that feed any recurrent node are found
+    once, walking upstream from all of them (ModelGraph.feeding): ask it only of nodes a rule
+    would report, so a big graph with nothing to report is never walked."""
+    feeding = ctx.memo("layout.feeding_recurrent", lambda: ctx.graph.feeding(
+        frozenset(layer.node.id for layer in ctx.layers)))
+    return node_id in feeding
+
+
 def downstream_of_recurrent(ctx: RuleContext, node_id: str) -> bool:
     """Whether a node reads, directly or not, an output of a recurrent node.
 

@@ -72,6 +72,8 @@ class BakedShapeAfterRecurrent(Rule):
         "constant Reshape/Expand/ConstantOfShape shape after a recurrent node fixes a dynamic axis"
     )
     fix_safety = Safety.SAFE
+    # how an export keeps the axis, in the help of a finding
+    export_hint = "torch: the classic exporter, dynamo=False, keeps Reshape [0, 0, -1]"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         symbols = dynamic_symbols(ctx)
@@ -79,28 +81,41 @@ class BakedShapeAfterRecurrent(Rule):
         if not symbols or not ctx.layers or not shapers:
             return  # the walk downstream of every layer is only worth it with a shaper to judge
         for node in shapers:
-            if node.op_type == "ConstantOfShape":
+            if node.op_type == "ConstantOfShape" or not node.inputs \
+                    or not self._placed(ctx, node, judged=False):
                 continue
-            if not node.inputs or not downstream_of_recurrent(ctx, node.id):
-                continue
-            target = reshape_target(ctx.graph, node)
-            data = ctx.graph.tensor(node.inputs[0], node.graph)
-            if target is None or data is None or data.shape is None:
-                continue
-            # a stale declaration of the data (AL316's) does not hide what the graph computes
-            shape = computed_shape(ctx, data, symbols)
-            baked = _baked_axes(node, shape, target)
-            baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
-            if baked:
-                yield self._finding(ctx, node, shape, target, baked, symbols)
-            elif node.op_type == "Reshape" and (
-                    factor := _dynamic_factor(shape, target, symbols)) is not None:
-                yield self._factor_finding(ctx, node, shape, target, factor, symbols)
-            elif node.op_type == "Reshape" and _leads_across(shape, target, symbols):
-                yield self._leading_finding(ctx, node, shape, target, symbols)
-            elif node.op_type == "Reshape" and _fixed_count(shape, target, symbols):
-                yield self._count_finding(ctx, node, shape, target, symbols)
+            finding = self._judge(ctx, node, symbols)
+            if finding is not None and self._placed(ctx, node, judged=True):
+                yield finding
         yield from self._constant_of_shape(ctx, symbols)
+
+    def _placed(self, ctx: RuleContext, node: NodeInfo, *, judged: bool) -> bool:
+        """Whether ``node`` is where this rule looks: after a recurrent node (AL319 looks
+        before one). Asked before a shaper is judged (``judged=False``: the walk upstream from
+        it is cheap) and again once it would be reported."""
+        return judged or downstream_of_recurrent(ctx, node.id)
+
+    def _judge(self, ctx: RuleContext, node: NodeInfo, symbols: dict[str, str]) -> Finding | None:
+        """The finding for a Reshape or Expand whose constant target fixes a dynamic axis."""
+        target = reshape_target(ctx.graph, node)
+        data = ctx.graph.tensor(node.inputs[0], node.graph)
+        if target is None or data is None or data.shape is None:
+            return None
+        # a stale declaration of the data (AL316's) does not hide what the graph computes
+        shape = computed_shape(ctx, data, symbols)
+        baked = _baked_axes(node, shape, target)
+        baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
+        if baked:
+            return self._finding(ctx, node, shape, target, baked, symbols)
+        if node.op_type != "Reshape":
+            return None
+        if (factor := _dynamic_factor(shape, target, symbols)) is not None:
+            return self._factor_finding(ctx, node, shape, target, factor, symbols)
+        if _leads_across(shape, target, symbols):
+            return self._leading_finding(ctx, node, shape, target, symbols)
+        if _fixed_count(shape, target, symbols):
+            return self._count_finding(ctx, node, shape, target, symbols)
+        return None
 
     def _factor_finding(
         self, ctx: RuleContext, node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...],
@@ -230,9 +245,8 @@ class BakedShapeAfterRecurrent(Rule):
             + "; ".join(parts),
             input="input" if partner is not None else "shape",
             expected=expected, actual=ints_text(target),
-            help=f"{how}, or re-export with dynamic shapes that cover this axis (torch: the "
-            "classic exporter, dynamo=False, keeps Reshape [0, 0, -1]). As it is, any other "
-            "length fails or mixes axes.",
+            help=f"{how}, or re-export with dynamic shapes that cover this axis "
+            f"({self.export_hint}). As it is, any other length fails or mixes axes.",
         )
 
     def fix(self, finding: Finding, editor: ModelEditor) -> Fix | None:
