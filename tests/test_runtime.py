@@ -209,6 +209,20 @@ def test_a_fixed_zero_batch_gru_crash_is_placed_in_run() -> None:
     assert result.findings[0].source == "onnxruntime"
 
 
+def test_a_crash_creating_the_session_says_so_and_how_to_tell_its_cause() -> None:
+    """A float16 conversion of a 2-layer bidirectional LSTM that onnxruntime 1.32 dies on
+    while it creates the session, and loads at ORT_ENABLE_BASIC (fixtures/AL503/manifest.json,
+    make_fp16_crash.py): no input can be blamed, so the help points at the optimization level."""
+    result = run_one(FIXTURES / "AL503" / "fp16_lstm_head.onnx")
+    if "AL503" not in codes(result):
+        pytest.skip("this onnxruntime creates the session (1.32.0 died with SIGSEGV)")
+    (finding,) = [f for f in result.findings if f.code == "AL503"]
+    assert "during session creation (the requested providers)" in finding.message
+    assert finding.help.startswith("The runtime aborted while creating its session, before any "
+                                   "input was fed")
+    assert "ORT_ENABLE_BASIC" in finding.help
+
+
 # --- acceptance: a missing provider is a finding, never a silent CPU run ---------------------
 
 @pytest.mark.skipif("CUDAExecutionProvider" in available_providers(),

@@ -362,7 +362,8 @@ def _child_end(outcome: ChildOutcome, ctx: RuleContext, settings: RuntimeSetting
     died = "still running" if outcome.timed_out else (
         outcome.signal or f"exit code {outcome.returncode}")
     return ChildEnd(outcome.timed_out, died, _where(outcome), on, outcome.stderr_tail,
-                    _node_for_stage(outcome, ctx))
+                    _node_for_stage(outcome, ctx),
+                    at_creation=outcome.stage is not None and outcome.stage[1] == "create")
 
 
 def _node_for_stage(outcome: ChildOutcome, ctx: RuleContext) -> NodeInfo | None:

@@ -52,6 +52,7 @@ class ChildEnd:
     on: str
     stderr_tail: str = ""
     node: NodeInfo | None = None  # the recurrent node the reference stage was evaluating
+    at_creation: bool = False  # it died creating a session: before any input was fed
 
 
 @dataclass(frozen=True)

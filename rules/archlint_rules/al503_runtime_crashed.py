@@ -43,6 +43,15 @@ class RuntimeCrashed(RuntimeRule):
             self, child.node,
             f"onnxruntime crashed with {child.died} {child.where} on {child.on}{said}",
             expected="a result or a Python exception", actual=child.died,
-            help="The runtime aborted instead of raising: find the input that triggers it (an "
+            help=_CREATION_HELP if child.at_creation else
+            "The runtime aborted instead of raising: find the input that triggers it (an "
             "empty batch or sequence for LSTM/GRU on onnxruntime's CPU kernels is a known one) "
             "and reject it before inference.")
+
+
+_CREATION_HELP = (
+    "The runtime aborted while creating its session, before any input was fed: its graph "
+    "optimizations and kernels are set up then. Create the session with "
+    "SessionOptions.graph_optimization_level = ORT_ENABLE_BASIC (or ORT_DISABLE_ALL) to tell "
+    "an optimization pass from a kernel; report the crash to onnxruntime with the model, and "
+    "until it is fixed, run at the level that works (or save the model optimized at it).")
