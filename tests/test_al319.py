@@ -59,3 +59,31 @@ def test_the_fixed_export_runs_at_any_size(batch: int, time: int) -> None:
                                  providers=["CPUExecutionProvider"])
     (y,) = fixed.run(None, {"x": x})
     assert y.shape == (batch, time, 4)
+
+
+_NHWC = """<ir_version: 8, opset_import: ["" : 17]>
+g (float[batch, 8, width, 1] x, float[1, 32, 8] W, float[1, 32, 8] R) => (float[w, 1, b, 8] Y) {
+  shape = Constant <value: tensor = int64[4] {0, 1, 8, -1}> ()
+  nchw = Reshape (x, shape)
+  seq = Reshape <allowzero: int = 0> (nchw, flat)
+  flat = Constant <value: tensor = int64[3] {0, 8, -1}> ()
+  Y, Y_h, Y_c = LSTM <hidden_size: int = 8> (steps, W, R)
+  steps = Transpose <perm: ints = [2, 0, 1]> (seq)
+}
+"""
+
+
+def test_a_target_whose_numbers_the_fixed_axes_hold_is_no_baked_axis(tmp_path: Path) -> None:
+    """tf2onnx writes NHWC [N, 8, W, 1] as NCHW with [0, 1, 8, -1]: the 8 is the input's 8
+    and the -1 takes W at every width (a TF1 CRNN read it as W baked at 8)."""
+    import onnx
+    import onnx.parser
+
+    path = tmp_path / "m.onnx"
+    model = onnx.parser.parse_model(_NHWC)
+    nodes = list(model.graph.node)
+    order = [nodes[0], nodes[1], nodes[3], nodes[2], nodes[5], nodes[4]]  # made before read
+    del model.graph.node[:]
+    model.graph.node.extend(order)
+    onnx.save_model(model, path)
+    assert _findings(path, "AL319") == []

@@ -105,7 +105,7 @@ class BakedShapeAfterRecurrent(Rule):
         shape = computed_shape(ctx, data, symbols)
         baked = _baked_axes(node, shape, target)
         baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
-        if baked:
+        if baked and not (node.op_type == "Reshape" and _holds_anyway(node, shape, target)):
             return self._finding(ctx, node, shape, target, baked, symbols)
         if node.op_type != "Reshape":
             return None
@@ -357,6 +357,23 @@ def _fixed_count(
         and any(isinstance(dim, str) for dim in shape) and all(
             (isinstance(dim, int) and dim > 0) or (isinstance(dim, str) and dim in symbols)
             for dim in shape)
+
+
+def _holds_anyway(node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...]) -> bool:
+    """Whether a target with a -1 runs at every size of the input's dynamic axes: its numbers'
+    product divides the product of the input's fixed axes that no 0 copies, so the -1 takes
+    the dynamic ones whatever they are. The numbers then need not stand for a dynamic axis:
+    tf2onnx turns NHWC ``[N, 8, W, 1]`` into NCHW with the target ``[0, 1, 8, -1]``, whose 8
+    is the input's 8. (Whether it regroups rows is AL302's warning's concern.)"""
+    if target.count(-1) != 1 or attr_int(node, "allowzero") == 1:
+        return False
+    copied = {j for j, t in enumerate(target) if t == 0}
+    rest = [dim for k, dim in enumerate(shape) if k not in copied]
+    if not all((isinstance(dim, int) and dim > 0) or isinstance(dim, str) for dim in rest):
+        return False
+    fixed = known_product([dim for dim in rest if isinstance(dim, int)]) or 1
+    numbers = known_product([t for t in target if t > 0]) or 1
+    return fixed % numbers == 0
 
 
 def _numbers_and_one_minus_one(target: tuple[int, ...]) -> bool:
