@@ -884,34 +884,37 @@ def _weight_inputs(
     fully known shape, and only in a model where no such node reads a stored weight: an input
     a model is fed at run time as data (an attention's memory) has a batch or a length."""
     found: dict[str, int | None] = {}
-    stored = False
 
-    def note(name: str) -> None:
-        nonlocal stored
+    def stored(name: str) -> bool:
+        """Whether ``name`` (through views) is stored; notes it when it is such an input."""
         name = graph.through(name, "main", _WEIGHT_VIEWS) if name else name
         info = graph.tensor(name) if name else None
         if info is None or info.graph != "main":
-            return
+            return False
         if info.is_constant:
-            stored = True
-        elif info.is_graph_input and not info.is_initializer and ("main", name) not in counted \
+            return True
+        if info.is_graph_input and not info.is_initializer and ("main", name) not in counted \
                 and info.shape is not None and all(isinstance(d, int) for d in info.shape):
             found[name] = known_product(info.shape)
+        return False
 
-    for node in graph.iter_nodes(frozenset({*_WEIGHT_OPERANDS, "Add"})):
-        if node.graph != "main":
+    products = [node for node in graph.iter_nodes(frozenset(_WEIGHT_OPERANDS))
+                if node.graph == "main"]
+    for node in products:
+        if any(stored(node.inputs[k]) for k in _WEIGHT_OPERANDS[node.op_type]
+               if k < len(node.inputs)):
+            return ()  # the model stores its weights: an input a product reads is data
+    if not found:
+        return ()
+    ids = {node.id for node in products}
+    for node in graph.iter_nodes(frozenset({"Add"})):
+        if node.graph != "main" or len(node.inputs) != 2:
             continue
-        if node.op_type != "Add":
-            for k in _WEIGHT_OPERANDS[node.op_type]:
-                if k < len(node.inputs):
-                    note(node.inputs[k])
-            continue
-        for k, operand in enumerate(node.inputs[:2]):
-            other = graph.producer(node.inputs[1 - k], node.graph) if len(node.inputs) == 2 \
-                else None
-            if other is not None and other.op_type in _WEIGHT_OPERANDS:
-                note(operand)
-    return () if stored else tuple(found.items())
+        for k, operand in enumerate(node.inputs):
+            other = graph.producer(node.inputs[1 - k], node.graph)
+            if other is not None and other.id in ids and stored(operand):
+                return ()
+    return tuple(found.items())
 
 
 # --- budgets ----------------------------------------------------------------------------------
