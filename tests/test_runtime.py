@@ -223,6 +223,17 @@ def test_a_crash_creating_the_session_says_so_and_how_to_tell_its_cause() -> Non
     assert "ORT_ENABLE_BASIC" in finding.help
 
 
+@pytest.mark.parametrize("case", ["rnn_direction_sideways", "gru_hidden_size_zero",
+                                  "lstm_clip_negative"])
+def test_a_node_refused_for_what_the_spec_forbids_blames_no_profile(case: str) -> None:
+    """onnxruntime refuses each at session creation for an attribute value the spec forbids
+    (fixtures/ort/): AL501 quotes it; no profile describes such a node, so AL512 does not
+    call the profile stale (a sideways RNN did)."""
+    result = run_one(FIXTURES / "ort" / f"{case}.onnx.txt")
+    assert "AL501" in codes(result)
+    assert "AL512" not in codes(result)
+
+
 # --- acceptance: a missing provider is a finding, never a silent CPU run ---------------------
 
 @pytest.mark.skipif("CUDAExecutionProvider" in available_providers(),

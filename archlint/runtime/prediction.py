@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archlint.api import RuleContext
-from archlint.recurrent import RecurrentLayer
+from archlint.recurrent import ACTIVATIONS_PER_DIRECTION, RecurrentLayer
 from archlint.runtime.collector import node_named_in
 from archlint.runtime.providers import CPU
 from archlint.runtime.result import Placed, PredictionMismatch
@@ -129,6 +129,9 @@ def compare_placement(
         if label in placed:
             observed = placed[label]
         elif label == refused:
+            if not _spec_valid(layer):
+                continue  # refused for what the spec forbids (AL501 quotes why): no profile
+                # describes such a node, so its refusal says nothing about the profile
             observed = None
         elif label == failed_at_run and predicted.refused:
             compared += 1  # the predicted refusal, at run time
@@ -144,6 +147,19 @@ def compare_placement(
             predicted=predicted.provider or f"a refusal by {predicted.landed_on}",
             actual=observed or "a refusal at session creation"))
     return Comparison(profile.name, compared, tuple(mismatches))
+
+
+def _spec_valid(layer: RecurrentLayer) -> bool:
+    """Whether the node's attributes are ones the ONNX spec allows, as far as a kernel checks
+    them at session creation: a direction, a positive hidden_size, a layout of 0 or 1, a
+    positive clip, and the activations' count for its directions."""
+    directions = layer.num_directions
+    hidden = layer.effective_hidden_size
+    activations = layer.activations
+    return directions is not None and (hidden is None or hidden > 0) \
+        and layer.layout in (0, 1) and (layer.clip is None or layer.clip > 0) \
+        and (activations is None
+             or len(activations) == ACTIVATIONS_PER_DIRECTION[layer.op_type] * directions)
 
 
 def runtime_version() -> str:
