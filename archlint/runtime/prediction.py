@@ -129,9 +129,9 @@ def compare_placement(
         if label in placed:
             observed = placed[label]
         elif label == refused:
-            if not _spec_valid(layer):
-                continue  # refused for what the spec forbids (AL501 quotes why): no profile
-                # describes such a node, so its refusal says nothing about the profile
+            if predicted.provider is not None and not _spec_valid(layer):
+                continue  # refused for what the spec forbids (AL501 quotes why), where the
+                # profile has no entry that refuses it: that says nothing about the profile
             observed = None
         elif label == failed_at_run and predicted.refused:
             compared += 1  # the predicted refusal, at run time
