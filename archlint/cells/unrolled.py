@@ -318,14 +318,14 @@ def _match_chain(
     kernel_products = _without_probe([p for p in products if p.node.id not in ids | siblings
                                       and {s.key for s in p.sources} & kernel_keys],
                                      step_nodes, graph)
-    # the input products of another chain of the same weights (one cell stepped over two
-    # sequences) slice another sequence: this chain's own read one, the one its steps read
     read = [p for p in kernel_products if p.node.id in step_nodes]
     if siblings and len(read) == 1:
         # each chain projects its own whole sequence first (Keras 3's torch backend: one LSTM
         # applied to two inputs, or to each step of a TimeDistributed): this chain's
         # projection is the one its steps read
         kernel_products = read
+    # the input products of another chain of the same weights (one cell stepped over two
+    # sequences) slice another sequence: this chain's own read one, the one its steps read
     root_of = {p.node.id: _sequence_root(graph, p) for p in kernel_products}
     roots = {root for p in kernel_products if p.node.id in step_nodes
              if (root := root_of[p.node.id]) is not None}
