@@ -253,3 +253,33 @@ def test_a_reference_drift_at_the_larger_size_is_a_note_not_an_error(tmp_path: P
     # at a length given by the user the same difference is reported
     given = run_one(path, dims={"frames": 512})
     assert "AL510" in [f.code for f in given.findings]
+
+
+def test_a_crash_running_the_inputs_at_archlints_sizes_is_retried_larger() -> None:
+    """onnxruntime dies (SIGFPE) on a speaker model's front end below 400 samples and runs at
+    512 (onnx-asr's wespeaker preprocessor, found by the runtime sweep): a crash running the
+    inputs at sizes archlint chose is retried as a failure is; one creating the session (no
+    input fed yet) or a timeout is not."""
+    import dataclasses
+
+    from archlint.runtime.result import ChildEnd, RuntimeRun
+
+    ctx = analyse(load_model(REFLECT_PAD))
+    binding = bind_dims(ctx.graph, ctx.layers, {})
+    crashed = ChildEnd(False, "SIGFPE", "during run (the requested providers)", "cpu",
+                       stage=("main", "run"))
+
+    def retried(child: ChildEnd) -> dict[str, int]:
+        run = RuntimeRun(str(REFLECT_PAD), RuntimeSettings(), ("CPUExecutionProvider",),
+                         ("CPUExecutionProvider",), child=child)
+        return runtime_check._sizes_to_retry(run, binding)
+
+    assert retried(crashed) == {"samples": RETRY_SIZE}
+    assert crashed.in_main_run and not crashed.at_creation
+    assert retried(dataclasses.replace(crashed, stage=("main", "create"))) == {}
+    assert retried(dataclasses.replace(crashed, stage=("reference", "run"))) == {}
+    assert retried(dataclasses.replace(crashed, timed_out=True, died="still running")) == {}
+    user = bind_dims(ctx.graph, ctx.layers, {"samples": 3})
+    assert runtime_check._sizes_to_retry(RuntimeRun(
+        str(REFLECT_PAD), RuntimeSettings(), ("CPUExecutionProvider",),
+        ("CPUExecutionProvider",), child=crashed), user) == {}  # the user's size stands

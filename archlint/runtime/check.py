@@ -92,14 +92,19 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
     available = available_providers() if available is None else available
     first, binding = _run_once(ctx, settings, available, time_left)
     retried = _sizes_to_retry(first, binding)
-    if not retried or first.main is None or binding is None:
+    if not retried or binding is None:
         return first
     dims = tuple(keys[0] for _, keys in binding.groups if keys and keys[0] in retried)
+    if first.main is not None:
+        on, error, node = first.main.on, first.main.error, first.main.node
+    else:  # a crash running the inputs (_sizes_to_retry): what the child's end says
+        assert first.child is not None
+        on = ", ".join(short_name(p) for p in first.providers)
+        error = f"onnxruntime crashed with {first.child.died} {first.child.where}"
+        node = first.child.node
 
     def retry(outcome: str, second: str = "", detail: str = "") -> SizeRetry:
-        assert first.main is not None
-        return SizeRetry(first.binding, first.main.on, first.main.error, first.main.node,
-                         dims, outcome, second, trim(detail))
+        return SizeRetry(first.binding, on, error, node, dims, outcome, second, trim(detail))
 
     budget = settings.timeout if time_left is None else time_left
     left = budget - (time.monotonic() - started)
@@ -116,7 +121,7 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
     if main is None or main.status != "run_failed":
         return dataclasses.replace(first, retried=retry("not_run", second.binding,
                                                         _why_not_run(second)))
-    same = main.error == first.main.error and main.node == first.main.node
+    same = main.error == error and main.node == node
     return dataclasses.replace(first, retried=retry(
         "same_failure" if same else "failed", second.binding, main.error))
 
@@ -155,10 +160,15 @@ MIN_RETRY_S = 1.0
 
 
 def _sizes_to_retry(run: RuntimeRun, binding: Binding | None) -> dict[str, int]:
-    """The dims to bind larger after ``run``: only when ``run`` itself raised (not a crash, a
-    timeout or a session that would not load) and archlint chose some of its sizes."""
-    if binding is None or run.main is None or run.main.status != "run_failed" \
-            or run.child is not None:
+    """The dims to bind larger after ``run``: only when ``run`` itself raised, or the child
+    died running the inputs (onnxruntime crashed on them: an STFT shorter than its window
+    divides by zero), and archlint chose some of its sizes; not after a timeout or a session
+    that would not load or crashed being created."""
+    if binding is None:
+        return {}
+    if run.child is not None:
+        return sizes_to_retry(binding) if run.child.in_main_run else {}
+    if run.main is None or run.main.status != "run_failed":
         return {}
     return sizes_to_retry(binding)
 
@@ -363,7 +373,7 @@ def _child_end(outcome: ChildOutcome, ctx: RuleContext, settings: RuntimeSetting
         outcome.signal or f"exit code {outcome.returncode}")
     return ChildEnd(outcome.timed_out, died, _where(outcome), on, outcome.stderr_tail,
                     _node_for_stage(outcome, ctx),
-                    at_creation=outcome.stage is not None and outcome.stage[1] == "create")
+                    stage=outcome.stage)
 
 
 def _node_for_stage(outcome: ChildOutcome, ctx: RuleContext) -> NodeInfo | None:

@@ -52,7 +52,19 @@ class ChildEnd:
     on: str
     stderr_tail: str = ""
     node: NodeInfo | None = None  # the recurrent node the reference stage was evaluating
-    at_creation: bool = False  # it died creating a session: before any input was fed
+    # (job, step) where it died: ("main", "create") before any input was fed, ("main", "run")
+    # running the requested providers; None while starting
+    stage: tuple[str, str] | None = None
+
+    @property
+    def at_creation(self) -> bool:
+        """It died creating a session: before any input was fed."""
+        return self.stage is not None and self.stage[1] == "create"
+
+    @property
+    def in_main_run(self) -> bool:
+        """It died (not timed out) running the requested providers on the inputs."""
+        return not self.timed_out and self.stage == ("main", "run")
 
 
 @dataclass(frozen=True)
