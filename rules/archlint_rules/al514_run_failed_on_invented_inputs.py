@@ -59,9 +59,9 @@ class RunFailedOnInventedInputs(RuntimeRule):
                 f"chose ({retried.first}) and ran it at {run.binding}: {trim(retried.error)}",
                 expected="the sizes the model is meant to get",
                 actual=f"{retried.first}, chosen by archlint for {', '.join(retried.dims)}",
-                help=f"Give them and run again: {' '.join(retried.flags)} (or --inputs "
-                "FILE.npz, or [tool.archlint.runtime] dims); the rest of this check ran at the "
-                "larger sizes.")
+                help=f"Give them and run again: archlint run {' '.join(retried.flags)} (or "
+                "--inputs FILE.npz), or [tool.archlint.runtime] dims in the config for lint "
+                "--runtime; the rest of this check ran at the larger sizes.")
             return
         main = run.main
         if main is None or main.status != "run_failed":
@@ -87,6 +87,6 @@ class RunFailedOnInventedInputs(RuntimeRule):
             f"{trim(main.error)}{later}",
             expected=f"values of {', '.join(names)} the model is meant to get",
             actual=f"invented ({run.binding})" if run.binding else "invented",
-            help=f"Give them and run again: {' '.join(flags)} (or --inputs FILE.npz, or "
-            f"[tool.archlint.runtime] {tables}); an error against the model comes from a run "
-            "on values it accepts.")
+            help=f"Give them and run again: archlint run {' '.join(flags)} (or --inputs "
+            f"FILE.npz), or [tool.archlint.runtime] {tables} in the config for lint "
+            "--runtime; an error against the model comes from a run on values it accepts.")
