@@ -112,6 +112,8 @@ def count_native_layer(
                 f"B {ref.name!r} is stored in an external data file, which archlint does not "
                 "read: whether it is all zeros (use_bias=False, bias=False: PyTorch and "
                 "Keras would count 0) cannot be told; it is counted as a bias")
+        if slot == "P":  # neither framework's LSTM has peepholes (unsupported, below)
+            pytorch = keras = None
         slots.append(SlotCount(slot, ref.name, elements, pytorch, keras,
                                basis=basis, sources=sources))
 
