@@ -660,6 +660,17 @@ class ModelGraph:
             name, path = inputs[0], defining
         return None
 
+    def with_few_inputs(self, op_type: str, most: int) -> list[NodeInfo]:
+        """The nodes of ``op_type`` (in model order per scope) that list at most ``most``
+        non-empty inputs, found from the index: a Squeeze with no axes input is looked at
+        without making a view of each of a big graph's Squeezes that has one."""
+        found: list[NodeInfo] = []
+        for path, scope in self._scopes.items():
+            for index in scope.op_indexes.get(op_type, ()):
+                if sum(1 for name in scope.node_inputs[index] if name) <= most:
+                    found.append(self.node(f"{path}/{index}"))
+        return found
+
     def iter_nodes(
         self, op_types: frozenset[str] | None = None, *, unusual_domains: bool = False
     ) -> Iterator[NodeInfo]:

@@ -42,7 +42,7 @@ class SqueezeWithoutAxes(Rule):
         if not ctx.layers:
             return
         symbols = dynamic_symbols(ctx)
-        for node in ctx.graph.iter_nodes(frozenset({"Squeeze"})):
+        for node in ctx.graph.with_few_inputs("Squeeze", 1):  # the axes input: named
             if not symbols or not node.inputs or _names_axes(node):
                 continue
             data = ctx.graph.tensor(node.inputs[0], node.graph)
