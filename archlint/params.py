@@ -898,15 +898,16 @@ def _weight_inputs(
             found[name] = known_product(info.shape)
         return False
 
-    products = [node for node in graph.iter_nodes(frozenset(_WEIGHT_OPERANDS))
-                if node.graph == "main"]
-    for node in products:
+    ids: set[str] = set()  # the products, read one at a time: most models stop at the first
+    for node in graph.iter_nodes(frozenset(_WEIGHT_OPERANDS)):
+        if node.graph != "main":
+            continue
         if any(stored(node.inputs[k]) for k in _WEIGHT_OPERANDS[node.op_type]
                if k < len(node.inputs)):
             return ()  # the model stores its weights: an input a product reads is data
+        ids.add(node.id)
     if not found:
         return ()
-    ids = {node.id for node in products}
     for node in graph.iter_nodes(frozenset({"Add"})):
         if node.graph != "main" or len(node.inputs) != 2:
             continue

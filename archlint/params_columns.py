@@ -149,11 +149,11 @@ def _output_shape(
     if layer is not None and layer.cell is not None \
             and layer.recognised_as is Recognition.LOOP_CELL:
         return _loop_cell_output(graph, node, layer.cell)
+    if layer is not None and layer.cell is not None:
+        return _step_output(graph, layer.cell)
     first = next((name for name in node.outputs if name), None)
     info = graph.tensor(first, node.graph) if first else None
     found = None if info is None else info.shape
-    if layer is not None and layer.cell is not None:
-        return _step_output(graph, layer.cell)
     if layer is not None and layer.cell is None and "Y" in layer.outputs:
         key = geometry_key(layer)
         if key in spec_shapes:

@@ -178,7 +178,7 @@ def tied_dims(graph: ModelGraph,
             axis = axis1 if layer.layout == 1 else axis0
             by_role.setdefault(role, []).extend(
                 _axis_keys(graph, ref.name, layer.node.graph, ref.shape, axis))
-        x, size = layer.inputs.get("X"), layer.dim("W", 2)
+        x, size = layer.inputs.get("X"), layer.conformable_dim("W", 2)
         if x is not None and x.name and isinstance(size, int) and size > 0:
             # X's features are W's input size I: a model input that only reshapes into X
             # (madmom's [frames, features] unsqueezed to [frames, 1, features]) takes it

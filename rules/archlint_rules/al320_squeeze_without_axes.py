@@ -39,11 +39,12 @@ class SqueezeWithoutAxes(Rule):
     summary = "Squeeze with no axes after a recurrent node: a dynamic axis of size 1 goes too"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        if not ctx.layers:
+        symbols = dynamic_symbols(ctx) if ctx.layers else {}
+        if not symbols:
             return
-        symbols = dynamic_symbols(ctx)
-        for node in ctx.graph.with_few_inputs("Squeeze", 1):  # the axes input: named
-            if not symbols or not node.inputs or _names_axes(node):
+        # a Squeeze with an axes input names them (opset 13 on): only those with one input
+        for node in ctx.graph.with_few_inputs("Squeeze", 1):
+            if not node.inputs or attr_ints(node, "axes") is not None:  # before opset 13
                 continue
             data = ctx.graph.tensor(node.inputs[0], node.graph)
             shape = None if data is None else data.shape
@@ -74,7 +75,3 @@ class SqueezeWithoutAxes(Rule):
             "a Reshape or keras.ops.squeeze(x, axis=...)), so a single step keeps its axis.",
         )
 
-
-def _names_axes(node: NodeInfo) -> bool:
-    """Whether the Squeeze says which axes: an attribute (opset < 13) or an input."""
-    return attr_ints(node, "axes") is not None or (len(node.inputs) > 1 and bool(node.inputs[1]))
