@@ -344,8 +344,10 @@ def runtime_settings(config: Config, options: RunOptions | None = None) -> Runti
         ("inputs_file", options.inputs_file), ("sweep", options.sweep),
     ) if value is not None}
     try:
+        command_line = parse_dims(options.dims)
         return settings.replace(**given, reference=options.reference,
-                                dims={**settings.dims, **parse_dims(options.dims)},
+                                dims={**settings.dims, **command_line},
+                                dims_from_config=settings.dims_from_config - set(command_line),
                                 inputs={**settings.inputs, **parse_inputs(options.inputs)})
     except SettingsError as exc:
         raise AppError(str(exc)) from exc

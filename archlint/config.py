@@ -94,7 +94,9 @@ class RuntimeConfig:
                 ("inputs_file", str(self.inputs_file) if self.inputs_file else None),
             ) if value not in (None, (), {})
         }
-        return RuntimeSettings.from_mapping(values)
+        settings = RuntimeSettings.from_mapping(values)
+        return settings.replace(dims_from_config=frozenset(settings.dims)) if self.dims \
+            else settings
 
 
 @dataclass(frozen=True)

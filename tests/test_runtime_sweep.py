@@ -88,6 +88,62 @@ def test_an_output_declared_with_the_example_length_is_a_warning_when_it_compute
         "declared with 5 where seq=7" in result.output
 
 
+def test_a_length_given_is_not_swept_so_the_declaration_stays_an_error(tmp_path: Path) -> None:
+    """At a given seq of 7 the main run disagrees with the declared [batch, 5, 2], and a dim
+    the user gives is not swept: nothing shows that the axis follows seq, so it is AL507's
+    error, whose help says so; a length given in the config is labelled as the config's."""
+    path = FIXTURES / "exported_defects" / "lstm_bi_bf_head_dynamo.onnx"
+    result = invoke("run", "--runs", "1", "--dim", "seq=7", str(path))
+    assert result.exit_code == 1, result.output
+    [found] = [line for line in result.output.splitlines() if " AL5" in line]
+    assert found == (
+        f"{path}:main/node_linear: AL507 error: output 'linear' has shape [2, 7, 2] at run "
+        "time but its static shape (declared, merged with shape inference) is [batch, 5, 2] "
+        "(with batch=2 (default), seq=7 (--dim))")
+    assert "A dim given with --dim or the config's dims is not swept" in result.output
+    (tmp_path / "pyproject.toml").write_text("[tool.archlint.runtime]\ndims = {seq = 7}\n")
+    model = tmp_path / path.name
+    model.write_bytes(path.read_bytes())
+    result = invoke("lint", "--runtime", "--select", "AL507", str(model))
+    assert "(with batch=2 (default), seq=7 (the config's dims))" in result.output, \
+        result.output
+    result = invoke("run", "--runs", "1", "--dim", "seq=7", str(model))
+    assert "seq=7 (--dim)" in result.output, result.output  # the command line over the config
+
+
+def test_a_declared_number_no_sweep_moves_stays_an_error() -> None:
+    """fixtures/AL507/declared_batch declares Y_h [1, 1, 3] (batch 2 by default): the
+    batch sweep moves axis 1 to 3, a warning, as AL513's when archlint's size is the
+    declared one. Without the sweep nothing shows the axis follows a dim: an error, and a
+    declared symbol bound to another size (bad: [1, seq, 3]) is one with the sweep too."""
+    declared = FIXTURES / "AL507" / "declared_batch.onnx.txt"
+    [warning] = [f for f in run_one(declared).findings if f.code == "AL507"]
+    assert warning.severity.value == "warning" and warning.location.tensor == "Y_h"
+    assert warning.expected == "[1, 1, 3]" and warning.actual == "[1, 2, 3]"
+    [error] = [f for f in run_one(declared, sweep=False).findings if f.code == "AL507"]
+    assert error.severity.value == "error"
+    [bad] = [f for f in run_one(FIXTURES / "AL507" / "bad.onnx.txt").findings
+             if f.code == "AL507"]
+    assert bad.severity.value == "error" and bad.expected == "[1, seq=5, 3]"
+
+
+@pytest.mark.parametrize(("static", "actual", "swept", "follows"), [
+    ((1, 1, 3), (1, 2, 3), (1, 3, 3), ((1, "batch", 3, 3),)),  # axis 1 moved with batch
+    ((2, "batch", 6), (1, 2, 6), (1, 3, 6), ()),  # a lost layer's state: no axis moved
+    ((1, "seq", 3), (1, 2, 3), (1, 3, 3), ()),  # a symbol bound to another size
+    ((1, 1, 3), (1, 2, 3), (1, 2, 3, 1), ()),  # another rank at the other size
+])
+def test_with_follows(static, actual, swept, follows) -> None:
+    from archlint.runtime.check import _with_follows
+    from archlint.runtime.inputs import Binding
+    from archlint.runtime.result import OutputCheck, SweepRun
+
+    check = OutputCheck("y", actual, static, None, True, 0, 0, 1, None, "", "")
+    binding = Binding({"batch": 2, "seq": 5}, {"batch": "default", "seq": "default"})
+    sweep = SweepRun("batch", "batch", 2, 3, "", "ok", shapes={"y": swept})
+    assert _with_follows(check, binding, [sweep]).follows == follows
+
+
 @pytest.mark.parametrize(("static", "actual", "bound", "declared_only"), [
     (("batch", 5, 2), (2, 7, 2), {"batch": 2}, True),  # the example's 5, computed 7
     ((5, 3), (7, 3), {}, True),

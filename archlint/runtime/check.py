@@ -199,7 +199,8 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
         return dataclasses.replace(base, not_run=str(exc)), None
     # the recognised Loop and Scan cells say which axes are seq and batch too
     binding = bind_dims(ctx.graph, (*ctx.layers, *ctx.recognised), settings.dims,
-                        {name: array.shape for name, (array, _) in given.items()}, retried)
+                        {name: array.shape for name, (array, _) in given.items()}, retried,
+                        settings.dims_from_config)
     if retried and (size := drawn_bytes(ctx.graph, binding)) > RETRY_MAX_BYTES:
         return dataclasses.replace(base, not_run=f"its inputs would take {size:,} bytes at "
                                    f"{binding.short()} (at most {RETRY_MAX_BYTES:,})"), None
@@ -268,6 +269,8 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
         main = {"status": "worker_error", "error": "its result file is missing or cut short"}
     if main is not None:
         run = _main_job(main, arrays["main"], ctx, binding, providers, run, notes)
+        run = dataclasses.replace(run, outputs=tuple(
+            _with_follows(check, binding, swept) for check in run.outputs))
         mismatches, lines = predict(main, ctx, providers, settings.profiles, notes, run.placed)
         run = dataclasses.replace(run, prediction=mismatches,
                                   placement_lines=run.placement_lines + lines)
@@ -446,17 +449,45 @@ def _sweep_run(result: Mapping[str, Any] | None, arrays: Mapping[str, Any], ctx:
     status = str(result.get("status", "worker_error"))
     message = str(result.get("error", "")) or (status if status != "ok" else "")
     node = node_named_in(message, ctx.graph) if message else None
-    wrong: list[OutputCheck] = []
+    checks: list[OutputCheck] = []
     if status == "ok":
-        wrong = [check for check in (_check_output(name, value, ctx, binding)
-                                     for name, value in _outputs(result, arrays).items())
-                 if check.mismatch]
+        checks = [_check_output(name, value, ctx, binding)
+                  for name, value in _outputs(result, arrays).items()]
+    wrong = [check for check in checks if check.mismatch]
     if status == "provider_dropped":
         message = ""
     return SweepRun(dim, role, base, size, binding.short(), status, message, node,
                     tuple(check.name for check in wrong), result.get("first_run_s"),
                     declared_only=bool(wrong) and all(
-                        _only_the_declaration(check, binding, base, size) for check in wrong))
+                        _only_the_declaration(check, binding, base, size) for check in wrong),
+                    shapes={check.name: check.shape for check in checks})
+
+
+def _with_follows(check: OutputCheck, binding: Binding,
+                  sweeps: Sequence[SweepRun]) -> OutputCheck:
+    """``check`` (a main-run output) with ``follows`` set where it disagrees with its static
+    shape only on axes that shape holds as a number and that moved in a sweep run: the
+    output follows a dynamic dim, and only the declaration holds another size. Unchanged
+    where a symbol is bound to another size, the rank differs, or a number disagrees on an
+    axis no sweep moved (a state the graph lost: the declaration is right, the graph not)."""
+    static = check.static
+    if not check.mismatch or static is None or len(static) != len(check.shape):
+        return check
+    follows = []
+    for axis, (dim, actual) in enumerate(zip(static, check.shape, strict=True)):
+        if isinstance(dim, str):
+            if binding.values.get(dim, actual) != actual:
+                return check
+            continue
+        if dim is None or dim == actual:
+            continue
+        moved = next((sweep for sweep in sweeps if sweep.status == "ok"
+                      and len(sweep.shapes.get(check.name, ())) == len(static)
+                      and sweep.shapes[check.name][axis] != actual), None)
+        if moved is None:
+            return check
+        follows.append((axis, moved.dim, moved.size, moved.shapes[check.name][axis]))
+    return dataclasses.replace(check, follows=tuple(follows))
 
 
 def _only_the_declaration(check: OutputCheck, binding: Binding, base: int, size: int) -> bool:

@@ -101,6 +101,13 @@ class InputSpec:
         return f"{self.name} {self.dtype}[{', '.join(map(str, self.shape))}] {self.values}"
 
 
+def _given_by(name: str, from_config: frozenset[str], named: bool = False) -> str:
+    """Where a requested dim came from, as a binding labels it."""
+    if name in from_config:
+        return f"dims.{name} in the config" if named else "the config's dims"
+    return f"--dim {name}" if named else "--dim"
+
+
 def _roles(layers: tuple[RecurrentLayer, ...]) -> dict[str, str]:
     roles: dict[str, str] = {}
     for layer in layers:
@@ -265,13 +272,15 @@ def bind_dims(
     graph: ModelGraph, layers: tuple[RecurrentLayer, ...], requested: Mapping[str, int],
     given: Mapping[str, tuple[int, ...]] | None = None,
     retried: Mapping[str, int] | None = None,
+    from_config: frozenset[str] = frozenset(),
 ) -> Binding:
     """Bind every symbolic or unnamed dim of the fed inputs: dims tied by a recurrent node are
     bound equal; a value comes from ``--dim`` (a symbol, a role, or ``input:axis``), from the
     shape of an array the user gave (``given``), from a fixed size it is tied to, or from the
     role's default. ``retried`` (binding keys, from :func:`sizes_to_retry`) replaces the
     defaults a first run failed at: still archlint's choice, so the sweep tries those dims at
-    a second size too: a model that runs only at the retried size is not dynamic."""
+    a second size too: a model that runs only at the retried size is not dynamic.
+    ``from_config`` names the requested dims the config gave, labelled as such."""
     roles = _roles(layers)
     keys: list[str] = []
     for name in fed_inputs(graph):
@@ -305,7 +314,7 @@ def bind_dims(
             resolved = _dim_key(graph, *located)
             key = resolved if isinstance(resolved, str) else raw
         if key in keys:
-            fixed[key] = (value, "--dim")
+            fixed[key] = (value, _given_by(raw, from_config))
             used.add(raw)
     members: dict[str | int, list[str | int]] = {}
     for key in [*keys, *groups.parent]:
@@ -329,7 +338,7 @@ def bind_dims(
             user.update(names)
         elif (asked := role or next((hinted_role[k] for k in member if k in hinted_role),
                                     None)) is not None and asked in requested:
-            chosen = (requested[asked], f"--dim {asked}")
+            chosen = (requested[asked], _given_by(asked, from_config, named=True))
             used.add(asked)
             user.update(names)
         elif larger is not None:  # archlint's second choice: swept like its first

@@ -102,6 +102,10 @@ class OutputCheck:
     producer: NodeInfo | None
     binding: str  # the bound dims, described
     line: str  # what the run report shows for it
+    # where the output disagrees only on axes whose static shape holds a number and whose
+    # size moved with a swept dim: (axis, the dim, its size in that run, the axis's size
+    # there). Empty otherwise: the values follow the dim and only the declaration is wrong
+    follows: tuple[tuple[int, str, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.mismatch and self.static is None:
@@ -185,6 +189,8 @@ class SweepRun:
     # the run failed (or mismatched) with this group alone at ``size``, and ran clean with
     # these dims (their names) at their second size too: one size the inputs name apart
     together: str = ""
+    # each output's shape at this size (a run that returned): which axes follow the dim
+    shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in JOB_STATUSES:

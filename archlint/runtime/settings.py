@@ -57,6 +57,8 @@ class RuntimeSettings:
     # input name -> a literal ("16000", "[1, 2]") or a .npy path; and an .npz of many
     inputs: Mapping[str, str] = field(default_factory=dict)
     inputs_file: str | None = None
+    # the dims that the config file gave (not the command line): how a binding labels them
+    dims_from_config: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.providers:
@@ -84,7 +86,7 @@ class RuntimeSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, object]) -> RuntimeSettings:
         """Build from a config table (``[tool.archlint.runtime]``); unknown keys are errors."""
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} - {"dims_from_config"}
         unknown = sorted(set(values) - known)
         if unknown:
             raise SettingsError(f"unknown runtime setting(s): {', '.join(unknown)} "

@@ -7,7 +7,7 @@ from archlint.api import Finding, RuleContext, RuntimeRule, Severity
 from archlint.shapes import format_shape
 
 if TYPE_CHECKING:
-    from archlint.runtime.result import RuntimeRun
+    from archlint.runtime.result import OutputCheck, RuntimeRun
 
 
 class RuntimeShapeMismatch(RuntimeRule):
@@ -19,15 +19,25 @@ class RuntimeShapeMismatch(RuntimeRule):
     (ONNX shape inference merged with the declared output type), symbol by symbol. Unknown
     dims and symbols that appear only in outputs are shown, not checked.
 
+    Where the output disagrees only on axes whose static shape holds a number, and each of
+    those axes moved with a dim the check swept (``--sweep``, on by default), the values
+    follow the dim and only the declaration holds another size (the export example's): a
+    warning, as AL513 reports it when archlint's size happens to be the export's and AL316
+    without a run. A declared symbol bound to another size, another rank, or a number on an
+    axis no sweep moved stays an error.
+
     ## Why is this bad?
     Downstream code allocates buffers from declared shapes. For Y ``[seq, D, batch, H]`` and
-    Y_h ``[D, batch, H]``, a declared batch of 1 that is really the input's batch means a
-    consumer reads one sequence of h_t and drops the rest, or overflows its buffer.
+    Y_h ``[D, batch, H]``, a declared axis that names the sequence where the node makes the
+    batch (or keeps a layer's state the graph no longer outputs) means a consumer reads
+    the wrong rows of h_t, or overflows its buffer.
 
     ## Example
-    fixtures/AL507/bad.onnx.txt declares Y_h as ``[1, 1, 3]`` while X has a symbolic batch:
-    with batch=2 onnxruntime returns ``[1, 2, 3]``. Declare ``[1, batch, 3]`` as in
-    fixtures/AL507/good.onnx.txt.
+    fixtures/AL507/bad.onnx.txt declares Y_h as ``[1, seq, 3]`` while the LSTM makes
+    ``[1, batch, 3]``: with seq=5 and batch=2 onnxruntime returns ``[1, 2, 3]``. Declare
+    ``[1, batch, 3]`` as in fixtures/AL507/good.onnx.txt. fixtures/AL507/declared_batch.onnx.txt
+    declares ``[1, 1, 3]``: the output follows the batch (``[1, 3, 3]`` at batch=3), a
+    warning.
     """
 
     code = "AL507"
@@ -57,10 +67,45 @@ class RuntimeShapeMismatch(RuntimeRule):
                     "--runtime): the shape may follow them. If it still differs, fix the "
                     "declared output shape or the node that produces it.")
                 continue
+            if out.follows:
+                yield self._declaration_finding(ctx, out)
+                continue
             yield ctx.finding(
                 self, out.producer,
-                f"output {out.name!r} has shape {list(out.shape)} at run time but static "
-                f"analysis inferred {format_shape(out.static)} (with {out.binding})",
+                f"output {out.name!r} has shape {list(out.shape)} at run time but its static "
+                f"shape (declared, merged with shape inference) is {format_shape(out.static)} "
+                f"(with {out.binding})",
                 expected=out.expected, actual=str(list(out.shape)), tensor=out.name,
                 help="Fix the declared output shape (graph output or value_info) or the "
-                "node that produces it; consumers size their buffers from it.")
+                "node that produces it; consumers size their buffers from it."
+                + (_GIVEN if _number_disagrees(out) and run.settings.dims else ""))
+
+    def _declaration_finding(self, ctx: RuleContext, out: OutputCheck) -> Finding:
+        """The output follows dims the sweep moved; only its declaration holds other sizes."""
+        assert out.static is not None
+        axes = "; ".join(
+            f"axis {axis} follows {dim} ({out.shape[axis]} here, {then} at {dim}={size}) "
+            f"where the declaration holds {out.static[axis]}"
+            for axis, dim, size, then in out.follows)
+        return ctx.finding(
+            self, out.producer,
+            f"output {out.name!r} has shape {list(out.shape)} at run time but is declared "
+            f"{format_shape(out.static)} (with {out.binding}): {axes}",
+            expected=out.expected, actual=str(list(out.shape)), tensor=out.name,
+            severity=Severity.WARNING,
+            help="The declaration was written with one size (often the export example's; "
+            "AL316 finds some without a run). Declare the axis with the graph input's "
+            "symbol, or leave it unnamed; in torch, the classic exporter (dynamo=False) "
+            "declares it dynamic. onnxruntime computes the output right and warns; buffers "
+            "sized from the declared shape are wrong.")
+
+
+_GIVEN = (" A dim given with --dim or the config's dims is not swept: where this axis follows "
+          "it, only the declaration is wrong (a warning when the sweep moves the axis).")
+
+
+def _number_disagrees(out: OutputCheck) -> bool:
+    """Whether the static shape holds a number where the output has another size."""
+    return out.static is not None and len(out.static) == len(out.shape) and any(
+        isinstance(dim, int) and dim != actual
+        for dim, actual in zip(out.static, out.shape, strict=True))
