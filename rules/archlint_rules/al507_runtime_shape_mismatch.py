@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 class RuntimeShapeMismatch(RuntimeRule):
-    """An output's actual shape differs from the shape static analysis inferred for it.
+    """An output's actual shape differs from its static shape (declared, or inferred).
 
     ## What it does
     Binds the model's symbolic input dims (``--dim``, or the defaults the report states), runs
@@ -57,8 +57,8 @@ class RuntimeShapeMismatch(RuntimeRule):
                 names = ", ".join(map(repr, invented))
                 yield ctx.finding(
                     self, out.producer,
-                    f"output {out.name!r} has shape {list(out.shape)} at run time but static "
-                    f"analysis inferred {format_shape(out.static)} (with {out.binding}), on "
+                        f"output {out.name!r} has shape {list(out.shape)} at run time but its "
+                    f"static shape is {format_shape(out.static)} (with {out.binding}), on "
                     f"values archlint invented for {names}",
                     expected=out.expected, actual=str(list(out.shape)), tensor=out.name,
                     severity=Severity.WARNING,
