@@ -221,11 +221,7 @@ def test_docs_table_lists_every_row() -> None:
 
 # Bad fixtures of the static rules that onnxruntime refuses at load while archlint says no
 # error, each with the reason it is not (yet) a rule's error.
-KNOWN_GAPS = {
-    "AL001/bad.onnx.txt": "an Add of [2, 3] and [4, 5]: onnx's own inference of a non-recurrent "
-    "op fails, and onnxruntime runs the same inference at load. AL001 only says 'could not "
-    "check'; an error for operator-schema violations needs a code of its own.",
-}
+KNOWN_GAPS: dict[str, str] = {}  # AL001/bad's broadcast is AL008's error now
 
 
 def _static_bad_fixtures() -> list[Path]:
@@ -330,3 +326,29 @@ def test_a_missing_external_data_file_is_refused_and_is_an_error() -> None:
     report = Linter(load_rules().rules).lint_file(path)
     assert [(f.code, f.severity) for f in report.findings] == [("AL003", Severity.ERROR)]
     assert _session_error(FIXTURES / "AL003" / "good.onnx") is None
+
+
+# --- AL008: onnx's inference errors that are onnxruntime's load refusals ---------------------
+
+@pytest.mark.parametrize(("path", "node", "code"), [
+    (FIXTURES / "AL008" / "bad.onnx.txt", "add_0", "AL008"),
+    (FIXTURES / "AL008" / "cast_declared_float16.onnx.txt", "cast_0", "AL008"),
+    # a scripted reverse loop that slices a scalar in the main graph: refused
+    (FIXTURES / "torch_custom" / "reverse_lstm_script.onnx", "/Slice", "AL008"),
+    # onnx rejects a Gemm inside the Loop body; onnxruntime infers the body from the values
+    # it binds and loads the model: a warning only
+    (FIXTURES / "torch_custom" / "lstm_script.onnx", "/Loop", "AL001"),
+    # a declared output shape merged with the computed one: onnxruntime relaxes the merge
+    (FIXTURES / "AL001" / "bad.onnx.txt", "add_0", "AL001"),
+])
+def test_an_inference_error_is_al008_exactly_where_onnxruntime_refuses(
+        path: Path, node: str, code: str) -> None:
+    report = Linter(load_rules().rules).lint_file(path)
+    found = [(f.code, f.severity, f.location.node) for f in report.findings
+             if f.code in ("AL001", "AL008")]
+    severity = Severity.ERROR if code == "AL008" else Severity.WARNING
+    assert found == [(code, severity, node)], found
+    refused = _session_error(path)
+    assert (refused is not None) == (code == "AL008"), refused
+    if code == "AL008":
+        assert node in refused

@@ -6,8 +6,14 @@ from collections.abc import Iterator
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
 from archlint.patterns import attr_int
+from archlint_rules._rejection import rejected_node
 
 _NODE_IN_MESSAGE = re.compile(r"node name: ([^)\s]+)\)")
+# onnx's words for a declared shape that disagrees with the inferred one
+_MERGES = ("Inferred shape and existing shape differ",)
+_DECLARATION_HELP = ("A declared shape (graph output or value_info) disagrees with what "
+                     "the node computes: correct or remove the declaration (onnxruntime logs "
+                     "the shape merge and uses the computed shape).")
 
 
 class ShapeInferenceFailed(Rule):
@@ -32,9 +38,13 @@ class ShapeInferenceFailed(Rule):
     (torch's export of a scripted ``x.unbind(0)``) keeps its axis by the spec, which ignores
     keepdims when a split is given, and loses it in onnxruntime; the help then says so.
 
+    An error onnxruntime raises too when it loads the model (a plain node of the main graph
+    whose operator rejects its inputs) is AL008's error, not this warning.
+
     ## Example
-    An ``Add`` of ``[2, 3]`` and ``[4, 5]`` cannot broadcast: strict inference fails with and
-    without data propagation. A model whose output is declared ``[4, 6]`` while
+    ``Add`` computes ``[2, 3]`` where the graph output is declared ``[2, 4]``: strict
+    inference fails with and without data propagation (onnxruntime logs the merge and
+    runs). A model whose output is declared ``[4, 6]`` while
     ``Reshape(X, Concat(Shape(X)[0:1], [-1]))`` computes ``[2, 12]`` fails only with data
     propagation (onnxruntime warns and runs it): an info that names the pass. See
     fixtures/AL001/bad.onnx.txt and good.onnx.txt.
@@ -48,6 +58,8 @@ class ShapeInferenceFailed(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         error = ctx.model.inference_error
         data_prop_error = ctx.model.data_propagation_error
+        if error and rejected_node(ctx) is not None:
+            return  # onnxruntime refuses the model for it: AL008's error says so
         if error:
             if data_prop_error and data_prop_error != error and "crashed" not in error:
                 message = (f"ONNX shape inference failed without data propagation: {error}; "
@@ -61,8 +73,10 @@ class ShapeInferenceFailed(Rule):
                 f"op_type:{op}" in error for op in ("Loop", "Scan")) else None
             yield ctx.finding(
                 self, self._node(ctx, error), message,
-                help="Run onnx.checker.check_model(model, full_check=True) to see the node; "
-                "fix the export so every node matches its operator schema." if split is None
+                help=(_DECLARATION_HELP if any(text in error for text in _MERGES) else
+                      "Run onnx.checker.check_model(model, full_check=True) to see the node; "
+                      "fix the export so every node matches its operator schema.")
+                if split is None
                 else f"SplitToSequence {split.label!r} has keepdims=0 and a scalar split: the "
                 "spec ignores keepdims then, so onnx's inference keeps the split axis, while "
                 "onnxruntime drops it (torch's exporter writes this for a scripted "
