@@ -9,7 +9,8 @@ shape (onnxruntime logs it and falls back to a lenient merge), an error inside a
 Loop, Scan or If (onnxruntime infers their bodies from the values it binds, and loads
 models onnx rejects there: torch's scripted loops, tf2onnx's opset-8 Scan), and an input
 with no type (AL004's undefined tensor). A recurrent node's errors are its own rules' (rank,
-dtype, sizes: AL101, AL108, AL201, ...), which say more.
+dtype, sizes: AL101, AL108, AL201, ...), which say more, and so are a layout op's on a
+recurrent node's output (AL314's Squeeze of the direction axis).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ _NOT_THE_NODES = (
 _TYPE_MERGE = re.compile(r"Inferred elem type differs from existing elem type: "
                          r"\((?P<inferred>\d+)\) vs \((?P<declared>\d+)\)")
 _DEFAULT_DOMAINS = ("", "ai.onnx")
+_LAYOUT = frozenset({"Squeeze", "Unsqueeze", "Reshape", "Transpose", "Flatten"})
+_RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ def rejected_node(ctx: RuleContext) -> Rejection | None:
                  and n.domain in _DEFAULT_DOMAINS), None)
     if node is None or any(layer.node.id == node.id for layer in ctx.layers):
         return None  # a recurrent node's inputs are its own rules' (AL101, AL108, ...)
+    origin = ctx.graph.producer(ctx.graph.through(node.inputs[0], node.graph, _LAYOUT),
+                                node.graph) if node.op_type in _LAYOUT and node.inputs \
+        and node.inputs[0] else None
+    if origin is not None and origin.op_type in _RECURRENT:
+        return None  # what a layout op makes of a recurrent output: the AL3xx rules' (AL314)
     why = re.sub(r"^\[(Shape|Type)InferenceError\] ", "", found["why"]).strip()
     types = _TYPE_MERGE.search(why)
     if types is not None:
