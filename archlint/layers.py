@@ -21,7 +21,7 @@ __all__ = ["build_layers", "unseen_recurrent"]
 # What every cell archlint/cells/ recognises is made of: a model without any of them has
 # none, and the matchers are not even imported (a lint of a plain LSTM export starts faster).
 _CELL_OPS = frozenset({"MatMul", "Gemm", "MatMulInteger", "MatMulNBits", "QLinearMatMul", "QGemm",
-                       "FusedGemm", "Loop", "Scan"})
+                       "FusedGemm", "Einsum", "Loop", "Scan"})
 
 
 def build_layers(graph: ModelGraph, producer_name: str = "") -> tuple[RecurrentLayer, ...]:

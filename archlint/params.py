@@ -50,6 +50,7 @@ from archlint.params_types import (
     SlotCount,
     replaced,
 )
+from archlint.patterns import einsum_weight_transposed, gemm_c
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 from archlint.stored_copies import equal_copies, stored_tensors
@@ -172,15 +173,16 @@ state in the model's inputs and outputs).
 # --- counting ---------------------------------------------------------------------------------
 
 _KINDS: Mapping[str, str] = MappingProxyType({
-    "Gemm": "linear", "MatMul": "linear", "Conv": "conv", "ConvTranspose": "conv",
-    "Gather": "embedding", "BatchNormalization": "norm", "LayerNormalization": "norm",
-    "InstanceNormalization": "norm", "GroupNormalization": "norm",
+    "Gemm": "linear", "MatMul": "linear", "Einsum": "linear", "Conv": "conv",
+    "ConvTranspose": "conv", "Gather": "embedding", "BatchNormalization": "norm",
+    "LayerNormalization": "norm", "InstanceNormalization": "norm", "GroupNormalization": "norm",
 })
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
 # Slot names for the inputs of non-recurrent ops, by position (input 0 of Gather is the table).
 _SLOT_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "Gemm": ("weight", "weight", "bias"),  # A or B: whichever operand is constant
     "MatMul": ("weight", "weight"),
+    "Einsum": ("X", "weight"),  # x @ W only (patterns.einsum_weight_transposed)
     "Conv": ("X", "weight", "bias"),
     "ConvTranspose": ("X", "weight", "bias"),
     "Gather": ("table", "indices"),
@@ -531,7 +533,7 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     op = node.op_type if node.domain in ("", "ai.onnx") \
         else ONNX_OP_OF.get(node.op_type) if node.domain == CONTRIB_DOMAIN else None
     kind = None if op is None else _KINDS.get(op)
-    if op is None or kind is None:
+    if op is None or kind is None or (op == "Einsum" and einsum_weight_transposed(node) is None):
         return None
     names = _SLOT_NAMES[op]
     slots: list[SlotCount] = []
@@ -539,8 +541,8 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     for position, tensor in enumerate(node.inputs[: len(names)]):
         slot = names[position]
         info = graph.tensor(tensor, node.graph) if tensor else None
-        if slot in ("X", "indices"):
-            continue
+        if slot in ("X", "indices") or (slot == "bias" and op == "Gemm" and not gemm_c(node)):
+            continue  # (a Gemm with beta=0 adds no C)
         found = weights.of(info)
         if found is None or info is None:
             continue
@@ -622,8 +624,9 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
     """
     graph = weights.graph
     found: dict[str, Trace] = {}
-    for node in graph.iter_nodes(frozenset({"MatMul", "Conv"})):
-        if len(node.outputs) != 1 or node.domain not in ("", "ai.onnx"):
+    for node in graph.iter_nodes(frozenset({"MatMul", "Conv", "Einsum"})):
+        if len(node.outputs) != 1 or node.domain not in ("", "ai.onnx") or (
+                node.op_type == "Einsum" and einsum_weight_transposed(node) is None):
             continue
         if node.op_type == "Conv" and len(node.inputs) > 2 and node.inputs[2]:
             continue  # the Conv has its own bias

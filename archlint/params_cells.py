@@ -169,7 +169,10 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
         copies = len(cell.bias_copies)
         why = ("stored apart by the constant folding that copied the weights"
                if cell.weight_copies else
-               "quantized in int32 with each step's input scale (onnxruntime's QDQ format)")
+               "quantized in int32 with each step's input scale (onnxruntime's QDQ format)"
+               if any(s.dtype == 6 for s in cell.bias_copies) else  # int32
+               "holding their very values (an exporter that folds each step's broadcast of "
+               "the bias into a tensor of its own: jax2onnx)")
         notes.append(f"B: {copies} more stored cop{'ies' if copies > 1 else 'y'} of the "
                      f"biases, one per step, {why}: counted in ONNX only; each bias counts "
                      "once in PyTorch and Keras")

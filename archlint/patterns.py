@@ -28,6 +28,7 @@ Walks:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,12 +47,15 @@ __all__ = [
     "StateOrigin",
     "StateSource",
     "align_reshape",
+    "attr_float",
     "attr_int",
     "attr_ints",
     "attr_str",
     "const_ints",
+    "einsum_weight_transposed",
     "flatten_paths",
     "gather_spec",
+    "gemm_c",
     "if_branch_outputs",
     "is_model_input",
     "layer_chain",
@@ -93,6 +97,46 @@ def attr_int(node: NodeInfo, name: str) -> int | None:
     if attr is None or attr.type != AttributeProto.INT:
         return None
     return int(attr.i)
+
+
+def attr_float(node: NodeInfo, name: str) -> float | None:
+    """A FLOAT attribute, or None when absent or of another type."""
+    attr = _attribute(node, name)
+    if attr is None or attr.type != AttributeProto.FLOAT:
+        return None
+    return float(attr.f)
+
+
+def gemm_c(node: NodeInfo) -> str:
+    """The C input a Gemm adds to its product (``alpha·A'·B' + beta·C``), or "" when it has
+    none or multiplies it by ``beta=0`` (jax2onnx writes every ``x @ W`` as a Gemm with a
+    zero scalar C and beta 0: no bias)."""
+    if node.op_type not in ("Gemm", "FusedGemm") or len(node.inputs) < 3 or not node.inputs[2]:
+        return ""
+    return "" if attr_float(node, "beta") == 0.0 else node.inputs[2]
+
+
+_EINSUM_TERMS = re.compile(r"^([a-z.]*)([a-z]),([a-z])([a-z])->([a-z.]*)([a-z])$")
+
+
+def einsum_weight_transposed(node: NodeInfo) -> bool | None:
+    """For an Einsum that is ``x @ W`` over x's last axis (``abc,cd->abd``: jax2onnx's
+    lowering of a Dense on a rank-3 input), whether W is stored ``[out, in]`` (``abc,dc->abd``);
+    None for any other Einsum (attention scores, a contraction of two activations' axes)."""
+    if node.op_type != "Einsum" or len(node.inputs) != 2:
+        return None
+    equation = attr_str(node, "equation")
+    found = _EINSUM_TERMS.match("".join((equation or "").split()).lower())
+    if found is None:
+        return None
+    batch, contracted, first, second, out_batch, made = found.groups()
+    if batch != out_batch or contracted == made or contracted in batch or made in batch:
+        return None
+    if (first, second) == (contracted, made):
+        return False
+    if (first, second) == (made, contracted):
+        return True
+    return None
 
 
 def attr_ints(node: NodeInfo, name: str) -> tuple[int, ...] | None:

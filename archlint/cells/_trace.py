@@ -19,6 +19,8 @@ from archlint.patterns import (
     attr_ints,
     attr_str,
     const_ints,
+    einsum_weight_transposed,
+    gemm_c,
     shape_vector,
     slice_spec,
 )
@@ -60,7 +62,9 @@ _MATMULS = frozenset({"MatMul", "Gemm"})
 _QLINEAR_PRODUCTS = frozenset({"QLinearMatMul", "QGemm"})
 # onnxruntime's saved extended level fuses a Gemm and the activation after it (com.microsoft)
 _FUSED_GEMM = "FusedGemm"
-_PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits", _FUSED_GEMM} | _QLINEAR_PRODUCTS
+# (an Einsum is a product where it is x @ W: patterns.einsum_weight_transposed)
+_PRODUCTS = _MATMULS | {"MatMulInteger", "MatMulNBits", _FUSED_GEMM, "Einsum"} \
+    | _QLINEAR_PRODUCTS
 # The QOperator ops that compute a float op on quantized tensors, as the activation and bias
 # checks read them (com.microsoft QLinearAdd adds its inputs 0 and 3)
 _QLINEAR_AS = MappingProxyType({"QLinearSigmoid": "Sigmoid", "QLinearMul": "Mul",
@@ -315,8 +319,8 @@ def _upstream(
         nodes.add(info.producer)
         node = graph.node(info.producer)
         if info.producer in stop:
-            if node.op_type == "Gemm" and len(node.inputs) > 2 and node.inputs[2]:
-                stack.append(node.inputs[2])  # C: added to the product, so the same step's
+            if node.op_type == "Gemm" and gemm_c(node):
+                stack.append(gemm_c(node))  # C: added to the product, so the same step's
             continue
         positions = _DATA_INPUTS.get(node.op_type, range(len(node.inputs)))
         stack.extend(node.inputs[k] for k in positions if k < len(node.inputs))
@@ -413,6 +417,14 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
         return _qlinear_product(graph, node)
     if node.op_type == _FUSED_GEMM and node.domain == "com.microsoft" and len(node.inputs) >= 2:
         return _stored_product(graph, node, _FUSED_GEMM, 1, 2, quantized=False)
+    if node.op_type == "Einsum" and node.domain in ("", "ai.onnx"):
+        transposed = einsum_weight_transposed(node)
+        product = None if transposed is None else \
+            _stored_product(graph, node, "Gemm", 1, 2, quantized=False)
+        if product is not None and transposed:
+            product = dataclasses.replace(product, sources=tuple(
+                dataclasses.replace(s, transposed=not s.transposed) for s in product.sources))
+        return product
     if node.op_type not in _MATMULS or len(node.inputs) < 2 \
             or node.domain not in ("", "ai.onnx"):
         return None
@@ -438,6 +450,7 @@ def _stored_product(
         sources = tuple(dataclasses.replace(s, transposed=not s.transposed) for s in sources)
     bias: tuple[WeightSource, ...] = ()
     if node.op_type == gemm and len(node.inputs) > bias_at and node.inputs[bias_at] \
+            and (gemm != "Gemm" or gemm_c(node)) \
             and not _folded_zero_rows(graph, node.inputs[bias_at], node.graph):
         bias = weight_sources(graph, node.inputs[bias_at], node.graph,
                               _quantized=quantized) or ()
@@ -686,6 +699,7 @@ def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
 def _chain_bias(
     graph: ModelGraph, walks: list[_Upstream], projection_adds: frozenset[str],
     used: set[tuple[str, str]], folded: Iterable[_WeightProduct] = (),
+    tail: Iterable[_WeightProduct] = (),
 ) -> tuple[tuple[WeightSource, ...], tuple[WeightSource, ...]]:
     """An unrolled chain's biases: what is added to its hoisted input projection (the one
     product over the whole sequence; ``projection_adds`` are the Adds after it), and what the
@@ -699,7 +713,10 @@ def _chain_bias(
     (:func:`_by_value`); the tool that folded them stored each step's bias apart too, and a
     bias whose very values another step adds is that step's bias, stored again, as is one
     added to a product's result (the last step's, which no later step reads). Returns
-    (biases, those stored copies)."""
+    (biases, those stored copies).
+
+    ``tail``: the chain's products, where a bias stored again for every step (weights stored
+    once) is looked for after the last step too, which no later step's walk reaches."""
     step_of: dict[str, int] = {}
     for k, walk in enumerate(walks):
         for node_id in walk.nodes:
@@ -717,12 +734,46 @@ def _chain_bias(
     for source, node_id in added:
         steps.setdefault(alias.get(source.key, source.key), set()).add(
             -1 if node_id in projection_adds else step_of[node_id])
+    firsts = _alias_per_step_copies(graph, steps, alias)
+    if firsts and tail:
+        last = [source for source, _ in _added_constants(
+            graph, _downstream_adds(graph, tail) - nodes, used) if source.key not in steps]
+        also = equal_copies(stored_tensors(graph, [*firsts, *(s.key for s in last)]))
+        for source in last:
+            if also.get(source.key) in firsts:
+                alias[source.key] = also[source.key]
+                after.append(source)
     kept = _dedupe(source for source, _ in added
                    if -1 in steps[key := alias.get(source.key, source.key)] or (
                        len(steps[key]) >= 2 and not _folded_zero_state(graph, source)))
     biases = tuple(s for s in kept if s.key not in alias)
     held = {s.key for s in biases}
     return biases, _dedupe(s for s in (*kept, *after) if s.key in alias and alias[s.key] in held)
+
+
+def _alias_per_step_copies(graph: ModelGraph, steps: dict[tuple[str, str], set[int]],
+                           alias: dict[tuple[str, str], tuple[str, str]]
+                           ) -> list[tuple[str, str]]:
+    """Among the tensors one step adds each, those that hold the very values of one another,
+    one per step, are one bias stored again for every step (jax2onnx folds each step's
+    broadcast of ``b`` into an initializer of its own, while its weights are stored once):
+    each copy becomes an alias of the first, which every such step adds. Only tensors of
+    varied values (:func:`equal_copies`): zeros or a folded first step are not taken for
+    copies. Returns the first of each such group."""
+    single = [key for key, owners in steps.items() if len(owners) == 1 and -1 not in owners]
+    if len(single) < 2:
+        return []
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for copy, first in equal_copies(stored_tensors(graph, single)).items():
+        groups.setdefault(first, [first]).append(copy)
+    for first, members in groups.items():
+        owners = [next(iter(steps[key])) for key in members]
+        if len(set(owners)) != len(owners):
+            continue  # two of them in one step: two biases that happen to be equal
+        for copy in members[1:]:
+            alias[copy] = first
+            steps[first] |= steps.pop(copy)
+    return [first for first in groups if len(steps[first]) > 1]
 
 
 def _adds_after(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozenset[str]:

@@ -37,6 +37,7 @@ from archlint.cells._trace import (
     _WeightProduct,
 )
 from archlint.graph import ModelGraph, NodeInfo
+from archlint.patterns import gemm_c
 
 __all__ = ["match_steps"]
 
@@ -238,8 +239,8 @@ def _summed_with(
 def _fused_sum(node: NodeInfo) -> str:
     """The C input of a standard Gemm (what it adds to its product: tf2onnx folds
     ``x @ W + h @ R`` into ``Gemm(x, W, MatMul(h, R))``), or ""."""
-    if node.op_type == "Gemm" and node.domain in ("", "ai.onnx") and len(node.inputs) > 2:
-        return node.inputs[2]
+    if node.op_type == "Gemm" and node.domain in ("", "ai.onnx"):
+        return gemm_c(node)
     return ""
 
 

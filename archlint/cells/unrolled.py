@@ -372,7 +372,8 @@ def _match_chain(
     # where the weights are stored once per step, every product of them (a probe step's
     # too) may add its own copy of the bias
     added, folded = _chain_bias(graph, walks, hoisted, used, [
-        p for p in products if weight_copies and {s.key for s in p.sources} & used])
+        p for p in products if weight_copies and {s.key for s in p.sources} & used],
+        tail=chain)
     bias = _dedupe((*added, *own))
     nodes = frozenset({*ids, *kernel_ids})
     sequence, sequence_axis = _sliced_sequence(graph, ordered)
@@ -443,7 +444,7 @@ def _joint_chain(
     own, copies = _own_biases(chain)
     weight_copies = _dedupe(c for p in chain for c in p.copies)
     added, folded = _chain_bias(graph, walks, frozenset(), used,
-                                chain if weight_copies else ())
+                                chain if weight_copies else (), tail=chain)
     bias = _dedupe((*added, *own))
     states = [dataclasses.replace(p, data=pair[k]) for p, pair in stepping]
     ids = frozenset(p.node.id for p in chain)
