@@ -204,6 +204,10 @@ class _Scope:
     # a function body instantiated at a call: the caller's scope and formal -> actual inputs
     call_scope: str | None = None
     bindings: dict[str, str] = field(default_factory=dict)
+    # the body's own constants (a Constant with a literal value, the same at every call) and
+    # the first call's instance of the function, which holds them for every call
+    constants: frozenset[str] = frozenset()
+    first_instance: str | None = None
 
 
 class ModelGraph:
@@ -237,6 +241,7 @@ class ModelGraph:
         # topological order (:func:`indexed` analyses a sorted copy instead)
         self.out_of_order: list[tuple[str, str, str, str]] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
+        self._first_instance: dict[tuple[str, str, str], str] = {}  # function -> first call's
         # the inferred main graph, waited for on the first declared type (loader.InferredShapes)
         self._inferred: Callable[[], GraphProto] | None = None
 
@@ -286,6 +291,19 @@ class ModelGraph:
                 return True
             scope = self._scopes.get(scope.parent) if scope.parent is not None else None
         return False
+
+    def repeated_call(self, graph: str) -> str | None:
+        """The label of the node that calls the function instance ``graph``, where that
+        function is called more than once (its nodes' names are then the same at every call);
+        None for any other scope."""
+        scope = self._scopes.get(graph)
+        if scope is None or scope.first_instance is None or scope.parent_node is None:
+            return None
+        first = scope.first_instance
+        if first == graph and not any(other.first_instance == first and other is not scope
+                                      for other in self._scopes.values()):
+            return None
+        return self.node(scope.parent_node).label
 
     def subgraphs_of(self, node_id: str) -> tuple[str, ...]:
         """The paths of the subgraphs a node holds (a Loop's body, an If's branches)."""
@@ -346,13 +364,17 @@ class ModelGraph:
     def source(self, name: str, graph: str = "main") -> tuple[str, str]:
         """(defining scope, name) of the tensor itself: a formal input of a function body
         (archlint/functions.py) is followed to the actual input of the call, across nested
-        calls, so a weight passed into a function is one tensor with its initializer."""
+        calls, so a weight passed into a function is one tensor with its initializer; a
+        constant of the body's own (jax2onnx's ``@onnx_function`` keeps a closure's weights
+        so) is stored once in the function, and is its first call's, whichever call reads it."""
         scope, current = graph, name
         for _ in range(MAX_SUBGRAPH_DEPTH + 1):
             info = self.tensor(current, scope)
             if info is None:
                 return (scope, current)
             owner = self._scopes[info.graph]
+            if owner.first_instance is not None and current in owner.constants:
+                return (owner.first_instance, current)
             if owner.call_scope is None or not info.is_graph_input \
                     or current not in owner.bindings:
                 return (info.graph, current)
@@ -1065,6 +1087,12 @@ def _add_scope(
             instance.call_scope = path
             instance.bindings = {formal: actual for formal, actual
                                  in zip(function.input, node.input, strict=False) if actual}
+            instance.first_instance = graph._first_instance.setdefault(
+                (function.domain, function.name, getattr(function, "overload", "")), sub_path)
+            instance.constants = frozenset(
+                body_node.output[0] for body_node in function.node
+                if body_node.op_type == "Constant" and body_node.domain in _STANDARD_DOMAINS
+                and body_node.output and not any(a.ref_attr_name for a in body_node.attribute))
             continue
         for attr_name, sub in _subgraphs(node):
             sub_path = subgraph_path(path, node, index, attr_name)

@@ -263,6 +263,8 @@ def count_model(
             row = _count_other(weights, node, bias_adds.get(node.id))
         if row is None:
             continue
+        if (call := graph.repeated_call(node.graph)) is not None:
+            row = replaced(row, label=f"{call}/{row.label}")  # one body's node, at each call
         slots: list[SlotCount] = []
         notes = list(row.notes)
         if dead:

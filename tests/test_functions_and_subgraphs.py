@@ -70,11 +70,25 @@ def test_params_count_a_function_layer_per_call_with_its_initializers() -> None:
     ctx = analyse(load_model(path))
     model = count_model(path.name, ctx.graph, ctx.layers)
     assert [(row.graph, row.label, row.total(Convention.ONNX)) for row in model.layers] == [
-        ("main/enc_a.local.Encoder", "lstm", 48 + 36),
-        ("main/enc_b.local.Encoder", "lstm", 32 + 16),
+        ("main/enc_a.local.Encoder", "enc_a/lstm", 48 + 36),  # one body, named per call
+        ("main/enc_b.local.Encoder", "enc_b/lstm", 32 + 16),
     ]
     # the weights are the main graph's initializers, passed in: counted, not "constants"
     assert (model.uncounted_tensors, model.uncounted_elements) == (0, 0)
+
+
+def test_a_constant_of_a_function_body_counts_once_over_its_calls() -> None:
+    """jax2onnx's @onnx_function keeps a closure's weights as Constants in the body: stored
+    once, counted once (at the first call), whichever call reads it; a Constant whose value
+    is the caller's attribute is stored at each call and counts at each."""
+    path = FUNCTIONS / "constant_weights_two_calls.onnx.txt"
+    ctx = analyse(load_model(path))
+    model = count_model(path.name, ctx.graph, ctx.layers)
+    assert [(row.label, row.total(Convention.ONNX), row.slots[0].shared_with)
+            for row in model.layers] == [
+        ("step_a/matmul", 9, None), ("step_b/matmul", 0, "step_a/matmul"),
+        ("proj_a/matmul", 6, None), ("proj_b/matmul", 6, None)]
+    assert model.total(Convention.ONNX) == 21
 
 
 def test_a_defect_in_one_call_of_a_function_is_located_at_that_call() -> None:
