@@ -171,8 +171,9 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
                if cell.weight_copies else
                "quantized in int32 with each step's input scale (onnxruntime's QDQ format)"
                if any(s.dtype == 6 for s in cell.bias_copies) else  # int32
-               "holding their very values (an exporter that folds each step's broadcast of "
-               "the bias into a tensor of its own: jax2onnx)")
+               "holding their very values (an exporter that stores each step's bias apart: "
+               "jax2onnx folds each step's broadcast of it, tflite2onnx gives each step's "
+               "Gemm its own C)")
         notes.append(f"B: {copies} more stored cop{'ies' if copies > 1 else 'y'} of the "
                      f"biases, one per step, {why}: counted in ONNX only; each bias counts "
                      "once in PyTorch and Keras")

@@ -548,15 +548,19 @@ def _integer_matmul(graph: ModelGraph, mul: NodeInfo) -> NodeInfo | None:
 
 
 def _own_biases(
-    products: Iterable[_WeightProduct],
+    products: Iterable[_WeightProduct], graph: ModelGraph | None = None,
 ) -> tuple[tuple[WeightSource, ...], tuple[WeightSource, ...]]:
     """The biases products add themselves (a Gemm's C), and the copies among them: products of
     one weight (the steps of a chain) whose C is a different int32 tensor of one shape each are
     adding one bias, quantized by onnxruntime's QDQ format with each step's own input scale
-    (``bias_ih``, ``bias_ih0``, ... ``_quantized``); the first is the bias, the others copies."""
+    (``bias_ih``, ``bias_ih0``, ... ``_quantized``); the first is the bias, the others copies.
+    With ``graph``, so is a C that holds the very values of the first product's (tflite2onnx
+    gives each step's Gemm its own copy of the bias, and a zero one where the step has none)."""
+    products = list(products)
     kept: list[WeightSource] = []
     copies: list[WeightSource] = []
     first_of: dict[tuple[tuple[str, str], ...], WeightSource] = {}
+    same = {} if graph is None else _equal_own_biases(graph, products)
     for product in products:
         role = tuple(source.key for source in product.sources)
         if len(product.bias) != 1:
@@ -564,11 +568,29 @@ def _own_biases(
             continue
         [bias] = product.bias
         first = first_of.setdefault(role, bias)
-        if is_bias_copy(first, bias):
+        if is_bias_copy(first, bias) or (
+                bias.key != first.key and same.get(bias.key) == same.get(first.key, first.key)):
             copies.append(bias)
         else:
             kept.append(bias)
     return _dedupe(kept), _dedupe(copies)
+
+
+def _equal_own_biases(graph: ModelGraph,
+                      products: list[_WeightProduct]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each product's single C -> the first C of a product of the same weight holding the
+    same values (equal however few or plain they are: one weight's products, one per step)."""
+    by_role: dict[tuple[tuple[str, str], ...], list[tuple[str, str]]] = {}
+    for product in products:
+        if len(product.bias) == 1:
+            by_role.setdefault(tuple(s.key for s in product.sources), []).append(
+                product.bias[0].key)
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for keys in by_role.values():
+        keys = list(dict.fromkeys(keys))
+        if len(keys) > 1:
+            found.update(equal_copies(stored_tensors(graph, keys), any_values=True))
+    return found
 
 
 class _Stored(Protocol):

@@ -367,7 +367,7 @@ def _match_chain(
     used = {s.key for s in (*core.kernel, *core.recurrent, *peephole)}
     hoisted = _downstream_adds(graph, kernel_products) if len(kernel_products) == 1 \
         else frozenset()
-    own, copies = _own_biases((*chain, *kernel_products))
+    own, copies = _own_biases((*chain, *kernel_products), graph)
     weight_copies = _dedupe(c for p in (*chain, *kernel_products) for c in p.copies)
     # where the weights are stored once per step, every product of them (a probe step's
     # too) may add its own copy of the bias
@@ -441,7 +441,7 @@ def _joint_chain(
     if failure is not None:
         return failure
     used = {s.key for s in sources}
-    own, copies = _own_biases(chain)
+    own, copies = _own_biases(chain, graph)
     weight_copies = _dedupe(c for p in chain for c in p.copies)
     added, folded = _chain_bias(graph, walks, frozenset(), used,
                                 chain if weight_copies else (), tail=chain)
