@@ -240,6 +240,9 @@ class ModelGraph:
         # reads before a later node of the same graph makes it: the nodes are not in
         # topological order (:func:`indexed` analyses a sorted copy instead)
         self.out_of_order: list[tuple[str, str, str, str]] = []
+        # (graph path, tensor, index of the node that makes it again, what else defines it:
+        # "node", "initializer" or "input") for each name a graph defines twice
+        self.defined_twice: list[tuple[str, str, int, str]] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
         self._first_instance: dict[tuple[str, str, str], str] = {}  # function -> first call's
         # the inferred main graph, waited for on the first declared type (loader.InferredShapes)
@@ -1066,6 +1069,9 @@ def _add_scope(
         node_outputs.append(outputs)
         for slot, name in enumerate(outputs):
             if name:
+                if name in producers or name in initializers:
+                    graph.defined_twice.append(
+                        (path, name, index, "node" if name in producers else "initializer"))
                 producers[name] = (index, slot)
         if domain and domain != "ai.onnx":
             graph._unusual_domain.append((position, node_id))
@@ -1108,6 +1114,9 @@ def _add_scope(
     for op_type in op_indexes:  # a few distinct ones: the names are checked as views are made
         if not isinstance(op_type, str):
             raise not_text(op_type)
+    for name in scope.inputs:  # a graph input that a node makes again
+        if name in producers:
+            graph.defined_twice.append((path, name, producers[name][0], "input"))
     for name in unresolved:  # read before anything made it: an input, outer, or made later
         if name in producers:
             reader = proto.node[readers[name][0]]

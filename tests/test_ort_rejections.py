@@ -352,3 +352,26 @@ def test_an_inference_error_is_al008_exactly_where_onnxruntime_refuses(
     assert (refused is not None) == (code == "AL008"), refused
     if code == "AL008":
         assert node in refused
+
+
+# --- AL009: a name defined twice in one graph --------------------------------------------------
+
+_DEFINED_TWICE = {
+    "an initializer": "<float[2] h = {0, 0}>\n{\n  [relu] h = Relu(x)\n  y = Add(h, x)\n}",
+    "another node's output": "{\n  h = Neg(x)\n  [relu] h = Relu(x)\n  y = Add(h, x)\n}",
+    "an input of the graph": "{\n  [relu] h = Relu(x)\n  y = Add(h, x)\n}",
+}
+
+
+@pytest.mark.parametrize("other", sorted(_DEFINED_TWICE))
+def test_a_name_defined_twice_is_al009_and_refused(other: str, tmp_path: Path) -> None:
+    inputs = "float[2] x, float[2] h" if other == "an input of the graph" else "float[2] x"
+    path = tmp_path / "twice.onnx.txt"
+    path.write_text(f'<ir_version: 8, opset_import: ["" : 17]>\ng ({inputs}) => (float[2] y)\n'
+                    + _DEFINED_TWICE[other], encoding="utf-8")
+    report = Linter(load_rules().rules).lint_file(path)
+    [finding] = [f for f in report.findings if f.code == "AL009"]
+    assert (finding.severity, finding.location.node, finding.location.tensor) == (
+        Severity.ERROR, "relu", "h")
+    assert f"Relu 'relu' makes 'h', which is also {other}" in finding.message
+    assert "Duplicate definition of name (h)" in (_session_error(path) or "")
