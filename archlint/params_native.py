@@ -97,10 +97,17 @@ def count_native_layer(
             if found.basis is Basis.TRACED:
                 elements = found.elements
                 notes.append(traced_note(slot, ref.name, found))
-        keras = elements
-        if slot == "B" and keras_bias_halved and elements is not None:
-            keras = elements // 2 if elements % 2 == 0 else None
-        pytorch = elements
+        framework = elements  # what PyTorch and Keras hold of it (before Keras's one bias)
+        if found is not None and found.copies:
+            framework = found.distinct_elements
+            notes.append(f"{slot}: {len(found.copies)} of those are stored copies holding the "
+                         "values of another (one tensor stored again for each reader: "
+                         "nvidia-modelopt): counted in ONNX only; the weight counts once in "
+                         "PyTorch and Keras")
+        keras = framework
+        if slot == "B" and keras_bias_halved and framework is not None:
+            keras = framework // 2 if framework % 2 == 0 else None
+        pytorch = framework
         if slot == "B" and found is not None and all_zero(found):
             pytorch = keras = 0
             notes.append(

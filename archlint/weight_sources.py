@@ -112,6 +112,18 @@ class Trace:
     sources: tuple[Source, ...]  # empty unless every path ends at a stored tensor
     via: tuple[str, ...] = ()  # op types crossed, in the order first met (TRACED only)
     nodes: tuple[str, ...] = ()  # ids of the computing nodes (TRACED only)
+    # sources that hold the very values of an earlier source (TRACED only): one tensor
+    # stored again for each reader (nvidia-modelopt gives each of the four gate Slices of a
+    # dynamo export's weight a copy of its own), stored, but one weight
+    copies: tuple[Source, ...] = ()
+
+    @property
+    def distinct_elements(self) -> int | None:
+        """Stored elements of the sources, each stored copy left out."""
+        total = self.elements
+        if total is None or not self.copies:
+            return total
+        return total - sum(source.elements or 0 for source in self.copies)
 
     @property
     def elements(self) -> int | None:
@@ -147,9 +159,20 @@ def trace(
     if _may_carry(graph, info, broadcasts):
         walker = _Walker(graph, inputs_are_weights, broadcasts)
         if walker.walk(info) and walker.sources:
-            return Trace(Basis.TRACED, tuple(dict.fromkeys(walker.sources)),
-                         tuple(dict.fromkeys(walker.via)), tuple(dict.fromkeys(walker.nodes)))
+            sources = tuple(dict.fromkeys(walker.sources))
+            return Trace(Basis.TRACED, sources, tuple(dict.fromkeys(walker.via)),
+                         tuple(dict.fromkeys(walker.nodes)), _copies(graph, sources))
     return Trace(Basis.INFERRED if info.shape is not None else Basis.UNKNOWN, ())
+
+
+def _copies(graph: ModelGraph, sources: tuple[Source, ...]) -> tuple[Source, ...]:
+    """The sources (of one computed weight) that hold the very values of an earlier one."""
+    if len(sources) < 2 or len({(s.dtype, s.shape) for s in sources}) == len(sources):
+        return ()
+    from archlint.stored_copies import equal_copies, stored_tensors
+
+    copied = equal_copies(stored_tensors(graph, (s.key for s in sources)))
+    return tuple(source for source in sources if source.key in copied)
 
 
 def _passed_in(graph: ModelGraph, info: TensorInfo) -> TensorInfo:

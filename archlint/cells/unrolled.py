@@ -51,8 +51,9 @@ from archlint.cells._trace import (
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
+from archlint.onnx_protos import TensorProto
 from archlint.patterns import gather_spec, slice_spec
-from archlint.stored_copies import equal_copies
+from archlint.stored_copies import equal_copies, stored_tensors
 
 __all__ = ["match_unrolled"]
 
@@ -62,7 +63,7 @@ def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | N
     reads the previous step: an unrolled LSTM / GRU / SimpleRNN."""
     stored, traced = graph.stored_operands(_PRODUCTS, scope, 1)
     if not _products_may_share_weights(graph, scope, stored, traced) \
-            and not _products_may_hold_copies(graph, scope, stored):
+            and not _products_may_hold_copies(graph, scope, stored, traced):
         return []  # a chain is made of products that share their weights
     products = _by_value(graph, _weight_products(graph, scope))
     if len(products) < 2:
@@ -156,15 +157,20 @@ def _products_may_share_weights(
 MAX_COPY_CANDIDATES = 8 * MAX_COMPARED_STEPS
 
 
-def _products_may_hold_copies(graph: ModelGraph, scope: str, stored: dict[str, int]) -> bool:
+def _products_may_hold_copies(graph: ModelGraph, scope: str, stored: dict[str, int],
+                              traced: list[str]) -> bool:
     """Whether two MatMul/Gemm of ``scope`` read initializers of the very same values (one
-    weight folded once per step: archlint/stored_copies.py), where no two read one weight.
-    Not looked for among more than :data:`MAX_COPY_CANDIDATES` weights: a big plain graph
-    (100k nodes of MatMul blocks, 33k weights of one shape) is passed over without reading
-    every weight's type and shape."""
-    if len(stored) > MAX_COPY_CANDIDATES:
+    weight folded once per step: archlint/stored_copies.py; or, through a DequantizeLinear
+    each, one quantized weight that nvidia-modelopt copied for each reader), where no two
+    read one weight. Not looked for among more than :data:`MAX_COPY_CANDIDATES` weights: a
+    big plain graph (100k nodes of MatMul blocks, 33k weights of one shape) is passed over
+    without reading every weight's type and shape."""
+    if len(stored) + len(traced) > MAX_COPY_CANDIDATES:
         return False
-    return bool(equal_copies(graph.stored_protos(stored, scope), max_group=MAX_COMPARED_STEPS))
+    protos: list[tuple[object, TensorProto]] = list(graph.stored_protos(stored, scope))
+    protos.extend(stored_tensors(graph, (
+        source.key for weight in traced for source in weight_sources(graph, weight, scope) or ())))
+    return bool(equal_copies(protos, max_group=MAX_COMPARED_STEPS))
 
 
 def _chain_of(
