@@ -535,7 +535,9 @@ def _step_reads(
         node = graph.node(node_id)
         if node.op_type not in ("Gather", "Slice", "SequenceAt") or not node.inputs:
             continue
-        info = graph.tensor(node.inputs[0], body.scope)
+        # (a float16 pass may cast the outer sequence back to float in the body first:
+        # nvidia-modelopt's Gather(Cast(x16), i))
+        info = graph.tensor(graph.through(node.inputs[0], body.scope, _BODY_CASTS), body.scope)
         if info is None:
             continue
         info = graph.loop_invariant(info)
@@ -549,6 +551,9 @@ def _step_reads(
                              and gather.inputs[:1] == (out,))]
             yield info.name, any(_counts_down(graph, n, body) for n in steps), \
                 step_axis(graph, node)
+
+
+_BODY_CASTS = frozenset({"Cast", "Identity"})
 
 
 def _counts_down(graph: ModelGraph, node: NodeInfo, body: _LoopBody) -> bool:
