@@ -369,6 +369,8 @@ def _match_step(
         return None
     if _check_activations(first, core.cell, _op_types(graph, inner)) is not None:
         return None
+    if core.cell == "RNN" and any(_blended(graph, name, scope) for name in closing):
+        return None  # a gate that blends the old state: a gated cell archlint does not know
     if core.cell == "LSTM" and not _reads_cell_state(graph, inner, state.data, scope):
         return None  # an LSTM step reads c as well as h
     used = {s.key for s in (*core.kernel, *core.recurrent)}
@@ -385,6 +387,17 @@ def _match_step(
         reset_after=(reset is None) if core.cell == "GRU" else None,
         direction="forward", returns_sequence=False, sequence=None, steps=1, nodes=ids,
     )
+
+
+def _blended(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether the new state ``name`` is made by a product or sum of gated terms rather than by
+    a SimpleRNN's activation: ``(1 - f) ⊙ n + f ⊙ h`` (a minimal gated unit, Flax's MGUCell),
+    whose forget gate alone looks like a SimpleRNN step with a sigmoid."""
+    producer = graph.producer(graph.through(name, scope, _STATE_VIEWS), scope)
+    return producer is not None and _as_float_op(producer) in ("Add", "Sub", "Mul")
+
+
+_STATE_VIEWS = frozenset({"Identity", "Reshape", "Squeeze", "Unsqueeze", "Cast"})
 
 
 def _sum_region(graph: ModelGraph, products: Iterable[_WeightProduct]) -> frozenset[str]:
