@@ -12,8 +12,7 @@ _NODE_IN_MESSAGE = re.compile(r"node name: ([^)\s]+)\)")
 # onnx's words for a declared shape that disagrees with the inferred one
 _MERGES = ("Inferred shape and existing shape differ",)
 _DECLARATION_HELP = ("A declared shape (graph output or value_info) disagrees with what "
-                     "the node computes: correct or remove the declaration (onnxruntime logs "
-                     "the shape merge and uses the computed shape).")
+                     "the node computes: correct or remove the declaration.")
 
 
 class ShapeInferenceFailed(Rule):
