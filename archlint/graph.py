@@ -295,6 +295,11 @@ class ModelGraph:
             scope = self._scopes.get(scope.parent) if scope.parent is not None else None
         return False
 
+    @property
+    def calls_functions(self) -> bool:
+        """Whether any node calls a model-local function (archlint instantiated a body)."""
+        return bool(self._first_instance)
+
     def repeated_call(self, graph: str) -> str | None:
         """The label of the node that calls the function instance ``graph``, where that
         function is called more than once (its nodes' names are then the same at every call);

@@ -249,6 +249,7 @@ def count_model(
         (op_type for _, op_type in QUANTIZED_OPS), ONNX_OP_OF,
         (layer.node.op_type for layer, _ in recurrent.values()),
         (graph.node(node_id).op_type for node_id in norms))
+    calls = graph.calls_functions
     for node, dead in _live_first(graph, graph.iter_nodes(row_ops), recurrent, norms):
         if node.id in recurrent:
             row: LayerParams | None = count_recurrent_layer(*recurrent[node.id], memo=memo)
@@ -263,7 +264,7 @@ def count_model(
             row = _count_other(weights, node, bias_adds.get(node.id))
         if row is None:
             continue
-        if (call := graph.repeated_call(node.graph)) is not None:
+        if calls and (call := graph.repeated_call(node.graph)) is not None:
             row = replaced(row, label=f"{call}/{row.label}")  # one body's node, at each call
         slots: list[SlotCount] = []
         notes = list(row.notes)
