@@ -375,3 +375,22 @@ def test_a_name_defined_twice_is_al009_and_refused(other: str, tmp_path: Path) -
         Severity.ERROR, "relu", "h")
     assert f"Relu 'relu' makes 'h', which is also {other}" in finding.message
     assert "Duplicate definition of name (h)" in (_session_error(path) or "")
+
+
+def test_an_error_after_a_split_onnx_and_onnxruntime_read_apart_stays_al001(
+        tmp_path: Path) -> None:
+    """SplitToSequence with keepdims=0 and a scalar split: the spec ignores keepdims (each
+    step keeps the axis), onnxruntime drops it. A Gemm on a step is rank 3 to onnx, rank 2 to
+    onnxruntime, which loads the model: onnx's error there is no refusal (AL001, not AL008)."""
+    path = tmp_path / "unbind.onnx.txt"
+    path.write_text('''<ir_version: 8, opset_import: ["" : 17]>
+unbind (float[5, 2, 3] X) => (float[2, 4] Y)
+<float[3, 4] W = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, int64 one = {1}, int64 first = {0}>
+{
+  steps = SplitToSequence <axis = 0, keepdims = 0> (X, one)
+  x0 = SequenceAt (steps, first)
+  [gemm] Y = Gemm (x0, W)
+}''', encoding="utf-8")
+    codes = [(f.code, f.severity) for f in Linter(load_rules().rules).lint_file(path).findings]
+    assert codes == [("AL001", Severity.WARNING)], codes
+    assert _session_error(path) is None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from archlint.api import RuleContext
 from archlint.graph import NodeInfo, dtype_name
+from archlint.patterns import attr_int
 
 _FIRST_ERROR = re.compile(
     r"^\[ShapeInferenceError\] Inference error\(s\): \(op_type:(?P<op>[^,)]+), "
@@ -62,6 +63,9 @@ def rejected_node(ctx: RuleContext) -> Rejection | None:
     node = next((n for n in ctx.graph.iter_nodes(frozenset({found["op"]}))
                  if n.name == found["name"] and n.graph == "main"
                  and n.domain in _DEFAULT_DOMAINS), None)
+    split = split_keeping_its_axis(ctx)
+    if node is not None and split is not None and _reads_a_step_of(ctx, node, split):
+        return None  # onnx and onnxruntime read the steps' shapes apart
     if node is None or any(layer.node.id == node.id for layer in ctx.layers):
         return None  # a recurrent node's inputs are its own rules' (AL101, AL108, ...)
     origin = ctx.graph.producer(ctx.graph.through(node.inputs[0], node.graph, _LAYOUT),
@@ -75,3 +79,36 @@ def rejected_node(ctx: RuleContext) -> Rejection | None:
         return Rejection(node, why, dtype_name(int(types["inferred"])),
                          dtype_name(int(types["declared"])))
     return Rejection(node, why)
+
+
+def _reads_a_step_of(ctx: RuleContext, node: NodeInfo, split: NodeInfo) -> bool:
+    """Whether ``node`` computes from a SequenceAt of ``split``'s sequence (in its graph)."""
+    graph = ctx.graph
+    frontier = [reader for name in split.outputs[:1] if name
+                for reader in graph.consumers_of(name, split.graph)
+                if reader.op_type == "SequenceAt"]
+    seen = {reader.id for reader in frontier}
+    while frontier and len(seen) < 10_000:
+        current = frontier.pop()
+        if current.id == node.id:
+            return True
+        for name in current.outputs:
+            for reader in graph.consumers_of(name, current.graph) if name else ():
+                if reader.id not in seen:
+                    seen.add(reader.id)
+                    frontier.append(reader)
+    return False
+
+
+def split_keeping_its_axis(ctx: RuleContext) -> NodeInfo | None:
+    """A SplitToSequence whose keepdims=0 the spec ignores (a scalar split input is given),
+    which onnxruntime 1.32 honours: where onnx's inference and onnxruntime read one model two
+    ways (with a 1-D split, onnxruntime keeps the axis too), so an error onnx raises after it
+    need not be onnxruntime's."""
+    for node in ctx.graph.iter_nodes(frozenset({"SplitToSequence"})):
+        if len(node.inputs) < 2 or not node.inputs[1] or attr_int(node, "keepdims") != 0:
+            continue
+        split = ctx.graph.tensor(node.inputs[1], node.graph)
+        if split is not None and split.shape == ():
+            return node
+    return None

@@ -5,8 +5,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
-from archlint.patterns import attr_int
-from archlint_rules._rejection import rejected_node
+from archlint_rules._rejection import rejected_node, split_keeping_its_axis
 
 _NODE_IN_MESSAGE = re.compile(r"node name: ([^)\s]+)\)")
 # onnx's words for a declared shape that disagrees with the inferred one
@@ -68,7 +67,7 @@ class ShapeInferenceFailed(Rule):
             else:
                 message = f"ONNX shape inference failed: {error}"
             # a rank error inside a loop body, where the steps SplitToSequence made are read
-            split = _split_keeping_its_axis(ctx) if "rank" in error and any(
+            split = split_keeping_its_axis(ctx) if "rank" in error and any(
                 f"op_type:{op}" in error for op in ("Loop", "Scan")) else None
             yield ctx.finding(
                 self, self._node(ctx, error), message,
@@ -100,16 +99,3 @@ class ShapeInferenceFailed(Rule):
         if named is None:
             return None
         return next((n for n in ctx.graph.iter_nodes() if n.name == named.group(1)), None)
-
-
-def _split_keeping_its_axis(ctx: RuleContext) -> NodeInfo | None:
-    """A SplitToSequence whose keepdims=0 the spec ignores (a scalar split input is given),
-    which onnxruntime 1.32 honours: where onnx's inference and onnxruntime read one model two
-    ways (with a 1-D split, onnxruntime keeps the axis too)."""
-    for node in ctx.graph.iter_nodes(frozenset({"SplitToSequence"})):
-        if len(node.inputs) < 2 or not node.inputs[1] or attr_int(node, "keepdims") != 0:
-            continue
-        split = ctx.graph.tensor(node.inputs[1], node.graph)
-        if split is not None and split.shape == ():
-            return node
-    return None
