@@ -19,7 +19,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 from archlint.engine import Linter
 from archlint.registry import load_rules, select_rules
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, lint_text
 from .layout_support import codes_and_nodes, fixture_model, lint, run_ort
 
 EXPORTED = FIXTURES / "exported"
@@ -616,3 +616,33 @@ def test_a_constant_first_axis_where_the_input_leads_with_batch_is_a_warning(
         assert finding.actual == "[2, -1]"
         model = onnx.parser.parse_model(text)
         assert run_ort(model, {"batch": 3})["Z"].shape == (2, 30)
+
+
+_WEIGHTS = ", ".join(["0.1"] * 36)
+_RECURRENT = ", ".join(["0.1"] * 27)
+_HEAD_AFTER_GRU = f"""<ir_version: 8, opset_import: ["" : 17]>
+head (float[seq, batch, 4] X) => (float[seq, batch, 2] y)
+<float[1, 9, 4] W = {{{_WEIGHTS}}}, float[1, 9, 3] R = {{{_RECURRENT}}},
+ float[3, 2] P = {{1, 2, 3, 4, 5, 6}}, float[2] b = {{0.5, -0.5}}, int64[1] one = {{1}}>
+{{
+  [gru] Y, Y_h = GRU <hidden_size: int = 3, linear_before_reset: int = 1> (X, W, R)
+  [drop_dir] Ys = Squeeze (Y, one)
+  [proj] z = MatMul (Ys, P)
+  [bias] y = Add (z, b)
+}}"""
+
+
+def test_a_head_after_the_layer_declared_with_the_example_length_is_al316(
+        tmp_path: Path) -> None:
+    """nvidia-modelopt's int4 export of a GRU and a Linear declares y = Add(MatMul(Y, P), b)
+    with the example's length: the product keeps Y's leading axes and the bias keeps its
+    shape, so the 5 fixes seq. onnxruntime runs another length and warns (a warning)."""
+    text = _HEAD_AFTER_GRU.replace("=> (float[seq, batch, 2] y)", "=> (float[5, batch, 2] y)")
+    findings = lint_text(text, tmp_path, ["AL316"])
+    assert [(f.code, f.severity.value, f.location.node, f.location.tensor, f.expected,
+             f.actual) for f in findings] == [
+        ("AL316", "warning", "bias", "y", "[seq, batch, 2]", "[5, batch, 2]")]
+    model = onnx.parser.parse_model(text)
+    assert run_ort(model, {"seq": 7, "batch": 2})["y"].shape == (7, 2, 2)
+    # declared with the symbol: nothing to say
+    assert list(lint_text(_HEAD_AFTER_GRU, tmp_path, ["AL316"])) == []

@@ -18,8 +18,10 @@ class DeclaredShapeFixesDynamicAxis(Rule):
     """A declared shape after a recurrent node fixes an axis the graph computes as dynamic.
 
     ## What it does
-    Looks at the layout nodes downstream of an LSTM, GRU or RNN (Transpose, Identity, Cast)
-    and works out, from the shape of the data they read, the shape they make. It reports a
+    Looks at the layout nodes downstream of an LSTM, GRU or RNN (Transpose, Identity, Cast),
+    and at a head's product by a matrix and its bias (MatMul by a ``[K, N]`` weight keeps the
+    leading axes; Add, Sub, Mul or Div by numbers that broadcast into the data keeps its
+    shape), and works out, from the shape of the data they read, the shape they make. It reports a
     node whose output the model declares (in ``value_info`` or as a graph output) with a
     number where that shape has a dynamic axis of the graph inputs, such as the ``seq`` or
     ``batch`` of X. The declarations after it follow it and are not reported again.
@@ -57,10 +59,11 @@ class DeclaredShapeFixesDynamicAxis(Rule):
         symbols = dynamic_symbols(ctx)
         if not symbols or not ctx.layers:
             return
-        for node in ctx.graph.iter_nodes(LAYOUT_OPS):
+        for node in ctx.graph.iter_nodes(_SHAPE_KEEPING):
             if not node.inputs or not node.outputs or not node.outputs[0]:
                 continue
-            made = made_shape(ctx, node)
+            made = made_shape(ctx, node) if node.op_type in LAYOUT_OPS \
+                else _made_by_product_or_bias(ctx, node)
             if made is None:
                 continue
             data, shape = made
@@ -107,6 +110,38 @@ class DeclaredShapeFixesDynamicAxis(Rule):
                "onnxruntime warns on every other length, and buffers sized from the "
                "declared shape are wrong."),
         )
+
+
+# besides the layout ops: a product by a matrix and a bias, which keep the leading axes
+_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div"})
+_SHAPE_KEEPING = LAYOUT_OPS | _ELEMENTWISE | {"MatMul"}
+
+
+def _made_by_product_or_bias(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
+    """(the data, the shape made of it) for ``x @ W`` with W a matrix of known size (the
+    leading axes kept, the last one W's), or ``x ± b`` / ``x · s`` with the other operand of
+    known numbers that broadcast into x without growing it (x's shape); None otherwise. A
+    head after a recurrent layer (nvidia-modelopt's int4 export of a GRU and Linear declares
+    ``y = Add(MatMul(..), bias)`` with the example's length)."""
+    if node.domain not in ("", "ai.onnx") or len(node.inputs) != 2 or not all(node.inputs):
+        return None
+    graph = ctx.graph
+    first, second = (graph.tensor(name, node.graph) for name in node.inputs)
+    if first is None or second is None or first.shape is None or second.shape is None:
+        return None
+    if node.op_type == "MatMul":
+        weight = second.shape
+        if len(first.shape) < 2 or len(weight) != 2 or not isinstance(weight[1], int):
+            return None
+        return first, (*first.shape[:-1], weight[1])
+    for data, other in ((first, second), (second, first)):
+        if data.shape is None or other.shape is None or len(other.shape) > len(data.shape):
+            continue
+        tail = data.shape[len(data.shape) - len(other.shape):]
+        if all(isinstance(o, int) and (o == 1 or o == d) for o, d in zip(
+                other.shape, tail, strict=True)) and any(isinstance(d, str) for d in data.shape):
+            return data, data.shape
+    return None
 
 
 # the element types onnxruntime's MatMulAddFusion fuses into a Gemm
