@@ -462,3 +462,33 @@ def test_batches_named_apart_that_must_not_exceed_the_time_axis_stay_al513(
         ("AL513", "warning"), ("AL513", "warning")]
     assert [(sweep.dim, sweep.status, sweep.together) for sweep in result.run.sweep] == [
         ("t", "ok", ""), ("b1", "run_failed", ""), ("b2", "run_failed", "")]
+
+
+@pytest.mark.parametrize("between", [
+    "  picked = Identity (ids)\n",  # a merge's Identity (text2tashkeel's ensemble)
+    "  picked = Gather <axis = 1> (ids, last)\n",  # the last token of a decoder's prefix
+])
+def test_token_ids_are_bounded_by_the_table_they_index_through_what_keeps_them(
+        between: str, tmp_path: Path) -> None:
+    """Ids reach the embedding Gather through an op that keeps their values: drawn within the
+    table's 2 rows, not made up in [0, 3] (which would fail the lookup, an AL514)."""
+    weights = ", ".join(["0.1"] * 36)
+    path = tmp_path / "ids.onnx.txt"
+    path.write_text(f'''<ir_version: 8, opset_import: ["" : 17]>
+g (int64[batch, seq] ids) => (float[seq, 1, batch, 3] Y)
+<float[2, 3] emb = {{1, 2, 3, 4, 5, 6}}, float[1, 12, 3] W = {{{weights}}},
+ float[1, 12, 3] R = {{{weights}}}, int64 last = {{-1}}>
+{{
+{between}  x = Gather (emb, picked)
+  xt = Transpose <perm = [1, 0, 2]> (x)
+  Y = LSTM <hidden_size = 3> (xt, W, R)
+}}''', encoding="utf-8")
+    if "last" in between:  # the picked token is [batch]: one step
+        path.write_text(path.read_text().replace(
+            "xt = Transpose <perm = [1, 0, 2]> (x)", "xt = Unsqueeze (x, zero)").replace(
+            "int64 last = {-1}>", "int64 last = {-1}, int64[1] zero = {0}>").replace(
+            "float[seq, 1, batch, 3] Y", "float[1, 1, batch, 3] Y"))
+    checked = run_one(path)
+    [spec] = checked.run.inputs
+    assert spec.values == "ints in [0, 1] (indices into 'emb' (axis 0 has 2))"
+    assert [f.code for f in checked.findings] == []

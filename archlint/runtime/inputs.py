@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 
 from archlint.declared_types import tensor_type
-from archlint.graph import ModelGraph
+from archlint.graph import ModelGraph, NodeInfo
 from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.runtime.worker import SEQUENCE_KEY
@@ -476,9 +476,7 @@ def _int_range(
                 high = _resolve(seq, binding)
                 return min(1, high), high + 1, f"sequence_lens of {layer.label}, <= seq={high}"
     bounds: list[tuple[int, str]] = []
-    for node in graph.consumers_of(name):
-        if node.op_type != "Gather" or len(node.inputs) < 2 or node.inputs[1] != name:
-            continue
+    for node in _index_readers(graph, name):
         data = graph.tensor(node.inputs[0], node.graph)
         axis = next((a.i for a in node.proto.attribute if a.name == "axis"), 0)
         if data is None or data.shape is None or not -len(data.shape) <= axis < len(data.shape):
@@ -491,6 +489,28 @@ def _int_range(
         return 0, size, why
     low, high = GENERIC_INT_RANGE
     return low, high, UNBOUNDED
+
+
+# ops that pass an integer input's values on unchanged (some of them, or all, reshaped):
+# between an input of token ids and the embedding Gather that reads them, a merge's Identity
+# (text2tashkeel's ensemble) or a Gather picking the last token (a decoder's prefix)
+_VALUE_KEEPING = frozenset({"Identity", "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
+                            "Transpose", "Slice", "Gather", "Expand", "Tile"})
+
+
+def _index_readers(graph: ModelGraph, name: str) -> Iterator[NodeInfo]:
+    """Each Gather that reads ``name``'s values as its indices (input 1), directly or through
+    ops that keep them (:data:`_VALUE_KEEPING`, ``name`` as their data, input 0)."""
+    frontier, seen = [name], {name}
+    while frontier and len(seen) < 64:
+        current = frontier.pop()
+        for node in graph.consumers_of(current):
+            if node.op_type == "Gather" and len(node.inputs) > 1 and node.inputs[1] == current:
+                yield node
+            elif node.op_type in _VALUE_KEEPING and node.inputs[:1] == (current,) \
+                    and node.outputs and node.outputs[0] and node.outputs[0] not in seen:
+                seen.add(node.outputs[0])
+                frontier.append(node.outputs[0])
 
 
 class GivenInputError(ValueError):
