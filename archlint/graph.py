@@ -244,6 +244,7 @@ class ModelGraph:
         # "node", "initializer" or "input") for each name a graph defines twice
         self.defined_twice: list[tuple[str, str, int, str]] = []
         self._functions: FunctionTable | None = None  # model-local functions, per call site
+        self.opset: int | None = None  # the model's opset of the ONNX domain
         self._first_instance: dict[tuple[str, str, str], str] = {}  # function -> first call's
         # the inferred main graph, waited for on the first declared type (loader.InferredShapes)
         self._inferred: Callable[[], GraphProto] | None = None
@@ -969,6 +970,7 @@ def build_graph(model: LoadedModel) -> ModelGraph:
     """Index the model as read; types come from the inferred model, waited for on first use
     (the inference child works meanwhile: archlint/loader.py)."""
     graph = ModelGraph()
+    graph.opset = model.opset
     graph._functions = FunctionTable.of(model.proto)
     graph._inferred = model.shapes.types_graph
     main_inputs = {vi.name for vi in model.proto.graph.input}

@@ -172,6 +172,9 @@ class RecurrentLayer:
     cell: CellFacts | None = None
     # Inputs of the node's own op beyond the ONNX op's slots (a contrib op's W_scale, ...).
     extra_inputs: Mapping[str, TensorRef] = field(default_factory=lambda: MappingProxyType({}))
+    # the model's opset of the ONNX domain: which version of the op the node is (LSTM-1 below
+    # opset 7, which onnxruntime has no kernel for); None when not known
+    opset: int | None = None
 
     # --- derived ---------------------------------------------------------------------------
     @property
@@ -314,7 +317,7 @@ class RecurrentLayer:
             self.linear_before_reset, tuple(self.attribute_types.items()),
             tuple(map(bool, node.inputs)), tuple(map(bool, node.outputs)),
             _slot_facts(self.inputs), _slot_facts(self.outputs), _slot_facts(self.extra_inputs),
-            self.enclosing_op_types, self.producer_name,
+            self.enclosing_op_types, self.producer_name, self.opset,
         )
 
     def shape(self, slot: str) -> Shape | None:
@@ -428,6 +431,7 @@ def build_layer(
     fields["recognised_as"] = Recognition.NATIVE
     fields["cell"] = None
     fields["extra_inputs"] = _NO_SLOTS
+    fields["opset"] = graph.opset
     layer: RecurrentLayer = object.__new__(RecurrentLayer)
     object.__setattr__(layer, "__dict__", fields)
     return layer

@@ -182,6 +182,8 @@ FIELDS: Mapping[str, Field] = _fields(
           "bidirectional only: which of activations, activation_alpha, activation_beta differ "
           "between the forward and reverse halves (defaults filled in as onnx-tensorrt does)",
           _reverse_differs),
+    Field("opset", "int", "the model's opset of the ONNX domain (below 7: LSTM-1, GRU-1 or -3, "
+          "RNN-1); absent when not known", lambda la: la.opset),
     Field("enclosing_ops", "strs",
           "op types of the nodes whose subgraphs hold this node, innermost first (Loop, If, Scan)",
           lambda la: la.enclosing_op_types),
