@@ -1076,9 +1076,6 @@ def _add_scope(
         node_outputs.append(outputs)
         for slot, name in enumerate(outputs):
             if name:
-                if name in producers or name in initializers:
-                    graph.defined_twice.append(
-                        (path, name, index, "node" if name in producers else "initializer"))
                 producers[name] = (index, slot)
         if domain and domain != "ai.onnx":
             graph._unusual_domain.append((position, node_id))
@@ -1121,13 +1118,31 @@ def _add_scope(
     for op_type in op_indexes:  # a few distinct ones: the names are checked as views are made
         if not isinstance(op_type, str):
             raise not_text(op_type)
-    for name in scope.inputs:  # a graph input that a node makes again
-        if name in producers:
-            graph.defined_twice.append((path, name, producers[name][0], "input"))
+    _defined_twice(graph, scope)
     for name in unresolved:  # read before anything made it: an input, outer, or made later
         if name in producers:
             reader = proto.node[readers[name][0]]
             graph.out_of_order.append((path, reader.name, reader.op_type, name))
+
+
+def _defined_twice(graph: ModelGraph, scope: _Scope) -> None:
+    """Record the names ``scope`` defines twice (ModelGraph.defined_twice): made by two nodes
+    (the later one named, which ``producers`` kept), or made by a node while an initializer
+    or a graph input of the scope. Counted in C first: a graph with no such name (every
+    graph a valid model has) costs a list of its output names and two set operations."""
+    producers = scope.producers
+    names = list(itertools.chain.from_iterable(scope.node_outputs))
+    if len(producers) != len(names) - names.count(""):
+        seen: set[str] = set()
+        for index, outputs in enumerate(scope.node_outputs):
+            for name in outputs:
+                if name and name in seen:
+                    graph.defined_twice.append((scope.path, name, index, "node"))
+                seen.add(name)
+    for name in sorted(producers.keys() & scope.initializers.keys()):
+        graph.defined_twice.append((scope.path, name, producers[name][0], "initializer"))
+    for name in producers.keys() & set(scope.inputs):
+        graph.defined_twice.append((scope.path, name, producers[name][0], "input"))
 
 
 def _type_reader(graph: ModelGraph, path: str) -> TypeOf:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 from archlint.api import Finding, Rule, RuleContext, Severity
@@ -19,12 +20,13 @@ class DeclaredShapeFixesDynamicAxis(Rule):
 
     ## What it does
     Looks at the layout nodes downstream of an LSTM, GRU or RNN (Transpose, Identity, Cast),
-    and at a head's product by a matrix and its bias (MatMul by a ``[K, N]`` weight keeps the
-    leading axes; Add, Sub, Mul or Div by numbers that broadcast into the data keeps its
-    shape), and works out, from the shape of the data they read, the shape they make. It reports a
-    node whose output the model declares (in ``value_info`` or as a graph output) with a
-    number where that shape has a dynamic axis of the graph inputs, such as the ``seq`` or
-    ``batch`` of X. The declarations after it follow it and are not reported again.
+    and at a head that makes a graph output by a product with a matrix or a bias (MatMul by
+    a ``[K, N]`` weight keeps the leading axes; Add, Sub, Mul or Div by numbers that
+    broadcast into the data keeps its shape), and works out, from the shape of the data they
+    read, the shape they make. It reports a node whose output the model declares (in
+    ``value_info`` or as a graph output) with a number where that shape has a dynamic axis
+    of the graph inputs, such as the ``seq`` or ``batch`` of X. The declarations after it
+    follow it and are not reported again.
 
     ## Why is this bad?
     A recurrent node's Y carries the sequence and batch axes of X (``[seq, D, batch, H]``),
@@ -59,7 +61,10 @@ class DeclaredShapeFixesDynamicAxis(Rule):
         symbols = dynamic_symbols(ctx)
         if not symbols or not ctx.layers:
             return
-        for node in ctx.graph.iter_nodes(_SHAPE_KEEPING):
+        # the layout ops, then the heads that make a graph output (a product or a bias)
+        heads = (ctx.graph.producer(name) for name in ctx.graph.graph_outputs.get("main", ()))
+        for node in itertools.chain(ctx.graph.iter_nodes(LAYOUT_OPS), (
+                head for head in heads if head is not None and head.op_type in _HEADS)):
             if not node.inputs or not node.outputs or not node.outputs[0]:
                 continue
             made = made_shape(ctx, node) if node.op_type in LAYOUT_OPS \
@@ -113,8 +118,7 @@ class DeclaredShapeFixesDynamicAxis(Rule):
 
 
 # besides the layout ops: a product by a matrix and a bias, which keep the leading axes
-_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div"})
-_SHAPE_KEEPING = LAYOUT_OPS | _ELEMENTWISE | {"MatMul"}
+_HEADS = frozenset({"Add", "Sub", "Mul", "Div", "MatMul"})
 
 
 def _made_by_product_or_bias(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
