@@ -1139,9 +1139,9 @@ def _defined_twice(graph: ModelGraph, scope: _Scope) -> None:
                 if name and name in seen:
                     graph.defined_twice.append((scope.path, name, index, "node"))
                 seen.add(name)
-    for name in sorted(producers.keys() & scope.initializers.keys()):
+    for name in sorted(producers.keys() & scope.initializers.keys(), key=str):
         graph.defined_twice.append((scope.path, name, producers[name][0], "initializer"))
-    for name in producers.keys() & set(scope.inputs):
+    for name in sorted(producers.keys() & set(scope.inputs), key=str):
         graph.defined_twice.append((scope.path, name, producers[name][0], "input"))
 
 
