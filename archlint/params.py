@@ -50,7 +50,7 @@ from archlint.params_types import (
     SlotCount,
     replaced,
 )
-from archlint.patterns import einsum_weight_transposed, gemm_c
+from archlint.patterns import einsum_weight_transposed, gemm_c, reversed_in_time
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 from archlint.stored_copies import equal_copies, stored_tensors
@@ -251,8 +251,15 @@ def count_model(
         (graph.node(node_id).op_type for node_id in norms))
     calls = graph.calls_functions
     for node, dead in _live_first(graph, graph.iter_nodes(row_ops), recurrent, norms):
+        row: LayerParams | None
         if node.id in recurrent:
-            row: LayerParams | None = count_recurrent_layer(*recurrent[node.id], memo=memo)
+            row = count_recurrent_layer(*recurrent[node.id], memo=memo)
+            reverser = reversed_in_time(graph, recurrent[node.id][0])
+            if reverser is not None:
+                row = replaced(row, notes=(*row.notes, (
+                    f"X is {reverser.op_type} {reverser.label!r}: the sequence reversed in "
+                    "time, so this forward node runs backward over the input (the backward "
+                    "half of a bidirectional layer written as two forward nodes)")))
         elif node.id in norms:
             row = norms[node.id]
         elif node.id in claimed:

@@ -63,6 +63,7 @@ __all__ = [
     "loop_initial_value",
     "picked_rows",
     "reshape_target",
+    "reversed_in_time",
     "shape_vector",
     "slice_spec",
     "squeeze_axes",
@@ -229,6 +230,52 @@ def slice_spec(graph: ModelGraph, node: NodeInfo) -> SliceSpec | None:
     if not len(starts) == len(ends) == len(axes) == len(steps):
         return None
     return SliceSpec(starts, ends, axes, steps)
+
+
+def reversed_in_time(graph: ModelGraph, layer: RecurrentLayer) -> NodeInfo | None:
+    """The node that reverses a forward layer's X along time (a Slice with step -1 over the
+    whole axis, or a ReverseSequence), where the layer reads it directly: a forward node run
+    backward over the input, the backward half of a bidirectional layer built from two
+    forward nodes (MindSpore's ``nn.LSTM(bidirectional=True)``, madmom's BiLSTMs)."""
+    if layer.cell is not None or layer.direction != "forward":
+        return None
+    ref = layer.inputs.get("X")
+    node = graph.producer(ref.name, layer.node.graph) if ref is not None else None
+    time_axis = 1 if layer.layout == 1 else 0
+    for _ in range(4):  # past views that keep time the first axis (madmom adds the batch)
+        if node is None or time_axis != 0 or node.op_type not in _FIRST_AXIS_VIEWS \
+                or not node.inputs or 0 in _view_axes(graph, node):
+            break
+        node = graph.producer(node.inputs[0], node.graph)
+    if node is None:
+        return None
+    if node.op_type == "ReverseSequence":
+        return node if (attr_int(node, "time_axis") or 0) == time_axis else None
+    spec = slice_spec(graph, node)
+    whole = spec.on_axis(time_axis, 3) if spec is not None else None
+    if whole is None:
+        return None
+    start, end, step = whole
+    data = graph.tensor(node.inputs[0], node.graph) if node.inputs else None
+    steps = data.shape[time_axis] if data is not None and data.shape is not None \
+        and len(data.shape) > time_axis else None
+    past_first = -_BIG if not isinstance(steps, int) else -(steps + 1)  # one before step 0
+    return node if step == -1 and start in (-1, _BIG) and end <= past_first else None
+
+
+_BIG = 2**31 - 1  # "to the end": exporters write INT_MAX or INT64_MAX and their negatives
+_FIRST_AXIS_VIEWS = frozenset({"Identity", "Cast", "Unsqueeze", "Squeeze"})
+
+
+def _view_axes(graph: ModelGraph, node: NodeInfo) -> tuple[int, ...]:
+    """The axes an Unsqueeze or Squeeze names (attribute or constant input); (0,) where they
+    are not known, so that the caller stops; () for Identity and Cast."""
+    if node.op_type in ("Identity", "Cast"):
+        return ()
+    axes = attr_ints(node, "axes")
+    if axes is None and len(node.inputs) > 1 and node.inputs[1]:
+        axes = const_ints(graph, node.inputs[1], node.graph)
+    return (0,) if axes is None else axes
 
 
 def gather_spec(graph: ModelGraph, node: NodeInfo) -> tuple[int, tuple[int, ...], bool] | None:

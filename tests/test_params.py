@@ -14,10 +14,13 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from archlint.app import count_paths, parse_layer_limits
+from archlint.engine import analyse
+from archlint.loader import load_model
 from archlint.params import (
     Convention,
     ModelParams,
     check_budgets,
+    count_model,
     parse_count,
 )
 
@@ -476,3 +479,31 @@ def test_a_small_bias_in_external_data_is_judged_as_inline(tmp_path: Path) -> No
     assert row.notes == inline.layers[0].notes
 
 
+
+
+_W48 = ", ".join(["0.1"] * 48)
+_R36 = ", ".join(["0.1"] * 36)
+_REVERSED = f"""<ir_version: 8, opset_import: ["" : 17]>
+rev (float[seq, 4] x) => (float[seq, 1, 1, 3] Y)
+<float[1, 12, 4] W = {{{_W48}}}, float[1, 12, 3] R = {{{_R36}}}, int64[1] start = {{-1}},
+ int64[1] end = {{END}}, int64[1] axis = {{0}}, int64[1] step = {{-1}}, int64[1] batch = {{1}}>
+{{
+  [reverse_x] xr = Slice (x, start, end, axis, step)
+  [add_batch] X = Unsqueeze (xr, batch)
+  [lstm_back] Y = LSTM <hidden_size = 3> (X, W, R)
+}}"""
+
+
+@pytest.mark.parametrize(("end", "noted"), [
+    ("-9223372036854775807", True),  # the whole time axis, backwards (madmom, MindSpore)
+    ("-3", False),  # a part of it only
+])
+def test_a_forward_node_on_a_time_reversed_input_is_said_to_run_backward(
+        end: str, noted: bool, tmp_path: Path) -> None:
+    path = tmp_path / "rev.onnx.txt"
+    path.write_text(_REVERSED.replace("END", end), encoding="utf-8")
+    ctx = analyse(load_model(path))
+    [row] = count_model(path.name, ctx.graph, ctx.layers).layers
+    assert any(note.startswith(
+        "X is Slice 'reverse_x': the sequence reversed in time, so this forward node runs "
+        "backward over the input") for note in row.notes) is noted
