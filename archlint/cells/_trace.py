@@ -27,8 +27,8 @@ from archlint.patterns import (
 from archlint.shapes import Shape, known_product
 from archlint.stored_copies import equal_copies, stored_tensors
 
-__all__ = ["CellFacts", "NoMatch", "WeightSource", "is_bias_copy", "step_axis", "step_window",
-           "weight_sources"]
+__all__ = ["CellFacts", "NoMatch", "WeightSource", "cut_source", "is_bias_copy", "step_axis",
+           "step_window", "unbound_from", "weight_sources"]
 
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})
 _CELL_BY_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
@@ -949,9 +949,32 @@ def _is_stored(graph: ModelGraph, name: str, scope: str) -> bool:
     return info is not None and (info.is_constant or info.is_initializer)
 
 
+def unbound_from(graph: ModelGraph, node: NodeInfo) -> NodeInfo | None:
+    """The SplitToSequence that ``node``, a SequenceAt, takes one step of: torch's dynamo
+    export of ``x.unbind(0)`` with a dynamic length (``SplitToSequence(x, keepdims=0)`` with
+    no split input, then ``SequenceAt(seq, t)`` per step); None for any other node."""
+    if node.op_type != "SequenceAt" or len(node.inputs) < 2 or not node.inputs[0]:
+        return None
+    split = graph.producer(node.inputs[0], node.graph)
+    if split is None or split.op_type != "SplitToSequence" or split.graph != node.graph \
+            or (len(split.inputs) > 1 and split.inputs[1]) or attr_int(split, "keepdims") != 0:
+        return None
+    return split
+
+
+def cut_source(graph: ModelGraph, node: NodeInfo) -> str:
+    """The tensor a step slice cuts its step from: input 0 of a Split, Gather or Slice, the
+    unbound tensor of a SequenceAt (:func:`unbound_from`)."""
+    split = unbound_from(graph, node)
+    return _first(split) if split is not None else _first(node)
+
+
 def step_axis(graph: ModelGraph, node: NodeInfo) -> int | None:
     """The axis a Gather, a Split or a one-axis Slice cuts a step out of a sequence on
     (negative: from the end); None when it is not one constant axis."""
+    if node.op_type == "SequenceAt":
+        split = unbound_from(graph, node)
+        return None if split is None else attr_int(split, "axis") or 0
     if node.op_type in ("Gather", "Split"):
         return attr_int(node, "axis") or 0
     if node.op_type == "Slice":

@@ -45,14 +45,16 @@ from archlint.cells._trace import (
     _upstream,
     _weight_products,
     _WeightProduct,
+    cut_source,
     is_bias_copy,
     step_axis,
     step_window,
+    unbound_from,
     weight_sources,
 )
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.onnx_protos import TensorProto
-from archlint.patterns import gather_spec, slice_spec
+from archlint.patterns import const_ints, gather_spec, slice_spec
 from archlint.stored_copies import equal_copies, stored_tensors
 
 __all__ = ["match_unrolled"]
@@ -535,7 +537,7 @@ def _chain_returns_sequence(graph: ModelGraph, chain: list[_WeightProduct]) -> b
     return any(len(states) >= 2 for states in stacks.values())
 
 
-_SLICING_OPS = frozenset({"Slice", "Gather", "Split"})
+_SLICING_OPS = frozenset({"Slice", "Gather", "Split", "SequenceAt"})
 # Ops between one step's slice of a sequence and what the step reads (onnxruntime's transpose
 # optimizer moves the time-major Transpose past the Split, onto each step's slice).
 _STEP_VIEW_OPS = frozenset({"Squeeze", "Reshape", "Identity", "Cast", "Unsqueeze",
@@ -556,9 +558,9 @@ def _hoisted_steps(
         return None
     indices: set[int] = set()
     for name in projected:
-        for consumer in graph.consumers_of(name, scope):
+        for consumer in _step_cuts_of(graph, name, scope):
             if consumer.graph == scope and consumer.op_type in _SLICING_OPS \
-                    and consumer.inputs and consumer.inputs[0] == name \
+                    and cut_source(graph, consumer) == name \
                     and not _is_flip(graph, consumer):
                 indices.update(i for out in consumer.outputs if out
                                if (i := _time_index(graph, out, scope)) is not None)
@@ -592,6 +594,20 @@ def _hoisted_steps(
     if flips.pop() != _reads_flipped(graph, kernel.data, scope):
         order = "reverse" if order == "forward" else "forward"
     return order, len(indices)
+
+
+def _step_cuts_of(graph: ModelGraph, name: str, scope: str) -> list[NodeInfo]:
+    """The readers of ``name``, each SplitToSequence among them stood for by the SequenceAt
+    nodes that take its steps (:func:`unbound_from`)."""
+    found: list[NodeInfo] = []
+    for consumer in graph.consumers_of(name, scope):
+        if consumer.op_type != "SplitToSequence":
+            found.append(consumer)
+            continue
+        found.extend(reader for out in consumer.outputs[:1] if out
+                     for reader in graph.consumers_of(out, scope)
+                     if unbound_from(graph, reader) is not None)
+    return found
 
 
 def _computed_steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> tuple[str, int] | None:
@@ -643,9 +659,10 @@ def _computed_steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> tuple[s
 def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
     """The graph input that ``node`` (a Split, Gather or Slice) cuts a step out of, through
     views; None for any other node or a slice of a computed value (a cell's gate chunks)."""
-    if node.op_type not in _SLICING_OPS:
+    if node.op_type not in _SLICING_OPS or (node.op_type == "SequenceAt"
+                                            and unbound_from(graph, node) is None):
         return None
-    name = _first(node)
+    name = cut_source(graph, node)
     for _ in range(8):
         info = graph.tensor(name, scope) if name else None
         if info is None or info.graph != scope:
@@ -667,7 +684,7 @@ def _sliced_sequence(
     (a hoisted projection's steps are cut from the projection)."""
     # each step may cut its own Cast of the sequence (a float16 converter keeping the inputs
     # float casts x once per reader): the sequence is what the casts read
-    cuts = {(graph.through(_first(sliced), p.node.graph, _VIEWS),
+    cuts = {(graph.through(cut_source(graph, sliced), p.node.graph, _VIEWS),
              step_axis(graph, sliced)) for p in products
             if (sliced := _step_slice(graph, p.data, p.node.graph)) is not None}
     if len(cuts) != 1:
@@ -702,11 +719,11 @@ def _projection_cut(
         return None
     scope = kernels[0].node.graph
     slices = [consumer for name in _projected(graph, kernels[0])
-              for consumer in graph.consumers_of(name, scope)
+              for consumer in _step_cuts_of(graph, name, scope)
               if consumer.graph == scope and consumer.op_type in _SLICING_OPS
-              and consumer.inputs and consumer.inputs[0] == name
+              and cut_source(graph, consumer) == name
               and not _is_flip(graph, consumer)]
-    cuts = {(node.inputs[0], axis) for node in slices
+    cuts = {(cut_source(graph, node), axis) for node in slices
             if (axis := step_axis(graph, node)) is not None}
     indices = {_time_index(graph, out, scope) for node in slices for out in node.outputs if out}
     if len(cuts) != 1 or not _head_of_axis(indices):
@@ -717,7 +734,7 @@ def _projection_cut(
 def _sequence_root(graph: ModelGraph, product: _WeightProduct) -> str | None:
     """The tensor ``product``'s step is sliced from (through views), or None."""
     sliced = _step_slice(graph, product.data, product.node.graph)
-    return None if sliced is None else _first(sliced) or None
+    return None if sliced is None else cut_source(graph, sliced) or None
 
 
 def _slices_flipped(graph: ModelGraph, product: _WeightProduct) -> bool:
@@ -734,7 +751,7 @@ def _slice_of(
     sliced = _step_slice(graph, name, scope)
     if sliced is None:
         return None
-    source = _first(sliced)
+    source = cut_source(graph, sliced)
     return source if source in projected and not _is_flip(graph, sliced) else None
 
 
@@ -746,7 +763,8 @@ def _step_slice(graph: ModelGraph, name: str, scope: str) -> NodeInfo | None:
         if producer is None or producer.graph != scope:
             return None
         if producer.op_type in _SLICING_OPS:
-            return producer
+            return producer if producer.op_type != "SequenceAt" \
+                or unbound_from(graph, producer) is not None else None
         if producer.op_type not in _STEP_VIEW_OPS:
             return None
         name = _first(producer)
@@ -798,6 +816,10 @@ def _time_index(graph: ModelGraph, name: str, scope: str) -> int | None:
             return None
         if producer.op_type == "Split":
             return producer.outputs.index(name)
+        if producer.op_type == "SequenceAt":
+            position = const_ints(graph, producer.inputs[1], producer.graph) \
+                if unbound_from(graph, producer) is not None else None
+            return position[0] if position is not None and len(position) == 1 else None
         if producer.op_type == "Gather":
             spec = gather_spec(graph, producer)
             return spec[1][0] if spec is not None and len(spec[1]) == 1 else None
