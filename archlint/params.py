@@ -54,7 +54,15 @@ from archlint.patterns import einsum_weight_transposed, gemm_c, reversed_in_time
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 from archlint.stored_copies import equal_copies, stored_tensors
-from archlint.weight_sources import Basis, Source, Trace, infer_computed_shapes, trace
+from archlint.weight_sources import (
+    Basis,
+    Source,
+    Trace,
+    all_one,
+    all_zero,
+    infer_computed_shapes,
+    trace,
+)
 
 __all__ = [
     "CONVENTIONS",
@@ -548,6 +556,7 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     names = _SLOT_NAMES[op]
     slots: list[SlotCount] = []
     notes: list[str] = []
+    traces: dict[str, Trace] = {}
     for position, tensor in enumerate(node.inputs[: len(names)]):
         slot = names[position]
         info = graph.tensor(tensor, node.graph) if tensor else None
@@ -559,6 +568,7 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
         if kind == "embedding" and not _float_weight(info, found) \
                 and not _dequantized_lookup(weights, node):
             continue  # a Gather from a constant shape or index vector is not an embedding
+        traces[slot] = found
         elements = found.elements
         if found.basis is Basis.TRACED:
             notes.append(traced_note(slot, tensor, found))
@@ -570,6 +580,11 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
         node.inputs[1], node.graph
     ):
         return None  # a constant table at constant indices: folding left over, not a lookup
+    if op in _AFFINE_NORMS and _identity_affine(traces):
+        slots = [replaced(slot, pytorch=0, keras=0) for slot in slots]
+        notes.append("scale is all ones and bias all zeros: a normalisation without a learned "
+                     "affine (PyTorch elementwise_affine=False, Keras scale=False and "
+                     "center=False), whose exporter wrote the identity; counted in ONNX only")
     if bias is not None and slots:
         elements = bias.elements
         name = bias.sources[0].name if bias.basis is not Basis.TRACED else "?"
@@ -584,6 +599,16 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
         graph=node.graph, node=node.name, label=node.label, node_index=node.index,
         op_type=node.op_type, kind=kind, slots=tuple(slots), notes=tuple(notes),
     )
+
+
+# normalisations whose scale and bias are an optional learned affine (BatchNorm's are not)
+_AFFINE_NORMS = frozenset({"LayerNormalization", "InstanceNormalization", "GroupNormalization"})
+
+
+def _identity_affine(traces: Mapping[str, Trace]) -> bool:
+    """Whether a normalisation's scale is all ones and its bias, if any, all zeros."""
+    scale, bias = traces.get("scale"), traces.get("bias")
+    return scale is not None and all_one(scale) and (bias is None or all_zero(bias))
 
 
 def _dequantized_lookup(weights: _Weights, node: NodeInfo) -> bool:

@@ -349,6 +349,27 @@ def all_zero(found: Trace, *, defaults: bool = False) -> bool:
     return True
 
 
+def all_one(found: Trace) -> bool:
+    """True when every source is small inline stored data whose every element is exactly 1
+    and the computation only moves data (as :func:`all_zero` judges zeros)."""
+    if found.basis not in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED) or not found.sources:
+        return False
+    if any(op not in _ZERO_PRESERVING for op in found.via):
+        return False
+    for source in found.sources:
+        tensor = source.stored
+        if tensor is None or tensor.data_location == TensorProto.EXTERNAL \
+                or source.elements is None or source.elements > MAX_ZERO_CHECK_ELEMENTS:
+            return False
+        try:
+            value = numpy_helper.to_array(tensor)
+        except Exception:  # malformed data: not provably ones
+            return False
+        if value.size == 0 or not np.issubdtype(value.dtype, np.number) or np.any(value != 1):
+            return False
+    return True
+
+
 def stored_externally(found: Trace) -> bool:
     """Whether any stored tensor of ``found`` keeps its data in an external file (which
     :func:`all_zero` never reads)."""

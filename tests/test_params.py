@@ -507,3 +507,25 @@ def test_a_forward_node_on_a_time_reversed_input_is_said_to_run_backward(
     assert any(note.startswith(
         "X is Slice 'reverse_x': the sequence reversed in time, so this forward node runs "
         "backward over the input") for note in row.notes) is noted
+
+
+@pytest.mark.parametrize(("gamma", "framework"), [
+    ("1, 1, 1, 1", 0),  # the identity the classic exporter writes for elementwise_affine=False
+    ("1, 2, 1, 1", 8),  # a learned scale: counted
+])
+def test_a_normalisation_whose_affine_is_the_identity_counts_in_onnx_only(
+        gamma: str, framework: int, tmp_path: Path) -> None:
+    path = tmp_path / "ln.onnx.txt"
+    path.write_text(f"""<ir_version: 8, opset_import: ["" : 18]>
+ln (float[2, 4] x) => (float[2, 4] y)
+{{
+  [ones] scale = Constant <value = float[4] {{{gamma}}}> ()
+  [zeros] bias = Constant <value = float[4] {{0, 0, 0, 0}}> ()
+  [norm] y = LayerNormalization <axis = -1> (x, scale, bias)
+}}""", encoding="utf-8")
+    ctx = analyse(load_model(path))
+    [row] = count_model(path.name, ctx.graph, ctx.layers).layers
+    assert (row.total(Convention.ONNX), row.total(Convention.PYTORCH),
+            row.total(Convention.KERAS)) == (8, framework, framework)
+    assert any(note.startswith("scale is all ones and bias all zeros")
+               for note in row.notes) is (framework == 0)
