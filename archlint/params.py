@@ -266,8 +266,9 @@ def count_model(
             if reverser is not None:
                 row = replaced(row, notes=(*row.notes, (
                     f"X is {reverser.op_type} {reverser.label!r}: the sequence reversed in "
-                    "time, so this forward node runs backward over the input (the backward "
-                    "half of a bidirectional layer written as two forward nodes)")))
+                    "time, so this forward node runs backward over the input (Keras "
+                    "go_backwards, or the backward half of a bidirectional layer written as "
+                    "two forward nodes)")))
         elif node.id in norms:
             row = norms[node.id]
         elif node.id in claimed:
