@@ -607,9 +607,12 @@ _AFFINE_NORMS = frozenset({"LayerNormalization", "InstanceNormalization", "Group
 
 
 def _identity_affine(traces: Mapping[str, Trace]) -> bool:
-    """Whether a normalisation's scale is all ones and its bias, if any, all zeros."""
+    """Whether a normalisation's scale is Constant nodes of all ones and its bias, if any, of
+    all zeros: what the exporter writes for a norm without an affine. An initializer of ones
+    is a module's parameter (``ln.weight`` of an untrained or frozen LayerNorm): counted."""
     scale, bias = traces.get("scale"), traces.get("bias")
-    return scale is not None and all_one(scale) and (bias is None or all_zero(bias))
+    return scale is not None and scale.basis is Basis.CONSTANT and all_one(scale) \
+        and (bias is None or (bias.basis is Basis.CONSTANT and all_zero(bias)))
 
 
 def _dequantized_lookup(weights: _Weights, node: NodeInfo) -> bool:

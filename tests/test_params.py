@@ -529,3 +529,18 @@ ln (float[2, 4] x) => (float[2, 4] y)
             row.total(Convention.KERAS)) == (8, framework, framework)
     assert any(note.startswith("scale is all ones and bias all zeros")
                for note in row.notes) is (framework == 0)
+
+
+def test_a_normalisations_initializers_of_ones_are_its_parameters(tmp_path: Path) -> None:
+    """An untrained (or frozen) nn.LayerNorm stores ln.weight = 1 and ln.bias = 0 as
+    initializers: parameters of the module, counted in every convention."""
+    path = tmp_path / "ln.onnx.txt"
+    path.write_text("""<ir_version: 8, opset_import: ["" : 18]>
+ln (float[2, 4] x) => (float[2, 4] y)
+<float[4] weight = {1, 1, 1, 1}, float[4] bias = {0, 0, 0, 0}>
+{
+  [norm] y = LayerNormalization <axis = -1> (x, weight, bias)
+}""", encoding="utf-8")
+    ctx = analyse(load_model(path))
+    [row] = count_model(path.name, ctx.graph, ctx.layers).layers
+    assert (row.total(Convention.ONNX), row.total(Convention.PYTORCH)) == (8, 8)
