@@ -357,8 +357,9 @@ def _match_chain(
     if direction == "unknown" and len(kernel_products) == 1:
         direction, steps = _hoisted_steps(graph, kernel_products[0], walks) \
             or (direction, steps)
-    if direction == "unknown":
-        direction, steps = _computed_steps(graph, ordered) or (direction, steps)
+    computed_cut: tuple[str, int] | None = None
+    if direction == "unknown" and (computed := _computed_steps(graph, ordered)) is not None:
+        direction, steps, computed_cut = computed
     fed_back = direction == "unknown" and core.cell != "RNN" \
         and _fed_back(graph, ordered, chain)
     if fed_back:
@@ -388,7 +389,7 @@ def _match_chain(
     if sequence is not None and sequence_axis is not None:
         stepped = (sequence, sequence_axis) if _from_the_start(graph, ordered) else None
     else:
-        stepped = _projection_cut(graph, kernel_products)
+        stepped = _projection_cut(graph, kernel_products) or computed_cut
     return CellFacts(
         how="unrolled", cell=core.cell, node=min(nodes, key=lambda n: graph.node(n).index),
         input_size=core.input_size, hidden_size=core.hidden_size,
@@ -610,8 +611,10 @@ def _step_cuts_of(graph: ModelGraph, name: str, scope: str) -> list[NodeInfo]:
     return found
 
 
-def _computed_steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> tuple[str, int] | None:
-    """(direction, steps) of input products that read their time step through computed
+def _computed_steps(
+    graph: ModelGraph, ordered: list[_WeightProduct]
+) -> tuple[str, int, tuple[str, int] | None] | None:
+    """(direction, steps, cut) of input products that read their time step through computed
     values rather than views: a projection of each slice first (``tanh(Linear(x[:, t]))``),
     or the state of the cell below in a stack (cell 2 of two ``nn.LSTMCell`` reads h1_t,
     which cell 1 made from x_0 ... x_t). Walking up from each product in step order, without
@@ -619,10 +622,14 @@ def _computed_steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> tuple[s
     step reached. The sequence is the one graph input of which every step has exactly one
     slice of its own (an initial state's slices are reached by the first step only), in
     order or in reverse. None otherwise (a weight shared across depth reads no slice of its
-    own per application)."""
+    own per application). ``cut``: (the sequence, the one axis every step's slice is cut on)
+    where the steps are its head (x_0 ... x_{N-1}), for AL317; else None."""
     scope = ordered[0].node.graph
     visited: set[str] = set()  # tensors the walks of earlier steps reached
     owns: list[dict[str, set[int]]] = []  # per step: graph input -> its slices first reached
+    claimed: dict[str, set[int]] = {}  # graph input -> the slices earlier steps own
+    axes: dict[str, set[int | None]] = {}  # graph input -> the axes its owned slices are cut on
+    cuts: dict[str, set[tuple[int, int | None]]] = {}  # this step's slices: (index, axis)
     for product in ordered:
         own: dict[str, set[int]] = {}
         stack = [product.data]
@@ -643,9 +650,18 @@ def _computed_steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> tuple[s
                 if index is None:
                     return None
                 own.setdefault(sequence, set()).add(index)
+                cuts.setdefault(sequence, set()).add((index, step_axis(graph, node)))
                 continue
             inputs = _DATA_INPUTS.get(node.op_type, range(len(node.inputs)))
             stack.extend(node.inputs[k] for k in inputs if k < len(node.inputs))
+        # a slice an earlier step owns, cut again (an attention that reads x_0 apart from the
+        # first step's input: speechbrain's AttentionalRNNDecoder), is not this step's own
+        for sequence, indices in own.items():
+            indices -= claimed.setdefault(sequence, set())
+            claimed[sequence] |= indices
+            axes.setdefault(sequence, set()).update(
+                axis for index, axis in cuts.get(sequence, ()) if index in indices)
+        cuts.clear()
         owns.append(own)
     sequences = [name for name in owns[0]
                  if all(len(own.get(name, ())) == 1 for own in owns)]
@@ -653,7 +669,12 @@ def _computed_steps(graph: ModelGraph, ordered: list[_WeightProduct]) -> tuple[s
         return None
     positions = [next(iter(own[sequences[0]])) for own in owns]
     order = _time_order(positions)
-    return None if order == "unknown" else (order, len(positions))
+    if order == "unknown":
+        return None
+    cut_axes = [axis for axis in axes.get(sequences[0], set()) if axis is not None]
+    cut = (sequences[0], cut_axes[0]) if len(axes.get(sequences[0], set())) == 1 \
+        and len(cut_axes) == 1 and _head_of_axis(set(positions)) else None
+    return order, len(positions), cut
 
 
 def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
