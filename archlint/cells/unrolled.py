@@ -628,8 +628,9 @@ def _computed_steps(
     visited: set[str] = set()  # tensors the walks of earlier steps reached
     owns: list[dict[str, set[int]]] = []  # per step: graph input -> its slices first reached
     claimed: dict[str, set[int]] = {}  # graph input -> the slices earlier steps own
-    axes: dict[str, set[int | None]] = {}  # graph input -> the axes its owned slices are cut on
-    cuts: dict[str, set[tuple[int, int | None]]] = {}  # this step's slices: (index, axis)
+    # graph input -> the tensors and axes its owned slices are cut from (x itself, or a view)
+    axes: dict[str, set[tuple[str, int | None]]] = {}
+    cuts: dict[str, set[tuple[int, tuple[str, int | None]]]] = {}  # this step's: (index, cut)
     for product in ordered:
         own: dict[str, set[int]] = {}
         stack = [product.data]
@@ -650,7 +651,8 @@ def _computed_steps(
                 if index is None:
                     return None
                 own.setdefault(sequence, set()).add(index)
-                cuts.setdefault(sequence, set()).add((index, step_axis(graph, node)))
+                cuts.setdefault(sequence, set()).add(
+                    (index, (cut_source(graph, node), step_axis(graph, node))))
                 continue
             inputs = _DATA_INPUTS.get(node.op_type, range(len(node.inputs)))
             stack.extend(node.inputs[k] for k in inputs if k < len(node.inputs))
@@ -671,9 +673,11 @@ def _computed_steps(
     order = _time_order(positions)
     if order == "unknown":
         return None
-    cut_axes = [axis for axis in axes.get(sequences[0], set()) if axis is not None]
-    cut = (sequences[0], cut_axes[0]) if len(axes.get(sequences[0], set())) == 1 \
-        and len(cut_axes) == 1 and _head_of_axis(set(positions)) else None
+    # one tensor and axis every owned slice is cut from (a view of x keeps its own axes)
+    found = axes.get(sequences[0], set())
+    tensor, axis = next(iter(found)) if len(found) == 1 else ("", None)
+    cut = (tensor, axis) if tensor and axis is not None \
+        and _head_of_axis(set(positions)) else None
     return order, len(positions), cut
 
 
