@@ -331,43 +331,39 @@ def all_zero(found: Trace, *, defaults: bool = False) -> bool:
     never read: a bias stored outside the model file is not judged. ``defaults``: judge an
     initializer that is also a graph input by the data it holds (torch's
     ``keep_initializers_as_inputs``), which a caller may replace; otherwise it is not judged."""
-    if found.basis not in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED) or not found.sources:
+    tensors = _inline_tensors(found, defaults)
+    if tensors is None:
         return False
-    if any(op not in _ZERO_PRESERVING for op in found.via):
-        return False
-    for source in found.sources:
-        tensor = source.stored if source.stored is not None or not defaults else source.default
-        if tensor is None or tensor.data_location == TensorProto.EXTERNAL:
-            return False
-        if source.elements is None or source.elements > MAX_ZERO_CHECK_ELEMENTS:
-            return False
-        zero = _raw_all_zero(tensor, source.elements)
-        if zero is None:
-            zero = _decoded_all_zero(tensor)
-        if not zero:
+    for tensor, elements in tensors:
+        zero = _raw_all_zero(tensor, elements)
+        if not (_decoded_all_equal(tensor, 0) if zero is None else zero):
             return False
     return True
 
 
 def all_one(found: Trace) -> bool:
-    """True when every source is small inline stored data whose every element is exactly 1
-    and the computation only moves data (as :func:`all_zero` judges zeros)."""
+    """True when every source is inline stored data whose every element is exactly 1 and the
+    computation only moves data (as :func:`all_zero` judges zeros)."""
+    tensors = _inline_tensors(found, defaults=False)
+    return tensors is not None and all(_decoded_all_equal(tensor, 1) for tensor, _ in tensors)
+
+
+def _inline_tensors(found: Trace, defaults: bool) -> list[tuple[TensorProto, int]] | None:
+    """(tensor, elements) of every source of ``found``, where each is stored inline, small
+    enough to read (:data:`MAX_ZERO_CHECK_ELEMENTS`) and only moved by the computation; None
+    otherwise. ``defaults``: as :func:`all_zero` takes it."""
     if found.basis not in (Basis.INITIALIZER, Basis.CONSTANT, Basis.TRACED) or not found.sources:
-        return False
+        return None
     if any(op not in _ZERO_PRESERVING for op in found.via):
-        return False
+        return None
+    tensors = []
     for source in found.sources:
-        tensor = source.stored
+        tensor = source.stored if source.stored is not None or not defaults else source.default
         if tensor is None or tensor.data_location == TensorProto.EXTERNAL \
                 or source.elements is None or source.elements > MAX_ZERO_CHECK_ELEMENTS:
-            return False
-        try:
-            value = numpy_helper.to_array(tensor)
-        except Exception:  # malformed data: not provably ones
-            return False
-        if value.size == 0 or not np.issubdtype(value.dtype, np.number) or np.any(value != 1):
-            return False
-    return True
+            return None
+        tensors.append((tensor, source.elements))
+    return tensors
 
 
 def stored_externally(found: Trace) -> bool:
@@ -404,13 +400,14 @@ def _raw_all_zero(tensor: TensorProto, elements: int) -> bool | None:
     return not np.frombuffer(raw, dtype=dtype).any()
 
 
-def _decoded_all_zero(tensor: TensorProto) -> bool:
+def _decoded_all_equal(tensor: TensorProto, value: int) -> bool:
+    """Whether ``tensor`` decodes to numbers that all equal ``value`` (and to some at all)."""
     try:
-        value = numpy_helper.to_array(tensor)
-    except Exception:  # malformed data: not provably zero
+        array = numpy_helper.to_array(tensor)
+    except Exception:  # malformed data: not provably that value
         return False
-    return bool(value.size != 0 and np.issubdtype(value.dtype, np.number)
-                and not np.any(value != 0))
+    return bool(array.size != 0 and np.issubdtype(array.dtype, np.number)
+                and not np.any(array != value))
 
 
 # --- shapes of computed weights --------------------------------------------------------------
