@@ -246,6 +246,7 @@ class ModelGraph:
         self._functions: FunctionTable | None = None  # model-local functions, per call site
         self.opset: int | None = None  # the model's opset of the ONNX domain
         self._first_instance: dict[tuple[str, str, str], str] = {}  # function -> first call's
+        self._calls: dict[str, int] = {}  # a function's first instance -> how many calls
         # the inferred main graph, waited for on the first declared type (loader.InferredShapes)
         self._inferred: Callable[[], GraphProto] | None = None
 
@@ -306,11 +307,8 @@ class ModelGraph:
         function is called more than once (its nodes' names are then the same at every call);
         None for any other scope."""
         scope = self._scopes.get(graph)
-        if scope is None or scope.first_instance is None or scope.parent_node is None:
-            return None
-        first = scope.first_instance
-        if first == graph and not any(other.first_instance == first and other is not scope
-                                      for other in self._scopes.values()):
+        if scope is None or scope.first_instance is None or scope.parent_node is None \
+                or self._calls[scope.first_instance] < 2:
             return None
         return self.node(scope.parent_node).label
 
@@ -1097,8 +1095,9 @@ def _add_scope(
             instance.call_scope = path
             instance.bindings = {formal: actual for formal, actual
                                  in zip(function.input, node.input, strict=False) if actual}
-            instance.first_instance = graph._first_instance.setdefault(
+            first = instance.first_instance = graph._first_instance.setdefault(
                 (function.domain, function.name, getattr(function, "overload", "")), sub_path)
+            graph._calls[first] = graph._calls.get(first, 0) + 1
             instance.constants = frozenset(
                 body_node.output[0] for body_node in function.node
                 if body_node.op_type == "Constant" and body_node.domain in _STANDARD_DOMAINS
