@@ -20,6 +20,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from archlint.cells import CellFacts, WeightSource
+from archlint.onnx_protos import TensorProto
 from archlint.params_types import Convention, LayerParams, SlotCount
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.weight_sources import Basis, Source
@@ -170,7 +171,7 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
         why = ("stored apart by the constant folding that copied the weights"
                if cell.weight_copies else
                "quantized in int32 with each step's input scale (onnxruntime's QDQ format)"
-               if any(s.dtype == 6 for s in cell.bias_copies) else  # int32
+               if any(s.dtype == TensorProto.INT32 for s in cell.bias_copies) else
                "holding their very values (an exporter that stores each step's bias apart: "
                "jax2onnx folds each step's broadcast of it, tflite2onnx gives each step's "
                "Gemm its own C)")

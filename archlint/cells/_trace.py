@@ -419,12 +419,8 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
         return _stored_product(graph, node, _FUSED_GEMM, 1, 2, quantized=False)
     if node.op_type == "Einsum" and node.domain in ("", "ai.onnx"):
         transposed = einsum_weight_transposed(node)
-        product = None if transposed is None else \
-            _stored_product(graph, node, "Gemm", 1, 2, quantized=False)
-        if product is not None and transposed:
-            product = dataclasses.replace(product, sources=tuple(
-                dataclasses.replace(s, transposed=not s.transposed) for s in product.sources))
-        return product
+        return None if transposed is None else _stored_product(
+            graph, node, "Gemm", 1, 2, quantized=False, transposed=transposed)
     if node.op_type not in _MATMULS or len(node.inputs) < 2 \
             or node.domain not in ("", "ai.onnx"):
         return None
@@ -433,12 +429,12 @@ def _weight_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
 
 def _stored_product(
     graph: ModelGraph, node: NodeInfo, gemm: str, weight_at: int, bias_at: int, *,
-    quantized: bool,
+    quantized: bool, transposed: bool = False,
 ) -> _WeightProduct | None:
     """``node`` as input 0 @ the stored weight at input ``weight_at``: a MatMul's, or a Gemm's
     (op ``gemm``: Gemm, QGemm) with its transA / transB and its bias at ``bias_at``. The float
-    ops and their QOperator forms differ only in where those inputs are."""
-    transposed = False
+    ops and their QOperator forms differ only in where those inputs are. ``transposed``: the
+    weight is stored ``[out, in]`` (an Einsum ``abc,dc->abd``)."""
     if node.op_type == gemm:
         if attr_int(node, "transA"):
             return None
@@ -548,19 +544,19 @@ def _integer_matmul(graph: ModelGraph, mul: NodeInfo) -> NodeInfo | None:
 
 
 def _own_biases(
-    products: Iterable[_WeightProduct], graph: ModelGraph | None = None,
+    products: Iterable[_WeightProduct], graph: ModelGraph,
 ) -> tuple[tuple[WeightSource, ...], tuple[WeightSource, ...]]:
     """The biases products add themselves (a Gemm's C), and the copies among them: products of
     one weight (the steps of a chain) whose C is a different int32 tensor of one shape each are
     adding one bias, quantized by onnxruntime's QDQ format with each step's own input scale
     (``bias_ih``, ``bias_ih0``, ... ``_quantized``); the first is the bias, the others copies.
-    With ``graph``, so is a C that holds the very values of the first product's (tflite2onnx
-    gives each step's Gemm its own copy of the bias, and a zero one where the step has none)."""
+    So is a C that holds the very values of the first product's (tflite2onnx gives each step's
+    Gemm its own copy of the bias, and a zero one where the step has none)."""
     products = list(products)
     kept: list[WeightSource] = []
     copies: list[WeightSource] = []
     first_of: dict[tuple[tuple[str, str], ...], WeightSource] = {}
-    same = {} if graph is None else _equal_own_biases(graph, products)
+    same = _equal_own_biases(graph, products)
     for product in products:
         role = tuple(source.key for source in product.sources)
         if len(product.bias) != 1:

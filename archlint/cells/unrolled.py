@@ -6,6 +6,7 @@ projection hoisted over the whole sequence)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Mapping
 
@@ -64,8 +65,10 @@ def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | N
     """Every chain of stored-weight products in ``scope`` where each step's state product
     reads the previous step: an unrolled LSTM / GRU / SimpleRNN."""
     stored, traced = graph.stored_operands(_PRODUCTS, scope, 1)
-    if not _products_may_share_weights(graph, scope, stored, traced) \
-            and not _products_may_hold_copies(graph, scope, stored, traced):
+    # what an operand read through a view (a DequantizeLinear) is made of, traced once
+    traced_sources = functools.cache(lambda weight: weight_sources(graph, weight, scope) or ())
+    if not _products_may_share_weights(graph, scope, stored, traced, traced_sources) \
+            and not _products_may_hold_copies(graph, scope, stored, traced, traced_sources):
         return []  # a chain is made of products that share their weights
     products = _by_value(graph, _weight_products(graph, scope))
     if len(products) < 2:
@@ -126,7 +129,8 @@ def _copies_across_chains(found: list[CellFacts | NoMatch]) -> list[CellFacts | 
 
 
 def _products_may_share_weights(
-    graph: ModelGraph, scope: str, stored: dict[str, int], traced: list[str]
+    graph: ModelGraph, scope: str, stored: dict[str, int], traced: list[str],
+    sources_of: Callable[[str], tuple[WeightSource, ...]],
 ) -> bool:
     """Whether two MatMul/Gemm of ``scope`` may read the same stored weights: a cheap first
     look (a product whose weight is an initializer of the scope itself is keyed by its name
@@ -140,7 +144,7 @@ def _products_may_share_weights(
         return True
     keys: dict[frozenset[tuple[str, str]], int] = {}
     for weight in traced:
-        sources = weight_sources(graph, weight, scope)
+        sources = sources_of(weight)
         if not sources:
             continue
         key = frozenset(s.key for s in sources)
@@ -160,7 +164,8 @@ MAX_COPY_CANDIDATES = 8 * MAX_COMPARED_STEPS
 
 
 def _products_may_hold_copies(graph: ModelGraph, scope: str, stored: dict[str, int],
-                              traced: list[str]) -> bool:
+                              traced: list[str],
+                              sources_of: Callable[[str], tuple[WeightSource, ...]]) -> bool:
     """Whether two MatMul/Gemm of ``scope`` read initializers of the very same values (one
     weight folded once per step: archlint/stored_copies.py; or, through a DequantizeLinear
     each, one quantized weight that nvidia-modelopt copied for each reader), where no two
@@ -171,7 +176,7 @@ def _products_may_hold_copies(graph: ModelGraph, scope: str, stored: dict[str, i
         return False
     protos: list[tuple[object, TensorProto]] = list(graph.stored_protos(stored, scope))
     protos.extend(stored_tensors(graph, (
-        source.key for weight in traced for source in weight_sources(graph, weight, scope) or ())))
+        source.key for weight in traced for source in sources_of(weight))))
     return bool(equal_copies(protos, max_group=MAX_COMPARED_STEPS))
 
 
@@ -597,6 +602,13 @@ def _hoisted_steps(
     return order, len(indices)
 
 
+def _cuts_a_step(graph: ModelGraph, node: NodeInfo) -> bool:
+    """Whether ``node`` is a Split, Gather or Slice, or a SequenceAt of an unbind
+    (:func:`unbound_from`): what cuts one step out of a sequence."""
+    return node.op_type in _SLICING_OPS and (
+        node.op_type != "SequenceAt" or unbound_from(graph, node) is not None)
+
+
 def _step_cuts_of(graph: ModelGraph, name: str, scope: str) -> list[NodeInfo]:
     """The readers of ``name``, each SplitToSequence among them stood for by the SequenceAt
     nodes that take its steps (:func:`unbound_from`)."""
@@ -630,9 +642,9 @@ def _computed_steps(
     claimed: dict[str, set[int]] = {}  # graph input -> the slices earlier steps own
     # graph input -> the tensors and axes its owned slices are cut from (x itself, or a view)
     axes: dict[str, set[tuple[str, int | None]]] = {}
-    cuts: dict[str, set[tuple[int, tuple[str, int | None]]]] = {}  # this step's: (index, cut)
     for product in ordered:
         own: dict[str, set[int]] = {}
+        cuts: dict[str, set[tuple[int, tuple[str, int | None]]]] = {}  # (index, cut) per input
         stack = [product.data]
         while stack:
             name = stack.pop()
@@ -663,7 +675,6 @@ def _computed_steps(
             claimed[sequence] |= indices
             axes.setdefault(sequence, set()).update(
                 axis for index, axis in cuts.get(sequence, ()) if index in indices)
-        cuts.clear()
         owns.append(own)
     sequences = [name for name in owns[0]
                  if all(len(own.get(name, ())) == 1 for own in owns)]
@@ -684,8 +695,7 @@ def _computed_steps(
 def _sliced_input(graph: ModelGraph, node: NodeInfo, scope: str) -> str | None:
     """The graph input that ``node`` (a Split, Gather or Slice) cuts a step out of, through
     views; None for any other node or a slice of a computed value (a cell's gate chunks)."""
-    if node.op_type not in _SLICING_OPS or (node.op_type == "SequenceAt"
-                                            and unbound_from(graph, node) is None):
+    if not _cuts_a_step(graph, node):
         return None
     name = cut_source(graph, node)
     for _ in range(8):
@@ -788,8 +798,7 @@ def _step_slice(graph: ModelGraph, name: str, scope: str) -> NodeInfo | None:
         if producer is None or producer.graph != scope:
             return None
         if producer.op_type in _SLICING_OPS:
-            return producer if producer.op_type != "SequenceAt" \
-                or unbound_from(graph, producer) is not None else None
+            return producer if _cuts_a_step(graph, producer) else None
         if producer.op_type not in _STEP_VIEW_OPS:
             return None
         name = _first(producer)

@@ -57,7 +57,7 @@ class RuntimeShapeMismatch(RuntimeRule):
                 names = ", ".join(map(repr, invented))
                 yield ctx.finding(
                     self, out.producer,
-                        f"output {out.name!r} has shape {list(out.shape)} at run time but its "
+                    f"output {out.name!r} has shape {list(out.shape)} at run time but its "
                     f"static shape is {format_shape(out.static)} (with {out.binding}), on "
                     f"values archlint invented for {names}",
                     expected=out.expected, actual=str(list(out.shape)), tensor=out.name,
