@@ -39,6 +39,7 @@ from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Dim
 
 __all__ = [
+    "PAST_END",
     "DimOf",
     "FlattenPath",
     "PickedRows",
@@ -54,6 +55,7 @@ __all__ = [
     "const_ints",
     "einsum_weight_transposed",
     "flatten_paths",
+    "flips_whole",
     "gather_spec",
     "gemm_c",
     "if_branch_outputs",
@@ -252,18 +254,32 @@ def reversed_in_time(graph: ModelGraph, layer: RecurrentLayer) -> NodeInfo | Non
     if node.op_type == "ReverseSequence":
         return node if (attr_int(node, "time_axis") or 0) == time_axis else None
     spec = slice_spec(graph, node)
-    whole = spec.on_axis(time_axis, 3) if spec is not None else None
-    if whole is None:
-        return None
-    start, end, step = whole
-    data = graph.tensor(node.inputs[0], node.graph) if node.inputs else None
-    steps = data.shape[time_axis] if data is not None and data.shape is not None \
-        and len(data.shape) > time_axis else None
-    past_first = -_BIG if not isinstance(steps, int) else -(steps + 1)  # one before step 0
-    return node if step == -1 and start in (-1, _BIG) and end <= past_first else None
+    return node if spec is not None and flips_whole(graph, node, spec, time_axis) else None
 
 
-_BIG = 2**31 - 1  # "to the end": exporters write INT_MAX or INT64_MAX and their negatives
+# a Slice bound that stands for "past the end": onnx clamps it to the axis
+PAST_END = 2**31 - 1
+
+
+def flips_whole(graph: ModelGraph, node: NodeInfo, spec: SliceSpec, axis: int | None) -> bool:
+    """Whether the Slice ``node`` takes every element of ``axis`` from the last to the first
+    and leaves its other axes alone: starts -1 (or past the end), ends before the first
+    element (below -n, or below -2**31 when n is not known), steps -1."""
+    if axis is None or len(spec.axes) != 1:
+        return False
+    info = graph.tensor(node.inputs[0], node.graph) if node.inputs else None
+    rank = None if info is None or info.shape is None else len(info.shape)
+    found = spec.on_axis(axis, rank)
+    if found is None:
+        return False
+    start, end, step = found
+    dim = info.shape[axis] if info is not None and info.shape is not None \
+        and axis < len(info.shape) else None
+    first = -(dim + 1) if isinstance(dim, int) else -PAST_END
+    return step == -1 and (start == -1 or start >= PAST_END
+                           or (isinstance(dim, int) and start >= dim - 1)) and end <= first
+
+
 _FIRST_AXIS_VIEWS = frozenset({"Identity", "Cast", "Unsqueeze", "Squeeze"})
 
 

@@ -23,7 +23,15 @@ from archlint.cells._trace import (
     _WeightProduct,
 )
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.patterns import DimOf, attr_int, attr_ints, const_ints, shape_vector, slice_spec
+from archlint.patterns import (
+    PAST_END,
+    DimOf,
+    attr_int,
+    attr_ints,
+    const_ints,
+    shape_vector,
+    slice_spec,
+)
 
 __all__: list[str] = []
 
@@ -162,7 +170,7 @@ def _is_flip(graph: ModelGraph, node: NodeInfo) -> bool:
     """A Slice that reverses one axis whole: step -1 from the end (torch.flip)."""
     spec = slice_spec(graph, node) if node.op_type == "Slice" else None
     return spec is not None and len(spec.steps) == 1 and spec.steps[0] == -1 \
-        and spec.starts[0] in (-1, 2**63 - 1, 2**31 - 1) and spec.ends[0] <= -(2**31 - 1)
+        and spec.starts[0] in (-1, 2**63 - 1, PAST_END) and spec.ends[0] <= -PAST_END
 
 
 def _reversed_axis(graph: ModelGraph, node: NodeInfo) -> int | None:

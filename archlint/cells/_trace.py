@@ -14,6 +14,7 @@ from typing import Protocol
 
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.patterns import (
+    PAST_END,
     DimOf,
     attr_int,
     attr_ints,
@@ -983,7 +984,6 @@ def step_axis(graph: ModelGraph, node: NodeInfo) -> int | None:
     return None
 
 
-_WHOLE = 2**31 - 1  # an end past any axis: "to the end"
 
 
 def step_window(graph: ModelGraph, node: NodeInfo) -> tuple[int, int] | None:
@@ -1033,7 +1033,7 @@ def _slice_bounds(
 def _to_the_end(end: int | DimOf | None, dim: object, data: str, axis: int) -> bool:
     """Whether a Slice's ``end`` on ``axis`` of ``data`` (``dim`` long) is the axis' end."""
     if isinstance(end, int):
-        return end >= _WHOLE or (isinstance(dim, int) and end >= dim)
+        return end >= PAST_END or (isinstance(dim, int) and end >= dim)
     if isinstance(end, DimOf):
         return (end.tensor, end.axis) == (data, axis) or (dim is not None and end.dim == dim)
     return False

@@ -50,7 +50,14 @@ from archlint.cells._trace import (
 )
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.onnx_ops import loadable_from
-from archlint.patterns import SliceSpec, attr_int, attr_ints, const_ints, gather_spec, slice_spec
+from archlint.patterns import (
+    attr_int,
+    attr_ints,
+    const_ints,
+    flips_whole,
+    gather_spec,
+    slice_spec,
+)
 
 __all__ = ["match_loop_cells"]
 
@@ -656,7 +663,7 @@ def _direction(graph: ModelGraph, sequence: str, scope: str, axis: int | None) -
         producer = graph.producer(name, scope)
         if producer is not None and producer.op_type == "Slice" and (
                 (spec := slice_spec(graph, producer)) is None or min(spec.steps, default=1) < 0):
-            if spec is None or not _flips_whole(graph, producer, spec, axis):
+            if spec is None or not flips_whole(graph, producer, spec, axis):
                 return "unknown"
             reversals += 1  # torch's flip of the whole time axis (scan(..., reverse=True))
         if producer is not None and producer.domain in ("", "ai.onnx") \
@@ -675,29 +682,6 @@ def _direction(graph: ModelGraph, sequence: str, scope: str, axis: int | None) -
         axis = _axis_before(producer, axis)
         name = _first(producer)
     return "reverse" if reversals % 2 else "forward"
-
-
-# a Slice bound that stands for "past the end": onnx clamps it to the axis
-_PAST_END = 2**31 - 1
-
-
-def _flips_whole(graph: ModelGraph, node: NodeInfo, spec: SliceSpec, axis: int | None) -> bool:
-    """Whether the Slice ``node`` takes every element of ``axis`` from the last to the first
-    and leaves its other axes alone: starts -1 (or past the end), ends before the first
-    element (below -n, or below -2**31 when n is not known), steps -1."""
-    if axis is None or len(spec.axes) != 1:
-        return False
-    info = graph.tensor(node.inputs[0], node.graph) if node.inputs else None
-    rank = None if info is None or info.shape is None else len(info.shape)
-    found = spec.on_axis(axis, rank)
-    if found is None:
-        return False
-    start, end, step = found
-    dim = info.shape[axis] if info is not None and info.shape is not None \
-        and axis < len(info.shape) else None
-    first = -(dim + 1) if isinstance(dim, int) else -_PAST_END
-    return step == -1 and (start == -1 or start >= _PAST_END
-                           or (isinstance(dim, int) and start >= dim - 1)) and end <= first
 
 
 def _loop_returns_sequence(graph: ModelGraph, loop: NodeInfo, carried: int) -> bool | None:
