@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from archlint.api import RuleContext
 from archlint.graph import NodeInfo, dtype_name
 from archlint.patterns import attr_int
+from archlint.recurrent import RECURRENT_OPS
 
 _FIRST_ERROR = re.compile(
     r"^\[ShapeInferenceError\] Inference error\(s\): \(op_type:(?P<op>[^,)]+), "
@@ -36,7 +37,6 @@ _TYPE_MERGE = re.compile(r"Inferred elem type differs from existing elem type: "
                          r"\((?P<inferred>\d+)\) vs \((?P<declared>\d+)\)")
 _DEFAULT_DOMAINS = ("", "ai.onnx")
 _LAYOUT = frozenset({"Squeeze", "Unsqueeze", "Reshape", "Transpose", "Flatten"})
-_RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def rejected_node(ctx: RuleContext) -> Rejection | None:
     origin = ctx.graph.producer(ctx.graph.through(node.inputs[0], node.graph, _LAYOUT),
                                 node.graph) if node.op_type in _LAYOUT and node.inputs \
         and node.inputs[0] else None
-    if origin is not None and origin.op_type in _RECURRENT:
+    if origin is not None and origin.op_type in RECURRENT_OPS:
         return None  # what a layout op makes of a recurrent output: the AL3xx rules' (AL314)
     why = re.sub(r"^\[(Shape|Type)InferenceError\] ", "", found["why"]).strip()
     types = _TYPE_MERGE.search(why)
@@ -83,21 +83,10 @@ def rejected_node(ctx: RuleContext) -> Rejection | None:
 
 def _reads_a_step_of(ctx: RuleContext, node: NodeInfo, split: NodeInfo) -> bool:
     """Whether ``node`` computes from a SequenceAt of ``split``'s sequence (in its graph)."""
-    graph = ctx.graph
-    frontier = [reader for name in split.outputs[:1] if name
-                for reader in graph.consumers_of(name, split.graph)
-                if reader.op_type == "SequenceAt"]
-    seen = {reader.id for reader in frontier}
-    while frontier and len(seen) < 10_000:
-        current = frontier.pop()
-        if current.id == node.id:
-            return True
-        for name in current.outputs:
-            for reader in graph.consumers_of(name, current.graph) if name else ():
-                if reader.id not in seen:
-                    seen.add(reader.id)
-                    frontier.append(reader)
-    return False
+    steps = frozenset(reader.id for name in split.outputs[:1] if name
+                      for reader in ctx.graph.consumers_of(name, split.graph)
+                      if reader.op_type == "SequenceAt")
+    return bool(steps) and (node.id in steps or ctx.graph.reads_from(node.id, steps))
 
 
 def split_keeping_its_axis(ctx: RuleContext) -> NodeInfo | None:
