@@ -13,6 +13,8 @@ Conventions, with stored bias elements b:
   PyTorch  nn.RNN / nn.LSTM / nn.GRU (bias=True: b_ih and b_hh, 2·g·H); no stored bias:
            bias=False. A GRU with reset_after=False has no nn.GRU equivalent (nn.GRU applies the
            reset gate after the recurrent product).
+A two-gate cell (MGU: speechbrain's LiGRU, flax's MGUCell) is no Keras or PyTorch layer: both
+count what is stored, as the module that computes it does.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __all__ = ["count_cell_layer"]
 _HOW = {Recognition.UNROLLED: "an unrolled chain of per-step MatMuls",
         Recognition.STEP: "one step per call, its state read from the model's inputs and "
                           "returned through its outputs"}
-_KERAS_NAMES = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM"}
+_KERAS_NAMES = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM", "MGU": "two-gate (MGU)"}
 _TORCH_NAMES = {"RNN": "nn.RNN", "GRU": "nn.GRU", "LSTM": "nn.LSTM"}
 
 
@@ -46,6 +48,8 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
     torch_bias: int | None
     if stored_bias == 0:
         keras_bias = torch_bias = 0
+    elif cell.cell == "MGU":
+        keras_bias = torch_bias = stored_bias  # no framework layer: its module's own count
     elif cell.bias_layout in ("one", "two"):
         keras_bias = 2 * gh if cell.cell == "GRU" and cell.reset_after else gh
         torch_bias = 2 * gh
@@ -157,7 +161,11 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
         notes.append(f"P: {len(cell.peephole)} peephole weights of [H] each (a peephole LSTM, "
                      "TF1's LSTMCell(use_peepholes=True) or a cell written with them), counted "
                      "in every convention but PyTorch's")
-    if cell.bias_elements == 0:
+    if cell.cell == "MGU":
+        notes.append("a two-gate cell (a minimal gated unit: speechbrain's LiGRU, flax's "
+                     "MGUCell): ONNX, Keras and PyTorch have no such layer; every convention "
+                     "counts what is stored, as the module that computes it does")
+    elif cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "
                      f"({_TORCH_NAMES[cell.cell]})")
     if cell.weight_copies:

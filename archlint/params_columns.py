@@ -65,7 +65,7 @@ TRAINABLE_NOTE = (
     "non-trainable buffers cannot be told apart from the file"
 )
 
-_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1, "MGU": 2}
 
 
 @dataclass(frozen=True)

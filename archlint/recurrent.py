@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
-GATES: Mapping[str, int] = MappingProxyType({"LSTM": 4, "GRU": 3, "RNN": 1})
+GATES: Mapping[str, int] = MappingProxyType({"LSTM": 4, "GRU": 3, "RNN": 1, "MGU": 2})
 ACTIVATIONS_PER_DIRECTION: Mapping[str, int] = MappingProxyType({"LSTM": 3, "GRU": 2, "RNN": 1})
 DEFAULT_ACTIVATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "LSTM": ("Sigmoid", "Tanh", "Tanh"),

@@ -232,7 +232,7 @@ def test_recognised_layers_are_kept_out_of_the_op_rules() -> None:
 # --- ONNX-text edge cases -------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "reason"), [
     ("not_cell_counter", "no MatMul multiplies a loop-carried state by a stored weight"),
-    ("not_cell_nonsquare", "the state product is [4, 6]: 6 columns is not 1, 3 or 4 gates × "
+    ("not_cell_nonsquare", "the state product is [4, 6]: 6 columns is not 1, 2, 3 or 4 gates × "
                            "H=4 (no square recurrence)"),
     ("not_cell_no_input", "no MatMul multiplies a per-step slice of an outer sequence (x_t) "
                           "by a stored weight"),

@@ -39,10 +39,7 @@ def test_every_committed_model_is_in_the_manifest() -> None:
     assert sorted(MANIFEST) == sorted(p.stem for p in HERE.glob("*.onnx"))
 
 
-UNSEEN = {"linen_mgu_b_zc"}  # a minimal gated unit: no cell archlint knows, and it says so
-
-
-@pytest.mark.parametrize("name", sorted(set(MANIFEST) - set(LEFT) - UNSEEN))
+@pytest.mark.parametrize("name", sorted(set(MANIFEST) - set(LEFT)))
 def test_layers_and_counts_are_the_frameworks(name: str, reports: dict[str, Any]) -> None:
     model, entry = reports[name], MANIFEST[name]
     layers = [(row["op_type"], row["input_size"],
@@ -88,12 +85,15 @@ def test_what_is_left_still_differs(name: str, reports: dict[str, Any]) -> None:
     assert layers != expected or model["totals"]["onnx"] != entry["fw_total"], LEFT[name]
 
 
-def test_a_minimal_gated_unit_is_unseen_not_a_simple_rnn(reports: dict[str, Any]) -> None:
+def test_a_minimal_gated_unit_is_a_two_gate_loop_cell(reports: dict[str, Any]) -> None:
     """Flax linen's MGUCell: f = σ(x W_f + h R_f + b), n = tanh(x W_n + b + f ⊙ (h R_n + b)),
     h' = (1 - f) ⊙ n + f ⊙ h. Its forget gate alone looks like a SimpleRNN step with a
-    sigmoid; the state it returns is a blend, so no layer is claimed: the Loop is listed as
-    recurrent-looking, and its four products count as rows (105, as Flax counts)."""
+    sigmoid; its two recurrent products together are one [H, 2H] kernel: a two-gate cell
+    (MGU), counted as Flax counts it (105: what is stored), nothing left unseen."""
     model = reports["linen_mgu_b_zc"]
-    assert [row["kind"] for row in model["layers"]] == ["linear"] * 4
-    assert model["totals"]["onnx"] == MANIFEST["linen_mgu_b_zc"]["fw_total"] == 105
-    assert model["unseen"] == ["main/node_Loop_6 (Loop)"]
+    rows = [(row["op_type"], row["recognised_as"], row["input_size"],
+             row["implied_hidden_size"]) for row in model["layers"]]
+    assert rows == [("MGU", "loop-cell", 4, 5)]
+    assert model["totals"] == {"onnx": 105, "pytorch": 105, "keras": 105}
+    assert MANIFEST["linen_mgu_b_zc"]["fw_total"] == 105
+    assert model["unseen"] == []

@@ -37,6 +37,7 @@ __all__: list[str] = []
 
 # Ops between a hoisted input projection and the slices the steps read (its bias Add, views).
 _PROJECTION_OPS = frozenset({"Add", "Identity", "Cast", "Reshape", "Transpose", "Squeeze",
+                             "BatchNormalization",
                              "Unsqueeze"}) | _QDQ
 # Views after which an axis is no longer known to be the same axis.
 _RESHAPING = frozenset({"Reshape", "Squeeze", "Unsqueeze", "SplitToSequence", "Flatten"})

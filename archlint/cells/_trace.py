@@ -32,7 +32,7 @@ __all__ = ["CellFacts", "NoMatch", "WeightSource", "cut_source", "is_bias_copy",
            "step_window", "unbound_from", "weight_sources"]
 
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})
-_CELL_BY_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
+_CELL_BY_GATES = {1: "RNN", 2: "MGU", 3: "GRU", 4: "LSTM"}
 _GATE_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid", "Clip"})
 # Keras's hard_sigmoid as tf2onnx writes it: Mul, Add, then Max/Min clamping to [0, 1]
 _CLAMP = frozenset({"Min", "Max"})
@@ -174,7 +174,7 @@ class CellFacts:
 
     @property
     def gates(self) -> int:
-        return {"RNN": 1, "GRU": 3, "LSTM": 4}[self.cell]
+        return {"RNN": 1, "MGU": 2, "GRU": 3, "LSTM": 4}[self.cell]
 
     @property
     def bias_elements(self) -> int | None:
@@ -660,7 +660,7 @@ def _match_core(
     hidden, columns = geometry
     if hidden <= 0 or columns % hidden or columns // hidden not in _CELL_BY_GATES:
         return NoMatch(node_id, f"the state product is [{hidden}, {columns}]: {columns} "
-                       f"columns is not 1, 3 or 4 gates × H={hidden} (no square recurrence)")
+                       f"columns is not 1, 2, 3 or 4 gates × H={hidden} (no square recurrence)")
     gates = columns // hidden
     geometry = _geometry(kernel_sources)
     if isinstance(geometry, str):
@@ -675,7 +675,7 @@ def _match_core(
 def _check_activations(node_id: str, cell: str, ops: set[str]) -> NoMatch | None:
     if cell == "RNN" and not ops & _ACTIVATIONS:
         return NoMatch(node_id, "no activation between the state product and the new state")
-    if cell in ("GRU", "LSTM") and not ops & _GATE_ACTIVATIONS and not ops >= _CLAMP:
+    if cell in ("MGU", "GRU", "LSTM") and not ops & _GATE_ACTIVATIONS and not ops >= _CLAMP:
         return NoMatch(node_id, f"{cell}-sized weights but no Sigmoid gate on the new state")
     return None
 

@@ -79,7 +79,8 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
         if state is None or state.node.id in used or _shared(graph, state):
             continue
         gates = _gates_of(state)
-        reset = _reset_product(graph, state) if gates is None else None
+        # [H, 2H]: a reset_after=False GRU's z and r, or a two-gate cell's (MGU) whole kernel
+        reset = _reset_product(graph, state) if gates is None or gates[1] == 2 else None
         if gates is None and reset is None:
             continue
         width = sum(_columns(p) or 0 for p in (state, reset) if p is not None)
@@ -178,7 +179,7 @@ def _shared(graph: ModelGraph, product: _WeightProduct) -> bool:
 
 
 def _gates_of(product: _WeightProduct) -> tuple[int, int] | None:
-    """(H, gates) when the product's weight is square per gate, ``[H, g·H]`` with g 1, 3 or 4."""
+    """(H, gates) when the product's weight is square per gate, ``[H, g·H]`` with g 1 to 4."""
     geometry = _geometry(_dedupe(product.sources))
     if isinstance(geometry, str):
         return None

@@ -822,14 +822,16 @@ def _in_step_order(
 
 
 def _unrolled_direction(graph: ModelGraph, products: list[_WeightProduct]) -> str:
-    """forward when the steps read x_0, x_1, ... in order, reverse for x_{T-1}, x_{T-2}, ..."""
+    """forward when the steps read x_0, x_1, ... in order, reverse for x_{T-1}, x_{T-2}, ...
+    ``products`` are in step order; the products of one step (one per gate where each gate
+    has its own Linear: flax's MGUCell, a hand-written cell) read the same x_t."""
     positions: list[int] = []
     for product in products:
         position = _time_index(graph, product.data, product.node.graph)
         if position is None:
             return "unknown"
         positions.append(position)
-    return _time_order(positions)
+    return _time_order([position for position, _ in itertools.groupby(positions)])
 
 
 def _time_order(positions: list[int]) -> str:

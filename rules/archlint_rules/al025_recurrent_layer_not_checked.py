@@ -8,6 +8,8 @@ from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.recurrent import Recognition, RecurrentLayer
 
 _KERAS = {"RNN": "SimpleRNN", "GRU": "GRU", "LSTM": "LSTM"}
+# a two-gate cell (a minimal gated unit: speechbrain's LiGRU, flax's MGUCell): no ONNX op
+_TWO_GATE = "two-gate (MGU)"
 
 
 class RecurrentLayerNotChecked(Rule):
@@ -21,7 +23,8 @@ class RecurrentLayerNotChecked(Rule):
     share one kernel and one recurrent kernel, or a single cell step per call (a streaming
     model: h, and c for an LSTM, read from the model's inputs, the new state returned through
     its outputs; torch writes ``nn.LSTMCell``, ``nn.GRUCell`` and ``nn.RNNCell`` this way with
-    both exporters). It names the cell (SimpleRNN, GRU with its reset_after, LSTM), I, H and
+    both exporters). It names the cell (SimpleRNN, GRU with its reset_after, LSTM, or a
+    two-gate cell, MGU: speechbrain's LiGRU, Flax's MGUCell, for which ONNX has no op), I, H and
     the direction archlint recovered, and says what was not checked: the rules for the ONNX
     ops (slot shapes AL1xx, hidden size and attributes AL2xx, direction and state layout AL3xx,
     deployment targets AL6xx) read the op's X, W, R, B, Y and attributes, which such a layer
@@ -64,7 +67,7 @@ class RecurrentLayerNotChecked(Rule):
             cell = layer.cell
             if cell is None:
                 continue
-            what = _KERAS[cell.cell]
+            what = _KERAS.get(cell.cell, _TWO_GATE)
             if cell.cell == "GRU" and cell.reset_after is not None:
                 what += f" (reset_after={cell.reset_after})"
             direction = cell.direction
@@ -90,11 +93,15 @@ class RecurrentLayerNotChecked(Rule):
                 self, layer,
                 f"{where} computes {_article(what)} {what} layer (I={cell.input_size}, "
                 f"H={cell.hidden_size}, {direction}): recognised from its pattern and "
-                f"counted by params; the rules for ONNX {cell.cell} nodes (slot shapes, "
+                f"counted by params; {_rules_for(cell.cell)} (slot shapes, "
                 "attributes, state layout, targets) do not apply to it",
-                expected=f"an ONNX {cell.cell} node, which every rule checks",
+                expected=(f"an ONNX {cell.cell} node, which every rule checks"
+                          if cell.cell in _KERAS else
+                          "a layer of an ONNX op, which every rule checks: ONNX has LSTM, GRU "
+                          "and RNN, no two-gate op"),
                 actual=found,
-                help=(_step_help(cell.cell) if layer.recognised_as is Recognition.STEP
+                help=(_two_gate_help() if cell.cell not in _KERAS
+                      else _step_help(cell.cell) if layer.recognised_as is Recognition.STEP
                       else _decoder_help(cell.cell) if cell.fed_back
                       else _tf1_help(cell.cell, cell.peephole != ())
                       if cell.joint_kernel and layer.producer_name != "pytorch"
@@ -102,6 +109,19 @@ class RecurrentLayerNotChecked(Rule):
                       else _help(cell.cell, cell.reset_after, _kept(layer),
                                  layer.producer_name)),
             )
+
+
+def _rules_for(cell: str) -> str:
+    return (f"the rules for ONNX {cell} nodes" if cell in _KERAS
+            else "the rules for ONNX's recurrent nodes")
+
+
+def _two_gate_help() -> str:
+    return ("Nothing to fix if the cell is intended: ONNX has no op for a two-gate cell (a "
+            "minimal gated unit, speechbrain's LiGRU), so no exporter can make it a node the "
+            "rules check; it is counted, and its unrolled steps are checked against the "
+            "sequence they cut (AL317). A GRU (nn.GRU, a Keras GRU) exports as an ONNX GRU "
+            "node that every rule checks.")
 
 
 def _loop_cell(layer: RecurrentLayer) -> tuple[str, str]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.recurrent import Recognition
+from archlint.recurrent import RECURRENT_OPS, Recognition
 from archlint_rules._layout import dynamic_symbols
 
 
@@ -73,8 +73,14 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 tensor=tensor,
                 help=(f"The exporter traced a loop over the time steps at the example's length "
                       f"({steps}). If only that length is used, declare {dim!r} as {steps}; "
-                      f"else export a layer that loops: nn.{cell.cell} (an ONNX {cell.cell} "
-                      "node) rather than a cell in a Python loop, a scripted loop "
+                      f"else export a layer that loops: {_native(cell.cell)}a scripted loop "
                       "(torch.jit.script: a Loop), or Keras with the TensorFlow backend "
                       "(tf2onnx keeps a while loop)."),
             )
+
+
+def _native(cell: str) -> str:
+    """The framework layer that exports as an ONNX node; ONNX has no two-gate (MGU) op."""
+    if cell not in RECURRENT_OPS:
+        return ""
+    return f"nn.{cell} (an ONNX {cell} node) rather than a cell in a Python loop, "
