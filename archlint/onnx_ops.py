@@ -20,12 +20,18 @@ __all__ = ["KEPT_BY_ONNXRUNTIME", "attribute_versions", "attributes_at", "attrib
            "checkable_opset", "first_opset",
            "loadable_from", "newest_known_opset", "slot_names", "slots_from_onnx"]
 
-# onnx's experimental ops, removed from its spec in onnx 1.5, that onnxruntime still registers in
-# the ONNX domain from opset 1 on (onnxruntime/core/graph/contrib_ops/onnx_deprecated_opset.h:
-# Windows ML took them as production ops): models of old converters use them.
+# Ops onnxruntime loads in the ONNX domain at any opset, beyond what onnx defines there: onnx's
+# experimental ops, removed from its spec in onnx 1.5, that onnxruntime still registers from
+# opset 1 on (onnxruntime/core/graph/contrib_ops/onnx_deprecated_opset.h: Windows ML took them
+# as production ops; models of old converters use them), and two of its own.
 KEPT_BY_ONNXRUNTIME = frozenset({
     "Affine", "Crop", "DynamicSlice", "GivenTensorFill", "GRUUnit", "ImageScaler",
     "MeanVarianceNormalization", "ParametricSoftplus", "Scale", "ScaledTanh", "ThresholdedRelu",
+    # onnxruntime's own schemas in the ONNX domain from opset 1 (contrib_ops/contrib_defs.cc),
+    # which its optimizer writes (LayerNormFusion, SimplifiedLayerNormFusion) into a model it
+    # saves with optimized_model_filepath at the extended level, whatever the model's opset:
+    # its CPU kernels run them (LayerNormalization 1-16 is its contrib kernel)
+    "LayerNormalization", "SimplifiedLayerNormalization",
 })
 
 

