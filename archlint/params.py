@@ -50,7 +50,7 @@ from archlint.params_types import (
     SlotCount,
     replaced,
 )
-from archlint.patterns import einsum_weight_transposed, gemm_c, reversed_in_time
+from archlint.patterns import einsum_weight_transposed, gemm_c, is_model_input, reversed_in_time
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 from archlint.stored_copies import equal_copies, stored_tensors
@@ -254,7 +254,7 @@ def count_model(
     # only the op types that can hold a row: a node of any other op type is never counted, and
     # iter_nodes keeps model order across the types it is asked for
     row_ops = frozenset(_KINDS).union(
-        (op_type for _, op_type in QUANTIZED_OPS), ONNX_OP_OF,
+        (op_type for _, op_type in QUANTIZED_OPS), ONNX_OP_OF, (op for _, op in _FUSED),
         (layer.node.op_type for layer, _ in recurrent.values()),
         (graph.node(node_id).op_type for node_id in norms))
     calls = graph.calls_functions
@@ -552,9 +552,15 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     op = node.op_type if node.domain in ("", "ai.onnx") \
         else ONNX_OP_OF.get(node.op_type) if node.domain == CONTRIB_DOMAIN else None
     kind = None if op is None else _KINDS.get(op)
-    if op is None or kind is None or (op == "Einsum" and einsum_weight_transposed(node) is None):
+    fused = _FUSED.get((_domain(node), node.op_type))
+    if fused is not None:
+        op = node.op_type
+        kind, names = fused
+    elif op is None or kind is None or (
+            op == "Einsum" and einsum_weight_transposed(node) is None):
         return None
-    names = _SLOT_NAMES[op]
+    else:
+        names = _SLOT_NAMES[op]
     slots: list[SlotCount] = []
     notes: list[str] = []
     traces: dict[str, Trace] = {}
@@ -579,7 +585,7 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
                                basis=found.basis, sources=found.sources))
     if kind == "embedding" and len(node.inputs) > 1 and weights.named(
         node.inputs[1], node.graph
-    ):
+    ) and not _read_at_run_time(graph, node.inputs[1], node.graph):
         return None  # a constant table at constant indices: folding left over, not a lookup
     if op in _AFFINE_NORMS and _identity_affine(traces):
         slots = [replaced(slot, pytorch=0, keras=0) for slot in slots]
@@ -600,6 +606,51 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
         graph=node.graph, node=node.name, label=node.label, node_index=node.index,
         op_type=node.op_type, kind=kind, slots=tuple(slots), notes=tuple(notes),
     )
+
+
+def _domain(node: NodeInfo) -> str:
+    return "" if node.domain == "ai.onnx" else node.domain
+
+
+# onnxruntime's fused normalisations and embeddings (its saved extended level, its transformers
+# optimizer): kind, and slot names by input position ("X" and "indices": activations). The
+# bias a SkipLayerNormalization adds (input 4), FastGelu's and BiasGelu's (input 1) are the
+# bias of the MatMul before them (_bias_adds).
+_FUSED: Mapping[tuple[str, str], tuple[str, tuple[str, ...]]] = MappingProxyType({
+    ("", "SimplifiedLayerNormalization"): ("norm", ("X", "scale")),
+    (CONTRIB_DOMAIN, "SkipLayerNormalization"): ("norm", ("X", "X", "scale", "bias")),
+    (CONTRIB_DOMAIN, "SkipSimplifiedLayerNormalization"): ("norm", ("X", "X", "scale")),
+    (CONTRIB_DOMAIN, "EmbedLayerNormalization"): (
+        "embedding", ("indices", "indices", "table", "table", "table", "scale", "bias")),
+})
+# fused op -> the input that is the bias of the MatMul whose output it reads
+_FUSED_BIAS: Mapping[tuple[str, str], int] = MappingProxyType({
+    (CONTRIB_DOMAIN, "FastGelu"): 1, (CONTRIB_DOMAIN, "BiasGelu"): 1,
+    (CONTRIB_DOMAIN, "SkipLayerNormalization"): 4,
+    (CONTRIB_DOMAIN, "SkipSimplifiedLayerNormalization"): 3,
+})
+
+
+def _read_at_run_time(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether ``name`` is computed from a model input as well as from stored tensors: the
+    position ids of a BERT-style embedding, ``Slice(position_ids, 0, Shape(tokens)[1])``, a
+    stored buffer cut to the input's length (the table is a trained weight, looked up)."""
+    frontier, seen = [name], {name}
+    while frontier and len(seen) < _RUN_TIME_SEARCH:
+        tensor = frontier.pop()
+        if is_model_input(graph.tensor(tensor, scope)):
+            return True
+        producer = graph.producer(tensor, scope)
+        if producer is None or producer.graph != scope:
+            continue
+        for operand in producer.inputs:
+            if operand and operand not in seen:
+                seen.add(operand)
+                frontier.append(operand)
+    return False
+
+
+_RUN_TIME_SEARCH = 32  # tensors looked at upward from a Gather's indices
 
 
 # normalisations whose scale and bias are an optional learned affine (BatchNorm's are not)
@@ -673,6 +724,15 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
             continue
         add = _single_consumer_through_layout(weights, node.outputs[0], node.graph,
                                               through=_BIAS_PATH_OPS, limit=8)
+        position = None if add is None else _FUSED_BIAS.get((_domain(add[0]), add[0].op_type))
+        if add is not None and position is not None:
+            # the fused op adds the bias: FastGelu(x @ W, b), SkipLayerNormalization(x @ W,
+            # skip, gamma, beta, b)
+            operand = add[0].inputs[position] if position < len(add[0].inputs) else ""
+            bias = weights.named(operand, add[0].graph) if operand else None
+            if bias is not None:
+                found[node.id] = bias
+            continue
         if add is None or add[0].op_type != "Add":
             continue
         others = [t for t in add[0].inputs if t != add[1]]

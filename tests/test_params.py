@@ -544,3 +544,74 @@ ln (float[2, 4] x) => (float[2, 4] y)
     ctx = analyse(load_model(path))
     [row] = count_model(path.name, ctx.graph, ctx.layers).layers
     assert (row.total(Convention.ONNX), row.total(Convention.PYTORCH)) == (8, 8)
+
+
+# What onnxruntime's transformers optimizer and its saved extended level fuse in a BERT-style
+# encoder (Kokoro-82M's ALBERT, beside its six quantized BiLSTMs): the bias of a MatMul inside
+# FastGelu and SkipLayerNormalization, gamma and beta inside the fused norms, the three tables
+# of EmbedLayerNormalization. They were "constants, not counted".
+_FUSED_BERT = """<ir_version: 8, opset_import: ["" : 17, "com.microsoft" : 1]>
+g (int32[batch, seq] ids, int32[batch, seq] segs, float[batch, seq, 4] h) => (float[batch, seq,
+   4] y, float[batch, seq, 4] z, float[batch, seq, 4] e)
+<float[4, 4] w1 = {0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4},
+ float[4] b1 = {0.1, 0.2, 0.3, 0.4}, float[4] b2 = {0.5, 0.6, 0.7, 0.8},
+ float[4] gamma = {1.0, 1.1, 1.2, 1.3}, float[4] beta = {0.0, 0.1, 0.2, 0.3},
+ float[4] rms = {1.0, 1.0, 0.5, 0.5},
+ float[10, 4] words = {0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3,
+   0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2,
+   0.3, 0.4, 0.1, 0.2, 0.3, 0.4},
+ float[8, 4] positions = {0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2,
+   0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4},
+ float[2, 4] segments = {0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4}>
+{
+  [dense1] p = MatMul (h, w1)
+  [gelu] a = com.microsoft.FastGelu (p, b1)
+  [dense2] q = MatMul (a, w1)
+  [skipnorm] y = com.microsoft.SkipLayerNormalization (q, h, gamma, beta, b2)
+  [rmsnorm] z = SimplifiedLayerNormalization (y, rms)
+  [embed] e, mask = com.microsoft.EmbedLayerNormalization (ids, segs, words, positions,
+      segments, gamma, beta)
+}"""
+
+
+def test_onnxruntimes_fused_ops_count_the_weights_they_fuse(tmp_path: Path) -> None:
+    path = tmp_path / "fused.onnx.txt"
+    path.write_text(_FUSED_BERT)
+    (model,) = count_paths([str(path)])
+    rows = {row.label: {slot.slot: slot.elements for slot in row.slots} for row in model.layers}
+    assert rows["dense1"] == {"weight": 16, "bias": 4}  # FastGelu(x @ w1, b1)
+    assert rows["dense2"]["bias"] == 4  # SkipLayerNormalization(x @ w1, h, gamma, beta, b2)
+    assert rows["skipnorm"] == {"scale": 4, "bias": 4}
+    assert rows["rmsnorm"] == {"scale": 4}
+    assert [(r.label, r.kind) for r in model.layers][-1] == ("embed", "embedding")
+    # w1 16, b1 4, b2 4, gamma 4, beta 4, rms 4, words 40, positions 32, segments 8
+    assert model.total(Convention.ONNX) == model.total(Convention.PYTORCH) == 116
+
+
+# An HF BERT/ALBERT export: position ids are a stored buffer cut to the input's length
+_POSITION_TABLE = """<ir_version: 8, opset_import: ["" : 17]>
+g (int64[1, seq] tokens) => (float[1, seq, 2] y)
+<float[5, 2] word = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0},
+ float[4, 2] pos = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8},
+ int64[1, 4] position_ids = {0, 1, 2, 3}, int64[1] zero = {0}, int64[1] one = {1},
+ int64 idx1 = {1}>
+{
+  we = Gather (word, tokens)
+  shp = Shape (tokens)
+  length = Gather (shp, idx1)
+  ends = Unsqueeze (length, zero)
+  pids = Slice (position_ids, zero, ends, one)
+  pe = Gather (pos, pids)
+  y = Add (we, pe)
+}"""
+
+
+def test_a_position_table_read_at_ids_cut_to_the_input_length_is_an_embedding(
+        tmp_path: Path) -> None:
+    """The ids are a stored buffer, but cut to a length read from the input: a lookup of a
+    trained table (a constant table at constant indices is folding left over, not counted)."""
+    path = tmp_path / "positions.onnx.txt"
+    path.write_text(_POSITION_TABLE)
+    (model,) = count_paths([str(path)])
+    assert [(row.kind, row.total(Convention.PYTORCH)) for row in model.layers] == [
+        ("embedding", 10), ("embedding", 8)]
