@@ -19,7 +19,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 from archlint.engine import Linter
 from archlint.registry import load_rules, select_rules
 
-from .conftest import FIXTURES, lint_text
+from .conftest import FIXTURES, invoke, lint_text
 from .layout_support import codes_and_nodes, fixture_model, lint, run_ort
 
 EXPORTED = FIXTURES / "exported"
@@ -646,3 +646,18 @@ def test_a_head_after_the_layer_declared_with_the_example_length_is_al316(
     assert run_ort(model, {"seq": 7, "batch": 2})["y"].shape == (7, 2, 2)
     # declared with the symbol: nothing to say
     assert list(lint_text(_HEAD_AFTER_GRU, tmp_path, ["AL316"])) == []
+
+
+def test_al316_reads_the_gemm_of_a_last_step_head() -> None:
+    """fixtures/AL316/last_step_gemm_dynamo.onnx (torch 2.13 dynamo, dynamic_axes on the
+    batch): ``fc(out[:, -1, :])`` is a Gemm whose output is declared ``[1, 4]`` while X's
+    batch is dynamic. AL316 read MatMul and Add heads only; onnxruntime returns [2, 4]."""
+    path = FIXTURES / "AL316" / "last_step_gemm_dynamo.onnx"
+    result = invoke("lint", str(path), "--format", "json")
+    [finding] = json.loads(result.stdout)["models"][0]["findings"]
+    assert (finding["code"], finding["severity"], finding["location"]["node"]) == (
+        "AL316", "warning", "node_linear")
+    assert (finding["expected"], finding["actual"]) == ("[batch_size, 4]", "[1, 4]")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    [y] = session.run(None, {"input": np.zeros((2, 7, 5), np.float32)})
+    assert y.shape == (2, 4)

@@ -5,6 +5,7 @@ from collections.abc import Iterator, Sequence
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo, TensorInfo
+from archlint.patterns import attr_int
 from archlint.shapes import Dim, Shape, format_shape, is_invented_symbol
 from archlint_rules._layout import (
     LAYOUT_OPS,
@@ -21,7 +22,8 @@ class DeclaredShapeFixesDynamicAxis(Rule):
     ## What it does
     Looks at the layout nodes downstream of an LSTM, GRU or RNN (Transpose, Identity, Cast),
     and at a head that makes a graph output by a product with a matrix or a bias (MatMul by
-    a ``[K, N]`` weight keeps the leading axes; Add, Sub, Mul or Div by numbers that
+    a ``[K, N]`` weight keeps the leading axes, as a Gemm keeps its first, torch's
+    ``fc(out[:, -1, :])``; Add, Sub, Mul or Div by numbers that
     broadcast into the data keeps its shape), and works out, from the shape of the data they
     read, the shape they make. It reports a node whose output the model declares (in
     ``value_info`` or as a graph output) with a number where that shape has a dynamic axis
@@ -118,7 +120,7 @@ class DeclaredShapeFixesDynamicAxis(Rule):
 
 
 # besides the layout ops: a product by a matrix and a bias, which keep the leading axes
-_HEADS = frozenset({"Add", "Sub", "Mul", "Div", "MatMul"})
+_HEADS = frozenset({"Add", "Sub", "Mul", "Div", "MatMul", "Gemm"})
 
 
 def _made_by_product_or_bias(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
@@ -127,7 +129,11 @@ def _made_by_product_or_bias(ctx: RuleContext, node: NodeInfo) -> tuple[TensorIn
     known numbers that broadcast into x without growing it (x's shape); None otherwise. A
     head after a recurrent layer (nvidia-modelopt's int4 export of a GRU and Linear declares
     ``y = Add(MatMul(..), bias)`` with the example's length)."""
-    if node.domain not in ("", "ai.onnx") or len(node.inputs) != 2 or not all(node.inputs):
+    if node.domain not in ("", "ai.onnx"):
+        return None
+    if node.op_type == "Gemm":
+        return _made_by_gemm(ctx, node)
+    if len(node.inputs) != 2 or not all(node.inputs):
         return None
     graph = ctx.graph
     first, second = (graph.tensor(name, node.graph) for name in node.inputs)
@@ -184,3 +190,21 @@ def _fused_by_onnxruntime(ctx: RuleContext, declared: TensorInfo) -> NodeInfo | 
                 and bias.dtype == declared.dtype:
             return consumer
     return None
+
+
+def _made_by_gemm(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
+    """(A, [M, N]) for ``Gemm(A, B, C)`` with A the data (transA=0: M is A's first axis) and
+    B a weight of known N (torch's nn.Linear on a 2-D input: ``fc(out[:, -1, :])``, the
+    many-to-one head, is a Gemm with transB=1)."""
+    if len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1] \
+            or attr_int(node, "transA"):
+        return None
+    data = ctx.graph.tensor(node.inputs[0], node.graph)
+    weight = ctx.graph.tensor(node.inputs[1], node.graph)
+    if data is None or weight is None or data.shape is None or weight.shape is None \
+            or len(data.shape) != 2 or len(weight.shape) != 2:
+        return None
+    columns = weight.shape[0] if attr_int(node, "transB") else weight.shape[1]
+    if not isinstance(columns, int):
+        return None
+    return data, (data.shape[0], columns)
