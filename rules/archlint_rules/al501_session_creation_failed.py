@@ -63,6 +63,15 @@ class SessionCreationFailed(RuntimeRule):
                 expected="external data inside the model's folder", actual=run.not_run,
                 help="Move the external data files next to the model (or below its folder) "
                 "and point the locations at them; the static findings name each tensor.")
+        elif run.not_run_needs:  # archlint's limit, not the model's fault
+            flags = " ".join(f"--input '{name}=[...]'" for name in run.not_run_needs)
+            yield ctx.finding(
+                self, None, f"onnxruntime was not given the model: {run.not_run}",
+                severity=Severity.WARNING,
+                expected="inputs archlint can draw, or given values",
+                actual=f"no values for {', '.join(repr(n) for n in run.not_run_needs)}",
+                help=f"Give the text the model takes ({flags}, a .npy of strings, or "
+                "--inputs FILE.npz) and run again; a model that was not run has not passed.")
         else:
             yield ctx.finding(
                 self, None, f"onnxruntime was not given the model: {run.not_run}",
