@@ -602,9 +602,12 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     if node.op_type == "BatchNormalization":
         notes.append("running mean and variance are PyTorch buffers (not parameters); "
                      "Keras counts them (non-trainable weights)")
+    blocked = node.domain == NCHWC_DOMAIN
     return LayerParams(
         graph=node.graph, node=node.name, label=node.label, node_index=node.index,
         op_type=node.op_type, kind=kind, slots=tuple(slots), notes=tuple(notes),
+        unsupported=MappingProxyType(dict.fromkeys((Convention.PYTORCH, Convention.KERAS),
+                                                   _BLOCKED) if blocked else {}),
     )
 
 
@@ -612,6 +615,7 @@ def _domain(node: NodeInfo) -> str:
     return "" if node.domain == "ai.onnx" else node.domain
 
 
+NCHWC_DOMAIN = "com.microsoft.nchwc"
 # onnxruntime's fused normalisations and embeddings (its saved extended level, its transformers
 # optimizer): kind, and slot names by input position ("X" and "indices": activations). The
 # bias a SkipLayerNormalization adds (input 4), FastGelu's and BiasGelu's (input 1) are the
@@ -622,7 +626,13 @@ _FUSED: Mapping[tuple[str, str], tuple[str, tuple[str, ...]]] = MappingProxyType
     (CONTRIB_DOMAIN, "SkipSimplifiedLayerNormalization"): ("norm", ("X", "X", "scale")),
     (CONTRIB_DOMAIN, "EmbedLayerNormalization"): (
         "embedding", ("indices", "indices", "table", "table", "table", "scale", "bias")),
+    # ORT_ENABLE_ALL: a Conv in onnxruntime's channel-blocked layout, its weight reordered
+    (NCHWC_DOMAIN, "Conv"): ("conv", ("X", "weight", "bias")),
 })
+_BLOCKED = ("a Conv in onnxruntime's channel-blocked (NCHWc) layout, as its highest "
+            "optimization level saves it (hardware specific): the weight is stored reordered "
+            "and padded to whole blocks of channels, so its framework count is not known; "
+            "count the model saved below ORT_ENABLE_ALL")
 # fused op -> the input that is the bias of the MatMul whose output it reads
 _FUSED_BIAS: Mapping[tuple[str, str], int] = MappingProxyType({
     (CONTRIB_DOMAIN, "FastGelu"): 1, (CONTRIB_DOMAIN, "BiasGelu"): 1,
