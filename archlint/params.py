@@ -37,7 +37,13 @@ from archlint.params_native import (
     resolve_recurrent_weights,
     traced_note,
 )
-from archlint.params_quantized import QUANTIZED_OPS, count_quantized, quantized_bias, quantized_op
+from archlint.params_quantized import (
+    FUSED_BIAS,
+    QUANTIZED_OPS,
+    count_quantized,
+    quantized_bias,
+    quantized_op,
+)
 from archlint.params_types import (
     CONVENTIONS,
     LAYOUT_OPS,
@@ -619,7 +625,8 @@ NCHWC_DOMAIN = "com.microsoft.nchwc"
 # onnxruntime's fused normalisations and embeddings (its saved extended level, its transformers
 # optimizer): kind, and slot names by input position ("X" and "indices": activations). The
 # bias a SkipLayerNormalization adds (input 4), FastGelu's and BiasGelu's (input 1) are the
-# bias of the MatMul before them (_bias_adds).
+# bias of the MatMul before them (_bias_adds; params_quantized.FUSED_BIAS, where the product
+# is quantized).
 _FUSED: Mapping[tuple[str, str], tuple[str, tuple[str, ...]]] = MappingProxyType({
     ("", "SimplifiedLayerNormalization"): ("norm", ("X", "scale")),
     (CONTRIB_DOMAIN, "SkipLayerNormalization"): ("norm", ("X", "X", "scale", "bias")),
@@ -633,12 +640,6 @@ _BLOCKED = ("a Conv in onnxruntime's channel-blocked (NCHWc) layout, as its high
             "optimization level saves it (hardware specific): the weight is stored reordered "
             "and padded to whole blocks of channels, so its framework count is not known; "
             "count the model saved below ORT_ENABLE_ALL")
-# fused op -> the input that is the bias of the MatMul whose output it reads
-_FUSED_BIAS: Mapping[tuple[str, str], int] = MappingProxyType({
-    (CONTRIB_DOMAIN, "FastGelu"): 1, (CONTRIB_DOMAIN, "BiasGelu"): 1,
-    (CONTRIB_DOMAIN, "SkipLayerNormalization"): 4,
-    (CONTRIB_DOMAIN, "SkipSimplifiedLayerNormalization"): 3,
-})
 
 
 def _read_at_run_time(graph: ModelGraph, name: str, scope: str) -> bool:
@@ -734,7 +735,7 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
             continue
         add = _single_consumer_through_layout(weights, node.outputs[0], node.graph,
                                               through=_BIAS_PATH_OPS, limit=8)
-        position = None if add is None else _FUSED_BIAS.get((_domain(add[0]), add[0].op_type))
+        position = None if add is None else FUSED_BIAS.get((_domain(add[0]), add[0].op_type))
         if add is not None and position is not None:
             # the fused op adds the bias: FastGelu(x @ W, b), SkipLayerNormalization(x @ W,
             # skip, gamma, beta, b)

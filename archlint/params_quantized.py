@@ -134,6 +134,13 @@ def _operand(
     return found
 
 
+# onnxruntime's fused ops that add the bias of the product they read, and its position
+FUSED_BIAS: Mapping[tuple[str, str], int] = MappingProxyType({
+    (_MS, "FastGelu"): 1, (_MS, "BiasGelu"): 1, (_MS, "SkipLayerNormalization"): 4,
+    (_MS, "SkipSimplifiedLayerNormalization"): 3,
+})
+
+
 def quantized_bias(
     graph: ModelGraph, node: NodeInfo, weight_of: Callable[[TensorInfo | None], Trace | None],
 ) -> tuple[SlotCount, ...]:
@@ -161,6 +168,12 @@ def quantized_bias(
             others = [name for name in consumer.inputs if name != tensor]
             found = _stored_bias(graph, others[0], node.graph, weight_of) \
                 if len(others) == 1 else None
+            return () if found is None else (_slot("bias", *found, framework=True),)
+        position = FUSED_BIAS.get((consumer.domain, consumer.op_type))
+        if position is not None and node.op_type != "QLinearMatMul":
+            # onnxruntime's fused op adds the bias: FastGelu(x @ W, b)
+            operand = consumer.inputs[position] if position < len(consumer.inputs) else ""
+            found = _stored_bias(graph, operand, node.graph, weight_of) if operand else None
             return () if found is None else (_slot("bias", *found, framework=True),)
         moves = consumer.op_type in LAYOUT_OPS and consumer.domain in ("", "ai.onnx") \
             and consumer.inputs[:1] == (tensor,)

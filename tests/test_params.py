@@ -645,3 +645,28 @@ g (float[1, 8, 12, 12] x) => (float[1, 16, 12, 12] y)
     assert row.total(Convention.ONNX) is not None and row.total(Convention.ONNX) >= 16 * 8 * 9
     assert set(row.unsupported) == {Convention.PYTORCH, Convention.KERAS}
     assert "channel-blocked (NCHWc)" in row.unsupported[Convention.PYTORCH]
+
+
+def test_the_bias_a_fastgelu_adds_to_a_quantized_product_is_its_row(tmp_path: Path) -> None:
+    """onnxruntime's quantize_dynamic makes the MatMul before a FastGelu a MatMulInteger (then
+    Cast, Mul of the scales): the bias FastGelu adds is that row's (Kokoro-82M int8's ALBERT:
+    2,048 of them were 'constants, not counted')."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    weights = ", ".join(f"{(k % 7 - 3) / 10}" for k in range(64))
+    source = tmp_path / "gelu.onnx"
+    onnx.save(onnx.parser.parse_model(f"""<ir_version: 8,
+  opset_import: ["" : 17, "com.microsoft" : 1]>
+g (float[2, 8] h) => (float[2, 8] y)
+<float[8, 8] w = {{{weights}}}, float[8] b = {{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8}}>
+{{
+  p = MatMul (h, w)
+  y = com.microsoft.FastGelu (p, b)
+}}"""), source)
+    quantized = tmp_path / "gelu.qdyn.onnx"
+    quantize_dynamic(str(source), str(quantized), weight_type=QuantType.QInt8)
+    assert any(n.op_type == "MatMulInteger" for n in onnx.load(quantized).graph.node)
+    (model,) = count_paths([str(quantized)])
+    [row] = model.layers
+    assert {slot.slot: slot.elements for slot in row.slots}["bias"] == 8
+    assert model.total(Convention.PYTORCH) == 64 + 8
