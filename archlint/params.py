@@ -935,6 +935,7 @@ def _moments_affine(weights: _Weights, mean: NodeInfo) -> _Affine | None:
     frontier = [mean.outputs[0]]
     seen = {mean.id}
     gamma: tuple[str, Trace] | None = None
+    found: _Affine | None = None
     while frontier and len(region) < _MAX_NORM_NODES:
         tensor = frontier.pop(0)
         for consumer in graph.consumers_of(tensor, mean.graph):
@@ -944,14 +945,21 @@ def _moments_affine(weights: _Weights, mean: NodeInfo) -> _Affine | None:
             region.append(consumer)
             if consumer.op_type == "Mul" and gamma is None:
                 gamma = _vector_operand(weights, consumer, tensor)
-            if consumer.op_type in ("Add", "Sub") and gamma is not None:
+            if consumer.op_type in ("Add", "Sub") and gamma is not None and found is None:
                 beta = _vector_operand(weights, consumer, tensor)
                 if beta is not None:
-                    reads_x = any(x in n.inputs for n in region)
-                    has_root = any(n.op_type in _ROOT_OPS for n in region)
-                    return (gamma, beta) if reads_x and has_root else None
+                    # the root may come later in the walk: Keras's InstantLayerNorm (DTLN)
+                    # subtracts the mean twice, one Sub for the square, one for the Div
+                    found = (gamma, beta)
+                    continue
             frontier.extend(t for t in consumer.outputs if t)
-    return None
+        if found is not None and any(n.op_type in _ROOT_OPS for n in region):
+            break
+    if found is None:
+        return None
+    reads_x = any(x in n.inputs for n in region)
+    has_root = any(n.op_type in _ROOT_OPS for n in region)
+    return found if reads_x and has_root else None
 
 
 def _uncounted(

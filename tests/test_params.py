@@ -670,3 +670,35 @@ g (float[2, 8] h) => (float[2, 8] y)
     [row] = model.layers
     assert {slot.slot: slot.elements for slot in row.slots}["bias"] == 8
     assert model.total(Convention.PYTORCH) == 64 + 8
+
+
+# DTLN's InstantLayerNormalization (a Keras layer, through onnxmltools): x - mean computed
+# twice, one Sub for the variance, one for the Div
+_MEAN_SUBTRACTED_TWICE = """<ir_version: 8, opset_import: ["" : 11]>
+g (float[1, 1, 4] x) => (float[1, 1, 4] y)
+<float[4] gamma = {1.0, 0.9, 1.1, 1.2}, float[4] beta = {0.0, 0.1, -0.1, 0.2},
+ float eps = {0.0000001}>
+{
+  mean = ReduceMean <axes: ints = [-1]> (x)
+  centred_1 = Sub (x, mean)
+  centred = Sub (x, mean)
+  square = Mul (centred, centred)
+  var = ReduceMean <axes: ints = [-1]> (square)
+  shifted = Add (var, eps)
+  std = Sqrt (shifted)
+  normed = Div (centred_1, std)
+  scaled = Mul (normed, gamma)
+  y = Add (scaled, beta)
+}"""
+
+
+def test_a_norm_that_subtracts_the_mean_twice_is_one_layer_norm(tmp_path: Path) -> None:
+    """The walk from the ReduceMean meets gamma and beta (after the Div of one Sub) before the
+    root (after the square of the other): the norm was missed and its 512 weights left among
+    the constants in DTLN's second model."""
+    path = tmp_path / "instant_norm.onnx.txt"
+    path.write_text(_MEAN_SUBTRACTED_TWICE)
+    (model,) = count_paths([str(path)])
+    [row] = model.layers
+    assert (row.op_type, row.kind) == ("LayerNormalization", "norm")
+    assert {slot.slot: slot.elements for slot in row.slots} == {"scale": 4, "bias": 4}
