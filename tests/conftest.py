@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -23,6 +24,14 @@ ARCHLINT = [sys.executable, "-m", "archlint"]
 def invoke(*args: str) -> Result:
     """Run the CLI in-process (fast); exit code and output as a user sees them."""
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def params_by_stem(folder: Path) -> dict[str, dict[str, Any]]:
+    """``archlint params --format json`` of every model in ``folder``, by file stem."""
+    result = invoke("params", str(folder), "--format", "json")
+    assert result.exit_code == 0, result.output
+    return {model["path"].rsplit("/", 1)[-1].removesuffix(".onnx"): model
+            for model in json.loads(result.output)["models"]}
 
 
 def folder_findings(folder: Path) -> list[tuple[str, str, str]]:

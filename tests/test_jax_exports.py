@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import FIXTURES, invoke
+from .conftest import FIXTURES, params_by_stem
 
 HERE = FIXTURES / "jax"
 MANIFEST = json.loads((HERE / "manifest.json").read_text())["models"]
@@ -29,10 +29,7 @@ LEFT = {
 
 @pytest.fixture(scope="module")
 def reports() -> dict[str, dict[str, Any]]:
-    result = invoke("params", str(HERE), "--format", "json")
-    assert result.exit_code == 0, result.output
-    return {model["path"].rsplit("/", 1)[-1].removesuffix(".onnx"): model
-            for model in json.loads(result.output)["models"]}
+    return params_by_stem(HERE)
 
 
 def test_every_committed_model_is_in_the_manifest() -> None:

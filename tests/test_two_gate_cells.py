@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from .conftest import FIXTURES, invoke
+from .conftest import FIXTURES, invoke, params_by_stem
 
 HERE = FIXTURES / "two_gate"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((HERE / "manifest.json").read_text())
@@ -25,10 +25,7 @@ DYNAMIC = {"ligru_classic": "/rnn/rnn.0/w/MatMul", "ligru_bi_classic": "/rnn/rnn
 
 @pytest.fixture(scope="module")
 def counted() -> dict[str, dict[str, Any]]:
-    result = invoke("params", str(HERE), "--format", "json")
-    assert result.exit_code == 0, result.output
-    return {model["path"].rsplit("/", 1)[-1].removesuffix(".onnx"): model
-            for model in json.loads(result.output)["models"]}
+    return params_by_stem(HERE)
 
 
 def test_every_committed_model_is_in_the_manifest() -> None:
