@@ -495,3 +495,21 @@ g (int64[batch, seq] ids) => (float[seq, 1, batch, 3] Y)
     [spec] = checked.run.inputs
     assert spec.values == "ints in [0, 1] (indices into 'emb' (axis 0 has 2))"
     assert [f.code for f in checked.findings] == []
+
+
+def test_a_dim_that_is_an_expression_of_another_follows_it() -> None:
+    """fixtures/dynamo_derived/ (torch 2.13 dynamo, ``dynamic_shapes`` with ``time + 4``):
+    f is declared ``[batch, "time + 4", 1]``. Bound as a symbol of its own (5, then swept
+    alone), its Concat with x failed at time 7 and made an AL513 error on a model that
+    matches torch at every length. It is bound at time + 4 and follows time's sweep."""
+    here = FIXTURES / "dynamo_derived"
+    manifest = json.loads((here / "manifest.json").read_text())
+    assert manifest["inputs"]["f"] == ["batch", "time + 4", 1]
+    assert all(manifest["ort_matches_torch"].values())
+    result = run_one(here / "lstm_horizon_dynamo.onnx")
+    assert [f.code for f in result.findings] == []
+    assert result.run.binding == "batch=2, time=5, time + 4=9"
+    assert result.run.sweep_lines() == (
+        "batch 2 -> 3 (batch=3, time=5, time + 4=9): ok",
+        "time 5 -> 7 (batch=2, time=7, time + 4=11): ok",
+    )

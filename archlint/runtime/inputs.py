@@ -74,6 +74,9 @@ class Binding:
     unused: tuple[str, ...] = ()  # --dim names this model does not have
     groups: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (role, keys), every key once
     user: frozenset[str] = frozenset()
+    # symbols that are expressions of others (torch's dynamo writes ``time + 4`` for
+    # Dim("time") + 4): their values follow the others', in every sweep too
+    derived: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if not self.values:
@@ -343,6 +346,10 @@ def bind_dims(
             key = axis_key(name, axis) if dim is None else dim
             if isinstance(key, str) and key not in keys:
                 keys.append(key)
+    derived = [key for key in keys
+               if (uses := _expression_names(key)) and uses <= set(keys) - {key}]
+    ordered = keys
+    keys = [key for key in keys if key not in derived]
     groups = _Groups()
     group_role: dict[str | int, str] = {}
     for tied_role, tied in tied_dims(graph, layers):
@@ -415,10 +422,55 @@ def bind_dims(
             origin[key] = chosen[1] + (tie if index == 0 else f", tied to {names[0]}")
         out_groups.append((role or ("unnamed" if all(map(_is_axis_key, names)) else "other"),
                            tuple(names)))
-    values = {k: values[k] for k in keys if k in values}
+    for key in derived:
+        computed = _evaluate(key, values)
+        if computed is not None and computed >= 0:
+            values[key] = computed
+            origin[key] = f"follows {', '.join(sorted(_expression_names(key) or ()))}"
+    values = {k: values[k] for k in ordered if k in values}
     unused = tuple(sorted(set(requested) - used))
     return Binding(values, {k: origin[k] for k in values}, unused, tuple(out_groups),
-                   frozenset(user))
+                   frozenset(user), tuple(k for k in derived if k in values))
+
+
+def _expression_names(symbol: str) -> frozenset[str] | None:
+    """The names an arithmetic expression of other dims uses (``time + 4``, ``2*s0``,
+    ``(s1 - 1)//2``); None for a plain name or anything else."""
+    try:
+        tree = ast.parse(symbol, mode="eval").body
+    except (SyntaxError, ValueError):
+        return None
+    if not isinstance(tree, ast.BinOp):
+        return None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif not isinstance(node, ast.BinOp | ast.Constant | ast.operator | ast.Load) or (
+                isinstance(node, ast.Constant) and type(node.value) is not int):
+            return None
+    return frozenset(names) or None
+
+
+def _evaluate(symbol: str, values: Mapping[str, int]) -> int | None:
+    """The value of an expression of dims (``_expression_names``) at ``values``."""
+    def value(node: ast.expr) -> int:
+        if isinstance(node, ast.Name):
+            return values[node.id]
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.BinOp):
+            left, right = value(node.left), value(node.right)
+            operations = {ast.Add: int.__add__, ast.Sub: int.__sub__, ast.Mult: int.__mul__,
+                          ast.FloorDiv: int.__floordiv__, ast.Mod: int.__mod__}
+            operation = operations.get(type(node.op))
+            if operation is not None:
+                return int(operation(left, right))
+        raise ValueError(symbol)
+    try:
+        return value(ast.parse(symbol, mode="eval").body)
+    except (KeyError, ValueError, ZeroDivisionError, SyntaxError):
+        return None
 
 
 def _is_axis_key(key: str) -> bool:
@@ -466,8 +518,12 @@ def sweep_bindings(binding: Binding) -> list[tuple[str, str, int, int, Binding]]
 def _swept(binding: Binding, sizes: Mapping[str, int]) -> Binding:
     """``binding`` with the dims of ``sizes`` at those sizes, said to come from the sweep."""
     values = {k: sizes.get(k, v) for k, v in binding.values.items()}
+    for key in binding.derived:  # an expression of the swept dims follows them
+        computed = _evaluate(key, values)
+        if computed is not None and computed >= 0:
+            values[key] = computed
     origin = {k: ("sweep" if k in sizes else o) for k, o in binding.origin.items()}
-    return Binding(values, origin, (), binding.groups, binding.user)
+    return Binding(values, origin, (), binding.groups, binding.user, binding.derived)
 
 
 def joint_sweeps(
