@@ -18,7 +18,8 @@ from archlint.onnx_protos import onnx_version
 
 __all__ = ["KEPT_BY_ONNXRUNTIME", "attribute_versions", "attributes_at", "attributes_from_onnx",
            "checkable_opset", "first_opset",
-           "loadable_from", "newest_known_opset", "slot_names", "slots_from_onnx"]
+           "loadable_from", "newest_known_opset", "required_from_onnx", "required_inputs",
+           "slot_names", "slots_from_onnx"]
 
 # Ops onnxruntime loads in the ONNX domain at any opset, beyond what onnx defines there: onnx's
 # experimental ops, removed from its spec in onnx 1.5, that onnxruntime still registers from
@@ -96,6 +97,32 @@ def slot_names(domain: str, op_type: str) -> tuple[tuple[str, ...], tuple[str, .
     except Exception:  # unknown op or domain: slots are positional only
         return ((), ())
     return tuple(p.name for p in schema.inputs), tuple(p.name for p in schema.outputs)
+
+
+def required_inputs(op_type: str) -> tuple[int, ...]:
+    """The input positions every version of ``op_type`` (ONNX domain) requires (single, not
+    optional nor variadic): an empty name there is no omitted optional input, and onnxruntime
+    refuses the node."""
+    if onnx_version() == onnx_ops_table.ONNX_VERSION:
+        return onnx_ops_table.REQUIRED_INPUTS.get(op_type, ())
+    return required_from_onnx().get(op_type, ())
+
+
+@lru_cache(maxsize=1)
+def required_from_onnx() -> dict[str, tuple[int, ...]]:
+    """op type -> the input positions that are single (required) in all of its schemas in the
+    ONNX domain, from onnx.defs."""
+    from onnx import defs
+
+    required: dict[str, set[int]] = {}
+    for schema in defs.get_all_schemas_with_history():
+        if schema.domain not in ("", "ai.onnx"):
+            continue
+        single = {k for k, formal in enumerate(schema.inputs)
+                  if formal.option == defs.OpSchema.FormalParameterOption.Single}
+        required[schema.name] = required[schema.name] & single \
+            if schema.name in required else single
+    return {name: tuple(sorted(positions)) for name, positions in required.items()}
 
 
 def slots_from_onnx() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:

@@ -18,7 +18,7 @@ import onnx
 from archlint_rules._schema import from_onnx
 from docgen import write_or_check
 
-from archlint.onnx_ops import attributes_from_onnx, slots_from_onnx
+from archlint.onnx_ops import attributes_from_onnx, required_from_onnx, slots_from_onnx
 from archlint.onnx_ops import from_onnx as from_onnx_ops
 
 TABLE = Path(__file__).resolve().parents[1] / "rules" / "archlint_rules" / "_schema_table.py"
@@ -67,6 +67,8 @@ def ops_table_text() -> str:
                     for op, names in sorted(slots_from_onnx().items()))
     attributes = "".join(f'    "{op}": {versions!r},\n'
                          for op, versions in attributes_from_onnx().items())
+    required = "".join(f'    "{op}": {positions!r},\n'
+                       for op, positions in sorted(required_from_onnx().items()) if positions)
     return (
         "# ruff: noqa: E501\n"
         '"""The first opset of the ONNX domain that defines each op type, and the names of its\n'
@@ -81,7 +83,9 @@ def ops_table_text() -> str:
         "SLOT_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {\n" + slots + "}\n\n"
         "# the attribute names of each version, for the ops whose versions differ (AL007)\n"
         "ATTRIBUTES: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {\n" + attributes
-        + "}\n"
+        + "}\n\n"
+        "# the input positions every version requires (single in all its schemas; AL004)\n"
+        "REQUIRED_INPUTS: dict[str, tuple[int, ...]] = {\n" + required + "}\n"
     )
 
 

@@ -534,3 +534,22 @@ def test_a_click_parameter_error_escapes_the_path_it_quotes(tmp_path: Path) -> N
     assert control_characters(proc.stderr) == []
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("archlint: error:")]
     assert "x\\n::error::forged" in line
+
+
+def test_an_empty_name_at_a_required_input_is_al004() -> None:
+    """fixtures/AL004/empty_input_classic.onnx (torch 2.13's classic exporter on
+    pytorch-forecasting's lagged-target assignment): ``Add('', '')`` and ``Expand('', shape)``.
+    An empty name marks an omitted optional input; at an input every version of the op
+    requires, it is a missing tensor: onnxruntime refuses the graph, and the static lint gave
+    only AL001's warning."""
+    import onnxruntime as ort
+
+    path = FIXTURES / "AL004" / "empty_input_classic.onnx"
+    with pytest.raises(Exception, match="INVALID_GRAPH"):
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    code, out, _ = _run("lint", str(path), "--select", "AL004")
+    assert code == 1
+    lines = [line for line in out.splitlines() if ": AL004 error: " in line]
+    assert [line.split(": AL004 error: ")[1].split(" has no tensor")[0] for line in lines] == [
+        "Add '/Add'", "Expand '/Expand'", "Expand '/Expand_1'"]
+    assert "has no tensor at input 0, 1, which Add requires" in lines[0]

@@ -38,6 +38,10 @@ def test_the_op_table_is_onnx_defs() -> None:
     assert (onnx_ops.first_opset("LayerNormalization"), onnx_ops.first_opset("ReverseSequence"),
             onnx_ops.first_opset("ReverseV2")) == (17, 10, None)
     assert onnx_ops.newest_known_opset() == onnx.defs.onnx_opset_version()
+    # the inputs every version requires (AL004): Loop's M and cond are optional, Slice's
+    # starts and ends arrived as inputs in opset 10
+    assert [onnx_ops.required_inputs(op) for op in ("Add", "Loop", "Slice", "LSTM", "Concat")] \
+        == [(0, 1), (), (0,), (0, 1, 2), ()]
 
 
 def test_the_op_table_is_up_to_date() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Location, Rule, RuleContext, Severity
+from archlint.onnx_ops import required_inputs
 from archlint_rules._layout import node_text, others_text
 
 
@@ -14,7 +15,9 @@ class UndefinedTensor(Rule):
     (a Loop or If body reads its enclosing graph's tensors): a node's output, an initializer
     (sparse ones too) or a graph input. A name none of them defines is reported once per graph,
     at the first node that reads it, or at the graph output that returns it. Omitted optional
-    inputs (empty names) are not reads.
+    inputs (empty names) are not reads; an empty name where every version of the op requires
+    an input (``Add('', '')``, the first input of an ``Expand``) is reported too: that input
+    has no value either.
 
     ## Why is this bad?
     The tensor has no value: onnxruntime refuses to load the model (``Node (...) input arg
@@ -62,3 +65,30 @@ class UndefinedTensor(Rule):
                 f"{node_text(node)} reads {name!r}{also}, which no node, initializer or graph "
                 "input defines: the model cannot be loaded",
                 input=str(slot), tensor=name, expected=expected, actual=actual, help=fix)
+        yield from self._empty_required(ctx)
+
+    def _empty_required(self, ctx: RuleContext) -> Iterator[Finding]:
+        """Nodes of the ONNX domain with an empty name at an input every version of their op
+        requires (torch's classic export of an advanced-index assignment writes
+        ``Add('', '')``: pytorch-forecasting's DeepAR): onnx.checker says the input 'is marked
+        single but has an empty string', onnxruntime refuses the graph."""
+        ops = frozenset(op for op in ctx.graph.op_types if required_inputs(op))
+        for node in ctx.graph.iter_nodes(ops):
+            if node.domain not in ("", "ai.onnx") or ctx.graph.calls_function(node):
+                continue
+            empty = [k for k in required_inputs(node.op_type)
+                     if k < len(node.inputs) and not node.inputs[k]]
+            if not empty:
+                continue
+            slots = ", ".join(str(k) for k in empty)
+            yield ctx.finding(
+                self, node,
+                f"{node_text(node)} has no tensor at input {slots}, which {node.op_type} "
+                "requires (an empty name marks an omitted optional input only): the model "
+                "cannot be loaded",
+                input=str(empty[0]),
+                expected=f"a tensor at input {slots} ({node.op_type} requires it)",
+                actual=f"input {slots} empty",
+                help="Re-export the model (torch's classic exporter writes an empty input for "
+                "some advanced-index assignments, x[idx] = y: rewrite it with index_put or "
+                "scatter, or export with dynamo=True); onnx.checker.check_model names the node.")
