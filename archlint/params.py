@@ -459,13 +459,15 @@ def _partly_shared(
 
 
 def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str]) -> bool:
-    """A recognised cell's bias that an earlier layer read, while its kernels are its own.
+    """A recurrent layer's bias that an earlier layer read, while its kernels are its own.
 
     Keras and PyTorch never share just the bias of a recurrent layer (reusing a layer shares
-    all its weights), so a shared bias next to unshared kernels is the exporter's doing.
+    all its weights), so a shared bias next to unshared kernels is the exporter's doing:
+    tf2onnx merges equal constants; torch's exporters store equal parameters once (a stack
+    of nn.LSTM layers whose biases a Keras-like init made equal: one initializer both LSTM
+    nodes read, or an Identity copy named after each).
     """
-    return (layer is not None and layer.cell is not None and entry.slot == "B"
-            and "W" in owned and "R" in owned)
+    return (layer is not None and entry.slot == "B" and "W" in owned and "R" in owned)
 
 
 def count_recurrent_layer(

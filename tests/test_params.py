@@ -702,3 +702,17 @@ def test_a_norm_that_subtracts_the_mean_twice_is_one_layer_norm(tmp_path: Path) 
     [row] = model.layers
     assert (row.op_type, row.kind) == ("LayerNormalization", "norm")
     assert {slot.slot: slot.elements for slot in row.slots} == {"scale": 4, "bias": 4}
+
+
+@pytest.mark.parametrize("exporter", ["classic", "dynamo"])
+def test_biases_an_exporter_stored_once_for_two_lstm_layers_count_in_each(
+        exporter: str) -> None:
+    """fixtures/merged_biases/ (torch 2.13, a 2-layer nn.LSTM whose layers' biases a
+    Keras-like init made equal, as tsai's): both exporters store the equal biases once. A
+    recurrent layer's bias shared while its kernels are its own is the exporter's doing:
+    PyTorch counts it in each layer (3,520), ONNX once, as stored."""
+    here = FIXTURES / "merged_biases"
+    torch_params = json.loads((here / "manifest.json").read_text())["torch_params"]
+    (model,) = count_paths([str(here / f"lstm2_equal_biases_{exporter}.onnx")])
+    assert model.total(Convention.PYTORCH) == torch_params == 3520
+    assert model.total(Convention.ONNX) == 3520 - 8 * 16  # layer 1's B (8H) stored once
