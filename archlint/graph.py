@@ -201,6 +201,9 @@ class _Scope:
     # names read before any node of the scope made them, in reading order: graph inputs, outer
     # tensors, tensors of an unsorted graph made later, and those nothing makes
     unresolved: list[str] = field(default_factory=list)
+    # nodes that list an empty input name (an omitted optional input, or a broken export's
+    # missing one): noted while indexing, so AL004 reads no other node
+    with_empty_input: list[int] = field(default_factory=list)
     # a function body instantiated at a call: the caller's scope and formal -> actual inputs
     call_scope: str | None = None
     bindings: dict[str, str] = field(default_factory=dict)
@@ -689,6 +692,11 @@ class ModelGraph:
             name, path = inputs[0], defining
         return None
 
+    def with_empty_inputs(self) -> list[NodeInfo]:
+        """The nodes, in every scope, that list an empty input name, from the index."""
+        return [self.node(f"{path}/{index}") for path, scope in self._scopes.items()
+                for index in dict.fromkeys(scope.with_empty_input)]
+
     def with_few_inputs(self, op_type: str, most: int) -> list[NodeInfo]:
         """The nodes of ``op_type`` (in model order per scope) that list at most ``most``
         non-empty inputs, found from the index: a Squeeze with no axes input is looked at
@@ -1045,6 +1053,7 @@ def _add_scope(
     by_op, producers, preorder = graph._by_op, scope.producers, graph._preorder
     node_inputs, node_outputs, readers = scope.node_inputs, scope.node_outputs, scope.readers
     op_indexes, unresolved, initializers = scope.op_indexes, scope.unresolved, scope.initializers
+    with_empty = scope.with_empty_input
     for index, node in enumerate(proto.node):
         op_type, domain, node_id = node.op_type, node.domain, f"{path}/{index}"
         position = next(preorder)
@@ -1070,6 +1079,8 @@ def _add_scope(
                         unresolved.append(name)  # an input, an outer tensor, made later or never
                 else:
                     same_name.append(index)
+            else:
+                with_empty.append(index)
         outputs = tuple(node.output[:])
         node_outputs.append(outputs)
         for slot, name in enumerate(outputs):

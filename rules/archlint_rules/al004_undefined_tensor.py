@@ -72,8 +72,7 @@ class UndefinedTensor(Rule):
         requires (torch's classic export of an advanced-index assignment writes
         ``Add('', '')``: pytorch-forecasting's DeepAR): onnx.checker says the input 'is marked
         single but has an empty string', onnxruntime refuses the graph."""
-        ops = frozenset(op for op in ctx.graph.op_types if required_inputs(op))
-        for node in ctx.graph.iter_nodes(ops):
+        for node in ctx.graph.with_empty_inputs():
             if node.domain not in ("", "ai.onnx") or ctx.graph.calls_function(node):
                 continue
             empty = [k for k in required_inputs(node.op_type)
