@@ -38,9 +38,10 @@ from archlint.params_native import (
     traced_note,
 )
 from archlint.params_quantized import (
-    FUSED_BIAS,
     QUANTIZED_OPS,
     count_quantized,
+    fused_bias_operand,
+    op_key,
     quantized_bias,
     quantized_op,
 )
@@ -560,7 +561,7 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     op = node.op_type if node.domain in ("", "ai.onnx") \
         else ONNX_OP_OF.get(node.op_type) if node.domain == CONTRIB_DOMAIN else None
     kind = None if op is None else _KINDS.get(op)
-    fused = _FUSED.get((_domain(node), node.op_type))
+    fused = _FUSED.get(op_key(node))
     if fused is not None:
         op = node.op_type
         kind, names = fused
@@ -619,16 +620,12 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
     )
 
 
-def _domain(node: NodeInfo) -> str:
-    return "" if node.domain == "ai.onnx" else node.domain
-
-
 NCHWC_DOMAIN = "com.microsoft.nchwc"
 # onnxruntime's fused normalisations and embeddings (its saved extended level, its transformers
 # optimizer): kind, and slot names by input position ("X" and "indices": activations). The
 # bias a SkipLayerNormalization adds (input 4), FastGelu's and BiasGelu's (input 1) are the
-# bias of the MatMul before them (_bias_adds; params_quantized.FUSED_BIAS, where the product
-# is quantized).
+# bias of the MatMul before them (params_quantized.fused_bias_operand: _bias_adds, and
+# quantized_bias where the product is quantized).
 _FUSED: Mapping[tuple[str, str], tuple[str, tuple[str, ...]]] = MappingProxyType({
     ("", "SimplifiedLayerNormalization"): ("norm", ("X", "scale")),
     (CONTRIB_DOMAIN, "SkipLayerNormalization"): ("norm", ("X", "X", "scale", "bias")),
@@ -737,11 +734,8 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
             continue
         add = _single_consumer_through_layout(weights, node.outputs[0], node.graph,
                                               through=_BIAS_PATH_OPS, limit=8)
-        position = None if add is None else FUSED_BIAS.get((_domain(add[0]), add[0].op_type))
-        if add is not None and position is not None:
-            # the fused op adds the bias: FastGelu(x @ W, b), SkipLayerNormalization(x @ W,
-            # skip, gamma, beta, b)
-            operand = add[0].inputs[position] if position < len(add[0].inputs) else ""
+        operand = None if add is None else fused_bias_operand(add[0])
+        if add is not None and operand is not None:  # the fused op adds the bias
             bias = weights.named(operand, add[0].graph) if operand else None
             if bias is not None:
                 found[node.id] = bias

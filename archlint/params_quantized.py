@@ -70,9 +70,13 @@ _HOPS = 4
 _BIAS_HOPS = 8
 
 
+def op_key(node: NodeInfo) -> tuple[str, str]:
+    """(domain, op type), the ONNX domain as ""."""
+    return ("" if node.domain == "ai.onnx" else node.domain), node.op_type
+
+
 def quantized_op(node: NodeInfo) -> QuantizedOp | None:
-    domain = "" if node.domain == "ai.onnx" else node.domain
-    return QUANTIZED_OPS.get((domain, node.op_type))
+    return QUANTIZED_OPS.get(op_key(node))
 
 
 def count_quantized(
@@ -135,10 +139,20 @@ def _operand(
 
 
 # onnxruntime's fused ops that add the bias of the product they read, and its position
-FUSED_BIAS: Mapping[tuple[str, str], int] = MappingProxyType({
+_FUSED_BIAS: Mapping[tuple[str, str], int] = MappingProxyType({
     (_MS, "FastGelu"): 1, (_MS, "BiasGelu"): 1, (_MS, "SkipLayerNormalization"): 4,
     (_MS, "SkipSimplifiedLayerNormalization"): 3,
 })
+
+
+def fused_bias_operand(node: NodeInfo) -> str | None:
+    """The input of ``node`` that is the bias of the product it reads, where ``node`` is an
+    onnxruntime fused op that adds one (FastGelu(x @ W, b), SkipLayerNormalization(x @ W,
+    skip, gamma, beta, b)): its name, "" when the node has none; None for any other op."""
+    position = _FUSED_BIAS.get(op_key(node))
+    if position is None:
+        return None
+    return node.inputs[position] if position < len(node.inputs) else ""
 
 
 def quantized_bias(
@@ -169,10 +183,8 @@ def quantized_bias(
             found = _stored_bias(graph, others[0], node.graph, weight_of) \
                 if len(others) == 1 else None
             return () if found is None else (_slot("bias", *found, framework=True),)
-        position = FUSED_BIAS.get((consumer.domain, consumer.op_type))
-        if position is not None and node.op_type != "QLinearMatMul":
-            # onnxruntime's fused op adds the bias: FastGelu(x @ W, b)
-            operand = consumer.inputs[position] if position < len(consumer.inputs) else ""
+        operand = fused_bias_operand(consumer)
+        if operand is not None and node.op_type != "QLinearMatMul":
             found = _stored_bias(graph, operand, node.graph, weight_of) if operand else None
             return () if found is None else (_slot("bias", *found, framework=True),)
         moves = consumer.op_type in LAYOUT_OPS and consumer.domain in ("", "ai.onnx") \
