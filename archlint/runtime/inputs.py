@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -422,20 +422,25 @@ def bind_dims(
             origin[key] = chosen[1] + (tie if index == 0 else f", tied to {names[0]}")
         out_groups.append((role or ("unnamed" if all(map(_is_axis_key, names)) else "other"),
                            tuple(names)))
-    for key in derived:
-        computed = _evaluate(key, values)
-        if computed is not None and computed >= 0:
-            values[key] = computed
-            origin[key] = f"follows {', '.join(sorted(_expression_names(key) or ()))}"
+    for key, computed in _derived_values(derived, values).items():
+        values[key] = computed
+        origin[key] = f"follows {', '.join(sorted(_expression_names(key) or ()))}"
     values = {k: values[k] for k in ordered if k in values}
     unused = tuple(sorted(set(requested) - used))
     return Binding(values, {k: origin[k] for k in values}, unused, tuple(out_groups),
                    frozenset(user), tuple(k for k in derived if k in values))
 
 
+# the integer arithmetic a derived dim may use (torch writes +, -, * and // of its Dims)
+_OPERATIONS: Mapping[type[ast.operator], Callable[[int, int], int]] = {
+    ast.Add: int.__add__, ast.Sub: int.__sub__, ast.Mult: int.__mul__,
+    ast.FloorDiv: int.__floordiv__, ast.Mod: int.__mod__}
+
+
 def _expression_names(symbol: str) -> frozenset[str] | None:
     """The names an arithmetic expression of other dims uses (``time + 4``, ``2*s0``,
-    ``(s1 - 1)//2``); None for a plain name or anything else."""
+    ``(s1 - 1)//2``: :data:`_OPERATIONS` of names and ints); None for a plain name or
+    anything else."""
     try:
         tree = ast.parse(symbol, mode="eval").body
     except (SyntaxError, ValueError):
@@ -446,31 +451,39 @@ def _expression_names(symbol: str) -> frozenset[str] | None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             names.add(node.id)
-        elif not isinstance(node, ast.BinOp | ast.Constant | ast.operator | ast.Load) or (
-                isinstance(node, ast.Constant) and type(node.value) is not int):
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in _OPERATIONS:
+                return None
+        elif not isinstance(node, ast.operator | ast.Load) and not (
+                isinstance(node, ast.Constant) and type(node.value) is int):
             return None
     return frozenset(names) or None
 
 
-def _evaluate(symbol: str, values: Mapping[str, int]) -> int | None:
-    """The value of an expression of dims (``_expression_names``) at ``values``."""
-    def value(node: ast.expr) -> int:
-        if isinstance(node, ast.Name):
-            return values[node.id]
-        if isinstance(node, ast.Constant) and type(node.value) is int:
-            return node.value
-        if isinstance(node, ast.BinOp):
-            left, right = value(node.left), value(node.right)
-            operations = {ast.Add: int.__add__, ast.Sub: int.__sub__, ast.Mult: int.__mul__,
-                          ast.FloorDiv: int.__floordiv__, ast.Mod: int.__mod__}
-            operation = operations.get(type(node.op))
-            if operation is not None:
-                return int(operation(left, right))
-        raise ValueError(symbol)
-    try:
-        return value(ast.parse(symbol, mode="eval").body)
-    except (KeyError, ValueError, ZeroDivisionError, SyntaxError):
-        return None
+def _derived_values(derived: Iterable[str], values: Mapping[str, int]) -> dict[str, int]:
+    """Each derived dim's value at ``values`` (its names bound there), where it comes out a
+    size (not below 0, no division by 0)."""
+    found: dict[str, int] = {}
+    for symbol in derived:
+        computed = _evaluate(ast.parse(symbol, mode="eval").body, values)
+        if computed is not None and computed >= 0:
+            found[symbol] = computed
+    return found
+
+
+def _evaluate(node: ast.expr, values: Mapping[str, int]) -> int | None:
+    """The value of a node of an expression ``_expression_names`` accepted."""
+    if isinstance(node, ast.Name):
+        return values.get(node.id)
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.BinOp):
+        left, right = _evaluate(node.left, values), _evaluate(node.right, values)
+        if left is None or right is None or (right == 0 and isinstance(
+                node.op, ast.FloorDiv | ast.Mod)):
+            return None
+        return _OPERATIONS[type(node.op)](left, right)
+    return None
 
 
 def _is_axis_key(key: str) -> bool:
@@ -518,10 +531,7 @@ def sweep_bindings(binding: Binding) -> list[tuple[str, str, int, int, Binding]]
 def _swept(binding: Binding, sizes: Mapping[str, int]) -> Binding:
     """``binding`` with the dims of ``sizes`` at those sizes, said to come from the sweep."""
     values = {k: sizes.get(k, v) for k, v in binding.values.items()}
-    for key in binding.derived:  # an expression of the swept dims follows them
-        computed = _evaluate(key, values)
-        if computed is not None and computed >= 0:
-            values[key] = computed
+    values.update(_derived_values(binding.derived, values))  # they follow the swept dims
     origin = {k: ("sweep" if k in sizes else o) for k, o in binding.origin.items()}
     return Binding(values, origin, (), binding.groups, binding.user, binding.derived)
 

@@ -292,6 +292,14 @@ class RuntimeRun:
                 raise RunResultError("a size retry that ran carries the second run's results; "
                                      "one that did not, the first run's failure")
 
+    @property
+    def invented_inputs(self) -> tuple[tuple[str, str], ...]:
+        """(input, the flag that gives it) for each fed input archlint made up with nothing to
+        show its values valid (``invented`` without the dims)."""
+        names = {spec.name for spec in self.inputs if spec.invented}
+        return tuple((name, flag) for name, flag in zip(self.invented, self.invented_flags,
+                                                        strict=True) if name in names)
+
     def sweep_lines(self) -> tuple[str, ...]:
         """One line per run of the size sweep, for the text report."""
         lines = []

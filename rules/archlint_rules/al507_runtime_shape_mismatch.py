@@ -49,7 +49,7 @@ class RuntimeShapeMismatch(RuntimeRule):
         # values archlint made up for inputs nothing bounds (a Loop's trip count, a Range's
         # limits): an output shape that follows them may differ from one declared for the
         # model's real values, so the mismatch is a warning there
-        invented = [spec.name for spec in run.inputs if spec.invented]
+        invented = [name for name, _ in run.invented_inputs]
         for out in run.outputs:
             if not out.mismatch or out.static is None:
                 continue

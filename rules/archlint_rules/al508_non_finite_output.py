@@ -55,10 +55,9 @@ class NonFiniteOutput(RuntimeRule):
                     "--inputs FILE.npz); if negative values are valid for it, guard the op "
                     "after them (Sqrt, Log, Div, Pow) against them.")
                 continue
-            invented = [spec.name for spec in run.inputs if spec.invented]
-            if invented:
-                names = ", ".join(repr(name) for name in invented)
-                flags = " ".join(f"--input {name}=VALUE" for name in invented)
+            if run.invented_inputs:
+                names = ", ".join(repr(name) for name, _ in run.invented_inputs)
+                flags = " ".join(flag for _, flag in run.invented_inputs)
                 yield ctx.finding(
                     self, out.producer,
                     f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
