@@ -810,11 +810,11 @@ def _request_model(model: ModelProto) -> ModelProto:
     """What shape inference reads of ``model``: its skeleton where it needs one; a copy with
     each contrib op inference knows made the ONNX op it computes where it holds one
     (contrib_inference.read_as_onnx_ops: onnx's inference would stop at it)."""
-    negative = _negative_sizes(model)
-    if not holds_ops_read_as_onnx(model) and not negative:
+    contrib, negative = holds_ops_read_as_onnx(model), _negative_sizes(model)
+    if not contrib and not negative:
         return _skeleton_if_needed(model)
     skeleton = build_skeleton(model)
-    if holds_ops_read_as_onnx(model):
+    if contrib:
         read_as_onnx_ops(skeleton)
     if negative:
         _free_negative_sizes(skeleton)
