@@ -461,6 +461,23 @@ def test_dynamic_factor(shape, target, factor) -> None:
     assert _dynamic_factor(shape, target, {"seq": "x", "batch": "x"}) == factor
 
 
+@pytest.mark.parametrize(("declared", "shape", "target", "baked"), [
+    # darts' fc(out).view(batch, -1, 2, 1) traced at 12 steps: the 12 is the traced time
+    (("batch", 12, 2), ("batch", "time", 2), (-1, 12, 2, 1), [(1, 1, "time")]),
+    ((12, "batch", 2), ("time", "batch", 2), (12, -1, 2), [(0, 0, "time")]),
+    (("batch", 12, 2), ("batch", "time", 2), (-1, 24, 1), []),  # not the declaration
+    (("batch", 12, 2), ("batch", "time", 2), (-1, 2), []),  # the -1 takes time too
+    (("batch", 12, 2), ("batch", "time", 2), (2, -1, 2), []),  # the -1 at the traced axis
+    (("batch", 12, 2), ("batch", "other", 2), (-1, 12, 2), []),  # no graph input's symbol
+    (("batch", 12, 2), ("batch", "time", 2), (0, 12, 2), []),  # a 0: aligned elsewhere
+    (("batch", 12, 2), ("batch", "time", 2), (-1, 12, 2, -1), []),  # two -1: not a Reshape
+])
+def test_traced_axes(declared, shape, target, baked) -> None:
+    from archlint_rules.al302_baked_shape_after_recurrent import _traced_axes
+
+    assert _traced_axes(declared, shape, target, {"time": "x", "batch": "x"}) == baked
+
+
 def test_real_dynamo_export_of_a_batch_first_bilstm_with_a_head_declares_the_example_length(
 ) -> None:
     """X keeps seq dynamic, but the transposed Y and the output are declared with the export

@@ -8,6 +8,7 @@
   (the state's own shape, [1, 2, 8], no longer carries the symbol AL310 looks for).
 - AL302 behind a stale declaration (fixtures/AL302/make_torch_bi_reshape_dynamo.py).
 - AL302 on a target of numbers only (fixtures/AL302/make_torch_reshape_count.py).
+- AL302 on a length baked after a per-step Linear (fixtures/AL302/make_torch_linear_view_dynamo.py).
 - AL308 on a learned state expanded to the traced batch (fixtures/AL308/make_torch_expand_h0.py).
 - AL007 on an opset-18 Split in a dynamo export at opset 17
   (fixtures/AL007/make_torch_dynamo_op17.py).
@@ -57,6 +58,48 @@ def test_a_baked_length_behind_a_stale_declaration_is_al302() -> None:
     assert found == [
         ("AL316", "warning", "node_lstm__0", "[batch, 5, 16]"),
         ("AL302", "error", "node_Reshape_145", "[-1, 5, 16]")]
+
+
+def test_a_length_baked_after_a_per_step_linear_is_al302(tmp_path: Path) -> None:
+    """fixtures/AL302/torch_linear_view_dynamo.onnx (make_torch_linear_view_dynamo.py):
+    darts' RNNModel, ``fc(out).view(batch, -1, 2, 1)``, dynamo: the LSTM's output and the
+    Linear's are declared [batch, 12, ...] and the view is the constant [-1, 12, 2, 1]. The
+    12 needs the factor 12 of batch × time (a warning), but the Linear's declaration shows
+    it is the traced time: an error. onnxruntime fails at 7 steps and regroups 24 into a
+    batch of 4; ``archlint fix`` copies the axis, and the fixed model keeps batch and time."""
+    folder = FIXTURES / "AL302"
+    runs = json.loads((folder / "torch_linear_view_dynamo.json").read_text())["runs"]
+    assert runs["batch=4,time=12"]["max_abs_diff_vs_torch"] < 1e-6
+    assert "running Reshape node. Name:'node_Reshape_152'" \
+        in runs["batch=2,time=7"]["onnxruntime_error"]
+    assert (runs["batch=2,time=24"]["onnxruntime_shape"],
+            runs["batch=2,time=24"]["torch_shape"]) == ([4, 12, 2, 1], [2, 24, 2, 1])
+    model = folder / "torch_linear_view_dynamo.onnx"
+    proc = run_archlint("lint", str(model), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    found = [(f["code"], f["severity"], f["location"]["node"], f["expected"], f["actual"])
+             for f in json.loads(proc.stdout)["models"][0]["findings"]]
+    assert found == [
+        ("AL316", "warning", "node_lstm__0", "[batch, time, ?]", "[batch, 12, 16]"),
+        ("AL302", "error", "node_Reshape_152", "[-1, 0, 2, 1] with allowzero=0",
+         "[-1, 12, 2, 1]")]
+    fixed = tmp_path / "fixed.onnx"
+    proc = run_archlint("fix", str(model), "-o", str(fixed), "--dim", "batch=4",
+                        "--dim", "time=12")
+    assert proc.returncode == 0, proc.stderr
+    assert "AL302 safe   main/node_Reshape_152: Reshape target [-1, 12, 2, 1] -> " \
+        "[-1, 0, 2, 1]" in proc.stdout
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    output = onnx.load(fixed).graph.output[0]
+    assert [d.dim_param or d.dim_value for d in output.type.tensor_type.shape.dim] == [
+        "batch", "time", 2, 1]
+    session = ort.InferenceSession(str(fixed), providers=["CPUExecutionProvider"])
+    for batch, steps in ((2, 24), (3, 7)):
+        feed = np.zeros((batch, steps, 3), dtype=np.float32)
+        assert session.run(None, {"x": feed})[0].shape == (batch, steps, 2, 1)
 
 
 def test_a_numbers_only_target_on_dynamic_axes_is_al302() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from archlint.api import RuleContext
@@ -72,21 +72,104 @@ def _laid_out(node: NodeInfo, shape: Shape) -> Shape | None:
     return tuple(shape[k] for k in perm)
 
 
-def computed_shape(ctx: RuleContext, info: TensorInfo, symbols: Mapping[str, str]) -> Shape:
-    """``info``'s shape, where a layout op makes it, with each axis its declaration fixes to a
-    number taken from what the op makes of its input when that is one of ``symbols`` (a
-    dynamic axis of the graph inputs): torch's dynamo exporter declares the example's length
-    after a batch-first recurrent layer (AL316), and a reshape reading that tensor is judged
-    against the axis the graph computes. Followed through a chain of layout ops."""
+# besides the layout ops: a product by a matrix and a bias, which keep the leading axes
+HEAD_OPS = frozenset({"Add", "Sub", "Mul", "Div", "MatMul", "Gemm"})
+
+
+def _declared(info: TensorInfo) -> Shape | None:
+    return info.shape
+
+
+def made_by_head(
+    ctx: RuleContext, node: NodeInfo,
+    shape_of: Callable[[TensorInfo], Shape | None] = _declared,
+) -> tuple[TensorInfo, Shape] | None:
+    """(the data, the shape made of it) for ``x @ W`` with W a matrix of known size (the
+    leading axes kept, the last one W's), ``Gemm(x, W)`` on a 2-D x, or ``x ± b`` / ``x · s``
+    with the other operand of known numbers that broadcast into x without growing it (x's
+    shape); None otherwise. ``shape_of`` gives the data's shape (its declaration unless
+    told): a head after a recurrent layer keeps the axes the layer made (nvidia-modelopt's
+    int4 export of a GRU and Linear declares ``y = Add(MatMul(..), bias)`` with the
+    example's length; so does torch's dynamo exporter for ``fc(out)``)."""
+    if node.domain not in ("", "ai.onnx"):
+        return None
+    if node.op_type == "Gemm":
+        return _made_by_gemm(ctx, node, shape_of)
+    if len(node.inputs) != 2 or not all(node.inputs):
+        return None
+    graph = ctx.graph
+    first, second = (graph.tensor(name, node.graph) for name in node.inputs)
+    if first is None or second is None or second.shape is None:
+        return None
+    if node.op_type == "MatMul":
+        data_shape, weight = shape_of(first), second.shape
+        if data_shape is None or len(data_shape) < 2 or len(weight) != 2 \
+                or not isinstance(weight[1], int):
+            return None
+        return first, (*data_shape[:-1], weight[1])
+    for data, other in ((first, second), (second, first)):
+        shape = shape_of(data)
+        if shape is None or other.shape is None or len(other.shape) > len(shape):
+            continue
+        tail = shape[len(shape) - len(other.shape):]
+        if all(isinstance(o, int) and (o == 1 or o == d) for o, d in zip(
+                other.shape, tail, strict=True)) and any(isinstance(d, str) for d in shape):
+            return data, shape
+    return None
+
+
+def _made_by_gemm(
+    ctx: RuleContext, node: NodeInfo, shape_of: Callable[[TensorInfo], Shape | None],
+) -> tuple[TensorInfo, Shape] | None:
+    """(A, [M, N]) for ``Gemm(A, B, C)`` with A the data (transA=0: M is A's first axis) and
+    B a weight of known N (torch's nn.Linear on a 2-D input: ``fc(out[:, -1, :])``, the
+    many-to-one head, is a Gemm with transB=1)."""
+    if len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1] \
+            or attr_int(node, "transA"):
+        return None
+    data = ctx.graph.tensor(node.inputs[0], node.graph)
+    weight = ctx.graph.tensor(node.inputs[1], node.graph)
+    shape = None if data is None else shape_of(data)
+    if data is None or weight is None or shape is None or weight.shape is None \
+            or len(shape) != 2 or len(weight.shape) != 2:
+        return None
+    columns = weight.shape[0] if attr_int(node, "transB") else weight.shape[1]
+    if not isinstance(columns, int):
+        return None
+    return data, (shape[0], columns)
+
+
+# how many layout ops and heads computed_shape follows up from a tensor
+_FOLLOWED = 32
+
+
+def computed_shape(
+    ctx: RuleContext, info: TensorInfo, symbols: Mapping[str, str], followed: int = 0
+) -> Shape:
+    """``info``'s shape, where a layout op or a head (a product by a matrix, a bias:
+    :func:`made_by_head`) makes it, with each axis its declaration fixes to a number taken
+    from what the op makes of its input when that is one of ``symbols`` (a dynamic axis of
+    the graph inputs): torch's dynamo exporter declares the example's length after a
+    batch-first recurrent layer (AL316), and after the Linear that reads it (darts'
+    ``RNNModel``: ``fc(out).view(batch, -1, 2, 1)`` declared and baked at 12 steps); a
+    reshape reading that tensor is judged against the axis the graph computes. Followed
+    through a chain of such ops, at most ``_FOLLOWED`` of them."""
     shape = info.shape or ()
     producer = ctx.graph.producer(info.name, info.graph)
-    if producer is None or producer.op_type not in LAYOUT_OPS or not producer.inputs \
+    if producer is None or followed >= _FOLLOWED or not producer.inputs \
             or not producer.inputs[0]:
         return shape
-    data = ctx.graph.tensor(producer.inputs[0], producer.graph)
-    if data is None or data.shape is None:
+    if producer.op_type in LAYOUT_OPS:
+        data = ctx.graph.tensor(producer.inputs[0], producer.graph)
+        if data is None or data.shape is None:
+            return shape
+        inner = _laid_out(producer, computed_shape(ctx, data, symbols, followed + 1))
+    elif producer.op_type in HEAD_OPS:
+        made = made_by_head(ctx, producer,
+                            lambda data: computed_shape(ctx, data, symbols, followed + 1))
+        inner = None if made is None else made[1]
+    else:
         return shape
-    inner = _laid_out(producer, computed_shape(ctx, data, symbols))
     if inner is None or len(inner) != len(shape):
         return shape
     return tuple(computed if isinstance(declared, int) and isinstance(computed, str)

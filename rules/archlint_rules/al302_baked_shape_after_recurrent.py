@@ -46,7 +46,12 @@ class BakedShapeAfterRecurrent(Rule):
     ``y.reshape(T * B, 2 * H)`` with Python ints as ``[10, 12]`` on ``[T, B, 2, 6]``). The
     data's shape is what the graph computes: where a Transpose, Identity or Cast makes it and
     its declaration fixes an axis the op makes dynamic (AL316: torch's dynamo exporter
-    declares ``[batch, 5, 16]`` for ``[batch, time, 16]``), the dynamic axis is the one judged.
+    declares ``[batch, 5, 16]`` for ``[batch, time, 16]``), the dynamic axis is the one judged;
+    so where a product by a matrix or a bias (a Linear on every step) makes it. A target that
+    is that declaration with a -1 in place of one dynamic axis (unit axes aside) bakes the
+    traced size of the other: darts' ``fc(out).view(batch, -1, 2, 1)`` traced at 12 steps is
+    ``[-1, 12, 2, 1]`` on ``[batch, time, 2]`` declared ``[batch, 12, 2]``, an error (12
+    steps alone give the right result; 24 at batch 2 give ``[4, 12, 2, 1]``).
 
     ## Why is this bad?
     A recurrent node's outputs carry the sequence and batch axes of X: Y is
@@ -62,7 +67,8 @@ class BakedShapeAfterRecurrent(Rule):
     ``[flatten] out = Reshape (Yt, target)`` with ``target = [5, -1, 6]`` and Yt
     ``[seq, batch, 2, 3]``: the 5 stands for ``seq``. Use ``0`` (copy the axis, with
     ``allowzero=0``) or a target computed from ``Shape(X)``: ``[0, -1, 6]``. See
-    fixtures/AL302/bad.onnx.txt and good.onnx.txt, and fixtures/exported/lstm_l2_bi_dynamo.onnx.
+    fixtures/AL302/bad.onnx.txt and good.onnx.txt, fixtures/exported/lstm_l2_bi_dynamo.onnx
+    and fixtures/AL302/torch_linear_view_dynamo.onnx.
     """
 
     code = "AL302"
@@ -105,8 +111,12 @@ class BakedShapeAfterRecurrent(Rule):
         shape = computed_shape(ctx, data, symbols)
         baked = _baked_axes(node, shape, target)
         baked = [(j, axis, dim) for j, axis, dim in baked if dim in symbols]
+        traced = None
+        if not baked and node.op_type == "Reshape" and shape != data.shape:
+            baked = _traced_axes(data.shape, shape, target, symbols)
+            traced = data.shape if baked else None
         if baked and not (node.op_type == "Reshape" and _holds_anyway(node, shape, target)):
-            return self._finding(ctx, node, shape, target, baked, symbols)
+            return self._finding(ctx, node, shape, target, baked, symbols, traced=traced)
         if node.op_type != "Reshape":
             return None
         if (factor := _dynamic_factor(shape, target, symbols)) is not None:
@@ -218,12 +228,15 @@ class BakedShapeAfterRecurrent(Rule):
     def _finding(
         self, ctx: RuleContext, node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...],
         baked: list[tuple[int, int, str]], symbols: dict[str, str],
-        partner: NodeInfo | None = None,
+        partner: NodeInfo | None = None, traced: tuple[Dim, ...] | None = None,
     ) -> Finding:
         parts = [
             f"{target[j]} fixes axis {axis} ({dim!r}, dynamic in graph input {symbols[dim]!r})"
             for j, axis, dim in baked
         ]
+        if traced is not None:  # the declaration shows the sizes the export traced
+            parts[-1] += (f"; the input is declared {format_shape(traced)}, the traced "
+                          "sizes: the target is that shape with a -1 in place of one axis")
         allowzero = attr_int(node, "allowzero") == 1
         copyable = node.op_type == "Reshape" and all(j == axis for j, axis, _ in baked)
         if copyable:
@@ -263,8 +276,10 @@ class BakedShapeAfterRecurrent(Rule):
         import numpy as np  # `archlint fix` only
 
         fixed = np.array(target, dtype=np.int64)
-        data = editor.context.graph.tensor(node.input[0], finding.location.graph)
-        shape = data.shape if data is not None and data.shape is not None else ()
+        ctx = editor.context
+        data = ctx.graph.tensor(node.input[0], finding.location.graph)
+        shape = () if data is None or data.shape is None \
+            else computed_shape(ctx, data, dynamic_symbols(ctx))
         # the output's declared axis was baked with the target: it is the input's symbol again
         symbols = {j: shape[j] for j, value in enumerate(target)
                    if value == 0 and j < len(shape) and isinstance(shape[j], str)}
@@ -312,6 +327,36 @@ def _baked_axes(
                 found.append((j, axes[0], dim))
         return found
     return _broadcast_baked(shape, target, None)
+
+
+def _traced_axes(
+    declared: tuple[Dim, ...], shape: tuple[Dim, ...], target: tuple[int, ...],
+    symbols: dict[str, str],
+) -> list[tuple[int, int, str]]:
+    """(target index, input axis, symbol) for each number of a target of numbers and one -1
+    that copies the input's declared size where the graph computes a dynamic axis, when the
+    whole target, unit axes aside, is that declaration with the -1 in place of one dynamic
+    axis: torch's dynamo exporter declares the Linear after a batch-first LSTM ``[batch, 12,
+    2]`` (AL316) and writes ``fc(out).view(batch, -1, 2, 1)`` as ``[-1, 12, 2, 1]``; the
+    12 is the traced ``time``, and the -1 takes what another length adds (at time 24 and
+    batch 2 it gives ``[4, 12, 2, 1]``). Empty when the target does not line up so."""
+    if not _numbers_and_one_minus_one(target) or len(declared) != len(shape):
+        return []
+    numbers = [(j, t) for j, t in enumerate(target) if t != 1]
+    axes = [k for k, dim in enumerate(declared) if dim != 1]
+    if len(numbers) != len(axes):
+        return []
+    found: list[tuple[int, int, str]] = []
+    for (j, value), k in zip(numbers, axes, strict=True):
+        computed = shape[k]
+        if value == -1:
+            if not (isinstance(computed, str) and computed in symbols):
+                return []  # the -1 stands for a dynamic axis
+        elif declared[k] != value:
+            return []
+        elif isinstance(computed, str) and computed in symbols:
+            found.append((j, k, computed))
+    return found
 
 
 def _dynamic_factor(

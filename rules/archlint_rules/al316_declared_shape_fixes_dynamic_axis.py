@@ -5,12 +5,13 @@ from collections.abc import Iterator, Sequence
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo, TensorInfo
-from archlint.patterns import attr_int
 from archlint.shapes import Dim, Shape, format_shape, is_invented_symbol
 from archlint_rules._layout import (
+    HEAD_OPS,
     LAYOUT_OPS,
     downstream_of_recurrent,
     dynamic_symbols,
+    made_by_head,
     made_shape,
     node_text,
 )
@@ -66,11 +67,11 @@ class DeclaredShapeFixesDynamicAxis(Rule):
         # the layout ops, then the heads that make a graph output (a product or a bias)
         heads = (ctx.graph.producer(name) for name in ctx.graph.graph_outputs.get("main", ()))
         for node in itertools.chain(ctx.graph.iter_nodes(LAYOUT_OPS), (
-                head for head in heads if head is not None and head.op_type in _HEADS)):
+                head for head in heads if head is not None and head.op_type in HEAD_OPS)):
             if not node.inputs or not node.outputs or not node.outputs[0]:
                 continue
             made = made_shape(ctx, node) if node.op_type in LAYOUT_OPS \
-                else _made_by_product_or_bias(ctx, node)
+                else made_by_head(ctx, node)
             if made is None:
                 continue
             data, shape = made
@@ -119,41 +120,6 @@ class DeclaredShapeFixesDynamicAxis(Rule):
         )
 
 
-# besides the layout ops: a product by a matrix and a bias, which keep the leading axes
-_HEADS = frozenset({"Add", "Sub", "Mul", "Div", "MatMul", "Gemm"})
-
-
-def _made_by_product_or_bias(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
-    """(the data, the shape made of it) for ``x @ W`` with W a matrix of known size (the
-    leading axes kept, the last one W's), or ``x ± b`` / ``x · s`` with the other operand of
-    known numbers that broadcast into x without growing it (x's shape); None otherwise. A
-    head after a recurrent layer (nvidia-modelopt's int4 export of a GRU and Linear declares
-    ``y = Add(MatMul(..), bias)`` with the example's length)."""
-    if node.domain not in ("", "ai.onnx"):
-        return None
-    if node.op_type == "Gemm":
-        return _made_by_gemm(ctx, node)
-    if len(node.inputs) != 2 or not all(node.inputs):
-        return None
-    graph = ctx.graph
-    first, second = (graph.tensor(name, node.graph) for name in node.inputs)
-    if first is None or second is None or first.shape is None or second.shape is None:
-        return None
-    if node.op_type == "MatMul":
-        weight = second.shape
-        if len(first.shape) < 2 or len(weight) != 2 or not isinstance(weight[1], int):
-            return None
-        return first, (*first.shape[:-1], weight[1])
-    for data, other in ((first, second), (second, first)):
-        if data.shape is None or other.shape is None or len(other.shape) > len(data.shape):
-            continue
-        tail = data.shape[len(data.shape) - len(other.shape):]
-        if all(isinstance(o, int) and (o == 1 or o == d) for o, d in zip(
-                other.shape, tail, strict=True)) and any(isinstance(d, str) for d in data.shape):
-            return data, data.shape
-    return None
-
-
 # the element types onnxruntime's MatMulAddFusion fuses into a Gemm
 _GEMM_TYPES = frozenset({1, 10, 16})  # float, float16, bfloat16
 
@@ -190,21 +156,3 @@ def _fused_by_onnxruntime(ctx: RuleContext, declared: TensorInfo) -> NodeInfo | 
                 and bias.dtype == declared.dtype:
             return consumer
     return None
-
-
-def _made_by_gemm(ctx: RuleContext, node: NodeInfo) -> tuple[TensorInfo, Shape] | None:
-    """(A, [M, N]) for ``Gemm(A, B, C)`` with A the data (transA=0: M is A's first axis) and
-    B a weight of known N (torch's nn.Linear on a 2-D input: ``fc(out[:, -1, :])``, the
-    many-to-one head, is a Gemm with transB=1)."""
-    if len(node.inputs) < 2 or not node.inputs[0] or not node.inputs[1] \
-            or attr_int(node, "transA"):
-        return None
-    data = ctx.graph.tensor(node.inputs[0], node.graph)
-    weight = ctx.graph.tensor(node.inputs[1], node.graph)
-    if data is None or weight is None or data.shape is None or weight.shape is None \
-            or len(data.shape) != 2 or len(weight.shape) != 2:
-        return None
-    columns = weight.shape[0] if attr_int(node, "transB") else weight.shape[1]
-    if not isinstance(columns, int):
-        return None
-    return data, (data.shape[0], columns)
