@@ -55,6 +55,37 @@ def test_a_shape_that_follows_made_up_values_is_a_warning(
     assert "on values archlint invented for" in finding["message"]
 
 
+_LENGTHS_AND_A_DECLARED_LENGTH = """<ir_version: 8, opset_import: ["" : 17]>
+decoder (float[batch, dec_t, 2] x, int64[batch] lengths) => (float[batch, 4, 2] y) {
+  [axes] axes = Constant <value: tensor = int64[2] {1, 2}> ()
+  [as_float] lf = Cast <to: int = 1> (lengths)
+  [unsqueeze] l3 = Unsqueeze (lf, axes)
+  [zero] z = Constant <value: tensor = float {0}> ()
+  [scale] ls = Mul (l3, z)
+  [add] y = Add (x, ls)
+}"""
+
+
+def test_a_shape_that_follows_a_swept_dim_is_no_blame_on_made_up_values(
+        tmp_path: Path) -> None:
+    """pytorch-forecasting's DeepAR (dynamo) reads int lengths nothing bounds, and declares
+    its output with the export's 4 decoder steps: the output has dec_t steps at 3 and at 5,
+    whatever the made-up lengths hold, so AL507 says the axis follows dec_t (the
+    declaration's warning), not that the shape may follow the invented values. (Before,
+    the made-up lengths took the blame whatever the axis followed.)"""
+    path = tmp_path / "decoder.onnx"
+    onnx.save(onnx.parser.parse_model(_LENGTHS_AND_A_DECLARED_LENGTH), path)
+    model = _run(path)
+    assert [spec["name"] for spec in model["runtime"]["inputs"] if spec["invented"]] == [
+        "lengths"]
+    [finding] = [f for f in model["findings"] if f["code"] == "AL507"]
+    assert (finding["severity"], finding["location"]["node"], finding["expected"],
+            finding["actual"]) == ("warning", "add", "[batch=2, 4, 2]", "[2, 3, 2]")
+    assert finding["message"].endswith(
+        "axis 1 follows dec_t (3 here, 5 at dec_t=5) where the declaration holds 4")
+    assert "invented" not in finding["message"]
+
+
 _RUNNING_POWER = """<ir_version: 8, opset_import: ["" : 14]>
 normalised (float[1, 1, 2] x, float[2] pow_state) => (float[2] out, float[2] new_pow)
 <float[1, 6, 2] W = {0.53, 0.12, 0.29, 0.67, 0.56, -0.29, 0.29, -0.05, -0.03, 0.12, 0.04, 0.44},

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from archlint.api import Finding, RuleContext, RuntimeRule, Severity
@@ -24,7 +24,9 @@ class RuntimeShapeMismatch(RuntimeRule):
     follow the dim and only the declaration holds another size (the export example's): a
     warning, as AL513 reports it when archlint's size happens to be the export's and AL316
     without a run. A declared symbol bound to another size, another rank, or a number on an
-    axis no sweep moved stays an error.
+    axis no sweep moved stays an error. Where archlint made up the values of an input that
+    nothing bounds (a Loop's trip count, lengths), a mismatch is a warning that asks for them,
+    unless each axis holds a swept dim's size in both runs: it follows that dim.
 
     ## Why is this bad?
     Downstream code allocates buffers from declared shapes. For Y ``[seq, D, batch, H]`` and
@@ -50,10 +52,11 @@ class RuntimeShapeMismatch(RuntimeRule):
         # limits): an output shape that follows them may differ from one declared for the
         # model's real values, so the mismatch is a warning there
         invented = [name for name, _ in run.invented_inputs]
+        bases = {sweep.dim: sweep.base for sweep in run.sweep}
         for out in run.outputs:
             if not out.mismatch or out.static is None:
                 continue
-            if invented:
+            if invented and not _follows_exactly(out, bases):
                 names = ", ".join(map(repr, invented))
                 yield ctx.finding(
                     self, out.producer,
@@ -102,6 +105,17 @@ class RuntimeShapeMismatch(RuntimeRule):
 
 _GIVEN = (" A dim given with --dim or the config's dims is not swept: where this axis follows "
           "it, only the declaration is wrong (a warning when the sweep moves the axis).")
+
+
+def _follows_exactly(out: OutputCheck, bases: Mapping[str, int]) -> bool:
+    """Whether every axis where ``out`` disagrees with its declaration holds the size of a
+    swept dim in the main run and the dim's other size in the sweep: it follows that dim,
+    whatever values archlint made up for the inputs it invented (a lengths input of
+    pytorch-forecasting's DeepAR, read to pick the last target, says nothing of the
+    decoder's length the output has)."""
+    return bool(out.follows) and all(
+        then == size and out.shape[axis] == bases.get(dim)
+        for axis, dim, size, then in out.follows)
 
 
 def _number_disagrees(out: OutputCheck) -> bool:
