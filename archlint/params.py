@@ -60,7 +60,7 @@ from archlint.params_types import (
 from archlint.patterns import einsum_weight_transposed, gemm_c, is_model_input, reversed_in_time
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
-from archlint.stored_copies import equal_copies, stored_tensors
+from archlint.stored_copies import equal_copies, few_values, stored_tensors
 from archlint.weight_sources import (
     Basis,
     Source,
@@ -253,6 +253,10 @@ def count_model(
     # bias is another int32 tensor of that shape adds the same bias (_bias_copy)
     bias_of: dict[tuple[tuple[str, str], ...], Source] = {}
     readers: dict[tuple[str, str], list[str]] = {}
+    # what rows' slots read: (its scope, the name read, the module the exporter places the
+    # node in); a row that reads one again is a layer reused (a few-valued tensor read under a
+    # new name, or from another module, is equal parameters merged: _merged_equal_values)
+    read_as: set[tuple[str, str, str | None]] = set()
     sizes: dict[tuple[str, str], int | None] = {}
     # (row, slot) -> the tensors it counts, where it is the first to read each of them (and
     # shares none): _mark_stored_copies compares them for stored copies
@@ -299,10 +303,19 @@ def count_model(
         owned_here: list[str] = []  # slots of this row whose tensor it is the first to read
         node_id, label = node.id, row.label
         cell = recurrent.get(node_id)
-        for entry in row.slots:
+        slot_keys = [[graph.source(s.name, s.graph) if s is not None
+                      else _tensor_key(graph, entry.tensor, node.graph)
+                      for s in entry.sources or (None,)] for entry in row.slots]
+        # whether this row reads a tensor no earlier row counted: it is no reuse of a layer
+        owns_some = any(owners.get(key, (node_id,))[0] == node_id
+                        for keys in slot_keys for key in keys)
+        module = _module_path(node)
+        for entry, keys in zip(row.slots, slot_keys, strict=True):
             sources = entry.sources or (None,)
-            keys = [graph.source(s.name, s.graph) if s is not None
-                    else _tensor_key(graph, entry.tensor, node.graph) for s in sources]
+            # the tensor the slot reads (its own source when read as stored: no lookup)
+            read_key = (*keys[0], module) if len(keys) == 1 and entry.sources \
+                and entry.sources[0].name == entry.tensor \
+                else (*graph.source(entry.tensor, node.graph), module)
             fresh: list[tuple[str, str]] = []
             for key, source in zip(keys, sources, strict=True):
                 readers.setdefault(key, []).append(label)
@@ -319,6 +332,19 @@ def count_model(
                              "in both layers in Keras and PyTorch")
                 entry = replaced(entry, elements=0)
                 changed = True
+            elif not fresh and _merged_equal_values(
+                    graph, entry, owns_some or read_key not in read_as):
+                # torch's classic exporter stores equal parameters once, each read through an
+                # Identity named after it (pytorch-forecasting's TFT: 71 zero biases and
+                # LayerNorm ones); the dynamo exporter and tf2onnx merge equal constants
+                what = (f"{entry.tensor!r}, which {owners[keys[0]][1]} reads too,"
+                        if entry.tensor == keys[0][1] else
+                        f"{entry.tensor!r} is {keys[0][1]!r} ({owners[keys[0]][1]}'s) and")
+                notes.append(f"{entry.slot} {what} holds at most two distinct values: equal "
+                             "parameters of two layers the exporter stored once, counted once "
+                             "in ONNX, in each layer in PyTorch and Keras")
+                entry = replaced(entry, elements=0)
+                changed = True
             elif not fresh:
                 entry = replaced(entry, shared_with=owners[keys[0]][1])
                 changed = True
@@ -330,6 +356,7 @@ def count_model(
                 owned_here.append(entry.slot)
                 if len(fresh) == len(keys) and entry.shared_with is None:
                     counted_alone[(len(rows), len(slots))] = tuple(keys)
+            read_as.add(read_key)
             slots.append(entry)
         if cell is None and node_id not in norms:
             copied = _bias_copy(slots, bias_of, graph)
@@ -459,6 +486,36 @@ def _partly_shared(
                     keras=scaled(entry.keras)), note
 
 
+def _merged_equal_values(graph: ModelGraph, entry: SlotCount, own_layer: bool) -> bool:
+    """A slot whose one stored tensor an earlier row counted, holding at most two distinct
+    values (values that may be equal by chance: zero biases, LayerNorm's ones), in a row
+    that is no reuse of an earlier layer (``own_layer``): it reads the tensor under a name
+    no earlier row read (torch's classic exporter keeps one of equal parameters and reads it
+    through an Identity named after each other one, ``net.pos_wise_ff.fc1.bias``; the kept
+    one's own layer may come after those), or from a module no earlier reader of that name
+    was in (torch's dynamo exporter reads one initializer for all of them, and names each
+    node's module), or the row has tensors of its own (a framework reuses a whole layer,
+    never a bias or a norm's scale alone). A layer reused in the framework reads the very
+    name again, in the same module, with nothing of its own."""
+    if not own_layer or len(entry.sources) != 1 or not entry.elements:
+        return False
+    source = entry.sources[0]
+    return few_values(graph, (source.graph, source.name))
+
+
+def _module_path(node: NodeInfo) -> str | None:
+    """The module names of torch's dynamo exporter's ``namespace`` metadata, the op's call
+    left out: ``: Model/norm2: LayerNorm/layer_norm_1: aten.layer_norm.default`` is
+    ``norm2`` (a module called twice has one path); None where the node has none."""
+    for prop in node.proto.metadata_props:
+        if prop.key == "namespace":
+            parts = prop.value.split("/")
+            if len(parts) < 2:
+                return None
+            return "/".join(part.split(":", 1)[0].strip() for part in parts[1:-1])
+    return None
+
+
 def _merged_bias(layer: RecurrentLayer | None, entry: SlotCount, owned: list[str]) -> bool:
     """A recurrent layer's bias that an earlier layer read, while its kernels are its own.
 
@@ -549,7 +606,9 @@ def _elements(info: TensorInfo) -> int | None:
     return None if info.shape is None else known_product(info.shape)
 
 
-def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> LayerParams | None:
+def _count_other(
+    weights: _Weights, node: NodeInfo, added: tuple[str, Trace] | None
+) -> LayerParams | None:
     """Rows for Gemm, MatMul (+ bias Add), Conv, Gather-from-a-table and normalisation nodes.
 
     Only weights count (initializers, Constant outputs, and tensors computed from them only):
@@ -601,9 +660,9 @@ def _count_other(weights: _Weights, node: NodeInfo, bias: Trace | None) -> Layer
         notes.append("scale is all ones and bias all zeros: a normalisation without a learned "
                      "affine (PyTorch elementwise_affine=False, Keras scale=False and "
                      "center=False), whose exporter wrote the identity; counted in ONNX only")
-    if bias is not None and slots:
+    if added is not None and slots:
+        name, bias = added
         elements = bias.elements
-        name = bias.sources[0].name if bias.basis is not Basis.TRACED else "?"
         slots.append(SlotCount("bias", name, elements, elements, elements,
                                basis=bias.basis, sources=bias.sources))
     if not slots:
@@ -715,15 +774,16 @@ def _float_weight(info: TensorInfo, found: Trace) -> bool:
 _BIAS_PATH_OPS = LAYOUT_OPS | {"QuantizeLinear", "DequantizeLinear", "Cast"}
 
 
-def _bias_adds(weights: _Weights) -> dict[str, Trace]:
-    """MatMul or bias-less Conv node id -> the weight added to its output (its bias).
+def _bias_adds(weights: _Weights) -> dict[str, tuple[str, Trace]]:
+    """MatMul or bias-less Conv node id -> the weight added to its output (its bias): the
+    name the Add (or the fused op) reads, and what it is made of.
 
     The Add is the only consumer of the layer's output, directly or through a chain of layout
     ops each with one consumer. PyTorch exports nn.Linear on a 3-D input as MatMul + Add, and
     tf2onnx a Dense as MatMul, Reshape, Add: without this the bias would be missing.
     """
     graph = weights.graph
-    found: dict[str, Trace] = {}
+    found: dict[str, tuple[str, Trace]] = {}
     for node in graph.iter_nodes(frozenset({"MatMul", "Conv", "Einsum"})):
         if len(node.outputs) != 1 or node.domain not in ("", "ai.onnx") or (
                 node.op_type == "Einsum" and einsum_weight_transposed(node) is None):
@@ -738,7 +798,7 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
         if add is not None and operand is not None:  # the fused op adds the bias
             bias = weights.named(operand, add[0].graph) if operand else None
             if bias is not None:
-                found[node.id] = bias
+                found[node.id] = (operand, bias)
             continue
         if add is None or add[0].op_type != "Add":
             continue
@@ -747,7 +807,7 @@ def _bias_adds(weights: _Weights) -> dict[str, Trace]:
             continue
         bias = weights.named(others[0], add[0].graph)
         if bias is not None:
-            found[node.id] = bias
+            found[node.id] = (others[0], bias)
     return found
 
 

@@ -20,7 +20,7 @@ from archlint.shapes import known_product
 if TYPE_CHECKING:
     from archlint.graph import ModelGraph
 
-__all__ = ["MAX_COPY_ELEMENTS", "equal_copies", "stored_tensors"]
+__all__ = ["MAX_COPY_ELEMENTS", "equal_copies", "few_values", "stored_tensors"]
 
 # A tensor compared for a stored copy holds at most this many elements: the bytes of each
 # candidate are read (and hashed) once; a bigger weight is left as it is.
@@ -76,6 +76,25 @@ def equal_copies(
             if varied[data]:
                 found[key] = first
     return found
+
+
+def few_values(graph: ModelGraph, key: tuple[str, str]) -> bool:
+    """Whether the tensor stored under ``key`` (graph, name) holds at most two distinct
+    values, values equal by chance in any two layers; False where its data is not in the
+    file, is malformed, or is above :data:`MAX_COPY_ELEMENTS`."""
+    tensor = next((found for _, found in stored_tensors(graph, (key,))), None)
+    if tensor is None or tensor.data_location == TensorProto.EXTERNAL \
+            or not 0 < (known_product(tuple(tensor.dims)) or 1) <= MAX_COPY_ELEMENTS:
+        return False
+    from archlint.tensor_values import to_array
+
+    try:
+        values = to_array(tensor)
+    except Exception:  # malformed data: not judged
+        return False
+    import numpy as np
+
+    return int(np.unique(values).size) <= 2
 
 
 def _stored_bytes(tensor: TensorProto) -> bytes | None:
