@@ -231,3 +231,25 @@ def test_a_keras_model_of_three_inputs_joined_by_a_concat_runs_at_one_batch() ->
     assert model["runtime"]["binding"] == "unk__209=2, unk__210=2, unk__211=2"
     assert [(s["dim"], s["status"]) for s in model["runtime"]["sweep"]] == [
         ("unk__209 = unk__210 = unk__211", "ok")]
+
+
+@pytest.mark.parametrize("name", ["seq2seq_masked_lstm", "seq2seq_gru"])
+def test_a_keras_seq2seq_through_loop_cells_runs_at_one_batch(name: str) -> None:
+    """fixtures/keras_inputs/seq2seq_* (make_keras_seq2seq.py, tf2onnx 1.17, Keras 3): an
+    encoder's state starts a decoder; the masked LSTM encoder and both GRUs are Loops, so no
+    op between enc [unk__N, ...] and dec [unk__M, ...] shows one batch. Fed 3 and 2 the
+    decoder refused the state: an AL513 error (warnings for the GRUs). Keras gives every
+    input the batch as axis 0, one size for all: tied, swept together, the model runs."""
+    here = FIXTURES / "keras_inputs"
+    manifest = json.loads((here / "manifest_seq2seq.json").read_text())[name]
+    assert manifest["ort_at_3_2"].startswith("Fail")
+    assert all("max abs diff vs Keras" in ran
+               for ran in manifest["ort_at_equal_batches"].values())
+    model = _run(here / f"{name}.onnx")
+    assert model["findings"] == []
+    enc, dec = (manifest["inputs"][i][0] for i in ("enc", "dec"))
+    assert f"{enc}=2, " in model["runtime"]["binding"]
+    assert f"{dec}=2" in model["runtime"]["binding"]
+    sweeps = [(s["dim"], s["status"]) for s in model["runtime"]["sweep"]]
+    assert sweeps[0] == (f"{enc} = {dec}", "ok")
+    assert all(status == "ok" for _, status in sweeps)

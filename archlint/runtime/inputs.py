@@ -292,6 +292,26 @@ def op_ties(graph: ModelGraph, keys: list[str]) -> list[list[str]]:
     return ties
 
 
+# exporters of Keras models, every input of which has the batch as its first axis
+KERAS_EXPORTERS = frozenset({"tf2onnx", "keras2onnx"})
+
+
+def keras_batches(graph: ModelGraph, producer: str) -> list[str | int]:
+    """The first axis of every fed input of a Keras model (tf2onnx, keras2onnx): Keras gives
+    each input the batch as axis 0 and one batch to all of them, and tf2onnx names each
+    input's apart (``unk__2287``, ``unk__2289``). Nothing shows the tie where the layers
+    between the inputs are Loops (a seq2seq whose masked LSTM encoder hands its state to
+    the decoder): fed 3 and 2, such a model failed, and archlint blamed it."""
+    if producer not in KERAS_EXPORTERS:
+        return []
+    keys: list[str | int] = []
+    for name in fed_inputs(graph):
+        key = _dim_key(graph, name, 0)
+        if key is not None and key not in keys:
+            keys.append(key)
+    return keys
+
+
 def _concat_axis(node: NodeInfo, rank: int) -> int | None:
     """The axis a Concat of rank-``rank`` inputs joins on, non-negative; None when the
     attribute is missing or out of range."""
@@ -330,6 +350,7 @@ def bind_dims(
     given: Mapping[str, tuple[int, ...]] | None = None,
     retried: Mapping[str, int] | None = None,
     from_config: frozenset[str] = frozenset(),
+    producer: str = "",
 ) -> Binding:
     """Bind every symbolic or unnamed dim of the fed inputs: dims tied by a recurrent node are
     bound equal; a value comes from ``--dim`` (a symbol, a role, or ``input:axis``), from the
@@ -337,7 +358,9 @@ def bind_dims(
     role's default. ``retried`` (binding keys, from :func:`sizes_to_retry`) replaces the
     defaults a first run failed at: still archlint's choice, so the sweep tries those dims at
     a second size too: a model that runs only at the retried size is not dynamic.
-    ``from_config`` names the requested dims the config gave, labelled as such."""
+    ``from_config`` names the requested dims the config gave, labelled as such. ``producer``
+    (the model's producer_name) names a Keras exporter whose inputs share their first axis
+    (:func:`keras_batches`)."""
     roles = _roles(layers)
     keys: list[str] = []
     for name in fed_inputs(graph):
@@ -357,6 +380,8 @@ def bind_dims(
     for aligned in op_ties(graph, keys):
         for key in aligned[1:]:
             groups.join(aligned[0], key)
+    if len(batches := keras_batches(graph, producer)) > 1:
+        groups.tie(batches, "batch", group_role)
     hinted_role: dict[str | int, str] = {}  # what --dim seq / batch binds in a Loop cell
     for layer in layers:
         for hinted, tied in _cell_dims(graph, layer):
