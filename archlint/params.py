@@ -171,7 +171,9 @@ Layers written out by exporters count as the layer they are:
   - a LayerNormalization written as elementwise ops (tf2onnx: Reshape, BatchNormalization
     over computed moments, Reshape, Mul gamma, Add beta; or InstanceNormalization of ones
     then Mul, Add; older torch.onnx: ReduceMean, Sub, Pow, ReduceMean, Add eps, Sqrt, Div,
-    Mul, Add): one LayerNormalization row with gamma and beta, as Keras and PyTorch count it.
+    Mul, Add; Keras 3 through tf2onnx: the same with GlobalAveragePool for ReduceMean and
+    x·(gamma·rstd) + (beta - mean·gamma·rstd)): one LayerNormalization row with gamma and
+    beta, as Keras and PyTorch count it.
   - a Keras BatchNormalization folded by tf2onnx into x·scale + shift (a Mul and an Add of
     vectors in tf.nn.batch_normalization's name scope): ONNX and PyTorch 2·C, Keras 4·C.
   - onnxruntime's quantized ops (ConvInteger, MatMulInteger, QLinearConv, QLinearMatMul,
@@ -838,10 +840,13 @@ def _single_consumer_through_layout(
 # --- normalisation written out as elementwise ops ---------------------------------------------
 
 # Ops a layer normalisation is written with; the search for its gamma and beta stays on them.
-_NORM_OPS = frozenset({
-    "ReduceMean", "ReduceSumSquare", "Sub", "Mul", "Pow", "Add", "Sqrt", "Div", "Reciprocal",
+# the statistics of a written-out normalisation: ReduceMean, or GlobalAveragePool (tf2onnx
+# writes Keras 3's LayerNormalization over the last axis of [batch, time, C] so)
+_MEAN_OPS = frozenset({"ReduceMean", "GlobalAveragePool"})
+_NORM_OPS = _MEAN_OPS | {
+    "ReduceSumSquare", "Sub", "Mul", "Pow", "Add", "Sqrt", "Div", "Reciprocal",
     "Neg", "Cast", "Squeeze", "Unsqueeze",
-})
+}
 _ROOT_OPS = frozenset({"Sqrt", "Reciprocal", "Pow"})
 _NORM_CORES = frozenset({"BatchNormalization", "InstanceNormalization",
                          "LayerNormalization", "GroupNormalization"})
@@ -857,12 +862,13 @@ def _decomposed_norms(weights: _Weights) -> dict[str, LayerParams]:
       ReduceSumSquare, Reshape; tf2onnx's layer-norm rewriter an InstanceNormalization of
       ones and zeros), followed by Mul gamma and Add beta;
     - ReduceMean, Sub, Pow or Mul, ReduceMean, Add eps, Sqrt, Div or Reciprocal, Mul gamma,
-      Add beta.
+      Add beta (GlobalAveragePool for ReduceMean: tf2onnx's Keras 3 LayerNormalization,
+      x · (gamma / sqrt(var + eps)) + (beta - mean · that)).
     Either is one LayerNormalization with gamma and beta, as Keras and PyTorch count it.
     """
     graph = weights.graph
     rows: dict[str, LayerParams] = {}
-    for node in graph.iter_nodes(_NORM_CORES | {"ReduceMean", "Mul"}):
+    for node in graph.iter_nodes(_NORM_CORES | _MEAN_OPS | {"Mul"}):
         if node.domain not in ("", "ai.onnx") or not node.outputs:
             continue
         if node.op_type == "Mul":
@@ -870,9 +876,10 @@ def _decomposed_norms(weights: _Weights) -> dict[str, LayerParams]:
             if folded is not None:
                 rows[node.id] = folded
             continue
-        if node.op_type == "ReduceMean":
+        if node.op_type in _MEAN_OPS:
             found = _moments_affine(weights, node)
-            how = "ReduceMean, Sub, ReduceMean, Add eps, Sqrt, Div, Mul gamma, Add beta"
+            how = (f"{node.op_type}, Sub, {node.op_type}, Add eps, Sqrt, Div or Reciprocal, "
+                   "Mul gamma, Add beta")
         elif _is_bare_norm(weights, node):
             found = _affine_tail(weights, node.outputs[0], node.graph)
             how = (f"{node.op_type} over computed statistics or without its own scale, "
@@ -991,6 +998,9 @@ def _moments_affine(weights: _Weights, mean: NodeInfo) -> _Affine | None:
     frontier = [mean.outputs[0]]
     seen = {mean.id}
     gamma: tuple[str, Trace] | None = None
+    # a shift met before the scale: tf2onnx's Keras 3 LayerNormalization adds beta to
+    # -mean · (gamma · rstd), reached from the mean before gamma is
+    early: tuple[str, Trace] | None = None
     found: _Affine | None = None
     while frontier and len(region) < _MAX_NORM_NODES:
         tensor = frontier.pop(0)
@@ -1001,9 +1011,14 @@ def _moments_affine(weights: _Weights, mean: NodeInfo) -> _Affine | None:
             region.append(consumer)
             if consumer.op_type == "Mul" and gamma is None:
                 gamma = _vector_operand(weights, consumer, tensor)
-            if consumer.op_type in ("Add", "Sub") and gamma is not None and found is None:
+                if gamma is not None and early is not None:
+                    found = (gamma, early)
+            if consumer.op_type in ("Add", "Sub") and found is None:
                 beta = _vector_operand(weights, consumer, tensor)
-                if beta is not None:
+                if beta is not None and gamma is None:
+                    early = early or beta  # the walk stops past it, as past the beta below
+                    continue
+                if beta is not None and gamma is not None:
                     # the root may come later in the walk: Keras's InstantLayerNorm (DTLN)
                     # subtracts the mean twice, one Sub for the square, one for the Div
                     found = (gamma, beta)

@@ -742,3 +742,22 @@ def test_equal_parameters_of_plain_layers_stored_once_count_in_each(exporter: st
     merged = [note for row in model.layers for note in row.notes
               if "equal parameters of two layers the exporter stored once" in note]
     assert len(merged) == 6  # norm1's bias, fc2's, norm2's two, shared_norm's two (first call)
+
+
+def test_keras3_layer_normalization_written_from_global_average_pools() -> None:
+    """fixtures/keras_params/k3_lstm_layernorm.onnx (make_keras3_layernorm.py, Keras 3.15,
+    tf2onnx 1.17): the LayerNormalization is GlobalAveragePool for the mean and the variance,
+    Sqrt, Reciprocal, x · (gamma · rstd) + (beta - mean · gamma · rstd), the shift reached
+    from the mean before the scale. Its gamma and beta were "constants, not counted": Keras
+    616 against count_params() 632."""
+    here = FIXTURES / "keras_params"
+    manifest = json.loads((here / "manifest_k3.json").read_text())
+    assert manifest["max_abs_diff_vs_keras"] < 1e-5
+    (model,) = count_paths([str(here / "k3_lstm_layernorm.onnx")])
+    assert model.total(Convention.KERAS) == manifest["count_params"] == 632
+    [norm] = [row for row in model.layers if row.op_type == "LayerNormalization"]
+    assert norm.label == "functional_1/layer_normalization_1/moments/mean"
+    assert [(slot.slot, slot.elements, slot.keras) for slot in norm.slots] == [
+        ("scale", 8, 8), ("bias", 8, 8)]
+    assert ["LayerNormalization", 16] in manifest["layers"]
+    assert "GlobalAveragePool, Sub, GlobalAveragePool, Add eps" in norm.notes[0]
