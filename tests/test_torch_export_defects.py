@@ -9,6 +9,7 @@
 - AL302 behind a stale declaration (fixtures/AL302/make_torch_bi_reshape_dynamo.py).
 - AL302 on a target of numbers only (fixtures/AL302/make_torch_reshape_count.py).
 - AL302 on a length baked after a per-step Linear (fixtures/AL302/make_torch_linear_view_dynamo.py).
+- AL302 on a length a simplifier baked around a Gemm (fixtures/AL302/make_onnxsim_gemm.py).
 - AL308 on a learned state expanded to the traced batch (fixtures/AL308/make_torch_expand_h0.py).
 - AL007 on an opset-18 Split in a dynamo export at opset 17
   (fixtures/AL007/make_torch_dynamo_op17.py).
@@ -100,6 +101,34 @@ def test_a_length_baked_after_a_per_step_linear_is_al302(tmp_path: Path) -> None
     for batch, steps in ((2, 24), (3, 7)):
         feed = np.zeros((batch, steps, 3), dtype=np.float32)
         assert session.run(None, {"x": feed})[0].shape == (batch, steps, 2, 1)
+
+
+def test_a_length_onnxsim_baked_around_a_gemm_is_al302(tmp_path: Path) -> None:
+    """fixtures/AL302/tagger_dynamo_onnxsim.onnx (make_onnxsim_gemm.py): a dynamo export of
+    a BiLSTM tagger runs at every length; onnxsim writes its Linear as Reshape [-1, 32], Gemm,
+    Reshape [-1, 5, 5] from the stale declaration [batch, 5, 32], and the simplified model
+    fails at 7 steps. AL302 judged the last Reshape against the Gemm's [rows, 5]: nothing.
+    It reads the rows as the flattened [batch, seq, 5] now; no fix is offered (a 0 would copy
+    an axis of the 2-D rows)."""
+    folder = FIXTURES / "AL302"
+    runs = json.loads((folder / "tagger_dynamo_onnxsim.json").read_text())["runs"]
+    assert runs["export seq=7"]["shape"] == [3, 7, 5]
+    assert runs["onnxsim seq=5"]["max_abs_diff_vs_torch"] < 1e-6
+    assert "running Reshape node. Name:'Reshape_2'" in runs["onnxsim seq=7"]["onnxruntime_error"]
+    model = folder / "tagger_dynamo_onnxsim.onnx"
+    proc = run_archlint("lint", str(model), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    findings = json.loads(proc.stdout)["models"][0]["findings"]
+    assert [(f["code"], f["severity"], f["location"]["node"], f["actual"]) for f in findings] == [
+        ("AL316", "warning", "node_lstm__0", "[batch, 5, 32]"),
+        ("AL302", "error", "Reshape_2", "[-1, 5, 5]")]
+    assert findings[1]["message"] == (
+        "Reshape 'Reshape_2' has the constant target [-1, 5, 5] for the rows of [batch, seq, 5] "
+        "that Reshape 'Reshape_0' flattened for a product: 5 fixes axis 1 ('seq', dynamic in "
+        "graph input 'tok'); the input is declared [batch, 5, 5], the traced sizes: the target "
+        "is that shape with a -1 in place of one axis")
+    proc = run_archlint("fix", str(model), "--diff", "--select", "AL302")
+    assert "0 fix(es) to apply" in proc.stdout, proc.stdout
 
 
 def test_a_numbers_only_target_on_dynamic_axes_is_al302() -> None:

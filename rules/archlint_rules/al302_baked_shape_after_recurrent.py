@@ -5,15 +5,17 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
-from archlint.graph import NodeInfo
+from archlint.graph import NodeInfo, TensorInfo
 from archlint.patterns import align_reshape, attr_int, reshape_target
 from archlint.shapes import Dim, format_shape, known_product
 from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import (
+    HEAD_OPS,
     computed_shape,
     downstream_of_recurrent,
     dynamic_symbols,
     ints_text,
+    made_by_head,
     node_text,
 )
 
@@ -51,7 +53,10 @@ class BakedShapeAfterRecurrent(Rule):
     is that declaration with a -1 in place of one dynamic axis (unit axes aside) bakes the
     traced size of the other: darts' ``fc(out).view(batch, -1, 2, 1)`` traced at 12 steps is
     ``[-1, 12, 2, 1]`` on ``[batch, time, 2]`` declared ``[batch, 12, 2]``, an error (12
-    steps alone give the right result; 24 at batch 2 give ``[4, 12, 2, 1]``).
+    steps alone give the right result; 24 at batch 2 give ``[4, 12, 2, 1]``). The rows a
+    Reshape ``[-1, K]`` flattened for a product and its bias are read as the tensor they came
+    from: onnxsim writes a Linear on ``[batch, seq, 32]`` declared ``[batch, 5, 32]`` as
+    ``Reshape [-1, 32], Gemm, Reshape [-1, 5, 5]``, whose 5 is the traced seq.
 
     ## Why is this bad?
     A recurrent node's outputs carry the sequence and batch axes of X: Y is
@@ -67,8 +72,8 @@ class BakedShapeAfterRecurrent(Rule):
     ``[flatten] out = Reshape (Yt, target)`` with ``target = [5, -1, 6]`` and Yt
     ``[seq, batch, 2, 3]``: the 5 stands for ``seq``. Use ``0`` (copy the axis, with
     ``allowzero=0``) or a target computed from ``Shape(X)``: ``[0, -1, 6]``. See
-    fixtures/AL302/bad.onnx.txt and good.onnx.txt, fixtures/exported/lstm_l2_bi_dynamo.onnx
-    and fixtures/AL302/torch_linear_view_dynamo.onnx.
+    fixtures/AL302/bad.onnx.txt and good.onnx.txt, fixtures/exported/lstm_l2_bi_dynamo.onnx,
+    fixtures/AL302/torch_linear_view_dynamo.onnx and tagger_dynamo_onnxsim.onnx.
     """
 
     code = "AL302"
@@ -119,6 +124,12 @@ class BakedShapeAfterRecurrent(Rule):
             return self._finding(ctx, node, shape, target, baked, symbols, traced=traced)
         if node.op_type != "Reshape":
             return None
+        if not baked and (rows := _flattened_rows(ctx, data, symbols)) is not None:
+            flat, declared, computed = rows
+            baked = _traced_axes(declared, computed, target, symbols)
+            if baked and not _holds_anyway(node, computed, target):
+                return self._finding(ctx, node, computed, target, baked, symbols,
+                                     traced=declared, flattened=flat)
         if (factor := _dynamic_factor(shape, target, symbols)) is not None:
             return self._factor_finding(ctx, node, shape, target, factor, symbols)
         if _leads_across(shape, target, symbols):
@@ -229,6 +240,7 @@ class BakedShapeAfterRecurrent(Rule):
         self, ctx: RuleContext, node: NodeInfo, shape: tuple[Dim, ...], target: tuple[int, ...],
         baked: list[tuple[int, int, str]], symbols: dict[str, str],
         partner: NodeInfo | None = None, traced: tuple[Dim, ...] | None = None,
+        flattened: NodeInfo | None = None,
     ) -> Finding:
         parts = [
             f"{target[j]} fixes axis {axis} ({dim!r}, dynamic in graph input {symbols[dim]!r})"
@@ -238,7 +250,8 @@ class BakedShapeAfterRecurrent(Rule):
             parts[-1] += (f"; the input is declared {format_shape(traced)}, the traced "
                           "sizes: the target is that shape with a -1 in place of one axis")
         allowzero = attr_int(node, "allowzero") == 1
-        copyable = node.op_type == "Reshape" and all(j == axis for j, axis, _ in baked)
+        copyable = node.op_type == "Reshape" and flattened is None \
+            and all(j == axis for j, axis, _ in baked)
         if copyable:
             fixed = [0 if any(j == k for k, _, _ in baked) else t for j, t in enumerate(target)]
             expected = ints_text(fixed) + (" with allowzero=0" if allowzero else "")
@@ -248,6 +261,15 @@ class BakedShapeAfterRecurrent(Rule):
             expected = "a target computed from Shape() of the input"
             how = "Compute the target from Shape() of the input"
         what = f"for input {format_shape(shape)}"
+        if flattened is not None:  # onnxsim's Reshape [-1, K], Gemm, Reshape back
+            what = (f"for the rows of {format_shape(shape)} that {node_text(flattened)} "
+                    "flattened for a product")
+            expected = ("a target computed from Shape() of the tensor "
+                        f"{node_text(flattened)} flattens")
+            how = (f"Compute the target from Shape() of the tensor {node_text(flattened)} "
+                   "flattens (a simplifier wrote this Reshape pair around the product from "
+                   "the declared sizes: simplify the export made with dynamic shapes' "
+                   "declarations fixed, or keep the 3-D MatMul)")
         if partner is not None:
             what = f"and meets {format_shape(shape)} from a recurrent node in {node_text(partner)}"
             expected = "a shape computed from Shape() of that tensor"
@@ -327,6 +349,40 @@ def _baked_axes(
                 found.append((j, axes[0], dim))
         return found
     return _broadcast_baked(shape, target, None)
+
+
+def _flattened_rows(
+    ctx: RuleContext, data: TensorInfo, symbols: dict[str, str]
+) -> tuple[NodeInfo, tuple[Dim, ...], tuple[Dim, ...]] | None:
+    """(the flattening Reshape, the declared view, the computed view) where ``data`` is the
+    rows of a tensor ``[..., K]`` that a Reshape ``[-1, K]`` flattened, then a product by a
+    matrix or a bias (:func:`made_by_head`) made ``[rows, N]``: onnxsim fuses a 3-D MatMul
+    and its bias into ``Reshape [-1, K], Gemm, Reshape [-1, 5, N]``. The views are that
+    tensor's shape, declared and computed, with its last axis N: the target that unflattens
+    the rows is judged against them."""
+    info = data
+    for _ in range(_FOLLOWED_HEADS):
+        producer = ctx.graph.producer(info.name, info.graph)
+        if producer is None or not producer.inputs or not producer.inputs[0]:
+            return None
+        if producer.op_type == "Reshape":
+            target = reshape_target(ctx.graph, producer)
+            source = ctx.graph.tensor(producer.inputs[0], producer.graph)
+            last = data.shape[-1] if data.shape else None
+            if target is None or source is None or source.shape is None \
+                    or len(source.shape) < 3 or len(target) != 2 or target[0] != -1 \
+                    or target[1] != source.shape[-1] or not isinstance(last, int):
+                return None
+            computed = computed_shape(ctx, source, symbols)
+            return producer, (*source.shape[:-1], last), (*computed[:-1], last)
+        if producer.op_type not in HEAD_OPS or (made := made_by_head(ctx, producer)) is None:
+            return None
+        info = made[0]
+    return None
+
+
+# how many products and biases _flattened_rows follows up to the flattening Reshape
+_FOLLOWED_HEADS = 4
 
 
 def _traced_axes(
