@@ -737,11 +737,20 @@ def _identity_affine(traces: Mapping[str, Trace]) -> bool:
         and (bias is None or (bias.basis is Basis.CONSTANT and all_zero(bias)))
 
 
+# what reads a quantized table's rows as the quantized values they are (input 0): a
+# DequantizeLinear, or a product over quantized operands that scales its result back
+# (quantize_dynamic's MatMulInteger, a QOperator model's QGemm and QLinearMatMul: a greedy
+# decoder's embedded argmax goes straight into the step's product)
+_DEQUANTIZING_READERS = frozenset({("", "DequantizeLinear"), ("", "MatMulInteger"),
+                                   ("", "QLinearMatMul"), (CONTRIB_DOMAIN, "QGemm")})
+
+
 def _dequantized_lookup(weights: _Weights, node: NodeInfo) -> bool:
     """A Gather from an integer table whose rows are all dequantized after the lookup (through
     layout ops): onnxruntime's quantize_dynamic keeps an Embedding's table as uint8 and puts
     DequantizeLinear after the Gather (tf2onnx's Keras export reads the rows twice: each read
-    is dequantized). The table is the float layer's weight."""
+    is dequantized), or feeds the rows to a quantized product as its quantized input
+    (:data:`_DEQUANTIZING_READERS`). The table is the float layer's weight."""
     graph = weights.graph
     frontier = [(name, node.graph) for name in node.outputs[:1] if name]
     seen = 0
@@ -752,11 +761,12 @@ def _dequantized_lookup(weights: _Weights, node: NodeInfo) -> bool:
             return False
         for consumer in consumers:
             seen += 1
-            if consumer.domain not in ("", "ai.onnx") or consumer.inputs[:1] != (tensor,):
+            key = op_key(consumer)
+            if consumer.inputs[:1] != (tensor,) or (key[0] and key not in _DEQUANTIZING_READERS):
                 return False
             if consumer.op_type in LAYOUT_OPS and len(consumer.outputs) == 1:
                 frontier.append((consumer.outputs[0], consumer.graph))
-            elif consumer.op_type != "DequantizeLinear":
+            elif key not in _DEQUANTIZING_READERS:
                 return False  # a row read as it is stored: a table of ints, not weights
     return not frontier and seen > 0
 

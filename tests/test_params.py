@@ -761,3 +761,20 @@ def test_keras3_layer_normalization_written_from_global_average_pools() -> None:
         ("scale", 8, 8), ("bias", 8, 8)]
     assert ["LayerNormalization", 16] in manifest["layers"]
     assert "GlobalAveragePool, Sub, GlobalAveragePool, Add eps" in norm.notes[0]
+
+
+@pytest.mark.parametrize("name", ["greedy_dec_qdyn", "greedy_dec_qop"])
+def test_a_quantized_table_whose_rows_feed_a_quantized_product_is_an_embedding(
+        name: str) -> None:
+    """fixtures/quantized_lookup/ (make_greedy_decoder.py, torch 2.13, onnxruntime's
+    quantize_dynamic and QOperator quantize_static): a greedy GRUCell decoder's 12x8 table is
+    kept in 8 bits and its rows go straight into MatMulInteger / com.microsoft QGemm, which
+    scale the product back: the table was "constants, not counted", PyTorch 2,700 against
+    torch's 2,796."""
+    here = FIXTURES / "quantized_lookup"
+    manifest = json.loads((here / "manifest.json").read_text())
+    (model,) = count_paths([str(here / f"{name}.onnx")])
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 2796
+    lookups = [row for row in model.layers if row.kind == "embedding"]
+    assert [slot.pytorch for row in lookups for slot in row.slots if not slot.shared_with] == [
+        manifest["embedding"]]
