@@ -377,11 +377,12 @@ def test_dims_an_add_aligns_are_one_size_though_the_inputs_name_them_apart(
 ) -> None:
     """A Keras cell step through tf2onnx names x's batch and h's apart (unk__30, unk__31): no
     recurrent node ties them, so each was swept alone, failed on the broadcast in the cell's
-    Add and made a false AL513. The Add aligns them: one size, bound and swept as one."""
+    Add and made a false AL513. The Add aligns them: one size, bound and swept as one; as
+    the first axes of a Keras model's inputs, it is the batch (2, swept to 3)."""
     result = run_one(FIXTURES / "steps" / name)
     assert [f.code for f in result.findings] == []
     assert result.run.sweep_lines() == (
-        f"{x_batch} = {h_batch} 3 -> 5 ({x_batch}=5, {h_batch}=5): ok",)
+        f"{x_batch} = {h_batch} 2 -> 3 ({x_batch}=3, {h_batch}=3): ok",)
 
 
 def test_a_failure_that_stays_when_the_dims_move_together_is_still_al513(
@@ -513,3 +514,28 @@ def test_a_dim_that_is_an_expression_of_another_follows_it() -> None:
         "batch 2 -> 3 (batch=3, time=5, time + 4=9): ok",
         "time 5 -> 7 (batch=2, time=7, time + 4=11): ok",
     )
+
+
+def test_an_output_that_keeps_the_traced_length_where_it_declares_seq_is_al513(
+        tmp_path: Path) -> None:
+    """fixtures/AL513/lstmcell_functions_classic.onnx (make_torch_cell_functions.py): an
+    LSTMCell called per step, exported with export_modules_as_functions: onnxruntime returns
+    5 steps at seq 7 (torch: 7). The output declares [seq, batch, 4]; inference computes 5,
+    and the runtime check compared against that 5: every sweep was ok, 0 findings. It
+    compares against the declared seq now: AL513, an error that says the graph keeps 5."""
+    here = FIXTURES / "AL513"
+    runs = json.loads((here / "lstmcell_functions_classic.json").read_text())["runs"]
+    assert (runs["seq=7"]["onnxruntime_shape"], runs["seq=7"]["torch_shape"]) == (
+        [5, 3, 4], [7, 3, 4])
+    result = invoke("run", "--runs", "1", "--format", "json",
+                    str(here / "lstmcell_functions_classic.onnx"))
+    assert result.exit_code == 1, result.output
+    [model] = json.loads(result.output)["models"]
+    [output] = model["runtime"]["outputs"]
+    assert output["expected"] == "[seq=5, batch=2, 4]"
+    [finding] = model["findings"]
+    assert (finding["code"], finding["severity"]) == ("AL513", "error")
+    assert finding["message"] == (
+        "the model runs at seq=5 but fails at seq=7 (seq dim; output(s) y keep 5 where they "
+        "declare seq: the graph does not follow it)")
+    assert finding["help"].startswith("The output keeps the size the export traced")

@@ -541,11 +541,37 @@ def _bound_shape(shape: Shape, binding: Binding) -> str:
     return "[" + ", ".join(dims) + "]"
 
 
+def _declared_outputs(ctx: RuleContext) -> Mapping[str, tuple[str | int | None, ...]]:
+    """The main graph outputs' shapes as the file declares them (symbols, sizes, None for a
+    dim without either), before inference merged its own in."""
+    def read() -> dict[str, tuple[str | int | None, ...]]:
+        found = {}
+        for output in ctx.model.proto.graph.output:
+            kind = output.type.WhichOneof("value")
+            if kind != "tensor_type" or not output.type.tensor_type.HasField("shape"):
+                continue
+            found[output.name] = tuple(
+                d.dim_param if d.HasField("dim_param") else d.dim_value
+                if d.HasField("dim_value") else None
+                for d in output.type.tensor_type.shape.dim)
+        return found
+
+    return ctx.memo("runtime.declared_outputs", read)
+
+
 def _check_output(name: str, value: np.ndarray[Any, Any], ctx: RuleContext,
                   binding: Binding) -> OutputCheck:
     info = ctx.graph.tensor(name)
     actual = tuple(int(d) for d in value.shape)
     static: Shape | None = info.shape if info is not None else None
+    declared = _declared_outputs(ctx).get(name)
+    if static is not None and declared is not None and len(declared) == len(static):
+        # an input's symbol the output declares where inference computed a number: the
+        # output must follow that input (an LSTMCell chain traced at 5 steps, declared
+        # [seq, batch, 4], returns 5 steps at seq 7)
+        static = tuple(
+            dim if isinstance(dim, str) and isinstance(own, int) and dim in binding.values
+            else own for own, dim in zip(static, declared, strict=True))
     expected = None if static is None else _bound_shape(static, binding)
     wrong = static is not None and (len(static) != len(actual) or any(
         (isinstance(d, int) and d != a)

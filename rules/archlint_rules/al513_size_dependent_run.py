@@ -71,9 +71,13 @@ class SizeDependentRun(RuntimeRule):
                     and sweep.declared_only:
                 yield self._declaration_finding(ctx, sweep)
             elif main.status == "ok" and sweep.mismatched and not main_mismatch:
-                yield self._finding(ctx, sweep, sweep.base, sweep.size, None,
-                                    f"output(s) {', '.join(sweep.mismatched)} contradict their "
-                                    "static shape")
+                kept = _kept(run, sweep)
+                yield self._finding(
+                    ctx, sweep, sweep.base, sweep.size, None,
+                    f"output(s) {', '.join(sweep.mismatched)} keep {sweep.base} where they "
+                    f"declare {sweep.dim}: the graph does not follow it" if kept else
+                    f"output(s) {', '.join(sweep.mismatched)} contradict their static shape",
+                    advice=_KEPT_HELP if kept else None)
             elif main.status == "run_failed" and sweep.status == "ok" and not run.invented:
                 # (on invented values the first failure is AL514's warning, not the model's)
                 yield self._finding(ctx, sweep, sweep.size, sweep.base, main.node,
@@ -98,7 +102,7 @@ class SizeDependentRun(RuntimeRule):
             "wrong.")
 
     def _finding(self, ctx: RuleContext, sweep: SweepRun, runs: int, fails: int,
-                 where: NodeInfo | None, why: str) -> Finding:
+                 where: NodeInfo | None, why: str, advice: str | None = None) -> Finding:
         label = f" in {where.op_type} {where.label!r}" if where is not None else ""
         baked = (f"A size of {sweep.dim} was written into the graph at export (a Reshape "
                  "target, an Expand or ConstantOfShape shape): export with the dim dynamic "
@@ -112,10 +116,32 @@ class SizeDependentRun(RuntimeRule):
             expected=f"runs at every {sweep.dim} (declared dynamic)",
             actual=f"runs at {sweep.dim}={runs}, fails at {sweep.dim}={fails}",
             severity=None if recurrent else Severity.WARNING,
-            help=_fixed_state_help(ctx, sweep, where) or (baked if recurrent else (
+            help=advice or _fixed_state_help(ctx, sweep, where) or (baked if recurrent else (
                 f"If {sweep.dim} takes only sizes of a kind (a multiple of a stride, a minimum), "
                 f"give one with --dim {sweep.dim.split(' = ')[0]}=SIZE; if it takes any, "
                 + baked[0].lower() + baked[1:])))
+
+
+_KEPT_HELP = ("The output keeps the size the export traced where it declares the dim: the "
+              "steps were written out at export (a Python loop over x.size(0), an LSTMCell "
+              "or GRUCell called per step, a traced model's unrolled layer; AL317 names a "
+              "recurrent chain). Export a native LSTM/GRU/RNN, script the loop so it becomes "
+              "an ONNX Loop, or export at the length the model will run at and declare it.")
+
+
+def _kept(run: RuntimeRun, sweep: SweepRun) -> bool:
+    """Whether every output the sweep found wrong keeps the main run's size on an axis that
+    declares one of the swept dims: the graph ignores the dim (a loop unrolled at export),
+    where the declaration says the output follows it."""
+    names = set(sweep.dim.split(" = "))
+    static = {check.name: check.static for check in run.outputs}
+    for output in sweep.mismatched:
+        shape, declared = sweep.shapes.get(output), static.get(output)
+        if shape is None or declared is None or len(shape) != len(declared) or not any(
+                isinstance(dim, str) and dim in names and size == sweep.base
+                for dim, size in zip(declared, shape, strict=True)):
+            return False
+    return True
 
 
 # dims a recurrent layer's X runs over: any size of them must run
