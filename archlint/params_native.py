@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from archlint.graph import ModelGraph
 from archlint.params_types import Convention, LayerParams, SlotCount
-from archlint.recurrent import RecurrentLayer, TensorRef
+from archlint.recurrent import GATES, RecurrentLayer, TensorRef
 from archlint.shapes import known_product
 from archlint.weight_sources import (
     BROADCAST_OPS,
@@ -155,12 +155,29 @@ def count_native_layer(
         graph=node.graph, node=node.name, label=node.label, node_index=node.index,
         op_type=op, kind="recurrent", slots=tuple(slots),
         direction=layer.direction, num_directions=layer.num_directions,
-        input_size=geometry.input_size,
+        input_size=geometry.input_size if geometry.input_size is not None
+        else _input_size_from_count(layer, traces, implied or layer.hidden_size),
         hidden_size=layer.hidden_size, implied_hidden_size=implied,
         linear_before_reset=lbr if op == "GRU" else None,
         unsupported=MappingProxyType(unsupported), notes=tuple(notes),
         recognised_as=layer.recognised_as.value,
     )
+
+
+def _input_size_from_count(
+    layer: RecurrentLayer, traces: Mapping[str, Trace] | None, hidden: int | None
+) -> int | None:
+    """I from the elements W is computed from, ``D · gates · H · I``, where neither W's shape
+    nor X's says it (dynamo's optimize=False slices the stored weight at computed bounds
+    and concatenates the directions' outputs, which inference leaves without a last dim);
+    H as the weights imply it, else the hidden_size attribute."""
+    found = None if traces is None else traces.get("W")
+    gates = GATES.get(layer.op_type)
+    stored = None if found is None else found.distinct_elements
+    if stored is None or gates is None or not hidden or not layer.num_directions:
+        return None
+    per_input = layer.num_directions * gates * hidden
+    return stored // per_input if stored % per_input == 0 and stored else None
 
 
 def _stored_states(
@@ -233,6 +250,10 @@ def _measure(layer: RecurrentLayer) -> _Geometry:
                 if slot in layer.inputs}
     implied = layer.implied_hidden_size
     input_size = layer.dim("W", 2)
+    if not isinstance(input_size, int):
+        # W computed where inference loses its shape (dynamo's optimize=False slices the
+        # stored weight at computed bounds): X's features are I, in either layout
+        input_size = layer.dim("X", 2)
     return _Geometry(
         elements=MappingProxyType(elements), implied=implied,
         inconsistent=_inconsistent_slots(layer, implied, elements),

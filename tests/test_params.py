@@ -778,3 +778,16 @@ def test_a_quantized_table_whose_rows_feed_a_quantized_product_is_an_embedding(
     lookups = [row for row in model.layers if row.kind == "embedding"]
     assert [slot.pytorch for row in lookups for slot in row.slots if not slot.shared_with] == [
         manifest["embedding"]]
+
+
+def test_input_size_of_weights_sliced_at_computed_bounds() -> None:
+    """fixtures/dynamo_noopt/ (torch 2.13 dynamo, optimize=False): W is a Concat of Slices of
+    the stored weights at bounds computed from Shape, and layer 1's X joins layer 0's
+    directions: inference leaves both last dims unknown, and I and MACs/step were '?'. X's
+    features give layer 0's I, W's stored elements over D · 4 · H layer 1's."""
+    here = FIXTURES / "dynamo_noopt"
+    manifest = json.loads((here / "manifest.json").read_text())
+    (model,) = count_paths([str(here / "lstm2bi_bf_dynamo_noopt.onnx")])
+    assert [row.input_size for row in model.layers] == manifest["input_sizes"] == [8, 32]
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 9728
+    assert all(row.macs_per_step is not None for row in model.layers)
