@@ -27,6 +27,19 @@ def test_a_cell_loop_traced_at_six_steps_is_an_error_where_time_is_dynamic() -> 
         ("AL317", "error", "/cell/Gemm", "x", "6 steps unrolled over dynamic 'time'")]
 
 
+def test_the_runtime_warning_at_too_short_a_length_names_the_unrolled_steps() -> None:
+    """The default time (5) is below the 6 traced steps: onnxruntime fails, and AL514 asked
+    for other sizes as if the model needed them. Its help now says the layer is unrolled to
+    6 steps (AL317): no size makes it right."""
+    proc = run_archlint("lint", "--runtime", "--select", "AL514", "--format", "json",
+                        str(HERE / "torch_lstm_cell_loop.onnx"))
+    [finding] = json.loads(proc.stdout)["models"][0]["findings"]
+    assert finding["code"] == "AL514"
+    assert finding["help"].endswith(
+        "This model holds recurrent layers unrolled to 6 steps (AL317): below that length "
+        "they fail and above it they read only the first steps, whatever sizes are given.")
+
+
 def test_the_same_steps_over_a_fixed_axis_are_no_finding() -> None:
     """Keras 3 with the torch backend and a fixed time axis (6): the chain is the sequence."""
     proc = run_archlint("lint", str(FIXTURES / "keras3_torch" / "lstm_dynamic.onnx"),

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.api import Finding, RuleContext, RuntimeRule, Severity
+from archlint.recurrent import Recognition
 from archlint.runtime.collector import trim
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class RunFailedOnInventedInputs(RuntimeRule):
                 actual=f"{retried.first}, chosen by archlint for {', '.join(retried.dims)}",
                 help=f"Give them and run again: archlint run {' '.join(retried.flags)} (or "
                 "--inputs FILE.npz), or [tool.archlint.runtime] dims in the config for lint "
-                "--runtime; the rest of this check ran at the larger sizes.")
+                "--runtime; the rest of this check ran at the larger sizes." + _unrolled(ctx))
             return
         main = run.main
         if main is None or main.status != "run_failed":
@@ -89,4 +90,19 @@ class RunFailedOnInventedInputs(RuntimeRule):
             actual=f"invented ({run.binding})" if run.binding else "invented",
             help=f"Give them and run again: archlint run {' '.join(flags)} (or --inputs "
             f"FILE.npz), or [tool.archlint.runtime] {tables} in the config for lint "
-            "--runtime; an error against the model comes from a run on values it accepts.")
+            "--runtime; an error against the model comes from a run on values it accepts."
+            + _unrolled(ctx))
+
+
+def _unrolled(ctx: RuleContext) -> str:
+    """A word on the recurrent chains unrolled to a fixed number of steps (AL317's), which
+    fail below that length whatever the sizes: bigger ones do not make the model right."""
+    steps = sorted({layer.cell.steps for layer in ctx.recognised
+                    if layer.recognised_as is Recognition.UNROLLED and layer.cell is not None
+                    and layer.cell.stepped is not None and layer.cell.steps})
+    if not steps:
+        return ""
+    counts = " and ".join(map(str, steps))
+    return (f" This model holds recurrent layers unrolled to {counts} steps (AL317): below "
+            "that length they fail and above it they read only the first steps, whatever "
+            "sizes are given.")
