@@ -277,7 +277,10 @@ def count_model(
             row = count_recurrent_layer(*recurrent[node.id], memo=memo)
             reverser = reversed_in_time(graph, recurrent[node.id][0])
             if reverser is not None:
-                row = replaced(row, notes=(*row.notes, (
+                # the direction the layer runs over the model's input, as a recognised cell's
+                # is given (tf2onnx writes go_backwards as ReverseSequence + a forward node)
+                row = replaced(row, direction="reverse" if row.direction == "forward"
+                               else row.direction, notes=(*row.notes, (
                     f"X is {reverser.op_type} {reverser.label!r}: the sequence reversed in "
                     "time, so this forward node runs backward over the input (Keras "
                     "go_backwards, or the backward half of a bidirectional layer written as "

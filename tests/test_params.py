@@ -791,3 +791,13 @@ def test_input_size_of_weights_sliced_at_computed_bounds() -> None:
     assert [row.input_size for row in model.layers] == manifest["input_sizes"] == [8, 32]
     assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 9728
     assert all(row.macs_per_step is not None for row in model.layers)
+
+
+def test_a_forward_node_over_a_reversed_sequence_runs_in_reverse() -> None:
+    """fixtures/keras/k2_lstm_go_backwards.onnx: tf2onnx writes LSTM(go_backwards=True) as
+    ReverseSequence and a forward LSTM node; the row's direction said forward where the same
+    option on a Loop cell says reverse (the Keras sweep's bug 5)."""
+    (model,) = count_paths([str(FIXTURES / "keras" / "k2_lstm_go_backwards.onnx")])
+    [row] = [row for row in model.layers if row.kind == "recurrent"]
+    assert (row.direction, row.num_directions) == ("reverse", 1)
+    assert any("runs backward over the input" in note for note in row.notes)
