@@ -778,6 +778,11 @@ def test_a_quantized_table_whose_rows_feed_a_quantized_product_is_an_embedding(
     lookups = [row for row in model.layers if row.kind == "embedding"]
     assert [slot.pytorch for row in lookups for slot in row.slots if not slot.shared_with] == [
         manifest["embedding"]]
+    # the decoder's GRUCell steps are one unrolled GRU, the rows fed back through the table
+    # (after quantize_dynamic its x side is the table's rows, quantized: no quantizer)
+    assert [(row.op_type, row.recognised_as, row.input_size, row.hidden_size or
+             row.implied_hidden_size) for row in model.layers if row.kind == "recurrent"] == [
+        ("GRU", "native", 8, 16), ("GRU", "unrolled", 8, 16)]
 
 
 def test_input_size_of_weights_sliced_at_computed_bounds() -> None:

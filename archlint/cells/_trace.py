@@ -464,6 +464,9 @@ def _folded_zero_rows(graph: ModelGraph, name: str, scope: str) -> bool:
     return value is not None and value.size > 0 and not value.any()
 
 
+_INT8_TYPES = frozenset({2, 3})  # uint8, int8
+
+
 def _integer_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
     """``x @ W`` as onnxruntime's ``quantize_dynamic`` writes it, the product being the Mul
     that dequantizes it: MatMulInteger(DynamicQuantizeLinear(x)[0], W_int8, x_zero_point,
@@ -475,10 +478,11 @@ def _integer_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None
     if len(node.inputs) < 2 or not node.outputs or node.domain not in ("", "ai.onnx"):
         return None
     quantize = graph.producer(node.inputs[0], scope)
-    if quantize is None \
-            or quantize.op_type not in ("DynamicQuantizeLinear", "QuantizeLinear") \
-            or not quantize.outputs or quantize.outputs[0] != node.inputs[0] \
-            or not quantize.inputs:
+    lookup = quantize is not None and _quantized_rows(graph, quantize)
+    if quantize is None or (not lookup and (
+            quantize.op_type not in ("DynamicQuantizeLinear", "QuantizeLinear")
+            or not quantize.outputs or quantize.outputs[0] != node.inputs[0]
+            or not quantize.inputs)):
         return None
     casts = graph.consumers_of(node.outputs[0], scope)
     if len(casts) != 1 or casts[0].op_type != "Cast" or not casts[0].outputs:
@@ -491,10 +495,20 @@ def _integer_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None
         return None
     scale = next((graph.producer(n, scope) for n in muls[0].inputs
                   if n != casts[0].outputs[0]), None)
-    members = {node.id, casts[0].id, quantize.id, *([scale.id] if scale is not None
-                                                    and scale.op_type == "Mul" else [])}
-    return _WeightProduct(muls[0], _first(quantize), node.inputs[1], sources, (),
-                          frozenset(members))
+    members = {node.id, casts[0].id, *([] if lookup else [quantize.id]),
+               *([scale.id] if scale is not None and scale.op_type == "Mul" else [])}
+    return _WeightProduct(muls[0], node.inputs[0] if lookup else _first(quantize),
+                          node.inputs[1], sources, (), frozenset(members))
+
+
+def _quantized_rows(graph: ModelGraph, node: NodeInfo) -> bool:
+    """Whether ``node`` looks rows up in a stored integer table: quantize_dynamic keeps an
+    Embedding's table in 8 bits and feeds the rows of a greedy decoder's token straight into
+    the step's MatMulInteger, already quantized (the table's scale in the product's)."""
+    if node.op_type != "Gather" or len(node.inputs) < 2 or not node.inputs[0]:
+        return False
+    table = graph.tensor(node.inputs[0], node.graph)
+    return table is not None and table.is_initializer and table.dtype in _INT8_TYPES
 
 
 def _nbits_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None:
