@@ -539,3 +539,26 @@ def test_an_output_that_keeps_the_traced_length_where_it_declares_seq_is_al513(
         "the model runs at seq=5 but fails at seq=7 (seq dim; output(s) y keep 5 where they "
         "declare seq: the graph does not follow it)")
     assert finding["help"].startswith("The output keeps the size the export traced")
+
+
+@pytest.mark.parametrize(("main", "swept", "kept", "unchanged"), [
+    # an LSTMCell chain traced at 5 steps, declared [seq, batch, 4]: nothing follows seq
+    ((5, 2, 4), (5, 2, 4), True, True),
+    # DeepFilterNet's encoder (livekit-plugins-hush) declares e1 [S, 16, S, 16] and computes
+    # [1, 16, S, 16]: axis 0 keeps 1, axis 2 follows S: the declaration is wrong, a warning
+    ((1, 16, 1, 16), (1, 16, 3, 16), True, False),
+    # the axis that declares the dim moved: not kept
+    ((5, 2, 4), (7, 2, 5), False, False),
+])
+def test_an_output_that_keeps_a_declared_dim_is_told_from_one_declared_wrong(
+        main: tuple, swept: tuple, kept: bool, unchanged: bool) -> None:
+    from types import SimpleNamespace
+
+    from archlint_rules.al513_size_dependent_run import _kept, _unchanged
+
+    static = ("seq", "batch", 4) if len(main) == 3 else ("seq", 16, "seq", 16)
+    base = main[0] if len(main) == 3 else 1
+    run = SimpleNamespace(outputs=[SimpleNamespace(name="y", shape=main, static=static)])
+    sweep = SimpleNamespace(dim="seq", base=base, size=base + 2, mismatched=("y",),
+                            shapes={"y": swept})
+    assert (_kept(run, sweep), _unchanged(run, sweep)) == (kept, unchanged)

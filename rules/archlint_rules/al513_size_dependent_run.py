@@ -26,6 +26,10 @@ class SizeDependentRun(RuntimeRule):
     node onnxruntime names, and the size that runs and the size that fails. An output that
     follows the dim where only its declaration holds the first size (a graph output declared
     ``[batch, 5, 2]``, computed ``[batch, 7, 2]``) is a warning, as AL316 says without a run.
+    An output that keeps the first size on an axis that declares the dim is an error where
+    nothing in it follows the dim (the graph ignores it: a loop written out at export), a
+    warning where another of its axes does (the declaration put the dim on the wrong axis:
+    DeepFilterNet's encoder declares ``e1 [S, 16, S, 16]`` and computes ``[1, 16, S, 16]``).
     Groups that share a base size also run once together, and (three to five of them) once
     for each set of all but one: where each group of a set fails alone and the set runs
     together, they are one size the inputs name apart (x's batch and h's in a Keras cell
@@ -72,6 +76,9 @@ class SizeDependentRun(RuntimeRule):
                 yield self._declaration_finding(ctx, sweep)
             elif main.status == "ok" and sweep.mismatched and not main_mismatch:
                 kept = _kept(run, sweep)
+                if kept and not _unchanged(run, sweep):
+                    yield self._misdeclared_finding(ctx, sweep)
+                    continue
                 yield self._finding(
                     ctx, sweep, sweep.base, sweep.size, None,
                     f"output(s) {', '.join(sweep.mismatched)} keep {sweep.base} where they "
@@ -100,6 +107,26 @@ class SizeDependentRun(RuntimeRule):
             "torch, the classic exporter (dynamo=False) declares it dynamic. onnxruntime "
             "computes the output right and warns; buffers sized from the declared shape are "
             "wrong.")
+
+    def _misdeclared_finding(self, ctx: RuleContext, sweep: SweepRun) -> Finding:
+        """Outputs that keep the main run's size on an axis declaring the swept dim while
+        another of their axes moves with it: the declaration put the dim on the wrong axis
+        (DeepFilterNet's encoder declares e1 [S, 16, S, 16] and computes [1, 16, S, 16]);
+        the values follow the dim, only the declaration is wrong: a warning."""
+        names = ", ".join(sweep.mismatched)
+        return ctx.finding(
+            self, None,
+            f"the model runs at {sweep.dim}={sweep.base} and at {sweep.dim}={sweep.size}, but "
+            f"output(s) {names} keep {sweep.base} on an axis where they declare {sweep.dim}, "
+            f"while another of their axes follows it ({sweep.role} dim)",
+            expected=f"{sweep.dim} declared on the axis that follows it",
+            actual=f"{names} declared with {sweep.dim} on an axis that keeps {sweep.base}",
+            severity=Severity.WARNING,
+            help="The output's declaration names the dim on the wrong axis (or on more axes "
+            "than follow it). Declare the axis that keeps its size with that size, or leave "
+            "it unnamed; consumers that size buffers from the declaration get it wrong, and "
+            "shape inference carries the wrong symbol into the graph where the output is "
+            "read again.")
 
     def _finding(self, ctx: RuleContext, sweep: SweepRun, runs: int, fails: int,
                  where: NodeInfo | None, why: str, advice: str | None = None) -> Finding:
@@ -142,6 +169,13 @@ def _kept(run: RuntimeRun, sweep: SweepRun) -> bool:
                 for dim, size in zip(declared, shape, strict=True)):
             return False
     return True
+
+
+def _unchanged(run: RuntimeRun, sweep: SweepRun) -> bool:
+    """Whether every output the sweep found wrong has the very shape it had in the main run:
+    nothing in it follows the swept dim."""
+    main = {check.name: check.shape for check in run.outputs}
+    return all(sweep.shapes.get(name) == main.get(name) for name in sweep.mismatched)
 
 
 # dims a recurrent layer's X runs over: any size of them must run
