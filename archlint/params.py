@@ -57,7 +57,13 @@ from archlint.params_types import (
     SlotCount,
     replaced,
 )
-from archlint.patterns import einsum_weight_transposed, gemm_c, is_model_input, reversed_in_time
+from archlint.patterns import (
+    einsum_grouped_linear,
+    einsum_weight_transposed,
+    gemm_c,
+    is_model_input,
+    reversed_in_time,
+)
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 from archlint.stored_copies import equal_copies, few_values, stored_tensors
@@ -630,7 +636,8 @@ def _count_other(
         op = node.op_type
         kind, names = fused
     elif op is None or kind is None or (
-            op == "Einsum" and einsum_weight_transposed(node) is None):
+            op == "Einsum" and einsum_weight_transposed(node) is None
+            and not einsum_grouped_linear(node)):
         return None
     else:
         names = _SLOT_NAMES[op]
@@ -801,7 +808,8 @@ def _bias_adds(weights: _Weights) -> dict[str, tuple[str, Trace]]:
     found: dict[str, tuple[str, Trace]] = {}
     for node in graph.iter_nodes(frozenset({"MatMul", "Conv", "Einsum"})):
         if len(node.outputs) != 1 or node.domain not in ("", "ai.onnx") or (
-                node.op_type == "Einsum" and einsum_weight_transposed(node) is None):
+                node.op_type == "Einsum" and einsum_weight_transposed(node) is None
+                and not einsum_grouped_linear(node)):
             continue
         if node.op_type == "Conv" and len(node.inputs) > 2 and node.inputs[2]:
             continue  # the Conv has its own bias

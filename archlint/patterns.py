@@ -53,6 +53,7 @@ __all__ = [
     "attr_ints",
     "attr_str",
     "const_ints",
+    "einsum_grouped_linear",
     "einsum_weight_transposed",
     "flatten_paths",
     "flips_whole",
@@ -140,6 +141,32 @@ def einsum_weight_transposed(node: NodeInfo) -> bool | None:
     if (first, second) == (made, contracted):
         return True
     return None
+
+
+def einsum_grouped_linear(node: NodeInfo) -> bool:
+    """Whether an Einsum of two operands is a grouped linear layer over the first's last
+    axis: one index contracted (x's last), the second's other indices groups that x and the
+    output keep, and the output x's indices with the contracted one replaced by the second's
+    last (DeepFilterNet's GroupedLinearEinsum, ``btgi,gih->btgh``; ``abc,cd->abd`` is its
+    case of no groups). Not a DFT basis contracted over two axes (``fi,fij->j``), nor
+    attention scores (no index of the second kept by both)."""
+    if node.op_type != "Einsum" or len(node.inputs) != 2:
+        return False
+    equation = "".join((attr_str(node, "equation") or "").split()).lower()
+    if equation.count("->") != 1 or "." in equation:
+        return False
+    left, out = equation.split("->")
+    terms = left.split(",")
+    if len(terms) != 2 or not all(terms) or not out:
+        return False
+    data, weight = terms
+    if any(len(set(t)) != len(t) for t in (data, weight, out)) or len(weight) < 2:
+        return False
+    contracted = (set(data) & set(weight)) - set(out)
+    made = weight[-1]
+    return contracted == {data[-1]} and made not in data \
+        and out == data[:-1] + made \
+        and set(weight) <= set(data[:-1]) | contracted | {made}
 
 
 def attr_ints(node: NodeInfo, name: str) -> tuple[int, ...] | None:

@@ -806,3 +806,33 @@ def test_a_forward_node_over_a_reversed_sequence_runs_in_reverse() -> None:
     [row] = [row for row in model.layers if row.kind == "recurrent"]
     assert (row.direction, row.num_directions) == ("reverse", 1)
     assert any("runs backward over the input" in note for note in row.notes)
+
+
+def test_a_grouped_linear_einsum_is_a_linear_row() -> None:
+    """fixtures/grouped_linear/ (make_grouped_einsum.py, torch 2.13 classic): DeepFilterNet's
+    GroupedLinearEinsum, ``btgi,gih->btgh``, around a GRU. Only ``x @ W`` einsums were rows:
+    livekit-plugins-hush's three DeepFilterNet models counted 303,104 of 2,281,116 parameters
+    as "constants". A DFT basis contracted over two axes (``fi,fij->j``, a buffer) stays
+    uncounted."""
+    here = FIXTURES / "grouped_linear"
+    manifest = json.loads((here / "manifest.json").read_text())
+    (model,) = count_paths([str(here / "grouped_einsum_gru.onnx")])
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 6592
+    einsums = [row for row in model.layers if row.op_type == "Einsum"]
+    assert [(row.kind, row.total(Convention.PYTORCH)) for row in einsums] == [
+        ("linear", n) for n in manifest["grouped_weights"]]
+    assert (model.uncounted_tensors, model.uncounted_elements) == (1, manifest["buffer"])
+
+
+@pytest.mark.parametrize(("equation", "grouped"), [
+    ("btgi,gih->btgh", True), ("abc,cd->abd", True), ("fi,fij->j", False),
+    ("bhqd,bhkd->bhqk", False), ("btgi,gih->bthg", False), ("bti,gih->btgh", False)])
+def test_einsum_grouped_linear(equation: str, grouped: bool) -> None:
+    from onnx import helper
+
+    from archlint.graph import NodeInfo
+    from archlint.patterns import einsum_grouped_linear
+
+    proto = helper.make_node("Einsum", ["x", "w"], ["y"], equation=equation)
+    node = NodeInfo("main/0", "main", 0, "", "Einsum", "", ("x", "w"), ("y",), proto)
+    assert einsum_grouped_linear(node) is grouped
