@@ -3,9 +3,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.patterns import is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
-from archlint_rules._layout import DeclaredBatch, batch_fix, declared_state_batch, dynamic_symbols
+from archlint_rules._layout import (
+    DeclaredBatch,
+    batch_fix,
+    declared_state_batch,
+    dynamic_symbols,
+    upstream_of_recurrent,
+)
 
 _STATES = ("initial_h", "initial_c")
 
@@ -27,7 +34,12 @@ class BatchSymbolMismatch(Rule):
     X's batch symbol on another axis, which the state's walk does not follow, is a
     batch-major state sliced as if it held the layers (``nn.GRU(batch_first=True)`` called
     with an h0 shaped like x, ``[batch, num_layers, H]``); where the state still carries the
-    symbol on the other layout's axis, AL310 reports it.
+    symbol on the other layout's axis, AL310 reports it. Where X's batch symbol does not
+    follow back to an input's axis and graph outputs the graph reads again carry it, shape
+    inference may have taken it from their declarations (where it knows nothing of a dim,
+    after a Pad at computed pads): a fixed state batch is then a warning that says so, not
+    an error (livekit-plugins-hush's DeepFilterNet encoder declares ``e1 [S, 16, S, 16]``
+    and computes ``[1, 16, S, 16]``).
 
     ## Why is this bad?
     h0 ``(num_layers·D, batch, H)`` holds one row per sequence of X's batch, so its batch axis
@@ -73,6 +85,8 @@ class BatchSymbolMismatch(Rule):
             also = f" (read by {len(readers)} layers: {', '.join(readers)})" \
                 if len(readers) > 1 else ""
             major = found.batch_axis is not None
+            seeded = [] if _traced_to_an_input(ctx, layer, batch) \
+                else _declared_upstream(ctx, batch)
             yield ctx.finding(
                 self, layer,
                 f"{describe(layer)} {slot} comes from model input {root!r}{also}, which "
@@ -80,11 +94,52 @@ class BatchSymbolMismatch(Rule):
                 f"(graph input {symbols[batch]!r})"
                 + (f"; {root!r} declares {batch!r} on axis {found.batch_axis}, which the model "
                    "slices as if it held the layers" if major else "")
-                + (": every other batch size is rejected" if fixed else
-                   ": the two are declared independent"),
+                + (" as shape inference gives it, not traced to an input's axis; it starts "
+                   "from the declarations of graph outputs the graph reads again "
+                   f"({', '.join(map(repr, seeded))}): if one of them puts {batch!r} on a "
+                   "wrong axis, so is X's batch (the runtime check shows which)"
+                   if seeded else "")
+                + (": every other batch size is rejected" if fixed and not seeded else
+                   "" if seeded else ": the two are declared independent"),
                 input=slot, expected=repr(batch), actual=repr(declared),
-                severity=Severity.ERROR if fixed else None,
+                severity=Severity.ERROR if fixed and not seeded else None,
                 help=(f"{root!r} is a batch-major state: " + batch_fix(found, batch)) if major
+                else (f"First check the declared shapes of {', '.join(map(repr, seeded))} "
+                      "against what the graph computes (archlint run compares them); where X's "
+                      f"batch really is {batch!r}, declare axis {found.axis} of {root!r} as "
+                      f"{batch!r}.") if seeded
                 else f"Declare axis {found.axis} of {root!r} as {batch!r} (torch: give the "
                 "state inputs the same dynamic_axes name as x).",
             )
+
+
+def _traced_to_an_input(ctx: RuleContext, layer: RecurrentLayer, batch: str) -> bool:
+    """Whether X's batch axis follows back (through layout ops, Slice, Gather...) to an axis
+    of a model input that declares ``batch``."""
+    x = layer.inputs.get("X")
+    if x is None or not x.name:
+        return False
+    source = state_source(ctx.graph, x.name, layer.node.graph, 0 if layer.layout == 1 else 1)
+    root = ctx.graph.tensor(source.root) if source.root else None
+    return source.axis is not None and root is not None and is_model_input(root) \
+        and root.shape is not None and source.axis < len(root.shape) \
+        and root.shape[source.axis] == batch
+
+
+def _declared_upstream(ctx: RuleContext, symbol: str) -> list[str]:
+    """The main-graph outputs that the graph reads again, upstream of a recurrent node, whose
+    shapes carry ``symbol``: where inference knows nothing of a dim (a Pad at computed pads)
+    it takes their declarations, so a wrong one (DeepFilterNet's encoder in
+    livekit-plugins-hush declares e1 [S, 16, S, 16] and computes [1, 16, S, 16]) carries the
+    symbol onto axes the graph computes otherwise."""
+    graph = ctx.graph
+    found = []
+    for name in graph.graph_outputs.get("main", ()):
+        info = graph.tensor(name)
+        producer = graph.producer(name)
+        if info is None or info.shape is None or symbol not in info.shape \
+                or producer is None or not graph.consumers_of(name, "main"):
+            continue
+        if upstream_of_recurrent(ctx, producer.id):
+            found.append(name)
+    return found
