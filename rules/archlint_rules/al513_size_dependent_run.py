@@ -94,15 +94,13 @@ class SizeDependentRun(RuntimeRule):
         """The run at the other size computed outputs that follow the dim; only their declared
         shapes hold the main run's size: a warning, as AL316 says it without a run."""
         names = ", ".join(sweep.mismatched)
-        return ctx.finding(
-            self, None,
-            f"the model runs at {sweep.dim}={sweep.base} and at {sweep.dim}={sweep.size}, but "
+        return self._declared_wrong(
+            ctx, sweep,
             f"at {sweep.size} output(s) {names} contradict their declared shape, which holds "
-            f"{sweep.base} where the output follows {sweep.dim} ({sweep.role} dim)",
-            expected=f"declared shapes that follow {sweep.dim} (declared dynamic)",
-            actual=f"{names} declared with {sweep.base} where {sweep.dim}={sweep.size}",
-            severity=Severity.WARNING,
-            help="The output's declaration was written with the export example's size (AL316 "
+            f"{sweep.base} where the output follows {sweep.dim}",
+            f"declared shapes that follow {sweep.dim} (declared dynamic)",
+            f"{names} declared with {sweep.base} where {sweep.dim}={sweep.size}",
+            "The output's declaration was written with the export example's size (AL316 "
             "finds it without a run). Declare the axis with the graph input's symbol; in "
             "torch, the classic exporter (dynamo=False) declares it dynamic. onnxruntime "
             "computes the output right and warns; buffers sized from the declared shape are "
@@ -114,19 +112,26 @@ class SizeDependentRun(RuntimeRule):
         (DeepFilterNet's encoder declares e1 [S, 16, S, 16] and computes [1, 16, S, 16]);
         the values follow the dim, only the declaration is wrong: a warning."""
         names = ", ".join(sweep.mismatched)
+        return self._declared_wrong(
+            ctx, sweep,
+            f"output(s) {names} keep {sweep.base} on an axis where they declare {sweep.dim}, "
+            "while another of their axes follows it",
+            f"{sweep.dim} declared on the axis that follows it",
+            f"{names} declared with {sweep.dim} on an axis that keeps {sweep.base}",
+            "The output's declaration names the dim on the wrong axis (or on more axes than "
+            "follow it). Declare the axis that keeps its size with that size, or leave it "
+            "unnamed; consumers that size buffers from the declaration get it wrong, and "
+            "shape inference carries the wrong symbol into the graph where the output is "
+            "read again.")
+
+    def _declared_wrong(self, ctx: RuleContext, sweep: SweepRun, what: str, expected: str,
+                        actual: str, advice: str) -> Finding:
+        """A warning: the model runs at both sizes, only outputs' declarations are wrong."""
         return ctx.finding(
             self, None,
             f"the model runs at {sweep.dim}={sweep.base} and at {sweep.dim}={sweep.size}, but "
-            f"output(s) {names} keep {sweep.base} on an axis where they declare {sweep.dim}, "
-            f"while another of their axes follows it ({sweep.role} dim)",
-            expected=f"{sweep.dim} declared on the axis that follows it",
-            actual=f"{names} declared with {sweep.dim} on an axis that keeps {sweep.base}",
-            severity=Severity.WARNING,
-            help="The output's declaration names the dim on the wrong axis (or on more axes "
-            "than follow it). Declare the axis that keeps its size with that size, or leave "
-            "it unnamed; consumers that size buffers from the declaration get it wrong, and "
-            "shape inference carries the wrong symbol into the graph where the output is "
-            "read again.")
+            f"{what} ({sweep.role} dim)",
+            expected=expected, actual=actual, severity=Severity.WARNING, help=advice)
 
     def _finding(self, ctx: RuleContext, sweep: SweepRun, runs: int, fails: int,
                  where: NodeInfo | None, why: str, advice: str | None = None) -> Finding:
