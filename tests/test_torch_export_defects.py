@@ -131,6 +131,25 @@ def test_a_length_onnxsim_baked_around_a_gemm_is_al302(tmp_path: Path) -> None:
     assert "0 fix(es) to apply" in proc.stdout, proc.stdout
 
 
+def test_a_length_onnxsim_baked_then_quantized_is_al302() -> None:
+    """The same simplified tagger after quantize_dynamic (tagger_dynamo_onnxsim_qdyn.onnx):
+    the Gemm between the two Reshapes is DynamicQuantizeLinear, MatMulInteger, Cast and the
+    rescaling Mul; the rows are read through them."""
+    folder = FIXTURES / "AL302"
+    runs = json.loads((folder / "tagger_dynamo_onnxsim.json").read_text())["runs"]
+    assert runs["onnxsim+qdyn seq=5"]["shape"] == [3, 5, 5]
+    assert "running Reshape node. Name:'Reshape_2'" in \
+        runs["onnxsim+qdyn seq=7"]["onnxruntime_error"]
+    proc = run_archlint("lint", str(folder / "tagger_dynamo_onnxsim_qdyn.onnx"), "--select",
+                        "AL302", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    [finding] = json.loads(proc.stdout)["models"][0]["findings"]
+    assert (finding["code"], finding["severity"], finding["location"]["node"],
+            finding["actual"]) == ("AL302", "error", "Reshape_2", "[-1, 5, 5]")
+    assert "for the rows of [batch, seq, 5] that Reshape 'Reshape_0' flattened" \
+        in finding["message"]
+
+
 def test_a_numbers_only_target_on_dynamic_axes_is_al302() -> None:
     """fixtures/AL302/torch_reshape_count_classic.onnx (make_torch_reshape_count.py):
     ``y.reshape(T * B, 2 * H)`` with Python ints, classic exporter: the constant [10, 12] on

@@ -56,7 +56,8 @@ class BakedShapeAfterRecurrent(Rule):
     steps alone give the right result; 24 at batch 2 give ``[4, 12, 2, 1]``). The rows a
     Reshape ``[-1, K]`` flattened for a product and its bias are read as the tensor they came
     from: onnxsim writes a Linear on ``[batch, seq, 32]`` declared ``[batch, 5, 32]`` as
-    ``Reshape [-1, 32], Gemm, Reshape [-1, 5, 5]``, whose 5 is the traced seq.
+    ``Reshape [-1, 32], Gemm, Reshape [-1, 5, 5]``, whose 5 is the traced seq (and after
+    quantize_dynamic, a MatMulInteger between the same Reshapes).
 
     ## Why is this bad?
     A recurrent node's outputs carry the sequence and batch axes of X: Y is
@@ -375,9 +376,34 @@ def _flattened_rows(
                 return None
             computed = computed_shape(ctx, source, symbols)
             return producer, (*source.shape[:-1], last), (*computed[:-1], last)
+        quantized = _dequantized_rows(ctx, producer)
+        if quantized is not None:
+            info = quantized
+            continue
         if producer.op_type not in HEAD_OPS or (made := made_by_head(ctx, producer)) is None:
             return None
         info = made[0]
+    return None
+
+
+def _dequantized_rows(ctx: RuleContext, mul: NodeInfo) -> TensorInfo | None:
+    """The float rows onnxruntime's quantize_dynamic multiplies by a weight where ``mul``
+    rescales the product: Mul(Cast(MatMulInteger(DynamicQuantizeLinear(x)[0], W_int8,
+    ...)), scales) is x @ W (a simplified model quantized after: onnxsim's flattened Gemm
+    becomes this); None for any other node."""
+    if mul.op_type != "Mul":
+        return None
+    graph = ctx.graph
+    for operand in mul.inputs:
+        cast = graph.producer(operand, mul.graph) if operand else None
+        matmul = graph.producer(cast.inputs[0], mul.graph) \
+            if cast is not None and cast.op_type == "Cast" and cast.inputs else None
+        if matmul is None or matmul.op_type != "MatMulInteger" or not matmul.inputs:
+            continue
+        quantize = graph.producer(matmul.inputs[0], mul.graph)
+        if quantize is not None and quantize.op_type == "DynamicQuantizeLinear" \
+                and quantize.inputs and quantize.inputs[0]:
+            return graph.tensor(quantize.inputs[0], mul.graph)
     return None
 
 
