@@ -60,6 +60,7 @@ __all__ = [
     "gather_spec",
     "gemm_c",
     "if_branch_outputs",
+    "integer_matmuls_rescaled_by",
     "is_model_input",
     "layer_chain",
     "layer_stacks",
@@ -167,6 +168,20 @@ def einsum_grouped_linear(node: NodeInfo) -> bool:
     return contracted == {data[-1]} and made not in data \
         and out == data[:-1] + made \
         and set(weight) <= set(data[:-1]) | contracted | {made}
+
+
+def integer_matmuls_rescaled_by(graph: ModelGraph, mul: NodeInfo) -> Iterator[NodeInfo]:
+    """The MatMulIntegers whose Cast ``mul`` reads: onnxruntime's quantize_dynamic writes
+    ``x @ W`` as Mul(Cast(MatMulInteger(DynamicQuantizeLinear(x)[0], W_int8, ...)),
+    x_scale · W_scale). Only the shape of the walk: what the product's operands are is the
+    caller's to check."""
+    for operand in mul.inputs:
+        cast = graph.producer(operand, mul.graph) if operand else None
+        if cast is None or cast.op_type != "Cast" or not cast.inputs:
+            continue
+        matmul = graph.producer(cast.inputs[0], mul.graph)
+        if matmul is not None and matmul.op_type == "MatMulInteger":
+            yield matmul
 
 
 def attr_ints(node: NodeInfo, name: str) -> tuple[int, ...] | None:

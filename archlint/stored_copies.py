@@ -86,15 +86,8 @@ def few_values(graph: ModelGraph, key: tuple[str, str]) -> bool:
     if tensor is None or tensor.data_location == TensorProto.EXTERNAL \
             or not 0 < (known_product(tuple(tensor.dims)) or 1) <= MAX_COPY_ELEMENTS:
         return False
-    from archlint.tensor_values import to_array
-
-    try:
-        values = to_array(tensor)
-    except Exception:  # malformed data: not judged
-        return False
-    import numpy as np
-
-    return int(np.unique(values).size) <= 2
+    distinct = _distinct_values(tensor)
+    return distinct is not None and distinct <= 2
 
 
 def _stored_bytes(tensor: TensorProto) -> bytes | None:
@@ -109,13 +102,19 @@ def _stored_bytes(tensor: TensorProto) -> bytes | None:
 
 
 def _varied(tensor: TensorProto) -> bool:
-    """Whether the tensor holds more than two distinct values."""
+    """Whether the tensor holds more than two distinct values (malformed data: no)."""
+    distinct = _distinct_values(tensor)
+    return distinct is not None and distinct > 2
+
+
+def _distinct_values(tensor: TensorProto) -> int | None:
+    """How many distinct values the tensor holds; None where its data is malformed."""
     from archlint.tensor_values import to_array
 
     try:
         values = to_array(tensor)
-    except Exception:  # malformed data: not compared
-        return False
+    except Exception:  # malformed data: not judged
+        return None
     import numpy as np
 
-    return int(np.unique(values).size) > 2
+    return int(np.unique(values).size)

@@ -22,6 +22,7 @@ from archlint.patterns import (
     const_ints,
     einsum_weight_transposed,
     gemm_c,
+    integer_matmuls_rescaled_by,
     shape_vector,
     slice_spec,
 )
@@ -546,15 +547,10 @@ def _qlinear_product(graph: ModelGraph, node: NodeInfo) -> _WeightProduct | None
 
 def _integer_matmul(graph: ModelGraph, mul: NodeInfo) -> NodeInfo | None:
     """The MatMulInteger whose product ``mul`` dequantizes, or None."""
-    for operand in mul.inputs:
-        cast = graph.producer(operand, mul.graph)
-        if cast is None or cast.op_type != "Cast" or not cast.inputs:
-            continue
-        matmul = graph.producer(cast.inputs[0], mul.graph)
-        if matmul is not None and matmul.op_type == "MatMulInteger":
-            product = _integer_product(graph, matmul)
-            if product is not None and product.node.id == mul.id:
-                return matmul
+    for matmul in integer_matmuls_rescaled_by(graph, mul):
+        product = _integer_product(graph, matmul)
+        if product is not None and product.node.id == mul.id:
+            return matmul
     return None
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from archlint.api import RuleContext
+from archlint.declared_types import type_of
 from archlint.graph import NodeInfo, indexed
 from archlint.loader import LoadError, load_model
 from archlint.runtime.child import ChildOutcome, run_worker
@@ -541,20 +542,12 @@ def _bound_shape(shape: Shape, binding: Binding) -> str:
     return "[" + ", ".join(dims) + "]"
 
 
-def _declared_outputs(ctx: RuleContext) -> Mapping[str, tuple[str | int | None, ...]]:
-    """The main graph outputs' shapes as the file declares them (symbols, sizes, None for a
-    dim without either), before inference merged its own in."""
-    def read() -> dict[str, tuple[str | int | None, ...]]:
-        found = {}
-        for output in ctx.model.proto.graph.output:
-            kind = output.type.WhichOneof("value")
-            if kind != "tensor_type" or not output.type.tensor_type.HasField("shape"):
-                continue
-            found[output.name] = tuple(
-                d.dim_param if d.HasField("dim_param") else d.dim_value
-                if d.HasField("dim_value") else None
-                for d in output.type.tensor_type.shape.dim)
-        return found
+def _declared_outputs(ctx: RuleContext) -> Mapping[str, Shape]:
+    """The main graph outputs' shapes as the file declares them (declared_types.type_of:
+    symbols, sizes, None for a dim without either), before inference merged its own in."""
+    def read() -> dict[str, Shape]:
+        return {output.name: shape for output in ctx.model.proto.graph.output
+                if (shape := type_of(output)[1]) is not None}
 
     return ctx.memo("runtime.declared_outputs", read)
 

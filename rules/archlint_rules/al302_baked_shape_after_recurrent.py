@@ -6,7 +6,12 @@ from typing import TYPE_CHECKING
 
 from archlint.api import Finding, Fix, Rule, RuleContext, Safety, Severity
 from archlint.graph import NodeInfo, TensorInfo
-from archlint.patterns import align_reshape, attr_int, reshape_target
+from archlint.patterns import (
+    align_reshape,
+    attr_int,
+    integer_matmuls_rescaled_by,
+    reshape_target,
+)
 from archlint.shapes import Dim, format_shape, known_product
 from archlint_rules._fixes import leading_ints, node_of
 from archlint_rules._layout import (
@@ -394,13 +399,8 @@ def _dequantized_rows(ctx: RuleContext, mul: NodeInfo) -> TensorInfo | None:
     if mul.op_type != "Mul":
         return None
     graph = ctx.graph
-    for operand in mul.inputs:
-        cast = graph.producer(operand, mul.graph) if operand else None
-        matmul = graph.producer(cast.inputs[0], mul.graph) \
-            if cast is not None and cast.op_type == "Cast" and cast.inputs else None
-        if matmul is None or matmul.op_type != "MatMulInteger" or not matmul.inputs:
-            continue
-        quantize = graph.producer(matmul.inputs[0], mul.graph)
+    for matmul in integer_matmuls_rescaled_by(graph, mul):
+        quantize = graph.producer(matmul.inputs[0], mul.graph) if matmul.inputs else None
         if quantize is not None and quantize.op_type == "DynamicQuantizeLinear" \
                 and quantize.inputs and quantize.inputs[0]:
             return graph.tensor(quantize.inputs[0], mul.graph)
