@@ -67,7 +67,7 @@ def test_the_dynamo_export_with_a_baked_seq_fails_run_with_defaults() -> None:
     assert "    expected runs at every seq (declared dynamic), found runs at seq=5, fails at " \
         "seq=7" in result.output
     # the batch sweep runs: only seq is blamed
-    assert "    sweep: batch 2 -> 3 (seq=5, batch=3): ok" in result.output
+    assert "    sweep: batch 2 -> 7 (seq=5, batch=7): ok" in result.output
     assert "    sweep: seq 5 -> 7 (seq=7, batch=2): run failed in Reshape 'node_Reshape_178'" \
         in result.output
 
@@ -168,8 +168,9 @@ def test_a_batch_that_fails_on_a_fixed_state_input_is_told_to_declare_that_input
     result = invoke("run", "--runs", "1", str(bad))
     assert result.exit_code == 1, result.output
     (line,) = [x for x in result.output.splitlines() if " AL513 " in x]
+    # (7: the batch sweep passes the sequence; seq moved past it, c0 still fails: no "only where")
     assert line.startswith(f"{bad}:main/lstm_0: AL513 error: the model runs at batch = N=1 but "
-                           "fails at batch = N=3 in LSTM 'lstm_0' (batch dim; onnxruntime: ")
+                           "fails at batch = N=7 in LSTM 'lstm_0' (batch dim; onnxruntime: ")
     assert "    help: Model input 'c0' gives initial_c a fixed batch of 1: declare axis 1 of " \
         "'c0' as 'batch', as X's (torch: give the state inputs the same dynamic_axes name as " \
         "x). AL309 finds this without a run." in result.output
@@ -183,14 +184,14 @@ def test_the_classic_export_passes_the_sweep() -> None:
     result = invoke("run", "--runs", "1", str(CLASSIC))
     assert result.exit_code == 0, result.output
     sweeps = [line for line in result.output.splitlines() if line.startswith("    sweep: ")]
-    assert sorted(sweeps) == ["    sweep: batch 2 -> 3 (seq=5, batch=3): ok",
+    assert sorted(sweeps) == ["    sweep: batch 2 -> 7 (seq=5, batch=7): ok",
                               "    sweep: seq 5 -> 7 (seq=7, batch=2): ok"]
 
 
 def test_a_dim_the_user_gives_is_not_swept_and_the_sweep_can_be_turned_off() -> None:
     given = run_one(DYNAMO_BAKED, dims={"seq": 5})
     assert [(s.dim, s.base, s.size, s.status) for s in given.run.sweep] == [
-        ("batch", 2, 3, "ok")]
+        ("batch", 2, 7, "ok")]
     assert [f.code for f in given.findings] == []
     off = run_one(DYNAMO_BAKED, sweep=False)
     assert off.run.sweep == () and [f.code for f in off.findings] == []
@@ -210,7 +211,7 @@ def test_run_json_carries_inputs_sweep_placement_and_timings() -> None:
     assert by_dim["seq"]["status"] == "run_failed"
     assert by_dim["seq"]["node"] == "node_Reshape_178"
     assert (by_dim["seq"]["base"], by_dim["seq"]["size"]) == (5, 7)
-    assert by_dim["batch"]["status"] == "ok" and by_dim["batch"]["binding"] == "seq=5, batch=3"
+    assert by_dim["batch"]["status"] == "ok" and by_dim["batch"]["binding"] == "seq=5, batch=7"
     assert {p["node"] for p in runtime["placement"] if p["op_type"] == "GRU"} == {
         "node_GRU_81", "node_GRU_164"}
     assert set(runtime["timings"]) == {"session_s", "first_run_s", "median_run_s"}
@@ -511,7 +512,7 @@ def test_a_dim_that_is_an_expression_of_another_follows_it() -> None:
     assert [f.code for f in result.findings] == []
     assert result.run.binding == "batch=2, time=5, time + 4=9"
     assert result.run.sweep_lines() == (
-        "batch 2 -> 3 (batch=3, time=5, time + 4=9): ok",
+        "batch 2 -> 7 (batch=7, time=5, time + 4=9): ok",
         "time 5 -> 7 (batch=2, time=7, time + 4=11): ok",
     )
 

@@ -39,6 +39,7 @@ from archlint.runtime.inputs import (
     joint_sweeps,
     load_given,
     make_inputs,
+    sequence_past,
     sizes_to_retry,
     sweep_bindings,
 )
@@ -241,8 +242,10 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
                 continue  # a second size that cannot be drawn is not swept
             _save(workdir / f"inputs_{job_id}.npz", other_feeds)
             jobs.append(_job(job_id, path, providers, f"inputs_{job_id}.npz"))
-        outcome = run_worker({"jobs": jobs}, workdir,
-                             settings.timeout if time_left is None else time_left)
+        budget = settings.timeout if time_left is None else time_left
+        outcome = run_worker({"jobs": jobs}, workdir, budget)
+        past = _sequence_past_runs(ctx, settings, given, sweeps, outcome, path, providers,
+                                   workdir, budget - outcome.elapsed_s)
         arrays = {j["id"]: _arrays(workdir / f"{j['id']}.npz") for j in jobs}
         non_negative = _finite_when_non_negative(
             outcome, arrays.get("main", {}), feeds, specs, path, providers, workdir,
@@ -255,7 +258,8 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
                     if outcome.results.get(f"joint{j}") is not None and _clean(_sweep_run(
                         outcome.results[f"joint{j}"], arrays.get(f"joint{j}", {}), ctx,
                         ("", "", 0, 0, joint_binding)))]
-    swept = tuple(_together(run, i, sweeps, ran_together, alone) for i, run in alone.items())
+    swept = tuple(_below_sequence(_together(run, i, sweeps, ran_together, alone), past.get(i))
+                  for i, run in alone.items())
     invented = [(spec.name, f"--input {spec.name}=VALUE") for spec in specs if spec.invented]
     invented += [(key, f"--dim {key}=SIZE") for key, origin in binding.origin.items()
                  if origin.startswith(UNNAMED_BY_DEFAULT)]
@@ -443,6 +447,48 @@ def _together(
             return dataclasses.replace(run, together=", ".join(
                 sweeps[i][0] for i in members if i != index))
     return run
+
+
+def _sequence_past_runs(
+    ctx: RuleContext, settings: RuntimeSettings, given: Mapping[str, Any],
+    sweeps: list[tuple[str, str, int, int, Binding]], outcome: ChildOutcome, path: Path,
+    providers: tuple[str, ...], workdir: Path, left: float,
+) -> dict[int, str]:
+    """Sweep index -> the dims it ran at, for each batch sweep that failed at a batch past
+    the sequence (:func:`~archlint.runtime.inputs.sequence_past`) and ran clean once the
+    sequence passed the batch in turn: one more child, made only for such a failure."""
+    tries: dict[int, Binding] = {}
+    for index, (_, role, _, size, swept) in enumerate(sweeps):
+        result = outcome.results.get(f"sweep{index}") or {}
+        if role == "batch" and result.get("status") in ("session_failed", "run_failed") \
+                and (longer := sequence_past(swept, size)) is not None \
+                and size > max(swept.values[k] for r, g in swept.groups if r == "seq"
+                               for k in g):
+            tries[index] = longer
+    if not tries or left < MIN_RETRY_S:
+        return {}
+    jobs = []
+    for index, longer in tries.items():
+        try:
+            feeds, _ = make_inputs(ctx.graph, ctx.layers, longer, settings.seed, given)
+        except InputsError:
+            continue
+        _save(workdir / f"inputs_past{index}.npz", feeds)
+        jobs.append(_job(f"past{index}", path, providers, f"inputs_past{index}.npz"))
+    second = run_worker({"jobs": jobs}, workdir, left) if jobs else None
+    found = {}
+    for index, longer in tries.items():
+        ran = second.results.get(f"past{index}") if second is not None else None
+        if ran is not None and _clean(_sweep_run(
+                ran, _arrays(workdir / f"past{index}.npz"), ctx, ("", "", 0, 0, longer))):
+            found[index] = longer.short()
+    return found
+
+
+def _below_sequence(run: SweepRun, ran: str | None) -> SweepRun:
+    """``run`` marked with the dims it ran at once the sequence passed the batch (a model
+    that runs only where batch <= seq takes one axis for the other)."""
+    return dataclasses.replace(run, below_sequence=ran) if ran else run
 
 
 def _clean(run: SweepRun) -> bool:

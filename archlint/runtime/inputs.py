@@ -27,7 +27,7 @@ from archlint.shapes import Dim, Shape
 
 __all__ = ["RETRY_MAX_BYTES", "RETRY_SIZE", "Binding", "GivenInputError", "InputSpec",
            "InputsError", "bind_dims", "drawn_bytes", "joint_sweeps", "load_given", "make_inputs",
-           "resolve_shape", "sizes_to_retry"]
+           "resolve_shape", "sequence_past", "sizes_to_retry"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 # Binding.origin of a dim bound by a default, and of an unnamed one (read back to tell which
@@ -531,6 +531,11 @@ def sizes_to_retry(binding: Binding) -> dict[str, int]:
 
 
 MAX_SWEEP_GROUPS = 4  # one extra session per group: bounded for models with many symbols
+# The batch's second size passes every sequence's size (batch 2 -> 7 at seq 5): a model that
+# takes one axis for the other (a loop over the batch as if it were time: tf2onnx 1.17 writes
+# Keras 3's TimeDistributed so) runs at batch 3 and returns the batch as its time axis, and
+# fails once the batch passes the length. Past this length the batch keeps its small size.
+BATCH_PAST_SEQ_MAX = 16
 
 
 def second_size(size: int) -> int:
@@ -538,19 +543,51 @@ def second_size(size: int) -> int:
     return 3 if size == 2 else size + 2
 
 
+def longest_sequence(binding: Binding) -> int | None:
+    """The largest size bound to a group tied to a recurrent layer's sequence axis."""
+    return max((binding.values[keys[0]] for role, keys in binding.groups
+                if role == "seq" and keys), default=None)
+
+
+def _past_sequence(binding: Binding) -> dict[int, int]:
+    """Base size -> second size for the batch groups' base sizes, where the batch's usual
+    second size does not pass the longest sequence and passing it stays small
+    (:data:`BATCH_PAST_SEQ_MAX`). Keyed by size, so that every group of that base (the
+    batches of x and of h that an exporter names apart) moves to the same size, as the joint
+    sweeps need."""
+    longest = longest_sequence(binding)
+    if longest is None or longest + 2 > BATCH_PAST_SEQ_MAX:
+        return {}
+    return {base: longest + 2 for role, keys in binding.groups
+            if role == "batch" and keys
+            and second_size(base := binding.values[keys[0]]) <= longest}
+
+
 def sweep_bindings(binding: Binding) -> list[tuple[str, str, int, int, Binding]]:
     """(dim names, role, base size, other size, binding) per group the user did not fix. A
     recurrent node's input size (the ``features`` group W fixes) is not swept: another size
-    fails by construction, and the sweep's few groups are for the dims a model may mishandle."""
+    fails by construction, and the sweep's few groups are for the dims a model may mishandle.
+    The batch's second size passes the sequence's (:func:`_past_sequence`)."""
     found = []
+    past = _past_sequence(binding)
     for role, keys in binding.groups:
         if any(k in binding.user for k in keys) or not keys or role == "features":
             continue
         base = binding.values[keys[0]]
-        other = second_size(base)
+        other = past.get(base) or second_size(base)
         found.append((" = ".join(keys), role, base, other,
                       _swept(binding, dict.fromkeys(keys, other))))
     return found[:MAX_SWEEP_GROUPS]
+
+
+def sequence_past(binding: Binding, size: int) -> Binding | None:
+    """``binding`` (a batch sweep's) with every sequence group at ``size`` + 2, past the batch
+    that failed there: where that runs, the model fails only where the batch passes the
+    length. None where a sequence's size is the user's (the deployment's, left alone)."""
+    keys = [key for role, group in binding.groups if role == "seq" for key in group]
+    if not keys or any(key in binding.user for key in keys):
+        return None
+    return _swept(binding, dict.fromkeys(keys, size + 2))
 
 
 def _swept(binding: Binding, sizes: Mapping[str, int]) -> Binding:

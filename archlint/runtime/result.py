@@ -189,6 +189,9 @@ class SweepRun:
     # the run failed (or mismatched) with this group alone at ``size``, and ran clean with
     # these dims (their names) at their second size too: one size the inputs name apart
     together: str = ""
+    # a batch sweep that failed past the sequence ran clean at these dims, the sequence past
+    # the batch in turn: the model runs only where batch <= seq
+    below_sequence: str = ""
     # each output's shape at this size (a run that returned): which axes follow the dim
     shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
@@ -311,6 +314,9 @@ class RuntimeRun:
             if sweep.together:
                 verdict += (f"; ran when {sweep.together} moved with it: one size the inputs "
                             "name apart")
+            if sweep.below_sequence:
+                verdict += (f"; ran at {sweep.below_sequence}: it fails only where the "
+                            "batch passes the sequence")
             lines.append(f"{sweep.dim} {sweep.base} -> {sweep.size} ({sweep.binding}): {verdict}")
         return tuple(lines)
 
@@ -336,7 +342,8 @@ class RuntimeRun:
                        "binding": s.binding, "status": s.status, "error": s.error or None,
                        "node": None if s.node is None else s.node.name,
                        "mismatched_outputs": list(s.mismatched), "run_s": s.run_s,
-                       "together": s.together or None}
+                       "together": s.together or None,
+                       "below_sequence": s.below_sequence or None}
                       for s in self.sweep],
             "outputs": [{"name": o.name, "shape": list(o.shape), "expected": o.expected,
                          "mismatch": o.mismatch, "nans": o.nans, "infs": o.infs}

@@ -20,8 +20,9 @@ class SizeDependentRun(RuntimeRule):
 
     ## What it does
     Runs the model at the bound sizes (batch 2, seq 5 unless ``--dim`` says otherwise), then
-    again with each group of tied dimensions at a second size (batch 3, seq 7; a value the user
-    gave is left alone), one group at a time, and reports a size at which onnxruntime fails
+    again with each group of tied dimensions at a second size (seq 7; the batch past the
+    sequence, 7 at seq 5, so that a model that takes one axis for the other fails; a value the
+    user gave is left alone), one group at a time, and reports a size at which onnxruntime fails
     or returns an output whose shape contradicts the static one, naming the dimension, the
     node onnxruntime names, and the size that runs and the size that fails. An output that
     follows the dim where only its declaration holds the first size (a graph output declared
@@ -34,7 +35,9 @@ class SizeDependentRun(RuntimeRule):
     for each set of all but one: where each group of a set fails alone and the set runs
     together, they are one size the inputs name apart (x's batch and h's in a Keras cell
     step; in a TF1 graph, x's, sequence_length's and the initial states' beside a time axis
-    of the same size), not a finding.
+    of the same size), not a finding. A batch that fails past the sequence is run once more
+    with the sequence past it; where that runs, the finding says the model fails only where
+    the batch passes the sequence.
 
     ## Why is this bad?
     An exporter that traces the model at its example input can write the example's sizes into
@@ -68,7 +71,12 @@ class SizeDependentRun(RuntimeRule):
         for sweep in run.sweep:
             if sweep.together:
                 continue  # it runs when the dims the inputs name apart move together
-            if main.status == "ok" and sweep.status in _FAILED:
+            if main.status == "ok" and sweep.status in _FAILED and sweep.below_sequence:
+                yield self._finding(
+                    ctx, sweep, sweep.base, sweep.size, sweep.node,
+                    f"it ran at {sweep.below_sequence}: it fails only where the batch passes "
+                    f"the sequence; onnxruntime: {trim(sweep.error)}", advice=_CROSSED_HELP)
+            elif main.status == "ok" and sweep.status in _FAILED:
                 yield self._finding(ctx, sweep, sweep.base, sweep.size, sweep.node,
                                     f"onnxruntime: {trim(sweep.error)}")
             elif main.status == "ok" and sweep.mismatched and not main_mismatch \
@@ -159,6 +167,14 @@ _KEPT_HELP = ("The output keeps the size the export traced where it declares the
               "or GRUCell called per step, a traced model's unrolled layer; AL317 names a "
               "recurrent chain). Export a native LSTM/GRU/RNN, script the loop so it becomes "
               "an ONNX Loop, or export at the length the model will run at and declare it.")
+
+
+_CROSSED_HELP = ("The graph takes the batch's size for the sequence's (or the other way "
+                 "round): a loop over x.shape[0] of a batch-major tensor, a Reshape or "
+                 "Gather on the wrong axis. Its outputs' time axis then carries the batch "
+                 "wherever it runs. tf2onnx 1.17 writes Keras 3's TimeDistributed so with a "
+                 "dynamic time axis: apply the Dense to the sequence directly (it maps the "
+                 "last axis) or export with a fixed length.")
 
 
 def _kept(run: RuntimeRun, sweep: SweepRun) -> bool:
