@@ -430,6 +430,17 @@ class ModelGraph:
             info = outer
         return info
 
+    def passed_in(self, info: TensorInfo) -> TensorInfo:
+        """The tensor ``info`` stands for when it is passed in unchanged: a weight carried
+        into a Loop or Scan (tf2onnx, paddle2onnx), or given to a model-local function as an
+        actual input (PyTorch's ``export_modules_as_functions``), in any nesting of the two."""
+        for _ in range(2 * MAX_SUBGRAPH_DEPTH + 2):
+            outer = self.actual(self.loop_invariant(info))
+            if outer is info:
+                return info
+            info = outer
+        return info
+
     def formal_inputs(self, graph: str) -> tuple[str, ...]:
         """The inputs of ``graph`` that are its parameters: below IR version 4 a graph lists
         its initializers among its inputs too."""

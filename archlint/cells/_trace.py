@@ -952,7 +952,11 @@ def _pairs_on_last_axis(graph: ModelGraph, node: NodeInfo | None, scope: str) ->
 
 
 def _is_stored(graph: ModelGraph, name: str, scope: str) -> bool:
+    """A stored tensor, also where a Loop or Scan body carries it in unchanged (paddle2onnx
+    passes a cell's weights and biases into its decoding Loop as loop-carried values)."""
     info = graph.tensor(name, scope)
+    if info is not None and info.is_graph_input and scope != "main":
+        info = graph.passed_in(info)
     return info is not None and (info.is_constant or info.is_initializer)
 
 
