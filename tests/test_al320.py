@@ -41,3 +41,20 @@ def test_a_squeeze_that_names_its_axes_or_sees_no_dynamic_axis_is_fine(tmp_path:
                     .replace("float[seq, batch, 2] X", "float[5, 2, 2] X")
                     .replace("float[seq, batch, 3] out", "float[5, 2, 3] out"))
     assert _findings(path) == []
+
+
+def test_a_batch_axis_shape_inference_renamed_after_the_layer_is_still_the_batch() -> None:
+    """PLCMOS's ending (speechmos' plcmos_v2.onnx): a Reshape to a computed shape before a
+    bidirectional GRU loses the inputs' symbols, so Y_h and the score after it carry a fresh
+    ``unk__N`` on the batch axis; ``sigmoid(head(h)).squeeze()`` is a scalar at batch 1. The
+    symbol is the GRU's batch, which the caller sizes: reported, naming the layer."""
+    name = "torch_squeeze_lost_batch_classic.onnx"
+    assert MANIFEST[name] == {"declared": ["batch"], "onnxruntime": {
+        "batch_1": [], "batch_2": [2], "batch_3": [3]}}
+    (finding,) = _findings(HERE / name)
+    assert (finding["severity"], finding["location"]["node"]) == ("warning", "/Squeeze")
+    assert (finding["expected"], finding["actual"]) == ("axes [1]", "no axes")
+    assert finding["message"] == (
+        "Squeeze '/Squeeze' names no axes on [unk__7, 1]: it removes every axis of size 1 at "
+        "run time, so axis 0 ('unk__7', the batch of GRU '/gru/GRU') goes too when it is 1 "
+        "(at unk__7=1 the output has rank 0, not 1)")

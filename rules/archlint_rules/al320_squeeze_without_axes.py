@@ -17,7 +17,10 @@ class SqueezeWithoutAxes(Rule):
     names no axes (no ``axes`` attribute before opset 13, no ``axes`` input after). Such a
     Squeeze removes every axis of size 1 at run time. When its input has an axis that is a
     dynamic dim of a graph input (``seq``, ``batch``), that axis goes too whenever the caller
-    gives it 1, and the output loses a rank.
+    gives it 1, and the output loses a rank. So does an axis whose symbol shape inference
+    made up for a recurrent node's sequence or batch (a Reshape to a computed shape before
+    the layer loses the input's name: PLCMOS's score is ``[unk__13, 1]`` after its GRUs'
+    last states): it is the layer's, which the caller sizes.
 
     ## Why is this bad?
     Y is ``[seq, D, batch, H]``: ``Squeeze(Y)`` written to drop D gives ``[seq, batch, H]``
@@ -30,7 +33,9 @@ class SqueezeWithoutAxes(Rule):
     ## Example
     ``[drop_dir] out = Squeeze (Y)`` after a one-directional LSTM over ``[seq, batch, I]``:
     name the axis, ``Squeeze (Y, axes)`` with ``axes = [1]``. See
-    fixtures/AL320/bad.onnx.txt and good.onnx.txt.
+    fixtures/AL320/bad.onnx.txt and good.onnx.txt; fixtures/AL320/make_torch_squeeze.py
+    exports both cases from torch (``torch_squeeze_lost_batch_classic.onnx``: a scalar at
+    batch 1).
     """
 
     code = "AL320"
@@ -39,7 +44,12 @@ class SqueezeWithoutAxes(Rule):
     summary = "Squeeze with no axes after a recurrent node: a dynamic axis of size 1 goes too"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
-        symbols = dynamic_symbols(ctx) if ctx.layers else {}
+        if not ctx.layers:
+            return
+        symbols = {dim: f"dynamic in graph input {name!r}"
+                   for dim, name in dynamic_symbols(ctx).items()}
+        for dim, where in _recurrent_axes(ctx).items():
+            symbols.setdefault(dim, where)
         if not symbols:
             return
         # a Squeeze with an axes input names them (opset 13 on): only those with one input
@@ -60,8 +70,7 @@ class SqueezeWithoutAxes(Rule):
     ) -> Finding:
         ones = [axis for axis, dim in enumerate(shape) if dim == 1]
         dim = dynamic[0][1]
-        names = ", ".join(f"axis {a} ({d!r}, dynamic in graph input {symbols[d]!r})"
-                          for a, d in dynamic)
+        names = ", ".join(f"axis {a} ({d!r}, {symbols[d]})" for a, d in dynamic)
         expected = f"axes {ones}" if ones else "axes naming the size-1 axes it is meant to drop"
         return ctx.finding(
             self, node,
@@ -75,3 +84,29 @@ class SqueezeWithoutAxes(Rule):
             "a Reshape or keras.ops.squeeze(x, axis=...)), so a single step keeps its axis.",
         )
 
+
+
+# Per output slot and layout: the axes of a recurrent node's output that are its sequence or
+# its batch (Y [seq, D, batch, H] and Y_h [D, batch, H]; with layout=1 batch first).
+_OUTPUT_AXES = {
+    ("Y", 0): ((0, "sequence"), (2, "batch")), ("Y", 1): ((0, "batch"), (1, "sequence")),
+    ("Y_h", 0): ((1, "batch"),), ("Y_h", 1): ((0, "batch"),),
+    ("Y_c", 0): ((1, "batch"),), ("Y_c", 1): ((0, "batch"),),
+}
+
+
+def _recurrent_axes(ctx: RuleContext) -> dict[str, str]:
+    """The symbols shape inference gave a recurrent node's outputs on their sequence and batch
+    axes, each with what it is: they follow X's, which the caller sizes, where inference lost
+    the input's symbol on the way (a Reshape to a computed shape before the layer: PLCMOS's
+    GRUs, whose Y_h batch is ``unk__13`` though the inputs declare ``batch_size``)."""
+    found: dict[str, str] = {}
+    for layer in ctx.layers:
+        for (slot, layout), axes in _OUTPUT_AXES.items():
+            ref = layer.outputs.get(slot)
+            if layout != layer.layout or ref is None or ref.shape is None:
+                continue
+            for axis, role in axes:
+                if axis < len(ref.shape) and isinstance(dim := ref.shape[axis], str):
+                    found.setdefault(dim, f"the {role} of {layer.op_type} {layer.label!r}")
+    return found
