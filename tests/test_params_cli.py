@@ -148,6 +148,19 @@ def test_csv_opens_with_the_csv_module() -> None:
                         "keras": "56", "error": ""}]
 
 
+@pytest.mark.parametrize("folder", ["dynamic_quantized", "matmul_nbits", "qoperator",
+                                    "quantized_lookup", "quantized_ops"])
+def test_quantized_models_json_validates_against_the_documented_schema(folder: str) -> None:
+    """A quantized product's slots (quantize_dynamic's weight, w_scale, w_zero_point; a
+    QLinearMatMul's bias, b_scale, b_zero_point; MatMulNBits' blocks) are in the schema's
+    slot names: they were not, and every quantized model's JSON failed the schema."""
+    report = json.loads(invoke("params", str(FIXTURES / folder), "--format", "json").stdout)
+    jsonschema.validate(report, SCHEMA)
+    slots = {slot["slot"] for model in report["models"] for layer in model["layers"]
+             for slot in layer["slots"]}
+    assert slots & {"w_scale", "w_zero_point", "b_scale", "b_zero_point"}
+
+
 @pytest.mark.parametrize("summary", [False, True])
 def test_json_validates_against_the_documented_schema(summary: bool, tmp_path: Path) -> None:
     broken = tmp_path / "broken.onnx"
