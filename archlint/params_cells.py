@@ -12,7 +12,9 @@ Conventions, with stored bias elements b:
            GRU reset_after=True 6·H (input and recurrent bias); no stored bias: use_bias=False.
   PyTorch  nn.RNN / nn.LSTM / nn.GRU (bias=True: b_ih and b_hh, 2·g·H); no stored bias:
            bias=False. A GRU with reset_after=False has no nn.GRU equivalent (nn.GRU applies the
-           reset gate after the recurrent product).
+           reset gate after the recurrent product). A PyTorch export's one stored bias (g·H: a
+           hand-written cell's one Linear over cat([x, h]), torchaudio's _CustomLSTM) is what
+           its module holds, and torch's sum(p.numel()) counts it once.
 A two-gate cell (MGU: speechbrain's LiGRU, flax's MGUCell) is no Keras or PyTorch layer: both
 count what is stored, as the module that computes it does.
 """
@@ -52,7 +54,7 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
         keras_bias = torch_bias = stored_bias  # no framework layer: its module's own count
     elif cell.bias_layout in ("one", "two"):
         keras_bias = 2 * gh if cell.cell == "GRU" and cell.reset_after else gh
-        torch_bias = 2 * gh
+        torch_bias = stored_bias if _module_bias(layer) else 2 * gh
     else:
         keras_bias = torch_bias = None
         reason = (f"the stored bias ({stored_bias} elements) is neither g·H={gh} nor 2·g·H="
@@ -92,6 +94,15 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
         unsupported=MappingProxyType(unsupported), notes=_notes(layer, cell),
         recognised_as=layer.recognised_as.value,
     )
+
+
+def _module_bias(layer: RecurrentLayer) -> bool:
+    """Whether the PyTorch column counts the one stored bias as stored: a PyTorch export's
+    cell holds one where its module has one (sum(p.numel()) counts what the module has); for
+    any other exporter the column is the nn.RNN / nn.LSTM / nn.GRU the layer stands for."""
+    cell = layer.cell
+    return cell is not None and cell.bias_layout == "one" \
+        and layer.producer_name.lower() == "pytorch"
 
 
 def _bias_entries(
@@ -168,6 +179,12 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     elif cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "
                      f"({_TORCH_NAMES[cell.cell]})")
+    elif _module_bias(layer):
+        notes.append(f"B: one bias of g·H={cell.bias_elements}, as the exported PyTorch module "
+                     "holds it (one Linear over cat([x, h]), or one of its two products "
+                     "biased): PyTorch counts it once, as torch's sum(p.numel()) does; "
+                     f"{_TORCH_NAMES.get(cell.cell, 'the framework layer')} would hold two "
+                     f"({2 * cell.bias_elements})")
     if cell.weight_copies:
         copies = len(cell.weight_copies)
         notes.append(f"W/R: {copies} more stored cop{'ies' if copies > 1 else 'y'} of the "
