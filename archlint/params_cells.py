@@ -179,7 +179,7 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     elif cell.bias_elements == 0:
         notes.append("no stored bias: counted as use_bias=False (Keras) and bias=False "
                      f"({_TORCH_NAMES[cell.cell]})")
-    elif _module_bias(layer):
+    elif _module_bias(layer) and cell.bias_elements is not None:
         notes.append(f"B: one bias of g·H={cell.bias_elements}, as the exported PyTorch module "
                      "holds it (one Linear over cat([x, h]), or one of its two products "
                      "biased): PyTorch counts it once, as torch's sum(p.numel()) does; "
