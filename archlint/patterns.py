@@ -146,28 +146,37 @@ def einsum_weight_transposed(node: NodeInfo) -> bool | None:
 
 def einsum_grouped_linear(node: NodeInfo) -> bool:
     """Whether an Einsum of two operands is a grouped linear layer over the first's last
-    axis: one index contracted (x's last), the second's other indices groups that x and the
-    output keep, and the output x's indices with the contracted one replaced by the second's
-    last (DeepFilterNet's GroupedLinearEinsum, ``btgi,gih->btgh``; ``abc,cd->abd`` is its
-    case of no groups). Not a DFT basis contracted over two axes (``fi,fij->j``), nor
+    axis: one index contracted (x's last), one index made (the second's, in no index of x),
+    the second's other indices groups that x and the output keep, and the output x's indices
+    with the contracted one replaced by the made one (DeepFilterNet's GroupedLinearEinsum,
+    ``btgi,gih->btgh``; xLSTM's headwise projection ``...hd,hod->...ho``, W stored
+    ``[groups, out, in]``; ``abc,cd->abd`` is its case of no groups). A leading ``...`` of x
+    and the output is batch. Not a DFT basis contracted over two axes (``fi,fij->j``), nor
     attention scores (no index of the second kept by both)."""
     if node.op_type != "Einsum" or len(node.inputs) != 2:
         return False
     equation = "".join((attr_str(node, "equation") or "").split()).lower()
-    if equation.count("->") != 1 or "." in equation:
+    if equation.count("->") != 1:
         return False
     left, out = equation.split("->")
     terms = left.split(",")
     if len(terms) != 2 or not all(terms) or not out:
         return False
     data, weight = terms
-    if any(len(set(t)) != len(t) for t in (data, weight, out)) or len(weight) < 2:
+    if data.startswith("...") and out.startswith("..."):
+        data, out = data[3:], out[3:]
+    if "." in data + weight + out or not data or not out:
+        return False
+    # a weight of one group at most: [groups, in, out] or [in, out] (attention's keys over
+    # batch and heads, ``bhqd,bhkd->bhqk``, have two)
+    if any(len(set(t)) != len(t) for t in (data, weight, out)) or not 2 <= len(weight) <= 3:
         return False
     contracted = (set(data) & set(weight)) - set(out)
-    made = weight[-1]
-    return contracted == {data[-1]} and made not in data \
-        and out == data[:-1] + made \
-        and set(weight) <= set(data[:-1]) | contracted | {made}
+    made = set(weight) - set(data)
+    if contracted != {data[-1]} or len(made) != 1:
+        return False
+    (index,) = made
+    return out == data[:-1] + index and set(weight) <= set(data[:-1]) | contracted | made
 
 
 def integer_matmuls_rescaled_by(graph: ModelGraph, mul: NodeInfo) -> Iterator[NodeInfo]:

@@ -824,9 +824,28 @@ def test_a_grouped_linear_einsum_is_a_linear_row() -> None:
     assert (model.uncounted_tensors, model.uncounted_elements) == (1, manifest["buffer"])
 
 
+def test_a_headwise_einsum_with_its_weight_stored_out_in_is_a_linear_row() -> None:
+    """fixtures/grouped_linear/headwise_einsum_lstm.onnx (make_headwise_einsum.py, torch 2.13
+    classic): xLSTM's LinearHeadwiseExpand, ``...hd,hod->...ho`` with W [heads, out, in] and a
+    bias after the reshape, before an LSTM, and ``bthd,hdo->btho`` after it. Only the
+    ``btgi,gih->btgh`` spelling was a row: the torch library sweep's sLSTM counted 128 of the
+    288 parameters its graph uses."""
+    here = FIXTURES / "grouped_linear"
+    manifest = json.loads((here / "manifest_headwise.json").read_text())
+    (model,) = count_paths([str(here / "headwise_einsum_lstm.onnx")])
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 436
+    einsums = [row for row in model.layers if row.op_type == "Einsum"]
+    assert [(row.kind, row.total(Convention.PYTORCH)) for row in einsums] == [
+        ("linear", manifest["grouped_weights"][0] + 8), ("linear", manifest["grouped_weights"][1])]
+    assert model.uncounted_tensors == 0
+
+
 @pytest.mark.parametrize(("equation", "grouped"), [
     ("btgi,gih->btgh", True), ("abc,cd->abd", True), ("fi,fij->j", False),
-    ("bhqd,bhkd->bhqk", False), ("btgi,gih->bthg", False), ("bti,gih->btgh", False)])
+    ("bhqd,bhkd->bhqk", False), ("btgi,gih->bthg", False), ("bti,gih->btgh", False),
+    # xLSTM's headwise projection (W [heads, out, in]) and the other spellings torch code uses
+    ("...hd,hod->...ho", True), ("...hd,hdo->...ho", True), ("bthd,hod->btho", True),
+    ("...hd,hod->ho", False), ("bthd,hod->bthd", False)])
 def test_einsum_grouped_linear(equation: str, grouped: bool) -> None:
     from onnx import helper
 
