@@ -81,3 +81,54 @@ def test_steps_cut_from_their_own_cast_of_the_sequence_are_one_sequence(tmp_path
     assert [(f["code"], f["actual"]) for f in findings] == [
         ("AL025", "an unrolled chain of 3 per-step MatMuls"),
         ("AL317", "3 steps unrolled over dynamic 'seq'")]
+
+
+def test_a_traced_loop_that_is_no_recurrent_layer_is_found_by_its_step_reads() -> None:
+    """fixtures/AL317/make_torch_crf_loop.py: a BiLSTM-CRF's forward algorithm, a Python loop
+    over the emissions with no weight product per step, traced at 7 steps (the torch library
+    sweep: pytorch-crf passed lint, and lint --runtime gave only AL514 blaming archlint's
+    sizes). The steps are read one by one at constant indices 0..6 of the dynamic T, and
+    nothing else reads the emissions: an error; the CRF's mask steps are the same loop."""
+    runs = json.loads((HERE / "manifest_crf.json").read_text(encoding="utf-8"))["runs"]
+    assert runs["T=7"]["max_abs_diff_vs_torch"] < 1e-5
+    assert runs["T=12"]["max_abs_diff_vs_torch"] > 1.0  # runs, wrong: steps 7.. ignored
+    assert "out of data bounds" in runs["T=4"]["onnxruntime_error"]
+    proc = run_archlint("lint", str(HERE / "torch_crf_loop.onnx"), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    [finding] = json.loads(proc.stdout)["models"][0]["findings"]
+    assert (finding["code"], finding["severity"], finding["location"]["node"],
+            finding["location"]["tensor"], finding["expected"], finding["actual"]) == (
+        "AL317", "error", "/Gather_6", "/emit/Add_output_0", "a loop over 'T', or 'T' fixed at 7",
+        "steps 0..6 read at constant indices")
+    assert finding["message"].endswith(
+        "one at a time at constant indices: a loop traced at 7 steps; at T < 7 onnxruntime "
+        "fails, and at T > 7 the steps after 6 are never read")
+
+
+def test_steps_read_at_constant_indices_need_three_from_the_head(tmp_path: Path) -> None:
+    """x[:, 0] and x[:, 1] (two steps), or steps 2, 3, 4 (not from the head), or the last
+    steps from the end (negative indices) are no finding; 0, 1, 2 is, and a warning where
+    another node reads x whole."""
+    def model(indices: list[int], whole: bool) -> Path:
+        lines = [f"    s{k} = Gather <axis = 1> (x, i{k})" for k in range(len(indices))]
+        inits = ", ".join(f"int64 i{k} = {{{index}}}" for k, index in enumerate(indices))
+        adds = " ".join(f"s{k}," for k in range(len(indices))).rstrip(",")
+        text = ("<ir_version: 8, opset_import: [\"\" : 17]>\n"
+                f"g (float[batch, seq, 2] x) => (float[batch, 2] y{', float[batch, seq, 2] z' if whole else ''})\n"
+                f"<{inits}>\n{{\n" + "\n".join(lines)
+                + f"\n    y = Sum ({adds})\n" + ("    z = Relu (x)\n" if whole else "") + "}\n")
+        path = tmp_path / f"m{'_'.join(map(str, indices))}{'_w' if whole else ''}.onnx.txt"
+        path.write_text(text)
+        return path
+
+    def found(path: Path) -> list[tuple[str, str]]:
+        proc = run_archlint("lint", str(path), "--select", "AL317", "--format", "json",
+                            "--exit-zero")
+        return [(f["code"], f["severity"])
+                for f in json.loads(proc.stdout)["models"][0]["findings"]]
+
+    assert found(model([0, 1], False)) == []
+    assert found(model([2, 3, 4], False)) == []
+    assert found(model([-1, -2, -3], False)) == []
+    assert found(model([0, 1, 2], False)) == [("AL317", "error")]
+    assert found(model([0, 1, 2], True)) == [("AL317", "warning")]

@@ -3,6 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.graph import NodeInfo
+from archlint.patterns import attr_int, const_ints
 from archlint.recurrent import RECURRENT_OPS, Recognition
 from archlint_rules._layout import dynamic_symbols
 
@@ -18,6 +20,12 @@ class UnrolledStepsOnDynamicAxis(Rule):
     as ``time``): the graph computes exactly N steps, whatever length it is given. Only a
     chain over the head of the axis, x_0 ... x_{N-1}, is reported: a window of the last
     steps (``x[:, -3:]``) may be what the model means.
+
+    Any other loop over the steps traced the same way (a CRF's forward algorithm, an
+    exponentially gated sLSTM, a cell archlint does not recognise) shows as the steps read one
+    by one at constant indices: ``Gather`` of step 0 (or 1), 1, 2 ... N-1 of a dynamic axis, at
+    least three of them. Where nothing else reads that tensor, the steps after N are never
+    read: an error; where something else reads it whole, a warning.
 
     ## Why is this bad?
     An exporter that traces a Python loop over the time steps writes one step per iteration
@@ -36,7 +44,8 @@ class UnrolledStepsOnDynamicAxis(Rule):
     (``nn.LSTM``/``nn.GRU``/``nn.RNN``, which export as ONNX nodes; a scripted loop, which
     stays a Loop). See fixtures/AL317/bad.onnx.txt and good.onnx.txt, and
     fixtures/AL317/torch_lstm_cell_loop.onnx (Keras 3, torch backend, time declared dynamic,
-    traced at 6 steps).
+    traced at 6 steps); fixtures/AL317/torch_crf_loop.onnx is a BiLSTM-CRF (pytorch-crf's
+    forward algorithm, a loop over the emissions) traced at 7 steps.
     """
 
     code = "AL317"
@@ -48,6 +57,69 @@ class UnrolledStepsOnDynamicAxis(Rule):
         symbols = dynamic_symbols(ctx)
         if not symbols:
             return
+        chains: set[tuple[str, str]] = set()
+        for layer in ctx.recognised:
+            if layer.cell is not None and layer.cell.stepped is not None:
+                chains.add((layer.node.graph, layer.cell.stepped[0]))
+        yield from self._chains(ctx, symbols)
+        yield from self._step_reads(ctx, symbols, chains)
+
+    def _step_reads(self, ctx: RuleContext, symbols: dict[str, str],
+                    chains: set[tuple[str, str]]) -> Iterator[Finding]:
+        """Steps 0 (or 1) to N-1 of a dynamic axis read one by one at constant indices, by
+        Gathers that no recognised chain owns: a loop traced at N steps."""
+        reads: dict[tuple[str, str, int], dict[int, NodeInfo]] = {}
+        for node in ctx.graph.iter_nodes(frozenset({"Gather"})):
+            if node.domain not in ("", "ai.onnx") or len(node.inputs) != 2 \
+                    or not node.inputs[0] or (node.graph, node.inputs[0]) in chains:
+                continue
+            index = const_ints(ctx.graph, node.inputs[1], node.graph)
+            if index is None or len(index) != 1 or index[0] < 0:
+                continue  # a step from the end (x[:, -1]) is the last at any length
+            info = ctx.graph.tensor(node.inputs[0], node.graph)
+            shape = None if info is None else info.shape
+            axis = attr_int(node, "axis") or 0
+            if shape is None or not -len(shape) <= axis < len(shape):
+                continue
+            axis %= len(shape)
+            dim = shape[axis]
+            if isinstance(dim, str) and dim in symbols:
+                reads.setdefault((node.graph, node.inputs[0], axis), {}).setdefault(
+                    index[0], node)
+        loops: set[tuple[str, object, int]] = set()  # one finding per traced loop
+        for (scope, tensor, axis), found in reads.items():
+            indices = sorted(found)
+            first, last = indices[0], indices[-1]
+            if first > 1 or len(indices) < _MIN_STEPS or indices != list(range(first, last + 1)):
+                continue
+            steps = last + 1
+            info = ctx.graph.tensor(tensor, scope)
+            dim = info.shape[axis] if info is not None and info.shape else "?"
+            if (scope, dim, steps) in loops:
+                continue  # another tensor the same loop steps through (a CRF's mask)
+            loops.add((scope, dim, steps))
+            readers = {node.id for node in found.values()}
+            whole = [c for c in ctx.graph.consumers_of(tensor, scope)
+                     if c.id not in readers and c.op_type != "Shape"]
+            node = found[last]
+            yield ctx.finding(
+                self, node,
+                f"{len(indices)} Gathers read steps {first} to {last} of axis {axis} of "
+                f"{tensor!r}, which is {dim!r}, a dynamic axis of graph input "
+                f"{symbols[str(dim)]!r}, one at a time at constant indices: a loop traced at "
+                f"{steps} steps; at {dim} < {steps} onnxruntime fails, and "
+                + (f"at {dim} > {steps} the steps after {last} are never read" if not whole
+                   else f"the steps after {last} are read only by "
+                   f"{whole[0].op_type} {whole[0].label!r}"),
+                expected=f"a loop over {dim!r}, or {dim!r} fixed at {steps}",
+                actual=f"steps {first}..{last} read at constant indices",
+                tensor=tensor, severity=Severity.WARNING if whole else None,
+                help=(f"The exporter traced a Python loop over the steps at the example's "
+                      f"length ({steps}). If only that length is used, declare {dim!r} as "
+                      f"{steps}; else script the loop (torch.jit.script: an ONNX Loop) or "
+                      "export the recurrence as a layer that loops."))
+
+    def _chains(self, ctx: RuleContext, symbols: dict[str, str]) -> Iterator[Finding]:
         for layer in ctx.recognised:
             cell = layer.cell
             if layer.recognised_as is not Recognition.UNROLLED or cell is None \
@@ -77,6 +149,10 @@ class UnrolledStepsOnDynamicAxis(Rule):
                       "(torch.jit.script: a Loop), or Keras with the TensorFlow backend "
                       "(tf2onnx keeps a while loop)."),
             )
+
+
+# the fewest steps read one by one that make a traced loop (x[:, 0] and x[:, 1] may be meant)
+_MIN_STEPS = 3
 
 
 def _native(cell: str) -> str:
