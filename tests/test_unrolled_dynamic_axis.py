@@ -113,8 +113,9 @@ def test_steps_read_at_constant_indices_need_three_from_the_head(tmp_path: Path)
         lines = [f"    s{k} = Gather <axis = 1> (x, i{k})" for k in range(len(indices))]
         inits = ", ".join(f"int64 i{k} = {{{index}}}" for k, index in enumerate(indices))
         adds = " ".join(f"s{k}," for k in range(len(indices))).rstrip(",")
+        extra = ", float[batch, seq, 2] z" if whole else ""
         text = ("<ir_version: 8, opset_import: [\"\" : 17]>\n"
-                f"g (float[batch, seq, 2] x) => (float[batch, 2] y{', float[batch, seq, 2] z' if whole else ''})\n"
+                f"g (float[batch, seq, 2] x) => (float[batch, 2] y{extra})\n"
                 f"<{inits}>\n{{\n" + "\n".join(lines)
                 + f"\n    y = Sum ({adds})\n" + ("    z = Relu (x)\n" if whole else "") + "}\n")
         path = tmp_path / f"m{'_'.join(map(str, indices))}{'_w' if whole else ''}.onnx.txt"
