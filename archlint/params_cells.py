@@ -79,8 +79,9 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
                  for s in cell.bias_copies)
     # a weight stored again per step (a folded per-step Transpose of it): ONNX only
     recurrent = {s.shape for s in cell.recurrent_kernel}
-    slots.extend(SlotCount("R" if s.shape in recurrent else "W", s.tensor, s.elements, 0, 0,
-                           sources=_stored(s)) for s in cell.weight_copies)
+    slots.extend(SlotCount("R" if s.shape in recurrent or _recurrent_slice(cell, s) else "W",
+                           s.tensor, s.elements, 0, 0, sources=_stored(s))
+                 for s in cell.weight_copies)
     # the diagonal weights are a Keras 2 PeepholeLSTMCell's too (TF1's LSTMCell counts them)
     slots.extend(SlotCount("P", s.tensor, s.elements, s.elements, s.elements,
                            sources=_stored(s)) for s in cell.peephole)
@@ -94,6 +95,14 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
         unsupported=MappingProxyType(unsupported), notes=_notes(layer, cell),
         recognised_as=layer.recognised_as.value,
     )
+
+
+def _recurrent_slice(cell: CellFacts, source: WeightSource) -> bool:
+    """A gate slice of the recurrent kernel (``[H, k·H]``, Keras's layout), where H is not
+    also the input size."""
+    shape = source.shape or ()
+    return cell.sliced_copies and cell.input_size != cell.hidden_size \
+        and len(shape) > 0 and shape[0] == cell.hidden_size
 
 
 def _module_bias(layer: RecurrentLayer) -> bool:
@@ -185,13 +194,21 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
                      "biased): PyTorch counts it once, as torch's sum(p.numel()) does; "
                      f"{_TORCH_NAMES.get(cell.cell, 'the framework layer')} would hold two "
                      f"({2 * cell.bias_elements})")
-    if cell.weight_copies:
+    if cell.sliced_copies:
+        pieces = len(cell.weight_copies) + len(cell.bias_copies)
+        notes.append(f"W/R/B: {pieces} gate slice{'s' if pieces > 1 else ''} of the weights and "
+                     "biases, stored apart by TensorFlow's constant folding for the step Keras "
+                     "computes outside a masked Loop (a GRU with reset_after=False, "
+                     "recurrent_dropout): counted in ONNX only; each weight counts once in "
+                     "PyTorch and Keras, and the step's products are the cell's (no rows, no "
+                     "MACs of their own)")
+    elif cell.weight_copies:
         copies = len(cell.weight_copies)
         notes.append(f"W/R: {copies} more stored cop{'ies' if copies > 1 else 'y'} of the "
                      "weights, holding their very values, one per step (constant folding of a "
                      "per-step Transpose or Identity: paddle2onnx, polygraphy): counted in "
                      "ONNX only; each weight counts once in PyTorch and Keras")
-    if cell.bias_copies:
+    if cell.bias_copies and not cell.sliced_copies:
         copies = len(cell.bias_copies)
         why = ("stored apart by the constant folding that copied the weights"
                if cell.weight_copies else

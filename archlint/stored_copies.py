@@ -11,6 +11,7 @@ data stored in the model file is compared; a tensor in external data is left as 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,7 +21,7 @@ from archlint.shapes import known_product
 if TYPE_CHECKING:
     from archlint.graph import ModelGraph
 
-__all__ = ["MAX_COPY_ELEMENTS", "equal_copies", "few_values", "stored_tensors"]
+__all__ = ["MAX_COPY_ELEMENTS", "block_of", "equal_copies", "few_values", "stored_tensors"]
 
 # A tensor compared for a stored copy holds at most this many elements: the bytes of each
 # candidate are read (and hashed) once; a bigger weight is left as it is.
@@ -76,6 +77,44 @@ def equal_copies(
             if varied[data]:
                 found[key] = first
     return found
+
+
+def block_of(part: TensorProto, whole: TensorProto, any_values: bool = False) -> bool:
+    """Whether ``part`` holds the very values of a block of ``whole``'s last axis (or first:
+    a traced cell stores gates as rows), one type, the other axes equal, and more than two
+    distinct values (a gate's slice of a kernel that TensorFlow's constant folding stored
+    apart: ``kernel[:, 2H:3H]``), or any values where the context says what it is
+    (``any_values``: the bias a claimed product adds, an LSTM's forget gate of ones). Data
+    in external files and malformed data are not read."""
+    external = TensorProto.EXTERNAL
+    if part.data_type != whole.data_type or len(part.dims) != len(whole.dims) \
+            or not part.dims or part.data_location == external \
+            or whole.data_location == external \
+            or not (0 if any_values else 2) < (known_product(tuple(part.dims)) or 0) \
+            or (known_product(tuple(whole.dims)) or 0) > MAX_COPY_ELEMENTS:
+        return False
+    from archlint.tensor_values import to_array
+
+    try:
+        piece, source = to_array(part), to_array(whole)
+    except Exception:  # malformed data: not judged
+        return False
+    import numpy as np
+
+    if not any_values and np.unique(piece).size <= 2:
+        return False
+    for axis in {piece.ndim - 1, 0}:
+        others = [n for k, n in enumerate(piece.shape) if k != axis]
+        if others != [n for k, n in enumerate(source.shape) if k != axis] \
+                or piece.shape[axis] >= source.shape[axis]:
+            continue
+        width = piece.shape[axis]
+        # gate-aligned: a block starts at a multiple of the gcd of its width and the whole's
+        step = math.gcd(width, source.shape[axis])
+        for start in range(0, source.shape[axis] - width + 1, step):
+            if np.array_equal(np.take(source, range(start, start + width), axis=axis), piece):
+                return True
+    return False
 
 
 def few_values(graph: ModelGraph, key: tuple[str, str]) -> bool:

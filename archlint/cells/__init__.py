@@ -38,9 +38,11 @@ from archlint.cells._trace import (
     CellFacts,
     NoMatch,
     WeightSource,
+    _dedupe,
     _weight_products,
     _WeightProduct,
     is_bias_copy,
+    weight_sources,
 )
 from archlint.cells.loop import match_loop_cells
 from archlint.cells.steps import match_steps
@@ -99,7 +101,9 @@ def find_cells(graph: ModelGraph) -> tuple[list[CellFacts], list[NoMatch]]:
     if not cells:
         return cells, misses
     products = [p for scope in scopes for p in _weight_products(graph, scope)]
-    return [_with_replicas(cell, products) for cell in cells], misses
+    cells = [_with_replicas(cell, products) for cell in cells]
+    taken = {node for cell in cells for node in cell.nodes}
+    return [_with_sliced_replicas(graph, cell, products, taken) for cell in cells], misses
 
 
 def _with_replicas(cell: CellFacts, products: list[_WeightProduct]) -> CellFacts:
@@ -113,6 +117,56 @@ def _with_replicas(cell: CellFacts, products: list[_WeightProduct]) -> CellFacts
     if nodes == cell.nodes:
         return cell
     return dataclasses.replace(cell, nodes=nodes)
+
+
+def _with_sliced_replicas(
+    graph: ModelGraph, cell: CellFacts, products: list[_WeightProduct], taken: set[str],
+) -> CellFacts:
+    """Claim the step Keras 2 computes outside a masked Loop where it reads gate slices of the
+    cell's weights that TensorFlow's constant folding stored apart (a GRU with
+    reset_after=False slices R, recurrent_dropout every kernel and bias): its products and
+    their bias Adds are the cell's, the slices stored copies (counted in ONNX only)."""
+    if cell.how != "loop-cell":
+        return cell
+    from archlint.stored_copies import block_of, stored_tensors
+
+    scope = graph.node(cell.node).graph
+    wholes = [t for _, t in stored_tensors(graph, (s.key for s in (
+        *cell.kernel, *cell.recurrent_kernel)))]
+    if not wholes:
+        return cell
+    claimed: list[_WeightProduct] = []
+    copies: list[WeightSource] = []
+    for product in products:
+        if product.node.id in taken or product.node.graph != scope or not product.sources:
+            continue
+        parts = [t for _, t in stored_tensors(graph, (s.key for s in product.sources))]
+        if len(parts) == len(product.sources) \
+                and all(any(block_of(part, whole) for whole in wholes) for part in parts):
+            claimed.append(product)
+            copies.extend(product.sources)
+    if not claimed:
+        return cell
+    biases = [t for _, t in stored_tensors(graph, (s.key for s in cell.bias))]
+    bias_copies: list[WeightSource] = []
+    for product in claimed:
+        for add in graph.consumers_of(product.node.outputs[0], scope) \
+                if product.node.outputs else ():
+            if add.op_type != "Add" or add.graph != scope:
+                continue
+            for operand in add.inputs:
+                sources = weight_sources(graph, operand, scope) if operand else None
+                if not sources or len(sources) != 1:
+                    continue
+                stored = [t for _, t in stored_tensors(graph, (sources[0].key,))]
+                if stored and any(block_of(stored[0], whole, any_values=True)
+                                  for whole in biases):
+                    bias_copies.append(sources[0])
+    nodes = cell.nodes | {p.node.id for p in claimed} \
+        | {m for p in claimed for m in p.members}
+    return dataclasses.replace(
+        cell, nodes=nodes, weight_copies=_dedupe((*cell.weight_copies, *copies)),
+        bias_copies=_dedupe((*cell.bias_copies, *bias_copies)), sliced_copies=True)
 
 
 def _scopes_with_products(graph: ModelGraph) -> Iterator[str]:

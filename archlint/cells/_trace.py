@@ -172,6 +172,9 @@ class CellFacts:
     # autoregressive decoder feeding back its prediction or an attention context), not cut
     # from a sequence
     fed_back: bool = False
+    # ``weight_copies`` and ``bias_copies`` are gate slices of the weights, stored apart for
+    # the step Keras 2 computes outside a masked Loop (not one copy per step)
+    sliced_copies: bool = False
 
     @property
     def gates(self) -> int:
