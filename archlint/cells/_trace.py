@@ -37,6 +37,9 @@ _CELL_BY_GATES = {1: "RNN", 2: "MGU", 3: "GRU", 4: "LSTM"}
 _GATE_ACTIVATIONS = frozenset({"Sigmoid", "HardSigmoid", "Clip"})
 # Keras's hard_sigmoid as tf2onnx writes it: Mul, Add, then Max/Min clamping to [0, 1]
 _CLAMP = frozenset({"Min", "Max"})
+# TFLite lowers Keras 2's hard_sigmoid (clip_by_value) to MINIMUM then RELU: tf2onnx's
+# ``--tflite`` route writes each gate as Relu(Min(0.2·x + 0.5, 1))
+_TFLITE_CLAMP = frozenset({"Min", "Relu"})
 _ACTIVATIONS = frozenset({"Tanh", "Relu", "Sigmoid", "HardSigmoid", "Elu", "Selu", "Softsign",
                           "Softplus", "LeakyRelu", "ThresholdedRelu"})
 # Ops a weight passes through between its initializer and the MatMul (input 0 only).
@@ -688,7 +691,8 @@ def _match_core(
 def _check_activations(node_id: str, cell: str, ops: set[str]) -> NoMatch | None:
     if cell == "RNN" and not ops & _ACTIVATIONS:
         return NoMatch(node_id, "no activation between the state product and the new state")
-    if cell in ("MGU", "GRU", "LSTM") and not ops & _GATE_ACTIVATIONS and not ops >= _CLAMP:
+    if cell in ("MGU", "GRU", "LSTM") and not ops & _GATE_ACTIVATIONS and not ops >= _CLAMP \
+            and not ops >= _TFLITE_CLAMP:
         return NoMatch(node_id, f"{cell}-sized weights but no Sigmoid gate on the new state")
     return None
 
@@ -720,6 +724,7 @@ def _is_reset(graph: ModelGraph, name: str, scope: str) -> bool:
             source = graph.producer(_first(source), source.graph)
         if source is not None and (_as_float_op(source) in _GATE_ACTIVATIONS
                                    or source.op_type in _CLAMP
+                                   or _relu_of_min(graph, source)
                                    or (source.op_type == _FUSED_GEMM
                                        and source.domain == "com.microsoft"
                                        and attr_str(source, "activation")
@@ -1077,6 +1082,14 @@ def _gate_peepholes(
                     and not _all_zero(graph, sources[0]):
                 found.append(sources[0])
     return _dedupe(found)
+
+
+def _relu_of_min(graph: ModelGraph, node: NodeInfo) -> bool:
+    """A Relu of a Min: the hard sigmoid gate of tf2onnx's TFLite route."""
+    if node.op_type != "Relu" or not node.inputs:
+        return False
+    below = graph.producer(node.inputs[0], node.graph)
+    return below is not None and below.op_type == "Min"
 
 
 def _into_gate(graph: ModelGraph, name: str, scope: str) -> bool:
