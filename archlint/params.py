@@ -750,9 +750,11 @@ def _identity_affine(traces: Mapping[str, Trace]) -> bool:
 # what reads a quantized table's rows as the quantized values they are (input 0): a
 # DequantizeLinear, or a product over quantized operands that scales its result back
 # (quantize_dynamic's MatMulInteger, a QOperator model's QGemm and QLinearMatMul: a greedy
-# decoder's embedded argmax goes straight into the step's product)
+# decoder's embedded argmax goes straight into the step's product; quantize_dynamic's
+# ConvInteger, QLinearConv: a TTS encoder's embedding goes into its first Conv)
 _DEQUANTIZING_READERS = frozenset({("", "DequantizeLinear"), ("", "MatMulInteger"),
-                                   ("", "QLinearMatMul"), (CONTRIB_DOMAIN, "QGemm")})
+                                   ("", "QLinearMatMul"), (CONTRIB_DOMAIN, "QGemm"),
+                                   ("", "ConvInteger"), ("", "QLinearConv")})
 
 
 def _dequantized_lookup(weights: _Weights, node: NodeInfo) -> bool:

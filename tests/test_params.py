@@ -785,6 +785,19 @@ def test_a_quantized_table_whose_rows_feed_a_quantized_product_is_an_embedding(
         ("GRU", "native", 8, 16), ("GRU", "unrolled", 8, 16)]
 
 
+def test_a_quantized_table_whose_rows_feed_a_conv_integer_is_an_embedding() -> None:
+    """fixtures/quantized_lookup/embedding_conv_qdyn.onnx (make_embedding_conv.py: a
+    Tacotron2-like encoder, Embedding, Conv1d, BiLSTM, then quantize_dynamic): the table's
+    rows go through a Transpose into ConvInteger. The torch library sweep: the 320-element
+    table was "constants, not counted", PyTorch 2,448 against torch's 2,768 on Tacotron2's."""
+    here = FIXTURES / "quantized_lookup"
+    manifest = json.loads((here / "manifest_conv.json").read_text())
+    (model,) = count_paths([str(here / "embedding_conv_qdyn.onnx")])
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 1096
+    [lookup] = [row for row in model.layers if row.kind == "embedding"]
+    assert lookup.total(Convention.PYTORCH) == manifest["embedding"] == 320
+
+
 def test_input_size_of_weights_sliced_at_computed_bounds() -> None:
     """fixtures/dynamo_noopt/ (torch 2.13 dynamo, optimize=False): W is a Concat of Slices of
     the stored weights at bounds computed from Shape, and layer 1's X joins layer 0's
