@@ -882,6 +882,9 @@ _MEAN_OPS = frozenset({"ReduceMean", "GlobalAveragePool"})
 _NORM_OPS = _MEAN_OPS | {
     "ReduceSumSquare", "Sub", "Mul", "Pow", "Add", "Sqrt", "Div", "Reciprocal",
     "Neg", "Cast", "Squeeze", "Unsqueeze",
+    # asteroid's gLN (Conv-TasNet, DPRNN) normalises [batch, channels, time] over both
+    # axes and applies gamma and beta per channel after moving channels last
+    "Transpose",
 }
 _ROOT_OPS = frozenset({"Sqrt", "Reciprocal", "Pow"})
 _NORM_CORES = frozenset({"BatchNormalization", "InstanceNormalization",

@@ -798,6 +798,21 @@ def test_a_quantized_table_whose_rows_feed_a_conv_integer_is_an_embedding() -> N
     assert lookup.total(Convention.PYTORCH) == manifest["embedding"] == 320
 
 
+def test_a_global_layer_norm_that_moves_channels_last_counts_its_gain_and_bias() -> None:
+    """fixtures/glob_norm/ (make_glob_norm.py, torch 2.13 classic): asteroid's gLN normalises
+    [batch, channels, time] over both axes, then applies gamma and beta after a Transpose
+    (Conv-TasNet, DPRNN, LSTMTasNet maskers). The walk from the mean stopped at the
+    Transpose: gamma and beta were "constants, not counted" (the torch library sweep:
+    LSTMTasNet 4,256 against torch's 4,288)."""
+    here = FIXTURES / "glob_norm"
+    manifest = json.loads((here / "manifest.json").read_text())
+    (model,) = count_paths([str(here / "gln_lstm.onnx")])
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 240
+    [norm] = [row for row in model.layers if row.op_type == "LayerNormalization"]
+    assert norm.total(Convention.PYTORCH) == manifest["gln_params"] == 16
+    assert model.uncounted_tensors == 0
+
+
 def test_input_size_of_weights_sliced_at_computed_bounds() -> None:
     """fixtures/dynamo_noopt/ (torch 2.13 dynamo, optimize=False): W is a Concat of Slices of
     the stored weights at bounds computed from Shape, and layer 1's X joins layer 0's
