@@ -133,3 +133,21 @@ def test_steps_read_at_constant_indices_need_three_from_the_head(tmp_path: Path)
     assert found(model([-1, -2, -3], False)) == []
     assert found(model([0, 1, 2], False)) == [("AL317", "error")]
     assert found(model([0, 1, 2], True)) == [("AL317", "warning")]
+
+
+def test_a_traced_loop_over_unbind_is_found_by_its_split_into_steps_of_one() -> None:
+    """fixtures/AL317/make_torch_unbind_loop.py: a stabilised exponential-gated recurrence
+    (sLSTM-like, no weight product per step) over x.unbind(1), traced at 6 steps: one Split
+    into six steps of one for x and one for its gates. onnxruntime runs at T=6 only (the
+    torch library sweep's xLSTM sLSTM: "no recurrent layer", no finding)."""
+    runs = json.loads((HERE / "manifest_unbind.json").read_text(encoding="utf-8"))["runs"]
+    assert runs["T=6"]["max_abs_diff_vs_torch"] < 1e-5
+    assert "Split" in runs["T=4"]["onnxruntime_error"]
+    assert "Split" in runs["T=9"]["onnxruntime_error"]
+    proc = run_archlint("lint", str(HERE / "torch_unbind_loop.onnx"), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    [finding] = json.loads(proc.stdout)["models"][0]["findings"]
+    assert (finding["code"], finding["severity"], finding["location"]["node"],
+            finding["expected"], finding["actual"]) == (
+        "AL317", "error", "/Split", "a loop over 'T', or 'T' fixed at 6",
+        "split into 6 steps of one")

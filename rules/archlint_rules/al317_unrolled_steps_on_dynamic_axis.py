@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
-from archlint.patterns import attr_int, const_ints
+from archlint.patterns import attr_int, attr_ints, const_ints
 from archlint.recurrent import RECURRENT_OPS, Recognition
 from archlint_rules._layout import dynamic_symbols
 
@@ -25,7 +25,9 @@ class UnrolledStepsOnDynamicAxis(Rule):
     exponentially gated sLSTM, a cell archlint does not recognise) shows as the steps read one
     by one at constant indices: ``Gather`` of step 0 (or 1), 1, 2 ... N-1 of a dynamic axis, at
     least three of them. Where nothing else reads that tensor, the steps after N are never
-    read: an error; where something else reads it whole, a warning.
+    read: an error; where something else reads it whole, a warning. So is a Split of a
+    dynamic axis into three steps of one or more (``x.unbind(1)`` traced): it runs at that
+    length only.
 
     ## Why is this bad?
     An exporter that traces a Python loop over the time steps writes one step per iteration
@@ -87,6 +89,7 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 reads.setdefault((node.graph, node.inputs[0], axis), {}).setdefault(
                     index[0], node)
         loops: set[tuple[str, object, int]] = set()  # one finding per traced loop
+        yield from self._step_splits(ctx, symbols, chains, loops)
         for (scope, tensor, axis), found in reads.items():
             indices = sorted(found)
             first, last = indices[0], indices[-1]
@@ -114,6 +117,45 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 expected=f"a loop over {dim!r}, or {dim!r} fixed at {steps}",
                 actual=f"steps {first}..{last} read at constant indices",
                 tensor=tensor, severity=Severity.WARNING if whole else None,
+                help=(f"The exporter traced a Python loop over the steps at the example's "
+                      f"length ({steps}). If only that length is used, declare {dim!r} as "
+                      f"{steps}; else script the loop (torch.jit.script: an ONNX Loop) or "
+                      "export the recurrence as a layer that loops."))
+
+    def _step_splits(self, ctx: RuleContext, symbols: dict[str, str],
+                     chains: set[tuple[str, str]],
+                     loops: set[tuple[str, object, int]]) -> Iterator[Finding]:
+        """A Split of a dynamic axis into N steps of one (torch's ``x.unbind`` or
+        ``x.split(1)`` traced at N): it runs at that length only. ``loops`` gathers the
+        (scope, dim, steps) reported, one finding per traced loop."""
+        for node in ctx.graph.iter_nodes(frozenset({"Split"})):
+            if node.domain not in ("", "ai.onnx") or not node.inputs or not node.inputs[0] \
+                    or (node.graph, node.inputs[0]) in chains or len(node.outputs) < _MIN_STEPS:
+                continue
+            sizes = const_ints(ctx.graph, node.inputs[1], node.graph) \
+                if len(node.inputs) > 1 and node.inputs[1] else attr_ints(node, "split")
+            if sizes is None or set(sizes) != {1}:
+                continue
+            info = ctx.graph.tensor(node.inputs[0], node.graph)
+            shape = None if info is None else info.shape
+            axis = attr_int(node, "axis") or 0
+            if shape is None or not -len(shape) <= axis < len(shape):
+                continue
+            axis %= len(shape)
+            dim = shape[axis]
+            if not isinstance(dim, str) or dim not in symbols:
+                continue
+            steps = len(sizes)
+            if (node.graph, dim, steps) in loops:
+                continue  # another tensor the same loop steps through
+            loops.add((node.graph, dim, steps))
+            yield ctx.finding(
+                self, node,
+                f"Split {node.label!r} cuts axis {axis} of {node.inputs[0]!r}, which is "
+                f"{dim!r}, a dynamic axis of graph input {symbols[dim]!r}, into {steps} steps "
+                f"of one: a loop traced at {steps} steps; at any other {dim} onnxruntime fails",
+                expected=f"a loop over {dim!r}, or {dim!r} fixed at {steps}",
+                actual=f"split into {steps} steps of one", tensor=node.inputs[0],
                 help=(f"The exporter traced a Python loop over the steps at the example's "
                       f"length ({steps}). If only that length is used, declare {dim!r} as "
                       f"{steps}; else script the loop (torch.jit.script: an ONNX Loop) or "
