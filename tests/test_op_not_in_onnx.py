@@ -232,3 +232,22 @@ def test_onnxruntimes_own_layer_norm_below_opset_17_is_no_error(tmp_path: Path) 
     ort.InferenceSession(str(saved), providers=["CPUExecutionProvider"])  # it loads
     [linted] = _lint(str(saved))
     assert [f["code"] for f in linted["findings"]] == []
+
+
+def test_a_tensor_list_op_tf2onnx_left_is_told_both_ways_out(tmp_path: Path) -> None:
+    """TensorListReserve / TensorListSetItem: tf2onnx leaves them from a graph built with
+    control flow v2, and from a TFLite model converted with SELECT_TF_OPS (the Keras 2
+    sweep's --tflite route), whose fix is TFLite's builtins with a fixed shape."""
+    path = tmp_path / "tensor_list.onnx.txt"
+    path.write_text('<ir_version: 8, opset_import: ["" : 17]>\n'
+                    "g (float[2] x) => (float[2] y)\n{\n"
+                    "    y = TensorListReserve (x)\n}\n")
+    [model] = _lint(str(path))
+    [finding] = model["findings"]
+    assert finding["help"].startswith("tf2onnx left TensorFlow's control-flow-v2 list op "
+                                      "TensorListReserve in a loop: build the graph with "
+                                      "control flow v1")
+    assert finding["help"].endswith(
+        "From TFLite (--tflite), the SELECT_TF_OPS ops set keeps them: convert with "
+        "TFLITE_BUILTINS only and a fixed input shape, or convert the Keras model itself "
+        "(from_keras).")

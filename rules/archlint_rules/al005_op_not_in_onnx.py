@@ -101,7 +101,9 @@ def _unconverted_help(op_type: str, opset: int) -> str:
         return (f"tf2onnx left TensorFlow's control-flow-v2 list op {op_type} in a loop: "
                 "build the graph with control flow v1 (tf.compat.v1.disable_control_flow_v2()) "
                 "or convert the frozen graph without TensorFlow's graph optimiser "
-                "(tf2onnx.tfonnx.process_tf_graph), then re-export.")
+                "(tf2onnx.tfonnx.process_tf_graph), then re-export. From TFLite (--tflite), "
+                "the SELECT_TF_OPS ops set keeps them: convert with TFLITE_BUILTINS only "
+                "and a fixed input shape, or convert the Keras model itself (from_keras).")
     if opset < 13:
         return (f"Re-export the model so that {op_type} is converted: a newer opset "
                 "(tf2onnx --opset 13 or later) often has the ONNX op it needs" + own)
