@@ -78,15 +78,9 @@ class UnrolledStepsOnDynamicAxis(Rule):
             index = const_ints(ctx.graph, node.inputs[1], node.graph)
             if index is None or len(index) != 1 or index[0] < 0:
                 continue  # a step from the end (x[:, -1]) is the last at any length
-            info = ctx.graph.tensor(node.inputs[0], node.graph)
-            shape = None if info is None else info.shape
-            axis = attr_int(node, "axis") or 0
-            if shape is None or not -len(shape) <= axis < len(shape):
-                continue
-            axis %= len(shape)
-            dim = shape[axis]
-            if isinstance(dim, str) and dim in symbols:
-                reads.setdefault((node.graph, node.inputs[0], axis), {}).setdefault(
+            cut = _dynamic_axis(ctx, node, symbols)
+            if cut is not None:
+                reads.setdefault((node.graph, node.inputs[0], cut[0]), {}).setdefault(
                     index[0], node)
         loops: set[tuple[str, object, int]] = set()  # one finding per traced loop
         yield from self._step_splits(ctx, symbols, chains, loops)
@@ -117,10 +111,7 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 expected=f"a loop over {dim!r}, or {dim!r} fixed at {steps}",
                 actual=f"steps {first}..{last} read at constant indices",
                 tensor=tensor, severity=Severity.WARNING if whole else None,
-                help=(f"The exporter traced a Python loop over the steps at the example's "
-                      f"length ({steps}). If only that length is used, declare {dim!r} as "
-                      f"{steps}; else script the loop (torch.jit.script: an ONNX Loop) or "
-                      "export the recurrence as a layer that loops."))
+                help=_traced_help(str(dim), steps))
 
     def _step_splits(self, ctx: RuleContext, symbols: dict[str, str],
                      chains: set[tuple[str, str]],
@@ -136,15 +127,10 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 if len(node.inputs) > 1 and node.inputs[1] else attr_ints(node, "split")
             if sizes is None or set(sizes) != {1}:
                 continue
-            info = ctx.graph.tensor(node.inputs[0], node.graph)
-            shape = None if info is None else info.shape
-            axis = attr_int(node, "axis") or 0
-            if shape is None or not -len(shape) <= axis < len(shape):
+            cut = _dynamic_axis(ctx, node, symbols)
+            if cut is None:
                 continue
-            axis %= len(shape)
-            dim = shape[axis]
-            if not isinstance(dim, str) or dim not in symbols:
-                continue
+            axis, dim = cut
             steps = len(sizes)
             if (node.graph, dim, steps) in loops:
                 continue  # another tensor the same loop steps through
@@ -156,10 +142,7 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 f"of one: a loop traced at {steps} steps; at any other {dim} onnxruntime fails",
                 expected=f"a loop over {dim!r}, or {dim!r} fixed at {steps}",
                 actual=f"split into {steps} steps of one", tensor=node.inputs[0],
-                help=(f"The exporter traced a Python loop over the steps at the example's "
-                      f"length ({steps}). If only that length is used, declare {dim!r} as "
-                      f"{steps}; else script the loop (torch.jit.script: an ONNX Loop) or "
-                      "export the recurrence as a layer that loops."))
+                help=_traced_help(str(dim), steps))
 
     def _chains(self, ctx: RuleContext, symbols: dict[str, str]) -> Iterator[Finding]:
         for layer in ctx.recognised:
@@ -191,6 +174,26 @@ class UnrolledStepsOnDynamicAxis(Rule):
                       "(torch.jit.script: a Loop), or Keras with the TensorFlow backend "
                       "(tf2onnx keeps a while loop)."),
             )
+
+
+def _dynamic_axis(ctx: RuleContext, node: NodeInfo,
+                  symbols: dict[str, str]) -> tuple[int, str] | None:
+    """The axis a Gather or Split cuts (its ``axis``) and its dim, where the dim is a dynamic
+    symbol of a graph input."""
+    info = ctx.graph.tensor(node.inputs[0], node.graph)
+    shape = None if info is None else info.shape
+    axis = attr_int(node, "axis") or 0
+    if shape is None or not -len(shape) <= axis < len(shape):
+        return None
+    dim = shape[axis % len(shape)]
+    return (axis % len(shape), dim) if isinstance(dim, str) and dim in symbols else None
+
+
+def _traced_help(dim: str, steps: int) -> str:
+    return (f"The exporter traced a Python loop over the steps at the example's length "
+            f"({steps}). If only that length is used, declare {dim!r} as {steps}; else script "
+            "the loop (torch.jit.script: an ONNX Loop) or export the recurrence as a layer "
+            "that loops.")
 
 
 # the fewest steps read one by one that make a traced loop (x[:, 0] and x[:, 1] may be meant)
