@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from archlint.onnx_protos import TensorProto
 from archlint.shapes import known_product
@@ -87,7 +87,8 @@ def block_of(part: TensorProto, whole: TensorProto, any_values: bool = False) ->
     (``any_values``: the bias a claimed product adds, an LSTM's forget gate of ones). Data
     in external files and malformed data are not read."""
     external = TensorProto.EXTERNAL
-    if part.data_type != whole.data_type or len(part.dims) != len(whole.dims) \
+    if part.data_type != whole.data_type or len(part.dims) not in (len(whole.dims),
+                                                                   len(whole.dims) - 1) \
             or not part.dims or part.data_location == external \
             or whole.data_location == external \
             or not (0 if any_values else 2) < (known_product(tuple(part.dims)) or 0) \
@@ -103,6 +104,16 @@ def block_of(part: TensorProto, whole: TensorProto, any_values: bool = False) ->
 
     if not any_values and np.unique(piece).size <= 2:
         return False
+    if piece.ndim < source.ndim:  # a block of one row: a GRU's [2, 3H] biases (Wb and Rb)
+        return any(_block(piece, row) for row in source)
+    return _block(piece, source)
+
+
+def _block(piece: Any, source: Any) -> bool:
+    """Whether the array ``piece`` is a gate-aligned block of ``source``'s last axis or first
+    (the other axes equal)."""
+    import numpy as np
+
     for axis in {piece.ndim - 1, 0}:
         others = [n for k, n in enumerate(piece.shape) if k != axis]
         if others != [n for k, n in enumerate(source.shape) if k != axis] \
