@@ -94,6 +94,8 @@ def block_of(part: TensorProto, whole: TensorProto, any_values: bool = False) ->
             or not (0 if any_values else 2) < (known_product(tuple(part.dims)) or 0) \
             or (known_product(tuple(whole.dims)) or 0) > MAX_COPY_ELEMENTS:
         return False
+    if not _fits(tuple(part.dims), tuple(whole.dims)):
+        return False  # decided on the shapes: no array is read
     from archlint.tensor_values import to_array
 
     try:
@@ -107,6 +109,14 @@ def block_of(part: TensorProto, whole: TensorProto, any_values: bool = False) ->
     if piece.ndim < source.ndim:  # a block of one row: a GRU's [2, 3H] biases (Wb and Rb)
         return any(_block(piece, row) for row in source)
     return _block(piece, source)
+
+
+def _fits(part: tuple[int, ...], whole: tuple[int, ...]) -> bool:
+    """Whether a tensor of shape ``part`` can be a block of ``whole``'s last or first axis
+    (of one of its rows, for a part of one rank less)."""
+    rows = [whole[1:]] if len(part) == len(whole) - 1 else [whole]
+    return any((p[:-1] == w[:-1] and p[-1] < w[-1]) or (p[1:] == w[1:] and p[0] < w[0])
+               for p, w in ((part, row) for row in rows) if p and len(p) == len(w))
 
 
 def _block(piece: Any, source: Any) -> bool:
