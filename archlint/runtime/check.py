@@ -38,6 +38,7 @@ from archlint.runtime.inputs import (
     fed_inputs,
     joint_sweeps,
     load_given,
+    longest_sequence,
     make_inputs,
     sequence_past,
     sizes_to_retry,
@@ -462,8 +463,7 @@ def _sequence_past_runs(
         result = outcome.results.get(f"sweep{index}") or {}
         if role == "batch" and result.get("status") in ("session_failed", "run_failed") \
                 and (longer := sequence_past(swept, size)) is not None \
-                and size > max(swept.values[k] for r, g in swept.groups if r == "seq"
-                               for k in g):
+                and size > (longest_sequence(swept) or 0):
             tries[index] = longer
     if not tries or left < MIN_RETRY_S:
         return {}

@@ -26,8 +26,9 @@ from archlint.runtime.worker import SEQUENCE_KEY
 from archlint.shapes import Dim, Shape
 
 __all__ = ["RETRY_MAX_BYTES", "RETRY_SIZE", "Binding", "GivenInputError", "InputSpec",
-           "InputsError", "bind_dims", "drawn_bytes", "joint_sweeps", "load_given", "make_inputs",
-           "resolve_shape", "sequence_past", "sizes_to_retry"]
+           "InputsError", "bind_dims", "drawn_bytes", "joint_sweeps", "load_given",
+           "longest_sequence", "make_inputs", "resolve_shape", "sequence_past",
+           "sizes_to_retry"]
 
 DEFAULT_BATCH, DEFAULT_SEQ, DEFAULT_OTHER, DEFAULT_UNNAMED = 2, 5, 3, 1
 # Binding.origin of a dim bound by a default, and of an unnamed one (read back to tell which

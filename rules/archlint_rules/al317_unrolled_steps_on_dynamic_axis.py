@@ -70,7 +70,7 @@ class UnrolledStepsOnDynamicAxis(Rule):
                     chains: set[tuple[str, str]]) -> Iterator[Finding]:
         """Steps 0 (or 1) to N-1 of a dynamic axis read one by one at constant indices, by
         Gathers that no recognised chain owns: a loop traced at N steps."""
-        reads: dict[tuple[str, str, int], dict[int, NodeInfo]] = {}
+        reads: dict[tuple[str, str, int, str], dict[int, NodeInfo]] = {}
         for node in ctx.graph.iter_nodes(frozenset({"Gather"})):
             if node.domain not in ("", "ai.onnx") or len(node.inputs) != 2 \
                     or not node.inputs[0] or (node.graph, node.inputs[0]) in chains:
@@ -80,18 +80,16 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 continue  # a step from the end (x[:, -1]) is the last at any length
             cut = _dynamic_axis(ctx, node, symbols)
             if cut is not None:
-                reads.setdefault((node.graph, node.inputs[0], cut[0]), {}).setdefault(
+                reads.setdefault((node.graph, node.inputs[0], *cut), {}).setdefault(
                     index[0], node)
-        loops: set[tuple[str, object, int]] = set()  # one finding per traced loop
+        loops: set[tuple[str, str, int]] = set()  # one finding per traced loop
         yield from self._step_splits(ctx, symbols, chains, loops)
-        for (scope, tensor, axis), found in reads.items():
+        for (scope, tensor, axis, dim), found in reads.items():
             indices = sorted(found)
             first, last = indices[0], indices[-1]
             if first > 1 or len(indices) < _MIN_STEPS or indices != list(range(first, last + 1)):
                 continue
             steps = last + 1
-            info = ctx.graph.tensor(tensor, scope)
-            dim = info.shape[axis] if info is not None and info.shape else "?"
             if (scope, dim, steps) in loops:
                 continue  # another tensor the same loop steps through (a CRF's mask)
             loops.add((scope, dim, steps))
@@ -103,7 +101,7 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 self, node,
                 f"{len(indices)} Gathers read steps {first} to {last} of axis {axis} of "
                 f"{tensor!r}, which is {dim!r}, a dynamic axis of graph input "
-                f"{symbols[str(dim)]!r}, one at a time at constant indices: a loop traced at "
+                f"{symbols[dim]!r}, one at a time at constant indices: a loop traced at "
                 f"{steps} steps; at {dim} < {steps} onnxruntime fails, and "
                 + (f"at {dim} > {steps} the steps after {last} are never read" if not whole
                    else f"the steps after {last} are read only by "
@@ -111,11 +109,11 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 expected=f"a loop over {dim!r}, or {dim!r} fixed at {steps}",
                 actual=f"steps {first}..{last} read at constant indices",
                 tensor=tensor, severity=Severity.WARNING if whole else None,
-                help=_traced_help(str(dim), steps))
+                help=_traced_help(dim, steps))
 
     def _step_splits(self, ctx: RuleContext, symbols: dict[str, str],
                      chains: set[tuple[str, str]],
-                     loops: set[tuple[str, object, int]]) -> Iterator[Finding]:
+                     loops: set[tuple[str, str, int]]) -> Iterator[Finding]:
         """A Split of a dynamic axis into N steps of one (torch's ``x.unbind`` or
         ``x.split(1)`` traced at N): it runs at that length only. ``loops`` gathers the
         (scope, dim, steps) reported, one finding per traced loop."""
@@ -142,7 +140,7 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 f"of one: a loop traced at {steps} steps; at any other {dim} onnxruntime fails",
                 expected=f"a loop over {dim!r}, or {dim!r} fixed at {steps}",
                 actual=f"split into {steps} steps of one", tensor=node.inputs[0],
-                help=_traced_help(str(dim), steps))
+                help=_traced_help(dim, steps))
 
     def _chains(self, ctx: RuleContext, symbols: dict[str, str]) -> Iterator[Finding]:
         for layer in ctx.recognised:

@@ -6,7 +6,13 @@ from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
 from archlint.patterns import attr_ints
 from archlint.shapes import format_shape
-from archlint_rules._layout import downstream_of_recurrent, dynamic_symbols, node_text
+from archlint_rules._layout import (
+    downstream_of_recurrent,
+    dynamic_symbols,
+    node_text,
+    state_labels,
+    y_labels,
+)
 
 
 class SqueezeWithoutAxes(Rule):
@@ -85,14 +91,8 @@ class SqueezeWithoutAxes(Rule):
         )
 
 
-
-# Per output slot and layout: the axes of a recurrent node's output that are its sequence or
-# its batch (Y [seq, D, batch, H] and Y_h [D, batch, H]; with layout=1 batch first).
-_OUTPUT_AXES = {
-    ("Y", 0): ((0, "sequence"), (2, "batch")), ("Y", 1): ((0, "batch"), (1, "sequence")),
-    ("Y_h", 0): ((1, "batch"),), ("Y_h", 1): ((0, "batch"),),
-    ("Y_c", 0): ((1, "batch"),), ("Y_c", 1): ((0, "batch"),),
-}
+# What the layout labels of a recurrent node's outputs call the axes a caller sizes
+_SIZED_AXES = {"seq": "sequence", "batch": "batch"}
 
 
 def _recurrent_axes(ctx: RuleContext) -> dict[str, str]:
@@ -102,11 +102,13 @@ def _recurrent_axes(ctx: RuleContext) -> dict[str, str]:
     GRUs, whose Y_h batch is ``unk__13`` though the inputs declare ``batch_size``)."""
     found: dict[str, str] = {}
     for layer in ctx.layers:
-        for (slot, layout), axes in _OUTPUT_AXES.items():
+        for slot, labels in (("Y", y_labels(layer)), ("Y_h", state_labels(layer)),
+                             ("Y_c", state_labels(layer))):
             ref = layer.outputs.get(slot)
-            if layout != layer.layout or ref is None or ref.shape is None:
+            if ref is None or ref.shape is None:
                 continue
-            for axis, role in axes:
-                if axis < len(ref.shape) and isinstance(dim := ref.shape[axis], str):
-                    found.setdefault(dim, f"the {role} of {layer.op_type} {layer.label!r}")
+            for dim, label in zip(ref.shape, labels, strict=False):
+                if label in _SIZED_AXES and isinstance(dim, str):
+                    found.setdefault(dim, f"the {_SIZED_AXES[label]} of {layer.op_type} "
+                                          f"{layer.label!r}")
     return found
