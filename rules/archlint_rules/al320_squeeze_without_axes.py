@@ -52,16 +52,18 @@ class SqueezeWithoutAxes(Rule):
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         if not ctx.layers:
             return
+        # a Squeeze with an axes input names them (opset 13 on): only those with one input
+        squeezes = [node for node in ctx.graph.with_few_inputs("Squeeze", 1)
+                    if node.inputs and attr_ints(node, "axes") is None]  # before opset 13
+        if not squeezes:
+            return
         symbols = {dim: f"dynamic in graph input {name!r}"
                    for dim, name in dynamic_symbols(ctx).items()}
         for dim, where in _recurrent_axes(ctx).items():
             symbols.setdefault(dim, where)
         if not symbols:
             return
-        # a Squeeze with an axes input names them (opset 13 on): only those with one input
-        for node in ctx.graph.with_few_inputs("Squeeze", 1):
-            if not node.inputs or attr_ints(node, "axes") is not None:  # before opset 13
-                continue
+        for node in squeezes:
             data = ctx.graph.tensor(node.inputs[0], node.graph)
             shape = None if data is None else data.shape
             dynamic = [(axis, dim) for axis, dim in enumerate(shape or ())
@@ -108,7 +110,7 @@ def _recurrent_axes(ctx: RuleContext) -> dict[str, str]:
             if ref is None or ref.shape is None:
                 continue
             for dim, label in zip(ref.shape, labels, strict=False):
-                if label in _SIZED_AXES and isinstance(dim, str):
+                if label in _SIZED_AXES and isinstance(dim, str) and dim not in found:
                     found.setdefault(dim, f"the {_SIZED_AXES[label]} of {layer.op_type} "
                                           f"{layer.label!r}")
     return found

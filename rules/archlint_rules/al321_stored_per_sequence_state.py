@@ -44,6 +44,9 @@ class StoredPerSequenceState(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         for layer in ctx.layers:  # one finding per layer, naming each state stored so
+            inputs = layer.inputs
+            if not any(slot in inputs for slot in _STATES):
+                continue
             axis = state_batch_axis(layer)
             found = [(slot, *stored) for slot in _STATES
                      if (stored := _stored(ctx, layer, slot, axis)) is not None]
