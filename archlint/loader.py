@@ -325,6 +325,7 @@ def load_proto(
         # a model whose initializers are external may keep the small constants inference
         # folds there too: read before it starts. Else judged while the child infers.
         first = any(t.data_location == TensorProto.EXTERNAL for t in proto.graph.initializer)
+        external: tuple[ExternalDataRef, ...] = ()
         if first:
             read, external = _with_external_data_checked(proto, where, read_small=read_small)
             if read is not proto:
@@ -338,7 +339,8 @@ def load_proto(
             shapes = InferredShapes(proto, started)
         else:
             shapes = InferredShapes.ready(proto)
-        if not first:  # external tensors outside the main graph's initializers, if any
+        # tensors outside the main graph's initializers: most models have none
+        if not first and _external_beyond_main_initializers(proto):
             read, external = _with_external_data_checked(proto, where, read_small=read_small)
             if read is not proto and not infer_shapes:
                 shapes = InferredShapes.ready(read)
@@ -611,6 +613,55 @@ def _external_tensors(
                                    prefix + kind), tensor, not prefix)
 
 
+def _external_beyond_main_initializers(model: ModelProto) -> bool:
+    """Whether a tensor :func:`_external_tensors` walks, other than the main graph's
+    initializers, says its data is in a file: the same walk without the records, stopping at
+    the first one (most models have none)."""
+    external, kinds, main = TensorProto.EXTERNAL, AttributeProto, model.graph
+    graphs = [main, *(GraphProto(node=function.node) for function in model.functions)]
+    while graphs:
+        graph = graphs.pop()
+        for tensor in () if graph is main else graph.initializer:
+            if tensor.data_location == external:
+                return True
+        for sparse in graph.sparse_initializer:
+            if external in (sparse.values.data_location, sparse.indices.data_location):
+                return True
+        for node in graph.node:
+            attributes = node.attribute
+            if not attributes:
+                continue
+            for attr in attributes:
+                kind = attr.type
+                if kind == kinds.GRAPH:
+                    graphs.append(attr.g)
+                elif kind == kinds.GRAPHS:
+                    graphs.extend(attr.graphs)
+                elif kind == kinds.TENSOR:
+                    if attr.t.data_location == external:
+                        return True
+                elif kind in _TENSOR_ATTRIBUTES and any(
+                        tensor.data_location == external for tensor in _attribute_tensors(attr)):
+                    return True
+    return False
+
+
+def _attribute_tensors(attr: AttributeProto) -> Iterator[TensorProto]:
+    """The tensors of a TENSOR(S) or SPARSE_TENSOR(S) attribute."""
+    kinds = AttributeProto
+    if attr.type == kinds.TENSOR:
+        yield attr.t
+    elif attr.type == kinds.TENSORS:
+        yield from attr.tensors
+    elif attr.type == kinds.SPARSE_TENSOR:
+        yield attr.sparse_tensor.values
+        yield attr.sparse_tensor.indices
+    elif attr.type == kinds.SPARSE_TENSORS:
+        for sparse in attr.sparse_tensors:
+            yield sparse.values
+            yield sparse.indices
+
+
 def _tensors_in_graphs(graph: GraphProto, path: str) -> Iterator[tuple[str, str, TensorProto]]:
     """(graph path, what holds it, tensor) for each tensor of ``graph`` and its subgraphs, in
     :func:`iter_graphs` order; one pass over each graph's nodes."""
@@ -640,18 +691,8 @@ def _tensors_in_graphs(graph: GraphProto, path: str) -> Iterator[tuple[str, str,
                 if kind not in _TENSOR_ATTRIBUTES:
                     continue
                 what = f"{node.op_type} {node.name!r} attribute {attr.name}"
-                if kind == kinds.TENSOR:
-                    yield graph_path, what, attr.t
-                elif kind == kinds.TENSORS:
-                    for tensor in attr.tensors:
-                        yield graph_path, what, tensor
-                elif kind == kinds.SPARSE_TENSOR:
-                    yield graph_path, what, attr.sparse_tensor.values
-                    yield graph_path, what, attr.sparse_tensor.indices
-                else:
-                    for sparse in attr.sparse_tensors:
-                        yield graph_path, what, sparse.values
-                        yield graph_path, what, sparse.indices
+                for tensor in _attribute_tensors(attr):
+                    yield graph_path, what, tensor
 
 
 _TENSOR_ATTRIBUTES = frozenset({

@@ -454,7 +454,25 @@ def _sparse_initializer() -> onnx.ModelProto:
     return model
 
 
+def _loop_body_initializer() -> onnx.ModelProto:
+    stored = _external(helper.make_tensor("w", TensorProto.FLOAT, [1], [1.0]), "/etc/hosts")
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["v_in", "w"], ["v_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])], initializer=[stored])
+    model = _model_with([helper.make_node("Loop", ["n", "", "v0"], ["Y"], name="loop",
+                                          body=body)])
+    model.graph.input.extend([helper.make_tensor_value_info("n", TensorProto.INT64, []),
+                              helper.make_tensor_value_info("v0", TensorProto.FLOAT, [1])])
+    return model
+
+
 @pytest.mark.parametrize(("build", "kind", "location", "problem"), [
+    (_loop_body_initializer, "initializer", "/etc/hosts", "absolute location"),
     (_function_constant, "function local.F Constant 'inner' attribute value", "/etc/passwd",
      "absolute location"),
     (_tensors_attribute, "Identity 'id' attribute stash", "../secret.bin",
