@@ -66,7 +66,12 @@ from archlint.patterns import (
 )
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
-from archlint.stored_copies import equal_copies, few_values, stored_tensors
+from archlint.stored_copies import (
+    equal_copies,
+    few_values,
+    stored_tensors,
+    transposed_copies,
+)
 from archlint.weight_sources import (
     Basis,
     Source,
@@ -421,6 +426,12 @@ def _mark_stored_copies(
         for key in keys:
             where.setdefault(key, at)
     copies = equal_copies(stored_tensors(graph, where))
+    # a language model's output layer tied to its embedding, folded to a transposed copy
+    tables = [key for key, (row_at, _) in where.items() if rows[row_at].kind == "embedding"]
+    transposed = transposed_copies(
+        stored_tensors(graph, tables),
+        stored_tensors(graph, (key for key in where if key not in copies))) if tables else {}
+    copies.update(transposed)
     for (row_at, slot_at), keys in counted_alone.items():
         if not all(key in copies for key in keys):
             continue
@@ -431,7 +442,9 @@ def _mark_stored_copies(
             continue  # already counted in ONNX only (a per-step QDQ bias copy)
         slots = list(row.slots)
         slots[slot_at] = replaced(entry, pytorch=0, keras=0)
-        note = (f"{entry.slot} {entry.tensor!r} holds the values of {original.tensor!r} "
+        held = ("the values of" if keys[0] not in transposed else
+                "the transposed values of")  # a tied output layer's, folded
+        note = (f"{entry.slot} {entry.tensor!r} holds {held} {original.tensor!r} "
                 f"({rows[owner_row].label}'s {original.slot}): a stored copy of that "
                 "weight (stored twice by the exporter or by constant folding), counted "
                 "in ONNX only")

@@ -21,7 +21,8 @@ from archlint.shapes import known_product
 if TYPE_CHECKING:
     from archlint.graph import ModelGraph
 
-__all__ = ["MAX_COPY_ELEMENTS", "block_of", "equal_copies", "few_values", "stored_tensors"]
+__all__ = ["MAX_COPY_ELEMENTS", "block_of", "equal_copies", "few_values", "stored_tensors",
+           "transposed_copies"]
 
 # A tensor compared for a stored copy holds at most this many elements: the bytes of each
 # candidate are read (and hashed) once; a bigger weight is left as it is.
@@ -76,6 +77,50 @@ def equal_copies(
                 varied[data] = any_values or _varied(tensor)
             if varied[data]:
                 found[key] = first
+    return found
+
+
+def transposed_copies(
+    originals: Iterable[tuple[Key, TensorProto]], candidates: Iterable[tuple[Key, TensorProto]],
+) -> dict[Key, Key]:
+    """Each candidate key whose 2-D tensor holds the values of an original's transposed ->
+    that original's key: torch's classic exporter folds ``Transpose(emb.weight)`` of a
+    language model's output layer tied to its embedding (``out.weight = emb.weight``) into a
+    new initializer, so the one parameter is stored twice. Only the candidates of an
+    original's transposed shape are read; more than two distinct values, as for
+    :func:`equal_copies`."""
+    external = TensorProto.EXTERNAL
+    wanted: dict[tuple[int, tuple[int, ...]], list[tuple[Key, TensorProto]]] = {}
+    for key, tensor in originals:
+        dims = tuple(tensor.dims)
+        if len(dims) == 2 and tensor.data_location != external \
+                and 2 < (known_product(dims) or 0) <= MAX_COPY_ELEMENTS:
+            wanted.setdefault((tensor.data_type, dims[::-1]), []).append((key, tensor))
+    found: dict[Key, Key] = {}
+    if not wanted:
+        return found
+    import numpy as np
+
+    from archlint.tensor_values import to_array
+
+    arrays: dict[Key, Any] = {}
+    for key, tensor in candidates:
+        matches = wanted.get((tensor.data_type, tuple(tensor.dims)))
+        if not matches or tensor.data_location == external:
+            continue
+        try:
+            values = to_array(tensor)
+            for original_key, original in matches:
+                if original_key == key:
+                    continue
+                if original_key not in arrays:
+                    arrays[original_key] = to_array(original).T
+                if np.array_equal(values, arrays[original_key]) \
+                        and np.unique(values).size > 2:
+                    found[key] = original_key
+                    break
+        except Exception:  # malformed data: not judged
+            continue
     return found
 
 

@@ -813,6 +813,49 @@ def test_a_global_layer_norm_that_moves_channels_last_counts_its_gain_and_bias()
     assert model.uncounted_tensors == 0
 
 
+@pytest.mark.parametrize("name", ["tied_lm_folded.onnx", "tied_lm_dynamo.onnx"])
+def test_an_output_layer_tied_to_the_embedding_counts_the_table_once(name: str) -> None:
+    """fixtures/tied_weights/ (make_tied_weights.py, torch 2.13 classic and dynamo): a
+    language model's ``out.weight = emb.weight``. Constant folding stores ``emb.weight.T`` as
+    the MatMul's own initializer: PyTorch counted the table twice (421 against torch's 343;
+    found on torch 1.13 exports by the old-torch sweep, and torch 2.13 does the same)."""
+    here = FIXTURES / "tied_weights"
+    manifest = json.loads((here / "manifest.json").read_text())
+    (model,) = count_paths([str(here / name)])
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 343
+    assert model.total(Convention.KERAS) == 343
+    assert model.total(Convention.ONNX) == 343 + manifest["table"]  # the file stores both
+    [table] = [row for row in model.layers if row.kind == "embedding"]
+    [out] = [row for row in model.layers if row.op_type == "MatMul"]
+    assert table.total(Convention.PYTORCH) == 78
+    assert out.total(Convention.PYTORCH) == 13  # the bias alone
+    [note] = [n for n in out.notes if "transposed values" in n]
+    assert f"({table.label}'s table)" in note and "counted in ONNX only" in note
+
+
+def test_an_unfolded_tied_output_layer_reads_the_table_itself() -> None:
+    """The same model without constant folding: the MatMul reads Transpose(emb.weight),
+    traced to the table: shared, counted once in every column."""
+    (model,) = count_paths([str(FIXTURES / "tied_weights" / "tied_lm_unfolded.onnx")])
+    assert [model.total(c) for c in (Convention.ONNX, Convention.PYTORCH)] == [343, 343]
+
+
+def test_a_transposed_table_of_two_values_is_no_tied_copy(tmp_path: Path) -> None:
+    """Two values (an untrained or one-hot table) can be equal by chance: each row's own."""
+    table = np.tile(np.array([[0.0, 1.0, 0.0]], np.float32), (4, 1))  # [4, 3]: two values
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["E", "ids"], ["e"], name="lookup"),
+         helper.make_node("MatMul", ["e", "W"], ["y"], name="out")], "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])],
+        initializer=[numpy_helper.from_array(table, "E"),
+                     numpy_helper.from_array(np.ascontiguousarray(table.T), "W")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    (model,) = count_paths([str(path)])
+    assert model.total(Convention.PYTORCH) == 24
+
+
 def test_input_size_of_weights_sliced_at_computed_bounds() -> None:
     """fixtures/dynamo_noopt/ (torch 2.13 dynamo, optimize=False): W is a Concat of Slices of
     the stored weights at bounds computed from Shape, and layer 1's X joins layer 0's
