@@ -11,6 +11,8 @@
 - AL302 on a length baked after a per-step Linear (fixtures/AL302/make_torch_linear_view_dynamo.py).
 - AL302 on a length a simplifier baked around a Gemm (fixtures/AL302/make_onnxsim_gemm.py).
 - AL308 on a learned state expanded to the traced batch (fixtures/AL308/make_torch_expand_h0.py).
+- AL308 on torch 1.13's packed zero state at the example's batch
+  (fixtures/AL308/make_torch1_packed.py).
 - AL007 on an opset-18 Split in a dynamo export at opset 17
   (fixtures/AL007/make_torch_dynamo_op17.py).
 - AL316 where onnxruntime's MatMul+Add fusion turns a fully static stale declaration into a
@@ -188,6 +190,33 @@ def test_a_learned_state_expanded_to_the_traced_batch_is_al308() -> None:
             finding["location"]["input"], finding["expected"], finding["actual"]) == (
         "AL308", "error", "/rnn/GRU", "initial_h", "batch 'B' (from Shape(X))", "batch 2")
     assert finding["help"].startswith("Expand it to X's batch")
+
+
+def test_torch1_packed_zero_state_at_the_example_batch_is_al308() -> None:
+    """fixtures/AL308/torch1_packed_{sorted,unsorted}.onnx (make_torch1_packed.py, torch
+    1.13.1): pack_padded_sequence's zero state stored as a Constant [1, 3, 5] and expanded to
+    X's batch: onnxruntime runs batch 3 alone. With enforce_sorted=False X's batch is sorted
+    by length (TopK, Gather), inference names it ``unk__1``, and AL308 said nothing while the
+    runtime check blamed the lengths it invented (the old-torch sweep)."""
+    folder = FIXTURES / "AL308"
+    runs = json.loads((folder / "torch1_packed.json").read_text())["runs"]
+    for name in ("sorted", "unsorted"):
+        assert runs[name]["3"] == "runs"
+        assert runs[name]["2"] == runs[name]["4"] == "invalid expand shape"
+        assert "Input initial_h must have shape {1,1,5}" in runs[name]["1"]
+    expected = {"sorted": ("error", 1), "unsorted": ("warning", 0)}
+    for name, (severity, code) in expected.items():
+        proc = run_archlint("lint", str(folder / f"torch1_packed_{name}.onnx"), "--format",
+                            "json")
+        assert proc.returncode == code, proc.stderr
+        [finding] = json.loads(proc.stdout)["models"][0]["findings"]
+        assert (finding["code"], finding["severity"], finding["location"]["node"],
+                finding["location"]["input"], finding["actual"]) == (
+            "AL308", severity, "/rnn/GRU", "initial_h", "batch 3")
+    assert "which Expand '/rnn/Expand' expands to X's batch (Shape(X)[1], 'unk__1', " \
+        "computed at run time): an Expand broadcasts only an axis of size 1, so the layer " \
+        "runs only where X's batch is 3" in finding["message"]
+    assert finding["help"].startswith("Store the zeros with batch 1 ([D, 1, H])")
 
 
 _FUSED = """<ir_version: 8, opset_import: ["" : 17]>

@@ -3,6 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, Rule, RuleContext, Severity
+from archlint.graph import NodeInfo
+from archlint.patterns import DimOf, shape_vector
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 from archlint_rules._dims import describe
@@ -30,6 +32,13 @@ class FixedBatchInitialState(Rule):
     constants alone counts as constant, and gives the batch where onnx's inference does not
     (torch's classic exporter writes ``h0.expand(1, B, H)``, B a Python int, as a Where over
     constants).
+
+    Where X's batch is a symbol inference made (``unk__1``: the rows gathered at computed
+    indices, as torch 1.x's ``pack_padded_sequence(enforce_sorted=False)`` sorts them by
+    length) and the state is an Expand of a constant whose batch is not 1 to X's batch read
+    at run time (Shape(X)), it warns: the layer runs only where X's batch is the constant's
+    (fixtures/AL308/torch1_packed_unsorted.onnx; the sorted export keeps the input's symbol
+    and gets the error).
 
     ## Why is this bad?
     initial_h and initial_c are ``[D, batch, H]``: one h_0 (and c_0) row per sequence in the
@@ -67,7 +76,7 @@ class FixedBatchInitialState(Rule):
             return  # absent states are zeros of the right batch
         batch = layer.batch_dim
         symbols = dynamic_symbols(ctx)
-        if not isinstance(batch, str) or batch not in symbols:
+        if not isinstance(batch, str) or not symbols:
             return
         axis = state_batch_axis(layer)
         for slot in _STATES:
@@ -79,6 +88,12 @@ class FixedBatchInitialState(Rule):
                 continue
             source = constant_state(ctx, layer, slot)
             if source is None:
+                continue
+            if batch not in symbols:  # X's batch is computed (inference named it)
+                expand = _expanded_to_x_batch(ctx, layer, slot, axis)
+                if expand is not None and fixed != 1:
+                    yield self._computed_batch(ctx, layer, slot, ref.shape, source, fixed,
+                                               expand), source
                 continue
             yield ctx.finding(
                 self, layer,
@@ -94,3 +109,51 @@ class FixedBatchInitialState(Rule):
                       f"Concat([D], Shape(X)[{1 - layer.layout}:{2 - layer.layout}], [H])), or "
                       f"omit {slot}: absent states are zeros."),
             ), source
+
+    def _computed_batch(
+        self, ctx: RuleContext, layer: RecurrentLayer, slot: str,
+        shape: tuple[int | str | None, ...] | None, source: str, fixed: int, expand: NodeInfo,
+    ) -> Finding:
+        """X's batch is one inference could not name after an input's axis (a Gather of the
+        input's rows at computed indices: torch 1.x's pack_padded_sequence with
+        enforce_sorted=False sorts the batch by length with TopK), while the exporter expands
+        the constant state to it: only the constant's own batch works, and whether X's batch
+        is ever another is not in the graph, so a warning."""
+        x_axis = 1 - layer.layout
+        return ctx.finding(
+            self, layer,
+            f"{describe(layer)} {slot} {format_shape(shape)} comes from {source} (batch "
+            f"{fixed}), which Expand {expand.label!r} expands to X's batch (Shape(X)"
+            f"[{x_axis}], {layer.batch_dim!r}, computed at run time): an Expand broadcasts "
+            f"only an axis of size 1, so the layer runs only where X's batch is {fixed}",
+            input=slot, expected="a state of batch 1 expanded to X's batch, or zeros built "
+            "from it", actual=f"batch {fixed}", severity=Severity.WARNING,
+            help=(f"Store the zeros with batch 1 ([D, 1, H]) so the Expand broadcasts them, "
+                  f"or build them with ConstantOfShape of Concat([D], Shape(X)[{x_axis}:"
+                  f"{x_axis + 1}], [H]), or omit {slot}: absent states are zeros. torch 1.x's "
+                  "classic exporter writes this for pack_padded_sequence (the zero state "
+                  "at the example's batch); torch 2.x writes ConstantOfShape: export again, "
+                  "or pass h0 built from the input's batch."),
+        )
+
+
+def _expanded_to_x_batch(
+    ctx: RuleContext, layer: RecurrentLayer, slot: str, axis: int
+) -> NodeInfo | None:
+    """The Expand that makes ``slot`` where its shape's batch element is X's batch read at
+    run time (Shape(X) of this layer's X, or of a tensor with X's batch symbol), else None."""
+    ref = layer.inputs.get(slot)
+    producer = None if ref is None else ctx.graph.producer(ref.name, layer.node.graph)
+    if producer is None or producer.op_type != "Expand" or len(producer.inputs) < 2:
+        return None
+    target = shape_vector(ctx.graph, producer.inputs[1], producer.graph)
+    if target is None or not 0 <= axis < len(target):
+        return None
+    element = target[axis]
+    x = layer.inputs.get("X")
+    if not isinstance(element, DimOf) or x is None:
+        return None
+    if (element.tensor == x.name and element.axis == 1 - layer.layout) \
+            or element.dim == layer.batch_dim:
+        return producer
+    return None
