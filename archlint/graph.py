@@ -290,6 +290,14 @@ class ModelGraph:
         """Whether ``node`` calls one of the model's local functions."""
         return self._functions is not None and self._functions.called(node.proto) is not None
 
+    def called_body(self, node: NodeInfo) -> str | None:
+        """The scope of the body archlint instantiated for ``node``'s call of a model-local
+        function, or None (not a call, or a body not instantiated: too deep, too big)."""
+        for path in self.subgraphs_of(node.id):
+            if self._scopes[path].call_scope is not None:
+                return path
+        return None
+
     def in_function_body(self, graph: str) -> bool:
         """Whether ``graph`` is a function body archlint instantiated, or a graph inside one
         (whose ops are those of the function's own opset imports)."""

@@ -181,8 +181,10 @@ def _may_carry(graph: ModelGraph, info: TensorInfo, broadcasts: bool = False) ->
     if info.producer is None:
         return False
     node = graph.node(info.producer)
-    return node.domain in _STANDARD and (node.op_type in _CARRIERS or node.op_type == "If"
-                                         or (broadcasts and node.op_type in BROADCAST_OPS))
+    if node.domain not in _STANDARD:
+        return graph.called_body(node) is not None  # what a local function returns
+    return node.op_type in _CARRIERS or node.op_type == "If" \
+        or (broadcasts and node.op_type in BROADCAST_OPS)
 
 
 class _Walker:
@@ -214,7 +216,7 @@ class _Walker:
             return False
         node = self.graph.node(info.producer)
         if node.domain not in _STANDARD:
-            return False
+            return self._walk_call(node, info.name)
         if node.op_type == "If":
             return self._walk_if(node, info.name)
         broadcast = self.broadcasts and node.op_type in BROADCAST_OPS
@@ -236,6 +238,22 @@ class _Walker:
     def _constant_indices(self, node: NodeInfo) -> bool:
         indices = self.graph.tensor(node.inputs[1], node.graph) if len(node.inputs) > 1 else None
         return indices is not None and _Walker(self.graph, False).walk(indices)
+
+    def _walk_call(self, node: NodeInfo, output: str) -> bool:
+        """What a call of a model-local function returns for this output: its body's output
+        (torch 2.1-2.4's dynamo_export writes ``aten_t`` and ``aten_addmm`` as two functions,
+        the weight transposed in one, multiplied in the other)."""
+        body = self.graph.called_body(node)
+        if body is None or output not in node.outputs:
+            return False
+        slot = node.outputs.index(output)
+        outputs = self.graph.graph_outputs[body]
+        found = self.graph.tensor(outputs[slot], body) if slot < len(outputs) else None
+        if found is None:
+            return False
+        self.via.append(node.op_type)
+        self.nodes.append(node.id)
+        return self.walk(found)
 
     def _walk_if(self, node: NodeInfo, output: str) -> bool:
         """Both branches' values for this output: the union of what each is made of."""

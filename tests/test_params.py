@@ -856,6 +856,23 @@ def test_a_transposed_table_of_two_values_is_no_tied_copy(tmp_path: Path) -> Non
     assert model.total(Convention.PYTORCH) == 24
 
 
+@pytest.mark.parametrize("name", ["rnncell_loop", "catlstm_loop"])
+def test_a_weight_transposed_in_one_function_call_and_used_in_another_is_traced(
+    name: str,
+) -> None:
+    """fixtures/torch21_functions/ (make_torch21_functions.py, torch 2.1.2 dynamo_export):
+    each aten op a model-local function; a Linear's weight is transposed by one call
+    (aten_t) and multiplied in another (aten_addmm). The walk stopped at the call: 43 of
+    703 and 83 of 2,543 counted (hunt 8: a shipped pitch detector lost its Linear)."""
+    here = FIXTURES / "torch21_functions"
+    manifest = json.loads((here / "manifest.json").read_text())
+    (model,) = count_paths([str(here / f"{name}.onnx")])
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"][name]
+    assert model.uncounted_tensors == 0
+    notes = [note for row in model.layers for note in row.notes]
+    assert any("is computed (aten_t, If, Transpose, Identity) from" in note for note in notes)
+
+
 def test_input_size_of_weights_sliced_at_computed_bounds() -> None:
     """fixtures/dynamo_noopt/ (torch 2.13 dynamo, optimize=False): W is a Concat of Slices of
     the stored weights at bounds computed from Shape, and layer 1's X joins layer 0's
