@@ -219,6 +219,24 @@ def test_torch1_packed_zero_state_at_the_example_batch_is_al308() -> None:
     assert finding["help"].startswith("Store the zeros with batch 1 ([D, 1, H])")
 
 
+def test_a_lengths_input_cast_and_sorted_before_sequence_lens_is_bounded_by_seq() -> None:
+    """torch writes a lengths input as Cast(lengths, int32) before sequence_lens, and sorts it
+    with TopK for enforce_sorted=False: the runtime check drew it in [0, 3] as unbounded
+    (0-length rows), and blamed the failure of torch 1.13's baked state on those made-up
+    lengths (AL514). Bounded by the sequence, the failure is the model's."""
+    # the sorted export's state fixes the batch the check starts at (3): it fails at 7
+    expected = {"sorted": ("AL513", "/rnn/Expand"), "unsorted": ("AL502", "/rnn/Expand")}
+    for name, (code, node) in expected.items():
+        proc = run_archlint("run", str(FIXTURES / "AL308" / f"torch1_packed_{name}.onnx"),
+                            "--format", "json")
+        assert proc.returncode == 1, proc.stderr
+        [model] = json.loads(proc.stdout)["models"]
+        [lengths] = [spec for spec in model["runtime"]["inputs"] if spec["name"] == "lengths"]
+        assert lengths["values"] == "ints in [1, 5] (sequence_lens of /rnn/GRU, <= seq=5)"
+        assert [(f["code"], f["severity"], f["location"]["node"]) for f in model["findings"]
+                ] == [(code, "error", node)]
+
+
 _FUSED = """<ir_version: 8, opset_import: ["" : 17]>
 fused (float[seq, 2, 4] X) => (float[2, 5, 2] out)
 <float[2, 5, 3] flat>

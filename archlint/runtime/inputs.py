@@ -656,7 +656,7 @@ def _int_range(
     """[low, high) for an integer input, and the reason, from the nodes that read it."""
     for layer in layers:
         ref = layer.inputs.get("sequence_lens")
-        if ref is not None and ref.name == name:
+        if ref is not None and (ref.name == name or _values_reach(graph, name, ref.name)):
             seq = layer.seq_dim
             if seq is not None:
                 high = _resolve(seq, binding)
@@ -682,6 +682,26 @@ def _int_range(
 # (text2tashkeel's ensemble) or a Gather picking the last token (a decoder's prefix)
 _VALUE_KEEPING = frozenset({"Identity", "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten",
                             "Transpose", "Slice", "Gather", "Expand", "Tile"})
+
+
+def _values_reach(graph: ModelGraph, name: str, target: str) -> bool:
+    """Whether ``name``'s values reach ``target`` unchanged (some of them, reordered):
+    through ops that keep them (:data:`_VALUE_KEEPING`) and TopK's values (torch writes a
+    lengths input as Cast(lengths, int32) before sequence_lens, and sorts it with TopK for
+    pack_padded_sequence(enforce_sorted=False))."""
+    frontier, seen = [name], {name}
+    while frontier and len(seen) < 64:
+        current = frontier.pop()
+        for node in graph.consumers_of(current):
+            if node.inputs[:1] != (current,) or not node.outputs or not node.outputs[0] \
+                    or not (node.op_type in _VALUE_KEEPING or node.op_type == "TopK"):
+                continue
+            if node.outputs[0] == target:
+                return True
+            if node.outputs[0] not in seen:
+                seen.add(node.outputs[0])
+                frontier.append(node.outputs[0])
+    return False
 
 
 def _index_readers(graph: ModelGraph, name: str) -> Iterator[NodeInfo]:
