@@ -13,6 +13,8 @@
 - AL308 on a learned state expanded to the traced batch (fixtures/AL308/make_torch_expand_h0.py).
 - AL308 on torch 1.13's packed zero state at the example's batch
   (fixtures/AL308/make_torch1_packed.py).
+- AL308 once per state of a stack whose zero states constant folding split per layer
+  (fixtures/AL308/make_torch_zero_state_stack.py).
 - AL007 on an opset-18 Split in a dynamo export at opset 17
   (fixtures/AL007/make_torch_dynamo_op17.py).
 - AL316 where onnxruntime's MatMul+Add fusion turns a fully static stale declaration into a
@@ -235,6 +237,26 @@ def test_a_lengths_input_cast_and_sorted_before_sequence_lens_is_bounded_by_seq(
         assert lengths["values"] == "ints in [1, 5] (sequence_lens of /rnn/GRU, <= seq=5)"
         assert [(f["code"], f["severity"], f["location"]["node"]) for f in model["findings"]
                 ] == [(code, "error", node)]
+
+
+def test_folded_zero_states_of_a_stack_are_one_finding_per_state() -> None:
+    """fixtures/AL308/torch_zero_state_stack.onnx: h0 and c0 = torch.zeros(2, 3, 5) for a
+    2-layer LSTM; constant folding stores each layer's slice as a Constant of its own, and
+    AL308 said the one defect four times (the old-torch sweep). One finding per state, at the
+    first layer, naming the other layer."""
+    folder = FIXTURES / "AL308"
+    runs = json.loads((folder / "torch_zero_state_stack.json").read_text())["runs"]
+    assert runs["3"] == "runs" and runs["2"] != "runs"
+    proc = run_archlint("lint", str(folder / "torch_zero_state_stack.onnx"), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    findings = json.loads(proc.stdout)["models"][0]["findings"]
+    assert sorted((f["code"], f["location"]["node"], f["location"]["input"], f["actual"])
+                  for f in findings) == [("AL308", "/rnn/LSTM", "initial_c", "batch 3"),
+                                         ("AL308", "/rnn/LSTM", "initial_h", "batch 3")]
+    for finding in findings:
+        assert finding["message"].endswith(
+            f"(and the {finding['location']['input']} of /rnn/LSTM_1: the same constant "
+            "values)")
 
 
 _FUSED = """<ir_version: 8, opset_import: ["" : 17]>

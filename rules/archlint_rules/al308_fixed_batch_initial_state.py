@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
-from archlint.patterns import DimOf, shape_vector
+from archlint.patterns import DimOf, shape_vector, state_source
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 from archlint_rules._dims import describe
@@ -28,7 +29,9 @@ class FixedBatchInitialState(Rule):
     way tf2onnx turns a Keras ``[batch, H]`` state into ``[1, batch, H]``). When the source is
     a constant (an initializer, a Constant, or a ConstantOfShape / Expand with a constant
     shape) and the state's batch axis is a number, it reports the state, once per constant
-    (a zero state sliced for every layer of a stack is one defect). A shape computed from
+    (a zero state sliced for every layer of a stack is one defect, and so are the per-layer
+    constants holding the same values that constant folding makes of it, one finding per
+    state naming the other layers). A shape computed from
     constants alone counts as constant, and gives the batch where onnx's inference does not
     (torch's classic exporter writes ``h0.expand(1, B, H)``, B a Python int, as a Where over
     constants).
@@ -61,13 +64,33 @@ class FixedBatchInitialState(Rule):
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
         # One finding per constant: a (layers·D, batch, H) zero state sliced for every layer
-        # of a stack is one defect, reported at the first layer that reads it.
-        reported: set[str] = set()
+        # of a stack is one defect, reported at the first layer that reads it. Constant
+        # folding stores each layer's slice as a constant of its own: the constants one slot
+        # of the layers reads holding the same values are that one defect too.
+        groups: dict[object, list[Finding]] = {}
+        group_of: dict[str, object] = {}  # a constant both states read is one defect
         for layer in ctx.layers:
             for finding, source in self._layer(layer, ctx):
-                if source not in reported:
-                    reported.add(source)
-                    yield finding
+                if source not in group_of:
+                    slot = finding.location.input
+                    values = _same_values(ctx, layer, slot)
+                    group_of[source] = source if values is None else (slot, values)
+                group = groups.setdefault(group_of[source], [])
+                if not any(f.location == finding.location for f in group):
+                    group.append(finding)
+        for findings in groups.values():
+            first, others = findings[0], findings[1:]
+            if not others:
+                yield first
+                continue
+            states = [(f.location.node or f.location.op_type or "", f.location.input or "")
+                      for f in others]
+            if all(slot == first.location.input for _, slot in states):
+                what = f"the {first.location.input} of {', '.join(n for n, _ in states)}"
+            else:
+                what = ", ".join(f"{node}'s {slot}" for node, slot in states)
+            yield replace(first, message=(
+                f"{first.message} (and {what}: the same constant values)"))
 
     def _layer(
         self, layer: RecurrentLayer, ctx: RuleContext
@@ -157,3 +180,15 @@ def _expanded_to_x_batch(
             or element.dim == layer.batch_dim:
         return producer
     return None
+
+
+def _same_values(ctx: RuleContext, layer: RecurrentLayer, slot: str | None) -> object:
+    """What the constant a state comes from holds (type, shape, bytes), where it is small
+    enough to read; None otherwise."""
+    ref = layer.inputs.get(slot) if slot else None
+    if ref is None:
+        return None
+    origin = state_source(ctx.graph, ref.name, layer.node.graph, state_batch_axis(layer))
+    info = ctx.graph.tensor(origin.root, layer.node.graph)
+    value = None if info is None else info.value
+    return None if value is None else (value.dtype.str, value.shape, value.tobytes())
