@@ -287,9 +287,10 @@ def slice_spec(graph: ModelGraph, node: NodeInfo) -> SliceSpec | None:
 
 def reversed_in_time(graph: ModelGraph, layer: RecurrentLayer) -> NodeInfo | None:
     """The node that reverses a forward layer's X along time (a Slice with step -1 over the
-    whole axis, or a ReverseSequence), where the layer reads it directly: a forward node run
-    backward over the input, the backward half of a bidirectional layer built from two
-    forward nodes (MindSpore's ``nn.LSTM(bidirectional=True)``, madmom's BiLSTMs)."""
+    whole axis, a ReverseSequence, or TensorFlow's ReverseV2 left unconverted), where the
+    layer reads it directly: a forward node run backward over the input, the backward half
+    of a bidirectional layer built from two forward nodes (MindSpore's
+    ``nn.LSTM(bidirectional=True)``, madmom's BiLSTMs)."""
     if layer.cell is not None or layer.direction != "forward":
         return None
     ref = layer.inputs.get("X")
@@ -304,6 +305,11 @@ def reversed_in_time(graph: ModelGraph, layer: RecurrentLayer) -> NodeInfo | Non
         return None
     if node.op_type == "ReverseSequence":
         return node if (attr_int(node, "time_axis") or 0) == time_axis else None
+    if node.op_type == "ReverseV2" and len(node.inputs) > 1:
+        # TensorFlow's reverse, left unconverted by tf2onnx 1.9 at opset 9 (no such ONNX op:
+        # AL005), its axes an input
+        axes = const_ints(graph, node.inputs[1], node.graph)
+        return node if axes is not None and list(axes) == [time_axis] else None
     spec = slice_spec(graph, node)
     return node if spec is not None and flips_whole(graph, node, spec, time_axis) else None
 

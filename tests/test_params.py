@@ -896,6 +896,22 @@ def test_a_forward_node_over_a_reversed_sequence_runs_in_reverse() -> None:
     assert any("runs backward over the input" in note for note in row.notes)
 
 
+@pytest.mark.parametrize("name", ["lstm_go_backwards_op9", "bigru_op9"])
+def test_a_forward_node_after_tensorflow_reversev2_runs_in_reverse(name: str) -> None:
+    """fixtures/tf2onnx_old/ (make_tf2onnx19.py, tf2onnx 1.9.3 at opset 9): go_backwards and a
+    Bidirectional's backward half read TensorFlow's ReverseV2, left unconverted; the row said
+    forward with no note (the old-TF sweep)."""
+    here = FIXTURES / "tf2onnx_old"
+    manifest = json.loads((here / "manifest.json").read_text())[name]
+    (model,) = count_paths([str(here / f"{name}.onnx")])
+    rows = {row.label: row for row in model.layers if row.kind == "recurrent"}
+    assert sorted(label for label, row in rows.items() if row.direction == "reverse") == \
+        manifest["reads_reversev2"]
+    assert all(row.direction == "forward" for label, row in rows.items()
+               if label not in manifest["reads_reversev2"])
+    assert model.total(Convention.KERAS) == manifest["keras_params"]
+
+
 def test_a_grouped_linear_einsum_is_a_linear_row() -> None:
     """fixtures/grouped_linear/ (make_grouped_einsum.py, torch 2.13 classic): DeepFilterNet's
     GroupedLinearEinsum, ``btgi,gih->btgh``, around a GRU. Only ``x @ W`` einsums were rows:
