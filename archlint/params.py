@@ -67,6 +67,7 @@ from archlint.patterns import (
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 from archlint.stored_copies import (
+    MAX_COPY_ELEMENTS,
     equal_copies,
     few_values,
     stored_tensors,
@@ -384,6 +385,7 @@ def count_model(
             row = replaced(row, slots=tuple(slots), notes=tuple(notes))
         rows.append(row)
     _mark_stored_copies(rows, counted_alone, graph)
+    _mark_state_shaping_convs(rows, graph)
     shared = tuple(
         SharedTensor(key[1], sizes[key], tuple(dict.fromkeys(names)))
         for key, names in readers.items() if len(names) > 1
@@ -449,6 +451,61 @@ def _mark_stored_copies(
                 "weight (stored twice by the exporter or by constant folding), counted "
                 "in ONNX only")
         rows[row_at] = replaced(row, slots=tuple(slots), notes=(*row.notes, note))
+
+
+# ops between Keras's state-shaping Conv and the Loop whose initial state it makes
+_STATE_PATH = frozenset({"Transpose", "Reshape", "Identity", "Cast", "Unsqueeze", "Squeeze"})
+
+
+def _mark_state_shaping_convs(rows: list[LayerParams], graph: ModelGraph) -> None:
+    """A Conv whose stored kernel holds only zeros and whose result is a Loop's initial
+    state: Keras's ConvLSTM1D/2D/3D shapes its zero initial state with
+    ``input_conv(zeros_like(x), zeros(kernel_shape))`` (tf2onnx keeps the Conv and stores the
+    zeros). No parameter: counted in ONNX only, as the file stores it (in place)."""
+    for at, row in enumerate(rows):
+        if row.op_type != "Conv" or row.graph != "main":
+            continue
+        weight = row.slot("weight")
+        if weight is None or len(weight.sources) != 1 or not (weight.pytorch or weight.keras) \
+                or not _all_zero_stored(weight.sources[0]) \
+                or not _feeds_loop_state(graph, f"{row.graph}/{row.node_index}"):
+            continue
+        slots = tuple(replaced(entry, pytorch=0, keras=0) if entry is weight else entry
+                      for entry in row.slots)
+        note = (f"weight {weight.tensor!r} holds only zeros and the Conv's result is a Loop's "
+                "initial state: Keras's ConvLSTM shapes its zero state so, no parameter "
+                "(count_params() leaves it out); counted in ONNX only")
+        rows[at] = replaced(row, slots=slots, notes=(*row.notes, note))
+
+
+def _all_zero_stored(source: Source) -> bool:
+    stored = source.stored
+    if stored is None or stored.data_location == TensorProto.EXTERNAL \
+            or not 0 < (source.elements or 0) <= MAX_COPY_ELEMENTS:
+        return False
+    from archlint.tensor_values import to_array
+
+    try:
+        return not to_array(stored).any()
+    except Exception:  # malformed data: not judged
+        return False
+
+
+def _feeds_loop_state(graph: ModelGraph, node_id: str) -> bool:
+    """Whether the node's first output reaches a Loop's carried input (not its trip count or
+    condition) through ops that only move data, in at most four steps."""
+    node = graph.node(node_id)
+    frontier = list(node.outputs[:1])
+    for _ in range(4):
+        following: list[str] = []
+        for name in frontier:
+            for reader in graph.consumers_of(name, node.graph):
+                if reader.op_type == "Loop" and name in reader.inputs[2:]:
+                    return True
+                if reader.op_type in _STATE_PATH and reader.inputs[:1] == (name,):
+                    following.extend(reader.outputs[:1])
+        frontier = following
+    return False
 
 
 def _bias_copy(

@@ -1,8 +1,9 @@
 """Keras ConvLSTM1D/2D through tf2onnx (fixtures/conv_lstm/, make_conv_lstm.py): a Loop of
 Convs whose kernels are Split and Transposed from values the loop carries unchanged. archlint
 recognises no ConvLSTM cell (the Loop is listed as not seen into), but params counts every
-stored weight once: Keras's count_params(), plus the all-zero kernel of the Conv Keras uses
-before the loop to shape its initial state, which the file stores like any other weight.
+stored weight once: Keras's count_params(), plus in ONNX the all-zero kernel of the Conv Keras
+uses before the loop to shape its initial state, which the file stores like any other weight
+(the Keras and PyTorch columns leave it out: it is no parameter, the old-TF sweep).
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ def test_weights_carried_into_the_loop_are_counted_where_they_are_stored(name: s
     report = count_model(name, graph, build_layers(graph))
     entry = MANIFEST[name]
     assert report.total(Convention.ONNX) == entry["keras_params"] + entry["zero_kernel_elements"]
+    assert report.total(Convention.KERAS) == report.total(Convention.PYTORCH) \
+        == entry["keras_params"]
+    [shaper] = [row for row in report.layers if row.graph == "main" and row.op_type == "Conv"]
+    assert shaper.total(Convention.ONNX) == entry["zero_kernel_elements"]
+    assert any("holds only zeros and the Conv's result is a Loop's initial state" in note
+               for note in shaper.notes)
     body = [row for row in report.layers if row.graph != "main"]
     assert len(body) == 8 and all(row.op_type == "Conv" for row in body)  # 4 gates x (x, h)
     assert sum(row.total(Convention.ONNX) or 0 for row in body) == entry["keras_params"]
