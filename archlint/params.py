@@ -67,7 +67,6 @@ from archlint.patterns import (
 from archlint.recurrent import Recognition, RecurrentLayer
 from archlint.shapes import known_product
 from archlint.stored_copies import (
-    MAX_COPY_ELEMENTS,
     equal_copies,
     few_values,
     stored_tensors,
@@ -467,7 +466,7 @@ def _mark_state_shaping_convs(rows: list[LayerParams], graph: ModelGraph) -> Non
             continue
         weight = row.slot("weight")
         if weight is None or len(weight.sources) != 1 or not (weight.pytorch or weight.keras) \
-                or not _all_zero_stored(weight.sources[0]) \
+                or not all_zero(Trace(weight.basis, weight.sources)) \
                 or not _feeds_loop_state(graph, f"{row.graph}/{row.node_index}"):
             continue
         slots = tuple(replaced(entry, pytorch=0, keras=0) if entry is weight else entry
@@ -476,19 +475,6 @@ def _mark_state_shaping_convs(rows: list[LayerParams], graph: ModelGraph) -> Non
                 "initial state: Keras's ConvLSTM shapes its zero state so, no parameter "
                 "(count_params() leaves it out); counted in ONNX only")
         rows[at] = replaced(row, slots=slots, notes=(*row.notes, note))
-
-
-def _all_zero_stored(source: Source) -> bool:
-    stored = source.stored
-    if stored is None or stored.data_location == TensorProto.EXTERNAL \
-            or not 0 < (source.elements or 0) <= MAX_COPY_ELEMENTS:
-        return False
-    from archlint.tensor_values import to_array
-
-    try:
-        return not to_array(stored).any()
-    except Exception:  # malformed data: not judged
-        return False
 
 
 def _feeds_loop_state(graph: ModelGraph, node_id: str) -> bool:
