@@ -191,3 +191,14 @@ def test_every_export_draws_its_recurrent_layers(path: Path) -> None:
     assert all(len(g.findall(f"{SVG}rect")) == 1 for g in nodes.values())
     (dot,) = pydot.graph_from_dot_data(render_dot(drawing))
     assert len(dot.get_edges()) == len(drawing.edges)
+
+
+def test_a_forward_node_over_a_reversed_sequence_is_drawn_as_reverse() -> None:
+    """hunt 7: `archlint graph` said forward where params says reverse for a forward node whose
+    X a ReverseSequence (tf2onnx's Keras go_backwards) or TensorFlow's ReverseV2 reversed."""
+    drawn = app.draw(str(FIXTURES / "keras" / "k2_lstm_go_backwards.onnx"))
+    assert [n.details[0] for n in drawn.nodes if n.kind == "recurrent"] == [
+        "reverse (X reversed by ReverseSequence), H=3, I=4"]
+    drawn = app.draw(str(FIXTURES / "tf2onnx_old" / "bigru_op9.onnx"))
+    assert [n.details[0] for n in drawn.nodes if n.kind == "recurrent"] == [
+        "forward, H=3, I=5", "reverse (X reversed by ReverseV2), H=3, I=5"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from archlint.api import Finding, Severity
 from archlint.graph import ModelGraph, NodeInfo
+from archlint.patterns import reversed_in_time
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 
@@ -207,7 +208,7 @@ def _drawing(
         layer = by_node.get(node_id)
         if layer is not None:
             nodes.append(DrawNode(node_id, "recurrent", layer.display_op, data["name"],
-                                  _layer_details(layer), codes, severity))
+                                  _layer_details(graph, layer), codes, severity))
         else:
             op = data["op_type"]
             nodes.append(DrawNode(node_id, "layout" if op in LAYOUT_OPS else "op", op,
@@ -235,9 +236,14 @@ def _ordered(graph: ModelGraph, chosen: list[str]) -> list[str]:
     return sorted(set(chosen), key=key)
 
 
-def _layer_details(layer: RecurrentLayer) -> tuple[str, ...]:
+def _layer_details(graph: ModelGraph, layer: RecurrentLayer) -> tuple[str, ...]:
     hidden = layer.effective_hidden_size
-    lines = [f"{layer.direction}, H={'?' if hidden is None else hidden}"]
+    # the way the layer runs over the model's input, as params says it (a forward node over
+    # a sequence reversed in time: Keras go_backwards through tf2onnx)
+    reverser = reversed_in_time(graph, layer)
+    direction = layer.direction if reverser is None \
+        else f"reverse (X reversed by {reverser.op_type})"
+    lines = [f"{direction}, H={'?' if hidden is None else hidden}"]
     if layer.input_size is not None:
         lines[0] += f", I={layer.input_size}"
     if layer.layout == 1:
