@@ -689,34 +689,35 @@ def _values_reach(graph: ModelGraph, name: str, target: str) -> bool:
     through ops that keep them (:data:`_VALUE_KEEPING`) and TopK's values (torch writes a
     lengths input as Cast(lengths, int32) before sequence_lens, and sorts it with TopK for
     pack_padded_sequence(enforce_sorted=False))."""
-    frontier, seen = [name], {name}
-    while frontier and len(seen) < 64:
-        current = frontier.pop()
-        for node in graph.consumers_of(current):
-            if node.inputs[:1] != (current,) or not node.outputs or not node.outputs[0] \
-                    or not (node.op_type in _VALUE_KEEPING or node.op_type == "TopK"):
-                continue
-            if node.outputs[0] == target:
-                return True
-            if node.outputs[0] not in seen:
-                seen.add(node.outputs[0])
-                frontier.append(node.outputs[0])
-    return False
+    return any(tensor == target
+               for tensor, _ in _holding_values(graph, name, _VALUE_KEEPING | {"TopK"}))
 
 
 def _index_readers(graph: ModelGraph, name: str) -> Iterator[NodeInfo]:
     """Each Gather that reads ``name``'s values as its indices (input 1), directly or through
     ops that keep them (:data:`_VALUE_KEEPING`, ``name`` as their data, input 0)."""
+    for tensor, readers in _holding_values(graph, name, _VALUE_KEEPING):
+        for node in readers:
+            if node.op_type == "Gather" and len(node.inputs) > 1 and node.inputs[1] == tensor:
+                yield node
+
+
+def _holding_values(
+    graph: ModelGraph, name: str, through: frozenset[str]
+) -> Iterator[tuple[str, list[NodeInfo]]]:
+    """``name`` and each tensor an op of ``through`` makes of its values (``name`` or such a
+    tensor its data, input 0), with the nodes that read it; at most 64 tensors."""
     frontier, seen = [name], {name}
     while frontier and len(seen) < 64:
         current = frontier.pop()
-        for node in graph.consumers_of(current):
-            if node.op_type == "Gather" and len(node.inputs) > 1 and node.inputs[1] == current:
-                yield node
-            elif node.op_type in _VALUE_KEEPING and node.inputs[:1] == (current,) \
-                    and node.outputs and node.outputs[0] and node.outputs[0] not in seen:
-                seen.add(node.outputs[0])
-                frontier.append(node.outputs[0])
+        readers = graph.consumers_of(current)
+        yield current, readers
+        for node in readers:
+            made = node.outputs[0] if node.outputs else ""
+            if node.op_type in through and node.inputs[:1] == (current,) and made \
+                    and made not in seen:
+                seen.add(made)
+                frontier.append(made)
 
 
 class GivenInputError(ValueError):

@@ -9,6 +9,7 @@ from archlint.api import RuleContext
 from archlint.graph import NodeInfo, TensorInfo
 from archlint.patterns import (
     FlattenPath,
+    StateSource,
     attr_int,
     const_ints,
     flatten_paths,
@@ -442,15 +443,25 @@ def batch_fix(found: DeclaredBatch, batch: str) -> str:
             "before the call), or transpose it in the model before the layers use it.")
 
 
-def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | None:
-    """How a state is a constant ("initializer 'H0'", "ConstantOfShape 'zeros'"), else None."""
-    ref = layer.inputs.get(slot)
+def state_root(
+    ctx: RuleContext, layer: RecurrentLayer, slot: str | None
+) -> tuple[StateSource, TensorInfo] | None:
+    """Where a state comes from (:func:`state_source`, its batch axis followed) and the root
+    tensor's info; None where the slot is unbound or the root is not known."""
+    ref = layer.inputs.get(slot) if slot else None
     if ref is None:
         return None
     origin = state_source(ctx.graph, ref.name, layer.node.graph, state_batch_axis(layer))
     info = ctx.graph.tensor(origin.root, layer.node.graph)
-    if info is None:
+    return None if info is None else (origin, info)
+
+
+def constant_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | None:
+    """How a state is a constant ("initializer 'H0'", "ConstantOfShape 'zeros'"), else None."""
+    found = state_root(ctx, layer, slot)
+    if found is None:
         return None
+    origin, info = found
     if info.is_initializer and not info.is_graph_input:
         return f"initializer {origin.root!r}"
     producer = origin.producer

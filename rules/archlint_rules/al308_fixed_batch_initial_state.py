@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
-from archlint.patterns import DimOf, shape_vector, state_source
+from archlint.patterns import DimOf, shape_vector
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import format_shape
 from archlint_rules._dims import describe
@@ -14,6 +14,7 @@ from archlint_rules._layout import (
     dynamic_symbols,
     folded_state_batch,
     state_batch_axis,
+    state_root,
 )
 
 _STATES = ("initial_h", "initial_c")
@@ -75,9 +76,7 @@ class FixedBatchInitialState(Rule):
                     slot = finding.location.input
                     values = _same_values(ctx, layer, slot)
                     group_of[source] = source if values is None else (slot, values)
-                group = groups.setdefault(group_of[source], [])
-                if not any(f.location == finding.location for f in group):
-                    group.append(finding)
+                groups.setdefault(group_of[source], []).append(finding)
         for findings in groups.values():
             first, others = findings[0], findings[1:]
             if not others:
@@ -185,10 +184,6 @@ def _expanded_to_x_batch(
 def _same_values(ctx: RuleContext, layer: RecurrentLayer, slot: str | None) -> object:
     """What the constant a state comes from holds (type, shape, bytes), where it is small
     enough to read; None otherwise."""
-    ref = layer.inputs.get(slot) if slot else None
-    if ref is None:
-        return None
-    origin = state_source(ctx.graph, ref.name, layer.node.graph, state_batch_axis(layer))
-    info = ctx.graph.tensor(origin.root, layer.node.graph)
-    value = None if info is None else info.value
+    found = state_root(ctx, layer, slot)
+    value = None if found is None else found[1].value
     return None if value is None else (value.dtype.str, value.shape, value.tobytes())

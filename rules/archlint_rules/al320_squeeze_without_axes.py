@@ -111,6 +111,5 @@ def _recurrent_axes(ctx: RuleContext) -> dict[str, str]:
                 continue
             for dim, label in zip(ref.shape, labels, strict=False):
                 if label in _SIZED_AXES and isinstance(dim, str) and dim not in found:
-                    found.setdefault(dim, f"the {_SIZED_AXES[label]} of {layer.op_type} "
-                                          f"{layer.label!r}")
+                    found[dim] = f"the {_SIZED_AXES[label]} of {layer.op_type} {layer.label!r}"
     return found

@@ -4,10 +4,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from archlint.api import Finding, Rule, RuleContext, Severity
-from archlint.patterns import state_source
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
-from archlint_rules._layout import state_batch_axis
+from archlint_rules._layout import state_batch_axis, state_root
 
 _STATES = ("initial_h", "initial_c")
 
@@ -80,12 +79,11 @@ def _stored(ctx: RuleContext, layer: RecurrentLayer, slot: str,
     value = info.value
     where = f"the stored tensor {ref.name!r}"
     if value is None:
-        origin = state_source(ctx.graph, ref.name, layer.node.graph, axis)
-        root = ctx.graph.tensor(origin.root, layer.node.graph)
-        if root is None or root.is_graph_input:
+        found = state_root(ctx, layer, slot)
+        if found is None or found[1].is_graph_input:
             return None
-        value = root.value
-        where = f"the stored tensor {origin.root!r}"
+        value = found[1].value
+        where = f"the stored tensor {found[0].root!r}"
     if value is None or value.ndim != 3 or tuple(value.shape) != tuple(
             d if isinstance(d, int) else -1 for d in ref.shape) or value.shape[axis] < 2:
         return None
