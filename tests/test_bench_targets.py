@@ -66,6 +66,43 @@ def test_ratios_within_the_run_decide() -> None:
     assert verdicts["2 GB external-data model: lint peak RSS <= 100 MB"].met is None
 
 
+def test_slow_imports_in_the_floor_are_shown_beside_the_verdict() -> None:
+    """A floor process slowed by its imports (ml_dtypes 0.7 takes 0.7 s to start on a slow
+    machine) flatters the process ratio: the work ratio is printed beside it, and the start-up
+    verdicts say what `import onnx` spends on ml_dtypes."""
+    from targets import (
+        FLOOR,
+        IMPORT_ML_DTYPES,
+        IMPORT_ONNX,
+        LINT,
+        LINT_ONE,
+        VERSION,
+        Measurements,
+        judge,
+    )
+
+    m = Measurements()
+    m.results.update({
+        ("scale_100000.onnx", FLOOR): _sample(2.1, work=1.1),
+        ("scale_100000.onnx", LINT): _sample(2.5, work=1.8),
+    })
+    m.startup.update({IMPORT_ONNX: _sample(1.0), IMPORT_ML_DTYPES: _sample(0.72),
+                      VERSION: _sample(0.1), LINT_ONE: _sample(0.2)})
+    verdicts = {v.target: v for v in judge(m, ["scale_100000.onnx"], [], "x", "y")}
+    scale = verdicts["scale series: lint <= 1.5x floor (process)"]
+    assert scale.met is True and scale.measured == "scale 100k 1.19x (work 1.64x)"
+    version = verdicts[f"start-up: {VERSION} <= 1.3x {IMPORT_ONNX}"]
+    assert version.measured == ("0.10 s vs 1.00 s: 0.10x; import onnx holds import ml_dtypes, "
+                                "0.72 s alone")
+
+
+def test_the_summary_names_the_versions_the_floor_runs_on() -> None:
+    from run_bench import versions
+
+    text = versions()
+    assert text.startswith("Python 3.") and "onnx 1." in text and "ml_dtypes " in text
+
+
 def test_jobs_must_also_give_the_same_output() -> None:
     from targets import JobsRun, Measurements, judge
 
