@@ -314,14 +314,20 @@ class ModelGraph:
         return bool(self._first_instance)
 
     def repeated_call(self, graph: str) -> str | None:
-        """The label of the node that calls the function instance ``graph``, where that
-        function is called more than once (its nodes' names are then the same at every call);
-        None for any other scope."""
+        """The labels of the nodes that call the function instance ``graph``, outermost first
+        and joined by ``/``, where that function or one calling it is called more than once
+        (its nodes' names are then the same at every call: torch 2.1's dynamo_export calls
+        ``aten_addmm`` in every Linear, and each cell's function names its calls alike); None
+        for any other scope."""
+        chain: list[str] = []
+        repeated = False
         scope = self._scopes.get(graph)
-        if scope is None or scope.first_instance is None or scope.parent_node is None \
-                or self._calls[scope.first_instance] < 2:
-            return None
-        return self.node(scope.parent_node).label
+        while scope is not None and scope.first_instance is not None \
+                and scope.parent_node is not None:
+            repeated = repeated or self._calls[scope.first_instance] > 1
+            chain.append(self.node(scope.parent_node).label)
+            scope = self._scopes.get(scope.call_scope or "")
+        return "/".join(reversed(chain)) if repeated else None
 
     def subgraphs_of(self, node_id: str) -> tuple[str, ...]:
         """The paths of the subgraphs a node holds (a Loop's body, an If's branches)."""

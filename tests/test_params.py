@@ -873,6 +873,19 @@ def test_a_weight_transposed_in_one_function_call_and_used_in_another_is_traced(
     assert any("is computed (aten_t, If, Transpose, Identity) from" in note for note in notes)
 
 
+def test_rows_in_nested_function_calls_are_named_by_their_whole_call_chain() -> None:
+    """fixtures/torch21_functions/rnncell_loop.onnx: each RNNCell step is its own function,
+    each of which calls ``aten_addmm`` (called 11 times in all) under the same names; the rows
+    were all ``aten_addmm_1/n0`` or ``aten_addmm_3/n0`` (only the innermost caller was
+    named), so a reader could not tell the steps or the Linear apart."""
+    (model,) = count_paths([str(FIXTURES / "torch21_functions" / "rnncell_loop.onnx")])
+    labels = [row.label for row in model.layers]
+    assert len(set(labels)) == len(labels) == 11
+    assert labels[:2] == ["torch_nn_modules_rnn_RNNCell_cell_1_20/aten_addmm_1/n0",
+                          "torch_nn_modules_rnn_RNNCell_cell_1_20/aten_addmm_3/n0"]
+    assert labels[-1] == "torch_nn_modules_linear_Linear_fc_1_97/aten_addmm_1/n0"
+
+
 def test_input_size_of_weights_sliced_at_computed_bounds() -> None:
     """fixtures/dynamo_noopt/ (torch 2.13 dynamo, optimize=False): W is a Concat of Slices of
     the stored weights at bounds computed from Shape, and layer 1's X joins layer 0's
