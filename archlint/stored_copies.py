@@ -15,7 +15,7 @@ import math
 from collections.abc import Hashable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from archlint.onnx_protos import TensorProto
+from archlint.onnx_protos import AttributeProto, TensorProto
 from archlint.shapes import known_product
 
 if TYPE_CHECKING:
@@ -34,13 +34,21 @@ Key = TypeVar("Key", bound=Hashable)
 def stored_tensors(
     graph: ModelGraph, keys: Iterable[tuple[str, str]]
 ) -> Iterator[tuple[tuple[str, str], TensorProto]]:
-    """Each (graph, name) key with the initializer it names, for :func:`equal_copies`; a key
-    that names no initializer (a Constant's output, a computed tensor) is left out."""
+    """Each (graph, name) key with the tensor stored under it, for :func:`equal_copies`: an
+    initializer, or a Constant node's ``value`` (torch's classic exporter writes a scripted
+    module's weights as Constants, one per use: an nn.GRU stepped in an unrolled loop stores
+    its W, R and B once per step). A key that names neither (a computed tensor, a Constant of
+    another attribute) is left out."""
     for key in keys:
         info = graph.tensor(key[1], key[0])
-        tensor = None if info is None else info.constant_source
-        if isinstance(tensor, TensorProto):
-            yield key, tensor
+        source = None if info is None else info.constant_source
+        if isinstance(source, TensorProto):
+            yield key, source
+        elif source is not None and source.op_type == "Constant":
+            value = next((attr.t for attr in source.attribute
+                          if attr.name == "value" and attr.type == AttributeProto.TENSOR), None)
+            if value is not None:
+                yield key, value
 
 
 def equal_copies(

@@ -873,6 +873,26 @@ def test_a_weight_transposed_in_one_function_call_and_used_in_another_is_traced(
     assert any("is computed (aten_t, If, Transpose, Identity) from" in note for note in notes)
 
 
+@pytest.mark.parametrize("name", ["gru", "lstm"])
+def test_a_scripted_cell_stepped_in_an_unrolled_loop_counts_once_in_pytorch(name: str) -> None:
+    """fixtures/scripted_steps/ (torch.jit.script + the classic exporter): nn.GRU / nn.LSTM
+    called once per step of a constant-count loop, which the exporter unrolls, writing each
+    call's W, R and B as Constant nodes of its own. Only initializers were compared for
+    stored copies: PyTorch counted the cell 4 times (1,020 against torch's 318)."""
+    here = FIXTURES / "scripted_steps"
+    manifest = json.loads((here / "manifest.json").read_text())[name]
+    (model,) = count_paths([str(here / f"scripted_{name}_steps.onnx")])
+    cells = [row for row in model.layers if row.kind == "recurrent"]
+    assert len(cells) == 4
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"]
+    assert [row.total(Convention.PYTORCH) for row in cells] == [manifest["cell_params"], 0, 0, 0]
+    assert sum(row.total(Convention.ONNX) for row in cells) == 4 * manifest["cell_params"]
+    first, later = cells[0].label, cells[1]
+    assert [note.split(": a stored copy")[0] for note in later.notes] == [
+        f"{slot} '/Constant_{copy}_output_0' holds the values of '/Constant_{original}_output_0' "
+        f"({first}'s {slot})" for slot, copy, original in (("W", 8, 3), ("R", 9, 4), ("B", 10, 5))]
+
+
 def test_rows_in_nested_function_calls_are_named_by_their_whole_call_chain() -> None:
     """fixtures/torch21_functions/rnncell_loop.onnx: each RNNCell step is its own function,
     each of which calls ``aten_addmm`` (called 11 times in all) under the same names; the rows
