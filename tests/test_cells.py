@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import pytest
 
+from archlint.app import count_paths
 from archlint.cells import CellFacts, NoMatch, find_cells
 from archlint.cells._trace import _bias_sources
 from archlint.engine import analyse
@@ -429,3 +430,31 @@ def test_step_biases_come_in_model_order_whatever_order_the_nodes_are_given() ->
     forward = [s.tensor for s in _bias_sources(graph, ids, set())]
     backward = [s.tensor for s in _bias_sources(graph, list(reversed(ids)), set())]
     assert forward == backward == ["b_ih", "b_hh"]
+
+
+WHILE_CELLS = FIXTURES / "tf_while_cells"
+WHILE_MANIFEST = json.loads((WHILE_CELLS / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize(("name", "reset_after"), [
+    ("untrained", True), ("trained", True), ("reset_before", False)])
+def test_a_keras_gru_cell_stepped_in_a_tf_while_loop_is_one_step(
+    name: str, reset_after: bool
+) -> None:
+    """fixtures/tf_while_cells/ (Keras 3 GRUCell in a tf.while_loop greedy decoder, tf2onnx):
+    the Loop body is one cell step, its weights loop inputs. reset_after=True adds each row of
+    the [2, 3H] bias as Squeeze(Split(bias)), which the walk from the gates up to x @ W did
+    not pass: no layer, and untrained (zero biases) the two rows read as two layers' merged
+    constants (597 against count_params()'s 549). reset_after=False slices R[:, :2H] and
+    R[:, 2H:] in the body: read as reset_after=True (Keras 384 against 360)."""
+    entry = WHILE_MANIFEST[name]
+    path = WHILE_CELLS / f"gru_decoder_{name}.onnx"
+    [cell] = [c for c in find_cells(build_graph(load_model(path)))[0]]
+    assert (cell.how, cell.cell, cell.reset_after) == ("step", "GRU", reset_after)
+    assert (cell.input_size, cell.hidden_size) == (6, 8)
+    (counted,) = count_paths([str(path)])
+    [row] = [row for row in counted.layers if row.kind == "recurrent"]
+    assert row.total(Convention.KERAS) == entry["cell_params"]
+    assert counted.total(Convention.KERAS) == entry["keras_params"]
+    assert counted.total(Convention.ONNX) == entry["keras_params"]
+    assert counted.total(Convention.PYTORCH) == (entry["keras_params"] if reset_after else None)

@@ -81,9 +81,15 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
         gates = _gates_of(state)
         # [H, 2H]: a reset_after=False GRU's z and r, or a two-gate cell's (MGU) whole kernel
         reset = _reset_product(graph, state) if gates is None or gates[1] == 2 else None
+        width = sum(_columns(p) or 0 for p in (state, reset) if p is not None)
+        if gates is not None and gates[1] == 3 \
+                and _sliced_geometry(graph, state) == (gates[0], 2 * gates[0]):
+            # the same, its pieces sliced from the stored R at every step (a Keras
+            # GRUCell(reset_after=False) in a tf.while_loop body: R reaches it as a loop input)
+            reset = _reset_product(graph, state, sliced=True)
+            width = 3 * gates[0] if reset is not None else width
         if gates is None and reset is None:
             continue
-        width = sum(_columns(p) or 0 for p in (state, reset) if p is not None)
         for partner in _summed_with(graph, state, width):
             if partner.node.id in used or _shared(graph, partner):
                 continue
@@ -277,11 +283,28 @@ def _product_above(
             return None
         operands = [operand for operand in (_operands(producer) if kind == "Add"
                                             else producer.inputs[:1])
-                    if operand and not _is_stored(graph, operand, scope)]
+                    if operand and not _stored_view(graph, operand, scope)]
         if len(operands) != 1:
             return None  # a sum of two computed values: not a bias Add
         name = operands[0]
     return None
+
+
+def _stored_view(graph: ModelGraph, name: str, scope: str) -> bool:
+    """A stored tensor or a view of one (:func:`_is_stored`): a Keras GRUCell's ``[2, 3H]``
+    bias reaches a tf.while_loop body as a loop input, and each product adds its row,
+    ``Squeeze(Split(bias))``."""
+    for _ in range(_SUM_HOPS):
+        if _is_stored(graph, name, scope):
+            return True
+        producer = graph.producer(name, scope) if name else None
+        if producer is None or producer.graph != scope \
+                or producer.op_type not in _WEIGHT_VIEW_OPS or not producer.inputs \
+                or not all(_is_stored(graph, other, scope)
+                           for other in producer.inputs[1:] if other):
+            return False
+        name = producer.inputs[0]
+    return False
 
 
 def _columns(product: _WeightProduct) -> int | None:
@@ -289,13 +312,30 @@ def _columns(product: _WeightProduct) -> int | None:
     return None if isinstance(geometry, str) else geometry[1]
 
 
-def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct | None:
+def _sliced_geometry(graph: ModelGraph, product: _WeightProduct) -> tuple[int, int] | None:
+    """(rows, columns) of what a MatMul multiplies by where that is a Slice of its stored
+    weight (the operand's own shape, known and rank 2), else None."""
+    if product.node.op_type != "MatMul" or len(product.sources) != 1:
+        return None
+    producer = graph.producer(product.weight, product.node.graph)
+    info = graph.tensor(product.weight, product.node.graph)
+    if producer is None or producer.op_type != "Slice" or info is None or info.shape is None \
+            or len(info.shape) != 2 or not all(isinstance(d, int) for d in info.shape):
+        return None
+    rows, columns = info.shape
+    assert isinstance(rows, int) and isinstance(columns, int)
+    return rows, columns
+
+
+def _reset_product(
+    graph: ModelGraph, state: _WeightProduct, *, sliced: bool = False
+) -> _WeightProduct | None:
     """A GRU step with reset_after=False (Keras ``GRUCell(reset_after=False)`` through
     tf2onnx) multiplies h by R[:, :2H] (z and r) and r ⊙ h by R[:, 2H:] (the candidate), each
     piece stored on its own: when ``state`` is the first, the second, ``[H, H]`` and reading a
-    Mul of h."""
-    geometry = _geometry(_dedupe(state.sources))
-    if isinstance(geometry, str) or geometry[1] != 2 * geometry[0]:
+    Mul of h. ``sliced``: both pieces are Slices of one stored R, read by their shapes."""
+    geometry = _sliced_geometry(graph, state) if sliced else _geometry(_dedupe(state.sources))
+    if geometry is None or isinstance(geometry, str) or geometry[1] != 2 * geometry[0]:
         return None
     hidden, scope = geometry[0], state.node.graph
     muls = [node for data in _state_views(graph, state.data, scope)
@@ -309,7 +349,13 @@ def _reset_product(graph: ModelGraph, state: _WeightProduct) -> _WeightProduct |
                     or _first(consumer) != mul.outputs[0]:
                 continue
             product = _weight_product(graph, consumer)
-            if product is not None and _geometry(_dedupe(product.sources)) == (hidden, hidden) \
+            if product is None:
+                continue
+            if sliced:  # the other Slice of the same R
+                if _sliced_geometry(graph, product) == (hidden, hidden) \
+                        and _dedupe(product.sources) == _dedupe(state.sources):
+                    return product
+            elif _geometry(_dedupe(product.sources)) == (hidden, hidden) \
                     and not _shared(graph, product):
                 return product
     return None
@@ -363,7 +409,8 @@ def _match_step(
             and _read_elementwise(graph, partner, inner) \
             and not _read_elementwise(graph, state, inner):
         state, partner = partner, state  # I = H: the state is the one the update reads too
-    recurrent = (*state.sources, *(reset.sources if reset is not None else ()))
+    # deduplicated: the two pieces of a reset_after=False R sliced from one stored tensor
+    recurrent = _dedupe((*state.sources, *(reset.sources if reset is not None else ())))
     core = _match_core(first, partner.sources, recurrent)
     if isinstance(core, NoMatch) or core.hidden_size != hidden \
             or (reset is not None and core.cell != "GRU"):
