@@ -893,6 +893,23 @@ def test_a_scripted_cell_stepped_in_an_unrolled_loop_counts_once_in_pytorch(name
         f"({first}'s {slot})" for slot, copy, original in (("W", 8, 3), ("R", 9, 4), ("B", 10, 5))]
 
 
+def test_a_beam_search_reordering_its_state_is_one_unrolled_decoder() -> None:
+    """fixtures/scripted_steps/scripted_beam_search.onnx: a hand-written GRU cell stepped 7
+    times, h reordered by the beams TopK picks (index_select) and each step's input the
+    embedding of the tokens it picked. The walk from the last step's input back to the step
+    before went depth first through the scores, which add up every step, and spent its bound
+    there: no layer, and the first step's folded embedding counted as a weight (333 against
+    torch's 318)."""
+    here = FIXTURES / "scripted_steps"
+    manifest = json.loads((here / "manifest.json").read_text())["beam_search"]
+    (model,) = count_paths([str(here / "scripted_beam_search.onnx")])
+    [cell] = [row for row in model.layers if row.kind == "recurrent"]
+    assert (cell.recognised_as, cell.op_type) == ("unrolled", "GRU")
+    assert "an autoregressive decoder" in cell.notes[0] and "7 steps" in cell.notes[0]
+    assert cell.total(Convention.PYTORCH) == manifest["cell_params"]
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"]
+
+
 def test_rows_in_nested_function_calls_are_named_by_their_whole_call_chain() -> None:
     """fixtures/torch21_functions/rnncell_loop.onnx: each RNNCell step is its own function,
     each of which calls ``aten_addmm`` (called 11 times in all) under the same names; the rows

@@ -5,6 +5,7 @@ projection hoisted over the whole sequence)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import itertools
@@ -287,11 +288,13 @@ def _computed_from(
 ) -> bool:
     """Whether ``product``'s data is computed from node ``source``: up through every input of
     every node (a Gather's indices, an ArgMax, other products), not across the chain's own
-    products, and at most ``_SEARCH_LIMIT`` nodes."""
+    products, and at most ``_SEARCH_LIMIT`` nodes, nearest first: a beam search's scores
+    add up every step before, whose history a depth-first walk spent the bound on before it
+    reached the step just before (the seventh step of a 7-step beam decoder)."""
     scope = product.node.graph
-    stack, seen, crossed = [product.data], set(), 0
-    while stack:
-        name = stack.pop()
+    queue, seen, crossed = collections.deque([product.data]), set(), 0
+    while queue:
+        name = queue.popleft()
         if not name or name in seen:
             continue
         seen.add(name)
@@ -303,7 +306,7 @@ def _computed_from(
         crossed += 1
         if producer.id in chain or crossed > _SEARCH_LIMIT:
             continue
-        stack.extend(producer.inputs)
+        queue.extend(producer.inputs)
     return False
 
 
