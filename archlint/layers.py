@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from archlint import contrib_ops
-from archlint.graph import ModelGraph
+from archlint.graph import ModelGraph, NodeInfo
 from archlint.onnx_ops import loadable_from
 from archlint.recurrent import RECURRENT_OPS, RecurrentLayer, build_layer
 
@@ -80,13 +80,20 @@ def unseen_recurrent(graph: ModelGraph, found: Iterable[RecurrentLayer]) -> tupl
         if node.id in seen or _inside(bodies, scopes):
             continue
         standard = node.domain in ("", "ai.onnx")
-        if standard and node.op_type in ("Loop", "Scan") and not _inside(bodies, weighted):
-            continue
+        if standard and node.op_type in ("Loop", "Scan") and (
+                not _inside(bodies, weighted) or not _carries_changing_state(graph, node)):
+            continue  # no weights to see, or no state a recurrence could carry (a map_fn)
         if (standard and node.op_type in ("Loop", "Scan")) or node.op_type in named or (
             not standard and _RECURRENT_NAME.search(node.op_type)
         ):
             unseen.append(f"{node.graph}/{node.label} ({node.op_type})")
     return tuple(unseen)
+
+
+def _carries_changing_state(graph: ModelGraph, node: NodeInfo) -> bool:
+    from archlint.cells.loop import carries_changing_state  # only for a weighted Loop/Scan
+
+    return carries_changing_state(graph, node, _WEIGHTED_OPS | RECURRENT_OPS)
 
 
 def _inside(bodies: Iterable[str], scopes: Iterable[str]) -> bool:

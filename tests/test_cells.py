@@ -458,3 +458,20 @@ def test_a_keras_gru_cell_stepped_in_a_tf_while_loop_is_one_step(
     assert counted.total(Convention.KERAS) == entry["keras_params"]
     assert counted.total(Convention.ONNX) == entry["keras_params"]
     assert counted.total(Convention.PYTORCH) == (entry["keras_params"] if reset_after else None)
+
+
+@pytest.mark.parametrize(("name", "unseen"), [
+    ("tf_map_fn_dense", []), ("torch_per_step_linear", []), ("torch_per_step_gated", []),
+    ("torch_linear_recurrence", ["main//Loop (Loop)"])])
+def test_a_loop_carrying_no_state_into_its_products_is_not_unseen(
+    name: str, unseen: list[str]
+) -> None:
+    """fixtures/loops_without_state/: tf.map_fn of a Dense (tf2onnx) carries its counter and
+    the weights, passed through; torch loops applying a Linear to each step carry a list of
+    outputs, or the last output without reading it back. None can hold a recurrence, but each
+    was listed among the recurrent-looking ops archlint cannot see into (a detector's map_fn
+    made lint say a layer went unchecked). ``h = A(h) + B(x_t)`` stays listed: a recurrence
+    that is no cell archlint knows."""
+    path = FIXTURES / "loops_without_state" / f"{name}.onnx"
+    proc = invoke("lint", str(path), "--format", "json", "--exit-zero")
+    assert json.loads(proc.stdout)["models"][0]["unseen"] == unseen

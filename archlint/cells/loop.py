@@ -59,7 +59,7 @@ from archlint.patterns import (
     slice_spec,
 )
 
-__all__ = ["match_loop_cells"]
+__all__ = ["carries_changing_state", "match_loop_cells"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,35 @@ def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
         return NoMatch(node.id, "no floating-point value changes from one iteration to the next")
     return _LoopBody(node, body, MappingProxyType(states), len(values),
                      MappingProxyType(elements))
+
+
+def carries_changing_state(
+    graph: ModelGraph, node: NodeInfo, weighted_ops: frozenset[str]
+) -> bool:
+    """Whether the Loop or Scan ``node`` carries a floating-point value that changes from one
+    iteration to the next and is computed from an op of ``weighted_ops`` (or a nested
+    control-flow op, or an op of another domain), which a recurrence needs: a tf.map_fn or a
+    torch loop applying a Linear to each step carries only a counter, pass-through weights
+    and a list of outputs (SequenceInsert), a dynamo Scan a float counter; a loop carrying
+    the last step's output only does not read it back (a value a step computes from its own
+    input alone)."""
+    body = _loop_body(graph, node)
+    if isinstance(body, NoMatch):
+        return False
+    states = {(body.scope, name) for name in body.states}
+    for new in body.states.values():
+        producer = graph.producer(graph.through(new, body.scope), body.scope)
+        if producer is None or producer.op_type.startswith("Sequence"):
+            continue  # an outer value, or a list of outputs appended to
+        walk = _upstream(graph, [new], body.scope)
+        if walk.complete and not walk.leaves & states:
+            continue  # made afresh at every step: nothing is carried into it
+        if not walk.complete or any(
+                (n := graph.node(node_id)).op_type in weighted_ops
+                or n.op_type in ("Loop", "Scan", "If") or n.domain not in ("", "ai.onnx")
+                for node_id in walk.nodes):
+            return True
+    return False
 
 
 def match_loop_cells(graph: ModelGraph, node: NodeInfo) -> list[CellFacts] | NoMatch:
