@@ -44,7 +44,8 @@ __all__ = ["match_steps"]
 # A model that computes one step per call reads the state from its inputs and returns the new
 # one: a streaming voice-activity detector or keyword spotter, an autoregressive decoder
 # exported step by step. torch writes nn.LSTMCell / nn.GRUCell / nn.RNNCell as Gemm + Split +
-# gates with both exporters (never as an LSTM node); a Keras cell called once is the same.
+# gates with both exporters when traced (never as an LSTM node; a scripted cell is a native
+# node of one step); a Keras cell called once is the same.
 
 # Ops between a state input and the product that reads it (state[0], state.view(...)).
 _STATE_READ_OPS = frozenset({"Identity", "Cast", "Gather", "Slice", "Split", "Squeeze",
