@@ -141,6 +141,9 @@ def merged_declaration(first: ValueInfoProto, later: ValueInfoProto) -> ValueInf
     return merged
 
 
+_PYTHON_NONE = "None"
+
+
 def type_of(value_info: ValueInfoProto) -> tuple[int | None, Shape | None]:
     return tensor_type(value_info.type)
 
@@ -163,7 +166,10 @@ def tensor_type(type_proto: TypeProto) -> tuple[int | None, Shape | None]:
             dims.append(value if value >= 0 else None)
         elif kind == "dim_param":
             # not UTF-8: shown with replacement characters, as the producer name is
-            dims.append(as_text(dim.dim_param) or None)
+            symbol = as_text(dim.dim_param)
+            # "None" is str(None): keras2onnx (opset <= 8) writes it for every unknown dim,
+            # the same text at the batch and the time axis, which share no size
+            dims.append(None if not symbol or symbol == _PYTHON_NONE else symbol)
         else:
             dims.append(None)
     return dtype, tuple(dims)

@@ -32,8 +32,8 @@ from types import ModuleType
 from typing import Any, BinaryIO
 
 __all__ = [
-    "AS_SENT", "PARENT_FLAG", "PROTOBUF_FLAG", "SCHEMA_FLAG", "WEIGHTLESS_SCHEMA", "answerer",
-    "die_with_parent", "extension_at", "main", "once", "run_passes",
+    "AS_SENT", "PARENT_FLAG", "PROTOBUF_FLAG", "PYTHON_NONE", "SCHEMA_FLAG", "WEIGHTLESS_SCHEMA",
+    "answerer", "die_with_parent", "extension_at", "main", "once", "run_passes",
 ]
 
 # ``--parent=PID``: the process that started this one; this one never outlives it.
@@ -251,6 +251,26 @@ INVENTED_SYMBOL = r"^(?:unk__\d+|(?:p2o\.)?DynamicDimension\.\d+)$"
 _GRAPH, _GRAPHS = 5, 10  # AttributeProto.GRAPH, AttributeProto.GRAPHS
 
 
+# str(None): keras2onnx (opset <= 8) names every unknown dim so, the batch and the time axis
+# alike; archlint/declared_types.py reads it as unknown (a test holds the two equal)
+PYTHON_NONE = "None"
+
+
+def _none_dims_named(graph: Any) -> bool:
+    """Give each main-graph input dim named ``None`` its own name, ``input:axis`` (the name
+    archlint/runtime/inputs.py's ``axis_key`` gives an unnamed dim), so that inference
+    carries each axis through the graph apart; whether any was renamed."""
+    renamed = False
+    for info in graph.input:
+        if info.type.WhichOneof("value") != "tensor_type":
+            continue
+        for axis, dim in enumerate(info.type.tensor_type.shape.dim):
+            if dim.WhichOneof("value") == "dim_param" and dim.dim_param == PYTHON_NONE:
+                dim.dim_param = f"{info.name}:{axis}"
+                renamed = True
+    return renamed
+
+
 def _invented_dims_forgotten(model_class: Callable[[], Any]) -> Callable[[bytes], bytes]:
     """What makes the invented dims a tool saved in value_info unknown before inference.
 
@@ -260,10 +280,13 @@ def _invented_dims_forgotten(model_class: Callable[[], Any]) -> Callable[[bytes]
     graph input, through Shape -> Gather -> Concat), so what the tool did not know stays
     unknown to every rule. An invented name says nothing (no two of them are known equal):
     made unknown, onnx's inference fills in what it can. Only intermediate value_info is
-    touched, in every graph; graph inputs and outputs keep their declarations."""
+    touched, in every graph; graph inputs and outputs keep their declarations, but for dims
+    named ``None`` (:data:`PYTHON_NONE`): unknown in outputs and value_info, each input axis
+    its own name (:func:`_none_dims_named`)."""
 
     def forget(model: bytes) -> bytes:
-        if b"unk__" not in model and b"DynamicDimension." not in model:
+        if b"unk__" not in model and b"DynamicDimension." not in model \
+                and PYTHON_NONE.encode() not in model:
             return model
         cls = model_class()
         if cls is None:
@@ -275,17 +298,18 @@ def _invented_dims_forgotten(model_class: Callable[[], Any]) -> Callable[[bytes]
             parsed = cls.FromString(model)
         except Exception:  # inference will say what is wrong with it
             return model
-        changed = False
+        changed = _none_dims_named(parsed.graph)
         graphs = [parsed.graph]
         while graphs:
             graph = graphs.pop()
-            for info in graph.value_info:
+            for info in (*graph.value_info, *graph.output):
                 if info.type.WhichOneof("value") != "tensor_type":
                     continue
                 for dim in info.type.tensor_type.shape.dim:
                     symbol = dim.dim_param  # bytes when not UTF-8: never one onnx invented
                     if dim.WhichOneof("value") == "dim_param" and isinstance(symbol, str) \
-                            and invented.match(symbol):
+                            and (symbol == PYTHON_NONE
+                                 or (invented.match(symbol) and info in graph.value_info)):
                         dim.ClearField("dim_param")
                         changed = True
             for node in graph.node:

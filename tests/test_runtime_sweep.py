@@ -563,3 +563,36 @@ def test_an_output_that_keeps_a_declared_dim_is_told_from_one_declared_wrong(
     sweep = SimpleNamespace(dim="seq", base=base, size=base + 2, mismatched=("y",),
                             shapes={"y": swept})
     assert (_kept(run, sweep), _unchanged(run, sweep)) == (kept, unchanged)
+
+
+KERAS2ONNX_NONE = FIXTURES / "keras2onnx" / "lstm_seq_opset7.onnx"
+
+
+def test_dims_keras2onnx_names_none_are_each_their_own() -> None:
+    """fixtures/keras2onnx/ (keras2onnx 1.7.0, opset 7) names every unknown dim ``None``:
+    x [None, None, 3]. Read as one symbol, batch was always the sequence length in every run
+    and sweep (a defect that shows only when they differ passed), and ``--dim seq=7`` bound
+    nothing. Each axis is now its own, carried through inference under its ``input:axis``
+    name, so the LSTM's roles reach them."""
+    ctx = analyse(load_model(KERAS2ONNX_NONE))
+    x, y = ctx.graph.tensor("input_1"), ctx.graph.tensor("lstm")
+    assert x is not None and y is not None
+    assert (x.shape, y.shape) == (("input_1:0", "input_1:1", 3), ("input_1:0", "input_1:1", 4))
+    binding = bind_dims(ctx.graph, ctx.layers, {})
+    assert (binding.values["input_1:0"], binding.values["input_1:1"]) == (2, 5)
+    bound = bind_dims(ctx.graph, ctx.layers, {"seq": 7, "batch": 3})
+    assert (bound.values["input_1:0"], bound.values["input_1:1"], bound.unused) == (3, 7, ())
+    [layer] = ctx.layers
+    assert layer.inputs["X"].shape == ("input_1:1", "input_1:0", 3)
+    result = invoke("run", str(KERAS2ONNX_NONE), "--dim", "seq=7")
+    assert "dims: input_1:0=2 (default), input_1:1=7 (--dim seq)" in result.output
+    assert "static [input_1:0=2, input_1:1=7, 4]: ok" in result.output
+
+
+def test_the_worker_and_the_reader_agree_on_dims_named_none() -> None:
+    from archlint.declared_types import _PYTHON_NONE
+    from archlint.inference_child import PYTHON_NONE
+    from archlint.runtime.inputs import axis_key
+
+    assert PYTHON_NONE == _PYTHON_NONE == "None"
+    assert axis_key("x", 1) == "x:1"  # what the worker names a `None` dim of input x, axis 1
