@@ -187,6 +187,42 @@ def _may_carry(graph: ModelGraph, info: TensorInfo, broadcasts: bool = False) ->
         or (broadcasts and node.op_type in BROADCAST_OPS)
 
 
+# ops an integer bound is computed with, on its way from a Shape
+_INT_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Gather", "Unsqueeze", "Squeeze",
+                      "Concat", "Cast", "Slice", "Reshape", "Identity", "Min", "Max"})
+
+
+def _depends_on_free_dim(graph: ModelGraph, info: TensorInfo, limit: int = 32) -> bool:
+    """Whether the integer tensor ``info`` is computed from a dim that is not a fixed number:
+    a Shape of a tensor whose (inferred) shape has a symbolic or unknown dim among those it
+    reads, or a graph input. Computed from constants and fixed dims only: False. An op it
+    cannot follow: False (not known to be a window)."""
+    stack, seen = [info], set()
+    while stack and len(seen) < limit:
+        current = stack.pop()
+        if (current.graph, current.name) in seen or current.is_constant:
+            continue
+        seen.add((current.graph, current.name))
+        if current.producer is None:
+            return current.is_graph_input
+        node = graph.node(current.producer)
+        if node.op_type == "Shape" and node.inputs:
+            source = graph.tensor(node.inputs[0], node.graph)
+            shape = None if source is None else source.shape
+            if shape is None:
+                return True
+            start = next((a.i for a in node.proto.attribute if a.name == "start"), 0)
+            end = next((a.i for a in node.proto.attribute if a.name == "end"), len(shape))
+            if not all(isinstance(d, int) for d in shape[start:end]):
+                return True
+            continue
+        if node.op_type not in _INT_OPS:
+            return False
+        stack.extend(t for name in node.inputs
+                     if name and (t := graph.tensor(name, node.graph)) is not None)
+    return False
+
+
 class _Walker:
     """Depth-first walk from a computed tensor to its stored sources, bounded in size."""
 
@@ -224,6 +260,8 @@ class _Walker:
             return False
         if node.op_type == "Gather" and not self._constant_indices(node):
             return False  # a lookup at run-time indices: an activation, not a weight
+        if node.op_type == "Slice" and self._runtime_window(node):
+            return False  # a window of a table sized by the input: an activation
         positions = (0,) if broadcast else _CARRIERS[node.op_type]
         carried = [t for i, t in enumerate(node.inputs)
                    if t and (positions is None or i in positions)]
@@ -238,6 +276,19 @@ class _Walker:
     def _constant_indices(self, node: NodeInfo) -> bool:
         indices = self.graph.tensor(node.inputs[1], node.graph) if len(node.inputs) > 1 else None
         return indices is not None and _Walker(self.graph, False).walk(indices)
+
+    def _runtime_window(self, node: NodeInfo) -> bool:
+        """Whether a Slice's starts or ends depend on a dim that is not fixed: NeMo's
+        relative positional encoding cuts its table ``pe`` [1, 2·L-1, d] to the input's
+        length T at every call (``pe[:, L-T : L+T-1]``), a buffer torch does not count, read
+        as the data of linear_pos. Bounds computed from a dim the graph fixes (torch's dynamo
+        export slices an LSTM's gates at multiples of H read from a Shape) are no window."""
+        for bound in node.inputs[1:3]:
+            info = self.graph.tensor(bound, node.graph) if bound else None
+            if info is not None and not _Walker(self.graph, False).walk(info) \
+                    and _depends_on_free_dim(self.graph, info):
+                return True
+        return False
 
     def _walk_call(self, node: NodeInfo, output: str) -> bool:
         """What a call of a model-local function returns for this output: its body's output

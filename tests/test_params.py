@@ -1027,3 +1027,18 @@ def test_one_number_added_to_a_product_of_many_features_is_no_bias(
     assert [(s.slot, s.elements) for s in row.slots] == [("weight", 4 * width)] + (
         [("bias", 1)] if bias else [])
     assert totals(model) == (4 * width + bias,) * 3
+
+
+@pytest.mark.parametrize("name", ["prefix", "centred"])
+def test_a_table_cut_to_the_input_length_is_data_not_a_weight(name: str) -> None:
+    """fixtures/positional_tables/ (torch 2.13 classic): a positional-encoding buffer cut to
+    the input's length at every call (NeMo's Conformer: ``pe[:, L-T : L+T-1]``) and multiplied
+    by a Linear. The Slice was traced to the table, counted as the Linear's weight in every
+    column (NeMo's encoder: 165,864 against torch's 5,944; here 9,088 and 17,072 against
+    1,088). A Slice whose bounds depend on a dim that is not fixed is a window of data."""
+    here = FIXTURES / "positional_tables"
+    manifest = json.loads((here / "manifest.json").read_text())[name]
+    (model,) = count_paths([str(here / f"{name}_window.onnx")])
+    assert model.total(Convention.PYTORCH) == manifest["torch_params"] == 1088
+    linear = next(row for row in model.layers if row.label == "/linear_pos/MatMul")
+    assert (linear.total(Convention.PYTORCH), linear.macs_per_step) == (256, 256)
