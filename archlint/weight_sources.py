@@ -197,7 +197,7 @@ def _depends_on_free_dim(graph: ModelGraph, info: TensorInfo, limit: int = 32) -
     a Shape of a tensor whose (inferred) shape has a symbolic or unknown dim among those it
     reads, or a graph input. Computed from constants and fixed dims only: False. An op it
     cannot follow: False (not known to be a window)."""
-    stack, seen = [info], set()
+    stack, seen = [info], set[tuple[str, str]]()
     while stack and len(seen) < limit:
         current = stack.pop()
         if (current.graph, current.name) in seen or current.is_constant:
