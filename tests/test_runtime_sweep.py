@@ -596,3 +596,18 @@ def test_the_worker_and_the_reader_agree_on_dims_named_none() -> None:
 
     assert PYTHON_NONE == _PYTHON_NONE == "None"
     assert axis_key("x", 1) == "x:1"  # what the worker names a `None` dim of input x, axis 1
+
+
+def test_an_input_dim_a_weight_contracts_is_bound_to_the_weight() -> None:
+    """fixtures/feature_inputs/joint_network.onnx (espnet_onnx's joint network): 1-D feature
+    inputs declared dynamic, each multiplied by a Linear that fixes it (12, 14). Drawn at 5,
+    the product failed and AL502 told the user to fix the MatMul; each is now bound to the
+    weight's size and, like a recurrent node's input size, not swept."""
+    path = FIXTURES / "feature_inputs" / "joint_network.onnx"
+    ctx = analyse(load_model(path))
+    binding = bind_dims(ctx.graph, ctx.layers, {})
+    assert (binding.values["enc_out_length"], binding.values["dec_out_length"]) == (12, 14)
+    assert binding.origin["enc_out_length"] == "fixed by the node it feeds"
+    assert ("features", ("enc_out_length",)) in binding.groups
+    result = invoke("lint", "--runtime", str(path))
+    assert result.exit_code == 0 and "0 findings" in result.output

@@ -293,6 +293,29 @@ def op_ties(graph: ModelGraph, keys: list[str]) -> list[list[str]]:
     return ties
 
 
+def weight_ties(graph: ModelGraph, keys: list[str]) -> list[tuple[str, int]]:
+    """Symbols of the fed inputs' dims (``keys``) that a main-graph MatMul or Gemm contracts
+    against a stored weight, each with the weight's size on that axis: the only size the
+    model runs at. espnet_onnx declares a joint network's 1-D feature inputs dynamic
+    (``enc_out_length``); drawn at 5, the product failed and the model was blamed."""
+    known = set(keys)
+    ties: list[tuple[str, int]] = []
+    for node in graph.iter_nodes(frozenset({"MatMul", "Gemm"})):
+        if node.graph != "main" or node.domain not in ("", "ai.onnx") or len(node.inputs) < 2:
+            continue
+        data, weight = graph.tensor(node.inputs[0]), graph.tensor(node.inputs[1])
+        if data is None or weight is None or not data.shape or weight.shape is None \
+                or len(weight.shape) != 2 or not weight.is_constant:
+            continue
+        if node.op_type == "Gemm" and attr_int(node, "transA"):
+            continue
+        transposed = node.op_type == "Gemm" and bool(attr_int(node, "transB"))
+        size, symbol = weight.shape[1 if transposed else 0], data.shape[-1]
+        if isinstance(size, int) and isinstance(symbol, str) and symbol in known:
+            ties.append((symbol, size))
+    return ties
+
+
 # exporters of Keras models, every input of which has the batch as its first axis
 KERAS_EXPORTERS = frozenset({"tf2onnx", "keras2onnx"})
 
@@ -381,6 +404,8 @@ def bind_dims(
     for aligned in op_ties(graph, keys):
         for key in aligned[1:]:
             groups.join(aligned[0], key)
+    for key, size in weight_ties(graph, keys):
+        groups.tie([key, size], "features", group_role)  # not swept: W fixes it
     if len(batches := keras_batches(graph, producer)) > 1:
         groups.tie(batches, "batch", group_role)
     hinted_role: dict[str | int, str] = {}  # what --dim seq / batch binds in a Loop cell
