@@ -85,3 +85,22 @@ def test_bad_fixture_matches_snapshot(code: str, request: pytest.FixtureRequest)
         snapshot.write_text(output, encoding="utf-8")
     assert snapshot.read_text(encoding="utf-8") == output
     assert f" {code} " in output
+
+
+def test_al322_on_a_real_keras2onnx_export() -> None:
+    """fixtures/keras2onnx/gru_back_seq.onnx: keras2onnx 1.7.0's GRU(go_backwards=True,
+    return_sequences=True), whose output differs from Keras's until flipped in time
+    (manifest: max_abs_diff_vs_keras); its LSTM at opset 7, read forward, gets nothing."""
+    import json
+
+    from archlint.engine import Linter
+    from archlint.registry import load_rules
+
+    here = FIXTURES / "keras2onnx"
+    assert json.loads((here / "manifest.json").read_text())["gru_back_seq"][
+        "max_abs_diff_vs_keras"] > 0.1
+    linter = Linter(load_rules().rules)
+    back = linter.lint_file(here / "gru_back_seq.onnx")
+    assert [(f.code, f.location.node, f.location.output) for f in back.findings] == [
+        ("AL322", "gru", "Y")]
+    assert not linter.lint_file(here / "lstm_seq_opset7.onnx").findings
