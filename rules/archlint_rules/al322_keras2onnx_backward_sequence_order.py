@@ -15,7 +15,7 @@ _REVERSERS = frozenset({"ReverseSequence", "Slice"})
 
 
 class Keras2onnxBackwardSequenceOrder(LayerRule):
-    """A keras2onnx export returns a go_backwards layer's sequence in input order; Keras reverses it.
+    """A keras2onnx export gives a go_backwards layer's sequence in input order; Keras reverses it.
 
     ## What it does
     Reports a unidirectional LSTM, GRU or RNN with ``direction="reverse"`` in a model whose
