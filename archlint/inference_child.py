@@ -302,16 +302,18 @@ def _invented_dims_forgotten(model_class: Callable[[], Any]) -> Callable[[bytes]
         graphs = [parsed.graph]
         while graphs:
             graph = graphs.pop()
-            for info in (*graph.value_info, *graph.output):
-                if info.type.WhichOneof("value") != "tensor_type":
-                    continue
-                for dim in info.type.tensor_type.shape.dim:
-                    symbol = dim.dim_param  # bytes when not UTF-8: never one onnx invented
-                    if dim.WhichOneof("value") == "dim_param" and isinstance(symbol, str) \
-                            and (symbol == PYTHON_NONE
-                                 or (invented.match(symbol) and info in graph.value_info)):
-                        dim.ClearField("dim_param")
-                        changed = True
+            # value_info's invented names and Nones; the outputs' Nones only
+            for infos, names in ((graph.value_info, invented), (graph.output, None)):
+                for info in infos:
+                    if info.type.WhichOneof("value") != "tensor_type":
+                        continue
+                    for dim in info.type.tensor_type.shape.dim:
+                        symbol = dim.dim_param  # bytes when not UTF-8: never one onnx invented
+                        if dim.WhichOneof("value") == "dim_param" and isinstance(symbol, str) \
+                                and (symbol == PYTHON_NONE
+                                     or (names is not None and names.match(symbol))):
+                            dim.ClearField("dim_param")
+                            changed = True
             for node in graph.node:
                 for attr in node.attribute:
                     if attr.type == _GRAPH:
