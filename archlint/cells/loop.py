@@ -136,12 +136,15 @@ def carries_changing_state(
         if producer is None or producer.op_type.startswith("Sequence"):
             continue  # an outer value, or a list of outputs appended to
         walk = _upstream(graph, [new], body.scope)
-        if walk.complete and not walk.leaves & states:
+        if not walk.complete:
+            return True
+        # a nested If, Loop or Scan may read the state as an outer name, which no input shows
+        nested = any(graph.node(node_id).op_type in ("Loop", "Scan", "If")
+                     for node_id in walk.nodes)
+        if not nested and not walk.leaves & states:
             continue  # made afresh at every step: nothing is carried into it
-        if not walk.complete or any(
-                (n := graph.node(node_id)).op_type in weighted_ops
-                or n.op_type in ("Loop", "Scan", "If") or n.domain not in ("", "ai.onnx")
-                for node_id in walk.nodes):
+        if nested or any((n := graph.node(node_id)).op_type in weighted_ops
+                         or n.domain not in ("", "ai.onnx") for node_id in walk.nodes):
             return True
     return False
 
