@@ -56,12 +56,22 @@ class ActivationParamsLength(LayerRule):
                        else "none: no activation takes it")
             if len(values) == wanted:
                 continue
+            read = "" if layer.op_type == "RNN" else _as_read(users, values)
             yield ctx.finding(
                 self, layer,
                 f"{describe(layer)} {attribute} has {len(values)} value(s); activations "
-                f"{list(names)} use {wanted}: {why}",
+                f"{list(names)} use {wanted}: {why}{read}",
                 attribute=attribute, expected=f"{wanted} value(s)",
                 actual="[" + ", ".join(f"{v:g}" for v in values) + "]",
                 help=f"Give {attribute} exactly {wanted} value(s) in the order of the "
                 "activations" + (", or drop it." if wanted == 0 else "."),
             )
+
+
+def _as_read(users: list[str], values: tuple[float, ...] | list[float]) -> str:
+    """How the values are read in order of the functions that take them: ``; read as
+    HardSigmoid 0.5, Affine (its default), Affine (its default)``, extra values ignored."""
+    parts = [f"{name} {value:g}" for name, value in zip(users, values, strict=False)]
+    parts += [f"{name} (its default)" for name in users[len(values):]]
+    parts += [f"{value:g} (ignored)" for value in values[len(users):]]
+    return "; read as " + ", ".join(parts) if parts else ""
