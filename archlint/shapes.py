@@ -23,9 +23,16 @@ Shape: TypeAlias = "tuple[Dim, ...]"
 _INVENTED_SYMBOL = re.compile(r"^(?:unk__\d+|(?:p2o\.)?DynamicDimension\.\d+)$")
 
 
+# What archlint's inference worker names an input dim declared ``None`` (keras2onnx at opset
+# <= 8 writes str(None) for every unknown dim): ``input:axis``, the runtime's key for it.
+_POSITIONAL_SYMBOL = re.compile(r"^.+:\d+$")
+
+
 def is_invented_symbol(dim: Dim) -> bool:
-    """Whether ``dim`` is a symbol a tool made up for a dim nobody named."""
-    return isinstance(dim, str) and _INVENTED_SYMBOL.match(dim) is not None
+    """Whether ``dim`` is a symbol a tool made up for a dim nobody named (archlint's own
+    ``input:axis`` for one declared ``None`` included)."""
+    return isinstance(dim, str) and (_INVENTED_SYMBOL.match(dim) is not None
+                                     or _POSITIONAL_SYMBOL.match(dim) is not None)
 
 
 def format_dim(dim: Dim) -> str:

@@ -611,3 +611,16 @@ def test_an_input_dim_a_weight_contracts_is_bound_to_the_weight() -> None:
     assert ("features", ("enc_out_length",)) in binding.groups
     result = invoke("lint", "--runtime", str(path))
     assert result.exit_code == 0 and "0 findings" in result.output
+
+
+def test_states_declared_none_are_neither_a_false_warning_nor_untied() -> None:
+    """fixtures/keras2onnx/lstm_states_opset8.onnx: x [None, None, 3], h0 and c0 [None, 4].
+    The names the worker gives each axis (x:0, h0:0) are archlint's, not the exporter's: no
+    AL309 "declared independent" warning (the declaration named nothing); the LSTM ties the
+    batches, so one size binds all three."""
+    path = FIXTURES / "keras2onnx" / "lstm_states_opset8.onnx"
+    result = invoke("lint", str(path))
+    assert result.exit_code == 0 and "0 findings" in result.output
+    ctx = analyse(load_model(path))
+    binding = bind_dims(ctx.graph, ctx.layers, {"batch": 3})
+    assert [binding.values[k] for k in ("x:0", "h0:0", "c0:0", "x:1")] == [3, 3, 3, 5]
