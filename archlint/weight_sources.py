@@ -28,6 +28,7 @@ from onnx import NodeProto, OperatorSetIdProto, TensorProto, helper, numpy_helpe
 from archlint.declared_types import type_of
 from archlint.graph import ModelGraph, NodeInfo, TensorInfo
 from archlint.loader import SMALL_TENSOR_ELEMENTS, infer_model_shapes
+from archlint.patterns import DimOf, shape_vector
 from archlint.shapes import Shape, known_product
 
 __all__ = [
@@ -206,14 +207,11 @@ def _depends_on_free_dim(graph: ModelGraph, info: TensorInfo, limit: int = 32) -
         if current.producer is None:
             return current.is_graph_input
         node = graph.node(current.producer)
-        if node.op_type == "Shape" and node.inputs:
-            source = graph.tensor(node.inputs[0], node.graph)
-            shape = None if source is None else source.shape
-            if shape is None:
-                return True
-            start = next((a.i for a in node.proto.attribute if a.name == "start"), 0)
-            end = next((a.i for a in node.proto.attribute if a.name == "end"), len(shape))
-            if not all(isinstance(d, int) for d in shape[start:end]):
+        if node.op_type == "Shape":
+            # the dims it reads (its start and end applied), as patterns.shape_vector reads them
+            dims = shape_vector(graph, current.name, current.graph)
+            if dims is None or not all(isinstance(d, DimOf) and isinstance(d.dim, int)
+                                       for d in dims):
                 return True
             continue
         if node.op_type not in _INT_OPS:
