@@ -396,6 +396,31 @@ def test_made_up_dims_in_value_info_are_forgotten_before_inference() -> None:
     assert without_protobuf(model.SerializeToString()) == model.SerializeToString()
 
 
+def test_none_in_a_doc_string_sends_the_model_as_it_is() -> None:
+    """Only a dim_param "None" is renamed: a model whose text holds "None" elsewhere (torch's
+    doc strings: 4 exports in 10) goes through as the same bytes, unparsed."""
+    from archlint.inference import _package_folders, _schema_flags
+    from archlint.inference_child import (
+        PROTOBUF_FLAG,
+        SCHEMA_FLAG,
+        _invented_dims_forgotten,
+        _model_class,
+    )
+
+    flags = _schema_flags(_package_folders("onnx"))
+    site = next(f[len(PROTOBUF_FLAG):] for f in flags if f.startswith(PROTOBUF_FLAG))
+    schema = next(f[len(SCHEMA_FLAG):] for f in flags if f.startswith(SCHEMA_FLAG))
+    forget = _invented_dims_forgotten(_model_class(site, schema))
+    model = _model_with_weights(10)
+    model.doc_string = "if bias is None: return x"
+    data = model.SerializeToString()
+    assert b"None" in data and forget(data) is data
+    declared = onnx.load(str(FIXTURES / "keras2onnx" / "lstm_seq_opset7.onnx"))
+    renamed = onnx.ModelProto.FromString(forget(declared.SerializeToString()))
+    assert [d.dim_param for d in renamed.graph.input[0].type.tensor_type.shape.dim[:2]] == [
+        "input_1:0", "input_1:1"]
+
+
 def test_the_worker_reads_made_up_names_as_archlint_does() -> None:
     from archlint.inference_child import INVENTED_SYMBOL
     from archlint.shapes import _INVENTED_SYMBOL
