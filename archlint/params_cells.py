@@ -68,9 +68,14 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
     if cell.peephole:
         unsupported[Convention.PYTORCH] = ("a peephole LSTM has no PyTorch equivalent: nn.LSTM "
                                            "has no peephole weights")
+    if cell.projection:
+        unsupported[Convention.KERAS] = ("an LSTM with projection has no Keras equivalent: "
+                                         "keras.layers.LSTM has no projection weights")
 
     slots: list[SlotCount] = []
-    for slot, sources in (("W", cell.kernel), ("R", cell.recurrent_kernel)):
+    # the projection W_hr is a recurrent weight: nn.LSTM(proj_size) counts it as weight_hr
+    for slot, sources in (("W", cell.kernel), ("R", cell.recurrent_kernel),
+                          ("R", cell.projection)):
         slots.extend(SlotCount(slot, s.tensor, s.elements, s.elements, s.elements,
                                sources=_stored(s)) for s in sources)
     slots.extend(_bias_entries(cell.bias, stored_bias, torch_bias, keras_bias))
@@ -78,7 +83,7 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
     slots.extend(SlotCount("B", s.tensor, s.elements, 0, 0, sources=_stored(s))
                  for s in cell.bias_copies)
     # a weight stored again per step (a folded per-step Transpose of it): ONNX only
-    recurrent = {s.shape for s in cell.recurrent_kernel}
+    recurrent = {s.shape for s in (*cell.recurrent_kernel, *cell.projection)}
     slots.extend(SlotCount("R" if s.shape in recurrent or _recurrent_slice(cell, s) else "W",
                            s.tensor, s.elements, 0, 0, sources=_stored(s))
                  for s in cell.weight_copies)
@@ -91,6 +96,7 @@ def count_cell_layer(layer: RecurrentLayer) -> LayerParams:
         node_index=layer.node.index, op_type=cell.cell, kind="recurrent", slots=tuple(slots),
         direction=cell.direction, num_directions=layer.num_directions,
         input_size=cell.input_size, hidden_size=None, implied_hidden_size=cell.hidden_size,
+        projection_size=cell.projection_size,
         linear_before_reset=layer.linear_before_reset,
         unsupported=MappingProxyType(unsupported), notes=_notes(layer, cell),
         recognised_as=layer.recognised_as.value,
@@ -156,6 +162,8 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     if cell.cell == "GRU" and cell.reset_after is not None:
         what += f" (reset_after={cell.reset_after})"
     shape = f"I={cell.input_size}, H={cell.hidden_size}"
+    if cell.projection_size is not None:
+        what, shape = f"{what} with projection", f"{shape}, P={cell.projection_size}"
     steps = f", {cell.steps} steps" if cell.how == "unrolled" and cell.steps is not None \
         else ""
     article = "an" if what.startswith("LSTM") else "a"
@@ -173,10 +181,18 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
     notes = [f"recognised as {layer.recognised_as.value}: {how}, {article} "
              f"{what} step ({shape}, {cell.direction}{steps}); bias layout {cell.bias_layout}"]
     if cell.joint_kernel:
-        notes.append(f"W is one [I+H, g·H] kernel over [x_t, h] (TF1's rnn_cell layout, or "
-                     "one Linear over torch.cat([x, h])): "
+        state = "P" if cell.projection_size is not None else "H"
+        notes.append(f"W is one [I+{state}, g·H] kernel over [x_t, h] (TF1's rnn_cell layout, "
+                     "or one Linear over torch.cat([x, h])): "
                      f"{cell.input_size * cell.gates * cell.hidden_size} input and "
-                     f"{cell.hidden_size * cell.gates * cell.hidden_size} recurrent weights")
+                     f"{cell.output_size * cell.gates * cell.hidden_size} recurrent weights")
+    if cell.projection_size is not None:
+        kernel = "" if cell.joint_kernel else "the recurrent kernel [P, 4·H] and "
+        notes.append(f"R: {kernel}the projection [H, P] "
+                     f"({cell.hidden_size * cell.projection_size}): h_t = (o ⊙ tanh c_t) W_hr "
+                     f"is P={cell.projection_size} wide and c_t H={cell.hidden_size}, as "
+                     "nn.LSTM(proj_size=P) and TF1's LSTMCell(num_proj=P) compute (torch "
+                     "exports it only as written out by hand: icefall's LSTMP)")
     if cell.peephole:
         notes.append(f"P: {len(cell.peephole)} peephole weights of [H] each (a peephole LSTM, "
                      "TF1's LSTMCell(use_peepholes=True) or a cell written with them), counted "

@@ -6,7 +6,8 @@ nothing here counts parameters. The formulas (also in ``MACS_TEXT`` and docs/par
 
 * LSTM ``4·H·(I+H)``, GRU ``3·H·(I+H)``, RNN ``H·(I+H)`` MACs per time step per direction per
   sample (the W and R products; bias adds, gate nonlinearities, peepholes and the elementwise
-  state update are not multiply-accumulates of a matrix product and are not counted);
+  state update are not multiply-accumulates of a matrix product and are not counted); an LSTM
+  with projection ``4·H·(I+P) + H·P`` (h is P wide, and W_hr projects it);
 * Linear (Gemm, MatMul with a constant weight): ``K·N`` (the weight's elements) per row of its
   input, so per time step for a sequence;
 * Conv: the weight's elements per output position; known only for given sizes;
@@ -53,6 +54,7 @@ __all__ = [
 MACS_TEXT = """\
 MACs (multiply-accumulates of the matrix products), per time step, per sample:
   LSTM 4·H·(I+H) per direction   GRU 3·H·(I+H) per direction   RNN H·(I+H) per direction
+  LSTM with projection P: 4·H·(I+P) + H·P per direction
   Linear (Gemm/MatMul) K·N per input row    Conv: weight elements per output position
   Embedding 0 (a lookup)    normalisation 0 (elementwise ops are not counted)
 With --dim NAME=N, MACs of one pass at those sizes: per-step MACs times the output's leading
@@ -171,7 +173,7 @@ def _loop_cell_output(graph: ModelGraph, node: NodeInfo, cell: CellFacts) -> Sha
     body, whose node is its first MatMul."""
     shapes = [info.shape for name in node.outputs if name
               and (info := graph.tensor(name, node.graph)) is not None
-              and info.shape and info.shape[-1] == cell.hidden_size]
+              and info.shape and info.shape[-1] == cell.output_size]
     rank = 3 if cell.returns_sequence else 2
     shape = next((shape for shape in shapes if len(shape) == rank), None)
     # a loop's trip count is a symbol onnx's inference made up (unk__N): unknown, shown "?"
@@ -183,14 +185,14 @@ def _step_output(graph: ModelGraph, cell: CellFacts) -> Shape | None:
     shape of its last product (``[batch, g·H]``, the gates of the last step: the first may
     project the whole sequence at once). Unknown for a chain that returns the sequence, whose
     layout the steps' stacking decides."""
-    if cell.hidden_size is None or cell.returns_sequence or not cell.nodes:
+    if cell.returns_sequence or not cell.nodes:
         return None
     last = graph.node(max(cell.nodes, key=lambda node_id: graph.node(node_id).index))
     info = graph.tensor(last.outputs[0], last.graph) if last.outputs else None
     if info is None or info.shape is None or len(info.shape) != 2:
         return None
     batch = info.shape[0]
-    return (None if is_invented_symbol(batch) else batch, cell.hidden_size)
+    return (None if is_invented_symbol(batch) else batch, cell.output_size)
 
 
 def _known(shape: Shape) -> int:
@@ -251,7 +253,10 @@ def _macs_per_step(row: LayerParams) -> int | None:
         gates = next((g for op, g in _GATES.items() if row.op_type.endswith(op)), None)
         if gates is None or hidden is None or row.input_size is None or row.num_directions is None:
             return None
-        return row.num_directions * gates * hidden * (row.input_size + hidden)
+        width = hidden if row.projection_size is None else row.projection_size
+        # with a projection: the gates read x and h [P], then W_hr [P, H] projects o ⊙ tanh c
+        projecting = 0 if row.projection_size is None else hidden * row.projection_size
+        return row.num_directions * (gates * hidden * (row.input_size + width) + projecting)
     if row.kind == "linear":
         weight = next((s for s in row.slots if s.slot in ("W", "weight")), None)
         return None if weight is None else weight.elements

@@ -110,6 +110,7 @@ class LayerParams:
     input_size: int | None = None
     hidden_size: int | None = None  # the attribute as declared
     implied_hidden_size: int | None = None  # what the weights imply
+    projection_size: int | None = None  # P of an LSTM with projection (h is P wide)
     linear_before_reset: int | None = None
     unsupported: Mapping[Convention, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()

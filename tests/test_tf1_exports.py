@@ -46,19 +46,36 @@ def test_an_all_zero_peephole_is_no_peephole() -> None:
     assert not any("peephole" in note for note in row["notes"])
 
 
-def test_a_scan_no_layer_was_recognised_in_is_named_by_params() -> None:
-    """An LSTMCell with peepholes and a projection (num_proj) is no cell archlint knows: its
-    two products count as plain rows (240) and the three peephole vectors (18) are constants.
-    TensorFlow counts 258: params names the Scan, as lint does."""
+def test_an_lstmcell_with_peepholes_and_a_projection_counts_as_tensorflow_does() -> None:
+    """LSTMCell(6, use_peepholes=True, num_proj=4): the kernel [I+P, 4·H] over Concat([x,
+    h]), h = m @ projection [H, P]. The projection's product reads no Concat, so the Scan was
+    listed as not seen into, its two products counted as plain rows (240) and the three
+    peephole vectors (18) left as constants; the output gate's peephole sits behind the
+    projection. TensorFlow counts 258."""
     assert MANIFEST["lstm_peep_proj"]["tf_params"] == 258
     model = _json("params", str(HERE / "lstm_peep_proj.onnx"))
-    assert model["totals"]["keras"] == 240
-    [scan] = model["unseen"]
-    assert scan.startswith("main/custom_rnn_scan_Scan__") and scan.endswith(" (Scan)")
-    text = run_archlint("params", str(HERE / "lstm_peep_proj.onnx")).stdout
-    assert f"  {scan}: recurrent-looking, but no layer archlint recognises" in text
+    assert model["unseen"] == []
+    [row] = model["layers"]
+    assert (row["op_type"], row["recognised_as"], row["input_size"], row["implied_hidden_size"],
+            row["projection_size"]) == ("LSTM", "loop-cell", 4, 6, 4)
+    assert [(slot["slot"], slot["elements"]) for slot in row["slots"]] \
+        == [("W", 192), ("R", 24), ("B", 24), ("P", 6), ("P", 6), ("P", 6)]
+    assert model["totals"] == {"onnx": 258, "pytorch": None, "keras": None}
     lint = _json("lint", str(HERE / "lstm_peep_proj.onnx"))
-    assert lint["unseen"] == [scan]
+    assert lint["unseen"] == []
+    [finding] = lint["findings"]
+    assert finding["code"] == "AL025" and "(I=4, H=6, P=4, forward)" in finding["message"]
+
+
+def test_a_loop_no_layer_was_recognised_in_is_named_by_params() -> None:
+    """A Keras ConvLSTM2D's while loop (fixtures/conv_lstm/): params names it, as lint
+    does."""
+    path = str(FIXTURES / "conv_lstm" / "conv_lstm2d.onnx")
+    [loop] = _json("params", path)["unseen"]
+    assert loop == "main/model/conv_lstm2d/while_loop (Loop)"
+    text = run_archlint("params", path).stdout
+    assert f"  {loop}: recurrent-looking, but no layer archlint recognises" in text
+    assert _json("lint", path)["unseen"] == [loop]
 
 
 def test_an_unconverted_block_lstm_is_named_and_its_fix_is_a_cell_tf2onnx_converts() -> None:

@@ -178,6 +178,11 @@ class CellFacts:
     # ``weight_copies`` and ``bias_copies`` are gate slices of the weights, stored apart for
     # the step Keras 2 computes outside a masked Loop (not one copy per step)
     sliced_copies: bool = False
+    # an LSTM with projection (nn.LSTM(proj_size=P), written out as icefall's LSTMP): each
+    # step's h is ``(o ⊙ tanh c) @ W_hr``, ``[H, P]``; the recurrent kernel is then
+    # ``[P, 4·H]`` and the state h is P wide while c stays H wide
+    projection: tuple[WeightSource, ...] = ()
+    projection_size: int | None = None
 
     @property
     def gates(self) -> int:
@@ -196,9 +201,14 @@ class CellFacts:
             if stored is not None else "unknown"
 
     @property
+    def output_size(self) -> int:
+        """The width of h, what each step returns: P with a projection, else H."""
+        return self.hidden_size if self.projection_size is None else self.projection_size
+
+    @property
     def sources(self) -> tuple[WeightSource, ...]:
-        return (*self.kernel, *self.recurrent_kernel, *self.bias, *self.peephole,
-                *self.bias_copies, *self.weight_copies)
+        return (*self.kernel, *self.recurrent_kernel, *self.projection, *self.bias,
+                *self.peephole, *self.bias_copies, *self.weight_copies)
 
 
 def _sum_elements(sources: Iterable[WeightSource]) -> int | None:
@@ -660,11 +670,16 @@ class _Core:
     hidden_size: int
     kernel: tuple[WeightSource, ...]
     recurrent: tuple[WeightSource, ...]
+    projection: tuple[WeightSource, ...] = ()
+    projection_size: int | None = None
 
 
 def _match_core(
-    node_id: str, kernel: Iterable[WeightSource], recurrent: Iterable[WeightSource]
+    node_id: str, kernel: Iterable[WeightSource], recurrent: Iterable[WeightSource],
+    projection: Iterable[WeightSource] = (),
 ) -> _Core | NoMatch:
+    """``projection``: the weights each step's h is multiplied by before the next step reads
+    it (an LSTM with projection); the recurrent kernel is then ``[P, 4·H]``."""
     kernel_sources, recurrent_sources = _dedupe(kernel), _dedupe(recurrent)
     shared = {s.key for s in kernel_sources} & {s.key for s in recurrent_sources}
     if shared:
@@ -673,6 +688,9 @@ def _match_core(
     geometry = _geometry(recurrent_sources)
     if isinstance(geometry, str):
         return NoMatch(node_id, f"recurrent weight: {geometry}")
+    projected = _dedupe(projection)
+    if projected:
+        return _match_projected(node_id, kernel_sources, recurrent_sources, projected)
     hidden, columns = geometry
     if hidden <= 0 or columns % hidden or columns // hidden not in _CELL_BY_GATES:
         return NoMatch(node_id, f"the state product is [{hidden}, {columns}]: {columns} "
@@ -686,6 +704,31 @@ def _match_core(
         return NoMatch(node_id, f"the input kernel has {kernel_columns} columns and the "
                        f"recurrent kernel {columns}: they must both be gates × H")
     return _Core(_CELL_BY_GATES[gates], inputs, hidden, kernel_sources, recurrent_sources)
+
+
+def _match_projected(
+    node_id: str, kernel: tuple[WeightSource, ...], recurrent: tuple[WeightSource, ...],
+    projection: tuple[WeightSource, ...],
+) -> _Core | NoMatch:
+    """An LSTM with projection: the recurrent kernel ``[P, 4·H]``, the projection ``[H, P]``
+    and the input kernel ``[I, 4·H]`` (either orientation each)."""
+    recurrent_shape, projection_shape = _geometry(recurrent), _geometry(projection)
+    if isinstance(recurrent_shape, str) or isinstance(projection_shape, str):
+        return NoMatch(node_id, f"projection weight: {projection_shape}")
+    width, columns = recurrent_shape
+    hidden, projected = projection_shape
+    if hidden <= 0 or projected != width or columns != 4 * hidden:
+        return NoMatch(node_id, f"the state product is [{width}, {columns}] and the product "
+                       f"before it [{hidden}, {projected}]: an LSTM with projection multiplies "
+                       "h [P] by [P, 4·H] and o ⊙ tanh(c) [H] by [H, P]")
+    geometry = _geometry(kernel)
+    if isinstance(geometry, str):
+        return NoMatch(node_id, f"input kernel: {geometry}")
+    inputs, kernel_columns = geometry
+    if kernel_columns != columns:
+        return NoMatch(node_id, f"the input kernel has {kernel_columns} columns and the "
+                       f"recurrent kernel {columns}: they must both be 4 gates × H")
+    return _Core("LSTM", inputs, hidden, kernel, recurrent, projection, projected)
 
 
 def _check_activations(node_id: str, cell: str, ops: set[str]) -> NoMatch | None:

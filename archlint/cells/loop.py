@@ -169,7 +169,7 @@ def match_loop_cells(graph: ModelGraph, node: NodeInfo) -> list[CellFacts] | NoM
     stop = frozenset(p.node.id for p in products)
     joint = {p.node.id: operands for p in products
              if (operands := _joint_operands(graph, p, body, stop)) is not None}
-    cells = _body_cells(graph, body, products, stop)
+    cells = _with_projections(graph, body, _body_cells(graph, body, products, stop), stop)
     if joint:
         return _match_joint_cells(graph, body, cells, joint, stop)
     if len(cells) >= 2:
@@ -200,6 +200,8 @@ def _match_split_cell(
             axes.add(read[2])
     if not state_products:
         return NoMatch(loop.id, "no MatMul multiplies a loop-carried state by a stored weight")
+    projection = _split_projection(graph, body, state_products)
+    state_products = [p for p in state_products if p not in projection]
     hoisted: _Hoisted | None = None
     if not input_products:
         found = _hoisted_projection(graph, body, state_products)
@@ -210,18 +212,20 @@ def _match_split_cell(
         sequences.add((hoisted.sequence, False))
         axes.add(hoisted.axis)
     core = _match_core(loop.id, (s for p in input_products for s in p.sources),
-                       (s for p in state_products for s in p.sources))
+                       (s for p in state_products for s in p.sources),
+                       (s for p in projection for s in p.sources))
     if isinstance(core, NoMatch):
         return core
 
-    product_ids = {p.node.id for p in (*state_products, *input_products)}
+    product_ids = {p.node.id for p in (*state_products, *input_products, *projection)}
     feeding = {name: _upstream(graph, [new], scope) for name, new in states.items()}
     closed = [name for name, walk in feeding.items()
               if walk.nodes & {p.node.id for p in state_products}]
     if not closed:
         return NoMatch(loop.id, "the state product does not feed the next state: no recurrence")
     widths = {_last_dim(graph, name, scope) for name in closed}
-    if any(isinstance(w, int) and w != core.hidden_size for w in widths):
+    allowed = {core.hidden_size, core.projection_size}
+    if any(isinstance(w, int) and w not in allowed for w in widths):
         return NoMatch(loop.id, f"the carried state is {sorted(w for w in widths if w)} wide but "
                        f"the recurrent kernel implies H={core.hidden_size}")
     step_nodes = frozenset().union(*(feeding[name].nodes for name in closed))
@@ -233,7 +237,7 @@ def _match_split_cell(
                        "carries h and c")
     peephole = _gate_peepholes(graph, scope, step_nodes, core.hidden_size) \
         if core.cell == "LSTM" else ()
-    used = {s.key for s in (*core.kernel, *core.recurrent, *peephole)}
+    used = {s.key for s in (*core.kernel, *core.recurrent, *core.projection, *peephole)}
     projection_adds = frozenset() if hoisted is None else hoisted.adds
     bias = _dedupe((*_bias_sources(graph, step_nodes | projection_adds, used),
                     *(s for p in (*state_products, *input_products) for s in p.bias)))
@@ -250,7 +254,25 @@ def _match_split_cell(
         returns_sequence=_loop_returns_sequence(graph, loop, body.carried),
         sequence=None if sequence is None else sequence[0], steps=None,
         nodes=frozenset({loop.id, *product_ids}), sequence_axis=axis, peephole=peephole,
+        projection=core.projection, projection_size=core.projection_size,
     )
+
+
+def _split_projection(
+    graph: ModelGraph, body: _LoopBody, state_products: list[_WeightProduct]
+) -> list[_WeightProduct]:
+    """The products of an LSTM with projection's W_hr (a scripted LSTMP): each computed from
+    another state product, its output the next value of a carried state (h = (o ⊙ tanh c)
+    @ W_hr), all of one weight; none otherwise. (A GRU's ``(r ⊙ h) @ R`` is computed from
+    a state product too, but a tanh reads it, no state is it.)"""
+    ids = frozenset(p.node.id for p in state_products)
+    new = {graph.through(value, body.scope, _VIEWS) for value in body.states.values()}
+    found = [p for p in state_products if p.node.outputs and p.node.outputs[0] in new
+             and (_upstream(graph, [p.data], body.scope, stop=ids).nodes & ids) - {p.node.id}]
+    if not found or len(found) == len(state_products) \
+            or len({s.key for p in found for s in p.sources}) != 1:
+        return []
+    return found
 
 
 @dataclass(frozen=True)
@@ -346,8 +368,40 @@ def _match_joint_cells(
         if isinstance(cell, NoMatch):
             return cell
         facts.append(cell)
-        steps.append({joint[p.node.id].step for p in group.products})
+        steps.append({joint[p.node.id].step for p in group.products if p.node.id in joint})
     return _stacked(graph, body, facts, steps, stop)
+
+
+def _with_projections(
+    graph: ModelGraph, body: _LoopBody, cells: list[_BodyCell], stop: frozenset[str],
+) -> list[_BodyCell]:
+    """``cells`` with each cell that is an LSTM's projection merged into that LSTM: products
+    of one weight whose outputs are next values of carried states and which are computed
+    from one other cell's products. An LSTM with projection carries h as ``(o ⊙ tanh c) @
+    W_hr`` (TF1's ``LSTMCell(num_proj=P)``, a scripted LSTMP), so the new h is computed from
+    the projection alone and the new c from the other products: two cells by their states.
+    A stacked cell above another reads that cell's h through products of its own, whose
+    outputs feed its gates, not a state."""
+    new = {graph.through(value, body.scope, _VIEWS) for value in body.states.values()}
+    merged = {id(cell): cell for cell in cells}
+    for cell in cells:
+        keys = {s.key for p in cell.products for s in p.sources}
+        if len(keys) != 1 or not all(p.node.outputs and p.node.outputs[0] in new
+                                     for p in cell.products):
+            continue
+        reached = frozenset().union(*(_upstream(graph, [p.data], body.scope, stop=stop).nodes
+                                      for p in cell.products))
+        owners = [own for own in cells if own is not cell
+                  and reached & {p.node.id for p in own.products}]
+        if len(owners) != 1 or id(owners[0]) not in merged:
+            continue
+        owner = merged[id(owners[0])]
+        merged[id(owners[0])] = _BodyCell(
+            tuple(sorted((*owner.products, *cell.products),
+                         key=lambda p: _model_position(p.node.id))),
+            owner.states | cell.states)
+        del merged[id(cell)]
+    return sorted(merged.values(), key=lambda cell: _model_position(cell.products[0].node.id))
 
 
 def _match_split_cells(
@@ -408,11 +462,13 @@ def _joint_cell(
 ) -> CellFacts | NoMatch:
     loop, scope = body.node, body.scope
     where = loop.id if single else products[0].node.id
-    split = [p.node.id for p in products if p.node.id not in joint]
-    if split:
+    split = [p for p in products if p.node.id not in joint]
+    products = [p for p in products if p.node.id in joint]
+    projection = _joint_projection(graph, scope, split, products, stop)
+    if split and not projection:
         return NoMatch(where, f"{len(split)} product(s) of the cell do not read Concat([x, h]) "
-                       "(a projection, or a kernel and a recurrent kernel of their own): not "
-                       "TF1's rnn_cell layout")
+                       "(a kernel and a recurrent kernel of their own) and are no projection "
+                       "of its h: not TF1's rnn_cell layout")
     operands = [joint[p.node.id] for p in products]
     if not all(o.states <= states for o in operands):
         return NoMatch(where, "the state side of a product reads another cell's state")
@@ -425,14 +481,26 @@ def _joint_cell(
     if hidden is None:
         width = next((w for o in operands if (w := _last_dim(graph, o.step, scope))), None)
         hidden = None if width is None else rows - width
-    if hidden is None or hidden <= 0 or rows - hidden <= 0:
+    projected = _geometry(projection) if projection else None
+    if isinstance(projected, str):
+        return NoMatch(where, f"projection: {projected}")
+    state_width = hidden
+    if projected is not None:
+        # LSTMCell(num_proj=P): the kernel [I+P, 4·H] over Concat([x, h]), h = m @ [H, P]
+        hidden, state_width = projected
+        if columns != 4 * hidden or rows - state_width <= 0:
+            return NoMatch(where, f"the kernel is [{rows}, {columns}] and the projection of h "
+                           f"[{hidden}, {state_width}]: an LSTM with projection has "
+                           "[I+P, 4·H] and [H, P]")
+    if hidden is None or state_width is None or hidden <= 0 or rows - state_width <= 0:
         return NoMatch(where, f"the kernel is [{rows}, {columns}] but neither the state's width "
                        "nor the step input's is known: I and H cannot be told apart")
     if columns % hidden or columns // hidden not in _CELL_BY_GATES:
         return NoMatch(where, f"the kernel is [{rows}, {columns}]: {columns} columns is not 1, "
                        f"3 or 4 gates × H={hidden}")
     cell = _CELL_BY_GATES[columns // hidden]
-    new_values = [body.states[name] for name in sorted(states)]
+    # what the projection reads (o ⊙ tanh c, the output gate's peephole in it) is the step's
+    new_values = [*(body.states[name] for name in sorted(states)), *(p.data for p in split)]
     step_nodes = frozenset().union(*(_upstream(graph, [v], scope, stop=stop).nodes
                                      for v in new_values)) - stop
     failure = _check_activations(where, cell, _op_types(graph, step_nodes))
@@ -441,7 +509,7 @@ def _joint_cell(
     if cell == "LSTM" and len(states) < 2:
         return NoMatch(where, "LSTM-sized weights but only one state (h) is carried; an LSTM "
                        "carries h and c")
-    used = {s.key for s in sources}
+    used = {s.key for s in (*sources, *projection)}
     peephole = _peepholes(graph, scope, step_nodes, states, hidden, stop) \
         if cell == "LSTM" else ()
     used |= {s.key for s in peephole}
@@ -451,12 +519,30 @@ def _joint_cell(
     if cell == "GRU":
         reset_after = not any(_is_reset(graph, o.state, scope) for o in operands)
     return CellFacts(
-        how="loop-cell", cell=cell, node=where, input_size=rows - hidden, hidden_size=hidden,
-        kernel=sources, recurrent_kernel=(), bias=bias, reset_after=reset_after,
-        direction="unknown", returns_sequence=None, sequence=None, steps=None,
-        nodes=frozenset({*([loop.id] if single else []), *(p.node.id for p in products)}),
-        joint_kernel=True, peephole=peephole,
+        how="loop-cell", cell=cell, node=where, input_size=rows - state_width,
+        hidden_size=hidden, kernel=sources, recurrent_kernel=(), bias=bias,
+        reset_after=reset_after, direction="unknown", returns_sequence=None, sequence=None,
+        steps=None, nodes=frozenset({*([loop.id] if single else []),
+                                     *(p.node.id for p in (*products, *split))}),
+        joint_kernel=True, peephole=peephole, projection=projection,
+        projection_size=state_width if projection else None,
     )
+
+
+def _joint_projection(
+    graph: ModelGraph, scope: str, split: list[_WeightProduct], products: list[_WeightProduct],
+    stop: frozenset[str],
+) -> tuple[WeightSource, ...]:
+    """The weights of TF1's ``LSTMCell(num_proj=P)`` projection, ``h = m @ [H, P]``: the
+    products of the cell that read no ``Concat([x, h])``, all of one weight, each computed
+    from the cell's own products; none otherwise."""
+    sources = _dedupe(s for p in split for s in p.sources)
+    if not split or not products or len({s.key for s in sources}) != 1:
+        return ()
+    own = {p.node.id for p in products}
+    if not all(own & _upstream(graph, [p.data], scope, stop=stop).nodes for p in split):
+        return ()
+    return sources
 
 
 def _joint_width(

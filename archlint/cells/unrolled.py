@@ -88,8 +88,11 @@ def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | N
         groups.setdefault(frozenset(s.key for s in product.sources), []).append(product)
     chains: list[list[_WeightProduct]] = []
     siblings: dict[str, frozenset[str]] = {}  # a product -> the other chains' of its weight
+    unchained: list[list[_WeightProduct]] = []
     for members in groups.values():
         found_here = _chains_of(sorted(members, key=_order), walk) if len(members) >= 2 else []
+        if not found_here and len(members) >= 2:
+            unchained.append(sorted(members, key=_order))
         chains.extend(found_here)
         if len(found_here) > 1:
             every = frozenset(p.node.id for chain in found_here for p in chain)
@@ -102,7 +105,62 @@ def match_unrolled(graph: ModelGraph, scope: str = "main") -> list[CellFacts | N
         result = _match_chain(graph, scope, merged, products, walk, all_ids, others)
         if result is not None:
             found.append(result)
+    for chain, projection in _projected_chains(unchained, walk):
+        result = _match_chain(graph, scope, chain, products, _through(projection, walk),
+                              all_ids, projection=projection)
+        if isinstance(result, CellFacts):  # a pair that is no LSTM was no candidate either
+            found.append(result)
     return _copies_across_chains(found) if siblings else found
+
+
+def _projected_chains(
+    unchained: list[list[_WeightProduct]], walk: Callable[[_WeightProduct], _Upstream]
+) -> list[tuple[list[_WeightProduct], list[_WeightProduct]]]:
+    """(state products, projections) of an LSTM with projection: nn.LSTM(proj_size=P), which
+    torch cannot export as a node, so icefall's LSTMP (the LSTM models sherpa-onnx ships) and
+    hand ports write ``h = (o ⊙ tanh c) @ W_hr`` out step by step. No product of one weight
+    then reads the one before: each step's state product ``h @ W_hh`` reads the projection of
+    the step before, which reads that step's state product. Among the weights whose products
+    make no chain of their own, two whose products so alternate, the projections as many as
+    the steps or one fewer (a last h that nothing reads)."""
+    owner = {p.node.id: k for k, members in enumerate(unchained) for p in members}
+    found: list[tuple[list[_WeightProduct], list[_WeightProduct]]] = []
+    paired: set[int] = set()
+    for k, recurrent in enumerate(unchained):
+        if k in paired:
+            continue
+        # the first step's projection is among what the second step's state product reads
+        read = {owner[n] for n in walk(recurrent[1]).nodes if n in owner} - {k} - paired
+        for j in sorted(read):
+            projection = unchained[j]
+            if len(projection) not in (len(recurrent), len(recurrent) - 1):
+                continue
+            if all(projection[n - 1].node.id in walk(recurrent[n]).nodes
+                   and recurrent[n - 1].node.id in walk(projection[n - 1]).nodes
+                   for n in range(1, len(recurrent))):
+                found.append((recurrent, projection))
+                paired.update((k, j))
+                break
+    return found
+
+
+def _through(
+    projection: list[_WeightProduct], walk: Callable[[_WeightProduct], _Upstream]
+) -> Callable[[_WeightProduct], _Upstream]:
+    """``walk`` that crosses the projections: a step's state product then reaches the state
+    product of the step before, and that step's gates, as a chain's walk does."""
+    by_id = {p.node.id: p for p in projection}
+
+    def crossing(product: _WeightProduct) -> _Upstream:
+        own = walk(product)
+        crossed = [walk(by_id[n]) for n in own.nodes & by_id.keys()]
+        if product.node.id in by_id or not crossed:
+            return own
+        return _Upstream(own.nodes.union(*(c.nodes for c in crossed)),
+                         own.leaves.union(*(c.leaves for c in crossed)),
+                         own.complete and all(c.complete for c in crossed))
+
+    return crossing
 
 
 def _copies_across_chains(found: list[CellFacts | NoMatch]) -> list[CellFacts | NoMatch]:
@@ -313,25 +371,29 @@ def _computed_from(
 def _match_chain(
     graph: ModelGraph, scope: str, chain: list[_WeightProduct], products: list[_WeightProduct],
     walk: Callable[[_WeightProduct], _Upstream], all_ids: frozenset[str],
-    siblings: frozenset[str] = frozenset(),
+    siblings: frozenset[str] = frozenset(), projection: list[_WeightProduct] | None = None,
 ) -> CellFacts | NoMatch | None:
     """None when the chain's weights are not cell-shaped (no reason owed: not a candidate).
     ``siblings``: the products of other chains of the same weights (one cell stepped over two
-    sequences), neither this chain's steps nor its input products."""
+    sequences), neither this chain's steps nor its input products. ``projection``: the
+    products each step's h is projected by (:func:`_projected_chains`), which ``walk``
+    crosses."""
     ids = frozenset(p.node.id for p in chain)
     geometry = _geometry(_dedupe(s for p in chain for s in p.sources))
     if isinstance(geometry, str):
         return None
     rows, columns = geometry
     walks = [walk(p) for p in chain]
-    if rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES:
+    projected = projection or []
+    if not projected and (rows <= 0 or columns % rows or columns // rows not in _CELL_BY_GATES):
         return _joint_chain(graph, scope, chain, walks, all_ids)  # [I+H, g·H], or no cell
     step_nodes = frozenset().union(*(w.nodes for w in walks))
     first = chain[0].node.id
+    not_input = ids | siblings | {p.node.id for p in projected}
     # the input products: the other products a step reads, and every product of their weights
-    kernel_keys = {s.key for p in products if p.node.id in step_nodes - ids - siblings
+    kernel_keys = {s.key for p in products if p.node.id in step_nodes - not_input
                    for s in p.sources}
-    kernel_products = _without_probe([p for p in products if p.node.id not in ids | siblings
+    kernel_products = _without_probe([p for p in products if p.node.id not in not_input
                                       and {s.key for s in p.sources} & kernel_keys],
                                      step_nodes, graph)
     read = [p for p in kernel_products if p.node.id in step_nodes]
@@ -351,7 +413,8 @@ def _match_chain(
         return _joint_chain(graph, scope, chain, walks, all_ids) or NoMatch(
             first, "the chain has no MatMul of a per-step input with a stored weight")
     core = _match_core(first, (s for p in kernel_products for s in p.sources),
-                       (s for p in chain for s in p.sources))
+                       (s for p in chain for s in p.sources),
+                       (s for p in projected for s in p.sources))
     if isinstance(core, NoMatch):
         return core
     failure = _check_activations(first, core.cell, _op_types(graph, step_nodes - all_ids)
@@ -381,18 +444,18 @@ def _match_chain(
     kernel_ids = {p.node.id for p in kernel_products}
     peephole = _gate_peepholes(graph, scope, step_nodes - all_ids, core.hidden_size) \
         if core.cell == "LSTM" else ()
-    used = {s.key for s in (*core.kernel, *core.recurrent, *peephole)}
+    used = {s.key for s in (*core.kernel, *core.recurrent, *core.projection, *peephole)}
     hoisted = _downstream_adds(graph, kernel_products) if len(kernel_products) == 1 \
         else frozenset()
     own, copies = _own_biases((*chain, *kernel_products), graph)
-    weight_copies = _dedupe(c for p in (*chain, *kernel_products) for c in p.copies)
+    weight_copies = _dedupe(c for p in (*chain, *kernel_products, *projected) for c in p.copies)
     # where the weights are stored once per step, every product of them (a probe step's
     # too) may add its own copy of the bias
     added, folded = _chain_bias(graph, walks, hoisted, used, [
         p for p in products if weight_copies and {s.key for s in p.sources} & used],
         tail=chain)
     bias = _dedupe((*added, *own))
-    nodes = frozenset({*ids, *kernel_ids})
+    nodes = frozenset({*ids, *kernel_ids, *(p.node.id for p in projected)})
     sequence, sequence_axis = _sliced_sequence(graph, ordered)
     if sequence is not None and sequence_axis is not None:
         stepped = (sequence, sequence_axis) if _from_the_start(graph, ordered) else None
@@ -407,6 +470,7 @@ def _match_chain(
         sequence=sequence, steps=steps, nodes=nodes, bias_copies=_dedupe((*copies, *folded)),
         weight_copies=weight_copies,
         sequence_axis=sequence_axis, stepped=stepped, fed_back=fed_back, peephole=peephole,
+        projection=core.projection, projection_size=core.projection_size,
     )
 
 

@@ -246,6 +246,8 @@ def _layer_details(graph: ModelGraph, layer: RecurrentLayer) -> tuple[str, ...]:
     lines = [f"{direction}, H={'?' if hidden is None else hidden}"]
     if layer.input_size is not None:
         lines[0] += f", I={layer.input_size}"
+    if layer.cell is not None and layer.cell.projection_size is not None:
+        lines[0] += f", P={layer.cell.projection_size}"
     if layer.layout == 1:
         lines.append("layout=1 (batch first)")
     if layer.recognised_as.value != "native":

@@ -338,7 +338,8 @@ def render_markdown(report: ParamsReport, summary: bool = False) -> str:
 
 CSV_LAYER_FIELDS = (
     "model", "graph", "node", "node_index", "op_type", "kind", "recognised_as", "direction",
-    "num_directions", "input_size", "hidden_size", "implied_hidden_size", "W", "R", "B", "P",
+    "num_directions", "input_size", "hidden_size", "implied_hidden_size", "projection_size",
+    "W", "R", "B", "P",
     "S", "stats", "onnx", "pytorch", "keras", "basis", "shared", "notes",
     "module", "output_shape", "param_dtype", "param_bytes", "macs_per_step", "macs",
 )
@@ -388,7 +389,7 @@ def render_csv(report: ParamsReport, summary: bool = False) -> str:
                 _csv_value(row.recognised_as), _csv_value(row.direction),
                 _csv_value(row.num_directions),
                 _csv_value(row.input_size), _csv_value(row.hidden_size),
-                _csv_value(row.implied_hidden_size),
+                _csv_value(row.implied_hidden_size), _csv_value(row.projection_size),
                 *(_csv_slot(row, names) for _, names in _COLUMNS),
                 *(_csv_value(row.total(c)) for c in CONVENTIONS),
                 ";".join(f"{s.slot}={s.basis.value}" for s in row.slots),
@@ -418,6 +419,7 @@ def _layer_dict(layer: LayerParams) -> dict[str, Any]:
         "input_size": layer.input_size,
         "hidden_size": layer.hidden_size,
         "implied_hidden_size": layer.implied_hidden_size,
+        "projection_size": layer.projection_size,
         "linear_before_reset": layer.linear_before_reset,
         "slots": [
             {"slot": s.slot, "tensor": s.tensor, "elements": s.elements,

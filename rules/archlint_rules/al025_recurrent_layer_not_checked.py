@@ -70,6 +70,10 @@ class RecurrentLayerNotChecked(Rule):
             what = _KERAS.get(cell.cell, _TWO_GATE)
             if cell.cell == "GRU" and cell.reset_after is not None:
                 what += f" (reset_after={cell.reset_after})"
+            sizes = f"I={cell.input_size}, H={cell.hidden_size}"
+            if cell.projection_size is not None:
+                what += " with projection"
+                sizes += f", P={cell.projection_size}"
             direction = cell.direction
             if layer.recognised_as is Recognition.LOOP_CELL:
                 found, where = _loop_cell(layer)
@@ -91,16 +95,19 @@ class RecurrentLayerNotChecked(Rule):
                 where = f"unrolled chain from {layer.node.op_type} {layer.label!r}"
             yield ctx.finding(
                 self, layer,
-                f"{where} computes {_article(what)} {what} layer (I={cell.input_size}, "
-                f"H={cell.hidden_size}, {direction}): recognised from its pattern and "
+                f"{where} computes {_article(what)} {what} layer ({sizes}, "
+                f"{direction}): recognised from its pattern and "
                 f"counted by params; {_rules_for(cell.cell)} (slot shapes, "
                 "attributes, state layout, targets) do not apply to it",
-                expected=(f"an ONNX {cell.cell} node, which every rule checks"
+                expected=("a layer of an ONNX op, which every rule checks: ONNX's LSTM has "
+                          "no projection" if cell.projection_size is not None
+                          else f"an ONNX {cell.cell} node, which every rule checks"
                           if cell.cell in _KERAS else
                           "a layer of an ONNX op, which every rule checks: ONNX has LSTM, GRU "
                           "and RNN, no two-gate op"),
                 actual=found,
                 help=(_two_gate_help() if cell.cell not in _KERAS
+                      else _projection_help() if cell.projection_size is not None
                       else _step_help(cell.cell) if layer.recognised_as is Recognition.STEP
                       else _decoder_help(cell.cell) if cell.fed_back
                       else _tf1_help(cell.cell, cell.peephole != ())
@@ -114,6 +121,16 @@ class RecurrentLayerNotChecked(Rule):
 def _rules_for(cell: str) -> str:
     return (f"the rules for ONNX {cell} nodes" if cell in _KERAS
             else "the rules for ONNX's recurrent nodes")
+
+
+def _projection_help() -> str:
+    return ("Nothing to fix if the layer is intended: ONNX's LSTM op has no projection, so no "
+            "exporter can make an LSTM with projection (nn.LSTM(proj_size=P), TF1's "
+            "LSTMCell(num_proj=P)) a node the rules check: torch refuses it (icefall writes it "
+            "out step by step as its LSTMP) and tf2onnx keeps its loop. It is counted, and "
+            "unrolled steps are checked against the sequence they cut (AL317). Without the "
+            "projection, nn.LSTM and a Keras LSTM export as an ONNX LSTM node that every rule "
+            "checks.")
 
 
 def _two_gate_help() -> str:

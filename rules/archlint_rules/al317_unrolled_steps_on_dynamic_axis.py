@@ -168,7 +168,8 @@ class UnrolledStepsOnDynamicAxis(Rule):
                 tensor=tensor,
                 help=(f"The exporter traced a loop over the time steps at the example's length "
                       f"({steps}). If only that length is used, declare {dim!r} as {steps}; "
-                      f"else export a layer that loops: {_native(cell.cell)}a scripted loop "
+                      "else export a layer that loops: "
+                      f"{_native(cell.cell, cell.projection_size is not None)}a scripted loop "
                       "(torch.jit.script: a Loop), or Keras with the TensorFlow backend "
                       "(tf2onnx keeps a while loop)."),
             )
@@ -198,8 +199,9 @@ def _traced_help(dim: str, steps: int) -> str:
 _MIN_STEPS = 3
 
 
-def _native(cell: str) -> str:
-    """The framework layer that exports as an ONNX node; ONNX has no two-gate (MGU) op."""
-    if cell not in RECURRENT_OPS:
+def _native(cell: str, projected: bool = False) -> str:
+    """The framework layer that exports as an ONNX node; ONNX has no two-gate (MGU) op and
+    no LSTM with projection."""
+    if cell not in RECURRENT_OPS or projected:
         return ""
     return f"nn.{cell} (an ONNX {cell} node) rather than a cell in a Python loop, "
