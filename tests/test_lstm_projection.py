@@ -14,8 +14,10 @@ from .conftest import FIXTURES, invoke
 
 HERE = FIXTURES / "lstm_projection"
 MANIFEST = json.loads((HERE / "manifest.json").read_text())
+# int8: onnxruntime's quantize_dynamic, 1.32 on the dynamo export, 1.15 (icefall's 2023
+# int8 models) on the classic one's per-step Constant copies
 SINGLE = ["lstmp_ts.onnx", "lstmp_ts_dynT.onnx", "lstmp_dynamo.onnx", "lstmp_parameters.onnx",
-          "lstmp_dynamo.int8.onnx"]
+          "lstmp_dynamo.int8.onnx", "lstmp_ts.int8.onnx"]
 INPUT, H, P = 6, 8, 4
 
 
@@ -94,6 +96,20 @@ def test_two_stacked_layers_with_a_linear_between() -> None:
     assert rows == [("/first/Gemm", "LSTM", INPUT, P), ("/between/MatMul", "MatMul", None, None),
                     ("/second/Gemm", "LSTM", P, P)]
     assert model["totals"]["pytorch"] == MANIFEST["lstmp_encoder"]["stored_after_bias_fold"]
+
+
+def test_two_stacked_layers_quantized_as_icefall_did() -> None:
+    """onnxruntime 1.15's quantize_dynamic makes every MatMul (each step's copies of W_hh and
+    W_hr included) a MatMulInteger: both layers are still found, with their sizes. The
+    quantized file names no PyTorch producer, so the PyTorch column is nn.LSTM(proj_size)'s
+    (b_ih and b_hh: torch's parameters(), 788) where the float export's is the module's one
+    folded bias (724)."""
+    model = _params("lstmp_encoder.int8.onnx")
+    rows = sorted((row["op_type"], row["recognised_as"], row["input_size"],
+                   row["implied_hidden_size"], row["projection_size"]) for row in model["layers"])
+    assert rows == [("LSTM", "unrolled", P, H, P), ("LSTM", "unrolled", INPUT, H, P),
+                    ("MatMulInteger", None, None, None, None)]
+    assert model["totals"]["pytorch"] == MANIFEST["lstmp_encoder.int8"]["torch_params"] == 788
 
 
 def test_lint_names_the_projection_and_advises_no_native_layer() -> None:
