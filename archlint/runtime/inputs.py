@@ -127,7 +127,16 @@ def _roles(layers: tuple[RecurrentLayer, ...]) -> dict[str, str]:
     return roles
 
 
+# torch's name for an axis given by position alone (dynamic_axes={"length": [0]}): the
+# input's name, which says what the tensor holds, not what the axis is
+_TORCH_AXIS_NAME = re.compile(r".+_dynamic_axes_\d+")
+
+
 def _role_by_name(symbol: str) -> str | None:
+    """The role a dim's own name gives it; none for torch's ``<input>_dynamic_axes_<n>``:
+    NeMo's ``length_dynamic_axes_1`` is the batch of a lengths vector, not a length."""
+    if _TORCH_AXIS_NAME.fullmatch(symbol):
+        return None
     lowered = symbol.lower()
     if "batch" in lowered:
         return "batch"
