@@ -104,3 +104,24 @@ def test_al322_on_a_real_keras2onnx_export() -> None:
     assert [(f.code, f.location.node, f.location.output) for f in back.findings] == [
         ("AL322", "gru", "Y")]
     assert not linter.lint_file(here / "lstm_seq_opset7.onnx").findings
+
+
+def test_al323_on_a_real_keras2onnx_masking_export() -> None:
+    """fixtures/keras2onnx/masking_lstm.onnx: keras2onnx 1.7.0's Masking(0.0) before an LSTM,
+    the mask counted into sequence_lens: Keras's output post-padded, 0.15 off pre-padded
+    (manifest). The export without a mask gets nothing."""
+    import json
+
+    from archlint.engine import Linter
+    from archlint.registry import load_rules
+
+    here = FIXTURES / "keras2onnx"
+    measured = json.loads((here / "manifest.json").read_text())["masking_lstm"]
+    assert measured["max_abs_diff_vs_keras_post_padded"] < 1e-5
+    assert measured["max_abs_diff_vs_keras_pre_padded"] > 0.1
+    linter = Linter(load_rules().rules)
+    masked = linter.lint_file(here / "masking_lstm.onnx")
+    assert [(f.code, f.location.node, f.location.input, f.actual) for f in masked.findings] == [
+        ("AL323", "lstm_2", "sequence_lens", "sequence_lens counted from a mask of 'input_3'")]
+    assert not [f for f in linter.lint_file(here / "lstm_states_opset8.onnx").findings
+                if f.code == "AL323"]
