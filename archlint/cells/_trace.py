@@ -695,15 +695,25 @@ def _match_core(
     if hidden <= 0 or columns % hidden or columns // hidden not in _CELL_BY_GATES:
         return NoMatch(node_id, f"the state product is [{hidden}, {columns}]: {columns} "
                        f"columns is not 1, 2, 3 or 4 gates × H={hidden} (no square recurrence)")
-    gates = columns // hidden
-    geometry = _geometry(kernel_sources)
+    inputs = _kernel_inputs(node_id, kernel_sources, columns)
+    if isinstance(inputs, NoMatch):
+        return inputs
+    return _Core(_CELL_BY_GATES[columns // hidden], inputs, hidden, kernel_sources,
+                 recurrent_sources)
+
+
+def _kernel_inputs(
+    node_id: str, kernel: tuple[WeightSource, ...], columns: int
+) -> int | NoMatch:
+    """I, the input kernel's rows, where its columns are the recurrent kernel's (gates × H)."""
+    geometry = _geometry(kernel)
     if isinstance(geometry, str):
         return NoMatch(node_id, f"input kernel: {geometry}")
     inputs, kernel_columns = geometry
     if kernel_columns != columns:
         return NoMatch(node_id, f"the input kernel has {kernel_columns} columns and the "
                        f"recurrent kernel {columns}: they must both be gates × H")
-    return _Core(_CELL_BY_GATES[gates], inputs, hidden, kernel_sources, recurrent_sources)
+    return inputs
 
 
 def _match_projected(
@@ -713,7 +723,9 @@ def _match_projected(
     """An LSTM with projection: the recurrent kernel ``[P, 4·H]``, the projection ``[H, P]``
     and the input kernel ``[I, 4·H]`` (either orientation each)."""
     recurrent_shape, projection_shape = _geometry(recurrent), _geometry(projection)
-    if isinstance(recurrent_shape, str) or isinstance(projection_shape, str):
+    if isinstance(recurrent_shape, str):
+        return NoMatch(node_id, f"recurrent weight: {recurrent_shape}")
+    if isinstance(projection_shape, str):
         return NoMatch(node_id, f"projection weight: {projection_shape}")
     width, columns = recurrent_shape
     hidden, projected = projection_shape
@@ -721,13 +733,9 @@ def _match_projected(
         return NoMatch(node_id, f"the state product is [{width}, {columns}] and the product "
                        f"before it [{hidden}, {projected}]: an LSTM with projection multiplies "
                        "h [P] by [P, 4·H] and o ⊙ tanh(c) [H] by [H, P]")
-    geometry = _geometry(kernel)
-    if isinstance(geometry, str):
-        return NoMatch(node_id, f"input kernel: {geometry}")
-    inputs, kernel_columns = geometry
-    if kernel_columns != columns:
-        return NoMatch(node_id, f"the input kernel has {kernel_columns} columns and the "
-                       f"recurrent kernel {columns}: they must both be 4 gates × H")
+    inputs = _kernel_inputs(node_id, kernel, columns)
+    if isinstance(inputs, NoMatch):
+        return inputs
     return _Core("LSTM", inputs, hidden, kernel, recurrent, projection, projected)
 
 
