@@ -114,9 +114,12 @@ def _recurrent_slice(cell: CellFacts, source: WeightSource) -> bool:
 def _module_bias(layer: RecurrentLayer) -> bool:
     """Whether the PyTorch column counts the one stored bias as stored: a PyTorch export's
     cell holds one where its module has one (sum(p.numel()) counts what the module has); for
-    any other exporter the column is the nn.RNN / nn.LSTM / nn.GRU the layer stands for."""
+    any other exporter the column is the nn.RNN / nn.LSTM / nn.GRU the layer stands for. An
+    LSTM with projection is always nn.LSTM(proj_size=P): torch exports it only converted
+    (icefall's LSTMP sums b_ih + b_hh into one tensor for the export), and what was trained,
+    and what torch counts, is the nn.LSTM with both biases."""
     cell = layer.cell
-    return cell is not None and cell.bias_layout == "one" \
+    return cell is not None and cell.bias_layout == "one" and not cell.projection \
         and layer.producer_name.lower() == "pytorch"
 
 
@@ -186,6 +189,12 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
                      "or one Linear over torch.cat([x, h])): "
                      f"{cell.input_size * cell.gates * cell.hidden_size} input and "
                      f"{cell.output_size * cell.gates * cell.hidden_size} recurrent weights")
+    if cell.projection_size is not None and cell.bias_layout == "one" \
+            and layer.producer_name.lower() == "pytorch":
+        notes.append(f"B: one bias of 4·H={cell.bias_elements}, b_ih + b_hh summed (icefall's "
+                     "LSTMP stores them so for the export): PyTorch counts the two of the "
+                     f"nn.LSTM(proj_size=P) it was converted from ({2 * (cell.bias_elements or 0)}"
+                     "), as torch's sum(p.numel()) does")
     if cell.projection_size is not None:
         kernel = "" if cell.joint_kernel else "the recurrent kernel [P, 4·H] and "
         notes.append(f"R: {kernel}the projection [H, P] "

@@ -52,11 +52,12 @@ def test_one_lstm_with_projection_is_recognised_with_its_sizes(name: str) -> Non
 
 
 @pytest.mark.parametrize(("name", "stored", "recurrent", "pytorch"), [
-    # icefall's LSTMP sums b_ih + b_hh into one stored bias, which its module holds
-    # (the classic exporter's 4 more copies of each: counted in ONNX only)
-    ("lstmp_ts.onnx", 1152, [128, 32, *[128] * 4, *[32] * 4], 384),
-    ("lstmp_dynamo.onnx", 384, [128, 32], 384),
-    # b_ih and b_hh apart, as nn.LSTM(proj_size) holds them: torch's parameters()
+    # icefall's LSTMP sums b_ih + b_hh into one stored bias; the nn.LSTM(proj_size) it was
+    # converted from holds both, and torch counts them (the classic exporter's 4 more
+    # copies of each weight: counted in ONNX only)
+    ("lstmp_ts.onnx", 1152, [128, 32, *[128] * 4, *[32] * 4], 416),
+    ("lstmp_dynamo.onnx", 384, [128, 32], 416),
+    # b_ih and b_hh apart, as nn.LSTM(proj_size) holds them
     ("lstmp_parameters.onnx", 416, [128, 32], 416),
 ])
 def test_the_projection_counts_as_a_recurrent_weight(
@@ -70,7 +71,12 @@ def test_the_projection_counts_as_a_recurrent_weight(
     assert [s["pytorch"] for s in layer["slots"] if s["slot"] == "R"] \
         == [128, 32] + [0] * (len(recurrent) - 2)
     assert layer["params"] == {"onnx": stored, "pytorch": pytorch, "keras": None}
-    assert pytorch == entry["stored_after_bias_fold"]
+    assert pytorch == entry["torch_params"]
+    folded = [note for note in layer["notes"] if note.startswith("B: one bias")]
+    assert folded == ([] if "parameters" in name else [
+        "B: one bias of 4·H=32, b_ih + b_hh summed (icefall's LSTMP stores them so for the "
+        "export): PyTorch counts the two of the nn.LSTM(proj_size=P) it was converted from "
+        "(64), as torch's sum(p.numel()) does"])
 
 
 def test_a_scripted_lstm_with_projection_is_a_loop_cell() -> None:
@@ -95,15 +101,14 @@ def test_two_stacked_layers_with_a_linear_between() -> None:
             for row in model["layers"]]
     assert rows == [("/first/Gemm", "LSTM", INPUT, P), ("/between/MatMul", "MatMul", None, None),
                     ("/second/Gemm", "LSTM", P, P)]
-    assert model["totals"]["pytorch"] == MANIFEST["lstmp_encoder"]["stored_after_bias_fold"]
+    assert model["totals"]["pytorch"] == MANIFEST["lstmp_encoder"]["torch_params"] == 788
 
 
 def test_two_stacked_layers_quantized_as_icefall_did() -> None:
     """onnxruntime 1.15's quantize_dynamic makes every MatMul (each step's copies of W_hh and
-    W_hr included) a MatMulInteger: both layers are still found, with their sizes. The
-    quantized file names no PyTorch producer, so the PyTorch column is nn.LSTM(proj_size)'s
-    (b_ih and b_hh: torch's parameters(), 788) where the float export's is the module's one
-    folded bias (724)."""
+    W_hr included) a MatMulInteger: both layers are still found, with their sizes, and
+    counted as the float export is (torch's parameters() of the two nn.LSTMs and the
+    Linear)."""
     model = _params("lstmp_encoder.int8.onnx")
     rows = sorted((row["op_type"], row["recognised_as"], row["input_size"],
                    row["implied_hidden_size"], row["projection_size"]) for row in model["layers"])
