@@ -95,6 +95,17 @@ def test_a_scripted_lstm_with_projection_is_a_loop_cell() -> None:
                                "keras": None}
 
 
+def test_one_step_per_call_is_a_step_with_projection() -> None:
+    """x, h [N, P] and c [N, H] in, the new h and c out (a streaming encoder's or a
+    decoder's step): the state product h @ W_hh is [P, 4·H], no square recurrence, so no
+    step was found and the three products were Linear rows."""
+    (layer,) = _params("lstmp_step.onnx")["layers"]
+    assert (layer["op_type"], layer["recognised_as"], layer["input_size"],
+            layer["implied_hidden_size"], layer["projection_size"], layer["output_shape"]) \
+        == ("LSTM", "step", INPUT, H, P, ["N", P])
+    assert layer["params"]["pytorch"] == MANIFEST["lstmp_step"]["torch_params"] == 416
+
+
 def test_two_stacked_layers_with_a_linear_between() -> None:
     model = _params("lstmp_encoder.onnx")
     rows = [(row["label"], row["op_type"], row["input_size"], row["projection_size"])

@@ -73,6 +73,7 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
     MLP's first layer reads a graph input too."""
     found: list[CellFacts] = []
     used = set(taken)
+    deferred: list[_WeightProduct] = []
     for node_id in graph.reading_inputs(_PRODUCTS, scope, _STATE_READS):
         if node_id in used:
             continue
@@ -90,15 +91,22 @@ def match_steps(graph: ModelGraph, scope: str, taken: set[str]) -> list[CellFact
             reset = _reset_product(graph, state, sliced=True)
             width = 3 * gates[0] if reset is not None else width
         if gates is None and reset is None:
+            deferred.append(state)
             continue
-        for partner in _summed_with(graph, state, width):
-            if partner.node.id in used or _shared(graph, partner):
-                continue
-            cell = _match_step(graph, state, partner, reset)
-            if cell is not None:
-                found.append(cell)
-                used |= cell.nodes
-                break
+        cell = _step_of(graph, state, width, used, reset)
+        if cell is not None:
+            found.append(cell)
+            used |= cell.nodes
+    # an LSTM with projection's state product [P, 4·H] is no square recurrence: looked at
+    # once every plain step is taken (a decoder's x_t @ W_ih [E, 4·H] reading its carried
+    # embedding, and its output Linear after h, would read as one otherwise)
+    for state in deferred:
+        projection = None if state.node.id in used else _step_projection(graph, state, used)
+        cell = None if projection is None else _step_of(
+            graph, state, _columns(state) or 0, used, projection=projection)
+        if cell is not None:
+            found.append(cell)
+            used |= cell.nodes
     for concat in graph.iter_nodes(_CONCATS):
         if concat.graph == scope and concat.outputs and concat.outputs[0]:
             cell = _joint_step(graph, concat, used)
@@ -385,20 +393,41 @@ def _state_views(graph: ModelGraph, data: str, scope: str) -> list[str]:
     return views
 
 
+def _step_of(
+    graph: ModelGraph, state: _WeightProduct, width: int, used: set[str],
+    reset: _WeightProduct | None = None, projection: _WeightProduct | None = None,
+) -> CellFacts | None:
+    """The step of state product ``state`` with the first product summed with it that makes
+    one."""
+    for partner in _summed_with(graph, state, width):
+        if partner.node.id in used or _shared(graph, partner) or partner is projection:
+            continue
+        cell = _match_step(graph, state, partner, reset, projection)
+        if cell is not None:
+            return cell
+    return None
+
+
 def _match_step(
     graph: ModelGraph, state: _WeightProduct, partner: _WeightProduct,
-    reset: _WeightProduct | None = None,
+    reset: _WeightProduct | None = None, projection: _WeightProduct | None = None,
 ) -> CellFacts | None:
     """The step of ``state`` (h @ R) and ``partner`` (x @ W); ``reset``: the second piece of a
-    reset_after=False GRU's recurrent product ((r ⊙ h) @ R[:, 2H:])."""
+    reset_after=False GRU's recurrent product ((r ⊙ h) @ R[:, 2H:]); ``projection``: an LSTM
+    with projection's ``(o ⊙ tanh c) @ W_hr``, h then P wide and c H wide."""
     scope = state.node.graph
     ids = frozenset({state.node.id, partner.node.id, *([reset.node.id] if reset else [])})
     first = min(ids, key=_model_position)
     gates = _gates_of(state)
     geometry = _geometry(_dedupe(state.sources))
-    if isinstance(geometry, str) or (gates is None and reset is None):
+    if isinstance(geometry, str) or (gates is None and reset is None and projection is None):
         return None
     hidden = geometry[0]
+    if projection is not None:
+        projected = _geometry(_dedupe(projection.sources))
+        if isinstance(projected, str):
+            return None
+        hidden = projected[0]  # the new c is H wide; the new h, the projection's, P wide
     closing = _new_states(graph, ids, scope, hidden)
     if not closing:
         return None
@@ -412,7 +441,8 @@ def _match_step(
         state, partner = partner, state  # I = H: the state is the one the update reads too
     # deduplicated: the two pieces of a reset_after=False R sliced from one stored tensor
     recurrent = _dedupe((*state.sources, *(reset.sources if reset is not None else ())))
-    core = _match_core(first, partner.sources, recurrent)
+    core = _match_core(first, partner.sources, recurrent,
+                       projection.sources if projection is not None else ())
     if isinstance(core, NoMatch) or core.hidden_size != hidden \
             or (reset is not None and core.cell != "GRU"):
         return None
@@ -422,7 +452,9 @@ def _match_step(
         return None  # a gate that blends the old state: a gated cell archlint does not know
     if core.cell == "LSTM" and not _reads_cell_state(graph, inner, state.data, scope):
         return None  # an LSTM step reads c as well as h
-    used = {s.key for s in (*core.kernel, *core.recurrent)}
+    if projection is not None and not _returned(graph, projection.node.outputs[0], scope):
+        return None  # the projected h is the state the next call reads
+    used = {s.key for s in (*core.kernel, *core.recurrent, *core.projection)}
     # the bias joins the products' sum before the gates: the step's other Adds (a layer
     # above that reads this h, a packed state of several layers) are not this cell's
     summed = step_nodes & _sum_region(graph, (state, partner, *([reset] if reset else [])))
@@ -434,8 +466,42 @@ def _match_step(
         kernel=core.kernel, recurrent_kernel=core.recurrent, bias=bias,
         # a GRU's R reads h itself (reset_after=True), or r ⊙ h in its second piece
         reset_after=(reset is None) if core.cell == "GRU" else None,
-        direction="forward", returns_sequence=False, sequence=None, steps=1, nodes=ids,
+        direction="forward", returns_sequence=False, sequence=None, steps=1,
+        nodes=ids | ({projection.node.id} if projection is not None else set()),
+        projection=core.projection, projection_size=core.projection_size,
     )
+
+
+def _step_projection(
+    graph: ModelGraph, state: _WeightProduct, used: set[str]
+) -> _WeightProduct | None:
+    """The projection of an LSTM with projection's step, for a state product ``h @ W_hh``
+    ``[P, 4·H]``: the first product downstream of it (within a step's region) whose weight is
+    ``[H, P]`` and which reads the gates' result, not a graph input."""
+    geometry = _geometry(_dedupe(state.sources))
+    if isinstance(geometry, str):
+        return None
+    width, columns = geometry
+    if width <= 0 or columns % 4:
+        return None
+    scope, seen = state.node.graph, {state.node.id}
+    frontier = [state.node]
+    while frontier and len(seen) < _STEP_REGION:
+        node = frontier.pop(0)
+        for name in node.outputs:
+            for consumer in graph.consumers_of(name, scope) if name else ():
+                if consumer.graph != scope or consumer.id in seen:
+                    continue
+                seen.add(consumer.id)
+                product = _weight_product(graph, consumer) \
+                    if consumer.op_type in _PRODUCT_NODES else None
+                if product is not None and product.node.id not in used:
+                    shape = _geometry(_dedupe(product.sources))
+                    if not isinstance(shape, str) and shape == (columns // 4, width):
+                        return product
+                    continue  # another product: the step ends there
+                frontier.append(consumer)
+    return None
 
 
 def _blended(graph: ModelGraph, name: str, scope: str) -> bool:
