@@ -67,6 +67,20 @@ def test_an_lstmcell_with_peepholes_and_a_projection_counts_as_tensorflow_does()
     assert finding["code"] == "AL025" and "(I=4, H=6, P=4, forward)" in finding["message"]
 
 
+def test_a_static_lstmcell_with_a_projection_is_an_unrolled_lstm_with_projection() -> None:
+    """static_rnn(LSTMCell(6, num_proj=3)) over 5 steps: the kernel [I+P, 4·H] over
+    Concat([x_t, h]), h the projection of the step before, so no product of the kernel reads
+    the one before: ten Linear rows, no layer. TensorFlow counts 210; PyTorch's
+    nn.LSTM(4, 6, proj_size=3) holds two biases (234)."""
+    assert MANIFEST["static_lstm_proj"]["tf_params"] == 210
+    model = _json("params", str(HERE / "static_lstm_proj.onnx"))
+    [row] = model["layers"]
+    assert (row["op_type"], row["recognised_as"], row["input_size"], row["implied_hidden_size"],
+            row["projection_size"], row["direction"]) == ("LSTM", "unrolled", 4, 6, 3, "forward")
+    assert "5 steps" in row["notes"][0]
+    assert model["totals"] == {"onnx": 210, "pytorch": 234, "keras": None}
+
+
 def test_a_loop_no_layer_was_recognised_in_is_named_by_params() -> None:
     """A Keras ConvLSTM2D's while loop (fixtures/conv_lstm/): params names it, as lint
     does."""

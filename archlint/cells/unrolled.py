@@ -410,7 +410,7 @@ def _match_chain(
     if len(roots) == 1:
         kernel_products = [p for p in kernel_products if root_of[p.node.id] in (None, *roots)]
     if not kernel_products:
-        return _joint_chain(graph, scope, chain, walks, all_ids) or NoMatch(
+        return _joint_chain(graph, scope, chain, walks, all_ids, projected) or NoMatch(
             first, "the chain has no MatMul of a per-step input with a stored weight")
     core = _match_core(first, (s for p in kernel_products for s in p.sources),
                        (s for p in chain for s in p.sources),
@@ -476,26 +476,33 @@ def _match_chain(
 
 def _joint_chain(
     graph: ModelGraph, scope: str, chain: list[_WeightProduct], walks: list[_Upstream],
-    all_ids: frozenset[str],
+    all_ids: frozenset[str], projection: list[_WeightProduct] | None = None,
 ) -> CellFacts | NoMatch | None:
     """A chain whose one kernel ``[I+H, g·H]`` multiplies ``Concat([x_t, h])`` each step (a
     PyTorch cell made of one Linear over ``torch.cat([x, h], 1)``, TF1's rnn_cell layout
     unrolled): an LSTM or a SimpleRNN; or TF1's GRUCell, whose candidate kernel reads
-    ``Concat([x_t, r ⊙ h])`` beside the gates' (reset_after=False). None when the products do
-    not read such a Concat."""
+    ``Concat([x_t, r ⊙ h])`` beside the gates' (reset_after=False); or, with ``projection``,
+    TF1's ``LSTMCell(num_proj=P)`` unrolled (static_rnn): ``[I+P, 4·H]`` over ``Concat([x_t,
+    h])``, h the projection ``[H, P]`` of the step before. None when the products do not read
+    such a Concat."""
     first = chain[0].node.id
     sides = [_concat_sides(graph, product) for product in chain]
     if any(pair is None for pair in sides) or len(chain) < 2:
         return None
     pairs = [pair for pair in sides if pair is not None]
+    projected = projection or []
+    crossed = all_ids - {p.node.id for p in projected}  # the walks cross the projections
     # the state side of step k reads the product of step k - 1; the step side does not
     state_at = {k for k in range(2) for n in range(1, len(chain))
                 if chain[n - 1].node.id in _upstream(graph, [pairs[n][k]], scope,
-                                                     stop=all_ids).nodes}
+                                                     stop=crossed).nodes}
     if len(state_at) != 1:
         return None
     k = state_at.pop()
     sources = _dedupe(s for p in chain for s in p.sources)
+    if projected:
+        return _joint_projected_chain(graph, scope, chain, walks, all_ids, projected, sources,
+                                      pairs, k)
     shape = _joint_shape(graph, scope, first, sources, pairs, k)
     # a GRUCell's candidate products read r ⊙ h: each step is its gates' product
     gru = not isinstance(shape, NoMatch) and shape[3] == "GRU"
@@ -538,6 +545,55 @@ def _joint_chain(
         bias_copies=_dedupe((*copies, *folded)), weight_copies=weight_copies,
         stepped=_cut_from(*_sliced_sequence(graph, steps))
         if _from_the_start(graph, steps) else None,
+    )
+
+
+def _joint_projected_chain(
+    graph: ModelGraph, scope: str, chain: list[_WeightProduct], walks: list[_Upstream],
+    all_ids: frozenset[str], projection: list[_WeightProduct],
+    sources: tuple[WeightSource, ...], pairs: list[tuple[str, str]], k: int,
+) -> CellFacts | NoMatch:
+    """TF1's ``LSTMCell(num_proj=P)`` unrolled: the kernel ``[I+P, 4·H]`` over ``Concat([x_t,
+    h])`` (state side ``k``), h the projection ``[H, P]`` of the step before."""
+    first = chain[0].node.id
+    geometry = _geometry(sources)
+    projected = _geometry(_dedupe(s for p in projection for s in p.sources))
+    if isinstance(geometry, str) or isinstance(projected, str):
+        return NoMatch(first, f"kernel or projection: {geometry}, {projected}")
+    (rows, columns), (hidden, width) = geometry, projected
+    if columns != 4 * hidden or rows - width <= 0:
+        return NoMatch(first, f"the kernel over Concat([x, h]) is [{rows}, {columns}] and the "
+                       f"projection of h [{hidden}, {width}]: an LSTM with projection has "
+                       "[I+P, 4·H] and [H, P]")
+    step_nodes = frozenset().union(*(w.nodes for w in walks))
+    failure = _check_activations(first, "LSTM", _op_types(graph, step_nodes - all_ids)
+                                 | _fused_activations(chain))
+    if failure is not None:
+        return failure
+    steps = [dataclasses.replace(p, data=pair[1 - k]) for p, pair in zip(chain, pairs,
+                                                                          strict=True)]
+    direction = _unrolled_direction(graph, steps)
+    if direction == "unknown":
+        return NoMatch(first, "the step side of Concat([x, h]) does not read x_0, x_1, ... as "
+                       "slices (Split, Gather or Slice) of one sequence, in order or in reverse")
+    projection_sources = _dedupe(s for p in projection for s in p.sources)
+    used = {s.key for s in (*sources, *projection_sources)}
+    own, copies = _own_biases(chain, graph)
+    weight_copies = _dedupe(c for p in (*chain, *projection) for c in p.copies)
+    added, folded = _chain_bias(graph, walks, frozenset(), used,
+                                chain if weight_copies else (), tail=chain)
+    states = [dataclasses.replace(p, data=pair[k]) for p, pair in zip(chain, pairs, strict=True)]
+    ids = frozenset(p.node.id for p in (*chain, *projection))
+    return CellFacts(
+        how="unrolled", cell="LSTM", node=min(ids, key=lambda n: graph.node(n).index),
+        input_size=rows - width, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
+        bias=_dedupe((*added, *own)), reset_after=None, direction=direction,
+        returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
+        steps=_steps(graph, steps), nodes=ids, joint_kernel=True,
+        bias_copies=_dedupe((*copies, *folded)), weight_copies=weight_copies,
+        stepped=_cut_from(*_sliced_sequence(graph, steps))
+        if _from_the_start(graph, steps) else None,
+        projection=projection_sources, projection_size=width,
     )
 
 
