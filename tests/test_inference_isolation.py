@@ -12,7 +12,9 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -368,22 +370,25 @@ def _dims(info: onnx.ValueInfoProto) -> list[object]:
     return [d.dim_param or d.dim_value or None for d in info.type.tensor_type.shape.dim]
 
 
-def test_made_up_dims_in_value_info_are_forgotten_before_inference() -> None:
-    """A simplifier's unk__3 would pin a dim onnx can infer (tests/test_converted.py): the
-    worker makes such names unknown in value_info, in every graph; real names, graph inputs
-    and outputs stay; a model without any comes through as the same bytes."""
+def _workers_model_class() -> Callable[[], Any]:
+    """The ModelProto class the inference worker builds from the flags its parent gives it
+    (protobuf's site folder and onnx's schema)."""
     from archlint.inference import _package_folders, _schema_flags
-    from archlint.inference_child import (
-        PROTOBUF_FLAG,
-        SCHEMA_FLAG,
-        _invented_dims_forgotten,
-        _model_class,
-    )
+    from archlint.inference_child import PROTOBUF_FLAG, SCHEMA_FLAG, _model_class
 
     flags = _schema_flags(_package_folders("onnx"))
     site = next(f[len(PROTOBUF_FLAG):] for f in flags if f.startswith(PROTOBUF_FLAG))
     schema = next(f[len(SCHEMA_FLAG):] for f in flags if f.startswith(SCHEMA_FLAG))
-    forget = _invented_dims_forgotten(_model_class(site, schema))
+    return _model_class(site, schema)
+
+
+def test_made_up_dims_in_value_info_are_forgotten_before_inference() -> None:
+    """A simplifier's unk__3 would pin a dim onnx can infer (tests/test_converted.py): the
+    worker makes such names unknown in value_info, in every graph; real names, graph inputs
+    and outputs stay; a model without any comes through as the same bytes."""
+    from archlint.inference_child import _invented_dims_forgotten, _model_class
+
+    forget = _invented_dims_forgotten(_workers_model_class())
     model = _with_invented_dims()
     forgotten = onnx.ModelProto.FromString(forget(model.SerializeToString()))
     assert _dims(forgotten.graph.value_info[0]) == [None, None]
@@ -399,18 +404,9 @@ def test_made_up_dims_in_value_info_are_forgotten_before_inference() -> None:
 def test_none_in_a_doc_string_sends_the_model_as_it_is() -> None:
     """Only a dim_param "None" is renamed: a model whose text holds "None" elsewhere (torch's
     doc strings: 4 exports in 10) goes through as the same bytes, unparsed."""
-    from archlint.inference import _package_folders, _schema_flags
-    from archlint.inference_child import (
-        PROTOBUF_FLAG,
-        SCHEMA_FLAG,
-        _invented_dims_forgotten,
-        _model_class,
-    )
+    from archlint.inference_child import _invented_dims_forgotten
 
-    flags = _schema_flags(_package_folders("onnx"))
-    site = next(f[len(PROTOBUF_FLAG):] for f in flags if f.startswith(PROTOBUF_FLAG))
-    schema = next(f[len(SCHEMA_FLAG):] for f in flags if f.startswith(SCHEMA_FLAG))
-    model_class = _model_class(site, schema)
+    model_class = _workers_model_class()
     asked: list[int] = []  # how often the worker reached for protobuf: a parse each time
 
     def counted() -> object:
