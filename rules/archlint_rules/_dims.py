@@ -1,4 +1,5 @@
-"""Helpers shared by the built-in rules: compare selected axes of a slot's shape."""
+"""Helpers shared by the built-in rules: compare selected axes of a slot's shape; tell a
+floating-point sequence from a shape or a count."""
 
 from __future__ import annotations
 
@@ -6,8 +7,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from archlint.contrib_ops import stored_layout
+from archlint.graph import ModelGraph
+from archlint.onnx_protos import TensorProto
 from archlint.recurrent import RecurrentLayer
 from archlint.shapes import Shape, format_shape
+
+_FLOATS = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE,
+                     TensorProto.BFLOAT16})
+
+
+def float_sequence(graph: ModelGraph, name: str, scope: str) -> bool:
+    """Whether ``name`` is a floating-point tensor of rank 2 or more: data (a sequence of
+    features), not a shape, a count or a scalar."""
+    info = graph.tensor(name, scope) if name else None
+    return info is not None and info.dtype in _FLOATS and info.shape is not None \
+        and len(info.shape) >= 2
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,9 @@ from archlint.api import Finding, Rule, RuleContext, Severity
 from archlint.graph import NodeInfo
 from archlint.onnx_protos import TensorProto
 from archlint.patterns import attr_int, const_ints
+from archlint_rules._dims import float_sequence
 from archlint_rules._layout import node_text
 
-_FLOATS = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE,
-                     TensorProto.BFLOAT16})
 _INTEGERS = frozenset({TensorProto.INT8, TensorProto.INT16, TensorProto.INT32,
                        TensorProto.INT64, TensorProto.UINT8, TensorProto.UINT16,
                        TensorProto.UINT32, TensorProto.UINT64})
@@ -85,9 +84,7 @@ class TruncatedMaskComparison(Rule):
             if cast is None or cast.op_type != "Cast" or not cast.inputs or value is None \
                     or len(value) != 1 or attr_int(cast, "to") not in _INTEGERS:
                 continue
-            source = ctx.graph.tensor(cast.inputs[0], cast.graph)
-            if source is not None and source.dtype in _FLOATS and source.shape is not None \
-                    and len(source.shape) >= 2:
+            if float_sequence(ctx.graph, cast.inputs[0], cast.graph):
                 return cast, cast.inputs[0], value[0]
         return None
 

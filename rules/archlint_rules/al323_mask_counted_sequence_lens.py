@@ -4,12 +4,9 @@ from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
 from archlint.graph import ModelGraph, NodeInfo
-from archlint.onnx_protos import TensorProto
 from archlint.recurrent import RecurrentLayer
-from archlint_rules._dims import describe
+from archlint_rules._dims import describe, float_sequence
 
-_FLOATS = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE,
-                     TensorProto.BFLOAT16})
 _COMPARISONS = frozenset({"Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"})
 # the ops between a mask and the count keras2onnx makes of it (Equal, Not, Cast, ReduceSum,
 # Greater, Cast, ReduceSum) and views of the sequence on the way to the comparison
@@ -110,11 +107,7 @@ def _masked_sequence(graph: ModelGraph, name: str, scope: str) -> str | None:
 
 
 def _float_sequence(graph: ModelGraph, node: NodeInfo) -> str | None:
-    """The operand of a comparison that is a floating-point tensor of rank 2 or more (the
-    sequence, compared with the mask value)."""
-    for operand in node.inputs:
-        info = graph.tensor(operand, node.graph) if operand else None
-        if info is not None and info.dtype in _FLOATS and info.shape is not None \
-                and len(info.shape) >= 2:
-            return operand
-    return None
+    """The operand of a comparison that is a floating-point sequence (compared with the mask
+    value)."""
+    return next((operand for operand in node.inputs
+                 if float_sequence(graph, operand, node.graph)), None)
