@@ -258,6 +258,12 @@ def _match_split_cell(
     )
 
 
+def _next_values(graph: ModelGraph, body: _LoopBody) -> set[str]:
+    """The tensors the carried states' next values are views of: what a product that
+    computes a state (an LSTM's projection, h = m @ W_hr) outputs."""
+    return {graph.through(value, body.scope, _VIEWS) for value in body.states.values()}
+
+
 def _split_projection(
     graph: ModelGraph, body: _LoopBody, state_products: list[_WeightProduct]
 ) -> list[_WeightProduct]:
@@ -266,7 +272,7 @@ def _split_projection(
     @ W_hr), all of one weight; none otherwise. (A GRU's ``(r ⊙ h) @ R`` is computed from
     a state product too, but a tanh reads it, no state is it.)"""
     ids = frozenset(p.node.id for p in state_products)
-    new = {graph.through(value, body.scope, _VIEWS) for value in body.states.values()}
+    new = _next_values(graph, body)
     found = [p for p in state_products if p.node.outputs and p.node.outputs[0] in new
              and (_upstream(graph, [p.data], body.scope, stop=ids).nodes & ids) - {p.node.id}]
     if not found or len(found) == len(state_products) \
@@ -382,7 +388,7 @@ def _with_projections(
     the projection alone and the new c from the other products: two cells by their states.
     A stacked cell above another reads that cell's h through products of its own, whose
     outputs feed its gates, not a state."""
-    new = {graph.through(value, body.scope, _VIEWS) for value in body.states.values()}
+    new = _next_values(graph, body)
     merged = {id(cell): cell for cell in cells}
     for cell in cells:
         keys = {s.key for p in cell.products for s in p.sources}
