@@ -500,10 +500,9 @@ def _joint_chain(
         return None
     k = state_at.pop()
     sources = _dedupe(s for p in chain for s in p.sources)
-    if projected:
-        return _joint_projected_chain(graph, scope, chain, walks, all_ids, projected, sources,
-                                      pairs, k)
-    shape = _joint_shape(graph, scope, first, sources, pairs, k)
+    projection_sources = _dedupe(s for p in projected for s in p.sources)
+    shape = _joint_projected_shape(first, sources, projection_sources) if projected \
+        else _joint_shape(graph, scope, first, sources, pairs, k)
     # a GRUCell's candidate products read r ⊙ h: each step is its gates' product
     gru = not isinstance(shape, NoMatch) and shape[3] == "GRU"
     reset = [gru and _is_reset(graph, graph.through(pair[k], scope, _VIEWS), scope)
@@ -516,7 +515,7 @@ def _joint_chain(
                        "slices (Split, Gather or Slice) of one sequence, in order or in reverse")
     if isinstance(shape, NoMatch):
         return shape
-    rows, columns, hidden, cell = shape
+    rows, columns, hidden, cell, width = shape
     resets = any(reset)
     if cell not in ("LSTM", "RNN") and not resets:
         return NoMatch(first, f"the kernel over Concat([x, h]) is [{rows}, {columns}]: "
@@ -528,82 +527,34 @@ def _joint_chain(
                                  | _fused_activations(chain))
     if failure is not None:
         return failure
-    used = {s.key for s in sources}
+    used = {s.key for s in (*sources, *projection_sources)}
     own, copies = _own_biases(chain, graph)
-    weight_copies = _dedupe(c for p in chain for c in p.copies)
+    weight_copies = _dedupe(c for p in (*chain, *projected) for c in p.copies)
     added, folded = _chain_bias(graph, walks, frozenset(), used,
                                 chain if weight_copies else (), tail=chain)
     bias = _dedupe((*added, *own))
     states = [dataclasses.replace(p, data=pair[k]) for p, pair in stepping]
-    ids = frozenset(p.node.id for p in chain)
+    ids = frozenset(p.node.id for p in (*chain, *projected))
     return CellFacts(
         how="unrolled", cell=cell, node=min(ids, key=lambda n: graph.node(n).index),
-        input_size=rows - hidden, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
+        input_size=rows - width, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
         bias=bias, reset_after=False if resets else None, direction=direction,
         returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
         steps=_steps(graph, steps), nodes=ids, joint_kernel=True,
         bias_copies=_dedupe((*copies, *folded)), weight_copies=weight_copies,
         stepped=_cut_from(*_sliced_sequence(graph, steps))
         if _from_the_start(graph, steps) else None,
-    )
-
-
-def _joint_projected_chain(
-    graph: ModelGraph, scope: str, chain: list[_WeightProduct], walks: list[_Upstream],
-    all_ids: frozenset[str], projection: list[_WeightProduct],
-    sources: tuple[WeightSource, ...], pairs: list[tuple[str, str]], k: int,
-) -> CellFacts | NoMatch:
-    """TF1's ``LSTMCell(num_proj=P)`` unrolled: the kernel ``[I+P, 4·H]`` over ``Concat([x_t,
-    h])`` (state side ``k``), h the projection ``[H, P]`` of the step before."""
-    first = chain[0].node.id
-    geometry = _geometry(sources)
-    projected = _geometry(_dedupe(s for p in projection for s in p.sources))
-    if isinstance(geometry, str) or isinstance(projected, str):
-        return NoMatch(first, f"kernel or projection: {geometry}, {projected}")
-    (rows, columns), (hidden, width) = geometry, projected
-    if columns != 4 * hidden or rows - width <= 0:
-        return NoMatch(first, f"the kernel over Concat([x, h]) is [{rows}, {columns}] and the "
-                       f"projection of h [{hidden}, {width}]: an LSTM with projection has "
-                       "[I+P, 4·H] and [H, P]")
-    step_nodes = frozenset().union(*(w.nodes for w in walks))
-    failure = _check_activations(first, "LSTM", _op_types(graph, step_nodes - all_ids)
-                                 | _fused_activations(chain))
-    if failure is not None:
-        return failure
-    steps = [dataclasses.replace(p, data=pair[1 - k]) for p, pair in zip(chain, pairs,
-                                                                          strict=True)]
-    direction = _unrolled_direction(graph, steps)
-    if direction == "unknown":
-        return NoMatch(first, "the step side of Concat([x, h]) does not read x_0, x_1, ... as "
-                       "slices (Split, Gather or Slice) of one sequence, in order or in reverse")
-    projection_sources = _dedupe(s for p in projection for s in p.sources)
-    used = {s.key for s in (*sources, *projection_sources)}
-    own, copies = _own_biases(chain, graph)
-    weight_copies = _dedupe(c for p in (*chain, *projection) for c in p.copies)
-    added, folded = _chain_bias(graph, walks, frozenset(), used,
-                                chain if weight_copies else (), tail=chain)
-    states = [dataclasses.replace(p, data=pair[k]) for p, pair in zip(chain, pairs, strict=True)]
-    ids = frozenset(p.node.id for p in (*chain, *projection))
-    return CellFacts(
-        how="unrolled", cell="LSTM", node=min(ids, key=lambda n: graph.node(n).index),
-        input_size=rows - width, hidden_size=hidden, kernel=sources, recurrent_kernel=(),
-        bias=_dedupe((*added, *own)), reset_after=None, direction=direction,
-        returns_sequence=_chain_returns_sequence(graph, states), sequence=None,
-        steps=_steps(graph, steps), nodes=ids, joint_kernel=True,
-        bias_copies=_dedupe((*copies, *folded)), weight_copies=weight_copies,
-        stepped=_cut_from(*_sliced_sequence(graph, steps))
-        if _from_the_start(graph, steps) else None,
-        projection=projection_sources, projection_size=width,
+        projection=projection_sources, projection_size=width if projected else None,
     )
 
 
 def _joint_shape(
     graph: ModelGraph, scope: str, first: str, sources: tuple[WeightSource, ...],
     pairs: list[tuple[str, str]], k: int,
-) -> tuple[int, int, int, str | None] | NoMatch:
-    """(rows, columns, H, cell) of a joint kernel over ``Concat([x, s])`` (s on side ``k``):
-    H from the state side's width, else rows minus the step side's; the cell the number of
-    gate columns names ("LSTM", "GRU", "RNN"), None where it names none."""
+) -> tuple[int, int, int, str | None, int] | NoMatch:
+    """(rows, columns, H, cell, the state's width H) of a joint kernel over ``Concat([x, s])``
+    (s on side ``k``): H from the state side's width, else rows minus the step side's; the
+    cell the number of gate columns names ("LSTM", "GRU", "RNN"), None where it names none."""
     geometry = _geometry(sources)
     if isinstance(geometry, str):
         return NoMatch(first, f"kernel: {geometry}")
@@ -616,7 +567,23 @@ def _joint_shape(
         return NoMatch(first, f"the kernel is [{rows}, {columns}] but neither the state's "
                        "width nor the step input's is known: I and H cannot be told apart")
     cell = _CELL_BY_GATES.get(columns // hidden) if columns % hidden == 0 else None
-    return rows, columns, hidden, cell
+    return rows, columns, hidden, cell, hidden
+
+
+def _joint_projected_shape(
+    first: str, sources: tuple[WeightSource, ...], projection: tuple[WeightSource, ...],
+) -> tuple[int, int, int, str | None, int] | NoMatch:
+    """The same for TF1's ``LSTMCell(num_proj=P)``: the kernel ``[I+P, 4·H]`` over
+    ``Concat([x_t, h])``, h the projection ``[H, P]``, so the state is P wide."""
+    geometry, projected = _geometry(sources), _geometry(projection)
+    if isinstance(geometry, str) or isinstance(projected, str):
+        return NoMatch(first, f"kernel or projection: {geometry}, {projected}")
+    (rows, columns), (hidden, width) = geometry, projected
+    if columns != 4 * hidden or rows - width <= 0:
+        return NoMatch(first, f"the kernel over Concat([x, h]) is [{rows}, {columns}] and the "
+                       f"projection of h [{hidden}, {width}]: an LSTM with projection has "
+                       "[I+P, 4·H] and [H, P]")
+    return rows, columns, hidden, "LSTM", width
 
 
 def _concat_sides(graph: ModelGraph, product: _WeightProduct) -> tuple[str, str] | None:
