@@ -429,7 +429,7 @@ def _count_one(path: Path, shown: str, dims: Mapping[str, int] | None = None) ->
         # shapes inferred (on the weightless skeleton) for the output-shape and MACs columns
         model = load_model(path, shown)
         model, graph = indexed(model)
-        layers = build_layers(graph, model.producer)
+        layers = build_layers(graph, model.exporter)
         counted = count_model(shown, graph, layers, opset_imports=model.proto.opset_import,
                               main_initializers=model.proto.graph.initializer)
         unseen = unseen_recurrent(graph, layers)
@@ -784,7 +784,7 @@ def draw(
     except LoadError as exc:
         raise AppError(str(exc)) from exc
     model, graph = indexed(model)
-    layers = build_layers(graph, model.producer)
+    layers = build_layers(graph, model.exporter)
     if around_node is None:
         return recurrent_stack(graph, layers, found, f"{shown}: recurrent layers")
     try:
@@ -814,7 +814,7 @@ def pictures(paths: Sequence[str], report: Report) -> dict[str, ModelPictures]:
         except LoadError:
             continue
         model, graph = indexed(model)
-        layers = build_layers(graph, model.producer)
+        layers = build_layers(graph, model.exporter)
         counted = annotate_model(
             count_model(shown, graph, layers, opset_imports=model.proto.opset_import,
                         main_initializers=model.proto.graph.initializer),

@@ -43,7 +43,7 @@ def recurrent_looking_unseen(ctx: RuleContext) -> tuple[str, ...]:
 
 def analyse(model: LoadedModel, options: Mapping[str, object] | None = None) -> RuleContext:
     model, graph = indexed(model)  # structural: the inference child works meanwhile
-    layers = build_layers(graph, model.producer)
+    layers = build_layers(graph, model.exporter)
     ops = tuple(layer for layer in layers if layer.cell is None)
     return RuleContext(model=model, graph=graph, layers=ops, options=dict(options or {}),
                        recognised=tuple(layer for layer in layers if layer.cell is not None))

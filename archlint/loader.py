@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError
 
 from archlint.contrib_inference import as_read, holds_ops_read_as_onnx, read_as_onnx_ops
 from archlint.discovery import Discovery, walk_models
+from archlint.exporter import exporter_label, exporter_name
 from archlint.functions import expansion_problem
 from archlint.inference import (
     INFERENCE_TIMEOUT_S,
@@ -202,6 +203,18 @@ class LoadedModel:
     @property
     def producer(self) -> str:
         return as_text(self.proto.producer_name)
+
+    @property
+    def exporter(self) -> str:
+        """The producer_name of the exporter that wrote the graph, where onnxruntime's
+        quantizer overwrote it (archlint/exporter.py)."""
+        return exporter_name(self.producer, as_text(self.proto.graph.name),
+                             as_text(self.proto.domain))
+
+    @property
+    def producer_label(self) -> str:
+        """The producer as a finding names it, with the exporter behind the quantizer."""
+        return exporter_label(self.producer, self.exporter)
 
 
 def as_text(value: str | bytes) -> str:

@@ -52,8 +52,9 @@ def read_as(path: Path) -> tuple[list[tuple[str, str]], dict[object, int | None]
     from archlint.loader import load_model
     from archlint.params import Convention, count_model
 
-    _, graph = indexed(load_model(path))
-    layers = build_layers(graph)
+    model = load_model(path)
+    _, graph = indexed(model)
+    layers = build_layers(graph, model.exporter)  # as lint and params build them
     report = count_model(path.name, graph, layers)
     result = invoke("lint", str(path), "--format", "json", "--exit-zero")
     codes = sorted(f["code"] for m in json.loads(result.stdout)["models"] for f in m["findings"])

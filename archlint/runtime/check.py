@@ -203,7 +203,7 @@ def _run_once(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str,
     # the recognised Loop and Scan cells say which axes are seq and batch too
     binding = bind_dims(ctx.graph, (*ctx.layers, *ctx.recognised), settings.dims,
                         {name: array.shape for name, (array, _) in given.items()}, retried,
-                        settings.dims_from_config, model.producer)
+                        settings.dims_from_config, model.exporter)
     if retried and (size := drawn_bytes(ctx.graph, binding)) > RETRY_MAX_BYTES:
         return dataclasses.replace(base, not_run=f"its inputs would take {size:,} bytes at "
                                    f"{binding.short()} (at most {RETRY_MAX_BYTES:,})"), None

@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 
 from archlint.declared_types import tensor_type
+from archlint.exporter import is_keras_exporter
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.patterns import attr_int, is_model_input, state_source
 from archlint.recurrent import RecurrentLayer
@@ -325,17 +326,13 @@ def weight_ties(graph: ModelGraph, keys: list[str]) -> list[tuple[str, int]]:
     return ties
 
 
-# exporters of Keras models, every input of which has the batch as its first axis
-KERAS_EXPORTERS = frozenset({"tf2onnx", "keras2onnx"})
-
-
-def keras_batches(graph: ModelGraph, producer: str) -> list[str | int]:
+def keras_batches(graph: ModelGraph, exporter: str) -> list[str | int]:
     """The first axis of every fed input of a Keras model (tf2onnx, keras2onnx): Keras gives
     each input the batch as axis 0 and one batch to all of them, and tf2onnx names each
     input's apart (``unk__2287``, ``unk__2289``). Nothing shows the tie where the layers
     between the inputs are Loops (a seq2seq whose masked LSTM encoder hands its state to
     the decoder): fed 3 and 2, such a model failed, and archlint blamed it."""
-    if producer not in KERAS_EXPORTERS:
+    if not is_keras_exporter(exporter):
         return []
     keys: list[str | int] = []
     for name in fed_inputs(graph):
@@ -383,7 +380,7 @@ def bind_dims(
     given: Mapping[str, tuple[int, ...]] | None = None,
     retried: Mapping[str, int] | None = None,
     from_config: frozenset[str] = frozenset(),
-    producer: str = "",
+    exporter: str = "",
 ) -> Binding:
     """Bind every symbolic or unnamed dim of the fed inputs: dims tied by a recurrent node are
     bound equal; a value comes from ``--dim`` (a symbol, a role, or ``input:axis``), from the
@@ -391,8 +388,9 @@ def bind_dims(
     role's default. ``retried`` (binding keys, from :func:`sizes_to_retry`) replaces the
     defaults a first run failed at: still archlint's choice, so the sweep tries those dims at
     a second size too: a model that runs only at the retried size is not dynamic.
-    ``from_config`` names the requested dims the config gave, labelled as such. ``producer``
-    (the model's producer_name) names a Keras exporter whose inputs share their first axis
+    ``from_config`` names the requested dims the config gave, labelled as such. ``exporter``
+    (the model's producer_name, seen through the quantizer: archlint/exporter.py) names a
+    Keras exporter whose inputs share their first axis
     (:func:`keras_batches`)."""
     roles = _roles(layers)
     keys: list[str] = []
@@ -415,7 +413,7 @@ def bind_dims(
             groups.join(aligned[0], key)
     for key, size in weight_ties(graph, keys):
         groups.tie([key, size], "features", group_role)  # not swept: W fixes it
-    if len(batches := keras_batches(graph, producer)) > 1:
+    if len(batches := keras_batches(graph, exporter)) > 1:
         groups.tie(batches, "batch", group_role)
     hinted_role: dict[str | int, str] = {}  # what --dim seq / batch binds in a Loop cell
     for layer in layers:

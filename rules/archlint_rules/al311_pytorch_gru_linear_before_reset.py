@@ -12,7 +12,8 @@ class PytorchGruLinearBeforeReset(LayerRule):
 
     ## What it does
     Reports a GRU node with ``linear_before_reset`` 0 or absent (the default is 0) in a model
-    whose ``producer_name`` is ``pytorch``.
+    whose ``producer_name`` is ``pytorch``, or that onnxruntime's quantizer made of a torch
+    export (``onnx.quantize``, the graph named by torch: archlint/exporter.py).
 
     ## Why is this bad?
     The GRU candidate state has two forms. With ``linear_before_reset=0`` (the ONNX default)
@@ -36,7 +37,7 @@ class PytorchGruLinearBeforeReset(LayerRule):
     ops = frozenset({"GRU"})
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
-        if not ctx.model.producer.strip().lower().startswith("pytorch"):
+        if not ctx.model.exporter.strip().lower().startswith("pytorch"):
             return
         if layer.linear_before_reset not in (None, 0):
             return
@@ -44,7 +45,7 @@ class PytorchGruLinearBeforeReset(LayerRule):
         yield ctx.finding(
             self, layer,
             f"{describe(layer)} has linear_before_reset={written} in a model produced by "
-            f"{ctx.model.producer!r}; PyTorch's nn.GRU applies the reset gate after the "
+            f"{ctx.model.producer_label}; PyTorch's nn.GRU applies the reset gate after the "
             "recurrent matrix (linear_before_reset=1)",
             attribute="linear_before_reset", expected=1,
             actual=0,

@@ -20,8 +20,9 @@ class Keras2onnxBackwardSequenceOrder(LayerRule):
     ## What it does
     Reports a unidirectional LSTM, GRU or RNN with ``direction="reverse"`` in a model whose
     ``producer_name`` names keras2onnx (also onnxmltools' and WinMLTools' Keras converters,
-    which call it) whose output sequence ``Y`` is read with no ``ReverseSequence`` or
-    reversing ``Slice`` after it.
+    which call it, and onnxruntime's quantizer over its export: the domain ``onnxmltools``
+    says so, archlint/exporter.py) whose output sequence ``Y`` is read with no
+    ``ReverseSequence`` or reversing ``Slice`` after it.
 
     ## Why is this bad?
     keras2onnx writes a Keras layer with ``go_backwards=True`` as a ``reverse`` node (a
@@ -47,7 +48,7 @@ class Keras2onnxBackwardSequenceOrder(LayerRule):
     ops = frozenset({"LSTM", "GRU", "RNN"})
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
-        if layer.direction != "reverse" or "keras2onnx" not in ctx.model.producer.lower():
+        if layer.direction != "reverse" or "keras2onnx" not in ctx.model.exporter.lower():
             return
         y = layer.outputs.get("Y")
         if y is None or not _read_in_input_order(ctx.graph, y.name, layer.node.graph):
@@ -56,7 +57,7 @@ class Keras2onnxBackwardSequenceOrder(LayerRule):
             self, layer,
             f"{describe(layer)} runs backward (direction=reverse) and its sequence Y reaches "
             f"the model's output in input time order, as keras2onnx writes a Keras layer with "
-            f"go_backwards=True and return_sequences=True ({ctx.model.producer!r}); Keras "
+            f"go_backwards=True and return_sequences=True ({ctx.model.producer_label}); Keras "
             "returns that sequence in the order it computed it, the last input step first, so "
             "every step but the middle one differs from the Keras model's",
             output="Y", expected="Y reversed in time (Keras's order)",

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.exporter import is_keras_exporter
 from archlint.graph import ModelGraph, NodeInfo
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe, float_sequence
@@ -22,7 +23,9 @@ class MaskCountedSequenceLens(LayerRule):
 
     ## What it does
     Reports an LSTM, GRU or RNN node of a Keras export (``producer_name`` keras2onnx, which
-    onnxmltools' and WinMLTools' Keras converters call, or tf2onnx) whose ``sequence_lens`` is
+    onnxmltools' and WinMLTools' Keras converters call, or tf2onnx; also after onnxruntime's
+    quantizer, which keeps the graph's name and the domain that say so:
+    archlint/exporter.py) whose ``sequence_lens`` is
     computed in the graph as a sum (``ReduceSum``) over a comparison of a floating-point
     sequence with a value: the number of time steps whose features are not the mask value.
 
@@ -38,8 +41,7 @@ class MaskCountedSequenceLens(LayerRule):
     3e-8 post-padded). tf2onnx's masked-LSTM support makes the same assumption. Which padding
     the caller uses cannot be told from the graph, so this is a warning. Other producers are
     not reported: a PyTorch model that counts lengths so for ``pack_padded_sequence`` assumes
-    the padding at the end itself, and an export quantized by onnxruntime (producer
-    ``onnx.quantize``) no longer says it came from Keras.
+    the padding at the end itself.
 
     ## Example
     ``seq_lens = ReduceSum(Cast(Greater(ReduceSum(Cast(Not(Equal(x, 0.0)))), 0)))`` feeding
@@ -56,8 +58,7 @@ class MaskCountedSequenceLens(LayerRule):
     ops = frozenset({"LSTM", "GRU", "RNN"})
 
     def check_layer(self, layer: RecurrentLayer, ctx: RuleContext) -> Iterator[Finding]:
-        producer = ctx.model.producer.lower()
-        if "keras2onnx" not in producer and "tf2onnx" not in producer:
+        if not is_keras_exporter(ctx.model.exporter):
             return
         lens = layer.inputs.get("sequence_lens")
         if lens is None:
@@ -68,7 +69,7 @@ class MaskCountedSequenceLens(LayerRule):
         yield ctx.finding(
             self, layer,
             f"{describe(layer)} reads sequence_lens {lens.name!r}, which counts the time steps "
-            f"of {compared!r} that are not the mask value, as {ctx.model.producer!r} writes a "
+            f"of {compared!r} that are not the mask value, as {ctx.model.producer_label} writes a "
             "Keras Masking: the node reads that many steps from the start of each sequence, "
             "which is Keras's masking only where the padding is at the end; with padding at "
             "the start (pad_sequences' default) it reads the padding and drops the last real "
