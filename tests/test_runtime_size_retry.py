@@ -1,4 +1,5 @@
-"""A run that fails at archlint's default sizes runs again at larger ones (real sessions).
+"""A run that fails at archlint's default sizes runs again at larger ones, and at batch 1
+(real sessions).
 
 silero-vad's ``silero_vad_half.onnx`` (PyPI ``silero-vad`` 6.2) declares its audio
 ``[batch, sequence]`` and reflect-pads it by 64 samples: at the default ``sequence=5``
@@ -18,7 +19,7 @@ from archlint.engine import analyse
 from archlint.loader import load_model
 from archlint.registry import load_rules
 from archlint.runtime import check as runtime_check
-from archlint.runtime.inputs import RETRY_SIZE, bind_dims, sizes_to_retry
+from archlint.runtime.inputs import RETRY_SIZE, batch_of_one, bind_dims, sizes_to_retry
 from archlint.runtime.settings import RuntimeSettings
 
 from .conftest import FIXTURES, REPO, invoke
@@ -26,6 +27,7 @@ from .runtime_support import Checked, check
 
 REFLECT_PAD = FIXTURES / "runtime_sizes" / "reflect_pad_lstm.onnx.txt"
 DOUBLE_LSTM = FIXTURES / "AL502" / "bad.onnx.txt"
+BATCH_ONE = FIXTURES / "runtime_sizes" / "batch_one_decoder_state.onnx.txt"
 SELECTOR = FIXTURES / "selector" / "vad_sr_if.onnx"
 SCHEMA = json.loads((REPO / "archlint" / "schemas" / "report-v1.schema.json").read_text())
 RUNTIME_RULES = [r for r in load_rules().rules if r.runtime]
@@ -307,3 +309,52 @@ def test_a_crash_running_the_inputs_at_archlints_sizes_is_retried_larger() -> No
     assert runtime_check._sizes_to_retry(RuntimeRun(
         str(REFLECT_PAD), RuntimeSettings(), ("CPUExecutionProvider",),
         ("CPUExecutionProvider",), child=crashed), user) == {}  # the user's size stands
+
+
+DECODER_REFUSES = ("[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running "
+                   "LSTM node. Name:'decoder' Status Message: Input initial_h must have shape "
+                   "{1,7,3}. Actual:{1,1,3}")
+
+
+def test_the_batch_is_run_at_one_where_archlint_chose_it() -> None:
+    ctx = analyse(load_model(BATCH_ONE))
+    first = bind_dims(ctx.graph, ctx.layers, {})
+    assert first.values == {"seq": 5, "batch": 2}
+    assert batch_of_one(first) == {"batch": 1}
+    at_one = bind_dims(ctx.graph, ctx.layers, {}, retried={"batch": 1})
+    assert at_one.values == {"seq": 5, "batch": 1}
+    assert at_one.origin["batch"] == "batch 1: the run failed at the default"
+    assert "batch" not in at_one.user  # still archlint's choice: the sweep moves it
+    # a batch the user gave is never second-guessed
+    assert batch_of_one(bind_dims(ctx.graph, ctx.layers, {"batch": 2})) == {}
+
+
+def test_a_model_that_runs_only_at_batch_one_is_a_size_dependent_run() -> None:
+    """torch 2.10's dynamo exporter stored an autoencoder's decoder state at the example's
+    batch 1 where onnx's inference cannot tie it to X's batch: AL502 named the decoder at
+    batch 2; run again at batch 1 it runs, and the batch sweep fails (AL513, an error on a
+    recurrent layer's batch)."""
+    result = run_one(BATCH_ONE)
+    assert [f.code for f in result.findings] == ["AL513"]
+    (finding,) = result.findings
+    assert (finding.severity.value, finding.location.node) == ("error", "decoder")
+    assert finding.message == (
+        "the model runs at batch=1 but fails at batch=7 in LSTM 'decoder' (batch dim; "
+        f"onnxruntime: {DECODER_REFUSES})")
+    assert finding.actual == "runs at batch=1, fails at batch=7"
+    run = result.run
+    assert run.binding == "seq=5, batch=1" and run.retried is None
+    assert [(s.dim, s.base, s.size, s.status) for s in run.sweep] == [
+        ("seq", 5, 7, "ok"), ("batch", 1, 7, "run_failed")]
+    [note] = [n for n in run.notes if "again at batch 1" in n]
+    assert note.startswith("the run at seq=5, batch=2 failed ([ONNXRuntimeError] : 1 : FAIL")
+    assert note.endswith("archlint ran the model again at batch 1 (batch), the size exports "
+                         "are traced with, and it ran: the batch sweep says where it fails")
+
+
+def test_a_failure_at_batch_one_too_stays_the_first_runs() -> None:
+    """The double-precision LSTM fails at every size: AL502 at the first run's sizes, as
+    before (test_the_same_failure_at_both_sizes_is_the_models_error)."""
+    result = run_one(DOUBLE_LSTM)
+    assert [f.code for f in result.findings] == ["AL502"]
+    assert result.run.binding == "seq=5, batch=2"

@@ -33,6 +33,7 @@ from archlint.runtime.inputs import (
     GivenInputError,
     InputsError,
     InputSpec,
+    batch_of_one,
     bind_dims,
     drawn_bytes,
     fed_inputs,
@@ -93,10 +94,46 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
     same failure at both sizes shows that the sizes are not the cause."""
     started = time.monotonic()
     available = available_providers() if available is None else available
+    budget = settings.timeout if time_left is None else time_left
+    run, binding = _run_retried(ctx, settings, available, time_left, started)
+    ones = _batch_to_retry(run, binding)
+    left = budget - (time.monotonic() - started)
+    if not ones or left < MIN_RETRY_S:
+        return run
+    at_one, _ = _run_once(ctx, settings, available, left, ones)
+    if at_one.main is None or at_one.main.status != "ok" or not any(
+            sweep.role == "batch" and sweep.status in ("session_failed", "run_failed")
+            for sweep in at_one.sweep):
+        return run
+    assert run.main is not None
+    note = (f"the run at {run.binding} failed ({trim(run.main.error)}); archlint ran the "
+            f"model again at batch 1 ({', '.join(ones)}), the size exports are traced with, "
+            "and it ran: the batch sweep says where it fails")
+    return dataclasses.replace(at_one, notes=(*at_one.notes, note))
+
+
+def _batch_to_retry(run: RuntimeRun, binding: Binding | None) -> dict[str, int]:
+    """The batch dims to run at 1 after ``run`` failed at archlint's sizes, larger sizes of
+    its other dims did not help, and no value it invented may be the cause: a model whose
+    export wrote the batch into the graph runs at 1, and the batch sweep from there finds
+    where it fails (AL513, the model's defect), where AL502 could only name the node."""
+    main = run.main
+    if binding is None or main is None or main.status != "run_failed" or run.invented:
+        return {}
+    if run.retried is not None and run.retried.outcome not in ("same_failure", "failed"):
+        return {}
+    return batch_of_one(binding)
+
+
+def _run_retried(ctx: RuleContext, settings: RuntimeSettings, available: tuple[str, ...],
+                 time_left: float | None, started: float,
+                 ) -> tuple[RuntimeRun, Binding | None]:
+    """The first run, and again at larger sizes where it failed at sizes archlint chose
+    (see :func:`run_model`); with the binding of the first run."""
     first, binding = _run_once(ctx, settings, available, time_left)
     retried = _sizes_to_retry(first, binding)
     if not retried or binding is None:
-        return first
+        return first, binding
     dims = tuple(keys[0] for _, keys in binding.groups if keys and keys[0] in retried)
     if first.main is not None:
         on, error, node = first.main.on, first.main.error, first.main.node
@@ -113,20 +150,21 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
     left = budget - (time.monotonic() - started)
     if left < MIN_RETRY_S:
         return dataclasses.replace(first, retried=retry(
-            "not_run", detail="the deadline left no time for it"))
+            "not_run", detail="the deadline left no time for it")), binding
     second, _ = _run_once(ctx, settings, available, left, retried)
     main = second.main
     if main is not None and main.status == "ok":  # what came after it is reported as usual
         return _without_reference_verdicts(
-            dataclasses.replace(second, retried=retry("ran", second.binding)))
+            dataclasses.replace(second, retried=retry("ran", second.binding))), binding
     if second.not_run is not None:
-        return dataclasses.replace(first, retried=retry("not_run", detail=second.not_run))
+        return dataclasses.replace(first, retried=retry("not_run", detail=second.not_run)), \
+            binding
     if main is None or main.status != "run_failed":
         return dataclasses.replace(first, retried=retry("not_run", second.binding,
-                                                        _why_not_run(second)))
+                                                        _why_not_run(second))), binding
     same = main.error == error and main.node == node
     return dataclasses.replace(first, retried=retry(
-        "same_failure" if same else "failed", second.binding, main.error))
+        "same_failure" if same else "failed", second.binding, main.error)), binding
 
 
 def _without_reference_verdicts(run: RuntimeRun) -> RuntimeRun:

@@ -464,7 +464,8 @@ def bind_dims(
             used.add(asked)
             user.update(names)
         elif larger is not None:  # archlint's second choice: swept like its first
-            chosen = (larger, "larger size: the run failed at the default")
+            chosen = (larger, "batch 1: the run failed at the default" if role == "batch"
+                      else "larger size: the run failed at the default")
         elif sizes:
             chosen = (sizes[0], "fixed by the node it feeds")
         elif role is not None:
@@ -561,6 +562,21 @@ def sizes_to_retry(binding: Binding) -> dict[str, int]:
                 and binding.values[keys[0]] < RETRY_SIZE:
             retried.update((key, RETRY_SIZE) for key in keys)
     return retried
+
+
+def batch_of_one(binding: Binding) -> dict[str, int]:
+    """The batch groups archlint bound by default at another size than 1, at 1: the size
+    exports are traced with most often, where a model whose export wrote the batch into the
+    graph runs (a zero state traced at batch 1, a Reshape target, torch.export's
+    specialisation of a dim of size 1). What the user gave keeps its value."""
+    ones: dict[str, int] = {}
+    for role, keys in binding.groups:
+        if role != "batch" or not keys or any(k in binding.user for k in keys):
+            continue
+        if binding.origin.get(keys[0], "").startswith(BY_DEFAULT) \
+                and binding.values[keys[0]] != 1:
+            ones.update((key, 1) for key in keys)
+    return ones
 
 
 MAX_SWEEP_GROUPS = 4  # one extra session per group: bounded for models with many symbols
