@@ -129,13 +129,16 @@ Keras: model.count_params(). Keras keeps one bias per gate (Wb + Rb is one vecto
   vectors (gamma, beta, moving mean, moving variance), as count_params() does.
 
 A bidirectional layer doubles every count. Linear/Dense (Gemm, or MatMul with a constant
-weight and its bias Add), Conv, embeddings (Gather from a constant table) and
-Layer/Instance/Group normalisation count the same in all three conventions.
+weight and its bias Add), Conv, embeddings (Gather from a constant table),
+Layer/Instance/Group normalisation and PReLU's learned slope count the same in all three
+conventions.
 
 When a convention cannot represent a layer, the report says n/a and why instead of guessing:
   - LSTM peepholes (P) exist in ONNX only: PyTorch and Keras have no peephole LSTM;
   - PyTorch's nn.GRU always applies the reset gate after the recurrent product
-    (linear_before_reset=1): a GRU with linear_before_reset=0 has no nn.GRU equivalent;
+    (linear_before_reset=1): a GRU with linear_before_reset=0 has no nn.GRU equivalent
+    (in a PyTorch export, where the exporter left the attribute out, AL311, it counts the
+    nn.GRU it came from);
   - W, R and B whose shapes disagree on H (AL201 reports them): only the ONNX count is given.
 A recurrent layer without B is counted as bias=False (PyTorch) and use_bias=False (Keras),
 the modules that hold exactly those weights: 0 bias parameters in every convention.
@@ -204,6 +207,8 @@ _KINDS: Mapping[str, str] = MappingProxyType({
     "Gemm": "linear", "MatMul": "linear", "Einsum": "linear", "Conv": "conv",
     "ConvTranspose": "conv", "Gather": "embedding", "BatchNormalization": "norm",
     "LayerNormalization": "norm", "InstanceNormalization": "norm", "GroupNormalization": "norm",
+    # a learned slope (nn.PReLU's weight, Keras PReLU's alpha): trained, one per channel
+    "PRelu": "activation",
 })
 _FLOAT_TYPES = frozenset({1, 10, 11, 16})  # float, float16, double, bfloat16
 # Slot names for the inputs of non-recurrent ops, by position (input 0 of Gather is the table).
@@ -218,6 +223,7 @@ _SLOT_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "LayerNormalization": ("X", "scale", "bias"),
     "InstanceNormalization": ("X", "scale", "bias"),
     "GroupNormalization": ("X", "scale", "bias"),
+    "PRelu": ("X", "slope"),
 })
 
 

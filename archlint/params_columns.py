@@ -260,7 +260,7 @@ def _macs_per_step(row: LayerParams) -> int | None:
     if row.kind == "linear":
         weight = next((s for s in row.slots if s.slot in ("W", "weight")), None)
         return None if weight is None else weight.elements
-    return 0 if row.kind in ("embedding", "norm") else None
+    return 0 if row.kind in ("embedding", "norm", "activation") else None
 
 
 def _resolve(dim: Dim, dims: Mapping[str, int]) -> int | None:
@@ -296,7 +296,7 @@ def _macs_for(
         if weight is None or weight.elements is None:
             return None
         return _times(weight.elements, (shape[0], *shape[2:]), dims)
-    return 0 if row.kind in ("embedding", "norm") else None
+    return 0 if row.kind in ("embedding", "norm", "activation") else None
 
 
 def _times(value: int, axes: Iterable[Dim], dims: Mapping[str, int]) -> int | None:

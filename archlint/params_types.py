@@ -103,7 +103,7 @@ class LayerParams:
     label: str  # the name, or ``<LSTM #3>`` when it has none
     node_index: int
     op_type: str
-    kind: str  # recurrent, linear, conv, embedding, norm
+    kind: str  # recurrent, linear, conv, embedding, norm, activation
     slots: tuple[SlotCount, ...]
     direction: str | None = None
     num_directions: int | None = None
