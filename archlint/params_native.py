@@ -129,7 +129,14 @@ def count_native_layer(
         reason = "peephole weights P exist in ONNX only"
         unsupported[Convention.PYTORCH] = reason + " (nn.LSTM has none)"
         unsupported[Convention.KERAS] = reason + " (keras.layers.LSTM has none)"
-    if op == "GRU" and lbr == 0:
+    if op == "GRU" and lbr == 0 and layer.producer_name.strip().lower() == "pytorch":
+        # torch's exporter wrote an nn.GRU without linear_before_reset=1 (the dynamo
+        # exporter of torch 2.10 and 2.11 leaves the attribute out: onnxscript#2852): the
+        # node computes another GRU (AL311), the parameters are still the module's
+        notes.append("linear_before_reset=0 in a PyTorch export, which nn.GRU never computes "
+                     "(AL311): PyTorch counts the nn.GRU it was exported from, which holds "
+                     "these W, R and both biases")
+    elif op == "GRU" and lbr == 0:
         unsupported[Convention.PYTORCH] = (
             "nn.GRU always applies the reset gate after the recurrent product "
             "(linear_before_reset=1); this GRU has linear_before_reset=0"
