@@ -164,6 +164,20 @@ def test_a_session_failure_is_placed_on_the_node_onnxruntime_names(tmp_path: Pat
         "Node (lstm_flat) Op (LSTM) [ShapeInferenceError] First input tensor must have rank 3")
 
 
+def test_a_recurrent_op_below_opset_7_is_told_why_it_has_no_kernel() -> None:
+    """torch 0.3 exported nn.LSTM at opset 6 (a public onnx_to_tensorflow example): LSTM-1,
+    for which onnxruntime registers no kernel. AL501's help listed layout=1, hidden_size and
+    clip, none of which applies; it names the op's version and the target that finds it."""
+    [finding] = run_one(FIXTURES / "targets" / "op_version_below_7.onnx.txt").findings
+    assert (finding.code, finding.location.node) == ("AL501", "lstm_0")
+    assert finding.message.endswith("Could not find an implementation for LSTM(1) node with "
+                                    "name 'lstm_0'")
+    assert finding.help == (
+        "onnxruntime registers no kernel for LSTM-1, the LSTM of opsets below 7: export at "
+        "opset 7 or later, or convert the model with onnx.version_converter.convert_version("
+        "model, 14); --target onnxruntime-cpu reports it without a run (AL601).")
+
+
 # --- acceptance: crashes and hangs become findings -------------------------------------------
 
 def test_an_abort_in_onnxruntime_is_a_finding_and_archlint_survives() -> None:

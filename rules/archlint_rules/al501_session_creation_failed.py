@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,9 @@ class SessionCreationFailed(RuntimeRule):
     its attributes there: ``layout`` must be 0 (the kernels only run seq-major,
     X ``[seq, batch, I]``), ``hidden_size`` must be set and > 0 (the gates i, o, f, c are
     each H wide), ``clip`` > 0, one activation per gate function and direction. A model that
-    fails here does not load in any deployment using that runtime.
+    fails here does not load in any deployment using that runtime. Below opset 7 the node is
+    LSTM-1, GRU-1 or GRU-3, or RNN-1, for which onnxruntime registers no kernel at all (torch
+    0.3's exports): the help says so, and ``--target onnxruntime-cpu`` finds it without a run.
 
     ## Example
     fixtures/AL501/bad.onnx.txt is an LSTM with ``layout = 1`` (batch-first). onnxruntime 1.32
@@ -49,8 +52,9 @@ class SessionCreationFailed(RuntimeRule):
             yield ctx.finding(
                 self, main.node,
                 f"onnxruntime could not create a session on {main.on}: {trim(main.error)}",
-                help="Fix what onnxruntime names (see docs/runtime.md for the usual recurrent "
-                "causes: layout=1, missing hidden_size, clip <= 0, activation counts).")
+                help=_no_kernel_help(main.error) or "Fix what onnxruntime names (see "
+                "docs/runtime.md for the usual recurrent causes: layout=1, missing "
+                "hidden_size, clip <= 0, activation counts).")
         if main is not None and main.status == "worker_error":  # not checked is not passed
             yield ctx.finding(
                 self, None, f"the model was not run on {main.on}: {trim(main.error)}",
@@ -77,3 +81,26 @@ class SessionCreationFailed(RuntimeRule):
                 self, None, f"onnxruntime was not given the model: {run.not_run}",
                 help="Bind the symbolic dims to small values with --dim, or feed a model "
                 "whose inputs are numeric tensors; a model that was not run has not passed.")
+
+
+# onnxruntime's words for an op with no kernel at the version the model's opset gives it
+_NO_KERNEL = re.compile(r"Could not find an implementation for (\w+)\((\d+)\)")
+_RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
+
+
+def _no_kernel_help(error: str) -> str | None:
+    """What to do where onnxruntime registers no kernel for the op's version: a recurrent op
+    below opset 7 (LSTM-1, GRU-1 and GRU-3, RNN-1: torch 0.3's and early onnxmltools'
+    exports), which the onnxruntime-cpu target finds without a run."""
+    found = _NO_KERNEL.search(error)
+    if found is None:
+        return None
+    op, version = found.groups()
+    if op in _RECURRENT and int(version) < 7:
+        return (f"onnxruntime registers no kernel for {op}-{version}, the {op} of opsets "
+                "below 7: export at opset 7 or later, or convert the model with "
+                "onnx.version_converter.convert_version(model, 14); --target onnxruntime-cpu "
+                "reports it without a run (AL601).")
+    return (f"onnxruntime registers no kernel for {op}-{version} (the {op} of the model's "
+            "opset) on this provider: export at another opset, or convert the model with "
+            "onnx.version_converter.")
