@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import onnx
+import onnx.parser
 import pytest
 
 from archlint.api import Finding, Rule
@@ -18,7 +20,7 @@ from archlint.engine import Linter
 from archlint.registry import load_rules
 from archlint.reporters.text import format_finding
 
-from .conftest import FIXTURES, REPO
+from .conftest import FIXTURES, REPO, lint_model
 
 RULES = [r for r in load_rules().rules if r.code != "AL000"]
 
@@ -125,3 +127,58 @@ def test_al323_on_a_real_keras2onnx_masking_export() -> None:
         ("AL323", "lstm_2", "sequence_lens", "sequence_lens counted from a mask of 'input_3'")]
     assert not [f for f in linter.lint_file(here / "lstm_states_opset8.onnx").findings
                 if f.code == "AL323"]
+
+
+def test_al324_on_a_policy_whose_state_buffers_were_exported_as_constants() -> None:
+    """fixtures/AL324/policy_lstm.onnx: legged_gym's PolicyExporterLSTM (h and c in buffers
+    updated in place), scripted, then exported by torch 2.13's classic exporter from the
+    TorchScript file: the buffers are initializers, Y_h and Y_c are read by nothing, and
+    onnxruntime gives one observation the same action whatever came before (manifest)."""
+    import json
+
+    from archlint.engine import Linter
+    from archlint.registry import load_rules
+
+    here = FIXTURES / "AL324"
+    assert json.loads((here / "manifest.json").read_text())["same_action_after_other_calls"]
+    linter = Linter(load_rules().rules)
+    [finding] = [f for f in linter.lint_file(here / "policy_lstm.onnx").findings]
+    assert (finding.code, finding.severity.value, finding.location.node,
+            finding.location.input) == ("AL324", "warning", "/LSTM", "X")
+    assert "starts every call from the stored tensor 'hidden_state' (initial_h) and the " \
+        "stored tensor 'cell_state' (initial_c), not zeros" in finding.message
+    assert finding.actual == "a stored state (initial_h, initial_c) and no state output"
+
+
+def _weights(count: int) -> str:
+    return ", ".join(f"{((k * 7) % 9 - 4) / 10:.1f}" for k in range(count))
+
+
+AL324_ZERO = f"""\
+<ir_version: 8, opset_import: ["" : 17]>
+one_step (float[1, batch, 2] x) => (float[1, 1, batch, 3] Y)
+  <float[1, 12, 2] W = {{{_weights(24)}}},
+   float[1, 12, 3] R = {{{_weights(36)}}}>
+{{
+  [lstm_0] Y, Y_h = LSTM <hidden_size: int = 3> (x, W, R)
+}}
+"""
+
+
+@pytest.mark.parametrize(("seq", "returned", "codes"), [
+    ("1", "Y", ["AL324"]),  # Keras's input_shape=(1, features): R multiplies zeros
+    ("seq", "Y", []),  # a sequence per call: the state is carried inside the node
+    ("1", "Y_h", []),  # the state is returned: the caller may feed it back
+])
+def test_al324_on_one_zero_state_step(tmp_path: Path, seq: str, returned: str,
+                                      codes: list[str]) -> None:
+    text = AL324_ZERO.replace("float[1, batch, 2] x", f"float[{seq}, batch, 2] x")
+    if returned == "Y_h":
+        text = text.replace("=> (float[1, 1, batch, 3] Y)",
+                            "=> (float[1, 1, batch, 3] Y, float[1, batch, 3] Y_h)")
+    findings = lint_model(onnx.parser.parse_model(text), tmp_path, select=["AL324"])
+    assert [f.code for f in findings] == codes
+    if codes:
+        assert "starts every call from a zero state, so R multiplies zeros and its g·H·H " \
+            "weights per direction never reach the output" in findings[0].message
+        assert findings[0].actual == "a zero state, one step, no state output"
