@@ -85,7 +85,8 @@ def render_details(models: Sequence[ModelReport]) -> str:
               help=f"Seed of the random inputs. [default: config, else {DEFAULT_SETTINGS.seed}]")
 @config_option
 @click.option("--runs", type=int, default=DEFAULT_SETTINGS.runs, show_default=True,
-              help="Timed runs after the first (the report gives their median).")
+              help="Timed runs after the first, at most (the report gives their median); they stop "
+              "after 1 s of them, and a first run of 1 s or more is the only one.")
 @click.option("--no-reference", is_flag=True,
               help="Skip the onnx.reference comparison of recurrent nodes.")
 @click.option("--profiles", metavar="DIR",

@@ -33,7 +33,9 @@ class RuntimeSettings:
     onnxruntime names, in priority order. ``dims`` binds symbolic dimensions (``batch``,
     ``seq`` also name every dimension in that role). ``rtol``/``atol`` are the tolerances of
     every numeric comparison (``|a - b| <= atol + rtol * |b|``). ``timeout`` is seconds for the
-    whole child process of one model. ``runs`` is how many timed runs follow the first.
+    whole child process of one model. ``runs`` is how many timed runs follow the first, at
+    most: they stop after a second of them, and a first run of a second or more is the
+    only one (archlint/runtime/worker.py's TIMED_RUNS_BUDGET_S).
     ``profiles`` is a folder of target profile files (``*.toml``) that replace the built-in
     profiles of the same name when the observed placement is compared with the prediction.
     ``sweep`` runs the model again with each group of tied dims the user did not fix at a
