@@ -79,6 +79,8 @@ INVALID_UTF8 = "corrupt model: a string field (name, op type, attribute) is not 
 
 
 LFS_POINTER = "is a Git LFS pointer, not the model: run `git lfs pull`"
+HTML_PAGE = ("is an HTML page, not the model: a web page saved under the model's name (a "
+             "repository's file page, a login or error page); download the raw file")
 
 
 class LoadError(Exception):
@@ -465,6 +467,8 @@ def _read(path: Path, shown: str) -> tuple[bytes, bool]:
         raise LoadError(shown, "empty file, expected an ONNX model")
     if _is_lfs_pointer(data):
         raise LoadError(shown, LFS_POINTER)
+    if not text and _is_html(data):
+        raise LoadError(shown, HTML_PAGE)
     return data, text
 
 
@@ -485,6 +489,14 @@ def _is_lfs_pointer(data: bytes) -> bool:
     (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md: "version" comes first, and a
     pointer is under 1024 bytes)."""
     return len(data) < 1024 and data.startswith(b"version https://git-lfs.github.com/spec/")
+
+
+def _is_html(data: bytes) -> bool:
+    """An HTML document: its first characters, past blank space, open a doctype or an html
+    element (a browser's or curl's download of a hosting site's page for the file). A
+    ModelProto starts with a field tag byte, never with '<'."""
+    head = data[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
 
 
 def _parse_text(data: bytes, shown: str) -> ModelProto:

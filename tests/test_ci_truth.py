@@ -268,6 +268,19 @@ def test_a_git_lfs_pointer_is_named_and_exits_2(tmp_path: Path) -> None:
             "`git lfs pull`") in result.stderr.splitlines()
 
 
+def test_an_html_page_saved_as_a_model_is_named_and_exits_2(tmp_path: Path) -> None:
+    """A repository's file page saved under the model's name (a public handwriting model
+    committed so): the protobuf parser's 'wire format was corrupt' named no cause."""
+    page = tmp_path / "handwriting.onnx"
+    page.write_text("\n\n\n<!DOCTYPE html>\n<html\n  lang=\"en\">\n<head><meta charset=\"utf-8\">"
+                    "</head><body>handwriting.onnx</body></html>\n")
+    result = run_archlint("lint", str(page))
+    assert result.returncode == 2
+    assert (f"archlint: error: {page}: is an HTML page, not the model: a web page saved under "
+            "the model's name (a repository's file page, a login or error page); download the "
+            "raw file") in result.stderr.splitlines()
+
+
 # --- discovery -----------------------------------------------------------------------------
 
 
