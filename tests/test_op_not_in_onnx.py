@@ -251,3 +251,29 @@ def test_a_tensor_list_op_tf2onnx_left_is_told_both_ways_out(tmp_path: Path) -> 
         "From TFLite (--tflite), the SELECT_TF_OPS ops set keeps them: convert with "
         "TFLITE_BUILTINS only and a fixed input shape, or convert the Keras model itself "
         "(from_keras).")
+
+
+def test_a_model_that_imports_no_onnx_opset_is_refused(tmp_path: Path) -> None:
+    """A tool that writes ONNX's protobuf for its own graphs (tenncor: ops _LINK,
+    _LSTM_LAYER in the default domain, no opset_import) made a file onnx.checker and
+    onnxruntime refuse ('Missing opset in the model'); static lint said only AL001."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("_LINK", ["x"], ["y"], name="link"),
+         helper.make_node("Relu", ["y"], ["z"], name="relu")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, producer_name="tenncor")
+    del model.opset_import[:]
+    path = tmp_path / "no_opset.onnx"
+    onnx.save_model(model, path)
+    [model_report] = _lint(str(path))
+    [finding] = [f for f in model_report["findings"] if f["code"] == "AL005"]  # type: ignore[index, union-attr]
+    assert finding["location"]["node"] == "link"
+    assert finding["message"] == (
+        "_LINK 'link' (and 1 other node): the model imports no opset of the ONNX domain "
+        "(opset_import has no entry for ''), so no ONNX op is defined in it: onnxruntime "
+        "refuses to load the model (Missing opset in the model)")
+    assert (finding["expected"], finding["actual"]) == (
+        "an opset_import entry for the ONNX domain ''", "none")

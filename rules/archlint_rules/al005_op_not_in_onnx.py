@@ -22,7 +22,9 @@ class OpNotInOnnx(Rule):
     loads in the ONNX domain at any opset are not reported: onnx's experimental ops of its
     first releases (ImageScaler, Crop, Scale...), and its own LayerNormalization and
     SimplifiedLayerNormalization, which its optimizer writes at the model's opset (a model
-    saved by onnxruntime at the extended level).
+    saved by onnxruntime at the extended level). A model that imports no ONNX opset at all
+    while its nodes are in the ONNX domain defines none of them (a tool that writes ONNX's
+    protobuf for its own graphs): one finding, at the first such node.
 
     ## Why is this bad?
     onnxruntime refuses to load the model (``No Op registered for ReverseV2 with
@@ -45,6 +47,9 @@ class OpNotInOnnx(Rule):
     summary = "A node of the ONNX domain has an op type ONNX does not define at the model's opset"
 
     def check(self, ctx: RuleContext) -> Iterator[Finding]:
+        if ctx.model.opset is None:
+            yield from self._no_onnx_opset(ctx)
+            return
         opset = checkable_opset(ctx.model.opset)
         if opset is None:
             return  # no (valid) ONNX opset imported, or one newer than onnx here knows
@@ -80,6 +85,28 @@ class OpNotInOnnx(Rule):
             yield ctx.finding(
                 self, node, message,
                 expected=f"an op ONNX defines at opset {opset}", actual=found, help=fix)
+
+
+    def _no_onnx_opset(self, ctx: RuleContext) -> Iterator[Finding]:
+        """Nodes of the ONNX domain in a model that imports no ONNX opset: no op is defined
+        (onnx.checker: 'model with IR version >= 3 must specify opset_import for ONNX';
+        onnxruntime: 'Missing opset in the model'). One finding, on the first such node."""
+        nodes = [node for node in ctx.graph.iter_nodes(frozenset(ctx.graph.op_types))
+                 if node.domain in _ONNX_DOMAINS and not ctx.graph.in_function_body(node.graph)]
+        if not nodes:
+            return
+        node = nodes[0]
+        yield ctx.finding(
+            self, node,
+            f"{node_text(node)}{others_text(len(nodes) - 1)}: the model imports no opset of "
+            "the ONNX domain (opset_import has no entry for ''), so no ONNX op is defined in "
+            "it: onnxruntime refuses to load the model (Missing opset in the model)",
+            expected="an opset_import entry for the ONNX domain ''",
+            actual="none" if not ctx.model.proto.opset_import else "opset_import for "
+            + ", ".join(repr(o.domain) for o in ctx.model.proto.opset_import) + " only",
+            help="Write the ONNX opset the exporter targeted into the model's opset_import "
+            "(domain '' and its version) or re-export; a file another tool wrote with ONNX's "
+            "protobuf for its own ops is not an ONNX model.")
 
 
 # ops tf2onnx 1.17 leaves unconverted at every opset, and what converts instead
