@@ -678,3 +678,31 @@ def test_al316_reads_the_gemm_of_a_last_step_head() -> None:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     [y] = session.run(None, {"input": np.zeros((2, 7, 5), np.float32)})
     assert y.shape == (2, 4)
+
+
+_ENCODER_DECLARED_AT_ONE = f"""<ir_version: 8, opset_import: ["" : 17]>
+encoder (float[seq, batch, 4] X) => (float[1, batch, 3] h)
+<float[1, 9, 4] W = {{{_WEIGHTS}}}, float[1, 9, 3] R = {{{_RECURRENT}}}>
+{{
+  [gru] Y, Y_h = GRU <hidden_size: int = 3, linear_before_reset: int = 1> (X, W, R)
+  [out] h = Identity (Y_h)
+}}"""
+
+
+def test_a_recurrent_nodes_own_output_declared_at_the_example_batch_is_al316(
+        tmp_path: Path) -> None:
+    """torch 2.10's dynamo exporter, tracing an autoencoder at batch 1, declared its encoder's
+    Y_h [1, 1, 32] (value_info) under X [30, batch_size, 64]: everything after it read batch
+    1, and a zero state stored at batch 1 behind it went unseen (the model fails at batch 2).
+    The node's own outputs are checked against the spec's shape from X."""
+    text = _ENCODER_DECLARED_AT_ONE.replace("float[1, 9, 3] R = ",
+                                            "float[1, 1, 3] Y_h, float[1, 9, 3] R = ")
+    findings = lint_text(text, tmp_path, ["AL316"])
+    assert [(f.code, f.severity.value, f.location.node, f.location.output, f.location.tensor,
+             f.expected, f.actual) for f in findings] == [
+        ("AL316", "warning", "gru", "1", "Y_h", "[1, batch, 3]", "[1, 1, 3]")]
+    assert findings[0].help is not None and findings[0].help.startswith(
+        "The exporter wrote the export example's size for a dynamic dim from this output on "
+        "(torch.export specialises a dynamic dim whose example size is 1)")
+    # declared with X's symbol, or not at all: nothing to say
+    assert list(lint_text(_ENCODER_DECLARED_AT_ONE, tmp_path, ["AL316"])) == []

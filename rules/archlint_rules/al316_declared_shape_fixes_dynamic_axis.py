@@ -28,8 +28,11 @@ class DeclaredShapeFixesDynamicAxis(Rule):
     broadcast into the data keeps its shape), and works out, from the shape of the data they
     read, the shape they make. It reports a node whose output the model declares (in
     ``value_info`` or as a graph output) with a number where that shape has a dynamic axis
-    of the graph inputs, such as the ``seq`` or ``batch`` of X. The declarations after it
-    follow it and are not reported again.
+    of the graph inputs, such as the ``seq`` or ``batch`` of X. The node's own Y, Y_h and Y_c
+    are checked the same way against the spec's shape from X (``[1, batch, H]`` for Y_h):
+    torch 2.10's dynamo exporter, tracing an autoencoder at batch 1, declared its encoder's
+    Y_h ``[1, 1, 32]`` under X ``[30, batch_size, 64]``, and everything after it held 1. The
+    declarations after it follow it and are not reported again.
 
     ## Why is this bad?
     A recurrent node's Y carries the sequence and batch axes of X (``[seq, D, batch, H]``),
@@ -83,10 +86,38 @@ class DeclaredShapeFixesDynamicAxis(Rule):
                 if isinstance(dim, str) and dim in symbols and isinstance(found, int)]
             if fixed and downstream_of_recurrent(ctx, node.id):
                 yield self._finding(ctx, node, data, shape, declared, fixed, symbols)
+        yield from self._recurrent_outputs(ctx, symbols)
+
+    def _recurrent_outputs(self, ctx: RuleContext, symbols: dict[str, str]) -> Iterator[Finding]:
+        """A node's own Y, Y_h or Y_c declared with a number where the spec gives it X's
+        dynamic axis: torch 2.10's dynamo exporter, tracing at batch 1, declared an
+        autoencoder's encoder Y_h [1, 1, 32] under X [30, batch_size, 64], and everything
+        after it with batch 1 (a zero state stored at batch 1 behind it went unseen)."""
+        for layer in ctx.layers:
+            x = layer.inputs.get("X")
+            if layer.cell is not None or x is None:
+                continue
+            data = ctx.graph.tensor(x.name, layer.node.graph)
+            if data is None:
+                continue
+            for index, slot in enumerate(("Y", "Y_h", "Y_c")):
+                ref = layer.outputs.get(slot)
+                shape = layer.expected_shape(slot)
+                declared = None if ref is None else ctx.graph.tensor(ref.name, layer.node.graph)
+                if shape is None or declared is None or declared.shape is None \
+                        or len(declared.shape) != len(shape):
+                    continue
+                fixed = [(axis, dim, found) for axis, (dim, found) in enumerate(
+                    zip(shape, declared.shape, strict=True))
+                    if isinstance(dim, str) and dim in symbols and isinstance(found, int)]
+                if fixed:
+                    yield self._finding(ctx, layer.node, data, shape, declared, fixed, symbols,
+                                        output=str(index), advice=_SPECIALISED)
 
     def _finding(
         self, ctx: RuleContext, node: NodeInfo, data: TensorInfo, shape: Shape,
         declared: TensorInfo, fixed: Sequence[tuple[int, Dim, int]], symbols: dict[str, str],
+        output: str = "0", advice: str | None = None,
     ) -> Finding:
         shape = tuple(None if is_invented_symbol(dim) else dim for dim in shape)
         shown = format_shape(tuple(None if is_invented_symbol(dim) else dim
@@ -105,11 +136,11 @@ class DeclaredShapeFixesDynamicAxis(Rule):
             f"{node_text(node)} makes {format_shape(shape)} of {data.name!r} "
             f"{shown}, but its output {declared.name!r} is declared "
             f"{format_shape(declared.shape)} ({where}): {axes}{consequence}",
-            output="0", tensor=declared.name,
+            output=output, tensor=declared.name,
             expected=format_shape(shape), actual=format_shape(declared.shape),
             severity=Severity.ERROR if fused is not None else None,
-            help="The declaration holds for the export example's length only. Declare the "
-            "axis with the graph input's symbol (or leave it unnamed) here and in the "
+            help=advice or "The declaration holds for the export example's length only. "
+            "Declare the axis with the graph input's symbol (or leave it unnamed) here and in the "
             "declarations after it (graph outputs too); in torch, the classic exporter "
             "(dynamo=False) declares it dynamic. As it is, "
             + ("onnxruntime's graph optimiser builds a fixed-size Reshape from it (with "
@@ -118,6 +149,15 @@ class DeclaredShapeFixesDynamicAxis(Rule):
                "onnxruntime warns on every other length, and buffers sized from the "
                "declared shape are wrong."),
         )
+
+
+_SPECIALISED = (
+    "The exporter wrote the export example's size for a dynamic dim from this output on "
+    "(torch.export specialises a dynamic dim whose example size is 1): the declarations after "
+    "it hold the size, and what the graph builds from them may too (a zero state, a Reshape "
+    "target), where static checks read the declared size. Export with an example whose "
+    "dynamic dims are 2 or more, or with the classic exporter (dynamo=False), and run "
+    "lint --runtime: it tries other sizes.")
 
 
 # the element types onnxruntime's MatMulAddFusion fuses into a Gemm
