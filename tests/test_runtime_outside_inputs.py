@@ -288,3 +288,24 @@ def test_a_setting_declared_as_one_element_is_made_up_not_data(tmp_path: Path) -
     assert ("AL514", "warning") in severities  # a seed drew a negative ratio
     proc = run_archlint("run", str(path), "--input", "ratio=[0.5]", "--format", "json")
     assert proc.returncode == 0, proc.stdout
+
+
+def test_outputs_made_non_finite_by_one_made_up_input_are_one_finding(tmp_path: Path) -> None:
+    """A streaming model with 46 state inputs (a public camera-based vital-signs model) got
+    45 AL508 warnings, one per output, for NaN that one made-up input explains. The outputs
+    the invented values make non-finite are one finding, at the first, naming the others."""
+    text = _MADE_UP_RANGE.replace(
+        "=> (float[seq, 1, batch, 2] out)",
+        "=> (float[seq, 1, batch, 2] out, float[seq, 1, batch, 2] out2, "
+        "float[seq, 1, batch, 2] out3)").replace(
+        "  [scale] out = Mul (y, bins)",
+        "  [scale] out = Mul (y, bins)\n  [twice] out2 = Add (out, out)\n"
+        "  [again] out3 = Add (out2, out)")
+    path = tmp_path / "made_up_range_3.onnx"
+    onnx.save(onnx.parser.parse_model(text), path)
+    model = _run(path)
+    [finding] = [f for f in model["findings"] if f["code"] == "AL508"]
+    assert (finding["severity"], finding["location"]["node"]) == ("warning", "scale")
+    assert finding["message"].startswith("output 'out' has ")
+    assert " (and outputs 'out2', 'out3') from inputs archlint made up with nothing to show " \
+        "them valid ('fmin')" in finding["message"]

@@ -20,7 +20,8 @@ class NonFiniteOutput(RuntimeRule):
     that asks for the inputs the model is meant for. It is a warning too where archlint made
     up an input with nothing to show its values valid (random booleans for a condition or a
     mask, a float scalar, an integer no consumer bounds): an attention mask with every
-    position off gives NaN by design, as does a frequency range below zero.
+    position off gives NaN by design, as does a frequency range below zero. Then the outputs
+    the invented values make non-finite are one finding, at the first, naming the others.
 
     ## Why is this bad?
     The gates of an LSTM are bounded: i, o, f = sigmoid(...) in (0, 1), c~ = tanh(...) in
@@ -39,6 +40,7 @@ class NonFiniteOutput(RuntimeRule):
     summary = "An output has NaN or Inf values from finite inputs"
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
+        made_up = False  # one finding for every output the invented values make non-finite
         for out in run.outputs:
             if not (out.nans or out.infs):
                 continue
@@ -56,12 +58,16 @@ class NonFiniteOutput(RuntimeRule):
                     "after them (Sqrt, Log, Div, Pow) against them.")
                 continue
             if run.invented_inputs:
+                if made_up:
+                    continue
+                made_up = True
                 names = ", ".join(repr(name) for name, _ in run.invented_inputs)
                 flags = " ".join(flag for _, flag in run.invented_inputs)
                 yield ctx.finding(
                     self, out.producer,
                     f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
-                    f"{out.size} from inputs archlint made up with nothing to show them valid "
+                    f"{out.size}{_others(run, out.name)} from inputs archlint made up with "
+                    "nothing to show them valid "
                     f"({names}): the model may need values of a kind only the caller knows "
                     "(a mask with one position set, a frequency range)",
                     expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
@@ -79,3 +85,14 @@ class NonFiniteOutput(RuntimeRule):
                 tensor=out.name,
                 help="Check the weights for NaN/Inf and the ops after the recurrence (Log, "
                 "Sqrt, Div, Pow) for inputs outside their domain.")
+
+
+def _others(run: RuntimeRun, first: str) -> str:
+    """`` (and outputs 'a', 'b' and 3 more)``: the other outputs with NaN or Inf, which the
+    same invented values explain (a streaming model's 45 state outputs are one finding)."""
+    names = [out.name for out in run.outputs if (out.nans or out.infs) and out.name != first]
+    if not names:
+        return ""
+    shown = ", ".join(repr(name) for name in names[:3])
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return f" (and output{'s' if len(names) > 1 else ''} {shown}{more})"
