@@ -116,7 +116,8 @@ def _batch_to_retry(run: RuntimeRun, binding: Binding | None) -> dict[str, int]:
     """The batch dims to run at 1 after ``run`` failed at archlint's sizes, larger sizes of
     its other dims did not help, and no value it invented may be the cause: a model whose
     export wrote the batch into the graph runs at 1, and the batch sweep from there finds
-    where it fails (AL513, the model's defect), where AL502 could only name the node."""
+    where it fails (a size-dependent run, the model's defect), where the first run's failure
+    could only name the node."""
     main = run.main
     if binding is None or main is None or main.status != "run_failed" or run.invented:
         return {}
