@@ -91,7 +91,10 @@ def run_model(ctx: RuleContext, settings: RuntimeSettings,
     with those dims at :data:`~archlint.runtime.inputs.RETRY_SIZE`, within the same deadline,
     and ``retried`` says how that went: when it succeeds its results are the check's (a model
     that needs a minimum length is not broken); otherwise the first run's are, and only the
-    same failure at both sizes shows that the sizes are not the cause."""
+    same failure at both sizes shows that the sizes are not the cause. When the failure
+    stays, the batch archlint chose is tried once at 1 (:func:`_batch_to_retry`): where the
+    model runs there and the batch sweep from 1 fails, that run is the check's, with a note
+    naming the first failure."""
     started = time.monotonic()
     available = available_providers() if available is None else available
     budget = settings.timeout if time_left is None else time_left
