@@ -176,6 +176,11 @@ def _loop_cell_output(graph: ModelGraph, node: NodeInfo, cell: CellFacts) -> Sha
               and info.shape and info.shape[-1] == cell.output_size]
     rank = 3 if cell.returns_sequence else 2
     shape = next((shape for shape in shapes if len(shape) == rank), None)
+    if shape is None and rank == 2 and node.op_type == "Loop":
+        # the last step taken from the scan output (a Loop stacks its steps on axis 0),
+        # its final h not among the Loop's outputs: tf2onnx's Keras GRU without
+        # return_sequences
+        shape = next((shape[1:] for shape in shapes if len(shape) == 3), None)
     # a loop's trip count is a symbol onnx's inference made up (unk__N): unknown, shown "?"
     return None if shape is None else tuple(None if is_invented_symbol(d) else d for d in shape)
 

@@ -174,8 +174,9 @@ def test_gru_reset_before_has_no_pytorch_count_and_says_why() -> None:
     result = invoke("params", str(CELLS / "gru_ra0.onnx"))
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    # no output shape (the Loop's outputs are the body's); 3·H·(I+H) = 84 MACs per step
-    assert ("  model_2/gru/while_loop  GRU  loop-cell           forward    1  3  4  36  48  12"
+    # the output: the last step of the Loop's scan output, [batch, H] (the batch a symbol
+    # inference made up: ?); 3·H·(I+H) = 84 MACs per step
+    assert ("  model_2/gru/while_loop  GRU  loop-cell   [?, 4]  forward    1  3  4  36  48  12"
             "    96      n/a     96  float32    384         84") in lines
     assert ("  model_2/gru/while_loop: PyTorch n/a: a GRU with reset_after=False (the reset gate "
             "applied before the recurrent product) has no PyTorch equivalent: nn.GRU applies "

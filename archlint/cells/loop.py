@@ -809,13 +809,16 @@ def _direction(graph: ModelGraph, sequence: str, scope: str, axis: int | None) -
 
 
 def _loop_returns_sequence(graph: ModelGraph, loop: NodeInfo, carried: int) -> bool | None:
-    """True when a scan output (one row per step) is used as a whole; False when only its last
-    step is taken (Slice/Gather of one step) or there is none; None when it cannot be told."""
+    """True when a scan output (one row per step) is used as a whole, or step by step (one
+    Slice per step: tf2onnx writes a TimeDistributed Dense after a return_sequences GRU so,
+    30 Slices of the time-major scan output); False when only one step is taken (the last:
+    Slice/Gather of one step) or there is none; None when it cannot be told."""
     scans = [name for name in loop.outputs[carried:] if name]
     if not scans:
         return False
     outputs = set(graph.graph_outputs.get(loop.graph, ()))
     whole = False
+    steps: set[int] = set()
     for name in scans:
         if name in outputs:
             whole = True
@@ -824,7 +827,21 @@ def _loop_returns_sequence(graph: ModelGraph, loop: NodeInfo, carried: int) -> b
             if one is None:
                 return None
             whole = whole or not one
-    return whole
+            step = _scan_step_read(graph, consumer) if one else None
+            if step is not None:
+                steps.add(step)
+    return whole or len(steps) > 1
+
+
+def _scan_step_read(graph: ModelGraph, node: NodeInfo) -> int | None:
+    """The step a one-step Slice or Gather of a scan output reads (as written: -1 is not
+    told from the last step's number); None for a node that reads no values."""
+    if node.op_type == "Gather":
+        spec = gather_spec(graph, node)
+        return None if spec is None or len(spec[1]) != 1 else spec[1][0]
+    sliced = slice_spec(graph, node) if node.op_type == "Slice" else None
+    axis = None if sliced is None else sliced.on_axis(0)
+    return None if axis is None else axis[0]
 
 
 def _one_step(graph: ModelGraph, node: NodeInfo) -> bool | None:
