@@ -178,6 +178,26 @@ def test_a_recurrent_op_below_opset_7_is_told_why_it_has_no_kernel() -> None:
         "model, 14); --target onnxruntime-cpu reports it without a run (AL601).")
 
 
+def test_an_unconverted_framework_op_is_told_as_such(tmp_path: Path) -> None:
+    """tf2onnx 1.16 left a Keras LSTM as TensorFlow's CudnnRNNV3 (a public model its author
+    later deleted as broken): onnxruntime refuses the graph, and AL501's help pointed at
+    layout and attributes."""
+    path = tmp_path / "unconverted.onnx.txt"
+    path.write_text("""<ir_version: 8, opset_import: ["" : 13]>
+g (float[5, 2, 3] x) => (float[5, 2, 4] y)
+{
+  [lstm_1] y = CudnnRNNV3 (x)
+}
+""")
+    [finding] = run_one(path).findings
+    assert finding.code == "AL501"
+    assert "No Op registered for CudnnRNNV3 with domain_version of 13" in finding.message
+    assert finding.help == (
+        "onnxruntime knows no op CudnnRNNV3 in the ONNX domain: an op of the exporting "
+        "framework left unconverted (AL005 names it without a run, and what converts "
+        "instead); re-export so that none remains.")
+
+
 # --- acceptance: crashes and hangs become findings -------------------------------------------
 
 def test_an_abort_in_onnxruntime_is_a_finding_and_archlint_survives() -> None:

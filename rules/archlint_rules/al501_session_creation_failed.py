@@ -88,10 +88,20 @@ _NO_KERNEL = re.compile(r"Could not find an implementation for (\w+)\((\d+)\)")
 _RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
 
 
+# onnxruntime's words for an op no opset defines (a framework op left unconverted)
+_NO_OP = re.compile(r"No Op registered for (\w+) with domain_version of (\d+)")
+
+
 def _no_kernel_help(error: str) -> str | None:
     """What to do where onnxruntime registers no kernel for the op's version: a recurrent op
     below opset 7 (LSTM-1, GRU-1 and GRU-3, RNN-1: torch 0.3's and early onnxmltools'
-    exports), which the onnxruntime-cpu target finds without a run."""
+    exports), which the onnxruntime-cpu target finds without a run; or no op at all of that
+    name (tf2onnx leaves TensorFlow's CudnnRNNV3, a Keras LSTM, unconverted)."""
+    unknown = _NO_OP.search(error)
+    if unknown is not None:
+        return (f"onnxruntime knows no op {unknown.group(1)} in the ONNX domain: an op of the "
+                "exporting framework left unconverted (AL005 names it without a run, and "
+                "what converts instead); re-export so that none remains.")
     found = _NO_KERNEL.search(error)
     if found is None:
         return None
