@@ -84,7 +84,7 @@ def _node(graph: ModelGraph, node: NodeInfo, depth: int) -> np.ndarray[Any, Any]
         if shape is None or shape.size > 8 or (shape < 0).any() \
                 or int(np.prod(shape)) > MAX_ELEMENTS:
             return None
-        fill = _value_attribute(node)
+        fill = fill_value(node)
         return np.full(tuple(int(d) for d in shape), fill[0] if fill is not None else 0.0,
                        dtype=fill.dtype if fill is not None else np.float32)
     operands = [_fold(graph, name, node.graph, depth) for name in node.inputs]
@@ -134,7 +134,8 @@ def _int_attribute(node: NodeInfo, name: str) -> int | None:
     return None
 
 
-def _value_attribute(node: NodeInfo) -> np.ndarray[Any, Any] | None:
+def fill_value(node: NodeInfo) -> np.ndarray[Any, Any] | None:
+    """A ConstantOfShape's ``value`` attribute, flat (None when absent: the fill is 0.0)."""
     from archlint.tensor_values import to_array
 
     for attr in node.proto.attribute:

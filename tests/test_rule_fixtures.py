@@ -182,3 +182,33 @@ def test_al324_on_one_zero_state_step(tmp_path: Path, seq: str, returned: str,
         assert "starts every call from a zero state, so R multiplies zeros and its g·H·H " \
             "weights per direction never reach the output" in findings[0].message
         assert findings[0].actual == "a zero state, one step, no state output"
+
+
+AL324_BUILT_STATE = f"""\
+<ir_version: 8, opset_import: ["" : 17]>
+one_step (float[1, batch, 2] x) => (float[1, 1, batch, 3] Y)
+  <float[1, 12, 2] W = {{{_weights(24)}}},
+   float[1, 12, 3] R = {{{_weights(36)}}},
+   int64[1] one = {{1}}, int64[1] two = {{2}}, int64[1] hidden = {{3}}>
+{{
+  [shape] x_shape = Shape (x)
+  [batch] x_batch = Slice (x_shape, one, two)
+  [dims] dims = Concat <axis: int = 0> (one, x_batch, hidden)
+  [fill] h0 = ConstantOfShape <value: tensor = float[1] {{FILL}}> (dims)
+  [lstm_0] Y, Y_h = LSTM <hidden_size: int = 3> (x, W, R, , , h0)
+}}
+"""
+
+
+@pytest.mark.parametrize(("fill", "said"), [
+    ("0.0", "starts every call from a zero state"),
+    ("0.5", "starts every call from ConstantOfShape 'fill' (initial_h), not zeros"),
+])
+def test_al324_on_a_state_built_from_xs_batch(tmp_path: Path, fill: str, said: str) -> None:
+    """torch's classic exporter builds the zero state of an nn.GRU called without h0 as a
+    ConstantOfShape of X's batch (a public lottery predictor over [batch, 1, 18]): no
+    caller feeds it; its fill says whether it is zeros."""
+    text = AL324_BUILT_STATE.replace("{FILL}", "{" + fill + "}")
+    findings = lint_model(onnx.parser.parse_model(text), tmp_path, select=["AL324"])
+    assert [f.code for f in findings] == ["AL324"]
+    assert said in findings[0].message

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from archlint.api import Finding, LayerRule, RuleContext, Severity
+from archlint.folded_ints import fill_value
 from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
 from archlint_rules._layout import constant_state, state_root
@@ -116,11 +117,12 @@ def _stored_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | N
     if found is not None and not found[1].is_graph_input:
         value = found[1].value
     if value is None and producer is not None and producer.op_type == "ConstantOfShape":
-        fill = ctx.graph.tensor(producer.outputs[0], producer.graph)
-        value = None if fill is None else fill.value
-        if value is None:
-            return "zeros" if not _fill_attribute(producer) else f"ConstantOfShape " \
-                f"{producer.label!r}"
+        made = ctx.graph.tensor(producer.outputs[0], producer.graph)
+        value = None if made is None else made.value
+        if value is None:  # its shape read at run time: the fill says what it holds
+            fill = fill_value(producer)
+            return "zeros" if fill is None or not fill.any() \
+                else f"ConstantOfShape {producer.label!r}"
     if value is None:
         return source or "a stored constant"
     import numpy as np
@@ -130,10 +132,3 @@ def _stored_state(ctx: RuleContext, layer: RecurrentLayer, slot: str) -> str | N
     return f"the stored tensor {found[0].root!r}" if found is not None else \
         (source or "a stored constant")
 
-
-def _fill_attribute(node: Any) -> bool:
-    """Whether a ConstantOfShape fills with a value that is not zero."""
-    from archlint.patterns import attr_float
-
-    fill = attr_float(node, "value")
-    return fill is not None and fill != 0.0
