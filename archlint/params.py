@@ -139,6 +139,10 @@ When a convention cannot represent a layer, the report says n/a and why instead 
     (linear_before_reset=1): a GRU with linear_before_reset=0 has no nn.GRU equivalent
     (in a PyTorch export, where the exporter left the attribute out, AL311, it counts the
     nn.GRU it came from);
+  - an LSTM with input_forget=1 (f = 1 - i): neither nn.LSTM nor Keras's LSTM has it;
+  - activations nn.LSTM/GRU/RNN do not compute (they are fixed sigmoid and tanh; nn.RNN
+    tanh or relu for both directions): no PyTorch count; an LSTM whose candidate and cell
+    output activations differ: no Keras count (Keras applies one activation to both);
   - W, R and B whose shapes disagree on H (AL201 reports them): only the ONNX count is given.
 A recurrent layer without B is counted as bias=False (PyTorch) and use_bias=False (Keras),
 the modules that hold exactly those weights: 0 bias parameters in every convention.
@@ -150,7 +154,8 @@ data (an initializer or a Constant in the model file, or one of at most 4096 ele
 from a safe data file) and only when every element is exactly 0; the row says so. A trained
 bias is never exactly zero, but an untrained Keras GRU or SimpleRNN
 (bias_initializer='zeros') looks the same: count it with --convention onnx, or train it
-first.
+first. In a PyTorch export an all-zero B is biases held at zero: torch's exporters write
+no B for bias=False, so the B counts in every convention.
 
 Where a count comes from (the basis of every slot, in --format json and csv):
   initializer         the dims of the initializer the node reads;

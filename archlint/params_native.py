@@ -78,6 +78,7 @@ def count_native_layer(
     geometry = _geometry(layer, memo)
     op = layer.op_type
     lbr = layer.linear_before_reset or 0
+    torch_export = layer.producer_name.strip().lower() == "pytorch"
     unsupported: dict[Convention, str] = {}
     notes: list[str] = []
     # Keras stores one bias vector per gate where ONNX stores Wb and Rb, except for a GRU with
@@ -108,7 +109,12 @@ def count_native_layer(
         if slot == "B" and keras_bias_halved and framework is not None:
             keras = framework // 2 if framework % 2 == 0 else None
         pytorch = framework
-        if slot == "B" and found is not None and all_zero(found):
+        if slot == "B" and found is not None and all_zero(found) and torch_export:
+            notes.append(
+                f"B ({_count_text(elements)} elements) is stored and every element is 0: "
+                "torch's exporters write no B for bias=False, so the module has biases, zero "
+                "(frozen or set so): counted as biases in every convention")
+        elif slot == "B" and found is not None and all_zero(found):
             pytorch = keras = 0
             notes.append(
                 f"B ({_count_text(elements)} elements) is stored but every element is 0: "
@@ -129,7 +135,9 @@ def count_native_layer(
         reason = "peephole weights P exist in ONNX only"
         unsupported[Convention.PYTORCH] = reason + " (nn.LSTM has none)"
         unsupported[Convention.KERAS] = reason + " (keras.layers.LSTM has none)"
-    if op == "GRU" and lbr == 0 and layer.producer_name.strip().lower() == "pytorch":
+    for convention, reason in _no_framework_layer(layer).items():
+        unsupported.setdefault(convention, reason)
+    if op == "GRU" and lbr == 0 and torch_export:
         # torch's exporter wrote an nn.GRU without linear_before_reset=1 (the dynamo
         # exporter of torch 2.10 and 2.11 leaves the attribute out: onnxscript#2852): the
         # node computes another GRU (AL311), the parameters are still the module's
@@ -169,6 +177,42 @@ def count_native_layer(
         unsupported=MappingProxyType(unsupported), notes=tuple(notes),
         recognised_as=layer.recognised_as.value,
     )
+
+
+# the gate activations each framework's layer computes, per direction (ONNX's f, g, h order)
+_TORCH_ACTIVATIONS: dict[str, frozenset[tuple[str, ...]]] = {
+    "LSTM": frozenset({("sigmoid", "tanh", "tanh")}), "GRU": frozenset({("sigmoid", "tanh")}),
+    "RNN": frozenset({("tanh",), ("relu",)})}
+
+
+def _no_framework_layer(layer: RecurrentLayer) -> dict[Convention, str]:
+    """The conventions with no layer computing this node: an LSTM with input_forget=1 (the
+    forget gate is 1 - i: nn.LSTM and keras.layers.LSTM have none such; its weights are
+    stored and never used), activations nn.LSTM/GRU/RNN do not compute (fixed sigmoid and
+    tanh; nn.RNN tanh or relu, one for both directions), an LSTM whose candidate and cell
+    output activations differ (Keras applies one ``activation`` to both). Inference-engine
+    test models hold them (glow's, MIGraphX's)."""
+    op = layer.op_type
+    gaps: dict[Convention, str] = {}
+    if op == "LSTM" and layer.input_forget:
+        coupled = "input_forget=1 couples the input and forget gates (f = 1 - i): "
+        gaps[Convention.PYTORCH] = coupled + "nn.LSTM has no such gate"
+        gaps[Convention.KERAS] = coupled + "keras.layers.LSTM has no such gate"
+    per = {"LSTM": 3, "GRU": 2, "RNN": 1}.get(op)
+    if per is None or layer.activations is None or len(layer.activations) % per:
+        return gaps
+    names = [name.lower() for name in layer.activations]
+    groups = {tuple(names[k:k + per]) for k in range(0, len(names), per)}
+    if len(groups) > 1 or not groups <= _TORCH_ACTIVATIONS[op]:
+        gaps.setdefault(Convention.PYTORCH, (
+            f"activations {list(layer.activations)}: nn.{op} computes "
+            + " or ".join(str(list(g)) for g in sorted(_TORCH_ACTIVATIONS[op]))
+            + " only" + (", one for both directions" if op == "RNN" else "")))
+    if op == "LSTM" and any(g[1] != g[2] for g in groups):
+        gaps.setdefault(Convention.KERAS, (
+            f"activations {list(layer.activations)}: keras.layers.LSTM applies one "
+            "activation to the candidate and the cell output (ONNX's g and h)"))
+    return gaps
 
 
 def _input_size_from_count(
