@@ -108,25 +108,32 @@ def _loop_body(graph: ModelGraph, node: NodeInfo) -> _LoopBody | NoMatch:
         info = graph.tensor(name, body)
         if graph.through(new, body) == name:
             continue  # passed through unchanged: a constant of the loop
-        if info is not None and info.dtype is not None and info.dtype not in _FLOAT_TYPES:
-            continue  # a counter
+        if info is not None and info.dtype is not None \
+                and info.dtype not in _FLOAT_TYPES | _QUANTIZED_TYPES:
+            continue  # a counter, a condition
         states[name] = new
     if not states:
-        return NoMatch(node.id, "no floating-point value changes from one iteration to the next")
+        return NoMatch(node.id, "no floating-point or quantized value changes from one "
+                       "iteration to the next")
     return _LoopBody(node, body, MappingProxyType(states), len(values),
                      MappingProxyType(elements))
+
+
+# 8- and 16-bit integers: a quantized recurrence carries its state so (tract's test LSTM of
+# a Kaldi model, snips' converter: an int8 state in a Scan); counters are int32 or int64
+_QUANTIZED_TYPES = frozenset({2, 3, 4, 5})  # uint8, int8, uint16, int16
 
 
 def carries_changing_state(
     graph: ModelGraph, node: NodeInfo, weighted_ops: frozenset[str]
 ) -> bool:
-    """Whether the Loop or Scan ``node`` carries a floating-point value that changes from one
-    iteration to the next and is computed from an op of ``weighted_ops`` (or a nested
-    control-flow op, or an op of another domain), which a recurrence needs: a tf.map_fn or a
-    torch loop applying a Linear to each step carries only a counter, pass-through weights
-    and a list of outputs (SequenceInsert), a dynamo Scan a float counter; a loop carrying
-    the last step's output only does not read it back (a value a step computes from its own
-    input alone)."""
+    """Whether the Loop or Scan ``node`` carries a floating-point (or 8- or 16-bit quantized)
+    value that changes from one iteration to the next and is computed from an op of
+    ``weighted_ops`` (or a nested control-flow op, or an op of another domain), which a
+    recurrence needs: a tf.map_fn or a torch loop applying a Linear to each step carries
+    only a counter, pass-through weights and a list of outputs (SequenceInsert), a dynamo
+    Scan a float counter; a loop carrying the last step's output only does not read it back
+    (a value a step computes from its own input alone)."""
     body = _loop_body(graph, node)
     if isinstance(body, NoMatch):
         return False
