@@ -309,3 +309,20 @@ def test_outputs_made_non_finite_by_one_made_up_input_are_one_finding(tmp_path: 
     assert finding["message"].startswith("output 'out' has ")
     assert " (and outputs 'out2', 'out3') from inputs archlint made up with nothing to show " \
         "them valid ('fmin')" in finding["message"]
+
+
+def test_outputs_made_non_finite_by_negative_inputs_are_one_finding(tmp_path: Path) -> None:
+    """A public ring-sensor app's model got 35 AL508 warnings, one per output, all finite
+    once the inputs are non-negative: one cause, one finding naming the other outputs."""
+    text = _RUNNING_POWER.replace(
+        "=> (float[2] out, float[2] new_pow)",
+        "=> (float[2] out, float[2] new_pow, float[2] out2)").replace(
+        "  [normalise] out = Div (h, root)",
+        "  [normalise] out = Div (h, root)\n  [again] out2 = Div (root, root)")
+    path = tmp_path / "running_power_2.onnx"
+    onnx.save(onnx.parser.parse_model(text), path)
+    model = _run(path)
+    [finding] = [f for f in model["findings"] if f["code"] == "AL508"]
+    assert (finding["severity"], finding["location"]["node"]) == ("warning", "normalise")
+    assert " (and output 'out2') from random inputs in [-1, 1), and none when those inputs " \
+        "are non-negative" in finding["message"]

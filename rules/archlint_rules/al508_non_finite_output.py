@@ -20,8 +20,8 @@ class NonFiniteOutput(RuntimeRule):
     that asks for the inputs the model is meant for. It is a warning too where archlint made
     up an input with nothing to show its values valid (random booleans for a condition or a
     mask, a float scalar, an integer no consumer bounds): an attention mask with every
-    position off gives NaN by design, as does a frequency range below zero. Then the outputs
-    the invented values make non-finite are one finding, at the first, naming the others.
+    position off gives NaN by design, as does a frequency range below zero. In both cases the
+    outputs that one cause makes non-finite are one finding, at the first, naming the others.
 
     ## Why is this bad?
     The gates of an LSTM are bounded: i, o, f = sigmoid(...) in (0, 1), c~ = tanh(...) in
@@ -40,16 +40,22 @@ class NonFiniteOutput(RuntimeRule):
     summary = "An output has NaN or Inf values from finite inputs"
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
-        made_up = False  # one finding for every output the invented values make non-finite
+        # one finding for every output one cause makes non-finite: the values archlint
+        # invented, or negative inputs where the model runs clean on non-negative ones
+        explained = False
         for out in run.outputs:
             if not (out.nans or out.infs):
                 continue
             if run.finite_when_non_negative:
+                if explained:
+                    continue
+                explained = True
                 yield ctx.finding(
                     self, out.producer,
                     f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
-                    f"{out.size} from random inputs in [-1, 1), and none when those inputs are "
-                    "non-negative: the model may expect non-negative inputs (a power "
+                    f"{out.size}{_others(run, out.name)} from random inputs in [-1, 1), and "
+                    "none when those inputs are non-negative: the model may expect "
+                    "non-negative inputs (a power "
                     "spectrum, a state that holds a running mean)",
                     expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
                     tensor=out.name, severity=Severity.WARNING,
@@ -58,9 +64,9 @@ class NonFiniteOutput(RuntimeRule):
                     "after them (Sqrt, Log, Div, Pow) against them.")
                 continue
             if run.invented_inputs:
-                if made_up:
+                if explained:
                     continue
-                made_up = True
+                explained = True
                 names = ", ".join(repr(name) for name, _ in run.invented_inputs)
                 flags = " ".join(flag for _, flag in run.invented_inputs)
                 yield ctx.finding(
