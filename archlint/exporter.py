@@ -53,3 +53,10 @@ def is_keras_exporter(exporter: str) -> bool:
     Keras models."""
     name = exporter.strip().lower()
     return name == "tf2onnx" or "keras2onnx" in name
+
+
+def is_torch_exporter(exporter: str) -> bool:
+    """torch.onnx (classic or dynamo), whose conventions the PyTorch column follows where
+    the file shows the module (one stored bias, zero biases, a GRU without
+    linear_before_reset)."""
+    return exporter.lower() == "pytorch"

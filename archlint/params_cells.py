@@ -24,6 +24,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from archlint.cells import CellFacts, WeightSource
+from archlint.exporter import is_torch_exporter
 from archlint.onnx_protos import TensorProto
 from archlint.params_types import Convention, LayerParams, SlotCount
 from archlint.recurrent import Recognition, RecurrentLayer
@@ -120,7 +121,7 @@ def _module_bias(layer: RecurrentLayer) -> bool:
     and what torch counts, is the nn.LSTM with both biases."""
     cell = layer.cell
     return cell is not None and cell.bias_layout == "one" and not cell.projection \
-        and layer.producer_name.lower() == "pytorch"
+        and is_torch_exporter(layer.producer_name)
 
 
 def _bias_entries(
@@ -190,7 +191,7 @@ def _notes(layer: RecurrentLayer, cell: CellFacts) -> tuple[str, ...]:
                      f"{cell.input_size * cell.gates * cell.hidden_size} input and "
                      f"{cell.output_size * cell.gates * cell.hidden_size} recurrent weights")
     if cell.projection_size is not None and cell.bias_layout == "one" \
-            and layer.producer_name.lower() == "pytorch":
+            and is_torch_exporter(layer.producer_name):
         notes.append(f"B: one bias of 4·H={cell.bias_elements}, b_ih + b_hh summed (icefall's "
                      "LSTMP stores them so for the export): PyTorch counts the two of the "
                      f"nn.LSTM(proj_size=P) it was converted from ({2 * (cell.bias_elements or 0)}"

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from archlint.exporter import is_torch_exporter
 from archlint.graph import ModelGraph
 from archlint.params_types import Convention, LayerParams, SlotCount
 from archlint.recurrent import GATES, RecurrentLayer, TensorRef
@@ -78,7 +79,7 @@ def count_native_layer(
     geometry = _geometry(layer, memo)
     op = layer.op_type
     lbr = layer.linear_before_reset or 0
-    torch_export = layer.producer_name.strip().lower() == "pytorch"
+    torch_export = is_torch_exporter(layer.producer_name)
     unsupported: dict[Convention, str] = {}
     notes: list[str] = []
     # Keras stores one bias vector per gate where ONNX stores Wb and Rb, except for a GRU with
