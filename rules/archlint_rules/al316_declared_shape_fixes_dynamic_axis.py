@@ -81,9 +81,7 @@ class DeclaredShapeFixesDynamicAxis(Rule):
             declared = ctx.graph.tensor(node.outputs[0], node.graph)
             if declared is None or declared.shape is None or len(declared.shape) != len(shape):
                 continue
-            fixed = [(axis, dim, found) for axis, (dim, found) in enumerate(
-                zip(shape, declared.shape, strict=True))
-                if isinstance(dim, str) and dim in symbols and isinstance(found, int)]
+            fixed = _fixed_axes(shape, declared.shape, symbols)
             if fixed and downstream_of_recurrent(ctx, node.id):
                 yield self._finding(ctx, node, data, shape, declared, fixed, symbols)
         yield from self._recurrent_outputs(ctx, symbols)
@@ -107,9 +105,7 @@ class DeclaredShapeFixesDynamicAxis(Rule):
                 if shape is None or declared is None or declared.shape is None \
                         or len(declared.shape) != len(shape):
                     continue
-                fixed = [(axis, dim, found) for axis, (dim, found) in enumerate(
-                    zip(shape, declared.shape, strict=True))
-                    if isinstance(dim, str) and dim in symbols and isinstance(found, int)]
+                fixed = _fixed_axes(shape, declared.shape, symbols)
                 if fixed:
                     yield self._finding(ctx, layer.node, data, shape, declared, fixed, symbols,
                                         output=str(index), advice=_SPECIALISED)
@@ -149,6 +145,16 @@ class DeclaredShapeFixesDynamicAxis(Rule):
                "onnxruntime warns on every other length, and buffers sized from the "
                "declared shape are wrong."),
         )
+
+
+def _fixed_axes(
+    shape: Shape, declared: Shape, symbols: dict[str, str]
+) -> list[tuple[int, Dim, int]]:
+    """(axis, the dynamic symbol the graph computes there, the number declared) for each
+    axis of ``shape`` (same rank as ``declared``) that the declaration fixes."""
+    return [(axis, dim, found) for axis, (dim, found) in enumerate(
+        zip(shape, declared, strict=True))
+        if isinstance(dim, str) and dim in symbols and isinstance(found, int)]
 
 
 _SPECIALISED = (
