@@ -40,49 +40,42 @@ class NonFiniteOutput(RuntimeRule):
     summary = "An output has NaN or Inf values from finite inputs"
 
     def check_run(self, run: RuntimeRun, ctx: RuleContext) -> Iterator[Finding]:
-        # one finding for every output one cause makes non-finite: the values archlint
-        # invented, or negative inputs where the model runs clean on non-negative ones
-        explained = False
-        for out in run.outputs:
-            if not (out.nans or out.infs):
-                continue
-            if run.finite_when_non_negative:
-                if explained:
-                    continue
-                explained = True
-                yield ctx.finding(
-                    self, out.producer,
-                    f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
-                    f"{out.size}{_others(run, out.name)} from random inputs in [-1, 1), and "
-                    "none when those inputs are non-negative: the model may expect "
-                    "non-negative inputs (a power "
-                    "spectrum, a state that holds a running mean)",
-                    expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
-                    tensor=out.name, severity=Severity.WARNING,
-                    help="Give the run the inputs the model is meant for (--input NAME=FILE, "
-                    "--inputs FILE.npz); if negative values are valid for it, guard the op "
-                    "after them (Sqrt, Log, Div, Pow) against them.")
-                continue
-            if run.invented_inputs:
-                if explained:
-                    continue
-                explained = True
-                names = ", ".join(repr(name) for name, _ in run.invented_inputs)
-                flags = " ".join(flag for _, flag in run.invented_inputs)
-                yield ctx.finding(
-                    self, out.producer,
-                    f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
-                    f"{out.size}{_others(run, out.name)} from inputs archlint made up with "
-                    "nothing to show them valid "
-                    f"({names}): the model may need values of a kind only the caller knows "
-                    "(a mask with one position set, a frequency range)",
-                    expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
-                    tensor=out.name, severity=Severity.WARNING,
-                    help=f"Give the run the values the model is meant for ({flags}, or "
-                    "--inputs FILE.npz); if NaN remains with them, check the weights and the "
-                    "ops that produce it (Log, Sqrt, Div, Pow, a Softmax over masked "
-                    "positions only).")
-                continue
+        non_finite = [out for out in run.outputs if out.nans or out.infs]
+        if not non_finite:
+            return
+        # negative inputs where the model runs clean on non-negative ones, or the values
+        # archlint invented: one cause for every output, one finding at the first
+        out = non_finite[0]
+        if run.finite_when_non_negative:
+            yield ctx.finding(
+                self, out.producer,
+                f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
+                f"{out.size}{_others(run, out.name)} from random inputs in [-1, 1), and "
+                "none when those inputs are non-negative: the model may expect "
+                "non-negative inputs (a power spectrum, a state that holds a running mean)",
+                expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
+                tensor=out.name, severity=Severity.WARNING,
+                help="Give the run the inputs the model is meant for (--input NAME=FILE, "
+                "--inputs FILE.npz); if negative values are valid for it, guard the op "
+                "after them (Sqrt, Log, Div, Pow) against them.")
+            return
+        if run.invented_inputs:
+            names = ", ".join(repr(name) for name, _ in run.invented_inputs)
+            flags = " ".join(flag for _, flag in run.invented_inputs)
+            yield ctx.finding(
+                self, out.producer,
+                f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
+                f"{out.size}{_others(run, out.name)} from inputs archlint made up with "
+                f"nothing to show them valid ({names}): the model may need values of a kind "
+                "only the caller knows (a mask with one position set, a frequency range)",
+                expected="finite values", actual=f"{out.nans} NaN, {out.infs} Inf",
+                tensor=out.name, severity=Severity.WARNING,
+                help=f"Give the run the values the model is meant for ({flags}, or "
+                "--inputs FILE.npz); if NaN remains with them, check the weights and the "
+                "ops that produce it (Log, Sqrt, Div, Pow, a Softmax over masked "
+                "positions only).")
+            return
+        for out in non_finite:
             yield ctx.finding(
                 self, out.producer,
                 f"output {out.name!r} has {out.nans} NaN and {out.infs} Inf values of "
