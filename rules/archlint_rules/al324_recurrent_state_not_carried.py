@@ -9,7 +9,7 @@ from archlint.recurrent import RecurrentLayer
 from archlint_rules._dims import describe
 from archlint_rules._layout import constant_state, state_root
 
-_STATES = (("initial_h", "Y_h"), ("initial_c", "Y_c"))
+_STATES = ("initial_h", "initial_c")
 
 
 class RecurrentStateNotCarried(LayerRule):
@@ -55,7 +55,7 @@ class RecurrentStateNotCarried(LayerRule):
         if not _dropped(ctx, layer):
             return
         stored: list[tuple[str, str]] = []
-        for slot, _ in _STATES:
+        for slot in _STATES:
             if slot not in layer.inputs:
                 continue
             kind = _stored_state(ctx, layer, slot)
