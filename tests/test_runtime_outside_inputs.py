@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -100,14 +101,18 @@ normalised (float[1, 1, 2] x, float[2] pow_state) => (float[2] out, float[2] new
 }"""
 
 
+def _al508_of(text: str, path: Path) -> dict[str, Any]:
+    """The one AL508 finding of the model ``text``, saved at ``path`` and run."""
+    onnx.save(onnx.parser.parse_model(text), path)
+    [finding] = [f for f in _run(path)["findings"] if f["code"] == "AL508"]
+    return finding
+
+
 def test_nan_only_from_a_negative_made_up_state_is_a_warning(tmp_path: Path) -> None:
     """DeepFilterNet's streaming state holds running powers, never negative: Sqrt of the
     random state in [-1, 1) gave NaN, an AL508 error. With the state's absolute values the
     outputs are finite: a warning that asks for the inputs the model is meant for."""
-    path = tmp_path / "running_power.onnx"
-    onnx.save(onnx.parser.parse_model(_RUNNING_POWER), path)
-    model = _run(path)
-    [finding] = [f for f in model["findings"] if f["code"] == "AL508"]
+    finding = _al508_of(_RUNNING_POWER, tmp_path / "running_power.onnx")
     assert (finding["severity"], finding["location"]["node"]) == ("warning", "normalise")
     assert "and none when those inputs are non-negative" in finding["message"]
 
@@ -301,10 +306,7 @@ def test_outputs_made_non_finite_by_one_made_up_input_are_one_finding(tmp_path: 
         "  [scale] out = Mul (y, bins)",
         "  [scale] out = Mul (y, bins)\n  [twice] out2 = Add (out, out)\n"
         "  [again] out3 = Add (out2, out)")
-    path = tmp_path / "made_up_range_3.onnx"
-    onnx.save(onnx.parser.parse_model(text), path)
-    model = _run(path)
-    [finding] = [f for f in model["findings"] if f["code"] == "AL508"]
+    finding = _al508_of(text, tmp_path / "made_up_range_3.onnx")
     assert (finding["severity"], finding["location"]["node"]) == ("warning", "scale")
     assert finding["message"].startswith("output 'out' has ")
     assert " (and outputs 'out2', 'out3') from inputs archlint made up with nothing to show " \
@@ -319,10 +321,7 @@ def test_outputs_made_non_finite_by_negative_inputs_are_one_finding(tmp_path: Pa
         "=> (float[2] out, float[2] new_pow, float[2] out2)").replace(
         "  [normalise] out = Div (h, root)",
         "  [normalise] out = Div (h, root)\n  [again] out2 = Div (root, root)")
-    path = tmp_path / "running_power_2.onnx"
-    onnx.save(onnx.parser.parse_model(text), path)
-    model = _run(path)
-    [finding] = [f for f in model["findings"] if f["code"] == "AL508"]
+    finding = _al508_of(text, tmp_path / "running_power_2.onnx")
     assert (finding["severity"], finding["location"]["node"]) == ("warning", "normalise")
     assert " (and output 'out2') from random inputs in [-1, 1), and none when those inputs " \
         "are non-negative" in finding["message"]
